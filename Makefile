@@ -1,0 +1,63 @@
+# Thin wrapper over Meson for the README's commands. Every target first installs
+# what it needs from Debian's packages (as root), then builds.
+#
+#   make demo    build and run the demo (the main job)
+#   make check   build and run every test: plain, ASan+UBSan, TSan (concurrent suite)
+#   make bench   build optimised and run the benchmark program
+
+BUILD_PKGS := gcc meson ninja-build pkg-config libcmocka-dev liburcu-dev \
+	libjansson-dev zlib1g-dev libunicorn-dev
+CHECK_PKGS := $(BUILD_PKGS) clang valgrind
+
+MESON_SETUP = meson setup --wipe
+
+.PHONY: all deps check-deps demo check test asan tsan bench clean
+
+all: deps build/build.ninja
+	ninja -C build
+
+deps:
+	@tools/deps.sh $(BUILD_PKGS)
+
+check-deps:
+	@tools/deps.sh $(CHECK_PKGS)
+
+build/build.ninja:
+	meson setup build
+
+build-asan/build.ninja:
+	meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
+
+build-tsan/build.ninja:
+	meson setup build-tsan -Db_sanitize=thread -Db_lundef=false
+
+build-release/build.ninja:
+	meson setup build-release --buildtype=release -Dtests=false
+
+demo: deps build/build.ninja
+	ninja -C build
+	./build/examples/vmres-pc-layout
+
+test: deps build/build.ninja
+	ninja -C build
+	meson test -C build --print-errorlogs
+
+asan: deps build-asan/build.ninja
+	ninja -C build-asan
+	meson test -C build-asan --print-errorlogs
+
+tsan: deps build-tsan/build.ninja
+	ninja -C build-tsan
+	meson test -C build-tsan --print-errorlogs --suite concurrent
+
+check: check-deps
+	$(MAKE) --no-print-directory test
+	$(MAKE) --no-print-directory asan
+	$(MAKE) --no-print-directory tsan
+
+bench: deps build-release/build.ninja
+	ninja -C build-release
+	./build-release/bench/vmres-bench
+
+clean:
+	rm -rf build build-asan build-tsan build-release

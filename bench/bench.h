@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The benchmark program's shared helpers: the splitmix64 generator, the clock and
+ * the output line of ../shared/bench/WORKLOADS.md. Each workload lives in one
+ * bench_<module>.c and is listed in main.c. */
+#ifndef VMRES_BENCH_H
+#define VMRES_BENCH_H
+
+#include <stdint.h>
+
+/* splitmix64, seeded with 42 at the start of every workload. */
+#define BENCH_SEED 42
+
+static inline uint64_t bench_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Monotonic wall clock in nanoseconds. */
+double bench_now_ns(void);
+
+/*
+ * Print one result line:
+ *   bench: <name> n=<n>[ d=<d>][ <extra>] ns_per_op=<x> checksum=<16 hex>
+ * d == 0 omits "d=", extra == NULL omits the extra field ("t=2", "backend=kvm").
+ */
+void bench_report(const char *name, uint64_t n, uint64_t d, const char *extra, double ns_per_op,
+		  uint64_t checksum);
+
+/* A workload: runs with n operations (and d devices where it has them), prints its
+ * line(s) with bench_report() and returns 0, or prints a reason on stderr and
+ * returns non-zero. */
+typedef int (*bench_fn)(uint64_t n, uint64_t d);
+
+int bench_addr_fill(uint64_t n, uint64_t d);
+int bench_addr_churn(uint64_t n, uint64_t d);
+int bench_addr_last(uint64_t n, uint64_t d);
+int bench_addr_exact(uint64_t n, uint64_t d);
+int bench_id_fill(uint64_t n, uint64_t d);
+int bench_id_churn(uint64_t n, uint64_t d);
+
+#endif

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vmres-bench: runs the workloads of ../shared/bench/WORKLOADS.md.
+ *
+ *   vmres-bench                 every workload at the sizes WORKLOADS.md gives
+ *   vmres-bench WORKLOAD [N [D]] one workload
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+
+double bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+void bench_report(const char *name, uint64_t n, uint64_t d, const char *extra, double ns_per_op,
+		  uint64_t checksum)
+{
+	printf("bench: %s n=%" PRIu64, name, n);
+	if (d)
+		printf(" d=%" PRIu64, d);
+	if (extra)
+		printf(" %s", extra);
+	printf(" ns_per_op=%.2f checksum=%016" PRIx64 "\n", ns_per_op, checksum);
+	fflush(stdout);
+}
+
+struct workload {
+	const char *name;
+	bench_fn run;
+	uint64_t n;
+	uint64_t d; /* 0: the workload has no d */
+};
+
+/* The default run, in WORKLOADS.md order; a name may appear at several sizes. */
+static const struct workload workloads[] = {
+	/* addr-*, id-*: bench_addr.c, bench_ids.c (with the n = 10000 growth lines) */
+	/* bus-*: bench_bus.c */
+};
+
+#define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-')
+		return -1;
+	v = strtoull(s, &end, 0);
+	if (*end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: vmres-bench [WORKLOAD [N [D]]]\nworkloads:");
+	for (size_t i = 0; i < N_WORKLOADS; i++)
+		if (i == 0 || strcmp(workloads[i].name, workloads[i - 1].name))
+			fprintf(stderr, " %s", workloads[i].name);
+	fprintf(stderr, "\n");
+}
+
+int main(int argc, char **argv)
+{
+	int rc = 0;
+
+	if (argc == 1) {
+		for (size_t i = 0; i < N_WORKLOADS; i++)
+			rc |= workloads[i].run(workloads[i].n, workloads[i].d);
+		return rc ? 1 : 0;
+	}
+	if (argc > 4 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage();
+		return 2;
+	}
+	for (size_t i = 0; i < N_WORKLOADS; i++) {
+		const struct workload *w = &workloads[i];
+		uint64_t n = w->n, d = w->d;
+
+		if (strcmp(argv[1], w->name))
+			continue;
+		if ((argc > 2 && parse_u64(argv[2], &n)) || (argc > 3 && parse_u64(argv[3], &d)) ||
+		    n == 0) {
+			usage();
+			return 2;
+		}
+		return w->run(n, d) ? 1 : 0;
+	}
+	fprintf(stderr, "vmres-bench: unknown workload '%s'\n", argv[1]);
+	usage();
+	return 2;
+}

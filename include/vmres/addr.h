@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/**
+ * @file addr.h
+ * @brief Address-space allocator over one inclusive window [base, last] of u64.
+ *
+ * Hands out ranges of a port-I/O or MMIO space: first fit (lowest aligned
+ * address), last fit (highest) or an exact address, each optionally bounded by a
+ * sub-window [min, max] (e.g. "below 4 GiB"). Any window works, including one that
+ * starts at 0 or ends at 0xFFFF_FFFF_FFFF_FFFF; a 16-bit PIO space is just the
+ * window [0, 0xFFFF].
+ *
+ * Cost: allocation (every policy, with alignment and sub-window), reservation,
+ * release and lookup are O(log n) in the number of allocations n; nothing scans
+ * all allocations or all gaps. Memory: see VMRES_ADDR_BYTES_PER_ALLOC.
+ *
+ * Every allocation carries a caller-chosen 64-bit owner tag (an id or a pointer
+ * cast to uintptr_t) that vmres never interprets.
+ *
+ * Errors leave the allocator exactly as it was and out-parameters untouched.
+ *
+ * Context: an allocator is a plain data structure with no internal lock. Calls on
+ * one allocator must be serialized by the caller (sysalloc's user, or the device
+ * manager's writer lock); calls on different allocators are independent. Const
+ * functions may run concurrently with each other but not with a mutating call.
+ */
+#ifndef VMRES_ADDR_H
+#define VMRES_ADDR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vmres/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Opaque allocator. */
+struct vmres_addr;
+
+/** Where an allocation is placed. */
+enum vmres_addr_policy {
+	VMRES_ADDR_FIRST_FIT = 0, /**< the lowest aligned address where it fits */
+	VMRES_ADDR_LAST_FIT = 1,  /**< the highest aligned address where it fits */
+	VMRES_ADDR_EXACT = 2,	  /**< exactly at vmres_addr_req.addr */
+};
+
+/** Version of struct vmres_addr_req understood by this build. */
+#define VMRES_ADDR_REQ_VERSION 1
+
+/**
+ * An allocation request. Initialise with VMRES_ADDR_REQ_INIT so that fields added
+ * later get their defaults.
+ */
+struct vmres_addr_req {
+	unsigned int version;		  /**< VMRES_ADDR_REQ_VERSION */
+	enum vmres_addr_policy policy;	  /**< placement */
+	uint64_t size;			  /**< bytes, >= 1 */
+	uint64_t align;			  /**< 0 or 1 for none, else a power of two */
+	uint64_t addr;			  /**< VMRES_ADDR_EXACT only: the start */
+	uint64_t min;			  /**< sub-window: lowest address the range may use */
+	uint64_t max;			  /**< sub-window: highest address (inclusive) */
+	uint64_t owner;			  /**< caller's tag, stored with the allocation */
+};
+
+/** Defaults: first fit, no alignment, no sub-window bound. */
+#define VMRES_ADDR_REQ_INIT                                                                        \
+	{                                                                                          \
+		.version = VMRES_ADDR_REQ_VERSION, .policy = VMRES_ADDR_FIRST_FIT, .size = 0,      \
+		.align = 0, .addr = 0, .min = 0, .max = UINT64_MAX, .owner = 0                     \
+	}
+
+/** One allocation as reported by lookups and iteration. */
+struct vmres_addr_entry {
+	uint64_t base;	/**< first address */
+	uint64_t last;	/**< last address, inclusive */
+	uint64_t owner; /**< the owner tag given at allocation */
+};
+
+/** Totals reported by vmres_addr_stats(). */
+struct vmres_addr_stats {
+	uint64_t base;	/**< the window's first address */
+	uint64_t last;	/**< the window's last address */
+	uint64_t count; /**< number of allocations */
+	uint64_t used;	/**< bytes allocated; UINT64_MAX stands for 2^64 */
+	uint64_t free;	/**< bytes free; UINT64_MAX stands for 2^64 */
+	uint64_t gaps;	/**< number of maximal free gaps */
+};
+
+/**
+ * vmres_addr_new() - create an allocator for the window [@p base, @p last].
+ * @param base first address of the window.
+ * @param last last address of the window (inclusive).
+ * @param out receives the allocator; free it with vmres_addr_free().
+ * @return 0; VMRES_EINVAL if @p out is NULL or @p base > @p last; VMRES_ENOMEM.
+ * Context: any thread.
+ */
+int vmres_addr_new(uint64_t base, uint64_t last, struct vmres_addr **out);
+
+/**
+ * vmres_addr_free() - destroy an allocator and everything it holds.
+ * @param a the allocator, or NULL (then nothing happens).
+ */
+void vmres_addr_free(struct vmres_addr *a);
+
+/**
+ * vmres_addr_alloc() - allocate a range as @p req describes.
+ * @param a the allocator.
+ * @param req the request. The range is placed inside both the window and the
+ *        sub-window [req->min, req->max] (min and max are clipped to the window).
+ * @param base_out receives the first address of the range.
+ * @return 0 on success, or:
+ *   VMRES_EINVAL  a NULL pointer, an unknown version or policy, or req->min > req->max;
+ *   VMRES_ESIZE   req->size is 0;
+ *   VMRES_EALIGN  req->align is neither 0, 1 nor a power of two;
+ *   VMRES_EOVERFLOW the range cannot exist in a 64-bit space (size plus alignment
+ *                 padding, or addr + size - 1, passes 2^64 - 1);
+ *   VMRES_ERANGE  the sub-window does not meet the window, or an exact range
+ *                 leaves the window or the sub-window;
+ *   VMRES_EMISALIGNED an exact address that is not a multiple of req->align;
+ *   VMRES_EOVERLAP an exact range that overlaps an allocation;
+ *   VMRES_ENOSPC  no free gap holds the request (only when truly none does);
+ *   VMRES_ENOMEM.
+ * Context: caller serializes; O(log n).
+ */
+int vmres_addr_alloc(struct vmres_addr *a, const struct vmres_addr_req *req, uint64_t *base_out);
+
+/**
+ * vmres_addr_reserve() - allocate exactly [@p base, @p base + @p size - 1].
+ * Shorthand for an exact request without alignment (what a guest or firmware chose).
+ * @return as vmres_addr_alloc().
+ */
+int vmres_addr_reserve(struct vmres_addr *a, uint64_t base, uint64_t size, uint64_t owner);
+
+/**
+ * vmres_addr_release() - free an allocation, which must match it exactly.
+ * The freed range merges with the free gaps on either side.
+ * @param a the allocator.
+ * @param base first address of the allocation.
+ * @param size its size.
+ * @param owner_out if not NULL, receives the allocation's owner tag.
+ * @return 0; VMRES_EINVAL for a NULL allocator; VMRES_ESIZE for size 0;
+ *   VMRES_EOVERFLOW if base + size - 1 passes 2^64 - 1; VMRES_ENOENT if no
+ *   allocation is exactly [base, base + size - 1] (nothing allocated there, or an
+ *   allocation of another size or start).
+ * Context: caller serializes; O(log n).
+ */
+int vmres_addr_release(struct vmres_addr *a, uint64_t base, uint64_t size, uint64_t *owner_out);
+
+/**
+ * vmres_addr_find() - the allocation that contains @p addr.
+ * @return 0 and fills @p out; VMRES_EINVAL for NULL pointers; VMRES_ENOENT if
+ *   @p addr is free or outside the window.
+ * Context: O(log n); read-only.
+ */
+int vmres_addr_find(const struct vmres_addr *a, uint64_t addr, struct vmres_addr_entry *out);
+
+/**
+ * vmres_addr_next() - the allocation with the lowest base >= @p from.
+ * Iterate with from = entry.last + 1 (stop when entry.last is UINT64_MAX).
+ * @return 0 and fills @p out; VMRES_EINVAL for NULL pointers; VMRES_ENOENT if none.
+ * Context: O(log n); read-only.
+ */
+int vmres_addr_next(const struct vmres_addr *a, uint64_t from, struct vmres_addr_entry *out);
+
+/**
+ * Callback for iteration: return 0 to go on, anything else to stop (that value
+ * is then returned by the iterating function).
+ */
+typedef int (*vmres_addr_visit_fn)(void *ctx, const struct vmres_addr_entry *entry);
+
+/**
+ * vmres_addr_foreach() - visit every allocation in address order.
+ * @return 0, VMRES_EINVAL for NULL pointers, or the callback's non-zero value.
+ * Context: read-only; the callback must not modify @p a. O(n).
+ */
+int vmres_addr_foreach(const struct vmres_addr *a, vmres_addr_visit_fn fn, void *ctx);
+
+/**
+ * vmres_addr_foreach_gap() - visit every maximal free gap in address order.
+ * The entry's owner is 0.
+ * @return as vmres_addr_foreach().
+ */
+int vmres_addr_foreach_gap(const struct vmres_addr *a, vmres_addr_visit_fn fn, void *ctx);
+
+/**
+ * vmres_addr_stats() - totals of the allocator.
+ * @return 0; VMRES_EINVAL for NULL pointers. Context: O(1); read-only.
+ */
+int vmres_addr_stats(const struct vmres_addr *a, struct vmres_addr_stats *out);
+
+/**
+ * vmres_addr_validate() - check every internal invariant (debug aid for tests).
+ * @return 0 if the structure is consistent, VMRES_ECORRUPT otherwise,
+ *   VMRES_EINVAL for NULL. Context: O(n); read-only.
+ */
+int vmres_addr_validate(const struct vmres_addr *a);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMRES_ADDR_H */
