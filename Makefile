@@ -11,7 +11,7 @@ CHECK_PKGS := $(BUILD_PKGS) clang valgrind
 
 MESON_SETUP = meson setup --wipe
 
-.PHONY: all deps check-deps demo check test asan tsan bench clean
+.PHONY: all deps check-deps demo check test asan tsan bench docs coverage clean
 
 all: deps build/build.ninja
 	ninja -C build
@@ -59,5 +59,22 @@ bench: deps build-release/build.ninja
 	ninja -C build-release
 	./build-release/bench/vmres-bench
 
+docs: deps
+	@tools/deps.sh doxygen
+	doxygen docs/Doxyfile
+	@echo "docs: build-docs/html/index.html"
+
+build-cov/build.ninja:
+	meson setup build-cov -Db_coverage=true --buildtype=debug
+
+coverage: deps build-cov/build.ninja
+	@tools/deps.sh gcovr
+	find build-cov -name '*.gcda' -delete
+	ninja -C build-cov
+	meson test -C build-cov --print-errorlogs
+	gcovr --root . --filter 'src/' --object-directory build-cov --exclude-unreachable-branches \
+		--exclude-throw-branches --print-summary --txt build-cov/coverage.txt
+	@tail -n 3 build-cov/coverage.txt
+
 clean:
-	rm -rf build build-asan build-tsan build-release
+	rm -rf build build-asan build-tsan build-release build-cov build-docs

@@ -96,10 +96,9 @@ static inline bool vmres_range_overlaps(struct vmres_range a, struct vmres_range
 	return a.base <= b.last && b.base <= a.last;
 }
 
-/** Library version as numbers, e.g. 0.1.0. */
-#define VMRES_VERSION_MAJOR 0
-#define VMRES_VERSION_MINOR 1
-#define VMRES_VERSION_PATCH 0
+#define VMRES_VERSION_MAJOR 0 /**< major version: changes break the API or ABI */
+#define VMRES_VERSION_MINOR 1 /**< minor version: compatible additions */
+#define VMRES_VERSION_PATCH 0 /**< patch version: fixes only */
 
 /**
  * vmres_version() - the version of the library actually linked.

@@ -74,7 +74,9 @@ int vmres_ids_reserve(struct vmres_ids *ids, uint32_t id);
 /**
  * vmres_ids_alloc_block() - allocate @p count contiguous numbers, the first a
  * multiple of @p count (the lowest such block), as multi-message MSI needs.
+ * @param ids the allocator.
  * @param count a power of two, 1 to 2^31.
+ * @param first_out receives the first number of the block.
  * @return 0 and *@p first_out; VMRES_EINVAL for NULL; VMRES_ESIZE for count 0;
  *   VMRES_EALIGN if count is not a power of two; VMRES_ENOSPC if no aligned block
  *   of that size is wholly free inside [lo, hi]; VMRES_ENOMEM.

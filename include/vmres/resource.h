@@ -118,6 +118,7 @@ bool vmres_request_equal(const struct vmres_request *a, const struct vmres_reque
  * vmres_resource_format() - print a resource for logs, snprintf-style, e.g.
  * "mmio mmio32 [0xfe000000-0xfe000fff] align 0x1000", "irq gsi-legacy 4",
  * "msi gsi-msi 24 msg 0x00000000:fee00000/0x4021", "id device-id 7".
+ * @param r the resource.
  * @param buf destination (may be NULL when @p len is 0).
  * @param len size of @p buf.
  * @return the length the full text needs (excluding the NUL), like snprintf;
