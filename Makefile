@@ -11,7 +11,7 @@ CHECK_PKGS := $(BUILD_PKGS) clang valgrind
 
 MESON_SETUP = meson setup --wipe
 
-.PHONY: all deps check-deps demo check test asan tsan bench docs coverage clean
+.PHONY: all deps check-deps demo check test asan tsan bench docs coverage fuzz clean
 
 all: deps build/build.ninja
 	ninja -C build
@@ -36,7 +36,7 @@ build-release/build.ninja:
 
 demo: deps build/build.ninja
 	ninja -C build
-	./build/examples/vmres-pc-layout
+	./build/examples/vmres-demo
 
 test: deps build/build.ninja
 	ninja -C build
@@ -55,9 +55,28 @@ check: check-deps
 	$(MAKE) --no-print-directory asan
 	$(MAKE) --no-print-directory tsan
 
+# make fuzz: every libFuzzer target in fuzz/ for FUZZ_SECONDS each (clang, ASan+UBSan),
+# starting from its committed corpus; new inputs go to build-fuzz/corpus-<name>.
+FUZZ_SECONDS ?= 60
+
+build-fuzz/build.ninja:
+	CC=clang meson setup build-fuzz -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true \
+		-Dc_args=-fsanitize=fuzzer-no-link
+
+fuzz: check-deps build-fuzz/build.ninja
+	ninja -C build-fuzz $$(ninja -C build-fuzz -t targets all | grep -o '^fuzz/fuzz_[a-z0-9_]*:' | tr -d :)
+	@for f in build-fuzz/fuzz/fuzz_*; do \
+		[ -f "$$f" ] && [ -x "$$f" ] || continue; \
+		name=$${f##*/fuzz_}; mkdir -p build-fuzz/corpus-$$name; \
+		echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$name fuzz/corpus/$$name \
+			|| exit 1; \
+	done
+
 bench: deps build-release/build.ninja
 	ninja -C build-release
 	./build-release/bench/vmres-bench
+	./build-release/examples/vmres-demo --bench guest-pio
 
 docs: deps
 	@tools/deps.sh doxygen
@@ -77,4 +96,4 @@ coverage: deps build-cov/build.ninja
 	@tail -n 3 build-cov/coverage.txt
 
 clean:
-	rm -rf build build-asan build-tsan build-release build-cov build-docs
+	rm -rf build build-asan build-tsan build-release build-cov build-docs build-fuzz

@@ -41,5 +41,8 @@ int bench_addr_last(uint64_t n, uint64_t d);
 int bench_addr_exact(uint64_t n, uint64_t d);
 int bench_id_fill(uint64_t n, uint64_t d);
 int bench_id_churn(uint64_t n, uint64_t d);
+int bench_bus_lookup(uint64_t n, uint64_t d);
+int bench_bus_dispatch(uint64_t n, uint64_t d);
+int bench_bus_dispatch_mt(uint64_t n, uint64_t d);
 
 #endif

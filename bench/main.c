@@ -42,7 +42,23 @@ struct workload {
 /* The default run, in WORKLOADS.md order; a name may appear at several sizes. */
 static const struct workload workloads[] = {
 	/* addr-*, id-*: bench_addr.c, bench_ids.c (with the n = 10000 growth lines) */
+	{"addr-fill", bench_addr_fill, 100000, 0},
+	{"addr-churn", bench_addr_churn, 100000, 0},
+	{"addr-last", bench_addr_last, 100000, 0},
+	{"addr-exact", bench_addr_exact, 100000, 0},
+	{"id-fill", bench_id_fill, 1048576, 0},
+	{"id-churn", bench_id_churn, 1048576, 0},
+	{"addr-fill", bench_addr_fill, 10000, 0},
+	{"addr-churn", bench_addr_churn, 10000, 0},
+	{"addr-last", bench_addr_last, 10000, 0},
 	/* bus-*: bench_bus.c */
+	{"bus-lookup", bench_bus_lookup, 10000000, 16},
+	{"bus-lookup", bench_bus_lookup, 10000000, 256},
+	{"bus-lookup", bench_bus_lookup, 10000000, 4096},
+	{"bus-dispatch", bench_bus_dispatch, 10000000, 16},
+	{"bus-dispatch", bench_bus_dispatch, 10000000, 256},
+	{"bus-dispatch", bench_bus_dispatch, 10000000, 4096},
+	{"bus-dispatch-mt", bench_bus_dispatch_mt, 10000000, 4096},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))

@@ -35,6 +35,15 @@
 extern "C" {
 #endif
 
+/**
+ * Typical memory per allocation, in bytes: 32 bytes of entry (base, last, owner
+ * and the size of the free gap before it) in B+tree leaves of 32 entries, plus
+ * the nodes' unused slots and the internal nodes. Measured at 100000 allocations:
+ * 49 to 55 bytes after filling, 65 after heavy churn; nodes are never less than a
+ * quarter full, which bounds the worst case at about 140 bytes.
+ */
+#define VMRES_ADDR_BYTES_PER_ALLOC 64
+
 /** Opaque allocator. */
 struct vmres_addr;
 

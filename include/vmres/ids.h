@@ -7,8 +7,11 @@
  * multi-message MSI) and unique device IDs. A bitmap with summary levels (a
  * 64-ary tree of bit words): the lowest free number in O(log64 range), a
  * specific number in O(1), an aligned block by searching summary words. Memory
- * is about one bit per managed number plus small overhead, allocated lazily: a
- * full u32 range costs memory in proportion to the part in use.
+ * is about one bit per managed number plus small overhead. A range of up to
+ * about 2^21 numbers holds its whole bitmap (at most 264 KiB) from creation, which
+ * keeps every operation one computed address; larger ranges allocate 4096-number
+ * leaves on first use and free them when emptied, so a full u32 range costs
+ * memory in proportion to the part in use.
  *
  * The allocator stores no owner per number (that would cost 64 bits each); the
  * system allocator keeps owners for what it hands out.

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /**
  * @file vmres.h
- * @brief Everything: includes every public vmres header.
+ * @brief Everything: includes every public vmres header, in layer order.
  */
 #ifndef VMRES_VMRES_H
 #define VMRES_VMRES_H
@@ -10,5 +10,12 @@
 #include <vmres/addr.h>
 #include <vmres/ids.h>
 #include <vmres/resource.h>
+#include <vmres/sysalloc.h>
+#include <vmres/device.h>
+#include <vmres/bus.h>
+#include <vmres/devmgr.h>
+#include <vmres/irq.h>
+#include <vmres/pci.h>
+#include <vmres/snapshot.h>
 
 #endif /* VMRES_VMRES_H */

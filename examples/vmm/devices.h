@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The demo's device models. Each is a struct vmres_device (read/write callbacks
+ * and an opaque pointer) that machine.c registers with vmres's device manager,
+ * with resources from vmres's system allocator; none of them knows where it is
+ * mapped, except through the offsets vmres hands it.
+ *
+ * Each keeps a struct vmm_devstat so that the demo can print exits by device.
+ */
+#ifndef VMM_DEVICES_H
+#define VMM_DEVICES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <vmres/device.h>
+#include <vmres/irq.h>
+#include <vmres/pci.h>
+
+#include "vmm.h"
+
+/* Accesses a device answered. Counted without an atomic read-modify-write (which
+ * would cost more than the software CPU's whole exit): exact with one vCPU, a
+ * lower bound with several. */
+struct vmm_devstat {
+	const char *name;
+	uint64_t reads;
+	uint64_t writes;
+};
+
+static inline void vmm_devstat_count(struct vmm_devstat *s, bool is_write)
+{
+	uint64_t *c = is_write ? &s->writes : &s->reads;
+
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
+
+/* 16550 UART: transmit goes to stdout, receive is always empty. */
+struct vmm_uart;
+int vmm_uart_new(const char *name, struct vmm_uart **out);
+void vmm_uart_free(struct vmm_uart *u);
+void vmm_uart_device(struct vmm_uart *u, struct vmres_device *dev);
+void vmm_uart_flush(struct vmm_uart *u);
+struct vmm_devstat *vmm_uart_stat(struct vmm_uart *u);
+
+/* The control device (bootinfo.h VMM_CTL_*): exit, benchmark mark, sink. */
+struct vmm_ctl;
+int vmm_ctl_new(struct vmm *vm, struct vmm_ctl **out);
+void vmm_ctl_free(struct vmm_ctl *c);
+void vmm_ctl_device(struct vmm_ctl *c, struct vmres_device *dev);
+uint64_t vmm_ctl_sink_sum(struct vmm_ctl *c);
+struct vmm_devstat *vmm_ctl_stat(struct vmm_ctl *c);
+
+/* Configuration mechanism #1 ports, forwarded to vmres's PCI host. */
+struct vmm_conf1 {
+	struct vmres_pci_host *host;
+	struct vmm_devstat stat;
+};
+void vmm_conf1_device(struct vmm_conf1 *c, struct vmres_device *dev);
+
+/* The soft local APIC window (software CPU only): the calling vCPU's APIC. */
+struct vmm_lapic_window {
+	struct vmm *vm;
+	struct vmm_devstat stat;
+};
+void vmm_lapic_window_device(struct vmm_lapic_window *w, struct vmres_device *dev);
+
+/* The test PCI device: BAR0 4 KiB MMIO, BAR1 8 I/O ports, one MSI vector. Its
+ * resources, in this order: BAR0, BAR1, MSI. */
+#define VMM_TESTDEV_RES_BAR0 0u
+#define VMM_TESTDEV_RES_BAR1 1u
+#define VMM_TESTDEV_RES_MSI  2u
+#define VMM_TESTDEV_NRES     3u
+
+struct vmm_testdev;
+/* @bar0 and @bar1 are the firmware addresses (the resources' bases). */
+int vmm_testdev_new(uint64_t bar0, uint64_t bar1, struct vmm_testdev **out);
+void vmm_testdev_free(struct vmm_testdev *t);
+void vmm_testdev_device(struct vmm_testdev *t, struct vmres_device *dev);
+struct vmres_pci_func *vmm_testdev_func(struct vmm_testdev *t);
+/* The interrupt source its doorbell triggers (set once, before the guest runs). */
+void vmm_testdev_set_msi(struct vmm_testdev *t, struct vmres_irq_src *src);
+struct vmm_devstat *vmm_testdev_stat(struct vmm_testdev *t);
+
+/*
+ * Firmware mode (firmware.c): what SeaBIOS needs of a PC besides the PCI host.
+ */
+
+/* SeaBIOS's debug console ("debugcon", one port, 0x402 on QEMU): reads 0xe9 (how
+ * SeaBIOS tells that it is there), writes are characters. Each complete line is
+ * printed to stdout with a prefix (if @echo) and kept in the log; @line_fn, if set,
+ * is called with each line (no newline) from the vCPU thread. */
+struct vmm_debugcon;
+typedef void (*vmm_debugcon_line_fn)(void *ctx, const char *line);
+int vmm_debugcon_new(bool echo, vmm_debugcon_line_fn line_fn, void *ctx,
+		     struct vmm_debugcon **out);
+void vmm_debugcon_free(struct vmm_debugcon *d);
+void vmm_debugcon_device(struct vmm_debugcon *d, struct vmres_device *dev);
+/* Everything written so far (a partial last line included), NUL-terminated; valid
+ * until the next write. Call after the vCPUs stopped. */
+const char *vmm_debugcon_log(struct vmm_debugcon *d);
+struct vmm_devstat *vmm_debugcon_stat(struct vmm_debugcon *d);
+
+/* MC146818 CMOS/RTC at 0x70-0x71: index (bit 7 is the NMI mask) and data. The
+ * clock reads a fixed date, never "update in progress"; the NVRAM bytes hold the
+ * memory sizes a PC BIOS reads (bases 640 KiB, 1-16 MiB in 0x17/0x18 and
+ * 0x30/0x31, above 16 MiB in 64 KiB units in 0x34/0x35, above 4 GiB in 0x5b-0x5d)
+ * and the vCPU count minus one (0x5f, SeaBIOS's QEMU convention). */
+struct vmm_cmos;
+int vmm_cmos_new(uint64_t ram_below_4g, uint64_t ram_above_4g, unsigned int nr_cpus,
+		 struct vmm_cmos **out);
+void vmm_cmos_free(struct vmm_cmos *c);
+void vmm_cmos_device(struct vmm_cmos *c, struct vmres_device *dev);
+struct vmm_devstat *vmm_cmos_stat(struct vmm_cmos *c);
+
+/* A stub PCI function with the BARs it is given (resource i is the BAR of the
+ * i-th non-empty slot in slot order, see vmm_pcistub_new()); its registers read
+ * zero and ignore writes. Only its configuration space matters: firmware sizes
+ * and places its BARs. */
+struct vmm_pcistub;
+/* @cfg: IDs, class, command and BARs (res_index of each BAR is set here);
+ * @name is kept (not copied). */
+int vmm_pcistub_new(const char *name, const struct vmres_pci_func_config *cfg,
+		    struct vmm_pcistub **out);
+void vmm_pcistub_free(struct vmm_pcistub *p);
+void vmm_pcistub_device(struct vmm_pcistub *p, struct vmres_device *dev);
+struct vmres_pci_func *vmm_pcistub_func(struct vmm_pcistub *p);
+struct vmm_devstat *vmm_pcistub_stat(struct vmm_pcistub *p);
+
+#endif

@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <vmres/devmgr.h>
+#include <vmres/irq.h>
+#include <vmres/pci.h>
+#include <vmres/sysalloc.h>
+
+#include "../guest/bootinfo.h"
+#include "devices.h"
+#include "guest_image.h"
+#include "lapic.h"
+#include "machine.h"
+
+/* Owner tags of the devices' allocations in the system allocator. */
+enum {
+	OWNER_UART = 1,
+	OWNER_CTL,
+	OWNER_PCI_HOST,
+	OWNER_TESTDEV,
+	OWNER_LAPIC,
+};
+
+#define PIO_POOL  "pio"
+#define MMIO_POOL "mmio32"
+#define MSI_POOL  "gsi-msi"
+
+_Static_assert(VMM_MAX_VCPUS <= VMM_GUEST_MAX_CPUS, "the guest has a stack for every vCPU");
+
+/* Where the guest may place 32-bit BARs: the PCI hole below the IOAPIC. */
+#define PCI_HOLE_BASE 0xc0000000u
+#define PCI_HOLE_LAST 0xfebfffffu
+
+struct vmm_machine {
+	struct vmm vm;
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *dm;
+	struct vmres_irq_mgr *irq;
+	struct vmres_irq_group *testdev_irqs;
+	struct vmres_pci_host *pci;
+	struct vmres_pci_func *bridge;
+	struct vmm_uart *uart;
+	struct vmm_ctl *ctl;
+	struct vmm_testdev *testdev;
+	struct vmm_conf1 conf1;
+	struct vmm_lapic_window lapic_window;
+	uint16_t ctl_port;
+};
+
+static int fail(const char *what, int err)
+{
+	fprintf(stderr, "vmres-demo: %s: %s (%s)\n", what, vmres_strerror(err), vmres_errname(err));
+	return -1;
+}
+
+static struct vmres_request addr_request(const char *pool, enum vmres_space space, uint64_t size,
+					 uint64_t align, uint64_t min, uint64_t max)
+{
+	struct vmres_request q;
+
+	memset(&q, 0, sizeof(q));
+	q.kind = VMRES_RES_ADDR;
+	snprintf(q.pool, sizeof(q.pool), "%s", pool);
+	q.u.addr.space = space;
+	q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
+	q.u.addr.req.size = size;
+	q.u.addr.req.align = align;
+	q.u.addr.req.min = min;
+	q.u.addr.req.max = max;
+	return q;
+}
+
+/* Allocate and label a batch for @owner; 0 or -1. */
+static int alloc_batch(struct vmm_machine *m, const struct vmres_request *reqs, size_t n,
+		       uint64_t owner, const char *owner_name, const char *const labels[],
+		       struct vmres_resource *out)
+{
+	struct vmres_sysalloc_error err = {0};
+	size_t got = 0;
+	int rc;
+
+	rc = vmres_sysalloc_alloc(m->sa, reqs, n, owner, out, n, &got, &err);
+	if (rc != 0) {
+		fprintf(stderr, "vmres-demo: allocating for %s: request %zu: %s\n", owner_name,
+			err.index, vmres_strerror(err.code));
+		return -1;
+	}
+	rc = vmres_sysalloc_set_owner_name(m->sa, owner, owner_name);
+	for (size_t i = 0; i < got && rc == 0; i++)
+		if (labels[i])
+			rc = vmres_sysalloc_set_label(m->sa, &out[i], owner, labels[i]);
+	return rc ? fail("labelling", rc) : 0;
+}
+
+/* A fixed legacy range the x86_64 preset reserves for the platform (com1, conf1):
+ * the device that implements it takes it over, so that the map names it. */
+static int claim_platform_range(struct vmm_machine *m, uint64_t base, uint64_t size, uint64_t owner,
+				const char *owner_name, const char *label,
+				struct vmres_resource *out)
+{
+	struct vmres_sysalloc_alloc_info info;
+	struct vmres_request q = addr_request(PIO_POOL, VMRES_SPACE_PIO, size, 0, 0, UINT64_MAX);
+	const char *labels[1] = {label};
+	int rc;
+
+	rc = vmres_sysalloc_find(m->sa, PIO_POOL, base, &info);
+	if (rc == 0 && info.owner == VMRES_SYSALLOC_OWNER_PLATFORM &&
+	    info.res.u.addr.base == base && info.res.u.addr.size == size) {
+		rc = vmres_sysalloc_release(m->sa, &info.res, VMRES_SYSALLOC_OWNER_PLATFORM);
+		if (rc != 0)
+			return fail("releasing a platform range", rc);
+	}
+	q.u.addr.req.policy = VMRES_ADDR_EXACT;
+	q.u.addr.req.addr = base;
+	return alloc_batch(m, &q, 1, owner, owner_name, labels, out);
+}
+
+static int register_device(struct vmm_machine *m, const struct vmres_device *dev, uint32_t parent,
+			   const struct vmres_resource *res, size_t n, uint32_t *instance)
+{
+	int rc = vmres_devmgr_register(m->dm, dev, parent, res, n, instance);
+
+	return rc ? fail(dev->name, rc) : 0;
+}
+
+/* Callback backend (software CPU): an MSI is a write to the LAPIC it names. */
+static void deliver_to_lapic(void *ctx, uint32_t gsi, enum vmres_irq_kind kind,
+			     const struct vmres_msi_msg *msg, enum vmres_irq_signal signal)
+{
+	struct vmm *vm = ctx;
+
+	(void)gsi;
+	if (kind == VMRES_IRQ_MSI && msg && signal == VMRES_IRQ_SIGNAL_EDGE)
+		vmm_lapic_msi(vm, (uint64_t)msg->addr_hi << 32 | msg->addr_lo, msg->data);
+}
+
+static int setup_irq(struct vmm_machine *m)
+{
+	struct vmres_irq_backend *be = NULL;
+	int rc;
+
+	if (m->vm.backend == &vmm_backend_kvm)
+		rc = vmres_irq_backend_kvm_new(vmm_kvm_vm_fd(&m->vm), NULL, &be);
+	else
+		rc = vmres_irq_backend_callback_new(deliver_to_lapic, &m->vm, &be);
+	if (rc != 0)
+		return fail("interrupt backend", rc);
+	rc = vmres_irq_mgr_new(be, &m->irq);
+	if (rc != 0) {
+		vmres_irq_backend_free(be);
+		return fail("interrupt manager", rc);
+	}
+	rc = vmres_devmgr_set_msi_notifier(m->dm, vmres_irq_mgr_msi_notify, m->irq);
+	return rc ? fail("MSI notifier", rc) : 0;
+}
+
+static int setup_devices(struct vmm_machine *m)
+{
+	struct vmres_device dev;
+	struct vmres_resource res[VMM_TESTDEV_NRES];
+	struct vmres_irq_src *src;
+	uint32_t id, pci_id;
+	int rc;
+
+	/* uart0 on COM1 */
+	if (vmm_uart_new("uart0", &m->uart) < 0 ||
+	    claim_platform_range(m, 0x3f8, 8, OWNER_UART, "uart0", "com1", &res[0]) < 0)
+		return -1;
+	vmm_uart_device(m->uart, &dev);
+	dev.owner = OWNER_UART;
+	if (register_device(m, &dev, VMRES_DEVMGR_NO_PARENT, res, 1, &id) < 0)
+		return -1;
+
+	/* the control device, anywhere in the ports above the legacy ones */
+	{
+		struct vmres_request q =
+			addr_request(PIO_POOL, VMRES_SPACE_PIO, VMM_CTL_PORTS, 16, 0x500, 0xfff);
+		const char *labels[1] = {"ctl"};
+
+		if (vmm_ctl_new(&m->vm, &m->ctl) < 0 ||
+		    alloc_batch(m, &q, 1, OWNER_CTL, "ctl", labels, res) < 0)
+			return -1;
+	}
+	m->ctl_port = (uint16_t)res[0].u.addr.base;
+	vmm_ctl_device(m->ctl, &dev);
+	dev.owner = OWNER_CTL;
+	if (register_device(m, &dev, VMRES_DEVMGR_NO_PARENT, res, 1, &id) < 0)
+		return -1;
+
+	/* PCI: conf1 ports, the host bridge at slot 0 */
+	rc = vmres_pci_host_new(&m->pci);
+	if (rc != 0)
+		return fail("PCI host", rc);
+	m->conf1.host = m->pci;
+	m->conf1.stat.name = "pci-host";
+	if (claim_platform_range(m, VMRES_PCI_CONF1_PORT, VMRES_PCI_CONF1_SIZE, OWNER_PCI_HOST,
+				 "pci-host", "pci conf1", &res[0]) < 0)
+		return -1;
+	vmm_conf1_device(&m->conf1, &dev);
+	dev.owner = OWNER_PCI_HOST;
+	if (register_device(m, &dev, VMRES_DEVMGR_NO_PARENT, res, 1, &pci_id) < 0)
+		return -1;
+	rc = vmres_pci_host_bridge_new(NULL, NULL, &m->bridge);
+	if (rc == 0)
+		rc = vmres_pci_host_attach(m->pci, 0, 0, m->bridge);
+	if (rc != 0)
+		return fail("host bridge", rc);
+	dev = (struct vmres_device)VMRES_DEVICE_INIT;
+	dev.name = "i440fx";
+	if (register_device(m, &dev, pci_id, NULL, 0, &id) < 0)
+		return -1;
+
+	/* the test device at slot 1: BAR0, BAR1, one MSI */
+	{
+		struct vmres_request q[VMM_TESTDEV_NRES];
+		const char *labels[VMM_TESTDEV_NRES] = {"bar0", "bar1", "msi"};
+
+		q[VMM_TESTDEV_RES_BAR0] =
+			addr_request(MMIO_POOL, VMRES_SPACE_MMIO, 0x1000, 0x1000, 0, UINT64_MAX);
+		q[VMM_TESTDEV_RES_BAR1] =
+			addr_request(PIO_POOL, VMRES_SPACE_PIO, VMM_TESTDEV_IO_SIZE,
+				     VMM_TESTDEV_IO_SIZE, 0xc000, 0xffff);
+		memset(&q[VMM_TESTDEV_RES_MSI], 0, sizeof(q[0]));
+		q[VMM_TESTDEV_RES_MSI].kind = VMRES_RES_MSI;
+		snprintf(q[VMM_TESTDEV_RES_MSI].pool, VMRES_POOL_NAME_MAX, "%s", MSI_POOL);
+		q[VMM_TESTDEV_RES_MSI].u.msi.count = 1;
+		q[VMM_TESTDEV_RES_MSI].u.msi.any = true;
+		if (alloc_batch(m, q, VMM_TESTDEV_NRES, OWNER_TESTDEV, "testdev", labels, res) < 0)
+			return -1;
+	}
+	if (vmm_testdev_new(res[VMM_TESTDEV_RES_BAR0].u.addr.base,
+			    res[VMM_TESTDEV_RES_BAR1].u.addr.base, &m->testdev) < 0)
+		return fail("test device", VMRES_EINVAL);
+	vmm_testdev_device(m->testdev, &dev);
+	dev.owner = OWNER_TESTDEV;
+	if (register_device(m, &dev, pci_id, res, VMM_TESTDEV_NRES, &id) < 0)
+		return -1;
+	rc = vmres_pci_func_bind(vmm_testdev_func(m->testdev), m->dm, id);
+	if (rc == 0)
+		rc = vmres_pci_host_attach(m->pci, 1, 0, vmm_testdev_func(m->testdev));
+	if (rc != 0)
+		return fail("binding the test device", rc);
+	rc = vmres_irq_group_new(m->irq, &res[VMM_TESTDEV_RES_MSI], 1, &m->testdev_irqs);
+	if (rc == 0)
+		rc = vmres_irq_group_src(m->testdev_irqs, 0, &src);
+	if (rc != 0)
+		return fail("test device MSI", rc);
+	vmm_testdev_set_msi(m->testdev, src);
+
+	/* the software CPU's LAPIC window (KVM: in the kernel, never exits) */
+	if (m->vm.backend != &vmm_backend_kvm) {
+		memset(&res[0], 0, sizeof(res[0]));
+		res[0].kind = VMRES_RES_ADDR;
+		snprintf(res[0].pool, sizeof(res[0].pool), "%s", MMIO_POOL);
+		res[0].u.addr.space = VMRES_SPACE_MMIO;
+		res[0].u.addr.base = VMM_LAPIC_BASE;
+		res[0].u.addr.size = VMM_LAPIC_SIZE;
+		m->lapic_window.vm = &m->vm;
+		m->lapic_window.stat.name = "lapic";
+		vmm_lapic_window_device(&m->lapic_window, &dev);
+		dev.owner = OWNER_LAPIC;
+		if (register_device(m, &dev, VMRES_DEVMGR_NO_PARENT, res, 1, &id) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int setup_memory(struct vmm_machine *m, const struct vmm_machine_opts *opts)
+{
+	struct vmm_bootinfo *boot;
+	void *ram;
+
+	if (vmm_guest_image_size > VMM_GUEST_RAM_SIZE - VMM_GUEST_LOAD_ADDR) {
+		fprintf(stderr, "vmres-demo: guest image too large\n");
+		return -1;
+	}
+	ram = mmap(NULL, VMM_GUEST_RAM_SIZE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (ram == MAP_FAILED) {
+		perror("vmres-demo: guest memory");
+		return -1;
+	}
+	m->vm.ram = ram;
+	m->vm.ram_size = VMM_GUEST_RAM_SIZE;
+	m->vm.entry = VMM_GUEST_LOAD_ADDR;
+	memcpy(m->vm.ram + VMM_GUEST_LOAD_ADDR, vmm_guest_image, vmm_guest_image_size);
+	boot = (struct vmm_bootinfo *)(m->vm.ram + VMM_BOOTINFO_ADDR);
+	boot->magic = VMM_BOOTINFO_MAGIC;
+	boot->mode = opts->mode;
+	boot->bench_n = opts->bench_n;
+	boot->mmio_window_base = PCI_HOLE_BASE;
+	boot->mmio_window_last = PCI_HOLE_LAST;
+	boot->nr_cpus = opts->nr_vcpus;
+	return 0;
+}
+
+int vmm_machine_new(const struct vmm_machine_opts *opts, struct vmm_machine **out)
+{
+	struct vmm_machine *m = calloc(1, sizeof(*m));
+	struct vmm_bootinfo *boot;
+	int rc;
+
+	if (!m)
+		return -1;
+	m->vm.backend = opts->backend;
+	if (opts->nr_vcpus < 1 || opts->nr_vcpus > VMM_MAX_VCPUS) {
+		fprintf(stderr, "vmres-demo: 1 to %d vCPUs\n", VMM_MAX_VCPUS);
+		free(m);
+		return -1;
+	}
+	m->vm.nr_vcpus = opts->nr_vcpus;
+	m->vm.direct_port = -1;
+	if (setup_memory(m, opts) < 0 || opts->backend->init(&m->vm) < 0)
+		goto fail;
+	rc = vmres_sysalloc_new_x86_64(&m->sa);
+	if (rc == 0)
+		rc = vmres_devmgr_new(m->sa, &m->dm);
+	if (rc != 0) {
+		fail("system allocator / device manager", rc);
+		goto fail;
+	}
+	m->vm.devmgr = m->dm;
+	if (setup_irq(m) < 0 || setup_devices(m) < 0)
+		goto fail;
+	boot = (struct vmm_bootinfo *)(m->vm.ram + VMM_BOOTINFO_ADDR);
+	boot->ctl_port = m->ctl_port;
+	boot->bench_port = m->ctl_port + VMM_CTL_SINK;
+	if (opts->direct)
+		m->vm.direct_port = m->ctl_port + VMM_CTL_SINK;
+	*out = m;
+	return 0;
+fail:
+	vmm_machine_free(m);
+	return -1;
+}
+
+void vmm_machine_free(struct vmm_machine *m)
+{
+	if (!m)
+		return;
+	/* Devices first (no vCPU runs any more), then what they used. */
+	vmres_devmgr_free(m->dm);
+	vmres_irq_mgr_free(m->irq); /* with the test device's group */
+	vmres_pci_host_free(m->pci);
+	vmres_pci_func_free(m->bridge);
+	vmm_testdev_free(m->testdev);
+	vmm_ctl_free(m->ctl);
+	vmm_uart_free(m->uart);
+	vmres_sysalloc_free(m->sa);
+	if (m->vm.backend)
+		m->vm.backend->fini(&m->vm);
+	if (m->vm.ram)
+		munmap(m->vm.ram, m->vm.ram_size);
+	free(m);
+}
+
+int vmm_machine_run(struct vmm_machine *m)
+{
+	int rc = m->vm.backend->run(&m->vm);
+
+	vmm_uart_flush(m->uart);
+	return rc;
+}
+
+struct vmm *vmm_machine_vm(struct vmm_machine *m)
+{
+	return &m->vm;
+}
+
+uint64_t vmm_machine_bench_sum(struct vmm_machine *m)
+{
+	return m->vm.direct_port >= 0 ? m->vm.direct_sum : vmm_ctl_sink_sum(m->ctl);
+}
+
+struct dump_ctx {
+	char **text;
+};
+
+/* Only the pools a guest's devices draw from; the other pools hold just the
+ * preset's reservations. */
+static int dump_pools(void *ctx, struct vmres_sysalloc *sa)
+{
+	struct dump_ctx *d = ctx;
+
+	return vmres_sysalloc_dump_str(sa, d->text);
+}
+
+static bool shown_pool(const char *line)
+{
+	return !strncmp(line, "pool pio:", 9) || !strncmp(line, "pool mmio32:", 12) ||
+	       !strncmp(line, "pool gsi-msi:", 13);
+}
+
+char *vmm_machine_map(struct vmm_machine *m)
+{
+	char *tree = NULL, *pools = NULL, *out = NULL, *line, *save;
+	struct dump_ctx d = {&pools};
+	size_t len = 0;
+	FILE *f;
+	bool show = false;
+
+	if (vmres_devmgr_dump_str(m->dm, &tree) != 0 ||
+	    vmres_devmgr_with_sysalloc(m->dm, dump_pools, &d) != 0)
+		goto out;
+	f = open_memstream(&out, &len);
+	if (!f)
+		goto out;
+	fputs(tree, f);
+	for (line = strtok_r(pools, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "pool ", 5))
+			show = shown_pool(line);
+		if (show)
+			fprintf(f, "%s\n", line);
+	}
+	if (fclose(f) != 0) {
+		free(out);
+		out = NULL;
+	}
+out:
+	free(tree);
+	free(pools);
+	return out;
+}
+
+void vmm_machine_print_exits(struct vmm_machine *m, FILE *f)
+{
+	static const char *const kind_name[VMM_EXIT_KINDS] = {
+		"pio read", "pio write", "mmio read", "mmio write", "irq injected", "other",
+	};
+	struct vmm_devstat *devs[] = {
+		vmm_uart_stat(m->uart),	      vmm_ctl_stat(m->ctl),  &m->conf1.stat,
+		vmm_testdev_stat(m->testdev), &m->lapic_window.stat,
+	};
+	struct vmres_devmgr_stats st = {0};
+	uint64_t all[VMM_MAX_VCPUS + 1] = {0};
+	unsigned int n = m->vm.nr_vcpus;
+
+	fprintf(f, "=== exits (%s) ===\n  %-14s", m->vm.backend->name, "kind");
+	for (unsigned int c = 0; c < n; c++)
+		fprintf(f, "   vcpu %-3u", c);
+	fprintf(f, " %10s\n", "total");
+	for (unsigned int k = 0; k < VMM_EXIT_KINDS; k++) {
+		uint64_t sum = 0;
+
+		for (unsigned int c = 0; c < n; c++)
+			sum += m->vm.stats[c].exits[k];
+		if (!sum)
+			continue;
+		fprintf(f, "  %-14s", kind_name[k]);
+		for (unsigned int c = 0; c < n; c++) {
+			fprintf(f, " %10" PRIu64, m->vm.stats[c].exits[k]);
+			all[c] += m->vm.stats[c].exits[k];
+		}
+		fprintf(f, " %10" PRIu64 "\n", sum);
+		all[n] += sum;
+	}
+	fprintf(f, "  %-14s", "total");
+	for (unsigned int c = 0; c <= n; c++)
+		fprintf(f, " %10" PRIu64, all[c]);
+	fprintf(f, "\n  %-14s %10s %10s\n", "device", "reads", "writes");
+	for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++)
+		if (devs[i]->name && (devs[i]->reads || devs[i]->writes))
+			fprintf(f, "  %-14s %10" PRIu64 " %10" PRIu64 "\n", devs[i]->name,
+				devs[i]->reads, devs[i]->writes);
+	vmres_devmgr_stats(m->dm, &st);
+	fprintf(f, "  %-14s %10" PRIu64 " %10" PRIu64 "\n", "(no device)",
+		st.pio_miss_reads + st.mmio_miss_reads, st.pio_miss_writes + st.mmio_miss_writes);
+	fflush(f);
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The demo VMM: one VM, its guest memory, its vCPUs and the vCPU backend that runs
+ * them (KVM or the Unicorn software CPU).
+ *
+ * A backend turns guest port and MMIO accesses into calls of vmm_exit_pio() and
+ * vmm_exit_mmio(), which hand them to vmres's device manager: the vCPU loops do
+ * no address decoding of their own. The only exception is the guest-pio
+ * benchmark's "direct" run, which compares vmres's dispatch with a hard-coded
+ * `if (port == P)` in the same loop (vm->direct_port).
+ *
+ * Threads: one per vCPU, started by the backend's run(); the main thread waits.
+ * A vCPU stops when vm->stop is set (by the control device when the guest ends
+ * the run, or by a fatal exit) and the backend has kicked it.
+ */
+#ifndef VMM_H
+#define VMM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vmres/devmgr.h>
+
+struct vmm;
+struct vmm_lapic;
+
+#define VMM_MAX_VCPUS 8
+
+/* Exit kinds counted by every backend. */
+enum vmm_exit_kind {
+	VMM_EXIT_PIO_READ,
+	VMM_EXIT_PIO_WRITE,
+	VMM_EXIT_MMIO_READ,
+	VMM_EXIT_MMIO_WRITE,
+	VMM_EXIT_IRQ_INJECT, /* software CPU: an interrupt delivered through the IDT */
+	VMM_EXIT_OTHER,	     /* anything else that returned to the loop */
+	VMM_EXIT_KINDS
+};
+
+/* Per-vCPU counters: written by its own thread only, read after it stopped. */
+struct vmm_vcpu_stats {
+	uint64_t exits[VMM_EXIT_KINDS];
+} __attribute__((aligned(64)));
+
+/* A vCPU backend. */
+struct vmm_backend {
+	const char *name; /* "kvm" or "unicorn" */
+	/* 0 if this machine can run it; otherwise -1 and a reason in @why. */
+	int (*probe)(char *why, size_t len);
+	/* Create the VM (guest memory already in vm->ram), its vCPUs in reset state at
+	 * vm->entry. 0 or -1 with a message on stderr. */
+	int (*init)(struct vmm *vm);
+	/* Start one thread per vCPU; return when every vCPU has stopped. */
+	int (*run)(struct vmm *vm);
+	/* Make vCPU @cpu leave guest mode soon and look at vm->stop and interrupts.
+	 * Any thread, device handlers included. */
+	void (*kick)(struct vmm *vm, unsigned int cpu);
+	void (*fini)(struct vmm *vm);
+};
+
+extern const struct vmm_backend vmm_backend_kvm;
+extern const struct vmm_backend vmm_backend_unicorn;
+
+/* KVM backend: the VM's file descriptor (for vmres's KVM interrupt backend), or
+ * -1 before init(). */
+int vmm_kvm_vm_fd(struct vmm *vm);
+
+struct vmm {
+	const struct vmm_backend *backend;
+	void *backend_priv;
+
+	uint8_t *ram; /* guest physical [0, ram_size) */
+	size_t ram_size;
+	uint32_t entry; /* first instruction, 32-bit flat protected mode */
+	/* Firmware mode: a ROM image mapped read-only at [4 GiB - rom_size, 4 GiB)
+	 * (writes to it are dropped), and every vCPU starts as after a reset, in
+	 * real mode at F000:FFF0 (entry is then unused). */
+	const uint8_t *rom;
+	size_t rom_size;
+	bool reset_vector;
+	unsigned int nr_vcpus;
+
+	struct vmres_devmgr *devmgr; /* every access goes here */
+
+	/* guest-pio "direct": accesses to this port bypass vmres (-1: none). */
+	int direct_port;
+	uint64_t direct_sum;
+
+	/* Software CPU only: one local APIC per vCPU (NULL under KVM). */
+	struct vmm_lapic *lapic[VMM_MAX_VCPUS];
+
+	atomic_bool stop;      /* the run is over */
+	bool guest_exited;     /* the guest wrote the exit port */
+	uint32_t guest_status; /* what it wrote */
+	atomic_bool failed;    /* a vCPU stopped on an error */
+	char failure[192];     /* the first such error, as printed (set before failed) */
+	double mark_ns;	       /* when the guest wrote VMM_CTL_MARK */
+	double end_ns;	       /* when the guest wrote VMM_CTL_EXIT */
+
+	struct vmm_vcpu_stats stats[VMM_MAX_VCPUS];
+};
+
+/* What every backend's loop calls for a port exit: @count accesses of @size bytes
+ * (count > 1 for rep ins/outs under KVM) at @data, little endian, filled in for
+ * reads. Misses read as all ones (vmres). */
+static inline void vmm_exit_pio(struct vmm *vm, unsigned int cpu, uint16_t port, uint8_t *data,
+				uint8_t size, uint32_t count, bool is_write)
+{
+	vm->stats[cpu].exits[is_write ? VMM_EXIT_PIO_WRITE : VMM_EXIT_PIO_READ]++;
+	if (port == vm->direct_port && is_write && size == 4 && count == 1) {
+		uint32_t v;
+
+		__builtin_memcpy(&v, data, 4);
+		vm->direct_sum += v;
+		return;
+	}
+	vmres_devmgr_pio(vm->devmgr, port, is_write, size, count, data);
+}
+
+/* What every backend's loop calls for an MMIO access. */
+static inline void vmm_exit_mmio(struct vmm *vm, unsigned int cpu, uint64_t addr, uint8_t *data,
+				 uint32_t len, bool is_write)
+{
+	vm->stats[cpu].exits[is_write ? VMM_EXIT_MMIO_WRITE : VMM_EXIT_MMIO_READ]++;
+	vmres_devmgr_mmio(vm->devmgr, addr, len, is_write, data);
+}
+
+/* The vCPU the calling thread runs (0 on threads that run none). */
+extern _Thread_local unsigned int vmm_this_cpu;
+
+/* Every vCPU thread calls enter() first (registers it with vmres; -1 stops the
+ * run) and leave() last. */
+int vmm_vcpu_thread_enter(struct vmm *vm, unsigned int cpu);
+void vmm_vcpu_thread_leave(void);
+
+/* End the run: set vm->stop and kick every vCPU. Any thread. */
+void vmm_request_stop(struct vmm *vm);
+
+/* Monotonic clock in nanoseconds. */
+double vmm_now_ns(void);
+
+#endif

@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/**
+ * @file devmgr.h
+ * @brief The device manager: the table of devices, their parents and resources,
+ * the PIO and MMIO buses built from it, and the VM-exit dispatch entry points.
+ *
+ * A VMM registers each device (device.h) with the resources it was given (usually
+ * by the system allocator, sysalloc.h); every address resource is mapped on the
+ * bus of its space. The manager returns an instance id, the handle by which the
+ * VMM, and the device itself from inside its own callbacks, later updates, moves
+ * or unregisters it. Dispatch takes exactly what a KVM exit gives
+ * (vmres_devmgr_pio() for KVM_EXIT_IO, vmres_devmgr_mmio() for KVM_EXIT_MMIO;
+ * vmres_devmgr_kvm_exit() in devmgr_kvm.c takes the struct kvm_run).
+ *
+ * The whole table (devices, resources, both buses) is one immutable snapshot
+ * published with RCU (liburcu, "memb" flavour, read side inlined into vmres):
+ *
+ *     vCPU threads (any number)          writers (one at a time: writer mutex)
+ *     dispatch: rcu_read_lock,           register / update / move / unregister:
+ *       st = current snapshot              copy the table, change it, check it,
+ *       search st's bus (B-tree, no        build the changed bus, publish it in
+ *       branch on the data), call the      one pointer store, hand the old one
+ *       device, rcu_read_unlock            (and removed devices) to call_rcu
+ *
+ * So a vCPU sees the old table or the new one, never a mix and never a gap in a
+ * range that was mapped before and after a change; dispatch never blocks and
+ * never takes a lock that a writer holds; writers never wait for readers.
+ *
+ * What a vCPU thread must do: call vmres_devmgr_thread_register() once before its
+ * first dispatch and vmres_devmgr_thread_unregister() before it exits (a thread
+ * that is not registered gets VMRES_ESTATE from dispatch). Nothing else: with the
+ * memb flavour a registered thread may block in KVM_RUN for as long as it likes
+ * without holding up anyone. Threads that only register, update, query or dump
+ * need not register (vmres registers them with liburcu for the length of the
+ * call; a thread that writes often may register once to save that).
+ *
+ * Building with ThreadSanitizer: vmres then publishes with C11 atomics, calls
+ * liburcu's (uninstrumented) read-side functions instead of inlining them, and
+ * tells TSan about each grace period, so a VMM's TSan run needs no suppressions.
+ *
+ * Device callbacks run on the vCPU thread, inside the read-side section, with no
+ * vmres lock held. From there a device may call every writer and query of this
+ * header on its own manager (register, update, unregister, the move/map/unmap
+ * handle calls, lookups, dumps): writers never wait for readers, so nothing can
+ * deadlock; a writer may briefly wait for another writer's mutex. It must not call
+ * vmres_devmgr_free(). A removed device's release callback runs after every
+ * dispatch that might still be inside it has returned, on liburcu's call_rcu
+ * thread (vmres_devmgr_free() runs the remaining ones on its caller's thread).
+ *
+ * Misses (no range holds every byte of an access, including accesses that
+ * straddle a range's end) read as all ones and drop writes; they are counted
+ * (vmres_devmgr_stats()) and are not errors.
+ *
+ * Cost: dispatch O(log d) with no lock and no allocation (about 19 ns at 16
+ * devices to 32 ns at 4096 on a 2.6 GHz EPYC, device callback included; see
+ * docs/BENCHMARKS.md); every write is O(d) (copy on write: d pointers, plus the
+ * changed bus's ranges and index; about 36 us at 4096 devices); lookups by id or
+ * address O(log d); iteration and dumps O(d).
+ * Memory: the table entry, a copy of the resources, and about 100 bytes per range.
+ */
+#ifndef VMRES_DEVMGR_H
+#define VMRES_DEVMGR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <vmres/common.h>
+#include <vmres/device.h>
+#include <vmres/resource.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Opaque device manager. */
+struct vmres_devmgr;
+/** The system allocator (sysalloc.h). */
+struct vmres_sysalloc;
+
+/** Parent argument of a device without a parent; instance ids are never 0. */
+#define VMRES_DEVMGR_NO_PARENT 0u
+
+/** Most resources one device may hold. */
+#define VMRES_DEVMGR_MAX_RES 4096u
+
+/** A device as the table reports it. */
+struct vmres_devmgr_info {
+	uint32_t instance;		  /**< its instance id (never 0) */
+	uint32_t parent;		  /**< parent's id, or VMRES_DEVMGR_NO_PARENT */
+	char name[VMRES_DEVICE_NAME_MAX]; /**< its name */
+	void *opaque;			  /**< vmres_device.opaque */
+	uint64_t owner;			  /**< vmres_device.owner */
+	size_t n_res;			  /**< number of resources */
+};
+
+/** Counters of the exits the manager has handled (misses only: hits are not counted). */
+struct vmres_devmgr_stats {
+	uint64_t devices;	   /**< devices registered now */
+	uint64_t pio_miss_reads;   /**< PIO reads answered with all ones */
+	uint64_t pio_miss_writes;  /**< PIO writes dropped */
+	uint64_t mmio_miss_reads;  /**< MMIO reads answered with all ones */
+	uint64_t mmio_miss_writes; /**< MMIO writes dropped */
+};
+
+/**
+ * Iteration callback, vmres_devmgr_foreach(): one device, its resources
+ * (info->n_res of them) and, for each, whether it is mapped on its bus (address
+ * resources only; always false for the others). Return 0 to go on, anything else
+ * to stop (vmres_devmgr_foreach() returns it). The arrays are only valid during
+ * the call. The callback may call any function of this header except
+ * vmres_devmgr_free(); changes it makes are not seen by the running iteration.
+ */
+typedef int (*vmres_devmgr_fn)(void *ctx, const struct vmres_devmgr_info *info,
+			       const struct vmres_resource *res, const bool *mapped);
+
+/**
+ * MSI notifier, vmres_devmgr_reroute_msi(): told the new message of MSI resource
+ * @p res_index of @p instance, whose GSI is @p gsi (the interrupt module re-routes
+ * KVM here). Return 0, or a negative VMRES_E* code to refuse: the table is then
+ * left unchanged and the code returned to the caller of reroute.
+ * Called with the writer mutex held: it must not call writers of this manager.
+ */
+typedef int (*vmres_devmgr_msi_fn)(void *ctx, uint32_t instance, unsigned int res_index,
+				   uint32_t gsi, const struct vmres_msi_msg *msg);
+
+/**
+ * vmres_devmgr_thread_register() - let the calling thread dispatch: once per vCPU
+ * thread, before its first dispatch (same as vmres_bus_thread_register()).
+ * @return 0; VMRES_ESTATE if the thread is already registered.
+ * Context: any thread; not from a device callback.
+ */
+int vmres_devmgr_thread_register(void);
+
+/**
+ * vmres_devmgr_thread_unregister() - before a registered thread exits.
+ * @return 0; VMRES_ESTATE if the thread is not registered.
+ * Context: the registered thread, outside any dispatch.
+ */
+int vmres_devmgr_thread_unregister(void);
+
+/**
+ * vmres_devmgr_new() - create an empty device manager.
+ * @param sa the system allocator that guest-driven moves reserve in and release
+ *   to (not owned; it must outlive the manager), or NULL: the manager never
+ *   allocates and moves ranges only on its buses. Once attached, the allocator
+ *   must only be used under this manager's writer lock (vmres_devmgr_with_sysalloc()).
+ * @param out receives the manager; free it with vmres_devmgr_free().
+ * @return 0; VMRES_EINVAL for a NULL @p out; VMRES_ENOMEM.
+ * Context: any thread.
+ */
+int vmres_devmgr_new(struct vmres_sysalloc *sa, struct vmres_devmgr **out);
+
+/**
+ * vmres_devmgr_free() - destroy the manager. Waits for pending deferred frees
+ * (their release callbacks), then releases every device still registered,
+ * children before parents, on the calling thread. Does not touch the sysalloc.
+ * @param m the manager, or NULL.
+ * Context: no dispatch or other call on @p m may be running or follow; not from a
+ * device or release callback.
+ */
+void vmres_devmgr_free(struct vmres_devmgr *m);
+
+/**
+ * vmres_devmgr_register() - add a device and map its address resources.
+ * Address resources (VMRES_RES_ADDR) are mapped on the PIO or MMIO bus; the
+ * others are only recorded. The device is reachable by dispatch once this
+ * returns; *@p instance is written just before that, so a device may keep a
+ * pointer to the place where its id lands and use it from its first callback.
+ * @param m the manager.
+ * @param dev the device (copied; version VMRES_DEVICE_VERSION).
+ * @param parent the parent's instance id, or VMRES_DEVMGR_NO_PARENT.
+ * @param res its resources (copied); may be NULL when @p n_res is 0.
+ * @param n_res how many, at most VMRES_DEVMGR_MAX_RES.
+ * @param instance receives the new instance id (ids are never reused).
+ * @return 0, or (nothing changed):
+ *   VMRES_EINVAL    a NULL pointer, an unknown device version, a name of
+ *                   VMRES_DEVICE_NAME_MAX characters or more, a resource of an
+ *                   unknown kind or space, or more than VMRES_DEVMGR_MAX_RES;
+ *   VMRES_ESIZE     an address resource of size 0;
+ *   VMRES_EOVERFLOW an address resource that passes the end of the 64-bit space;
+ *   VMRES_ERANGE    a PIO range past port 0xFFFF;
+ *   VMRES_EOVERLAP  an address range that overlaps a mapped one (of any device,
+ *                   or another of the same device);
+ *   VMRES_EPARENT   no device @p parent;
+ *   VMRES_EFULL     the instance ids are exhausted;
+ *   VMRES_ENOMEM.
+ * Context: any thread, also a device callback; serialized with other writers;
+ * never waits for readers. O(d).
+ */
+int vmres_devmgr_register(struct vmres_devmgr *m, const struct vmres_device *dev, uint32_t parent,
+			  const struct vmres_resource *res, size_t n_res, uint32_t *instance);
+
+/**
+ * vmres_devmgr_unregister() - remove a device and unmap its ranges.
+ * Dispatches already inside the device may still complete; its release callback
+ * runs after they have returned. Its resources are not given back to the sysalloc
+ * (the VMM does that, e.g. by owner, as it allocated them).
+ * @param m the manager.
+ * @param instance the device.
+ * @return 0, or (nothing changed): VMRES_EINVAL for a NULL @p m; VMRES_EDEVICE for
+ *   an unknown id; VMRES_EPARENT if the device still has children; VMRES_ENOMEM.
+ * Context: as vmres_devmgr_register(); a device may unregister itself.
+ */
+int vmres_devmgr_unregister(struct vmres_devmgr *m, uint32_t instance);
+
+/**
+ * vmres_devmgr_update() - replace a device's resources by @p res, atomically.
+ * Every address resource of @p res is mapped (ranges not in @p res are unmapped);
+ * a vCPU sees either the old set or the new one. The sysalloc is not touched.
+ * @param m the manager.
+ * @param instance the device.
+ * @param res the new resources (copied); may be NULL when @p n_res is 0.
+ * @param n_res how many.
+ * @return 0, or (nothing changed): VMRES_EDEVICE for an unknown id, and the codes
+ *   of vmres_devmgr_register() for the resources (EINVAL, ESIZE, EOVERFLOW,
+ *   ERANGE, EOVERLAP, ENOMEM).
+ * Context: as vmres_devmgr_register().
+ */
+int vmres_devmgr_update(struct vmres_devmgr *m, uint32_t instance, const struct vmres_resource *res,
+			size_t n_res);
+
+/**
+ * vmres_devmgr_move_range() - move address resource @p res_index of a device to
+ * @p new_base (size unchanged): the guest reprogrammed a BAR.
+ * A mapped range, under the writer lock: reserve [new_base, +size) exactly in the
+ * pool of the resource's space whose window holds @p new_base (if a sysalloc is
+ * attached and the resource names a pool; owner = vmres_device.owner): usually
+ * the resource's own pool, but the guest may move a range into another window
+ * (firmware puts small 64-bit BARs below 4 GiB), and the resource then names that
+ * pool. Then publish the moved range and release the old range. An unmapped range
+ * only records the new base (no reservation). Moving to the current base does
+ * nothing and succeeds.
+ * @param m the manager.
+ * @param instance the device.
+ * @param res_index index of an address resource in the device's resources.
+ * @param new_base the new first address.
+ * @return 0, or (nothing changed):
+ *   VMRES_EINVAL      NULL @p m;
+ *   VMRES_EDEVICE     no device @p instance;
+ *   VMRES_ENOENT      @p res_index out of range or not an address resource;
+ *   VMRES_EOVERFLOW   the moved range would pass the end of the 64-bit space;
+ *   VMRES_ERANGE      outside every pool's window (or past port 0xFFFF);
+ *   VMRES_EMISALIGNED @p new_base not a multiple of the resource's align;
+ *   VMRES_EOVERLAP    onto another device's range or another allocation;
+ *   VMRES_ENOMEM, or another code from vmres_sysalloc_alloc()/release().
+ * Context: as vmres_devmgr_register(); meant for a device's own write callback.
+ */
+int vmres_devmgr_move_range(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index,
+			    uint64_t new_base);
+
+/**
+ * vmres_devmgr_unmap_range() - take address resource @p res_index off its bus and
+ * give its reservation back to the pool (if a sysalloc is attached); its base is
+ * remembered for vmres_devmgr_map_range() (the guest disabled decoding).
+ * @param m the manager.
+ * @param instance the device.
+ * @param res_index index of an address resource in the device's resources.
+ * @return 0, or (nothing changed): VMRES_EINVAL, VMRES_EDEVICE, VMRES_ENOENT as
+ *   vmres_devmgr_move_range(); VMRES_ESTATE if already unmapped; VMRES_ENOMEM, or
+ *   a code from vmres_sysalloc_release().
+ * Context: as vmres_devmgr_move_range().
+ */
+int vmres_devmgr_unmap_range(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index);
+
+/**
+ * vmres_devmgr_map_range() - reserve address resource @p res_index at its
+ * remembered base (if a sysalloc is attached) and map it again.
+ * @param m the manager.
+ * @param instance the device.
+ * @param res_index index of an address resource in the device's resources.
+ * @return 0, or (nothing changed): the codes of vmres_devmgr_move_range();
+ *   VMRES_ESTATE if already mapped.
+ * Context: as vmres_devmgr_move_range().
+ */
+int vmres_devmgr_map_range(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index);
+
+/**
+ * vmres_devmgr_set_msi_notifier() - set (or with NULL @p fn, clear) the function
+ * vmres_devmgr_reroute_msi() calls.
+ * @param m the manager.
+ * @param fn the notifier, or NULL.
+ * @param ctx passed to @p fn.
+ * @return 0; VMRES_EINVAL for a NULL @p m.
+ * Context: any thread; serialized with writers.
+ */
+int vmres_devmgr_set_msi_notifier(struct vmres_devmgr *m, vmres_devmgr_msi_fn fn, void *ctx);
+
+/**
+ * vmres_devmgr_reroute_msi() - the guest programmed a new message for MSI
+ * resource @p res_index: call the notifier (if any), then record the message.
+ * @param m the manager.
+ * @param instance the device.
+ * @param res_index index of an MSI resource in the device's resources.
+ * @param msg the new message (copied).
+ * @return 0, or (nothing changed): VMRES_EINVAL for a NULL pointer; VMRES_EDEVICE;
+ *   VMRES_ENOENT if @p res_index is out of range or not an MSI resource; the
+ *   notifier's error; VMRES_ENOMEM.
+ * Context: as vmres_devmgr_move_range().
+ */
+int vmres_devmgr_reroute_msi(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index,
+			     const struct vmres_msi_msg *msg);
+
+/**
+ * vmres_devmgr_with_sysalloc() - run @p fn(@p ctx, sa) under the writer lock, so
+ * the VMM can allocate or release in the attached sysalloc while guest-driven
+ * moves may run. @p fn must not call this manager's writers.
+ * @param m the manager.
+ * @param fn the function to run.
+ * @param ctx passed to @p fn.
+ * @return what @p fn returns; VMRES_EINVAL for a NULL @p m or @p fn;
+ *   VMRES_ESTATE if no sysalloc is attached.
+ * Context: any thread, also a device callback.
+ */
+int vmres_devmgr_with_sysalloc(struct vmres_devmgr *m,
+			       int (*fn)(void *ctx, struct vmres_sysalloc *sa), void *ctx);
+
+/**
+ * vmres_devmgr_get() - a device's table entry and resources.
+ * @param m the manager.
+ * @param instance the device.
+ * @param info receives the entry (may be NULL).
+ * @param res receives up to @p cap resources (may be NULL when @p cap is 0).
+ * @param mapped receives up to @p cap mapped flags (may be NULL).
+ * @param cap room in @p res and @p mapped.
+ * @return 0; VMRES_EINVAL for a NULL @p m or a NULL @p res with @p cap > 0;
+ *   VMRES_EDEVICE for an unknown id. info->n_res says how many resources exist.
+ * Context: any thread, also a device callback; O(log d + n_res).
+ */
+int vmres_devmgr_get(struct vmres_devmgr *m, uint32_t instance, struct vmres_devmgr_info *info,
+		     struct vmres_resource *res, bool *mapped, size_t cap);
+
+/**
+ * vmres_devmgr_find() - which device's mapped range holds @p addr?
+ * @param m the manager.
+ * @param space VMRES_SPACE_PIO or VMRES_SPACE_MMIO.
+ * @param addr the address or port.
+ * @param instance receives the device's id.
+ * @param res_index receives the index of the address resource (may be NULL).
+ * @param offset receives @p addr minus the range's base (may be NULL).
+ * @return 0; VMRES_EINVAL for a NULL @p m or @p instance or an unknown space;
+ *   VMRES_ENOENT if no mapped range holds @p addr.
+ * Context: any thread, also a device callback; O(log d).
+ */
+int vmres_devmgr_find(struct vmres_devmgr *m, enum vmres_space space, uint64_t addr,
+		      uint32_t *instance, unsigned int *res_index, uint64_t *offset);
+
+/**
+ * vmres_devmgr_foreach() - call @p fn for every device, in instance-id order, on
+ * a consistent copy of the table taken when the call starts.
+ * @param m the manager.
+ * @param fn the callback.
+ * @param ctx passed to @p fn.
+ * @return 0, or the first non-zero value @p fn returned; VMRES_EINVAL for a NULL
+ *   @p m or @p fn; VMRES_ENOMEM.
+ * Context: any thread, also a device callback; O(d + resources).
+ */
+int vmres_devmgr_foreach(struct vmres_devmgr *m, vmres_devmgr_fn fn, void *ctx);
+
+/**
+ * vmres_devmgr_dump() - print the table as a tree, children under their parent:
+ *
+ *     devices: 3
+ *     [1] pci-host
+ *       mmio [0xe0000000-0xefffffff] ecam
+ *       [2] virtio-net0 (owner 0x2)
+ *         mmio [0xfe000000-0xfe000fff] (unmapped)
+ *         msi gsi 24 msg 0x00000000:fee00000/0x4021
+ *     [3] uart0
+ *       pio [0x3f8-0x3ff]
+ *       irq gsi 4
+ *
+ * @param m the manager.
+ * @param f where to write.
+ * @return 0; VMRES_EINVAL for a NULL argument; VMRES_ESYS if writing fails;
+ *   VMRES_ENOMEM.
+ * Context: any thread, also a device callback; O(d log d).
+ */
+int vmres_devmgr_dump(struct vmres_devmgr *m, FILE *f);
+
+/**
+ * vmres_devmgr_dump_str() - vmres_devmgr_dump() into a malloc'd string.
+ * @param m the manager.
+ * @param out receives the NUL-terminated text; free it with free().
+ * @return 0; VMRES_EINVAL for a NULL argument; VMRES_ENOMEM.
+ */
+int vmres_devmgr_dump_str(struct vmres_devmgr *m, char **out);
+
+/**
+ * vmres_devmgr_dump_json() - the same tree as JSON (made with jansson):
+ *
+ *     {"devices": [{"instance": 1, "name": "pci-host", "owner": "0x0",
+ *                   "resources": [{"kind": "addr", "space": "mmio", "pool": "",
+ *                                  "base": "0xe0000000", "last": "0xefffffff",
+ *                                  "size": "0x10000000", "align": "0x0",
+ *                                  "mapped": true}],
+ *                   "children": [{"instance": 2, ...}]}]}
+ *
+ * Addresses are "0x..." strings (JSON numbers lose precision above 2^53); GSIs
+ * and ids are integers; an MSI has "gsi" and "msg": {"addr_lo", "addr_hi", "data"}.
+ * @param m the manager.
+ * @param out receives the NUL-terminated text; free it with free().
+ * @return 0; VMRES_EINVAL for a NULL argument; VMRES_ENOMEM.
+ * Context: as vmres_devmgr_dump().
+ */
+int vmres_devmgr_dump_json(struct vmres_devmgr *m, char **out);
+
+/**
+ * vmres_devmgr_stats() - device count and miss counters.
+ * @param m the manager.
+ * @param out receives the counters.
+ * @return 0; VMRES_EINVAL for a NULL argument.
+ * Context: any thread; counters are read without stopping dispatch.
+ */
+int vmres_devmgr_stats(struct vmres_devmgr *m, struct vmres_devmgr_stats *out);
+
+/**
+ * vmres_devmgr_pio() - handle a KVM_EXIT_IO: @p count accesses of @p size bytes to
+ * @p port (count > 1 for rep ins/outs), the i-th at @p data + i * @p size.
+ * A miss reads as all ones and drops writes (counted, not an error).
+ * @param m the manager.
+ * @param port kvm_run->io.port.
+ * @param is_write kvm_run->io.direction == KVM_EXIT_IO_OUT.
+ * @param size kvm_run->io.size: 1, 2 or 4 (8 is accepted too).
+ * @param count kvm_run->io.count, >= 1.
+ * @param data (uint8_t *)kvm_run + kvm_run->io.data_offset.
+ * @return 0 (also for misses); VMRES_EINVAL for a NULL @p m or @p data;
+ *   VMRES_EACCESS for another size or a count of 0; VMRES_ESTATE if the thread is
+ *   not registered (vmres_devmgr_thread_register()).
+ * Context: registered thread (a vCPU); lock-free, never blocks; the device
+ * callbacks run on this thread.
+ */
+int vmres_devmgr_pio(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8_t size,
+		     uint32_t count, uint8_t *data);
+
+/**
+ * vmres_devmgr_mmio() - handle a KVM_EXIT_MMIO of @p len bytes at @p phys_addr.
+ * Lengths 1, 2, 4 and 8 are one access; 3, 5, 6 and 7 (rare: some string and
+ * vector instructions) are split into accesses of 4, 2 and 1 bytes at ascending
+ * addresses, each dispatched (or missed) on its own.
+ * @param m the manager.
+ * @param phys_addr kvm_run->mmio.phys_addr.
+ * @param len kvm_run->mmio.len, 1 to 8.
+ * @param is_write kvm_run->mmio.is_write.
+ * @param data kvm_run->mmio.data: the value written, or receives the value read.
+ * @return as vmres_devmgr_pio(); VMRES_EACCESS for a length of 0 or above 8.
+ * Context: as vmres_devmgr_pio().
+ */
+int vmres_devmgr_mmio(struct vmres_devmgr *m, uint64_t phys_addr, uint32_t len, bool is_write,
+		      uint8_t *data);
+
+struct kvm_run;
+
+/**
+ * vmres_devmgr_kvm_exit() - handle the exit in @p run if it is KVM_EXIT_IO or
+ * KVM_EXIT_MMIO (in devmgr_kvm.c, the only part that needs <linux/kvm.h>).
+ * @param m the manager.
+ * @param run the vCPU's mmap'ed struct kvm_run.
+ * @return 0 when handled; VMRES_ENOTSUP for any other exit reason (the VMM
+ *   handles it); else as vmres_devmgr_pio() / vmres_devmgr_mmio().
+ * Context: as vmres_devmgr_pio().
+ */
+int vmres_devmgr_kvm_exit(struct vmres_devmgr *m, struct kvm_run *run);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMRES_DEVMGR_H */

@@ -1,0 +1,589 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/**
+ * @file pci.h
+ * @brief PCI configuration space of a type-0 function, BARs and MSI wired to the
+ *        device manager, and a configuration-mechanism-#1 host bridge.
+ *
+ * A device model describes its function once (IDs, class, BARs, MSI) and then
+ * forwards every config-space access of the guest to vmres_pci_func_config_read()
+ * and vmres_pci_func_config_write(). The helper implements the standard type-0
+ * header and the MSI capability; the device sees only what is special about it
+ * (its own registers and capabilities, through struct vmres_pci_func_ops).
+ *
+ *     config space of a function (offsets in hex)
+ *     00 vendor | device     04 command | status    08 rev | class (3 bytes)
+ *     0c cls | lat | hdr | bist                     10..24 BAR0..BAR5
+ *     28 cardbus (0)         2c subsys vendor | subsys id
+ *     30 expansion ROM (0)   34 capability pointer  3c int line | int pin | 0 | 0
+ *     40..ff capabilities: the MSI capability (if any) and the device's own bytes
+ *
+ * What the guest does and what happens (the "mapper" is the device manager once
+ * the function is bound with vmres_pci_func_bind()):
+ *  - BAR sizing: writing all ones reads back ~(size - 1) with the type bits
+ *    (bit 0 set for I/O; bits 2:1 = 10b for a 64-bit and bit 3 for a prefetchable
+ *    memory BAR). Any address the guest writes is masked by the size.
+ *  - Command register MEM (bit 1) / IO (bit 0): turning a decode bit off unmaps
+ *    every BAR of that kind; turning it on maps each at the address its register
+ *    holds. A map that is refused leaves that range unmapped and its register as
+ *    written (the decode bit reads back as written).
+ *  - A BAR write while its decode bit is on moves the range. A refused move
+ *    (outside the pool, onto another device, misaligned for the resource) leaves
+ *    the range where it was and the register shows the old address again.
+ *  - A 64-bit BAR's halves are written one at a time. With decode on, each half
+ *    is applied at once with the other half's current value; if that
+ *    intermediate address is refused, the written half is kept (the range does
+ *    not move) so that the other half can complete the address; if the address
+ *    completed by the other half is refused too, both halves go back to the
+ *    address where the range is. With decode off (what Linux and SeaBIOS do
+ *    around BAR updates) nothing moves until decode is turned on.
+ *  - A BAR register whose address is 0, or whose address bits in either half are
+ *    all ones (the sizing pattern), is not an address: with decode on the range
+ *    stays where it was (or stays unmapped) and nothing is asked of the mapper;
+ *    writing the old value back (the end of a sizing sequence) is then a no-op.
+ *  - MSI: while MSI is enabled, every change of the message (address, data,
+ *    number of enabled vectors) reroutes each enabled vector v (the data's low
+ *    log2(vectors) bits replaced by v, as the PCI specification says) through
+ *    the mapper (vmres_devmgr_reroute_msi() on resource msi.res_index + v).
+ *    Enable, vector count and mask bit changes are reported to the device by
+ *    vmres_pci_func_ops.msi_changed; the device reads the state with
+ *    vmres_pci_func_msi_get() and raises or holds its interrupts accordingly,
+ *    or hands its interrupt sources (irq.h) to vmres_pci_func_set_msi_sources()
+ *    and the helper enables, disables, masks and unmasks them itself.
+ *
+ * A VMM puts it together like this (error checks left out):
+ *
+ *     vmres_pci_host_new(&host);                    // bus 0 behind 0xcf8/0xcfc
+ *     vmres_pci_host_bridge_new(NULL, NULL, &bridge);
+ *     vmres_pci_host_attach(host, 0, 0, bridge);    // 00:00.0 i440FX
+ *     vmres_pci_host_device(host, &dev);            // register with the PIO
+ *     vmres_devmgr_register(m, &dev, 0, &conf1_res, 1, &host_id); // 0xcf8-0xcff
+ *
+ *     struct vmres_pci_func_config c = VMRES_PCI_FUNC_CONFIG_INIT;
+ *     c.vendor_id = 0x1af4, c.device_id = 0x10f0, c.class_code = 0xff0000;
+ *     c.bars[0] = (struct vmres_pci_bar){.kind = VMRES_PCI_BAR_MEM32,
+ *                                        .size = 0x1000, .res_index = 0};
+ *     c.msi = (struct vmres_pci_msi){.vectors = 1, .addr64 = true, .res_index = 1};
+ *     vmres_pci_func_new(&c, &fn);
+ *     // res[0]: 4 KiB from "mmio32", res[1]: one MSI from "gsi-msi" (sysalloc)
+ *     vmres_devmgr_register(m, &test_dev, host_id, res, 2, &id);
+ *     vmres_pci_func_bind(fn, m, id);               // BAR0 := res[0]'s base
+ *     // command 0 (reset): BAR0 stays off the bus until the guest enables
+ *     // memory decode (firmware, or Linux's pci_enable_device(), does)
+ *     vmres_pci_host_attach(host, 1, 0, fn);        // 00:01.0
+ *
+ * Cost: a config access is O(1) (bytes of a 256-byte array plus at most one
+ * mapper call per BAR); memory is about 1.5 KiB per function and 2 KiB per host.
+ *
+ * Context: each function has its own mutex, taken by every call on it, so
+ * config accesses may come from any vCPU thread; mapper calls are made under
+ * it, which is allowed because device-manager writers never wait for readers.
+ * The device's callbacks are called with that mutex held; it is recursive, so a
+ * callback may call vmres_pci_func_* on the same function (but must not free
+ * it). The host has its own mutex (the conf1 address latch, and attach/detach
+ * against accesses), taken before the function's and held while the function
+ * runs, so a function's callbacks must not call vmres_pci_host_* on its host.
+ * Config accesses may be made from inside a device's bus handler: that is
+ * their purpose. Lock order: host, then function, then the device manager's
+ * writer lock; so the device manager's MSI notifier (called under that lock)
+ * must not make config accesses.
+ */
+#ifndef VMRES_PCI_H
+#define VMRES_PCI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <vmres/common.h>
+#include <vmres/device.h>
+#include <vmres/resource.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct vmres_devmgr;
+struct vmres_irq_src;
+
+/** Opaque PCI function (type-0 configuration space). */
+struct vmres_pci_func;
+/** Opaque host bridge implementing configuration mechanism #1 for bus 0. */
+struct vmres_pci_host;
+
+/** Bytes of a function's configuration space. */
+#define VMRES_PCI_CONFIG_SIZE 256
+/** BAR slots of a type-0 header. */
+#define VMRES_PCI_NUM_BARS 6
+/** Configuration space offset of BAR @p i. */
+#define VMRES_PCI_BAR_OFFSET(i) (0x10u + 4u * (unsigned int)(i))
+/** Most MSI vectors a function can have. */
+#define VMRES_PCI_MSI_MAX_VECTORS 32
+
+/** Standard config-space offsets. */
+#define VMRES_PCI_VENDOR_ID	0x00
+#define VMRES_PCI_DEVICE_ID	0x02
+#define VMRES_PCI_COMMAND	0x04
+#define VMRES_PCI_STATUS	0x06
+#define VMRES_PCI_REVISION	0x08
+#define VMRES_PCI_CLASS_PROG	0x09
+#define VMRES_PCI_HEADER_TYPE	0x0e
+#define VMRES_PCI_SUBSYS_VENDOR 0x2c
+#define VMRES_PCI_SUBSYS_ID	0x2e
+#define VMRES_PCI_ROM_ADDRESS	0x30
+#define VMRES_PCI_CAP_PTR	0x34
+#define VMRES_PCI_INT_LINE	0x3c
+#define VMRES_PCI_INT_PIN	0x3d
+
+/** Command register bits the helper implements (all others read as 0). */
+#define VMRES_PCI_COMMAND_IO	       0x0001u /**< I/O space decode */
+#define VMRES_PCI_COMMAND_MEMORY       0x0002u /**< memory space decode */
+#define VMRES_PCI_COMMAND_MASTER       0x0004u /**< bus master */
+#define VMRES_PCI_COMMAND_PARITY       0x0040u /**< parity error response */
+#define VMRES_PCI_COMMAND_SERR	       0x0100u /**< SERR# enable */
+#define VMRES_PCI_COMMAND_INTX_DISABLE 0x0400u /**< INTx emulation disable */
+
+/** Status bit: the function has a capability list. */
+#define VMRES_PCI_STATUS_CAP_LIST 0x0010u
+
+/** MSI capability: ID and message control bits. */
+#define VMRES_PCI_CAP_ID_MSI	     0x05
+#define VMRES_PCI_MSI_CTRL_ENABLE    0x0001u /**< MSI enable */
+#define VMRES_PCI_MSI_CTRL_MMC_SHIFT 1	     /**< multiple message capable, log2 */
+#define VMRES_PCI_MSI_CTRL_MME_SHIFT 4	     /**< multiple message enable, log2 */
+#define VMRES_PCI_MSI_CTRL_64BIT     0x0080u /**< 64-bit message address */
+#define VMRES_PCI_MSI_CTRL_MASKABLE  0x0100u /**< per-vector masking */
+
+/** What a BAR slot decodes. */
+enum vmres_pci_bar_kind {
+	VMRES_PCI_BAR_NONE = 0,	 /**< unimplemented: reads 0, ignores writes */
+	VMRES_PCI_BAR_MEM32 = 1, /**< 32-bit memory BAR */
+	VMRES_PCI_BAR_MEM64 = 2, /**< 64-bit memory BAR: this slot and the next (which is NONE) */
+	VMRES_PCI_BAR_IO = 3,	 /**< I/O BAR (16-bit port space) */
+};
+
+/** One BAR as the device declares it. */
+struct vmres_pci_bar {
+	enum vmres_pci_bar_kind kind; /**< what it decodes */
+	bool prefetchable;	      /**< memory BARs: the prefetchable bit (bit 3) */
+	/**
+	 * Bytes decoded: a power of two, >= 16 for memory (<= 2 GiB for MEM32),
+	 * 4 to 0x10000 for I/O. The device-manager resource must have this size.
+	 */
+	uint64_t size;
+	/**
+	 * Initial address (a multiple of @c size; 0 for "unassigned"). When the
+	 * function is bound to a device manager, the resource's base replaces it.
+	 */
+	uint64_t addr;
+	unsigned int res_index; /**< the device-manager resource this BAR controls */
+};
+
+/** The MSI capability as the device declares it. */
+struct vmres_pci_msi {
+	/** 0: no MSI capability; else 1, 2, 4, 8, 16 or 32 (multiple message capable). */
+	unsigned int vectors;
+	bool addr64;	      /**< 64-bit message address */
+	bool per_vector_mask; /**< mask and pending bits */
+	/** Config offset of the capability: dword aligned, >= 0x40; 0 for 0x40. */
+	unsigned int offset;
+	/** Vector v is device-manager resource @c res_index + v (kind VMRES_RES_MSI). */
+	unsigned int res_index;
+};
+
+/**
+ * Device callbacks; every member may be NULL. They are called with the
+ * function's (recursive) mutex held, after the library has updated its state.
+ */
+struct vmres_pci_func_ops {
+	unsigned int version; /**< VMRES_PCI_FUNC_OPS_VERSION */
+	/**
+	 * A guest read of bytes the library does not implement (outside the
+	 * header and the MSI capability): @p val holds the stored bytes (see
+	 * vmres_pci_func_define()) and may be changed. @p off and @p size are the
+	 * guest's access (it lies within one dword).
+	 */
+	void (*config_read)(void *opaque, struct vmres_pci_func *f, unsigned int off,
+			    unsigned int size, uint32_t *val);
+	/**
+	 * A guest write touching bytes the library does not implement; the
+	 * writable bits have already been stored.
+	 */
+	void (*config_write)(void *opaque, struct vmres_pci_func *f, unsigned int off,
+			     unsigned int size, uint32_t val);
+	/** MSI enable, enabled vector count, or mask bits changed. */
+	void (*msi_changed)(void *opaque, struct vmres_pci_func *f);
+};
+
+/** Version of struct vmres_pci_func_ops understood by this build. */
+#define VMRES_PCI_FUNC_OPS_VERSION 1
+
+/** Version of struct vmres_pci_func_config understood by this build. */
+#define VMRES_PCI_FUNC_CONFIG_VERSION 1
+
+/** A function's description; initialise with VMRES_PCI_FUNC_CONFIG_INIT. */
+struct vmres_pci_func_config {
+	unsigned int version;	      /**< VMRES_PCI_FUNC_CONFIG_VERSION */
+	uint16_t vendor_id;	      /**< must not be 0xffff */
+	uint16_t device_id;	      /**< device ID */
+	uint32_t class_code;	      /**< base class << 16 | subclass << 8 | prog-if */
+	uint8_t revision;	      /**< revision ID */
+	uint16_t subsystem_vendor_id; /**< subsystem vendor ID */
+	uint16_t subsystem_id;	      /**< subsystem ID */
+	bool multifunction;	      /**< header type bit 7 (set it on function 0) */
+	uint8_t interrupt_pin;	      /**< 0 none, 1..4 INTA#..INTD# */
+	uint8_t interrupt_line;	      /**< initial interrupt line (guest-writable) */
+	/**
+	 * Initial command register (0 as after reset). The mapper is assumed to
+	 * start in agreement: a BAR's range mapped at its @c addr iff the decode bit
+	 * of its kind is set and @c addr is an address (not 0, not the sizing
+	 * pattern); vmres_pci_func_bind() makes the device manager agree.
+	 */
+	uint16_t command;
+	struct vmres_pci_bar bars[VMRES_PCI_NUM_BARS]; /**< BAR slots */
+	struct vmres_pci_msi msi;		       /**< MSI capability */
+	const struct vmres_pci_func_ops *ops;	       /**< device callbacks, or NULL */
+	void *opaque;				       /**< passed to the callbacks */
+};
+
+/** Initialiser for struct vmres_pci_func_config. */
+#define VMRES_PCI_FUNC_CONFIG_INIT                                                                 \
+	{                                                                                          \
+		.version = VMRES_PCI_FUNC_CONFIG_VERSION                                           \
+	}
+
+/**
+ * Where a function's address ranges and MSI routes live. vmres_pci_func_bind()
+ * installs one that forwards to the device manager; a VMM with its own buses
+ * (or a test) may install its own. Each call returns 0 or a VMRES_E* code and
+ * must change nothing when it fails. @c move of an unmapped range only records
+ * the base where a later @c map puts it.
+ */
+struct vmres_pci_mapper {
+	unsigned int version; /**< VMRES_PCI_MAPPER_VERSION */
+	int (*move)(void *ctx, unsigned int res_index, uint64_t new_base); /**< required */
+	int (*unmap)(void *ctx, unsigned int res_index);		   /**< required */
+	int (*map)(void *ctx, unsigned int res_index);			   /**< required */
+	/** required if the function has MSI */
+	int (*reroute_msi)(void *ctx, unsigned int res_index, const struct vmres_msi_msg *msg);
+};
+
+/** Version of struct vmres_pci_mapper understood by this build. */
+#define VMRES_PCI_MAPPER_VERSION 1
+
+/** The state of one BAR, for the device, the VMM's logs and tests. */
+struct vmres_pci_bar_state {
+	enum vmres_pci_bar_kind kind; /**< as declared (NONE for a MEM64's upper slot) */
+	uint64_t size;		      /**< bytes decoded */
+	uint64_t reg_addr;	      /**< the address bits the guest reads back now */
+	bool reg_is_address;	      /**< reg_addr is neither 0 nor the sizing pattern */
+	bool half_pending;	      /**< MEM64: a refused half waits for the other half */
+	bool mapped;		      /**< the range is on the bus */
+	uint64_t mapped_base;	      /**< where it is (or is remembered, if unmapped) */
+	int last_error;	  /**< the mapper's code for the last refused change, 0 after a success */
+	uint64_t refused; /**< how many changes the mapper refused */
+};
+
+/** The MSI state the guest programmed. */
+struct vmres_pci_msi_state {
+	bool enabled;	      /**< MSI enable bit */
+	unsigned int vectors; /**< enabled vectors (1..32), as clamped to the capability */
+	uint32_t mask;	      /**< mask bits (0 without per-vector masking) */
+	uint32_t pending;     /**< pending bits */
+	/** The message as programmed; vector v sends it with the low log2(vectors)
+	 * bits of the data replaced by v. */
+	struct vmres_msi_msg msg;
+	int last_error; /**< the mapper's code for the last failed reroute, else 0 */
+};
+
+/**
+ * vmres_pci_func_new() - create a function from its description.
+ * @param cfg the description (copied; @c ops must outlive the function).
+ * @param out receives the function; free it with vmres_pci_func_free().
+ * @return 0, or:
+ *   VMRES_EINVAL  NULL @p cfg or @p out, a wrong @c version (config or ops), vendor
+ *                 0xffff, a class code above 24 bits, interrupt pin > 4, an
+ *                 unknown BAR kind, a MEM64 BAR in
+ *                 slot 5 or followed by a slot that is not NONE, a misplaced MSI
+ *                 capability (unaligned, below 0x40 or past the end);
+ *   VMRES_EALIGN  a BAR size that is not a power of two, or an MSI vector count
+ *                 that is not 1, 2, 4, 8, 16 or 32;
+ *   VMRES_ESIZE   a BAR size below the minimum (16 memory, 4 I/O);
+ *   VMRES_ERANGE  a BAR size too large for its kind, or an address it cannot hold;
+ *   VMRES_EMISALIGNED an initial address that is not a multiple of the size;
+ *   VMRES_ENOMEM.
+ * Context: any thread.
+ */
+int vmres_pci_func_new(const struct vmres_pci_func_config *cfg, struct vmres_pci_func **out);
+
+/**
+ * vmres_pci_func_free() - destroy a function.
+ * @param f the function, or NULL. It must not be attached to a host that may
+ *   still dispatch to it, and no call on it may be running.
+ * Context: any thread; does not unmap anything (the device manager releases the
+ *   device's ranges when it is unregistered).
+ */
+void vmres_pci_func_free(struct vmres_pci_func *f);
+
+/**
+ * vmres_pci_func_set_mapper() - install the mapper that BAR and MSI changes go to.
+ * The mapper is assumed to agree with the current registers (see
+ * vmres_pci_func_config.command). Without a mapper, the registers behave the
+ * same and nothing is ever refused.
+ * @param f the function.
+ * @param mapper the callbacks (must outlive their use), or NULL to remove.
+ * @param ctx passed to every callback.
+ * @return 0; VMRES_EINVAL for NULL @p f, a wrong version or a missing required callback.
+ * Context: any thread; takes the function's mutex.
+ */
+int vmres_pci_func_set_mapper(struct vmres_pci_func *f, const struct vmres_pci_mapper *mapper,
+			      void *ctx);
+
+/**
+ * vmres_pci_func_config_read() - a guest read of the configuration space.
+ * @param f the function.
+ * @param off byte offset, < VMRES_PCI_CONFIG_SIZE.
+ * @param size 1, 2 or 4; the access must not cross a dword boundary.
+ * @param val receives the value (little-endian bytes of the space).
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ERANGE for @p off out of the
+ *   space; VMRES_EACCESS for a bad size or a dword-crossing access.
+ * Context: any thread, device handlers included; takes the function's mutex.
+ */
+int vmres_pci_func_config_read(struct vmres_pci_func *f, unsigned int off, unsigned int size,
+			       uint32_t *val);
+
+/**
+ * vmres_pci_func_config_write() - a guest write of the configuration space,
+ * with every consequence described at the top of this file (BAR moves, decode
+ * on/off, MSI reroutes). A change the mapper refuses is not an error of this
+ * call (the guest's write is handled: the register shows what the guest
+ * sees); vmres_pci_func_bar_get() and vmres_pci_func_msi_get() report it.
+ * @param f the function.
+ * @param off byte offset, < VMRES_PCI_CONFIG_SIZE.
+ * @param size 1, 2 or 4; the access must not cross a dword boundary.
+ * @param val the value (its low @p size bytes).
+ * @return 0; VMRES_EINVAL for NULL @p f; VMRES_ERANGE for @p off out of the space;
+ *   VMRES_EACCESS for a bad size or a dword-crossing access (nothing changes).
+ * Context: any thread, device handlers included; takes the function's mutex and
+ *   calls the mapper under it.
+ */
+int vmres_pci_func_config_write(struct vmres_pci_func *f, unsigned int off, unsigned int size,
+				uint32_t val);
+
+/**
+ * vmres_pci_func_define() - set bytes that the device implements itself (a
+ * vendor-specific register, a capability body): their value and which bits
+ * the guest may write. Outside the header and the MSI capability only.
+ * @param f the function.
+ * @param off byte offset, >= 0x40.
+ * @param size 1, 2 or 4; within one dword.
+ * @param val the value now.
+ * @param wmask the bits the guest may change.
+ * @return 0; VMRES_EINVAL for NULL @p f; VMRES_ERANGE for an offset in the header,
+ *   the MSI capability or past the space; VMRES_EACCESS as for config_read().
+ * Context: any thread (callbacks included); takes the function's mutex.
+ */
+int vmres_pci_func_define(struct vmres_pci_func *f, unsigned int off, unsigned int size,
+			  uint32_t val, uint32_t wmask);
+
+/**
+ * vmres_pci_func_add_capability() - link a device-implemented capability into the
+ * capability list (after those already there). The library writes its ID and
+ * next pointer (read-only to the guest); the device defines the body with
+ * vmres_pci_func_define().
+ * @param f the function.
+ * @param off its offset: dword aligned, >= 0x40, with @p len bytes free (not in
+ *   the MSI capability, not in another added capability).
+ * @param cap_id the capability ID.
+ * @param len its length in bytes, >= 2.
+ * @return 0; VMRES_EINVAL for NULL @p f or @p len < 2; VMRES_EMISALIGNED for an
+ *   unaligned @p off; VMRES_ERANGE for a range outside [0x40, 0xff];
+ *   VMRES_EOVERLAP for a range that overlaps another capability; VMRES_EFULL when
+ *   16 capabilities were added already.
+ * Context: any thread; takes the function's mutex.
+ */
+int vmres_pci_func_add_capability(struct vmres_pci_func *f, unsigned int off, uint8_t cap_id,
+				  unsigned int len);
+
+/**
+ * vmres_pci_func_bar_get() - the state of BAR slot @p bar.
+ * @param f the function.
+ * @param bar 0..5.
+ * @param out receives the state.
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ENOENT for a slot out of range.
+ * Context: any thread; takes the function's mutex.
+ */
+int vmres_pci_func_bar_get(struct vmres_pci_func *f, unsigned int bar,
+			   struct vmres_pci_bar_state *out);
+
+/**
+ * vmres_pci_func_msi_get() - the MSI state the guest programmed.
+ * @param f the function.
+ * @param out receives the state.
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ENOENT if the function has no
+ *   MSI capability.
+ * Context: any thread (callbacks included); takes the function's mutex.
+ */
+int vmres_pci_func_msi_get(struct vmres_pci_func *f, struct vmres_pci_msi_state *out);
+
+/**
+ * vmres_pci_func_msi_set_pending() - set or clear vector @p vector's pending bit
+ * (what the device shows while it holds a masked vector's interrupt). With
+ * sources (vmres_pci_func_set_msi_sources()) the bits are theirs and this
+ * value is replaced at the next read.
+ * @return 0; VMRES_EINVAL for NULL @p f; VMRES_ENOENT without MSI; VMRES_ENOTSUP
+ *   without per-vector masking; VMRES_ERANGE for a vector beyond the capability.
+ * Context: any thread (callbacks included); takes the function's mutex.
+ */
+int vmres_pci_func_msi_set_pending(struct vmres_pci_func *f, unsigned int vector, bool pending);
+
+/**
+ * vmres_pci_func_set_msi_sources() - let the helper drive the MSI vectors'
+ * interrupt sources (irq.h, e.g. from vmres_irq_group_new() on the device's MSI
+ * resources): vector v's source is enabled while MSI is enabled and v is below
+ * the enabled vector count (disabled otherwise), masked while its mask bit is
+ * set, and the pending bits the guest reads are the sources' pending state (an
+ * interrupt triggered while masked is delivered when the guest unmasks it).
+ * The device then only triggers the source of the vector it raises. The
+ * current state is applied at once. The message itself reaches the sources
+ * through the device manager's MSI notifier (vmres_irq_mgr_msi_notify()).
+ * @param f the function.
+ * @param srcs one source per vector of the capability (the array is copied;
+ *   the sources must outlive the function or the next call), or NULL.
+ * @param n the capability's vector count, or 0 to stop driving sources.
+ * @return 0; VMRES_EINVAL for NULL @p f, NULL @p srcs or a NULL source with
+ *   @p n > 0, or another count; VMRES_ENOENT if the function has no MSI.
+ * Context: any thread; takes the function's mutex; the sources' deliveries
+ *   (an unmask that finds an interrupt pending) happen under it.
+ */
+int vmres_pci_func_set_msi_sources(struct vmres_pci_func *f, struct vmres_irq_src *const *srcs,
+				   unsigned int n);
+
+/**
+ * vmres_pci_func_bind() - send the function's BAR and MSI changes to the device
+ * manager: instance @p instance, whose resources are those the BARs and MSI
+ * name by index. Each BAR register takes its resource's base, and the device
+ * manager is brought in line with the command register: a range is mapped iff
+ * its decode bit is on (and its base is not 0), so with a command of 0 (as
+ * after reset, what firmware expects) every BAR's range is unmapped and its
+ * reservation given back until the guest enables decoding. Replaces any mapper.
+ * @param f the function.
+ * @param m the device manager.
+ * @param instance the device's instance id.
+ * @return 0, or (nothing changed):
+ *   VMRES_EINVAL  NULL @p f or @p m;
+ *   VMRES_EDEVICE no device @p instance;
+ *   VMRES_ENOENT  a BAR or MSI vector names a resource the device does not have;
+ *   VMRES_EKIND   that resource is of another kind or space (I/O BAR: PIO, memory: MMIO);
+ *   VMRES_ESIZE   a BAR's resource has another size;
+ *   VMRES_EMISALIGNED a BAR's resource base is not a multiple of its size;
+ *   VMRES_ERANGE  a resource base a BAR cannot hold (a MEM32 above 4 GiB);
+ *   VMRES_ENOMEM;
+ *   and any error of vmres_devmgr_unmap_range() or vmres_devmgr_map_range()
+ *   (ranges already changed by this call are changed back).
+ * Context: any thread; takes the function's mutex.
+ */
+int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32_t instance);
+
+/**
+ * vmres_pci_host_bridge_new() - a ready-made i440FX-compatible host bridge
+ * function (8086:1237, class 0x060000, revision 2, subsystem 1af4:1100, no
+ * BARs). Its PAM registers (0x59-0x5f) and SMRAM register (0x72) are
+ * guest-writable bytes that read back what was written; a VMM that emulates
+ * shadow RAM watches them with @p ops (config_write).
+ * @param ops device callbacks or NULL.
+ * @param opaque passed to them.
+ * @param out receives the function.
+ * @return 0; VMRES_EINVAL for NULL @p out; VMRES_ENOMEM.
+ * Context: any thread.
+ */
+int vmres_pci_host_bridge_new(const struct vmres_pci_func_ops *ops, void *opaque,
+			      struct vmres_pci_func **out);
+
+/** First port of configuration mechanism #1 (address register). */
+#define VMRES_PCI_CONF1_PORT 0xcf8
+/** Ports it decodes: 0xcf8-0xcff. */
+#define VMRES_PCI_CONF1_SIZE 8
+/** Slots on bus 0. */
+#define VMRES_PCI_HOST_SLOTS 32
+
+/**
+ * vmres_pci_host_new() - an empty bus 0 behind configuration mechanism #1:
+ *
+ *     0xcf8 (dword only)  address: bit 31 enable | 23:16 bus | 15:11 device
+ *                         | 10:8 function | 7:2 register (bits 1:0 read as 0)
+ *     0xcfc-0xcff         data: the addressed dword, at byte offset (port - 0xcfc)
+ *
+ * A data access with the enable bit clear, to a bus other than 0, or to an
+ * empty slot or function reads all ones and drops writes; so do byte and word
+ * accesses to 0xcf8-0xcfb (0xcf9 is the PIIX reset control register, which
+ * this host does not implement).
+ * @param out receives the host; free it with vmres_pci_host_free().
+ * @return 0; VMRES_EINVAL for NULL @p out; VMRES_ENOMEM.
+ * Context: any thread.
+ */
+int vmres_pci_host_new(struct vmres_pci_host **out);
+
+/**
+ * vmres_pci_host_free() - destroy a host (not the functions attached to it).
+ * @param h the host, or NULL; nothing may dispatch to it any more (e.g. its
+ *   device-manager registration has been released).
+ */
+void vmres_pci_host_free(struct vmres_pci_host *h);
+
+/**
+ * vmres_pci_host_attach() - put function @p f at bus 0, slot @p slot, function @p fn.
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ERANGE for slot > 31 or fn > 7;
+ *   VMRES_EEXIST if that place is taken.
+ * Context: any thread; takes the host's mutex.
+ */
+int vmres_pci_host_attach(struct vmres_pci_host *h, unsigned int slot, unsigned int fn,
+			  struct vmres_pci_func *f);
+
+/**
+ * vmres_pci_host_detach() - empty bus 0, slot @p slot, function @p fn. When this
+ * returns, no access of this host is inside the function any more.
+ * @return 0; VMRES_EINVAL for NULL @p h; VMRES_ERANGE as for attach; VMRES_ENOENT if empty.
+ * Context: any thread except the function's own callbacks; takes the host's mutex.
+ */
+int vmres_pci_host_detach(struct vmres_pci_host *h, unsigned int slot, unsigned int fn);
+
+/**
+ * vmres_pci_host_conf1_read() - a guest read of port 0xcf8 + @p port_off.
+ * @param h the host.
+ * @param port_off 0..7.
+ * @param size 1, 2 or 4, within one dword of the ports.
+ * @param val receives the value (all ones where nothing answers).
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ERANGE for @p port_off > 7;
+ *   VMRES_EACCESS for a bad size or an access crossing 0xcfb/0xcfc.
+ * Context: any thread, bus handlers included; takes the host's mutex, then the
+ *   addressed function's.
+ */
+int vmres_pci_host_conf1_read(struct vmres_pci_host *h, unsigned int port_off, unsigned int size,
+			      uint32_t *val);
+
+/**
+ * vmres_pci_host_conf1_write() - a guest write of port 0xcf8 + @p port_off.
+ * @return as vmres_pci_host_conf1_read().
+ * Context: as vmres_pci_host_conf1_read(); the function may call its mapper.
+ */
+int vmres_pci_host_conf1_write(struct vmres_pci_host *h, unsigned int port_off, unsigned int size,
+			       uint32_t val);
+
+/**
+ * vmres_pci_host_device() - the host as a vmres device for ports 0xcf8-0xcff:
+ * register it (with the device manager, with the "pci-conf1" PIO resource the
+ * x86_64 preset pre-reserves, or on a bus) so that range offset 0-7 is port
+ * 0xcf8-0xcff. Its release callback is NULL: a VMM that wants the host freed
+ * when the registration is released sets @c release to a function that calls
+ * vmres_pci_host_free(). Accesses of 8 bytes read all ones and are dropped.
+ * @param h the host.
+ * @param out receives the device (name "pci-conf1", opaque @p h).
+ * @return 0; VMRES_EINVAL for NULL pointers.
+ * Context: any thread.
+ */
+int vmres_pci_host_device(struct vmres_pci_host *h, struct vmres_device *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMRES_PCI_H */

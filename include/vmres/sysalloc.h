@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/**
+ * @file sysalloc.h
+ * @brief The system allocator: named pools, atomic multi-request allocation, dumps.
+ *
+ * A VMM composes its system allocator from the pools it needs, each a named
+ * address-space allocator (PIO or MMIO window, see addr.h) or a named number
+ * allocator (legacy GSIs, MSI GSIs or IDs, see ids.h). No pool is mandatory;
+ * vmres_sysalloc_new_x86_64() and vmres_sysalloc_new_aarch64() build ready-made
+ * layouts with the platform's fixed devices pre-reserved.
+ *
+ * vmres_sysalloc_alloc() takes a list of requests ("a 4 KiB MMIO window below
+ * 4 GiB, two MSI vectors and an instance id") and satisfies all of them or none:
+ * on failure everything this call had already taken is given back in reverse
+ * order, so the state is exactly as before, and the error says which request
+ * failed and why. What the guest or firmware already chose (an exact address, a
+ * specific GSI or ID) is reserved through the same call.
+ *
+ * Every allocation has an owner (a caller-chosen u64: a device instance id or a
+ * pointer) and optionally a label; owners may be given names for the dumps.
+ * VMRES_SYSALLOC_OWNER_PLATFORM owns what the presets pre-reserve.
+ *
+ * Cost: a pool is found by name in O(p), p the number of pools (a handful). An
+ * allocation of k requests costs O(k log n) (an MSI request of count c counts as
+ * c requests); releasing one resource O(log n); releasing all of an owner's k
+ * resources O(k log n). Nothing scans a pool: allocation records are kept in a
+ * hash table keyed by (pool, address or number) and in a per-owner list found
+ * through a hash table of owners. Memory: about 120 bytes per allocated resource
+ * (every MSI vector is a resource) on top of the pools' own cost.
+ *
+ * Context: no internal lock. Calls on one system allocator must be serialized by
+ * the caller (e.g. under the device manager's writer lock); the const functions
+ * (iteration, find, dumps, validate) may run concurrently with each other only.
+ * Nothing here blocks, so any of it may be called from a device handler that
+ * holds the caller's lock.
+ */
+#ifndef VMRES_SYSALLOC_H
+#define VMRES_SYSALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <vmres/common.h>
+#include <vmres/resource.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Opaque system allocator. */
+struct vmres_sysalloc;
+
+/** The owner of everything a preset pre-reserves (named "platform" in dumps). */
+#define VMRES_SYSALLOC_OWNER_PLATFORM UINT64_MAX
+
+/** Longest allocation label or owner name, including the terminating NUL. */
+#define VMRES_SYSALLOC_LABEL_MAX 24
+
+/** Which request of a batch failed, and why. */
+struct vmres_sysalloc_error {
+	int code;     /**< the VMRES_E* code of the failing request (0 on success) */
+	size_t index; /**< index of that request in the batch */
+};
+
+/** A pool as reported by vmres_sysalloc_foreach_pool(). */
+struct vmres_sysalloc_pool_info {
+	const char *name;	  /**< the pool's name (valid while the pool lives) */
+	enum vmres_res_kind kind; /**< VMRES_RES_ADDR, _IRQ, _MSI or _ID */
+	enum vmres_space space;	  /**< VMRES_RES_ADDR only: PIO or MMIO; else 0 */
+	uint64_t base;		  /**< first address or number of the pool */
+	uint64_t last;		  /**< last address or number (inclusive) */
+	uint64_t count;		  /**< resources currently allocated from it */
+};
+
+/** One allocated resource as reported by iteration and lookups. */
+struct vmres_sysalloc_alloc_info {
+	struct vmres_resource res; /**< the resource (an MSI's message is all zero) */
+	uint64_t owner;		   /**< its owner */
+	const char *owner_name;	   /**< the owner's name, or NULL if none was set */
+	const char *label;	   /**< the allocation's label, or NULL if none */
+};
+
+/**
+ * Iteration callback: return 0 to go on, anything else to stop (the iterating
+ * function then returns that value). It must not modify the allocator.
+ */
+typedef int (*vmres_sysalloc_pool_fn)(void *ctx, const struct vmres_sysalloc_pool_info *pool);
+/** Iteration callback for allocations; as vmres_sysalloc_pool_fn. */
+typedef int (*vmres_sysalloc_alloc_fn)(void *ctx, const struct vmres_sysalloc_alloc_info *alloc);
+
+/**
+ * vmres_sysalloc_new() - create an empty system allocator (no pools).
+ * @param out receives the allocator; free it with vmres_sysalloc_free().
+ * @return 0; VMRES_EINVAL if @p out is NULL; VMRES_ENOMEM.
+ * Context: any thread.
+ */
+int vmres_sysalloc_new(struct vmres_sysalloc **out);
+
+/**
+ * vmres_sysalloc_free() - destroy an allocator, its pools and all records.
+ * @param sa the allocator, or NULL (then nothing happens).
+ * Context: no other call on @p sa may be running.
+ */
+void vmres_sysalloc_free(struct vmres_sysalloc *sa);
+
+/**
+ * vmres_sysalloc_add_addr_pool() - add an address pool over [@p base, @p last].
+ * @param sa the allocator.
+ * @param name the pool's name: 1 to VMRES_POOL_NAME_MAX - 1 characters.
+ * @param space VMRES_SPACE_PIO (the window must lie in [0, 0xFFFF]) or VMRES_SPACE_MMIO.
+ * @param base first address of the window.
+ * @param last last address of the window (inclusive).
+ * @return 0, or:
+ *   VMRES_EINVAL  NULL @p sa or @p name, an empty or too long name, an unknown
+ *                 space, or @p base > @p last;
+ *   VMRES_ERANGE  a PIO window that passes 0xFFFF;
+ *   VMRES_EEXIST  a pool of that name exists;
+ *   VMRES_EOVERLAP the window overlaps another pool's window in the same space
+ *                 (two pools must never hand out the same address);
+ *   VMRES_ENOMEM.
+ * Context: caller serializes; O(p).
+ */
+int vmres_sysalloc_add_addr_pool(struct vmres_sysalloc *sa, const char *name,
+				 enum vmres_space space, uint64_t base, uint64_t last);
+
+/**
+ * vmres_sysalloc_add_id_pool() - add a number pool over [@p lo, @p hi].
+ * IRQ and MSI pools share one namespace (GSIs), so their ranges may not
+ * overlap; ID pools are independent namespaces and may.
+ * @param sa the allocator.
+ * @param name the pool's name: 1 to VMRES_POOL_NAME_MAX - 1 characters.
+ * @param kind VMRES_RES_IRQ (legacy GSIs), VMRES_RES_MSI (MSI GSIs) or VMRES_RES_ID.
+ * @param lo lowest number.
+ * @param hi highest number (inclusive).
+ * @return 0, or:
+ *   VMRES_EINVAL  NULL @p sa or @p name, an empty or too long name, or @p lo > @p hi;
+ *   VMRES_EKIND   @p kind is not IRQ, MSI or ID;
+ *   VMRES_EEXIST  a pool of that name exists;
+ *   VMRES_EOVERLAP an IRQ or MSI range that overlaps another IRQ or MSI pool;
+ *   VMRES_ENOMEM.
+ * Context: caller serializes; O(p).
+ */
+int vmres_sysalloc_add_id_pool(struct vmres_sysalloc *sa, const char *name,
+			       enum vmres_res_kind kind, uint32_t lo, uint32_t hi);
+
+/**
+ * vmres_sysalloc_new_x86_64() - a PC layout (sources in src/sysalloc/presets.c):
+ *
+ *   "pio"        PIO  [0x0, 0xFFFF]; pre-reserved: dma1 0x00-0x1f, pic1 0x20-0x21,
+ *                timer0 0x40-0x43, timer1 0x50-0x53, keyboard 0x60 and 0x64,
+ *                rtc 0x70-0x71, dma page reg 0x80-0x8f, pic2 0xa0-0xa1,
+ *                dma2 0xc0-0xdf, fpu 0xf0-0xff, com4 0x2e8-0x2ef, com2 0x2f8-0x2ff,
+ *                com3 0x3e8-0x3ef, com1 0x3f8-0x3ff, pci conf1 0xcf8-0xcff.
+ *   "mmio32"     MMIO [0xC0000000, 0xFFFFFFFF] (the 1 GiB hole below 4 GiB);
+ *                pre-reserved: ioapic 0xFEC00000 (4 KiB), hpet 0xFED00000 (1 KiB),
+ *                lapic/msi 0xFEE00000 (1 MiB: every write there is an MSI).
+ *   "mmio64"     MMIO [0x10_0000_0000, 0x17_FFFF_FFFF] (32 GiB from 64 GiB; guest
+ *                RAM must end below 64 GiB, and it fits a 39-bit physical space).
+ *   "gsi-legacy" IRQ  [0, 23] (the IOAPIC's pins); pre-reserved: 0 timer,
+ *                1 keyboard, 2 cascade, 3 com2, 4 com1, 8 rtc, 12 mouse, 13 fpu.
+ *   "gsi-msi"    MSI  [24, 4095] (KVM_MAX_IRQ_ROUTES is 4096).
+ *   "device-id"  ID   [0, 0xFFFFFFFF].
+ * @param out receives the allocator.
+ * @return 0; VMRES_EINVAL if @p out is NULL; VMRES_ENOMEM.
+ * Context: any thread.
+ */
+int vmres_sysalloc_new_x86_64(struct vmres_sysalloc **out);
+
+/**
+ * vmres_sysalloc_new_aarch64() - a layout after QEMU's "virt" machine:
+ *
+ *   "mmio32"     MMIO [0x08000000, 0x3FFFFFFF] (devices below RAM at 1 GiB);
+ *                pre-reserved: gic-dist 0x08000000 (64 KiB), gic-redist 0x080A0000
+ *                (15.375 MiB, 123 redistributors), uart 0x09000000 (4 KiB),
+ *                rtc 0x09010000 (4 KiB).
+ *   "mmio64"     MMIO [0x80_0000_0000, 0xFF_FFFF_FFFF] (512 GiB at 512 GiB).
+ *   "gsi-spi"    IRQ  [32, 1019] (GIC SPI INTIDs; the KVM irqchip pin is INTID - 32);
+ *                pre-reserved: 33 uart, 34 rtc.
+ *   "device-id"  ID   [0, 0xFFFFFFFF].
+ * No PIO pool (Arm has no port I/O) and no MSI pool (ITS LPIs are the VMM's choice).
+ * @return as vmres_sysalloc_new_x86_64().
+ */
+int vmres_sysalloc_new_aarch64(struct vmres_sysalloc **out);
+
+/**
+ * vmres_sysalloc_alloc() - satisfy every request, or none.
+ *
+ * Requests are taken in order, so a later request sees what an earlier one of
+ * the same call took. Kinds:
+ *   ADDR  vmres_addr_alloc() in the pool, with @p owner as the allocator's tag
+ *         (req.owner is ignored); u.addr.space must be the pool's space.
+ *   IRQ   any: the lowest free GSI; else the specific u.irq.gsi.
+ *   MSI   count vectors; contiguous: one block of count (a power of two) aligned
+ *         to count; else count separate lowest-free GSIs. !any: exactly
+ *         [gsi, gsi + count - 1] (contiguous also demands gsi % count == 0).
+ *         Yields count resources in ascending order.
+ *   ID    any: the lowest free id; else the specific u.id.id.
+ * @param sa the allocator.
+ * @param reqs the requests.
+ * @param n_reqs how many (0 is allowed and allocates nothing).
+ * @param owner the owner of every resource allocated.
+ * @param out receives the resources, in request order.
+ * @param out_cap room in @p out.
+ * @param n_out receives the number of resources written.
+ * @param err if not NULL, receives the index and code of the failing request
+ *        (written on failure only; on VMRES_EFULL the index is the first
+ *        request that does not fit).
+ * @return 0, or (nothing allocated, @p out and @p n_out untouched):
+ *   VMRES_EINVAL  a NULL pointer (also @p reqs or @p out with n_reqs > 0), an
+ *                 unknown request kind, or a malformed addr request (see addr.h);
+ *   VMRES_EFULL   @p out_cap is smaller than the number of resources;
+ *   VMRES_EPOOL   no pool of that name;
+ *   VMRES_EKIND   the pool holds another kind, or an addr request for another space;
+ *   VMRES_ESIZE   a zero size or MSI count;
+ *   VMRES_EALIGN  a bad alignment, or a contiguous MSI count not a power of two;
+ *   VMRES_EMISALIGNED an exact address or contiguous MSI start not aligned;
+ *   VMRES_ERANGE  a specific GSI or ID (or block) outside the pool, or an exact
+ *                 range or sub-window outside the window;
+ *   VMRES_EOVERLAP a specific address, GSI or ID that is already taken;
+ *   VMRES_ENOSPC  no room for the request;
+ *   VMRES_EOVERFLOW an addr request that cannot exist in 64 bits;
+ *   VMRES_ENOMEM.
+ * Context: caller serializes; O(k log n).
+ */
+int vmres_sysalloc_alloc(struct vmres_sysalloc *sa, const struct vmres_request *reqs, size_t n_reqs,
+			 uint64_t owner, struct vmres_resource *out, size_t out_cap, size_t *n_out,
+			 struct vmres_sysalloc_error *err);
+
+/**
+ * vmres_sysalloc_release() - give back one resource that vmres_sysalloc_alloc()
+ * handed out: same pool, kind, and (for addresses) the same base and size. An MSI
+ * message, and an address resource's align, are not compared.
+ * @param sa the allocator.
+ * @param r the resource.
+ * @param owner its owner.
+ * @return 0, or (nothing changed):
+ *   VMRES_EINVAL  NULL @p sa or @p r;
+ *   VMRES_EPOOL   no pool named r->pool;
+ *   VMRES_EKIND   the pool holds another kind (or another space);
+ *   VMRES_ENOENT  nothing is allocated exactly there (e.g. released twice);
+ *   VMRES_EOWNER  it belongs to another owner.
+ * Context: caller serializes; O(log n).
+ */
+int vmres_sysalloc_release(struct vmres_sysalloc *sa, const struct vmres_resource *r,
+			   uint64_t owner);
+
+/**
+ * vmres_sysalloc_release_owner() - give back every resource of @p owner
+ * (an owner with none is fine). The owner's name, if any, is kept.
+ * @return 0; VMRES_EINVAL for NULL @p sa.
+ * Context: caller serializes; O(k log n) for k resources.
+ */
+int vmres_sysalloc_release_owner(struct vmres_sysalloc *sa, uint64_t owner);
+
+/**
+ * vmres_sysalloc_set_owner_name() - name an owner for dumps ("virtio-net0").
+ * @param name 1 to VMRES_SYSALLOC_LABEL_MAX - 1 characters, or NULL to remove it.
+ * @return 0; VMRES_EINVAL for NULL @p sa, an empty or too long name; VMRES_ENOMEM.
+ * Context: caller serializes; O(1).
+ */
+int vmres_sysalloc_set_owner_name(struct vmres_sysalloc *sa, uint64_t owner, const char *name);
+
+/**
+ * vmres_sysalloc_set_label() - label one allocated resource ("com1") for dumps.
+ * @param r the resource, as for vmres_sysalloc_release().
+ * @param owner its owner.
+ * @param label up to VMRES_SYSALLOC_LABEL_MAX - 1 characters; "" or NULL removes it.
+ * @return 0, or as vmres_sysalloc_release(); VMRES_EINVAL for a too long label.
+ * Context: caller serializes; O(log n).
+ */
+int vmres_sysalloc_set_label(struct vmres_sysalloc *sa, const struct vmres_resource *r,
+			     uint64_t owner, const char *label);
+
+/**
+ * vmres_sysalloc_foreach_pool() - visit every pool in the order it was added.
+ * @return 0; VMRES_EINVAL for NULL pointers; or the callback's non-zero value.
+ * Context: read-only; O(p).
+ */
+int vmres_sysalloc_foreach_pool(const struct vmres_sysalloc *sa, vmres_sysalloc_pool_fn fn,
+				void *ctx);
+
+/**
+ * vmres_sysalloc_foreach_alloc() - visit every allocated resource: pools in the
+ * order they were added, each in address or number order. Replaying each as an
+ * exact (ADDR, with its align) or specific (IRQ, MSI count 1, ID) request with
+ * its owner, then its label, rebuilds the same state in a sysalloc with the same
+ * pools (this is what a snapshot does).
+ * @return 0; VMRES_EINVAL for NULL pointers; or the callback's non-zero value;
+ *   VMRES_ECORRUPT if a pool holds an allocation without a record (a bug that
+ *   vmres_sysalloc_validate() reports too).
+ * Context: read-only; O(n log n).
+ */
+int vmres_sysalloc_foreach_alloc(const struct vmres_sysalloc *sa, vmres_sysalloc_alloc_fn fn,
+				 void *ctx);
+
+/**
+ * vmres_sysalloc_foreach_owner_alloc() - visit every resource of @p owner, most
+ * recently allocated first.
+ * @return as vmres_sysalloc_foreach_alloc(). Context: read-only; O(k).
+ */
+int vmres_sysalloc_foreach_owner_alloc(const struct vmres_sysalloc *sa, uint64_t owner,
+				       vmres_sysalloc_alloc_fn fn, void *ctx);
+
+/** Callback for vmres_sysalloc_foreach_owner(); as vmres_sysalloc_pool_fn. */
+typedef int (*vmres_sysalloc_owner_fn)(void *ctx, uint64_t owner, const char *name, uint64_t count);
+
+/**
+ * vmres_sysalloc_foreach_owner() - visit every owner that holds resources or has
+ * a name, in ascending owner order, with its name (NULL if none) and the number
+ * of resources it holds. With foreach_alloc, this is all a snapshot needs.
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ENOMEM; or the callback's
+ *   non-zero value.
+ * Context: read-only; O(o log o) for o owners.
+ */
+int vmres_sysalloc_foreach_owner(const struct vmres_sysalloc *sa, vmres_sysalloc_owner_fn fn,
+				 void *ctx);
+
+/**
+ * vmres_sysalloc_find_pool() - the address pool whose window holds @p addr in @p space.
+ * @param name_out receives the pool's name (VMRES_POOL_NAME_MAX bytes).
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ENOENT if no pool holds it.
+ * Context: read-only; O(p).
+ */
+int vmres_sysalloc_find_pool(const struct vmres_sysalloc *sa, enum vmres_space space, uint64_t addr,
+			     char name_out[VMRES_POOL_NAME_MAX]);
+
+/**
+ * vmres_sysalloc_find() - the allocation in pool @p pool that contains @p value
+ * (an address, or a GSI / id number).
+ * @param out receives it; its name pointers stay valid until the next change.
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_EPOOL no such pool;
+ *   VMRES_ENOENT @p value is free or outside the pool.
+ * Context: read-only; O(log n).
+ */
+int vmres_sysalloc_find(const struct vmres_sysalloc *sa, const char *pool, uint64_t value,
+			struct vmres_sysalloc_alloc_info *out);
+
+/**
+ * vmres_sysalloc_dump() - print the whole state, grouped by pool, in the style
+ * of /proc/iomem, /proc/ioports and /proc/interrupts:
+ *
+ *     pool mmio32: mmio [c0000000-ffffffff]
+ *       fec00000-fec00fff : platform ioapic
+ *     pool gsi-legacy: irq [0-23]
+ *          4 : platform com1
+ *
+ * Each allocation shows its owner's name (or "owner 0x..") and its label.
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ESYS if writing fails;
+ *   VMRES_ECORRUPT as vmres_sysalloc_foreach_alloc().
+ * Context: read-only; O(n log n).
+ */
+int vmres_sysalloc_dump(const struct vmres_sysalloc *sa, FILE *f);
+
+/**
+ * vmres_sysalloc_dump_str() - vmres_sysalloc_dump() into a malloc'd string.
+ * @param out receives the NUL-terminated text; free it with free().
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ENOMEM.
+ * Context: read-only; O(n log n).
+ */
+int vmres_sysalloc_dump_str(const struct vmres_sysalloc *sa, char **out);
+
+/**
+ * vmres_sysalloc_dump_json() - the same state as JSON (made with jansson):
+ *
+ *     {"pools": [{"name": "pio", "kind": "addr", "space": "pio",
+ *                 "base": "0x0", "last": "0xffff",
+ *                 "allocations": [{"base": "0x20", "last": "0x21", "size": "0x2",
+ *                                  "align": "0x0", "owner": "0xffffffffffffffff",
+ *                                  "owner_name": "platform", "label": "pic1"}]},
+ *                {"name": "gsi-msi", "kind": "msi", "base": 24, "last": 4095,
+ *                 "allocations": [{"number": 24, "owner": "0x7",
+ *                                  "owner_name": null, "label": null}]}]}
+ *
+ * Addresses, sizes and owners are 64-bit values and are written as "0x..."
+ * strings (JSON numbers lose precision above 2^53); numbers of number pools are
+ * JSON integers.
+ * @param out receives the NUL-terminated text; free it with free().
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ENOMEM.
+ * Context: read-only; O(n log n).
+ */
+int vmres_sysalloc_dump_json(const struct vmres_sysalloc *sa, char **out);
+
+/**
+ * vmres_sysalloc_validate() - check that the records agree with the pools'
+ * allocators and the owner lists (debug aid for tests).
+ * @return 0; VMRES_ECORRUPT; VMRES_EINVAL for NULL. Context: read-only; O(n log n).
+ */
+int vmres_sysalloc_validate(const struct vmres_sysalloc *sa);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMRES_SYSALLOC_H */

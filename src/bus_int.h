@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What bus.c shares with devmgr.c: the immutable bus snapshot, its inlined lookup,
+ * and the RCU glue (liburcu memb flavour, read side inlined through _LGPL_SOURCE).
+ *
+ * A snapshot is the sorted array of ranges plus a static B+ tree over their
+ * starts (an "S+ tree"): the leaf level is the sorted starts themselves, padded
+ * to whole nodes of 8 keys (one 64-byte cache line); each level above holds, per
+ * node, the first start of its children 1..8 (a node has 9 children; child c of
+ * node k is node k * 9 + c of the level below). A lookup reads one cache line per
+ * level (4 for 4096 ranges) and decides each level without a branch: the number
+ * of keys <= the address is the child to descend to, and at the leaf it is the
+ * position of the predecessor in the sorted array. Missing keys are UINT64_MAX,
+ * so they never count, except for the address UINT64_MAX, whose predecessor is
+ * always the last range (one predictable branch).
+ */
+#ifndef VMRES_BUS_INT_H
+#define VMRES_BUS_INT_H
+
+#define _LGPL_SOURCE
+#include <urcu/urcu-memb.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <vmres/device.h>
+
+/* ThreadSanitizer cannot see liburcu's grace periods (the library is not
+ * instrumented and readers synchronize through sys_membarrier), so under TSan
+ * the pointer is published with C11 release/acquire (the same instructions on
+ * x86) and every read-side exit "releases" a sync object that every deferred
+ * free "acquires": exactly the ordering a grace period provides. */
+#if defined(__SANITIZE_THREAD__)
+#define VMRES__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define VMRES__TSAN 1
+#endif
+#endif
+
+#ifdef VMRES__TSAN
+/* liburcu's inlined read side has benign races of its own (the grace-period
+ * futex); under TSan call the uninstrumented library functions instead. */
+#undef urcu_memb_read_lock
+#undef urcu_memb_read_unlock
+extern void urcu_memb_read_lock(void);
+extern void urcu_memb_read_unlock(void);
+#include <sanitizer/tsan_interface.h>
+extern char vmres__tsan_grace;
+#define vmres__rcu_load(p)     __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
+#define vmres__rcu_store(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
+#define vmres__tsan_release()  __tsan_release(&vmres__tsan_grace)
+#define vmres__tsan_acquire()  __tsan_acquire(&vmres__tsan_grace)
+#else
+#define vmres__rcu_load(p)     rcu_dereference(p)
+#define vmres__rcu_store(p, v) rcu_assign_pointer(p, v)
+#define vmres__tsan_release()  ((void)0)
+#define vmres__tsan_acquire()  ((void)0)
+#endif
+
+static inline void vmres__read_lock(void)
+{
+	urcu_memb_read_lock();
+}
+
+static inline void vmres__read_unlock(void)
+{
+	vmres__tsan_release();
+	urcu_memb_read_unlock();
+}
+
+/* True when the calling thread is registered with liburcu (memb). */
+static inline bool vmres__rcu_registered(void)
+{
+	return URCU_TLS(urcu_memb_reader).registered;
+}
+
+/* Writers and teardown may run on threads the VMM never registered (liburcu's
+ * call_rcu and rcu_barrier use a read-side section internally): register such a
+ * thread for the duration of the call. Returns true if it did. */
+bool vmres__rcu_enter(void);
+void vmres__rcu_leave(bool registered_here);
+
+/* Wait until *@p pending (deferred frees queued, decremented by each callback)
+ * drops to 0: rcu_barrier() (the TSan build polls). Not from a callback. */
+void vmres__rcu_drain(uint64_t *pending);
+
+/* call_rcu with the TSan hand-over; callbacks start with vmres__tsan_acquire(). */
+void vmres__call_rcu(struct rcu_head *head, void (*fn)(struct rcu_head *head));
+
+/* One mapped range. 64 bytes, so that a hit reads exactly one cache line and the
+ * callbacks are reached without going through the device record. */
+struct vmres__bus_entry {
+	uint64_t start;
+	uint64_t span; /* last - start */
+	void *opaque;
+	vmres_device_read_fn read;
+	vmres_device_write_fn write;
+	const struct vmres_device *dev; /* identity: release, resolve, owner lookups */
+	uint32_t range;
+	uint32_t pad;
+	uint64_t pad2;
+};
+
+#define VMRES__BUS_KEYS	      8	 /* keys per index node: one cache line */
+#define VMRES__BUS_MAX_LEVELS 12 /* 9^11 * 8 ranges: more than 32-bit counts */
+
+/* Immutable once published. entries[0] is a sentinel (dev == NULL) that stands
+ * for "no range starts at or below the address"; ranges are entries[1..n]. */
+struct vmres__bus_snap {
+	const uint64_t *keys; /* all levels, root first, 64-byte aligned */
+	struct vmres__bus_entry *entries;
+	uint32_t n;	 /* number of ranges */
+	uint32_t levels; /* inner levels above the leaves */
+	/* Offset (in keys) of each inner level, root first, then of the leaves. */
+	uint32_t level_off[VMRES__BUS_MAX_LEVELS + 1];
+	/* Writers only: nodes per level, and leaf nodes under one child per level. */
+	uint32_t level_count[VMRES__BUS_MAX_LEVELS + 1];
+	uint32_t level_span[VMRES__BUS_MAX_LEVELS + 1];
+	size_t mem_size; /* bytes of the block that starts at keys */
+	struct rcu_head rcu;
+};
+
+/* Retired snapshot blocks kept for reuse, so that a writer neither faults in
+ * fresh pages nor makes the allocator unmap them (which would interrupt every
+ * vCPU with a TLB shootdown) each time a big bus changes. */
+#define VMRES__CACHE_SLOTS 4
+struct vmres__snap_cache {
+	pthread_mutex_t lock;
+	void *mem[VMRES__CACHE_SLOTS];
+	size_t size[VMRES__CACHE_SLOTS];
+};
+
+void vmres__snap_cache_init(struct vmres__snap_cache *c);
+void vmres__snap_cache_destroy(struct vmres__snap_cache *c);
+
+/* A snapshot of @p n ranges to be filled in: the caller writes entries[1..n]
+ * sorted by start, then calls vmres__bus_snap_index() (or frees it). @p cache
+ * may be NULL (plain malloc). */
+int vmres__bus_snap_alloc(struct vmres__snap_cache *cache, size_t n, struct vmres__bus_snap **out);
+/* Check the ranges are sorted and disjoint (VMRES_EINVAL, VMRES_EOVERLAP) and
+ * build the index. */
+int vmres__bus_snap_index(struct vmres__bus_snap *s);
+/* Both in one: @p n ranges copied from @p sorted. */
+int vmres__bus_snap_build(struct vmres__snap_cache *cache, const struct vmres__bus_entry *sorted,
+			  size_t n, struct vmres__bus_snap **out);
+/* Free, or keep in @p cache (may be NULL) for reuse. */
+void vmres__bus_snap_free(struct vmres__snap_cache *cache, struct vmres__bus_snap *s);
+
+static inline size_t vmres__bus_node_count(const uint64_t *node, uint64_t addr)
+{
+	return (size_t)(node[0] <= addr) + (node[1] <= addr) + (node[2] <= addr) +
+	       (node[3] <= addr) + (node[4] <= addr) + (node[5] <= addr) + (node[6] <= addr) +
+	       (node[7] <= addr);
+}
+
+/* The last range whose start is <= @p addr (the sentinel when none). */
+static inline const struct vmres__bus_entry *vmres__bus_pred(const struct vmres__bus_snap *s,
+							     uint64_t addr)
+{
+	const uint64_t *keys = s->keys;
+	uint32_t levels = s->levels;
+	size_t k = 0;
+
+	if (__builtin_expect(addr == UINT64_MAX, 0))
+		return &s->entries[s->n];
+	for (uint32_t l = 0; l < levels; l++)
+		k = k * (VMRES__BUS_KEYS + 1) +
+		    vmres__bus_node_count(keys + s->level_off[l] + k * VMRES__BUS_KEYS, addr);
+	k = k * VMRES__BUS_KEYS +
+	    vmres__bus_node_count(keys + s->level_off[levels] + k * VMRES__BUS_KEYS, addr);
+	return &s->entries[k];
+}
+
+/* The range holding every byte of [addr, addr + size - 1], or NULL; *offset is set
+ * on a hit. size is at least 1. */
+static inline const struct vmres__bus_entry *
+vmres__bus_find(const struct vmres__bus_snap *s, uint64_t addr, unsigned int size, uint64_t *offset)
+{
+	const struct vmres__bus_entry *e = vmres__bus_pred(s, addr);
+	uint64_t off = addr - e->start;
+	bool inside = (off <= e->span) & (e->span - off >= (uint64_t)size - 1) & (e->dev != NULL);
+
+	*offset = off;
+	return inside ? e : NULL;
+}
+
+/* Miss counters, striped so that vCPU threads do not share a cache line. */
+#define VMRES__STAT_STRIPES 16
+struct vmres__miss_stripe {
+	uint64_t reads;
+	uint64_t writes;
+	uint64_t last_addr;
+} __attribute__((aligned(64)));
+
+struct vmres__miss_stats {
+	struct vmres__miss_stripe stripe[VMRES__STAT_STRIPES];
+};
+
+/* A stripe for the calling thread: its TLS address, hashed (no shared state). */
+static inline struct vmres__miss_stripe *vmres__miss_stripe(struct vmres__miss_stats *st)
+{
+	static _Thread_local char anchor;
+	uint64_t h = ((uint64_t)(uintptr_t)&anchor >> 12) * 0x9e3779b97f4a7c15ULL;
+
+	return &st->stripe[h >> 60];
+}
+
+static inline void vmres__count_miss(struct vmres__miss_stats *st, uint64_t addr, bool is_write)
+{
+	struct vmres__miss_stripe *s = vmres__miss_stripe(st);
+
+	__atomic_fetch_add(is_write ? &s->writes : &s->reads, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->last_addr, addr, __ATOMIC_RELAXED);
+}
+
+void vmres__miss_sum(struct vmres__miss_stats *st, uint64_t *reads, uint64_t *writes);
+
+/* Low @p size (1, 2, 4 or 8) bytes of a guest buffer as a little-endian number, and back. */
+static inline uint64_t vmres__le_load(const uint8_t *p, unsigned int size)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint8_t b1;
+	uint16_t b2;
+	uint32_t b4;
+	uint64_t b8;
+
+	switch (size) {
+	case 1:
+		memcpy(&b1, p, 1);
+		return b1;
+	case 2:
+		memcpy(&b2, p, 2);
+		return b2;
+	case 4:
+		memcpy(&b4, p, 4);
+		return b4;
+	default:
+		memcpy(&b8, p, 8);
+		return b8;
+	}
+#else
+	uint64_t v = 0;
+
+	for (unsigned int i = 0; i < size; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+#endif
+}
+
+static inline void vmres__le_store(uint8_t *p, unsigned int size, uint64_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint8_t b1 = (uint8_t)v;
+	uint16_t b2 = (uint16_t)v;
+	uint32_t b4 = (uint32_t)v;
+
+	switch (size) {
+	case 1:
+		memcpy(p, &b1, 1);
+		break;
+	case 2:
+		memcpy(p, &b2, 2);
+		break;
+	case 4:
+		memcpy(p, &b4, 4);
+		break;
+	default:
+		memcpy(p, &v, 8);
+		break;
+	}
+#else
+	for (unsigned int i = 0; i < size; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+#endif
+}
+
+static inline bool vmres__valid_size(unsigned int size)
+{
+	return size == 1 || size == 2 || size == 4 || size == 8;
+}
+
+/* Callbacks substituted for a device's NULL read/write. */
+uint64_t vmres__read_ones(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+			  unsigned int size);
+void vmres__write_drop(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+		       unsigned int size, uint64_t value);
+
+#define VMRES__ONES(size) ((size) >= 8 ? UINT64_MAX : ((uint64_t)1 << (8 * (size))) - 1)
+
+#endif /* VMRES_BUS_INT_H */

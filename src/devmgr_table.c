@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The device manager's table seen from outside: lookups by id and by address,
+ * iteration and the text and JSON dumps. Everything here takes the writer mutex
+ * only long enough to read or copy the current state; callbacks and output run
+ * on a private copy, so they may call the manager's writers.
+ */
+#include "devmgr_int.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <string.h>
+
+/* ---- queries ---- */
+
+static void fill_info(const struct dm_view *v, struct vmres_devmgr_info *info)
+{
+	info->instance = v->instance;
+	info->parent = v->parent;
+	memcpy(info->name, v->rec->name, sizeof(info->name));
+	info->opaque = v->rec->dev.opaque;
+	info->owner = v->rec->dev.owner;
+	info->n_res = v->n_res;
+}
+
+int vmres_devmgr_get(struct vmres_devmgr *m, uint32_t instance, struct vmres_devmgr_info *info,
+		     struct vmres_resource *res, bool *mapped, size_t cap)
+{
+	const struct dm_view *v;
+	size_t idx;
+
+	if (!m || (!res && cap))
+		return VMRES_EINVAL;
+	pthread_mutex_lock(&m->lock);
+	idx = find_index(m->state, instance);
+	if (idx == SIZE_MAX) {
+		pthread_mutex_unlock(&m->lock);
+		return VMRES_EDEVICE;
+	}
+	v = m->state->views[idx];
+	if (info)
+		fill_info(v, info);
+	for (size_t i = 0; i < v->n_res && i < cap; i++) {
+		res[i] = v->res[i];
+		if (mapped)
+			mapped[i] = v->mapped[i];
+	}
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+int vmres_devmgr_find(struct vmres_devmgr *m, enum vmres_space space, uint64_t addr,
+		      uint32_t *instance, unsigned int *res_index, uint64_t *offset)
+{
+	const struct vmres__bus_entry *e;
+	int s = space_index(space);
+	uint64_t off;
+
+	if (!m || !instance || s < 0)
+		return VMRES_EINVAL;
+	pthread_mutex_lock(&m->lock);
+	e = vmres__bus_find(m->state->bus[s], addr, 1, &off);
+	if (e) {
+		*instance = caa_container_of(e->dev, struct dm_rec, dev)->instance;
+		if (res_index)
+			*res_index = e->range;
+		if (offset)
+			*offset = off;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return e ? 0 : VMRES_ENOENT;
+}
+
+/* A private deep copy of the table, taken under the lock, for callbacks and dumps
+ * that run outside it (a device removed meanwhile may be released: the copy holds
+ * its name and opaque pointer, never its record). */
+struct table_copy {
+	size_t n;
+	struct vmres_devmgr_info *info;
+	struct dm_view **views;
+};
+
+static void table_free(struct table_copy *t)
+{
+	for (size_t i = 0; t->views && i < t->n; i++)
+		view_free(t->views[i]);
+	free(t->views);
+	free(t->info);
+	t->views = NULL;
+	t->info = NULL;
+	t->n = 0;
+}
+
+static int table_copy(struct vmres_devmgr *m, struct table_copy *t)
+{
+	const struct dm_state *st;
+	size_t n = 0;
+
+	pthread_mutex_lock(&m->lock);
+	st = m->state;
+	t->info = malloc((st->n + 1) * sizeof(*t->info));
+	t->views = malloc((st->n + 1) * sizeof(*t->views));
+	for (; t->info && t->views && n < st->n; n++) {
+		t->views[n] = vmres__dm_view_copy(st->views[n]);
+		if (!t->views[n])
+			break;
+		fill_info(st->views[n], &t->info[n]);
+		t->views[n]->rec = NULL;
+	}
+	t->n = n;
+	if (!t->info || !t->views || n != st->n) {
+		pthread_mutex_unlock(&m->lock);
+		table_free(t);
+		return VMRES_ENOMEM;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+int vmres_devmgr_foreach(struct vmres_devmgr *m, vmres_devmgr_fn fn, void *ctx)
+{
+	struct table_copy t;
+	int rc;
+
+	if (!m || !fn)
+		return VMRES_EINVAL;
+	rc = table_copy(m, &t);
+	for (size_t i = 0; rc == 0 && i < t.n; i++)
+		rc = fn(ctx, &t.info[i], t.views[i]->res, t.views[i]->mapped);
+	table_free(&t);
+	return rc;
+}
+
+/* ---- dumps ---- */
+
+/* Indices of the table in tree order (each device followed by its subtree) and
+ * each one's depth. Parents have lower ids than their children, so one pass over
+ * the table in id order, inserting each child after its parent's subtree, works;
+ * done with an explicit child list to stay O(d log d). */
+struct tree {
+	size_t *order;
+	unsigned int *depth;
+};
+
+static size_t tree_find(const struct table_copy *t, uint32_t instance)
+{
+	size_t lo = 0, hi = t->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->info[mid].instance < instance)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int tree_build(const struct table_copy *t, struct tree *tr)
+{
+	size_t *first = malloc((t->n + 1) * sizeof(size_t));
+	size_t *next = malloc((t->n + 1) * sizeof(size_t));
+	size_t *stack = malloc((t->n + 1) * sizeof(size_t));
+	size_t *last = malloc((t->n + 1) * sizeof(size_t));
+	size_t k = 0, top = 0, roots = SIZE_MAX, roots_last = SIZE_MAX;
+	int rc = VMRES_ENOMEM;
+
+	tr->order = malloc((t->n + 1) * sizeof(size_t));
+	tr->depth = malloc((t->n + 1) * sizeof(unsigned int));
+	if (!first || !next || !stack || !last || !tr->order || !tr->depth)
+		goto out;
+	for (size_t i = 0; i < t->n; i++)
+		first[i] = next[i] = last[i] = SIZE_MAX;
+	/* Child lists in id order. */
+	for (size_t i = 0; i < t->n; i++) {
+		size_t p = t->info[i].parent ? tree_find(t, t->info[i].parent) : SIZE_MAX;
+		size_t *head = p == SIZE_MAX ? &roots : &first[p];
+		size_t *tail = p == SIZE_MAX ? &roots_last : &last[p];
+
+		if (*head == SIZE_MAX)
+			*head = i;
+		else
+			next[*tail] = i;
+		*tail = i;
+	}
+	/* Depth-first, pre-order. */
+	for (size_t r = roots; r != SIZE_MAX; r = next[r]) {
+		stack[top++] = r;
+		tr->depth[r] = 0;
+		while (top) {
+			size_t i = stack[--top];
+			size_t kids = 0;
+
+			tr->order[k++] = i;
+			for (size_t c = first[i]; c != SIZE_MAX; c = next[c])
+				kids++;
+			/* Push children in reverse so the lowest id comes out first. */
+			top += kids;
+			size_t slot = top;
+			for (size_t c = first[i]; c != SIZE_MAX; c = next[c]) {
+				stack[--slot] = c;
+				tr->depth[c] = tr->depth[i] + 1;
+			}
+		}
+	}
+	rc = 0;
+out:
+	free(first);
+	free(next);
+	free(stack);
+	free(last);
+	if (rc) {
+		free(tr->order);
+		free(tr->depth);
+	}
+	return rc;
+}
+
+static void print_res(FILE *f, const struct vmres_resource *r, bool mapped, unsigned int indent)
+{
+	fprintf(f, "%*s", (int)indent, "");
+	switch (r->kind) {
+	case VMRES_RES_ADDR:
+		fprintf(f, "%s [0x%" PRIx64 "-0x%" PRIx64 "]", vmres_space_name(r->u.addr.space),
+			r->u.addr.base, r->u.addr.base + (r->u.addr.size - 1));
+		if (r->u.addr.align > 1)
+			fprintf(f, " align 0x%" PRIx64, r->u.addr.align);
+		break;
+	case VMRES_RES_IRQ:
+		fprintf(f, "irq gsi %" PRIu32, r->u.irq.gsi);
+		break;
+	case VMRES_RES_MSI:
+		fprintf(f, "msi gsi %" PRIu32 " msg 0x%08" PRIx32 ":%08" PRIx32 "/0x%" PRIx32,
+			r->u.msi.gsi, r->u.msi.msg.addr_hi, r->u.msi.msg.addr_lo,
+			r->u.msi.msg.data);
+		break;
+	default:
+		fprintf(f, "id %" PRIu32, r->u.id.id);
+		break;
+	}
+	if (r->pool[0])
+		fprintf(f, " pool %s", r->pool);
+	if (r->kind == VMRES_RES_ADDR && !mapped)
+		fprintf(f, " (unmapped)");
+	fputc('\n', f);
+}
+
+int vmres_devmgr_dump_str(struct vmres_devmgr *m, char **out)
+{
+	struct table_copy t;
+	struct tree tr;
+	size_t len = 0;
+	char *buf = NULL;
+	FILE *f;
+	int rc;
+
+	if (!m || !out)
+		return VMRES_EINVAL;
+	rc = table_copy(m, &t);
+	if (rc)
+		return rc;
+	rc = tree_build(&t, &tr);
+	if (rc) {
+		table_free(&t);
+		return rc;
+	}
+	f = open_memstream(&buf, &len);
+	if (f) {
+		fprintf(f, "devices: %zu\n", t.n);
+		for (size_t k = 0; k < t.n; k++) {
+			size_t i = tr.order[k];
+			unsigned int ind = 2 * tr.depth[i];
+			const struct dm_view *v = t.views[i];
+
+			fprintf(f, "%*s[%" PRIu32 "] %s", (int)ind, "", t.info[i].instance,
+				t.info[i].name[0] ? t.info[i].name : "(unnamed)");
+			if (t.info[i].owner)
+				fprintf(f, " (owner 0x%" PRIx64 ")", t.info[i].owner);
+			fputc('\n', f);
+			for (size_t j = 0; j < v->n_res; j++)
+				print_res(f, &v->res[j], v->mapped[j], ind + 2);
+		}
+		rc = fclose(f) ? VMRES_ENOMEM : 0;
+	} else {
+		rc = VMRES_ENOMEM;
+	}
+	free(tr.order);
+	free(tr.depth);
+	table_free(&t);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	return 0;
+}
+
+int vmres_devmgr_dump(struct vmres_devmgr *m, FILE *f)
+{
+	char *text;
+	int rc;
+
+	if (!m || !f)
+		return VMRES_EINVAL;
+	rc = vmres_devmgr_dump_str(m, &text);
+	if (rc)
+		return rc;
+	rc = fputs(text, f) < 0 ? VMRES_ESYS : 0;
+	free(text);
+	return rc;
+}
+
+static json_t *json_hex(uint64_t v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
+	return json_string(buf);
+}
+
+static json_t *json_res(const struct vmres_resource *r, bool mapped)
+{
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "kind", json_string(vmres_res_kind_name(r->kind)));
+	json_object_set_new(o, "pool", json_string(r->pool));
+	switch (r->kind) {
+	case VMRES_RES_ADDR:
+		json_object_set_new(o, "space", json_string(vmres_space_name(r->u.addr.space)));
+		json_object_set_new(o, "base", json_hex(r->u.addr.base));
+		json_object_set_new(o, "last", json_hex(r->u.addr.base + (r->u.addr.size - 1)));
+		json_object_set_new(o, "size", json_hex(r->u.addr.size));
+		json_object_set_new(o, "align", json_hex(r->u.addr.align));
+		json_object_set_new(o, "mapped", json_boolean(mapped));
+		break;
+	case VMRES_RES_IRQ:
+		json_object_set_new(o, "gsi", json_integer(r->u.irq.gsi));
+		break;
+	case VMRES_RES_MSI:
+		json_object_set_new(o, "gsi", json_integer(r->u.msi.gsi));
+		json_object_set_new(o, "msg",
+				    json_pack("{s:I,s:I,s:I}", "addr_lo",
+					      (json_int_t)r->u.msi.msg.addr_lo, "addr_hi",
+					      (json_int_t)r->u.msi.msg.addr_hi, "data",
+					      (json_int_t)r->u.msi.msg.data));
+		break;
+	default:
+		json_object_set_new(o, "id", json_integer(r->u.id.id));
+		break;
+	}
+	return o;
+}
+
+int vmres_devmgr_dump_json(struct vmres_devmgr *m, char **out)
+{
+	json_t *root, **nodes = NULL;
+	struct table_copy t;
+	char *text = NULL;
+	int rc;
+
+	if (!m || !out)
+		return VMRES_EINVAL;
+	rc = table_copy(m, &t);
+	if (rc)
+		return rc;
+	root = json_object();
+	nodes = calloc(t.n + 1, sizeof(*nodes));
+	if (!root || !nodes || json_object_set_new(root, "devices", json_array()))
+		goto out;
+	/* Build every node, then attach each to its parent in id order (parents come
+	 * first), so children arrays are in id order too. */
+	for (size_t i = 0; i < t.n; i++) {
+		const struct dm_view *v = t.views[i];
+		json_t *res = json_array();
+
+		nodes[i] = json_object();
+		if (!nodes[i] || !res) {
+			json_decref(res);
+			goto out;
+		}
+		json_object_set_new(nodes[i], "instance", json_integer(t.info[i].instance));
+		json_object_set_new(nodes[i], "name", json_string(t.info[i].name));
+		json_object_set_new(nodes[i], "owner", json_hex(t.info[i].owner));
+		for (size_t j = 0; j < v->n_res; j++)
+			json_array_append_new(res, json_res(&v->res[j], v->mapped[j]));
+		json_object_set_new(nodes[i], "resources", res);
+		json_object_set_new(nodes[i], "children", json_array());
+	}
+	for (size_t i = 0; i < t.n; i++) {
+		json_t *list = json_object_get(root, "devices");
+
+		if (t.info[i].parent)
+			list = json_object_get(nodes[tree_find(&t, t.info[i].parent)], "children");
+		if (json_array_append(list, nodes[i]))
+			goto out;
+	}
+	text = json_dumps(root, JSON_INDENT(2));
+out:
+	for (size_t i = 0; nodes && i < t.n; i++)
+		json_decref(nodes[i]);
+	free(nodes);
+	json_decref(root);
+	table_free(&t);
+	if (!text)
+		return VMRES_ENOMEM;
+	*out = text;
+	return 0;
+}
+
+int vmres_devmgr_stats(struct vmres_devmgr *m, struct vmres_devmgr_stats *out)
+{
+	if (!m || !out)
+		return VMRES_EINVAL;
+	pthread_mutex_lock(&m->lock);
+	out->devices = m->state->n;
+	pthread_mutex_unlock(&m->lock);
+	vmres__miss_sum(&m->miss[PIO], &out->pio_miss_reads, &out->pio_miss_writes);
+	vmres__miss_sum(&m->miss[MMIO], &out->mmio_miss_reads, &out->mmio_miss_writes);
+	return 0;
+}

@@ -1,0 +1,958 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * ID allocator: a 64-ary tree of bit words over absolute u32 numbers.
+ *
+ * A node at level 0 (a leaf) holds 64 words of 64 bits: 4096 numbers, bit set =
+ * allocated. A node at level k > 0 holds 64 child pointers and covers
+ * 2^(12 + 6k) numbers; the root's level is the smallest that covers hi, so a
+ * full u32 range has a level-4 root (of which 4 children are used). Every node
+ * keeps two summary words over its 64 children (words for a leaf):
+ *   full - bit i: child i is completely allocated (lowest free: follow ~full)
+ *   any  - bit i: child i has an allocated number (next allocated: follow any;
+ *          an aligned block of whole children: an aligned run of zeros in any)
+ * A NULL child is wholly free; nodes are created on a region's first allocation
+ * and freed when a release empties them, so memory follows what is in use
+ * (528 bytes per 4096 numbers touched, plus the path above). The exception is a
+ * range spanning at most 512 leaves (about 2^21 numbers): its leaves live in
+ * one array made up front (at most 264 KiB, about one bit per number of the
+ * range), linked into the tree as above.
+ * Numbers outside [lo, hi] are never set: every search starts at or above lo
+ * and a result past hi means "none" because searches return the lowest
+ * candidate.
+ *
+ * Speed: free_hint (all of [lo, free_hint) is in use) lets "lowest free" start
+ * in the leaf that holds the hint; summaries change only when a word fills up
+ * or empties, so most operations touch one word.
+ */
+#include <vmres/ids.h>
+
+#include <stdbool.h>
+#include <stdlib.h>
+
+#define ALL	   (~(uint64_t)0)
+#define NONE	   UINT64_MAX
+#define MAX_LEVELS 5 /* leaf + 4 interior levels cover 2^36 >= 2^32 numbers */
+
+struct node {
+	uint64_t full;
+	uint64_t any;
+	union {
+		uint64_t word[64];	/* level 0 */
+		struct node *child[64]; /* level > 0 */
+	};
+};
+
+struct vmres_ids {
+	uint64_t lo;
+	uint64_t hi;
+	uint64_t used;
+	uint64_t nodes;	    /* nodes held, root included */
+	uint64_t free_hint; /* every number in [lo, free_hint) is allocated */
+	int top;	    /* level of the root */
+	struct node *root;
+	/* The leaf that held the last number handed out from free_hint, so that
+	 * allocating the lowest free number rarely walks the tree; cleared whenever
+	 * a node is freed. */
+	struct node *hint_leaf;
+	uint64_t hint_leaf_base;
+	/* Small ranges (at most SMALL_LEAVES leaves, below a root that is not a
+	 * leaf): all their leaves in one array, the leaf of number n at
+	 * leaves[n / 4096 - leaf0], so that testing, reserving and releasing one
+	 * number is one computed address instead of a walk. A leaf not linked
+	 * into the tree is all zero. NULL for larger ranges (leaves on demand). */
+	struct node *leaves;
+	uint64_t leaf0;
+	uint64_t n_leaves;
+};
+
+/* 2^21 numbers: at most 512 leaves, 264 KiB, about one bit per number. */
+#define SMALL_LEAVES 512
+
+/* Children of a level-k node cover 2^(6 + 6k) numbers each. */
+static inline unsigned child_shift(int level)
+{
+	return 6 + 6 * (unsigned)level;
+}
+
+static inline unsigned child_index(uint64_t pos, int level)
+{
+	return (unsigned)(pos >> child_shift(level)) & 63;
+}
+
+static inline uint64_t bit(unsigned i)
+{
+	return (uint64_t)1 << i;
+}
+
+/* Bits strictly above i (i <= 63). */
+static inline uint64_t above(unsigned i)
+{
+	return (ALL << i) << 1;
+}
+
+static inline uint64_t align_up(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) & ~(a - 1);
+}
+
+/*
+ * The lowest number >= pos inside node n (covering from base) that is free
+ * (want_free) or allocated; NONE if there is none. A NULL node is all free.
+ */
+static uint64_t find_first(const struct node *n, int level, uint64_t base, uint64_t pos,
+			   bool want_free)
+{
+	unsigned sh, i, j;
+	uint64_t summary, later, cbase, r;
+
+	if (!n)
+		return want_free ? pos : NONE;
+	sh = child_shift(level);
+	i = (unsigned)((pos - base) >> sh);
+	summary = want_free ? ~n->full : n->any;
+	if (level == 0) {
+		uint64_t w = want_free ? ~n->word[i] : n->word[i];
+
+		w &= ALL << (pos & 63);
+		if (w)
+			return base + ((uint64_t)i << 6) + (unsigned)__builtin_ctzll(w);
+		later = summary & above(i);
+		if (!later)
+			return NONE;
+		j = (unsigned)__builtin_ctzll(later);
+		w = want_free ? ~n->word[j] : n->word[j];
+		return base + ((uint64_t)j << 6) + (unsigned)__builtin_ctzll(w);
+	}
+	if (summary & bit(i)) {
+		r = find_first(n->child[i], level - 1, base + ((uint64_t)i << sh), pos, want_free);
+		if (r != NONE)
+			return r;
+	}
+	later = summary & above(i);
+	if (!later)
+		return NONE;
+	j = (unsigned)__builtin_ctzll(later);
+	cbase = base + ((uint64_t)j << sh);
+	return find_first(n->child[j], level - 1, cbase, cbase, want_free);
+}
+
+static uint64_t lowest(const struct vmres_ids *ids, uint64_t pos, bool want_free)
+{
+	return find_first(ids->root, ids->top, 0, pos, want_free);
+}
+
+/*
+ * The lowest free number >= pos (pos <= hi), or NONE: find_first() for free
+ * numbers without recursion, as allocation needs it most. Go down along pos
+ * while the child is not full; then up until a later child is not full; then
+ * down to that child's lowest free number.
+ */
+static uint64_t lowest_free(const struct vmres_ids *ids, uint64_t pos)
+{
+	const struct node *path[MAX_LEVELS];
+	const struct node *n = ids->root;
+	int l = ids->top;
+	unsigned j;
+	uint64_t later, base;
+
+	for (;;) {
+		unsigned i = child_index(pos, l);
+
+		if (l == 0) {
+			uint64_t w = ~n->word[i] & (ALL << (pos & 63));
+
+			if (w)
+				return (pos & ~(uint64_t)63) + (unsigned)__builtin_ctzll(w);
+			break;
+		}
+		if (n->full & bit(i))
+			break;
+		if (!n->child[i])
+			return pos;
+		path[l] = n;
+		n = n->child[i];
+		l--;
+	}
+	for (;;) {
+		later = ~n->full & above(child_index(pos, l));
+		if (later)
+			break;
+		if (l == ids->top)
+			return NONE;
+		n = path[++l];
+	}
+	j = (unsigned)__builtin_ctzll(later);
+	base = (pos & ~(((uint64_t)1 << (child_shift(l) + 6)) - 1)) +
+	       ((uint64_t)j << child_shift(l));
+	while (l > 0) {
+		if (!n->child[j])
+			return base;
+		n = n->child[j];
+		l--;
+		j = (unsigned)__builtin_ctzll(~n->full);
+		base += (uint64_t)j << child_shift(l);
+	}
+	return base + (unsigned)__builtin_ctzll(~n->word[j]);
+}
+
+/* The level-@level node that holds @pos, or NULL where none exists (all free). */
+static const struct node *node_at(const struct vmres_ids *ids, uint64_t pos, int level)
+{
+	const struct node *n = ids->root;
+
+	for (int l = ids->top; l > level && n; l--)
+		n = n->child[child_index(pos, l)];
+	return n;
+}
+
+/* The leaf for @pos: in a small range always (all zero if unlinked), else NULL
+ * where none exists. */
+static inline const struct node *leaf_of(const struct vmres_ids *ids, uint64_t pos)
+{
+	return ids->leaves ? &ids->leaves[(pos >> 12) - ids->leaf0] : node_at(ids, pos, 0);
+}
+
+/* A zeroed node of @level for the region holding @pos; NULL if out of memory. */
+static struct node *node_get(struct vmres_ids *ids, int level, uint64_t pos)
+{
+	struct node *n;
+
+	if (level == 0 && ids->leaves)
+		return &ids->leaves[(pos >> 12) - ids->leaf0];
+	n = calloc(1, sizeof(*n));
+	if (n)
+		ids->nodes++;
+	return n;
+}
+
+/* Give back an empty node (all zero) of @level. */
+static void node_put(struct vmres_ids *ids, struct node *n, int level)
+{
+	ids->hint_leaf = NULL;
+	if (level == 0 && ids->leaves)
+		return;
+	free(n);
+	ids->nodes--;
+}
+
+static bool is_set(const struct vmres_ids *ids, uint64_t pos)
+{
+	const struct node *leaf = leaf_of(ids, pos);
+
+	return leaf && (leaf->word[child_index(pos, 0)] & bit(pos & 63));
+}
+
+/*
+ * A leaf filled up (full) or stopped being full (!full): update the full bits
+ * of the interior nodes above @pos as far as they change.
+ */
+static __attribute__((noinline)) void mark_full_above(struct vmres_ids *ids, uint64_t pos,
+						      bool full)
+{
+	struct node *path[MAX_LEVELS];
+	struct node *n = ids->root;
+
+	for (int l = ids->top; l > 0; l--) {
+		path[l] = n;
+		n = n->child[child_index(pos, l)];
+	}
+	for (int l = 1; l <= ids->top; l++) {
+		uint64_t b = bit(child_index(pos, l));
+		bool was_full = path[l]->full == ALL;
+
+		if (full) {
+			path[l]->full |= b;
+			if (path[l]->full != ALL)
+				break;
+		} else {
+			path[l]->full &= ~b;
+			if (!was_full)
+				break;
+		}
+	}
+}
+
+/* Set free number @pos in @leaf, a leaf in the tree that is not empty. */
+static inline void leaf_set(struct vmres_ids *ids, struct node *leaf, uint64_t pos)
+{
+	unsigned i = child_index(pos, 0);
+	uint64_t old = leaf->word[i], new = old | bit(pos & 63);
+
+	leaf->word[i] = new;
+	ids->used++;
+	if (old == 0)
+		leaf->any |= bit(i);
+	if (new == ALL) {
+		leaf->full |= bit(i);
+		if (leaf->full == ALL)
+			mark_full_above(ids, pos, true);
+	}
+}
+
+/*
+ * Clear allocated number @pos in @leaf, a leaf in the tree, unless that would
+ * empty the leaf (then the caller frees it): returns whether it did.
+ */
+static inline bool leaf_clear(struct vmres_ids *ids, struct node *leaf, uint64_t pos)
+{
+	unsigned i = child_index(pos, 0);
+	uint64_t old = leaf->word[i], new = old & ~bit(pos & 63);
+
+	if (new == 0 && leaf->any == bit(i))
+		return false;
+	leaf->word[i] = new;
+	ids->used--;
+	if (new == 0)
+		leaf->any &= ~bit(i);
+	if (old == ALL) {
+		bool was_full = leaf->full == ALL;
+
+		leaf->full &= ~bit(i);
+		if (was_full)
+			mark_full_above(ids, pos, false);
+	}
+	return true;
+}
+
+/* Mark one free number allocated, creating the nodes on its path. */
+static __attribute__((noinline)) int set_one(struct vmres_ids *ids, uint64_t pos)
+{
+	struct node *path[MAX_LEVELS];
+	struct node *n = ids->root;
+	int level = ids->top;
+	uint64_t old, new;
+	bool became_any, became_full;
+
+	if (ids->leaves && ids->leaves[(pos >> 12) - ids->leaf0].any) {
+		leaf_set(ids, &ids->leaves[(pos >> 12) - ids->leaf0], pos);
+		return 0;
+	}
+	while (level > 0 && n->child[child_index(pos, level)]) {
+		path[level] = n;
+		n = n->child[child_index(pos, level)];
+		level--;
+	}
+	path[level] = n;
+	if (level > 0) {
+		/* Allocate the whole missing chain before linking any of it. */
+		struct node *fresh[MAX_LEVELS];
+
+		for (int l = level - 1; l >= 0; l--) {
+			fresh[l] = node_get(ids, l, pos);
+			if (!fresh[l]) {
+				for (int k = level - 1; k > l; k--)
+					node_put(ids, fresh[k], k);
+				return VMRES_ENOMEM;
+			}
+		}
+		for (int l = level; l > 0; l--) {
+			path[l]->child[child_index(pos, l)] = fresh[l - 1];
+			path[l - 1] = fresh[l - 1];
+		}
+	}
+
+	n = path[0];
+	old = n->word[child_index(pos, 0)];
+	new = old | bit(pos & 63);
+	n->word[child_index(pos, 0)] = new;
+	became_any = old == 0;
+	became_full = new == ALL;
+	for (int l = 0; l <= ids->top && (became_any || became_full); l++) {
+		uint64_t b = bit(child_index(pos, l));
+
+		n = path[l];
+		if (became_any) {
+			became_any = n->any == 0;
+			n->any |= b;
+		}
+		if (became_full) {
+			n->full |= b;
+			became_full = n->full == ALL;
+		}
+	}
+	ids->used++;
+	return 0;
+}
+
+/*
+ * Mark one number free: VMRES_ENOENT if it is not allocated. A node left empty
+ * is freed (never the root).
+ */
+static int clear_one(struct vmres_ids *ids, uint64_t pos)
+{
+	struct node *path[MAX_LEVELS];
+	struct node *n = ids->root;
+	uint64_t old, new;
+	bool became_notfull, became_empty;
+
+	if (ids->leaves) {
+		struct node *leaf = &ids->leaves[(pos >> 12) - ids->leaf0];
+
+		if (!(leaf->word[child_index(pos, 0)] & bit(pos & 63)))
+			return VMRES_ENOENT;
+		if (leaf_clear(ids, leaf, pos))
+			return 0;
+	}
+	for (int l = ids->top; l > 0; l--) {
+		path[l] = n;
+		n = n->child[child_index(pos, l)];
+		if (!n)
+			return VMRES_ENOENT;
+	}
+	path[0] = n;
+	old = n->word[child_index(pos, 0)];
+	if (!(old & bit(pos & 63)))
+		return VMRES_ENOENT;
+	new = old & ~bit(pos & 63);
+	n->word[child_index(pos, 0)] = new;
+	became_notfull = old == ALL;
+	became_empty = new == 0;
+	for (int l = 0; l <= ids->top && (became_notfull || became_empty); l++) {
+		uint64_t b = bit(child_index(pos, l));
+
+		n = path[l];
+		if (became_notfull) {
+			became_notfull = n->full == ALL;
+			n->full &= ~b;
+		}
+		if (became_empty) {
+			n->any &= ~b;
+			became_empty = n->any == 0;
+			if (became_empty && l < ids->top) {
+				path[l + 1]->child[child_index(pos, l + 1)] = NULL;
+				node_put(ids, n, l);
+			}
+		}
+	}
+	ids->used--;
+	return 0;
+}
+
+/* Create every missing node under n for [first, last]. */
+static int ensure(struct vmres_ids *ids, struct node *n, int level, uint64_t base, uint64_t first,
+		  uint64_t last)
+{
+	unsigned sh = child_shift(level);
+	unsigned i0, i1;
+
+	if (level == 0)
+		return 0;
+	i0 = first > base ? (unsigned)((first - base) >> sh) : 0;
+	i1 = (unsigned)((last - base) >> sh) > 63 ? 63 : (unsigned)((last - base) >> sh);
+	for (unsigned i = i0; i <= i1; i++) {
+		uint64_t cb = base + ((uint64_t)i << sh);
+		int rc;
+
+		if (!n->child[i]) {
+			n->child[i] = node_get(ids, level - 1, cb);
+			if (!n->child[i])
+				return VMRES_ENOMEM;
+		}
+		rc = ensure(ids, n->child[i], level - 1, cb, first > cb ? first : cb, last);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Free every empty node under n that touches [first, last]. */
+static void prune(struct vmres_ids *ids, struct node *n, int level, uint64_t base, uint64_t first,
+		  uint64_t last)
+{
+	unsigned sh = child_shift(level);
+	unsigned i0, i1;
+
+	if (level == 0)
+		return;
+	i0 = first > base ? (unsigned)((first - base) >> sh) : 0;
+	i1 = (unsigned)((last - base) >> sh) > 63 ? 63 : (unsigned)((last - base) >> sh);
+	for (unsigned i = i0; i <= i1; i++) {
+		uint64_t cb = base + ((uint64_t)i << sh);
+		struct node *c = n->child[i];
+
+		if (!c)
+			continue;
+		prune(ids, c, level - 1, cb, first > cb ? first : cb, last);
+		if (!c->any) {
+			n->child[i] = NULL;
+			node_put(ids, c, level - 1);
+		}
+	}
+}
+
+/*
+ * Set (or clear) every number of [first, last] under n, whose nodes all exist,
+ * and refresh the summaries on the way back up. Clearing frees emptied nodes.
+ */
+static void update_range(struct vmres_ids *ids, struct node *n, int level, uint64_t base,
+			 uint64_t first, uint64_t last, bool set)
+{
+	unsigned sh = child_shift(level);
+	uint64_t csize = (uint64_t)1 << sh;
+	unsigned i0, i1;
+
+	i0 = first > base ? (unsigned)((first - base) >> sh) : 0;
+	i1 = (unsigned)((last - base) >> sh) > 63 ? 63 : (unsigned)((last - base) >> sh);
+	for (unsigned i = i0; i <= i1; i++) {
+		uint64_t cb = base + ((uint64_t)i << sh);
+		uint64_t cf = first > cb ? first : cb;
+		uint64_t cl = last < cb + csize - 1 ? last : cb + csize - 1;
+		bool is_full, has_any;
+
+		if (level == 0) {
+			unsigned b0 = (unsigned)(cf & 63), b1 = (unsigned)(cl & 63);
+			uint64_t mask = (ALL << b0) & (ALL >> (63 - b1));
+
+			n->word[i] = set ? n->word[i] | mask : n->word[i] & ~mask;
+			is_full = n->word[i] == ALL;
+			has_any = n->word[i] != 0;
+		} else {
+			struct node *c = n->child[i];
+
+			update_range(ids, c, level - 1, cb, cf, cl, set);
+			is_full = c->full == ALL;
+			has_any = c->any != 0;
+			if (!has_any) {
+				n->child[i] = NULL;
+				node_put(ids, c, level - 1);
+			}
+		}
+		n->full = is_full ? n->full | bit(i) : n->full & ~bit(i);
+		n->any = has_any ? n->any | bit(i) : n->any & ~bit(i);
+	}
+}
+
+int vmres_ids_new(uint32_t lo, uint32_t hi, struct vmres_ids **out)
+{
+	struct vmres_ids *ids;
+	int top = 0;
+
+	if (!out || lo > hi)
+		return VMRES_EINVAL;
+	while (((uint64_t)hi >> (12 + 6 * top)) != 0)
+		top++;
+	ids = calloc(1, sizeof(*ids));
+	if (!ids)
+		return VMRES_ENOMEM;
+	ids->root = calloc(1, sizeof(struct node));
+	ids->leaf0 = lo >> 12;
+	ids->n_leaves = (hi >> 12) - ids->leaf0 + 1;
+	if (top > 0 && ids->n_leaves <= SMALL_LEAVES)
+		ids->leaves = calloc(ids->n_leaves, sizeof(struct node));
+	if (!ids->root || (top > 0 && ids->n_leaves <= SMALL_LEAVES && !ids->leaves)) {
+		free(ids->root);
+		free(ids);
+		return VMRES_ENOMEM;
+	}
+	ids->lo = lo;
+	ids->hi = hi;
+	ids->top = top;
+	ids->nodes = 1;
+	ids->free_hint = lo;
+	*out = ids;
+	return 0;
+}
+
+static void free_node(struct vmres_ids *ids, struct node *n, int level)
+{
+	if (level == 0 && ids->leaves)
+		return;
+	if (level > 0)
+		for (unsigned i = 0; i < 64; i++)
+			if (n->child[i])
+				free_node(ids, n->child[i], level - 1);
+	free(n);
+}
+
+void vmres_ids_free(struct vmres_ids *ids)
+{
+	if (!ids)
+		return;
+	free_node(ids, ids->root, ids->top);
+	free(ids->leaves);
+	free(ids);
+}
+
+/*
+ * Fast path of allocating the lowest free number from free_hint: look in the
+ * leaf that holds it (in the leaf array, or the cached hint leaf).
+ * Returns the number, or NONE when the leaf has no free number at or after
+ * start (the caller then walks the tree).
+ */
+static inline __attribute__((always_inline)) uint64_t alloc_in_hint_leaf(struct vmres_ids *ids,
+									 uint64_t start)
+{
+	struct node *leaf = NULL;
+	unsigned i = child_index(start, 0);
+	uint64_t w, later, pos;
+
+	if (ids->leaves)
+		leaf = &ids->leaves[(start >> 12) - ids->leaf0];
+	else if (ids->hint_leaf && (start & ~(uint64_t)4095) == ids->hint_leaf_base)
+		leaf = ids->hint_leaf;
+	if (!leaf)
+		return NONE;
+	w = ~leaf->word[i] & (ALL << (start & 63));
+	if (!w) {
+		later = ~leaf->full & above(i);
+		if (!later)
+			return NONE;
+		i = (unsigned)__builtin_ctzll(later);
+		w = ~leaf->word[i];
+	}
+	pos = (start & ~(uint64_t)4095) + ((uint64_t)i << 6) + (unsigned)__builtin_ctzll(w);
+	if (pos > ids->hi)
+		return pos; /* the lowest free is past hi: the caller says ENOSPC */
+	if (leaf->word[i] != 0 && (leaf->word[i] | bit(pos & 63)) != ALL) {
+		/* The common case: no summary changes. */
+		leaf->word[i] |= bit(pos & 63);
+		ids->used++;
+	} else if (leaf->any) {
+		leaf_set(ids, leaf, pos); /* in the tree already */
+	} else if (set_one(ids, pos)) {
+		return NONE; /* out of memory: the caller's walk reports it */
+	}
+	return pos;
+}
+
+/* Allocate the lowest free number >= start by walking the tree. */
+static __attribute__((noinline)) int alloc_walk(struct vmres_ids *ids, uint64_t start,
+						bool from_hint, uint32_t *out)
+{
+	uint64_t pos = lowest_free(ids, start);
+	int rc;
+
+	if (pos > ids->hi)
+		return VMRES_ENOSPC;
+	rc = set_one(ids, pos);
+	if (rc)
+		return rc;
+	if (from_hint) {
+		ids->free_hint = pos + 1;
+		ids->hint_leaf = (struct node *)node_at(ids, pos, 0);
+		ids->hint_leaf_base = pos & ~(uint64_t)4095;
+	}
+	*out = (uint32_t)pos;
+	return 0;
+}
+
+/* Allocate the lowest free number >= start; from_hint: start is free_hint. */
+static inline int alloc_lowest(struct vmres_ids *ids, uint64_t start, bool from_hint, uint32_t *out)
+{
+	uint64_t pos;
+
+	if (start > ids->hi)
+		return VMRES_ENOSPC;
+	if (from_hint) {
+		pos = alloc_in_hint_leaf(ids, start);
+		if (pos != NONE) {
+			if (pos > ids->hi)
+				return VMRES_ENOSPC;
+			ids->free_hint = pos + 1;
+			*out = (uint32_t)pos;
+			return 0;
+		}
+	}
+	return alloc_walk(ids, start, from_hint, out);
+}
+
+int vmres_ids_alloc_from(struct vmres_ids *ids, uint32_t from, uint32_t *out)
+{
+	uint64_t start;
+
+	if (!ids || !out)
+		return VMRES_EINVAL;
+	if (from > ids->hi)
+		return VMRES_ERANGE;
+	start = from > ids->lo ? from : ids->lo;
+	if (start <= ids->free_hint)
+		return alloc_lowest(ids, ids->free_hint, true, out);
+	return alloc_lowest(ids, start, false, out);
+}
+
+int vmres_ids_alloc(struct vmres_ids *ids, uint32_t *out)
+{
+	if (!ids || !out)
+		return VMRES_EINVAL;
+	/* free_hint >= lo: start there. */
+	return alloc_lowest(ids, ids->free_hint, true, out);
+}
+
+int vmres_ids_reserve(struct vmres_ids *ids, uint32_t id)
+{
+	if (!ids)
+		return VMRES_EINVAL;
+	if (id < ids->lo || id > ids->hi)
+		return VMRES_ERANGE;
+	if (is_set(ids, id))
+		return VMRES_EOVERLAP;
+	return set_one(ids, id);
+}
+
+/* The lowest aligned block of count (a power of two) wholly free in [lo, hi]. */
+static uint64_t find_block(const struct vmres_ids *ids, uint64_t count)
+{
+	unsigned k = (unsigned)__builtin_ctzll(count);
+	int level = k < 6 ? -1 : (int)(k - 6) / 6; /* -1: runs of bits inside a word */
+	unsigned csh = level < 0 ? 0 : child_shift(level);
+	unsigned m = (unsigned)(count >> csh); /* children per block, < 64 */
+	uint64_t stride = ALL / (bit(m) - 1);  /* bits at multiples of m */
+	uint64_t pos = align_up(ids->lo, count);
+
+	if (level > ids->top) {
+		/* Larger than the root: only [0, count - 1], if the root is empty. */
+		if (ids->lo == 0 && count - 1 <= ids->hi && !ids->root->any)
+			return 0;
+		return NONE;
+	}
+	while (pos <= ids->hi) {
+		uint64_t p = lowest_free(ids, pos), q, unit_base, runs;
+		unsigned from_bit;
+
+		if (p > ids->hi)
+			return NONE;
+		q = align_up(p, count);
+		if (q + count - 1 > ids->hi)
+			return NONE;
+		if (level < 0) {
+			const struct node *leaf = node_at(ids, q, 0);
+
+			runs = ~(leaf ? leaf->word[child_index(q, 0)] : 0);
+			unit_base = q & ~(uint64_t)63;
+			from_bit = (unsigned)(q & 63);
+		} else {
+			const struct node *n = node_at(ids, q, level);
+
+			if (!n)
+				return q;
+			runs = ~n->any;
+			unit_base = q & ~(((uint64_t)1 << (csh + 6)) - 1);
+			from_bit = child_index(q, level);
+		}
+		for (unsigned s = 1; s < m; s <<= 1)
+			runs &= runs >> s;
+		runs &= stride & (ALL << from_bit);
+		if (runs) {
+			q = unit_base + ((uint64_t)__builtin_ctzll(runs) << csh);
+			return q + count - 1 <= ids->hi ? q : NONE;
+		}
+		pos = unit_base + ((uint64_t)64 << csh);
+	}
+	return NONE;
+}
+
+/* Allocate [first, first + count - 1], known to be free and inside [lo, hi]. */
+static int set_range(struct vmres_ids *ids, uint64_t first, uint64_t count)
+{
+	uint64_t last = first + count - 1;
+	int rc;
+
+	if (count == 1)
+		return set_one(ids, first);
+	rc = ensure(ids, ids->root, ids->top, 0, first, last);
+	if (rc) {
+		prune(ids, ids->root, ids->top, 0, first, last);
+		return rc;
+	}
+	update_range(ids, ids->root, ids->top, 0, first, last, true);
+	ids->used += count;
+	return 0;
+}
+
+int vmres_ids_alloc_block(struct vmres_ids *ids, uint32_t count, uint32_t *first_out)
+{
+	uint64_t first;
+	int rc;
+
+	if (!ids || !first_out)
+		return VMRES_EINVAL;
+	if (count == 0)
+		return VMRES_ESIZE;
+	if (count & (count - 1))
+		return VMRES_EALIGN;
+	first = find_block(ids, count);
+	if (first == NONE)
+		return VMRES_ENOSPC;
+	rc = set_range(ids, first, count);
+	if (rc)
+		return rc;
+	*first_out = (uint32_t)first;
+	return 0;
+}
+
+/* 0 if [first, first + count - 1] lies inside [lo, hi], else VMRES_ERANGE. */
+static int check_block(const struct vmres_ids *ids, uint32_t first, uint32_t count)
+{
+	uint64_t last = (uint64_t)first + count - 1;
+
+	if (first < ids->lo || last > ids->hi)
+		return VMRES_ERANGE;
+	return 0;
+}
+
+int vmres_ids_reserve_block(struct vmres_ids *ids, uint32_t first, uint32_t count)
+{
+	int rc;
+
+	if (!ids)
+		return VMRES_EINVAL;
+	if (count == 0)
+		return VMRES_ESIZE;
+	rc = check_block(ids, first, count);
+	if (rc)
+		return rc;
+	if (lowest(ids, first, false) <= (uint64_t)first + count - 1)
+		return VMRES_EOVERLAP;
+	return set_range(ids, first, count);
+}
+
+int vmres_ids_release(struct vmres_ids *ids, uint32_t id)
+{
+	int rc;
+
+	if (!ids)
+		return VMRES_EINVAL;
+	if (id < ids->lo || id > ids->hi)
+		return VMRES_ERANGE;
+	rc = clear_one(ids, id);
+	if (rc)
+		return rc;
+	if (id < ids->free_hint)
+		ids->free_hint = id;
+	return 0;
+}
+
+int vmres_ids_release_block(struct vmres_ids *ids, uint32_t first, uint32_t count)
+{
+	uint64_t last = (uint64_t)first + count - 1;
+	int rc;
+
+	if (!ids)
+		return VMRES_EINVAL;
+	if (count == 0)
+		return VMRES_ESIZE;
+	rc = check_block(ids, first, count);
+	if (rc)
+		return rc;
+	if (lowest_free(ids, first) <= last)
+		return VMRES_ENOENT;
+	update_range(ids, ids->root, ids->top, 0, first, last, false);
+	ids->used -= count;
+	if (first < ids->free_hint)
+		ids->free_hint = first;
+	return 0;
+}
+
+int vmres_ids_test(const struct vmres_ids *ids, uint32_t id)
+{
+	if (!ids)
+		return VMRES_EINVAL;
+	if (id < ids->lo || id > ids->hi)
+		return VMRES_ERANGE;
+	return is_set(ids, id) ? 1 : 0;
+}
+
+int vmres_ids_next(const struct vmres_ids *ids, uint32_t from, uint32_t *out)
+{
+	uint64_t pos;
+
+	if (!ids || !out)
+		return VMRES_EINVAL;
+	if (from > ids->hi)
+		return VMRES_ENOENT;
+	pos = lowest(ids, from > ids->lo ? from : ids->lo, false);
+	if (pos > ids->hi)
+		return VMRES_ENOENT;
+	*out = (uint32_t)pos;
+	return 0;
+}
+
+int vmres_ids_stats(const struct vmres_ids *ids, struct vmres_ids_stats *out)
+{
+	if (!ids || !out)
+		return VMRES_EINVAL;
+	out->lo = (uint32_t)ids->lo;
+	out->hi = (uint32_t)ids->hi;
+	out->used = ids->used;
+	out->free = ids->hi - ids->lo + 1 - ids->used;
+	out->mem_bytes = sizeof(*ids) + ids->nodes * sizeof(struct node);
+	if (ids->leaves)
+		out->mem_bytes += ids->n_leaves * sizeof(struct node);
+	return 0;
+}
+
+/* Check n's summaries against its children; count its bits and nodes. */
+static int check_node(const struct vmres_ids *ids, const struct node *n, int level, uint64_t base,
+		      uint64_t *bits, uint64_t *nodes)
+{
+	unsigned sh = child_shift(level);
+
+	if (level > 0 || !ids->leaves)
+		(*nodes)++; /* array leaves are not counted as nodes */
+	for (unsigned i = 0; i < 64; i++) {
+		uint64_t cb = base + ((uint64_t)i << sh);
+		bool is_full, has_any;
+
+		if (level == 0) {
+			uint64_t w = n->word[i], outside = 0;
+
+			for (unsigned b = 0; b < 64 && (cb < ids->lo || cb + 63 > ids->hi); b++)
+				if (cb + b < ids->lo || cb + b > ids->hi)
+					outside |= bit(b);
+			if (w & outside)
+				return VMRES_ECORRUPT;
+			is_full = w == ALL;
+			has_any = w != 0;
+			*bits += (uint64_t)__builtin_popcountll(w);
+		} else if (!n->child[i]) {
+			is_full = false;
+			has_any = false;
+		} else {
+			const struct node *c = n->child[i];
+			int rc;
+
+			if (!c->any)
+				return VMRES_ECORRUPT; /* empty nodes are freed */
+			rc = check_node(ids, c, level - 1, cb, bits, nodes);
+			if (rc)
+				return rc;
+			is_full = c->full == ALL;
+			has_any = true;
+		}
+		if (!!(n->full & bit(i)) != is_full || !!(n->any & bit(i)) != has_any)
+			return VMRES_ECORRUPT;
+	}
+	return 0;
+}
+
+int vmres_ids_validate(const struct vmres_ids *ids)
+{
+	uint64_t bits = 0, nodes = 0;
+	int rc;
+
+	if (!ids)
+		return VMRES_EINVAL;
+	if (ids->lo > ids->hi || ids->hi > UINT32_MAX || ids->top < 0 || ids->top >= MAX_LEVELS ||
+	    ((ids->hi >> (12 + 6 * ids->top)) != 0))
+		return VMRES_ECORRUPT;
+	rc = check_node(ids, ids->root, ids->top, 0, &bits, &nodes);
+	if (rc)
+		return rc;
+	if (bits != ids->used || nodes != ids->nodes)
+		return VMRES_ECORRUPT;
+	for (uint64_t k = 0; ids->leaves && k < ids->n_leaves; k++) {
+		const struct node *leaf = &ids->leaves[k];
+		const struct node *linked = node_at(ids, (ids->leaf0 + k) << 12, 0);
+
+		if (linked && linked != leaf)
+			return VMRES_ECORRUPT;
+		for (unsigned i = 0; !linked && i < 64; i++)
+			if (leaf->word[i] || leaf->full || leaf->any)
+				return VMRES_ECORRUPT; /* an unlinked leaf is all zero */
+	}
+	if (ids->free_hint < ids->lo || ids->free_hint > ids->hi + 1 ||
+	    lowest_free(ids, ids->lo) < ids->free_hint ||
+	    lowest_free(ids, ids->lo) != lowest(ids, ids->lo, true))
+		return VMRES_ECORRUPT;
+	return 0;
+}

@@ -1,0 +1,1356 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * PCI type-0 configuration space, BARs and MSI wired to a mapper (the device
+ * manager once bound), and a configuration-mechanism-#1 host for bus 0.
+ *
+ * The space is 256 stored bytes plus a byte mask of guest-writable bits, as
+ * hardware latches would be: a guest write stores (old & ~wmask) | (new & wmask)
+ * byte by byte, so BAR sizing, read-only fields and the size masking of BAR
+ * addresses all fall out of the masks. After the bytes are stored, the registers
+ * that have side effects (command, BARs, MSI) are compared with what the mapper
+ * holds and the mapper is asked to catch up; a refusal rewrites the register.
+ *
+ * Each BAR keeps, besides its register, the mapper's view of its range: where
+ * the range is (mapped_base) and whether it is on the bus. The register may
+ * differ from it only transiently: while decode is off (the range is unmapped
+ * and mapped_base is brought up to date when decode comes on), while the
+ * register holds a non-address (0 or the sizing pattern), and while one half
+ * of a 64-bit BAR waits for the other (pending_half).
+ */
+#include <vmres/pci.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vmres/devmgr.h>
+#include <vmres/irq.h>
+
+#define HEADER_END     0x40u
+#define MAX_ADDED_CAPS 16
+
+/* Writable bits of the command register: IO, MEM, MASTER, PARITY, SERR, INTX_DISABLE. */
+#define COMMAND_WMASK                                                                              \
+	(VMRES_PCI_COMMAND_IO | VMRES_PCI_COMMAND_MEMORY | VMRES_PCI_COMMAND_MASTER |              \
+	 VMRES_PCI_COMMAND_PARITY | VMRES_PCI_COMMAND_SERR | VMRES_PCI_COMMAND_INTX_DISABLE)
+
+enum half { HALF_NONE = -1, HALF_LOW = 0, HALF_HIGH = 1 };
+
+struct bar {
+	enum vmres_pci_bar_kind kind;
+	bool prefetchable;
+	uint64_t size;
+	unsigned int res_index;
+	uint64_t mapped_base; /* where the mapper has the range, mapped or not */
+	bool mapped;
+	enum half pending_half; /* MEM64: the half whose refused value the register keeps */
+	int last_error;
+	uint64_t refused;
+};
+
+struct msi {
+	unsigned int off; /* 0: no capability */
+	unsigned int len;
+	unsigned int vectors; /* multiple message capable */
+	bool addr64;
+	bool maskable;
+	unsigned int res_index;
+	bool routed[VMRES_PCI_MSI_MAX_VECTORS];
+	struct vmres_msi_msg routed_msg[VMRES_PCI_MSI_MAX_VECTORS];
+	int last_error;
+	struct vmres_irq_src *srcs[VMRES_PCI_MSI_MAX_VECTORS]; /* driven if set */
+	bool have_srcs;
+	/* what msi_changed last reported */
+	bool seen_enabled;
+	unsigned int seen_vectors;
+	uint32_t seen_mask;
+};
+
+struct devmgr_binding {
+	struct vmres_devmgr *m;
+	uint32_t instance;
+};
+
+struct vmres_pci_func {
+	pthread_mutex_t lock; /* recursive: callbacks may call back in */
+	uint8_t cfg[VMRES_PCI_CONFIG_SIZE];
+	uint8_t wmask[VMRES_PCI_CONFIG_SIZE];
+	bool library_owned[VMRES_PCI_CONFIG_SIZE];
+	struct bar bars[VMRES_PCI_NUM_BARS];
+	struct msi msi;
+	unsigned int last_cap; /* offset of the last capability in the list, 0 if none */
+	unsigned int n_added;
+	struct {
+		unsigned int off, len;
+	} added[MAX_ADDED_CAPS];
+	const struct vmres_pci_func_ops *ops;
+	void *opaque;
+	const struct vmres_pci_mapper *mapper;
+	void *mapper_ctx;
+	struct devmgr_binding binding;
+};
+
+/* ---- little-endian access to the stored bytes ---- */
+
+static uint32_t get_le(const uint8_t *p, unsigned int size)
+{
+	uint32_t v = 0;
+
+	for (unsigned int i = 0; i < size; i++)
+		v |= (uint32_t)p[i] << (8 * i);
+	return v;
+}
+
+static void put_le(uint8_t *p, unsigned int size, uint32_t v)
+{
+	for (unsigned int i = 0; i < size; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t cfg32(const struct vmres_pci_func *f, unsigned int off)
+{
+	return get_le(f->cfg + off, 4);
+}
+
+static uint16_t cfg16(const struct vmres_pci_func *f, unsigned int off)
+{
+	return (uint16_t)get_le(f->cfg + off, 2);
+}
+
+static void set_reg(struct vmres_pci_func *f, unsigned int off, unsigned int size, uint32_t val,
+		    uint32_t wmask)
+{
+	put_le(f->cfg + off, size, val);
+	put_le(f->wmask + off, size, wmask);
+}
+
+static bool is_pow2(uint64_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+/* An access within one dword of the space. */
+static int check_access(unsigned int off, unsigned int size)
+{
+	if (off >= VMRES_PCI_CONFIG_SIZE)
+		return VMRES_ERANGE;
+	if ((size != 1 && size != 2 && size != 4) || (off & 3u) + size > 4)
+		return VMRES_EACCESS;
+	return 0;
+}
+
+/* ---- the mapper (no mapper: everything succeeds) ---- */
+
+static int mapper_move(struct vmres_pci_func *f, unsigned int res, uint64_t base)
+{
+	return f->mapper ? f->mapper->move(f->mapper_ctx, res, base) : 0;
+}
+
+static int mapper_map(struct vmres_pci_func *f, unsigned int res)
+{
+	return f->mapper ? f->mapper->map(f->mapper_ctx, res) : 0;
+}
+
+static int mapper_unmap(struct vmres_pci_func *f, unsigned int res)
+{
+	return f->mapper ? f->mapper->unmap(f->mapper_ctx, res) : 0;
+}
+
+static int mapper_reroute(struct vmres_pci_func *f, unsigned int res,
+			  const struct vmres_msi_msg *msg)
+{
+	return f->mapper ? f->mapper->reroute_msi(f->mapper_ctx, res, msg) : 0;
+}
+
+/* ---- BAR registers ---- */
+
+static uint32_t bar_type_bits(const struct bar *b)
+{
+	switch (b->kind) {
+	case VMRES_PCI_BAR_IO:
+		return 0x1;
+	case VMRES_PCI_BAR_MEM32:
+		return b->prefetchable ? 0x8 : 0x0;
+	case VMRES_PCI_BAR_MEM64:
+		return 0x4 | (b->prefetchable ? 0x8 : 0x0);
+	default:
+		return 0;
+	}
+}
+
+/* The address bits of the register: the guest writes ~(size - 1) of 64 bits. */
+static uint64_t bar_addr_mask(const struct bar *b)
+{
+	uint64_t mask = ~(b->size - 1);
+
+	return b->kind == VMRES_PCI_BAR_MEM64 ? mask : mask & 0xffffffffu;
+}
+
+static uint64_t bar_reg_addr(const struct vmres_pci_func *f, unsigned int i)
+{
+	const struct bar *b = &f->bars[i];
+	uint64_t v = cfg32(f, VMRES_PCI_BAR_OFFSET(i));
+
+	if (b->kind == VMRES_PCI_BAR_MEM64)
+		v |= (uint64_t)cfg32(f, VMRES_PCI_BAR_OFFSET(i + 1)) << 32;
+	return v & bar_addr_mask(b);
+}
+
+static void bar_set_reg_addr(struct vmres_pci_func *f, unsigned int i, uint64_t addr)
+{
+	const struct bar *b = &f->bars[i];
+	uint64_t v = (addr & bar_addr_mask(b)) | bar_type_bits(b);
+
+	put_le(f->cfg + VMRES_PCI_BAR_OFFSET(i), 4, (uint32_t)v);
+	if (b->kind == VMRES_PCI_BAR_MEM64)
+		put_le(f->cfg + VMRES_PCI_BAR_OFFSET(i + 1), 4, (uint32_t)(v >> 32));
+}
+
+/*
+ * Is the register's address one to map? Not 0 (unassigned) and not the sizing
+ * pattern: every address bit of either dword set. A 64-bit BAR of 4 GiB or more
+ * has no address bits in its low dword, so only its high dword can show it.
+ */
+static bool bar_addr_is_real(const struct bar *b, uint64_t addr)
+{
+	uint64_t mask = bar_addr_mask(b);
+	uint32_t lo_mask = (uint32_t)mask, hi_mask = (uint32_t)(mask >> 32);
+
+	if (addr == 0)
+		return false;
+	if (lo_mask && ((uint32_t)addr & lo_mask) == lo_mask)
+		return false;
+	if (hi_mask && ((uint32_t)(addr >> 32) & hi_mask) == hi_mask)
+		return false;
+	return true;
+}
+
+static uint16_t decode_bit(const struct bar *b)
+{
+	return b->kind == VMRES_PCI_BAR_IO ? VMRES_PCI_COMMAND_IO : VMRES_PCI_COMMAND_MEMORY;
+}
+
+static bool bar_decoding(const struct vmres_pci_func *f, const struct bar *b)
+{
+	return cfg16(f, VMRES_PCI_COMMAND) & decode_bit(b);
+}
+
+static void bar_refused(struct bar *b, int rc)
+{
+	b->last_error = rc;
+	b->refused++;
+}
+
+/*
+ * Put an unmapped range on the bus at @addr: record the base, then map; if
+ * the map is refused, the recorded base goes back so that nothing changed.
+ */
+static int bar_place(struct vmres_pci_func *f, struct bar *b, uint64_t addr)
+{
+	uint64_t old = b->mapped_base;
+	int rc;
+
+	if (addr != old) {
+		rc = mapper_move(f, b->res_index, addr);
+		if (rc)
+			return rc;
+	}
+	rc = mapper_map(f, b->res_index);
+	if (rc) {
+		if (addr != old)
+			(void)mapper_move(f, b->res_index, old);
+		return rc;
+	}
+	b->mapped_base = addr;
+	b->mapped = true;
+	return 0;
+}
+
+/* The guest changed BAR @i's register (half @half of a MEM64) from @old_addr. */
+static void bar_written(struct vmres_pci_func *f, unsigned int i, enum half half, uint64_t old_addr)
+{
+	struct bar *b = &f->bars[i];
+	uint64_t addr = bar_reg_addr(f, i);
+	int rc;
+
+	if (addr == old_addr)
+		return;
+	if (!bar_decoding(f, b)) {
+		/* Unmapped; mapped_base catches up when decode comes on. */
+		b->pending_half = HALF_NONE;
+		return;
+	}
+	if (!bar_addr_is_real(b, addr))
+		return; /* sizing or 0: the range stays where it is */
+	if (b->mapped && addr == b->mapped_base) {
+		b->pending_half = HALF_NONE;
+		return;
+	}
+	if (b->mapped) {
+		rc = mapper_move(f, b->res_index, addr);
+		if (!rc)
+			b->mapped_base = addr;
+	} else {
+		rc = bar_place(f, b, addr);
+	}
+	if (!rc) {
+		b->pending_half = HALF_NONE;
+		b->last_error = 0;
+		return;
+	}
+	bar_refused(b, rc);
+	/*
+	 * A half of a 64-bit address may be refused only because the other half
+	 * is still the old one: keep it for the other half to complete. Refused
+	 * again after that, the whole BAR goes back to where the range is.
+	 */
+	if (b->kind == VMRES_PCI_BAR_MEM64 && half != HALF_NONE &&
+	    b->pending_half != (half == HALF_LOW ? HALF_HIGH : HALF_LOW)) {
+		b->pending_half = half;
+		return;
+	}
+	b->pending_half = HALF_NONE;
+	bar_set_reg_addr(f, i, b->mapped_base);
+}
+
+static void bar_decode_on(struct vmres_pci_func *f, struct bar *b, unsigned int i)
+{
+	uint64_t addr = bar_reg_addr(f, i);
+	int rc;
+
+	b->pending_half = HALF_NONE;
+	if (b->mapped || !bar_addr_is_real(b, addr))
+		return; /* not an address: stays off the bus until the guest writes one */
+	rc = bar_place(f, b, addr);
+	if (rc)
+		bar_refused(b, rc); /* stays unmapped; the register keeps its value */
+	else
+		b->last_error = 0;
+}
+
+static void bar_decode_off(struct vmres_pci_func *f, struct bar *b)
+{
+	int rc;
+
+	b->pending_half = HALF_NONE;
+	if (!b->mapped)
+		return;
+	rc = mapper_unmap(f, b->res_index);
+	if (rc) {
+		bar_refused(b, rc);
+		return;
+	}
+	b->mapped = false;
+	b->last_error = 0;
+}
+
+static void command_written(struct vmres_pci_func *f, uint16_t old_cmd)
+{
+	uint16_t cmd = cfg16(f, VMRES_PCI_COMMAND);
+	uint16_t changed = cmd ^ old_cmd;
+
+	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
+		struct bar *b = &f->bars[i];
+
+		if (b->kind == VMRES_PCI_BAR_NONE || !(changed & decode_bit(b)))
+			continue;
+		if (cmd & decode_bit(b))
+			bar_decode_on(f, b, i);
+		else
+			bar_decode_off(f, b);
+	}
+}
+
+/* Which BAR (and half) does config dword @off belong to? -1 if none. */
+static int bar_of_offset(const struct vmres_pci_func *f, unsigned int off, enum half *half)
+{
+	if (off < VMRES_PCI_BAR_OFFSET(0) || off >= VMRES_PCI_BAR_OFFSET(VMRES_PCI_NUM_BARS))
+		return -1;
+	unsigned int slot = (off - VMRES_PCI_BAR_OFFSET(0)) / 4;
+
+	if (f->bars[slot].kind != VMRES_PCI_BAR_NONE) {
+		*half = f->bars[slot].kind == VMRES_PCI_BAR_MEM64 ? HALF_LOW : HALF_NONE;
+		return (int)slot;
+	}
+	if (slot > 0 && f->bars[slot - 1].kind == VMRES_PCI_BAR_MEM64) {
+		*half = HALF_HIGH;
+		return (int)slot - 1;
+	}
+	return -1;
+}
+
+/* ---- MSI ---- */
+
+static unsigned int msi_data_off(const struct msi *m)
+{
+	return m->off + (m->addr64 ? 0xc : 0x8);
+}
+
+static unsigned int msi_mask_off(const struct msi *m)
+{
+	return m->off + (m->addr64 ? 0x10 : 0xc);
+}
+
+static unsigned int log2u(unsigned int x)
+{
+	unsigned int l = 0;
+
+	while (x > 1) {
+		x >>= 1;
+		l++;
+	}
+	return l;
+}
+
+static void msi_read_state(const struct vmres_pci_func *f, struct vmres_pci_msi_state *s)
+{
+	const struct msi *m = &f->msi;
+	uint16_t ctrl = cfg16(f, m->off + 2);
+	unsigned int mme = (ctrl >> VMRES_PCI_MSI_CTRL_MME_SHIFT) & 7u;
+	unsigned int mmc = log2u(m->vectors);
+
+	memset(s, 0, sizeof(*s));
+	s->enabled = ctrl & VMRES_PCI_MSI_CTRL_ENABLE;
+	s->vectors = 1u << (mme < mmc ? mme : mmc);
+	s->msg.addr_lo = cfg32(f, m->off + 4);
+	s->msg.addr_hi = m->addr64 ? cfg32(f, m->off + 8) : 0;
+	s->msg.data = cfg16(f, msi_data_off(m));
+	if (m->maskable) {
+		s->mask = cfg32(f, msi_mask_off(m));
+		s->pending = cfg32(f, msi_mask_off(m) + 4);
+	}
+	s->last_error = m->last_error;
+}
+
+/* Vector @v's message: the function sets the low log2(vectors) bits of the data. */
+static struct vmres_msi_msg msi_vector_msg(const struct vmres_pci_msi_state *s, unsigned int v)
+{
+	struct vmres_msi_msg msg = s->msg;
+
+	msg.data = (msg.data & ~(s->vectors - 1)) | v;
+	return msg;
+}
+
+static bool msg_equal(const struct vmres_msi_msg *a, const struct vmres_msi_msg *b)
+{
+	return a->addr_lo == b->addr_lo && a->addr_hi == b->addr_hi && a->data == b->data;
+}
+
+/*
+ * Enable the sources of the enabled vectors, disable the others, follow the
+ * mask bits. A vector being masked is masked before it is enabled, and one
+ * being unmasked is unmasked after, so that nothing slips through in between.
+ */
+static void msi_sync_sources(struct vmres_pci_func *f, const struct vmres_pci_msi_state *s)
+{
+	struct msi *m = &f->msi;
+
+	for (unsigned int v = 0; m->have_srcs && v < m->vectors; v++) {
+		struct vmres_irq_src *src = m->srcs[v];
+		bool masked = s->mask & (1u << v);
+		int rc;
+
+		if (masked)
+			(void)vmres_irq_src_mask(src);
+		if (s->enabled && v < s->vectors)
+			(void)vmres_irq_src_enable(src);
+		else
+			(void)vmres_irq_src_disable(src);
+		if (!masked) {
+			rc = vmres_irq_src_unmask(src);
+			if (rc)
+				m->last_error = rc;
+		}
+	}
+}
+
+/* With sources, the pending bits are theirs. */
+static void msi_refresh_pending(struct vmres_pci_func *f)
+{
+	struct msi *m = &f->msi;
+	uint32_t bits = 0;
+
+	if (!m->have_srcs || !m->maskable)
+		return;
+	for (unsigned int v = 0; v < m->vectors; v++) {
+		struct vmres_irq_src_state st;
+
+		if (!vmres_irq_src_get_state(m->srcs[v], &st) && st.pending)
+			bits |= 1u << v;
+	}
+	put_le(f->cfg + msi_mask_off(m) + 4, 4, bits);
+}
+
+static void msi_written(struct vmres_pci_func *f)
+{
+	struct msi *m = &f->msi;
+	struct vmres_pci_msi_state s;
+
+	msi_read_state(f, &s);
+	if (s.enabled) {
+		for (unsigned int v = 0; v < s.vectors; v++) {
+			struct vmres_msi_msg msg = msi_vector_msg(&s, v);
+			int rc;
+
+			if (m->routed[v] && msg_equal(&m->routed_msg[v], &msg))
+				continue;
+			rc = mapper_reroute(f, m->res_index + v, &msg);
+			m->last_error = rc;
+			if (!rc) {
+				m->routed[v] = true;
+				m->routed_msg[v] = msg;
+			}
+		}
+	}
+	msi_sync_sources(f, &s);
+	if (s.enabled == m->seen_enabled && s.vectors == m->seen_vectors && s.mask == m->seen_mask)
+		return;
+	m->seen_enabled = s.enabled;
+	m->seen_vectors = s.vectors;
+	m->seen_mask = s.mask;
+	if (f->ops && f->ops->msi_changed)
+		f->ops->msi_changed(f->opaque, f);
+}
+
+/* ---- capabilities ---- */
+
+static void cap_link(struct vmres_pci_func *f, unsigned int off, uint8_t id)
+{
+	f->cfg[off] = id;
+	f->cfg[off + 1] = 0;
+	f->wmask[off] = f->wmask[off + 1] = 0;
+	f->library_owned[off] = f->library_owned[off + 1] = true;
+	if (f->last_cap)
+		f->cfg[f->last_cap + 1] = (uint8_t)off;
+	else
+		f->cfg[VMRES_PCI_CAP_PTR] = (uint8_t)off;
+	f->last_cap = off;
+	put_le(f->cfg + VMRES_PCI_STATUS, 2,
+	       cfg16(f, VMRES_PCI_STATUS) | VMRES_PCI_STATUS_CAP_LIST);
+}
+
+/*
+ * Bytes of the capability: 0xa, 0xe, 0x14 or 0x18 by the specification, rounded
+ * up to whole dwords so that a dword access never mixes it with device bytes.
+ */
+static unsigned int msi_cap_len(const struct vmres_pci_msi *d)
+{
+	return (d->addr64 ? 0x10 : 0xc) + (d->per_vector_mask ? 0x8 : 0);
+}
+
+static void msi_init(struct vmres_pci_func *f, const struct vmres_pci_msi *d)
+{
+	struct msi *m = &f->msi;
+	unsigned int off = d->offset ? d->offset : HEADER_END;
+	uint16_t ctrl = (uint16_t)(log2u(d->vectors) << VMRES_PCI_MSI_CTRL_MMC_SHIFT);
+
+	m->off = off;
+	m->vectors = d->vectors;
+	m->addr64 = d->addr64;
+	m->maskable = d->per_vector_mask;
+	m->res_index = d->res_index;
+	m->len = msi_cap_len(d);
+	m->seen_vectors = 1;
+	for (unsigned int i = 0; i < m->len; i++)
+		f->library_owned[off + i] = true;
+	cap_link(f, off, VMRES_PCI_CAP_ID_MSI);
+	if (d->addr64)
+		ctrl |= VMRES_PCI_MSI_CTRL_64BIT;
+	if (d->per_vector_mask)
+		ctrl |= VMRES_PCI_MSI_CTRL_MASKABLE;
+	set_reg(f, off + 2, 2, ctrl,
+		VMRES_PCI_MSI_CTRL_ENABLE | (7u << VMRES_PCI_MSI_CTRL_MME_SHIFT));
+	set_reg(f, off + 4, 4, 0, 0xfffffffcu);
+	if (d->addr64)
+		set_reg(f, off + 8, 4, 0, 0xffffffffu);
+	set_reg(f, msi_data_off(m), 2, 0, 0xffffu);
+	if (d->per_vector_mask) {
+		uint32_t bits = d->vectors == 32 ? 0xffffffffu : (1u << d->vectors) - 1;
+
+		set_reg(f, msi_mask_off(m), 4, 0, bits);
+	}
+}
+
+static bool overlaps_msi(const struct vmres_pci_func *f, unsigned int off, unsigned int size)
+{
+	const struct msi *m = &f->msi;
+
+	return m->off && off < m->off + m->len && m->off < off + size;
+}
+
+/* ---- creation ---- */
+
+static int check_bar(const struct vmres_pci_bar *d, const struct vmres_pci_bar *next,
+		     unsigned int slot)
+{
+	uint64_t min, max;
+
+	switch (d->kind) {
+	case VMRES_PCI_BAR_NONE:
+		return 0;
+	case VMRES_PCI_BAR_MEM32:
+		min = 16, max = 1ull << 31;
+		break;
+	case VMRES_PCI_BAR_MEM64:
+		if (slot + 1 >= VMRES_PCI_NUM_BARS || next->kind != VMRES_PCI_BAR_NONE)
+			return VMRES_EINVAL;
+		min = 16, max = 1ull << 63;
+		break;
+	case VMRES_PCI_BAR_IO:
+		min = 4, max = 0x10000;
+		break;
+	default:
+		return VMRES_EINVAL;
+	}
+	if (d->size < min)
+		return VMRES_ESIZE;
+	if (!is_pow2(d->size))
+		return VMRES_EALIGN;
+	if (d->size > max)
+		return VMRES_ERANGE;
+	if (d->addr & (d->size - 1))
+		return VMRES_EMISALIGNED;
+	if (d->kind == VMRES_PCI_BAR_MEM32 && d->addr > 0xffffffffu - (d->size - 1))
+		return VMRES_ERANGE;
+	if (d->kind == VMRES_PCI_BAR_IO && d->addr > 0xffffu - (d->size - 1))
+		return VMRES_ERANGE;
+	return 0;
+}
+
+static int check_config(const struct vmres_pci_func_config *cfg)
+{
+	const struct vmres_pci_msi *msi = &cfg->msi;
+	int rc;
+
+	if (cfg->version != VMRES_PCI_FUNC_CONFIG_VERSION || cfg->vendor_id == 0xffff ||
+	    cfg->interrupt_pin > 4 || cfg->class_code > 0xffffffu)
+		return VMRES_EINVAL;
+	if (cfg->ops && cfg->ops->version != VMRES_PCI_FUNC_OPS_VERSION)
+		return VMRES_EINVAL;
+	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
+		/* the slot after a MEM64 is its upper half */
+		if (i > 0 && cfg->bars[i - 1].kind == VMRES_PCI_BAR_MEM64)
+			continue;
+		rc = check_bar(&cfg->bars[i], i + 1 < VMRES_PCI_NUM_BARS ? &cfg->bars[i + 1] : NULL,
+			       i);
+		if (rc)
+			return rc;
+	}
+	if (msi->vectors) {
+		unsigned int off = msi->offset ? msi->offset : HEADER_END;
+		unsigned int len = msi_cap_len(msi);
+
+		if (!is_pow2(msi->vectors) || msi->vectors > VMRES_PCI_MSI_MAX_VECTORS)
+			return VMRES_EALIGN;
+		if ((off & 3u) || off < HEADER_END || off + len > VMRES_PCI_CONFIG_SIZE)
+			return VMRES_EINVAL;
+	}
+	return 0;
+}
+
+static int init_lock(pthread_mutex_t *lock, bool recursive)
+{
+	pthread_mutexattr_t attr;
+	int rc;
+
+	if (pthread_mutexattr_init(&attr))
+		return VMRES_ENOMEM;
+	if (recursive)
+		pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	rc = pthread_mutex_init(lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	return rc ? VMRES_ENOMEM : 0;
+}
+
+static void init_header(struct vmres_pci_func *f, const struct vmres_pci_func_config *cfg)
+{
+	set_reg(f, VMRES_PCI_VENDOR_ID, 2, cfg->vendor_id, 0);
+	set_reg(f, VMRES_PCI_DEVICE_ID, 2, cfg->device_id, 0);
+	set_reg(f, VMRES_PCI_COMMAND, 2, cfg->command & COMMAND_WMASK, COMMAND_WMASK);
+	set_reg(f, VMRES_PCI_REVISION, 1, cfg->revision, 0);
+	set_reg(f, VMRES_PCI_CLASS_PROG, 1, cfg->class_code & 0xff, 0);
+	set_reg(f, VMRES_PCI_CLASS_PROG + 1, 2, cfg->class_code >> 8, 0);
+	set_reg(f, 0x0c, 1, 0, 0xff); /* cache line size */
+	set_reg(f, VMRES_PCI_HEADER_TYPE, 1, cfg->multifunction ? 0x80 : 0x00, 0);
+	set_reg(f, VMRES_PCI_SUBSYS_VENDOR, 2, cfg->subsystem_vendor_id, 0);
+	set_reg(f, VMRES_PCI_SUBSYS_ID, 2, cfg->subsystem_id, 0);
+	set_reg(f, VMRES_PCI_INT_LINE, 1, cfg->interrupt_line, 0xff);
+	set_reg(f, VMRES_PCI_INT_PIN, 1, cfg->interrupt_pin, 0);
+	for (unsigned int i = 0; i < HEADER_END; i++)
+		f->library_owned[i] = true;
+}
+
+static void init_bars(struct vmres_pci_func *f, const struct vmres_pci_func_config *cfg)
+{
+	uint16_t cmd = cfg16(f, VMRES_PCI_COMMAND);
+
+	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
+		const struct vmres_pci_bar *d = &cfg->bars[i];
+		struct bar *b = &f->bars[i];
+		uint64_t mask;
+
+		if (i > 0 && cfg->bars[i - 1].kind == VMRES_PCI_BAR_MEM64)
+			continue;
+		b->kind = d->kind;
+		b->pending_half = HALF_NONE;
+		if (d->kind == VMRES_PCI_BAR_NONE)
+			continue;
+		b->prefetchable = d->kind != VMRES_PCI_BAR_IO && d->prefetchable;
+		b->size = d->size;
+		b->res_index = d->res_index;
+		b->mapped_base = d->addr;
+		b->mapped = (cmd & decode_bit(b)) && bar_addr_is_real(b, d->addr);
+		mask = bar_addr_mask(b);
+		put_le(f->wmask + VMRES_PCI_BAR_OFFSET(i), 4, (uint32_t)mask);
+		if (b->kind == VMRES_PCI_BAR_MEM64)
+			put_le(f->wmask + VMRES_PCI_BAR_OFFSET(i + 1), 4, (uint32_t)(mask >> 32));
+		bar_set_reg_addr(f, i, d->addr);
+	}
+}
+
+int vmres_pci_func_new(const struct vmres_pci_func_config *cfg, struct vmres_pci_func **out)
+{
+	struct vmres_pci_func *f;
+	int rc;
+
+	if (!cfg || !out)
+		return VMRES_EINVAL;
+	rc = check_config(cfg);
+	if (rc)
+		return rc;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return VMRES_ENOMEM;
+	rc = init_lock(&f->lock, true);
+	if (rc) {
+		free(f);
+		return rc;
+	}
+	f->ops = cfg->ops;
+	f->opaque = cfg->opaque;
+	init_header(f, cfg);
+	init_bars(f, cfg);
+	if (cfg->msi.vectors)
+		msi_init(f, &cfg->msi);
+	*out = f;
+	return 0;
+}
+
+void vmres_pci_func_free(struct vmres_pci_func *f)
+{
+	if (!f)
+		return;
+	pthread_mutex_destroy(&f->lock);
+	free(f);
+}
+
+int vmres_pci_func_set_mapper(struct vmres_pci_func *f, const struct vmres_pci_mapper *mapper,
+			      void *ctx)
+{
+	if (!f)
+		return VMRES_EINVAL;
+	if (mapper && (mapper->version != VMRES_PCI_MAPPER_VERSION || !mapper->move ||
+		       !mapper->map || !mapper->unmap || (f->msi.off && !mapper->reroute_msi)))
+		return VMRES_EINVAL;
+	pthread_mutex_lock(&f->lock);
+	f->mapper = mapper;
+	f->mapper_ctx = ctx;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+/* ---- config accesses ---- */
+
+static bool touches_device_bytes(const struct vmres_pci_func *f, unsigned int off,
+				 unsigned int size)
+{
+	for (unsigned int i = 0; i < size; i++)
+		if (!f->library_owned[off + i])
+			return true;
+	return false;
+}
+
+int vmres_pci_func_config_read(struct vmres_pci_func *f, unsigned int off, unsigned int size,
+			       uint32_t *val)
+{
+	uint32_t v;
+	int rc;
+
+	if (!f || !val)
+		return VMRES_EINVAL;
+	rc = check_access(off, size);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&f->lock);
+	if (overlaps_msi(f, off, size))
+		msi_refresh_pending(f);
+	v = get_le(f->cfg + off, size);
+	if (f->ops && f->ops->config_read && touches_device_bytes(f, off, size))
+		f->ops->config_read(f->opaque, f, off, size, &v);
+	pthread_mutex_unlock(&f->lock);
+	if (size < 4)
+		v &= (1u << (8 * size)) - 1;
+	*val = v;
+	return 0;
+}
+
+int vmres_pci_func_config_write(struct vmres_pci_func *f, unsigned int off, unsigned int size,
+				uint32_t val)
+{
+	unsigned int dword = off & ~3u;
+	uint16_t old_cmd;
+	uint64_t old_bar = 0;
+	enum half half = HALF_NONE;
+	int bar, rc;
+
+	if (!f)
+		return VMRES_EINVAL;
+	rc = check_access(off, size);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&f->lock);
+	old_cmd = cfg16(f, VMRES_PCI_COMMAND);
+	bar = bar_of_offset(f, dword, &half);
+	if (bar >= 0)
+		old_bar = bar_reg_addr(f, (unsigned int)bar);
+	for (unsigned int i = 0; i < size; i++) {
+		uint8_t byte = (uint8_t)(val >> (8 * i)), m = f->wmask[off + i];
+
+		f->cfg[off + i] = (uint8_t)((f->cfg[off + i] & ~m) | (byte & m));
+	}
+	if (dword == VMRES_PCI_COMMAND)
+		command_written(f, old_cmd);
+	if (bar >= 0)
+		bar_written(f, (unsigned int)bar, half, old_bar);
+	if (overlaps_msi(f, off, size))
+		msi_written(f);
+	if (f->ops && f->ops->config_write && touches_device_bytes(f, off, size))
+		f->ops->config_write(f->opaque, f, off, size, val);
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+int vmres_pci_func_define(struct vmres_pci_func *f, unsigned int off, unsigned int size,
+			  uint32_t val, uint32_t wmask)
+{
+	int rc;
+
+	if (!f)
+		return VMRES_EINVAL;
+	rc = check_access(off, size);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&f->lock);
+	for (unsigned int i = 0; i < size; i++) {
+		if (f->library_owned[off + i]) {
+			pthread_mutex_unlock(&f->lock);
+			return VMRES_ERANGE;
+		}
+	}
+	set_reg(f, off, size, val, wmask);
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+int vmres_pci_func_add_capability(struct vmres_pci_func *f, unsigned int off, uint8_t cap_id,
+				  unsigned int len)
+{
+	int rc = 0;
+
+	if (!f || len < 2)
+		return VMRES_EINVAL;
+	if (off & 3u)
+		return VMRES_EMISALIGNED;
+	if (off < HEADER_END || off >= VMRES_PCI_CONFIG_SIZE || len > VMRES_PCI_CONFIG_SIZE - off)
+		return VMRES_ERANGE;
+	pthread_mutex_lock(&f->lock);
+	if (overlaps_msi(f, off, len))
+		rc = VMRES_EOVERLAP;
+	for (unsigned int i = 0; !rc && i < f->n_added; i++)
+		if (off < f->added[i].off + f->added[i].len && f->added[i].off < off + len)
+			rc = VMRES_EOVERLAP;
+	if (!rc && f->n_added == MAX_ADDED_CAPS)
+		rc = VMRES_EFULL;
+	if (!rc) {
+		f->added[f->n_added].off = off;
+		f->added[f->n_added].len = len;
+		f->n_added++;
+		cap_link(f, off, cap_id);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int vmres_pci_func_bar_get(struct vmres_pci_func *f, unsigned int bar,
+			   struct vmres_pci_bar_state *out)
+{
+	struct bar *b;
+
+	if (!f || !out)
+		return VMRES_EINVAL;
+	if (bar >= VMRES_PCI_NUM_BARS)
+		return VMRES_ENOENT;
+	pthread_mutex_lock(&f->lock);
+	b = &f->bars[bar];
+	memset(out, 0, sizeof(*out));
+	out->kind = b->kind;
+	if (b->kind != VMRES_PCI_BAR_NONE) {
+		out->size = b->size;
+		out->reg_addr = bar_reg_addr(f, bar);
+		out->reg_is_address = bar_addr_is_real(b, out->reg_addr);
+		out->half_pending = b->pending_half != HALF_NONE;
+		out->mapped = b->mapped;
+		out->mapped_base = b->mapped_base;
+		out->last_error = b->last_error;
+		out->refused = b->refused;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+int vmres_pci_func_msi_get(struct vmres_pci_func *f, struct vmres_pci_msi_state *out)
+{
+	if (!f || !out)
+		return VMRES_EINVAL;
+	if (!f->msi.off)
+		return VMRES_ENOENT;
+	pthread_mutex_lock(&f->lock);
+	msi_refresh_pending(f);
+	msi_read_state(f, out);
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+int vmres_pci_func_set_msi_sources(struct vmres_pci_func *f, struct vmres_irq_src *const *srcs,
+				   unsigned int n)
+{
+	struct vmres_pci_msi_state s;
+
+	if (!f || (n && !srcs))
+		return VMRES_EINVAL;
+	if (!f->msi.off)
+		return VMRES_ENOENT;
+	if (n && n != f->msi.vectors)
+		return VMRES_EINVAL;
+	for (unsigned int v = 0; v < n; v++)
+		if (!srcs[v])
+			return VMRES_EINVAL;
+	pthread_mutex_lock(&f->lock);
+	memset(f->msi.srcs, 0, sizeof(f->msi.srcs));
+	for (unsigned int v = 0; v < n; v++)
+		f->msi.srcs[v] = srcs[v];
+	f->msi.have_srcs = n > 0;
+	msi_read_state(f, &s);
+	msi_sync_sources(f, &s);
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+int vmres_pci_func_msi_set_pending(struct vmres_pci_func *f, unsigned int vector, bool pending)
+{
+	unsigned int off;
+	uint32_t bits;
+
+	if (!f)
+		return VMRES_EINVAL;
+	if (!f->msi.off)
+		return VMRES_ENOENT;
+	if (!f->msi.maskable)
+		return VMRES_ENOTSUP;
+	if (vector >= f->msi.vectors)
+		return VMRES_ERANGE;
+	pthread_mutex_lock(&f->lock);
+	off = msi_mask_off(&f->msi) + 4;
+	bits = cfg32(f, off);
+	bits = pending ? bits | (1u << vector) : bits & ~(1u << vector);
+	put_le(f->cfg + off, 4, bits);
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+/* ---- binding to a device manager ---- */
+
+static int devmgr_move(void *ctx, unsigned int res, uint64_t base)
+{
+	const struct devmgr_binding *b = ctx;
+
+	return vmres_devmgr_move_range(b->m, b->instance, res, base);
+}
+
+static int devmgr_unmap(void *ctx, unsigned int res)
+{
+	const struct devmgr_binding *b = ctx;
+
+	return vmres_devmgr_unmap_range(b->m, b->instance, res);
+}
+
+static int devmgr_map(void *ctx, unsigned int res)
+{
+	const struct devmgr_binding *b = ctx;
+
+	return vmres_devmgr_map_range(b->m, b->instance, res);
+}
+
+static int devmgr_reroute(void *ctx, unsigned int res, const struct vmres_msi_msg *msg)
+{
+	const struct devmgr_binding *b = ctx;
+
+	return vmres_devmgr_reroute_msi(b->m, b->instance, res, msg);
+}
+
+static const struct vmres_pci_mapper devmgr_mapper = {
+	.version = VMRES_PCI_MAPPER_VERSION,
+	.move = devmgr_move,
+	.unmap = devmgr_unmap,
+	.map = devmgr_map,
+	.reroute_msi = devmgr_reroute,
+};
+
+/* Does the device's resource @r fit BAR @b? */
+static int check_bar_resource(const struct bar *b, const struct vmres_resource *r)
+{
+	enum vmres_space space = b->kind == VMRES_PCI_BAR_IO ? VMRES_SPACE_PIO : VMRES_SPACE_MMIO;
+
+	if (r->kind != VMRES_RES_ADDR || r->u.addr.space != space)
+		return VMRES_EKIND;
+	if (r->u.addr.size != b->size)
+		return VMRES_ESIZE;
+	if (r->u.addr.base & (b->size - 1))
+		return VMRES_EMISALIGNED;
+	if (r->u.addr.base & ~bar_addr_mask(b))
+		return VMRES_ERANGE;
+	return 0;
+}
+
+/* The highest resource index the function names, plus one. */
+static size_t resources_needed(const struct vmres_pci_func *f)
+{
+	size_t need = 0;
+
+	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++)
+		if (f->bars[i].kind != VMRES_PCI_BAR_NONE && f->bars[i].res_index + 1 > need)
+			need = (size_t)f->bars[i].res_index + 1;
+	if (f->msi.off && f->msi.res_index + f->msi.vectors > need)
+		need = (size_t)f->msi.res_index + f->msi.vectors;
+	return need;
+}
+
+static int check_resources(const struct vmres_pci_func *f, const struct vmres_resource *res)
+{
+	int rc;
+
+	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
+		if (f->bars[i].kind == VMRES_PCI_BAR_NONE)
+			continue;
+		rc = check_bar_resource(&f->bars[i], &res[f->bars[i].res_index]);
+		if (rc)
+			return rc;
+	}
+	for (unsigned int v = 0; f->msi.off && v < f->msi.vectors; v++)
+		if (res[f->msi.res_index + v].kind != VMRES_RES_MSI)
+			return VMRES_EKIND;
+	return 0;
+}
+
+/*
+ * Bring the device manager in line with the command register: a range is
+ * mapped iff its decode bit is on and its base is an address. On failure the
+ * ranges already changed are changed back.
+ */
+static int sync_mapping(struct vmres_pci_func *f, struct devmgr_binding *binding,
+			const struct vmres_resource *res, const bool *mapped, bool *want)
+{
+	unsigned int i;
+	int rc = 0;
+
+	for (i = 0; i < VMRES_PCI_NUM_BARS; i++) {
+		const struct bar *b = &f->bars[i];
+		unsigned int r = b->res_index;
+
+		if (b->kind == VMRES_PCI_BAR_NONE)
+			continue;
+		want[i] = bar_decoding(f, b) && bar_addr_is_real(b, res[r].u.addr.base);
+		if (want[i] == mapped[r])
+			continue;
+		rc = want[i] ? devmgr_map(binding, r) : devmgr_unmap(binding, r);
+		if (rc)
+			break;
+	}
+	if (!rc)
+		return 0;
+	while (i-- > 0) {
+		const struct bar *b = &f->bars[i];
+
+		if (b->kind == VMRES_PCI_BAR_NONE || want[i] == mapped[b->res_index])
+			continue;
+		if (mapped[b->res_index])
+			(void)devmgr_map(binding, b->res_index);
+		else
+			(void)devmgr_unmap(binding, b->res_index);
+	}
+	return rc;
+}
+
+int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32_t instance)
+{
+	struct devmgr_binding binding = {m, instance};
+	struct vmres_devmgr_info info;
+	struct vmres_resource *res = NULL;
+	bool *mapped = NULL, want[VMRES_PCI_NUM_BARS] = {0};
+	size_t need;
+	int rc;
+
+	if (!f || !m)
+		return VMRES_EINVAL;
+	pthread_mutex_lock(&f->lock);
+	need = resources_needed(f);
+	if (need) {
+		res = calloc(need, sizeof(*res));
+		mapped = calloc(need, sizeof(*mapped));
+		rc = res && mapped ? 0 : VMRES_ENOMEM;
+	} else {
+		rc = 0;
+	}
+	if (!rc)
+		rc = vmres_devmgr_get(m, instance, &info, res, mapped, need);
+	if (!rc && info.n_res < need)
+		rc = VMRES_ENOENT;
+	if (!rc)
+		rc = check_resources(f, res);
+	if (!rc)
+		rc = sync_mapping(f, &binding, res, mapped, want);
+	if (!rc) {
+		for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
+			struct bar *b = &f->bars[i];
+
+			if (b->kind == VMRES_PCI_BAR_NONE)
+				continue;
+			b->mapped_base = res[b->res_index].u.addr.base;
+			b->mapped = want[i];
+			b->pending_half = HALF_NONE;
+			b->last_error = 0;
+			bar_set_reg_addr(f, i, b->mapped_base);
+		}
+		memset(f->msi.routed, 0, sizeof(f->msi.routed));
+		f->binding = binding;
+		f->mapper = &devmgr_mapper;
+		f->mapper_ctx = &f->binding;
+	}
+	pthread_mutex_unlock(&f->lock);
+	free(res);
+	free(mapped);
+	return rc;
+}
+
+/* ---- the i440FX host bridge ---- */
+
+int vmres_pci_host_bridge_new(const struct vmres_pci_func_ops *ops, void *opaque,
+			      struct vmres_pci_func **out)
+{
+	struct vmres_pci_func_config cfg = VMRES_PCI_FUNC_CONFIG_INIT;
+	struct vmres_pci_func *f;
+	int rc;
+
+	if (!out)
+		return VMRES_EINVAL;
+	cfg.vendor_id = 0x8086;
+	cfg.device_id = 0x1237;
+	cfg.class_code = 0x060000;
+	cfg.revision = 0x02;
+	cfg.subsystem_vendor_id = 0x1af4;
+	cfg.subsystem_id = 0x1100;
+	cfg.ops = ops;
+	cfg.opaque = opaque;
+	rc = vmres_pci_func_new(&cfg, &f);
+	if (rc)
+		return rc;
+	/* PAM0-PAM6 (shadow RAM control) and SMRAM: plain guest-writable bytes. */
+	for (unsigned int off = 0x59; off <= 0x5f; off++)
+		(void)vmres_pci_func_define(f, off, 1, 0, 0xff);
+	(void)vmres_pci_func_define(f, 0x72, 1, 0x02, 0x78);
+	*out = f;
+	return 0;
+}
+
+/* ---- configuration mechanism #1 ---- */
+
+#define CONF1_ENABLE	0x80000000u
+#define CONF1_ADDR_MASK 0x80fffffcu /* enable, bus, device, function, dword register */
+#define CONF1_DATA	4u
+
+struct vmres_pci_host {
+	pthread_mutex_t lock; /* the address latch, and attach/detach against accesses */
+	uint32_t address;
+	struct vmres_pci_func *funcs[VMRES_PCI_HOST_SLOTS][8];
+};
+
+int vmres_pci_host_new(struct vmres_pci_host **out)
+{
+	struct vmres_pci_host *h;
+
+	if (!out)
+		return VMRES_EINVAL;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return VMRES_ENOMEM;
+	if (init_lock(&h->lock, false)) {
+		free(h);
+		return VMRES_ENOMEM;
+	}
+	*out = h;
+	return 0;
+}
+
+void vmres_pci_host_free(struct vmres_pci_host *h)
+{
+	if (!h)
+		return;
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+int vmres_pci_host_attach(struct vmres_pci_host *h, unsigned int slot, unsigned int fn,
+			  struct vmres_pci_func *f)
+{
+	int rc = 0;
+
+	if (!h || !f)
+		return VMRES_EINVAL;
+	if (slot >= VMRES_PCI_HOST_SLOTS || fn >= 8)
+		return VMRES_ERANGE;
+	pthread_mutex_lock(&h->lock);
+	if (h->funcs[slot][fn])
+		rc = VMRES_EEXIST;
+	else
+		h->funcs[slot][fn] = f;
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+int vmres_pci_host_detach(struct vmres_pci_host *h, unsigned int slot, unsigned int fn)
+{
+	int rc = 0;
+
+	if (!h)
+		return VMRES_EINVAL;
+	if (slot >= VMRES_PCI_HOST_SLOTS || fn >= 8)
+		return VMRES_ERANGE;
+	pthread_mutex_lock(&h->lock);
+	if (!h->funcs[slot][fn])
+		rc = VMRES_ENOENT;
+	else
+		h->funcs[slot][fn] = NULL;
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+static int check_port_access(unsigned int port_off, unsigned int size)
+{
+	if (port_off >= VMRES_PCI_CONF1_SIZE)
+		return VMRES_ERANGE;
+	if ((size != 1 && size != 2 && size != 4) || (port_off & 3u) + size > 4)
+		return VMRES_EACCESS;
+	return 0;
+}
+
+static uint32_t all_ones(unsigned int size)
+{
+	return size == 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
+}
+
+/* The function and register a data-port access goes to, or NULL. Host lock held. */
+static struct vmres_pci_func *conf1_target(const struct vmres_pci_host *h, unsigned int port_off,
+					   unsigned int *reg)
+{
+	uint32_t a = h->address;
+
+	if (!(a & CONF1_ENABLE) || ((a >> 16) & 0xff) != 0)
+		return NULL;
+	*reg = (a & 0xfc) + (port_off - CONF1_DATA);
+	return h->funcs[(a >> 11) & 0x1f][(a >> 8) & 0x7];
+}
+
+int vmres_pci_host_conf1_read(struct vmres_pci_host *h, unsigned int port_off, unsigned int size,
+			      uint32_t *val)
+{
+	struct vmres_pci_func *f;
+	unsigned int reg;
+	uint32_t v;
+	int rc;
+
+	if (!h || !val)
+		return VMRES_EINVAL;
+	rc = check_port_access(port_off, size);
+	if (rc)
+		return rc;
+	v = all_ones(size);
+	pthread_mutex_lock(&h->lock);
+	if (port_off == 0 && size == 4) {
+		v = h->address;
+	} else if (port_off >= CONF1_DATA) {
+		f = conf1_target(h, port_off, &reg);
+		if (f && vmres_pci_func_config_read(f, reg, size, &v))
+			v = all_ones(size);
+	}
+	pthread_mutex_unlock(&h->lock);
+	*val = v;
+	return 0;
+}
+
+int vmres_pci_host_conf1_write(struct vmres_pci_host *h, unsigned int port_off, unsigned int size,
+			       uint32_t val)
+{
+	struct vmres_pci_func *f;
+	unsigned int reg;
+	int rc;
+
+	if (!h)
+		return VMRES_EINVAL;
+	rc = check_port_access(port_off, size);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&h->lock);
+	if (port_off == 0 && size == 4) {
+		h->address = val & CONF1_ADDR_MASK;
+	} else if (port_off >= CONF1_DATA) {
+		f = conf1_target(h, port_off, &reg);
+		if (f)
+			(void)vmres_pci_func_config_write(f, reg, size, val);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return 0;
+}
+
+static uint64_t host_dev_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+			      unsigned int size)
+{
+	uint32_t v;
+
+	(void)range;
+	(void)addr;
+	if (vmres_pci_host_conf1_read(opaque, (unsigned int)offset, size, &v))
+		return UINT64_MAX;
+	return v;
+}
+
+static void host_dev_write(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+			   unsigned int size, uint64_t value)
+{
+	(void)range;
+	(void)addr;
+	(void)vmres_pci_host_conf1_write(opaque, (unsigned int)offset, size, (uint32_t)value);
+}
+
+int vmres_pci_host_device(struct vmres_pci_host *h, struct vmres_device *out)
+{
+	struct vmres_device dev = VMRES_DEVICE_INIT;
+
+	if (!h || !out)
+		return VMRES_EINVAL;
+	dev.name = "pci-conf1";
+	dev.opaque = h;
+	dev.read = host_dev_read;
+	dev.write = host_dev_write;
+	*out = dev;
+	return 0;
+}

@@ -1,0 +1,1409 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Snapshot save and restore (format: docs/SNAPSHOT.md).
+ *
+ * Save walks the two objects through their public iteration and writes fixed-size
+ * little-endian records into sections; the crc32 (zlib) closes the file.
+ *
+ * Restore runs in three passes over a private model, so that nothing is built
+ * from an input that is not entirely valid:
+ *   1. frame: magic, major version, total length, crc32, section table;
+ *   2. parse: every record into the model, checking each field and the
+ *      relations between records (windows, pools, order, overlaps, parents);
+ *   3. feasibility: what the device manager's public API cannot rebuild
+ *      (VMRES_ENOTSUP), checked before anything is built;
+ * then builds a new sysalloc and device manager and, on any failure there
+ * (VMRES_ENOMEM, or the bind callback's error), frees both.
+ */
+#include <vmres/snapshot.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+/* ---- format constants (docs/SNAPSHOT.md) ---- */
+
+enum {
+	HDR_SIZE = 32,
+	HDR_MAJOR = 8,
+	HDR_HDRSIZE = 12,
+	HDR_TOTAL = 16,
+	SEC_HDR_SIZE = 16,
+	TABLE_HDR_SIZE = 8,
+	CRC_SIZE = 4,
+};
+
+enum section_kind {
+	SEC_POOLS = 1,
+	SEC_OWNERS = 2,
+	SEC_ALLOCS = 3,
+	SEC_DEVMGR = 4,
+	SEC_DEVICES = 5,
+	SEC_RESOURCES = 6,
+	N_SECTIONS = 7, /* kinds are 1..6 */
+};
+
+#define SEC_FLAG_REQUIRED    1u
+#define DEVMGR_FLAG_ATTACHED 1u
+#define RES_FLAG_MAPPED	     1u
+
+/* Record sizes of this minor version; a reader accepts larger records. */
+static const uint32_t rec_size[N_SECTIONS] = {
+	[SEC_POOLS] = 48,  [SEC_OWNERS] = 32,  [SEC_ALLOCS] = 64,
+	[SEC_DEVMGR] = 16, [SEC_DEVICES] = 56, [SEC_RESOURCES] = 72,
+};
+
+/* Restore rebuilds instance-id gaps by registering and unregistering
+ * placeholders; more than this many is refused (docs/SNAPSHOT.md "Limits"). */
+#define MAX_UNUSED_IDS 65536u
+
+/* ---- little-endian access ---- */
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* ---- output buffer ---- */
+
+struct obuf {
+	uint8_t *p;
+	size_t len, cap;
+	bool nomem;
+};
+
+/* Room for @p n more bytes, zeroed; NULL (and nomem set) when out of memory. */
+static uint8_t *obuf_grow(struct obuf *b, size_t n)
+{
+	uint8_t *at;
+
+	if (b->nomem)
+		return NULL;
+	if (n > b->cap - b->len) {
+		size_t cap = b->cap ? b->cap : 256;
+		uint8_t *p;
+
+		while (cap - b->len < n) {
+			if (cap > SIZE_MAX / 2) {
+				b->nomem = true;
+				return NULL;
+			}
+			cap *= 2;
+		}
+		p = realloc(b->p, cap);
+		if (!p) {
+			b->nomem = true;
+			return NULL;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	at = b->p + b->len;
+	memset(at, 0, n);
+	b->len += n;
+	return at;
+}
+
+/* A name into a zeroed field of @p size bytes, NUL-terminated (truncated if longer). */
+static void put_name(uint8_t *p, const char *name, size_t size)
+{
+	if (name)
+		memcpy(p, name, strnlen(name, size - 1));
+}
+
+/* A section of @p count records of rec_size[kind] bytes, copied from @p recs. */
+static void put_section(struct obuf *b, enum section_kind kind, const struct obuf *recs)
+{
+	uint32_t size = rec_size[kind];
+	uint8_t *h = obuf_grow(b, SEC_HDR_SIZE + TABLE_HDR_SIZE + recs->len);
+
+	if (!h)
+		return;
+	put32(h, kind);
+	put32(h + 4, SEC_FLAG_REQUIRED);
+	put64(h + 8, TABLE_HDR_SIZE + recs->len);
+	put32(h + 16, (uint32_t)(recs->len / size));
+	put32(h + 20, size);
+	if (recs->len)
+		memcpy(h + 24, recs->p, recs->len);
+}
+
+/* ---- save ---- */
+
+struct save_pool {
+	char name[VMRES_POOL_NAME_MAX];
+	enum vmres_res_kind kind;
+	enum vmres_space space;
+};
+
+struct save_ctx {
+	struct obuf pools, owners, allocs, devices, resources;
+	struct save_pool *pool_names;
+	uint32_t n_pools, cap_pools, last_pool;
+	uint32_t max_instance;
+	int err;
+};
+
+static int save_pool(void *ctx, const struct vmres_sysalloc_pool_info *p)
+{
+	struct save_ctx *c = ctx;
+	uint8_t *r = obuf_grow(&c->pools, rec_size[SEC_POOLS]);
+
+	if (c->n_pools == c->cap_pools) {
+		uint32_t cap = c->cap_pools ? 2 * c->cap_pools : 8;
+		void *names = realloc(c->pool_names, cap * sizeof(*c->pool_names));
+
+		if (!names)
+			return VMRES_ENOMEM;
+		c->pool_names = names;
+		c->cap_pools = cap;
+	}
+	if (!r)
+		return VMRES_ENOMEM;
+	snprintf(c->pool_names[c->n_pools].name, VMRES_POOL_NAME_MAX, "%s", p->name);
+	c->pool_names[c->n_pools].kind = p->kind;
+	c->pool_names[c->n_pools++].space = p->space;
+	put_name(r, p->name, VMRES_POOL_NAME_MAX);
+	r[24] = (uint8_t)p->kind;
+	r[25] = p->kind == VMRES_RES_ADDR ? (uint8_t)p->space : 0;
+	put64(r + 32, p->base);
+	put64(r + 40, p->last);
+	return 0;
+}
+
+static int save_owner(void *ctx, uint64_t owner, const char *name, uint64_t count)
+{
+	struct save_ctx *c = ctx;
+	uint8_t *r;
+
+	(void)count;
+	if (!name)
+		return 0;
+	r = obuf_grow(&c->owners, rec_size[SEC_OWNERS]);
+	if (!r)
+		return VMRES_ENOMEM;
+	put64(r, owner);
+	put_name(r + 8, name, VMRES_SYSALLOC_LABEL_MAX);
+	return 0;
+}
+
+static int save_alloc(void *ctx, const struct vmres_sysalloc_alloc_info *a)
+{
+	struct save_ctx *c = ctx;
+	const struct vmres_resource *res = &a->res;
+	uint8_t *r;
+	uint32_t i = c->last_pool;
+
+	/* Allocations come pool by pool, so the last pool found is nearly always it. */
+	if (i >= c->n_pools || strcmp(c->pool_names[i].name, res->pool) != 0)
+		for (i = 0; i < c->n_pools && strcmp(c->pool_names[i].name, res->pool) != 0; i++)
+			;
+	if (i == c->n_pools)
+		return VMRES_ECORRUPT;
+	c->last_pool = i;
+	r = obuf_grow(&c->allocs, rec_size[SEC_ALLOCS]);
+	if (!r)
+		return VMRES_ENOMEM;
+	put32(r, i);
+	switch (res->kind) {
+	case VMRES_RES_ADDR:
+		put64(r + 8, res->u.addr.base);
+		put64(r + 16, res->u.addr.size);
+		put64(r + 24, res->u.addr.align);
+		break;
+	case VMRES_RES_IRQ:
+		put64(r + 8, res->u.irq.gsi);
+		put64(r + 16, 1);
+		break;
+	case VMRES_RES_MSI:
+		put64(r + 8, res->u.msi.gsi);
+		put64(r + 16, 1);
+		break;
+	default:
+		put64(r + 8, res->u.id.id);
+		put64(r + 16, 1);
+		break;
+	}
+	put64(r + 32, a->owner);
+	put_name(r + 40, a->label, VMRES_SYSALLOC_LABEL_MAX);
+	return 0;
+}
+
+/* Restore refuses a resource that names no pool of its kind: refuse to save it. */
+static bool names_a_pool(const struct save_ctx *c, const struct vmres_resource *res)
+{
+	if (!res->pool[0])
+		return true;
+	for (uint32_t i = 0; i < c->n_pools; i++)
+		if (strncmp(c->pool_names[i].name, res->pool, VMRES_POOL_NAME_MAX) == 0)
+			return c->pool_names[i].kind == res->kind &&
+			       (res->kind != VMRES_RES_ADDR ||
+				c->pool_names[i].space == res->u.addr.space);
+	return false;
+}
+
+static void save_resource(uint8_t *r, const struct vmres_resource *res, bool mapped)
+{
+	r[0] = (uint8_t)res->kind;
+	memcpy(r + 8, res->pool, VMRES_POOL_NAME_MAX);
+	r[8 + VMRES_POOL_NAME_MAX - 1] = 0;
+	switch (res->kind) {
+	case VMRES_RES_ADDR:
+		r[1] = (uint8_t)res->u.addr.space;
+		r[2] = mapped ? RES_FLAG_MAPPED : 0;
+		put64(r + 32, res->u.addr.base);
+		put64(r + 40, res->u.addr.size);
+		put64(r + 48, res->u.addr.align);
+		break;
+	case VMRES_RES_IRQ:
+		put32(r + 4, res->u.irq.gsi);
+		break;
+	case VMRES_RES_MSI:
+		put32(r + 4, res->u.msi.gsi);
+		put32(r + 56, res->u.msi.msg.addr_lo);
+		put32(r + 60, res->u.msi.msg.addr_hi);
+		put32(r + 64, res->u.msi.msg.data);
+		break;
+	default:
+		put32(r + 4, res->u.id.id);
+		break;
+	}
+}
+
+static int save_device(void *ctx, const struct vmres_devmgr_info *info,
+		       const struct vmres_resource *res, const bool *mapped)
+{
+	struct save_ctx *c = ctx;
+	uint8_t *d = obuf_grow(&c->devices, rec_size[SEC_DEVICES]);
+
+	if (!d)
+		return VMRES_ENOMEM;
+	put32(d, info->instance);
+	put32(d + 4, info->parent);
+	put64(d + 8, info->owner);
+	put32(d + 16, (uint32_t)info->n_res);
+	put_name(d + 24, info->name, VMRES_DEVICE_NAME_MAX);
+	for (size_t i = 0; i < info->n_res; i++) {
+		uint8_t *r = obuf_grow(&c->resources, rec_size[SEC_RESOURCES]);
+
+		if (!r)
+			return VMRES_ENOMEM;
+		if (!names_a_pool(c, &res[i]))
+			return VMRES_ECORRUPT;
+		save_resource(r, &res[i], mapped[i]);
+	}
+	if (info->instance > c->max_instance)
+		c->max_instance = info->instance;
+	return 0;
+}
+
+struct attached_probe {
+	struct vmres_sysalloc *sa;
+};
+
+static int probe_sysalloc(void *ctx, struct vmres_sysalloc *sa)
+{
+	((struct attached_probe *)ctx)->sa = sa;
+	return 0;
+}
+
+static void save_ctx_free(struct save_ctx *c)
+{
+	free(c->pools.p);
+	free(c->owners.p);
+	free(c->allocs.p);
+	free(c->devices.p);
+	free(c->resources.p);
+	free(c->pool_names);
+}
+
+/* Map an iteration's result to save's codes (callbacks return VMRES_E* codes). */
+static int iter_rc(int rc)
+{
+	return rc == VMRES_ENOMEM || rc == VMRES_ECORRUPT || rc == 0 ? rc : VMRES_ECORRUPT;
+}
+
+int vmres_snapshot_save(const struct vmres_sysalloc *sa, struct vmres_devmgr *m, void **buf,
+			size_t *len)
+{
+	struct attached_probe probe = {NULL};
+	struct save_ctx c;
+	struct obuf out = {0};
+	struct obuf dm = {0};
+	uint8_t *h, *r;
+	int rc;
+
+	if (!sa || !m || !buf || !len)
+		return VMRES_EINVAL;
+	rc = vmres_devmgr_with_sysalloc(m, probe_sysalloc, &probe);
+	if (rc && rc != VMRES_ESTATE)
+		return rc;
+	if (probe.sa && probe.sa != sa)
+		return VMRES_EINVAL;
+
+	memset(&c, 0, sizeof(c));
+	rc = iter_rc(vmres_sysalloc_foreach_pool(sa, save_pool, &c));
+	if (!rc)
+		rc = iter_rc(vmres_sysalloc_foreach_owner(sa, save_owner, &c));
+	if (!rc)
+		rc = iter_rc(vmres_sysalloc_foreach_alloc(sa, save_alloc, &c));
+	if (!rc)
+		rc = iter_rc(vmres_devmgr_foreach(m, save_device, &c));
+	if (rc)
+		goto out;
+
+	r = obuf_grow(&dm, rec_size[SEC_DEVMGR]);
+	if (r) {
+		/* The manager does not say which id it hands out next; ids only grow,
+		 * so the one after the highest registered id is what it would give
+		 * unless the newest devices were unregistered (docs/SNAPSHOT.md). */
+		put32(r, c.max_instance + 1);
+		put32(r + 4, probe.sa ? DEVMGR_FLAG_ATTACHED : 0);
+	}
+	h = obuf_grow(&out, HDR_SIZE);
+	if (h) {
+		memcpy(h, VMRES_SNAPSHOT_MAGIC, 8);
+		put16(h + HDR_MAJOR, VMRES_SNAPSHOT_VERSION_MAJOR);
+		put16(h + HDR_MAJOR + 2, VMRES_SNAPSHOT_VERSION_MINOR);
+		put32(h + HDR_HDRSIZE, HDR_SIZE);
+	}
+	put_section(&out, SEC_POOLS, &c.pools);
+	put_section(&out, SEC_OWNERS, &c.owners);
+	put_section(&out, SEC_ALLOCS, &c.allocs);
+	put_section(&out, SEC_DEVMGR, &dm);
+	put_section(&out, SEC_DEVICES, &c.devices);
+	put_section(&out, SEC_RESOURCES, &c.resources);
+	r = obuf_grow(&out, CRC_SIZE);
+	rc = VMRES_ENOMEM;
+	if (!r || dm.nomem)
+		goto out;
+	put64(out.p + HDR_TOTAL, out.len);
+	put32(r, (uint32_t)crc32_z(0, out.p, out.len - CRC_SIZE));
+	*buf = out.p;
+	*len = out.len;
+	out.p = NULL;
+	rc = 0;
+out:
+	free(out.p);
+	free(dm.p);
+	save_ctx_free(&c);
+	return rc;
+}
+
+int vmres_snapshot_save_fd(const struct vmres_sysalloc *sa, struct vmres_devmgr *m, int fd)
+{
+	size_t len, done = 0;
+	void *buf;
+	int rc;
+
+	if (fd < 0)
+		return VMRES_EINVAL;
+	rc = vmres_snapshot_save(sa, m, &buf, &len);
+	if (rc)
+		return rc;
+	while (done < len) {
+		ssize_t n = write(fd, (const uint8_t *)buf + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = VMRES_ESYS;
+			break;
+		}
+		done += (size_t)n;
+	}
+	int saved_errno = errno; /* the caller reads it after VMRES_ESYS */
+
+	free(buf);
+	errno = saved_errno;
+	return rc;
+}
+
+/* ---- restore: the model ---- */
+
+struct m_pool {
+	char name[VMRES_POOL_NAME_MAX];
+	enum vmres_res_kind kind;
+	enum vmres_space space;
+	uint64_t base, last;
+	size_t off;
+};
+
+struct m_owner {
+	uint64_t owner;
+	char name[VMRES_SYSALLOC_LABEL_MAX];
+	size_t off;
+};
+
+struct m_alloc {
+	uint32_t pool;
+	uint64_t base, size, align, owner;
+	char label[VMRES_SYSALLOC_LABEL_MAX];
+	size_t off;
+};
+
+struct m_device {
+	struct vmres_devmgr_info info;
+	size_t first_res; /* index of its first resource in model.res */
+	size_t off;
+};
+
+/* A mapped range, for the overlap checks. */
+struct m_range {
+	int space;
+	uint64_t base, last;
+	uint32_t instance;
+	size_t off;
+};
+
+struct name_key {
+	const char *name;
+	size_t index;
+};
+
+struct model {
+	const uint8_t *in;
+	size_t len;
+	size_t sec_off[N_SECTIONS];   /* body offset of each known section */
+	uint64_t sec_len[N_SECTIONS]; /* body length; sec_off 0: absent */
+	size_t sec_hdr[N_SECTIONS];   /* offset of its section header */
+
+	struct m_pool *pools;
+	size_t n_pools;
+	struct name_key *pools_by_name; /* sorted by name */
+	struct m_owner *owners;
+	size_t n_owners;
+	struct m_alloc *allocs;
+	size_t n_allocs;
+	uint32_t next_id;
+	bool attached;
+	size_t devmgr_off;
+	struct m_device *devs;
+	size_t n_devs;
+	struct vmres_resource *res;
+	bool *mapped;
+	size_t *res_off;
+	size_t n_res;
+	struct m_range *ranges; /* mapped ranges sorted by (space, base) */
+	size_t n_ranges;
+};
+
+static void model_free(struct model *md)
+{
+	free(md->pools);
+	free(md->pools_by_name);
+	free(md->owners);
+	free(md->allocs);
+	free(md->devs);
+	free(md->res);
+	free(md->mapped);
+	free(md->res_off);
+	free(md->ranges);
+}
+
+static int fail(struct vmres_snapshot_error *e, int code, size_t off)
+{
+	e->code = code;
+	e->offset = off;
+	return code;
+}
+
+/* A NUL-terminated name in a field of @p size bytes (@p nonempty: at least one char). */
+static bool name_ok(const uint8_t *p, size_t size, bool nonempty)
+{
+	return memchr(p, '\0', size) && (!nonempty || p[0]);
+}
+
+/* ---- restore pass 1: the frame ---- */
+
+static int check_frame(struct model *md, struct vmres_snapshot_error *e)
+{
+	const uint8_t *in = md->in;
+	size_t len = md->len, pos, end;
+	uint64_t total;
+	uint32_t hdr_size;
+
+	if (memcmp(in, VMRES_SNAPSHOT_MAGIC, len < 8 ? len : 8) != 0)
+		return fail(e, VMRES_EMAGIC, 0);
+	if (len < HDR_MAJOR + 2)
+		return fail(e, VMRES_ETRUNC, len);
+	if (get16(in + HDR_MAJOR) != VMRES_SNAPSHOT_VERSION_MAJOR)
+		return fail(e, VMRES_EVERSION, HDR_MAJOR);
+	if (len < HDR_SIZE)
+		return fail(e, VMRES_ETRUNC, len);
+	total = get64(in + HDR_TOTAL);
+	if (total > len)
+		return fail(e, VMRES_ETRUNC, len);
+	if (total < len || total < HDR_SIZE + CRC_SIZE)
+		return fail(e, VMRES_ECORRUPT, HDR_TOTAL);
+	end = len - CRC_SIZE;
+	if (get32(in + end) != (uint32_t)crc32_z(0, in, end))
+		return fail(e, VMRES_ECHECKSUM, end);
+	hdr_size = get32(in + HDR_HDRSIZE);
+	if (hdr_size < HDR_SIZE || hdr_size > end)
+		return fail(e, VMRES_ECORRUPT, HDR_HDRSIZE);
+
+	for (pos = hdr_size; pos < end;) {
+		uint32_t kind, flags;
+		uint64_t slen;
+
+		if (end - pos < SEC_HDR_SIZE)
+			return fail(e, VMRES_ETRUNC, pos);
+		kind = get32(in + pos);
+		flags = get32(in + pos + 4);
+		slen = get64(in + pos + 8);
+		if (slen > end - pos - SEC_HDR_SIZE)
+			return fail(e, VMRES_ETRUNC, pos);
+		if (kind > 0 && kind < N_SECTIONS) {
+			if (md->sec_off[kind])
+				return fail(e, VMRES_ECORRUPT, pos);
+			md->sec_hdr[kind] = pos;
+			md->sec_off[kind] = pos + SEC_HDR_SIZE;
+			md->sec_len[kind] = slen;
+		} else if (flags & SEC_FLAG_REQUIRED) {
+			return fail(e, VMRES_EVERSION, pos);
+		}
+		pos += SEC_HDR_SIZE + (size_t)slen;
+	}
+	for (int k = 1; k < N_SECTIONS; k++)
+		if (!md->sec_off[k])
+			return fail(e, VMRES_ECORRUPT, end);
+	return 0;
+}
+
+/* The table of section @p kind: its record count, record size and first record. */
+static int table(const struct model *md, enum section_kind kind, size_t *count, size_t *size,
+		 size_t *first, struct vmres_snapshot_error *e)
+{
+	size_t off = md->sec_off[kind];
+	uint64_t len = md->sec_len[kind], room;
+	uint32_t n, rsize;
+
+	if (len < TABLE_HDR_SIZE)
+		return fail(e, VMRES_ETRUNC, off);
+	n = get32(md->in + off);
+	rsize = get32(md->in + off + 4);
+	if (rsize < rec_size[kind])
+		return fail(e, VMRES_ECORRUPT, off + 4);
+	room = (len - TABLE_HDR_SIZE) / rsize;
+	if (n > room)
+		return fail(e, VMRES_ETRUNC, off + TABLE_HDR_SIZE + (size_t)room * rsize);
+	if (TABLE_HDR_SIZE + (uint64_t)n * rsize != len)
+		return fail(e, VMRES_ECORRUPT, off + TABLE_HDR_SIZE + (size_t)n * rsize);
+	*count = n;
+	*size = rsize;
+	*first = off + TABLE_HDR_SIZE;
+	return 0;
+}
+
+/* ---- restore pass 2: records ---- */
+
+/* Sort keys (qsort has no context argument, so each key carries what it needs). */
+struct window_key {
+	int class;
+	uint64_t base, last;
+	size_t off;
+};
+
+static int cmp_name_key(const void *a, const void *b)
+{
+	return strcmp(((const struct name_key *)a)->name, ((const struct name_key *)b)->name);
+}
+
+static int cmp_window_key(const void *a, const void *b)
+{
+	const struct window_key *x = a, *y = b;
+
+	if (x->class != y->class)
+		return x->class < y->class ? -1 : 1;
+	return x->base < y->base ? -1 : x->base > y->base;
+}
+
+/* The class of numbers or addresses a pool's window lives in; pools of one class
+ * must not overlap (-1: ID pools, which may). */
+static int pool_class(const struct m_pool *p)
+{
+	if (p->kind == VMRES_RES_ADDR)
+		return (int)p->space;
+	return p->kind == VMRES_RES_ID ? -1 : 0;
+}
+
+static size_t later(size_t a, size_t b)
+{
+	return a > b ? a : b;
+}
+
+static int parse_pools(struct model *md, struct vmres_snapshot_error *e)
+{
+	struct window_key *windows;
+	size_t n, size, o;
+	int rc = table(md, SEC_POOLS, &n, &size, &o, e);
+
+	if (rc)
+		return rc;
+	md->pools = calloc(n + 1, sizeof(*md->pools));
+	md->pools_by_name = calloc(n + 1, sizeof(*md->pools_by_name));
+	windows = calloc(n + 1, sizeof(*windows));
+	if (!md->pools || !md->pools_by_name || !windows) {
+		free(windows);
+		return fail(e, VMRES_ENOMEM, o);
+	}
+	for (size_t i = 0; i < n && !rc; i++, o += size) {
+		const uint8_t *r = md->in + o;
+		struct m_pool *p = &md->pools[i];
+
+		if (!name_ok(r, VMRES_POOL_NAME_MAX, true))
+			rc = fail(e, VMRES_ECORRUPT, o);
+		else if (r[24] < VMRES_RES_ADDR || r[24] > VMRES_RES_ID)
+			rc = fail(e, VMRES_ECORRUPT, o + 24);
+		else if (r[24] == VMRES_RES_ADDR
+				 ? r[25] != VMRES_SPACE_PIO && r[25] != VMRES_SPACE_MMIO
+				 : r[25] != 0)
+			rc = fail(e, VMRES_ECORRUPT, o + 25);
+		if (rc)
+			break;
+		memcpy(p->name, r, VMRES_POOL_NAME_MAX);
+		p->kind = r[24];
+		p->space = r[25];
+		p->base = get64(r + 32);
+		p->last = get64(r + 40);
+		p->off = o;
+		if (p->base > p->last)
+			rc = fail(e, VMRES_ECORRUPT, o + 32);
+		else if (p->kind == VMRES_RES_ADDR && p->space == VMRES_SPACE_PIO &&
+			 p->last > 0xFFFF)
+			rc = fail(e, VMRES_ECORRUPT, o + 40);
+		else if (p->kind != VMRES_RES_ADDR && p->last > UINT32_MAX)
+			rc = fail(e, VMRES_ECORRUPT, o + 40);
+		md->pools_by_name[i] = (struct name_key){p->name, i};
+		windows[i] = (struct window_key){pool_class(p), p->base, p->last, o};
+		md->n_pools++;
+	}
+	if (!rc) {
+		qsort(md->pools_by_name, n, sizeof(*md->pools_by_name), cmp_name_key);
+		for (size_t i = 1; i < n && !rc; i++) {
+			const struct m_pool *a = &md->pools[md->pools_by_name[i - 1].index];
+			const struct m_pool *b = &md->pools[md->pools_by_name[i].index];
+
+			if (strcmp(a->name, b->name) == 0)
+				rc = fail(e, VMRES_ECORRUPT, later(a->off, b->off));
+		}
+	}
+	if (!rc) {
+		qsort(windows, n, sizeof(*windows), cmp_window_key);
+		for (size_t i = 1; i < n && !rc; i++) {
+			const struct window_key *a = &windows[i - 1], *b = &windows[i];
+
+			if (a->class >= 0 && a->class == b->class && a->last >= b->base)
+				rc = fail(e, VMRES_ECORRUPT, later(a->off, b->off) + 32);
+		}
+	}
+	free(windows);
+	return rc;
+}
+
+static const struct m_pool *pool_by_name(const struct model *md, const char *name)
+{
+	size_t lo = 0, hi = md->n_pools;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(md->pools_by_name[mid].name, name);
+
+		if (c == 0)
+			return &md->pools[md->pools_by_name[mid].index];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int parse_owners(struct model *md, struct vmres_snapshot_error *e)
+{
+	size_t n, size, o;
+	int rc = table(md, SEC_OWNERS, &n, &size, &o, e);
+
+	if (rc)
+		return rc;
+	md->owners = calloc(n + 1, sizeof(*md->owners));
+	if (!md->owners)
+		return fail(e, VMRES_ENOMEM, o);
+	for (size_t i = 0; i < n; i++, o += size) {
+		struct m_owner *w = &md->owners[i];
+
+		w->owner = get64(md->in + o);
+		w->off = o;
+		if (i > 0 && w->owner <= md->owners[i - 1].owner)
+			return fail(e, VMRES_ECORRUPT, o);
+		if (!name_ok(md->in + o + 8, VMRES_SYSALLOC_LABEL_MAX, true))
+			return fail(e, VMRES_ECORRUPT, o + 8);
+		memcpy(w->name, md->in + o + 8, VMRES_SYSALLOC_LABEL_MAX);
+		md->n_owners++;
+	}
+	return 0;
+}
+
+static bool align_ok(uint64_t base, uint64_t align)
+{
+	return (align & (align - 1)) == 0 && (align <= 1 || base % align == 0);
+}
+
+static int check_alloc(const struct model *md, const struct m_alloc *a, const struct m_alloc *prev,
+		       struct vmres_snapshot_error *e)
+{
+	const struct m_pool *p;
+	size_t o = a->off;
+
+	if (a->pool >= md->n_pools)
+		return fail(e, VMRES_ECORRUPT, o);
+	if (prev && a->pool < prev->pool)
+		return fail(e, VMRES_ECORRUPT, o);
+	p = &md->pools[a->pool];
+	if (p->kind == VMRES_RES_ADDR) {
+		if (a->size == 0 || a->base + (a->size - 1) < a->base)
+			return fail(e, VMRES_ECORRUPT, o + 16);
+		if (a->base < p->base)
+			return fail(e, VMRES_ECORRUPT, o + 8);
+		if (a->base + (a->size - 1) > p->last)
+			return fail(e, VMRES_ECORRUPT, o + 16);
+		if (!align_ok(a->base, a->align))
+			return fail(e, VMRES_ECORRUPT, o + 24);
+	} else {
+		if (a->base < p->base || a->base > p->last)
+			return fail(e, VMRES_ECORRUPT, o + 8);
+		if (a->size != 1)
+			return fail(e, VMRES_ECORRUPT, o + 16);
+		if (a->align != 0)
+			return fail(e, VMRES_ECORRUPT, o + 24);
+	}
+	/* In (pool, base) order, so an overlap is always with the previous record. */
+	if (prev && prev->pool == a->pool && prev->base + (prev->size - 1) >= a->base)
+		return fail(e, VMRES_ECORRUPT, o + 8);
+	if (!name_ok(md->in + o + 40, VMRES_SYSALLOC_LABEL_MAX, false))
+		return fail(e, VMRES_ECORRUPT, o + 40);
+	return 0;
+}
+
+static int parse_allocs(struct model *md, struct vmres_snapshot_error *e)
+{
+	size_t n, size, o;
+	int rc = table(md, SEC_ALLOCS, &n, &size, &o, e);
+
+	if (rc)
+		return rc;
+	md->allocs = calloc(n + 1, sizeof(*md->allocs));
+	if (!md->allocs)
+		return fail(e, VMRES_ENOMEM, o);
+	for (size_t i = 0; i < n; i++, o += size) {
+		const uint8_t *r = md->in + o;
+		struct m_alloc *a = &md->allocs[i];
+
+		a->pool = get32(r);
+		a->base = get64(r + 8);
+		a->size = get64(r + 16);
+		a->align = get64(r + 24);
+		a->owner = get64(r + 32);
+		a->off = o;
+		rc = check_alloc(md, a, i ? &md->allocs[i - 1] : NULL, e);
+		if (rc)
+			return rc;
+		memcpy(a->label, r + 40, VMRES_SYSALLOC_LABEL_MAX);
+		md->n_allocs++;
+	}
+	return 0;
+}
+
+static int parse_devmgr(struct model *md, struct vmres_snapshot_error *e)
+{
+	size_t n, size, o;
+	int rc = table(md, SEC_DEVMGR, &n, &size, &o, e);
+
+	if (rc)
+		return rc;
+	if (n != 1)
+		return fail(e, VMRES_ECORRUPT, md->sec_off[SEC_DEVMGR]);
+	md->next_id = get32(md->in + o);
+	md->attached = get32(md->in + o + 4) & DEVMGR_FLAG_ATTACHED;
+	md->devmgr_off = o;
+	return 0;
+}
+
+static const struct m_device *device_by_id(const struct model *md, uint32_t instance)
+{
+	size_t lo = 0, hi = md->n_devs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (md->devs[mid].info.instance == instance)
+			return &md->devs[mid];
+		if (md->devs[mid].info.instance < instance)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int parse_devices(struct model *md, struct vmres_snapshot_error *e)
+{
+	size_t n, size, o;
+	uint64_t total_res = 0;
+	int rc = table(md, SEC_DEVICES, &n, &size, &o, e);
+
+	if (rc)
+		return rc;
+	md->devs = calloc(n + 1, sizeof(*md->devs));
+	if (!md->devs)
+		return fail(e, VMRES_ENOMEM, o);
+	for (size_t i = 0; i < n; i++, o += size) {
+		const uint8_t *r = md->in + o;
+		struct m_device *d = &md->devs[i];
+		uint32_t n_res = get32(r + 16);
+
+		d->info.instance = get32(r);
+		d->info.parent = get32(r + 4);
+		d->info.owner = get64(r + 8);
+		d->off = o;
+		/* Ids only grow and a parent exists when its child registers, so the
+		 * table is in id order and every parent is an earlier record: this also
+		 * rules out cycles. */
+		if (d->info.instance == 0 ||
+		    (i && d->info.instance <= md->devs[i - 1].info.instance))
+			return fail(e, VMRES_ECORRUPT, o);
+		if (md->next_id != 0 && d->info.instance >= md->next_id)
+			return fail(e, VMRES_ECORRUPT, md->devmgr_off);
+		if (d->info.parent != VMRES_DEVMGR_NO_PARENT && !device_by_id(md, d->info.parent))
+			return fail(e, VMRES_ECORRUPT, o + 4);
+		if (n_res > VMRES_DEVMGR_MAX_RES)
+			return fail(e, VMRES_ECORRUPT, o + 16);
+		if (!name_ok(r + 24, VMRES_DEVICE_NAME_MAX, false))
+			return fail(e, VMRES_ECORRUPT, o + 24);
+		memcpy(d->info.name, r + 24, VMRES_DEVICE_NAME_MAX);
+		d->info.n_res = n_res;
+		d->first_res = (size_t)total_res;
+		total_res += n_res;
+		md->n_devs++;
+	}
+	md->n_res = (size_t)total_res;
+	return 0;
+}
+
+static int parse_resource(const struct model *md, size_t o, struct vmres_resource *res,
+			  bool *mapped, struct vmres_snapshot_error *e)
+{
+	const uint8_t *r = md->in + o;
+	const struct m_pool *p = NULL;
+
+	memset(res, 0, sizeof(*res));
+	*mapped = false;
+	if (r[0] < VMRES_RES_ADDR || r[0] > VMRES_RES_ID)
+		return fail(e, VMRES_ECORRUPT, o);
+	res->kind = r[0];
+	if (!name_ok(r + 8, VMRES_POOL_NAME_MAX, false))
+		return fail(e, VMRES_ECORRUPT, o + 8);
+	memcpy(res->pool, r + 8, VMRES_POOL_NAME_MAX);
+	if (res->pool[0]) {
+		p = pool_by_name(md, res->pool);
+		if (!p || p->kind != res->kind || (p->kind == VMRES_RES_ADDR && p->space != r[1]))
+			return fail(e, VMRES_ECORRUPT, o + 8);
+	}
+	if (res->kind != VMRES_RES_ADDR) {
+		if (r[2] & RES_FLAG_MAPPED)
+			return fail(e, VMRES_ECORRUPT, o + 2);
+		if (res->kind == VMRES_RES_IRQ)
+			res->u.irq.gsi = get32(r + 4);
+		else if (res->kind == VMRES_RES_ID)
+			res->u.id.id = get32(r + 4);
+		else {
+			res->u.msi.gsi = get32(r + 4);
+			res->u.msi.msg.addr_lo = get32(r + 56);
+			res->u.msi.msg.addr_hi = get32(r + 60);
+			res->u.msi.msg.data = get32(r + 64);
+		}
+		return 0;
+	}
+	if (r[1] != VMRES_SPACE_PIO && r[1] != VMRES_SPACE_MMIO)
+		return fail(e, VMRES_ECORRUPT, o + 1);
+	res->u.addr.space = r[1];
+	res->u.addr.base = get64(r + 32);
+	res->u.addr.size = get64(r + 40);
+	res->u.addr.align = get64(r + 48);
+	*mapped = r[2] & RES_FLAG_MAPPED;
+	if (res->u.addr.size == 0 || res->u.addr.base + (res->u.addr.size - 1) < res->u.addr.base)
+		return fail(e, VMRES_ECORRUPT, o + 40);
+	if (res->u.addr.space == VMRES_SPACE_PIO &&
+	    res->u.addr.base + (res->u.addr.size - 1) > 0xFFFF)
+		return fail(e, VMRES_ECORRUPT, o + 40);
+	return 0;
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct m_range *x = a, *y = b;
+
+	if (x->space != y->space)
+		return x->space < y->space ? -1 : 1;
+	return x->base < y->base ? -1 : x->base > y->base;
+}
+
+static int parse_resources(struct model *md, struct vmres_snapshot_error *e)
+{
+	size_t n, size, o;
+	int rc = table(md, SEC_RESOURCES, &n, &size, &o, e);
+
+	if (rc)
+		return rc;
+	if (n != md->n_res)
+		return fail(e, VMRES_ECORRUPT, md->sec_off[SEC_RESOURCES]);
+	md->res = calloc(n + 1, sizeof(*md->res));
+	md->mapped = calloc(n + 1, sizeof(*md->mapped));
+	md->res_off = calloc(n + 1, sizeof(*md->res_off));
+	md->ranges = calloc(n + 1, sizeof(*md->ranges));
+	if (!md->res || !md->mapped || !md->res_off || !md->ranges)
+		return fail(e, VMRES_ENOMEM, o);
+	for (size_t d = 0, i = 0; d < md->n_devs; d++) {
+		for (size_t k = 0; k < md->devs[d].info.n_res; k++, i++, o += size) {
+			const struct vmres_resource *r = &md->res[i];
+
+			rc = parse_resource(md, o, &md->res[i], &md->mapped[i], e);
+			if (rc)
+				return rc;
+			md->res_off[i] = o;
+			if (md->mapped[i])
+				md->ranges[md->n_ranges++] =
+					(struct m_range){r->u.addr.space, r->u.addr.base,
+							 r->u.addr.base + (r->u.addr.size - 1),
+							 md->devs[d].info.instance, o};
+		}
+	}
+	/* The buses: no two mapped ranges of a space share an address. */
+	qsort(md->ranges, md->n_ranges, sizeof(*md->ranges), cmp_range);
+	for (size_t i = 1; i < md->n_ranges; i++) {
+		const struct m_range *a = &md->ranges[i - 1], *b = &md->ranges[i];
+
+		if (a->space == b->space && a->last >= b->base)
+			return fail(e, VMRES_ECORRUPT, later(a->off, b->off) + 32);
+	}
+	return 0;
+}
+
+/* ---- restore pass 3: what the public devmgr API can rebuild ---- */
+
+/* Does a mapped range of a device older than @p instance meet [base, last]? */
+static bool meets_older_mapped(const struct model *md, int space, uint64_t base, uint64_t last,
+			       uint32_t instance)
+{
+	size_t lo = 0, hi = md->n_ranges;
+
+	/* The first range of the space whose last address is >= base (ranges of a
+	 * space are disjoint and sorted, so their last addresses are sorted too). */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct m_range *r = &md->ranges[mid];
+
+		if (r->space < space || (r->space == space && r->last < base))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < md->n_ranges; lo++) {
+		const struct m_range *r = &md->ranges[lo];
+
+		if (r->space != space || r->base > last)
+			break;
+		if (r->instance < instance)
+			return true;
+	}
+	return false;
+}
+
+/* Is [base, last] free in pool @p pool (allocations are in (pool, base) order)? */
+static bool free_in_pool(const struct model *md, size_t pool, uint64_t base, uint64_t last)
+{
+	size_t lo = 0, hi = md->n_allocs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct m_alloc *a = &md->allocs[mid];
+
+		if (a->pool < pool || (a->pool == pool && a->base + (a->size - 1) < base))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo == md->n_allocs || md->allocs[lo].pool != pool || md->allocs[lo].base > last;
+}
+
+static bool unmapped_rebuildable(const struct model *md, const struct m_device *d, size_t i)
+{
+	const struct vmres_resource *r = &md->res[i];
+	uint64_t last = r->u.addr.base + (r->u.addr.size - 1);
+	const struct m_pool *p;
+
+	/* Registering maps every range first: it must meet no range on the bus yet. */
+	if (meets_older_mapped(md, r->u.addr.space, r->u.addr.base, last, d->info.instance))
+		return false;
+	for (size_t k = d->first_res; k < d->first_res + d->info.n_res; k++) {
+		const struct vmres_resource *o = &md->res[k];
+
+		if (k != i && o->kind == VMRES_RES_ADDR && o->u.addr.space == r->u.addr.space &&
+		    o->u.addr.base <= last &&
+		    r->u.addr.base <= o->u.addr.base + (o->u.addr.size - 1))
+			return false;
+	}
+	/* Unmapping gives the reservation back to the attached sysalloc: restore
+	 * reserves it just before, so it must be free and fit the pool. */
+	if (!md->attached || !r->pool[0])
+		return true;
+	p = pool_by_name(md, r->pool);
+	return r->u.addr.base >= p->base && last <= p->last &&
+	       align_ok(r->u.addr.base, r->u.addr.align) &&
+	       free_in_pool(md, (size_t)(p - md->pools), r->u.addr.base, last);
+}
+
+static int check_rebuildable(const struct model *md, struct vmres_snapshot_error *e)
+{
+	uint64_t ids = md->next_id ? (uint64_t)md->next_id - 1 : UINT32_MAX;
+
+	if (ids - md->n_devs > MAX_UNUSED_IDS)
+		return fail(e, VMRES_ENOTSUP, md->devmgr_off);
+	for (size_t d = 0; d < md->n_devs; d++) {
+		const struct m_device *dev = &md->devs[d];
+
+		for (size_t i = dev->first_res; i < dev->first_res + dev->info.n_res; i++)
+			if (md->res[i].kind == VMRES_RES_ADDR && !md->mapped[i] &&
+			    !unmapped_rebuildable(md, dev, i))
+				return fail(e, VMRES_ENOTSUP, md->res_off[i]);
+	}
+	return 0;
+}
+
+/* ---- restore: build ---- */
+
+static int build_sysalloc(const struct model *md, struct vmres_sysalloc *sa,
+			  struct vmres_snapshot_error *e)
+{
+	int rc;
+
+	for (size_t i = 0; i < md->n_pools; i++) {
+		const struct m_pool *p = &md->pools[i];
+
+		if (p->kind == VMRES_RES_ADDR)
+			rc = vmres_sysalloc_add_addr_pool(sa, p->name, p->space, p->base, p->last);
+		else
+			rc = vmres_sysalloc_add_id_pool(sa, p->name, p->kind, (uint32_t)p->base,
+							(uint32_t)p->last);
+		if (rc)
+			return fail(e, rc, p->off);
+	}
+	for (size_t i = 0; i < md->n_owners; i++) {
+		rc = vmres_sysalloc_set_owner_name(sa, md->owners[i].owner, md->owners[i].name);
+		if (rc)
+			return fail(e, rc, md->owners[i].off);
+	}
+	for (size_t i = 0; i < md->n_allocs; i++) {
+		const struct m_alloc *a = &md->allocs[i];
+		const struct m_pool *p = &md->pools[a->pool];
+		struct vmres_request q;
+		struct vmres_resource got;
+		size_t n_got;
+
+		memset(&q, 0, sizeof(q));
+		q.kind = p->kind;
+		memcpy(q.pool, p->name, sizeof(q.pool));
+		switch (p->kind) {
+		case VMRES_RES_ADDR:
+			q.u.addr.space = p->space;
+			q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
+			q.u.addr.req.policy = VMRES_ADDR_EXACT;
+			q.u.addr.req.addr = a->base;
+			q.u.addr.req.size = a->size;
+			q.u.addr.req.align = a->align;
+			break;
+		case VMRES_RES_IRQ:
+			q.u.irq.gsi = (uint32_t)a->base;
+			break;
+		case VMRES_RES_MSI:
+			q.u.msi.count = 1;
+			q.u.msi.gsi = (uint32_t)a->base;
+			break;
+		default:
+			q.u.id.id = (uint32_t)a->base;
+			break;
+		}
+		rc = vmres_sysalloc_alloc(sa, &q, 1, a->owner, &got, 1, &n_got, NULL);
+		if (!rc && a->label[0])
+			rc = vmres_sysalloc_set_label(sa, &got, a->owner, a->label);
+		if (rc)
+			return fail(e, rc, a->off);
+	}
+	return 0;
+}
+
+/* Take instance id @p *next without keeping a device, so that ids match. */
+static int burn_id(struct vmres_devmgr *m, uint32_t *next)
+{
+	struct vmres_device placeholder = VMRES_DEVICE_INIT;
+	uint32_t id;
+	int rc = vmres_devmgr_register(m, &placeholder, VMRES_DEVMGR_NO_PARENT, NULL, 0, &id);
+
+	if (rc)
+		return rc;
+	rc = vmres_devmgr_unregister(m, id);
+	if (rc)
+		return rc;
+	if (id != *next)
+		return VMRES_ECORRUPT; /* the manager was not fresh: cannot happen */
+	(*next)++;
+	return 0;
+}
+
+static int unmap_one(const struct model *md, struct vmres_sysalloc *sa, struct vmres_devmgr *m,
+		     const struct m_device *d, unsigned int k)
+{
+	const struct vmres_resource *r = &md->res[d->first_res + k];
+	int rc;
+
+	if (md->attached && r->pool[0]) {
+		struct vmres_request q;
+		struct vmres_resource got;
+		size_t n_got;
+
+		memset(&q, 0, sizeof(q));
+		q.kind = VMRES_RES_ADDR;
+		memcpy(q.pool, r->pool, sizeof(q.pool));
+		q.u.addr.space = r->u.addr.space;
+		q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
+		q.u.addr.req.policy = VMRES_ADDR_EXACT;
+		q.u.addr.req.addr = r->u.addr.base;
+		q.u.addr.req.size = r->u.addr.size;
+		q.u.addr.req.align = r->u.addr.align;
+		rc = vmres_sysalloc_alloc(sa, &q, 1, d->info.owner, &got, 1, &n_got, NULL);
+		if (rc)
+			return rc;
+	}
+	return vmres_devmgr_unmap_range(m, d->info.instance, k);
+}
+
+static int build_device(const struct model *md, const struct m_device *d, struct vmres_sysalloc *sa,
+			struct vmres_devmgr *m, vmres_snapshot_bind_fn bind, void *bind_ctx)
+{
+	const struct vmres_resource *res = md->res + d->first_res;
+	struct vmres_device dev = VMRES_DEVICE_INIT;
+	uint32_t id;
+	int rc;
+
+	if (bind) {
+		dev.name = d->info.name;
+		dev.owner = d->info.owner;
+		rc = bind(bind_ctx, &d->info, res, md->mapped + d->first_res, &dev);
+		if (rc)
+			return rc < 0 && rc >= VMRES_ERRNO_MIN ? rc : VMRES_EINVAL;
+	}
+	dev.version = VMRES_DEVICE_VERSION;
+	dev.name = d->info.name;
+	dev.owner = d->info.owner;
+	rc = vmres_devmgr_register(m, &dev, d->info.parent, res, d->info.n_res, &id);
+	if (rc) {
+		if (dev.release)
+			dev.release(dev.opaque);
+		return rc;
+	}
+	if (id != d->info.instance)
+		return VMRES_ECORRUPT; /* cannot happen: ids were burnt up to it */
+	for (unsigned int k = 0; k < d->info.n_res && !rc; k++)
+		if (res[k].kind == VMRES_RES_ADDR && !md->mapped[d->first_res + k])
+			rc = unmap_one(md, sa, m, d, k);
+	return rc;
+}
+
+static int build_devmgr(const struct model *md, struct vmres_sysalloc *sa, struct vmres_devmgr *m,
+			vmres_snapshot_bind_fn bind, void *bind_ctx, struct vmres_snapshot_error *e)
+{
+	uint32_t next = 1;
+	int rc;
+
+	for (size_t i = 0; i < md->n_devs; i++) {
+		const struct m_device *d = &md->devs[i];
+
+		while (next != d->info.instance)
+			if ((rc = burn_id(m, &next)) != 0)
+				return fail(e, rc, d->off);
+		rc = build_device(md, d, sa, m, bind, bind_ctx);
+		if (rc)
+			return fail(e, rc, d->off);
+		next = d->info.instance + 1;
+	}
+	while (next != md->next_id)
+		if ((rc = burn_id(m, &next)) != 0)
+			return fail(e, rc, md->devmgr_off);
+	return 0;
+}
+
+int vmres_snapshot_restore(const void *buf, size_t len, vmres_snapshot_bind_fn bind, void *bind_ctx,
+			   struct vmres_sysalloc **sa_out, struct vmres_devmgr **m_out,
+			   struct vmres_snapshot_error *err)
+{
+	struct vmres_snapshot_error e = {0, 0};
+	struct vmres_sysalloc *sa = NULL;
+	struct vmres_devmgr *m = NULL;
+	struct model md;
+	int rc;
+
+	if (!sa_out || !m_out || (!buf && len))
+		return VMRES_EINVAL;
+	memset(&md, 0, sizeof(md));
+	md.in = buf ? buf : (const uint8_t *)"";
+	md.len = len;
+	rc = check_frame(&md, &e);
+	if (!rc)
+		rc = parse_pools(&md, &e);
+	if (!rc)
+		rc = parse_owners(&md, &e);
+	if (!rc)
+		rc = parse_allocs(&md, &e);
+	if (!rc)
+		rc = parse_devmgr(&md, &e);
+	if (!rc)
+		rc = parse_devices(&md, &e);
+	if (!rc)
+		rc = parse_resources(&md, &e);
+	if (!rc)
+		rc = check_rebuildable(&md, &e);
+	if (!rc) {
+		rc = vmres_sysalloc_new(&sa);
+		if (!rc)
+			rc = build_sysalloc(&md, sa, &e);
+		else
+			fail(&e, rc, 0);
+	}
+	if (!rc) {
+		rc = vmres_devmgr_new(md.attached ? sa : NULL, &m);
+		if (!rc)
+			rc = build_devmgr(&md, sa, m, bind, bind_ctx, &e);
+		else
+			fail(&e, rc, md.devmgr_off);
+	}
+	model_free(&md);
+	if (rc) {
+		vmres_devmgr_free(m);
+		vmres_sysalloc_free(sa);
+	} else {
+		*sa_out = sa;
+		*m_out = m;
+		e.offset = len;
+	}
+	if (err)
+		*err = e;
+	return rc;
+}
+
+int vmres_snapshot_restore_fd(int fd, vmres_snapshot_bind_fn bind, void *bind_ctx,
+			      struct vmres_sysalloc **sa_out, struct vmres_devmgr **m_out,
+			      struct vmres_snapshot_error *err)
+{
+	struct obuf b = {0};
+	int rc = 0;
+
+	if (fd < 0 || !sa_out || !m_out)
+		return VMRES_EINVAL;
+	for (;;) {
+		size_t want = b.cap - b.len < 4096 ? 65536 : b.cap - b.len;
+		uint8_t *at = obuf_grow(&b, want);
+		ssize_t n;
+
+		if (!at) {
+			rc = VMRES_ENOMEM;
+			break;
+		}
+		n = read(fd, at, want);
+		b.len -= want - (n > 0 ? (size_t)n : 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = VMRES_ESYS;
+		if (n <= 0)
+			break;
+	}
+	if (!rc)
+		rc = vmres_snapshot_restore(b.p, b.len, bind, bind_ctx, sa_out, m_out, err);
+	else if (err)
+		*err = (struct vmres_snapshot_error){rc, b.len};
+	int saved_errno = errno;
+
+	free(b.p);
+	errno = saved_errno;
+	return rc;
+}
+
+/* ---- lookup by name ---- */
+
+struct find_ctx {
+	const char *name;
+	uint32_t after;
+	uint32_t found;
+};
+
+static int find_by_name(void *ctx, const struct vmres_devmgr_info *info,
+			const struct vmres_resource *res, const bool *mapped)
+{
+	struct find_ctx *c = ctx;
+
+	(void)res;
+	(void)mapped;
+	if (info->instance <= c->after || strcmp(info->name, c->name) != 0)
+		return 0;
+	c->found = info->instance;
+	return 1;
+}
+
+int vmres_snapshot_find_device(struct vmres_devmgr *m, const char *name, uint32_t after,
+			       uint32_t *instance)
+{
+	struct find_ctx c = {name, after, 0};
+	int rc;
+
+	if (!m || !name || !instance)
+		return VMRES_EINVAL;
+	rc = vmres_devmgr_foreach(m, find_by_name, &c);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return VMRES_EDEVICE;
+	*instance = c.found;
+	return 0;
+}

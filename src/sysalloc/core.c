@@ -1,0 +1,760 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The system allocator: named pools over addr and ids allocators, one record per
+ * allocated resource, atomic multi-request allocation.
+ *
+ * Atomicity: every record created by one vmres_sysalloc_alloc() call is pushed
+ * on a stack (rec->txn) as soon as its resource is taken from a pool. If a later
+ * request fails, the stack is popped (most recent first) and each resource given
+ * back, which restores the pools exactly: the addr and ids allocators are
+ * deterministic, so "allocate then release" leaves them as they were.
+ * Releasing never allocates memory, so a rollback cannot fail.
+ */
+#include "sysalloc_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define HTAB_MIN_BUCKETS 64
+
+/* ---- hash tables (chained, power-of-two buckets, grown at load 1) ---- */
+
+static size_t hash(uint32_t ns, uint64_t key)
+{
+	uint64_t x = key ^ ((uint64_t)ns * 0x9e3779b97f4a7c15ull);
+
+	/* splitmix64's finalizer: every key bit reaches every hash bit */
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return (size_t)x;
+}
+
+static int htab_init(struct vmres__htab *t)
+{
+	t->buckets = calloc(HTAB_MIN_BUCKETS, sizeof(*t->buckets));
+	if (!t->buckets)
+		return VMRES_ENOMEM;
+	t->mask = HTAB_MIN_BUCKETS - 1;
+	t->count = 0;
+	return 0;
+}
+
+static struct vmres__hnode *htab_find(const struct vmres__htab *t, uint32_t ns, uint64_t key)
+{
+	struct vmres__hnode *n = t->buckets[hash(ns, key) & t->mask];
+
+	while (n && (n->key != key || n->ns != ns))
+		n = n->next;
+	return n;
+}
+
+/* Growing is an optimisation: if memory is short the chains just get longer. */
+static void htab_grow(struct vmres__htab *t)
+{
+	size_t nb = (t->mask + 1) * 2;
+	struct vmres__hnode **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return;
+	for (size_t i = 0; i <= t->mask; i++) {
+		struct vmres__hnode *n = t->buckets[i];
+
+		while (n) {
+			struct vmres__hnode *next = n->next;
+			size_t h = hash(n->ns, n->key) & (nb - 1);
+
+			n->next = b[h];
+			b[h] = n;
+			n = next;
+		}
+	}
+	free(t->buckets);
+	t->buckets = b;
+	t->mask = nb - 1;
+}
+
+static void htab_insert(struct vmres__htab *t, struct vmres__hnode *n)
+{
+	size_t h;
+
+	if (t->count > t->mask)
+		htab_grow(t);
+	h = hash(n->ns, n->key) & t->mask;
+	n->next = t->buckets[h];
+	t->buckets[h] = n;
+	t->count++;
+}
+
+static void htab_remove(struct vmres__htab *t, struct vmres__hnode *n)
+{
+	struct vmres__hnode **p = &t->buckets[hash(n->ns, n->key) & t->mask];
+
+	while (*p != n)
+		p = &(*p)->next;
+	*p = n->next;
+	t->count--;
+}
+
+/* ---- lookups shared with presets.c and dump.c ---- */
+
+struct vmres__pool *vmres__sysalloc_pool(const struct vmres_sysalloc *sa, const char *name)
+{
+	if (strnlen(name, VMRES_POOL_NAME_MAX) == VMRES_POOL_NAME_MAX)
+		return NULL;
+	for (uint32_t i = 0; i < sa->n_pools; i++)
+		if (strcmp(sa->pools[i]->name, name) == 0)
+			return sa->pools[i];
+	return NULL;
+}
+
+struct vmres__rec *vmres__sysalloc_rec(const struct vmres_sysalloc *sa, const struct vmres__pool *p,
+				       uint64_t key)
+{
+	struct vmres__hnode *n = htab_find(&sa->recs, p->index, key);
+
+	return n ? (struct vmres__rec *)n : NULL;
+}
+
+struct vmres__owner *vmres__sysalloc_owner(const struct vmres_sysalloc *sa, uint64_t owner)
+{
+	struct vmres__hnode *n = htab_find(&sa->owners, 0, owner);
+
+	return n ? (struct vmres__owner *)n : NULL;
+}
+
+void vmres__sysalloc_info(const struct vmres__rec *r, struct vmres_sysalloc_alloc_info *out)
+{
+	const struct vmres__pool *p = r->pool;
+
+	memset(out, 0, sizeof(*out));
+	out->res.kind = p->kind;
+	memcpy(out->res.pool, p->name, sizeof(out->res.pool));
+	switch (p->kind) {
+	case VMRES_RES_ADDR:
+		out->res.u.addr.space = p->space;
+		out->res.u.addr.base = r->node.key;
+		out->res.u.addr.size = r->size;
+		out->res.u.addr.align = r->align;
+		break;
+	case VMRES_RES_IRQ:
+		out->res.u.irq.gsi = (uint32_t)r->node.key;
+		break;
+	case VMRES_RES_MSI:
+		out->res.u.msi.gsi = (uint32_t)r->node.key;
+		break;
+	case VMRES_RES_ID:
+		out->res.u.id.id = (uint32_t)r->node.key;
+		break;
+	}
+	out->owner = r->owner->node.key;
+	out->owner_name = r->owner->name[0] ? r->owner->name : NULL;
+	out->label = r->label[0] ? r->label : NULL;
+}
+
+/* ---- construction ---- */
+
+int vmres_sysalloc_new(struct vmres_sysalloc **out)
+{
+	struct vmres_sysalloc *sa;
+
+	if (!out)
+		return VMRES_EINVAL;
+	sa = calloc(1, sizeof(*sa));
+	if (!sa)
+		return VMRES_ENOMEM;
+	if (htab_init(&sa->recs) || htab_init(&sa->owners)) {
+		free(sa->recs.buckets);
+		free(sa);
+		return VMRES_ENOMEM;
+	}
+	*out = sa;
+	return 0;
+}
+
+static void free_chains(struct vmres__htab *t)
+{
+	for (size_t i = 0; t->buckets && i <= t->mask; i++) {
+		struct vmres__hnode *n = t->buckets[i];
+
+		while (n) {
+			struct vmres__hnode *next = n->next;
+
+			free(n); /* the node is the first member of a record or owner */
+			n = next;
+		}
+	}
+	free(t->buckets);
+}
+
+void vmres_sysalloc_free(struct vmres_sysalloc *sa)
+{
+	if (!sa)
+		return;
+	free_chains(&sa->recs);
+	free_chains(&sa->owners);
+	for (uint32_t i = 0; i < sa->n_pools; i++) {
+		vmres_addr_free(sa->pools[i]->addr);
+		vmres_ids_free(sa->pools[i]->ids);
+		free(sa->pools[i]);
+	}
+	free(sa->pools);
+	free(sa);
+}
+
+static int check_name(const char *name, size_t max)
+{
+	size_t len;
+
+	if (!name)
+		return VMRES_EINVAL;
+	len = strnlen(name, max);
+	return len == 0 || len == max ? VMRES_EINVAL : 0;
+}
+
+static bool gsi_kind(enum vmres_res_kind k)
+{
+	return k == VMRES_RES_IRQ || k == VMRES_RES_MSI;
+}
+
+/* Two pools may not hand out the same address or the same GSI. */
+static bool clashes(const struct vmres__pool *p, const struct vmres__pool *q)
+{
+	bool same_space =
+		(p->kind == VMRES_RES_ADDR && q->kind == VMRES_RES_ADDR && p->space == q->space) ||
+		(gsi_kind(p->kind) && gsi_kind(q->kind));
+
+	return same_space && p->base <= q->last && q->base <= p->last;
+}
+
+static int add_pool(struct vmres_sysalloc *sa, struct vmres__pool *np)
+{
+	if (vmres__sysalloc_pool(sa, np->name))
+		return VMRES_EEXIST;
+	for (uint32_t i = 0; i < sa->n_pools; i++)
+		if (clashes(sa->pools[i], np))
+			return VMRES_EOVERLAP;
+	if (sa->n_pools == sa->cap_pools) {
+		uint32_t cap = sa->cap_pools ? sa->cap_pools * 2 : 8;
+		struct vmres__pool **pools = realloc(sa->pools, cap * sizeof(*pools));
+
+		if (!pools)
+			return VMRES_ENOMEM;
+		sa->pools = pools;
+		sa->cap_pools = cap;
+	}
+	np->index = sa->n_pools;
+	sa->pools[sa->n_pools++] = np;
+	return 0;
+}
+
+static struct vmres__pool *pool_template(const char *name, enum vmres_res_kind kind, uint64_t base,
+					 uint64_t last)
+{
+	struct vmres__pool *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	strcpy(p->name, name);
+	p->kind = kind;
+	p->base = base;
+	p->last = last;
+	return p;
+}
+
+int vmres_sysalloc_add_addr_pool(struct vmres_sysalloc *sa, const char *name,
+				 enum vmres_space space, uint64_t base, uint64_t last)
+{
+	struct vmres__pool *p;
+	int ret;
+
+	if (!sa || check_name(name, VMRES_POOL_NAME_MAX) || base > last)
+		return VMRES_EINVAL;
+	if (space != VMRES_SPACE_PIO && space != VMRES_SPACE_MMIO)
+		return VMRES_EINVAL;
+	if (space == VMRES_SPACE_PIO && last > 0xffff)
+		return VMRES_ERANGE;
+	p = pool_template(name, VMRES_RES_ADDR, base, last);
+	if (!p)
+		return VMRES_ENOMEM;
+	p->space = space;
+	ret = vmres_addr_new(base, last, &p->addr);
+	if (!ret)
+		ret = add_pool(sa, p);
+	if (ret) {
+		vmres_addr_free(p->addr);
+		free(p);
+	}
+	return ret;
+}
+
+int vmres_sysalloc_add_id_pool(struct vmres_sysalloc *sa, const char *name,
+			       enum vmres_res_kind kind, uint32_t lo, uint32_t hi)
+{
+	struct vmres__pool *p;
+	int ret;
+
+	if (!sa || check_name(name, VMRES_POOL_NAME_MAX) || lo > hi)
+		return VMRES_EINVAL;
+	if (kind != VMRES_RES_IRQ && kind != VMRES_RES_MSI && kind != VMRES_RES_ID)
+		return VMRES_EKIND;
+	p = pool_template(name, kind, lo, hi);
+	if (!p)
+		return VMRES_ENOMEM;
+	ret = vmres_ids_new(lo, hi, &p->ids);
+	if (!ret)
+		ret = add_pool(sa, p);
+	if (ret) {
+		vmres_ids_free(p->ids);
+		free(p);
+	}
+	return ret;
+}
+
+/* ---- records and owners ---- */
+
+static struct vmres__owner *owner_get(struct vmres_sysalloc *sa, uint64_t owner)
+{
+	struct vmres__owner *o = vmres__sysalloc_owner(sa, owner);
+
+	if (o)
+		return o;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return NULL;
+	o->node.key = owner;
+	htab_insert(&sa->owners, &o->node);
+	return o;
+}
+
+/* An owner with nothing allocated and no name is forgotten. */
+static void owner_put(struct vmres_sysalloc *sa, struct vmres__owner *o)
+{
+	if (o->count || o->name[0])
+		return;
+	htab_remove(&sa->owners, &o->node);
+	free(o);
+}
+
+static void rec_link(struct vmres_sysalloc *sa, struct vmres__rec *r, struct vmres__owner *o,
+		     struct vmres__rec **txn)
+{
+	htab_insert(&sa->recs, &r->node);
+	r->owner = o;
+	r->o_prev = NULL;
+	r->o_next = o->head;
+	if (o->head)
+		o->head->o_prev = r;
+	o->head = r;
+	o->count++;
+	r->pool->count++;
+	sa->n_recs++;
+	r->txn = *txn;
+	*txn = r;
+}
+
+static void rec_unlink(struct vmres_sysalloc *sa, struct vmres__rec *r)
+{
+	struct vmres__owner *o = r->owner;
+
+	htab_remove(&sa->recs, &r->node);
+	if (r->o_prev)
+		r->o_prev->o_next = r->o_next;
+	else
+		o->head = r->o_next;
+	if (r->o_next)
+		r->o_next->o_prev = r->o_prev;
+	o->count--;
+	r->pool->count--;
+	sa->n_recs--;
+	owner_put(sa, o);
+}
+
+/* Give a record's resource back to its pool and forget the record. */
+static void rec_release(struct vmres_sysalloc *sa, struct vmres__rec *r)
+{
+	struct vmres__pool *p = r->pool;
+
+	/* Cannot fail: the record proves the allocation exists. */
+	if (p->kind == VMRES_RES_ADDR)
+		(void)vmres_addr_release(p->addr, r->node.key, r->size, NULL);
+	else
+		(void)vmres_ids_release(p->ids, (uint32_t)r->node.key);
+	rec_unlink(sa, r);
+	free(r);
+}
+
+static struct vmres__rec *rec_new(struct vmres__pool *p)
+{
+	struct vmres__rec *r = calloc(1, sizeof(*r));
+
+	if (r) {
+		r->pool = p;
+		r->node.ns = p->index;
+		r->size = 1;
+	}
+	return r;
+}
+
+/* ---- allocation ---- */
+
+struct txn {
+	struct vmres_sysalloc *sa;
+	struct vmres__owner *owner;
+	struct vmres__rec *top; /* most recent record first */
+};
+
+static void txn_push(struct txn *t, struct vmres__rec *r, uint64_t key)
+{
+	r->node.key = key;
+	rec_link(t->sa, r, t->owner, &t->top);
+}
+
+static int alloc_addr(struct txn *t, struct vmres__pool *p, const struct vmres_request *q)
+{
+	struct vmres_addr_req req = q->u.addr.req;
+	struct vmres__rec *r;
+	uint64_t base;
+	int ret;
+
+	if (q->u.addr.space != p->space)
+		return VMRES_EKIND;
+	if (req.size == 0)
+		return VMRES_ESIZE;
+	req.owner = t->owner->node.key;
+	r = rec_new(p);
+	if (!r)
+		return VMRES_ENOMEM;
+	ret = vmres_addr_alloc(p->addr, &req, &base);
+	if (ret) {
+		free(r);
+		return ret;
+	}
+	r->size = req.size;
+	r->align = req.align;
+	txn_push(t, r, base);
+	return 0;
+}
+
+static bool in_pool(const struct vmres__pool *p, uint64_t first, uint64_t count)
+{
+	return first >= p->base && first + count - 1 <= p->last;
+}
+
+/* One number: the lowest free one (any) or a specific one. */
+static int alloc_number(struct txn *t, struct vmres__pool *p, bool any, uint32_t want)
+{
+	struct vmres__rec *r;
+	uint32_t n = want;
+	int ret;
+
+	if (!any && !in_pool(p, want, 1))
+		return VMRES_ERANGE;
+	r = rec_new(p);
+	if (!r)
+		return VMRES_ENOMEM;
+	ret = any ? vmres_ids_alloc(p->ids, &n) : vmres_ids_reserve(p->ids, want);
+	if (ret) {
+		free(r);
+		return ret;
+	}
+	txn_push(t, r, n);
+	return 0;
+}
+
+static bool is_pow2(uint32_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+/* A block of count numbers taken from the ids allocator in one call. */
+static int alloc_msi_block(struct txn *t, struct vmres__pool *p, const struct vmres_request *q)
+{
+	uint32_t count = q->u.msi.count;
+	struct vmres__rec *recs = NULL, *r;
+	uint32_t first = q->u.msi.gsi;
+	int ret = 0;
+
+	/* Records first: once the block is taken nothing may fail. */
+	for (uint32_t i = 0; i < count; i++) {
+		r = rec_new(p);
+		if (!r) {
+			ret = VMRES_ENOMEM;
+			break;
+		}
+		r->txn = recs;
+		recs = r;
+	}
+	if (!ret && q->u.msi.any)
+		ret = vmres_ids_alloc_block(p->ids, count, &first);
+	else if (!ret)
+		ret = vmres_ids_reserve_block(p->ids, first, count);
+	for (uint32_t i = 0; recs; i++) {
+		r = recs;
+		recs = r->txn;
+		if (ret)
+			free(r);
+		else
+			txn_push(t, r, (uint64_t)first + i);
+	}
+	return ret;
+}
+
+static int alloc_msi(struct txn *t, struct vmres__pool *p, const struct vmres_request *q)
+{
+	uint32_t count = q->u.msi.count;
+
+	if (count == 0)
+		return VMRES_ESIZE;
+	if (q->u.msi.contiguous && !is_pow2(count))
+		return VMRES_EALIGN;
+	if (!q->u.msi.any && !in_pool(p, q->u.msi.gsi, count))
+		return VMRES_ERANGE;
+	if (!q->u.msi.any && q->u.msi.contiguous && q->u.msi.gsi % count)
+		return VMRES_EMISALIGNED;
+	if (q->u.msi.contiguous || !q->u.msi.any)
+		return alloc_msi_block(t, p, q);
+	/* Separate vectors: a failure part-way is undone with the whole call. */
+	for (uint32_t i = 0; i < count; i++) {
+		int ret = alloc_number(t, p, true, 0);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int alloc_one(struct txn *t, const struct vmres_request *q)
+{
+	struct vmres__pool *p;
+
+	if (q->kind < VMRES_RES_ADDR || q->kind > VMRES_RES_ID)
+		return VMRES_EINVAL;
+	p = vmres__sysalloc_pool(t->sa, q->pool);
+	if (!p)
+		return VMRES_EPOOL;
+	if (p->kind != q->kind)
+		return VMRES_EKIND;
+	switch (q->kind) {
+	case VMRES_RES_ADDR:
+		return alloc_addr(t, p, q);
+	case VMRES_RES_IRQ:
+		return alloc_number(t, p, q->u.irq.any, q->u.irq.gsi);
+	case VMRES_RES_MSI:
+		return alloc_msi(t, p, q);
+	case VMRES_RES_ID:
+		return alloc_number(t, p, q->u.id.any, q->u.id.id);
+	}
+	return VMRES_EINVAL;
+}
+
+static uint64_t resources_of(const struct vmres_request *q)
+{
+	return q->kind == VMRES_RES_MSI ? q->u.msi.count : 1;
+}
+
+int vmres_sysalloc_alloc(struct vmres_sysalloc *sa, const struct vmres_request *reqs, size_t n_reqs,
+			 uint64_t owner, struct vmres_resource *out, size_t out_cap, size_t *n_out,
+			 struct vmres_sysalloc_error *err)
+{
+	struct txn t = {sa, NULL, NULL};
+	uint64_t total = 0;
+	size_t i;
+	int ret = 0;
+
+	if (!sa || !n_out || (n_reqs && (!reqs || !out)))
+		return VMRES_EINVAL;
+	for (i = 0; i < n_reqs; i++) {
+		total += resources_of(&reqs[i]);
+		if (total > out_cap) {
+			if (err)
+				*err = (struct vmres_sysalloc_error){VMRES_EFULL, i};
+			return VMRES_EFULL;
+		}
+	}
+	if (n_reqs == 0) {
+		*n_out = 0;
+		return 0;
+	}
+	t.owner = owner_get(sa, owner);
+	if (!t.owner) {
+		if (err)
+			*err = (struct vmres_sysalloc_error){VMRES_ENOMEM, 0};
+		return VMRES_ENOMEM;
+	}
+	t.owner->count++; /* pin: rollback must not free it under us */
+	for (i = 0; i < n_reqs && !ret; i++)
+		ret = alloc_one(&t, &reqs[i]);
+	while (ret && t.top) {
+		struct vmres__rec *r = t.top;
+
+		t.top = r->txn;
+		rec_release(sa, r);
+	}
+	t.owner->count--;
+	if (ret) {
+		owner_put(sa, t.owner);
+		if (err)
+			*err = (struct vmres_sysalloc_error){ret, i - 1};
+		return ret;
+	}
+	for (size_t j = total; t.top; j--) {
+		struct vmres_sysalloc_alloc_info info;
+
+		vmres__sysalloc_info(t.top, &info);
+		out[j - 1] = info.res;
+		t.top = t.top->txn;
+	}
+	*n_out = (size_t)total;
+	return 0;
+}
+
+/* ---- release ---- */
+
+static uint64_t resource_key(const struct vmres_resource *r)
+{
+	switch (r->kind) {
+	case VMRES_RES_ADDR:
+		return r->u.addr.base;
+	case VMRES_RES_IRQ:
+		return r->u.irq.gsi;
+	case VMRES_RES_MSI:
+		return r->u.msi.gsi;
+	case VMRES_RES_ID:
+		return r->u.id.id;
+	}
+	return 0;
+}
+
+/* The record of a resource handed out to owner, or the reason there is none. */
+static int find_owned(const struct vmres_sysalloc *sa, const struct vmres_resource *r,
+		      uint64_t owner, struct vmres__rec **out)
+{
+	struct vmres__pool *p = vmres__sysalloc_pool(sa, r->pool);
+	struct vmres__rec *rec;
+
+	if (!p)
+		return VMRES_EPOOL;
+	if (p->kind != r->kind || (p->kind == VMRES_RES_ADDR && p->space != r->u.addr.space))
+		return VMRES_EKIND;
+	rec = vmres__sysalloc_rec(sa, p, resource_key(r));
+	if (!rec || (p->kind == VMRES_RES_ADDR && rec->size != r->u.addr.size))
+		return VMRES_ENOENT;
+	if (rec->owner->node.key != owner)
+		return VMRES_EOWNER;
+	*out = rec;
+	return 0;
+}
+
+int vmres_sysalloc_release(struct vmres_sysalloc *sa, const struct vmres_resource *r,
+			   uint64_t owner)
+{
+	struct vmres__rec *rec;
+	int ret;
+
+	if (!sa || !r)
+		return VMRES_EINVAL;
+	ret = find_owned(sa, r, owner, &rec);
+	if (ret)
+		return ret;
+	rec_release(sa, rec);
+	return 0;
+}
+
+int vmres_sysalloc_release_owner(struct vmres_sysalloc *sa, uint64_t owner)
+{
+	struct vmres__owner *o;
+	struct vmres__rec *r;
+
+	if (!sa)
+		return VMRES_EINVAL;
+	o = vmres__sysalloc_owner(sa, owner);
+	if (!o)
+		return 0;
+	/* The last release may free o (if unnamed); r->o_next is read first. */
+	r = o->head;
+	while (r) {
+		struct vmres__rec *next = r->o_next;
+
+		rec_release(sa, r);
+		r = next;
+	}
+	return 0;
+}
+
+int vmres_sysalloc_set_owner_name(struct vmres_sysalloc *sa, uint64_t owner, const char *name)
+{
+	struct vmres__owner *o;
+
+	if (!sa || (name && check_name(name, VMRES_SYSALLOC_LABEL_MAX)))
+		return VMRES_EINVAL;
+	if (!name) {
+		o = vmres__sysalloc_owner(sa, owner);
+		if (o) {
+			o->name[0] = '\0';
+			owner_put(sa, o);
+		}
+		return 0;
+	}
+	o = owner_get(sa, owner);
+	if (!o)
+		return VMRES_ENOMEM;
+	strcpy(o->name, name);
+	return 0;
+}
+
+int vmres_sysalloc_set_label(struct vmres_sysalloc *sa, const struct vmres_resource *r,
+			     uint64_t owner, const char *label)
+{
+	struct vmres__rec *rec;
+	int ret;
+
+	if (!sa || !r ||
+	    (label && strnlen(label, VMRES_SYSALLOC_LABEL_MAX) == VMRES_SYSALLOC_LABEL_MAX))
+		return VMRES_EINVAL;
+	ret = find_owned(sa, r, owner, &rec);
+	if (ret)
+		return ret;
+	strcpy(rec->label, label ? label : "");
+	return 0;
+}
+
+int vmres__sysalloc_reserve_platform(struct vmres_sysalloc *sa, const char *pool, uint64_t base,
+				     uint64_t size, const char *label)
+{
+	struct vmres_request q = {0};
+	struct vmres_resource res;
+	struct vmres__pool *p = vmres__sysalloc_pool(sa, pool);
+	size_t n;
+	int ret;
+
+	if (!p)
+		return VMRES_EPOOL;
+	q.kind = p->kind;
+	strcpy(q.pool, p->name);
+	switch (p->kind) {
+	case VMRES_RES_ADDR:
+		q.u.addr.space = p->space;
+		q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
+		q.u.addr.req.policy = VMRES_ADDR_EXACT;
+		q.u.addr.req.addr = base;
+		q.u.addr.req.size = size;
+		break;
+	case VMRES_RES_IRQ:
+		q.u.irq.gsi = (uint32_t)base;
+		break;
+	case VMRES_RES_MSI:
+		q.u.msi.gsi = (uint32_t)base;
+		q.u.msi.count = 1;
+		break;
+	case VMRES_RES_ID:
+		q.u.id.id = (uint32_t)base;
+		break;
+	}
+	ret = vmres_sysalloc_alloc(sa, &q, 1, VMRES_SYSALLOC_OWNER_PLATFORM, &res, 1, &n, NULL);
+	if (!ret)
+		ret = vmres_sysalloc_set_label(sa, &res, VMRES_SYSALLOC_OWNER_PLATFORM, label);
+	return ret;
+}

@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Read-only views of a system allocator: iteration (for dumps and snapshots),
+ * lookups, and the consistency check the tests run after every operation.
+ * Allocations are enumerated in order by asking each pool's own allocator
+ * (vmres_addr_next, vmres_ids_next) and attaching the record found by hash.
+ */
+#include "sysalloc_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- iteration and lookups ---- */
+
+int vmres_sysalloc_foreach_pool(const struct vmres_sysalloc *sa, vmres_sysalloc_pool_fn fn,
+				void *ctx)
+{
+	if (!sa || !fn)
+		return VMRES_EINVAL;
+	for (uint32_t i = 0; i < sa->n_pools; i++) {
+		const struct vmres__pool *p = sa->pools[i];
+		struct vmres_sysalloc_pool_info info = {
+			.name = p->name,
+			.kind = p->kind,
+			.space = p->kind == VMRES_RES_ADDR ? p->space : 0,
+			.base = p->base,
+			.last = p->last,
+			.count = p->count,
+		};
+		int ret = fn(ctx, &info);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Visit one pool's records in order, as its allocator enumerates them. */
+int vmres__sysalloc_foreach_in_pool(const struct vmres_sysalloc *sa, const struct vmres__pool *p,
+				    vmres_sysalloc_alloc_fn fn, void *ctx)
+{
+	struct vmres_sysalloc_alloc_info info;
+	struct vmres__rec *r;
+	int ret;
+
+	if (p->kind == VMRES_RES_ADDR) {
+		struct vmres_addr_entry e;
+		uint64_t from = p->base;
+
+		while (vmres_addr_next(p->addr, from, &e) == 0) {
+			r = vmres__sysalloc_rec(sa, p, e.base);
+			if (!r)
+				return VMRES_ECORRUPT;
+			vmres__sysalloc_info(r, &info);
+			ret = fn(ctx, &info);
+			if (ret)
+				return ret;
+			if (e.last >= p->last)
+				break;
+			from = e.last + 1;
+		}
+		return 0;
+	}
+	for (uint32_t n, from = (uint32_t)p->base; vmres_ids_next(p->ids, from, &n) == 0;
+	     from = n + 1) {
+		r = vmres__sysalloc_rec(sa, p, n);
+		if (!r)
+			return VMRES_ECORRUPT;
+		vmres__sysalloc_info(r, &info);
+		ret = fn(ctx, &info);
+		if (ret)
+			return ret;
+		if (n >= p->last)
+			break;
+	}
+	return 0;
+}
+
+int vmres_sysalloc_foreach_alloc(const struct vmres_sysalloc *sa, vmres_sysalloc_alloc_fn fn,
+				 void *ctx)
+{
+	if (!sa || !fn)
+		return VMRES_EINVAL;
+	for (uint32_t i = 0; i < sa->n_pools; i++) {
+		int ret = vmres__sysalloc_foreach_in_pool(sa, sa->pools[i], fn, ctx);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int vmres_sysalloc_foreach_owner_alloc(const struct vmres_sysalloc *sa, uint64_t owner,
+				       vmres_sysalloc_alloc_fn fn, void *ctx)
+{
+	const struct vmres__owner *o;
+
+	if (!sa || !fn)
+		return VMRES_EINVAL;
+	o = vmres__sysalloc_owner(sa, owner);
+	for (const struct vmres__rec *r = o ? o->head : NULL; r; r = r->o_next) {
+		struct vmres_sysalloc_alloc_info info;
+		int ret;
+
+		vmres__sysalloc_info(r, &info);
+		ret = fn(ctx, &info);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int cmp_owner(const void *a, const void *b)
+{
+	uint64_t x = (*(const struct vmres__owner *const *)a)->node.key;
+	uint64_t y = (*(const struct vmres__owner *const *)b)->node.key;
+
+	return x < y ? -1 : x > y;
+}
+
+int vmres_sysalloc_foreach_owner(const struct vmres_sysalloc *sa, vmres_sysalloc_owner_fn fn,
+				 void *ctx)
+{
+	const struct vmres__owner **all;
+	size_t n = 0;
+	int ret = 0;
+
+	if (!sa || !fn)
+		return VMRES_EINVAL;
+	/* The table's order depends on its history; callers want a stable one. */
+	all = malloc((sa->owners.count ? sa->owners.count : 1) * sizeof(*all));
+	if (!all)
+		return VMRES_ENOMEM;
+	for (size_t b = 0; b <= sa->owners.mask; b++)
+		for (const struct vmres__hnode *h = sa->owners.buckets[b]; h; h = h->next)
+			all[n++] = (const struct vmres__owner *)h;
+	qsort(all, n, sizeof(*all), cmp_owner);
+	for (size_t i = 0; i < n && !ret; i++)
+		ret = fn(ctx, all[i]->node.key, all[i]->name[0] ? all[i]->name : NULL,
+			 all[i]->count);
+	free(all);
+	return ret;
+}
+
+int vmres_sysalloc_find_pool(const struct vmres_sysalloc *sa, enum vmres_space space, uint64_t addr,
+			     char name_out[VMRES_POOL_NAME_MAX])
+{
+	if (!sa || !name_out)
+		return VMRES_EINVAL;
+	for (uint32_t i = 0; i < sa->n_pools; i++) {
+		const struct vmres__pool *p = sa->pools[i];
+
+		if (p->kind == VMRES_RES_ADDR && p->space == space && addr >= p->base &&
+		    addr <= p->last) {
+			memcpy(name_out, p->name, VMRES_POOL_NAME_MAX);
+			return 0;
+		}
+	}
+	return VMRES_ENOENT;
+}
+
+int vmres_sysalloc_find(const struct vmres_sysalloc *sa, const char *pool, uint64_t value,
+			struct vmres_sysalloc_alloc_info *out)
+{
+	const struct vmres__pool *p;
+	const struct vmres__rec *r;
+
+	if (!sa || !pool || !out)
+		return VMRES_EINVAL;
+	p = vmres__sysalloc_pool(sa, pool);
+	if (!p)
+		return VMRES_EPOOL;
+	if (p->kind == VMRES_RES_ADDR) {
+		struct vmres_addr_entry e;
+
+		if (vmres_addr_find(p->addr, value, &e))
+			return VMRES_ENOENT;
+		value = e.base;
+	}
+	r = vmres__sysalloc_rec(sa, p, value);
+	if (!r)
+		return VMRES_ENOENT;
+	vmres__sysalloc_info(r, out);
+	return 0;
+}
+
+/* ---- validation ---- */
+
+struct check {
+	const struct vmres__pool *pool;
+	uint64_t seen;
+};
+
+static int check_rec(void *ctx, const struct vmres_sysalloc_alloc_info *a)
+{
+	struct check *c = ctx;
+
+	(void)a;
+	c->seen++;
+	return 0;
+}
+
+static int validate_pool(const struct vmres_sysalloc *sa, const struct vmres__pool *p)
+{
+	struct check c = {p, 0};
+
+	if (p->kind == VMRES_RES_ADDR) {
+		struct vmres_addr_stats st;
+		struct vmres_addr_entry e;
+		uint64_t from = p->base;
+
+		if (vmres_addr_validate(p->addr) || vmres_addr_stats(p->addr, &st) ||
+		    st.count != p->count)
+			return VMRES_ECORRUPT;
+		while (vmres_addr_next(p->addr, from, &e) == 0) {
+			const struct vmres__rec *r = vmres__sysalloc_rec(sa, p, e.base);
+
+			if (!r || r->size != e.last - e.base + 1 || r->owner->node.key != e.owner)
+				return VMRES_ECORRUPT;
+			if (e.last >= p->last)
+				break;
+			from = e.last + 1;
+		}
+	} else {
+		struct vmres_ids_stats st;
+
+		if (vmres_ids_validate(p->ids) || vmres_ids_stats(p->ids, &st) ||
+		    st.used != p->count)
+			return VMRES_ECORRUPT;
+	}
+	if (vmres__sysalloc_foreach_in_pool(sa, p, check_rec, &c) || c.seen != p->count)
+		return VMRES_ECORRUPT;
+	return 0;
+}
+
+int vmres_sysalloc_validate(const struct vmres_sysalloc *sa)
+{
+	uint64_t in_pools = 0, in_owners = 0;
+
+	if (!sa)
+		return VMRES_EINVAL;
+	for (uint32_t i = 0; i < sa->n_pools; i++) {
+		if (validate_pool(sa, sa->pools[i]))
+			return VMRES_ECORRUPT;
+		in_pools += sa->pools[i]->count;
+	}
+	if (in_pools != sa->n_recs || sa->recs.count != sa->n_recs)
+		return VMRES_ECORRUPT;
+	for (size_t b = 0; b <= sa->owners.mask; b++) {
+		for (const struct vmres__hnode *n = sa->owners.buckets[b]; n; n = n->next) {
+			const struct vmres__owner *o = (const struct vmres__owner *)n;
+			uint64_t len = 0;
+
+			if (!o->count && !o->name[0])
+				return VMRES_ECORRUPT;
+			for (const struct vmres__rec *r = o->head; r; r = r->o_next, len++)
+				if (r->owner != o || (r->o_next && r->o_next->o_prev != r))
+					return VMRES_ECORRUPT;
+			if (len != o->count)
+				return VMRES_ECORRUPT;
+			in_owners += len;
+		}
+	}
+	return in_owners == sa->n_recs ? 0 : VMRES_ECORRUPT;
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What the sysalloc source files (core, query, presets, dump) share. Not installed.
+ *
+ * Every allocated resource has one record. A record is found two ways:
+ *  - by (pool, address or number) through the record hash table, for release,
+ *    ownership checks and to attach owners and labels to what the pools' own
+ *    allocators enumerate in order;
+ *  - through its owner's list, for release_owner; owners are found by a second
+ *    hash table.
+ * Both tables chain through nodes embedded in the records and owners.
+ */
+#ifndef VMRES_SYSALLOC_INT_H
+#define VMRES_SYSALLOC_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vmres/addr.h>
+#include <vmres/ids.h>
+#include <vmres/sysalloc.h>
+
+struct vmres__hnode {
+	struct vmres__hnode *next;
+	uint64_t key;
+	uint32_t ns; /* record table: pool index; owner table: 0 */
+};
+
+struct vmres__htab {
+	struct vmres__hnode **buckets;
+	size_t mask; /* bucket count - 1 (a power of two) */
+	size_t count;
+};
+
+struct vmres__pool {
+	char name[VMRES_POOL_NAME_MAX];
+	uint32_t index;
+	enum vmres_res_kind kind;
+	enum vmres_space space; /* ADDR only */
+	uint64_t base, last;
+	uint64_t count;		 /* records in this pool */
+	struct vmres_addr *addr; /* ADDR */
+	struct vmres_ids *ids;	 /* IRQ, MSI, ID */
+};
+
+struct vmres__owner {
+	struct vmres__hnode node; /* key: owner value */
+	struct vmres__rec *head;  /* most recent first */
+	uint64_t count;
+	char name[VMRES_SYSALLOC_LABEL_MAX]; /* "" if unnamed */
+};
+
+struct vmres__rec {
+	struct vmres__hnode node; /* ns: pool index, key: base or number */
+	struct vmres__pool *pool;
+	uint64_t size;	/* ADDR: bytes; others: 1 */
+	uint64_t align; /* ADDR: alignment requested */
+	struct vmres__owner *owner;
+	struct vmres__rec *o_prev, *o_next; /* owner list */
+	struct vmres__rec *txn;		    /* records of the running alloc call */
+	char label[VMRES_SYSALLOC_LABEL_MAX];
+};
+
+struct vmres_sysalloc {
+	struct vmres__pool **pools;
+	uint32_t n_pools, cap_pools;
+	struct vmres__htab recs;
+	struct vmres__htab owners;
+	uint64_t n_recs;
+};
+
+struct vmres__pool *vmres__sysalloc_pool(const struct vmres_sysalloc *sa, const char *name);
+struct vmres__rec *vmres__sysalloc_rec(const struct vmres_sysalloc *sa, const struct vmres__pool *p,
+				       uint64_t key);
+struct vmres__owner *vmres__sysalloc_owner(const struct vmres_sysalloc *sa, uint64_t owner);
+void vmres__sysalloc_info(const struct vmres__rec *r, struct vmres_sysalloc_alloc_info *out);
+
+/* Visit one pool's allocations in address or number order. */
+int vmres__sysalloc_foreach_in_pool(const struct vmres_sysalloc *sa, const struct vmres__pool *p,
+				    vmres_sysalloc_alloc_fn fn, void *ctx);
+
+/* Reserve an exact range or a specific number for the platform, labelled. */
+int vmres__sysalloc_reserve_platform(struct vmres_sysalloc *sa, const char *pool, uint64_t base,
+				     uint64_t size, const char *label);
+
+#endif /* VMRES_SYSALLOC_INT_H */

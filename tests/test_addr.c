@@ -1,0 +1,1165 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Tests of the address-space allocator: every operation and error path, the edges
+ * of the 64-bit space, and a randomized differential test against a simple model
+ * (a sorted array scanned linearly, with 128-bit arithmetic). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <vmres/addr.h>
+
+#define TOP   UINT64_MAX
+#define BIT63 (1ULL << 63)
+
+typedef unsigned __int128 u128;
+
+/* ---- a snapshot of the complete observable state ------------------------- */
+
+struct snap {
+	struct vmres_addr_entry *allocs;
+	size_t n_allocs;
+	struct vmres_addr_entry *gaps;
+	size_t n_gaps;
+	size_t cap_allocs;
+	size_t cap_gaps;
+	struct vmres_addr_stats stats;
+};
+
+static int push(struct vmres_addr_entry **v, size_t *n, size_t *cap,
+		const struct vmres_addr_entry *e)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		*v = realloc(*v, *cap * sizeof(**v));
+		assert_non_null(*v);
+	}
+	(*v)[(*n)++] = *e;
+	return 0;
+}
+
+static int visit_alloc(void *ctx, const struct vmres_addr_entry *e)
+{
+	struct snap *s = ctx;
+
+	return push(&s->allocs, &s->n_allocs, &s->cap_allocs, e);
+}
+
+static int visit_gap(void *ctx, const struct vmres_addr_entry *e)
+{
+	struct snap *s = ctx;
+
+	return push(&s->gaps, &s->n_gaps, &s->cap_gaps, e);
+}
+
+static void snap_take(const struct vmres_addr *a, struct snap *s)
+{
+	s->n_allocs = 0;
+	s->n_gaps = 0;
+	assert_int_equal(vmres_addr_foreach(a, visit_alloc, s), 0);
+	assert_int_equal(vmres_addr_foreach_gap(a, visit_gap, s), 0);
+	assert_int_equal(vmres_addr_stats(a, &s->stats), 0);
+	assert_int_equal(vmres_addr_validate(a), 0);
+}
+
+static void snap_free(struct snap *s)
+{
+	free(s->allocs);
+	free(s->gaps);
+	memset(s, 0, sizeof(*s));
+}
+
+static void assert_snap_equal(const struct snap *x, const struct snap *y)
+{
+	assert_int_equal(x->n_allocs, y->n_allocs);
+	assert_int_equal(x->n_gaps, y->n_gaps);
+	if (x->n_allocs)
+		assert_memory_equal(x->allocs, y->allocs, x->n_allocs * sizeof(*x->allocs));
+	if (x->n_gaps)
+		assert_memory_equal(x->gaps, y->gaps, x->n_gaps * sizeof(*x->gaps));
+	assert_memory_equal(&x->stats, &y->stats, sizeof(x->stats));
+}
+
+/* The call must fail with @code and change nothing. */
+#define EXPECT_UNCHANGED(a, code, call)                                                            \
+	do {                                                                                       \
+		struct snap before_ = {0}, after_ = {0};                                           \
+		snap_take((a), &before_);                                                          \
+		assert_int_equal((call), (code));                                                  \
+		snap_take((a), &after_);                                                           \
+		assert_snap_equal(&before_, &after_);                                              \
+		snap_free(&before_);                                                               \
+		snap_free(&after_);                                                                \
+	} while (0)
+
+static struct vmres_addr *new_addr(uint64_t base, uint64_t last)
+{
+	struct vmres_addr *a = NULL;
+
+	assert_int_equal(vmres_addr_new(base, last, &a), 0);
+	assert_non_null(a);
+	return a;
+}
+
+static int alloc_with(struct vmres_addr *a, enum vmres_addr_policy policy, uint64_t size,
+		      uint64_t align, uint64_t min, uint64_t max, uint64_t *out)
+{
+	struct vmres_addr_req req = VMRES_ADDR_REQ_INIT;
+
+	req.policy = policy;
+	req.size = size;
+	req.align = align;
+	req.min = min;
+	req.max = max;
+	req.owner = size ^ 0x5a5a;
+	return vmres_addr_alloc(a, &req, out);
+}
+
+static uint64_t first_fit(struct vmres_addr *a, uint64_t size, uint64_t align)
+{
+	uint64_t out = 0;
+
+	assert_int_equal(alloc_with(a, VMRES_ADDR_FIRST_FIT, size, align, 0, TOP, &out), 0);
+	return out;
+}
+
+static uint64_t last_fit(struct vmres_addr *a, uint64_t size, uint64_t align)
+{
+	uint64_t out = 0;
+
+	assert_int_equal(alloc_with(a, VMRES_ADDR_LAST_FIT, size, align, 0, TOP, &out), 0);
+	return out;
+}
+
+/* ---- construction -------------------------------------------------------- */
+
+static void test_new_rejects_bad_arguments(void **state)
+{
+	struct vmres_addr *a = (struct vmres_addr *)&state; /* must stay untouched */
+
+	(void)state;
+	assert_int_equal(vmres_addr_new(0, 10, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_addr_new(11, 10, &a), VMRES_EINVAL);
+	assert_ptr_equal(a, (struct vmres_addr *)&state);
+	vmres_addr_free(NULL);
+}
+
+static void test_new_window_is_one_free_gap(void **state)
+{
+	struct vmres_addr *a = new_addr(0x1000, 0x1fff);
+	struct snap s = {0};
+
+	(void)state;
+	snap_take(a, &s);
+	assert_int_equal(s.n_allocs, 0);
+	assert_int_equal(s.n_gaps, 1);
+	assert_int_equal(s.gaps[0].base, 0x1000);
+	assert_int_equal(s.gaps[0].last, 0x1fff);
+	assert_int_equal(s.stats.base, 0x1000);
+	assert_int_equal(s.stats.last, 0x1fff);
+	assert_int_equal(s.stats.count, 0);
+	assert_int_equal(s.stats.used, 0);
+	assert_int_equal(s.stats.free, 0x1000);
+	assert_int_equal(s.stats.gaps, 1);
+	snap_free(&s);
+	vmres_addr_free(a);
+}
+
+/* ---- placement ----------------------------------------------------------- */
+
+static void test_first_fit_returns_lowest_aligned_address(void **state)
+{
+	struct vmres_addr *a = new_addr(0x1001, 0xffff);
+
+	(void)state;
+	assert_int_equal(first_fit(a, 0x10, 0), 0x1001);
+	assert_int_equal(first_fit(a, 0x10, 1), 0x1011);
+	assert_int_equal(first_fit(a, 0x100, 0x100), 0x1100);
+	/* The padding left below 0x1100 still takes small requests, lowest first. */
+	assert_int_equal(first_fit(a, 0x20, 0x20), 0x1040);
+	assert_int_equal(first_fit(a, 0x8, 0), 0x1021);
+	vmres_addr_free(a);
+}
+
+static void test_last_fit_returns_highest_aligned_address(void **state)
+{
+	struct vmres_addr *a = new_addr(0x1000, 0xfffe);
+
+	(void)state;
+	assert_int_equal(last_fit(a, 0x10, 0), 0xffef);
+	assert_int_equal(last_fit(a, 0x100, 0x100), 0xfe00);
+	assert_int_equal(last_fit(a, 0x10, 0x10), 0xffd0);
+	assert_int_equal(last_fit(a, 0x1000, 0x1000), 0xe000);
+	vmres_addr_free(a);
+}
+
+static void test_exact_allocation_is_placed_at_its_address(void **state)
+{
+	struct vmres_addr *a = new_addr(0, 0xffff);
+	struct vmres_addr_req req = VMRES_ADDR_REQ_INIT;
+	struct vmres_addr_entry e;
+	uint64_t out = 0;
+
+	(void)state;
+	req.policy = VMRES_ADDR_EXACT;
+	req.addr = 0x4000;
+	req.size = 0x800;
+	req.align = 0x800;
+	req.owner = 77;
+	assert_int_equal(vmres_addr_alloc(a, &req, &out), 0);
+	assert_int_equal(out, 0x4000);
+	assert_int_equal(vmres_addr_find(a, 0x47ff, &e), 0);
+	assert_int_equal(e.base, 0x4000);
+	assert_int_equal(e.last, 0x47ff);
+	assert_int_equal(e.owner, 77);
+	/* Touching neighbours on both sides are fine. */
+	assert_int_equal(vmres_addr_reserve(a, 0x3800, 0x800, 1), 0);
+	assert_int_equal(vmres_addr_reserve(a, 0x4800, 0x1, 2), 0);
+	assert_int_equal(vmres_addr_validate(a), 0);
+	vmres_addr_free(a);
+}
+
+static void test_first_fit_respects_subwindow(void **state)
+{
+	struct vmres_addr *a = new_addr(0, 0xffff);
+	uint64_t out = 0;
+
+	(void)state;
+	/* A gap that straddles min: the range starts at min, aligned up. */
+	assert_int_equal(alloc_with(a, VMRES_ADDR_FIRST_FIT, 0x100, 0x100, 0x1234, TOP, &out), 0);
+	assert_int_equal(out, 0x1300);
+	/* A gap that straddles max: the range must end at or below max. */
+	assert_int_equal(vmres_addr_reserve(a, 0x2000, 0x1000, 0), 0);
+	assert_int_equal(alloc_with(a, VMRES_ADDR_FIRST_FIT, 0x400, 0, 0x3000, 0x33ff, &out), 0);
+	assert_int_equal(out, 0x3000);
+	assert_int_equal(alloc_with(a, VMRES_ADDR_FIRST_FIT, 0x400, 0, 0x3000, 0x37fe, &out),
+			 VMRES_ENOSPC);
+	assert_int_equal(alloc_with(a, VMRES_ADDR_FIRST_FIT, 0x3ff, 0, 0x3000, 0x37fe, &out), 0);
+	assert_int_equal(out, 0x3400);
+	/* A sub-window far above every allocation. */
+	assert_int_equal(alloc_with(a, VMRES_ADDR_FIRST_FIT, 0x10, 0x10, 0xfff0, TOP, &out), 0);
+	assert_int_equal(out, 0xfff0);
+	assert_int_equal(vmres_addr_validate(a), 0);
+	vmres_addr_free(a);
+}
+
+static void test_last_fit_respects_subwindow(void **state)
+{
+	struct vmres_addr *a = new_addr(0, 0xffff);
+	uint64_t out = 0;
+
+	(void)state;
+	assert_int_equal(alloc_with(a, VMRES_ADDR_LAST_FIT, 0x100, 0x100, 0, 0x8fff, &out), 0);
+	assert_int_equal(out, 0x8f00);
+	assert_int_equal(alloc_with(a, VMRES_ADDR_LAST_FIT, 0x100, 0x100, 0, 0x8ffe, &out), 0);
+	assert_int_equal(out, 0x8e00);
+	assert_int_equal(alloc_with(a, VMRES_ADDR_LAST_FIT, 0x10, 0, 0x10, 0x1f, &out), 0);
+	assert_int_equal(out, 0x10);
+	EXPECT_UNCHANGED(a, VMRES_ENOSPC,
+			 alloc_with(a, VMRES_ADDR_LAST_FIT, 0x10, 0, 0x10, 0x2e, &out));
+	assert_int_equal(alloc_with(a, VMRES_ADDR_LAST_FIT, 0x10, 0, 0x10, 0x3e, &out), 0);
+	assert_int_equal(out, 0x2f);
+	assert_int_equal(vmres_addr_validate(a), 0);
+	vmres_addr_free(a);
+}
+
+static void test_subwindow_larger_than_window_is_clipped(void **state)
+{
+	struct vmres_addr *a = new_addr(0x1000, 0x1fff);
+	uint64_t out = 0;
+
+	(void)state;
+	assert_int_equal(alloc_with(a, VMRES_ADDR_LAST_FIT, 0x10, 0, 0, TOP, &out), 0);
+	assert_int_equal(out, 0x1ff0);
+	assert_int_equal(alloc_with(a, VMRES_ADDR_FIRST_FIT, 0x10, 0, 0x800, 0x100f, &out), 0);
+	assert_int_equal(out, 0x1000);
+	vmres_addr_free(a);
+}
+
+static void test_no_space_only_when_truly_none(void **state)
+{
+	struct vmres_addr *a = new_addr(0, 0xff);
+	uint64_t out = 0;
+
+	(void)state;
+	/* Leave free: [0x11, 0x1f] (one 8-aligned 8 at 0x18) and [0xf8, 0xff]. */
+	assert_int_equal(vmres_addr_reserve(a, 0, 0x11, 0), 0);
+	assert_int_equal(vmres_addr_reserve(a, 0x20, 0xd8, 0), 0);
+	assert_int_equal(first_fit(a, 8, 8), 0x18);
+	assert_int_equal(first_fit(a, 8, 8), 0xf8);
+	EXPECT_UNCHANGED(a, VMRES_ENOSPC, alloc_with(a, VMRES_ADDR_FIRST_FIT, 8, 8, 0, TOP, &out));
+	assert_int_equal(first_fit(a, 7, 0), 0x11);
+	EXPECT_UNCHANGED(a, VMRES_ENOSPC, alloc_with(a, VMRES_ADDR_LAST_FIT, 1, 0, 0, TOP, &out));
+	vmres_addr_free(a);
+}
+
+/* ---- error paths of alloc ------------------------------------------------ */
+
+static void test_alloc_rejects_invalid_arguments(void **state)
+{
+	struct vmres_addr *a = new_addr(0x1000, 0xffff);
+	struct vmres_addr_req req = VMRES_ADDR_REQ_INIT;
+	uint64_t out = 0xdead;
+
+	(void)state;
+	assert_int_equal(vmres_addr_reserve(a, 0x2000, 0x100, 1), 0);
+	req.size = 0x10;
+	EXPECT_UNCHANGED(a, VMRES_EINVAL, vmres_addr_alloc(NULL, &req, &out));
+	EXPECT_UNCHANGED(a, VMRES_EINVAL, vmres_addr_alloc(a, NULL, &out));
+	EXPECT_UNCHANGED(a, VMRES_EINVAL, vmres_addr_alloc(a, &req, NULL));
+	req.version = 2;
+	EXPECT_UNCHANGED(a, VMRES_EINVAL, vmres_addr_alloc(a, &req, &out));
+	req.version = VMRES_ADDR_REQ_VERSION;
+	req.policy = (enum vmres_addr_policy)3;
+	EXPECT_UNCHANGED(a, VMRES_EINVAL, vmres_addr_alloc(a, &req, &out));
+	req.policy = VMRES_ADDR_FIRST_FIT;
+	req.min = 0x5000;
+	req.max = 0x4fff;
+	EXPECT_UNCHANGED(a, VMRES_EINVAL, vmres_addr_alloc(a, &req, &out));
+	EXPECT_UNCHANGED(a, VMRES_EINVAL, vmres_addr_reserve(NULL, 0x3000, 1, 0));
+	assert_int_equal(out, 0xdead);
+	vmres_addr_free(a);
+}
+
+static void test_alloc_rejects_zero_size_and_bad_alignment(void **state)
+{
+	struct vmres_addr *a = new_addr(0x1000, 0xffff);
+	uint64_t out = 0xdead;
+
+	(void)state;
+	EXPECT_UNCHANGED(a, VMRES_ESIZE, alloc_with(a, VMRES_ADDR_FIRST_FIT, 0, 0, 0, TOP, &out));
+	EXPECT_UNCHANGED(a, VMRES_ESIZE, vmres_addr_reserve(a, 0x2000, 0, 0));
+	EXPECT_UNCHANGED(a, VMRES_EALIGN, alloc_with(a, VMRES_ADDR_FIRST_FIT, 1, 3, 0, TOP, &out));
+	EXPECT_UNCHANGED(a, VMRES_EALIGN,
+			 alloc_with(a, VMRES_ADDR_LAST_FIT, 1, BIT63 + 1, 0, TOP, &out));
+	EXPECT_UNCHANGED(a, VMRES_EALIGN,
+			 alloc_with(a, VMRES_ADDR_FIRST_FIT, 1, TOP, 0, TOP, &out));
+	assert_int_equal(out, 0xdead);
+	vmres_addr_free(a);
+}
+
+static void test_alloc_rejects_ranges_that_overflow(void **state)
+{
+	struct vmres_addr *a = new_addr(0, TOP);
+	struct vmres_addr_req req = VMRES_ADDR_REQ_INIT;
+	uint64_t out = 0xdead;
+
+	(void)state;
+	req.policy = VMRES_ADDR_EXACT;
+	req.addr = TOP;
+	req.size = 2;
+	EXPECT_UNCHANGED(a, VMRES_EOVERFLOW, vmres_addr_alloc(a, &req, &out));
+	EXPECT_UNCHANGED(a, VMRES_EOVERFLOW, vmres_addr_reserve(a, 2, TOP, 0));
+	EXPECT_UNCHANGED(a, VMRES_EOVERFLOW, vmres_addr_reserve(a, BIT63, BIT63 + 1, 0));
+	/* The lowest aligned start at or above min does not exist. */
+	EXPECT_UNCHANGED(a, VMRES_EOVERFLOW,
+			 alloc_with(a, VMRES_ADDR_FIRST_FIT, 1, BIT63, BIT63 + 1, TOP, &out));
+	EXPECT_UNCHANGED(a, VMRES_EOVERFLOW,
+			 alloc_with(a, VMRES_ADDR_LAST_FIT, 0x10, 0, TOP - 0xe, TOP, &out));
+	/* ...but the largest size that exists does fit. */
+	assert_int_equal(alloc_with(a, VMRES_ADDR_FIRST_FIT, TOP, 0, 0, TOP, &out), 0);
+	assert_int_equal(out, 0);
+	vmres_addr_free(a);
+}
+
+static void test_alloc_rejects_ranges_outside_the_window(void **state)
+{
+	struct vmres_addr *a = new_addr(0x1000, 0x1fff);
+	struct vmres_addr_req req = VMRES_ADDR_REQ_INIT;
+	uint64_t out = 0xdead;
+
+	(void)state;
+	/* Sub-window that does not meet the window. */
+	EXPECT_UNCHANGED(a, VMRES_ERANGE,
+			 alloc_with(a, VMRES_ADDR_FIRST_FIT, 1, 0, 0x2000, 0x3000, &out));
+	EXPECT_UNCHANGED(a, VMRES_ERANGE, alloc_with(a, VMRES_ADDR_LAST_FIT, 1, 0, 0, 0xfff, &out));
+	/* Exact ranges leaving the window or the sub-window. */
+	EXPECT_UNCHANGED(a, VMRES_ERANGE, vmres_addr_reserve(a, 0xfff, 2, 0));
+	EXPECT_UNCHANGED(a, VMRES_ERANGE, vmres_addr_reserve(a, 0x1fff, 2, 0));
+	EXPECT_UNCHANGED(a, VMRES_ERANGE, vmres_addr_reserve(a, 0x2000, 1, 0));
+	req.policy = VMRES_ADDR_EXACT;
+	req.addr = 0x1800;
+	req.size = 0x100;
+	req.min = 0x1801;
+	EXPECT_UNCHANGED(a, VMRES_ERANGE, vmres_addr_alloc(a, &req, &out));
+	req.min = 0;
+	req.max = 0x18fe;
+	EXPECT_UNCHANGED(a, VMRES_ERANGE, vmres_addr_alloc(a, &req, &out));
+	/* A sub-window that meets the window but is too small: no space. */
+	EXPECT_UNCHANGED(a, VMRES_ENOSPC,
+			 alloc_with(a, VMRES_ADDR_FIRST_FIT, 0x10, 0, 0x1ff8, TOP, &out));
+	assert_int_equal(out, 0xdead);
+	vmres_addr_free(a);
+}
+
+static void test_exact_misaligned_address_is_rejected(void **state)
+{
+	struct vmres_addr *a = new_addr(0, 0xffff);
+	struct vmres_addr_req req = VMRES_ADDR_REQ_INIT;
+	uint64_t out = 0xdead;
+
+	(void)state;
+	req.policy = VMRES_ADDR_EXACT;
+	req.addr = 0x1080;
+	req.size = 0x100;
+	req.align = 0x100;
+	EXPECT_UNCHANGED(a, VMRES_EMISALIGNED, vmres_addr_alloc(a, &req, &out));
+	req.align = 0x80;
+	assert_int_equal(vmres_addr_alloc(a, &req, &out), 0);
+	assert_int_equal(out, 0x1080);
+	vmres_addr_free(a);
+}
+
+static void test_exact_inside_an_allocation_fails(void **state)
+{
+	struct vmres_addr *a = new_addr(0, 0xffff);
+
+	(void)state;
+	assert_int_equal(vmres_addr_reserve(a, 0x1000, 0x1000, 1), 0);
+	/* Wholly inside, same start, same end, straddling either edge, covering it. */
+	EXPECT_UNCHANGED(a, VMRES_EOVERLAP, vmres_addr_reserve(a, 0x1400, 0x100, 2));
+	EXPECT_UNCHANGED(a, VMRES_EOVERLAP, vmres_addr_reserve(a, 0x1000, 0x10, 2));
+	EXPECT_UNCHANGED(a, VMRES_EOVERLAP, vmres_addr_reserve(a, 0x1ff0, 0x10, 2));
+	EXPECT_UNCHANGED(a, VMRES_EOVERLAP, vmres_addr_reserve(a, 0xff0, 0x20, 2));
+	EXPECT_UNCHANGED(a, VMRES_EOVERLAP, vmres_addr_reserve(a, 0x1ff0, 0x20, 2));
+	EXPECT_UNCHANGED(a, VMRES_EOVERLAP, vmres_addr_reserve(a, 0x800, 0x2000, 2));
+	EXPECT_UNCHANGED(a, VMRES_EOVERLAP, vmres_addr_reserve(a, 0x1000, 0x1000, 2));
+	vmres_addr_free(a);
+}
+
+/* ---- the edges of the 64-bit space --------------------------------------- */
+
+static void test_range_ending_at_the_top_is_allocatable_and_releasable(void **state)
+{
+	struct vmres_addr *a = new_addr(0, TOP);
+	struct vmres_addr_entry e;
+	struct vmres_addr_stats st;
+	uint64_t owner = 0;
+
+	(void)state;
+	assert_int_equal(vmres_addr_reserve(a, TOP - 0xfff, 0x1000, 9), 0);
+	assert_int_equal(vmres_addr_find(a, TOP, &e), 0);
+	assert_int_equal(e.base, TOP - 0xfff);
+	assert_int_equal(e.last, TOP);
+	assert_int_equal(vmres_addr_next(a, TOP - 0xfff, &e), 0);
+	assert_int_equal(e.last, TOP);
+	assert_int_equal(vmres_addr_next(a, TOP - 0xffe, &e), VMRES_ENOENT);
+	assert_int_equal(vmres_addr_stats(a, &st), 0);
+	assert_int_equal(st.gaps, 1);
+	assert_int_equal(last_fit(a, 0x1000, 0x1000), TOP - 0x1fff);
+	assert_int_equal(vmres_addr_release(a, TOP - 0xfff, 0x1000, &owner), 0);
+	assert_int_equal(owner, 9);
+	assert_int_equal(last_fit(a, 1, 0), TOP);
+	assert_int_equal(vmres_addr_reserve(a, TOP - 1, 1, 0), 0);
+	assert_int_equal(vmres_addr_validate(a), 0);
+	vmres_addr_free(a);
+}
+
+static void test_whole_space_reports_two_to_the_64(void **state)
+{
+	struct vmres_addr *a = new_addr(0, TOP);
+	struct vmres_addr_stats st;
+	struct vmres_addr_entry e;
+
+	(void)state;
+	assert_int_equal(vmres_addr_stats(a, &st), 0);
+	assert_int_equal(st.free, UINT64_MAX);
+	assert_int_equal(st.used, 0);
+	assert_int_equal(vmres_addr_reserve(a, 0, BIT63, 1), 0);
+	assert_int_equal(vmres_addr_reserve(a, BIT63, BIT63, 2), 0);
+	assert_int_equal(vmres_addr_stats(a, &st), 0);
+	assert_int_equal(st.used, UINT64_MAX);
+	assert_int_equal(st.free, 0);
+	assert_int_equal(st.gaps, 0);
+	assert_int_equal(st.count, 2);
+	assert_int_equal(vmres_addr_find(a, 0, &e), 0);
+	assert_int_equal(e.owner, 1);
+	assert_int_equal(vmres_addr_release(a, 0, BIT63, NULL), 0);
+	assert_int_equal(vmres_addr_release(a, BIT63, BIT63, NULL), 0);
+	assert_int_equal(vmres_addr_stats(a, &st), 0);
+	assert_int_equal(st.free, UINT64_MAX);
+	assert_int_equal(st.gaps, 1);
+	assert_int_equal(vmres_addr_validate(a), 0);
+	vmres_addr_free(a);
+}
+
+static void test_alignment_of_two_to_the_63(void **state)
+{
+	struct vmres_addr *a = new_addr(0, TOP);
+	uint64_t out = 0;
+
+	(void)state;
+	assert_int_equal(first_fit(a, 1, BIT63), 0);
+	assert_int_equal(last_fit(a, 1, BIT63), BIT63);
+	EXPECT_UNCHANGED(a, VMRES_ENOSPC,
+			 alloc_with(a, VMRES_ADDR_FIRST_FIT, 1, BIT63, 0, TOP, &out));
+	assert_int_equal(vmres_addr_release(a, 0, 1, NULL), 0);
+	assert_int_equal(last_fit(a, BIT63 - 1, BIT63), 0);
+	vmres_addr_free(a);
+}
+
+static void test_window_of_one_address(void **state)
+{
+	struct vmres_addr *a = new_addr(TOP, TOP);
+	uint64_t out = 0;
+
+	(void)state;
+	assert_int_equal(first_fit(a, 1, 0), TOP);
+	EXPECT_UNCHANGED(a, VMRES_ENOSPC, alloc_with(a, VMRES_ADDR_LAST_FIT, 1, 0, 0, TOP, &out));
+	assert_int_equal(vmres_addr_release(a, TOP, 1, NULL), 0);
+	vmres_addr_free(a);
+	a = new_addr(0, 0);
+	assert_int_equal(last_fit(a, 1, 0), 0);
+	vmres_addr_free(a);
+}
+
+/* ---- release ------------------------------------------------------------- */
+
+static void test_release_merges_the_gaps_on_both_sides(void **state)
+{
+	struct vmres_addr *a = new_addr(0, 0xffff);
+	struct snap s = {0};
+
+	(void)state;
+	for (uint64_t i = 0; i < 5; i++)
+		assert_int_equal(vmres_addr_reserve(a, 0x1000 * (i + 1), 0x1000, i), 0);
+	assert_int_equal(vmres_addr_release(a, 0x2000, 0x1000, NULL), 0);
+	assert_int_equal(vmres_addr_release(a, 0x4000, 0x1000, NULL), 0);
+	snap_take(a, &s);
+	assert_int_equal(s.n_gaps, 4);
+	snap_free(&s);
+	assert_int_equal(vmres_addr_release(a, 0x3000, 0x1000, NULL), 0);
+	snap_take(a, &s);
+	assert_int_equal(s.n_gaps, 3);
+	assert_int_equal(s.gaps[1].base, 0x2000);
+	assert_int_equal(s.gaps[1].last, 0x4fff);
+	assert_int_equal(s.stats.gaps, 3);
+	snap_free(&s);
+	/* The last allocation merges with the gap before it and the tail. */
+	assert_int_equal(vmres_addr_release(a, 0x5000, 0x1000, NULL), 0);
+	snap_take(a, &s);
+	assert_int_equal(s.n_gaps, 2);
+	assert_int_equal(s.gaps[1].base, 0x2000);
+	assert_int_equal(s.gaps[1].last, 0xffff);
+	snap_free(&s);
+	vmres_addr_free(a);
+}
+
+static void test_release_must_match_an_allocation_exactly(void **state)
+{
+	struct vmres_addr *a = new_addr(0, 0xffff);
+	uint64_t owner = 0xdead;
+
+	(void)state;
+	assert_int_equal(vmres_addr_reserve(a, 0x1000, 0x1000, 5), 0);
+	EXPECT_UNCHANGED(a, VMRES_ENOENT, vmres_addr_release(a, 0x1000, 0xfff, &owner));
+	EXPECT_UNCHANGED(a, VMRES_ENOENT, vmres_addr_release(a, 0x1000, 0x1001, &owner));
+	EXPECT_UNCHANGED(a, VMRES_ENOENT, vmres_addr_release(a, 0x1001, 0xfff, &owner));
+	EXPECT_UNCHANGED(a, VMRES_ENOENT, vmres_addr_release(a, 0x3000, 0x10, &owner));
+	EXPECT_UNCHANGED(a, VMRES_ENOENT, vmres_addr_release(a, 0x0, 0x10, &owner));
+	EXPECT_UNCHANGED(a, VMRES_ESIZE, vmres_addr_release(a, 0x1000, 0, &owner));
+	EXPECT_UNCHANGED(a, VMRES_EOVERFLOW, vmres_addr_release(a, 0x1000, TOP, &owner));
+	EXPECT_UNCHANGED(a, VMRES_EINVAL, vmres_addr_release(NULL, 0x1000, 0x1000, &owner));
+	assert_int_equal(owner, 0xdead);
+	assert_int_equal(vmres_addr_release(a, 0x1000, 0x1000, &owner), 0);
+	assert_int_equal(owner, 5);
+	EXPECT_UNCHANGED(a, VMRES_ENOENT, vmres_addr_release(a, 0x1000, 0x1000, &owner));
+	vmres_addr_free(a);
+}
+
+/* ---- lookups ------------------------------------------------------------- */
+
+static void test_find_returns_the_containing_allocation(void **state)
+{
+	struct vmres_addr *a = new_addr(0x100, 0xffff);
+	struct vmres_addr_entry e = {1, 2, 3}, keep = e;
+
+	(void)state;
+	assert_int_equal(vmres_addr_reserve(a, 0x1000, 0x10, 11), 0);
+	assert_int_equal(vmres_addr_reserve(a, 0x1010, 0x10, 12), 0);
+	assert_int_equal(vmres_addr_find(a, 0x1000, &e), 0);
+	assert_int_equal(e.owner, 11);
+	assert_int_equal(vmres_addr_find(a, 0x100f, &e), 0);
+	assert_int_equal(e.owner, 11);
+	assert_int_equal(vmres_addr_find(a, 0x1010, &e), 0);
+	assert_int_equal(e.owner, 12);
+	e = keep;
+	assert_int_equal(vmres_addr_find(a, 0xfff, &e), VMRES_ENOENT);
+	assert_int_equal(vmres_addr_find(a, 0x1020, &e), VMRES_ENOENT);
+	assert_int_equal(vmres_addr_find(a, 0, &e), VMRES_ENOENT);
+	assert_int_equal(vmres_addr_find(a, TOP, &e), VMRES_ENOENT);
+	assert_memory_equal(&e, &keep, sizeof(e));
+	assert_int_equal(vmres_addr_find(NULL, 0x1000, &e), VMRES_EINVAL);
+	assert_int_equal(vmres_addr_find(a, 0x1000, NULL), VMRES_EINVAL);
+	vmres_addr_free(a);
+}
+
+static void test_next_returns_lowest_base_at_or_above(void **state)
+{
+	struct vmres_addr *a = new_addr(0, 0xffff);
+	struct vmres_addr_entry e = {1, 2, 3}, keep = e;
+
+	(void)state;
+	assert_int_equal(vmres_addr_reserve(a, 0x1000, 0x10, 1), 0);
+	assert_int_equal(vmres_addr_reserve(a, 0x2000, 0x10, 2), 0);
+	assert_int_equal(vmres_addr_next(a, 0, &e), 0);
+	assert_int_equal(e.base, 0x1000);
+	assert_int_equal(vmres_addr_next(a, 0x1000, &e), 0);
+	assert_int_equal(e.base, 0x1000);
+	assert_int_equal(vmres_addr_next(a, 0x1001, &e), 0);
+	assert_int_equal(e.base, 0x2000);
+	e = keep;
+	assert_int_equal(vmres_addr_next(a, 0x2001, &e), VMRES_ENOENT);
+	assert_memory_equal(&e, &keep, sizeof(e));
+	assert_int_equal(vmres_addr_next(NULL, 0, &e), VMRES_EINVAL);
+	assert_int_equal(vmres_addr_next(a, 0, NULL), VMRES_EINVAL);
+	vmres_addr_free(a);
+}
+
+static int stop_at_second(void *ctx, const struct vmres_addr_entry *e)
+{
+	int *seen = ctx;
+
+	(void)e;
+	return ++*seen == 2 ? 42 : 0;
+}
+
+static void test_iteration_stops_on_the_callback_value(void **state)
+{
+	struct vmres_addr *a = new_addr(0, 0xffff);
+	int seen = 0;
+
+	(void)state;
+	for (uint64_t i = 0; i < 4; i++)
+		assert_int_equal(vmres_addr_reserve(a, 0x100 * (2 * i + 1), 0x100, i), 0);
+	assert_int_equal(vmres_addr_foreach(a, stop_at_second, &seen), 42);
+	assert_int_equal(seen, 2);
+	seen = 0;
+	assert_int_equal(vmres_addr_foreach_gap(a, stop_at_second, &seen), 42);
+	assert_int_equal(seen, 2);
+	assert_int_equal(vmres_addr_foreach(NULL, stop_at_second, &seen), VMRES_EINVAL);
+	assert_int_equal(vmres_addr_foreach(a, NULL, &seen), VMRES_EINVAL);
+	assert_int_equal(vmres_addr_foreach_gap(NULL, stop_at_second, &seen), VMRES_EINVAL);
+	assert_int_equal(vmres_addr_foreach_gap(a, NULL, &seen), VMRES_EINVAL);
+	vmres_addr_free(a);
+}
+
+static void test_stats_and_validate_reject_null(void **state)
+{
+	struct vmres_addr *a = new_addr(0, 0xffff);
+	struct vmres_addr_stats st;
+
+	(void)state;
+	assert_int_equal(vmres_addr_stats(NULL, &st), VMRES_EINVAL);
+	assert_int_equal(vmres_addr_stats(a, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_addr_validate(NULL), VMRES_EINVAL);
+	vmres_addr_free(a);
+}
+
+static void test_padding_left_by_a_tail_allocation_is_found_again(void **state)
+{
+	struct vmres_addr *a = new_addr(0, 0xfffff);
+
+	(void)state;
+	/* Enough packed allocations for a tree with internal nodes and no gap (the
+	 * next allocation must not split the last leaf, which would recompute it). */
+	for (uint64_t i = 0; i < 190; i++)
+		assert_int_equal(first_fit(a, 0x10, 0), i * 0x10);
+	/* The tail allocation leaves the padding [0xbe0, 0xfff] behind it... */
+	assert_int_equal(first_fit(a, 0x10, 0x1000), 0x1000);
+	assert_int_equal(vmres_addr_validate(a), 0);
+	/* ...where the lowest fits of these requests are. */
+	assert_int_equal(first_fit(a, 0x200, 0x200), 0xc00);
+	assert_int_equal(first_fit(a, 0x20, 0), 0xbe0);
+	assert_int_equal(vmres_addr_validate(a), 0);
+	vmres_addr_free(a);
+}
+
+/* ---- scale: a tree several levels deep ----------------------------------- */
+
+static uint64_t rng_state;
+
+static uint64_t rng(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static void shuffle(uint64_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		v[i] = i;
+	for (size_t i = n - 1; i > 0; i--) {
+		size_t j = rng() % (i + 1);
+		uint64_t t = v[i];
+
+		v[i] = v[j];
+		v[j] = t;
+	}
+}
+
+static void test_deep_tree_survives_random_insert_and_release(void **state)
+{
+	const size_t n = 40000;
+	struct vmres_addr *a = new_addr(0x10000, 0x10000 + n * 0x100 - 1);
+	uint64_t *order = malloc(n * sizeof(*order));
+	struct vmres_addr_entry e;
+	struct vmres_addr_stats st;
+
+	(void)state;
+	assert_non_null(order);
+	rng_state = 7;
+	shuffle(order, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(vmres_addr_reserve(a, 0x10000 + order[i] * 0x100, 0x80, order[i]),
+				 0);
+		if (i % 4096 == 0)
+			assert_int_equal(vmres_addr_validate(a), 0);
+	}
+	assert_int_equal(vmres_addr_validate(a), 0);
+	assert_int_equal(vmres_addr_stats(a, &st), 0);
+	assert_int_equal(st.count, n);
+	assert_int_equal(st.gaps, n);
+	for (size_t i = 0; i < n; i += 97) {
+		assert_int_equal(vmres_addr_find(a, 0x10000 + i * 0x100 + 0x7f, &e), 0);
+		assert_int_equal(e.owner, i);
+		assert_int_equal(vmres_addr_find(a, 0x10000 + i * 0x100 + 0x80, &e), VMRES_ENOENT);
+		assert_int_equal(vmres_addr_next(a, 0x10000 + i * 0x100 + 1, &e),
+				 i + 1 < n ? 0 : VMRES_ENOENT);
+	}
+	/* Every free gap is 0x80 bytes: a first fit of 0x81 must fail, and one of
+	 * 0x80 aligned to 0x100 lands in the first gap. */
+	assert_int_equal(alloc_with(a, VMRES_ADDR_FIRST_FIT, 0x81, 0, 0, TOP, &e.base),
+			 VMRES_ENOSPC);
+	assert_int_equal(alloc_with(a, VMRES_ADDR_LAST_FIT, 0x80, 0x80, 0, TOP, &e.base), 0);
+	assert_int_equal(e.base, 0x10000 + n * 0x100 - 0x80);
+	assert_int_equal(vmres_addr_release(a, e.base, 0x80, NULL), 0);
+	shuffle(order, n);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t owner = 0;
+
+		assert_int_equal(vmres_addr_release(a, 0x10000 + order[i] * 0x100, 0x80, &owner),
+				 0);
+		assert_int_equal(owner, order[i]);
+		if (i % 4096 == 0)
+			assert_int_equal(vmres_addr_validate(a), 0);
+	}
+	assert_int_equal(vmres_addr_validate(a), 0);
+	assert_int_equal(vmres_addr_stats(a, &st), 0);
+	assert_int_equal(st.count, 0);
+	assert_int_equal(st.gaps, 1);
+	assert_int_equal(st.free, n * 0x100);
+	free(order);
+	vmres_addr_free(a);
+}
+
+/* ---- the model ----------------------------------------------------------- */
+
+struct model {
+	uint64_t base;
+	uint64_t last;
+	size_t n;
+	struct vmres_addr_entry *v; /* sorted by base */
+	size_t cap;
+};
+
+static void model_insert(struct model *m, uint64_t base, uint64_t last, uint64_t owner)
+{
+	size_t i = 0;
+
+	if (m->n == m->cap) {
+		m->cap = m->cap ? m->cap * 2 : 64;
+		m->v = realloc(m->v, m->cap * sizeof(*m->v));
+		assert_non_null(m->v);
+	}
+	while (i < m->n && m->v[i].base < base)
+		i++;
+	memmove(&m->v[i + 1], &m->v[i], (m->n - i) * sizeof(*m->v));
+	m->v[i] = (struct vmres_addr_entry){base, last, owner};
+	m->n++;
+}
+
+/* The free gaps, computed from scratch. */
+static size_t model_gaps(const struct model *m, struct vmres_addr_entry *out)
+{
+	u128 next = m->base;
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->v[i].base > next)
+			out[n++] = (struct vmres_addr_entry){(uint64_t)next, m->v[i].base - 1, 0};
+		next = (u128)m->v[i].last + 1;
+	}
+	if (next <= m->last)
+		out[n++] = (struct vmres_addr_entry){(uint64_t)next, m->last, 0};
+	return n;
+}
+
+static bool model_overlaps(const struct model *m, uint64_t base, uint64_t last)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->v[i].base <= last && base <= m->v[i].last)
+			return true;
+	return false;
+}
+
+static int model_alloc(struct model *m, const struct vmres_addr_req *r, uint64_t *out)
+{
+	u128 align = r->align > 1 ? r->align : 1, size = r->size;
+
+	if (r->version != VMRES_ADDR_REQ_VERSION || r->policy > VMRES_ADDR_EXACT || r->min > r->max)
+		return VMRES_EINVAL;
+	if (r->size == 0)
+		return VMRES_ESIZE;
+	if (r->align & (r->align - 1))
+		return VMRES_EALIGN;
+	if (r->policy == VMRES_ADDR_EXACT) {
+		u128 last = (u128)r->addr + size - 1;
+
+		if (last > TOP)
+			return VMRES_EOVERFLOW;
+		if (r->addr < m->base || last > m->last || r->addr < r->min || last > r->max)
+			return VMRES_ERANGE;
+		if (r->addr % align)
+			return VMRES_EMISALIGNED;
+		if (model_overlaps(m, r->addr, (uint64_t)last))
+			return VMRES_EOVERLAP;
+		model_insert(m, r->addr, (uint64_t)last, r->owner);
+		*out = r->addr;
+		return 0;
+	}
+	if (((u128)r->min + align - 1) / align * align + size - 1 > TOP)
+		return VMRES_EOVERFLOW;
+	if (r->max < m->base || r->min > m->last)
+		return VMRES_ERANGE;
+
+	struct vmres_addr_entry *gaps = malloc((m->n + 1) * sizeof(*gaps));
+	size_t ng = model_gaps(m, gaps);
+	u128 lo = r->min > m->base ? r->min : m->base, hi = r->max < m->last ? r->max : m->last;
+	bool found = false;
+	u128 best = 0;
+
+	assert_non_null(gaps);
+	for (size_t i = 0; i < ng; i++) {
+		u128 s = gaps[i].base > lo ? gaps[i].base : lo;
+		u128 e = gaps[i].last < hi ? gaps[i].last : hi;
+
+		if (s > e)
+			continue;
+		if (r->policy == VMRES_ADDR_FIRST_FIT) {
+			u128 start = (s + align - 1) / align * align;
+
+			if (start + size - 1 <= e) {
+				best = start;
+				found = true;
+				break;
+			}
+		} else if (e + 1 >= s + size) {
+			u128 start = (e + 1 - size) / align * align;
+
+			if (start >= s) {
+				best = start;
+				found = true;
+			}
+		}
+	}
+	free(gaps);
+	if (!found)
+		return VMRES_ENOSPC;
+	model_insert(m, (uint64_t)best, (uint64_t)(best + size - 1), r->owner);
+	*out = (uint64_t)best;
+	return 0;
+}
+
+static int model_release(struct model *m, uint64_t base, uint64_t size, uint64_t *owner)
+{
+	if (size == 0)
+		return VMRES_ESIZE;
+	if ((u128)base + size - 1 > TOP)
+		return VMRES_EOVERFLOW;
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->v[i].base == base && m->v[i].last == base + (size - 1)) {
+			*owner = m->v[i].owner;
+			memmove(&m->v[i], &m->v[i + 1], (m->n - i - 1) * sizeof(*m->v));
+			m->n--;
+			return 0;
+		}
+	}
+	return VMRES_ENOENT;
+}
+
+static int model_find(const struct model *m, uint64_t addr, struct vmres_addr_entry *out)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->v[i].base <= addr && addr <= m->v[i].last) {
+			*out = m->v[i];
+			return 0;
+		}
+	}
+	return VMRES_ENOENT;
+}
+
+static int model_next(const struct model *m, uint64_t from, struct vmres_addr_entry *out)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->v[i].base >= from) {
+			*out = m->v[i];
+			return 0;
+		}
+	}
+	return VMRES_ENOENT;
+}
+
+static void assert_matches_model(const struct vmres_addr *a, const struct model *m)
+{
+	struct snap s = {0};
+	struct vmres_addr_entry *gaps = malloc((m->n + 1) * sizeof(*gaps));
+	size_t ng = model_gaps(m, gaps);
+	u128 used = 0, window = (u128)m->last - m->base + 1;
+
+	assert_non_null(gaps);
+	snap_take(a, &s);
+	assert_int_equal(s.n_allocs, m->n);
+	if (m->n)
+		assert_memory_equal(s.allocs, m->v, m->n * sizeof(*m->v));
+	assert_int_equal(s.n_gaps, ng);
+	if (ng)
+		assert_memory_equal(s.gaps, gaps, ng * sizeof(*gaps));
+	for (size_t i = 0; i < m->n; i++)
+		used += (u128)m->v[i].last - m->v[i].base + 1;
+	assert_int_equal(s.stats.base, m->base);
+	assert_int_equal(s.stats.last, m->last);
+	assert_int_equal(s.stats.count, m->n);
+	assert_int_equal(s.stats.gaps, ng);
+	assert_int_equal(s.stats.used, used > TOP ? TOP : (uint64_t)used);
+	assert_int_equal(s.stats.free, window - used > TOP ? TOP : (uint64_t)(window - used));
+	snap_free(&s);
+	free(gaps);
+}
+
+/* A random number in [0, n), n >= 1. */
+static uint64_t below(uint64_t n)
+{
+	return rng() % n;
+}
+
+/* An address of the window, or now and then one just outside it. */
+static uint64_t random_addr(const struct model *m)
+{
+	uint64_t span = m->last - m->base;
+
+	switch (below(16)) {
+	case 0:
+		return m->base - 1;
+	case 1:
+		return m->last + 1;
+	case 2:
+		return m->base;
+	case 3:
+		return m->last;
+	default:
+		return m->base + (span == TOP ? rng() : below(span + 1));
+	}
+}
+
+static uint64_t random_size(uint64_t max_size)
+{
+	switch (below(20)) {
+	case 0:
+		return 0;
+	case 1:
+		return TOP - below(4);
+	case 2:
+		return 1ULL << below(64);
+	default:
+		return 1 + below(max_size);
+	}
+}
+
+static uint64_t random_align(uint64_t max_log2)
+{
+	switch (below(12)) {
+	case 0:
+		return 0;
+	case 1:
+		return 1;
+	case 2:
+		return 3 + 2 * below(8); /* not a power of two */
+	case 3:
+		return BIT63;
+	default:
+		return 1ULL << below(max_log2 + 1);
+	}
+}
+
+/* Every differential run starts from its own seed, printed so a failure can be
+ * replayed. */
+#define SEED 0x5eed0000ULL
+
+static void run_differential(uint64_t seed, uint64_t base, uint64_t last, uint64_t max_size,
+			     uint64_t max_align_log2, unsigned int ops)
+{
+	struct vmres_addr *a = new_addr(base, last);
+	struct model m = {.base = base, .last = last};
+
+	rng_state = seed;
+	printf("differential: seed %#llx window [%#llx, %#llx], %u operations\n",
+	       (unsigned long long)seed, (unsigned long long)base, (unsigned long long)last, ops);
+
+	for (unsigned int op = 0; op < ops; op++) {
+		unsigned int kind = below(100);
+		struct vmres_addr_entry e1 = {0, 0, 0}, e2 = {0, 0, 0};
+		uint64_t out1 = 0, out2 = 0;
+		int rc1, rc2;
+
+		if (kind < 45) {
+			struct vmres_addr_req req = VMRES_ADDR_REQ_INIT;
+
+			req.policy = (enum vmres_addr_policy)below(3);
+			req.size = random_size(max_size);
+			req.align = random_align(max_align_log2);
+			req.owner = rng();
+			if (req.policy == VMRES_ADDR_EXACT) {
+				req.addr = random_addr(&m);
+				if (req.align > 1 && below(4))
+					req.addr &= ~(req.align - 1);
+			}
+			if (below(2)) {
+				req.min = random_addr(&m);
+				req.max = random_addr(&m);
+				if (req.min > req.max && below(8)) {
+					uint64_t t = req.min;
+
+					req.min = req.max;
+					req.max = t;
+				}
+			}
+			if (below(200) == 0)
+				req.version = 0;
+			if (below(200) == 0)
+				req.policy = (enum vmres_addr_policy)7;
+			rc1 = vmres_addr_alloc(a, &req, &out1);
+			rc2 = model_alloc(&m, &req, &out2);
+			assert_int_equal(rc1, rc2);
+			assert_int_equal(out1, out2);
+		} else if (kind < 52) {
+			uint64_t addr = random_addr(&m), size = random_size(max_size);
+			uint64_t owner = rng();
+			struct vmres_addr_req req = VMRES_ADDR_REQ_INIT;
+
+			req.policy = VMRES_ADDR_EXACT;
+			req.addr = addr;
+			req.size = size;
+			req.owner = owner;
+			rc1 = vmres_addr_reserve(a, addr, size, owner);
+			rc2 = model_alloc(&m, &req, &out2);
+			assert_int_equal(rc1, rc2);
+		} else if (kind < 85) {
+			uint64_t base_r, size;
+
+			if (m.n && below(4)) {
+				struct vmres_addr_entry *v = &m.v[below(m.n)];
+
+				base_r = v->base;
+				size = v->last - v->base + 1;
+				if (below(8) == 0)
+					size += below(3) - 1; /* an off-by-one size: must fail */
+			} else {
+				base_r = random_addr(&m);
+				size = random_size(max_size);
+			}
+			out1 = out2 = 0xdead;
+			rc1 = vmres_addr_release(a, base_r, size, &out1);
+			rc2 = model_release(&m, base_r, size, &out2);
+			assert_int_equal(rc1, rc2);
+			assert_int_equal(out1, out2);
+		} else if (kind < 93) {
+			uint64_t addr = random_addr(&m);
+
+			rc1 = vmres_addr_find(a, addr, &e1);
+			rc2 = model_find(&m, addr, &e2);
+			assert_int_equal(rc1, rc2);
+			assert_memory_equal(&e1, &e2, sizeof(e1));
+		} else {
+			uint64_t from = random_addr(&m);
+
+			rc1 = vmres_addr_next(a, from, &e1);
+			rc2 = model_next(&m, from, &e2);
+			assert_int_equal(rc1, rc2);
+			assert_memory_equal(&e1, &e2, sizeof(e1));
+		}
+		assert_int_equal(vmres_addr_validate(a), 0);
+		assert_matches_model(a, &m);
+	}
+	free(m.v);
+	vmres_addr_free(a);
+}
+
+static void test_matches_model_in_small_windows(void **state)
+{
+	(void)state;
+	run_differential(SEED + 1, 1000, 1000 + 2047, 64, 6, 6000);
+	run_differential(SEED + 2, 0, 4095, 48, 7, 6000);
+	run_differential(SEED + 3, TOP - 4095, TOP, 64, 8, 6000);
+	run_differential(SEED + 4, 0x12345, 0x12345 + 299, 16, 4, 4000);
+}
+
+static void test_matches_model_over_the_whole_space(void **state)
+{
+	(void)state;
+	run_differential(SEED + 5, 0, TOP, 1ULL << 62, 63, 6000);
+	run_differential(SEED + 6, 1, TOP - 1, 1ULL << 40, 40, 6000);
+}
+
+static void test_matches_model_with_many_allocations(void **state)
+{
+	(void)state;
+	/* Large enough for a tree of two or three levels with merges and splits. */
+	run_differential(SEED + 7, 0x100000, 0x100000 + 0x3ffff, 24, 5, 25000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_new_rejects_bad_arguments),
+		cmocka_unit_test(test_new_window_is_one_free_gap),
+		cmocka_unit_test(test_first_fit_returns_lowest_aligned_address),
+		cmocka_unit_test(test_last_fit_returns_highest_aligned_address),
+		cmocka_unit_test(test_exact_allocation_is_placed_at_its_address),
+		cmocka_unit_test(test_first_fit_respects_subwindow),
+		cmocka_unit_test(test_last_fit_respects_subwindow),
+		cmocka_unit_test(test_subwindow_larger_than_window_is_clipped),
+		cmocka_unit_test(test_no_space_only_when_truly_none),
+		cmocka_unit_test(test_alloc_rejects_invalid_arguments),
+		cmocka_unit_test(test_alloc_rejects_zero_size_and_bad_alignment),
+		cmocka_unit_test(test_alloc_rejects_ranges_that_overflow),
+		cmocka_unit_test(test_alloc_rejects_ranges_outside_the_window),
+		cmocka_unit_test(test_exact_misaligned_address_is_rejected),
+		cmocka_unit_test(test_exact_inside_an_allocation_fails),
+		cmocka_unit_test(test_range_ending_at_the_top_is_allocatable_and_releasable),
+		cmocka_unit_test(test_whole_space_reports_two_to_the_64),
+		cmocka_unit_test(test_alignment_of_two_to_the_63),
+		cmocka_unit_test(test_window_of_one_address),
+		cmocka_unit_test(test_release_merges_the_gaps_on_both_sides),
+		cmocka_unit_test(test_release_must_match_an_allocation_exactly),
+		cmocka_unit_test(test_find_returns_the_containing_allocation),
+		cmocka_unit_test(test_next_returns_lowest_base_at_or_above),
+		cmocka_unit_test(test_iteration_stops_on_the_callback_value),
+		cmocka_unit_test(test_stats_and_validate_reject_null),
+		cmocka_unit_test(test_padding_left_by_a_tail_allocation_is_found_again),
+		cmocka_unit_test(test_deep_tree_survives_random_insert_and_release),
+		cmocka_unit_test(test_matches_model_in_small_windows),
+		cmocka_unit_test(test_matches_model_over_the_whole_space),
+		cmocka_unit_test(test_matches_model_with_many_allocations),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

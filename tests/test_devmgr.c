@@ -1,0 +1,1281 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unit and differential tests of the device manager (include/vmres/devmgr.h). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <linux/kvm.h>
+
+#include <vmres/devmgr.h>
+#include <vmres/sysalloc.h>
+
+/* ---- helpers ---- */
+
+static struct vmres_resource addr_res(enum vmres_space space, uint64_t base, uint64_t size)
+{
+	struct vmres_resource r;
+
+	memset(&r, 0, sizeof(r));
+	r.kind = VMRES_RES_ADDR;
+	r.u.addr.space = space;
+	r.u.addr.base = base;
+	r.u.addr.size = size;
+	return r;
+}
+
+static struct vmres_resource irq_res(uint32_t gsi)
+{
+	struct vmres_resource r;
+
+	memset(&r, 0, sizeof(r));
+	r.kind = VMRES_RES_IRQ;
+	r.u.irq.gsi = gsi;
+	return r;
+}
+
+static struct vmres_resource msi_res(uint32_t gsi)
+{
+	struct vmres_resource r;
+
+	memset(&r, 0, sizeof(r));
+	r.kind = VMRES_RES_MSI;
+	r.u.msi.gsi = gsi;
+	return r;
+}
+
+/* A device that records its last access and counts releases. */
+struct tdev {
+	struct vmres_device dev;
+	uint32_t instance;
+	int reads, writes;
+	int releases; /* atomic: written on the call_rcu thread */
+	unsigned int range, size;
+	uint64_t offset, addr, value;
+	uint64_t reply;
+	/* Optional action from inside a callback. */
+	void (*action)(struct tdev *d, uint64_t value);
+	struct vmres_devmgr *m;
+	int action_rc;
+};
+
+static uint64_t tdev_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+			  unsigned int size)
+{
+	struct tdev *d = opaque;
+
+	d->reads++;
+	d->range = range;
+	d->offset = offset;
+	d->addr = addr;
+	d->size = size;
+	return d->reply;
+}
+
+static void tdev_write(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+		       unsigned int size, uint64_t value)
+{
+	struct tdev *d = opaque;
+
+	d->writes++;
+	d->range = range;
+	d->offset = offset;
+	d->addr = addr;
+	d->size = size;
+	d->value = value;
+	if (d->action)
+		d->action(d, value);
+}
+
+static void tdev_release(void *opaque)
+{
+	struct tdev *d = opaque;
+
+	__atomic_fetch_add(&d->releases, 1, __ATOMIC_RELEASE);
+}
+
+static void tdev_init(struct tdev *d, const char *name, struct vmres_devmgr *m)
+{
+	memset(d, 0, sizeof(*d));
+	d->dev = (struct vmres_device)VMRES_DEVICE_INIT;
+	d->dev.name = name;
+	d->dev.opaque = d;
+	d->dev.read = tdev_read;
+	d->dev.write = tdev_write;
+	d->dev.release = tdev_release;
+	d->reply = 0x8877665544332211ULL;
+	d->m = m;
+}
+
+static bool wait_released(struct tdev *d, int count)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (__atomic_load_n(&d->releases, __ATOMIC_ACQUIRE) == count)
+			return true;
+		nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 1000000}, NULL);
+	}
+	return false;
+}
+
+/* Everything observable about the table, as text. */
+static char *state_of(struct vmres_devmgr *m)
+{
+	char *text, *json, *both;
+	size_t len;
+
+	assert_int_equal(vmres_devmgr_dump_str(m, &text), 0);
+	assert_int_equal(vmres_devmgr_dump_json(m, &json), 0);
+	len = strlen(text) + strlen(json) + 2;
+	both = malloc(len);
+	assert_non_null(both);
+	snprintf(both, len, "%s\n%s", text, json);
+	free(text);
+	free(json);
+	return both;
+}
+
+static void assert_state(struct vmres_devmgr *m, const char *before)
+{
+	char *now = state_of(m);
+
+	assert_string_equal(now, before);
+	free(now);
+}
+
+static int setup_thread(void **state)
+{
+	(void)state;
+	return vmres_devmgr_thread_register();
+}
+
+static int teardown_thread(void **state)
+{
+	(void)state;
+	return vmres_devmgr_thread_unregister();
+}
+
+static uint32_t read_mmio(struct vmres_devmgr *m, uint64_t addr, uint32_t len)
+{
+	uint8_t data[8] = {0};
+	uint32_t v = 0;
+
+	assert_int_equal(vmres_devmgr_mmio(m, addr, len, false, data), 0);
+	memcpy(&v, data, len < 4 ? len : 4);
+	return v;
+}
+
+/* ---- register / unregister / lookups ---- */
+
+static void test_register_maps_address_resources(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_devmgr_info info;
+	struct vmres_resource res[3], got[3];
+	bool mapped[3];
+	struct tdev d;
+	uint32_t id = 0, found;
+	unsigned int idx;
+	uint64_t off;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d, "uart0", m);
+	d.dev.owner = 77;
+	res[0] = addr_res(VMRES_SPACE_PIO, 0x3f8, 8);
+	res[1] = irq_res(4);
+	res[2] = addr_res(VMRES_SPACE_MMIO, 0xfe000000, 0x1000);
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, VMRES_DEVMGR_NO_PARENT, res, 3, &id), 0);
+	assert_int_not_equal(id, 0);
+
+	assert_int_equal(vmres_devmgr_get(m, id, &info, got, mapped, 3), 0);
+	assert_int_equal(info.instance, id);
+	assert_int_equal(info.parent, 0);
+	assert_string_equal(info.name, "uart0");
+	assert_ptr_equal(info.opaque, &d);
+	assert_int_equal(info.owner, 77);
+	assert_int_equal(info.n_res, 3);
+	assert_memory_equal(got, res, sizeof(res));
+	assert_true(mapped[0]);
+	assert_false(mapped[1]);
+	assert_true(mapped[2]);
+
+	assert_int_equal(vmres_devmgr_find(m, VMRES_SPACE_PIO, 0x3fd, &found, &idx, &off), 0);
+	assert_int_equal(found, id);
+	assert_int_equal(idx, 0);
+	assert_int_equal(off, 5);
+	assert_int_equal(vmres_devmgr_find(m, VMRES_SPACE_MMIO, 0xfe000fff, &found, &idx, NULL), 0);
+	assert_int_equal(idx, 2);
+	assert_int_equal(vmres_devmgr_find(m, VMRES_SPACE_MMIO, 0x3f8, &found, NULL, NULL),
+			 VMRES_ENOENT);
+	assert_int_equal(vmres_devmgr_find(m, VMRES_SPACE_PIO, 0x400, &found, NULL, NULL),
+			 VMRES_ENOENT);
+	assert_int_equal(vmres_devmgr_find(m, (enum vmres_space)9, 0, &found, NULL, NULL),
+			 VMRES_EINVAL);
+
+	/* Dispatch reaches it in both spaces, with the resource index as range. */
+	uint8_t b = 0x5a;
+	assert_int_equal(vmres_devmgr_pio(m, 0x3f9, true, 1, 1, &b), 0);
+	assert_int_equal(d.writes, 1);
+	assert_int_equal(d.range, 0);
+	assert_int_equal(d.offset, 1);
+	assert_int_equal(d.value, 0x5a);
+	assert_int_equal(read_mmio(m, 0xfe000010, 4), 0x44332211);
+	assert_int_equal(d.range, 2);
+	assert_int_equal(d.offset, 0x10);
+	assert_int_equal(d.addr, 0xfe000010);
+
+	vmres_devmgr_free(m);
+	assert_int_equal(d.releases, 1);
+}
+
+static void test_register_errors_change_nothing(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_device bad;
+	struct vmres_resource r, ok = addr_res(VMRES_SPACE_MMIO, 0x1000, 0x1000);
+	struct tdev d, e;
+	uint32_t id = 0, keep = 12345;
+	char *before;
+	char long_name[VMRES_DEVICE_NAME_MAX + 1];
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d, "a", m);
+	tdev_init(&e, "b", m);
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &ok, 1, &id), 0);
+	before = state_of(m);
+
+	assert_int_equal(vmres_devmgr_register(NULL, &e.dev, 0, NULL, 0, &keep), VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_register(m, NULL, 0, NULL, 0, &keep), VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, NULL, 0, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, NULL, 1, &keep), VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, &ok, VMRES_DEVMGR_MAX_RES + 1, &keep),
+			 VMRES_EINVAL);
+	bad = e.dev;
+	bad.version = 0;
+	assert_int_equal(vmres_devmgr_register(m, &bad, 0, NULL, 0, &keep), VMRES_EINVAL);
+	memset(long_name, 'x', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	bad = e.dev;
+	bad.name = long_name;
+	assert_int_equal(vmres_devmgr_register(m, &bad, 0, NULL, 0, &keep), VMRES_EINVAL);
+
+	r = ok;
+	r.kind = (enum vmres_res_kind)0;
+	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, &r, 1, &keep), VMRES_EINVAL);
+	r = addr_res((enum vmres_space)3, 0x5000, 1);
+	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, &r, 1, &keep), VMRES_EINVAL);
+	r = addr_res(VMRES_SPACE_MMIO, 0x5000, 0);
+	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, &r, 1, &keep), VMRES_ESIZE);
+	r = addr_res(VMRES_SPACE_MMIO, UINT64_MAX - 1, 3);
+	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, &r, 1, &keep), VMRES_EOVERFLOW);
+	r = addr_res(VMRES_SPACE_PIO, 0xfffe, 4);
+	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, &r, 1, &keep), VMRES_ERANGE);
+	r = addr_res(VMRES_SPACE_MMIO, 0x1fff, 2);
+	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, &r, 1, &keep), VMRES_EOVERLAP);
+	r = ok;
+	memset(r.pool, 'p', sizeof(r.pool)); /* not NUL-terminated */
+	r.u.addr.base = 0x9000;
+	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, &r, 1, &keep), VMRES_EINVAL);
+	/* Two ranges of the same new device that overlap each other. */
+	struct vmres_resource two[2] = {addr_res(VMRES_SPACE_PIO, 0x60, 4),
+					addr_res(VMRES_SPACE_PIO, 0x63, 1)};
+	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, two, 2, &keep), VMRES_EOVERLAP);
+	assert_int_equal(vmres_devmgr_register(m, &e.dev, id + 1, NULL, 0, &keep), VMRES_EPARENT);
+
+	assert_int_equal(keep, 12345);
+	assert_state(m, before);
+	free(before);
+	vmres_devmgr_free(m);
+	assert_int_equal(d.releases, 1);
+	assert_int_equal(e.releases, 0); /* never registered: never released */
+}
+
+static void test_unregister_releases_after_grace_period(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r = addr_res(VMRES_SPACE_MMIO, 0x1000, 0x100);
+	struct tdev d;
+	uint32_t id, found;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d, "a", m);
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &r, 1, &id), 0);
+	assert_int_equal(vmres_devmgr_unregister(m, id), 0);
+	assert_true(wait_released(&d, 1));
+	assert_int_equal(vmres_devmgr_find(m, VMRES_SPACE_MMIO, 0x1000, &found, NULL, NULL),
+			 VMRES_ENOENT);
+	assert_int_equal(read_mmio(m, 0x1000, 4), 0xffffffff);
+	assert_int_equal(d.reads, 0);
+	assert_int_equal(vmres_devmgr_get(m, id, NULL, NULL, NULL, 0), VMRES_EDEVICE);
+	assert_int_equal(vmres_devmgr_unregister(m, id), VMRES_EDEVICE);
+	/* The range is free for someone else; ids are not reused. */
+	uint32_t id2;
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &r, 1, &id2), 0);
+	assert_int_not_equal(id2, id);
+	vmres_devmgr_free(m);
+	assert_int_equal(d.releases, 2);
+}
+
+static void test_unregister_refuses_parent_with_children(void **state)
+{
+	struct vmres_devmgr *m;
+	struct tdev bus, child, grandchild;
+	uint32_t b, c, g;
+	char *before;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&bus, "pci", m);
+	tdev_init(&child, "bridge", m);
+	tdev_init(&grandchild, "nic", m);
+	assert_int_equal(vmres_devmgr_register(m, &bus.dev, 0, NULL, 0, &b), 0);
+	assert_int_equal(vmres_devmgr_register(m, &child.dev, b, NULL, 0, &c), 0);
+	assert_int_equal(vmres_devmgr_register(m, &grandchild.dev, c, NULL, 0, &g), 0);
+	before = state_of(m);
+	assert_int_equal(vmres_devmgr_unregister(m, b), VMRES_EPARENT);
+	assert_int_equal(vmres_devmgr_unregister(m, c), VMRES_EPARENT);
+	assert_int_equal(vmres_devmgr_unregister(NULL, c), VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_unregister(m, 0), VMRES_EDEVICE);
+	assert_state(m, before);
+	free(before);
+	assert_int_equal(vmres_devmgr_unregister(m, g), 0);
+	assert_int_equal(vmres_devmgr_unregister(m, c), 0);
+	vmres_devmgr_free(m); /* releases b, and waits for c and g */
+	assert_int_equal(bus.releases + child.releases + grandchild.releases, 3);
+}
+
+/* Release order at free: children before parents. */
+static int release_log[8], release_count;
+
+static void ordered_release(void *opaque)
+{
+	release_log[release_count++] = (int)(intptr_t)opaque;
+}
+
+static void test_free_releases_children_before_parents(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_device dev = VMRES_DEVICE_INIT;
+	uint32_t id[4];
+
+	(void)state;
+	release_count = 0;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	dev.release = ordered_release;
+	dev.opaque = (void *)0;
+	assert_int_equal(vmres_devmgr_register(m, &dev, 0, NULL, 0, &id[0]), 0);
+	dev.opaque = (void *)1;
+	assert_int_equal(vmres_devmgr_register(m, &dev, id[0], NULL, 0, &id[1]), 0);
+	dev.opaque = (void *)2;
+	assert_int_equal(vmres_devmgr_register(m, &dev, 0, NULL, 0, &id[2]), 0);
+	dev.opaque = (void *)3;
+	assert_int_equal(vmres_devmgr_register(m, &dev, id[1], NULL, 0, &id[3]), 0);
+	vmres_devmgr_free(m);
+	assert_int_equal(release_count, 4);
+	int pos[4];
+	for (int i = 0; i < 4; i++)
+		pos[release_log[i]] = i;
+	assert_true(pos[3] < pos[1]);
+	assert_true(pos[1] < pos[0]);
+}
+
+/* ---- update and the handle calls ---- */
+
+static void test_update_replaces_resources_atomically(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r1[2] = {addr_res(VMRES_SPACE_MMIO, 0x1000, 0x100),
+				       addr_res(VMRES_SPACE_PIO, 0x70, 2)};
+	struct vmres_resource r2[3] = {addr_res(VMRES_SPACE_MMIO, 0x1000, 0x100),
+				       addr_res(VMRES_SPACE_MMIO, 0x8000, 0x10), irq_res(9)};
+	struct tdev a, b;
+	uint32_t ia, ib, found;
+	unsigned int idx;
+	char *before;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&a, "a", m);
+	tdev_init(&b, "b", m);
+	assert_int_equal(vmres_devmgr_register(m, &a.dev, 0, r1, 2, &ia), 0);
+	struct vmres_resource rb = addr_res(VMRES_SPACE_MMIO, 0x9000, 0x10);
+	assert_int_equal(vmres_devmgr_register(m, &b.dev, 0, &rb, 1, &ib), 0);
+
+	assert_int_equal(vmres_devmgr_update(m, ia, r2, 3), 0);
+	assert_int_equal(vmres_devmgr_find(m, VMRES_SPACE_PIO, 0x70, &found, NULL, NULL),
+			 VMRES_ENOENT);
+	assert_int_equal(vmres_devmgr_find(m, VMRES_SPACE_MMIO, 0x8008, &found, &idx, NULL), 0);
+	assert_int_equal(found, ia);
+	assert_int_equal(idx, 1);
+	assert_int_equal(vmres_devmgr_find(m, VMRES_SPACE_MMIO, 0x1000, &found, &idx, NULL), 0);
+	assert_int_equal(idx, 0);
+
+	before = state_of(m);
+	struct vmres_resource clash = addr_res(VMRES_SPACE_MMIO, 0x9008, 0x10);
+	assert_int_equal(vmres_devmgr_update(m, ia, &clash, 1), VMRES_EOVERLAP);
+	struct vmres_resource zero = addr_res(VMRES_SPACE_MMIO, 0x9008, 0);
+	assert_int_equal(vmres_devmgr_update(m, ia, &zero, 1), VMRES_ESIZE);
+	assert_int_equal(vmres_devmgr_update(m, 999, r2, 3), VMRES_EDEVICE);
+	assert_int_equal(vmres_devmgr_update(NULL, ia, r2, 3), VMRES_EINVAL);
+	assert_state(m, before);
+	free(before);
+	/* Moving onto its own old place is no overlap. */
+	struct vmres_resource shifted = addr_res(VMRES_SPACE_MMIO, 0x1080, 0x100);
+	assert_int_equal(vmres_devmgr_update(m, ia, &shifted, 1), 0);
+	assert_int_equal(vmres_devmgr_update(m, ia, NULL, 0), 0);
+	assert_int_equal(vmres_devmgr_find(m, VMRES_SPACE_MMIO, 0x1080, &found, NULL, NULL),
+			 VMRES_ENOENT);
+	vmres_devmgr_free(m);
+}
+
+static void test_move_unmap_map_without_sysalloc(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r[3] = {addr_res(VMRES_SPACE_MMIO, 0x10000, 0x1000), irq_res(5),
+				      addr_res(VMRES_SPACE_PIO, 0xc000, 0x20)};
+	struct vmres_resource other = addr_res(VMRES_SPACE_MMIO, 0x40000, 0x1000);
+	struct tdev a, b;
+	uint32_t ia, ib, found;
+	struct vmres_resource got[3];
+	bool mapped[3];
+	char *before;
+
+	(void)state;
+	r[0].u.addr.align = 0x1000;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&a, "a", m);
+	tdev_init(&b, "b", m);
+	assert_int_equal(vmres_devmgr_register(m, &a.dev, 0, r, 3, &ia), 0);
+	assert_int_equal(vmres_devmgr_register(m, &b.dev, 0, &other, 1, &ib), 0);
+
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0x20000), 0);
+	assert_int_equal(read_mmio(m, 0x20004, 4), 0x44332211);
+	assert_int_equal(a.offset, 4);
+	assert_int_equal(read_mmio(m, 0x10004, 4), 0xffffffff);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0x20000), 0); /* no-op */
+
+	before = state_of(m);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0x40000), VMRES_EOVERLAP);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0x20800), VMRES_EMISALIGNED);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, UINT64_MAX - 0xfff + 1),
+			 VMRES_EOVERFLOW);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 2, 0xfff0), VMRES_ERANGE);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 1, 0x1000), VMRES_ENOENT);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 3, 0x1000), VMRES_ENOENT);
+	assert_int_equal(vmres_devmgr_move_range(m, 4242, 0, 0x1000), VMRES_EDEVICE);
+	assert_int_equal(vmres_devmgr_move_range(NULL, ia, 0, 0x1000), VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), VMRES_ESTATE);
+	assert_int_equal(vmres_devmgr_map_range(m, ia, 1), VMRES_ENOENT);
+	assert_state(m, before);
+	free(before);
+
+	assert_int_equal(vmres_devmgr_unmap_range(m, ia, 0), 0);
+	assert_int_equal(vmres_devmgr_unmap_range(m, ia, 0), VMRES_ESTATE);
+	assert_int_equal(vmres_devmgr_find(m, VMRES_SPACE_MMIO, 0x20000, &found, NULL, NULL),
+			 VMRES_ENOENT);
+	/* An unmapped range moves without checks against the bus, even onto b. */
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0x40000), 0);
+	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), VMRES_EOVERLAP);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0x30000), 0);
+	assert_int_equal(vmres_devmgr_get(m, ia, NULL, got, mapped, 3), 0);
+	assert_false(mapped[0]);
+	assert_int_equal(got[0].u.addr.base, 0x30000);
+	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), 0);
+	assert_int_equal(vmres_devmgr_find(m, VMRES_SPACE_MMIO, 0x30fff, &found, NULL, NULL), 0);
+	assert_int_equal(found, ia);
+	vmres_devmgr_free(m);
+}
+
+/* With a sysalloc: the pool follows the bus. */
+static void test_move_reserves_in_pool_and_releases_old(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	struct vmres_request q;
+	struct vmres_resource bar, blocker;
+	struct vmres_sysalloc_alloc_info info;
+	size_t n;
+	struct tdev a;
+	uint32_t ia;
+	char *before;
+
+	(void)state;
+	assert_int_equal(vmres_sysalloc_new(&sa), 0);
+	assert_int_equal(vmres_sysalloc_add_addr_pool(sa, "mmio32", VMRES_SPACE_MMIO, 0xc0000000,
+						      0xffffffff),
+			 0);
+	memset(&q, 0, sizeof(q));
+	q.kind = VMRES_RES_ADDR;
+	strcpy(q.pool, "mmio32");
+	q.u.addr.space = VMRES_SPACE_MMIO;
+	q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
+	q.u.addr.req.size = 0x1000;
+	q.u.addr.req.align = 0x1000;
+	assert_int_equal(vmres_sysalloc_alloc(sa, &q, 1, 5, &bar, 1, &n, NULL), 0);
+	q.u.addr.req.policy = VMRES_ADDR_EXACT;
+	q.u.addr.req.addr = 0xd0000000;
+	assert_int_equal(vmres_sysalloc_alloc(sa, &q, 1, 6, &blocker, 1, &n, NULL), 0);
+
+	assert_int_equal(vmres_devmgr_new(sa, &m), 0);
+	tdev_init(&a, "bar-dev", m);
+	a.dev.owner = 5;
+	assert_int_equal(vmres_devmgr_register(m, &a.dev, 0, &bar, 1, &ia), 0);
+
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xe0000000), 0);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xe0000000, &info), 0);
+	assert_int_equal(info.owner, 5);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", bar.u.addr.base, &info), VMRES_ENOENT);
+
+	char *sa_before;
+	before = state_of(m);
+	assert_int_equal(vmres_sysalloc_dump_str(sa, &sa_before), 0);
+	/* Onto an allocation that no device maps: only the pool knows. */
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xd0000000), VMRES_EOVERLAP);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0x1000), VMRES_ERANGE);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xe0000800), VMRES_EMISALIGNED);
+	assert_state(m, before);
+	free(before);
+	char *sa_after;
+	assert_int_equal(vmres_sysalloc_dump_str(sa, &sa_after), 0);
+	assert_string_equal(sa_after, sa_before);
+	free(sa_after);
+
+	/* Unmap gives the range back; map takes it again; the pool follows. */
+	assert_int_equal(vmres_devmgr_unmap_range(m, ia, 0), 0);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xe0000000, &info), VMRES_ENOENT);
+	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), 0);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xe0000000, &info), 0);
+	/* Unmapped, moved onto the blocker (no reservation), then map fails. */
+	assert_int_equal(vmres_devmgr_unmap_range(m, ia, 0), 0);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xd0000000), 0);
+	before = state_of(m);
+	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), VMRES_EOVERLAP);
+	assert_state(m, before);
+	free(before);
+
+	/* Sharing the sysalloc with the manager's writer lock. */
+	assert_int_equal(vmres_sysalloc_release(sa, &blocker, 6), 0);
+	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), 0);
+
+	/* Into another window of the same space: the pool that holds the address. */
+	struct vmres_resource got;
+	assert_int_equal(vmres_sysalloc_add_addr_pool(sa, "mmio64", VMRES_SPACE_MMIO,
+						      0x100000000ULL, 0x1ffffffffULL),
+			 0);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0x180000000ULL), 0);
+	assert_int_equal(vmres_devmgr_get(m, ia, NULL, &got, NULL, 1), 0);
+	assert_string_equal(got.pool, "mmio64");
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio64", 0x180000000ULL, &info), 0);
+	assert_int_equal(info.owner, 5);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xd0000000, &info), VMRES_ENOENT);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0x200000000ULL), VMRES_ERANGE);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xc0000000), 0);
+	assert_int_equal(vmres_devmgr_get(m, ia, NULL, &got, NULL, 1), 0);
+	assert_string_equal(got.pool, "mmio32");
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	free(sa_before);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
+static int count_allocs(void *ctx, struct vmres_sysalloc *sa)
+{
+	(void)sa;
+	return *(int *)ctx = 7;
+}
+
+static void test_with_sysalloc_runs_under_lock(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_sysalloc *sa;
+	int ctx = 0;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	assert_int_equal(vmres_devmgr_with_sysalloc(m, count_allocs, &ctx), VMRES_ESTATE);
+	vmres_devmgr_free(m);
+	assert_int_equal(vmres_sysalloc_new(&sa), 0);
+	assert_int_equal(vmres_devmgr_new(sa, &m), 0);
+	assert_int_equal(vmres_devmgr_with_sysalloc(m, count_allocs, &ctx), 7);
+	assert_int_equal(ctx, 7);
+	assert_int_equal(vmres_devmgr_with_sysalloc(m, NULL, &ctx), VMRES_EINVAL);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
+struct msi_log {
+	int calls;
+	int refuse;
+	uint32_t instance, gsi;
+	unsigned int index;
+	struct vmres_msi_msg msg;
+};
+
+static int msi_notify(void *ctx, uint32_t instance, unsigned int res_index, uint32_t gsi,
+		      const struct vmres_msi_msg *msg)
+{
+	struct msi_log *l = ctx;
+
+	l->calls++;
+	l->instance = instance;
+	l->index = res_index;
+	l->gsi = gsi;
+	l->msg = *msg;
+	return l->refuse;
+}
+
+static void test_reroute_msi_notifies_then_records(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r[2] = {irq_res(3), msi_res(24)};
+	struct vmres_msi_msg msg = {.addr_lo = 0xfee00000, .addr_hi = 0, .data = 0x4021};
+	struct vmres_resource got[2];
+	struct msi_log log = {0};
+	struct tdev a;
+	uint32_t ia;
+	char *before;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&a, "nic", m);
+	assert_int_equal(vmres_devmgr_register(m, &a.dev, 0, r, 2, &ia), 0);
+	/* Without a notifier the table alone changes. */
+	assert_int_equal(vmres_devmgr_reroute_msi(m, ia, 1, &msg), 0);
+	assert_int_equal(vmres_devmgr_set_msi_notifier(m, msi_notify, &log), 0);
+	msg.data = 0x4022;
+	assert_int_equal(vmres_devmgr_reroute_msi(m, ia, 1, &msg), 0);
+	assert_int_equal(log.calls, 1);
+	assert_int_equal(log.instance, ia);
+	assert_int_equal(log.index, 1);
+	assert_int_equal(log.gsi, 24);
+	assert_int_equal(log.msg.data, 0x4022);
+	assert_int_equal(vmres_devmgr_get(m, ia, NULL, got, NULL, 2), 0);
+	assert_int_equal(got[1].u.msi.msg.data, 0x4022);
+	assert_int_equal(got[1].u.msi.msg.addr_lo, 0xfee00000);
+
+	before = state_of(m);
+	log.refuse = VMRES_ESYS;
+	msg.data = 0x4023;
+	assert_int_equal(vmres_devmgr_reroute_msi(m, ia, 1, &msg), VMRES_ESYS);
+	assert_int_equal(vmres_devmgr_reroute_msi(m, ia, 0, &msg), VMRES_ENOENT);
+	assert_int_equal(vmres_devmgr_reroute_msi(m, ia, 2, &msg), VMRES_ENOENT);
+	assert_int_equal(vmres_devmgr_reroute_msi(m, ia + 1, 1, &msg), VMRES_EDEVICE);
+	assert_int_equal(vmres_devmgr_reroute_msi(m, ia, 1, NULL), VMRES_EINVAL);
+	assert_state(m, before);
+	free(before);
+	assert_int_equal(vmres_devmgr_set_msi_notifier(NULL, NULL, NULL), VMRES_EINVAL);
+	vmres_devmgr_free(m);
+}
+
+/* ---- dispatch ---- */
+
+static void test_pio_in_out_and_rep_string(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r = addr_res(VMRES_SPACE_PIO, 0x1f0, 8);
+	struct vmres_devmgr_stats st;
+	struct tdev d;
+	uint32_t id;
+	uint8_t buf[16];
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d, "ide", m);
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &r, 1, &id), 0);
+
+	d.reply = 0xabcd;
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(vmres_devmgr_pio(m, 0x1f0, false, 2, 4, buf), 0); /* rep insw */
+	assert_int_equal(d.reads, 4);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(buf[2 * i], 0xcd);
+		assert_int_equal(buf[2 * i + 1], 0xab);
+	}
+	assert_int_equal(buf[8], 0);
+	for (int i = 0; i < 12; i++)
+		buf[i] = (uint8_t)i;
+	assert_int_equal(vmres_devmgr_pio(m, 0x1f4, true, 4, 3, buf), 0); /* rep outsl */
+	assert_int_equal(d.writes, 3);
+	assert_int_equal(d.value, 0x0b0a0908);
+	assert_int_equal(d.offset, 4);
+	assert_int_equal(d.size, 4);
+
+	/* 0x1f6 + 4 straddles the end: a miss, all ones. */
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(vmres_devmgr_pio(m, 0x1f6, false, 4, 2, buf), 0);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(buf[i], 0xff);
+	assert_int_equal(buf[8], 0);
+	assert_int_equal(vmres_devmgr_pio(m, 0xffff, true, 2, 1, buf), 0); /* past 0xffff */
+	assert_int_equal(vmres_devmgr_stats(m, &st), 0);
+	assert_int_equal(st.pio_miss_reads, 2);
+	assert_int_equal(st.pio_miss_writes, 1);
+	assert_int_equal(st.mmio_miss_reads + st.mmio_miss_writes, 0);
+	assert_int_equal(st.devices, 1);
+
+	assert_int_equal(vmres_devmgr_pio(m, 0x1f0, false, 3, 1, buf), VMRES_EACCESS);
+	assert_int_equal(vmres_devmgr_pio(m, 0x1f0, false, 4, 0, buf), VMRES_EACCESS);
+	assert_int_equal(vmres_devmgr_pio(m, 0x1f0, false, 4, 1, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_pio(NULL, 0x1f0, false, 4, 1, buf), VMRES_EINVAL);
+	vmres_devmgr_free(m);
+}
+
+static void test_mmio_sizes_and_split_lengths(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r = addr_res(VMRES_SPACE_MMIO, 0x1000, 0x10);
+	struct vmres_devmgr_stats st;
+	struct tdev d;
+	uint32_t id;
+	uint8_t data[8];
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d, "m", m);
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &r, 1, &id), 0);
+	for (uint32_t len = 1; len <= 8; len *= 2) {
+		memset(data, 0, 8);
+		assert_int_equal(vmres_devmgr_mmio(m, 0x1008, len, false, data), 0);
+		assert_int_equal(d.size, len);
+		for (uint32_t i = 0; i < 8; i++)
+			assert_int_equal(data[i], i < len ? 0x11 * (i + 1) : 0);
+	}
+	/* 7 bytes at 0x1009 = 4 at 0x1009, 2 at 0x100d, 1 at 0x100f. */
+	memcpy(data, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+	d.writes = 0;
+	assert_int_equal(vmres_devmgr_mmio(m, 0x1009, 7, true, data), 0);
+	assert_int_equal(d.writes, 3);
+	assert_int_equal(d.offset, 0xf);
+	assert_int_equal(d.size, 1);
+	assert_int_equal(d.value, 0x07);
+	/* 3 bytes at 0x100e: 2 hit, the last byte at 0x1010 misses. */
+	memset(data, 0, 8);
+	assert_int_equal(vmres_devmgr_mmio(m, 0x100e, 3, false, data), 0);
+	assert_int_equal(data[0], 0x11);
+	assert_int_equal(data[1], 0x22);
+	assert_int_equal(data[2], 0xff);
+	assert_int_equal(vmres_devmgr_stats(m, &st), 0);
+	assert_int_equal(st.mmio_miss_reads, 1);
+
+	assert_int_equal(vmres_devmgr_mmio(m, 0x1000, 0, false, data), VMRES_EACCESS);
+	assert_int_equal(vmres_devmgr_mmio(m, 0x1000, 9, false, data), VMRES_EACCESS);
+	vmres_devmgr_free(m);
+}
+
+static void test_dispatch_on_unregistered_thread_is_estate(void **state)
+{
+	struct vmres_devmgr *m;
+	uint8_t data[8] = {0};
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	assert_int_equal(vmres_devmgr_thread_unregister(), 0);
+	assert_int_equal(vmres_devmgr_thread_unregister(), VMRES_ESTATE);
+	assert_int_equal(vmres_devmgr_mmio(m, 0, 4, false, data), VMRES_ESTATE);
+	assert_int_equal(vmres_devmgr_pio(m, 0, false, 4, 1, data), VMRES_ESTATE);
+	assert_int_equal(data[0], 0);
+	assert_int_equal(vmres_devmgr_thread_register(), 0);
+	assert_int_equal(vmres_devmgr_thread_register(), VMRES_ESTATE);
+	vmres_devmgr_free(m);
+}
+
+static void test_kvm_exit_helper_reads_kvm_run(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r[2] = {addr_res(VMRES_SPACE_PIO, 0x80, 1),
+				      addr_res(VMRES_SPACE_MMIO, 0xd0000000, 0x100)};
+	struct tdev d;
+	uint32_t id;
+	/* A kvm_run as KVM lays it out, with the PIO data in the same page. */
+	union {
+		struct kvm_run run;
+		uint8_t page[4096];
+	} *u = calloc(1, sizeof(*u));
+
+	(void)state;
+	assert_non_null(u);
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d, "kvm", m);
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, r, 2, &id), 0);
+
+	u->run.exit_reason = KVM_EXIT_IO;
+	u->run.io.direction = KVM_EXIT_IO_OUT;
+	u->run.io.size = 1;
+	u->run.io.port = 0x80;
+	u->run.io.count = 2;
+	u->run.io.data_offset = 2048;
+	u->page[2048] = 0x12;
+	u->page[2049] = 0x34;
+	assert_int_equal(vmres_devmgr_kvm_exit(m, &u->run), 0);
+	assert_int_equal(d.writes, 2);
+	assert_int_equal(d.value, 0x34);
+
+	u->run.exit_reason = KVM_EXIT_MMIO;
+	u->run.mmio.phys_addr = 0xd0000004;
+	u->run.mmio.len = 2;
+	u->run.mmio.is_write = 0;
+	assert_int_equal(vmres_devmgr_kvm_exit(m, &u->run), 0);
+	assert_int_equal(d.reads, 1);
+	assert_int_equal(d.offset, 4);
+	assert_int_equal(u->run.mmio.data[0], 0x11);
+	assert_int_equal(u->run.mmio.data[1], 0x22);
+
+	u->run.exit_reason = KVM_EXIT_HLT;
+	assert_int_equal(vmres_devmgr_kvm_exit(m, &u->run), VMRES_ENOTSUP);
+	assert_int_equal(vmres_devmgr_kvm_exit(NULL, &u->run), VMRES_EINVAL);
+	vmres_devmgr_free(m);
+	free(u);
+}
+
+/* ---- callbacks that reconfigure from inside the handler ---- */
+
+static void self_move(struct tdev *d, uint64_t value)
+{
+	switch (value) {
+	case 1: /* the guest moved our BAR */
+		d->action_rc = vmres_devmgr_move_range(d->m, d->instance, 0, 0x50000);
+		break;
+	case 2: { /* hot-plug a sibling */
+		struct vmres_resource r = addr_res(VMRES_SPACE_MMIO, 0x60000, 0x1000);
+		static struct vmres_device sib = VMRES_DEVICE_INIT;
+		uint32_t id;
+
+		d->action_rc = vmres_devmgr_register(d->m, &sib, d->instance, &r, 1, &id);
+		break;
+	}
+	case 3: { /* query and dump from inside */
+		char *text;
+		uint32_t found;
+
+		d->action_rc =
+			vmres_devmgr_find(d->m, VMRES_SPACE_MMIO, 0x60000, &found, NULL, NULL);
+		if (d->action_rc == 0)
+			d->action_rc = vmres_devmgr_dump_str(d->m, &text);
+		if (d->action_rc == 0)
+			free(text);
+		break;
+	}
+	default: /* remove ourselves */
+		d->action_rc = vmres_devmgr_unregister(d->m, d->instance);
+		break;
+	}
+}
+
+static void test_handler_may_move_register_and_unregister_itself(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r = addr_res(VMRES_SPACE_MMIO, 0x40000, 0x1000);
+	struct tdev d;
+	uint32_t found, child;
+	uint8_t data[4] = {1, 0, 0, 0};
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d, "self", m);
+	d.action = self_move;
+	/* The id lands in d.instance before the device is reachable. */
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &r, 1, &d.instance), 0);
+
+	assert_int_equal(vmres_devmgr_mmio(m, 0x40000, 4, true, data), 0);
+	assert_int_equal(d.action_rc, 0);
+	assert_int_equal(vmres_devmgr_find(m, VMRES_SPACE_MMIO, 0x50000, &found, NULL, NULL), 0);
+	data[0] = 2;
+	assert_int_equal(vmres_devmgr_mmio(m, 0x50000, 4, true, data), 0);
+	assert_int_equal(d.action_rc, 0);
+	assert_int_equal(vmres_devmgr_find(m, VMRES_SPACE_MMIO, 0x60000, &child, NULL, NULL), 0);
+	data[0] = 3;
+	assert_int_equal(vmres_devmgr_mmio(m, 0x50000, 4, true, data), 0);
+	assert_int_equal(d.action_rc, 0);
+	data[0] = 4; /* has a child: refused */
+	assert_int_equal(vmres_devmgr_mmio(m, 0x50000, 4, true, data), 0);
+	assert_int_equal(d.action_rc, VMRES_EPARENT);
+	assert_int_equal(vmres_devmgr_unregister(m, child), 0);
+	assert_int_equal(vmres_devmgr_mmio(m, 0x50000, 4, true, data), 0);
+	assert_int_equal(d.action_rc, 0);
+	assert_true(wait_released(&d, 1));
+	assert_int_equal(vmres_devmgr_find(m, VMRES_SPACE_MMIO, 0x50000, &found, NULL, NULL),
+			 VMRES_ENOENT);
+	vmres_devmgr_free(m);
+	assert_int_equal(d.releases, 1);
+}
+
+/* ---- iteration and dumps ---- */
+
+struct visit {
+	int n;
+	uint32_t ids[8];
+	size_t n_res[8];
+	int stop_at;
+	struct vmres_devmgr *m;
+};
+
+static int visit(void *ctx, const struct vmres_devmgr_info *info, const struct vmres_resource *res,
+		 const bool *mapped)
+{
+	struct visit *v = ctx;
+
+	(void)res;
+	(void)mapped;
+	v->ids[v->n] = info->instance;
+	v->n_res[v->n] = info->n_res;
+	v->n++;
+	if (v->m) /* changing the table from the callback neither deadlocks nor shows */
+		assert_int_equal(vmres_devmgr_unregister(v->m, info->instance), 0);
+	return v->n == v->stop_at ? 99 : 0;
+}
+
+static void test_foreach_visits_in_id_order_on_a_copy(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r[2] = {irq_res(1), irq_res(2)};
+	struct vmres_device dev = VMRES_DEVICE_INIT;
+	struct visit v = {0};
+	uint32_t id[3];
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(vmres_devmgr_register(m, &dev, 0, r, (size_t)i, &id[i]), 0);
+	assert_int_equal(vmres_devmgr_foreach(m, visit, &v), 0);
+	assert_int_equal(v.n, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(v.ids[i], id[i]);
+		assert_int_equal(v.n_res[i], (size_t)i);
+	}
+	memset(&v, 0, sizeof(v));
+	v.stop_at = 2;
+	assert_int_equal(vmres_devmgr_foreach(m, visit, &v), 99);
+	assert_int_equal(v.n, 2);
+	memset(&v, 0, sizeof(v));
+	v.m = m;
+	assert_int_equal(vmres_devmgr_foreach(m, visit, &v), 0);
+	assert_int_equal(v.n, 3);
+	struct vmres_devmgr_stats st;
+	assert_int_equal(vmres_devmgr_stats(m, &st), 0);
+	assert_int_equal(st.devices, 0);
+	assert_int_equal(vmres_devmgr_foreach(m, NULL, &v), VMRES_EINVAL);
+	vmres_devmgr_free(m);
+}
+
+static void test_dump_text_is_a_tree(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_device dev = VMRES_DEVICE_INIT;
+	struct vmres_resource host = addr_res(VMRES_SPACE_MMIO, 0xe0000000, 0x10000000);
+	struct vmres_resource nic[2] = {addr_res(VMRES_SPACE_MMIO, 0xfe000000, 0x1000),
+					msi_res(24)};
+	struct vmres_resource uart[2] = {addr_res(VMRES_SPACE_PIO, 0x3f8, 8), irq_res(4)};
+	uint32_t h, n, u;
+	char *text;
+
+	(void)state;
+	nic[1].u.msi.msg = (struct vmres_msi_msg){.addr_lo = 0xfee00000, .data = 0x4021};
+	strcpy(nic[0].pool, "mmio32");
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	dev.name = "pci-host";
+	assert_int_equal(vmres_devmgr_register(m, &dev, 0, &host, 1, &h), 0);
+	dev.name = "uart0";
+	assert_int_equal(vmres_devmgr_register(m, &dev, 0, uart, 2, &u), 0);
+	dev.name = "virtio-net0";
+	dev.owner = 2;
+	assert_int_equal(vmres_devmgr_register(m, &dev, h, nic, 2, &n), 0);
+	assert_int_equal(vmres_devmgr_unmap_range(m, n, 0), 0);
+	assert_int_equal(vmres_devmgr_dump_str(m, &text), 0);
+	assert_string_equal(text, "devices: 3\n"
+				  "[1] pci-host\n"
+				  "  mmio [0xe0000000-0xefffffff]\n"
+				  "  [3] virtio-net0 (owner 0x2)\n"
+				  "    mmio [0xfe000000-0xfe000fff] pool mmio32 (unmapped)\n"
+				  "    msi gsi 24 msg 0x00000000:fee00000/0x4021\n"
+				  "[2] uart0\n"
+				  "  pio [0x3f8-0x3ff]\n"
+				  "  irq gsi 4\n");
+	free(text);
+	FILE *f = tmpfile();
+	assert_non_null(f);
+	assert_int_equal(vmres_devmgr_dump(m, f), 0);
+	assert_true(ftell(f) > 0);
+	fclose(f);
+	assert_int_equal(vmres_devmgr_dump(m, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_dump_str(m, NULL), VMRES_EINVAL);
+	vmres_devmgr_free(m);
+}
+
+static void test_dump_json_nests_children(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_device dev = VMRES_DEVICE_INIT;
+	struct vmres_resource bar = addr_res(VMRES_SPACE_MMIO, 0xfffffffff000ULL, 0x1000);
+	struct vmres_resource msi = msi_res(30);
+	uint32_t a, b, c;
+	json_error_t err;
+	char *text;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	dev.name = "root";
+	assert_int_equal(vmres_devmgr_register(m, &dev, 0, NULL, 0, &a), 0);
+	dev.name = "mid";
+	assert_int_equal(vmres_devmgr_register(m, &dev, a, &bar, 1, &b), 0);
+	dev.name = "leaf";
+	assert_int_equal(vmres_devmgr_register(m, &dev, b, &msi, 1, &c), 0);
+	assert_int_equal(vmres_devmgr_dump_json(m, &text), 0);
+	json_t *root = json_loads(text, 0, &err);
+	free(text);
+	assert_non_null(root);
+	json_t *devs = json_object_get(root, "devices");
+	assert_int_equal(json_array_size(devs), 1);
+	json_t *r = json_array_get(devs, 0);
+	assert_string_equal(json_string_value(json_object_get(r, "name")), "root");
+	json_t *mid = json_array_get(json_object_get(r, "children"), 0);
+	assert_int_equal(json_integer_value(json_object_get(mid, "instance")), b);
+	json_t *res = json_array_get(json_object_get(mid, "resources"), 0);
+	assert_string_equal(json_string_value(json_object_get(res, "base")), "0xfffffffff000");
+	assert_string_equal(json_string_value(json_object_get(res, "last")), "0xffffffffffff");
+	assert_true(json_is_true(json_object_get(res, "mapped")));
+	json_t *leaf = json_array_get(json_object_get(mid, "children"), 0);
+	json_t *lr = json_array_get(json_object_get(leaf, "resources"), 0);
+	assert_int_equal(json_integer_value(json_object_get(lr, "gsi")), 30);
+	assert_int_equal(json_array_size(json_object_get(leaf, "children")), 0);
+	json_decref(root);
+	assert_int_equal(vmres_devmgr_dump_json(NULL, &text), VMRES_EINVAL);
+	vmres_devmgr_free(m);
+}
+
+/* ---- differential test against a plain table ---- */
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+#define MD_MAX 40
+#define MD_RES 3
+
+struct md_dev {
+	bool live;
+	uint32_t id, parent;
+	size_t n;
+	struct vmres_resource res[MD_RES];
+	bool mapped[MD_RES];
+};
+
+struct md {
+	struct md_dev d[MD_MAX];
+};
+
+static bool md_clash(const struct md *md, int skip, const struct vmres_resource *res,
+		     const bool *mapped, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (res[i].kind != VMRES_RES_ADDR || !mapped[i])
+			continue;
+		uint64_t b = res[i].u.addr.base, l = b + res[i].u.addr.size - 1;
+		for (size_t j = i + 1; j < n; j++)
+			if (res[j].kind == VMRES_RES_ADDR && mapped[j] &&
+			    res[j].u.addr.space == res[i].u.addr.space &&
+			    b <= res[j].u.addr.base + res[j].u.addr.size - 1 &&
+			    res[j].u.addr.base <= l)
+				return true;
+		for (int k = 0; k < MD_MAX; k++) {
+			if (!md->d[k].live || k == skip)
+				continue;
+			for (size_t j = 0; j < md->d[k].n; j++) {
+				const struct vmres_resource *o = &md->d[k].res[j];
+				if (o->kind == VMRES_RES_ADDR && md->d[k].mapped[j] &&
+				    o->u.addr.space == res[i].u.addr.space &&
+				    b <= o->u.addr.base + o->u.addr.size - 1 && o->u.addr.base <= l)
+					return true;
+			}
+		}
+	}
+	return false;
+}
+
+static void random_res(struct vmres_resource *r)
+{
+	if (rnd() % 4 == 0) {
+		*r = irq_res((uint32_t)(rnd() % 24));
+		return;
+	}
+	enum vmres_space s = rnd() % 3 ? VMRES_SPACE_MMIO : VMRES_SPACE_PIO;
+	*r = addr_res(s, (rnd() % 64) * 0x10, 1 + rnd() % 0x30);
+}
+
+static void md_check(struct vmres_devmgr *m, const struct md *md)
+{
+	/* Every address of the small window resolves as the model says. */
+	for (int s = 0; s < 2; s++) {
+		enum vmres_space space = s ? VMRES_SPACE_MMIO : VMRES_SPACE_PIO;
+
+		for (uint64_t a = 0; a < 0x440; a += 3) {
+			uint32_t want = 0, got = 0;
+			unsigned int want_idx = 0, got_idx = 0;
+
+			for (int k = 0; k < MD_MAX && !want; k++)
+				for (size_t j = 0; md->d[k].live && j < md->d[k].n; j++) {
+					const struct vmres_resource *r = &md->d[k].res[j];
+					if (r->kind == VMRES_RES_ADDR && md->d[k].mapped[j] &&
+					    r->u.addr.space == space && a >= r->u.addr.base &&
+					    a <= r->u.addr.base + r->u.addr.size - 1) {
+						want = md->d[k].id;
+						want_idx = (unsigned int)j;
+					}
+				}
+			int rc = vmres_devmgr_find(m, space, a, &got, &got_idx, NULL);
+			assert_int_equal(rc, want ? 0 : VMRES_ENOENT);
+			if (want) {
+				assert_int_equal(got, want);
+				assert_int_equal(got_idx, want_idx);
+			}
+		}
+	}
+	for (int k = 0; k < MD_MAX; k++) {
+		struct vmres_devmgr_info info;
+		struct vmres_resource res[MD_RES];
+		bool mapped[MD_RES];
+
+		if (!md->d[k].live)
+			continue;
+		assert_int_equal(vmres_devmgr_get(m, md->d[k].id, &info, res, mapped, MD_RES), 0);
+		assert_int_equal(info.n_res, md->d[k].n);
+		assert_int_equal(info.parent, md->d[k].parent);
+		assert_memory_equal(res, md->d[k].res, md->d[k].n * sizeof(res[0]));
+		assert_memory_equal(mapped, md->d[k].mapped, md->d[k].n * sizeof(bool));
+	}
+}
+
+static void test_differential_against_table_model(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_device dev = VMRES_DEVICE_INIT;
+	static struct md md;
+	const int steps = 1500;
+
+	(void)state;
+	memset(&md, 0, sizeof(md));
+	rng_state = 0xd3f1ce5ULL;
+	printf("devmgr: differential, %d steps, seed %#llx\n", steps,
+	       (unsigned long long)rng_state);
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	for (int step = 0; step < steps; step++) {
+		int op = (int)(rnd() % 8), k = (int)(rnd() % MD_MAX);
+		struct md_dev *d = &md.d[k];
+		struct vmres_resource res[MD_RES];
+		bool mapped[MD_RES];
+		size_t n = rnd() % (MD_RES + 1);
+
+		for (size_t i = 0; i < n; i++) {
+			random_res(&res[i]);
+			mapped[i] = res[i].kind == VMRES_RES_ADDR;
+		}
+		if (op < 3 && !d->live) { /* register, sometimes under a live parent */
+			int p = (int)(rnd() % MD_MAX);
+			uint32_t parent = md.d[p].live && rnd() % 2 ? md.d[p].id : 0;
+			uint32_t id;
+			int want = md_clash(&md, -1, res, mapped, n) ? VMRES_EOVERLAP : 0;
+
+			assert_int_equal(vmres_devmgr_register(m, &dev, parent, res, n, &id), want);
+			if (!want) {
+				*d = (struct md_dev){
+					.live = true, .id = id, .parent = parent, .n = n};
+				memcpy(d->res, res, sizeof(res));
+				memcpy(d->mapped, mapped, sizeof(mapped));
+			}
+		} else if (op == 3 && d->live) { /* unregister */
+			bool parent = false;
+			for (int j = 0; j < MD_MAX; j++)
+				parent |= md.d[j].live && md.d[j].parent == d->id;
+			assert_int_equal(vmres_devmgr_unregister(m, d->id),
+					 parent ? VMRES_EPARENT : 0);
+			if (!parent)
+				d->live = false;
+		} else if (op == 4 && d->live) { /* update */
+			int want = md_clash(&md, k, res, mapped, n) ? VMRES_EOVERLAP : 0;
+
+			assert_int_equal(vmres_devmgr_update(m, d->id, res, n), want);
+			if (!want) {
+				d->n = n;
+				memcpy(d->res, res, sizeof(res));
+				memcpy(d->mapped, mapped, sizeof(mapped));
+			}
+		} else if (op >= 5 && d->live && d->n) { /* move, unmap or map */
+			unsigned int i = (unsigned int)(rnd() % d->n);
+			struct vmres_resource nr[MD_RES];
+			bool nm[MD_RES];
+			int want;
+
+			memcpy(nr, d->res, sizeof(nr));
+			memcpy(nm, d->mapped, sizeof(nm));
+			if (d->res[i].kind != VMRES_RES_ADDR) {
+				assert_int_equal(vmres_devmgr_unmap_range(m, d->id, i),
+						 VMRES_ENOENT);
+				continue;
+			}
+			if (op == 5) {
+				uint64_t nb = (rnd() % 64) * 0x10;
+				nr[i].u.addr.base = nb;
+				want = nm[i] && md_clash(&md, k, nr, nm, d->n) ? VMRES_EOVERLAP : 0;
+				assert_int_equal(vmres_devmgr_move_range(m, d->id, i, nb), want);
+			} else if (d->mapped[i]) {
+				nm[i] = false;
+				want = 0;
+				assert_int_equal(vmres_devmgr_unmap_range(m, d->id, i), 0);
+			} else {
+				nm[i] = true;
+				want = md_clash(&md, k, nr, nm, d->n) ? VMRES_EOVERLAP : 0;
+				assert_int_equal(vmres_devmgr_map_range(m, d->id, i), want);
+			}
+			if (!want) {
+				memcpy(d->res, nr, sizeof(nr));
+				memcpy(d->mapped, nm, sizeof(nm));
+			}
+		}
+		if (step % 10 == 0)
+			md_check(m, &md);
+	}
+	md_check(m, &md);
+	vmres_devmgr_free(m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_register_maps_address_resources),
+		cmocka_unit_test(test_register_errors_change_nothing),
+		cmocka_unit_test(test_unregister_releases_after_grace_period),
+		cmocka_unit_test(test_unregister_refuses_parent_with_children),
+		cmocka_unit_test(test_free_releases_children_before_parents),
+		cmocka_unit_test(test_update_replaces_resources_atomically),
+		cmocka_unit_test(test_move_unmap_map_without_sysalloc),
+		cmocka_unit_test(test_move_reserves_in_pool_and_releases_old),
+		cmocka_unit_test(test_with_sysalloc_runs_under_lock),
+		cmocka_unit_test(test_reroute_msi_notifies_then_records),
+		cmocka_unit_test(test_pio_in_out_and_rep_string),
+		cmocka_unit_test(test_mmio_sizes_and_split_lengths),
+		cmocka_unit_test(test_dispatch_on_unregistered_thread_is_estate),
+		cmocka_unit_test(test_kvm_exit_helper_reads_kvm_run),
+		cmocka_unit_test(test_handler_may_move_register_and_unregister_itself),
+		cmocka_unit_test(test_foreach_visits_in_id_order_on_a_copy),
+		cmocka_unit_test(test_dump_text_is_a_tree),
+		cmocka_unit_test(test_dump_json_nests_children),
+		cmocka_unit_test(test_differential_against_table_model),
+	};
+
+	return cmocka_run_group_tests(tests, setup_thread, teardown_thread);
+}

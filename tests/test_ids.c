@@ -1,0 +1,1008 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unit and differential tests of the ID allocator (include/vmres/ids.h). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <vmres/ids.h>
+
+#define SNAP_MAX 16384
+
+/* Everything observable: the allocated numbers (via vmres_ids_next) and stats. */
+struct snap {
+	struct vmres_ids_stats st;
+	uint32_t count;
+	uint32_t ids[SNAP_MAX];
+};
+
+static void take(const struct vmres_ids *ids, struct snap *s)
+{
+	uint32_t from, id;
+
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(vmres_ids_stats(ids, &s->st), 0);
+	from = s->st.lo;
+	while (vmres_ids_next(ids, from, &id) == 0) {
+		assert_true(s->count < SNAP_MAX);
+		assert_true(id >= from);
+		s->ids[s->count++] = id;
+		if (id == UINT32_MAX)
+			break;
+		from = id + 1;
+	}
+	assert_int_equal(s->count, s->st.used);
+}
+
+static void assert_same(const struct snap *a, const struct snap *b)
+{
+	assert_int_equal(a->count, b->count);
+	assert_memory_equal(a->ids, b->ids, a->count * sizeof(a->ids[0]));
+	assert_memory_equal(&a->st, &b->st, sizeof(a->st));
+}
+
+/* Run one failing call: check its code and that nothing changed. */
+#define EXPECT_UNCHANGED(ids, call, code)                                                          \
+	do {                                                                                       \
+		static struct snap before_, after_;                                                \
+		take(ids, &before_);                                                               \
+		assert_int_equal((call), (code));                                                  \
+		assert_int_equal(vmres_ids_validate(ids), 0);                                      \
+		take(ids, &after_);                                                                \
+		assert_same(&before_, &after_);                                                    \
+	} while (0)
+
+static struct vmres_ids *make(uint32_t lo, uint32_t hi)
+{
+	struct vmres_ids *ids = NULL;
+
+	assert_int_equal(vmres_ids_new(lo, hi, &ids), 0);
+	assert_non_null(ids);
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	return ids;
+}
+
+static void test_new_rejects_bad_arguments(void **state)
+{
+	struct vmres_ids *ids = (struct vmres_ids *)&ids;
+
+	(void)state;
+	assert_int_equal(vmres_ids_new(0, 10, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_ids_new(11, 10, &ids), VMRES_EINVAL);
+	assert_ptr_equal(ids, (struct vmres_ids *)&ids);
+	vmres_ids_free(NULL);
+}
+
+static void test_null_pointers_rejected(void **state)
+{
+	struct vmres_ids *ids = make(0, 100);
+	struct vmres_ids_stats st;
+	uint32_t out = 77;
+
+	(void)state;
+	assert_int_equal(vmres_ids_alloc(NULL, &out), VMRES_EINVAL);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc(ids, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_ids_alloc_from(NULL, 0, &out), VMRES_EINVAL);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc_from(ids, 0, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_ids_reserve(NULL, 1), VMRES_EINVAL);
+	assert_int_equal(vmres_ids_alloc_block(NULL, 4, &out), VMRES_EINVAL);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc_block(ids, 4, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_ids_reserve_block(NULL, 0, 4), VMRES_EINVAL);
+	assert_int_equal(vmres_ids_release(NULL, 1), VMRES_EINVAL);
+	assert_int_equal(vmres_ids_release_block(NULL, 0, 4), VMRES_EINVAL);
+	assert_int_equal(vmres_ids_test(NULL, 1), VMRES_EINVAL);
+	assert_int_equal(vmres_ids_next(NULL, 0, &out), VMRES_EINVAL);
+	assert_int_equal(vmres_ids_next(ids, 0, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_ids_stats(NULL, &st), VMRES_EINVAL);
+	assert_int_equal(vmres_ids_stats(ids, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_ids_validate(NULL), VMRES_EINVAL);
+	assert_int_equal(out, 77);
+	vmres_ids_free(ids);
+}
+
+static void test_alloc_returns_lowest_free_until_full(void **state)
+{
+	struct vmres_ids *ids = make(10, 20);
+	struct vmres_ids_stats st;
+	uint32_t id, out = 77;
+
+	(void)state;
+	for (uint32_t want = 10; want <= 20; want++) {
+		assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+		assert_int_equal(id, want);
+	}
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc(ids, &out), VMRES_ENOSPC);
+	assert_int_equal(out, 77);
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	assert_int_equal(st.lo, 10);
+	assert_int_equal(st.hi, 20);
+	assert_int_equal(st.used, 11);
+	assert_int_equal(st.free, 0);
+	assert_int_equal(vmres_ids_release(ids, 13), 0);
+	assert_int_equal(vmres_ids_release(ids, 17), 0);
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, 13);
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, 17);
+	vmres_ids_free(ids);
+}
+
+static void test_alloc_from_respects_bounds(void **state)
+{
+	struct vmres_ids *ids = make(100, 300);
+	uint32_t id, out = 77;
+
+	(void)state;
+	assert_int_equal(vmres_ids_alloc_from(ids, 0, &id), 0);
+	assert_int_equal(id, 100);
+	assert_int_equal(vmres_ids_alloc_from(ids, 250, &id), 0);
+	assert_int_equal(id, 250);
+	assert_int_equal(vmres_ids_alloc_from(ids, 250, &id), 0);
+	assert_int_equal(id, 251);
+	assert_int_equal(vmres_ids_reserve_block(ids, 252, 49), 0);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc_from(ids, 250, &out), VMRES_ENOSPC);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc_from(ids, 301, &out), VMRES_ERANGE);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc_from(ids, UINT32_MAX, &out), VMRES_ERANGE);
+	assert_int_equal(out, 77);
+	/* The lower part is still free. */
+	assert_int_equal(vmres_ids_alloc_from(ids, 120, &id), 0);
+	assert_int_equal(id, 120);
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, 101);
+	vmres_ids_free(ids);
+}
+
+static void test_reserve_specific_number(void **state)
+{
+	struct vmres_ids *ids = make(5, 70);
+	uint32_t id;
+
+	(void)state;
+	assert_int_equal(vmres_ids_reserve(ids, 5), 0);
+	assert_int_equal(vmres_ids_reserve(ids, 70), 0);
+	assert_int_equal(vmres_ids_reserve(ids, 64), 0);
+	EXPECT_UNCHANGED(ids, vmres_ids_reserve(ids, 64), VMRES_EOVERLAP);
+	EXPECT_UNCHANGED(ids, vmres_ids_reserve(ids, 4), VMRES_ERANGE);
+	EXPECT_UNCHANGED(ids, vmres_ids_reserve(ids, 71), VMRES_ERANGE);
+	EXPECT_UNCHANGED(ids, vmres_ids_reserve(ids, UINT32_MAX), VMRES_ERANGE);
+	assert_int_equal(vmres_ids_test(ids, 64), 1);
+	assert_int_equal(vmres_ids_test(ids, 63), 0);
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, 6);
+	vmres_ids_free(ids);
+}
+
+static void test_release_errors_leave_state(void **state)
+{
+	struct vmres_ids *ids = make(1000, 2000);
+
+	(void)state;
+	assert_int_equal(vmres_ids_reserve(ids, 1500), 0);
+	EXPECT_UNCHANGED(ids, vmres_ids_release(ids, 1501), VMRES_ENOENT);
+	EXPECT_UNCHANGED(ids, vmres_ids_release(ids, 999), VMRES_ERANGE);
+	EXPECT_UNCHANGED(ids, vmres_ids_release(ids, 2001), VMRES_ERANGE);
+	/* Free in a region that was never touched. */
+	EXPECT_UNCHANGED(ids, vmres_ids_release(ids, 1001), VMRES_ENOENT);
+	assert_int_equal(vmres_ids_release(ids, 1500), 0);
+	EXPECT_UNCHANGED(ids, vmres_ids_release(ids, 1500), VMRES_ENOENT);
+	vmres_ids_free(ids);
+}
+
+static void test_alloc_block_is_lowest_aligned_free_block(void **state)
+{
+	struct vmres_ids *ids = make(0, 1023);
+	uint32_t first, out = 77;
+
+	(void)state;
+	assert_int_equal(vmres_ids_reserve(ids, 0), 0);
+	assert_int_equal(vmres_ids_alloc_block(ids, 4, &first), 0);
+	assert_int_equal(first, 4);
+	assert_int_equal(vmres_ids_alloc_block(ids, 2, &first), 0);
+	assert_int_equal(first, 2);
+	assert_int_equal(vmres_ids_alloc_block(ids, 1, &first), 0);
+	assert_int_equal(first, 1);
+	assert_int_equal(vmres_ids_alloc_block(ids, 32, &first), 0);
+	assert_int_equal(first, 32);
+	assert_int_equal(vmres_ids_alloc_block(ids, 64, &first), 0);
+	assert_int_equal(first, 64);
+	assert_int_equal(vmres_ids_alloc_block(ids, 128, &first), 0);
+	assert_int_equal(first, 128);
+	assert_int_equal(vmres_ids_alloc_block(ids, 8, &first), 0);
+	assert_int_equal(first, 8);
+	assert_int_equal(vmres_ids_alloc_block(ids, 512, &first), 0);
+	assert_int_equal(first, 512);
+	for (uint32_t id = 0; id < 32; id++)
+		assert_int_equal(vmres_ids_test(ids, id), id < 16);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc_block(ids, 512, &out), VMRES_ENOSPC);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc_block(ids, 1024, &out), VMRES_ENOSPC);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc_block(ids, 2048, &out), VMRES_ENOSPC);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc_block(ids, 0, &out), VMRES_ESIZE);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc_block(ids, 3, &out), VMRES_EALIGN);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc_block(ids, 96, &out), VMRES_EALIGN);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc_block(ids, UINT32_MAX, &out), VMRES_EALIGN);
+	assert_int_equal(out, 77);
+	vmres_ids_free(ids);
+}
+
+static void test_alloc_block_stays_inside_unaligned_window(void **state)
+{
+	struct vmres_ids *ids = make(70, 200);
+	uint32_t first, out = 77;
+
+	(void)state;
+	assert_int_equal(vmres_ids_alloc_block(ids, 64, &first), 0);
+	assert_int_equal(first, 128);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc_block(ids, 64, &out), VMRES_ENOSPC);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc_block(ids, 128, &out), VMRES_ENOSPC);
+	assert_int_equal(vmres_ids_alloc_block(ids, 4, &first), 0);
+	assert_int_equal(first, 72);
+	assert_int_equal(vmres_ids_alloc_block(ids, 8, &first), 0);
+	assert_int_equal(first, 80);
+	assert_int_equal(vmres_ids_alloc_block(ids, 8, &first), 0);
+	assert_int_equal(first, 88);
+	assert_int_equal(vmres_ids_alloc_block(ids, 16, &first), 0);
+	assert_int_equal(first, 96);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc_block(ids, 32, &out), VMRES_ENOSPC);
+	assert_int_equal(vmres_ids_alloc_block(ids, 8, &first), 0);
+	assert_int_equal(first, 112);
+	assert_int_equal(out, 77);
+	vmres_ids_free(ids);
+}
+
+static void test_reserve_block_any_alignment(void **state)
+{
+	struct vmres_ids *ids = make(10, 5000);
+	uint32_t id;
+
+	(void)state;
+	assert_int_equal(vmres_ids_reserve_block(ids, 10, 3), 0);
+	assert_int_equal(vmres_ids_reserve_block(ids, 60, 4000), 0);
+	assert_int_equal(vmres_ids_test(ids, 59), 0);
+	assert_int_equal(vmres_ids_test(ids, 60), 1);
+	assert_int_equal(vmres_ids_test(ids, 4059), 1);
+	assert_int_equal(vmres_ids_test(ids, 4060), 0);
+	EXPECT_UNCHANGED(ids, vmres_ids_reserve_block(ids, 50, 11), VMRES_EOVERLAP);
+	EXPECT_UNCHANGED(ids, vmres_ids_reserve_block(ids, 4059, 1), VMRES_EOVERLAP);
+	EXPECT_UNCHANGED(ids, vmres_ids_reserve_block(ids, 20, 0), VMRES_ESIZE);
+	EXPECT_UNCHANGED(ids, vmres_ids_reserve_block(ids, 9, 1), VMRES_ERANGE);
+	EXPECT_UNCHANGED(ids, vmres_ids_reserve_block(ids, 4990, 12), VMRES_ERANGE);
+	EXPECT_UNCHANGED(ids, vmres_ids_reserve_block(ids, UINT32_MAX, 2), VMRES_ERANGE);
+	EXPECT_UNCHANGED(ids, vmres_ids_reserve_block(ids, 20, UINT32_MAX), VMRES_ERANGE);
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, 13);
+	assert_int_equal(vmres_ids_alloc_from(ids, 60, &id), 0);
+	assert_int_equal(id, 4060);
+	vmres_ids_free(ids);
+}
+
+static void test_release_block_needs_all_allocated(void **state)
+{
+	struct vmres_ids *ids = make(0, 9999);
+	struct vmres_ids_stats st0, st;
+
+	(void)state;
+	assert_int_equal(vmres_ids_stats(ids, &st0), 0);
+	assert_int_equal(vmres_ids_reserve_block(ids, 100, 5000), 0);
+	EXPECT_UNCHANGED(ids, vmres_ids_release_block(ids, 99, 2), VMRES_ENOENT);
+	EXPECT_UNCHANGED(ids, vmres_ids_release_block(ids, 5099, 2), VMRES_ENOENT);
+	EXPECT_UNCHANGED(ids, vmres_ids_release_block(ids, 100, 0), VMRES_ESIZE);
+	EXPECT_UNCHANGED(ids, vmres_ids_release_block(ids, 9999, 2), VMRES_ERANGE);
+	EXPECT_UNCHANGED(ids, vmres_ids_release_block(ids, 10000, 1), VMRES_ERANGE);
+	assert_int_equal(vmres_ids_release_block(ids, 200, 100), 0);
+	assert_int_equal(vmres_ids_test(ids, 199), 1);
+	assert_int_equal(vmres_ids_test(ids, 200), 0);
+	assert_int_equal(vmres_ids_test(ids, 299), 0);
+	assert_int_equal(vmres_ids_test(ids, 300), 1);
+	assert_int_equal(vmres_ids_release_block(ids, 100, 100), 0);
+	assert_int_equal(vmres_ids_release_block(ids, 300, 4800), 0);
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	assert_int_equal(st.used, 0);
+	/* Releasing everything gives the memory back. */
+	assert_int_equal(st.mem_bytes, st0.mem_bytes);
+	vmres_ids_free(ids);
+}
+
+static void test_test_and_next_iterate(void **state)
+{
+	struct vmres_ids *ids = make(7, 100000);
+	uint32_t id = 77;
+
+	(void)state;
+	assert_int_equal(vmres_ids_next(ids, 0, &id), VMRES_ENOENT);
+	assert_int_equal(id, 77);
+	assert_int_equal(vmres_ids_reserve(ids, 7), 0);
+	assert_int_equal(vmres_ids_reserve(ids, 99999), 0);
+	assert_int_equal(vmres_ids_next(ids, 0, &id), 0);
+	assert_int_equal(id, 7);
+	assert_int_equal(vmres_ids_next(ids, 8, &id), 0);
+	assert_int_equal(id, 99999);
+	id = 77;
+	assert_int_equal(vmres_ids_next(ids, 100000, &id), VMRES_ENOENT);
+	assert_int_equal(vmres_ids_next(ids, UINT32_MAX, &id), VMRES_ENOENT);
+	assert_int_equal(id, 77);
+	assert_int_equal(vmres_ids_test(ids, 6), VMRES_ERANGE);
+	assert_int_equal(vmres_ids_test(ids, 100001), VMRES_ERANGE);
+	assert_int_equal(vmres_ids_test(ids, 7), 1);
+	assert_int_equal(vmres_ids_test(ids, 8), 0);
+	vmres_ids_free(ids);
+}
+
+static void test_single_number_ranges(void **state)
+{
+	uint32_t edges[] = {0, 63, 64, 4095, 4096, UINT32_MAX - 64, UINT32_MAX};
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(edges) / sizeof(edges[0]); k++) {
+		uint32_t n = edges[k], id, out = 77;
+		struct vmres_ids *ids = make(n, n);
+
+		assert_int_equal(vmres_ids_alloc_block(ids, 1, &id), 0);
+		assert_int_equal(id, n);
+		EXPECT_UNCHANGED(ids, vmres_ids_alloc(ids, &out), VMRES_ENOSPC);
+		EXPECT_UNCHANGED(ids, vmres_ids_alloc_from(ids, n, &out), VMRES_ENOSPC);
+		assert_int_equal(vmres_ids_release(ids, n), 0);
+		EXPECT_UNCHANGED(ids, vmres_ids_alloc_block(ids, 2, &out), VMRES_ENOSPC);
+		assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+		assert_int_equal(id, n);
+		assert_int_equal(vmres_ids_next(ids, 0, &id), 0);
+		assert_int_equal(id, n);
+		assert_int_equal(out, 77);
+		vmres_ids_free(ids);
+	}
+}
+
+static void test_full_u32_range_top_edges(void **state)
+{
+	struct vmres_ids *ids = make(0, UINT32_MAX);
+	struct vmres_ids_stats st, st2;
+	uint32_t id, out = 77;
+
+	(void)state;
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	assert_int_equal(st.free, (uint64_t)1 << 32);
+	assert_int_equal(vmres_ids_alloc_from(ids, UINT32_MAX, &id), 0);
+	assert_int_equal(id, UINT32_MAX);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc_from(ids, UINT32_MAX, &out), VMRES_ENOSPC);
+	EXPECT_UNCHANGED(ids, vmres_ids_reserve(ids, UINT32_MAX), VMRES_EOVERLAP);
+	assert_int_equal(vmres_ids_next(ids, UINT32_MAX, &id), 0);
+	assert_int_equal(id, UINT32_MAX);
+	assert_int_equal(vmres_ids_reserve_block(ids, UINT32_MAX - 63, 63), 0);
+	assert_int_equal(vmres_ids_alloc_from(ids, UINT32_MAX - 100, &id), 0);
+	assert_int_equal(id, UINT32_MAX - 100);
+	EXPECT_UNCHANGED(ids, vmres_ids_release_block(ids, UINT32_MAX - 64, 65), VMRES_ENOENT);
+	assert_int_equal(vmres_ids_release_block(ids, UINT32_MAX - 63, 64), 0);
+	assert_int_equal(out, 77);
+	vmres_ids_free(ids);
+
+	/* The topmost aligned blocks, in the top 2^28 numbers. */
+	ids = make(0xF0000000u, UINT32_MAX);
+	assert_int_equal(vmres_ids_reserve(ids, 0xF0000000u), 0);
+	assert_int_equal(vmres_ids_reserve(ids, 0xF7FFFFFFu), 0);
+	assert_int_equal(vmres_ids_alloc_block(ids, 1u << 26, &id), 0);
+	assert_int_equal(id, 0xF8000000u);
+	assert_int_equal(vmres_ids_alloc_block(ids, 64, &id), 0);
+	assert_int_equal(id, 0xF0000040u);
+	assert_int_equal(vmres_ids_alloc_block(ids, 1u << 25, &id), 0);
+	assert_int_equal(id, 0xF2000000u);
+	assert_int_equal(vmres_ids_alloc_block(ids, 1u << 25, &id), 0);
+	assert_int_equal(id, 0xF4000000u);
+	assert_int_equal(vmres_ids_alloc_block(ids, 1u << 25, &id), 0);
+	assert_int_equal(id, 0xFC000000u);
+	assert_int_equal(vmres_ids_alloc_block(ids, 1u << 25, &id), 0);
+	assert_int_equal(id, 0xFE000000u);
+	assert_int_equal(vmres_ids_alloc_block(ids, 1u << 25, &out), VMRES_ENOSPC);
+	assert_int_equal(vmres_ids_alloc_block(ids, 1u << 24, &id), 0);
+	assert_int_equal(id, 0xF1000000u);
+	assert_int_equal(vmres_ids_alloc_block(ids, 1u << 24, &id), 0);
+	assert_int_equal(id, 0xF6000000u);
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	assert_int_equal(vmres_ids_alloc_block(ids, 1u << 24, &out), VMRES_ENOSPC);
+	assert_int_equal(vmres_ids_alloc_block(ids, 1u << 28, &out), VMRES_ENOSPC);
+	assert_int_equal(vmres_ids_stats(ids, &st2), 0);
+	assert_memory_equal(&st, &st2, sizeof(st));
+	assert_int_equal(vmres_ids_test(ids, UINT32_MAX), 1);
+	assert_int_equal(vmres_ids_test(ids, 0xF7FFFFFEu), 0);
+	assert_int_equal(vmres_ids_next(ids, 0xF7000000u, &id), 0);
+	assert_int_equal(id, 0xF7FFFFFFu);
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	assert_int_equal(st.used, 2 + 64 + (1ull << 26) + 4 * (1ull << 25) + 2 * (1ull << 24));
+	assert_int_equal(st.used + st.free, 1ull << 28);
+	assert_int_equal(out, 77);
+	vmres_ids_free(ids);
+}
+
+static void test_block_of_2_pow_31(void **state)
+{
+	struct vmres_ids *ids = make(0, UINT32_MAX);
+	struct vmres_ids_stats st0, st, st1;
+	uint32_t id, out = 77;
+
+	(void)state;
+	assert_int_equal(vmres_ids_stats(ids, &st0), 0);
+	assert_int_equal(vmres_ids_reserve(ids, 5), 0);
+	assert_int_equal(vmres_ids_alloc_block(ids, 0x80000000u, &id), 0);
+	assert_int_equal(id, 0x80000000u);
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	assert_int_equal(st.used, 0x80000001ull);
+	assert_int_equal(vmres_ids_alloc_block(ids, 0x80000000u, &out), VMRES_ENOSPC);
+	assert_int_equal(vmres_ids_alloc_from(ids, 0x80000000u, &out), VMRES_ENOSPC);
+	assert_int_equal(vmres_ids_stats(ids, &st1), 0);
+	assert_memory_equal(&st, &st1, sizeof(st));
+	assert_int_equal(vmres_ids_release_block(ids, 0x80000000u, 0x80000000u), 0);
+	assert_int_equal(vmres_ids_release(ids, 5), 0);
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	assert_int_equal(st.mem_bytes, st0.mem_bytes);
+	assert_int_equal(vmres_ids_alloc_block(ids, 0x80000000u, &id), 0);
+	assert_int_equal(id, 0);
+	assert_int_equal(vmres_ids_test(ids, 0x7FFFFFFFu), 1);
+	assert_int_equal(vmres_ids_test(ids, 0x80000000u), 0);
+	assert_int_equal(out, 77);
+	vmres_ids_free(ids);
+
+	/* Not at 0 when the window starts above it; not above a used number. */
+	ids = make(1, UINT32_MAX);
+	assert_int_equal(vmres_ids_reserve(ids, 0x80000005u), 0);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc_block(ids, 0x80000000u, &out), VMRES_ENOSPC);
+	assert_int_equal(vmres_ids_alloc_block(ids, 0x40000000u, &id), 0);
+	assert_int_equal(id, 0x40000000u);
+	assert_int_equal(out, 77);
+	vmres_ids_free(ids);
+	ids = make(0, 4095);
+	assert_int_equal(vmres_ids_alloc_block(ids, 4096, &id), 0);
+	assert_int_equal(id, 0);
+	EXPECT_UNCHANGED(ids, vmres_ids_alloc_block(ids, 8192, &out), VMRES_ENOSPC);
+	vmres_ids_free(ids);
+}
+
+static void test_memory_is_lazy_over_full_range(void **state)
+{
+	struct vmres_ids *ids = make(0, UINT32_MAX);
+	struct vmres_ids_stats st0, st;
+	uint32_t spread[10];
+
+	(void)state;
+	assert_int_equal(vmres_ids_stats(ids, &st0), 0);
+	assert_true(st0.mem_bytes < 4096);
+	for (uint32_t k = 0; k < 10; k++) {
+		spread[k] = k == 9 ? UINT32_MAX : k * 477218588u + 12345u;
+		assert_int_equal(vmres_ids_reserve(ids, spread[k]), 0);
+	}
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	printf("ids: full u32 range with 10 spread numbers: %llu bytes\n",
+	       (unsigned long long)st.mem_bytes);
+	assert_true(st.mem_bytes < 64 * 1024);
+	assert_int_equal(st.used, 10);
+	for (uint32_t k = 0; k < 10; k++)
+		assert_int_equal(vmres_ids_release(ids, spread[k]), 0);
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	assert_int_equal(st.mem_bytes, st0.mem_bytes);
+	vmres_ids_free(ids);
+
+	/* A small window high up costs memory for its own size only. */
+	ids = make(0xFFFFFF00u, UINT32_MAX);
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	assert_true(st.mem_bytes < 4096);
+	vmres_ids_free(ids);
+	ids = make(0x7FFFF00Fu, 0x7FFFF00Fu + 8999);
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	assert_true(st.mem_bytes < 3 * 4096);
+	vmres_ids_free(ids);
+}
+
+static void test_full_leaves_update_summaries(void **state)
+{
+	/* Leaves in one array (small range) and leaves made on demand (large). */
+	const uint32_t his[] = {3 * 4096 - 1, (1u << 21) + 4095};
+
+	(void)state;
+	for (size_t k = 0; k < 2; k++) {
+		struct vmres_ids *ids = make(0, his[k]);
+		struct vmres_ids_stats st, st_full;
+		uint32_t id, out = 77;
+
+		for (uint32_t want = 0; want < 3 * 4096; want++) {
+			assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+			assert_int_equal(id, want);
+			if (want % 1000 == 0 || want % 4096 == 4095)
+				assert_int_equal(vmres_ids_validate(ids), 0);
+		}
+		if (k == 0)
+			EXPECT_UNCHANGED(ids, vmres_ids_alloc(ids, &out), VMRES_ENOSPC);
+		assert_int_equal(vmres_ids_stats(ids, &st_full), 0);
+		/* A full leaf becomes not full, and full again. */
+		assert_int_equal(vmres_ids_release(ids, 5000), 0);
+		assert_int_equal(vmres_ids_validate(ids), 0);
+		assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+		assert_int_equal(id, 5000);
+		assert_int_equal(vmres_ids_validate(ids), 0);
+		/* Empty a whole leaf, then take it back as one aligned block. */
+		assert_int_equal(vmres_ids_release_block(ids, 4096, 4096), 0);
+		assert_int_equal(vmres_ids_validate(ids), 0);
+		assert_int_equal(vmres_ids_stats(ids, &st), 0);
+		assert_int_equal(st.used, 2 * 4096);
+		if (k == 1)
+			assert_true(st.mem_bytes < st_full.mem_bytes);
+		assert_int_equal(vmres_ids_alloc_block(ids, 4096, &id), 0);
+		assert_int_equal(id, 4096);
+		assert_int_equal(vmres_ids_validate(ids), 0);
+		/* Empty a leaf one number at a time, then refill it the same way. */
+		for (uint32_t n = 8192; n < 3 * 4096; n++)
+			assert_int_equal(vmres_ids_release(ids, n), 0);
+		assert_int_equal(vmres_ids_validate(ids), 0);
+		for (uint32_t want = 8192; want < 3 * 4096; want++) {
+			assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+			assert_int_equal(id, want);
+		}
+		assert_int_equal(vmres_ids_validate(ids), 0);
+		assert_int_equal(vmres_ids_stats(ids, &st), 0);
+		assert_memory_equal(&st, &st_full, sizeof(st));
+		assert_int_equal(out, 77);
+		vmres_ids_free(ids);
+	}
+}
+
+static void test_alloc_after_leaf_emptied(void **state)
+{
+	struct vmres_ids *ids = make(0, UINT32_MAX);
+	struct vmres_ids_stats st0, st;
+	uint32_t id;
+
+	(void)state;
+	assert_int_equal(vmres_ids_stats(ids, &st0), 0);
+	for (int round = 0; round < 3; round++) {
+		assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+		assert_int_equal(id, 0);
+		assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+		assert_int_equal(id, 1);
+		assert_int_equal(vmres_ids_release(ids, 0), 0);
+		assert_int_equal(vmres_ids_release(ids, 1), 0);
+		/* The leaf is gone; the next allocation must build it again. */
+		assert_int_equal(vmres_ids_stats(ids, &st), 0);
+		assert_int_equal(st.mem_bytes, st0.mem_bytes);
+		assert_int_equal(vmres_ids_reserve(ids, 7), 0);
+		assert_int_equal(vmres_ids_validate(ids), 0);
+		assert_int_equal(vmres_ids_release_block(ids, 7, 1), 0);
+		assert_int_equal(vmres_ids_validate(ids), 0);
+	}
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, 0);
+	assert_int_equal(vmres_ids_test(ids, 0), 1);
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	assert_int_equal(st.used, 1);
+	vmres_ids_free(ids);
+}
+
+/* ---- differential test against simple models ---- */
+
+/* The model: a byte per number for a small range, or sorted disjoint intervals. */
+struct ival {
+	uint64_t a, b;
+};
+
+struct model {
+	uint64_t lo, hi;
+	uint8_t *bytes; /* NULL: use the intervals */
+	struct ival *iv;
+	size_t niv, cap;
+};
+
+static bool m_is(const struct model *m, uint64_t x)
+{
+	if (m->bytes)
+		return m->bytes[x - m->lo];
+	for (size_t k = 0; k < m->niv; k++)
+		if (x >= m->iv[k].a && x <= m->iv[k].b)
+			return true;
+	return false;
+}
+
+/* The lowest allocated number in [a, b], or UINT64_MAX. */
+static uint64_t m_first_alloc(const struct model *m, uint64_t a, uint64_t b)
+{
+	if (m->bytes) {
+		for (uint64_t x = a; x <= b; x++)
+			if (m->bytes[x - m->lo])
+				return x;
+		return UINT64_MAX;
+	}
+	for (size_t k = 0; k < m->niv; k++)
+		if (m->iv[k].b >= a)
+			return m->iv[k].a <= b ? (m->iv[k].a > a ? m->iv[k].a : a) : UINT64_MAX;
+	return UINT64_MAX;
+}
+
+/* The lowest free number in [a, b], or UINT64_MAX. */
+static uint64_t m_first_free(const struct model *m, uint64_t a, uint64_t b)
+{
+	if (m->bytes) {
+		for (uint64_t x = a; x <= b; x++)
+			if (!m->bytes[x - m->lo])
+				return x;
+		return UINT64_MAX;
+	}
+	for (size_t k = 0; k < m->niv && a <= b; k++)
+		if (m->iv[k].a <= a && m->iv[k].b >= a)
+			a = m->iv[k].b + 1;
+	return a <= b ? a : UINT64_MAX;
+}
+
+static void m_set(struct model *m, uint64_t a, uint64_t b, bool v)
+{
+	size_t k = 0, out = 0;
+	struct ival *n;
+
+	if (m->bytes) {
+		memset(m->bytes + (a - m->lo), v, b - a + 1);
+		return;
+	}
+	n = malloc((m->niv + 2) * sizeof(*n));
+	assert_non_null(n);
+	/* Rebuild: keep the parts outside [a, b], insert [a, b] if v, merge. */
+	for (k = 0; k < m->niv; k++) {
+		struct ival cur = m->iv[k];
+
+		if (cur.b < a || cur.a > b) {
+			n[out++] = cur;
+			continue;
+		}
+		if (cur.a < a)
+			n[out++] = (struct ival){cur.a, a - 1};
+		if (cur.b > b)
+			n[out++] = (struct ival){b + 1, cur.b};
+	}
+	if (v)
+		n[out++] = (struct ival){a, b};
+	/* Sort (insertion; small) and merge adjacent intervals. */
+	for (size_t i = 1; i < out; i++)
+		for (size_t j = i; j > 0 && n[j - 1].a > n[j].a; j--) {
+			struct ival t = n[j];
+
+			n[j] = n[j - 1];
+			n[j - 1] = t;
+		}
+	k = 0;
+	for (size_t i = 0; i < out; i++) {
+		if (k && n[k - 1].b + 1 == n[i].a)
+			n[k - 1].b = n[i].b;
+		else
+			n[k++] = n[i];
+	}
+	free(m->iv);
+	m->iv = n;
+	m->niv = k;
+}
+
+static uint64_t m_used(const struct model *m)
+{
+	uint64_t used = 0;
+
+	if (m->bytes) {
+		for (uint64_t x = m->lo; x <= m->hi; x++)
+			used += m->bytes[x - m->lo];
+		return used;
+	}
+	for (size_t k = 0; k < m->niv; k++)
+		used += m->iv[k].b - m->iv[k].a + 1;
+	return used;
+}
+
+/* The lowest aligned block of count wholly free in [lo, hi], or UINT64_MAX. */
+static uint64_t m_block(const struct model *m, uint64_t count)
+{
+	uint64_t f = (m->lo + count - 1) & ~(count - 1);
+
+	while (f + count - 1 <= m->hi) {
+		uint64_t busy = m_first_alloc(m, f, f + count - 1);
+
+		if (busy == UINT64_MAX)
+			return f;
+		f = (busy + count) & ~(count - 1);
+	}
+	return UINT64_MAX;
+}
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* A number near the interesting places: the window's edges and a few centres. */
+static uint64_t pick(const struct model *m, const uint64_t *centres, int ncentres)
+{
+	uint64_t c, span = m->hi - m->lo + 1;
+	int64_t off;
+
+	switch (rnd() % 4) {
+	case 0:
+		c = m->lo;
+		break;
+	case 1:
+		c = m->hi;
+		break;
+	default:
+		c = centres[rnd() % (uint64_t)ncentres];
+		break;
+	}
+	off = (int64_t)(rnd() % 600) - 300;
+	if (span < 600)
+		off = (int64_t)(rnd() % span) - (int64_t)(span / 2);
+	if (off < 0 && (uint64_t)-off > c)
+		return 0;
+	if (off > 0 && c + (uint64_t)off > UINT32_MAX)
+		return UINT32_MAX;
+	return c + (uint64_t)off;
+}
+
+static uint32_t pick_count(bool small_range)
+{
+	switch (rnd() % 8) {
+	case 0:
+		return (uint32_t)(rnd() % 3); /* 0, 1, 2 */
+	case 1:
+		return (uint32_t)(rnd() % 200) + 1;
+	case 2:
+		return (uint32_t)(rnd() % 5000) + 1;
+	default:
+		return (uint32_t)1 << (rnd() % (small_range ? 14 : 19));
+	}
+}
+
+/* True when every number of [a, b] is allocated (checked by releasing and
+ * re-reserving the run, which must both succeed exactly then). */
+static bool all_allocated(struct vmres_ids *ids, uint64_t a, uint64_t b)
+{
+	uint32_t n = (uint32_t)(b - a + 1);
+
+	if (vmres_ids_release_block(ids, (uint32_t)a, n))
+		return false;
+	assert_int_equal(vmres_ids_reserve_block(ids, (uint32_t)a, n), 0);
+	return true;
+}
+
+/* The allocator holds exactly what the model holds. */
+static void compare_all(struct vmres_ids *ids, const struct model *m)
+{
+	struct vmres_ids_stats st;
+	uint32_t id;
+	uint64_t from = m->lo, a, b;
+
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	assert_int_equal(st.used, m_used(m));
+	assert_int_equal(st.used + st.free, m->hi - m->lo + 1);
+	while (from <= m->hi) {
+		a = m_first_alloc(m, from, m->hi);
+		if (a == UINT64_MAX) {
+			assert_int_equal(vmres_ids_next(ids, (uint32_t)from, &id), VMRES_ENOENT);
+			break;
+		}
+		b = m_first_free(m, a, m->hi);
+		b = b == UINT64_MAX ? m->hi : b - 1;
+		/* [from, a) is free, [a, b] allocated, b + 1 free (or past hi). */
+		assert_int_equal(vmres_ids_next(ids, (uint32_t)from, &id), 0);
+		assert_int_equal(id, a);
+		if (b - a < 64) {
+			for (uint64_t x = a; x <= b; x++) {
+				assert_int_equal(vmres_ids_next(ids, (uint32_t)x, &id), 0);
+				assert_int_equal(id, x);
+			}
+		} else {
+			assert_true(all_allocated(ids, a, b));
+		}
+		if (b < m->hi)
+			assert_int_equal(vmres_ids_test(ids, (uint32_t)b + 1), 0);
+		from = b + 1;
+	}
+	assert_int_equal(vmres_ids_validate(ids), 0);
+}
+
+static void run_differential(uint32_t lo, uint32_t hi, bool bytes, int ops, uint64_t seed)
+{
+	struct vmres_ids *ids = make(lo, hi);
+	struct model m = {.lo = lo, .hi = hi};
+	uint64_t centres[6];
+	bool small = bytes;
+
+	printf("ids: differential [%#x, %#x] %s model, %d ops, seed %#llx\n", lo, hi,
+	       bytes ? "byte" : "interval", ops, (unsigned long long)seed);
+	rng_state = seed;
+	if (bytes) {
+		m.bytes = calloc(hi - lo + 1, 1);
+		assert_non_null(m.bytes);
+	}
+	for (int k = 0; k < 6; k++)
+		centres[k] = lo + rnd() % ((uint64_t)hi - lo + 1);
+	for (int op = 0; op < ops; op++) {
+		uint64_t x = pick(&m, centres, 6), want;
+		uint32_t out = 77, count;
+		int rc, kind = (int)(rnd() % 10);
+
+		switch (kind) {
+		case 0: /* alloc */
+			rc = vmres_ids_alloc(ids, &out);
+			want = m_first_free(&m, m.lo, m.hi);
+			if (want == UINT64_MAX) {
+				assert_int_equal(rc, VMRES_ENOSPC);
+			} else {
+				assert_int_equal(rc, 0);
+				assert_int_equal(out, want);
+				m_set(&m, want, want, true);
+			}
+			break;
+		case 1: /* alloc_from */
+			rc = vmres_ids_alloc_from(ids, (uint32_t)x, &out);
+			if (x > m.hi) {
+				assert_int_equal(rc, VMRES_ERANGE);
+				break;
+			}
+			want = m_first_free(&m, x > m.lo ? x : m.lo, m.hi);
+			if (want == UINT64_MAX) {
+				assert_int_equal(rc, VMRES_ENOSPC);
+			} else {
+				assert_int_equal(rc, 0);
+				assert_int_equal(out, want);
+				m_set(&m, want, want, true);
+			}
+			break;
+		case 2: /* reserve */
+			rc = vmres_ids_reserve(ids, (uint32_t)x);
+			if (x < m.lo || x > m.hi) {
+				assert_int_equal(rc, VMRES_ERANGE);
+			} else if (m_is(&m, x)) {
+				assert_int_equal(rc, VMRES_EOVERLAP);
+			} else {
+				assert_int_equal(rc, 0);
+				m_set(&m, x, x, true);
+			}
+			break;
+		case 3: /* alloc_block */
+			count = pick_count(small);
+			if (count > 2 && rnd() % 2)
+				count |= 1; /* sometimes not a power of two */
+			rc = vmres_ids_alloc_block(ids, count, &out);
+			if (count == 0) {
+				assert_int_equal(rc, VMRES_ESIZE);
+			} else if (count & (count - 1)) {
+				assert_int_equal(rc, VMRES_EALIGN);
+			} else if ((want = m_block(&m, count)) == UINT64_MAX) {
+				assert_int_equal(rc, VMRES_ENOSPC);
+			} else {
+				assert_int_equal(rc, 0);
+				assert_int_equal(out, want);
+				m_set(&m, want, want + count - 1, true);
+			}
+			break;
+		case 4: /* reserve_block */
+			count = pick_count(small) % 700;
+			rc = vmres_ids_reserve_block(ids, (uint32_t)x, count);
+			if (count == 0)
+				assert_int_equal(rc, VMRES_ESIZE);
+			else if (x < m.lo || x + count - 1 > m.hi)
+				assert_int_equal(rc, VMRES_ERANGE);
+			else if (m_first_alloc(&m, x, x + count - 1) != UINT64_MAX)
+				assert_int_equal(rc, VMRES_EOVERLAP);
+			else {
+				assert_int_equal(rc, 0);
+				m_set(&m, x, x + count - 1, true);
+			}
+			break;
+		case 5:
+		case 6: /* release */
+			rc = vmres_ids_release(ids, (uint32_t)x);
+			if (x < m.lo || x > m.hi) {
+				assert_int_equal(rc, VMRES_ERANGE);
+			} else if (!m_is(&m, x)) {
+				assert_int_equal(rc, VMRES_ENOENT);
+			} else {
+				assert_int_equal(rc, 0);
+				m_set(&m, x, x, false);
+			}
+			break;
+		case 7: /* release_block: often exactly an allocated run's prefix */
+			count = rnd() % 3 ? (uint32_t)(rnd() % 64) + 1 : pick_count(small);
+			if (x >= m.lo && x <= m.hi && rnd() % 2 &&
+			    m_first_alloc(&m, x, m.hi) != UINT64_MAX) {
+				x = m_first_alloc(&m, x, m.hi);
+				if (rnd() % 2) { /* the whole allocated run */
+					want = m_first_free(&m, x, m.hi);
+					count = (uint32_t)((want == UINT64_MAX ? m.hi + 1 : want) -
+							   x);
+				}
+			}
+			rc = vmres_ids_release_block(ids, (uint32_t)x, count);
+			if (count == 0)
+				assert_int_equal(rc, VMRES_ESIZE);
+			else if (x < m.lo || x + count - 1 > m.hi)
+				assert_int_equal(rc, VMRES_ERANGE);
+			else if (m_first_free(&m, x, x + count - 1) != UINT64_MAX)
+				assert_int_equal(rc, VMRES_ENOENT);
+			else {
+				assert_int_equal(rc, 0);
+				m_set(&m, x, x + count - 1, false);
+			}
+			break;
+		case 8: /* test */
+			rc = vmres_ids_test(ids, (uint32_t)x);
+			if (x < m.lo || x > m.hi)
+				assert_int_equal(rc, VMRES_ERANGE);
+			else
+				assert_int_equal(rc, m_is(&m, x) ? 1 : 0);
+			break;
+		default: /* next */
+			rc = vmres_ids_next(ids, (uint32_t)x, &out);
+			want = x > m.hi ? UINT64_MAX : m_first_alloc(&m, x > m.lo ? x : m.lo, m.hi);
+			if (want == UINT64_MAX) {
+				assert_int_equal(rc, VMRES_ENOENT);
+				assert_int_equal(out, 77);
+			} else {
+				assert_int_equal(rc, 0);
+				assert_int_equal(out, want);
+			}
+			break;
+		}
+		if (rc < 0)
+			assert_int_equal(out, 77);
+		assert_int_equal(vmres_ids_validate(ids), 0);
+		if (op % 16 == 0 || rc < 0)
+			compare_all(ids, &m);
+	}
+	compare_all(ids, &m);
+	free(m.bytes);
+	free(m.iv);
+	vmres_ids_free(ids);
+}
+
+static void test_differential_small_range_byte_model(void **state)
+{
+	(void)state;
+	run_differential(1001, 1001 + 4999, true, 6000, 0x1d5c0ffee);
+	run_differential(0, 130, true, 3000, 0x5eed);
+	run_differential(0x7FFFF00Fu, 0x7FFFF00Fu + 8999u, true, 4000, 0x7777);
+}
+
+static void test_differential_full_u32_interval_model(void **state)
+{
+	(void)state;
+	run_differential(0, UINT32_MAX, false, 4000, 0xfeedbeef);
+	run_differential(77, UINT32_MAX - 5, false, 2000, 0xabcdef);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_new_rejects_bad_arguments),
+		cmocka_unit_test(test_null_pointers_rejected),
+		cmocka_unit_test(test_alloc_returns_lowest_free_until_full),
+		cmocka_unit_test(test_alloc_from_respects_bounds),
+		cmocka_unit_test(test_reserve_specific_number),
+		cmocka_unit_test(test_release_errors_leave_state),
+		cmocka_unit_test(test_alloc_block_is_lowest_aligned_free_block),
+		cmocka_unit_test(test_alloc_block_stays_inside_unaligned_window),
+		cmocka_unit_test(test_reserve_block_any_alignment),
+		cmocka_unit_test(test_release_block_needs_all_allocated),
+		cmocka_unit_test(test_test_and_next_iterate),
+		cmocka_unit_test(test_single_number_ranges),
+		cmocka_unit_test(test_full_u32_range_top_edges),
+		cmocka_unit_test(test_block_of_2_pow_31),
+		cmocka_unit_test(test_memory_is_lazy_over_full_range),
+		cmocka_unit_test(test_full_leaves_update_summaries),
+		cmocka_unit_test(test_alloc_after_leaf_emptied),
+		cmocka_unit_test(test_differential_small_range_byte_model),
+		cmocka_unit_test(test_differential_full_u32_interval_model),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

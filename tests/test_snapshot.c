@@ -1,0 +1,1208 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <zlib.h>
+
+#include <vmres/devmgr.h>
+#include <vmres/snapshot.h>
+#include <vmres/sysalloc.h>
+
+/* ---- byte access to a snapshot (layout: docs/SNAPSHOT.md) ---- */
+
+enum { POOLS = 1, OWNERS = 2, ALLOCS = 3, DEVMGR = 4, DEVICES = 5, RESOURCES = 6 };
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	return rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void wr64(uint8_t *p, uint64_t v)
+{
+	wr32(p, (uint32_t)v);
+	wr32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* Recompute the crc32 after an edit, as a writer of a bad snapshot would. */
+static void resign(uint8_t *buf, size_t len)
+{
+	wr32(buf + len - 4, (uint32_t)crc32(0, buf, (uInt)(len - 4)));
+}
+
+/* Offset of the section header of @p kind. */
+static size_t section(const uint8_t *buf, size_t len, uint32_t kind)
+{
+	size_t pos = rd32(buf + 12);
+
+	while (pos + 16 <= len - 4) {
+		if (rd32(buf + pos) == kind)
+			return pos;
+		pos += 16 + (size_t)rd64(buf + pos + 8);
+	}
+	fail_msg("no section %u", kind);
+	return 0;
+}
+
+/* Offset of record @p i of section @p kind. */
+static size_t record(const uint8_t *buf, size_t len, uint32_t kind, size_t i)
+{
+	size_t s = section(buf, len, kind);
+
+	assert_true(i < rd32(buf + s + 16));
+	return s + 24 + i * rd32(buf + s + 20);
+}
+
+/* ---- states ---- */
+
+struct bind_stats {
+	int created;
+	int released;
+};
+
+struct fake_dev {
+	struct bind_stats *stats;
+	uint32_t instance;
+};
+
+static void fake_release(void *opaque)
+{
+	struct fake_dev *d = opaque;
+
+	__atomic_fetch_add(&d->stats->released, 1, __ATOMIC_RELAXED);
+	free(d);
+}
+
+static uint64_t fake_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+			  unsigned int size)
+{
+	(void)range, (void)offset, (void)addr, (void)size;
+	return ((struct fake_dev *)opaque)->instance;
+}
+
+struct bind_ctx {
+	struct bind_stats stats;
+	int fail_at; /* the bind call (from 1) that fails, 0: none */
+	int calls;
+};
+
+static int bind_fake(void *ctx, const struct vmres_devmgr_info *entry,
+		     const struct vmres_resource *res, const bool *mapped, struct vmres_device *dev)
+{
+	struct bind_ctx *c = ctx;
+	struct fake_dev *d;
+
+	(void)res, (void)mapped;
+	assert_null(entry->opaque);
+	assert_string_equal(dev->name, entry->name);
+	assert_int_equal(dev->owner, entry->owner);
+	if (++c->calls == c->fail_at)
+		return VMRES_ENOMEM;
+	d = malloc(sizeof(*d));
+	assert_non_null(d);
+	d->stats = &c->stats;
+	d->instance = entry->instance;
+	dev->opaque = d;
+	dev->read = fake_read;
+	dev->release = fake_release;
+	dev->name = "renamed"; /* ignored: the snapshot's name wins */
+	__atomic_fetch_add(&c->stats.created, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static size_t alloc_for(struct vmres_sysalloc *sa, const struct vmres_request *q, size_t n,
+			uint64_t owner, struct vmres_resource *out, size_t cap)
+{
+	size_t n_out = 0;
+
+	if (vmres_sysalloc_alloc(sa, q, n, owner, out, cap, &n_out, NULL))
+		return 0;
+	return n_out;
+}
+
+static struct vmres_request rq_addr(const char *pool, enum vmres_space space, uint64_t size,
+				    uint64_t align)
+{
+	struct vmres_request q;
+
+	memset(&q, 0, sizeof(q));
+	q.kind = VMRES_RES_ADDR;
+	snprintf(q.pool, sizeof(q.pool), "%s", pool);
+	q.u.addr.space = space;
+	q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
+	q.u.addr.req.size = size;
+	q.u.addr.req.align = align;
+	return q;
+}
+
+static struct vmres_request rq_num(enum vmres_res_kind kind, const char *pool, uint32_t count)
+{
+	struct vmres_request q;
+
+	memset(&q, 0, sizeof(q));
+	q.kind = kind;
+	snprintf(q.pool, sizeof(q.pool), "%s", pool);
+	if (kind == VMRES_RES_IRQ)
+		q.u.irq.any = true;
+	else if (kind == VMRES_RES_ID)
+		q.u.id.any = true;
+	else {
+		q.u.msi.any = true;
+		q.u.msi.count = count;
+		q.u.msi.contiguous = (count & (count - 1)) == 0;
+	}
+	return q;
+}
+
+static uint32_t register_dev(struct vmres_devmgr *m, const char *name, uint64_t owner,
+			     uint32_t parent, const struct vmres_resource *res, size_t n)
+{
+	struct vmres_device dev = VMRES_DEVICE_INIT;
+	uint32_t id = 0;
+
+	dev.name = name;
+	dev.owner = owner;
+	assert_int_equal(vmres_devmgr_register(m, &dev, parent, res, n, &id), 0);
+	return id;
+}
+
+/* A small PC: three devices, one unmapped BAR, one programmed MSI, an id gap. */
+static void small_state(struct vmres_sysalloc **sa_out, struct vmres_devmgr **m_out)
+{
+	struct vmres_resource res[8];
+	struct vmres_request q[5];
+	struct vmres_msi_msg msg = {0xfee00000, 0, 0x4021};
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	uint32_t host, nic, gone;
+	size_t n;
+
+	assert_int_equal(vmres_sysalloc_new_x86_64(&sa), 0);
+	assert_int_equal(vmres_devmgr_new(sa, &m), 0);
+	q[0] = rq_addr("mmio64", VMRES_SPACE_MMIO, 0x100000, 0x100000);
+	n = alloc_for(sa, q, 1, 1, res, 8);
+	assert_int_equal(n, 1);
+	assert_int_equal(vmres_sysalloc_set_owner_name(sa, 1, "pci-host"), 0);
+	host = register_dev(m, "pci-host", 1, VMRES_DEVMGR_NO_PARENT, res, n);
+	gone = register_dev(m, "hotplugged", 9, host, NULL, 0);
+	q[0] = rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000);
+	q[1] = rq_addr("mmio32", VMRES_SPACE_MMIO, 0x4000, 0x4000);
+	q[2] = rq_num(VMRES_RES_MSI, "gsi-msi", 2);
+	q[3] = rq_num(VMRES_RES_IRQ, "gsi-legacy", 1);
+	q[4] = rq_num(VMRES_RES_ID, "device-id", 1);
+	n = alloc_for(sa, q, 5, 3, res, 8);
+	assert_int_equal(n, 6);
+	assert_int_equal(vmres_sysalloc_set_label(sa, &res[0], 3, "bar0"), 0);
+	nic = register_dev(m, "virtio-net0", 3, host, res, n);
+	assert_int_equal(vmres_devmgr_unmap_range(m, nic, 1), 0);
+	assert_int_equal(vmres_devmgr_reroute_msi(m, nic, 2, &msg), 0);
+	assert_int_equal(vmres_devmgr_unregister(m, gone), 0);
+	q[0] = rq_addr("pio", VMRES_SPACE_PIO, 8, 8);
+	n = alloc_for(sa, q, 1, 4, res, 8);
+	assert_int_equal(n, 1);
+	register_dev(m, NULL, 4, VMRES_DEVMGR_NO_PARENT, res, n);
+	*sa_out = sa;
+	*m_out = m;
+}
+
+static uint32_t rnd_state;
+
+static uint32_t rnd(void)
+{
+	rnd_state = rnd_state * 1103515245u + 12345u;
+	return rnd_state >> 8;
+}
+
+/* A random VMM: devices with random parents and resources, then guest moves,
+ * unmapped BARs, programmed MSIs and unplugged devices (in that order, so that no
+ * unmapped range lies under a mapped one: docs/SNAPSHOT.md "Limits"). */
+static void random_state(bool attached, struct vmres_sysalloc **sa_out, struct vmres_devmgr **m_out)
+{
+	static const char *const mmio_pools[] = {"mmio32", "mmio64"};
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	uint32_t ids[64];
+	size_t n_ids = 0, n_dev = 8 + rnd() % 40;
+
+	assert_int_equal(vmres_sysalloc_new_x86_64(&sa), 0);
+	assert_int_equal(vmres_devmgr_new(attached ? sa : NULL, &m), 0);
+	for (size_t i = 0; i < n_dev && n_ids < 64; i++) {
+		struct vmres_request q[6];
+		struct vmres_resource res[16];
+		uint64_t owner = 0x100 + i;
+		size_t nq = 0, n;
+		uint32_t parent;
+		char name[32];
+
+		if (rnd() % 3)
+			q[nq++] = rq_addr(mmio_pools[rnd() % 2], VMRES_SPACE_MMIO,
+					  0x1000ull << (rnd() % 5), rnd() % 2 ? 0x1000 : 0);
+		if (rnd() % 3 == 0)
+			q[nq++] = rq_addr("pio", VMRES_SPACE_PIO, 4u << (rnd() % 3), 4);
+		if (rnd() % 2)
+			q[nq++] = rq_num(VMRES_RES_MSI, "gsi-msi", 1 + rnd() % 4);
+		if (rnd() % 4 == 0)
+			q[nq++] = rq_num(VMRES_RES_IRQ, "gsi-legacy", 1);
+		if (rnd() % 3 == 0)
+			q[nq++] = rq_num(VMRES_RES_ID, "device-id", 1);
+		if (rnd() % 4 == 0)
+			q[nq++] = rq_addr("mmio32", VMRES_SPACE_MMIO, 0x100, 0);
+		n = nq ? alloc_for(sa, q, nq, owner, res, 16) : 0;
+		if (n && rnd() % 2)
+			assert_int_equal(vmres_sysalloc_set_label(sa, &res[0], owner, "bar"), 0);
+		snprintf(name, sizeof(name), "dev%zu", i);
+		if (rnd() % 2) {
+			assert_int_equal(vmres_sysalloc_set_owner_name(sa, owner, name), 0);
+		}
+		parent = n_ids && rnd() % 2 ? ids[rnd() % n_ids] : 0;
+		ids[n_ids] = register_dev(m, rnd() % 5 ? name : NULL, owner, parent, res, n);
+		n_ids++;
+	}
+	/* Resources that no device holds. */
+	for (int i = 0; i < 5; i++) {
+		struct vmres_request q = rq_addr(mmio_pools[i % 2], VMRES_SPACE_MMIO, 0x2000, 0);
+		struct vmres_resource r;
+
+		alloc_for(sa, &q, 1, 0x9000 + (uint64_t)i, &r, 1);
+	}
+	for (size_t k = 0; k < n_ids; k++) {
+		struct vmres_devmgr_info info;
+		struct vmres_resource res[16];
+		bool mapped[16];
+
+		assert_int_equal(vmres_devmgr_get(m, ids[k], &info, res, mapped, 16), 0);
+		for (unsigned int j = 0; j < info.n_res; j++) {
+			struct vmres_msi_msg msg = {0xfee00000 | (rnd() % 16) << 12, 0,
+						    rnd() % 256};
+
+			if (res[j].kind == VMRES_RES_ADDR && rnd() % 4 == 0)
+				vmres_devmgr_move_range(
+					m, ids[k], j,
+					res[j].u.addr.base + res[j].u.addr.size * (1 + rnd() % 8));
+			if (res[j].kind == VMRES_RES_MSI && rnd() % 2)
+				assert_int_equal(vmres_devmgr_reroute_msi(m, ids[k], j, &msg), 0);
+		}
+	}
+	for (size_t k = 0; k < n_ids; k++) {
+		struct vmres_devmgr_info info;
+		struct vmres_resource res[16];
+
+		assert_int_equal(vmres_devmgr_get(m, ids[k], &info, res, NULL, 16), 0);
+		for (unsigned int j = 0; j < info.n_res; j++)
+			if (res[j].kind == VMRES_RES_ADDR && rnd() % 4 == 0)
+				assert_int_equal(vmres_devmgr_unmap_range(m, ids[k], j), 0);
+	}
+	/* Unplug some devices (leaves first: a parent with children refuses). */
+	for (size_t k = n_ids; k-- > 0;) {
+		struct vmres_devmgr_info info;
+
+		assert_int_equal(vmres_devmgr_get(m, ids[k], &info, NULL, NULL, 0), 0);
+		if (rnd() % 5 == 0 && vmres_devmgr_unregister(m, ids[k]) == 0)
+			assert_int_equal(vmres_sysalloc_release_owner(sa, info.owner), 0);
+	}
+	*sa_out = sa;
+	*m_out = m;
+}
+
+/* ---- comparisons ---- */
+
+struct dumps {
+	char *sa_text, *sa_json, *m_text, *m_json;
+};
+
+static struct dumps dumps_of(const struct vmres_sysalloc *sa, struct vmres_devmgr *m)
+{
+	struct dumps d;
+
+	assert_int_equal(vmres_sysalloc_dump_str(sa, &d.sa_text), 0);
+	assert_int_equal(vmres_sysalloc_dump_json(sa, &d.sa_json), 0);
+	assert_int_equal(vmres_devmgr_dump_str(m, &d.m_text), 0);
+	assert_int_equal(vmres_devmgr_dump_json(m, &d.m_json), 0);
+	return d;
+}
+
+static void dumps_free(struct dumps *d)
+{
+	free(d->sa_text);
+	free(d->sa_json);
+	free(d->m_text);
+	free(d->m_json);
+}
+
+static void assert_same_state(const struct vmres_sysalloc *sa1, struct vmres_devmgr *m1,
+			      const struct vmres_sysalloc *sa2, struct vmres_devmgr *m2)
+{
+	struct dumps a = dumps_of(sa1, m1), b = dumps_of(sa2, m2);
+
+	assert_string_equal(a.sa_text, b.sa_text);
+	assert_string_equal(a.sa_json, b.sa_json);
+	assert_string_equal(a.m_text, b.m_text);
+	assert_string_equal(a.m_json, b.m_json);
+	dumps_free(&a);
+	dumps_free(&b);
+}
+
+static void save(const struct vmres_sysalloc *sa, struct vmres_devmgr *m, uint8_t **buf,
+		 size_t *len)
+{
+	void *p = NULL;
+
+	assert_int_equal(vmres_snapshot_save(sa, m, &p, len), 0);
+	*buf = p;
+}
+
+/* Restore must fail with @p code at @p offset, return nothing and leave nothing
+ * behind (every bound device released). */
+static void restore_fails(const uint8_t *buf, size_t len, int code, size_t offset)
+{
+	struct vmres_sysalloc *sa = (struct vmres_sysalloc *)&rnd_state;
+	struct vmres_devmgr *m = (struct vmres_devmgr *)&rnd_state;
+	struct vmres_snapshot_error e = {1, 1};
+	struct bind_ctx c = {{0, 0}, 0, 0};
+	int rc = vmres_snapshot_restore(buf, len, bind_fake, &c, &sa, &m, &e);
+
+	if (rc != code || e.offset != offset)
+		fail_msg("len %zu: got %s at %zu, want %s at %zu", len, vmres_errname(rc), e.offset,
+			 vmres_errname(code), offset);
+	assert_int_equal(e.code, code);
+	assert_ptr_equal(sa, &rnd_state);
+	assert_ptr_equal(m, &rnd_state);
+	assert_int_equal(c.stats.created, c.stats.released);
+}
+
+/* Restore must succeed, and give back exactly the state of @p sa0 and @p m0. */
+static void restore_matches(const uint8_t *buf, size_t len, const struct vmres_sysalloc *sa0,
+			    struct vmres_devmgr *m0)
+{
+	struct vmres_snapshot_error e = {1, 1};
+	struct bind_ctx c = {{0, 0}, 0, 0};
+	struct vmres_sysalloc *sa = NULL;
+	struct vmres_devmgr *m = NULL;
+	int rc = vmres_snapshot_restore(buf, len, bind_fake, &c, &sa, &m, &e);
+
+	if (rc)
+		fail_msg("restore: %s at %zu", vmres_errname(rc), e.offset);
+	assert_int_equal(e.code, 0);
+	assert_int_equal(e.offset, len);
+	assert_same_state(sa0, m0, sa, m);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+	assert_int_equal(c.stats.created, c.stats.released);
+}
+
+/* ---- round trips ---- */
+
+struct check_bound {
+	struct vmres_devmgr *m;
+	int n;
+};
+
+static int check_bound_dev(void *ctx, const struct vmres_devmgr_info *info,
+			   const struct vmres_resource *res, const bool *mapped)
+{
+	struct check_bound *c = ctx;
+	const struct fake_dev *d = info->opaque;
+
+	(void)mapped;
+	assert_non_null(d);
+	assert_int_equal(d->instance, info->instance);
+	/* The rebuilt bus reaches the bound device at its mapped ranges. */
+	for (size_t i = 0; i < info->n_res; i++) {
+		uint32_t at;
+
+		if (res[i].kind != VMRES_RES_ADDR || !mapped[i])
+			continue;
+		assert_int_equal(vmres_devmgr_find(c->m, res[i].u.addr.space, res[i].u.addr.base,
+						   &at, NULL, NULL),
+				 0);
+		assert_int_equal(at, info->instance);
+	}
+	c->n++;
+	return 0;
+}
+
+static void round_trip(const struct vmres_sysalloc *sa0, struct vmres_devmgr *m0)
+{
+	struct bind_ctx c = {{0, 0}, 0, 0};
+	struct vmres_snapshot_error e;
+	struct vmres_sysalloc *sa = NULL;
+	struct vmres_devmgr *m = NULL;
+	struct vmres_devmgr_stats st;
+	struct check_bound cb;
+	uint8_t *buf, *again;
+	size_t len, len2;
+	int rc;
+
+	save(sa0, m0, &buf, &len);
+	rc = vmres_snapshot_restore(buf, len, bind_fake, &c, &sa, &m, &e);
+	if (rc)
+		fail_msg("restore: %s at %zu", vmres_errname(rc), e.offset);
+	assert_same_state(sa0, m0, sa, m);
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	save(sa, m, &again, &len2);
+	assert_int_equal(len2, len);
+	assert_memory_equal(again, buf, len);
+	cb.m = m;
+	cb.n = 0;
+	assert_int_equal(vmres_devmgr_foreach(m, check_bound_dev, &cb), 0);
+	assert_int_equal(vmres_devmgr_stats(m, &st), 0);
+	assert_int_equal(cb.n, (int)st.devices);
+	assert_int_equal(c.stats.created, cb.n);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+	assert_int_equal(c.stats.released, c.stats.created);
+	free(buf);
+	free(again);
+}
+
+static void test_random_states_round_trip_to_identical_dumps_and_bytes(void **state)
+{
+	uint32_t seed = 20261125;
+
+	(void)state;
+	printf("seed %u\n", seed);
+	rnd_state = seed;
+	for (int i = 0; i < 40; i++) {
+		struct vmres_sysalloc *sa;
+		struct vmres_devmgr *m;
+
+		random_state(i % 4 != 3, &sa, &m);
+		round_trip(sa, m);
+		vmres_devmgr_free(m);
+		vmres_sysalloc_free(sa);
+	}
+}
+
+static void test_empty_objects_round_trip(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+
+	(void)state;
+	assert_int_equal(vmres_sysalloc_new(&sa), 0);
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	round_trip(sa, m);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
+static void test_restored_manager_keeps_ids_and_attachment(void **state)
+{
+	struct vmres_sysalloc *sa0, *sa;
+	struct vmres_devmgr *m0, *m;
+	struct vmres_snapshot_error e;
+	uint8_t *buf;
+	size_t len;
+	uint32_t id0, id;
+
+	(void)state;
+	small_state(&sa0, &m0);
+	save(sa0, m0, &buf, &len);
+	assert_int_equal(vmres_snapshot_restore(buf, len, NULL, NULL, &sa, &m, &e), 0);
+	/* The unplugged device's id 2 stays unused; both hand out the same next id. */
+	assert_int_equal(vmres_devmgr_get(m, 2, NULL, NULL, NULL, 0), VMRES_EDEVICE);
+	id0 = register_dev(m0, "new", 7, 0, NULL, 0);
+	id = register_dev(m, "new", 7, 0, NULL, 0);
+	assert_int_equal(id, id0);
+	/* Attached: a guest move of the restored nic's BAR reserves in the new sysalloc. */
+	assert_int_equal(vmres_devmgr_map_range(m, 3, 1), 0);
+	assert_int_equal(vmres_devmgr_map_range(m0, 3, 1), 0);
+	assert_same_state(sa0, m0, sa, m);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+	vmres_devmgr_free(m0);
+	vmres_sysalloc_free(sa0);
+	free(buf);
+}
+
+static void test_next_id_above_the_highest_device_is_honoured(void **state)
+{
+	struct vmres_sysalloc *sa0, *sa;
+	struct vmres_devmgr *m0, *m;
+	struct vmres_snapshot_error e;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	small_state(&sa0, &m0);
+	save(sa0, m0, &buf, &len);
+	/* A writer that knows the manager's next id (devices 5 to 8 were unplugged). */
+	wr32(buf + record(buf, len, DEVMGR, 0), 9);
+	resign(buf, len);
+	assert_int_equal(vmres_snapshot_restore(buf, len, NULL, NULL, &sa, &m, &e), 0);
+	assert_same_state(sa0, m0, sa, m);
+	assert_int_equal(register_dev(m, "new", 7, 0, NULL, 0), 9);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+	vmres_devmgr_free(m0);
+	vmres_sysalloc_free(sa0);
+	free(buf);
+}
+
+static void test_fd_round_trip(void **state)
+{
+	struct vmres_sysalloc *sa0, *sa = NULL;
+	struct vmres_devmgr *m0, *m = NULL;
+	struct vmres_snapshot_error e;
+	FILE *f = tmpfile();
+
+	(void)state;
+	assert_non_null(f);
+	small_state(&sa0, &m0);
+	assert_int_equal(vmres_snapshot_save_fd(sa0, m0, fileno(f)), 0);
+	assert_int_equal(lseek(fileno(f), 0, SEEK_SET), 0);
+	assert_int_equal(vmres_snapshot_restore_fd(fileno(f), NULL, NULL, &sa, &m, &e), 0);
+	assert_same_state(sa0, m0, sa, m);
+	assert_int_equal(vmres_snapshot_save_fd(sa0, m0, -1), VMRES_EINVAL);
+	assert_int_equal(vmres_snapshot_restore_fd(-1, NULL, NULL, &sa, &m, &e), VMRES_EINVAL);
+	/* I/O errors: reading a directory, writing a read-only descriptor. */
+	{
+		int dir = open("/", O_RDONLY | O_DIRECTORY), ro = open("/dev/null", O_RDONLY);
+		struct vmres_sysalloc *untouched = sa;
+
+		assert_true(dir >= 0 && ro >= 0);
+		assert_int_equal(vmres_snapshot_restore_fd(dir, NULL, NULL, &sa, &m, &e),
+				 VMRES_ESYS);
+		assert_int_equal(errno, EISDIR);
+		assert_int_equal(e.code, VMRES_ESYS);
+		assert_ptr_equal(sa, untouched);
+		assert_int_equal(vmres_snapshot_save_fd(sa0, m0, ro), VMRES_ESYS);
+		assert_int_equal(errno, EBADF);
+		close(dir);
+		close(ro);
+	}
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+	/* An empty file is a truncated snapshot. */
+	assert_int_equal(ftruncate(fileno(f), 0), 0);
+	sa = NULL;
+	assert_int_equal(vmres_snapshot_restore_fd(fileno(f), NULL, NULL, &sa, &m, &e),
+			 VMRES_ETRUNC);
+	assert_null(sa);
+	fclose(f);
+	vmres_devmgr_free(m0);
+	vmres_sysalloc_free(sa0);
+}
+
+static void test_save_refuses_a_manager_attached_elsewhere(void **state)
+{
+	struct vmres_sysalloc *sa, *other;
+	struct vmres_devmgr *m;
+	void *buf = &rnd_state;
+	size_t len = 77;
+
+	(void)state;
+	small_state(&sa, &m);
+	assert_int_equal(vmres_sysalloc_new(&other), 0);
+	assert_int_equal(vmres_snapshot_save(other, m, &buf, &len), VMRES_EINVAL);
+	assert_int_equal(vmres_snapshot_save(sa, NULL, &buf, &len), VMRES_EINVAL);
+	assert_int_equal(vmres_snapshot_save(NULL, m, &buf, &len), VMRES_EINVAL);
+	assert_int_equal(vmres_snapshot_save(sa, m, NULL, &len), VMRES_EINVAL);
+	assert_ptr_equal(buf, &rnd_state);
+	assert_int_equal(len, 77);
+	vmres_sysalloc_free(other);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
+static void test_save_refuses_a_resource_naming_no_pool(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	struct vmres_resource r;
+	void *buf = &rnd_state;
+	size_t len = 77;
+	char *before, *after;
+
+	(void)state;
+	small_state(&sa, &m);
+	memset(&r, 0, sizeof(r));
+	r.kind = VMRES_RES_IRQ;
+	snprintf(r.pool, sizeof(r.pool), "gsi-msi"); /* an MSI pool */
+	r.u.irq.gsi = 30;
+	register_dev(m, "odd", 0, 0, &r, 1);
+	assert_int_equal(vmres_devmgr_dump_str(m, &before), 0);
+	assert_int_equal(vmres_snapshot_save(sa, m, &buf, &len), VMRES_ECORRUPT);
+	snprintf(r.pool, sizeof(r.pool), "nowhere");
+	assert_int_equal(vmres_devmgr_update(m, 5, &r, 1), 0);
+	assert_int_equal(vmres_snapshot_save(sa, m, &buf, &len), VMRES_ECORRUPT);
+	assert_ptr_equal(buf, &rnd_state);
+	assert_int_equal(len, 77);
+	/* A failed save changed nothing. */
+	snprintf(r.pool, sizeof(r.pool), "gsi-msi");
+	assert_int_equal(vmres_devmgr_update(m, 5, &r, 1), 0);
+	assert_int_equal(vmres_devmgr_dump_str(m, &after), 0);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	/* Without a pool name it is fine. */
+	r.pool[0] = 0;
+	assert_int_equal(vmres_devmgr_update(m, 5, &r, 1), 0);
+	round_trip(sa, m);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
+/* ---- corruption classes ---- */
+
+static void test_every_truncation_is_reported_where_the_input_ends(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	small_state(&sa, &m);
+	save(sa, m, &buf, &len);
+	for (size_t l = 0; l < len; l++)
+		restore_fails(buf, l, VMRES_ETRUNC, l);
+	restore_matches(buf, len, sa, m);
+	free(buf);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
+static void test_every_flipped_bit_is_caught(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	small_state(&sa, &m);
+	save(sa, m, &buf, &len);
+	for (size_t i = 0; i < len; i++) {
+		for (int bit = 0; bit < 8; bit += 7) {
+			uint64_t total;
+
+			buf[i] ^= (uint8_t)(1u << bit);
+			total = rd64(buf + 16);
+			if (i < 8)
+				restore_fails(buf, len, VMRES_EMAGIC, 0);
+			else if (i < 10)
+				restore_fails(buf, len, VMRES_EVERSION, 8);
+			else if (i >= 16 && i < 24 && total > len)
+				restore_fails(buf, len, VMRES_ETRUNC, len);
+			else if (i >= 16 && i < 24)
+				restore_fails(buf, len, VMRES_ECORRUPT, 16);
+			else
+				restore_fails(buf, len, VMRES_ECHECKSUM, len - 4);
+			buf[i] ^= (uint8_t)(1u << bit);
+		}
+	}
+	free(buf);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
+/* Edit a saved small state with @p edit, re-sign it, and expect @p code at the
+ * offset @p edit returns. */
+static void corrupt(size_t (*edit)(uint8_t *buf, size_t len), int code)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	uint8_t *buf;
+	size_t len, at;
+
+	small_state(&sa, &m);
+	save(sa, m, &buf, &len);
+	at = edit(buf, len);
+	resign(buf, len);
+	restore_fails(buf, len, code, at);
+	free(buf);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
+/* Allocation records 1 and 2 lie in pool "pio" (dma1 0x00-0x1f, pic1 0x20-0x21). */
+static size_t edit_overlapping_allocations(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, ALLOCS, 1);
+
+	assert_int_equal(rd32(buf + r), 0);
+	wr64(buf + r + 8, 0x10);
+	return r + 8;
+}
+
+static size_t edit_allocation_past_its_pool(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, ALLOCS, 0);
+
+	wr64(buf + r + 16, 0x10001); /* dma1 at 0: ends past port 0xffff */
+	return r + 16;
+}
+
+/* Find the first allocation of the pool at index @p pool. */
+static size_t alloc_in_pool(uint8_t *buf, size_t len, uint32_t pool)
+{
+	size_t s = section(buf, len, ALLOCS);
+
+	for (size_t i = 0; i < rd32(buf + s + 16); i++) {
+		size_t r = record(buf, len, ALLOCS, i);
+
+		if (rd32(buf + r) == pool)
+			return r;
+	}
+	fail_msg("no allocation in pool %u", pool);
+	return 0;
+}
+
+static size_t edit_gsi_out_of_its_pool(uint8_t *buf, size_t len)
+{
+	size_t r = alloc_in_pool(buf, len, 3); /* gsi-legacy [0, 23] */
+
+	wr64(buf + r + 8, 24);
+	return r + 8;
+}
+
+static size_t edit_id_out_of_its_pool(uint8_t *buf, size_t len)
+{
+	size_t r = alloc_in_pool(buf, len, 5); /* device-id [0, 0xffffffff] */
+
+	wr64(buf + r + 8, 0x100000000ull);
+	return r + 8;
+}
+
+static size_t edit_unknown_allocation_pool(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, ALLOCS, 3);
+
+	wr32(buf + r, 6);
+	return r;
+}
+
+static size_t edit_unknown_parent(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, DEVICES, 1); /* virtio-net0, child of 1 */
+
+	wr32(buf + r + 4, 2); /* the unplugged device */
+	return r + 4;
+}
+
+static size_t edit_parent_cycle(uint8_t *buf, size_t len)
+{
+	size_t host = record(buf, len, DEVICES, 0), nic = record(buf, len, DEVICES, 1);
+
+	/* host's parent is nic, nic's parent host: the first names a younger device. */
+	assert_int_equal(rd32(buf + nic + 4), rd32(buf + host));
+	wr32(buf + host + 4, rd32(buf + nic));
+	return host + 4;
+}
+
+static size_t edit_self_parent(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, DEVICES, 2);
+
+	wr32(buf + r + 4, rd32(buf + r));
+	return r + 4;
+}
+
+static size_t edit_devices_out_of_order(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, DEVICES, 2);
+
+	wr32(buf + r, 1);
+	return r;
+}
+
+static size_t edit_overlapping_mapped_ranges(uint8_t *buf, size_t len)
+{
+	size_t host = record(buf, len, RESOURCES, 0), nic = record(buf, len, RESOURCES, 1);
+
+	/* The nic's BAR 0 (mapped) moves onto the host's window (mapped). */
+	assert_int_equal(buf[host + 2], 1);
+	assert_int_equal(buf[nic + 2], 1);
+	memcpy(buf + nic + 8, buf + host + 8, 24); /* same pool: mmio64 */
+	wr64(buf + nic + 32, rd64(buf + host + 32) + 0x1000);
+	return nic + 32;
+}
+
+static size_t edit_resource_naming_no_pool(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, RESOURCES, 3); /* an msi of the nic */
+
+	assert_int_equal(buf[r], VMRES_RES_MSI);
+	memcpy(buf + r + 8, "gsi-legacy", 11); /* a pool of another kind */
+	return r + 8;
+}
+
+static size_t edit_mapped_msi(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, RESOURCES, 3);
+
+	buf[r + 2] = 1;
+	return r + 2;
+}
+
+static size_t edit_resource_count(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, DEVICES, 2);
+
+	wr32(buf + r + 16, rd32(buf + r + 16) + 1);
+	return section(buf, len, RESOURCES) + 16;
+}
+
+static size_t edit_overlapping_pool_windows(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, POOLS, 2); /* mmio64 */
+
+	wr64(buf + r + 32, 0xf0000000); /* into mmio32 [0xc0000000, 0xffffffff] */
+	return r + 32;
+}
+
+static size_t edit_duplicate_pool_name(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, POOLS, 4);
+
+	memcpy(buf + r, "pio\0\0\0\0\0\0\0\0", 10);
+	return r;
+}
+
+static size_t edit_unterminated_name(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, DEVICES, 0);
+
+	memset(buf + r + 24, 'x', 32);
+	return r + 24;
+}
+
+static size_t edit_bad_kind(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, RESOURCES, 4);
+
+	buf[r] = 9;
+	return r;
+}
+
+static size_t edit_short_record_size(uint8_t *buf, size_t len)
+{
+	size_t s = section(buf, len, OWNERS);
+
+	wr32(buf + s + 20, 8);
+	return s + 20;
+}
+
+static size_t edit_section_repeated(uint8_t *buf, size_t len)
+{
+	size_t s = section(buf, len, OWNERS);
+
+	wr32(buf + s, POOLS);
+	return s;
+}
+
+static size_t edit_section_too_long(uint8_t *buf, size_t len)
+{
+	size_t s = section(buf, len, RESOURCES);
+
+	wr64(buf + s + 8, rd64(buf + s + 8) + 1);
+	return s;
+}
+
+static size_t edit_next_id_below_a_device(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, DEVMGR, 0);
+
+	wr32(buf + r, 3);
+	return r;
+}
+
+static size_t edit_huge_next_id(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, DEVMGR, 0);
+
+	wr32(buf + r, 0x7fffffff);
+	return r;
+}
+
+static size_t edit_bad_version(uint8_t *buf, size_t len)
+{
+	(void)len;
+	buf[8] = 2;
+	return 8;
+}
+
+static size_t edit_bad_magic(uint8_t *buf, size_t len)
+{
+	(void)len;
+	buf[3] = 'X';
+	return 0;
+}
+
+static size_t edit_trailing_bytes_claimed(uint8_t *buf, size_t len)
+{
+	wr64(buf + 16, len - 1);
+	return 16;
+}
+
+static void test_semantic_corruptions_are_reported_at_their_field(void **state)
+{
+	(void)state;
+	corrupt(edit_overlapping_allocations, VMRES_ECORRUPT);
+	corrupt(edit_allocation_past_its_pool, VMRES_ECORRUPT);
+	corrupt(edit_gsi_out_of_its_pool, VMRES_ECORRUPT);
+	corrupt(edit_id_out_of_its_pool, VMRES_ECORRUPT);
+	corrupt(edit_unknown_allocation_pool, VMRES_ECORRUPT);
+	corrupt(edit_unknown_parent, VMRES_ECORRUPT);
+	corrupt(edit_parent_cycle, VMRES_ECORRUPT);
+	corrupt(edit_self_parent, VMRES_ECORRUPT);
+	corrupt(edit_devices_out_of_order, VMRES_ECORRUPT);
+	corrupt(edit_overlapping_mapped_ranges, VMRES_ECORRUPT);
+	corrupt(edit_resource_naming_no_pool, VMRES_ECORRUPT);
+	corrupt(edit_mapped_msi, VMRES_ECORRUPT);
+	corrupt(edit_resource_count, VMRES_ECORRUPT);
+	corrupt(edit_overlapping_pool_windows, VMRES_ECORRUPT);
+	corrupt(edit_duplicate_pool_name, VMRES_ECORRUPT);
+	corrupt(edit_unterminated_name, VMRES_ECORRUPT);
+	corrupt(edit_bad_kind, VMRES_ECORRUPT);
+	corrupt(edit_short_record_size, VMRES_ECORRUPT);
+	corrupt(edit_section_repeated, VMRES_ECORRUPT);
+	corrupt(edit_section_too_long, VMRES_ETRUNC);
+	corrupt(edit_next_id_below_a_device, VMRES_ECORRUPT);
+	corrupt(edit_huge_next_id, VMRES_ENOTSUP);
+	corrupt(edit_bad_version, VMRES_EVERSION);
+	corrupt(edit_bad_magic, VMRES_EMAGIC);
+	corrupt(edit_trailing_bytes_claimed, VMRES_ECORRUPT);
+}
+
+/* ---- compatibility rule ---- */
+
+/* @p buf with a section of @p kind / @p flags / @p body inserted before the crc. */
+static uint8_t *with_section(const uint8_t *buf, size_t len, uint32_t kind, uint32_t flags,
+			     size_t body, size_t *new_len)
+{
+	uint8_t *out = calloc(1, len + 16 + body);
+
+	assert_non_null(out);
+	memcpy(out, buf, len - 4);
+	wr32(out + len - 4, kind);
+	wr32(out + len, flags);
+	wr64(out + len + 4, body);
+	*new_len = len + 16 + body;
+	wr64(out + 16, *new_len);
+	resign(out, *new_len);
+	return out;
+}
+
+static void test_unknown_sections_are_skipped_unless_required(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	uint8_t *buf, *ext;
+	size_t len, ext_len;
+
+	(void)state;
+	small_state(&sa, &m);
+	save(sa, m, &buf, &len);
+	ext = with_section(buf, len, 99, 0, 40, &ext_len);
+	restore_matches(ext, ext_len, sa, m);
+	free(ext);
+	ext = with_section(buf, len, 99, 1, 40, &ext_len);
+	restore_fails(ext, ext_len, VMRES_EVERSION, len - 4);
+	free(ext);
+	free(buf);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
+/* A newer minor version: a larger header, and longer records (new fields at the
+ * end) in every section. Rebuilt here record by record. */
+static uint8_t *as_newer_minor(const uint8_t *buf, size_t len, size_t *new_len)
+{
+	size_t cap = 2 * len + 64, o = 0, pos = rd32(buf + 12);
+	uint8_t *out = calloc(1, cap);
+
+	assert_non_null(out);
+	memcpy(out, buf, 32);
+	out[10] = 9; /* minor 9 */
+	wr32(out + 12, 40);
+	o = 40;
+	while (pos < len - 4) {
+		uint64_t slen = rd64(buf + pos + 8);
+		uint32_t n = rd32(buf + pos + 16), size = rd32(buf + pos + 20);
+
+		memcpy(out + o, buf + pos, 24);
+		wr32(out + o + 20, size + 8);
+		wr64(out + o + 8, 8 + (uint64_t)n * (size + 8));
+		for (uint32_t i = 0; i < n; i++) {
+			memcpy(out + o + 24 + (size_t)i * (size + 8),
+			       buf + pos + 24 + (size_t)i * size, size);
+			memset(out + o + 24 + (size_t)i * (size + 8) + size, 0xa5, 8);
+		}
+		o += 24 + (size_t)n * (size + 8);
+		pos += 16 + (size_t)slen;
+	}
+	*new_len = o + 4;
+	assert_true(*new_len <= cap);
+	wr64(out + 16, *new_len);
+	resign(out, *new_len);
+	return out;
+}
+
+static void test_newer_minor_with_longer_records_restores(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	uint8_t *buf, *newer;
+	size_t len, new_len;
+
+	(void)state;
+	small_state(&sa, &m);
+	save(sa, m, &buf, &len);
+	newer = as_newer_minor(buf, len, &new_len);
+	restore_matches(newer, new_len, sa, m);
+	/* ... but not a newer major version. */
+	newer[8] = 2;
+	restore_fails(newer, new_len, VMRES_EVERSION, 8);
+	free(newer);
+	free(buf);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
+/* ---- what restore cannot rebuild, bind failures, arguments ---- */
+
+static void test_unmapped_range_under_an_older_mapped_one_is_not_supported(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	struct vmres_resource r[2];
+	uint32_t a, b;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(vmres_sysalloc_new(&sa), 0);
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	memset(r, 0, sizeof(r));
+	r[0].kind = r[1].kind = VMRES_RES_ADDR;
+	r[0].u.addr.space = r[1].u.addr.space = VMRES_SPACE_MMIO;
+	r[0].u.addr.base = 0x1000;
+	r[1].u.addr.base = 0x8000;
+	r[0].u.addr.size = r[1].u.addr.size = 0x1000;
+	a = register_dev(m, "a", 0, 0, &r[0], 1);
+	b = register_dev(m, "b", 0, 0, &r[1], 1);
+	assert_int_equal(vmres_devmgr_unmap_range(m, b, 0), 0);
+	/* b's disabled BAR now points at a's range: legal, but a is older. */
+	assert_int_equal(vmres_devmgr_move_range(m, b, 0, 0x1000), 0);
+	save(sa, m, &buf, &len);
+	restore_fails(buf, len, VMRES_ENOTSUP, record(buf, len, RESOURCES, 1));
+	free(buf);
+	/* The other way round (the older device's BAR disabled) restores. */
+	assert_int_equal(vmres_devmgr_move_range(m, b, 0, 0x8000), 0);
+	assert_int_equal(vmres_devmgr_map_range(m, b, 0), 0);
+	assert_int_equal(vmres_devmgr_unmap_range(m, a, 0), 0);
+	assert_int_equal(vmres_devmgr_move_range(m, a, 0, 0x8000), 0);
+	round_trip(sa, m);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
+static void test_failing_bind_releases_every_bound_device(void **state)
+{
+	struct vmres_sysalloc *sa, *sa2 = NULL;
+	struct vmres_devmgr *m, *m2 = NULL;
+	struct bind_ctx c = {{0, 0}, 3, 0};
+	struct vmres_snapshot_error e;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	small_state(&sa, &m);
+	save(sa, m, &buf, &len);
+	assert_int_equal(vmres_snapshot_restore(buf, len, bind_fake, &c, &sa2, &m2, &e),
+			 VMRES_ENOMEM);
+	assert_int_equal(e.code, VMRES_ENOMEM);
+	assert_int_equal(e.offset, record(buf, len, DEVICES, 2));
+	assert_null(sa2);
+	assert_null(m2);
+	assert_int_equal(c.stats.created, 2);
+	assert_int_equal(c.stats.released, 2);
+	free(buf);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
+static void test_restore_checks_its_arguments(void **state)
+{
+	struct vmres_sysalloc *sa = NULL;
+	struct vmres_devmgr *m = NULL;
+
+	(void)state;
+	assert_int_equal(vmres_snapshot_restore(NULL, 4, NULL, NULL, &sa, &m, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_snapshot_restore("x", 1, NULL, NULL, NULL, &m, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_snapshot_restore("x", 1, NULL, NULL, &sa, NULL, NULL), VMRES_EINVAL);
+	restore_fails(NULL, 0, VMRES_ETRUNC, 0);
+	restore_fails((const uint8_t *)"VMRESNAQ", 8, VMRES_EMAGIC, 0);
+	restore_fails((const uint8_t *)"VMR", 3, VMRES_ETRUNC, 3);
+	assert_null(sa);
+	assert_null(m);
+}
+
+static void test_find_device_by_name_walks_duplicates(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	uint32_t id = 0, dup;
+
+	(void)state;
+	small_state(&sa, &m);
+	dup = register_dev(m, "virtio-net0", 0, 0, NULL, 0);
+	assert_int_equal(vmres_snapshot_find_device(m, "virtio-net0", 0, &id), 0);
+	assert_int_equal(id, 3);
+	assert_int_equal(vmres_snapshot_find_device(m, "virtio-net0", id, &id), 0);
+	assert_int_equal(id, dup);
+	assert_int_equal(vmres_snapshot_find_device(m, "virtio-net0", id, &id), VMRES_EDEVICE);
+	assert_int_equal(id, dup);
+	assert_int_equal(vmres_snapshot_find_device(m, "", 0, &id), 0);
+	assert_int_equal(id, 4);
+	assert_int_equal(vmres_snapshot_find_device(m, "nope", 0, &id), VMRES_EDEVICE);
+	assert_int_equal(vmres_snapshot_find_device(NULL, "x", 0, &id), VMRES_EINVAL);
+	assert_int_equal(vmres_snapshot_find_device(m, NULL, 0, &id), VMRES_EINVAL);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_random_states_round_trip_to_identical_dumps_and_bytes),
+		cmocka_unit_test(test_empty_objects_round_trip),
+		cmocka_unit_test(test_restored_manager_keeps_ids_and_attachment),
+		cmocka_unit_test(test_next_id_above_the_highest_device_is_honoured),
+		cmocka_unit_test(test_fd_round_trip),
+		cmocka_unit_test(test_save_refuses_a_manager_attached_elsewhere),
+		cmocka_unit_test(test_save_refuses_a_resource_naming_no_pool),
+		cmocka_unit_test(test_every_truncation_is_reported_where_the_input_ends),
+		cmocka_unit_test(test_every_flipped_bit_is_caught),
+		cmocka_unit_test(test_semantic_corruptions_are_reported_at_their_field),
+		cmocka_unit_test(test_unknown_sections_are_skipped_unless_required),
+		cmocka_unit_test(test_newer_minor_with_longer_records_restores),
+		cmocka_unit_test(test_unmapped_range_under_an_older_mapped_one_is_not_supported),
+		cmocka_unit_test(test_failing_bind_releases_every_bound_device),
+		cmocka_unit_test(test_restore_checks_its_arguments),
+		cmocka_unit_test(test_find_device_by_name_walks_duplicates),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
