@@ -2,16 +2,17 @@
 # what it needs from Debian's packages (as root), then builds.
 #
 #   make demo    build and run the demo (the main job)
+#   make demo-seabios  the demo VMM with SeaBIOS as its guest (installs seabios)
 #   make check   build and run every test: plain, ASan+UBSan, TSan (concurrent suite)
 #   make bench   build optimised and run the benchmark program
 
 BUILD_PKGS := gcc meson ninja-build pkg-config libcmocka-dev liburcu-dev \
 	libjansson-dev zlib1g-dev libunicorn-dev
-CHECK_PKGS := $(BUILD_PKGS) clang valgrind
+CHECK_PKGS := $(BUILD_PKGS) clang valgrind seabios
 
 MESON_SETUP = meson setup --wipe
 
-.PHONY: all deps check-deps demo check test asan tsan bench docs coverage fuzz clean
+.PHONY: all deps check-deps demo demo-seabios check test asan tsan bench docs coverage fuzz clean
 
 all: deps build/build.ninja
 	ninja -C build
@@ -38,6 +39,11 @@ demo: deps build/build.ninja
 	ninja -C build
 	./build/examples/vmres-demo
 
+demo-seabios: deps build/build.ninja
+	@tools/deps.sh seabios
+	ninja -C build
+	./build/examples/vmres-demo --firmware=seabios
+
 test: deps build/build.ninja
 	ninja -C build
 	meson test -C build --print-errorlogs
@@ -57,6 +63,7 @@ check: check-deps
 
 # make fuzz: every libFuzzer target in fuzz/ for FUZZ_SECONDS each (clang, ASan+UBSan),
 # starting from its committed corpus; new inputs go to build-fuzz/corpus-<name>.
+# fuzz/fuzz_<name>.flags, if present, holds extra libFuzzer flags for that target.
 FUZZ_SECONDS ?= 60
 
 build-fuzz/build.ninja:
@@ -69,8 +76,8 @@ fuzz: check-deps build-fuzz/build.ninja
 		[ -f "$$f" ] && [ -x "$$f" ] || continue; \
 		name=$${f##*/fuzz_}; mkdir -p build-fuzz/corpus-$$name; \
 		echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) build-fuzz/corpus-$$name fuzz/corpus/$$name \
-			|| exit 1; \
+		$$f -max_total_time=$(FUZZ_SECONDS) $$(cat fuzz/fuzz_$$name.flags 2>/dev/null) \
+			build-fuzz/corpus-$$name fuzz/corpus/$$name || exit 1; \
 	done
 
 bench: deps build-release/build.ninja

@@ -18,6 +18,9 @@
 char vmres__tsan_grace;
 #endif
 
+_Static_assert(VMRES__PIO_LAST == VMRES_BUS_PIO_LAST, "one PIO space");
+_Static_assert(sizeof(struct vmres__bus_snap) % 64 == 0, "the root node is 64-byte aligned");
+
 bool vmres__rcu_enter(void)
 {
 	if (vmres__rcu_registered())
@@ -75,6 +78,18 @@ void vmres__write_drop(void *opaque, unsigned int range, uint64_t offset, uint64
 	(void)addr;
 	(void)size;
 	(void)value;
+}
+
+_Thread_local uint32_t vmres__stripe_id;
+
+uint32_t vmres__stripe_take(void)
+{
+	static uint64_t next = 1;
+	uint64_t id = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED);
+
+	/* Never 0 (the "none yet" mark); past the own stripes, the shared one. */
+	vmres__stripe_id = id < VMRES__STAT_STRIPES ? (uint32_t)id : VMRES__STAT_STRIPES;
+	return vmres__stripe_id;
 }
 
 void vmres__miss_sum(struct vmres__miss_stats *st, uint64_t *reads, uint64_t *writes)
@@ -145,17 +160,17 @@ int vmres__bus_snap_alloc(struct vmres__snap_cache *cache, size_t n, struct vmre
 		total += count[h] * VMRES__BUS_KEYS;
 	size_keys = total * sizeof(uint64_t);
 	size_entries = (n + 1) * sizeof(struct vmres__bus_entry);
-	size = size_keys + size_entries + ((sizeof(*s) + 63) & ~(size_t)63);
+	size = sizeof(*s) + size_keys + size_entries;
 	mem = cache_take(cache, size, &size);
 	if (!mem)
 		mem = aligned_alloc(64, size);
 	if (!mem)
 		return VMRES_ENOMEM;
-	s = (struct vmres__bus_snap *)(mem + size_keys + size_entries);
+	s = (struct vmres__bus_snap *)mem;
 	memset(s, 0, sizeof(*s));
 	s->mem_size = size;
-	s->keys = (const uint64_t *)mem;
-	s->entries = (struct vmres__bus_entry *)(mem + size_keys);
+	s->keys = vmres__bus_keys(s);
+	s->entries = (struct vmres__bus_entry *)(mem + sizeof(*s) + size_keys);
 	s->n = (uint32_t)n;
 	s->levels = (uint32_t)levels;
 	for (size_t h = levels; h > 0; h--) {
@@ -169,6 +184,79 @@ int vmres__bus_snap_alloc(struct vmres__snap_cache *cache, size_t n, struct vmre
 	memset(&s->entries[0], 0, sizeof(s->entries[0]));
 	*out = s;
 	return 0;
+}
+
+/* Fill [lo, hi] of a PIO page with entry index @p v. */
+static void pio_fill(uint16_t *page, uint64_t lo, uint64_t hi, size_t v)
+{
+	for (uint64_t p = lo; p <= hi; p++)
+		page[p % VMRES__PIO_PAGE] = (uint16_t)v;
+}
+
+/* Lay out the PIO table of @p s (see bus_int.h) into @p pages and s->pio_top, or
+ * with @p pages NULL only count the pages. Returns the number of pages. */
+static size_t pio_layout(struct vmres__bus_snap *s, uint16_t *pages)
+{
+	const struct vmres__bus_entry *e = s->entries;
+	size_t n = s->n, j = 1, np = 1, prev = 0, prev_page = 0;
+
+	if (pages)
+		memset(pages, 0, VMRES__PIO_PAGE * sizeof(*pages));
+	for (size_t t = 0; t < VMRES__PIO_TOP; t++) {
+		uint64_t lo = (uint64_t)t * VMRES__PIO_PAGE, hi = lo + VMRES__PIO_PAGE - 1;
+		size_t page;
+
+		while (j <= n && e[j].start + e[j].span < lo)
+			j++;
+		if (j > n || e[j].start > hi) {
+			/* No port of the page mapped: the zero page. */
+			page = 0;
+			prev = 0;
+		} else if (e[j].start <= lo && e[j].start + e[j].span >= hi) {
+			/* Inside range j: share the page of the page before if it was too. */
+			if (prev != j) {
+				prev = j;
+				prev_page = np++;
+				if (pages)
+					pio_fill(pages + prev_page * VMRES__PIO_PAGE, lo, hi, j);
+			}
+			page = prev_page;
+		} else {
+			/* A range boundary in the page: its own page. */
+			page = np++;
+			prev = 0;
+			if (pages)
+				memset(pages + page * VMRES__PIO_PAGE, 0,
+				       VMRES__PIO_PAGE * sizeof(*pages));
+			for (size_t k = j; pages && k <= n && e[k].start <= hi; k++) {
+				uint64_t last = e[k].start + e[k].span;
+
+				pio_fill(pages + page * VMRES__PIO_PAGE,
+					 e[k].start < lo ? lo : e[k].start, last > hi ? hi : last,
+					 k);
+			}
+		}
+		if (pages)
+			s->pio_top[t] = (uint16_t)page;
+	}
+	return np;
+}
+
+/* Build the PIO table when every range lies in the PIO space and every entry
+ * index fits 16 bits; without memory, go without (lookups use the tree). */
+static void pio_index(struct vmres__bus_snap *s)
+{
+	size_t n = s->n, np;
+	uint16_t *pages;
+
+	if (n > UINT16_MAX || (n && s->entries[n].start + s->entries[n].span > VMRES__PIO_LAST))
+		return;
+	np = pio_layout(s, NULL);
+	pages = malloc(np * VMRES__PIO_PAGE * sizeof(*pages));
+	if (!pages)
+		return;
+	pio_layout(s, pages);
+	s->pio_pages = pages;
 }
 
 int vmres__bus_snap_index(struct vmres__bus_snap *s)
@@ -199,6 +287,7 @@ int vmres__bus_snap_index(struct vmres__bus_snap *s)
 	off = s->level_off[levels];
 	for (size_t i = 0; i < s->level_count[levels] * VMRES__BUS_KEYS; i++)
 		keys[off + i] = i < n ? e[i].start : UINT64_MAX;
+	pio_index(s);
 	return 0;
 }
 
@@ -228,7 +317,8 @@ void vmres__bus_snap_free(struct vmres__snap_cache *c, struct vmres__bus_snap *s
 
 	if (!s)
 		return;
-	mem = (void *)s->keys;
+	free((void *)s->pio_pages);
+	mem = s;
 	if (!c) {
 		free(mem);
 		return;
@@ -503,7 +593,7 @@ int vmres_bus_resolve(struct vmres_bus *bus, uint64_t addr, struct vmres_bus_hit
 	if (!vmres__rcu_registered())
 		return VMRES_ESTATE;
 	vmres__read_lock();
-	e = vmres__bus_pred(vmres__rcu_load(bus->snap), addr);
+	e = vmres__bus_lookup(vmres__rcu_load(bus->snap), addr);
 	off = addr - e->start;
 	/* A mask rather than a branch (which the compiler makes of ?:): hits and
 	 * misses interleave unpredictably in a guest's accesses to sparse registers,
@@ -530,8 +620,8 @@ int vmres_bus_read(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint
 	if (!vmres__rcu_registered())
 		return VMRES_ESTATE;
 	vmres__read_lock();
-	e = vmres__bus_find(vmres__rcu_load(bus->snap), addr, size, &off);
-	if (e) {
+	e = vmres__bus_lookup(vmres__rcu_load(bus->snap), addr);
+	if (vmres__bus_inside(e, addr, size, &off)) {
 		v = e->read(e->opaque, e->range, off, addr, size) & VMRES__ONES(size);
 	} else {
 		vmres__count_miss(&bus->miss, addr, false);
@@ -554,8 +644,8 @@ int vmres_bus_write(struct vmres_bus *bus, uint64_t addr, unsigned int size, uin
 	if (!vmres__rcu_registered())
 		return VMRES_ESTATE;
 	vmres__read_lock();
-	e = vmres__bus_find(vmres__rcu_load(bus->snap), addr, size, &off);
-	if (e)
+	e = vmres__bus_lookup(vmres__rcu_load(bus->snap), addr);
+	if (vmres__bus_inside(e, addr, size, &off))
 		e->write(e->opaque, e->range, off, addr, size, value & VMRES__ONES(size));
 	else
 		vmres__count_miss(&bus->miss, addr, true);

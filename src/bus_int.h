@@ -108,21 +108,46 @@ struct vmres__bus_entry {
 #define VMRES__BUS_KEYS	      8	 /* keys per index node: one cache line */
 #define VMRES__BUS_MAX_LEVELS 12 /* 9^11 * 8 ranges: more than 32-bit counts */
 
-/* Immutable once published. entries[0] is a sentinel (dev == NULL) that stands
- * for "no range starts at or below the address"; ranges are entries[1..n]. */
+/* The direct table of the PIO space: port p is held by entries[i], i =
+ * pio_pages[pio_top[p >> 8] * 256 + (p & 255)] (0: no range holds p). Page 0 is
+ * all zeroes; a page that lies inside one range is shared with the pages after it
+ * in the same range; only a page that holds a range boundary has its own. So a
+ * PC's port map takes a few pages of 512 bytes, and the whole 16-bit space at
+ * most 257 (128.5 KiB). Built when every range ends at or below port 0xFFFF and
+ * there are fewer than 65536 ranges (else pio_pages is NULL). */
+#define VMRES__PIO_PAGE	     256
+#define VMRES__PIO_TOP	     256
+#define VMRES__PIO_MAX_PAGES (VMRES__PIO_TOP + 1)
+#define VMRES__PIO_LAST	     0xFFFFu /* = VMRES_BUS_PIO_LAST */
+
+/* Immutable once published: one block of [this header][keys][entries], 64-byte
+ * aligned, so the root node is at a fixed offset from the header (the lookup
+ * loads the snapshot pointer and then the root, not a keys pointer first).
+ * entries[0] is a sentinel (dev == NULL) that stands for "no range starts at or
+ * below the address"; ranges are entries[1..n]. */
 struct vmres__bus_snap {
-	const uint64_t *keys; /* all levels, root first, 64-byte aligned */
+	/* The first cache line: everything a lookup reads besides keys and entries. */
+	_Alignas(64) uint32_t levels; /* inner levels above the leaves */
+	uint32_t n;		      /* number of ranges */
 	struct vmres__bus_entry *entries;
-	uint32_t n;	 /* number of ranges */
-	uint32_t levels; /* inner levels above the leaves */
-	/* Offset (in keys) of each inner level, root first, then of the leaves. */
+	const uint16_t *pio_pages; /* the PIO table's pages, or NULL (no table) */
+	/* Offset (in keys) of each inner level, root first (0), then of the leaves. */
 	uint32_t level_off[VMRES__BUS_MAX_LEVELS + 1];
-	/* Writers only: nodes per level, and leaf nodes under one child per level. */
+	_Alignas(64) uint16_t pio_top[VMRES__PIO_TOP];
+	/* Writers only: */
+	const uint64_t *keys; /* all levels, root first: the header's end */
+	/* Nodes per level, and leaf nodes under one child per level. */
 	uint32_t level_count[VMRES__BUS_MAX_LEVELS + 1];
 	uint32_t level_span[VMRES__BUS_MAX_LEVELS + 1];
-	size_t mem_size; /* bytes of the block that starts at keys */
+	size_t mem_size; /* bytes of the block (the header's address) */
 	struct rcu_head rcu;
 };
+
+/* The root node: right after the header (sizeof is a multiple of 64). */
+static inline const uint64_t *vmres__bus_keys(const struct vmres__bus_snap *s)
+{
+	return (const uint64_t *)(const void *)(s + 1);
+}
 
 /* Retired snapshot blocks kept for reuse, so that a writer neither faults in
  * fresh pages nor makes the allocator unmap them (which would interrupt every
@@ -150,42 +175,119 @@ int vmres__bus_snap_build(struct vmres__snap_cache *cache, const struct vmres__b
 /* Free, or keep in @p cache (may be NULL) for reuse. */
 void vmres__bus_snap_free(struct vmres__snap_cache *cache, struct vmres__bus_snap *s);
 
+/* The number of keys <= @p addr in a node, as two chains of 4 compares (the
+ * compiler makes each a cmp/sbb chain) so that the latency is 5 adds, not 8. */
 static inline size_t vmres__bus_node_count(const uint64_t *node, uint64_t addr)
 {
-	return (size_t)(node[0] <= addr) + (node[1] <= addr) + (node[2] <= addr) +
-	       (node[3] <= addr) + (node[4] <= addr) + (node[5] <= addr) + (node[6] <= addr) +
-	       (node[7] <= addr);
+	size_t lo = (size_t)(node[0] <= addr) + (node[1] <= addr) + (node[2] <= addr) +
+		    (node[3] <= addr);
+	size_t hi = (size_t)(node[4] <= addr) + (node[5] <= addr) + (node[6] <= addr) +
+		    (node[7] <= addr);
+
+	return lo + hi;
+}
+
+/* The descent for a known number of inner levels (a constant where inlined). */
+static inline __attribute__((always_inline)) size_t
+vmres__bus_descend(const struct vmres__bus_snap *s, uint64_t addr, uint32_t levels)
+{
+	const uint64_t *keys = vmres__bus_keys(s);
+	size_t k = vmres__bus_node_count(keys, addr);
+
+	if (levels == 0)
+		return k;
+	for (uint32_t l = 1; l < levels; l++)
+		k = k * (VMRES__BUS_KEYS + 1) +
+		    vmres__bus_node_count(keys + s->level_off[l] + k * VMRES__BUS_KEYS, addr);
+	return k * VMRES__BUS_KEYS +
+	       vmres__bus_node_count(keys + s->level_off[levels] + k * VMRES__BUS_KEYS, addr);
+}
+
+/* Index in s->entries of the last range whose start is <= @p addr (0: none).
+ * One predictable branch on the tree's height: each case is unrolled. */
+static inline __attribute__((always_inline)) size_t
+vmres__bus_pred_index(const struct vmres__bus_snap *s, uint64_t addr)
+{
+	if (__builtin_expect(addr == UINT64_MAX, 0))
+		return s->n;
+	switch (s->levels) {
+	case 0:
+		return vmres__bus_descend(s, addr, 0);
+	case 1:
+		return vmres__bus_descend(s, addr, 1);
+	case 2:
+		return vmres__bus_descend(s, addr, 2);
+	case 3:
+		return vmres__bus_descend(s, addr, 3);
+	case 4:
+		return vmres__bus_descend(s, addr, 4);
+	default:
+		return vmres__bus_descend(s, addr, s->levels);
+	}
 }
 
 /* The last range whose start is <= @p addr (the sentinel when none). */
-static inline const struct vmres__bus_entry *vmres__bus_pred(const struct vmres__bus_snap *s,
-							     uint64_t addr)
+static inline __attribute__((always_inline)) const struct vmres__bus_entry *
+vmres__bus_pred(const struct vmres__bus_snap *s, uint64_t addr)
 {
-	const uint64_t *keys = s->keys;
-	uint32_t levels = s->levels;
-	size_t k = 0;
+	return &s->entries[vmres__bus_pred_index(s, addr)];
+}
 
-	if (__builtin_expect(addr == UINT64_MAX, 0))
-		return &s->entries[s->n];
-	for (uint32_t l = 0; l < levels; l++)
-		k = k * (VMRES__BUS_KEYS + 1) +
-		    vmres__bus_node_count(keys + s->level_off[l] + k * VMRES__BUS_KEYS, addr);
-	k = k * VMRES__BUS_KEYS +
-	    vmres__bus_node_count(keys + s->level_off[levels] + k * VMRES__BUS_KEYS, addr);
-	return &s->entries[k];
+/* Is every byte of [addr, addr + size - 1] inside @p e (not the sentinel)? *offset
+ * is set in any case. size is at least 1. */
+static inline __attribute__((always_inline)) bool
+vmres__bus_inside(const struct vmres__bus_entry *e, uint64_t addr, unsigned int size,
+		  uint64_t *offset)
+{
+	uint64_t off = addr - e->start;
+
+	*offset = off;
+	return (off <= e->span) & (e->span - off >= (uint64_t)size - 1) & (e->dev != NULL);
 }
 
 /* The range holding every byte of [addr, addr + size - 1], or NULL; *offset is set
  * on a hit. size is at least 1. */
-static inline const struct vmres__bus_entry *
+static inline __attribute__((always_inline)) const struct vmres__bus_entry *
 vmres__bus_find(const struct vmres__bus_snap *s, uint64_t addr, unsigned int size, uint64_t *offset)
 {
 	const struct vmres__bus_entry *e = vmres__bus_pred(s, addr);
-	uint64_t off = addr - e->start;
-	bool inside = (off <= e->span) & (e->span - off >= (uint64_t)size - 1) & (e->dev != NULL);
 
-	*offset = off;
-	return inside ? e : NULL;
+	return vmres__bus_inside(e, addr, size, offset) ? e : NULL;
+}
+
+/* The entry holding @p port (the sentinel when none) through the PIO table, which
+ * must exist (s->pio_pages != NULL). Three dependent loads, no compare. */
+static inline __attribute__((always_inline)) const struct vmres__bus_entry *
+vmres__bus_pio_entry(const struct vmres__bus_snap *s, uint16_t port)
+{
+	size_t page = s->pio_top[port >> 8];
+
+	return &s->entries[s->pio_pages[page * VMRES__PIO_PAGE + (port & (VMRES__PIO_PAGE - 1))]];
+}
+
+/* The entry for @p addr on any bus: the one holding it through the PIO table
+ * when @p addr is a port and the snapshot has the table, else the last range
+ * starting at or below it (the sentinel when none). */
+static inline __attribute__((always_inline)) const struct vmres__bus_entry *
+vmres__bus_lookup(const struct vmres__bus_snap *s, uint64_t addr)
+{
+	if (addr <= VMRES__PIO_LAST && s->pio_pages != NULL)
+		return vmres__bus_pio_entry(s, (uint16_t)addr);
+	return vmres__bus_pred(s, addr);
+}
+
+/* vmres__bus_find() for a port: the table when there is one, else the tree. */
+static inline __attribute__((always_inline)) const struct vmres__bus_entry *
+vmres__bus_find_pio(const struct vmres__bus_snap *s, uint16_t port, unsigned int size,
+		    uint64_t *offset)
+{
+	const struct vmres__bus_entry *e;
+
+	if (__builtin_expect(s->pio_pages != NULL, 1))
+		e = vmres__bus_pio_entry(s, port);
+	else
+		e = vmres__bus_pred(s, port);
+	return vmres__bus_inside(e, port, size, offset) ? e : NULL;
 }
 
 /* Miss counters, striped so that vCPU threads do not share a cache line. */
@@ -200,20 +302,26 @@ struct vmres__miss_stats {
 	struct vmres__miss_stripe stripe[VMRES__STAT_STRIPES];
 };
 
-/* A stripe for the calling thread: its TLS address, hashed (no shared state). */
-static inline struct vmres__miss_stripe *vmres__miss_stripe(struct vmres__miss_stats *st)
-{
-	static _Thread_local char anchor;
-	uint64_t h = ((uint64_t)(uintptr_t)&anchor >> 12) * 0x9e3779b97f4a7c15ULL;
-
-	return &st->stripe[h >> 60];
-}
+/* Each thread that counts a miss takes a stripe number the first time: numbers
+ * 1 to 15 belong to one thread each (so its counters have one writer and need no
+ * locked instruction), the threads after those share stripe 0 (atomic adds). */
+extern _Thread_local uint32_t vmres__stripe_id; /* 0: none taken yet */
+uint32_t vmres__stripe_take(void);
 
 static inline void vmres__count_miss(struct vmres__miss_stats *st, uint64_t addr, bool is_write)
 {
-	struct vmres__miss_stripe *s = vmres__miss_stripe(st);
+	uint32_t id = vmres__stripe_id;
+	struct vmres__miss_stripe *s;
+	uint64_t *c;
 
-	__atomic_fetch_add(is_write ? &s->writes : &s->reads, 1, __ATOMIC_RELAXED);
+	if (__builtin_expect(id == 0, 0))
+		id = vmres__stripe_take();
+	s = &st->stripe[id < VMRES__STAT_STRIPES ? id : 0];
+	c = is_write ? &s->writes : &s->reads;
+	if (__builtin_expect(id < VMRES__STAT_STRIPES, 1))
+		__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->last_addr, addr, __ATOMIC_RELAXED);
 }
 

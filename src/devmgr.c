@@ -59,6 +59,12 @@ static void state_free(struct vmres_devmgr *m, struct dm_state *st, bool all)
 	free(st);
 }
 
+static void rec_free(struct dm_rec *rec)
+{
+	free(rec->labels);
+	free(rec);
+}
+
 static void retire_cb(struct rcu_head *head)
 {
 	struct dm_state *st = caa_container_of(head, struct dm_state, rcu);
@@ -73,7 +79,7 @@ static void retire_cb(struct rcu_head *head)
 	if (rec) {
 		if (rec->dev.release)
 			rec->dev.release(rec->dev.opaque);
-		free(rec);
+		rec_free(rec);
 	}
 	__atomic_fetch_sub(&m->pending, 1, __ATOMIC_RELEASE);
 }
@@ -337,7 +343,7 @@ void vmres_devmgr_free(struct vmres_devmgr *m)
 
 		if (rec->dev.release)
 			rec->dev.release(rec->dev.opaque);
-		free(rec);
+		rec_free(rec);
 	}
 	state_free(m, st, true);
 	vmres__snap_cache_destroy(&m->cache);
@@ -347,24 +353,22 @@ void vmres_devmgr_free(struct vmres_devmgr *m)
 
 /* ---- writers ---- */
 
-int vmres_devmgr_register(struct vmres_devmgr *m, const struct vmres_device *dev, uint32_t parent,
-			  const struct vmres_resource *res, size_t n_res, uint32_t *instance)
+static int check_device(const struct vmres_device *dev)
 {
-	struct dm_state *next;
-	struct dm_rec *rec;
-	struct dm_view *v;
-	int rc;
-
-	if (!m || !dev || !instance || dev->version != VMRES_DEVICE_VERSION)
+	if (!dev || dev->version != VMRES_DEVICE_VERSION)
 		return VMRES_EINVAL;
 	if (dev->name && strnlen(dev->name, VMRES_DEVICE_NAME_MAX) == VMRES_DEVICE_NAME_MAX)
 		return VMRES_EINVAL;
-	rc = check_resources(res, n_res);
-	if (rc)
-		return rc;
-	rec = calloc(1, sizeof(*rec));
+	return 0;
+}
+
+/* The record of a checked @p dev (instance not set), or NULL when out of memory. */
+static struct dm_rec *rec_new(const struct vmres_device *dev)
+{
+	struct dm_rec *rec = calloc(1, sizeof(*rec));
+
 	if (!rec)
-		return VMRES_ENOMEM;
+		return NULL;
 	rec->dev = *dev;
 	if (dev->name)
 		strcpy(rec->name, dev->name);
@@ -373,6 +377,25 @@ int vmres_devmgr_register(struct vmres_devmgr *m, const struct vmres_device *dev
 		rec->dev.read = vmres__read_ones;
 	if (!rec->dev.write)
 		rec->dev.write = vmres__write_drop;
+	return rec;
+}
+
+int vmres_devmgr_register(struct vmres_devmgr *m, const struct vmres_device *dev, uint32_t parent,
+			  const struct vmres_resource *res, size_t n_res, uint32_t *instance)
+{
+	struct dm_state *next;
+	struct dm_rec *rec;
+	struct dm_view *v;
+	int rc;
+
+	if (!m || !instance || check_device(dev))
+		return VMRES_EINVAL;
+	rc = check_resources(res, n_res);
+	if (rc)
+		return rc;
+	rec = rec_new(dev);
+	if (!rec)
+		return VMRES_ENOMEM;
 
 	pthread_mutex_lock(&m->lock);
 	rc = VMRES_EPARENT;
@@ -498,7 +521,7 @@ static bool use_sysalloc(const struct vmres_devmgr *m, const struct vmres_resour
  * name of that pool is written to @p pool_out.
  */
 static int reserve(struct vmres_devmgr *m, const struct vmres_resource *r, uint64_t base,
-		   uint64_t owner, char pool_out[VMRES_POOL_NAME_MAX])
+		   uint64_t owner, char pool_out[VMRES_POOL_NAME_MAX], const char *label)
 {
 	struct vmres_request q;
 	struct vmres_resource got;
@@ -517,9 +540,41 @@ static int reserve(struct vmres_devmgr *m, const struct vmres_resource *r, uint6
 	q.u.addr.req.addr = base;
 	q.u.addr.req.owner = owner;
 	rc = vmres_sysalloc_alloc(m->sa, &q, 1, owner, &got, 1, &n_got, NULL);
-	if (rc == 0)
-		memcpy(pool_out, q.pool, VMRES_POOL_NAME_MAX);
-	return rc;
+	if (rc)
+		return rc;
+	memcpy(pool_out, q.pool, VMRES_POOL_NAME_MAX);
+	/* Cannot fail: the allocation was just made, the label fits. */
+	if (label && label[0])
+		vmres_sysalloc_set_label(m->sa, &got, owner, label);
+	return 0;
+}
+
+/* The label of @p r's reservation in the attached sysalloc into @p label ("" if none). */
+static void reserved_label(struct vmres_devmgr *m, const struct vmres_resource *r, uint64_t owner,
+			   char label[VMRES_SYSALLOC_LABEL_MAX])
+{
+	struct vmres_sysalloc_alloc_info info;
+
+	label[0] = '\0';
+	if (vmres_sysalloc_find(m->sa, r->pool, r->u.addr.base, &info) == 0 &&
+	    info.owner == owner && info.res.u.addr.base == r->u.addr.base && info.label)
+		snprintf(label, VMRES_SYSALLOC_LABEL_MAX, "%s", info.label);
+}
+
+/* Room in @p rec for the label of every one of @p n_res resources. */
+static int label_slots(struct dm_rec *rec, size_t n_res)
+{
+	char(*labels)[VMRES_SYSALLOC_LABEL_MAX];
+
+	if (rec->n_labels >= n_res)
+		return 0;
+	labels = realloc(rec->labels, n_res * sizeof(*labels));
+	if (!labels)
+		return VMRES_ENOMEM;
+	memset(labels + rec->n_labels, 0, (n_res - rec->n_labels) * sizeof(*labels));
+	rec->labels = labels;
+	rec->n_labels = n_res;
+	return 0;
 }
 
 static int unreserve(struct vmres_devmgr *m, const struct vmres_resource *r, uint64_t owner)
@@ -534,6 +589,7 @@ int vmres_devmgr_move_range(struct vmres_devmgr *m, uint32_t instance, unsigned 
 	struct dm_state *next = NULL;
 	const struct dm_view *old;
 	struct dm_view *v;
+	char label[VMRES_SYSALLOC_LABEL_MAX];
 	uint64_t owner, align;
 	bool self_overlap, mapped;
 	size_t idx;
@@ -569,17 +625,18 @@ int vmres_devmgr_move_range(struct vmres_devmgr *m, uint32_t instance, unsigned 
 		 * addresses (then release first, and take the old one back on failure). */
 		self_overlap = new_base <= r->u.addr.base + (r->u.addr.size - 1) &&
 			       r->u.addr.base <= new_base + (r->u.addr.size - 1);
+		reserved_label(m, r, owner, label); /* the moved reservation keeps it */
 		if (self_overlap) {
 			char back[VMRES_POOL_NAME_MAX];
 
 			rc = unreserve(m, r, owner);
 			if (rc == 0) {
-				rc = reserve(m, r, new_base, owner, v->res[res_index].pool);
+				rc = reserve(m, r, new_base, owner, v->res[res_index].pool, label);
 				if (rc)
-					reserve(m, r, r->u.addr.base, owner, back);
+					reserve(m, r, r->u.addr.base, owner, back, label);
 			}
 		} else {
-			rc = reserve(m, r, new_base, owner, v->res[res_index].pool);
+			rc = reserve(m, r, new_base, owner, v->res[res_index].pool, label);
 			if (rc == 0)
 				unreserve(m, r, owner);
 		}
@@ -615,6 +672,11 @@ static int set_mapped(struct vmres_devmgr *m, uint32_t instance, unsigned int re
 	if (old->mapped[res_index] == map)
 		goto out;
 	r = &old->res[res_index];
+	if (!map && use_sysalloc(m, r)) {
+		rc = label_slots(old->rec, old->n_res);
+		if (rc)
+			goto out;
+	}
 	rc = VMRES_ENOMEM;
 	v = vmres__dm_view_copy(old);
 	if (!v)
@@ -626,9 +688,16 @@ static int set_mapped(struct vmres_devmgr *m, uint32_t instance, unsigned int re
 		goto out;
 	}
 	if (use_sysalloc(m, r)) {
-		rc = map ? reserve(m, r, r->u.addr.base, old->rec->dev.owner,
-				   v->res[res_index].pool)
-			 : unreserve(m, r, old->rec->dev.owner);
+		struct dm_rec *rec = old->rec;
+		uint64_t owner = rec->dev.owner;
+
+		if (map) {
+			rc = reserve(m, r, r->u.addr.base, owner, v->res[res_index].pool,
+				     res_index < rec->n_labels ? rec->labels[res_index] : NULL);
+		} else {
+			reserved_label(m, r, owner, rec->labels[res_index]);
+			rc = unreserve(m, r, owner);
+		}
 		if (rc) {
 			state_discard(m, next);
 			view_free(v);
@@ -721,15 +790,179 @@ int vmres_devmgr_with_sysalloc(struct vmres_devmgr *m,
 	return rc;
 }
 
+/* ---- restore ---- */
+
+/* Is @p parent the id of one of the first @p i entries (ascending ids)? */
+static bool earlier_entry(const struct vmres_devmgr_entry *e, size_t i, uint32_t parent)
+{
+	size_t lo = 0, hi = i;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (e[mid].instance < parent)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < i && e[lo].instance == parent;
+}
+
+static int check_entries(const struct vmres_devmgr_entry *e, size_t n, uint32_t next_id)
+{
+	if (!e && n)
+		return VMRES_EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		const struct vmres_devmgr_entry *x = &e[i];
+		int rc;
+
+		if (check_device(x->dev) || x->instance == 0 ||
+		    (i && x->instance <= e[i - 1].instance) || (next_id && x->instance >= next_id))
+			return VMRES_EINVAL;
+		rc = check_resources(x->res, x->n_res);
+		if (rc)
+			return rc;
+		if (x->parent != VMRES_DEVMGR_NO_PARENT && !earlier_entry(e, i, x->parent))
+			return VMRES_EPARENT;
+	}
+	return 0;
+}
+
+/* The bus of @p space holding the mapped ranges of the @p n views. */
+static int bus_of_views(struct vmres_devmgr *m, struct dm_view *const *views, size_t n, int space,
+			struct vmres__bus_snap **out)
+{
+	struct vmres__bus_snap *s;
+	size_t k = 0;
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		k += view_ranges(views[i], space);
+	rc = vmres__bus_snap_alloc(&m->cache, k, &s);
+	if (rc)
+		return rc;
+	k = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct dm_view *v = views[i];
+
+		for (size_t j = 0; j < v->n_res; j++) {
+			const struct vmres_resource *r = &v->res[j];
+
+			if (!v->mapped[j] || space_index(r->u.addr.space) != space)
+				continue;
+			s->entries[1 + k++] = (struct vmres__bus_entry){
+				.start = r->u.addr.base,
+				.span = r->u.addr.size - 1,
+				.opaque = v->rec->dev.opaque,
+				.read = v->rec->dev.read,
+				.write = v->rec->dev.write,
+				.dev = &v->rec->dev,
+				.range = (uint32_t)j,
+			};
+		}
+	}
+	qsort(s->entries + 1, k, sizeof(*s->entries), cmp_entry);
+	rc = vmres__bus_snap_index(s); /* sorted: only VMRES_EOVERLAP can fail */
+	if (rc) {
+		vmres__bus_snap_free(&m->cache, s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+int vmres_devmgr_restore(struct vmres_devmgr *m, const struct vmres_devmgr_entry *e, size_t n,
+			 uint32_t next_id)
+{
+	struct dm_state *st;
+	size_t built = 0;
+	int rc;
+
+	if (!m)
+		return VMRES_EINVAL;
+	rc = check_entries(e, n, next_id);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&m->lock);
+	rc = VMRES_ESTATE;
+	if (m->next_id != 1 || m->state->n)
+		goto out;
+	rc = VMRES_ENOMEM;
+	st = calloc(1, sizeof(*st));
+	if (!st || !(st->views = malloc((n + 1) * sizeof(*st->views)))) {
+		free(st);
+		goto out;
+	}
+	for (; built < n; built++) {
+		const struct vmres_devmgr_entry *x = &e[built];
+		struct dm_rec *rec = rec_new(x->dev);
+		struct dm_view *v = NULL;
+
+		if (rec) {
+			rec->instance = x->instance;
+			v = vmres__dm_view_new(x->instance, x->parent, rec, x->res, x->mapped,
+					       x->n_res);
+		}
+		if (!v) {
+			free(rec);
+			break;
+		}
+		for (size_t j = 0; j < v->n_res; j++) /* flags of other kinds: ignored */
+			v->mapped[j] = v->mapped[j] && v->res[j].kind == VMRES_RES_ADDR;
+		st->views[built] = v;
+	}
+	st->n = built;
+	if (built == n) {
+		rc = bus_of_views(m, st->views, n, PIO, &st->bus[PIO]);
+		if (!rc) {
+			rc = bus_of_views(m, st->views, n, MMIO, &st->bus[MMIO]);
+			if (rc)
+				vmres__bus_snap_free(&m->cache, st->bus[PIO]);
+		}
+	}
+	if (rc) {
+		for (size_t i = 0; i < built; i++) {
+			free(st->views[i]->rec);
+			view_free(st->views[i]);
+		}
+		free(st->views);
+		free(st);
+		goto out;
+	}
+	m->next_id = next_id;
+	publish(m, st, NULL, NULL);
+out:
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+int vmres_devmgr_next_id(struct vmres_devmgr *m, uint32_t *next_id)
+{
+	if (!m || !next_id)
+		return VMRES_EINVAL;
+	pthread_mutex_lock(&m->lock);
+	*next_id = m->next_id;
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
 /* ---- dispatch: the hot path ---- */
 
-static inline void access_one(struct vmres_devmgr *m, const struct dm_state *st, int space,
-			      uint64_t addr, unsigned int size, bool is_write, uint8_t *data)
+/* Inlined into each caller, where space is a constant (and, for single accesses,
+ * the only branch left on the hit path is hit or miss). */
+static inline __attribute__((always_inline)) void access_one(struct vmres_devmgr *m,
+							     const struct dm_state *st, int space,
+							     uint64_t addr, unsigned int size,
+							     bool is_write, uint8_t *data)
 {
 	const struct vmres__bus_entry *e;
 	uint64_t off;
 
-	e = vmres__bus_find(st->bus[space], addr, size, &off);
+	/* space is a constant in each caller: ports go through the direct table. */
+	if (space == PIO)
+		e = vmres__bus_find_pio(st->bus[PIO], (uint16_t)addr, size, &off);
+	else
+		e = vmres__bus_find(st->bus[space], addr, size, &off);
 	if (__builtin_expect(e != NULL, 1)) {
 		if (is_write)
 			e->write(e->opaque, e->range, off, addr, size, vmres__le_load(data, size));
@@ -738,7 +971,23 @@ static inline void access_one(struct vmres_devmgr *m, const struct dm_state *st,
 	} else {
 		vmres__count_miss(&m->miss[space], addr, is_write);
 		if (!is_write)
-			memset(data, 0xff, size);
+			vmres__le_store(data, size, UINT64_MAX);
+	}
+}
+
+/* MMIO lengths 3, 5, 6, 7: pieces of 4, 2, 1 bytes at ascending addresses. Out of
+ * line, so that the common path keeps its registers. Inside a read-side section. */
+static __attribute__((noinline)) void mmio_split(struct vmres_devmgr *m, uint64_t phys_addr,
+						 uint32_t len, bool is_write, uint8_t *data)
+{
+	uint32_t done = 0;
+
+	for (uint32_t piece = 4; piece; piece >>= 1) {
+		if (!(len & piece))
+			continue;
+		access_one(m, vmres__rcu_load(m->state), MMIO, phys_addr + done, piece, is_write,
+			   data + done);
+		done += piece;
 	}
 }
 
@@ -752,39 +1001,40 @@ int vmres_devmgr_mmio(struct vmres_devmgr *m, uint64_t phys_addr, uint32_t len, 
 	if (__builtin_expect(!vmres__rcu_registered(), 0))
 		return VMRES_ESTATE;
 	vmres__read_lock();
-	if (__builtin_expect(vmres__valid_size(len), 1)) {
+	if (__builtin_expect(vmres__valid_size(len), 1))
 		access_one(m, vmres__rcu_load(m->state), MMIO, phys_addr, len, is_write, data);
-	} else {
-		/* 3, 5, 6, 7: pieces of 4, 2, 1 bytes at ascending addresses. */
-		uint32_t done = 0;
-
-		for (uint32_t piece = 4; piece; piece >>= 1) {
-			if (!(len & piece))
-				continue;
-			access_one(m, vmres__rcu_load(m->state), MMIO, phys_addr + done, piece,
-				   is_write, data + done);
-			done += piece;
-		}
-	}
+	else
+		mmio_split(m, phys_addr, len, is_write, data);
 	vmres__read_unlock();
 	return 0;
+}
+
+/* rep ins/outs: count accesses to the same port; the table is read again for
+ * each, so a device that moves itself is found at its new place. Out of line,
+ * as mmio_split(). Inside a read-side section. */
+static __attribute__((noinline)) void pio_rep(struct vmres_devmgr *m, uint16_t port,
+					      bool is_write, uint8_t size, uint32_t count,
+					      uint8_t *data)
+{
+	for (uint32_t i = 0; i < count; i++)
+		access_one(m, vmres__rcu_load(m->state), PIO, port, size, is_write,
+			   data + (size_t)i * size);
 }
 
 int vmres_devmgr_pio(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8_t size,
 		     uint32_t count, uint8_t *data)
 {
-	if (!m || !data)
+	if (__builtin_expect(!m || !data, 0))
 		return VMRES_EINVAL;
-	if (!vmres__valid_size(size) || count == 0)
+	if (__builtin_expect(!vmres__valid_size(size) || count == 0, 0))
 		return VMRES_EACCESS;
-	if (!vmres__rcu_registered())
+	if (__builtin_expect(!vmres__rcu_registered(), 0))
 		return VMRES_ESTATE;
 	vmres__read_lock();
-	/* rep ins/outs: count accesses to the same port; the table is read again for
-	 * each, so a device that moves itself is found at its new place. */
-	for (uint32_t i = 0; i < count; i++)
-		access_one(m, vmres__rcu_load(m->state), PIO, port, size, is_write,
-			   data + (size_t)i * size);
+	if (__builtin_expect(count == 1, 1))
+		access_one(m, vmres__rcu_load(m->state), PIO, port, size, is_write, data);
+	else
+		pio_rep(m, port, is_write, size, count, data);
 	vmres__read_unlock();
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include <vmres/devmgr.h>
+#include <vmres/sysalloc.h>
 
 enum { PIO = 0, MMIO = 1, N_SPACES = 2 };
 
@@ -25,6 +26,11 @@ struct dm_rec {
 	struct vmres_device dev; /* dev.name points at name; NULL read/write replaced */
 	char name[VMRES_DEVICE_NAME_MAX];
 	uint32_t instance;
+	/* Writers only (under the lock): by resource index, the sysalloc label an
+	 * unmapped range's reservation had, given to it again when it is mapped. A
+	 * slot is written by each unmap and read only while its range is unmapped. */
+	char (*labels)[VMRES_SYSALLOC_LABEL_MAX];
+	size_t n_labels;
 };
 
 struct dm_view {

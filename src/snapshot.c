@@ -5,15 +5,14 @@
  * Save walks the two objects through their public iteration and writes fixed-size
  * little-endian records into sections; the crc32 (zlib) closes the file.
  *
- * Restore runs in three passes over a private model, so that nothing is built
+ * Restore runs in two passes over a private model, so that nothing is built
  * from an input that is not entirely valid:
  *   1. frame: magic, major version, total length, crc32, section table;
  *   2. parse: every record into the model, checking each field and the
  *      relations between records (windows, pools, order, overlaps, parents);
- *   3. feasibility: what the device manager's public API cannot rebuild
- *      (VMRES_ENOTSUP), checked before anything is built;
- * then builds a new sysalloc and device manager and, on any failure there
- * (VMRES_ENOMEM, or the bind callback's error), frees both.
+ * then builds a new sysalloc (allocation by allocation) and a new device manager
+ * (vmres_devmgr_restore(): the whole table in one call) and, on any failure
+ * there (VMRES_ENOMEM, or the bind callback's error), frees both.
  */
 #include <vmres/snapshot.h>
 
@@ -55,10 +54,6 @@ static const uint32_t rec_size[N_SECTIONS] = {
 	[SEC_POOLS] = 48,  [SEC_OWNERS] = 32,  [SEC_ALLOCS] = 64,
 	[SEC_DEVMGR] = 16, [SEC_DEVICES] = 56, [SEC_RESOURCES] = 72,
 };
-
-/* Restore rebuilds instance-id gaps by registering and unregistering
- * placeholders; more than this many is refused (docs/SNAPSHOT.md "Limits"). */
-#define MAX_UNUSED_IDS 65536u
 
 /* ---- little-endian access ---- */
 
@@ -171,7 +166,6 @@ struct save_ctx {
 	struct obuf pools, owners, allocs, devices, resources;
 	struct save_pool *pool_names;
 	uint32_t n_pools, cap_pools, last_pool;
-	uint32_t max_instance;
 	int err;
 };
 
@@ -323,8 +317,6 @@ static int save_device(void *ctx, const struct vmres_devmgr_info *info,
 			return VMRES_ECORRUPT;
 		save_resource(r, &res[i], mapped[i]);
 	}
-	if (info->instance > c->max_instance)
-		c->max_instance = info->instance;
 	return 0;
 }
 
@@ -361,6 +353,7 @@ int vmres_snapshot_save(const struct vmres_sysalloc *sa, struct vmres_devmgr *m,
 	struct save_ctx c;
 	struct obuf out = {0};
 	struct obuf dm = {0};
+	uint32_t next_id;
 	uint8_t *h, *r;
 	int rc;
 
@@ -380,15 +373,14 @@ int vmres_snapshot_save(const struct vmres_sysalloc *sa, struct vmres_devmgr *m,
 		rc = iter_rc(vmres_sysalloc_foreach_alloc(sa, save_alloc, &c));
 	if (!rc)
 		rc = iter_rc(vmres_devmgr_foreach(m, save_device, &c));
+	if (!rc)
+		rc = vmres_devmgr_next_id(m, &next_id);
 	if (rc)
 		goto out;
 
 	r = obuf_grow(&dm, rec_size[SEC_DEVMGR]);
 	if (r) {
-		/* The manager does not say which id it hands out next; ids only grow,
-		 * so the one after the highest registered id is what it would give
-		 * unless the newest devices were unregistered (docs/SNAPSHOT.md). */
-		put32(r, c.max_instance + 1);
+		put32(r, next_id);
 		put32(r + 4, probe.sa ? DEVMGR_FLAG_ATTACHED : 0);
 	}
 	h = obuf_grow(&out, HDR_SIZE);
@@ -1021,97 +1013,6 @@ static int parse_resources(struct model *md, struct vmres_snapshot_error *e)
 	return 0;
 }
 
-/* ---- restore pass 3: what the public devmgr API can rebuild ---- */
-
-/* Does a mapped range of a device older than @p instance meet [base, last]? */
-static bool meets_older_mapped(const struct model *md, int space, uint64_t base, uint64_t last,
-			       uint32_t instance)
-{
-	size_t lo = 0, hi = md->n_ranges;
-
-	/* The first range of the space whose last address is >= base (ranges of a
-	 * space are disjoint and sorted, so their last addresses are sorted too). */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct m_range *r = &md->ranges[mid];
-
-		if (r->space < space || (r->space == space && r->last < base))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (; lo < md->n_ranges; lo++) {
-		const struct m_range *r = &md->ranges[lo];
-
-		if (r->space != space || r->base > last)
-			break;
-		if (r->instance < instance)
-			return true;
-	}
-	return false;
-}
-
-/* Is [base, last] free in pool @p pool (allocations are in (pool, base) order)? */
-static bool free_in_pool(const struct model *md, size_t pool, uint64_t base, uint64_t last)
-{
-	size_t lo = 0, hi = md->n_allocs;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct m_alloc *a = &md->allocs[mid];
-
-		if (a->pool < pool || (a->pool == pool && a->base + (a->size - 1) < base))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo == md->n_allocs || md->allocs[lo].pool != pool || md->allocs[lo].base > last;
-}
-
-static bool unmapped_rebuildable(const struct model *md, const struct m_device *d, size_t i)
-{
-	const struct vmres_resource *r = &md->res[i];
-	uint64_t last = r->u.addr.base + (r->u.addr.size - 1);
-	const struct m_pool *p;
-
-	/* Registering maps every range first: it must meet no range on the bus yet. */
-	if (meets_older_mapped(md, r->u.addr.space, r->u.addr.base, last, d->info.instance))
-		return false;
-	for (size_t k = d->first_res; k < d->first_res + d->info.n_res; k++) {
-		const struct vmres_resource *o = &md->res[k];
-
-		if (k != i && o->kind == VMRES_RES_ADDR && o->u.addr.space == r->u.addr.space &&
-		    o->u.addr.base <= last &&
-		    r->u.addr.base <= o->u.addr.base + (o->u.addr.size - 1))
-			return false;
-	}
-	/* Unmapping gives the reservation back to the attached sysalloc: restore
-	 * reserves it just before, so it must be free and fit the pool. */
-	if (!md->attached || !r->pool[0])
-		return true;
-	p = pool_by_name(md, r->pool);
-	return r->u.addr.base >= p->base && last <= p->last &&
-	       align_ok(r->u.addr.base, r->u.addr.align) &&
-	       free_in_pool(md, (size_t)(p - md->pools), r->u.addr.base, last);
-}
-
-static int check_rebuildable(const struct model *md, struct vmres_snapshot_error *e)
-{
-	uint64_t ids = md->next_id ? (uint64_t)md->next_id - 1 : UINT32_MAX;
-
-	if (ids - md->n_devs > MAX_UNUSED_IDS)
-		return fail(e, VMRES_ENOTSUP, md->devmgr_off);
-	for (size_t d = 0; d < md->n_devs; d++) {
-		const struct m_device *dev = &md->devs[d];
-
-		for (size_t i = dev->first_res; i < dev->first_res + dev->info.n_res; i++)
-			if (md->res[i].kind == VMRES_RES_ADDR && !md->mapped[i] &&
-			    !unmapped_rebuildable(md, dev, i))
-				return fail(e, VMRES_ENOTSUP, md->res_off[i]);
-	}
-	return 0;
-}
-
 /* ---- restore: build ---- */
 
 static int build_sysalloc(const struct model *md, struct vmres_sysalloc *sa,
@@ -1174,104 +1075,52 @@ static int build_sysalloc(const struct model *md, struct vmres_sysalloc *sa,
 	return 0;
 }
 
-/* Take instance id @p *next without keeping a device, so that ids match. */
-static int burn_id(struct vmres_devmgr *m, uint32_t *next)
+/*
+ * Bind every device (parents first), then give the whole table to the new manager
+ * in one call. On failure the manager took none of the devices: release every
+ * one that was bound (a failing bind leaves nothing behind itself).
+ */
+static int build_devmgr(const struct model *md, struct vmres_devmgr *m, vmres_snapshot_bind_fn bind,
+			void *bind_ctx, struct vmres_snapshot_error *e)
 {
-	struct vmres_device placeholder = VMRES_DEVICE_INIT;
-	uint32_t id;
-	int rc = vmres_devmgr_register(m, &placeholder, VMRES_DEVMGR_NO_PARENT, NULL, 0, &id);
+	struct vmres_devmgr_entry *ents = calloc(md->n_devs + 1, sizeof(*ents));
+	struct vmres_device *devs = calloc(md->n_devs + 1, sizeof(*devs));
+	size_t bound = 0;
+	int rc = 0;
 
-	if (rc)
-		return rc;
-	rc = vmres_devmgr_unregister(m, id);
-	if (rc)
-		return rc;
-	if (id != *next)
-		return VMRES_ECORRUPT; /* the manager was not fresh: cannot happen */
-	(*next)++;
-	return 0;
-}
+	if (!ents || !devs)
+		rc = fail(e, VMRES_ENOMEM, md->devmgr_off);
+	for (; !rc && bound < md->n_devs; bound++) {
+		const struct m_device *d = &md->devs[bound];
+		struct vmres_device *dev = &devs[bound];
 
-static int unmap_one(const struct model *md, struct vmres_sysalloc *sa, struct vmres_devmgr *m,
-		     const struct m_device *d, unsigned int k)
-{
-	const struct vmres_resource *r = &md->res[d->first_res + k];
-	int rc;
-
-	if (md->attached && r->pool[0]) {
-		struct vmres_request q;
-		struct vmres_resource got;
-		size_t n_got;
-
-		memset(&q, 0, sizeof(q));
-		q.kind = VMRES_RES_ADDR;
-		memcpy(q.pool, r->pool, sizeof(q.pool));
-		q.u.addr.space = r->u.addr.space;
-		q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
-		q.u.addr.req.policy = VMRES_ADDR_EXACT;
-		q.u.addr.req.addr = r->u.addr.base;
-		q.u.addr.req.size = r->u.addr.size;
-		q.u.addr.req.align = r->u.addr.align;
-		rc = vmres_sysalloc_alloc(sa, &q, 1, d->info.owner, &got, 1, &n_got, NULL);
-		if (rc)
-			return rc;
+		*dev = (struct vmres_device)VMRES_DEVICE_INIT;
+		dev->name = d->info.name;
+		dev->owner = d->info.owner;
+		rc = bind ? bind(bind_ctx, &d->info, md->res + d->first_res,
+				 md->mapped + d->first_res, dev)
+			  : 0;
+		if (rc) {
+			fail(e, rc < 0 && rc >= VMRES_ERRNO_MIN ? rc : VMRES_EINVAL, d->off);
+			rc = e->code;
+			break;
+		}
+		dev->version = VMRES_DEVICE_VERSION;
+		dev->name = d->info.name;
+		dev->owner = d->info.owner;
+		ents[bound] = (struct vmres_devmgr_entry){
+			d->info.instance,	   d->info.parent, dev, md->res + d->first_res,
+			md->mapped + d->first_res, d->info.n_res};
 	}
-	return vmres_devmgr_unmap_range(m, d->info.instance, k);
-}
-
-static int build_device(const struct model *md, const struct m_device *d, struct vmres_sysalloc *sa,
-			struct vmres_devmgr *m, vmres_snapshot_bind_fn bind, void *bind_ctx)
-{
-	const struct vmres_resource *res = md->res + d->first_res;
-	struct vmres_device dev = VMRES_DEVICE_INIT;
-	uint32_t id;
-	int rc;
-
-	if (bind) {
-		dev.name = d->info.name;
-		dev.owner = d->info.owner;
-		rc = bind(bind_ctx, &d->info, res, md->mapped + d->first_res, &dev);
-		if (rc)
-			return rc < 0 && rc >= VMRES_ERRNO_MIN ? rc : VMRES_EINVAL;
-	}
-	dev.version = VMRES_DEVICE_VERSION;
-	dev.name = d->info.name;
-	dev.owner = d->info.owner;
-	rc = vmres_devmgr_register(m, &dev, d->info.parent, res, d->info.n_res, &id);
-	if (rc) {
-		if (dev.release)
-			dev.release(dev.opaque);
-		return rc;
-	}
-	if (id != d->info.instance)
-		return VMRES_ECORRUPT; /* cannot happen: ids were burnt up to it */
-	for (unsigned int k = 0; k < d->info.n_res && !rc; k++)
-		if (res[k].kind == VMRES_RES_ADDR && !md->mapped[d->first_res + k])
-			rc = unmap_one(md, sa, m, d, k);
+	/* Parse checked everything vmres_devmgr_restore() checks: only ENOMEM here. */
+	if (!rc && (rc = vmres_devmgr_restore(m, ents, md->n_devs, md->next_id)) != 0)
+		fail(e, rc, md->devmgr_off);
+	for (size_t i = 0; rc && i < bound; i++)
+		if (devs[i].release)
+			devs[i].release(devs[i].opaque);
+	free(ents);
+	free(devs);
 	return rc;
-}
-
-static int build_devmgr(const struct model *md, struct vmres_sysalloc *sa, struct vmres_devmgr *m,
-			vmres_snapshot_bind_fn bind, void *bind_ctx, struct vmres_snapshot_error *e)
-{
-	uint32_t next = 1;
-	int rc;
-
-	for (size_t i = 0; i < md->n_devs; i++) {
-		const struct m_device *d = &md->devs[i];
-
-		while (next != d->info.instance)
-			if ((rc = burn_id(m, &next)) != 0)
-				return fail(e, rc, d->off);
-		rc = build_device(md, d, sa, m, bind, bind_ctx);
-		if (rc)
-			return fail(e, rc, d->off);
-		next = d->info.instance + 1;
-	}
-	while (next != md->next_id)
-		if ((rc = burn_id(m, &next)) != 0)
-			return fail(e, rc, md->devmgr_off);
-	return 0;
 }
 
 int vmres_snapshot_restore(const void *buf, size_t len, vmres_snapshot_bind_fn bind, void *bind_ctx,
@@ -1302,8 +1151,6 @@ int vmres_snapshot_restore(const void *buf, size_t len, vmres_snapshot_bind_fn b
 		rc = parse_devices(&md, &e);
 	if (!rc)
 		rc = parse_resources(&md, &e);
-	if (!rc)
-		rc = check_rebuildable(&md, &e);
 	if (!rc) {
 		rc = vmres_sysalloc_new(&sa);
 		if (!rc)
@@ -1314,7 +1161,7 @@ int vmres_snapshot_restore(const void *buf, size_t len, vmres_snapshot_bind_fn b
 	if (!rc) {
 		rc = vmres_devmgr_new(md.attached ? sa : NULL, &m);
 		if (!rc)
-			rc = build_devmgr(&md, sa, m, bind, bind_ctx, &e);
+			rc = build_devmgr(&md, m, bind, bind_ctx, &e);
 		else
 			fail(&e, rc, md.devmgr_off);
 	}

@@ -761,6 +761,104 @@ static void test_deep_tree_survives_random_insert_and_release(void **state)
 	vmres_addr_free(a);
 }
 
+/* The largest free gap of the allocator, found by visiting every gap. */
+static int visit_largest(void *ctx, const struct vmres_addr_entry *e)
+{
+	struct vmres_addr_entry *best = ctx;
+
+	if (e->last - e->base > best->last - best->base)
+		*best = *e;
+	return 0;
+}
+
+static void test_largest_gap_shrinking_is_seen_by_later_searches(void **state)
+{
+	/* Allocations of 0x100 bytes with gaps of 1 to 97 units of 0x100 before
+	 * them, and no tail gap: a tree of a few levels whose largest gaps are
+	 * then taken one by one, each time from the node that held the largest. */
+	const uint64_t n = 3000;
+	uint64_t at = 0, base;
+	struct vmres_addr *a;
+	struct vmres_addr_entry best;
+
+	(void)state;
+	for (uint64_t k = 0; k < n; k++)
+		at += ((k * 37) % 97 + 1) * 0x100 + 0x100;
+	a = new_addr(0, at - 1);
+	at = 0;
+	for (uint64_t k = 0; k < n; k++) {
+		at += ((k * 37) % 97 + 1) * 0x100;
+		assert_int_equal(vmres_addr_reserve(a, at, 0x100, k), 0);
+		at += 0x100;
+	}
+	assert_int_equal(vmres_addr_validate(a), 0);
+	for (int round = 0; round < 300; round++) {
+		uint64_t size;
+
+		best = (struct vmres_addr_entry){0, 0, 0}; /* every gap is longer */
+		assert_int_equal(vmres_addr_foreach_gap(a, visit_largest, &best), 0);
+		size = best.last - best.base + 1;
+		/* Nothing larger than the largest gap fits... */
+		EXPECT_UNCHANGED(a, VMRES_ENOSPC,
+				 alloc_with(a, VMRES_ADDR_FIRST_FIT, size + 1, 0, 0, TOP, &base));
+		EXPECT_UNCHANGED(a, VMRES_ENOSPC,
+				 alloc_with(a, VMRES_ADDR_LAST_FIT, size + 1, 0, 0, TOP, &base));
+		/* ...and the largest is taken whole, at the lowest of its size (the
+		 * visit kept the first one), or from the top by last fit. */
+		if (round % 2) {
+			assert_int_equal(first_fit(a, size, 0), best.base);
+		} else {
+			base = last_fit(a, size, 0);
+			assert_int_equal(base + size - 1 <= at - 1, 1);
+			assert_int_equal(base % 0x100, 0);
+		}
+		assert_int_equal(vmres_addr_validate(a), 0);
+	}
+	vmres_addr_free(a);
+}
+
+static void test_large_allocator_grows_its_node_pools(void **state)
+{
+	/* Enough allocations, in random order, for hundreds of internal nodes and
+	 * thousands of leaves: the node pools grow past their first chunks into
+	 * large slabs. Everything stays findable and is released again. */
+	const size_t n = 300000;
+	struct vmres_addr *a = new_addr(0x1000, 0x1000 + n * 2 - 1);
+	uint64_t *order = malloc(n * sizeof(*order));
+	struct vmres_addr_entry e;
+	struct vmres_addr_stats st;
+
+	(void)state;
+	assert_non_null(order);
+	rng_state = 11;
+	shuffle(order, n);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(vmres_addr_reserve(a, 0x1000 + order[i] * 2, 1, order[i]), 0);
+	assert_int_equal(vmres_addr_validate(a), 0);
+	assert_int_equal(vmres_addr_stats(a, &st), 0);
+	assert_int_equal(st.count, n);
+	for (size_t i = 0; i < n; i += 1009) {
+		assert_int_equal(vmres_addr_find(a, 0x1000 + i * 2, &e), 0);
+		assert_int_equal(e.owner, i);
+		assert_int_equal(vmres_addr_find(a, 0x1000 + i * 2 + 1, &e), VMRES_ENOENT);
+	}
+	/* Every gap is one byte: the lowest two-byte fit is none, a one-byte fit
+	 * is the first gap. */
+	EXPECT_UNCHANGED(a, VMRES_ENOSPC,
+			 alloc_with(a, VMRES_ADDR_FIRST_FIT, 2, 0, 0, TOP, &e.base));
+	assert_int_equal(first_fit(a, 1, 0), 0x1001);
+	assert_int_equal(vmres_addr_release(a, 0x1001, 1, NULL), 0);
+	shuffle(order, n);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(vmres_addr_release(a, 0x1000 + order[i] * 2, 1, NULL), 0);
+	assert_int_equal(vmres_addr_validate(a), 0);
+	assert_int_equal(vmres_addr_stats(a, &st), 0);
+	assert_int_equal(st.count, 0);
+	assert_int_equal(st.gaps, 1);
+	free(order);
+	vmres_addr_free(a);
+}
+
 /* ---- the model ----------------------------------------------------------- */
 
 struct model {
@@ -1156,6 +1254,8 @@ int main(void)
 		cmocka_unit_test(test_stats_and_validate_reject_null),
 		cmocka_unit_test(test_padding_left_by_a_tail_allocation_is_found_again),
 		cmocka_unit_test(test_deep_tree_survives_random_insert_and_release),
+		cmocka_unit_test(test_largest_gap_shrinking_is_seen_by_later_searches),
+		cmocka_unit_test(test_large_allocator_grows_its_node_pools),
 		cmocka_unit_test(test_matches_model_in_small_windows),
 		cmocka_unit_test(test_matches_model_over_the_whole_space),
 		cmocka_unit_test(test_matches_model_with_many_allocations),

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit and differential tests of the standalone bus (include/vmres/bus.h) and of
  * the snapshot search it shares with the device manager. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -201,6 +202,48 @@ static void test_miss_reads_all_ones_and_drops_write(void **state)
 	/* The last byte of the range still hits. */
 	assert_int_equal(vmres_bus_read(bus, 0x10ff, 1, &v), 0);
 	assert_int_equal(d.reads, 1);
+	vmres_bus_free(bus);
+}
+
+#define MISS_THREADS 20
+#define MISS_EACH    1000
+
+static void *miss_thread(void *arg)
+{
+	struct vmres_bus *bus = arg;
+	uint64_t v;
+
+	if (vmres_bus_thread_register())
+		return arg;
+	for (int i = 0; i < MISS_EACH; i++) {
+		vmres_bus_read(bus, 0x10 + (uint64_t)i % 4, 1, &v);
+		vmres_bus_write(bus, 0x20, 4, 0);
+	}
+	vmres_bus_thread_unregister();
+	return NULL;
+}
+
+/* Miss counters are exact with more threads than counter stripes (the first
+ * threads own a stripe each, later ones share one). */
+static void test_miss_counts_exact_across_many_threads(void **state)
+{
+	pthread_t t[MISS_THREADS];
+	struct vmres_bus_stats st;
+	struct vmres_bus *bus;
+	void *ret;
+
+	(void)state;
+	assert_int_equal(vmres_bus_new(VMRES_SPACE_PIO, &bus), 0);
+	for (int i = 0; i < MISS_THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, miss_thread, bus), 0);
+	for (int i = 0; i < MISS_THREADS; i++) {
+		assert_int_equal(pthread_join(t[i], &ret), 0);
+		assert_null(ret);
+	}
+	assert_int_equal(vmres_bus_stats(bus, &st), 0);
+	assert_int_equal(st.miss_reads, (uint64_t)MISS_THREADS * MISS_EACH);
+	assert_int_equal(st.miss_writes, (uint64_t)MISS_THREADS * MISS_EACH);
+	assert_true(st.last_miss == 0x20 || (st.last_miss >= 0x10 && st.last_miss < 0x14));
 	vmres_bus_free(bus);
 }
 
@@ -575,20 +618,64 @@ static void pick_range(uint64_t *base, uint64_t *size)
 	}
 }
 
-static void test_differential_against_list_model(void **state)
+/* Ranges of the PIO space, shaped for its direct table (256-port pages): small
+ * ones anywhere, whole pages (shared table pages), ones at the top of the space
+ * (some past port 0xFFFF: VMRES_ERANGE) and near port 0. */
+static void pick_pio_range(uint64_t *base, uint64_t *size)
+{
+	switch (rnd() % 4) {
+	case 0:
+		*base = rnd() % 0x10000;
+		*size = 1 + rnd() % 0x20;
+		break;
+	case 1:
+		*base = (rnd() % 256) * 256 + ((rnd() & 1) ? 0 : rnd() % 256);
+		*size = (1 + rnd() % 4) * 256 - ((rnd() & 1) ? 0 : rnd() % 3);
+		break;
+	case 2:
+		*size = 1 + rnd() % 0x300;
+		*base = 0x10000 - *size - rnd() % 0x10 + ((rnd() % 4) ? 0 : rnd() % 8);
+		break;
+	default:
+		*base = rnd() % 0x40;
+		*size = 1 + rnd() % 0x40;
+		break;
+	}
+}
+
+/* Ports near the interesting places of the PIO table: range edges, page edges,
+ * port 0 and the last port (accesses there straddle the end of the space). */
+static uint64_t pick_port(const struct model *m)
+{
+	static const uint64_t fixed[] = {0, 1, 0xFF, 0x100, 0xFFFC, 0xFFFE, 0xFFFF, 0x10000};
+	uint64_t k = rnd() % 8;
+
+	if (k == 0)
+		return fixed[rnd() % 8];
+	if (k == 1)
+		return (rnd() % 256) * 256 + ((rnd() & 1) ? 0 : 255);
+	if (m->n == 0 || k == 2)
+		return rnd() % 0x10000;
+	return pick_addr(m) & 0x1FFFF;
+}
+
+/* The bus against the list model: @p steps random inserts and removes in
+ * @p space, each followed by lookups and accesses that must agree. */
+static void differential(enum vmres_space space, uint64_t seed, int steps)
 {
 	static struct rec_dev devs[8];
 	struct vmres_bus *bus;
 	struct model *m = calloc(1, sizeof(*m));
-	const int steps = 4000;
+	bool pio = space == VMRES_SPACE_PIO;
+	uint64_t limit = pio ? VMRES_BUS_PIO_LAST : UINT64_MAX;
 
-	(void)state;
-	rng_state = 0x5eed0b05ULL;
-	printf("bus: differential, %d steps, seed %#llx\n", steps, (unsigned long long)rng_state);
+	rng_state = seed;
+	printf("bus: differential (%s), %d steps, seed %#llx\n", pio ? "pio" : "mmio", steps,
+	       (unsigned long long)rng_state);
 	assert_non_null(m);
 	for (int i = 0; i < 8; i++)
 		rec_init(&devs[i], i);
-	assert_int_equal(vmres_bus_new(VMRES_SPACE_MMIO, &bus), 0);
+	assert_int_equal(vmres_bus_new(space, &bus), 0);
 	for (int step = 0; step < steps; step++) {
 		uint64_t op = rnd() % 10, base, size;
 
@@ -596,9 +683,14 @@ static void test_differential_against_list_model(void **state)
 			int dev = (int)(rnd() % 8);
 			int want;
 
-			pick_range(&base, &size);
+			if (pio)
+				pick_pio_range(&base, &size);
+			else
+				pick_range(&base, &size);
 			if (base + (size - 1) < base)
 				want = VMRES_EOVERFLOW;
+			else if (base + (size - 1) > limit)
+				want = VMRES_ERANGE;
 			else if (model_overlaps(m, base, base + (size - 1)))
 				want = VMRES_EOVERLAP;
 			else
@@ -615,7 +707,7 @@ static void test_differential_against_list_model(void **state)
 			size_t i = m->n ? rnd() % m->n : 0;
 			bool real = m->n && (rnd() % 4);
 
-			base = real ? m->r[i].base : pick_addr(m);
+			base = real ? m->r[i].base : pio ? pick_port(m) : pick_addr(m);
 			uint64_t dummy;
 			int present = model_find(m, base, 1, &dummy) >= 0 && dummy == base;
 			assert_int_equal(vmres_bus_remove(bus, base), present ? 0 : VMRES_ENOENT);
@@ -628,7 +720,7 @@ static void test_differential_against_list_model(void **state)
 		/* After every step: several lookups and accesses agree with the model. */
 		for (int q = 0; q < 8; q++) {
 			static const unsigned int sizes[] = {1, 2, 4, 8};
-			uint64_t addr = pick_addr(m), mbase = 0, v;
+			uint64_t addr = pio ? pick_port(m) : pick_addr(m), mbase = 0, v;
 			unsigned int size = sizes[rnd() % 4];
 			int want = model_find(m, addr, size, &mbase);
 			int before = want >= 0 ? devs[want].reads : 0;
@@ -638,6 +730,7 @@ static void test_differential_against_list_model(void **state)
 			if (want >= 0) {
 				assert_int_equal(devs[want].reads, before + 1);
 				assert_int_equal(devs[want].last_offset, addr - mbase);
+				assert_int_equal(devs[want].last_size, size);
 			} else {
 				assert_int_equal(v,
 						 size == 8 ? UINT64_MAX : (1ULL << (8 * size)) - 1);
@@ -659,6 +752,108 @@ static void test_differential_against_list_model(void **state)
 	printf("bus: differential ended with %zu ranges\n", m->n);
 	vmres_bus_free(bus);
 	free(m);
+}
+
+static void test_differential_against_list_model(void **state)
+{
+	(void)state;
+	differential(VMRES_SPACE_MMIO, 0x5eed0b05ULL, 4000);
+}
+
+/* The PIO bus dispatches through its direct port table: the same model. */
+static void test_pio_differential_against_list_model(void **state)
+{
+	(void)state;
+	differential(VMRES_SPACE_PIO, 0x5eed0f10ULL, 4000);
+}
+
+/* Edges of the port table: port 0, port 0xFFFF, an access straddling the end of
+ * the space, ranges that cover whole pages next to each other, and the table
+ * after a remove and a re-insert elsewhere. */
+static void test_pio_table_edges(void **state)
+{
+	struct rec_dev d[4];
+	struct vmres_bus *bus;
+	struct vmres_bus_hit hit;
+	uint64_t v;
+
+	(void)state;
+	for (int i = 0; i < 4; i++)
+		rec_init(&d[i], i);
+	assert_int_equal(vmres_bus_new(VMRES_SPACE_PIO, &bus), 0);
+	assert_int_equal(vmres_bus_insert(bus, 0, 1, &d[0].dev, 0), 0);
+	assert_int_equal(vmres_bus_insert(bus, 0xFFFE, 2, &d[1].dev, 1), 0);
+	/* Two ranges of whole pages, back to back: pages inside each are shared. */
+	assert_int_equal(vmres_bus_insert(bus, 0x1000, 0x300, &d[2].dev, 2), 0);
+	assert_int_equal(vmres_bus_insert(bus, 0x1300, 0x200, &d[3].dev, 3), 0);
+
+	assert_int_equal(vmres_bus_read(bus, 0, 1, &v), 0);
+	assert_int_equal(d[0].reads, 1);
+	assert_int_equal(vmres_bus_read(bus, 0, 2, &v), 0); /* straddles the end of port 0 */
+	assert_int_equal(d[0].reads, 1);
+	assert_int_equal(v, 0xFFFF);
+	assert_int_equal(vmres_bus_read(bus, 0xFFFF, 1, &v), 0);
+	assert_int_equal(d[1].reads, 1);
+	assert_int_equal(d[1].last_offset, 1);
+	assert_int_equal(vmres_bus_read(bus, 0xFFFE, 2, &v), 0);
+	assert_int_equal(d[1].reads, 2);
+	assert_int_equal(vmres_bus_read(bus, 0xFFFF, 2, &v), 0); /* past the last port */
+	assert_int_equal(vmres_bus_read(bus, 0xFFFE, 4, &v), 0);
+	assert_int_equal(d[1].reads, 2);
+	assert_int_equal(vmres_bus_resolve(bus, 0x10000, &hit), 0);
+	assert_null(hit.dev);
+	for (uint64_t p = 0x0FFF; p <= 0x1500; p++) {
+		int want = p < 0x1000 ? -1 : p < 0x1300 ? 2 : p < 0x1500 ? 3 : -1;
+
+		assert_int_equal(vmres_bus_resolve(bus, p, &hit), 0);
+		if (want < 0) {
+			assert_null(hit.dev);
+		} else {
+			assert_ptr_equal(hit.dev, &d[want].dev);
+			assert_int_equal(hit.offset, p - (want == 2 ? 0x1000 : 0x1300));
+		}
+	}
+	/* An access across the boundary of two ranges belongs to neither. */
+	assert_int_equal(vmres_bus_write(bus, 0x12FF, 2, 0xAAAA), 0);
+	assert_int_equal(d[2].writes + d[3].writes, 0);
+	/* Remove the first and map it again elsewhere: the table follows. */
+	assert_int_equal(vmres_bus_remove(bus, 0x1000), 0);
+	assert_int_equal(vmres_bus_resolve(bus, 0x1100, &hit), 0);
+	assert_null(hit.dev);
+	assert_int_equal(vmres_bus_insert(bus, 0x8000, 0x100, &d[2].dev, 2), 0);
+	assert_int_equal(vmres_bus_write(bus, 0x80FF, 1, 0x5A), 0);
+	assert_int_equal(d[2].writes, 1);
+	assert_int_equal(d[2].last_offset, 0xFF);
+	assert_int_equal(vmres_bus_resolve(bus, 0x1300, &hit), 0);
+	assert_ptr_equal(hit.dev, &d[3].dev);
+	vmres_bus_free(bus);
+}
+
+/* The whole PIO space in one range, then one port per range over several pages. */
+static void test_pio_table_whole_space_and_dense_ports(void **state)
+{
+	static struct vmres_device dev = VMRES_DEVICE_INIT;
+	struct vmres_bus *bus;
+	struct vmres_bus_hit hit;
+
+	(void)state;
+	assert_int_equal(vmres_bus_new(VMRES_SPACE_PIO, &bus), 0);
+	assert_int_equal(vmres_bus_insert(bus, 0, 0x10000, &dev, 7), 0);
+	for (uint64_t p = 0; p <= 0xFFFF; p += 0xFF) {
+		assert_int_equal(vmres_bus_resolve(bus, p, &hit), 0);
+		assert_int_equal(hit.range, 7);
+		assert_int_equal(hit.offset, p);
+	}
+	assert_int_equal(vmres_bus_remove(bus, 0), 0);
+	for (unsigned int i = 0; i < 0x300; i++)
+		assert_int_equal(vmres_bus_insert(bus, 0x3F0 + i, 1, &dev, i), 0);
+	for (unsigned int i = 0; i < 0x300; i++) {
+		assert_int_equal(vmres_bus_resolve(bus, 0x3F0 + i, &hit), 0);
+		assert_int_equal(hit.range, i);
+	}
+	assert_miss(bus, 0x3EF);
+	assert_miss(bus, 0x3F0 + 0x300);
+	vmres_bus_free(bus);
 }
 
 /* Bus sizes around the index's level boundaries: every start and its neighbours. */
@@ -698,6 +893,7 @@ int main(void)
 		cmocka_unit_test(test_new_rejects_bad_arguments),
 		cmocka_unit_test(test_insert_then_dispatch_reaches_device),
 		cmocka_unit_test(test_miss_reads_all_ones_and_drops_write),
+		cmocka_unit_test(test_miss_counts_exact_across_many_threads),
 		cmocka_unit_test(test_insert_errors_change_nothing),
 		cmocka_unit_test(test_adjacent_ranges_and_edges_of_space),
 		cmocka_unit_test(test_whole_space_range),
@@ -710,6 +906,9 @@ int main(void)
 		cmocka_unit_test(test_ranges_reports_count_beyond_capacity),
 		cmocka_unit_test(test_callback_may_insert_and_remove),
 		cmocka_unit_test(test_differential_against_list_model),
+		cmocka_unit_test(test_pio_differential_against_list_model),
+		cmocka_unit_test(test_pio_table_edges),
+		cmocka_unit_test(test_pio_table_whole_space_and_dense_ports),
 		cmocka_unit_test(test_every_size_up_to_700_ranges),
 	};
 

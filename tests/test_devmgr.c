@@ -1117,8 +1117,55 @@ static void random_res(struct vmres_resource *r)
 	*r = addr_res(s, (rnd() % 64) * 0x10, 1 + rnd() % 0x30);
 }
 
+/* The differential test's device: a read tells who answered (model slot + 1),
+ * through which resource and at which offset. */
+static uint64_t md_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+			unsigned int size)
+{
+	(void)addr;
+	(void)size;
+	return (uint64_t)(uintptr_t)opaque << 24 | (uint64_t)range << 16 | offset;
+}
+
+/* Port dispatch (the PIO direct table) agrees with the model at every port of the
+ * window: 1- and 4-byte reads (those that straddle a range's end miss), as rep
+ * ins of 2. */
+static void md_check_pio(struct vmres_devmgr *m, const struct md *md)
+{
+	for (uint64_t a = 0; a < 0x440; a++) {
+		static const uint8_t sizes[] = {1, 4};
+
+		for (int z = 0; z < 2; z++) {
+			uint8_t size = sizes[z], buf[8];
+			uint32_t want = UINT32_MAX, got[2] = {0, 0};
+
+			for (int k = 0; k < MD_MAX && want == UINT32_MAX; k++)
+				for (size_t j = 0; md->d[k].live && j < md->d[k].n; j++) {
+					const struct vmres_resource *r = &md->d[k].res[j];
+					if (r->kind == VMRES_RES_ADDR && md->d[k].mapped[j] &&
+					    r->u.addr.space == VMRES_SPACE_PIO &&
+					    a >= r->u.addr.base &&
+					    a + size - 1 <= r->u.addr.base + r->u.addr.size - 1)
+						want = (uint32_t)(k + 1) << 24 | (uint32_t)j << 16 |
+						       (uint32_t)(a - r->u.addr.base);
+				}
+			if (size == 1 && want != UINT32_MAX)
+				want &= 0xFF;
+			else if (size == 1)
+				want = 0xFF;
+			memset(buf, 0, sizeof(buf));
+			assert_int_equal(vmres_devmgr_pio(m, (uint16_t)a, false, size, 2, buf), 0);
+			memcpy(&got[0], buf, size);
+			memcpy(&got[1], buf + size, size);
+			assert_int_equal(got[0], want);
+			assert_int_equal(got[1], want);
+		}
+	}
+}
+
 static void md_check(struct vmres_devmgr *m, const struct md *md)
 {
+	md_check_pio(m, md);
 	/* Every address of the small window resolves as the model says. */
 	for (int s = 0; s < 2; s++) {
 		enum vmres_space space = s ? VMRES_SPACE_MMIO : VMRES_SPACE_PIO;
@@ -1172,6 +1219,7 @@ static void test_differential_against_table_model(void **state)
 	rng_state = 0xd3f1ce5ULL;
 	printf("devmgr: differential, %d steps, seed %#llx\n", steps,
 	       (unsigned long long)rng_state);
+	dev.read = md_read;
 	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
 	for (int step = 0; step < steps; step++) {
 		int op = (int)(rnd() % 8), k = (int)(rnd() % MD_MAX);
@@ -1190,6 +1238,7 @@ static void test_differential_against_table_model(void **state)
 			uint32_t id;
 			int want = md_clash(&md, -1, res, mapped, n) ? VMRES_EOVERLAP : 0;
 
+			dev.opaque = (void *)(uintptr_t)(k + 1);
 			assert_int_equal(vmres_devmgr_register(m, &dev, parent, res, n, &id), want);
 			if (!want) {
 				*d = (struct md_dev){
@@ -1253,6 +1302,301 @@ static void test_differential_against_table_model(void **state)
 	vmres_devmgr_free(m);
 }
 
+/* ---- restore, next id, labels of moved reservations ---- */
+
+static struct vmres_devmgr_entry entry(uint32_t instance, uint32_t parent,
+				       const struct vmres_device *dev,
+				       const struct vmres_resource *res, const bool *mapped,
+				       size_t n_res)
+{
+	return (struct vmres_devmgr_entry){instance, parent, dev, res, mapped, n_res};
+}
+
+static void test_restore_errors_change_nothing(void **state)
+{
+	struct vmres_devmgr *m, *used;
+	struct vmres_device dev = VMRES_DEVICE_INIT, bad = VMRES_DEVICE_INIT;
+	struct vmres_resource r[2] = {addr_res(VMRES_SPACE_MMIO, 0x1000, 0x1000),
+				      addr_res(VMRES_SPACE_MMIO, 0x1800, 0x1000)};
+	struct vmres_resource zero = addr_res(VMRES_SPACE_MMIO, 0x1000, 0);
+	struct vmres_resource wrap = addr_res(VMRES_SPACE_MMIO, UINT64_MAX, 2);
+	struct vmres_resource port = addr_res(VMRES_SPACE_PIO, 0xfff0, 0x20);
+	struct vmres_devmgr_entry e[2];
+	struct tdev a;
+	uint32_t id, next;
+	char *empty;
+
+	(void)state;
+	bad.version = VMRES_DEVICE_VERSION + 1;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&a, "a", m);
+	empty = state_of(m);
+
+	assert_int_equal(vmres_devmgr_restore(NULL, NULL, 0, 1), VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_restore(m, NULL, 1, 9), VMRES_EINVAL);
+	e[0] = entry(1, 0, NULL, NULL, NULL, 0);
+	assert_int_equal(vmres_devmgr_restore(m, e, 1, 9), VMRES_EINVAL);
+	e[0] = entry(1, 0, &bad, NULL, NULL, 0);
+	assert_int_equal(vmres_devmgr_restore(m, e, 1, 9), VMRES_EINVAL);
+	e[0] = entry(0, 0, &dev, NULL, NULL, 0);
+	assert_int_equal(vmres_devmgr_restore(m, e, 1, 9), VMRES_EINVAL);
+	e[0] = entry(5, 0, &dev, NULL, NULL, 0);
+	e[1] = entry(5, 0, &dev, NULL, NULL, 0);
+	assert_int_equal(vmres_devmgr_restore(m, e, 2, 9), VMRES_EINVAL); /* not ascending */
+	e[1] = entry(4, 0, &dev, NULL, NULL, 0);
+	assert_int_equal(vmres_devmgr_restore(m, e, 2, 9), VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_restore(m, e, 1, 5), VMRES_EINVAL); /* next_id not above */
+	e[0] = entry(5, 0, &dev, NULL, NULL, 1);
+	assert_int_equal(vmres_devmgr_restore(m, e, 1, 9), VMRES_EINVAL);
+	e[0] = entry(5, 0, &dev, r, NULL, VMRES_DEVMGR_MAX_RES + 1);
+	assert_int_equal(vmres_devmgr_restore(m, e, 1, 9), VMRES_EINVAL);
+	e[0] = entry(5, 0, &dev, &zero, NULL, 1);
+	assert_int_equal(vmres_devmgr_restore(m, e, 1, 9), VMRES_ESIZE);
+	e[0] = entry(5, 0, &dev, &wrap, NULL, 1);
+	assert_int_equal(vmres_devmgr_restore(m, e, 1, 9), VMRES_EOVERFLOW);
+	e[0] = entry(5, 0, &dev, &port, NULL, 1);
+	assert_int_equal(vmres_devmgr_restore(m, e, 1, 9), VMRES_ERANGE);
+	/* A parent that is unknown, or a later entry. */
+	e[0] = entry(5, 3, &dev, NULL, NULL, 0);
+	assert_int_equal(vmres_devmgr_restore(m, e, 1, 9), VMRES_EPARENT);
+	e[0] = entry(5, 6, &dev, NULL, NULL, 0);
+	e[1] = entry(6, 0, &dev, NULL, NULL, 0);
+	assert_int_equal(vmres_devmgr_restore(m, e, 2, 9), VMRES_EPARENT);
+	/* Mapped ranges that meet: in one device, and across devices. */
+	e[0] = entry(5, 0, &a.dev, r, NULL, 2);
+	assert_int_equal(vmres_devmgr_restore(m, e, 1, 9), VMRES_EOVERLAP);
+	e[0] = entry(5, 0, &a.dev, &r[0], NULL, 1);
+	e[1] = entry(6, 5, &dev, &r[1], NULL, 1);
+	assert_int_equal(vmres_devmgr_restore(m, e, 2, 9), VMRES_EOVERLAP);
+	assert_state(m, empty);
+	assert_int_equal(vmres_devmgr_next_id(m, &next), 0);
+	assert_int_equal(next, 1);
+	assert_int_equal(a.releases, 0); /* a failed restore takes no device */
+
+	/* A manager that has registered a device refuses, and is unchanged. */
+	assert_int_equal(vmres_devmgr_new(NULL, &used), 0);
+	assert_int_equal(vmres_devmgr_register(used, &dev, 0, NULL, 0, &id), 0);
+	assert_int_equal(vmres_devmgr_unregister(used, id), 0);
+	char *before = state_of(used);
+	e[0] = entry(5, 0, &dev, NULL, NULL, 0);
+	assert_int_equal(vmres_devmgr_restore(used, e, 1, 9), VMRES_ESTATE);
+	assert_state(used, before);
+	assert_int_equal(vmres_devmgr_next_id(used, &next), 0);
+	assert_int_equal(next, 2);
+	free(before);
+	vmres_devmgr_free(used);
+
+	/* After the errors the manager still takes a restore, and only one. */
+	assert_int_equal(vmres_devmgr_restore(m, e, 1, 9), 0);
+	before = state_of(m);
+	assert_int_equal(vmres_devmgr_restore(m, e, 1, 9), VMRES_ESTATE);
+	assert_state(m, before);
+	free(before);
+	assert_int_equal(vmres_devmgr_next_id(NULL, &next), VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_next_id(m, NULL), VMRES_EINVAL);
+	free(empty);
+	vmres_devmgr_free(m);
+}
+
+static void test_restore_then_dispatch_hits(void **state)
+{
+	struct vmres_devmgr *m;
+	struct tdev a, b, c;
+	/* a: a mapped range and an unmapped one inside it. */
+	struct vmres_resource ra[3] = {addr_res(VMRES_SPACE_MMIO, 0x10000, 0x1000),
+				       addr_res(VMRES_SPACE_MMIO, 0x10800, 0x100), irq_res(5)};
+	const bool ma[3] = {true, false, true}; /* an irq's flag is ignored */
+	/* b (child of a): unmapped on a's mapped range; a mapped port. */
+	struct vmres_resource rb[2] = {addr_res(VMRES_SPACE_MMIO, 0x10000, 0x1000),
+				       addr_res(VMRES_SPACE_PIO, 0x3f8, 8)};
+	const bool mb[2] = {false, true};
+	struct vmres_resource rc_[1] = {addr_res(VMRES_SPACE_MMIO, 0x20000, 0x1000)};
+	struct vmres_devmgr_entry e[3];
+	struct vmres_resource got[3];
+	bool mapped[3];
+	uint32_t found, id, next;
+	unsigned int idx;
+	uint8_t data[4] = {0};
+	char *text;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&a, "a", m);
+	tdev_init(&b, "b", m);
+	tdev_init(&c, "c", m);
+	b.reply = 0x55;
+	e[0] = entry(3, 0, &a.dev, ra, ma, 3);
+	e[1] = entry(7, 3, &b.dev, rb, mb, 2);
+	e[2] = entry(9, 0, &c.dev, rc_, NULL, 1);
+	assert_int_equal(vmres_devmgr_restore(m, e, 3, 20), 0);
+
+	assert_int_equal(read_mmio(m, 0x10804, 4), 0x44332211);
+	assert_int_equal(a.reads, 1);
+	assert_int_equal(a.range, 0);
+	assert_int_equal(a.offset, 0x804);
+	assert_int_equal(vmres_devmgr_pio(m, 0x3f9, false, 1, 1, data), 0);
+	assert_int_equal(b.reads, 1);
+	assert_int_equal(b.range, 1);
+	assert_int_equal(data[0], 0x55);
+	assert_int_equal(read_mmio(m, 0x20ffc, 4), 0x44332211);
+	assert_int_equal(c.reads, 1);
+	assert_int_equal(vmres_devmgr_find(m, VMRES_SPACE_MMIO, 0x10000, &found, &idx, NULL), 0);
+	assert_int_equal(found, 3);
+	assert_int_equal(idx, 0);
+
+	assert_int_equal(vmres_devmgr_get(m, 3, NULL, got, mapped, 3), 0);
+	assert_true(mapped[0]);
+	assert_false(mapped[1]);
+	assert_false(mapped[2]);
+	assert_int_equal(got[1].u.addr.base, 0x10800);
+	assert_int_equal(vmres_devmgr_dump_str(m, &text), 0);
+	assert_string_equal(text, "devices: 3\n"
+				  "[3] a\n"
+				  "  mmio [0x10000-0x10fff]\n"
+				  "  mmio [0x10800-0x108ff] (unmapped)\n"
+				  "  irq gsi 5\n"
+				  "  [7] b\n"
+				  "    mmio [0x10000-0x10fff] (unmapped)\n"
+				  "    pio [0x3f8-0x3ff]\n"
+				  "[9] c\n"
+				  "  mmio [0x20000-0x20fff]\n");
+	free(text);
+
+	/* The restored table behaves as a registered one. */
+	assert_int_equal(vmres_devmgr_map_range(m, 7, 0), VMRES_EOVERLAP);
+	assert_int_equal(vmres_devmgr_move_range(m, 7, 0, 0x30000), 0);
+	assert_int_equal(vmres_devmgr_map_range(m, 7, 0), 0);
+	assert_int_equal(read_mmio(m, 0x30000, 1), 0x55);
+	assert_int_equal(vmres_devmgr_unregister(m, 3), VMRES_EPARENT);
+
+	/* next_id is honoured: ids of unplugged devices are not handed out again. */
+	assert_int_equal(vmres_devmgr_next_id(m, &next), 0);
+	assert_int_equal(next, 20);
+	assert_int_equal(vmres_devmgr_register(m, &a.dev, 9, NULL, 0, &id), 0);
+	assert_int_equal(id, 20);
+	assert_int_equal(vmres_devmgr_next_id(m, &next), 0);
+	assert_int_equal(next, 21);
+	vmres_devmgr_free(m);
+	assert_int_equal(a.releases, 2); /* the restored a and the registered copy */
+	assert_int_equal(b.releases, 1);
+	assert_int_equal(c.releases, 1);
+}
+
+static void test_restore_next_id_zero_means_exhausted(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_device dev = VMRES_DEVICE_INIT;
+	struct vmres_devmgr_entry e = entry(UINT32_MAX, 0, &dev, NULL, NULL, 0);
+	uint32_t id = 77, next = 1;
+	char *before;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	assert_int_equal(vmres_devmgr_restore(m, &e, 1, 0), 0);
+	assert_int_equal(vmres_devmgr_next_id(m, &next), 0);
+	assert_int_equal(next, 0);
+	before = state_of(m);
+	assert_int_equal(vmres_devmgr_register(m, &dev, 0, NULL, 0, &id), VMRES_EFULL);
+	assert_int_equal(id, 77);
+	assert_state(m, before);
+	free(before);
+	vmres_devmgr_free(m);
+}
+
+static void test_next_id_follows_register_not_unregister(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_device dev = VMRES_DEVICE_INIT;
+	uint32_t id, next;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	assert_int_equal(vmres_devmgr_next_id(m, &next), 0);
+	assert_int_equal(next, 1);
+	assert_int_equal(vmres_devmgr_register(m, &dev, 0, NULL, 0, &id), 0);
+	assert_int_equal(vmres_devmgr_register(m, &dev, 0, NULL, 0, &id), 0);
+	assert_int_equal(vmres_devmgr_unregister(m, id), 0);
+	assert_int_equal(vmres_devmgr_next_id(m, &next), 0);
+	assert_int_equal(next, 3);
+	vmres_devmgr_free(m);
+}
+
+/* The sysalloc's text dump holds @p line. */
+static void assert_dump_has(struct vmres_sysalloc *sa, const char *line)
+{
+	char *text;
+
+	assert_int_equal(vmres_sysalloc_dump_str(sa, &text), 0);
+	if (!strstr(text, line))
+		fail_msg("\"%s\" not in:\n%s", line, text);
+	free(text);
+}
+
+static void test_move_and_remap_keep_the_reservation_label(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	struct vmres_request q;
+	struct vmres_resource bar, blocker;
+	size_t n;
+	struct tdev a;
+	uint32_t ia;
+
+	(void)state;
+	assert_int_equal(vmres_sysalloc_new(&sa), 0);
+	assert_int_equal(vmres_sysalloc_add_addr_pool(sa, "mmio32", VMRES_SPACE_MMIO, 0xc0000000,
+						      0xffffffff),
+			 0);
+	memset(&q, 0, sizeof(q));
+	q.kind = VMRES_RES_ADDR;
+	strcpy(q.pool, "mmio32");
+	q.u.addr.space = VMRES_SPACE_MMIO;
+	q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
+	q.u.addr.req.policy = VMRES_ADDR_EXACT;
+	q.u.addr.req.size = 0x2000;
+	q.u.addr.req.addr = 0xc0000000;
+	assert_int_equal(vmres_sysalloc_alloc(sa, &q, 1, 5, &bar, 1, &n, NULL), 0);
+	q.u.addr.req.addr = 0xd0000000;
+	assert_int_equal(vmres_sysalloc_alloc(sa, &q, 1, 6, &blocker, 1, &n, NULL), 0);
+	assert_int_equal(vmres_sysalloc_set_owner_name(sa, 5, "testdev"), 0);
+	assert_int_equal(vmres_sysalloc_set_label(sa, &bar, 5, "bar0"), 0);
+	assert_int_equal(vmres_devmgr_new(sa, &m), 0);
+	tdev_init(&a, "testdev", m);
+	a.dev.owner = 5;
+	assert_int_equal(vmres_devmgr_register(m, &a.dev, 0, &bar, 1, &ia), 0);
+
+	/* A move to disjoint addresses, then onto itself (release first). */
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xe0000000), 0);
+	assert_dump_has(sa, "e0000000-e0001fff : testdev bar0\n");
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xe0001000), 0);
+	assert_dump_has(sa, "e0001000-e0002fff : testdev bar0\n");
+	/* A failed overlapping move gives the label back with the old range. */
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xcfffff00), VMRES_EOVERLAP);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xe0002000), 0);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xe0001000), 0);
+	assert_dump_has(sa, "e0001000-e0002fff : testdev bar0\n");
+
+	/* Unmap gives the reservation back; map takes it again with its label, also
+	 * after the unmapped range was moved. */
+	assert_int_equal(vmres_devmgr_unmap_range(m, ia, 0), 0);
+	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), 0);
+	assert_dump_has(sa, "e0001000-e0002fff : testdev bar0\n");
+	assert_int_equal(vmres_devmgr_unmap_range(m, ia, 0), 0);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xf0000000), 0);
+	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), 0);
+	assert_dump_has(sa, "f0000000-f0001fff : testdev bar0\n");
+	/* A failed map keeps the label for the next attempt. */
+	assert_int_equal(vmres_devmgr_unmap_range(m, ia, 0), 0);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xd0000000), 0);
+	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), VMRES_EOVERLAP);
+	assert_int_equal(vmres_sysalloc_release(sa, &blocker, 6), 0);
+	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), 0);
+	assert_dump_has(sa, "d0000000-d0001fff : testdev bar0\n");
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1275,6 +1619,11 @@ int main(void)
 		cmocka_unit_test(test_dump_text_is_a_tree),
 		cmocka_unit_test(test_dump_json_nests_children),
 		cmocka_unit_test(test_differential_against_table_model),
+		cmocka_unit_test(test_restore_errors_change_nothing),
+		cmocka_unit_test(test_restore_then_dispatch_hits),
+		cmocka_unit_test(test_restore_next_id_zero_means_exhausted),
+		cmocka_unit_test(test_next_id_follows_register_not_unregister),
+		cmocka_unit_test(test_move_and_remap_keep_the_reservation_label),
 	};
 
 	return cmocka_run_group_tests(tests, setup_thread, teardown_thread);

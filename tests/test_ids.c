@@ -12,6 +12,8 @@
 
 #include <vmres/ids.h>
 
+#include "model/ids_model.h"
+
 #define SNAP_MAX 16384
 
 /* Everything observable: the allocated numbers (via vmres_ids_next) and stats. */
@@ -582,132 +584,8 @@ static void test_alloc_after_leaf_emptied(void **state)
 
 /* ---- differential test against simple models ---- */
 
-/* The model: a byte per number for a small range, or sorted disjoint intervals. */
-struct ival {
-	uint64_t a, b;
-};
-
-struct model {
-	uint64_t lo, hi;
-	uint8_t *bytes; /* NULL: use the intervals */
-	struct ival *iv;
-	size_t niv, cap;
-};
-
-static bool m_is(const struct model *m, uint64_t x)
-{
-	if (m->bytes)
-		return m->bytes[x - m->lo];
-	for (size_t k = 0; k < m->niv; k++)
-		if (x >= m->iv[k].a && x <= m->iv[k].b)
-			return true;
-	return false;
-}
-
-/* The lowest allocated number in [a, b], or UINT64_MAX. */
-static uint64_t m_first_alloc(const struct model *m, uint64_t a, uint64_t b)
-{
-	if (m->bytes) {
-		for (uint64_t x = a; x <= b; x++)
-			if (m->bytes[x - m->lo])
-				return x;
-		return UINT64_MAX;
-	}
-	for (size_t k = 0; k < m->niv; k++)
-		if (m->iv[k].b >= a)
-			return m->iv[k].a <= b ? (m->iv[k].a > a ? m->iv[k].a : a) : UINT64_MAX;
-	return UINT64_MAX;
-}
-
-/* The lowest free number in [a, b], or UINT64_MAX. */
-static uint64_t m_first_free(const struct model *m, uint64_t a, uint64_t b)
-{
-	if (m->bytes) {
-		for (uint64_t x = a; x <= b; x++)
-			if (!m->bytes[x - m->lo])
-				return x;
-		return UINT64_MAX;
-	}
-	for (size_t k = 0; k < m->niv && a <= b; k++)
-		if (m->iv[k].a <= a && m->iv[k].b >= a)
-			a = m->iv[k].b + 1;
-	return a <= b ? a : UINT64_MAX;
-}
-
-static void m_set(struct model *m, uint64_t a, uint64_t b, bool v)
-{
-	size_t k = 0, out = 0;
-	struct ival *n;
-
-	if (m->bytes) {
-		memset(m->bytes + (a - m->lo), v, b - a + 1);
-		return;
-	}
-	n = malloc((m->niv + 2) * sizeof(*n));
-	assert_non_null(n);
-	/* Rebuild: keep the parts outside [a, b], insert [a, b] if v, merge. */
-	for (k = 0; k < m->niv; k++) {
-		struct ival cur = m->iv[k];
-
-		if (cur.b < a || cur.a > b) {
-			n[out++] = cur;
-			continue;
-		}
-		if (cur.a < a)
-			n[out++] = (struct ival){cur.a, a - 1};
-		if (cur.b > b)
-			n[out++] = (struct ival){b + 1, cur.b};
-	}
-	if (v)
-		n[out++] = (struct ival){a, b};
-	/* Sort (insertion; small) and merge adjacent intervals. */
-	for (size_t i = 1; i < out; i++)
-		for (size_t j = i; j > 0 && n[j - 1].a > n[j].a; j--) {
-			struct ival t = n[j];
-
-			n[j] = n[j - 1];
-			n[j - 1] = t;
-		}
-	k = 0;
-	for (size_t i = 0; i < out; i++) {
-		if (k && n[k - 1].b + 1 == n[i].a)
-			n[k - 1].b = n[i].b;
-		else
-			n[k++] = n[i];
-	}
-	free(m->iv);
-	m->iv = n;
-	m->niv = k;
-}
-
-static uint64_t m_used(const struct model *m)
-{
-	uint64_t used = 0;
-
-	if (m->bytes) {
-		for (uint64_t x = m->lo; x <= m->hi; x++)
-			used += m->bytes[x - m->lo];
-		return used;
-	}
-	for (size_t k = 0; k < m->niv; k++)
-		used += m->iv[k].b - m->iv[k].a + 1;
-	return used;
-}
-
-/* The lowest aligned block of count wholly free in [lo, hi], or UINT64_MAX. */
-static uint64_t m_block(const struct model *m, uint64_t count)
-{
-	uint64_t f = (m->lo + count - 1) & ~(count - 1);
-
-	while (f + count - 1 <= m->hi) {
-		uint64_t busy = m_first_alloc(m, f, f + count - 1);
-
-		if (busy == UINT64_MAX)
-			return f;
-		f = (busy + count) & ~(count - 1);
-	}
-	return UINT64_MAX;
-}
+/* The model (tests/model/ids_model.h): a byte per number for a small range, or
+ * sorted disjoint intervals. */
 
 static uint64_t rng_state;
 
@@ -721,7 +599,7 @@ static uint64_t rnd(void)
 }
 
 /* A number near the interesting places: the window's edges and a few centres. */
-static uint64_t pick(const struct model *m, const uint64_t *centres, int ncentres)
+static uint64_t pick(const struct ids_model *m, const uint64_t *centres, int ncentres)
 {
 	uint64_t c, span = m->hi - m->lo + 1;
 	int64_t off;
@@ -774,22 +652,22 @@ static bool all_allocated(struct vmres_ids *ids, uint64_t a, uint64_t b)
 }
 
 /* The allocator holds exactly what the model holds. */
-static void compare_all(struct vmres_ids *ids, const struct model *m)
+static void compare_all(struct vmres_ids *ids, const struct ids_model *m)
 {
 	struct vmres_ids_stats st;
 	uint32_t id;
 	uint64_t from = m->lo, a, b;
 
 	assert_int_equal(vmres_ids_stats(ids, &st), 0);
-	assert_int_equal(st.used, m_used(m));
+	assert_int_equal(st.used, ids_model_used(m));
 	assert_int_equal(st.used + st.free, m->hi - m->lo + 1);
 	while (from <= m->hi) {
-		a = m_first_alloc(m, from, m->hi);
+		a = ids_model_first_alloc(m, from, m->hi);
 		if (a == UINT64_MAX) {
 			assert_int_equal(vmres_ids_next(ids, (uint32_t)from, &id), VMRES_ENOENT);
 			break;
 		}
-		b = m_first_free(m, a, m->hi);
+		b = ids_model_first_free(m, a, m->hi);
 		b = b == UINT64_MAX ? m->hi : b - 1;
 		/* [from, a) is free, [a, b] allocated, b + 1 free (or past hi). */
 		assert_int_equal(vmres_ids_next(ids, (uint32_t)from, &id), 0);
@@ -812,7 +690,7 @@ static void compare_all(struct vmres_ids *ids, const struct model *m)
 static void run_differential(uint32_t lo, uint32_t hi, bool bytes, int ops, uint64_t seed)
 {
 	struct vmres_ids *ids = make(lo, hi);
-	struct model m = {.lo = lo, .hi = hi};
+	struct ids_model m = {.lo = lo, .hi = hi};
 	uint64_t centres[6];
 	bool small = bytes;
 
@@ -833,13 +711,13 @@ static void run_differential(uint32_t lo, uint32_t hi, bool bytes, int ops, uint
 		switch (kind) {
 		case 0: /* alloc */
 			rc = vmres_ids_alloc(ids, &out);
-			want = m_first_free(&m, m.lo, m.hi);
+			want = ids_model_first_free(&m, m.lo, m.hi);
 			if (want == UINT64_MAX) {
 				assert_int_equal(rc, VMRES_ENOSPC);
 			} else {
 				assert_int_equal(rc, 0);
 				assert_int_equal(out, want);
-				m_set(&m, want, want, true);
+				ids_model_set(&m, want, want, true);
 			}
 			break;
 		case 1: /* alloc_from */
@@ -848,24 +726,24 @@ static void run_differential(uint32_t lo, uint32_t hi, bool bytes, int ops, uint
 				assert_int_equal(rc, VMRES_ERANGE);
 				break;
 			}
-			want = m_first_free(&m, x > m.lo ? x : m.lo, m.hi);
+			want = ids_model_first_free(&m, x > m.lo ? x : m.lo, m.hi);
 			if (want == UINT64_MAX) {
 				assert_int_equal(rc, VMRES_ENOSPC);
 			} else {
 				assert_int_equal(rc, 0);
 				assert_int_equal(out, want);
-				m_set(&m, want, want, true);
+				ids_model_set(&m, want, want, true);
 			}
 			break;
 		case 2: /* reserve */
 			rc = vmres_ids_reserve(ids, (uint32_t)x);
 			if (x < m.lo || x > m.hi) {
 				assert_int_equal(rc, VMRES_ERANGE);
-			} else if (m_is(&m, x)) {
+			} else if (ids_model_is(&m, x)) {
 				assert_int_equal(rc, VMRES_EOVERLAP);
 			} else {
 				assert_int_equal(rc, 0);
-				m_set(&m, x, x, true);
+				ids_model_set(&m, x, x, true);
 			}
 			break;
 		case 3: /* alloc_block */
@@ -877,12 +755,12 @@ static void run_differential(uint32_t lo, uint32_t hi, bool bytes, int ops, uint
 				assert_int_equal(rc, VMRES_ESIZE);
 			} else if (count & (count - 1)) {
 				assert_int_equal(rc, VMRES_EALIGN);
-			} else if ((want = m_block(&m, count)) == UINT64_MAX) {
+			} else if ((want = ids_model_block(&m, count)) == UINT64_MAX) {
 				assert_int_equal(rc, VMRES_ENOSPC);
 			} else {
 				assert_int_equal(rc, 0);
 				assert_int_equal(out, want);
-				m_set(&m, want, want + count - 1, true);
+				ids_model_set(&m, want, want + count - 1, true);
 			}
 			break;
 		case 4: /* reserve_block */
@@ -892,11 +770,11 @@ static void run_differential(uint32_t lo, uint32_t hi, bool bytes, int ops, uint
 				assert_int_equal(rc, VMRES_ESIZE);
 			else if (x < m.lo || x + count - 1 > m.hi)
 				assert_int_equal(rc, VMRES_ERANGE);
-			else if (m_first_alloc(&m, x, x + count - 1) != UINT64_MAX)
+			else if (ids_model_first_alloc(&m, x, x + count - 1) != UINT64_MAX)
 				assert_int_equal(rc, VMRES_EOVERLAP);
 			else {
 				assert_int_equal(rc, 0);
-				m_set(&m, x, x + count - 1, true);
+				ids_model_set(&m, x, x + count - 1, true);
 			}
 			break;
 		case 5:
@@ -904,20 +782,20 @@ static void run_differential(uint32_t lo, uint32_t hi, bool bytes, int ops, uint
 			rc = vmres_ids_release(ids, (uint32_t)x);
 			if (x < m.lo || x > m.hi) {
 				assert_int_equal(rc, VMRES_ERANGE);
-			} else if (!m_is(&m, x)) {
+			} else if (!ids_model_is(&m, x)) {
 				assert_int_equal(rc, VMRES_ENOENT);
 			} else {
 				assert_int_equal(rc, 0);
-				m_set(&m, x, x, false);
+				ids_model_set(&m, x, x, false);
 			}
 			break;
 		case 7: /* release_block: often exactly an allocated run's prefix */
 			count = rnd() % 3 ? (uint32_t)(rnd() % 64) + 1 : pick_count(small);
 			if (x >= m.lo && x <= m.hi && rnd() % 2 &&
-			    m_first_alloc(&m, x, m.hi) != UINT64_MAX) {
-				x = m_first_alloc(&m, x, m.hi);
+			    ids_model_first_alloc(&m, x, m.hi) != UINT64_MAX) {
+				x = ids_model_first_alloc(&m, x, m.hi);
 				if (rnd() % 2) { /* the whole allocated run */
-					want = m_first_free(&m, x, m.hi);
+					want = ids_model_first_free(&m, x, m.hi);
 					count = (uint32_t)((want == UINT64_MAX ? m.hi + 1 : want) -
 							   x);
 				}
@@ -927,11 +805,11 @@ static void run_differential(uint32_t lo, uint32_t hi, bool bytes, int ops, uint
 				assert_int_equal(rc, VMRES_ESIZE);
 			else if (x < m.lo || x + count - 1 > m.hi)
 				assert_int_equal(rc, VMRES_ERANGE);
-			else if (m_first_free(&m, x, x + count - 1) != UINT64_MAX)
+			else if (ids_model_first_free(&m, x, x + count - 1) != UINT64_MAX)
 				assert_int_equal(rc, VMRES_ENOENT);
 			else {
 				assert_int_equal(rc, 0);
-				m_set(&m, x, x + count - 1, false);
+				ids_model_set(&m, x, x + count - 1, false);
 			}
 			break;
 		case 8: /* test */
@@ -939,11 +817,12 @@ static void run_differential(uint32_t lo, uint32_t hi, bool bytes, int ops, uint
 			if (x < m.lo || x > m.hi)
 				assert_int_equal(rc, VMRES_ERANGE);
 			else
-				assert_int_equal(rc, m_is(&m, x) ? 1 : 0);
+				assert_int_equal(rc, ids_model_is(&m, x) ? 1 : 0);
 			break;
 		default: /* next */
 			rc = vmres_ids_next(ids, (uint32_t)x, &out);
-			want = x > m.hi ? UINT64_MAX : m_first_alloc(&m, x > m.lo ? x : m.lo, m.hi);
+			want = x > m.hi ? UINT64_MAX
+					: ids_model_first_alloc(&m, x > m.lo ? x : m.lo, m.hi);
 			if (want == UINT64_MAX) {
 				assert_int_equal(rc, VMRES_ENOENT);
 				assert_int_equal(out, 77);

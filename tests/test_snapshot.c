@@ -233,8 +233,8 @@ static uint32_t rnd(void)
 }
 
 /* A random VMM: devices with random parents and resources, then guest moves,
- * unmapped BARs, programmed MSIs and unplugged devices (in that order, so that no
- * unmapped range lies under a mapped one: docs/SNAPSHOT.md "Limits"). */
+ * programmed MSIs, unmapped BARs (some then moved under mapped ranges or other
+ * ranges of their own device) and unplugged devices. */
 static void random_state(bool attached, struct vmres_sysalloc **sa_out, struct vmres_devmgr **m_out)
 {
 	static const char *const mmio_pools[] = {"mmio32", "mmio64"};
@@ -308,8 +308,15 @@ static void random_state(bool attached, struct vmres_sysalloc **sa_out, struct v
 
 		assert_int_equal(vmres_devmgr_get(m, ids[k], &info, res, NULL, 16), 0);
 		for (unsigned int j = 0; j < info.n_res; j++)
-			if (res[j].kind == VMRES_RES_ADDR && rnd() % 4 == 0)
+			if (res[j].kind == VMRES_RES_ADDR && rnd() % 4 == 0) {
+				uint64_t down = res[j].u.addr.size * (1 + rnd() % 8);
+				uint64_t to = res[j].u.addr.base - down;
+
 				assert_int_equal(vmres_devmgr_unmap_range(m, ids[k], j), 0);
+				if (rnd() % 2 && res[j].u.addr.base >= down)
+					assert_int_equal(vmres_devmgr_move_range(m, ids[k], j, to),
+							 0);
+			}
 	}
 	/* Unplug some devices (leaves first: a parent with children refuses). */
 	for (size_t k = n_ids; k-- > 0;) {
@@ -536,23 +543,40 @@ static void test_restored_manager_keeps_ids_and_attachment(void **state)
 
 static void test_next_id_above_the_highest_device_is_honoured(void **state)
 {
+	static const uint32_t next_ids[] = {9, 0x7fffffff, UINT32_MAX, 0};
 	struct vmres_sysalloc *sa0, *sa;
 	struct vmres_devmgr *m0, *m;
 	struct vmres_snapshot_error e;
+	struct vmres_device dev = VMRES_DEVICE_INIT;
 	uint8_t *buf;
 	size_t len;
+	uint32_t id0, id;
 
 	(void)state;
 	small_state(&sa0, &m0);
+	/* The newest devices unplugged: the saved next id is the manager's own. */
+	id0 = register_dev(m0, "newest", 7, 0, NULL, 0);
+	assert_int_equal(vmres_devmgr_unregister(m0, id0), 0);
 	save(sa0, m0, &buf, &len);
-	/* A writer that knows the manager's next id (devices 5 to 8 were unplugged). */
-	wr32(buf + record(buf, len, DEVMGR, 0), 9);
-	resign(buf, len);
+	assert_int_equal(rd32(buf + record(buf, len, DEVMGR, 0)), id0 + 1);
 	assert_int_equal(vmres_snapshot_restore(buf, len, NULL, NULL, &sa, &m, &e), 0);
-	assert_same_state(sa0, m0, sa, m);
-	assert_int_equal(register_dev(m, "new", 7, 0, NULL, 0), 9);
+	assert_int_equal(register_dev(m, "new", 7, 0, NULL, 0), id0 + 1);
 	vmres_devmgr_free(m);
 	vmres_sysalloc_free(sa);
+	/* Any next id above the devices, also far above (no placeholders are made)
+	 * and 0 (exhausted). */
+	for (size_t i = 0; i < sizeof(next_ids) / sizeof(next_ids[0]); i++) {
+		wr32(buf + record(buf, len, DEVMGR, 0), next_ids[i]);
+		resign(buf, len);
+		assert_int_equal(vmres_snapshot_restore(buf, len, NULL, NULL, &sa, &m, &e), 0);
+		assert_same_state(sa0, m0, sa, m);
+		id = 0;
+		assert_int_equal(vmres_devmgr_register(m, &dev, 0, NULL, 0, &id),
+				 next_ids[i] ? 0 : VMRES_EFULL);
+		assert_int_equal(id, next_ids[i]);
+		vmres_devmgr_free(m);
+		vmres_sysalloc_free(sa);
+	}
 	vmres_devmgr_free(m0);
 	vmres_sysalloc_free(sa0);
 	free(buf);
@@ -927,14 +951,6 @@ static size_t edit_next_id_below_a_device(uint8_t *buf, size_t len)
 	return r;
 }
 
-static size_t edit_huge_next_id(uint8_t *buf, size_t len)
-{
-	size_t r = record(buf, len, DEVMGR, 0);
-
-	wr32(buf + r, 0x7fffffff);
-	return r;
-}
-
 static size_t edit_bad_version(uint8_t *buf, size_t len)
 {
 	(void)len;
@@ -979,7 +995,6 @@ static void test_semantic_corruptions_are_reported_at_their_field(void **state)
 	corrupt(edit_section_repeated, VMRES_ECORRUPT);
 	corrupt(edit_section_too_long, VMRES_ETRUNC);
 	corrupt(edit_next_id_below_a_device, VMRES_ECORRUPT);
-	corrupt(edit_huge_next_id, VMRES_ENOTSUP);
 	corrupt(edit_bad_version, VMRES_EVERSION);
 	corrupt(edit_bad_magic, VMRES_EMAGIC);
 	corrupt(edit_trailing_bytes_claimed, VMRES_ECORRUPT);
@@ -1080,16 +1095,14 @@ static void test_newer_minor_with_longer_records_restores(void **state)
 	vmres_sysalloc_free(sa);
 }
 
-/* ---- what restore cannot rebuild, bind failures, arguments ---- */
+/* ---- unmapped ranges anywhere, bind failures, arguments ---- */
 
-static void test_unmapped_range_under_an_older_mapped_one_is_not_supported(void **state)
+static void test_unmapped_range_under_an_older_mapped_one_restores(void **state)
 {
 	struct vmres_sysalloc *sa;
 	struct vmres_devmgr *m;
 	struct vmres_resource r[2];
 	uint32_t a, b;
-	uint8_t *buf;
-	size_t len;
 
 	(void)state;
 	assert_int_equal(vmres_sysalloc_new(&sa), 0);
@@ -1103,17 +1116,59 @@ static void test_unmapped_range_under_an_older_mapped_one_is_not_supported(void 
 	a = register_dev(m, "a", 0, 0, &r[0], 1);
 	b = register_dev(m, "b", 0, 0, &r[1], 1);
 	assert_int_equal(vmres_devmgr_unmap_range(m, b, 0), 0);
-	/* b's disabled BAR now points at a's range: legal, but a is older. */
+	/* b's disabled BAR now points at a's range, a being older (vmres 0.1 refused
+	 * this with VMRES_ENOTSUP). */
 	assert_int_equal(vmres_devmgr_move_range(m, b, 0, 0x1000), 0);
-	save(sa, m, &buf, &len);
-	restore_fails(buf, len, VMRES_ENOTSUP, record(buf, len, RESOURCES, 1));
-	free(buf);
+	round_trip(sa, m);
 	/* The other way round (the older device's BAR disabled) restores. */
 	assert_int_equal(vmres_devmgr_move_range(m, b, 0, 0x8000), 0);
 	assert_int_equal(vmres_devmgr_map_range(m, b, 0), 0);
 	assert_int_equal(vmres_devmgr_unmap_range(m, a, 0), 0);
 	assert_int_equal(vmres_devmgr_move_range(m, a, 0, 0x8000), 0);
 	round_trip(sa, m);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
+/* An unmapped range over another range of its own device, and (attached) one
+ * whose addresses another owner took in the pool meanwhile. */
+static void test_unmapped_range_over_its_device_or_taken_in_its_pool_restores(void **state)
+{
+	struct vmres_sysalloc *sa, *sa2;
+	struct vmres_devmgr *m, *m2;
+	struct vmres_snapshot_error e;
+	struct vmres_resource res[2], taker;
+	struct vmres_request q[2];
+	uint32_t dev;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(vmres_sysalloc_new_x86_64(&sa), 0);
+	assert_int_equal(vmres_devmgr_new(sa, &m), 0);
+	q[0] = rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000);
+	q[1] = rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000);
+	assert_int_equal(alloc_for(sa, q, 2, 5, res, 2), 2);
+	dev = register_dev(m, "two-bars", 5, 0, res, 2);
+	assert_int_equal(vmres_devmgr_unmap_range(m, dev, 1), 0);
+	assert_int_equal(vmres_devmgr_move_range(m, dev, 1, res[0].u.addr.base), 0);
+	round_trip(sa, m);
+	/* Back where it was, still unmapped; another owner takes that range. */
+	assert_int_equal(vmres_devmgr_move_range(m, dev, 1, res[1].u.addr.base), 0);
+	q[0].u.addr.req.policy = VMRES_ADDR_EXACT;
+	q[0].u.addr.req.addr = res[1].u.addr.base;
+	assert_int_equal(alloc_for(sa, q, 1, 6, &taker, 1), 1);
+	round_trip(sa, m);
+	/* Restored, the range cannot be mapped until the other owner lets go. */
+	save(sa, m, &buf, &len);
+	assert_int_equal(vmres_snapshot_restore(buf, len, NULL, NULL, &sa2, &m2, &e), 0);
+	assert_int_equal(vmres_devmgr_map_range(m2, dev, 1), VMRES_EOVERLAP);
+	assert_int_equal(vmres_sysalloc_release(sa2, &taker, 6), 0);
+	assert_int_equal(vmres_devmgr_map_range(m2, dev, 1), 0);
+	assert_int_equal(vmres_sysalloc_validate(sa2), 0);
+	vmres_devmgr_free(m2);
+	vmres_sysalloc_free(sa2);
+	free(buf);
 	vmres_devmgr_free(m);
 	vmres_sysalloc_free(sa);
 }
@@ -1198,7 +1253,8 @@ int main(void)
 		cmocka_unit_test(test_semantic_corruptions_are_reported_at_their_field),
 		cmocka_unit_test(test_unknown_sections_are_skipped_unless_required),
 		cmocka_unit_test(test_newer_minor_with_longer_records_restores),
-		cmocka_unit_test(test_unmapped_range_under_an_older_mapped_one_is_not_supported),
+		cmocka_unit_test(test_unmapped_range_under_an_older_mapped_one_restores),
+		cmocka_unit_test(test_unmapped_range_over_its_device_or_taken_in_its_pool_restores),
 		cmocka_unit_test(test_failing_bind_releases_every_bound_device),
 		cmocka_unit_test(test_restore_checks_its_arguments),
 		cmocka_unit_test(test_find_device_by_name_walks_duplicates),

@@ -92,8 +92,7 @@ struct vmm_devstat *vmm_testdev_stat(struct vmm_testdev *t);
  * is called with each line (no newline) from the vCPU thread. */
 struct vmm_debugcon;
 typedef void (*vmm_debugcon_line_fn)(void *ctx, const char *line);
-int vmm_debugcon_new(bool echo, vmm_debugcon_line_fn line_fn, void *ctx,
-		     struct vmm_debugcon **out);
+int vmm_debugcon_new(bool echo, vmm_debugcon_line_fn line_fn, void *ctx, struct vmm_debugcon **out);
 void vmm_debugcon_free(struct vmm_debugcon *d);
 void vmm_debugcon_device(struct vmm_debugcon *d, struct vmres_device *dev);
 /* Everything written so far (a partial last line included), NUL-terminated; valid
@@ -112,6 +111,34 @@ int vmm_cmos_new(uint64_t ram_below_4g, uint64_t ram_above_4g, unsigned int nr_c
 void vmm_cmos_free(struct vmm_cmos *c);
 void vmm_cmos_device(struct vmm_cmos *c, struct vmres_device *dev);
 struct vmm_devstat *vmm_cmos_stat(struct vmm_cmos *c);
+
+/* The 8254 PIT's counters as a clock (ports 0x40-0x43) and port 0x61's timer-2
+ * gate and output bits, for the software CPU (KVM has the kernel's PIT): the
+ * counters count down at 1.193182 MHz of host time, so that firmware that times
+ * its waits by reading them (SeaBIOS without a TSC) sees time pass. No
+ * interrupts. Resources: 0 = ports 0x40-0x43, 1 = port 0x61. */
+struct vmm_pit;
+int vmm_pit_new(struct vmm_pit **out);
+void vmm_pit_free(struct vmm_pit *p);
+void vmm_pit_device(struct vmm_pit *p, struct vmres_device *dev);
+struct vmm_devstat *vmm_pit_stat(struct vmm_pit *p);
+
+/* Timer 0's interrupt (IRQ 0): has the counter wrapped since the last ack? */
+bool vmm_pit_irq0_due(struct vmm_pit *p);
+void vmm_pit_irq0_ack(struct vmm_pit *p);
+
+/* The two 8259A PICs (master 0x20-0x21, slave 0xa0-0xa1; resources 0 and 1), for
+ * the software CPU in firmware mode: the initialisation words set the vector
+ * bases, the mask registers mask, a non-specific EOI ends the interrupt in
+ * service. Its only input is timer 0 (IRQ 0). vmm_pic_pending() and
+ * vmm_pic_ack() are struct vmm's legacy_pending and legacy_ack. */
+struct vmm_pic;
+int vmm_pic_new(struct vmm_pit *pit, struct vmm_pic **out);
+void vmm_pic_free(struct vmm_pic *p);
+void vmm_pic_device(struct vmm_pic *p, struct vmres_device *dev);
+int vmm_pic_pending(void *pic);
+void vmm_pic_ack(void *pic, int vector);
+struct vmm_devstat *vmm_pic_stat(struct vmm_pic *p);
 
 /* A stub PCI function with the BARs it is given (resource i is the BAR of the
  * i-th non-empty slot in slot order, see vmm_pcistub_new()); its registers read

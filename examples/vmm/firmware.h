@@ -14,6 +14,9 @@
  *     [4 GiB - image size, 4 GiB)           the BIOS image, ROM       -
  *     port 0x402                            debugcon -> stdout        "pio" (exact)
  *     ports 0x70-0x71                       CMOS/RTC                  "pio" (platform rtc)
+ *     ports 0x40-0x43, 0x61                 PIT counters (software    "pio" (platform
+ *     ports 0x20-0x21, 0xa0-0xa1            CPU; KVM: the kernel's)   timer0, pic1, pic2)
+ *                                           PICs, IRQ 0 only
  *     ports 0xcf8-0xcff                     PCI conf1 -> vmres host   "pio" (platform)
  *       00:00.0 i440FX host bridge          vmres_pci_host_bridge_new
  *       00:01.0 .. 00:1f.0 stub functions   BARs: "mmio32", "mmio64", "pio"
@@ -31,10 +34,11 @@
 
 struct vmm_fw_opts {
 	const struct vmm_backend *backend;
-	const char *bios;	 /* path of the image (128 or 256 KiB) */
-	unsigned int copies;	 /* copies of the default device set, 1..VMM_FW_MAX_COPIES */
-	bool collide;		 /* pre-reserve the address SeaBIOS picks for one BAR */
-	double timeout_s;	 /* stop the guest after this long at the latest */
+	const char *bios;    /* path of the image (128 or 256 KiB) */
+	unsigned int copies; /* copies of the default device set, 1..VMM_FW_MAX_COPIES */
+	bool collide;	     /* pre-reserve the address SeaBIOS picks for one BAR */
+	double timeout_s;    /* stop the guest after this long at the latest */
+	bool until_boot;     /* run on to SeaBIOS's boot phase, not only its PCI set-up */
 };
 
 /* Run SeaBIOS and check: 0 if vmres and SeaBIOS agree (with --collide: if the

@@ -28,8 +28,7 @@ struct vmm_debugcon {
 	struct vmm_devstat stat;
 };
 
-int vmm_debugcon_new(bool echo, vmm_debugcon_line_fn line_fn, void *ctx,
-		     struct vmm_debugcon **out)
+int vmm_debugcon_new(bool echo, vmm_debugcon_line_fn line_fn, void *ctx, struct vmm_debugcon **out)
 {
 	struct vmm_debugcon *d = calloc(1, sizeof(*d));
 
@@ -350,4 +349,385 @@ void vmm_pcistub_device(struct vmm_pcistub *p, struct vmres_device *dev)
 	dev->opaque = p;
 	dev->read = pcistub_read;
 	dev->write = pcistub_write;
+}
+
+/* ---- PIT counters ------------------------------------------------------------- */
+
+#define PIT_HZ	     1193182.0
+#define PIT_CHANNELS 3
+#define PORT61_GATE2 0x01u /* timer 2 gate */
+#define PORT61_OUT2  0x20u /* timer 2 output */
+
+struct pit_channel {
+	uint32_t reload;  /* 1..0x10000 */
+	uint8_t access;	  /* 1 low byte, 2 high byte, 3 low then high */
+	uint8_t mode;	  /* 0..5 */
+	bool write_high;  /* lo/hi access: the next write is the high byte */
+	bool read_high;	  /* lo/hi access: the next read is the high byte */
+	bool latched;	  /* a latched count is waiting to be read */
+	uint16_t latch;	  /* that count */
+	double start_ns;  /* when counting started from reload */
+	uint16_t pending; /* low byte written, high byte awaited */
+};
+
+struct vmm_pit {
+	pthread_mutex_t lock;
+	struct pit_channel ch[PIT_CHANNELS];
+	uint8_t port61;
+	uint64_t irq0_acked; /* timer 0 periods whose interrupt was taken */
+	struct vmm_devstat stat;
+};
+
+int vmm_pit_new(struct vmm_pit **out)
+{
+	struct vmm_pit *p = calloc(1, sizeof(*p));
+	double now = vmm_now_ns();
+
+	if (!p)
+		return -1;
+	pthread_mutex_init(&p->lock, NULL);
+	for (int i = 0; i < PIT_CHANNELS; i++) {
+		p->ch[i].reload = 0x10000;
+		p->ch[i].access = 3;
+		p->ch[i].mode = 3;
+		p->ch[i].start_ns = now;
+	}
+	p->stat.name = "pit";
+	*out = p;
+	return 0;
+}
+
+void vmm_pit_free(struct vmm_pit *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+struct vmm_devstat *vmm_pit_stat(struct vmm_pit *p)
+{
+	return &p->stat;
+}
+
+static uint64_t pit_ticks(const struct pit_channel *c)
+{
+	double ns = vmm_now_ns() - c->start_ns;
+
+	return ns > 0 ? (uint64_t)(ns * PIT_HZ / 1e9) : 0;
+}
+
+/* The count now: modes 0 and 1 count down once (and wrap), the others repeat. */
+static uint16_t pit_count(const struct pit_channel *c)
+{
+	uint64_t t = pit_ticks(c);
+
+	if (c->mode == 0 || c->mode == 1)
+		return (uint16_t)(c->reload - t);
+	return (uint16_t)(c->reload - t % c->reload);
+}
+
+/* Whole periods of timer 0 since it was loaded. */
+static uint64_t pit_periods0(const struct vmm_pit *p)
+{
+	return pit_ticks(&p->ch[0]) / p->ch[0].reload;
+}
+
+bool vmm_pit_irq0_due(struct vmm_pit *p)
+{
+	bool due;
+
+	pthread_mutex_lock(&p->lock);
+	due = pit_periods0(p) > p->irq0_acked;
+	pthread_mutex_unlock(&p->lock);
+	return due;
+}
+
+void vmm_pit_irq0_ack(struct vmm_pit *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->irq0_acked = pit_periods0(p); /* missed ticks are lost, as on a busy PC */
+	pthread_mutex_unlock(&p->lock);
+}
+
+static bool pit_out2(struct vmm_pit *p)
+{
+	const struct pit_channel *c = &p->ch[2];
+
+	if (!(p->port61 & PORT61_GATE2))
+		return false;
+	if (c->mode == 0 || c->mode == 1)
+		return pit_ticks(c) >= c->reload;
+	return pit_ticks(c) % c->reload < c->reload / 2; /* square wave */
+}
+
+static uint8_t pit_read_counter(struct pit_channel *c)
+{
+	uint16_t v = c->latched ? c->latch : pit_count(c);
+	uint8_t b;
+
+	if (c->access == 1) {
+		b = (uint8_t)v;
+	} else if (c->access == 2) {
+		b = (uint8_t)(v >> 8);
+	} else {
+		b = c->read_high ? (uint8_t)(v >> 8) : (uint8_t)v;
+		c->read_high = !c->read_high;
+		if (c->read_high)
+			return b; /* a latch holds until its high byte is read */
+	}
+	c->latched = false;
+	return b;
+}
+
+static void pit_latch(struct pit_channel *c)
+{
+	if (!c->latched) {
+		c->latch = pit_count(c);
+		c->latched = true;
+		c->read_high = false;
+	}
+}
+
+static void pit_control(struct vmm_pit *p, uint8_t v)
+{
+	unsigned int sel = v >> 6;
+
+	if (sel == 3) { /* read-back: bit 5 clear latches the selected counts */
+		for (unsigned int i = 0; i < PIT_CHANNELS; i++)
+			if ((v & (2u << i)) && !(v & 0x20))
+				pit_latch(&p->ch[i]);
+		return;
+	}
+	if (((v >> 4) & 3) == 0) {
+		pit_latch(&p->ch[sel]);
+		return;
+	}
+	p->ch[sel].access = (v >> 4) & 3;
+	p->ch[sel].mode = (v >> 1) & 7;
+	if (p->ch[sel].mode > 5)
+		p->ch[sel].mode -= 4; /* 6 and 7 are 2 and 3 */
+	p->ch[sel].write_high = false;
+	p->ch[sel].read_high = false;
+	p->ch[sel].latched = false;
+}
+
+static void pit_write_counter(struct pit_channel *c, uint8_t v)
+{
+	uint32_t value;
+
+	if (c->access == 1) {
+		value = v;
+	} else if (c->access == 2) {
+		value = (uint32_t)v << 8;
+	} else if (!c->write_high) {
+		c->pending = v;
+		c->write_high = true;
+		return;
+	} else {
+		value = c->pending | (uint32_t)v << 8;
+		c->write_high = false;
+	}
+	c->reload = value ? value : 0x10000;
+	c->start_ns = vmm_now_ns();
+}
+
+static void pit_reload(struct vmm_pit *p, unsigned int i, uint8_t v)
+{
+	pit_write_counter(&p->ch[i], v);
+	if (i == 0)
+		p->irq0_acked = 0; /* counting starts again */
+}
+
+static uint64_t pit_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+			 unsigned int size)
+{
+	struct vmm_pit *p = opaque;
+	uint8_t v = 0xff;
+
+	(void)addr;
+	(void)size;
+	vmm_devstat_count(&p->stat, false);
+	pthread_mutex_lock(&p->lock);
+	if (range == 1) {
+		/* refresh toggles every 15 us; say it toggled at each read */
+		p->port61 ^= 0x10;
+		v = (uint8_t)((p->port61 & 0x1f) | (pit_out2(p) ? PORT61_OUT2 : 0));
+	} else if (offset < PIT_CHANNELS) {
+		v = pit_read_counter(&p->ch[offset]);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return v;
+}
+
+static void pit_write(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+		      unsigned int size, uint64_t value)
+{
+	struct vmm_pit *p = opaque;
+
+	(void)addr;
+	(void)size;
+	vmm_devstat_count(&p->stat, true);
+	pthread_mutex_lock(&p->lock);
+	if (range == 1)
+		p->port61 = (uint8_t)(value & 0x0f);
+	else if (offset == 3)
+		pit_control(p, (uint8_t)value);
+	else
+		pit_reload(p, (unsigned int)offset, (uint8_t)value);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void vmm_pit_device(struct vmm_pit *p, struct vmres_device *dev)
+{
+	*dev = (struct vmres_device)VMRES_DEVICE_INIT;
+	dev->name = p->stat.name;
+	dev->opaque = p;
+	dev->read = pit_read;
+	dev->write = pit_write;
+}
+
+/* ---- PICs --------------------------------------------------------------------- */
+
+struct pic_chip {
+	uint8_t imr;	  /* interrupt mask */
+	uint8_t isr;	  /* in service */
+	uint8_t base;	  /* vector of IR0 (ICW2) */
+	uint8_t icw_step; /* 0: initialised; 2..4: the ICW expected next */
+	bool icw4_needed; /* ICW1 bit 0 */
+	bool read_isr;	  /* OCW3: reads of the command port return ISR, not IRR */
+};
+
+struct vmm_pic {
+	pthread_mutex_t lock;
+	struct pic_chip chip[2]; /* master, slave */
+	struct vmm_pit *pit;
+	struct vmm_devstat stat;
+};
+
+int vmm_pic_new(struct vmm_pit *pit, struct vmm_pic **out)
+{
+	struct vmm_pic *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -1;
+	pthread_mutex_init(&p->lock, NULL);
+	p->pit = pit;
+	p->chip[0].imr = p->chip[1].imr = 0xff; /* everything masked until set up */
+	p->chip[0].base = 0x08;
+	p->chip[1].base = 0x70;
+	p->stat.name = "pic";
+	*out = p;
+	return 0;
+}
+
+void vmm_pic_free(struct vmm_pic *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+struct vmm_devstat *vmm_pic_stat(struct vmm_pic *p)
+{
+	return &p->stat;
+}
+
+int vmm_pic_pending(void *pic)
+{
+	struct vmm_pic *p = pic;
+	int vector = -1;
+
+	pthread_mutex_lock(&p->lock);
+	/* IRQ 0 is the master's highest priority: only another IRQ 0 in service
+	 * holds it back. */
+	if (!(p->chip[0].imr & 1) && !(p->chip[0].isr & 1) && !p->chip[0].icw_step &&
+	    vmm_pit_irq0_due(p->pit))
+		vector = p->chip[0].base;
+	pthread_mutex_unlock(&p->lock);
+	return vector;
+}
+
+void vmm_pic_ack(void *pic, int vector)
+{
+	struct vmm_pic *p = pic;
+
+	pthread_mutex_lock(&p->lock);
+	if (vector == p->chip[0].base) {
+		p->chip[0].isr |= 1;
+		vmm_pit_irq0_ack(p->pit);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void pic_write_locked(struct pic_chip *c, unsigned int port, uint8_t v)
+{
+	if (port == 0 && (v & 0x10)) { /* ICW1 */
+		c->icw_step = 2;
+		c->icw4_needed = v & 1;
+		c->imr = 0;
+		c->isr = 0;
+		c->read_isr = false;
+	} else if (port == 0 && (v & 0x18) == 0x08) { /* OCW3 */
+		if (v & 0x02)
+			c->read_isr = v & 0x01;
+	} else if (port == 0) { /* OCW2: EOI */
+		if ((v & 0xe0) == 0x20 && c->isr)
+			c->isr &= (uint8_t)(c->isr - 1); /* the highest priority, lowest bit */
+		else if ((v & 0xe0) == 0x60)
+			c->isr &= (uint8_t) ~(1u << (v & 7));
+	} else if (c->icw_step == 2) {
+		c->base = v & 0xf8;
+		c->icw_step = 3;
+	} else if (c->icw_step == 3) {
+		c->icw_step = c->icw4_needed ? 4 : 0;
+	} else if (c->icw_step == 4) {
+		c->icw_step = 0;
+	} else { /* OCW1 */
+		c->imr = v;
+	}
+}
+
+static uint64_t pic_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+			 unsigned int size)
+{
+	struct vmm_pic *p = opaque;
+	struct pic_chip *c = &p->chip[range ? 1 : 0];
+	uint8_t v;
+
+	(void)addr;
+	(void)size;
+	vmm_devstat_count(&p->stat, false);
+	pthread_mutex_lock(&p->lock);
+	if (offset == 1)
+		v = c->imr;
+	else if (c->read_isr)
+		v = c->isr;
+	else /* IRR: timer 0's request on the master */
+		v = !range && vmm_pit_irq0_due(p->pit) ? 1 : 0;
+	pthread_mutex_unlock(&p->lock);
+	return v;
+}
+
+static void pic_write(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+		      unsigned int size, uint64_t value)
+{
+	struct vmm_pic *p = opaque;
+
+	(void)addr;
+	(void)size;
+	vmm_devstat_count(&p->stat, true);
+	pthread_mutex_lock(&p->lock);
+	pic_write_locked(&p->chip[range ? 1 : 0], (unsigned int)offset, (uint8_t)value);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void vmm_pic_device(struct vmm_pic *p, struct vmres_device *dev)
+{
+	*dev = (struct vmres_device)VMRES_DEVICE_INIT;
+	dev->name = p->stat.name;
+	dev->opaque = p;
+	dev->read = pic_read;
+	dev->write = pic_write;
 }

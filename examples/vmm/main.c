@@ -13,6 +13,14 @@
  *   vmres-demo --bench guest-pio [N] [--backend=...]
  *       the guest-pio workload of WORKLOADS.md (vmres dispatch, then the
  *       hard-coded loop), on the backend given or on every usable one
+ *   vmres-demo --firmware=seabios [--bios=PATH] [--pci-copies=N] [--collide]
+ *              [--until=boot] [--timeout=SECONDS] [--backend=...]
+ *       SeaBIOS as the guest (firmware.h): it assigns the BARs of N copies of
+ *       the default PCI device set (8 fill the bus), then the demo checks vmres
+ *       against its log; exit 0 if they agree, 1 if not, 77 if it cannot run;
+ *       --until=boot: let SeaBIOS run on to its boot phase first (about 3 s
+ *       more: its boot menu waits 2.5 s); the run is stopped after SECONDS
+ *       (default 60) whatever SeaBIOS does
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -20,6 +28,7 @@
 #include <string.h>
 
 #include "../guest/bootinfo.h"
+#include "firmware.h"
 #include "machine.h"
 
 #define EXIT_SKIP   77
@@ -32,7 +41,11 @@ static const struct vmm_backend *const backends[] = {&vmm_backend_kvm, &vmm_back
 static void usage(void)
 {
 	fprintf(stderr, "usage: vmres-demo [--backend=auto|kvm|unicorn] [--vcpus=N]\n"
-			"       vmres-demo --bench guest-pio [N] [--backend=auto|kvm|unicorn]\n");
+			"       vmres-demo --bench guest-pio [N] [--backend=auto|kvm|unicorn]\n"
+			"       vmres-demo --firmware=seabios [--bios=PATH] [--pci-copies=N] "
+			"[--collide]\n"
+			"                  [--until=boot] [--timeout=SECONDS] "
+			"[--backend=auto|kvm|unicorn]\n");
 }
 
 static const struct vmm_backend *backend_by_name(const char *name)
@@ -228,6 +241,8 @@ int main(int argc, char **argv)
 	const struct vmm_backend *be = NULL;
 	const char *bench = NULL;
 	uint32_t n = BENCH_PIO_N, vcpus = DEMO_VCPUS;
+	struct vmm_fw_opts fw = {.bios = VMM_FW_DEFAULT_BIOS, .copies = 1, .timeout_s = 60};
+	bool firmware = false;
 	char why[160];
 
 	for (int i = 1; i < argc; i++) {
@@ -244,6 +259,28 @@ int main(int argc, char **argv)
 				usage();
 				return 2;
 			}
+		} else if (!strcmp(argv[i], "--firmware=seabios")) {
+			firmware = true;
+		} else if (!strncmp(argv[i], "--bios=", 7) && argv[i][7]) {
+			fw.bios = argv[i] + 7;
+		} else if (!strncmp(argv[i], "--pci-copies=", 13)) {
+			if (parse_u32(argv[i] + 13, &fw.copies) < 0 ||
+			    fw.copies > VMM_FW_MAX_COPIES) {
+				usage();
+				return 2;
+			}
+		} else if (!strcmp(argv[i], "--collide")) {
+			fw.collide = true;
+		} else if (!strcmp(argv[i], "--until=boot")) {
+			fw.until_boot = true;
+		} else if (!strncmp(argv[i], "--timeout=", 10)) {
+			uint32_t secs;
+
+			if (parse_u32(argv[i] + 10, &secs) < 0 || secs > 3600) {
+				usage();
+				return 2;
+			}
+			fw.timeout_s = secs;
 		} else if (!strcmp(argv[i], "--bench") && i + 1 < argc) {
 			bench = argv[++i];
 			if (i + 1 < argc && argv[i + 1][0] != '-' && parse_u32(argv[++i], &n) < 0) {
@@ -254,6 +291,24 @@ int main(int argc, char **argv)
 			usage();
 			return 2;
 		}
+	}
+	if (firmware) {
+		if (bench) {
+			usage();
+			return 2;
+		}
+		if (be && be->probe(why, sizeof(why)) < 0) {
+			printf("vmres-demo: skipped: the %s backend cannot run here: %s\n",
+			       be->name, why);
+			return EXIT_SKIP;
+		}
+		if (be)
+			fw.backend = be;
+		else if (vmm_backend_kvm.probe(why, sizeof(why)) == 0)
+			fw.backend = &vmm_backend_kvm;
+		else
+			fw.backend = &vmm_backend_unicorn;
+		return vmm_fw_main(&fw);
 	}
 	if (bench) {
 		if (strcmp(bench, "guest-pio")) {

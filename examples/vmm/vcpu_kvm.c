@@ -191,6 +191,14 @@ static int kvm_init(struct vmm *vm)
 		if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &rom) < 0)
 			goto fail;
 	}
+	if (vm->reset_vector) {
+		/* A PC's timer (ports 0x40-0x43, 0x61) on IRQ 0, in the kernel: firmware
+		 * waits for its ticks once it is past PCI set-up. */
+		struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+
+		if (ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+			goto fail;
+	}
 	size = ioctl(k->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (size <= 0)
 		goto fail;

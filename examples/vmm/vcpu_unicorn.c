@@ -35,7 +35,11 @@
  * translation block. In 16-bit mode Unicorn's uc_emu_start() takes CS.selector * 16
  * + EIP as the start (it subtracts selector * 16 to get EIP), also once the guest
  * runs in protected mode: the loop passes exactly that, so the guest resumes at
- * its EIP whatever its mode.
+ * its EIP whatever its mode. In real mode an "int n" (Unicorn hands it to the
+ * interrupt hook instead of executing it) is delivered through the vector table
+ * at 0 as the CPU would, and so is the PIC's interrupt (vm->legacy_pending) when
+ * vCPU 0 has IF=1 between two runs of the engine: firmware waits for it with
+ * "sti; hlt", and Unicorn ends a run at every hlt.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -142,11 +146,61 @@ static bool hook_rom_write(uc_engine *uc, uc_mem_type type, uint64_t addr, int s
 	return true;
 }
 
-/* A CPU exception (or int n): the guest is broken; stop and report. */
+/*
+ * Real mode (firmware): an "int n" goes through the interrupt vector table, as
+ * the CPU does: push FLAGS, CS, IP (Unicorn has already moved EIP past the
+ * instruction), clear IF and TF, continue at the vector. 0 or -1.
+ */
+static int real_mode_int(struct uc_vcpu *c, uint32_t intno)
+{
+	uint32_t eip, cs, eflags, ss, esp, vec;
+	uint16_t frame[3];
+	uint64_t sp;
+	uc_err err;
+
+	err = uc_reg_read(c->uc, UC_X86_REG_EIP, &eip);
+	if (!err)
+		err = uc_reg_read(c->uc, UC_X86_REG_CS, &cs);
+	if (!err)
+		err = uc_reg_read(c->uc, UC_X86_REG_EFLAGS, &eflags);
+	if (!err)
+		err = uc_reg_read(c->uc, UC_X86_REG_SS, &ss);
+	if (!err)
+		err = uc_reg_read(c->uc, UC_X86_REG_ESP, &esp);
+	if (!err)
+		err = uc_mem_read(c->uc, (uint64_t)intno * 4, &vec, sizeof(vec));
+	if (err)
+		return -1;
+	frame[0] = (uint16_t)eip;
+	frame[1] = (uint16_t)cs;
+	frame[2] = (uint16_t)eflags;
+	esp = (esp & ~0xffffu) | ((esp - sizeof(frame)) & 0xffffu);
+	sp = ((uint64_t)(ss & 0xffff) << 4) + (esp & 0xffff);
+	eflags &= ~(EFLAGS_IF | EFLAGS_TF);
+	cs = vec >> 16;
+	eip = vec & 0xffff;
+	err = uc_mem_write(c->uc, sp, frame, sizeof(frame));
+	if (!err)
+		err = uc_reg_write(c->uc, UC_X86_REG_ESP, &esp);
+	if (!err)
+		err = uc_reg_write(c->uc, UC_X86_REG_EFLAGS, &eflags);
+	if (!err)
+		err = uc_reg_write(c->uc, UC_X86_REG_CS, &cs);
+	if (!err)
+		err = uc_reg_write(c->uc, UC_X86_REG_EIP, &eip);
+	return err ? -1 : 0;
+}
+
+/* A CPU exception (or int n): the guest is broken; stop and report. In real mode
+ * (firmware), "int n" is the BIOS calling itself: deliver it. */
 static void hook_intr(uc_engine *uc, uint32_t intno, void *user)
 {
 	struct uc_vcpu *c = user;
+	uint64_t cr0 = 1;
 
+	if (c->vm->reset_vector && uc_reg_read(uc, UC_X86_REG_CR0, &cr0) == UC_ERR_OK &&
+	    !(cr0 & 1) && real_mode_int(c, intno) == 0)
+		return;
 	c->exception = (int)intno;
 	uc_emu_stop(uc);
 }
@@ -336,11 +390,31 @@ static int deliver(struct uc_vcpu *c, int vector)
 	return 0;
 }
 
+/* Firmware mode, vCPU 0 in real mode with IF=1: what the PIC has. */
+static void check_legacy_interrupt(struct uc_vcpu *c)
+{
+	struct vmm *vm = c->vm;
+	uint64_t cr0 = 1;
+	int vector;
+
+	if (!vm->legacy_pending || c->index != 0 || !guest_if(c->uc) ||
+	    uc_reg_read(c->uc, UC_X86_REG_CR0, &cr0) != UC_ERR_OK || (cr0 & 1))
+		return;
+	vector = vm->legacy_pending(vm->legacy_ctx);
+	if (vector < 0 || real_mode_int(c, (uint32_t)vector) < 0)
+		return;
+	vm->legacy_ack(vm->legacy_ctx, vector);
+	vm->stats[c->index].exits[VMM_EXIT_IRQ_INJECT]++;
+}
+
 /* Between two runs: deliver what the APIC has, or have the block hook wait for
  * IF=1. */
 static int check_interrupts(struct uc_vcpu *c)
 {
-	int vector = vmm_lapic_pending(c->vm->lapic[c->index]);
+	int vector;
+
+	check_legacy_interrupt(c);
+	vector = vmm_lapic_pending(c->vm->lapic[c->index]);
 
 	if (vector < 0)
 		return 0;

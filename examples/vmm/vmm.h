@@ -88,6 +88,15 @@ struct vmm {
 	int direct_port;
 	uint64_t direct_sum;
 
+	/* Software CPU, firmware mode: the legacy interrupt controller (PIC) that
+	 * vCPU 0 takes interrupts from in real mode, between two runs of the engine
+	 * (SeaBIOS waits for them with "sti; hlt"). pending() returns the vector of
+	 * the interrupt the PIC would hand out now, or -1; ack() is the CPU's
+	 * acknowledge cycle for it. NULL: none. */
+	int (*legacy_pending)(void *ctx);
+	void (*legacy_ack)(void *ctx, int vector);
+	void *legacy_ctx;
+
 	/* Software CPU only: one local APIC per vCPU (NULL under KVM). */
 	struct vmm_lapic *lapic[VMM_MAX_VCPUS];
 

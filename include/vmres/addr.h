@@ -36,11 +36,14 @@ extern "C" {
 #endif
 
 /**
- * Typical memory per allocation, in bytes: 32 bytes of entry (base, last, owner
- * and the size of the free gap before it) in B+tree leaves of 32 entries, plus
- * the nodes' unused slots and the internal nodes. Measured at 100000 allocations:
- * 49 to 55 bytes after filling, 65 after heavy churn; nodes are never less than a
- * quarter full, which bounds the worst case at about 140 bytes.
+ * Typical memory per allocation, in bytes: 34 bytes of entry (base, last, owner,
+ * the size of the free gap before it, and two bytes that summarize that gap) in
+ * B+tree leaves of 32 entries, plus the nodes' unused slots and the internal
+ * nodes. Measured at 100000 allocations: 51 to 58 bytes after filling or exact
+ * reservations, 68 after heavy churn; nodes are never less than a quarter full,
+ * which bounds the worst case at about 150 bytes. Past about 10000 allocations
+ * the nodes come from 2 MiB slabs (backed by transparent huge pages where the
+ * kernel allows), so up to 4 MiB more may be reserved ahead of use.
  */
 #define VMRES_ADDR_BYTES_PER_ALLOC 64
 

@@ -229,9 +229,10 @@ int vmres_devmgr_update(struct vmres_devmgr *m, uint32_t instance, const struct 
  * attached and the resource names a pool; owner = vmres_device.owner): usually
  * the resource's own pool, but the guest may move a range into another window
  * (firmware puts small 64-bit BARs below 4 GiB), and the resource then names that
- * pool. Then publish the moved range and release the old range. An unmapped range
- * only records the new base (no reservation). Moving to the current base does
- * nothing and succeeds.
+ * pool. Then publish the moved range and release the old range; the new
+ * reservation keeps the old one's label (vmres_sysalloc_set_label()). An unmapped
+ * range only records the new base (no reservation). Moving to the current base
+ * does nothing and succeeds.
  * @param m the manager.
  * @param instance the device.
  * @param res_index index of an address resource in the device's resources.
@@ -252,8 +253,9 @@ int vmres_devmgr_move_range(struct vmres_devmgr *m, uint32_t instance, unsigned 
 
 /**
  * vmres_devmgr_unmap_range() - take address resource @p res_index off its bus and
- * give its reservation back to the pool (if a sysalloc is attached); its base is
- * remembered for vmres_devmgr_map_range() (the guest disabled decoding).
+ * give its reservation back to the pool (if a sysalloc is attached); its base,
+ * and the reservation's label, are remembered for vmres_devmgr_map_range() (the
+ * guest disabled decoding).
  * @param m the manager.
  * @param instance the device.
  * @param res_index index of an address resource in the device's resources.
@@ -266,7 +268,8 @@ int vmres_devmgr_unmap_range(struct vmres_devmgr *m, uint32_t instance, unsigned
 
 /**
  * vmres_devmgr_map_range() - reserve address resource @p res_index at its
- * remembered base (if a sysalloc is attached) and map it again.
+ * remembered base (if a sysalloc is attached), with the label its reservation had
+ * when it was unmapped, and map it again.
  * @param m the manager.
  * @param instance the device.
  * @param res_index index of an address resource in the device's resources.
@@ -275,6 +278,70 @@ int vmres_devmgr_unmap_range(struct vmres_devmgr *m, uint32_t instance, unsigned
  * Context: as vmres_devmgr_move_range().
  */
 int vmres_devmgr_map_range(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index);
+
+/** One device for vmres_devmgr_restore(): a table entry as it was saved. */
+struct vmres_devmgr_entry {
+	uint32_t instance;		  /**< its instance id (>= 1) */
+	uint32_t parent;		  /**< an earlier entry's id, or VMRES_DEVMGR_NO_PARENT */
+	const struct vmres_device *dev;	  /**< the device (copied, as for register) */
+	const struct vmres_resource *res; /**< its resources (copied); NULL if n_res is 0 */
+	const bool *mapped;		  /**< n_res flags, or NULL: all address ranges mapped */
+	size_t n_res;			  /**< how many, at most VMRES_DEVMGR_MAX_RES */
+};
+
+/**
+ * vmres_devmgr_restore() - fill a manager that has never registered a device with
+ * a whole table (a snapshot being restored): each entry under its own instance
+ * id, with its parent, resources and mapped flags, published at once.
+ *
+ * The buses are built from the mapped address ranges only; an unmapped range
+ * keeps its base (for vmres_devmgr_map_range()) and may overlap anything. The
+ * mapped flag of a resource that is not an address is ignored. The next
+ * register gets @p next_id.
+ *
+ * Who checks what: this call checks the table (ids, parents, resources, that no
+ * two mapped ranges meet). It neither touches nor checks the attached sysalloc:
+ * the caller restores that too, and it must hold, for every mapped range that
+ * names a pool, an allocation of exactly that range with the device's owner
+ * (else a later unmap of that range, or a move onto addresses it shares with its
+ * old place, fails with the sysalloc's VMRES_ENOENT). vmres_snapshot_restore()
+ * rebuilds the sysalloc from the same snapshot, whose allocations are what the
+ * saved manager had reserved.
+ *
+ * On success the manager owns the devices (their release callbacks run when they
+ * are unregistered or the manager is freed); on failure it takes none of them.
+ * @param m the manager.
+ * @param e the entries, in ascending instance-id order (may be NULL when @p n is 0).
+ * @param n how many.
+ * @param next_id the id the next register hands out: above every entry's id, or
+ *   0 when the ids are exhausted (register then fails with VMRES_EFULL).
+ * @return 0, or (nothing changed; the manager stays empty):
+ *   VMRES_EINVAL    a NULL pointer (@p m; @p e with @p n > 0; an entry's dev, or
+ *                   its res with n_res > 0), an id of 0 or not above the previous
+ *                   entry's, an id not below a non-zero @p next_id, and what
+ *                   vmres_devmgr_register() refuses with it for the device or
+ *                   its resources;
+ *   VMRES_ESIZE, VMRES_EOVERFLOW, VMRES_ERANGE  a bad address resource, as for
+ *                   vmres_devmgr_register();
+ *   VMRES_EPARENT   a parent that is not an earlier entry;
+ *   VMRES_ESTATE    the manager has registered (or restored) a device before;
+ *   VMRES_EOVERLAP  two mapped ranges of one space meet;
+ *   VMRES_ENOMEM.
+ * Context: any thread; serialized with writers; not from a device callback of
+ * @p m. O(d + r log r) for d devices and r ranges.
+ */
+int vmres_devmgr_restore(struct vmres_devmgr *m, const struct vmres_devmgr_entry *e, size_t n,
+			 uint32_t next_id);
+
+/**
+ * vmres_devmgr_next_id() - the instance id the next register will hand out (what
+ * a snapshot saves; 0 when the ids are exhausted).
+ * @param m the manager.
+ * @param next_id receives the id.
+ * @return 0; VMRES_EINVAL for a NULL argument.
+ * Context: any thread, also a device callback; O(1).
+ */
+int vmres_devmgr_next_id(struct vmres_devmgr *m, uint32_t *next_id);
 
 /**
  * vmres_devmgr_set_msi_notifier() - set (or with NULL @p fn, clear) the function

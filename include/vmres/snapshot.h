@@ -33,9 +33,9 @@
  *             fprintf(stderr, "restore: %s at byte %zu\n", vmres_strerror(rc), e.offset);
  *
  * Cost: save O(n log n) for n allocations and resources, output about 64 bytes
- * per allocation and 72 per device resource; restore O(n log n) plus the cost of
- * rebuilding (one devmgr registration, O(d), per device). Memory: the input plus
- * a parsed copy about its size.
+ * per allocation and 72 per device resource; restore O(n log n), the device table
+ * being rebuilt in one vmres_devmgr_restore() call. Memory: the input plus a
+ * parsed copy about its size.
  *
  * Context: no internal lock and no global state. Save reads both objects through
  * their public iteration and must not race with writers: stop the vCPUs (and any
@@ -77,7 +77,9 @@ struct vmres_snapshot_error {
 /**
  * Bind callback of vmres_snapshot_restore(): the VMM re-creates the device of one
  * restored table entry and fills in its object. Called once per device, in
- * instance-id order (parents before children), before the device is registered.
+ * instance-id order (parents before children), after the whole input was checked
+ * and before the table is handed to the new manager (no device is reachable
+ * while the callbacks run).
  * @param ctx the restore's @p bind_ctx.
  * @param entry the entry: instance id, parent, name, owner, n_res (opaque is NULL).
  * @param res its resources, as saved (MSI messages included).
@@ -86,9 +88,9 @@ struct vmres_snapshot_error {
  *   opaque, read, write and release (name, owner and version are restored from the
  *   snapshot whatever the callback writes there).
  * @return 0, or a negative VMRES_E* code: restore then stops and returns it, with
- *   the offset of the device's record. A failing callback must not leave an
- *   object behind; devices bound before it are released through their release
- *   callback.
+ *   the offset of the device's record (any other value is returned as
+ *   VMRES_EINVAL). A failing callback must not leave an object behind; devices
+ *   bound before it are released through their release callback.
  */
 typedef int (*vmres_snapshot_bind_fn)(void *ctx, const struct vmres_devmgr_info *entry,
 				      const struct vmres_resource *res, const bool *mapped,
@@ -129,9 +131,11 @@ int vmres_snapshot_save_fd(const struct vmres_sysalloc *sa, struct vmres_devmgr 
  * and device manager holding exactly its state.
  *
  * The manager is attached to the new allocator if the saved one was attached to
- * the saved allocator. Each device is registered under its saved instance id,
- * with its saved resources, MSI messages and mapped flags; the buses are rebuilt
- * from the mapped ranges; the next instance id continues after the saved one.
+ * the saved allocator. Each device gets its saved instance id, parent,
+ * resources, MSI messages and mapped flags (vmres_devmgr_restore()); the buses
+ * are rebuilt from the mapped ranges; the next register hands out the saved next
+ * id. Unmapped ranges may lie anywhere (over mapped ranges, over other ranges of
+ * their device, over allocations of the sysalloc), as in the saved manager.
  * Dumps (text and JSON) of the result equal the dumps of the saved objects, and
  * saving the result gives the same bytes.
  * @param buf the snapshot.
@@ -157,13 +161,8 @@ int vmres_snapshot_save_fd(const struct vmres_sysalloc *sa, struct vmres_devmgr 
  *                  out of its pool or overlapping another, an unknown or younger
  *                  parent, overlapping mapped ranges, a resource naming no pool
  *                  of its kind (offset of the offending field or record);
- *   VMRES_ENOTSUP  a valid snapshot that this build cannot rebuild through the
- *                  device manager's public API (docs/SNAPSHOT.md, "Limits"): an
- *                  unmapped range that overlaps a mapped range of an older device
- *                  or another range of its device, an unmapped range that cannot
- *                  be reserved in its pool, or more than 65536 unused instance ids;
  *   a code returned by @p bind (offset of the device record);
- *   VMRES_ENOMEM.
+ *   VMRES_ENOMEM   (offset of the section or record being built).
  * Context: any thread; touches only what it creates.
  */
 int vmres_snapshot_restore(const void *buf, size_t len, vmres_snapshot_bind_fn bind, void *bind_ctx,

@@ -90,12 +90,16 @@ static bool first_fit_in(struct vmres_addr *a, const struct want *w, struct path
 
 		if (n->max_gap[i] < w->size)
 			continue;
-		clb = i ? n->key[i - 1] + 1 : lb;
-		if (clb > w->hi_start)
-			return false;
-		cmb = i + 1 < n->count ? n->key[i + 1] - 1 : mb;
-		if (cmb <= w->lo_end)
-			continue;
+		clb = lb;
+		cmb = mb;
+		if (w->bounded) {
+			clb = i ? n->key[i - 1] + 1 : lb;
+			if (clb > w->hi_start)
+				return false;
+			cmb = i + 1 < n->count ? n->key[i + 1] - 1 : mb;
+			if (cmb <= w->lo_end)
+				continue;
+		}
 		p->pos[level] = i;
 		if (first_fit_in(a, w, p, level + 1, n->child[i], clb, cmb, pos, start))
 			return true;
@@ -138,12 +142,16 @@ static bool last_fit_in(struct vmres_addr *a, const struct want *w, struct path 
 		f &= ~(1u << i);
 		if (n->max_gap[i] < w->size)
 			continue;
-		cmb = i + 1 < n->count ? n->key[i + 1] - 1 : mb;
-		if (cmb <= w->lo_end)
-			return false;
-		clb = i ? n->key[i - 1] + 1 : lb;
-		if (clb > w->hi_start)
-			continue;
+		clb = lb;
+		cmb = mb;
+		if (w->bounded) {
+			cmb = i + 1 < n->count ? n->key[i + 1] - 1 : mb;
+			if (cmb <= w->lo_end)
+				return false;
+			clb = i ? n->key[i - 1] + 1 : lb;
+			if (clb > w->hi_start)
+				continue;
+		}
 		p->pos[level] = i;
 		if (last_fit_in(a, w, p, level + 1, n->child[i], clb, cmb, pos, start))
 			return true;
@@ -244,6 +252,7 @@ static int alloc_fit(struct vmres_addr *a, const struct vmres_addr_req *req, uin
 		return VMRES_ENOSPC;
 	w.lo_end = w.lo + w.size_m1;
 	w.hi_start = w.hi - w.size_m1;
+	w.bounded = w.lo > a->wbase || w.hi < a->wlast;
 	w.size_bits = bit_length(w.size);
 	/* A fit at a multiple of the alignment holds the aligned block of
 	 * min(alignment, 2^floor(log2 size)) bytes that starts there. */

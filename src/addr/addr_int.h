@@ -11,10 +11,16 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define LEAF_CAP 32
 #define LEAF_MIN (LEAF_CAP / 4)
 #define NODE_CAP 32
 #define NODE_MIN (NODE_CAP / 4)
+/* The byte arrays of a node are read 32 bytes at a time (bytes_ge_mask()). */
+_Static_assert(LEAF_CAP == 32 && NODE_CAP == 32, "node byte arrays must hold 32 bytes");
 /* 2^32 nodes with at least NODE_MIN children per level cannot be deeper. */
 #define MAX_DEPTH   20
 #define NIL	    UINT32_MAX
@@ -47,7 +53,7 @@ struct leaf {
 struct inode {
 	uint64_t key[NODE_CAP];	    /* lowest base in child i */
 	uint64_t max_gap[NODE_CAP]; /* the largest gap in child i's subtree (exact) */
-	uint8_t bits[NODE_CAP];	    /* bit length of max_gap[i], for scanning 8 at once */
+	uint8_t bits[NODE_CAP];	    /* bit length of max_gap[i], scanned 16 at a time */
 	uint8_t blocks[NODE_CAP];   /* the largest block_class() of the gaps in child i */
 	uint32_t child[NODE_CAP];
 	uint32_t count;
@@ -107,6 +113,7 @@ struct want {
 	uint64_t hi_start; /* hi - size + 1: a gap must start at or before this */
 	uint8_t size_bits; /* bit_length(size): the least bit length of a gap that fits */
 	uint8_t block;	   /* the least block_class() of a gap that fits */
+	bool bounded;	   /* [lo, hi] is narrower than the window */
 };
 
 static inline void *pool_at(const struct pool *pl, uint32_t i)
@@ -167,10 +174,6 @@ static inline uint8_t block_class(uint64_t gs, uint64_t ge)
  * plain loops. Bytes past a node's count are never trusted: every mask is cut
  * to the count.
  */
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
 /* Bit i set where bytes[i] >= t, for i < 32. */
 static inline uint32_t bytes_ge_mask(const uint8_t *bytes, uint8_t t)
 {
@@ -223,6 +226,36 @@ static inline uint8_t max_byte(const uint8_t *bytes, uint32_t count)
 	for (uint32_t i = 0; i < count; i++)
 		m = bytes[i] > m ? bytes[i] : m;
 	return m;
+#endif
+}
+
+/* The largest of x[0 .. count - 1] and of y[0 .. count - 1] (count <= 32), in
+ * one pass: the two reductions share their steps. */
+static inline void max_bytes2(const uint8_t *x, const uint8_t *y, uint32_t count, uint8_t *mx,
+			      uint8_t *my)
+{
+#ifdef __SSE2__
+	const __m128i idx_lo = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	const __m128i idx_hi = _mm_add_epi8(idx_lo, _mm_set1_epi8(16));
+	__m128i vc = _mm_set1_epi8((char)count);
+	__m128i klo = _mm_cmpgt_epi8(vc, idx_lo), khi = _mm_cmpgt_epi8(vc, idx_hi);
+	__m128i a = _mm_max_epu8(_mm_and_si128(_mm_loadu_si128((const __m128i *)x), klo),
+				 _mm_and_si128(_mm_loadu_si128((const __m128i *)(x + 16)), khi));
+	__m128i b = _mm_max_epu8(_mm_and_si128(_mm_loadu_si128((const __m128i *)y), klo),
+				 _mm_and_si128(_mm_loadu_si128((const __m128i *)(y + 16)), khi));
+	__m128i v;
+
+	a = _mm_max_epu8(a, _mm_srli_si128(a, 8));
+	b = _mm_max_epu8(b, _mm_srli_si128(b, 8));
+	v = _mm_unpacklo_epi64(a, b); /* x's 8 candidates low, y's high */
+	v = _mm_max_epu8(v, _mm_srli_epi64(v, 32));
+	v = _mm_max_epu8(v, _mm_srli_epi64(v, 16));
+	v = _mm_max_epu8(v, _mm_srli_epi64(v, 8));
+	*mx = (uint8_t)_mm_cvtsi128_si32(v);
+	*my = (uint8_t)_mm_extract_epi16(v, 4);
+#else
+	*mx = max_byte(x, count);
+	*my = max_byte(y, count);
 #endif
 }
 
@@ -296,6 +329,15 @@ static inline struct bound stored_bound(const struct vmres_addr *a, const struct
 					unsigned int level)
 {
 	return bound_of(inode_at(a, p->node[level - 1]), p->pos[level - 1]);
+}
+
+/* Ask for every cache line of a node at once, before a binary search would
+ * fetch them one after the other: at 100k allocations most nodes are not in
+ * cache, and misses that overlap cost little more than one. */
+static inline void prefetch_node(const void *node, size_t size)
+{
+	for (size_t off = 0; off < size; off += 64)
+		__builtin_prefetch((const char *)node + off);
 }
 
 /* The last child whose key is <= x, or 0. */

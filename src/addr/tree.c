@@ -195,21 +195,22 @@ int vmres__addr_reserve_slow(struct vmres_addr *a)
  * largest bit length are compared. */
 struct bound vmres__addr_leaf_bound(const struct leaf *l)
 {
-	uint8_t top = max_byte(l->bits, l->count);
+	uint8_t top, block;
 	uint64_t g = 0;
 
+	max_bytes2(l->bits, l->blk, l->count, &top, &block);
 	if (top)
 		for (uint32_t f = bytes_ge_mask(l->bits, top) & count_mask(l->count); f; f &= f - 1)
 			g = max_u64(g, l->e[__builtin_ctz(f)].gap);
-	return (struct bound){g, max_byte(l->blk, l->count)};
+	return (struct bound){g, block};
 }
 
 static struct bound inode_bound(const struct inode *n)
 {
-	uint8_t top = max_byte(n->bits, n->count);
+	uint8_t top, block;
 
-	return (struct bound){max_of_top(n->max_gap, n->bits, n->count, top),
-			      max_byte(n->blocks, n->count)};
+	max_bytes2(n->bits, n->blocks, n->count, &top, &block);
+	return (struct bound){max_of_top(n->max_gap, n->bits, n->count, top), block};
 }
 
 /* Lowest base and bound of the node at @level of a tree of @height. */
@@ -272,9 +273,11 @@ static inline uint64_t summary_after(uint64_t old, uint64_t now, uint64_t total,
  */
 void vmres__addr_propagate(struct vmres_addr *a, const struct path *p, uint64_t key, struct bound b)
 {
+	struct inode *parent = a->height ? inode_at(a, p->node[a->height - 1]) : NULL;
+
 	for (unsigned int level = a->height; level > 0; level--) {
-		struct inode *parent = inode_at(a, p->node[level - 1]);
 		uint32_t i = p->pos[level - 1];
+		struct inode *grand;
 		struct bound old, total;
 		bool rescan = false;
 
@@ -286,11 +289,13 @@ void vmres__addr_propagate(struct vmres_addr *a, const struct path *p, uint64_t 
 		if (level == 1)
 			return;
 		key = parent->key[0];
-		total = stored_bound(a, p, level - 1);
+		grand = inode_at(a, p->node[level - 2]);
+		total = bound_of(grand, p->pos[level - 2]);
 		b.gap = summary_after(old.gap, b.gap, total.gap, &rescan);
 		b.block = (uint8_t)summary_after(old.block, b.block, total.block, &rescan);
 		if (rescan)
 			b = inode_bound(parent);
+		parent = grand;
 	}
 }
 
@@ -303,13 +308,17 @@ void vmres__addr_descend(const struct vmres_addr *a, uint64_t x, struct path *p)
 
 	for (unsigned int l = 0; l < a->height; l++) {
 		const struct inode *n = inode_at(a, node);
-		uint32_t i = route(n, x);
+		uint32_t i;
+
+		prefetch_node(n, sizeof(*n));
+		i = route(n, x);
 
 		p->node[l] = node;
 		p->pos[l] = i;
 		node = n->child[i];
 	}
 	p->node[a->height] = node;
+	prefetch_node(leaf_at(a, node), sizeof(struct leaf));
 }
 
 /* Move @p to the next leaf in address order; false if it is the last one. */
@@ -431,9 +440,11 @@ static void leaf_put_entry(struct leaf *l, uint32_t pos, uint64_t base, uint64_t
 {
 	uint32_t move = l->count - pos;
 
-	memmove(&l->e[pos + 1], &l->e[pos], move * sizeof(l->e[0]));
-	memmove(&l->bits[pos + 1], &l->bits[pos], move);
-	memmove(&l->blk[pos + 1], &l->blk[pos], move);
+	if (move) { /* appends (ascending fills) skip the calls */
+		memmove(&l->e[pos + 1], &l->e[pos], move * sizeof(l->e[0]));
+		memmove(&l->bits[pos + 1], &l->bits[pos], move);
+		memmove(&l->blk[pos + 1], &l->blk[pos], move);
+	}
 	l->e[pos].base = base;
 	l->e[pos].last = last;
 	l->e[pos].owner = owner;
