@@ -8,9 +8,7 @@
 
 BUILD_PKGS := gcc meson ninja-build pkg-config libcmocka-dev liburcu-dev \
 	libjansson-dev zlib1g-dev libunicorn-dev
-CHECK_PKGS := $(BUILD_PKGS) clang valgrind seabios
-
-MESON_SETUP = meson setup --wipe
+CHECK_PKGS := $(BUILD_PKGS) clang valgrind seabios doxygen
 
 .PHONY: all deps check-deps demo demo-seabios check test asan tsan bench docs coverage fuzz clean
 
@@ -60,6 +58,7 @@ check: check-deps
 	$(MAKE) --no-print-directory test
 	$(MAKE) --no-print-directory asan
 	$(MAKE) --no-print-directory tsan
+	$(MAKE) --no-print-directory docs
 
 # make fuzz: every libFuzzer target in fuzz/ for FUZZ_SECONDS each (clang, ASan+UBSan),
 # starting from its committed corpus; new inputs go to build-fuzz/corpus-<name>.

@@ -255,6 +255,8 @@ int vmres_sysalloc_release_owner(struct vmres_sysalloc *sa, uint64_t owner);
 
 /**
  * vmres_sysalloc_set_owner_name() - name an owner for dumps ("virtio-net0").
+ * @param sa the allocator.
+ * @param owner the owner tag.
  * @param name 1 to VMRES_SYSALLOC_LABEL_MAX - 1 characters, or NULL to remove it.
  * @return 0; VMRES_EINVAL for NULL @p sa, an empty or too long name; VMRES_ENOMEM.
  * Context: caller serializes; O(1).
@@ -263,6 +265,7 @@ int vmres_sysalloc_set_owner_name(struct vmres_sysalloc *sa, uint64_t owner, con
 
 /**
  * vmres_sysalloc_set_label() - label one allocated resource ("com1") for dumps.
+ * @param sa the allocator.
  * @param r the resource, as for vmres_sysalloc_release().
  * @param owner its owner.
  * @param label up to VMRES_SYSALLOC_LABEL_MAX - 1 characters; "" or NULL removes it.
@@ -318,6 +321,9 @@ int vmres_sysalloc_foreach_owner(const struct vmres_sysalloc *sa, vmres_sysalloc
 
 /**
  * vmres_sysalloc_find_pool() - the address pool whose window holds @p addr in @p space.
+ * @param sa the allocator.
+ * @param space VMRES_SPACE_PIO or VMRES_SPACE_MMIO.
+ * @param addr the address.
  * @param name_out receives the pool's name (VMRES_POOL_NAME_MAX bytes).
  * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ENOENT if no pool holds it.
  * Context: read-only; O(p).
@@ -328,6 +334,9 @@ int vmres_sysalloc_find_pool(const struct vmres_sysalloc *sa, enum vmres_space s
 /**
  * vmres_sysalloc_find() - the allocation in pool @p pool that contains @p value
  * (an address, or a GSI / id number).
+ * @param sa the allocator.
+ * @param pool the pool's name.
+ * @param value the address or number.
  * @param out receives it; its name pointers stay valid until the next change.
  * @return 0; VMRES_EINVAL for NULL pointers; VMRES_EPOOL no such pool;
  *   VMRES_ENOENT @p value is free or outside the pool.
@@ -354,6 +363,7 @@ int vmres_sysalloc_dump(const struct vmres_sysalloc *sa, FILE *f);
 
 /**
  * vmres_sysalloc_dump_str() - vmres_sysalloc_dump() into a malloc'd string.
+ * @param sa the allocator.
  * @param out receives the NUL-terminated text; free it with free().
  * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ENOMEM.
  * Context: read-only; O(n log n).
@@ -375,6 +385,7 @@ int vmres_sysalloc_dump_str(const struct vmres_sysalloc *sa, char **out);
  * Addresses, sizes and owners are 64-bit values and are written as "0x..."
  * strings (JSON numbers lose precision above 2^53); numbers of number pools are
  * JSON integers.
+ * @param sa the allocator.
  * @param out receives the NUL-terminated text; free it with free().
  * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ENOMEM.
  * Context: read-only; O(n log n).
