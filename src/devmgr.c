@@ -1012,9 +1012,8 @@ int vmres_devmgr_mmio(struct vmres_devmgr *m, uint64_t phys_addr, uint32_t len, 
 /* rep ins/outs: count accesses to the same port; the table is read again for
  * each, so a device that moves itself is found at its new place. Out of line,
  * as mmio_split(). Inside a read-side section. */
-static __attribute__((noinline)) void pio_rep(struct vmres_devmgr *m, uint16_t port,
-					      bool is_write, uint8_t size, uint32_t count,
-					      uint8_t *data)
+static __attribute__((noinline)) void pio_rep(struct vmres_devmgr *m, uint16_t port, bool is_write,
+					      uint8_t size, uint32_t count, uint8_t *data)
 {
 	for (uint32_t i = 0; i < count; i++)
 		access_one(m, vmres__rcu_load(m->state), PIO, port, size, is_write,
