@@ -6,9 +6,10 @@
 #   make check   build and run every test: plain, ASan+UBSan, TSan (concurrent suite)
 #   make bench   build optimised and run the benchmark program
 
-BUILD_PKGS := gcc meson ninja-build pkg-config libcmocka-dev liburcu-dev \
-	libjansson-dev zlib1g-dev libunicorn-dev
-CHECK_PKGS := $(BUILD_PKGS) clang valgrind seabios doxygen
+# python3 runs meson and embeds the demo guest; binutils' objcopy flattens it.
+BUILD_PKGS := gcc binutils python3 meson ninja-build pkg-config libcmocka-dev \
+	liburcu-dev libjansson-dev zlib1g-dev libunicorn-dev
+CHECK_PKGS := $(BUILD_PKGS) seabios doxygen
 
 .PHONY: all deps check-deps demo demo-seabios check test asan tsan bench docs coverage fuzz clean
 
@@ -66,6 +67,7 @@ check: check-deps
 FUZZ_SECONDS ?= 60
 
 build-fuzz/build.ninja:
+	@tools/deps.sh clang
 	CC=clang meson setup build-fuzz -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true \
 		-Dc_args=-fsanitize=fuzzer-no-link
 

@@ -28,6 +28,7 @@
 #include <vmres/pci.h>
 #include <vmres/sysalloc.h>
 
+#include "../tests/helpers.h"
 #include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -127,16 +128,7 @@ static void host_release(void *opaque)
 
 static struct vmres_request addr_req(const char *pool, enum vmres_space space, uint64_t size)
 {
-	struct vmres_request q;
-
-	memset(&q, 0, sizeof(q));
-	q.kind = VMRES_RES_ADDR;
-	strcpy(q.pool, pool);
-	q.u.addr.space = space;
-	q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
-	q.u.addr.req.size = size;
-	q.u.addr.req.align = size;
-	return q;
+	return test_rq_addr(pool, space, size, size, VMRES_ADDR_FIRST_FIT, 0);
 }
 
 /* Function @p i: resources from the allocator, registered, bound, attached. */

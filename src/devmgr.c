@@ -211,13 +211,15 @@ static int state_next(struct vmres_devmgr *m, size_t idx, const struct dm_view *
 	return 0;
 }
 
-static void state_discard(struct vmres_devmgr *m, struct dm_state *st)
+/* Drop @p st, built by state_next() but not published, and the new view @p v in it. */
+static void state_discard(struct vmres_devmgr *m, struct dm_state *st, struct dm_view *v)
 {
 	for (int s = 0; s < N_SPACES; s++)
 		if (st->bus[s] != m->state->bus[s])
 			vmres__bus_snap_free(&m->cache, st->bus[s]);
 	free(st->views);
 	free(st);
+	view_free(v);
 }
 
 /* Publish @p next; retire the current state with what only it referenced. */
@@ -282,20 +284,15 @@ static int check_resources(const struct vmres_resource *res, size_t n_res)
 
 /* ---- lifetime ---- */
 
+/* A device manager's dispatch is a bus lookup: the same RCU reader registration. */
 int vmres_devmgr_thread_register(void)
 {
-	if (vmres__rcu_registered())
-		return VMRES_ESTATE;
-	urcu_memb_register_thread();
-	return 0;
+	return vmres_bus_thread_register();
 }
 
 int vmres_devmgr_thread_unregister(void)
 {
-	if (!vmres__rcu_registered())
-		return VMRES_ESTATE;
-	urcu_memb_unregister_thread();
-	return 0;
+	return vmres_bus_thread_unregister();
 }
 
 int vmres_devmgr_new(struct vmres_sysalloc *sa, struct vmres_devmgr **out)
@@ -453,21 +450,31 @@ out:
 	return rc;
 }
 
-/* Replace the view at @p idx by @p v (consumed) and publish; @p m->lock held. */
-static int replace_view(struct vmres_devmgr *m, size_t idx, struct dm_view *v)
+/*
+ * Build in @p next the state in which the view at @p idx is @p v (NULL: out of
+ * memory); @p v is freed on failure. Nothing is published; @p m->lock held.
+ */
+static int stage_view(struct vmres_devmgr *m, size_t idx, struct dm_view *v, struct dm_state **next)
 {
-	struct dm_state *next;
 	int rc;
 
 	if (!v)
 		return VMRES_ENOMEM;
-	rc = state_next(m, idx, m->state->views[idx], v, &next);
-	if (rc) {
+	rc = state_next(m, idx, m->state->views[idx], v, next);
+	if (rc)
 		view_free(v);
-		return rc;
-	}
-	publish(m, next, m->state->views[idx], NULL);
-	return 0;
+	return rc;
+}
+
+/* Replace the view at @p idx by @p v (consumed) and publish; @p m->lock held. */
+static int replace_view(struct vmres_devmgr *m, size_t idx, struct dm_view *v)
+{
+	struct dm_state *next;
+	int rc = stage_view(m, idx, v, &next);
+
+	if (rc == 0)
+		publish(m, next, m->state->views[idx], NULL);
+	return rc;
 }
 
 int vmres_devmgr_update(struct vmres_devmgr *m, uint32_t instance, const struct vmres_resource *res,
@@ -615,11 +622,9 @@ int vmres_devmgr_move_range(struct vmres_devmgr *m, uint32_t instance, unsigned 
 	if (!v)
 		goto out;
 	v->res[res_index].u.addr.base = new_base;
-	rc = state_next(m, idx, old, v, &next);
-	if (rc) {
-		view_free(v);
+	rc = stage_view(m, idx, v, &next);
+	if (rc)
 		goto out;
-	}
 	if (mapped && use_sysalloc(m, r)) {
 		/* Reserve the new range before giving up the old one, unless they share
 		 * addresses (then release first, and take the old one back on failure). */
@@ -641,8 +646,7 @@ int vmres_devmgr_move_range(struct vmres_devmgr *m, uint32_t instance, unsigned 
 				unreserve(m, r, owner);
 		}
 		if (rc) {
-			state_discard(m, next);
-			view_free(v);
+			state_discard(m, next, v);
 			goto out;
 		}
 	}
@@ -682,11 +686,9 @@ static int set_mapped(struct vmres_devmgr *m, uint32_t instance, unsigned int re
 	if (!v)
 		goto out;
 	v->mapped[res_index] = map;
-	rc = state_next(m, idx, old, v, &next);
-	if (rc) {
-		view_free(v);
+	rc = stage_view(m, idx, v, &next);
+	if (rc)
 		goto out;
-	}
 	if (use_sysalloc(m, r)) {
 		struct dm_rec *rec = old->rec;
 		uint64_t owner = rec->dev.owner;
@@ -699,8 +701,7 @@ static int set_mapped(struct vmres_devmgr *m, uint32_t instance, unsigned int re
 			rc = unreserve(m, r, owner);
 		}
 		if (rc) {
-			state_discard(m, next);
-			view_free(v);
+			state_discard(m, next, v);
 			goto out;
 		}
 	}
@@ -756,16 +757,13 @@ int vmres_devmgr_reroute_msi(struct vmres_devmgr *m, uint32_t instance, unsigned
 	if (!v)
 		goto out;
 	v->res[res_index].u.msi.msg = *msg;
-	rc = state_next(m, idx, old, v, &next);
-	if (rc) {
-		view_free(v);
+	rc = stage_view(m, idx, v, &next);
+	if (rc)
 		goto out;
-	}
 	if (m->msi_fn) {
 		rc = m->msi_fn(m->msi_ctx, instance, res_index, old->res[res_index].u.msi.gsi, msg);
 		if (rc) {
-			state_discard(m, next);
-			view_free(v);
+			state_discard(m, next, v);
 			goto out;
 		}
 	}

@@ -428,6 +428,15 @@ static int clear_one(struct vmres_ids *ids, uint64_t pos)
 	return 0;
 }
 
+/* The children [*i0, *i1] (each spanning 1 << @p sh ids) of the node at @p base that
+ * [first, last] touches; first may lie before base. */
+static void child_span(unsigned sh, uint64_t base, uint64_t first, uint64_t last, unsigned *i0,
+		       unsigned *i1)
+{
+	*i0 = first > base ? (unsigned)((first - base) >> sh) : 0;
+	*i1 = (unsigned)((last - base) >> sh) > 63 ? 63 : (unsigned)((last - base) >> sh);
+}
+
 /* Create every missing node under n for [first, last]. */
 static int ensure(struct vmres_ids *ids, struct node *n, int level, uint64_t base, uint64_t first,
 		  uint64_t last)
@@ -437,8 +446,7 @@ static int ensure(struct vmres_ids *ids, struct node *n, int level, uint64_t bas
 
 	if (level == 0)
 		return 0;
-	i0 = first > base ? (unsigned)((first - base) >> sh) : 0;
-	i1 = (unsigned)((last - base) >> sh) > 63 ? 63 : (unsigned)((last - base) >> sh);
+	child_span(sh, base, first, last, &i0, &i1);
 	for (unsigned i = i0; i <= i1; i++) {
 		uint64_t cb = base + ((uint64_t)i << sh);
 		int rc;
@@ -464,8 +472,7 @@ static void prune(struct vmres_ids *ids, struct node *n, int level, uint64_t bas
 
 	if (level == 0)
 		return;
-	i0 = first > base ? (unsigned)((first - base) >> sh) : 0;
-	i1 = (unsigned)((last - base) >> sh) > 63 ? 63 : (unsigned)((last - base) >> sh);
+	child_span(sh, base, first, last, &i0, &i1);
 	for (unsigned i = i0; i <= i1; i++) {
 		uint64_t cb = base + ((uint64_t)i << sh);
 		struct node *c = n->child[i];
@@ -780,11 +787,13 @@ int vmres_ids_alloc_block(struct vmres_ids *ids, uint32_t count, uint32_t *first
 	return 0;
 }
 
-/* 0 if [first, first + count - 1] lies inside [lo, hi], else VMRES_ERANGE. */
+/* 0 if [first, first + count - 1] is not empty and lies inside [lo, hi]. */
 static int check_block(const struct vmres_ids *ids, uint32_t first, uint32_t count)
 {
 	uint64_t last = (uint64_t)first + count - 1;
 
+	if (count == 0)
+		return VMRES_ESIZE;
 	if (first < ids->lo || last > ids->hi)
 		return VMRES_ERANGE;
 	return 0;
@@ -796,8 +805,6 @@ int vmres_ids_reserve_block(struct vmres_ids *ids, uint32_t first, uint32_t coun
 
 	if (!ids)
 		return VMRES_EINVAL;
-	if (count == 0)
-		return VMRES_ESIZE;
 	rc = check_block(ids, first, count);
 	if (rc)
 		return rc;
@@ -829,8 +836,6 @@ int vmres_ids_release_block(struct vmres_ids *ids, uint32_t first, uint32_t coun
 
 	if (!ids)
 		return VMRES_EINVAL;
-	if (count == 0)
-		return VMRES_ESIZE;
 	rc = check_block(ids, first, count);
 	if (rc)
 		return rc;

@@ -166,7 +166,6 @@ struct save_ctx {
 	struct obuf pools, owners, allocs, devices, resources;
 	struct save_pool *pool_names;
 	uint32_t n_pools, cap_pools, last_pool;
-	int err;
 };
 
 static int save_pool(void *ctx, const struct vmres_sysalloc_pool_info *p)

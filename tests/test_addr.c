@@ -14,6 +14,9 @@
 
 #include <vmres/addr.h>
 
+#include "helpers.h"
+#include "model/addr_model.h"
+
 #define TOP   UINT64_MAX
 #define BIT63 (1ULL << 63)
 
@@ -686,11 +689,7 @@ static uint64_t rng_state;
 
 static uint64_t rng(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return test_splitmix64(&rng_state);
 }
 
 static void shuffle(uint64_t *v, size_t n)
@@ -861,184 +860,34 @@ static void test_large_allocator_grows_its_node_pools(void **state)
 
 /* ---- the model ----------------------------------------------------------- */
 
-struct model {
-	uint64_t base;
-	uint64_t last;
-	size_t n;
-	struct vmres_addr_entry *v; /* sorted by base */
-	size_t cap;
-};
+/* The model is tests/model/addr_model.h (shared with fuzz/fuzz_addr.c): a sorted
+ * array of allocations, searched linearly, with 128-bit arithmetic. */
 
-static void model_insert(struct model *m, uint64_t base, uint64_t last, uint64_t owner)
-{
-	size_t i = 0;
-
-	if (m->n == m->cap) {
-		m->cap = m->cap ? m->cap * 2 : 64;
-		m->v = realloc(m->v, m->cap * sizeof(*m->v));
-		assert_non_null(m->v);
-	}
-	while (i < m->n && m->v[i].base < base)
-		i++;
-	memmove(&m->v[i + 1], &m->v[i], (m->n - i) * sizeof(*m->v));
-	m->v[i] = (struct vmres_addr_entry){base, last, owner};
-	m->n++;
-}
-
-/* The free gaps, computed from scratch. */
-static size_t model_gaps(const struct model *m, struct vmres_addr_entry *out)
-{
-	u128 next = m->base;
-	size_t n = 0;
-
-	for (size_t i = 0; i < m->n; i++) {
-		if (m->v[i].base > next)
-			out[n++] = (struct vmres_addr_entry){(uint64_t)next, m->v[i].base - 1, 0};
-		next = (u128)m->v[i].last + 1;
-	}
-	if (next <= m->last)
-		out[n++] = (struct vmres_addr_entry){(uint64_t)next, m->last, 0};
-	return n;
-}
-
-static bool model_overlaps(const struct model *m, uint64_t base, uint64_t last)
-{
-	for (size_t i = 0; i < m->n; i++)
-		if (m->v[i].base <= last && base <= m->v[i].last)
-			return true;
-	return false;
-}
-
-static int model_alloc(struct model *m, const struct vmres_addr_req *r, uint64_t *out)
-{
-	u128 align = r->align > 1 ? r->align : 1, size = r->size;
-
-	if (r->version != VMRES_ADDR_REQ_VERSION || r->policy > VMRES_ADDR_EXACT || r->min > r->max)
-		return VMRES_EINVAL;
-	if (r->size == 0)
-		return VMRES_ESIZE;
-	if (r->align & (r->align - 1))
-		return VMRES_EALIGN;
-	if (r->policy == VMRES_ADDR_EXACT) {
-		u128 last = (u128)r->addr + size - 1;
-
-		if (last > TOP)
-			return VMRES_EOVERFLOW;
-		if (r->addr < m->base || last > m->last || r->addr < r->min || last > r->max)
-			return VMRES_ERANGE;
-		if (r->addr % align)
-			return VMRES_EMISALIGNED;
-		if (model_overlaps(m, r->addr, (uint64_t)last))
-			return VMRES_EOVERLAP;
-		model_insert(m, r->addr, (uint64_t)last, r->owner);
-		*out = r->addr;
-		return 0;
-	}
-	if (((u128)r->min + align - 1) / align * align + size - 1 > TOP)
-		return VMRES_EOVERFLOW;
-	if (r->max < m->base || r->min > m->last)
-		return VMRES_ERANGE;
-
-	struct vmres_addr_entry *gaps = malloc((m->n + 1) * sizeof(*gaps));
-	size_t ng = model_gaps(m, gaps);
-	u128 lo = r->min > m->base ? r->min : m->base, hi = r->max < m->last ? r->max : m->last;
-	bool found = false;
-	u128 best = 0;
-
-	assert_non_null(gaps);
-	for (size_t i = 0; i < ng; i++) {
-		u128 s = gaps[i].base > lo ? gaps[i].base : lo;
-		u128 e = gaps[i].last < hi ? gaps[i].last : hi;
-
-		if (s > e)
-			continue;
-		if (r->policy == VMRES_ADDR_FIRST_FIT) {
-			u128 start = (s + align - 1) / align * align;
-
-			if (start + size - 1 <= e) {
-				best = start;
-				found = true;
-				break;
-			}
-		} else if (e + 1 >= s + size) {
-			u128 start = (e + 1 - size) / align * align;
-
-			if (start >= s) {
-				best = start;
-				found = true;
-			}
-		}
-	}
-	free(gaps);
-	if (!found)
-		return VMRES_ENOSPC;
-	model_insert(m, (uint64_t)best, (uint64_t)(best + size - 1), r->owner);
-	*out = (uint64_t)best;
-	return 0;
-}
-
-static int model_release(struct model *m, uint64_t base, uint64_t size, uint64_t *owner)
-{
-	if (size == 0)
-		return VMRES_ESIZE;
-	if ((u128)base + size - 1 > TOP)
-		return VMRES_EOVERFLOW;
-	for (size_t i = 0; i < m->n; i++) {
-		if (m->v[i].base == base && m->v[i].last == base + (size - 1)) {
-			*owner = m->v[i].owner;
-			memmove(&m->v[i], &m->v[i + 1], (m->n - i - 1) * sizeof(*m->v));
-			m->n--;
-			return 0;
-		}
-	}
-	return VMRES_ENOENT;
-}
-
-static int model_find(const struct model *m, uint64_t addr, struct vmres_addr_entry *out)
-{
-	for (size_t i = 0; i < m->n; i++) {
-		if (m->v[i].base <= addr && addr <= m->v[i].last) {
-			*out = m->v[i];
-			return 0;
-		}
-	}
-	return VMRES_ENOENT;
-}
-
-static int model_next(const struct model *m, uint64_t from, struct vmres_addr_entry *out)
-{
-	for (size_t i = 0; i < m->n; i++) {
-		if (m->v[i].base >= from) {
-			*out = m->v[i];
-			return 0;
-		}
-	}
-	return VMRES_ENOENT;
-}
-
-static void assert_matches_model(const struct vmres_addr *a, const struct model *m)
+static void assert_matches_model(const struct vmres_addr *a, const struct addr_model *m)
 {
 	struct snap s = {0};
 	struct vmres_addr_entry *gaps = malloc((m->n + 1) * sizeof(*gaps));
-	size_t ng = model_gaps(m, gaps);
-	u128 used = 0, window = (u128)m->last - m->base + 1;
+	struct vmres_addr_stats want;
+	size_t ng = 0;
+	uint64_t gs, ge;
 
 	assert_non_null(gaps);
+	while (addr_model_gap(m, ng, &gs, &ge))
+		gaps[ng++] = (struct vmres_addr_entry){gs, ge, 0};
+	addr_model_stats(m, &want);
 	snap_take(a, &s);
 	assert_int_equal(s.n_allocs, m->n);
 	if (m->n)
-		assert_memory_equal(s.allocs, m->v, m->n * sizeof(*m->v));
+		assert_memory_equal(s.allocs, m->e, m->n * sizeof(*m->e));
 	assert_int_equal(s.n_gaps, ng);
 	if (ng)
 		assert_memory_equal(s.gaps, gaps, ng * sizeof(*gaps));
-	for (size_t i = 0; i < m->n; i++)
-		used += (u128)m->v[i].last - m->v[i].base + 1;
 	assert_int_equal(s.stats.base, m->base);
 	assert_int_equal(s.stats.last, m->last);
 	assert_int_equal(s.stats.count, m->n);
 	assert_int_equal(s.stats.gaps, ng);
-	assert_int_equal(s.stats.used, used > TOP ? TOP : (uint64_t)used);
-	assert_int_equal(s.stats.free, window - used > TOP ? TOP : (uint64_t)(window - used));
+	assert_int_equal(s.stats.used, want.used);
+	assert_int_equal(s.stats.free, want.free);
 	snap_free(&s);
 	free(gaps);
 }
@@ -1050,7 +899,7 @@ static uint64_t below(uint64_t n)
 }
 
 /* An address of the window, or now and then one just outside it. */
-static uint64_t random_addr(const struct model *m)
+static uint64_t random_addr(const struct addr_model *m)
 {
 	uint64_t span = m->last - m->base;
 
@@ -1106,8 +955,9 @@ static void run_differential(uint64_t seed, uint64_t base, uint64_t last, uint64
 			     uint64_t max_align_log2, unsigned int ops)
 {
 	struct vmres_addr *a = new_addr(base, last);
-	struct model m = {.base = base, .last = last};
+	struct addr_model m;
 
+	addr_model_init(&m, base, last);
 	rng_state = seed;
 	printf("differential: seed %#llx window [%#llx, %#llx], %u operations\n",
 	       (unsigned long long)seed, (unsigned long long)base, (unsigned long long)last, ops);
@@ -1145,7 +995,7 @@ static void run_differential(uint64_t seed, uint64_t base, uint64_t last, uint64
 			if (below(200) == 0)
 				req.policy = (enum vmres_addr_policy)7;
 			rc1 = vmres_addr_alloc(a, &req, &out1);
-			rc2 = model_alloc(&m, &req, &out2);
+			rc2 = addr_model_alloc(&m, &req, &out2);
 			assert_int_equal(rc1, rc2);
 			assert_int_equal(out1, out2);
 		} else if (kind < 52) {
@@ -1158,13 +1008,13 @@ static void run_differential(uint64_t seed, uint64_t base, uint64_t last, uint64
 			req.size = size;
 			req.owner = owner;
 			rc1 = vmres_addr_reserve(a, addr, size, owner);
-			rc2 = model_alloc(&m, &req, &out2);
+			rc2 = addr_model_alloc(&m, &req, &out2);
 			assert_int_equal(rc1, rc2);
 		} else if (kind < 85) {
 			uint64_t base_r, size;
 
 			if (m.n && below(4)) {
-				struct vmres_addr_entry *v = &m.v[below(m.n)];
+				struct vmres_addr_entry *v = &m.e[below(m.n)];
 
 				base_r = v->base;
 				size = v->last - v->base + 1;
@@ -1176,28 +1026,28 @@ static void run_differential(uint64_t seed, uint64_t base, uint64_t last, uint64
 			}
 			out1 = out2 = 0xdead;
 			rc1 = vmres_addr_release(a, base_r, size, &out1);
-			rc2 = model_release(&m, base_r, size, &out2);
+			rc2 = addr_model_release(&m, base_r, size, &out2);
 			assert_int_equal(rc1, rc2);
 			assert_int_equal(out1, out2);
 		} else if (kind < 93) {
 			uint64_t addr = random_addr(&m);
 
 			rc1 = vmres_addr_find(a, addr, &e1);
-			rc2 = model_find(&m, addr, &e2);
+			rc2 = addr_model_find(&m, addr, &e2);
 			assert_int_equal(rc1, rc2);
 			assert_memory_equal(&e1, &e2, sizeof(e1));
 		} else {
 			uint64_t from = random_addr(&m);
 
 			rc1 = vmres_addr_next(a, from, &e1);
-			rc2 = model_next(&m, from, &e2);
+			rc2 = addr_model_next(&m, from, &e2);
 			assert_int_equal(rc1, rc2);
 			assert_memory_equal(&e1, &e2, sizeof(e1));
 		}
 		assert_int_equal(vmres_addr_validate(a), 0);
 		assert_matches_model(a, &m);
 	}
-	free(m.v);
+	addr_model_fini(&m);
 	vmres_addr_free(a);
 }
 

@@ -16,61 +16,13 @@
 
 #include <vmres/bus.h>
 
-/* ---- a recording device ---- */
+#include "helpers.h"
 
-struct rec_dev {
-	struct vmres_device dev;
-	int id;
-	int reads, writes, releases;
-	unsigned int last_range, last_size;
-	uint64_t last_offset, last_addr, last_value;
-	uint64_t reply;
-};
+/* ---- a recording device (struct tdev, tests/helpers.h) ---- */
 
-static uint64_t rec_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
-			 unsigned int size)
+static void rec_init(struct tdev *d)
 {
-	struct rec_dev *d = opaque;
-
-	d->reads++;
-	d->last_range = range;
-	d->last_offset = offset;
-	d->last_addr = addr;
-	d->last_size = size;
-	return d->reply;
-}
-
-static void rec_write(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
-		      unsigned int size, uint64_t value)
-{
-	struct rec_dev *d = opaque;
-
-	d->writes++;
-	d->last_range = range;
-	d->last_offset = offset;
-	d->last_addr = addr;
-	d->last_size = size;
-	d->last_value = value;
-}
-
-static void rec_release(void *opaque)
-{
-	struct rec_dev *d = opaque;
-
-	/* On liburcu's call_rcu thread. */
-	__atomic_fetch_add(&d->releases, 1, __ATOMIC_RELEASE);
-}
-
-static void rec_init(struct rec_dev *d, int id)
-{
-	memset(d, 0, sizeof(*d));
-	d->dev = (struct vmres_device)VMRES_DEVICE_INIT;
-	d->dev.name = "rec";
-	d->dev.opaque = d;
-	d->dev.read = rec_read;
-	d->dev.write = rec_write;
-	d->dev.release = rec_release;
-	d->id = id;
+	tdev_init(d, "rec", NULL);
 	d->reply = 0x1122334455667788ULL;
 }
 
@@ -136,28 +88,28 @@ static void test_new_rejects_bad_arguments(void **state)
 static void test_insert_then_dispatch_reaches_device(void **state)
 {
 	struct vmres_bus *bus;
-	struct rec_dev d;
+	struct tdev d;
 	uint64_t v = 0;
 
 	(void)state;
-	rec_init(&d, 1);
+	rec_init(&d);
 	assert_int_equal(vmres_bus_new(VMRES_SPACE_MMIO, &bus), 0);
 	assert_int_equal(vmres_bus_insert(bus, 0x1000, 0x100, &d.dev, 3), 0);
 
 	assert_int_equal(vmres_bus_read(bus, 0x1010, 4, &v), 0);
 	assert_int_equal(d.reads, 1);
-	assert_int_equal(d.last_range, 3);
-	assert_int_equal(d.last_offset, 0x10);
-	assert_int_equal(d.last_addr, 0x1010);
-	assert_int_equal(d.last_size, 4);
+	assert_int_equal(d.range, 3);
+	assert_int_equal(d.offset, 0x10);
+	assert_int_equal(d.addr, 0x1010);
+	assert_int_equal(d.size, 4);
 	assert_int_equal(v, 0x55667788); /* only the low 4 bytes */
 
 	assert_int_equal(vmres_bus_write(bus, 0x10f8, 8, 0xdeadbeefcafef00dULL), 0);
 	assert_int_equal(d.writes, 1);
-	assert_int_equal(d.last_offset, 0xf8);
-	assert_int_equal(d.last_value, 0xdeadbeefcafef00dULL);
+	assert_int_equal(d.offset, 0xf8);
+	assert_int_equal(d.value, 0xdeadbeefcafef00dULL);
 	assert_int_equal(vmres_bus_write(bus, 0x1000, 1, 0x1ff), 0);
-	assert_int_equal(d.last_value, 0xff); /* bits above the size are cut */
+	assert_int_equal(d.value, 0xff); /* bits above the size are cut */
 
 	vmres_bus_free(bus);
 	assert_int_equal(d.releases, 1);
@@ -167,11 +119,11 @@ static void test_miss_reads_all_ones_and_drops_write(void **state)
 {
 	struct vmres_bus *bus;
 	struct vmres_bus_stats st;
-	struct rec_dev d;
+	struct tdev d;
 	uint64_t v;
 
 	(void)state;
-	rec_init(&d, 1);
+	rec_init(&d);
 	assert_int_equal(vmres_bus_new(VMRES_SPACE_MMIO, &bus), 0);
 	assert_int_equal(vmres_bus_insert(bus, 0x1000, 0x100, &d.dev, 0), 0);
 	const struct {
@@ -251,11 +203,11 @@ static void test_insert_errors_change_nothing(void **state)
 {
 	struct vmres_bus *bus, *pio;
 	struct vmres_device bad = VMRES_DEVICE_INIT;
-	struct rec_dev d;
+	struct tdev d;
 	struct bus_snap before;
 
 	(void)state;
-	rec_init(&d, 1);
+	rec_init(&d);
 	bad.version = 99;
 	assert_int_equal(vmres_bus_new(VMRES_SPACE_MMIO, &bus), 0);
 	assert_int_equal(vmres_bus_new(VMRES_SPACE_PIO, &pio), 0);
@@ -285,13 +237,13 @@ static void test_insert_errors_change_nothing(void **state)
 static void test_adjacent_ranges_and_edges_of_space(void **state)
 {
 	struct vmres_bus *bus;
-	struct rec_dev a, b, c;
+	struct tdev a, b, c;
 	struct vmres_bus_hit hit;
 
 	(void)state;
-	rec_init(&a, 1);
-	rec_init(&b, 2);
-	rec_init(&c, 3);
+	rec_init(&a);
+	rec_init(&b);
+	rec_init(&c);
 	assert_int_equal(vmres_bus_new(VMRES_SPACE_MMIO, &bus), 0);
 	assert_int_equal(vmres_bus_insert(bus, 0, 0x10, &a.dev, 0), 0);
 	assert_int_equal(vmres_bus_insert(bus, 0x10, 0x10, &b.dev, 0), 0);
@@ -320,17 +272,17 @@ static void test_adjacent_ranges_and_edges_of_space(void **state)
 static void test_whole_space_range(void **state)
 {
 	struct vmres_bus *bus;
-	struct rec_dev a;
+	struct tdev a;
 	uint64_t v;
 
 	(void)state;
-	rec_init(&a, 1);
+	rec_init(&a);
 	assert_int_equal(vmres_bus_new(VMRES_SPACE_MMIO, &bus), 0);
 	/* size 2^64 cannot be expressed; [0, UINT64_MAX - 1] plus [UINT64_MAX]. */
 	assert_int_equal(vmres_bus_insert(bus, 0, UINT64_MAX, &a.dev, 0), 0);
 	assert_int_equal(vmres_bus_read(bus, UINT64_MAX - 8, 8, &v), 0);
 	assert_int_equal(a.reads, 1);
-	assert_int_equal(a.last_offset, UINT64_MAX - 8);
+	assert_int_equal(a.offset, UINT64_MAX - 8);
 	assert_int_equal(vmres_bus_read(bus, UINT64_MAX - 7, 8, &v), 0); /* last byte unmapped */
 	assert_int_equal(a.reads, 1);
 	assert_int_equal(v, UINT64_MAX);
@@ -340,11 +292,11 @@ static void test_whole_space_range(void **state)
 static void test_remove_unknown_base_is_enoent(void **state)
 {
 	struct vmres_bus *bus;
-	struct rec_dev d;
+	struct tdev d;
 	struct bus_snap before;
 
 	(void)state;
-	rec_init(&d, 1);
+	rec_init(&d);
 	assert_int_equal(vmres_bus_new(VMRES_SPACE_MMIO, &bus), 0);
 	assert_int_equal(vmres_bus_insert(bus, 0x1000, 0x1000, &d.dev, 0), 0);
 	take(bus, &before);
@@ -372,10 +324,10 @@ static bool wait_for(const int *counter, int value)
 static void test_release_after_last_range_removed(void **state)
 {
 	struct vmres_bus *bus;
-	struct rec_dev d;
+	struct tdev d;
 
 	(void)state;
-	rec_init(&d, 1);
+	rec_init(&d);
 	assert_int_equal(vmres_bus_new(VMRES_SPACE_PIO, &bus), 0);
 	assert_int_equal(vmres_bus_insert(bus, 0x60, 1, &d.dev, 0), 0);
 	assert_int_equal(vmres_bus_insert(bus, 0x64, 1, &d.dev, 1), 0);
@@ -392,12 +344,12 @@ static void test_release_after_last_range_removed(void **state)
 static void test_free_releases_each_device_once(void **state)
 {
 	struct vmres_bus *bus;
-	struct rec_dev d[3];
+	struct tdev d[3];
 
 	(void)state;
 	assert_int_equal(vmres_bus_new(VMRES_SPACE_MMIO, &bus), 0);
 	for (int i = 0; i < 3; i++) {
-		rec_init(&d[i], i);
+		rec_init(&d[i]);
 		for (int r = 0; r < 4; r++)
 			assert_int_equal(vmres_bus_insert(bus, (uint64_t)(i * 4 + r) * 0x100, 0x100,
 							  &d[i].dev, (unsigned int)r),
@@ -429,11 +381,11 @@ static void test_null_callbacks_read_ones_and_drop(void **state)
 static void test_bad_size_is_eaccess(void **state)
 {
 	struct vmres_bus *bus;
-	struct rec_dev d;
+	struct tdev d;
 	uint64_t v = 42;
 
 	(void)state;
-	rec_init(&d, 1);
+	rec_init(&d);
 	assert_int_equal(vmres_bus_new(VMRES_SPACE_MMIO, &bus), 0);
 	assert_int_equal(vmres_bus_insert(bus, 0, 0x100, &d.dev, 0), 0);
 	for (unsigned int size = 0; size <= 16; size++) {
@@ -464,8 +416,8 @@ static void test_unregistered_thread_gets_estate(void **state)
 	assert_int_equal(vmres_bus_write(bus, 0, 4, 0), VMRES_ESTATE);
 	assert_int_equal(vmres_bus_resolve(bus, 0, &hit), VMRES_ESTATE);
 	/* Writers work on unregistered threads. */
-	struct rec_dev d;
-	rec_init(&d, 1);
+	struct tdev d;
+	rec_init(&d);
 	assert_int_equal(vmres_bus_insert(bus, 0, 1, &d.dev, 0), 0);
 	assert_int_equal(vmres_bus_remove(bus, 0), 0);
 	assert_int_equal(vmres_bus_thread_register(), 0);
@@ -478,11 +430,11 @@ static void test_ranges_reports_count_beyond_capacity(void **state)
 {
 	struct vmres_bus *bus;
 	struct vmres_bus_hit out[2];
-	struct rec_dev d;
+	struct tdev d;
 	size_t n = 0;
 
 	(void)state;
-	rec_init(&d, 1);
+	rec_init(&d);
 	assert_int_equal(vmres_bus_new(VMRES_SPACE_MMIO, &bus), 0);
 	for (int i = 3; i >= 0; i--)
 		assert_int_equal(vmres_bus_insert(bus, (uint64_t)i * 0x10, 0x10, &d.dev, 0), 0);
@@ -543,11 +495,7 @@ static uint64_t rng_state;
 
 static uint64_t rnd(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return test_splitmix64(&rng_state);
 }
 
 #define MODEL_MAX 200
@@ -663,7 +611,7 @@ static uint64_t pick_port(const struct model *m)
  * @p space, each followed by lookups and accesses that must agree. */
 static void differential(enum vmres_space space, uint64_t seed, int steps)
 {
-	static struct rec_dev devs[8];
+	static struct tdev devs[8];
 	struct vmres_bus *bus;
 	struct model *m = calloc(1, sizeof(*m));
 	bool pio = space == VMRES_SPACE_PIO;
@@ -674,7 +622,7 @@ static void differential(enum vmres_space space, uint64_t seed, int steps)
 	       (unsigned long long)rng_state);
 	assert_non_null(m);
 	for (int i = 0; i < 8; i++)
-		rec_init(&devs[i], i);
+		rec_init(&devs[i]);
 	assert_int_equal(vmres_bus_new(space, &bus), 0);
 	for (int step = 0; step < steps; step++) {
 		uint64_t op = rnd() % 10, base, size;
@@ -729,8 +677,8 @@ static void differential(enum vmres_space space, uint64_t seed, int steps)
 			assert_int_equal(vmres_bus_read(bus, addr, size, &v), 0);
 			if (want >= 0) {
 				assert_int_equal(devs[want].reads, before + 1);
-				assert_int_equal(devs[want].last_offset, addr - mbase);
-				assert_int_equal(devs[want].last_size, size);
+				assert_int_equal(devs[want].offset, addr - mbase);
+				assert_int_equal(devs[want].size, size);
 			} else {
 				assert_int_equal(v,
 						 size == 8 ? UINT64_MAX : (1ULL << (8 * size)) - 1);
@@ -772,14 +720,14 @@ static void test_pio_differential_against_list_model(void **state)
  * after a remove and a re-insert elsewhere. */
 static void test_pio_table_edges(void **state)
 {
-	struct rec_dev d[4];
+	struct tdev d[4];
 	struct vmres_bus *bus;
 	struct vmres_bus_hit hit;
 	uint64_t v;
 
 	(void)state;
 	for (int i = 0; i < 4; i++)
-		rec_init(&d[i], i);
+		rec_init(&d[i]);
 	assert_int_equal(vmres_bus_new(VMRES_SPACE_PIO, &bus), 0);
 	assert_int_equal(vmres_bus_insert(bus, 0, 1, &d[0].dev, 0), 0);
 	assert_int_equal(vmres_bus_insert(bus, 0xFFFE, 2, &d[1].dev, 1), 0);
@@ -794,7 +742,7 @@ static void test_pio_table_edges(void **state)
 	assert_int_equal(v, 0xFFFF);
 	assert_int_equal(vmres_bus_read(bus, 0xFFFF, 1, &v), 0);
 	assert_int_equal(d[1].reads, 1);
-	assert_int_equal(d[1].last_offset, 1);
+	assert_int_equal(d[1].offset, 1);
 	assert_int_equal(vmres_bus_read(bus, 0xFFFE, 2, &v), 0);
 	assert_int_equal(d[1].reads, 2);
 	assert_int_equal(vmres_bus_read(bus, 0xFFFF, 2, &v), 0); /* past the last port */
@@ -823,7 +771,7 @@ static void test_pio_table_edges(void **state)
 	assert_int_equal(vmres_bus_insert(bus, 0x8000, 0x100, &d[2].dev, 2), 0);
 	assert_int_equal(vmres_bus_write(bus, 0x80FF, 1, 0x5A), 0);
 	assert_int_equal(d[2].writes, 1);
-	assert_int_equal(d[2].last_offset, 0xFF);
+	assert_int_equal(d[2].offset, 0xFF);
 	assert_int_equal(vmres_bus_resolve(bus, 0x1300, &hit), 0);
 	assert_ptr_equal(hit.dev, &d[3].dev);
 	vmres_bus_free(bus);

@@ -17,29 +17,9 @@
 #include <vmres/devmgr.h>
 #include <vmres/sysalloc.h>
 
+#include "helpers.h"
+
 /* ---- helpers ---- */
-
-static struct vmres_resource addr_res(enum vmres_space space, uint64_t base, uint64_t size)
-{
-	struct vmres_resource r;
-
-	memset(&r, 0, sizeof(r));
-	r.kind = VMRES_RES_ADDR;
-	r.u.addr.space = space;
-	r.u.addr.base = base;
-	r.u.addr.size = size;
-	return r;
-}
-
-static struct vmres_resource irq_res(uint32_t gsi)
-{
-	struct vmres_resource r;
-
-	memset(&r, 0, sizeof(r));
-	r.kind = VMRES_RES_IRQ;
-	r.u.irq.gsi = gsi;
-	return r;
-}
 
 static struct vmres_resource msi_res(uint32_t gsi)
 {
@@ -49,69 +29,6 @@ static struct vmres_resource msi_res(uint32_t gsi)
 	r.kind = VMRES_RES_MSI;
 	r.u.msi.gsi = gsi;
 	return r;
-}
-
-/* A device that records its last access and counts releases. */
-struct tdev {
-	struct vmres_device dev;
-	uint32_t instance;
-	int reads, writes;
-	int releases; /* atomic: written on the call_rcu thread */
-	unsigned int range, size;
-	uint64_t offset, addr, value;
-	uint64_t reply;
-	/* Optional action from inside a callback. */
-	void (*action)(struct tdev *d, uint64_t value);
-	struct vmres_devmgr *m;
-	int action_rc;
-};
-
-static uint64_t tdev_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
-			  unsigned int size)
-{
-	struct tdev *d = opaque;
-
-	d->reads++;
-	d->range = range;
-	d->offset = offset;
-	d->addr = addr;
-	d->size = size;
-	return d->reply;
-}
-
-static void tdev_write(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
-		       unsigned int size, uint64_t value)
-{
-	struct tdev *d = opaque;
-
-	d->writes++;
-	d->range = range;
-	d->offset = offset;
-	d->addr = addr;
-	d->size = size;
-	d->value = value;
-	if (d->action)
-		d->action(d, value);
-}
-
-static void tdev_release(void *opaque)
-{
-	struct tdev *d = opaque;
-
-	__atomic_fetch_add(&d->releases, 1, __ATOMIC_RELEASE);
-}
-
-static void tdev_init(struct tdev *d, const char *name, struct vmres_devmgr *m)
-{
-	memset(d, 0, sizeof(*d));
-	d->dev = (struct vmres_device)VMRES_DEVICE_INIT;
-	d->dev.name = name;
-	d->dev.opaque = d;
-	d->dev.read = tdev_read;
-	d->dev.write = tdev_write;
-	d->dev.release = tdev_release;
-	d->reply = 0x8877665544332211ULL;
-	d->m = m;
 }
 
 static bool wait_released(struct tdev *d, int count)
@@ -188,9 +105,9 @@ static void test_register_maps_address_resources(void **state)
 	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
 	tdev_init(&d, "uart0", m);
 	d.dev.owner = 77;
-	res[0] = addr_res(VMRES_SPACE_PIO, 0x3f8, 8);
-	res[1] = irq_res(4);
-	res[2] = addr_res(VMRES_SPACE_MMIO, 0xfe000000, 0x1000);
+	res[0] = test_addr_res(VMRES_SPACE_PIO, 0x3f8, 8);
+	res[1] = test_irq_res(4);
+	res[2] = test_addr_res(VMRES_SPACE_MMIO, 0xfe000000, 0x1000);
 	assert_int_equal(vmres_devmgr_register(m, &d.dev, VMRES_DEVMGR_NO_PARENT, res, 3, &id), 0);
 	assert_int_not_equal(id, 0);
 
@@ -239,7 +156,7 @@ static void test_register_errors_change_nothing(void **state)
 {
 	struct vmres_devmgr *m;
 	struct vmres_device bad;
-	struct vmres_resource r, ok = addr_res(VMRES_SPACE_MMIO, 0x1000, 0x1000);
+	struct vmres_resource r, ok = test_addr_res(VMRES_SPACE_MMIO, 0x1000, 0x1000);
 	struct tdev d, e;
 	uint32_t id = 0, keep = 12345;
 	char *before;
@@ -270,23 +187,23 @@ static void test_register_errors_change_nothing(void **state)
 	r = ok;
 	r.kind = (enum vmres_res_kind)0;
 	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, &r, 1, &keep), VMRES_EINVAL);
-	r = addr_res((enum vmres_space)3, 0x5000, 1);
+	r = test_addr_res((enum vmres_space)3, 0x5000, 1);
 	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, &r, 1, &keep), VMRES_EINVAL);
-	r = addr_res(VMRES_SPACE_MMIO, 0x5000, 0);
+	r = test_addr_res(VMRES_SPACE_MMIO, 0x5000, 0);
 	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, &r, 1, &keep), VMRES_ESIZE);
-	r = addr_res(VMRES_SPACE_MMIO, UINT64_MAX - 1, 3);
+	r = test_addr_res(VMRES_SPACE_MMIO, UINT64_MAX - 1, 3);
 	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, &r, 1, &keep), VMRES_EOVERFLOW);
-	r = addr_res(VMRES_SPACE_PIO, 0xfffe, 4);
+	r = test_addr_res(VMRES_SPACE_PIO, 0xfffe, 4);
 	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, &r, 1, &keep), VMRES_ERANGE);
-	r = addr_res(VMRES_SPACE_MMIO, 0x1fff, 2);
+	r = test_addr_res(VMRES_SPACE_MMIO, 0x1fff, 2);
 	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, &r, 1, &keep), VMRES_EOVERLAP);
 	r = ok;
 	memset(r.pool, 'p', sizeof(r.pool)); /* not NUL-terminated */
 	r.u.addr.base = 0x9000;
 	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, &r, 1, &keep), VMRES_EINVAL);
 	/* Two ranges of the same new device that overlap each other. */
-	struct vmres_resource two[2] = {addr_res(VMRES_SPACE_PIO, 0x60, 4),
-					addr_res(VMRES_SPACE_PIO, 0x63, 1)};
+	struct vmres_resource two[2] = {test_addr_res(VMRES_SPACE_PIO, 0x60, 4),
+					test_addr_res(VMRES_SPACE_PIO, 0x63, 1)};
 	assert_int_equal(vmres_devmgr_register(m, &e.dev, 0, two, 2, &keep), VMRES_EOVERLAP);
 	assert_int_equal(vmres_devmgr_register(m, &e.dev, id + 1, NULL, 0, &keep), VMRES_EPARENT);
 
@@ -301,7 +218,7 @@ static void test_register_errors_change_nothing(void **state)
 static void test_unregister_releases_after_grace_period(void **state)
 {
 	struct vmres_devmgr *m;
-	struct vmres_resource r = addr_res(VMRES_SPACE_MMIO, 0x1000, 0x100);
+	struct vmres_resource r = test_addr_res(VMRES_SPACE_MMIO, 0x1000, 0x100);
 	struct tdev d;
 	uint32_t id, found;
 
@@ -393,10 +310,11 @@ static void test_free_releases_children_before_parents(void **state)
 static void test_update_replaces_resources_atomically(void **state)
 {
 	struct vmres_devmgr *m;
-	struct vmres_resource r1[2] = {addr_res(VMRES_SPACE_MMIO, 0x1000, 0x100),
-				       addr_res(VMRES_SPACE_PIO, 0x70, 2)};
-	struct vmres_resource r2[3] = {addr_res(VMRES_SPACE_MMIO, 0x1000, 0x100),
-				       addr_res(VMRES_SPACE_MMIO, 0x8000, 0x10), irq_res(9)};
+	struct vmres_resource r1[2] = {test_addr_res(VMRES_SPACE_MMIO, 0x1000, 0x100),
+				       test_addr_res(VMRES_SPACE_PIO, 0x70, 2)};
+	struct vmres_resource r2[3] = {test_addr_res(VMRES_SPACE_MMIO, 0x1000, 0x100),
+				       test_addr_res(VMRES_SPACE_MMIO, 0x8000, 0x10),
+				       test_irq_res(9)};
 	struct tdev a, b;
 	uint32_t ia, ib, found;
 	unsigned int idx;
@@ -407,7 +325,7 @@ static void test_update_replaces_resources_atomically(void **state)
 	tdev_init(&a, "a", m);
 	tdev_init(&b, "b", m);
 	assert_int_equal(vmres_devmgr_register(m, &a.dev, 0, r1, 2, &ia), 0);
-	struct vmres_resource rb = addr_res(VMRES_SPACE_MMIO, 0x9000, 0x10);
+	struct vmres_resource rb = test_addr_res(VMRES_SPACE_MMIO, 0x9000, 0x10);
 	assert_int_equal(vmres_devmgr_register(m, &b.dev, 0, &rb, 1, &ib), 0);
 
 	assert_int_equal(vmres_devmgr_update(m, ia, r2, 3), 0);
@@ -420,16 +338,16 @@ static void test_update_replaces_resources_atomically(void **state)
 	assert_int_equal(idx, 0);
 
 	before = state_of(m);
-	struct vmres_resource clash = addr_res(VMRES_SPACE_MMIO, 0x9008, 0x10);
+	struct vmres_resource clash = test_addr_res(VMRES_SPACE_MMIO, 0x9008, 0x10);
 	assert_int_equal(vmres_devmgr_update(m, ia, &clash, 1), VMRES_EOVERLAP);
-	struct vmres_resource zero = addr_res(VMRES_SPACE_MMIO, 0x9008, 0);
+	struct vmres_resource zero = test_addr_res(VMRES_SPACE_MMIO, 0x9008, 0);
 	assert_int_equal(vmres_devmgr_update(m, ia, &zero, 1), VMRES_ESIZE);
 	assert_int_equal(vmres_devmgr_update(m, 999, r2, 3), VMRES_EDEVICE);
 	assert_int_equal(vmres_devmgr_update(NULL, ia, r2, 3), VMRES_EINVAL);
 	assert_state(m, before);
 	free(before);
 	/* Moving onto its own old place is no overlap. */
-	struct vmres_resource shifted = addr_res(VMRES_SPACE_MMIO, 0x1080, 0x100);
+	struct vmres_resource shifted = test_addr_res(VMRES_SPACE_MMIO, 0x1080, 0x100);
 	assert_int_equal(vmres_devmgr_update(m, ia, &shifted, 1), 0);
 	assert_int_equal(vmres_devmgr_update(m, ia, NULL, 0), 0);
 	assert_int_equal(vmres_devmgr_find(m, VMRES_SPACE_MMIO, 0x1080, &found, NULL, NULL),
@@ -440,9 +358,10 @@ static void test_update_replaces_resources_atomically(void **state)
 static void test_move_unmap_map_without_sysalloc(void **state)
 {
 	struct vmres_devmgr *m;
-	struct vmres_resource r[3] = {addr_res(VMRES_SPACE_MMIO, 0x10000, 0x1000), irq_res(5),
-				      addr_res(VMRES_SPACE_PIO, 0xc000, 0x20)};
-	struct vmres_resource other = addr_res(VMRES_SPACE_MMIO, 0x40000, 0x1000);
+	struct vmres_resource r[3] = {test_addr_res(VMRES_SPACE_MMIO, 0x10000, 0x1000),
+				      test_irq_res(5),
+				      test_addr_res(VMRES_SPACE_PIO, 0xc000, 0x20)};
+	struct vmres_resource other = test_addr_res(VMRES_SPACE_MMIO, 0x40000, 0x1000);
 	struct tdev a, b;
 	uint32_t ia, ib, found;
 	struct vmres_resource got[3];
@@ -636,7 +555,7 @@ static int msi_notify(void *ctx, uint32_t instance, unsigned int res_index, uint
 static void test_reroute_msi_notifies_then_records(void **state)
 {
 	struct vmres_devmgr *m;
-	struct vmres_resource r[2] = {irq_res(3), msi_res(24)};
+	struct vmres_resource r[2] = {test_irq_res(3), msi_res(24)};
 	struct vmres_msi_msg msg = {.addr_lo = 0xfee00000, .addr_hi = 0, .data = 0x4021};
 	struct vmres_resource got[2];
 	struct msi_log log = {0};
@@ -681,7 +600,7 @@ static void test_reroute_msi_notifies_then_records(void **state)
 static void test_pio_in_out_and_rep_string(void **state)
 {
 	struct vmres_devmgr *m;
-	struct vmres_resource r = addr_res(VMRES_SPACE_PIO, 0x1f0, 8);
+	struct vmres_resource r = test_addr_res(VMRES_SPACE_PIO, 0x1f0, 8);
 	struct vmres_devmgr_stats st;
 	struct tdev d;
 	uint32_t id;
@@ -732,7 +651,7 @@ static void test_pio_in_out_and_rep_string(void **state)
 static void test_mmio_sizes_and_split_lengths(void **state)
 {
 	struct vmres_devmgr *m;
-	struct vmres_resource r = addr_res(VMRES_SPACE_MMIO, 0x1000, 0x10);
+	struct vmres_resource r = test_addr_res(VMRES_SPACE_MMIO, 0x1000, 0x10);
 	struct vmres_devmgr_stats st;
 	struct tdev d;
 	uint32_t id;
@@ -791,8 +710,8 @@ static void test_dispatch_on_unregistered_thread_is_estate(void **state)
 static void test_kvm_exit_helper_reads_kvm_run(void **state)
 {
 	struct vmres_devmgr *m;
-	struct vmres_resource r[2] = {addr_res(VMRES_SPACE_PIO, 0x80, 1),
-				      addr_res(VMRES_SPACE_MMIO, 0xd0000000, 0x100)};
+	struct vmres_resource r[2] = {test_addr_res(VMRES_SPACE_PIO, 0x80, 1),
+				      test_addr_res(VMRES_SPACE_MMIO, 0xd0000000, 0x100)};
 	struct tdev d;
 	uint32_t id;
 	/* A kvm_run as KVM lays it out, with the PIO data in the same page. */
@@ -845,7 +764,7 @@ static void self_move(struct tdev *d, uint64_t value)
 		d->action_rc = vmres_devmgr_move_range(d->m, d->instance, 0, 0x50000);
 		break;
 	case 2: { /* hot-plug a sibling */
-		struct vmres_resource r = addr_res(VMRES_SPACE_MMIO, 0x60000, 0x1000);
+		struct vmres_resource r = test_addr_res(VMRES_SPACE_MMIO, 0x60000, 0x1000);
 		static struct vmres_device sib = VMRES_DEVICE_INIT;
 		uint32_t id;
 
@@ -873,7 +792,7 @@ static void self_move(struct tdev *d, uint64_t value)
 static void test_handler_may_move_register_and_unregister_itself(void **state)
 {
 	struct vmres_devmgr *m;
-	struct vmres_resource r = addr_res(VMRES_SPACE_MMIO, 0x40000, 0x1000);
+	struct vmres_resource r = test_addr_res(VMRES_SPACE_MMIO, 0x40000, 0x1000);
 	struct tdev d;
 	uint32_t found, child;
 	uint8_t data[4] = {1, 0, 0, 0};
@@ -936,7 +855,7 @@ static int visit(void *ctx, const struct vmres_devmgr_info *info, const struct v
 static void test_foreach_visits_in_id_order_on_a_copy(void **state)
 {
 	struct vmres_devmgr *m;
-	struct vmres_resource r[2] = {irq_res(1), irq_res(2)};
+	struct vmres_resource r[2] = {test_irq_res(1), test_irq_res(2)};
 	struct vmres_device dev = VMRES_DEVICE_INIT;
 	struct visit v = {0};
 	uint32_t id[3];
@@ -970,10 +889,10 @@ static void test_dump_text_is_a_tree(void **state)
 {
 	struct vmres_devmgr *m;
 	struct vmres_device dev = VMRES_DEVICE_INIT;
-	struct vmres_resource host = addr_res(VMRES_SPACE_MMIO, 0xe0000000, 0x10000000);
-	struct vmres_resource nic[2] = {addr_res(VMRES_SPACE_MMIO, 0xfe000000, 0x1000),
+	struct vmres_resource host = test_addr_res(VMRES_SPACE_MMIO, 0xe0000000, 0x10000000);
+	struct vmres_resource nic[2] = {test_addr_res(VMRES_SPACE_MMIO, 0xfe000000, 0x1000),
 					msi_res(24)};
-	struct vmres_resource uart[2] = {addr_res(VMRES_SPACE_PIO, 0x3f8, 8), irq_res(4)};
+	struct vmres_resource uart[2] = {test_addr_res(VMRES_SPACE_PIO, 0x3f8, 8), test_irq_res(4)};
 	uint32_t h, n, u;
 	char *text;
 
@@ -1014,7 +933,7 @@ static void test_dump_json_nests_children(void **state)
 {
 	struct vmres_devmgr *m;
 	struct vmres_device dev = VMRES_DEVICE_INIT;
-	struct vmres_resource bar = addr_res(VMRES_SPACE_MMIO, 0xfffffffff000ULL, 0x1000);
+	struct vmres_resource bar = test_addr_res(VMRES_SPACE_MMIO, 0xfffffffff000ULL, 0x1000);
 	struct vmres_resource msi = msi_res(30);
 	uint32_t a, b, c;
 	json_error_t err;
@@ -1057,11 +976,7 @@ static uint64_t rng_state;
 
 static uint64_t rnd(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return test_splitmix64(&rng_state);
 }
 
 #define MD_MAX 40
@@ -1110,11 +1025,11 @@ static bool md_clash(const struct md *md, int skip, const struct vmres_resource 
 static void random_res(struct vmres_resource *r)
 {
 	if (rnd() % 4 == 0) {
-		*r = irq_res((uint32_t)(rnd() % 24));
+		*r = test_irq_res((uint32_t)(rnd() % 24));
 		return;
 	}
 	enum vmres_space s = rnd() % 3 ? VMRES_SPACE_MMIO : VMRES_SPACE_PIO;
-	*r = addr_res(s, (rnd() % 64) * 0x10, 1 + rnd() % 0x30);
+	*r = test_addr_res(s, (rnd() % 64) * 0x10, 1 + rnd() % 0x30);
 }
 
 /* The differential test's device: a read tells who answered (model slot + 1),
@@ -1316,11 +1231,11 @@ static void test_restore_errors_change_nothing(void **state)
 {
 	struct vmres_devmgr *m, *used;
 	struct vmres_device dev = VMRES_DEVICE_INIT, bad = VMRES_DEVICE_INIT;
-	struct vmres_resource r[2] = {addr_res(VMRES_SPACE_MMIO, 0x1000, 0x1000),
-				      addr_res(VMRES_SPACE_MMIO, 0x1800, 0x1000)};
-	struct vmres_resource zero = addr_res(VMRES_SPACE_MMIO, 0x1000, 0);
-	struct vmres_resource wrap = addr_res(VMRES_SPACE_MMIO, UINT64_MAX, 2);
-	struct vmres_resource port = addr_res(VMRES_SPACE_PIO, 0xfff0, 0x20);
+	struct vmres_resource r[2] = {test_addr_res(VMRES_SPACE_MMIO, 0x1000, 0x1000),
+				      test_addr_res(VMRES_SPACE_MMIO, 0x1800, 0x1000)};
+	struct vmres_resource zero = test_addr_res(VMRES_SPACE_MMIO, 0x1000, 0);
+	struct vmres_resource wrap = test_addr_res(VMRES_SPACE_MMIO, UINT64_MAX, 2);
+	struct vmres_resource port = test_addr_res(VMRES_SPACE_PIO, 0xfff0, 0x20);
 	struct vmres_devmgr_entry e[2];
 	struct tdev a;
 	uint32_t id, next;
@@ -1403,14 +1318,15 @@ static void test_restore_then_dispatch_hits(void **state)
 	struct vmres_devmgr *m;
 	struct tdev a, b, c;
 	/* a: a mapped range and an unmapped one inside it. */
-	struct vmres_resource ra[3] = {addr_res(VMRES_SPACE_MMIO, 0x10000, 0x1000),
-				       addr_res(VMRES_SPACE_MMIO, 0x10800, 0x100), irq_res(5)};
+	struct vmres_resource ra[3] = {test_addr_res(VMRES_SPACE_MMIO, 0x10000, 0x1000),
+				       test_addr_res(VMRES_SPACE_MMIO, 0x10800, 0x100),
+				       test_irq_res(5)};
 	const bool ma[3] = {true, false, true}; /* an irq's flag is ignored */
 	/* b (child of a): unmapped on a's mapped range; a mapped port. */
-	struct vmres_resource rb[2] = {addr_res(VMRES_SPACE_MMIO, 0x10000, 0x1000),
-				       addr_res(VMRES_SPACE_PIO, 0x3f8, 8)};
+	struct vmres_resource rb[2] = {test_addr_res(VMRES_SPACE_MMIO, 0x10000, 0x1000),
+				       test_addr_res(VMRES_SPACE_PIO, 0x3f8, 8)};
 	const bool mb[2] = {false, true};
-	struct vmres_resource rc_[1] = {addr_res(VMRES_SPACE_MMIO, 0x20000, 0x1000)};
+	struct vmres_resource rc_[1] = {test_addr_res(VMRES_SPACE_MMIO, 0x20000, 0x1000)};
 	struct vmres_devmgr_entry e[3];
 	struct vmres_resource got[3];
 	bool mapped[3];

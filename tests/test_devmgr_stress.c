@@ -37,6 +37,8 @@
 #include <vmres/bus.h>
 #include <vmres/devmgr.h>
 
+#include "helpers.h"
+
 #define READERS	    3
 #define SLOTS	    24
 #define SLOT_BASE   0x10000000ULL
@@ -99,11 +101,7 @@ static uint64_t now_ns(void)
 
 static uint64_t rnd(uint64_t *s)
 {
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return test_splitmix64(s);
 }
 
 /* ---- the devices ---- */
@@ -202,14 +200,7 @@ static struct vmres_device make_device(struct sdev *d)
 
 static struct vmres_resource mmio(uint64_t base, uint64_t size)
 {
-	struct vmres_resource r;
-
-	memset(&r, 0, sizeof(r));
-	r.kind = VMRES_RES_ADDR;
-	r.u.addr.space = VMRES_SPACE_MMIO;
-	r.u.addr.base = base;
-	r.u.addr.size = size;
-	return r;
+	return test_addr_res(VMRES_SPACE_MMIO, base, size);
 }
 
 /* The self-moving device: a write of 1 moves it to the other of its places. */

@@ -12,6 +12,8 @@
 
 #include <vmres/ids.h>
 
+#include "helpers.h"
+
 #include "model/ids_model.h"
 
 #define SNAP_MAX 16384
@@ -591,11 +593,7 @@ static uint64_t rng_state;
 
 static uint64_t rnd(void)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	return test_splitmix64(&rng_state);
 }
 
 /* A number near the interesting places: the window's edges and a few centres. */

@@ -36,6 +36,8 @@
 
 #include <vmres/irq.h>
 
+#include "helpers.h"
+
 #define GUEST_MEM  0x10000
 #define CODE_ADDR  0x1000
 #define ISR_ADDR   0x1100
@@ -211,16 +213,6 @@ static struct vmres_resource msi_res(uint32_t gsi, unsigned int vector)
 	return r;
 }
 
-static struct vmres_resource irq_res(uint32_t gsi)
-{
-	struct vmres_resource r;
-
-	memset(&r, 0, sizeof(r));
-	r.kind = VMRES_RES_IRQ;
-	r.u.irq.gsi = gsi;
-	return r;
-}
-
 /* ---- MSI --------------------------------------------------------------- */
 
 static void test_msi_trigger_makes_its_vector_pending_in_the_lapic(void **state)
@@ -336,7 +328,7 @@ static void test_legacy_line_reaches_the_ioapic_after_msi_routes_are_pushed(void
 	ioapic_route(vm, 5, 0x91, false);
 	/* The MSI group makes vmres replace KVM's whole table. */
 	one_source(vm, msi_res(24, 0x41), NULL);
-	leg = one_source(vm, irq_res(5), NULL);
+	leg = one_source(vm, test_irq_res(5), NULL);
 	assert_int_equal(vmres_irq_src_trigger(leg), 0);
 	assert_true(wait_irr(vm, 0x91));
 	/* Control: a table without the irqchip routes silences the line. */
@@ -355,7 +347,7 @@ static void test_legacy_line_reaches_the_ioapic_after_msi_routes_are_pushed(void
 static void test_level_line_stays_raised_in_the_ioapic(void **state)
 {
 	struct vm *vm = *state;
-	struct vmres_irq_src *leg = one_source(vm, irq_res(7), NULL);
+	struct vmres_irq_src *leg = one_source(vm, test_irq_res(7), NULL);
 	struct vmres_irq_config level = {VMRES_IRQ_LEGACY, VMRES_IRQ_LEVEL, {0, 0, 0}};
 	struct pollfd p;
 	int rfd;
@@ -445,7 +437,7 @@ static uint64_t run_to_port_0x80(struct vm *vm)
 static void test_guest_eoi_signals_the_resample_fd_and_ack_drains_it(void **state)
 {
 	struct vm *vm = *state;
-	struct vmres_irq_src *leg = one_source(vm, irq_res(9), NULL);
+	struct vmres_irq_src *leg = one_source(vm, test_irq_res(9), NULL);
 	struct vmres_irq_config level = {VMRES_IRQ_LEGACY, VMRES_IRQ_LEVEL, {0, 0, 0}};
 	struct sigaction sa;
 	struct pollfd p;

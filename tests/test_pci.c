@@ -22,6 +22,8 @@
 #include <vmres/pci.h>
 #include <vmres/sysalloc.h>
 
+#include "helpers.h"
+
 /* ------------------------------------------------------------------------ */
 /* helpers                                                                  */
 
@@ -1318,16 +1320,7 @@ static int rig_notifier(void *ctx, uint32_t instance, unsigned int res_index, ui
 static struct vmres_request addr_req(const char *pool, enum vmres_space space, uint64_t size,
 				     uint64_t align)
 {
-	struct vmres_request q;
-
-	memset(&q, 0, sizeof(q));
-	q.kind = VMRES_RES_ADDR;
-	strcpy(q.pool, pool);
-	q.u.addr.space = space;
-	q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
-	q.u.addr.req.size = size;
-	q.u.addr.req.align = align;
-	return q;
+	return test_rq_addr(pool, space, size, align, VMRES_ADDR_FIRST_FIT, 0);
 }
 
 static void rig_alloc(struct rig *r)

@@ -17,6 +17,8 @@
 #include <vmres/snapshot.h>
 #include <vmres/sysalloc.h>
 
+#include "helpers.h"
+
 /* ---- byte access to a snapshot (layout: docs/SNAPSHOT.md) ---- */
 
 enum { POOLS = 1, OWNERS = 2, ALLOCS = 3, DEVMGR = 4, DEVICES = 5, RESOURCES = 6 };
@@ -142,16 +144,7 @@ static size_t alloc_for(struct vmres_sysalloc *sa, const struct vmres_request *q
 static struct vmres_request rq_addr(const char *pool, enum vmres_space space, uint64_t size,
 				    uint64_t align)
 {
-	struct vmres_request q;
-
-	memset(&q, 0, sizeof(q));
-	q.kind = VMRES_RES_ADDR;
-	snprintf(q.pool, sizeof(q.pool), "%s", pool);
-	q.u.addr.space = space;
-	q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
-	q.u.addr.req.size = size;
-	q.u.addr.req.align = align;
-	return q;
+	return test_rq_addr(pool, space, size, align, VMRES_ADDR_FIRST_FIT, 0);
 }
 
 static struct vmres_request rq_num(enum vmres_res_kind kind, const char *pool, uint32_t count)

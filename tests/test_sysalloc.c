@@ -12,34 +12,19 @@
 
 #include <vmres/sysalloc.h>
 
+#include "helpers.h"
+
 /* ---- request builders ---- */
-
-static struct vmres_request rq_addr(const char *pool, enum vmres_space space, uint64_t size,
-				    uint64_t align, enum vmres_addr_policy policy, uint64_t at)
-{
-	struct vmres_request q;
-
-	memset(&q, 0, sizeof(q));
-	q.kind = VMRES_RES_ADDR;
-	snprintf(q.pool, sizeof(q.pool), "%s", pool);
-	q.u.addr.space = space;
-	q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
-	q.u.addr.req.size = size;
-	q.u.addr.req.align = align;
-	q.u.addr.req.policy = policy;
-	q.u.addr.req.addr = at;
-	return q;
-}
 
 static struct vmres_request rq_mmio(const char *pool, uint64_t size, uint64_t align)
 {
-	return rq_addr(pool, VMRES_SPACE_MMIO, size, align, VMRES_ADDR_FIRST_FIT, 0);
+	return test_rq_addr(pool, VMRES_SPACE_MMIO, size, align, VMRES_ADDR_FIRST_FIT, 0);
 }
 
 static struct vmres_request rq_exact(const char *pool, enum vmres_space space, uint64_t at,
 				     uint64_t size)
 {
-	return rq_addr(pool, space, size, 0, VMRES_ADDR_EXACT, at);
+	return test_rq_addr(pool, space, size, 0, VMRES_ADDR_EXACT, at);
 }
 
 static struct vmres_request rq_irq(const char *pool, bool any, uint32_t gsi)
@@ -172,7 +157,7 @@ static void test_addr_requests_place_first_last_exact_and_in_subwindow(void **st
 	struct vmres_resource out[OUT_CAP];
 	struct vmres_request q[4] = {
 		rq_mmio("mmio32", 0x1000, 0x1000),
-		rq_addr("mmio32", VMRES_SPACE_MMIO, 0x2000, 0x2000, VMRES_ADDR_LAST_FIT, 0),
+		test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x2000, 0x2000, VMRES_ADDR_LAST_FIT, 0),
 		rq_exact("pio", VMRES_SPACE_PIO, 0x3f8, 8),
 		rq_mmio("mmio32", 0x100, 0x100),
 	};
@@ -291,7 +276,7 @@ static void test_each_bad_request_has_its_own_error_and_changes_nothing(void **s
 	alloc_fails(sa, &q, 1, 2, VMRES_EKIND, 0);
 	q = rq_msi("gsi", 1, false, true, 0); /* legacy pool, MSI request */
 	alloc_fails(sa, &q, 1, 2, VMRES_EKIND, 0);
-	q = rq_addr("mmio32", VMRES_SPACE_PIO, 0x10, 0, VMRES_ADDR_FIRST_FIT, 0);
+	q = test_rq_addr("mmio32", VMRES_SPACE_PIO, 0x10, 0, VMRES_ADDR_FIRST_FIT, 0);
 	alloc_fails(sa, &q, 1, 2, VMRES_EKIND, 0);
 	q = rq_mmio("mmio32", 0, 0);
 	alloc_fails(sa, &q, 1, 2, VMRES_ESIZE, 0);
@@ -303,7 +288,7 @@ static void test_each_bad_request_has_its_own_error_and_changes_nothing(void **s
 	alloc_fails(sa, &q, 1, 2, VMRES_EALIGN, 0);
 	q = rq_msi("msi", 4, true, false, 26);
 	alloc_fails(sa, &q, 1, 2, VMRES_EMISALIGNED, 0);
-	q = rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_EXACT, 0xc0000800);
+	q = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_EXACT, 0xc0000800);
 	alloc_fails(sa, &q, 1, 2, VMRES_EMISALIGNED, 0);
 	q = rq_irq("gsi", false, 24);
 	alloc_fails(sa, &q, 1, 2, VMRES_ERANGE, 0);
@@ -477,9 +462,9 @@ static void test_moving_a_bar_is_alloc_exact_then_release(void **state)
 	struct vmres_sysalloc *sa = small_sa();
 	struct vmres_resource out[OUT_CAP], moved[OUT_CAP];
 	struct vmres_request q =
-		rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_FIRST_FIT, 0);
-	struct vmres_request to =
-		rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_EXACT, 0xe0000000);
+		test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_FIRST_FIT, 0);
+	struct vmres_request to = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000,
+					       VMRES_ADDR_EXACT, 0xe0000000);
 
 	alloc_ok(sa, &q, 1, 9, out);
 	alloc_ok(sa, &to, 1, 9, moved);
@@ -600,7 +585,7 @@ static void test_window_ending_at_the_top_of_the_space_works(void **state)
 	struct vmres_sysalloc *sa = NULL;
 	struct vmres_resource out[OUT_CAP];
 	struct vmres_request q[3] = {
-		rq_addr("top", VMRES_SPACE_MMIO, 0x1000, 0, VMRES_ADDR_LAST_FIT, 0),
+		test_rq_addr("top", VMRES_SPACE_MMIO, 0x1000, 0, VMRES_ADDR_LAST_FIT, 0),
 		rq_id("all", false, UINT32_MAX), rq_id("all", true, 0)};
 
 	assert_int_equal(vmres_sysalloc_new(&sa), 0);
@@ -817,9 +802,9 @@ static void test_pc_preset_refuses_fixed_ports_mmio_and_gsis_twice(void **state)
 		rq_irq("gsi-legacy", true, 0),
 		rq_msi("gsi-msi", 2, true, true, 0),
 		rq_exact("pio", VMRES_SPACE_PIO, 0x3f0, 8),
-		rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_LAST_FIT, 0),
+		test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_LAST_FIT, 0),
 		rq_id("device-id", true, 0),
-		rq_addr("pio", VMRES_SPACE_PIO, 0x20, 0x20, VMRES_ADDR_FIRST_FIT, 0),
+		test_rq_addr("pio", VMRES_SPACE_PIO, 0x20, 0x20, VMRES_ADDR_FIRST_FIT, 0),
 	};
 	assert_int_equal(alloc_ok(sa, dev, 6, 1, out), 7);
 	assert_int_equal(out[0].u.irq.gsi, 5);
@@ -1017,8 +1002,8 @@ static void test_foreach_replay_rebuilds_the_same_state(void **state)
 
 		switch (r->kind) {
 		case VMRES_RES_ADDR:
-			rq = rq_addr(r->pool, r->u.addr.space, r->u.addr.size, r->u.addr.align,
-				     VMRES_ADDR_EXACT, r->u.addr.base);
+			rq = test_rq_addr(r->pool, r->u.addr.space, r->u.addr.size, r->u.addr.align,
+					  VMRES_ADDR_EXACT, r->u.addr.base);
 			break;
 		case VMRES_RES_IRQ:
 			rq = rq_irq(r->pool, false, r->u.irq.gsi);
@@ -1442,10 +1427,10 @@ static struct vmres_request rnd_request(void)
 			uint64_t a = align > 1 ? align : 1;
 			uint64_t at = align_up(p->base + rnd_below(span + 0x100), a);
 
-			return rq_addr(p->name, p->space, size, align, VMRES_ADDR_EXACT, at);
+			return test_rq_addr(p->name, p->space, size, align, VMRES_ADDR_EXACT, at);
 		}
-		q = rq_addr(p->name, p->space, size, align,
-			    pick == 1 ? VMRES_ADDR_LAST_FIT : VMRES_ADDR_FIRST_FIT, 0);
+		q = test_rq_addr(p->name, p->space, size, align,
+				 pick == 1 ? VMRES_ADDR_LAST_FIT : VMRES_ADDR_FIRST_FIT, 0);
 		if (rnd_below(3) == 0) {
 			uint64_t x = p->base + rnd_below(span), y = p->base + rnd_below(span);
 

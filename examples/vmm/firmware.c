@@ -52,6 +52,7 @@
 
 #include "devices.h"
 #include "firmware.h"
+#include "setup.h"
 
 #define EXIT_SKIP 77
 
@@ -161,12 +162,6 @@ struct fw_machine {
 	uint64_t collide_base, collide_size;
 };
 
-static int fail(const char *what, int err)
-{
-	fprintf(stderr, "vmres-demo: %s: %s (%s)\n", what, vmres_strerror(err), vmres_errname(err));
-	return -1;
-}
-
 static const char *bar_kind_name(const struct fw_bar *b)
 {
 	if (b->kind == VMRES_PCI_BAR_IO)
@@ -235,23 +230,6 @@ static int setup_memory(struct fw_machine *m)
 	return 0;
 }
 
-static struct vmres_request addr_request(const char *pool, enum vmres_space space, uint64_t size,
-					 uint64_t align, uint64_t min, uint64_t max)
-{
-	struct vmres_request q;
-
-	memset(&q, 0, sizeof(q));
-	q.kind = VMRES_RES_ADDR;
-	snprintf(q.pool, sizeof(q.pool), "%s", pool);
-	q.u.addr.space = space;
-	q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
-	q.u.addr.req.size = size;
-	q.u.addr.req.align = align;
-	q.u.addr.req.min = min;
-	q.u.addr.req.max = max;
-	return q;
-}
-
 static int alloc_named(struct fw_machine *m, const struct vmres_request *q, size_t n,
 		       uint64_t owner, const char *owner_name, struct vmres_resource *out)
 {
@@ -265,7 +243,7 @@ static int alloc_named(struct fw_machine *m, const struct vmres_request *q, size
 		return -1;
 	}
 	rc = vmres_sysalloc_set_owner_name(m->sa, owner, owner_name);
-	return rc ? fail("naming an owner", rc) : 0;
+	return rc ? vmm_fail("naming an owner", rc) : 0;
 }
 
 /* An exact port range; a platform reservation of exactly that range (the
@@ -273,27 +251,11 @@ static int alloc_named(struct fw_machine *m, const struct vmres_request *q, size
 static int claim_ports(struct fw_machine *m, uint64_t base, uint64_t size, uint64_t owner,
 		       const char *owner_name, struct vmres_resource *out)
 {
-	struct vmres_sysalloc_alloc_info info;
-	struct vmres_request q = addr_request("pio", VMRES_SPACE_PIO, size, 0, 0, UINT64_MAX);
-	int rc = vmres_sysalloc_find(m->sa, "pio", base, &info);
+	struct vmres_request q;
 
-	if (rc == 0 && info.owner == VMRES_SYSALLOC_OWNER_PLATFORM &&
-	    info.res.u.addr.base == base && info.res.u.addr.size == size) {
-		rc = vmres_sysalloc_release(m->sa, &info.res, VMRES_SYSALLOC_OWNER_PLATFORM);
-		if (rc != 0)
-			return fail("releasing a platform range", rc);
-	}
-	q.u.addr.req.policy = VMRES_ADDR_EXACT;
-	q.u.addr.req.addr = base;
+	if (vmm_exact_pio_request(m->sa, "pio", base, size, &q) < 0)
+		return -1;
 	return alloc_named(m, &q, 1, owner, owner_name, out);
-}
-
-static int register_device(struct fw_machine *m, const struct vmres_device *dev, uint32_t parent,
-			   const struct vmres_resource *res, size_t n, uint32_t *instance)
-{
-	int rc = vmres_devmgr_register(m->dm, dev, parent, res, n, instance);
-
-	return rc ? fail(dev->name, rc) : 0;
 }
 
 static void on_line(void *ctx, const char *line)
@@ -321,7 +283,7 @@ static int setup_platform(struct fw_machine *m, uint32_t *host_id)
 		return -1;
 	vmm_debugcon_device(m->con, &dev);
 	dev.owner = OWNER_DEBUGCON;
-	if (register_device(m, &dev, VMRES_DEVMGR_NO_PARENT, &res, 1, &id) < 0)
+	if (vmm_register_device(m->dm, &dev, VMRES_DEVMGR_NO_PARENT, &res, 1, &id) < 0)
 		return -1;
 
 	if (vmm_cmos_new(FW_RAM_SIZE, 0, m->vm.nr_vcpus, &m->cmos) < 0 ||
@@ -329,7 +291,7 @@ static int setup_platform(struct fw_machine *m, uint32_t *host_id)
 		return -1;
 	vmm_cmos_device(m->cmos, &dev);
 	dev.owner = OWNER_CMOS;
-	if (register_device(m, &dev, VMRES_DEVMGR_NO_PARENT, &res, 1, &id) < 0)
+	if (vmm_register_device(m->dm, &dev, VMRES_DEVMGR_NO_PARENT, &res, 1, &id) < 0)
 		return -1;
 
 	if (m->vm.backend != &vmm_backend_kvm) { /* KVM: the kernel's PIT and PICs */
@@ -341,7 +303,7 @@ static int setup_platform(struct fw_machine *m, uint32_t *host_id)
 			return -1;
 		vmm_pit_device(m->pit, &dev);
 		dev.owner = OWNER_PIT;
-		if (register_device(m, &dev, VMRES_DEVMGR_NO_PARENT, pit, 2, &id) < 0)
+		if (vmm_register_device(m->dm, &dev, VMRES_DEVMGR_NO_PARENT, pit, 2, &id) < 0)
 			return -1;
 		if (vmm_pic_new(m->pit, &m->pic) < 0 ||
 		    claim_ports(m, 0x20, 2, OWNER_PIC, "pic", &pit[0]) < 0 ||
@@ -349,7 +311,7 @@ static int setup_platform(struct fw_machine *m, uint32_t *host_id)
 			return -1;
 		vmm_pic_device(m->pic, &dev);
 		dev.owner = OWNER_PIC;
-		if (register_device(m, &dev, VMRES_DEVMGR_NO_PARENT, pit, 2, &id) < 0)
+		if (vmm_register_device(m->dm, &dev, VMRES_DEVMGR_NO_PARENT, pit, 2, &id) < 0)
 			return -1;
 		m->vm.legacy_pending = vmm_pic_pending;
 		m->vm.legacy_ack = vmm_pic_ack;
@@ -358,7 +320,7 @@ static int setup_platform(struct fw_machine *m, uint32_t *host_id)
 
 	rc = vmres_pci_host_new(&m->pci);
 	if (rc != 0)
-		return fail("PCI host", rc);
+		return vmm_fail("PCI host", rc);
 	m->conf1.host = m->pci;
 	m->conf1.stat.name = "pci-host";
 	if (claim_ports(m, VMRES_PCI_CONF1_PORT, VMRES_PCI_CONF1_SIZE, OWNER_PCI_HOST, "pci-host",
@@ -366,16 +328,9 @@ static int setup_platform(struct fw_machine *m, uint32_t *host_id)
 		return -1;
 	vmm_conf1_device(&m->conf1, &dev);
 	dev.owner = OWNER_PCI_HOST;
-	if (register_device(m, &dev, VMRES_DEVMGR_NO_PARENT, &res, 1, host_id) < 0)
+	if (vmm_register_device(m->dm, &dev, VMRES_DEVMGR_NO_PARENT, &res, 1, host_id) < 0)
 		return -1;
-	rc = vmres_pci_host_bridge_new(NULL, NULL, &m->bridge);
-	if (rc == 0)
-		rc = vmres_pci_host_attach(m->pci, 0, 0, m->bridge);
-	if (rc != 0)
-		return fail("host bridge", rc);
-	dev = (struct vmres_device)VMRES_DEVICE_INIT;
-	dev.name = "i440fx";
-	return register_device(m, &dev, *host_id, NULL, 0, &id);
+	return vmm_add_host_bridge(m->dm, m->pci, *host_id, &m->bridge);
 }
 
 /* One stub function at @slot: its BARs' resources from the preset's pools. */
@@ -406,14 +361,14 @@ static int add_pci_device(struct fw_machine *m, const struct fw_spec *spec, unsi
 			continue;
 		/* Low in each pool: SeaBIOS places BARs from the top of its windows. */
 		if (b->kind == VMRES_PCI_BAR_IO)
-			q[n] = addr_request("pio", VMRES_SPACE_PIO, b->size, b->size, 0x1000,
-					    0xbfff);
+			q[n] = vmm_addr_request("pio", VMRES_SPACE_PIO, b->size, b->size, 0x1000,
+						0xbfff);
 		else if (b->kind == VMRES_PCI_BAR_MEM64)
-			q[n] = addr_request("mmio64", VMRES_SPACE_MMIO, b->size, b->size, 0,
-					    UINT64_MAX);
+			q[n] = vmm_addr_request("mmio64", VMRES_SPACE_MMIO, b->size, b->size, 0,
+						UINT64_MAX);
 		else
-			q[n] = addr_request("mmio32", VMRES_SPACE_MMIO, b->size, b->size, 0,
-					    UINT64_MAX);
+			q[n] = vmm_addr_request("mmio32", VMRES_SPACE_MMIO, b->size, b->size, 0,
+						UINT64_MAX);
 		cfg.bars[i].kind = b->kind;
 		cfg.bars[i].prefetchable = b->prefetchable;
 		cfg.bars[i].size = b->size;
@@ -426,17 +381,17 @@ static int add_pci_device(struct fw_machine *m, const struct fw_spec *spec, unsi
 		if (d->bar_res[i] != NO_RES)
 			cfg.bars[i].addr = res[d->bar_res[i]].u.addr.base;
 	if (vmm_pcistub_new(d->name, &cfg, &d->stub) < 0)
-		return fail(d->name, VMRES_EINVAL);
+		return vmm_fail(d->name, VMRES_EINVAL);
 	m->ndev++; /* freed with the machine from now on */
 	vmm_pcistub_device(d->stub, &dev);
 	dev.owner = d->owner;
-	if (register_device(m, &dev, host_id, res, n, &d->instance) < 0)
+	if (vmm_register_device(m->dm, &dev, host_id, res, n, &d->instance) < 0)
 		return -1;
 	rc = vmres_pci_func_bind(vmm_pcistub_func(d->stub), m->dm, d->instance);
 	if (rc == 0)
 		rc = vmres_pci_host_attach(m->pci, slot, 0, vmm_pcistub_func(d->stub));
 	if (rc != 0)
-		return fail(d->name, rc);
+		return vmm_fail(d->name, rc);
 	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
 		struct vmres_pci_bar_state st;
 
@@ -450,7 +405,8 @@ static int add_pci_device(struct fw_machine *m, const struct fw_spec *spec, unsi
 /* --collide: hold [base, +size) in mmio32 under an owner of its own. */
 static int reserve_collider(struct fw_machine *m, uint64_t base, uint64_t size)
 {
-	struct vmres_request q = addr_request("mmio32", VMRES_SPACE_MMIO, size, 0, 0, UINT64_MAX);
+	struct vmres_request q =
+		vmm_addr_request("mmio32", VMRES_SPACE_MMIO, size, 0, 0, UINT64_MAX);
 	struct vmres_resource res;
 
 	q.u.addr.req.policy = VMRES_ADDR_EXACT;
@@ -477,10 +433,7 @@ static void fw_free(struct fw_machine *m)
 	vmm_pic_free(m->pic);
 	vmm_pit_free(m->pit);
 	vmres_sysalloc_free(m->sa);
-	if (m->vm.backend)
-		m->vm.backend->fini(&m->vm);
-	if (m->vm.ram)
-		munmap(m->vm.ram, m->vm.ram_size);
+	vmm_release_vm(&m->vm);
 	if (m->rom)
 		munmap(m->rom, m->rom_map);
 	free(m);
@@ -505,7 +458,7 @@ static int fw_new(const struct vmm_fw_opts *opts, uint64_t collide_base, struct 
 	if (rc == 0)
 		rc = vmres_devmgr_new(m->sa, &m->dm);
 	if (rc != 0) {
-		fail("system allocator / device manager", rc);
+		vmm_fail("system allocator / device manager", rc);
 		goto fail;
 	}
 	m->vm.devmgr = m->dm;

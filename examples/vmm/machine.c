@@ -15,6 +15,7 @@
 #include "guest_image.h"
 #include "lapic.h"
 #include "machine.h"
+#include "setup.h"
 
 /* Owner tags of the devices' allocations in the system allocator. */
 enum {
@@ -51,29 +52,6 @@ struct vmm_machine {
 	uint16_t ctl_port;
 };
 
-static int fail(const char *what, int err)
-{
-	fprintf(stderr, "vmres-demo: %s: %s (%s)\n", what, vmres_strerror(err), vmres_errname(err));
-	return -1;
-}
-
-static struct vmres_request addr_request(const char *pool, enum vmres_space space, uint64_t size,
-					 uint64_t align, uint64_t min, uint64_t max)
-{
-	struct vmres_request q;
-
-	memset(&q, 0, sizeof(q));
-	q.kind = VMRES_RES_ADDR;
-	snprintf(q.pool, sizeof(q.pool), "%s", pool);
-	q.u.addr.space = space;
-	q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
-	q.u.addr.req.size = size;
-	q.u.addr.req.align = align;
-	q.u.addr.req.min = min;
-	q.u.addr.req.max = max;
-	return q;
-}
-
 /* Allocate and label a batch for @owner; 0 or -1. */
 static int alloc_batch(struct vmm_machine *m, const struct vmres_request *reqs, size_t n,
 		       uint64_t owner, const char *owner_name, const char *const labels[],
@@ -93,7 +71,7 @@ static int alloc_batch(struct vmm_machine *m, const struct vmres_request *reqs, 
 	for (size_t i = 0; i < got && rc == 0; i++)
 		if (labels[i])
 			rc = vmres_sysalloc_set_label(m->sa, &out[i], owner, labels[i]);
-	return rc ? fail("labelling", rc) : 0;
+	return rc ? vmm_fail("labelling", rc) : 0;
 }
 
 /* A fixed legacy range the x86_64 preset reserves for the platform (com1, conf1):
@@ -102,29 +80,12 @@ static int claim_platform_range(struct vmm_machine *m, uint64_t base, uint64_t s
 				const char *owner_name, const char *label,
 				struct vmres_resource *out)
 {
-	struct vmres_sysalloc_alloc_info info;
-	struct vmres_request q = addr_request(PIO_POOL, VMRES_SPACE_PIO, size, 0, 0, UINT64_MAX);
+	struct vmres_request q;
 	const char *labels[1] = {label};
-	int rc;
 
-	rc = vmres_sysalloc_find(m->sa, PIO_POOL, base, &info);
-	if (rc == 0 && info.owner == VMRES_SYSALLOC_OWNER_PLATFORM &&
-	    info.res.u.addr.base == base && info.res.u.addr.size == size) {
-		rc = vmres_sysalloc_release(m->sa, &info.res, VMRES_SYSALLOC_OWNER_PLATFORM);
-		if (rc != 0)
-			return fail("releasing a platform range", rc);
-	}
-	q.u.addr.req.policy = VMRES_ADDR_EXACT;
-	q.u.addr.req.addr = base;
+	if (vmm_exact_pio_request(m->sa, PIO_POOL, base, size, &q) < 0)
+		return -1;
 	return alloc_batch(m, &q, 1, owner, owner_name, labels, out);
-}
-
-static int register_device(struct vmm_machine *m, const struct vmres_device *dev, uint32_t parent,
-			   const struct vmres_resource *res, size_t n, uint32_t *instance)
-{
-	int rc = vmres_devmgr_register(m->dm, dev, parent, res, n, instance);
-
-	return rc ? fail(dev->name, rc) : 0;
 }
 
 /* Callback backend (software CPU): an MSI is a write to the LAPIC it names. */
@@ -148,14 +109,14 @@ static int setup_irq(struct vmm_machine *m)
 	else
 		rc = vmres_irq_backend_callback_new(deliver_to_lapic, &m->vm, &be);
 	if (rc != 0)
-		return fail("interrupt backend", rc);
+		return vmm_fail("interrupt backend", rc);
 	rc = vmres_irq_mgr_new(be, &m->irq);
 	if (rc != 0) {
 		vmres_irq_backend_free(be);
-		return fail("interrupt manager", rc);
+		return vmm_fail("interrupt manager", rc);
 	}
 	rc = vmres_devmgr_set_msi_notifier(m->dm, vmres_irq_mgr_msi_notify, m->irq);
-	return rc ? fail("MSI notifier", rc) : 0;
+	return rc ? vmm_fail("MSI notifier", rc) : 0;
 }
 
 static int setup_devices(struct vmm_machine *m)
@@ -172,13 +133,13 @@ static int setup_devices(struct vmm_machine *m)
 		return -1;
 	vmm_uart_device(m->uart, &dev);
 	dev.owner = OWNER_UART;
-	if (register_device(m, &dev, VMRES_DEVMGR_NO_PARENT, res, 1, &id) < 0)
+	if (vmm_register_device(m->dm, &dev, VMRES_DEVMGR_NO_PARENT, res, 1, &id) < 0)
 		return -1;
 
 	/* the control device, anywhere in the ports above the legacy ones */
 	{
-		struct vmres_request q =
-			addr_request(PIO_POOL, VMRES_SPACE_PIO, VMM_CTL_PORTS, 16, 0x500, 0xfff);
+		struct vmres_request q = vmm_addr_request(PIO_POOL, VMRES_SPACE_PIO, VMM_CTL_PORTS,
+							  16, 0x500, 0xfff);
 		const char *labels[1] = {"ctl"};
 
 		if (vmm_ctl_new(&m->vm, &m->ctl) < 0 ||
@@ -188,13 +149,13 @@ static int setup_devices(struct vmm_machine *m)
 	m->ctl_port = (uint16_t)res[0].u.addr.base;
 	vmm_ctl_device(m->ctl, &dev);
 	dev.owner = OWNER_CTL;
-	if (register_device(m, &dev, VMRES_DEVMGR_NO_PARENT, res, 1, &id) < 0)
+	if (vmm_register_device(m->dm, &dev, VMRES_DEVMGR_NO_PARENT, res, 1, &id) < 0)
 		return -1;
 
 	/* PCI: conf1 ports, the host bridge at slot 0 */
 	rc = vmres_pci_host_new(&m->pci);
 	if (rc != 0)
-		return fail("PCI host", rc);
+		return vmm_fail("PCI host", rc);
 	m->conf1.host = m->pci;
 	m->conf1.stat.name = "pci-host";
 	if (claim_platform_range(m, VMRES_PCI_CONF1_PORT, VMRES_PCI_CONF1_SIZE, OWNER_PCI_HOST,
@@ -202,16 +163,9 @@ static int setup_devices(struct vmm_machine *m)
 		return -1;
 	vmm_conf1_device(&m->conf1, &dev);
 	dev.owner = OWNER_PCI_HOST;
-	if (register_device(m, &dev, VMRES_DEVMGR_NO_PARENT, res, 1, &pci_id) < 0)
+	if (vmm_register_device(m->dm, &dev, VMRES_DEVMGR_NO_PARENT, res, 1, &pci_id) < 0)
 		return -1;
-	rc = vmres_pci_host_bridge_new(NULL, NULL, &m->bridge);
-	if (rc == 0)
-		rc = vmres_pci_host_attach(m->pci, 0, 0, m->bridge);
-	if (rc != 0)
-		return fail("host bridge", rc);
-	dev = (struct vmres_device)VMRES_DEVICE_INIT;
-	dev.name = "i440fx";
-	if (register_device(m, &dev, pci_id, NULL, 0, &id) < 0)
+	if (vmm_add_host_bridge(m->dm, m->pci, pci_id, &m->bridge) < 0)
 		return -1;
 
 	/* the test device at slot 1: BAR0, BAR1, one MSI */
@@ -219,11 +173,11 @@ static int setup_devices(struct vmm_machine *m)
 		struct vmres_request q[VMM_TESTDEV_NRES];
 		const char *labels[VMM_TESTDEV_NRES] = {"bar0", "bar1", "msi"};
 
-		q[VMM_TESTDEV_RES_BAR0] =
-			addr_request(MMIO_POOL, VMRES_SPACE_MMIO, 0x1000, 0x1000, 0, UINT64_MAX);
+		q[VMM_TESTDEV_RES_BAR0] = vmm_addr_request(MMIO_POOL, VMRES_SPACE_MMIO, 0x1000,
+							   0x1000, 0, UINT64_MAX);
 		q[VMM_TESTDEV_RES_BAR1] =
-			addr_request(PIO_POOL, VMRES_SPACE_PIO, VMM_TESTDEV_IO_SIZE,
-				     VMM_TESTDEV_IO_SIZE, 0xc000, 0xffff);
+			vmm_addr_request(PIO_POOL, VMRES_SPACE_PIO, VMM_TESTDEV_IO_SIZE,
+					 VMM_TESTDEV_IO_SIZE, 0xc000, 0xffff);
 		memset(&q[VMM_TESTDEV_RES_MSI], 0, sizeof(q[0]));
 		q[VMM_TESTDEV_RES_MSI].kind = VMRES_RES_MSI;
 		snprintf(q[VMM_TESTDEV_RES_MSI].pool, VMRES_POOL_NAME_MAX, "%s", MSI_POOL);
@@ -234,21 +188,21 @@ static int setup_devices(struct vmm_machine *m)
 	}
 	if (vmm_testdev_new(res[VMM_TESTDEV_RES_BAR0].u.addr.base,
 			    res[VMM_TESTDEV_RES_BAR1].u.addr.base, &m->testdev) < 0)
-		return fail("test device", VMRES_EINVAL);
+		return vmm_fail("test device", VMRES_EINVAL);
 	vmm_testdev_device(m->testdev, &dev);
 	dev.owner = OWNER_TESTDEV;
-	if (register_device(m, &dev, pci_id, res, VMM_TESTDEV_NRES, &id) < 0)
+	if (vmm_register_device(m->dm, &dev, pci_id, res, VMM_TESTDEV_NRES, &id) < 0)
 		return -1;
 	rc = vmres_pci_func_bind(vmm_testdev_func(m->testdev), m->dm, id);
 	if (rc == 0)
 		rc = vmres_pci_host_attach(m->pci, 1, 0, vmm_testdev_func(m->testdev));
 	if (rc != 0)
-		return fail("binding the test device", rc);
+		return vmm_fail("binding the test device", rc);
 	rc = vmres_irq_group_new(m->irq, &res[VMM_TESTDEV_RES_MSI], 1, &m->testdev_irqs);
 	if (rc == 0)
 		rc = vmres_irq_group_src(m->testdev_irqs, 0, &src);
 	if (rc != 0)
-		return fail("test device MSI", rc);
+		return vmm_fail("test device MSI", rc);
 	vmm_testdev_set_msi(m->testdev, src);
 
 	/* the software CPU's LAPIC window (KVM: in the kernel, never exits) */
@@ -263,7 +217,7 @@ static int setup_devices(struct vmm_machine *m)
 		m->lapic_window.stat.name = "lapic";
 		vmm_lapic_window_device(&m->lapic_window, &dev);
 		dev.owner = OWNER_LAPIC;
-		if (register_device(m, &dev, VMRES_DEVMGR_NO_PARENT, res, 1, &id) < 0)
+		if (vmm_register_device(m->dm, &dev, VMRES_DEVMGR_NO_PARENT, res, 1, &id) < 0)
 			return -1;
 	}
 	return 0;
@@ -320,7 +274,7 @@ int vmm_machine_new(const struct vmm_machine_opts *opts, struct vmm_machine **ou
 	if (rc == 0)
 		rc = vmres_devmgr_new(m->sa, &m->dm);
 	if (rc != 0) {
-		fail("system allocator / device manager", rc);
+		vmm_fail("system allocator / device manager", rc);
 		goto fail;
 	}
 	m->vm.devmgr = m->dm;
@@ -351,10 +305,7 @@ void vmm_machine_free(struct vmm_machine *m)
 	vmm_ctl_free(m->ctl);
 	vmm_uart_free(m->uart);
 	vmres_sysalloc_free(m->sa);
-	if (m->vm.backend)
-		m->vm.backend->fini(&m->vm);
-	if (m->vm.ram)
-		munmap(m->vm.ram, m->vm.ram_size);
+	vmm_release_vm(&m->vm);
 	free(m);
 }
 

@@ -189,17 +189,21 @@ static void free_chains(struct vmres__htab *t)
 	free(t->buckets);
 }
 
+static void pool_free(struct vmres__pool *p)
+{
+	vmres_addr_free(p->addr);
+	vmres_ids_free(p->ids);
+	free(p);
+}
+
 void vmres_sysalloc_free(struct vmres_sysalloc *sa)
 {
 	if (!sa)
 		return;
 	free_chains(&sa->recs);
 	free_chains(&sa->owners);
-	for (uint32_t i = 0; i < sa->n_pools; i++) {
-		vmres_addr_free(sa->pools[i]->addr);
-		vmres_ids_free(sa->pools[i]->ids);
-		free(sa->pools[i]);
-	}
+	for (uint32_t i = 0; i < sa->n_pools; i++)
+		pool_free(sa->pools[i]);
 	free(sa->pools);
 	free(sa);
 }
@@ -250,6 +254,16 @@ static int add_pool(struct vmres_sysalloc *sa, struct vmres__pool *np)
 	return 0;
 }
 
+/* Add @p p, whose allocator was made with result @p ret, to @p sa; free it on failure. */
+static int add_pool_or_free(struct vmres_sysalloc *sa, struct vmres__pool *p, int ret)
+{
+	if (!ret)
+		ret = add_pool(sa, p);
+	if (ret)
+		pool_free(p);
+	return ret;
+}
+
 static struct vmres__pool *pool_template(const char *name, enum vmres_res_kind kind, uint64_t base,
 					 uint64_t last)
 {
@@ -268,7 +282,6 @@ int vmres_sysalloc_add_addr_pool(struct vmres_sysalloc *sa, const char *name,
 				 enum vmres_space space, uint64_t base, uint64_t last)
 {
 	struct vmres__pool *p;
-	int ret;
 
 	if (!sa || check_name(name, VMRES_POOL_NAME_MAX) || base > last)
 		return VMRES_EINVAL;
@@ -280,21 +293,13 @@ int vmres_sysalloc_add_addr_pool(struct vmres_sysalloc *sa, const char *name,
 	if (!p)
 		return VMRES_ENOMEM;
 	p->space = space;
-	ret = vmres_addr_new(base, last, &p->addr);
-	if (!ret)
-		ret = add_pool(sa, p);
-	if (ret) {
-		vmres_addr_free(p->addr);
-		free(p);
-	}
-	return ret;
+	return add_pool_or_free(sa, p, vmres_addr_new(base, last, &p->addr));
 }
 
 int vmres_sysalloc_add_id_pool(struct vmres_sysalloc *sa, const char *name,
 			       enum vmres_res_kind kind, uint32_t lo, uint32_t hi)
 {
 	struct vmres__pool *p;
-	int ret;
 
 	if (!sa || check_name(name, VMRES_POOL_NAME_MAX) || lo > hi)
 		return VMRES_EINVAL;
@@ -303,14 +308,7 @@ int vmres_sysalloc_add_id_pool(struct vmres_sysalloc *sa, const char *name,
 	p = pool_template(name, kind, lo, hi);
 	if (!p)
 		return VMRES_ENOMEM;
-	ret = vmres_ids_new(lo, hi, &p->ids);
-	if (!ret)
-		ret = add_pool(sa, p);
-	if (ret) {
-		vmres_ids_free(p->ids);
-		free(p);
-	}
-	return ret;
+	return add_pool_or_free(sa, p, vmres_ids_new(lo, hi, &p->ids));
 }
 
 /* ---- records and owners ---- */

@@ -35,12 +35,23 @@ int vmres_sysalloc_foreach_pool(const struct vmres_sysalloc *sa, vmres_sysalloc_
 	return 0;
 }
 
+/* Call @p fn on the record of the allocation at @p key in pool @p p. */
+static int visit(const struct vmres_sysalloc *sa, const struct vmres__pool *p, uint64_t key,
+		 vmres_sysalloc_alloc_fn fn, void *ctx)
+{
+	struct vmres_sysalloc_alloc_info info;
+	struct vmres__rec *r = vmres__sysalloc_rec(sa, p, key);
+
+	if (!r)
+		return VMRES_ECORRUPT;
+	vmres__sysalloc_info(r, &info);
+	return fn(ctx, &info);
+}
+
 /* Visit one pool's records in order, as its allocator enumerates them. */
 int vmres__sysalloc_foreach_in_pool(const struct vmres_sysalloc *sa, const struct vmres__pool *p,
 				    vmres_sysalloc_alloc_fn fn, void *ctx)
 {
-	struct vmres_sysalloc_alloc_info info;
-	struct vmres__rec *r;
 	int ret;
 
 	if (p->kind == VMRES_RES_ADDR) {
@@ -48,11 +59,7 @@ int vmres__sysalloc_foreach_in_pool(const struct vmres_sysalloc *sa, const struc
 		uint64_t from = p->base;
 
 		while (vmres_addr_next(p->addr, from, &e) == 0) {
-			r = vmres__sysalloc_rec(sa, p, e.base);
-			if (!r)
-				return VMRES_ECORRUPT;
-			vmres__sysalloc_info(r, &info);
-			ret = fn(ctx, &info);
+			ret = visit(sa, p, e.base, fn, ctx);
 			if (ret)
 				return ret;
 			if (e.last >= p->last)
@@ -63,11 +70,7 @@ int vmres__sysalloc_foreach_in_pool(const struct vmres_sysalloc *sa, const struc
 	}
 	for (uint32_t n, from = (uint32_t)p->base; vmres_ids_next(p->ids, from, &n) == 0;
 	     from = n + 1) {
-		r = vmres__sysalloc_rec(sa, p, n);
-		if (!r)
-			return VMRES_ECORRUPT;
-		vmres__sysalloc_info(r, &info);
-		ret = fn(ctx, &info);
+		ret = visit(sa, p, n, fn, ctx);
 		if (ret)
 			return ret;
 		if (n >= p->last)
