@@ -270,7 +270,8 @@ int bench_bus_dispatch_mt(uint64_t n, uint64_t d)
 		bench_report("bus-dispatch-mt", n, d, extra, ns, sum);
 	else
 		fprintf(stderr, "bench: bus-dispatch-mt failed: %s\n", vmres_strerror(rc));
-	fprintf(stderr, "vmres-bench: bus-dispatch-mt: the mover made %" PRIu64 " moves\n", mover.moves);
+	fprintf(stderr, "vmres-bench: bus-dispatch-mt: the mover made %" PRIu64 " moves\n",
+		mover.moves);
 	vmres_devmgr_free(m);
 	free(addr);
 	return rc ? 1 : 0;

@@ -65,14 +65,14 @@ enum vmres_addr_policy {
  * later get their defaults.
  */
 struct vmres_addr_req {
-	unsigned int version;		  /**< VMRES_ADDR_REQ_VERSION */
-	enum vmres_addr_policy policy;	  /**< placement */
-	uint64_t size;			  /**< bytes, >= 1 */
-	uint64_t align;			  /**< 0 or 1 for none, else a power of two */
-	uint64_t addr;			  /**< VMRES_ADDR_EXACT only: the start */
-	uint64_t min;			  /**< sub-window: lowest address the range may use */
-	uint64_t max;			  /**< sub-window: highest address (inclusive) */
-	uint64_t owner;			  /**< caller's tag, stored with the allocation */
+	unsigned int version;	       /**< VMRES_ADDR_REQ_VERSION */
+	enum vmres_addr_policy policy; /**< placement */
+	uint64_t size;		       /**< bytes, >= 1 */
+	uint64_t align;		       /**< 0 or 1 for none, else a power of two */
+	uint64_t addr;		       /**< VMRES_ADDR_EXACT only: the start */
+	uint64_t min;		       /**< sub-window: lowest address the range may use */
+	uint64_t max;		       /**< sub-window: highest address (inclusive) */
+	uint64_t owner;		       /**< caller's tag, stored with the allocation */
 };
 
 /** Defaults: first fit, no alignment, no sub-window bound. */

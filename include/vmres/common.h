@@ -21,32 +21,32 @@ extern "C" {
 /** Error codes. 0 is success; every error is negative and names one cause. */
 enum vmres_error {
 	VMRES_OK = 0,
-	VMRES_EINVAL = -1,	 /**< a required pointer is NULL or an argument is malformed */
-	VMRES_ENOMEM = -2,	 /**< the host is out of memory */
-	VMRES_ESIZE = -3,	 /**< a size or count of zero */
-	VMRES_EOVERFLOW = -4,	 /**< base + size (or an alignment) overflows the space */
-	VMRES_EALIGN = -5,	 /**< an alignment or block count that is not a power of two */
-	VMRES_EMISALIGNED = -6,	 /**< an exact address that is not a multiple of the alignment */
-	VMRES_ERANGE = -7,	 /**< an address, number or sub-window outside the managed space */
-	VMRES_ENOSPC = -8,	 /**< no free room satisfies the request */
-	VMRES_EOVERLAP = -9,	 /**< the range or number overlaps one already allocated */
-	VMRES_ENOENT = -10,	 /**< nothing allocated or registered there */
-	VMRES_EPOOL = -11,	 /**< no pool of that name */
-	VMRES_EKIND = -12,	 /**< the pool does not hold that kind of resource */
-	VMRES_EOWNER = -13,	 /**< the resource belongs to another owner */
-	VMRES_EEXIST = -14,	 /**< a pool, device or entry of that name or id exists */
-	VMRES_EDEVICE = -15,	 /**< no device with that instance id */
-	VMRES_EPARENT = -16,	 /**< unknown parent, or a parent that still has children */
-	VMRES_ESTATE = -17,	 /**< the object is not in a state that allows the call */
-	VMRES_ESYS = -18,	 /**< a system call (e.g. a KVM ioctl) failed; see errno */
-	VMRES_ETRUNC = -19,	 /**< input ends before a complete record */
-	VMRES_EMAGIC = -20,	 /**< input does not start with the expected magic */
-	VMRES_EVERSION = -21,	 /**< input has a format version this build cannot read */
-	VMRES_ECHECKSUM = -22,	 /**< input's checksum does not match its bytes */
-	VMRES_ECORRUPT = -23,	 /**< input is well formed but inconsistent */
-	VMRES_ENOTSUP = -24,	 /**< the operation is not supported by this object */
-	VMRES_EFULL = -25,	 /**< a fixed-size table (e.g. a bus or routing table) is full */
-	VMRES_EACCESS = -26,	 /**< an access size or length that the call cannot take */
+	VMRES_EINVAL = -1,	/**< a required pointer is NULL or an argument is malformed */
+	VMRES_ENOMEM = -2,	/**< the host is out of memory */
+	VMRES_ESIZE = -3,	/**< a size or count of zero */
+	VMRES_EOVERFLOW = -4,	/**< base + size (or an alignment) overflows the space */
+	VMRES_EALIGN = -5,	/**< an alignment or block count that is not a power of two */
+	VMRES_EMISALIGNED = -6, /**< an exact address that is not a multiple of the alignment */
+	VMRES_ERANGE = -7,	/**< an address, number or sub-window outside the managed space */
+	VMRES_ENOSPC = -8,	/**< no free room satisfies the request */
+	VMRES_EOVERLAP = -9,	/**< the range or number overlaps one already allocated */
+	VMRES_ENOENT = -10,	/**< nothing allocated or registered there */
+	VMRES_EPOOL = -11,	/**< no pool of that name */
+	VMRES_EKIND = -12,	/**< the pool does not hold that kind of resource */
+	VMRES_EOWNER = -13,	/**< the resource belongs to another owner */
+	VMRES_EEXIST = -14,	/**< a pool, device or entry of that name or id exists */
+	VMRES_EDEVICE = -15,	/**< no device with that instance id */
+	VMRES_EPARENT = -16,	/**< unknown parent, or a parent that still has children */
+	VMRES_ESTATE = -17,	/**< the object is not in a state that allows the call */
+	VMRES_ESYS = -18,	/**< a system call (e.g. a KVM ioctl) failed; see errno */
+	VMRES_ETRUNC = -19,	/**< input ends before a complete record */
+	VMRES_EMAGIC = -20,	/**< input does not start with the expected magic */
+	VMRES_EVERSION = -21,	/**< input has a format version this build cannot read */
+	VMRES_ECHECKSUM = -22,	/**< input's checksum does not match its bytes */
+	VMRES_ECORRUPT = -23,	/**< input is well formed but inconsistent */
+	VMRES_ENOTSUP = -24,	/**< the operation is not supported by this object */
+	VMRES_EFULL = -25,	/**< a fixed-size table (e.g. a bus or routing table) is full */
+	VMRES_EACCESS = -26,	/**< an access size or length that the call cannot take */
 };
 
 /** The lowest error code; every code lies in [VMRES_ERRNO_MIN, 0]. */

@@ -37,10 +37,10 @@ struct vmres_ids;
 
 /** Totals reported by vmres_ids_stats(). */
 struct vmres_ids_stats {
-	uint32_t lo;	   /**< lowest managed number */
-	uint32_t hi;	   /**< highest managed number (inclusive) */
-	uint64_t used;	   /**< numbers allocated */
-	uint64_t free;	   /**< numbers free */
+	uint32_t lo;	    /**< lowest managed number */
+	uint32_t hi;	    /**< highest managed number (inclusive) */
+	uint64_t used;	    /**< numbers allocated */
+	uint64_t free;	    /**< numbers free */
 	uint64_t mem_bytes; /**< heap bytes currently held by the allocator */
 };
 

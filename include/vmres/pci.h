@@ -119,12 +119,13 @@ struct vmres_pci_host;
 #define VMRES_PCI_MSI_MAX_VECTORS 32
 
 /** Standard config-space offsets. */
-#define VMRES_PCI_VENDOR_ID	0x00 /**< vendor ID (16 bits) */
-#define VMRES_PCI_DEVICE_ID	0x02 /**< device ID (16 bits) */
-#define VMRES_PCI_COMMAND	0x04 /**< command register (16 bits) */
-#define VMRES_PCI_STATUS	0x06 /**< status register (16 bits) */
-#define VMRES_PCI_REVISION	0x08 /**< revision ID (8 bits) */
-#define VMRES_PCI_CLASS_PROG	0x09 /**< programming interface, then sub-class and class (24 bits) */
+#define VMRES_PCI_VENDOR_ID  0x00 /**< vendor ID (16 bits) */
+#define VMRES_PCI_DEVICE_ID  0x02 /**< device ID (16 bits) */
+#define VMRES_PCI_COMMAND    0x04 /**< command register (16 bits) */
+#define VMRES_PCI_STATUS     0x06 /**< status register (16 bits) */
+#define VMRES_PCI_REVISION   0x08 /**< revision ID (8 bits) */
+#define VMRES_PCI_CLASS_PROG 0x09 /**< programming interface, then sub-class and class (24 bits)   \
+				   */
 #define VMRES_PCI_HEADER_TYPE	0x0e /**< header type; bit 7 = multi-function */
 #define VMRES_PCI_SUBSYS_VENDOR 0x2c /**< subsystem vendor ID (16 bits) */
 #define VMRES_PCI_SUBSYS_ID	0x2e /**< subsystem ID (16 bits) */

@@ -73,7 +73,7 @@ struct vmres_resource {
 		struct {
 			uint32_t id; /**< the number */
 		} id;		     /**< VMRES_RES_ID */
-	} u;				/**< kind-specific value */
+	} u;			     /**< kind-specific value */
 };
 
 /** One request ("constraint"). */

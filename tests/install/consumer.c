@@ -28,7 +28,8 @@ int main(void)
 	struct vmres_sysalloc *sa;
 	struct vmres_devmgr *m;
 	struct vmres_request req[2] = {
-		{.kind = VMRES_RES_ADDR, .pool = "mmio32",
+		{.kind = VMRES_RES_ADDR,
+		 .pool = "mmio32",
 		 .u.addr = {.space = VMRES_SPACE_MMIO, .req = VMRES_ADDR_REQ_INIT}},
 		{.kind = VMRES_RES_MSI, .pool = "gsi-msi", .u.msi = {.count = 2, .any = true}},
 	};
