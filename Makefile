@@ -98,7 +98,7 @@ coverage: deps build-cov/build.ninja
 	@tools/deps.sh gcovr
 	find build-cov -name '*.gcda' -delete
 	ninja -C build-cov
-	meson test -C build-cov --print-errorlogs
+	meson test -C build-cov --print-errorlogs --timeout-multiplier 10
 	gcovr --root . --filter 'src/' --object-directory build-cov --exclude-unreachable-branches \
 		--exclude-throw-branches --print-summary --txt build-cov/coverage.txt
 	@tail -n 3 build-cov/coverage.txt
