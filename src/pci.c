@@ -273,7 +273,8 @@ static void bar_written(struct vmres_pci_func *f, unsigned int i, enum half half
 	uint64_t addr = bar_reg_addr(f, i);
 	int rc;
 
-	if (addr == old_addr)
+	/* Rewriting a half with its own value still completes a pending other half. */
+	if (addr == old_addr && (b->pending_half == HALF_NONE || b->pending_half == half))
 		return;
 	if (!bar_decoding(f, b)) {
 		/* Unmapped; mapped_base catches up when decode comes on. */
@@ -319,8 +320,23 @@ static void bar_decode_on(struct vmres_pci_func *f, struct bar *b, unsigned int 
 	int rc;
 
 	b->pending_half = HALF_NONE;
-	if (b->mapped || !bar_addr_is_real(b, addr))
+	if (!bar_addr_is_real(b, addr))
 		return; /* not an address: stays off the bus until the guest writes one */
+	if (b->mapped) {
+		/* Decode off could not unmap it, and the guest wrote an address since:
+		 * follow the register now, or show where the range is. */
+		if (addr == b->mapped_base)
+			return;
+		rc = mapper_move(f, b->res_index, addr);
+		if (rc) {
+			bar_refused(b, rc);
+			bar_set_reg_addr(f, i, b->mapped_base);
+		} else {
+			b->mapped_base = addr;
+			b->last_error = 0;
+		}
+		return;
+	}
 	rc = bar_place(f, b, addr);
 	if (rc)
 		bar_refused(b, rc); /* stays unmapped; the register keeps its value */

@@ -115,6 +115,7 @@ struct model {
 	struct vmres_msi_msg msi[N_RES];
 	bool msi_set[N_RES];
 	int fail_reroute;
+	int fail_unmap;
 };
 
 static const struct vmres_range mmio_windows[] = {
@@ -196,6 +197,8 @@ static int model_unmap(void *ctx, unsigned int res)
 		return VMRES_ENOENT;
 	if (!m->r[res].mapped)
 		return VMRES_ESTATE;
+	if (m->fail_unmap)
+		return m->fail_unmap;
 	m->r[res].mapped = false;
 	return 0;
 }
@@ -888,6 +891,58 @@ static void test_mem64_pair_refused_goes_back_to_where_the_range_is(void **state
 	assert_int_equal(bar_state(f, 2).last_error, VMRES_ERANGE);
 	before.calls = m.calls;
 	assert_memory_equal(&before, &m, sizeof(m));
+	assert_bars_match_model(f, &m);
+	vmres_pci_func_free(f);
+}
+
+static void test_mem64_half_rewritten_unchanged_completes_the_pending_half(void **state)
+{
+	(void)state;
+	struct model m;
+	struct vmres_pci_func *f = new_mapped_func(&m, DECODE);
+
+	/* (0x20, 0) is outside both windows: the high half waits... */
+	wr(f, 0x1c, 4, 0x20);
+	assert_int_equal(bar_state(f, 2).half_pending, true);
+	assert_int_equal(m.r[RES_MMIO64].base, 0x1000000000ull);
+	/* ...and the guest rewrites the low half with the value it had: the pair is
+	 * complete, refused, and the register goes back to where the range is. */
+	wr(f, 0x18, 4, rd(f, 0x18, 4));
+	assert_int_equal(bar_state(f, 2).half_pending, false);
+	assert_int_equal(bar_state(f, 2).reg_addr, 0x1000000000ull);
+	assert_int_equal(bar_state(f, 2).last_error, VMRES_ERANGE);
+	assert_bars_match_model(f, &m);
+	vmres_pci_func_free(f);
+}
+
+static void test_decode_on_after_a_refused_unmap_follows_the_register(void **state)
+{
+	(void)state;
+	struct model m;
+	struct vmres_pci_func *f = new_mapped_func(&m, DECODE);
+
+	/* Decode off, but the unmap is refused: BAR0 stays mapped where it was. */
+	m.fail_unmap = VMRES_ENOMEM;
+	wr(f, VMRES_PCI_COMMAND, 2, VMRES_PCI_COMMAND_IO);
+	assert_true(bar_state(f, 0).mapped);
+	assert_int_equal(bar_state(f, 0).last_error, VMRES_ENOMEM);
+	m.fail_unmap = 0;
+	/* The guest moves the BAR while decode is off, then turns decode on. */
+	wr(f, 0x10, 4, 0xc0100000u);
+	assert_int_equal(m.r[RES_MMIO32].base, 0xc0000000u);
+	wr(f, VMRES_PCI_COMMAND, 2, DECODE);
+	assert_int_equal(m.r[RES_MMIO32].base, 0xc0100000u);
+	assert_int_equal(bar_state(f, 0).reg_addr, 0xc0100000u);
+	assert_bars_match_model(f, &m);
+
+	/* The same with a register the mapper refuses: it shows the range again. */
+	m.fail_unmap = VMRES_ENOMEM;
+	wr(f, VMRES_PCI_COMMAND, 2, VMRES_PCI_COMMAND_IO);
+	m.fail_unmap = 0;
+	wr(f, 0x10, 4, 0x80000000u); /* outside the 32-bit window */
+	wr(f, VMRES_PCI_COMMAND, 2, DECODE);
+	assert_int_equal(bar_state(f, 0).last_error, VMRES_ERANGE);
+	assert_int_equal(bar_state(f, 0).reg_addr, 0xc0100000u);
 	assert_bars_match_model(f, &m);
 	vmres_pci_func_free(f);
 }
@@ -2018,6 +2073,8 @@ int main(void)
 		cmocka_unit_test(test_sizing_with_decode_on_does_not_move_anything),
 		cmocka_unit_test(test_mem64_halves_with_decode_on_in_either_order),
 		cmocka_unit_test(test_mem64_pair_refused_goes_back_to_where_the_range_is),
+		cmocka_unit_test(test_mem64_half_rewritten_unchanged_completes_the_pending_half),
+		cmocka_unit_test(test_decode_on_after_a_refused_unmap_follows_the_register),
 		cmocka_unit_test(test_seabios_sequence_sizes_assigns_then_enables),
 		cmocka_unit_test(test_msi_reroutes_on_enable_and_on_message_change_only),
 		cmocka_unit_test(test_mapper_must_be_complete),
