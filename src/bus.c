@@ -20,6 +20,7 @@ char vmres__tsan_grace;
 
 _Static_assert(VMRES__PIO_LAST == VMRES_BUS_PIO_LAST, "one PIO space");
 _Static_assert(sizeof(struct vmres__bus_snap) % 64 == 0, "the root node is 64-byte aligned");
+_Static_assert(VMRES__BUS_WINDOW <= VMRES__BUS_KEYS, "the leaves' padding covers a window");
 
 bool vmres__rcu_enter(void)
 {
@@ -158,6 +159,9 @@ int vmres__bus_snap_alloc(struct vmres__snap_cache *cache, size_t n, struct vmre
 	}
 	for (size_t h = 0; h <= levels; h++)
 		total += count[h] * VMRES__BUS_KEYS;
+	/* A node of padding: the bucket search reads up to VMRES__BUS_WINDOW keys
+	 * from any leaf position <= n; whole nodes keep the entries 64-byte aligned. */
+	total += VMRES__BUS_KEYS;
 	size_keys = total * sizeof(uint64_t);
 	size_entries = (n + 1) * sizeof(struct vmres__bus_entry);
 	size = sizeof(*s) + size_keys + size_entries;
@@ -181,6 +185,7 @@ int vmres__bus_snap_alloc(struct vmres__snap_cache *cache, size_t n, struct vmre
 	}
 	s->level_off[levels] = (uint32_t)off;
 	s->level_count[levels] = (uint32_t)leaves;
+	s->leaves = s->keys + off;
 	memset(&s->entries[0], 0, sizeof(s->entries[0]));
 	*out = s;
 	return 0;
@@ -259,6 +264,59 @@ static void pio_index(struct vmres__bus_snap *s)
 	s->pio_pages = pages;
 }
 
+/* The bucket tables of a bus without ranges, and of one whose table could not be
+ * allocated (every address goes to the tree). */
+static const uint32_t buckets_empty[1] = {0};
+static const uint32_t buckets_none[1] = {VMRES__BUS_DENSE};
+
+#define BUCKETS_MAX (1u << 20) /* 4 MiB of table at most */
+
+/* Build the bucket table of @p s (see bus_int.h) from its sorted leaf keys; without
+ * memory, go without (every lookup searches the tree). */
+static void bucket_index(struct vmres__bus_snap *s)
+{
+	const uint64_t *st = s->leaves;
+	size_t n = s->n, count = 2, b = 0;
+	uint32_t shift = 0, *rx;
+	uint64_t span;
+
+	s->rx_origin = 0;
+	s->rx_shift = 0;
+	s->rx_count = 0;
+	s->rx = buckets_empty;
+	if (n == 0)
+		return;
+	s->rx = buckets_none;
+	while (count < 4 * n && count < BUCKETS_MAX)
+		count *= 2;
+	span = st[n - 1] - st[0];
+	while ((span >> shift) >= count)
+		shift++;
+	rx = malloc((count + 1) * sizeof(*rx));
+	if (!rx)
+		return;
+	/* One group of keys per bucket that holds any; the empty buckets before a
+	 * group have the keys before it at or below their first address. */
+	for (size_t i = 0, j; i < n; i = j) {
+		size_t kb = (size_t)((st[i] - st[0]) >> shift);
+		size_t at_first = st[i] == st[0] + ((uint64_t)kb << shift);
+
+		for (j = i + 1; j < n && (size_t)((st[j] - st[0]) >> shift) == kb; j++)
+			;
+		for (; b < kb; b++)
+			rx[b] = (uint32_t)i;
+		rx[b++] = j - i - at_first > VMRES__BUS_WINDOW ? VMRES__BUS_DENSE
+							       : (uint32_t)(i + at_first);
+	}
+	for (; b < count; b++)
+		rx[b] = (uint32_t)n;
+	rx[count] = (uint32_t)n;
+	s->rx_origin = st[0];
+	s->rx_shift = shift;
+	s->rx_count = (uint32_t)count;
+	s->rx = rx;
+}
+
 int vmres__bus_snap_index(struct vmres__bus_snap *s)
 {
 	const struct vmres__bus_entry *e = s->entries + 1;
@@ -285,8 +343,9 @@ int vmres__bus_snap_index(struct vmres__bus_snap *s)
 			}
 	}
 	off = s->level_off[levels];
-	for (size_t i = 0; i < s->level_count[levels] * VMRES__BUS_KEYS; i++)
+	for (size_t i = 0; i < (s->level_count[levels] + 1) * VMRES__BUS_KEYS; i++)
 		keys[off + i] = i < n ? e[i].start : UINT64_MAX;
+	bucket_index(s);
 	pio_index(s);
 	return 0;
 }
@@ -318,6 +377,8 @@ void vmres__bus_snap_free(struct vmres__snap_cache *c, struct vmres__bus_snap *s
 	if (!s)
 		return;
 	free((void *)s->pio_pages);
+	if (s->rx != buckets_empty && s->rx != buckets_none)
+		free((void *)s->rx);
 	mem = s;
 	if (!c) {
 		free(mem);
@@ -583,22 +644,18 @@ int vmres_bus_remove(struct vmres_bus *bus, uint64_t base)
 	return rc;
 }
 
-int vmres_bus_resolve(struct vmres_bus *bus, uint64_t addr, struct vmres_bus_hit *out)
+/* The answer of resolve from the only entry that can hold @p addr, then the end
+ * of the read-side section. */
+static inline __attribute__((always_inline)) int
+resolve_end(const struct vmres__bus_entry *e, uint64_t addr, struct vmres_bus_hit *out)
 {
-	const struct vmres__bus_entry *e;
-	uint64_t off, mask;
-
-	if (!bus || !out)
-		return VMRES_EINVAL;
-	if (!vmres__rcu_registered())
-		return VMRES_ESTATE;
-	vmres__read_lock();
-	e = vmres__bus_lookup(vmres__rcu_load(bus->snap), addr);
-	off = addr - e->start;
+	uint64_t off = addr - e->start;
 	/* A mask rather than a branch (which the compiler makes of ?:): hits and
 	 * misses interleave unpredictably in a guest's accesses to sparse registers,
-	 * and a mispredicted branch costs about as much as the whole lookup. */
-	mask = -(uint64_t)((off <= e->span) & (e->dev != NULL));
+	 * and a mispredicted branch costs about as much as the whole lookup. The
+	 * sentinel's dev is NULL, so it needs no test of its own. */
+	uint64_t mask = -(uint64_t)(off <= e->span);
+
 	out->dev = (const struct vmres_device *)((uintptr_t)e->dev & mask);
 	out->range = e->range;
 	out->base = e->start;
@@ -606,6 +663,32 @@ int vmres_bus_resolve(struct vmres_bus *bus, uint64_t addr, struct vmres_bus_hit
 	out->offset = off;
 	vmres__read_unlock();
 	return 0;
+}
+
+/* An address in a dense bucket: the tree. Out of line and reached by a tail call,
+ * so that the common path needs no saved registers. */
+static __attribute__((noinline)) int resolve_tree(const struct vmres__bus_snap *s, uint64_t addr,
+						  struct vmres_bus_hit *out)
+{
+	return resolve_end(&s->entries[vmres__bus_tree_pred(s, addr)], addr, out);
+}
+
+int vmres_bus_resolve(struct vmres_bus *bus, uint64_t addr, struct vmres_bus_hit *out)
+{
+	const struct vmres__bus_snap *s;
+	size_t idx;
+
+	if (!bus || !out)
+		return VMRES_EINVAL;
+	if (!vmres__rcu_registered())
+		return VMRES_ESTATE;
+	vmres__read_lock();
+	s = vmres__rcu_load(bus->snap);
+	if (addr <= VMRES__PIO_LAST && s->pio_pages != NULL)
+		return resolve_end(vmres__bus_pio_entry(s, (uint16_t)addr), addr, out);
+	if (__builtin_expect(!vmres__bus_bucket_pred(s, addr, &idx), 0))
+		return resolve_tree(s, addr, out);
+	return resolve_end(&s->entries[idx], addr, out);
 }
 
 int vmres_bus_read(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t *value)

@@ -7,12 +7,23 @@
  * starts (an "S+ tree"): the leaf level is the sorted starts themselves, padded
  * to whole nodes of 8 keys (one 64-byte cache line); each level above holds, per
  * node, the first start of its children 1..8 (a node has 9 children; child c of
- * node k is node k * 9 + c of the level below). A lookup reads one cache line per
- * level (4 for 4096 ranges) and decides each level without a branch: the number
- * of keys <= the address is the child to descend to, and at the leaf it is the
- * position of the predecessor in the sorted array. Missing keys are UINT64_MAX,
- * so they never count, except for the address UINT64_MAX, whose predecessor is
- * always the last range (one predictable branch).
+ * node k is node k * 9 + c of the level below). A tree search reads one cache
+ * line per level (4 for 4096 ranges) and decides each level without a branch: the
+ * number of keys <= the address is the child to descend to, and at the leaf it is
+ * the position of the predecessor in the sorted array. Missing keys are
+ * UINT64_MAX, so they never count, except for the address UINT64_MAX, whose
+ * predecessor is always the last range (one predictable branch).
+ *
+ * In front of the tree sits a bucket table, a one-level radix index: the span
+ * from the first start to the last is cut into a power of two of equal buckets
+ * (at least four times as many as ranges), and each bucket records the
+ * predecessor of its first address. When at most 2 ranges start inside a bucket
+ * (the usual case when devices are spread out, as a VMM lays them), the
+ * predecessor of any address in it is that recorded one plus the count of the
+ * next 2 leaf keys <= the address: a shift, a table load and 2 compares, whatever
+ * the number of ranges. A bucket where more start (a cluster of small ranges) is
+ * marked and sends its addresses to the tree. So a lookup is never slower than
+ * the tree by more than a load and a predictable branch.
  */
 #ifndef VMRES_BUS_INT_H
 #define VMRES_BUS_INT_H
@@ -120,17 +131,27 @@ struct vmres__bus_entry {
 #define VMRES__PIO_MAX_PAGES (VMRES__PIO_TOP + 1)
 #define VMRES__PIO_LAST	     0xFFFFu /* = VMRES_BUS_PIO_LAST */
 
+/* The bucket table's word for a bucket in which more than VMRES__BUS_WINDOW ranges
+ * start: search the tree. Otherwise the word is the predecessor's entry index. */
+#define VMRES__BUS_DENSE  0x80000000u
+#define VMRES__BUS_WINDOW 2
+
 /* Immutable once published: one block of [this header][keys][entries], 64-byte
  * aligned, so the root node is at a fixed offset from the header (the lookup
  * loads the snapshot pointer and then the root, not a keys pointer first).
  * entries[0] is a sentinel (dev == NULL) that stands for "no range starts at or
  * below the address"; ranges are entries[1..n]. */
 struct vmres__bus_snap {
-	/* The first cache line: everything a lookup reads besides keys and entries. */
-	_Alignas(64) uint32_t levels; /* inner levels above the leaves */
-	uint32_t n;		      /* number of ranges */
+	/* The first cache line: everything a lookup reads besides the tables. */
+	_Alignas(64) uint64_t rx_origin; /* the first start (0 with no range) */
+	const uint32_t *rx;		 /* rx_count buckets, then the one past the end */
+	const uint64_t *leaves;		 /* the sorted starts, padded with UINT64_MAX */
 	struct vmres__bus_entry *entries;
 	const uint16_t *pio_pages; /* the PIO table's pages, or NULL (no table) */
+	uint32_t rx_shift;	   /* bucket b holds [origin + b << shift, ...) */
+	uint32_t rx_count;
+	uint32_t levels; /* inner levels above the leaves */
+	uint32_t n;	 /* number of ranges */
 	/* Offset (in keys) of each inner level, root first (0), then of the leaves. */
 	uint32_t level_off[VMRES__BUS_MAX_LEVELS + 1];
 	_Alignas(64) uint16_t pio_top[VMRES__PIO_TOP];
@@ -176,7 +197,7 @@ int vmres__bus_snap_build(struct vmres__snap_cache *cache, const struct vmres__b
 void vmres__bus_snap_free(struct vmres__snap_cache *cache, struct vmres__bus_snap *s);
 
 /* The number of keys <= @p addr in a node, as two chains of 4 compares (the
- * compiler makes each a cmp/sbb chain) so that the latency is 5 adds, not 8. */
+ * compiler makes each a cmp/sbb chain). */
 static inline size_t vmres__bus_node_count(const uint64_t *node, uint64_t addr)
 {
 	size_t lo = (size_t)(node[0] <= addr) + (node[1] <= addr) + (node[2] <= addr) +
@@ -187,46 +208,62 @@ static inline size_t vmres__bus_node_count(const uint64_t *node, uint64_t addr)
 	return lo + hi;
 }
 
-/* The descent for a known number of inner levels (a constant where inlined). */
+/* The tree search: index in s->entries of the last range whose start is <= @p
+ * addr (0: none), for an address below UINT64_MAX. A loop over the levels, so
+ * that it needs few registers where it is inlined beside the bucket search. */
 static inline __attribute__((always_inline)) size_t
-vmres__bus_descend(const struct vmres__bus_snap *s, uint64_t addr, uint32_t levels)
+vmres__bus_tree_pred(const struct vmres__bus_snap *s, uint64_t addr)
 {
 	const uint64_t *keys = vmres__bus_keys(s);
-	size_t k = vmres__bus_node_count(keys, addr);
+	size_t k = 0;
 
-	if (levels == 0)
-		return k;
-	for (uint32_t l = 1; l < levels; l++)
+	for (uint32_t l = 0; l < s->levels; l++)
 		k = k * (VMRES__BUS_KEYS + 1) +
 		    vmres__bus_node_count(keys + s->level_off[l] + k * VMRES__BUS_KEYS, addr);
 	return k * VMRES__BUS_KEYS +
-	       vmres__bus_node_count(keys + s->level_off[levels] + k * VMRES__BUS_KEYS, addr);
+	       vmres__bus_node_count(keys + s->level_off[s->levels] + k * VMRES__BUS_KEYS, addr);
 }
 
-/* Index in s->entries of the last range whose start is <= @p addr (0: none).
- * One predictable branch on the tree's height: each case is unrolled. */
+/* Through the bucket table: false for an address in a dense bucket (search the
+ * tree); else true and *@p idx is the index in s->entries of the only range that
+ * can hold @p addr: the last one whose start is <= @p addr. Below every start, the
+ * index of some entry that does not hold @p addr (the sentinel, or a range above
+ * it): an address below the origin wraps to a huge bucket number, and no compare
+ * is spent on it. */
+static inline __attribute__((always_inline)) bool
+vmres__bus_bucket_pred(const struct vmres__bus_snap *s, uint64_t addr, size_t *idx)
+{
+	uint64_t b = (addr - s->rx_origin) >> s->rx_shift;
+	const uint64_t *k;
+	uint32_t w;
+
+	if (__builtin_expect(addr == UINT64_MAX, 0)) {
+		*idx = s->n;
+		return true;
+	}
+	/* Past the last bucket (or wrapped from below the origin): the end word. */
+	b = b < s->rx_count ? b : s->rx_count;
+	w = s->rx[b];
+	k = s->leaves + (w & ~VMRES__BUS_DENSE);
+	*idx = w;
+	for (size_t i = 0; i < VMRES__BUS_WINDOW; i++)
+		*idx += k[i] <= addr;
+	return !(w & VMRES__BUS_DENSE);
+}
+
+/* The index of the only range that can hold @p addr, as above, by the bucket
+ * table or the tree. */
 static inline __attribute__((always_inline)) size_t
 vmres__bus_pred_index(const struct vmres__bus_snap *s, uint64_t addr)
 {
-	if (__builtin_expect(addr == UINT64_MAX, 0))
-		return s->n;
-	switch (s->levels) {
-	case 0:
-		return vmres__bus_descend(s, addr, 0);
-	case 1:
-		return vmres__bus_descend(s, addr, 1);
-	case 2:
-		return vmres__bus_descend(s, addr, 2);
-	case 3:
-		return vmres__bus_descend(s, addr, 3);
-	case 4:
-		return vmres__bus_descend(s, addr, 4);
-	default:
-		return vmres__bus_descend(s, addr, s->levels);
-	}
+	size_t idx;
+
+	if (__builtin_expect(vmres__bus_bucket_pred(s, addr, &idx), 1))
+		return idx;
+	return vmres__bus_tree_pred(s, addr);
 }
 
-/* The last range whose start is <= @p addr (the sentinel when none). */
+/* The only range that can hold @p addr (see vmres__bus_pred_index()). */
 static inline __attribute__((always_inline)) const struct vmres__bus_entry *
 vmres__bus_pred(const struct vmres__bus_snap *s, uint64_t addr)
 {

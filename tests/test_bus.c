@@ -835,6 +835,95 @@ static void test_every_size_up_to_700_ranges(void **state)
 	}
 }
 
+/* One layout for the bucket test: @p n ranges of @p size bytes, range i at
+ * starts[i] (sorted). Every address near every start and end, and a spread of
+ * addresses between, resolves to the range that holds it or to nothing. */
+static void check_layout(const uint64_t *starts, size_t n, uint64_t size)
+{
+	static struct vmres_device dev = VMRES_DEVICE_INIT;
+	struct vmres_bus *bus;
+	struct vmres_bus_hit hit;
+
+	assert_int_equal(vmres_bus_new(VMRES_SPACE_MMIO, &bus), 0);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(vmres_bus_insert(bus, starts[i], size, &dev, (unsigned int)i), 0);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t last = starts[i] + (size - 1);
+		uint64_t probe[] = {starts[i], starts[i] + size / 2, last};
+
+		for (size_t j = 0; j < 3; j++) {
+			assert_int_equal(vmres_bus_resolve(bus, probe[j], &hit), 0);
+			assert_non_null(hit.dev);
+			assert_int_equal(hit.range, i);
+			assert_int_equal(hit.offset, probe[j] - starts[i]);
+		}
+		if (starts[i] > 0 && (i == 0 || starts[i - 1] + (size - 1) < starts[i] - 1))
+			assert_miss(bus, starts[i] - 1);
+		if (last < UINT64_MAX && (i + 1 == n || last + 1 < starts[i + 1]))
+			assert_miss(bus, last + 1);
+	}
+	/* Between and beyond the ranges: a spread over the whole 64-bit space. */
+	for (uint64_t k = 0; k < 4096; k++) {
+		uint64_t addr = k * 0x0010000000000001ULL + (k & 7) * 0x1111;
+		int want = -1;
+
+		for (size_t i = 0; i < n; i++)
+			if (addr >= starts[i] && addr - starts[i] < size)
+				want = (int)i;
+		assert_int_equal(vmres_bus_resolve(bus, addr, &hit), 0);
+		if (want < 0) {
+			assert_null(hit.dev);
+		} else {
+			assert_non_null(hit.dev);
+			assert_int_equal(hit.range, want);
+		}
+	}
+	vmres_bus_free(bus);
+}
+
+/* The bucket table in front of the tree (bus_int.h): evenly spread ranges (every
+ * bucket answers alone), clusters of 2 to 5 ranges in one bucket among spread
+ * ones (past the bucket's window of 2, the tree answers), ranges
+ * at the bottom and the top of the space, and a single range. */
+static void test_bucket_table_layouts(void **state)
+{
+	uint64_t s[64];
+	size_t n;
+
+	(void)state;
+	/* Spread evenly, as the benchmark lays them. */
+	for (n = 0; n < 64; n++)
+		s[n] = 0x100000000ULL + n * 0x10000;
+	check_layout(s, 64, 0x1000);
+	/* 32 ranges spread 16 MiB apart: 128 buckets of 4 MiB. Ranges 10 and up
+	 * are replaced by a cluster of 2 to 5 in the middle of bucket 40. */
+	for (size_t cluster = 2; cluster <= 5; cluster++) {
+		for (n = 0; n < 32; n++)
+			s[n] = 0x40000000ULL + n * 0x1000000;
+		for (size_t i = 0; i < cluster; i++)
+			s[10 + i] = 0x40000000ULL + 10 * 0x1000000 + 0x10000 + i * 0x100;
+		check_layout(s, 32, 0x80);
+	}
+	/* A PC-like map: a few ranges below 4 GiB and one far above. */
+	{
+		uint64_t pc[] = {0xB0000000ULL,	 0xD0000000ULL,	  0xD0001000ULL,   0xD0002000ULL,
+				 0xD0003000ULL,	 0xD0004000ULL,	  0xD0005000ULL,   0xFEC00000ULL,
+				 0xFED00000ULL,	 0xFEE00000ULL,	  0x8000000000ULL, 0x8000100000ULL};
+
+		check_layout(pc, 12, 0x1000);
+	}
+	/* The bottom and the top of the space: the span is the whole of it. */
+	for (n = 0; n < 8; n++) {
+		s[n] = n * 0x100;
+		s[8 + n] = UINT64_MAX - (7 - n) * 0x100 - 0xFF;
+	}
+	check_layout(s, 16, 0x100);
+	s[0] = 0x12345000ULL;
+	check_layout(s, 1, 0x1000);
+	s[0] = UINT64_MAX - 0xFFF;
+	check_layout(s, 1, 0x1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -858,6 +947,7 @@ int main(void)
 		cmocka_unit_test(test_pio_table_edges),
 		cmocka_unit_test(test_pio_table_whole_space_and_dense_ports),
 		cmocka_unit_test(test_every_size_up_to_700_ranges),
+		cmocka_unit_test(test_bucket_table_layouts),
 	};
 
 	return cmocka_run_group_tests(tests, setup_thread, teardown_thread);
