@@ -19,15 +19,20 @@
  *     search snap, call device    `-----> old snap (and removed devices) are
  *     rcu_read_unlock                     freed after a grace period (call_rcu)
  *
- * Cost: lookup O(log n) with no branch on the data: the range starts form a
- * B-tree of one cache line (8 keys) per node, so 4096 ranges take 4 levels (about
- * 9 ns for vmres_bus_resolve() at 16 ranges to 18 ns at 4096 on a 2.6 GHz EPYC,
- * see docs/BENCHMARKS.md). A bus whose ranges all lie in the PIO space (every PIO
- * bus) also has a direct table of the 65536 ports, so an access to a port is
- * three dependent loads and no search. Insert and remove copy the array and
- * rebuild the index (and the port table): O(n), about 100 bytes per range at
- * worst; the port table takes 512 bytes per 256-port page that holds a range
- * boundary or lies inside a range (a PC's ports: about 10 pages; at most 257).
+ * Cost: lookup O(log n) with no branch on the data, and O(1) where ranges are
+ * spread out. A bucket table cuts the span of the ranges into at least 4n equal
+ * buckets; where at most 2 ranges start in a bucket (ranges laid out with room
+ * between them, as a VMM places devices), a lookup is a shift, one table load and
+ * 2 compares, at any n (about 6 ns for vmres_bus_resolve() at 16 or 256 ranges
+ * and 8 ns at 4096 on a 2.6 GHz EPYC, see docs/BENCHMARKS.md). An address in a
+ * bucket where more start (a cluster of small ranges) searches a B-tree of one
+ * cache line (8 keys) per node over the starts: 4 levels for 4096 ranges. A bus
+ * whose ranges all lie in the PIO space (every PIO bus) also has a direct table of
+ * the 65536 ports, so an access to a port is three dependent loads and no search.
+ * Insert and remove copy the array and rebuild the index, the bucket table (and
+ * the port table): O(n), about 130 bytes per range at worst; the port table takes
+ * 512 bytes per 256-port page that holds a range boundary or lies inside a range
+ * (a PC's ports: about 10 pages; at most 257).
  *
  * Thread-safety: lookups and dispatch take no lock and never wait; they may run on
  * any number of threads, each registered with vmres_bus_thread_register() (the
@@ -154,8 +159,8 @@ int vmres_bus_remove(struct vmres_bus *bus, uint64_t base);
  *   only safe to use while the range cannot be removed.
  * @return 0 (hit or miss); VMRES_EINVAL for a NULL argument; VMRES_ESTATE if the
  *   thread is not registered (vmres_bus_thread_register()).
- * Context: registered thread; lock-free, never waits. O(log n), no branch on
- * the data.
+ * Context: registered thread; lock-free, never waits. O(1) through the bucket
+ * table, O(log n) in a dense bucket; no branch on the data.
  */
 int vmres_bus_resolve(struct vmres_bus *bus, uint64_t addr, struct vmres_bus_hit *out);
 
