@@ -974,6 +974,8 @@ static void run_differential(uint64_t seed, uint64_t base, uint64_t last, uint64
 			req.policy = (enum vmres_addr_policy)below(3);
 			req.size = random_size(max_size);
 			req.align = random_align(max_align_log2);
+			if (below(3) == 0) /* a BAR: aligned to its power-of-two size */
+				req.align = req.size = 1ULL << below(max_align_log2 + 1);
 			req.owner = rng();
 			if (req.policy == VMRES_ADDR_EXACT) {
 				req.addr = random_addr(&m);

@@ -159,6 +159,44 @@ static bool last_fit_in(struct vmres_addr *a, const struct want *w, struct path 
 	return false;
 }
 
+/*
+ * First or last fit of a request whose alignment equals its size (a power of two:
+ * a PCI BAR) in the whole window. Then a gap fits it exactly when its block class
+ * reaches w->block, and the summaries are exact, so the first (last) candidate at
+ * each level leads to the fit: one walk down, no backtracking. False when no gap
+ * of the tree fits.
+ */
+static inline __attribute__((always_inline)) bool
+block_fit(struct vmres_addr *a, const struct want *w, struct path *p, bool last, uint32_t *pos,
+	  uint64_t *start)
+{
+	uint32_t node = a->root, f, i;
+	const struct leaf *l;
+	uint64_t b;
+
+	for (unsigned int level = 0; level < a->height; level++) {
+		const struct inode *n = inode_at(a, node);
+
+		f = node_candidates(n, w);
+		if (!f)
+			return false;
+		i = last ? 31 - (uint32_t)__builtin_clz(f) : (uint32_t)__builtin_ctz(f);
+		p->node[level] = node;
+		p->pos[level] = i;
+		node = n->child[i];
+	}
+	p->node[a->height] = node;
+	l = leaf_at(a, node);
+	f = leaf_candidates(l, w);
+	if (!f)
+		return false;
+	i = last ? 31 - (uint32_t)__builtin_clz(f) : (uint32_t)__builtin_ctz(f);
+	b = l->e[i].base;
+	*pos = i;
+	*start = last ? (b - w->size) & ~w->mask : (b - l->e[i].gap + w->mask) & ~w->mask;
+	return true;
+}
+
 /* ---- public API ---------------------------------------------------------- */
 
 int vmres_addr_new(uint64_t base, uint64_t last, struct vmres_addr **out)
@@ -239,7 +277,7 @@ static int alloc_fit(struct vmres_addr *a, const struct vmres_addr_req *req, uin
 	struct path p;
 	uint32_t pos = 0;
 	uint64_t start = 0;
-	bool found;
+	bool found, block;
 
 	if (req->max < a->wbase || req->min > a->wlast)
 		return VMRES_ERANGE;
@@ -258,8 +296,13 @@ static int alloc_fit(struct vmres_addr *a, const struct vmres_addr_req *req, uin
 	 * min(alignment, 2^floor(log2 size)) bytes that starts there. */
 	w.block = (uint8_t)min_u64(bit_length(w.mask + 1), w.size_bits);
 
+	block = !w.bounded && w.mask == w.size_m1;
 	if (req->policy == VMRES_ADDR_FIRST_FIT) {
-		found = first_fit_in(a, &w, &p, 0, a->root, a->wbase, UINT64_MAX, &pos, &start);
+		if (block)
+			found = block_fit(a, &w, &p, false, &pos, &start);
+		else
+			found = first_fit_in(a, &w, &p, 0, a->root, a->wbase, UINT64_MAX, &pos,
+					     &start);
 		if (!found && a->tail_free && fit_low(&w, a->tail_base, a->wlast, &start)) {
 			vmres__addr_descend_last(a, &p);
 			pos = leaf_at(a, a->last_leaf)->count;
@@ -270,6 +313,8 @@ static int alloc_fit(struct vmres_addr *a, const struct vmres_addr_req *req, uin
 		if (found) {
 			vmres__addr_descend_last(a, &p);
 			pos = leaf_at(a, a->last_leaf)->count;
+		} else if (block) {
+			found = block_fit(a, &w, &p, true, &pos, &start);
 		} else {
 			found = last_fit_in(a, &w, &p, 0, a->root, a->wbase, UINT64_MAX, &pos,
 					    &start);

@@ -450,15 +450,14 @@ static inline __attribute__((always_inline)) void leaf_put_entry(struct leaf *l,
 {
 	uint32_t move = l->count - pos;
 
-	if (move) { /* appends (ascending fills) skip the calls */
+	if (move) /* appends (ascending fills) skip the call */
 		memmove(&l->e[pos + 1], &l->e[pos], move * sizeof(l->e[0]));
-		memmove(&l->bits[pos + 1], &l->bits[pos], move);
-		memmove(&l->blk[pos + 1], &l->blk[pos], move);
-	}
 	l->e[pos].base = base;
 	l->e[pos].last = last;
 	l->e[pos].owner = owner;
-	leaf_set_gap(l, pos, gap);
+	l->e[pos].gap = gap;
+	bytes_insert(l->bits, pos, bit_length(gap));
+	bytes_insert(l->blk, pos, gap ? block_class(base - gap, base - 1) : 0);
 	l->count++;
 }
 
