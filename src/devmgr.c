@@ -627,19 +627,20 @@ int vmres_devmgr_move_range(struct vmres_devmgr *m, uint32_t instance, unsigned 
 		goto out;
 	if (mapped && use_sysalloc(m, r)) {
 		/* Reserve the new range before giving up the old one, unless they share
-		 * addresses (then release first, and take the old one back on failure). */
+		 * addresses (then release first, and take the old one back on failure).
+		 * Either way an old range the sysalloc does not hold (a restore into
+		 * another sysalloc) is no error: there is nothing to give up. */
 		self_overlap = new_base <= r->u.addr.base + (r->u.addr.size - 1) &&
 			       r->u.addr.base <= new_base + (r->u.addr.size - 1);
 		reserved_label(m, r, owner, label); /* the moved reservation keeps it */
 		if (self_overlap) {
 			char back[VMRES_POOL_NAME_MAX];
 
-			rc = unreserve(m, r, owner);
-			if (rc == 0) {
-				rc = reserve(m, r, new_base, owner, v->res[res_index].pool, label);
-				if (rc)
-					reserve(m, r, r->u.addr.base, owner, back, label);
-			}
+			bool held = unreserve(m, r, owner) == 0;
+
+			rc = reserve(m, r, new_base, owner, v->res[res_index].pool, label);
+			if (rc && held)
+				reserve(m, r, r->u.addr.base, owner, back, label);
 		} else {
 			rc = reserve(m, r, new_base, owner, v->res[res_index].pool, label);
 			if (rc == 0)

@@ -506,6 +506,57 @@ static void test_move_reserves_in_pool_and_releases_old(void **state)
 	vmres_sysalloc_free(sa);
 }
 
+/* A mapped range whose reservation the sysalloc no longer holds (as after a
+ * restore into another sysalloc) moves the same way whether the new range
+ * overlaps the old one or not: the new range is reserved, nothing else fails. */
+static void test_move_without_old_reservation_overlapping_or_not(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	struct vmres_request q;
+	struct vmres_resource res, got;
+	struct vmres_sysalloc_alloc_info info;
+	struct tdev a;
+	uint32_t ia;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(vmres_sysalloc_new(&sa), 0);
+	assert_int_equal(vmres_sysalloc_add_addr_pool(sa, "mmio32", VMRES_SPACE_MMIO, 0xc0000000,
+						      0xffffffff),
+			 0);
+	memset(&q, 0, sizeof(q));
+	q.kind = VMRES_RES_ADDR;
+	strcpy(q.pool, "mmio32");
+	q.u.addr.space = VMRES_SPACE_MMIO;
+	q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
+	q.u.addr.req.size = 0x2000;
+	q.u.addr.req.align = 0x1000;
+	assert_int_equal(vmres_sysalloc_alloc(sa, &q, 1, 5, &res, 1, &n, NULL), 0);
+	assert_int_equal(vmres_devmgr_new(sa, &m), 0);
+	tdev_init(&a, "bar-dev", m);
+	a.dev.owner = 5;
+	assert_int_equal(vmres_devmgr_register(m, &a.dev, 0, &res, 1, &ia), 0);
+
+	for (int step = 0; step < 2; step++) {
+		/* Step 0 moves by half the size (overlapping), step 1 far away. */
+		uint64_t to = step == 0 ? res.u.addr.base + 0x1000 : 0xd0000000;
+
+		assert_int_equal(vmres_devmgr_get(m, ia, NULL, &got, NULL, 1), 0);
+		assert_int_equal(vmres_sysalloc_release(sa, &got, 5), 0);
+		assert_int_equal(vmres_sysalloc_find(sa, "mmio32", got.u.addr.base, &info),
+				 VMRES_ENOENT);
+		assert_int_equal(vmres_devmgr_move_range(m, ia, 0, to), 0);
+		assert_int_equal(vmres_sysalloc_find(sa, "mmio32", to, &info), 0);
+		assert_int_equal(info.owner, 5);
+		assert_int_equal(vmres_devmgr_get(m, ia, NULL, &got, NULL, 1), 0);
+		assert_int_equal(got.u.addr.base, to);
+		assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	}
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
 static int count_allocs(void *ctx, struct vmres_sysalloc *sa)
 {
 	(void)sa;
@@ -1535,6 +1586,7 @@ int main(void)
 		cmocka_unit_test(test_dump_text_is_a_tree),
 		cmocka_unit_test(test_dump_json_nests_children),
 		cmocka_unit_test(test_differential_against_table_model),
+		cmocka_unit_test(test_move_without_old_reservation_overlapping_or_not),
 		cmocka_unit_test(test_restore_errors_change_nothing),
 		cmocka_unit_test(test_restore_then_dispatch_hits),
 		cmocka_unit_test(test_restore_next_id_zero_means_exhausted),

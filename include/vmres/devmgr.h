@@ -235,7 +235,9 @@ int vmres_devmgr_update(struct vmres_devmgr *m, uint32_t instance, const struct 
  * the resource's own pool, but the guest may move a range into another window
  * (firmware puts small 64-bit BARs below 4 GiB), and the resource then names that
  * pool. Then publish the moved range and release the old range; the new
- * reservation keeps the old one's label (vmres_sysalloc_set_label()). An unmapped
+ * reservation keeps the old one's label (vmres_sysalloc_set_label()). An old range
+ * the sysalloc does not hold for the owner (after a restore into another sysalloc)
+ * is not an error: only the new one is reserved. An unmapped
  * range only records the new base (no reservation). Moving to the current base
  * does nothing and succeeds.
  * @param m the manager.
