@@ -530,29 +530,16 @@ static bool use_sysalloc(const struct vmres_devmgr *m, const struct vmres_resour
 static int reserve(struct vmres_devmgr *m, const struct vmres_resource *r, uint64_t base,
 		   uint64_t owner, char pool_out[VMRES_POOL_NAME_MAX], const char *label)
 {
-	struct vmres_request q;
-	struct vmres_resource got;
-	size_t n_got;
+	char pool[VMRES_POOL_NAME_MAX];
 	int rc;
 
-	memset(&q, 0, sizeof(q));
-	q.kind = VMRES_RES_ADDR;
-	if (vmres_sysalloc_find_pool(m->sa, r->u.addr.space, base, q.pool))
+	if (vmres_sysalloc_find_pool(m->sa, r->u.addr.space, base, pool))
 		return VMRES_ERANGE;
-	q.u.addr.space = r->u.addr.space;
-	q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
-	q.u.addr.req.policy = VMRES_ADDR_EXACT;
-	q.u.addr.req.size = r->u.addr.size;
-	q.u.addr.req.align = r->u.addr.align;
-	q.u.addr.req.addr = base;
-	q.u.addr.req.owner = owner;
-	rc = vmres_sysalloc_alloc(m->sa, &q, 1, owner, &got, 1, &n_got, NULL);
+	rc = vmres_sysalloc_reserve(m->sa, pool, base, r->u.addr.size, r->u.addr.align, owner,
+				    label, NULL);
 	if (rc)
 		return rc;
-	memcpy(pool_out, q.pool, VMRES_POOL_NAME_MAX);
-	/* Cannot fail: the allocation was just made, the label fits. */
-	if (label && label[0])
-		vmres_sysalloc_set_label(m->sa, &got, owner, label);
+	memcpy(pool_out, pool, VMRES_POOL_NAME_MAX);
 	return 0;
 }
 

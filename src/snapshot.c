@@ -1038,36 +1038,9 @@ static int build_sysalloc(const struct model *md, struct vmres_sysalloc *sa,
 	for (size_t i = 0; i < md->n_allocs; i++) {
 		const struct m_alloc *a = &md->allocs[i];
 		const struct m_pool *p = &md->pools[a->pool];
-		struct vmres_request q;
-		struct vmres_resource got;
-		size_t n_got;
 
-		memset(&q, 0, sizeof(q));
-		q.kind = p->kind;
-		memcpy(q.pool, p->name, sizeof(q.pool));
-		switch (p->kind) {
-		case VMRES_RES_ADDR:
-			q.u.addr.space = p->space;
-			q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
-			q.u.addr.req.policy = VMRES_ADDR_EXACT;
-			q.u.addr.req.addr = a->base;
-			q.u.addr.req.size = a->size;
-			q.u.addr.req.align = a->align;
-			break;
-		case VMRES_RES_IRQ:
-			q.u.irq.gsi = (uint32_t)a->base;
-			break;
-		case VMRES_RES_MSI:
-			q.u.msi.count = 1;
-			q.u.msi.gsi = (uint32_t)a->base;
-			break;
-		default:
-			q.u.id.id = (uint32_t)a->base;
-			break;
-		}
-		rc = vmres_sysalloc_alloc(sa, &q, 1, a->owner, &got, 1, &n_got, NULL);
-		if (!rc && a->label[0])
-			rc = vmres_sysalloc_set_label(sa, &got, a->owner, a->label);
+		rc = vmres_sysalloc_reserve(sa, p->name, a->base, a->size, a->align, a->owner,
+					    a->label, NULL);
 		if (rc)
 			return fail(e, rc, a->off);
 	}

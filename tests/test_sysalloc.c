@@ -478,6 +478,74 @@ static void test_moving_a_bar_is_alloc_exact_then_release(void **state)
 	vmres_sysalloc_free(sa);
 }
 
+/* vmres_sysalloc_reserve(): what was already chosen, in each kind of pool, with
+ * its label; each error leaves the dump byte for byte as it was. */
+static void test_reserve_takes_exactly_what_is_given(void **state)
+{
+	(void)state;
+	struct vmres_sysalloc *sa = small_sa();
+	struct vmres_sysalloc_alloc_info info;
+	struct vmres_resource r, back;
+	char long_label[VMRES_SYSALLOC_LABEL_MAX + 1];
+	char *before, *after;
+
+	assert_int_equal(vmres_sysalloc_reserve(sa, "mmio32", 0xfee00000, 0x1000, 0x1000, 7,
+						"lapic", &r),
+			 0);
+	assert_int_equal(r.kind, VMRES_RES_ADDR);
+	assert_int_equal(r.u.addr.base, 0xfee00000);
+	assert_int_equal(r.u.addr.size, 0x1000);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xfee00fff, &info), 0);
+	assert_true(vmres_resource_equal(&info.res, &r));
+	assert_int_equal(info.owner, 7);
+	assert_string_equal(info.label, "lapic");
+	assert_int_equal(vmres_sysalloc_reserve(sa, "pio", 0x3f8, 8, 0, 7, NULL, NULL), 0);
+	assert_int_equal(vmres_sysalloc_find(sa, "pio", 0x3ff, &info), 0);
+	assert_null(info.label);
+	assert_int_equal(vmres_sysalloc_reserve(sa, "gsi", 4, 0, 0, 7, "com1", &r), 0);
+	assert_int_equal(r.kind, VMRES_RES_IRQ);
+	assert_int_equal(r.u.irq.gsi, 4);
+	assert_int_equal(vmres_sysalloc_reserve(sa, "msi", 100, 0, 0, 7, "", &r), 0);
+	assert_int_equal(r.kind, VMRES_RES_MSI);
+	assert_int_equal(r.u.msi.gsi, 100);
+	assert_int_equal(vmres_sysalloc_reserve(sa, "ids", 1023, 0, 0, 7, "last", &r), 0);
+	assert_int_equal(r.u.id.id, 1023);
+
+	memset(long_label, 'x', sizeof(long_label) - 1);
+	long_label[sizeof(long_label) - 1] = '\0';
+	before = dump(sa);
+	memset(&back, 0x5a, sizeof(back));
+	r = back;
+	assert_int_equal(vmres_sysalloc_reserve(NULL, "gsi", 5, 0, 0, 7, NULL, &r), VMRES_EINVAL);
+	assert_int_equal(vmres_sysalloc_reserve(sa, NULL, 5, 0, 0, 7, NULL, &r), VMRES_EINVAL);
+	assert_int_equal(vmres_sysalloc_reserve(sa, "gsi", 5, 0, 0, 7, long_label, &r),
+			 VMRES_EINVAL);
+	assert_int_equal(vmres_sysalloc_reserve(sa, "nope", 5, 0, 0, 7, NULL, &r), VMRES_EPOOL);
+	assert_int_equal(vmres_sysalloc_reserve(sa, "gsi", 4, 0, 0, 8, NULL, &r), VMRES_EOVERLAP);
+	assert_int_equal(vmres_sysalloc_reserve(sa, "gsi", 24, 0, 0, 8, NULL, &r), VMRES_ERANGE);
+	assert_int_equal(vmres_sysalloc_reserve(sa, "ids", 0x100000000ULL, 0, 0, 8, NULL, &r),
+			 VMRES_ERANGE);
+	assert_int_equal(vmres_sysalloc_reserve(sa, "mmio32", 0xfee00800, 0x1000, 0, 8, NULL, &r),
+			 VMRES_EOVERLAP);
+	assert_int_equal(vmres_sysalloc_reserve(sa, "mmio32", 0xc0000800, 0x1000, 0x1000, 8, NULL,
+						&r),
+			 VMRES_EMISALIGNED);
+	assert_int_equal(vmres_sysalloc_reserve(sa, "mmio32", 0xc0000000, 0, 0, 8, NULL, &r),
+			 VMRES_ESIZE);
+	assert_int_equal(vmres_sysalloc_reserve(sa, "mmio32", 0xc0000000, 0x1000, 3, 8, NULL, &r),
+			 VMRES_EALIGN);
+	assert_int_equal(vmres_sysalloc_reserve(sa, "mmio32", 0xfffff000, 0x2000, 0, 8, NULL, &r),
+			 VMRES_ERANGE);
+	assert_int_equal(vmres_sysalloc_reserve(sa, "mmio32", UINT64_MAX, 2, 0, 8, NULL, &r),
+			 VMRES_EOVERFLOW);
+	assert_memory_equal(&r, &back, sizeof(r));
+	after = dump(sa);
+	assert_string_equal(after, before);
+	free(before);
+	free(after);
+	vmres_sysalloc_free(sa);
+}
+
 static int count_alloc(void *ctx, const struct vmres_sysalloc_alloc_info *a)
 {
 	(void)a;
@@ -1587,6 +1655,7 @@ int main(void)
 		cmocka_unit_test(test_failed_separate_msi_vectors_are_all_given_back),
 		cmocka_unit_test(test_release_checks_pool_kind_owner_and_double_free),
 		cmocka_unit_test(test_moving_a_bar_is_alloc_exact_then_release),
+		cmocka_unit_test(test_reserve_takes_exactly_what_is_given),
 		cmocka_unit_test(test_release_owner_frees_that_owner_only),
 		cmocka_unit_test(test_add_pool_rejects_bad_names_windows_and_overlaps),
 		cmocka_unit_test(test_window_ending_at_the_top_of_the_space_works),

@@ -228,6 +228,38 @@ int vmres_sysalloc_alloc(struct vmres_sysalloc *sa, const struct vmres_request *
 			 struct vmres_sysalloc_error *err);
 
 /**
+ * vmres_sysalloc_reserve() - take exactly what was already chosen (by the guest,
+ * the firmware, a snapshot, or the platform's fixed devices) in pool @p pool: the
+ * range [base, base + size - 1] of an address pool, or the number @p base of an
+ * IRQ, MSI or ID pool (@p size and @p align are then ignored), and label it. The
+ * one-request form of vmres_sysalloc_alloc() with an exact address or a specific
+ * number.
+ * @param sa the allocator.
+ * @param pool the pool's name.
+ * @param base the first address, or the number.
+ * @param size the range's size (address pools).
+ * @param align 0 or 1 for none, else a power of two that @p base must be a
+ *        multiple of; recorded in the resource (address pools).
+ * @param owner the owner.
+ * @param label NULL or "" for none, else up to VMRES_SYSALLOC_LABEL_MAX - 1
+ *        characters (vmres_sysalloc_set_label()).
+ * @param out NULL, or receives the resource (for vmres_sysalloc_release()).
+ * @return 0, or (nothing allocated, @p out untouched):
+ *   VMRES_EINVAL  NULL @p sa or @p pool, a too long label;
+ *   VMRES_EPOOL   no pool of that name;
+ *   VMRES_ERANGE  outside the pool's window or range (a number above
+ *                 UINT32_MAX for a number pool);
+ *   VMRES_ESIZE, VMRES_EALIGN, VMRES_EMISALIGNED, VMRES_EOVERFLOW: a zero size,
+ *                 a bad alignment, a misaligned @p base, a range past 2^64 - 1;
+ *   VMRES_EOVERLAP already taken (in part);
+ *   VMRES_ENOMEM.
+ * Context: caller serializes; O(log n).
+ */
+int vmres_sysalloc_reserve(struct vmres_sysalloc *sa, const char *pool, uint64_t base,
+			   uint64_t size, uint64_t align, uint64_t owner, const char *label,
+			   struct vmres_resource *out);
+
+/**
  * vmres_sysalloc_release() - give back one resource that vmres_sysalloc_alloc()
  * handed out: same pool, kind, and (for addresses) the same base and size. An MSI
  * message, and an address resource's align, are not compared.

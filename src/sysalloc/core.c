@@ -719,17 +719,24 @@ int vmres_sysalloc_set_label(struct vmres_sysalloc *sa, const struct vmres_resou
 	return 0;
 }
 
-int vmres__sysalloc_reserve_platform(struct vmres_sysalloc *sa, const char *pool, uint64_t base,
-				     uint64_t size, const char *label)
+int vmres_sysalloc_reserve(struct vmres_sysalloc *sa, const char *pool, uint64_t base,
+			   uint64_t size, uint64_t align, uint64_t owner, const char *label,
+			   struct vmres_resource *out)
 {
 	struct vmres_request q = {0};
 	struct vmres_resource res;
-	struct vmres__pool *p = vmres__sysalloc_pool(sa, pool);
+	const struct vmres__pool *p;
 	size_t n;
 	int ret;
 
+	if (!sa || !pool ||
+	    (label && strnlen(label, VMRES_SYSALLOC_LABEL_MAX) == VMRES_SYSALLOC_LABEL_MAX))
+		return VMRES_EINVAL;
+	p = vmres__sysalloc_pool(sa, pool);
 	if (!p)
 		return VMRES_EPOOL;
+	if (p->kind != VMRES_RES_ADDR && base > UINT32_MAX)
+		return VMRES_ERANGE;
 	q.kind = p->kind;
 	strcpy(q.pool, p->name);
 	switch (p->kind) {
@@ -739,6 +746,7 @@ int vmres__sysalloc_reserve_platform(struct vmres_sysalloc *sa, const char *pool
 		q.u.addr.req.policy = VMRES_ADDR_EXACT;
 		q.u.addr.req.addr = base;
 		q.u.addr.req.size = size;
+		q.u.addr.req.align = align;
 		break;
 	case VMRES_RES_IRQ:
 		q.u.irq.gsi = (uint32_t)base;
@@ -751,8 +759,12 @@ int vmres__sysalloc_reserve_platform(struct vmres_sysalloc *sa, const char *pool
 		q.u.id.id = (uint32_t)base;
 		break;
 	}
-	ret = vmres_sysalloc_alloc(sa, &q, 1, VMRES_SYSALLOC_OWNER_PLATFORM, &res, 1, &n, NULL);
-	if (!ret)
-		ret = vmres_sysalloc_set_label(sa, &res, VMRES_SYSALLOC_OWNER_PLATFORM, label);
-	return ret;
+	ret = vmres_sysalloc_alloc(sa, &q, 1, owner, &res, 1, &n, NULL);
+	if (ret)
+		return ret;
+	/* Cannot fail: the label was checked and the resource was just taken. */
+	vmres_sysalloc_set_label(sa, &res, owner, label);
+	if (out)
+		*out = res;
+	return 0;
 }

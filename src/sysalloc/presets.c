@@ -152,8 +152,8 @@ static int build(const struct pool_def *pools, size_t n_pools, const struct fixe
 	if (!ret)
 		ret = vmres_sysalloc_set_owner_name(sa, VMRES_SYSALLOC_OWNER_PLATFORM, "platform");
 	for (size_t i = 0; i < n_fixed && !ret; i++)
-		ret = vmres__sysalloc_reserve_platform(sa, fixed[i].pool, fixed[i].base,
-						       fixed[i].size, fixed[i].label);
+		ret = vmres_sysalloc_reserve(sa, fixed[i].pool, fixed[i].base, fixed[i].size, 0,
+					     VMRES_SYSALLOC_OWNER_PLATFORM, fixed[i].label, NULL);
 	if (ret) {
 		vmres_sysalloc_free(sa);
 		return ret;

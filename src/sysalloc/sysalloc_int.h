@@ -79,8 +79,4 @@ void vmres__sysalloc_info(const struct vmres__rec *r, struct vmres_sysalloc_allo
 int vmres__sysalloc_foreach_in_pool(const struct vmres_sysalloc *sa, const struct vmres__pool *p,
 				    vmres_sysalloc_alloc_fn fn, void *ctx);
 
-/* Reserve an exact range or a specific number for the platform, labelled. */
-int vmres__sysalloc_reserve_platform(struct vmres_sysalloc *sa, const char *pool, uint64_t base,
-				     uint64_t size, const char *label);
-
 #endif /* VMRES_SYSALLOC_INT_H */
