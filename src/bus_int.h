@@ -208,20 +208,40 @@ static inline size_t vmres__bus_node_count(const uint64_t *node, uint64_t addr)
 	return lo + hi;
 }
 
-/* The tree search: index in s->entries of the last range whose start is <= @p
- * addr (0: none), for an address below UINT64_MAX. A loop over the levels, so
- * that it needs few registers where it is inlined beside the bucket search. */
+/* The descent for a known number of inner levels (a constant where inlined). */
 static inline __attribute__((always_inline)) size_t
-vmres__bus_tree_pred(const struct vmres__bus_snap *s, uint64_t addr)
+vmres__bus_descend(const struct vmres__bus_snap *s, uint64_t addr, uint32_t levels)
 {
 	const uint64_t *keys = vmres__bus_keys(s);
-	size_t k = 0;
+	size_t k = vmres__bus_node_count(keys, addr);
 
-	for (uint32_t l = 0; l < s->levels; l++)
+	if (levels == 0)
+		return k;
+	for (uint32_t l = 1; l < levels; l++)
 		k = k * (VMRES__BUS_KEYS + 1) +
 		    vmres__bus_node_count(keys + s->level_off[l] + k * VMRES__BUS_KEYS, addr);
 	return k * VMRES__BUS_KEYS +
-	       vmres__bus_node_count(keys + s->level_off[s->levels] + k * VMRES__BUS_KEYS, addr);
+	       vmres__bus_node_count(keys + s->level_off[levels] + k * VMRES__BUS_KEYS, addr);
+}
+
+/* The tree search: index in s->entries of the last range whose start is <= @p
+ * addr (0: none), for an address below UINT64_MAX. One predictable branch on the
+ * tree's height: each case is unrolled. */
+static inline __attribute__((always_inline)) size_t
+vmres__bus_tree_pred(const struct vmres__bus_snap *s, uint64_t addr)
+{
+	switch (s->levels) {
+	case 0:
+		return vmres__bus_descend(s, addr, 0);
+	case 1:
+		return vmres__bus_descend(s, addr, 1);
+	case 2:
+		return vmres__bus_descend(s, addr, 2);
+	case 3:
+		return vmres__bus_descend(s, addr, 3);
+	default:
+		return vmres__bus_descend(s, addr, s->levels);
+	}
 }
 
 /* Through the bucket table: false for an address in a dense bucket (search the
