@@ -547,6 +547,7 @@ int vmres_ids_new(uint32_t lo, uint32_t hi, struct vmres_ids **out)
 	if (top > 0 && ids->n_leaves <= SMALL_LEAVES)
 		ids->leaves = calloc(ids->n_leaves, sizeof(struct node));
 	if (!ids->root || (top > 0 && ids->n_leaves <= SMALL_LEAVES && !ids->leaves)) {
+		free(ids->leaves); /* made even when the root failed: do not leak it */
 		free(ids->root);
 		free(ids);
 		return VMRES_ENOMEM;

@@ -90,7 +90,8 @@ int vmres_ids_alloc_block(struct vmres_ids *ids, uint32_t count, uint32_t *first
  * vmres_ids_reserve_block() - allocate exactly [@p first, @p first + @p count - 1].
  * Any count and alignment: this is what a guest or firmware already chose.
  * @return 0; VMRES_EINVAL for NULL; VMRES_ESIZE for count 0; VMRES_ERANGE if the
- *   block leaves [lo, hi] (or wraps); VMRES_EOVERLAP if any number is in use.
+ *   block leaves [lo, hi] (or wraps); VMRES_EOVERLAP if any number is in use;
+ *   VMRES_ENOMEM.
  */
 int vmres_ids_reserve_block(struct vmres_ids *ids, uint32_t first, uint32_t count);
 

@@ -1,0 +1,1252 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Out-of-memory fault injection: every allocation the library makes may fail, and
+ * then the call must return VMRES_ENOMEM, change nothing and leak nothing.
+ *
+ * Mechanism. This program alone is linked with GNU ld's --wrap for malloc,
+ * calloc, realloc, aligned_alloc and free (tests/meson.build). The tests link the
+ * static libvmres.a, so the library's own calls to these functions (and this
+ * file's) go to the __wrap_* functions below, which call the __real_* ones. A
+ * wrapper counts the allocations made on the test thread and fails (returns NULL)
+ * the one whose number is fail_at; it also keeps the set of live blocks so that
+ * the plain build can check that a scenario frees everything it allocated (under
+ * ASan, LeakSanitizer checks too). Allocations made inside liburcu, jansson or
+ * libc (open_memstream, json_dumps, call_rcu's own bookkeeping) are not wrapped:
+ * they never fail here, and frees of such blocks pass straight through.
+ *
+ * A scenario is a fixed sequence of library calls, each made through CALL(). It
+ * first runs once without injection (the counting run), which records how many
+ * allocations each step makes and the final state. Then it runs again for
+ * fail_at = 0, 1, 2, ... (every point, or for the slow scenarios a selection:
+ * see MAX_POINTS), each time with the fail_at-th allocation failing. The step
+ * whose allocation fails must return VMRES_ENOMEM (or succeed if the library
+ * could do without that memory), its out-parameters must be untouched and the
+ * observable state (dumps, iteration, validate) must equal the state before the
+ * call. The step is then repeated without injection, which must succeed, so the
+ * rest of the scenario runs; its final state must equal the counting run's, and
+ * after everything is freed the live-block count must be back where it started.
+ * A call whose header does not list VMRES_ENOMEM (releases, for instance) goes
+ * through CALL_NOMEM(), which also fails the test if it ever returns it.
+ *
+ * Scenarios: addr, ids, sysalloc, bus, devmgr (with an attached sysalloc),
+ * snapshot save and restore, and irq (callback backend). Not covered: the KVM
+ * backends (they need /dev/kvm) and pci, whose guest-driven BAR moves report a
+ * refused change (VMRES_ENOMEM included) in the BAR state instead of to a caller
+ * that could repeat the call.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <vmres/addr.h>
+#include <vmres/bus.h>
+#include <vmres/devmgr.h>
+#include <vmres/ids.h>
+#include <vmres/irq.h>
+#include <vmres/snapshot.h>
+#include <vmres/sysalloc.h>
+
+#include "helpers.h"
+
+/* The scenarios whose objects use RCU wait a few ms for grace periods each time
+ * they free them. Those (bus, devmgr, snapshot) therefore fail, instead of
+ * every point, the first and the last allocation of every step (the last one
+ * makes the call undo the most), thinned evenly to at most MAX_POINTS runs or,
+ * if there are fewer, topped up to MAX_POINTS with points spread evenly; the
+ * others fail every point. VMRES_ENOMEM_ALL=1 in the environment makes every
+ * scenario fail every point (some seconds more). */
+#define MAX_POINTS  100
+#define EVERY_POINT 0
+
+/* ---- the allocator wrappers ---------------------------------------------- */
+
+void *__real_malloc(size_t size);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t size);
+void *__real_aligned_alloc(size_t align, size_t size);
+void __real_free(void *p);
+void *__wrap_malloc(size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t size);
+void *__wrap_aligned_alloc(size_t align, size_t size);
+void __wrap_free(void *p);
+
+/* Injection state: touched only by the test thread. */
+static _Thread_local bool on_test_thread;
+static long inj_count;		 /* allocations counted in this run */
+static long inj_fail_at = -1;	 /* the allocation that fails; -1: none */
+static bool inj_paused;		 /* dumps and set-up: neither counted nor failed */
+static long inj_fired_step = -1; /* step in which the failure was injected */
+static long cur_step;
+
+/* Live blocks: an open-addressing set of pointers (0 empty, 1 deleted). */
+static pthread_mutex_t set_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t *set_slot;
+static size_t set_cap, set_used, set_live;
+
+static size_t ptr_hash(uintptr_t p)
+{
+	p ^= p >> 33;
+	p *= 0xff51afd7ed558ccdULL;
+	p ^= p >> 33;
+	return (size_t)p;
+}
+
+static void set_insert_slot(uintptr_t *slots, size_t cap, uintptr_t p)
+{
+	size_t i = ptr_hash(p) & (cap - 1);
+
+	while (slots[i] > 1)
+		i = (i + 1) & (cap - 1);
+	slots[i] = p;
+}
+
+static void set_add(void *ptr)
+{
+	pthread_mutex_lock(&set_lock);
+	if ((set_used + 1) * 2 > set_cap) {
+		size_t cap = 1024;
+		uintptr_t *slots;
+
+		while (cap < (set_live + 1) * 4)
+			cap *= 2;
+		slots = __real_calloc(cap, sizeof(*slots));
+		if (!slots)
+			abort();
+		for (size_t i = 0; i < set_cap; i++)
+			if (set_slot[i] > 1)
+				set_insert_slot(slots, cap, set_slot[i]);
+		__real_free(set_slot);
+		set_slot = slots;
+		set_cap = cap;
+		set_used = set_live;
+	}
+	set_insert_slot(set_slot, set_cap, (uintptr_t)ptr);
+	set_used++;
+	set_live++;
+	pthread_mutex_unlock(&set_lock);
+}
+
+/* Forget @ptr; false if it was not a block of ours (open_memstream, jansson). */
+static bool set_remove(void *ptr)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&set_lock);
+	if (set_cap) {
+		size_t i = ptr_hash((uintptr_t)ptr) & (set_cap - 1);
+
+		for (; set_slot[i]; i = (i + 1) & (set_cap - 1)) {
+			if (set_slot[i] == (uintptr_t)ptr) {
+				set_slot[i] = 1;
+				set_live--;
+				found = true;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&set_lock);
+	return found;
+}
+
+static size_t live_blocks(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&set_lock);
+	n = set_live;
+	pthread_mutex_unlock(&set_lock);
+	return n;
+}
+
+/* Should this allocation fail? */
+static bool inject(void)
+{
+	if (!on_test_thread || inj_paused)
+		return false;
+	if (inj_count++ != inj_fail_at)
+		return false;
+	inj_fail_at = -1;
+	inj_fired_step = cur_step;
+	return true;
+}
+
+void *__wrap_malloc(size_t size)
+{
+	void *p = inject() ? NULL : __real_malloc(size);
+
+	if (p)
+		set_add(p);
+	return p;
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	void *p = inject() ? NULL : __real_calloc(n, size);
+
+	if (p)
+		set_add(p);
+	return p;
+}
+
+void *__wrap_aligned_alloc(size_t align, size_t size)
+{
+	void *p = inject() ? NULL : __real_aligned_alloc(align, size);
+
+	if (p)
+		set_add(p);
+	return p;
+}
+
+void *__wrap_realloc(void *old, size_t size)
+{
+	void *p;
+
+	if (inject())
+		return NULL;
+	p = __real_realloc(old, size);
+	if (p) {
+		if (old)
+			set_remove(old);
+		set_add(p);
+	}
+	return p;
+}
+
+void __wrap_free(void *p)
+{
+	if (p)
+		set_remove(p);
+	__real_free(p);
+}
+
+/* ---- scenario runs --------------------------------------------------------- */
+
+struct fake_stats {
+	int created, released;
+};
+
+/* One scenario's objects (those that are not NULL make up the state) and the
+ * bookkeeping of its runs. */
+struct ctx {
+	struct vmres_addr *addr;
+	struct vmres_ids *ids;
+	struct vmres_sysalloc *sa;
+	struct vmres_bus *bus[2];
+	struct vmres_devmgr *m;
+	struct vmres_irq_mgr *irq;
+	struct vmres_irq_group *groups[12];
+	struct fake_stats bind; /* snapshot: devices made by the bind callback */
+	long notified;		/* devmgr: calls of the MSI notifier */
+
+	bool counting;	   /* the run without injection */
+	long *step_start;  /* counting run: allocation count at each step's start */
+	long *step_allocs; /* counting run: allocations each step made */
+	size_t steps_cap;
+	long n_steps;
+	char *final; /* the counting run's final state */
+
+	long fail_at;
+	char *before; /* state before the step that the injection hits */
+	unsigned char *out;
+	size_t out_size;
+	const char *what;
+	int line;
+	long enomem_seen;
+	long swallowed; /* injected failures the library did without */
+};
+
+static char *state_str(struct ctx *c);
+
+static void inj_pause(void)
+{
+	inj_paused = true;
+}
+
+static void inj_resume(void)
+{
+	inj_paused = false;
+}
+
+static void step_begin(struct ctx *c, const char *what, int line, void *out, size_t out_size)
+{
+	long step = ++cur_step;
+
+	c->what = what;
+	c->line = line;
+	c->out = out;
+	c->out_size = out ? out_size : 0;
+	if (out)
+		memset(out, 0xa5, out_size);
+	if (c->counting) {
+		if ((size_t)step >= c->steps_cap) {
+			size_t cap = c->steps_cap ? c->steps_cap * 2 : 1024;
+
+			c->step_start = __real_realloc(c->step_start, cap * sizeof(long));
+			c->step_allocs = __real_realloc(c->step_allocs, cap * sizeof(long));
+			assert_non_null(c->step_start);
+			assert_non_null(c->step_allocs);
+			c->steps_cap = cap;
+		}
+		c->step_start[step] = inj_count;
+		c->n_steps = step;
+		return;
+	}
+	if (inj_fail_at < 0)
+		return; /* already fired */
+	if (step > c->n_steps || c->step_start[step] != inj_count)
+		fail_msg("%s:%d: step %ld starts at allocation %ld, counting run at %ld: the "
+			 "scenario is not deterministic",
+			 what, line, step, inj_count, step > c->n_steps ? -1 : c->step_start[step]);
+	if (inj_fail_at - inj_count < c->step_allocs[step])
+		c->before = state_str(c);
+}
+
+/* After the first attempt: true if it failed with an injected VMRES_ENOMEM
+ * that left everything as it was (then the caller repeats the call). */
+static bool step_failed(struct ctx *c, int rc, bool enomem_documented)
+{
+	char *after;
+
+	if (rc != VMRES_ENOMEM)
+		return false;
+	if (inj_fired_step != cur_step || c->counting)
+		fail_msg("%s:%d: VMRES_ENOMEM without an injected failure", c->what, c->line);
+	if (!enomem_documented)
+		fail_msg("%s:%d: returns VMRES_ENOMEM, which its header does not list", c->what,
+			 c->line);
+	assert_non_null(c->before);
+	c->enomem_seen++;
+	for (size_t i = 0; i < c->out_size; i++)
+		if (c->out[i] != 0xa5)
+			fail_msg("%s:%d: out-parameter byte %zu written on VMRES_ENOMEM (fail_at "
+				 "%ld)",
+				 c->what, c->line, i, c->fail_at);
+	after = state_str(c);
+	if (strcmp(c->before, after)) {
+		fprintf(stderr, "---- before ----\n%s---- after ----\n%s", c->before, after);
+		fail_msg("%s:%d: state changed by a call that failed with VMRES_ENOMEM "
+			 "(fail_at %ld)",
+			 c->what, c->line, c->fail_at);
+	}
+	free(after);
+	free(c->before);
+	c->before = NULL;
+	if (c->out)
+		memset(c->out, 0xa5, c->out_size);
+	return true;
+}
+
+static void step_end(struct ctx *c, int rc, int expect)
+{
+	if (c->counting)
+		c->step_allocs[cur_step] = inj_count - c->step_start[cur_step];
+	else if (inj_fired_step == cur_step && c->before)
+		c->swallowed++; /* the library did without the memory */
+	free(c->before);
+	c->before = NULL;
+	if (rc != expect)
+		fail_msg("%s:%d: returned %s, expected %s (fail_at %ld)", c->what, c->line,
+			 vmres_errname(rc), vmres_errname(expect), c->fail_at);
+}
+
+/* Make @call (returning @expect) through the injection checks; @out (may be
+ * NULL) is an object the call writes only on success. */
+#define CALL_X(c, documented, expect, out, call)                                                   \
+	do {                                                                                       \
+		int rc_;                                                                           \
+		step_begin((c), #call, __LINE__, (out), sizeof(*(out)));                           \
+		rc_ = (call);                                                                      \
+		if (step_failed((c), rc_, (documented)))                                           \
+			rc_ = (call);                                                              \
+		step_end((c), rc_, (expect));                                                      \
+	} while (0)
+
+/* A call whose header lists VMRES_ENOMEM. */
+#define CALL(c, expect, out, call) CALL_X(c, true, expect, out, call)
+/* A call whose header does not list VMRES_ENOMEM: it must never return it. */
+#define CALL_NOMEM(c, expect, out, call) CALL_X(c, false, expect, out, call)
+
+static void *no_out; /* typed NULL for CALL's out argument */
+#define NO_OUT ((char *)no_out)
+
+/* At the end of a scenario (before freeing): the state must equal the counting
+ * run's whatever failed and was repeated on the way. */
+static void final_state(struct ctx *c)
+{
+	char *s = state_str(c);
+
+	if (c->counting) {
+		c->final = s;
+		return;
+	}
+	if (strcmp(s, c->final))
+		fail_msg("final state differs from the run without injection (fail_at %ld)",
+			 c->fail_at);
+	free(s);
+}
+
+/* Which failure points to run: *@stride is set to how many of the candidates
+ * (first and last allocation of each step) there are per point run. */
+static bool *pick_points(const struct ctx *c, long total, long max_points, long *stride)
+{
+	bool *pick = __real_calloc((size_t)total + 1, sizeof(bool));
+	long candidates = 0, k = 0;
+
+	assert_non_null(pick);
+	if (getenv("VMRES_ENOMEM_ALL")) /* an exhaustive run, by hand */
+		max_points = EVERY_POINT;
+	for (long n = 0; n < total; n++)
+		pick[n] = max_points == EVERY_POINT;
+	*stride = 1;
+	if (max_points == EVERY_POINT)
+		return pick;
+	for (long st = 1; st <= c->n_steps; st++) {
+		if (c->step_allocs[st] > 0) {
+			pick[c->step_start[st]] = true;
+			pick[c->step_start[st] + c->step_allocs[st] - 1] = true;
+		}
+	}
+	for (long n = 0; n < total; n++)
+		candidates += pick[n];
+	*stride = (candidates + max_points - 1) / max_points;
+	for (long n = 0; n < total; n++)
+		if (pick[n])
+			pick[n] = k++ % *stride == 0;
+	/* Few steps (snapshot): spend the rest on points spread evenly. */
+	candidates = (candidates + *stride - 1) / *stride;
+	if (candidates < max_points) {
+		long every = (total - candidates + max_points - candidates - 1) /
+			     (max_points - candidates);
+
+		k = 0;
+		for (long n = 0; n < total; n++)
+			if (!pick[n] && k++ % every == 0)
+				pick[n] = true;
+	}
+	return pick;
+}
+
+static void run_scenario(const char *name, void (*scenario)(struct ctx *c), long max_points)
+{
+	struct timespec t0, t1;
+	struct ctx c;
+	size_t live0;
+	long total, points = 0, enomem = 0, swallowed = 0, stride;
+	bool *pick;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(&c, 0, sizeof(c));
+	on_test_thread = true;
+	inj_paused = false;
+	live0 = live_blocks();
+	c.counting = true;
+	c.fail_at = -1;
+	inj_fail_at = -1;
+	inj_count = 0;
+	cur_step = 0;
+	scenario(&c);
+	total = inj_count;
+	if (live_blocks() != live0)
+		fail_msg("%s: %zu blocks leaked without injection", name, live_blocks() - live0);
+	c.counting = false;
+	pick = pick_points(&c, total, max_points, &stride);
+	for (long n = 0; n < total; n++) {
+		struct ctx run = c;
+
+		if (!pick[n])
+			continue;
+		memset(&run.bind, 0, sizeof(run.bind));
+		run.addr = NULL;
+		run.ids = NULL;
+		run.sa = NULL;
+		run.bus[0] = run.bus[1] = NULL;
+		run.m = NULL;
+		run.irq = NULL;
+		memset(run.groups, 0, sizeof(run.groups));
+		run.fail_at = n;
+		run.enomem_seen = run.swallowed = run.notified = 0;
+		inj_count = 0;
+		inj_fail_at = n;
+		inj_fired_step = -1;
+		cur_step = 0;
+		scenario(&run);
+		if (inj_fail_at >= 0)
+			fail_msg("%s: allocation %ld never happened (counting run made %ld)", name,
+				 n, total);
+		if (live_blocks() != live0)
+			fail_msg("%s: %zu blocks leaked with allocation %ld failing", name,
+				 live_blocks() - live0, n);
+		points++;
+		enomem += run.enomem_seen;
+		swallowed += run.swallowed;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	__real_free(pick);
+	printf("%s: %ld steps, %ld allocations; failed %ld of them (%s", name, c.n_steps, total,
+	       points, points == total ? "every one" : "the first and last of each step");
+	if (stride > 1)
+		printf(", every %ldth of those", stride);
+	else if (points < total)
+		printf(", and others spread evenly");
+	printf("): %ld gave VMRES_ENOMEM, %ld were done without; %.2f s\n", enomem, swallowed,
+	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	__real_free(c.step_start);
+	__real_free(c.step_allocs);
+	free(c.final);
+}
+
+/* ---- observable state ------------------------------------------------------ */
+
+static int print_addr_entry(void *ctx, const struct vmres_addr_entry *e)
+{
+	fprintf(ctx, "  %" PRIx64 "-%" PRIx64 " owner %" PRIx64 "\n", e->base, e->last, e->owner);
+	return 0;
+}
+
+static int print_owner(void *ctx, uint64_t owner, const char *name, uint64_t count)
+{
+	fprintf(ctx, "  owner %" PRIx64 " %s %" PRIu64 "\n", owner, name ? name : "-", count);
+	return 0;
+}
+
+/* Everything observable about the scenario's objects, with injection paused. */
+static char *state_str(struct ctx *c)
+{
+	char *buf = NULL, *text;
+	size_t len = 0;
+	FILE *f;
+
+	inj_pause();
+	f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	if (c->addr) {
+		struct vmres_addr_stats st;
+
+		assert_int_equal(vmres_addr_stats(c->addr, &st), 0);
+		fprintf(f,
+			"addr: validate %d count %" PRIu64 " used %" PRIx64 " gaps %" PRIu64 "\n",
+			vmres_addr_validate(c->addr), st.count, st.used, st.gaps);
+		assert_int_equal(vmres_addr_foreach(c->addr, print_addr_entry, f), 0);
+	}
+	if (c->ids) {
+		struct vmres_ids_stats st;
+		uint32_t from = 0, id, run_first = 0, run_last = 0;
+		bool have = false;
+
+		assert_int_equal(vmres_ids_stats(c->ids, &st), 0);
+		fprintf(f, "ids: validate %d used %" PRIu64 " free %" PRIu64 "\n",
+			vmres_ids_validate(c->ids), st.used, st.free);
+		while (vmres_ids_next(c->ids, from, &id) == 0) {
+			if (have && id == run_last + 1) {
+				run_last = id;
+			} else {
+				if (have)
+					fprintf(f, "  %u-%u\n", run_first, run_last);
+				run_first = run_last = id;
+				have = true;
+			}
+			if (id == UINT32_MAX)
+				break;
+			from = id + 1;
+		}
+		if (have)
+			fprintf(f, "  %u-%u\n", run_first, run_last);
+	}
+	if (c->sa) {
+		assert_int_equal(vmres_sysalloc_dump_str(c->sa, &text), 0);
+		fprintf(f, "sysalloc: validate %d\n%s", vmres_sysalloc_validate(c->sa), text);
+		free(text);
+		assert_int_equal(vmres_sysalloc_foreach_owner(c->sa, print_owner, f), 0);
+	}
+	for (int b = 0; b < 2; b++) {
+		static struct vmres_bus_hit hits[1024];
+		size_t n;
+
+		if (!c->bus[b])
+			continue;
+		assert_int_equal(vmres_bus_ranges(c->bus[b], hits, 1024, &n), 0);
+		assert_true(n <= 1024);
+		fprintf(f, "bus %d: %zu ranges\n", b, n);
+		for (size_t i = 0; i < n; i++)
+			fprintf(f, "  %" PRIx64 "-%" PRIx64 " %p %u\n", hits[i].base, hits[i].last,
+				(const void *)hits[i].dev, hits[i].range);
+	}
+	if (c->m) {
+		struct vmres_devmgr_stats st;
+		uint32_t next_id;
+
+		assert_int_equal(vmres_devmgr_dump_str(c->m, &text), 0);
+		assert_int_equal(vmres_devmgr_next_id(c->m, &next_id), 0);
+		assert_int_equal(vmres_devmgr_stats(c->m, &st), 0);
+		fprintf(f, "devmgr: next id %u devices %" PRIu64 " notified %ld\n%s", next_id,
+			st.devices, c->notified, text);
+		free(text);
+	}
+	if (c->irq) {
+		static struct vmres_irq_route routes[256];
+		struct vmres_irq_mgr_info info;
+		size_t n;
+
+		/* Not the commit count: a push that group_free() could not make is
+		 * retried by the next commit, which then counts one fewer. */
+		assert_int_equal(vmres_irq_mgr_get_info(c->irq, &info), 0);
+		assert_int_equal(vmres_irq_mgr_get_routes(c->irq, routes, 256, &n), 0);
+		assert_true(n <= 256);
+		fprintf(f, "irq: groups %zu sources %zu depth %u dirty %d routes %zu\n",
+			info.groups, info.sources, info.batch_depth, info.dirty, n);
+		for (size_t i = 0; i < n; i++)
+			fprintf(f, "  gsi %u kind %d msg %x:%x/%x\n", routes[i].gsi, routes[i].kind,
+				routes[i].msg.addr_hi, routes[i].msg.addr_lo, routes[i].msg.data);
+		for (size_t g = 0; g < 12; g++) {
+			for (unsigned int i = 0;
+			     c->groups[g] && i < vmres_irq_group_count(c->groups[g]); i++) {
+				struct vmres_irq_src_state st;
+				struct vmres_irq_src *src;
+
+				assert_int_equal(vmres_irq_group_src(c->groups[g], i, &src), 0);
+				assert_int_equal(vmres_irq_src_get_state(src, &st), 0);
+				fprintf(f,
+					"  group %zu src %u gsi %u kind %d trigger %d msg %x/%x "
+					"live %x/%x %d%d%d%d\n",
+					g, i, st.gsi, st.config.kind, st.config.trigger,
+					st.config.msg.addr_lo, st.config.msg.data,
+					st.live_msg.addr_lo, st.live_msg.data, st.enabled,
+					st.masked, st.pending, st.asserted);
+			}
+		}
+	}
+	assert_int_equal(fclose(f), 0);
+	inj_resume();
+	return buf;
+}
+
+/* ---- scenarios --------------------------------------------------------------- */
+
+/* (1) Address allocator: 16000 allocations by every policy and 4000 releases, so
+ * that the node pools grow chunk by chunk past the point where chunks come from
+ * 2 MiB slabs; then everything is released. A fixed pattern. */
+#define ADDR_OPS 16000
+
+static struct span {
+	uint64_t base, size;
+} spans[ADDR_OPS];
+
+static void scenario_addr(struct ctx *c)
+{
+	struct vmres_addr *a;
+	size_t n = 0;
+
+	CALL(c, 0, &a, vmres_addr_new(0, (1ULL << 44) - 1, &a));
+	c->addr = a;
+	for (uint32_t i = 0; i < ADDR_OPS; i++) {
+		struct vmres_addr_req req = VMRES_ADDR_REQ_INIT;
+		uint64_t base;
+
+		req.owner = i;
+		switch (i % 4) {
+		case 0: /* first fit, aligned, low half */
+			req.size = 0x1000 * (1 + i % 7);
+			req.align = 0x1000;
+			req.max = (1ULL << 43) - 1;
+			break;
+		case 1: /* last fit in a sub-window */
+			req.policy = VMRES_ADDR_LAST_FIT;
+			req.size = 0x100 + (i % 13) * 0x10;
+			req.align = 0x10;
+			req.min = 1ULL << 42;
+			req.max = (1ULL << 43) - 1;
+			break;
+		case 2: /* exact, spread out in the top half */
+			req.policy = VMRES_ADDR_EXACT;
+			req.size = 0x2000;
+			req.addr = (1ULL << 43) + (uint64_t)i * 0x100000;
+			break;
+		default: /* a power-of-two BAR, first fit anywhere */
+			req.size = 1ULL << (12 + i % 9);
+			req.align = req.size;
+			break;
+		}
+		CALL(c, 0, &base, vmres_addr_alloc(c->addr, &req, &base));
+		spans[n].base = base;
+		spans[n].size = req.size;
+		n++;
+		if (i % 4 == 3) { /* release an older one */
+			struct span *s = &spans[(i * 7919u) % n];
+			uint64_t owner;
+
+			if (s->size) {
+				CALL_NOMEM(c, 0, &owner,
+					   vmres_addr_release(c->addr, s->base, s->size, &owner));
+				s->size = 0;
+			}
+		}
+		if (i % 1000 == 999) /* bad input stays bad input */
+			CALL_NOMEM(c, VMRES_ENOENT, NO_OUT,
+				   vmres_addr_release(c->addr, 1ULL << 42, 0x1000, NULL));
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (spans[i].size) {
+			CALL(c, VMRES_EOVERLAP, NO_OUT,
+			     vmres_addr_reserve(c->addr, spans[i].base, 1, 0));
+			break;
+		}
+	}
+	final_state(c);
+	for (size_t i = 0; i < n; i++)
+		if (spans[i].size)
+			CALL_NOMEM(c, 0, NO_OUT,
+				   vmres_addr_release(c->addr, spans[i].base, spans[i].size, NULL));
+	vmres_addr_free(c->addr);
+	c->addr = NULL;
+}
+
+/* (2) ID allocator: a small range (its bitmap made at creation) and the whole
+ * u32 range, whose 4096-number leaves are made on first use and freed when
+ * emptied. */
+static void scenario_ids(struct ctx *c)
+{
+	struct vmres_ids *small, *big;
+	uint32_t id, first;
+
+	CALL(c, 0, &small, vmres_ids_new(0, 100000, &small));
+	CALL(c, 0, &id, vmres_ids_alloc(small, &id));
+	vmres_ids_free(small);
+	CALL(c, 0, &big, vmres_ids_new(0, UINT32_MAX, &big));
+	c->ids = big;
+	for (uint32_t i = 0; i < 120; i++) {
+		uint32_t at = i * 35791394u; /* spread over the whole range */
+
+		CALL(c, 0, NO_OUT, vmres_ids_reserve(c->ids, at + 5));
+		CALL(c, 0, &id, vmres_ids_alloc_from(c->ids, at + 4096 * 3, &id));
+		CALL(c, 0, &first, vmres_ids_alloc_block(c->ids, 64, &first));
+		CALL(c, 0, &id, vmres_ids_alloc(c->ids, &id));
+		if (i % 3 == 0) /* a block across a leaf boundary */
+			CALL(c, 0, NO_OUT, vmres_ids_reserve_block(c->ids, at + 4096 * 7 - 10, 20));
+		if (i % 5 == 0) {
+			CALL_NOMEM(c, 0, NO_OUT, vmres_ids_release(c->ids, at + 5));
+			CALL(c, VMRES_EOVERLAP, NO_OUT, vmres_ids_reserve(c->ids, first));
+		}
+		if (i % 7 == 0)
+			CALL_NOMEM(c, 0, NO_OUT, vmres_ids_release_block(c->ids, first, 64));
+	}
+	CALL(c, 0, &first, vmres_ids_alloc_block(c->ids, 1u << 15, &first));
+	final_state(c);
+	vmres_ids_free(c->ids);
+	c->ids = NULL;
+}
+
+static struct vmres_request rq_num(enum vmres_res_kind kind, const char *pool, uint32_t count,
+				   bool contiguous)
+{
+	struct vmres_request q;
+
+	memset(&q, 0, sizeof(q));
+	q.kind = kind;
+	snprintf(q.pool, sizeof(q.pool), "%s", pool);
+	if (kind == VMRES_RES_IRQ) {
+		q.u.irq.any = true;
+	} else if (kind == VMRES_RES_ID) {
+		q.u.id.any = true;
+	} else {
+		q.u.msi.any = true;
+		q.u.msi.count = count;
+		q.u.msi.contiguous = contiguous;
+	}
+	return q;
+}
+
+struct batch {
+	struct vmres_resource res[16];
+	size_t n;
+};
+
+/* (3) System allocator: pools, batches of every kind (MSI blocks too), names,
+ * labels, releases, reservations, and a batch that fails late and rolls back. */
+static void scenario_sysalloc(struct ctx *c)
+{
+	static struct batch held[60];
+	struct vmres_sysalloc_error err;
+	struct vmres_sysalloc *sa;
+	struct vmres_resource r, rolled_back[16];
+	char name[VMRES_SYSALLOC_LABEL_MAX];
+
+	CALL(c, 0, &sa, vmres_sysalloc_new_aarch64(&sa));
+	vmres_sysalloc_free(sa);
+	CALL(c, 0, &sa, vmres_sysalloc_new(&sa));
+	c->sa = sa;
+	CALL(c, 0, NO_OUT, vmres_sysalloc_add_addr_pool(c->sa, "pio", VMRES_SPACE_PIO, 0, 0xffff));
+	CALL(c, 0, NO_OUT,
+	     vmres_sysalloc_add_addr_pool(c->sa, "mmio32", VMRES_SPACE_MMIO, 0xc0000000,
+					  0xffffffff));
+	CALL(c, 0, NO_OUT,
+	     vmres_sysalloc_add_addr_pool(c->sa, "mmio64", VMRES_SPACE_MMIO, 1ULL << 36,
+					  (1ULL << 40) - 1));
+	CALL(c, 0, NO_OUT, vmres_sysalloc_add_id_pool(c->sa, "gsi", VMRES_RES_IRQ, 0, 23));
+	CALL(c, 0, NO_OUT, vmres_sysalloc_add_id_pool(c->sa, "msi", VMRES_RES_MSI, 24, 4095));
+	CALL(c, 0, NO_OUT, vmres_sysalloc_add_id_pool(c->sa, "ids", VMRES_RES_ID, 0, UINT32_MAX));
+	for (uint32_t i = 0; i < 12; i++) { /* enough pools to grow the pool array */
+		snprintf(name, sizeof(name), "extra%u", i);
+		CALL(c, 0, NO_OUT,
+		     vmres_sysalloc_add_addr_pool(c->sa, name, VMRES_SPACE_MMIO,
+						  (1ULL << 41) + ((uint64_t)i << 32),
+						  (1ULL << 41) + ((uint64_t)i << 32) + 0xffffff));
+	}
+	CALL(c, VMRES_EEXIST, NO_OUT, vmres_sysalloc_add_id_pool(c->sa, "ids", VMRES_RES_ID, 0, 9));
+	for (uint64_t owner = 1; owner <= 60; owner++) {
+		struct batch *b = &held[owner - 1];
+		struct vmres_request q[9];
+		size_t nq = 0;
+		char extra[VMRES_POOL_NAME_MAX];
+
+		snprintf(extra, sizeof(extra), "extra%u", (unsigned)(owner % 12));
+		q[nq++] = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000 << (owner % 3), 0x1000,
+				       VMRES_ADDR_FIRST_FIT, 0);
+		q[nq++] = test_rq_addr("mmio64", VMRES_SPACE_MMIO, 0x100000, 0x100000,
+				       VMRES_ADDR_LAST_FIT, 0);
+		q[nq++] = test_rq_addr("pio", VMRES_SPACE_PIO, 8, 8, VMRES_ADDR_FIRST_FIT, 0);
+		q[nq++] = rq_num(VMRES_RES_MSI, "msi", 4, true);
+		q[nq++] = rq_num(VMRES_RES_MSI, "msi", 3, false);
+		q[nq++] = rq_num(VMRES_RES_ID, "ids", 1, false);
+		q[nq++] =
+			test_rq_addr(extra, VMRES_SPACE_MMIO, 0x10000, 0, VMRES_ADDR_FIRST_FIT, 0);
+		if (owner <= 16)
+			q[nq++] = rq_num(VMRES_RES_IRQ, "gsi", 1, false);
+		CALL(c, 0, b, vmres_sysalloc_alloc(c->sa, q, nq, owner, b->res, 16, &b->n, &err));
+		snprintf(name, sizeof(name), "dev%u", (unsigned)owner);
+		CALL(c, 0, NO_OUT, vmres_sysalloc_set_owner_name(c->sa, owner, name));
+		CALL_NOMEM(c, 0, NO_OUT,
+			   vmres_sysalloc_set_label(c->sa, &b->res[0], owner, "bar0"));
+		if (owner % 4 == 0) /* release one MSI vector and the id */
+			CALL_NOMEM(c, 0, NO_OUT, vmres_sysalloc_release(c->sa, &b->res[4], owner));
+		if (owner % 5 == 0) {
+			CALL(c, 0, &r,
+			     vmres_sysalloc_reserve(c->sa, "mmio32", 0xf0000000 + owner * 0x10000,
+						    0x1000, 0x1000, owner, "fw", &r));
+			CALL(c, 0, &r,
+			     vmres_sysalloc_reserve(c->sa, "msi", 4000 + owner / 5, 0, 0, owner,
+						    NULL, &r));
+		}
+		if (owner % 6 == 0) { /* fails at its last request: everything rolls back */
+			q[nq++] = rq_num(VMRES_RES_IRQ, "gsi", 1, false);
+			q[nq - 1].u.irq.any = false;
+			q[nq - 1].u.irq.gsi = 0; /* owner 1's */
+			CALL(c, VMRES_EOVERLAP, NO_OUT,
+			     vmres_sysalloc_alloc(c->sa, q, nq, owner + 1000, rolled_back, 16,
+						  &b->n, NULL));
+		}
+		if (owner % 7 == 0) {
+			CALL_NOMEM(c, 0, NO_OUT, vmres_sysalloc_release_owner(c->sa, owner - 1));
+			CALL(c, 0, NO_OUT, vmres_sysalloc_set_owner_name(c->sa, owner - 2, NULL));
+		}
+	}
+	final_state(c);
+	for (uint64_t owner = 1; owner <= 60; owner += 2)
+		CALL_NOMEM(c, 0, NO_OUT, vmres_sysalloc_release_owner(c->sa, owner));
+	vmres_sysalloc_free(c->sa);
+	c->sa = NULL;
+}
+
+/* (4) Buses: ranges inserted and removed on a PIO and an MMIO bus. */
+static struct tdev bus_devs[64];
+
+static uint64_t bus_mmio_at(unsigned int i)
+{
+	return i % 2 ? 0xfe000000ull + 0x1000ull * i : (1ULL << 40) + 0x40ull * i;
+}
+
+static void scenario_bus(struct ctx *c)
+{
+	struct vmres_bus *bus;
+
+	CALL(c, 0, &bus, vmres_bus_new(VMRES_SPACE_PIO, &bus));
+	c->bus[0] = bus;
+	CALL(c, 0, &bus, vmres_bus_new(VMRES_SPACE_MMIO, &bus));
+	c->bus[1] = bus;
+	for (unsigned int i = 0; i < 64; i++)
+		tdev_init(&bus_devs[i], "dev", NULL);
+	for (unsigned int i = 0; i < 120; i++) {
+		const struct vmres_device *dev = &bus_devs[i % 64].dev;
+		/* PIO: spread over many 256-port pages, some clustered */
+		uint64_t port = i % 3 ? 0x100u * i : 0x3000 + 4u * i;
+		uint64_t mmio = bus_mmio_at(i);
+
+		CALL(c, 0, NO_OUT, vmres_bus_insert(c->bus[0], port, 4, dev, i));
+		CALL(c, 0, NO_OUT, vmres_bus_insert(c->bus[1], mmio, 0x40, dev, i));
+		if (i % 3 == 2) {
+			CALL(c, 0, NO_OUT, vmres_bus_remove(c->bus[0], 0x100u * (i - 1)));
+			CALL(c, 0, NO_OUT, vmres_bus_remove(c->bus[1], bus_mmio_at(i - 2)));
+		}
+		if (i % 10 == 0) {
+			CALL(c, VMRES_EOVERLAP, NO_OUT,
+			     vmres_bus_insert(c->bus[0], port, 1, dev, 0));
+			CALL(c, VMRES_ENOENT, NO_OUT, vmres_bus_remove(c->bus[1], mmio + 1));
+		}
+	}
+	final_state(c);
+	vmres_bus_free(c->bus[0]);
+	vmres_bus_free(c->bus[1]);
+	c->bus[0] = c->bus[1] = NULL;
+}
+
+/* (5) Device manager with an attached x86-64 system allocator. */
+static struct tdev dm_devs[16];
+static char dm_names[16][16];
+
+static int count_devices(void *ctx, const struct vmres_devmgr_info *info,
+			 const struct vmres_resource *res, const bool *mapped)
+{
+	(void)info, (void)res, (void)mapped;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* What the interrupt module would do; a reroute that fails must not have told it. */
+static int count_notified(void *ctx, uint32_t instance, unsigned int res_index, uint32_t gsi,
+			  const struct vmres_msi_msg *msg)
+{
+	(void)instance, (void)res_index, (void)gsi, (void)msg;
+	((struct ctx *)ctx)->notified++;
+	return 0;
+}
+
+static void scenario_devmgr(struct ctx *c)
+{
+	struct vmres_msi_msg msg = {0xfee00000, 0, 0x4021};
+	uint32_t inst[16], found;
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	struct batch b;
+	char *text;
+	int n;
+
+	CALL(c, 0, &sa, vmres_sysalloc_new_x86_64(&sa));
+	c->sa = sa;
+	CALL(c, 0, &m, vmres_devmgr_new(c->sa, &m));
+	c->m = m;
+	for (unsigned int i = 0; i < 16; i++) {
+		struct vmres_request q[5];
+		size_t nq = 0;
+
+		snprintf(dm_names[i], sizeof(dm_names[i]), "dev%u", i);
+		tdev_init(&dm_devs[i], dm_names[i], c->m);
+		dm_devs[i].dev.owner = 100 + i;
+		q[nq++] = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000,
+				       VMRES_ADDR_FIRST_FIT, 0);
+		q[nq++] = test_rq_addr("pio", VMRES_SPACE_PIO, 8, 8, VMRES_ADDR_FIRST_FIT, 0);
+		q[nq++] = rq_num(VMRES_RES_MSI, "gsi-msi", 2, true);
+		q[nq++] = test_rq_addr("mmio64", VMRES_SPACE_MMIO, 0x100000, 0x100000,
+				       VMRES_ADDR_FIRST_FIT, 0);
+		if (i < 8)
+			q[nq++] = rq_num(VMRES_RES_IRQ, "gsi-legacy", 1, false);
+		CALL(c, 0, &b, vmres_sysalloc_alloc(c->sa, q, nq, 100 + i, b.res, 16, &b.n, NULL));
+		CALL(c, 0, &inst[i],
+		     vmres_devmgr_register(c->m, &dm_devs[i].dev, i ? inst[0] : 0, b.res, b.n,
+					   &inst[i]));
+	}
+	CALL(c, VMRES_EOVERLAP, NO_OUT,
+	     vmres_devmgr_register(c->m, &dm_devs[0].dev, 0, b.res, 1, &found));
+	CALL(c, 0, NO_OUT, vmres_devmgr_set_msi_notifier(c->m, count_notified, c));
+	for (unsigned int i = 1; i < 16; i++) {
+		struct vmres_resource cur[8];
+		struct vmres_devmgr_info info;
+
+		CALL(c, 0, NO_OUT,
+		     vmres_devmgr_move_range(c->m, inst[i], 0, 0xe0000000 + i * 0x10000));
+		CALL(c, 0, NO_OUT, vmres_devmgr_unmap_range(c->m, inst[i], 1));
+		CALL(c, 0, NO_OUT, vmres_devmgr_reroute_msi(c->m, inst[i], 2, &msg));
+		if (i % 4 == 2) { /* into the other window's pool, and back */
+			CALL(c, 0, NO_OUT,
+			     vmres_devmgr_move_range(c->m, inst[i], 0,
+						     0x1400000000ull + i * 0x10000));
+			CALL(c, 0, NO_OUT,
+			     vmres_devmgr_move_range(c->m, inst[i], 0, 0xe8000000 + i * 0x10000));
+		}
+		if (i % 2) {
+			CALL(c, 0, NO_OUT, vmres_devmgr_map_range(c->m, inst[i], 1));
+			CALL(c, 0, NO_OUT,
+			     vmres_devmgr_move_range(c->m, inst[i], 4,
+						     0x1000000000ull + i * 0x1000000));
+		}
+		assert_int_equal(vmres_devmgr_get(c->m, inst[i], &info, cur, NULL, 8), 0);
+		CALL(c, 0, NO_OUT, vmres_devmgr_update(c->m, inst[i], cur, info.n_res - 1));
+		CALL(c, 0, NO_OUT, vmres_devmgr_update(c->m, inst[i], cur, info.n_res));
+		if (i % 3 == 0) {
+			CALL(c, 0, NO_OUT, vmres_devmgr_unregister(c->m, inst[i]));
+			CALL_NOMEM(c, 0, NO_OUT, vmres_sysalloc_release_owner(c->sa, 100 + i));
+		}
+	}
+	CALL(c, VMRES_EPARENT, NO_OUT, vmres_devmgr_unregister(c->m, inst[0]));
+	n = 0;
+	CALL(c, 0, NO_OUT, vmres_devmgr_foreach(c->m, count_devices, &n));
+	CALL(c, 0, &text, vmres_devmgr_dump_str(c->m, &text));
+	free(text);
+	CALL(c, 0, &found, vmres_snapshot_find_device(c->m, "dev7", 0, &found));
+	assert_int_equal(found, inst[7]);
+	final_state(c);
+	vmres_devmgr_free(c->m);
+	vmres_sysalloc_free(c->sa);
+	c->m = NULL;
+	c->sa = NULL;
+}
+
+/* (6) Snapshot: save a small machine and restore it. */
+struct fake_dev {
+	struct fake_stats *stats;
+};
+
+static void fake_release(void *opaque)
+{
+	struct fake_dev *d = opaque;
+
+	__atomic_fetch_add(&d->stats->released, 1, __ATOMIC_RELAXED);
+	__real_free(d);
+}
+
+static int bind_fake(void *ctx, const struct vmres_devmgr_info *entry,
+		     const struct vmres_resource *res, const bool *mapped, struct vmres_device *dev)
+{
+	struct fake_stats *st = ctx;
+	struct fake_dev *d = __real_malloc(sizeof(*d)); /* the test's, never failed */
+
+	(void)entry, (void)res, (void)mapped;
+	assert_non_null(d);
+	d->stats = st;
+	dev->opaque = d;
+	dev->release = fake_release;
+	st->created++;
+	return 0;
+}
+
+static void scenario_snapshot(struct ctx *c)
+{
+	struct vmres_msi_msg msg = {0xfee00000, 0, 0x4031};
+	struct {
+		void *buf;
+		size_t len;
+	} saved;
+	struct {
+		struct vmres_sysalloc *sa;
+		struct vmres_devmgr *m;
+	} restored, again;
+	int null_fd = open("/dev/null", O_WRONLY);
+	FILE *file;
+	struct vmres_snapshot_error e;
+	uint32_t inst[6];
+	char *a, *b;
+
+	inj_pause(); /* the machine to save is built without injection */
+	assert_int_equal(vmres_sysalloc_new_x86_64(&c->sa), 0);
+	assert_int_equal(vmres_devmgr_new(c->sa, &c->m), 0);
+	for (unsigned int i = 0; i < 6; i++) {
+		struct vmres_request q[4];
+		struct batch bt;
+		struct vmres_device dev = VMRES_DEVICE_INIT;
+
+		q[0] = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000,
+				    VMRES_ADDR_FIRST_FIT, 0);
+		q[1] = rq_num(VMRES_RES_MSI, "gsi-msi", 2, true);
+		q[2] = rq_num(VMRES_RES_ID, "device-id", 1, false);
+		q[3] = test_rq_addr("pio", VMRES_SPACE_PIO, 8, 8, VMRES_ADDR_FIRST_FIT, 0);
+		assert_int_equal(vmres_sysalloc_alloc(c->sa, q, 4, 10 + i, bt.res, 16, &bt.n, NULL),
+				 0);
+		assert_int_equal(vmres_sysalloc_set_owner_name(c->sa, 10 + i, "nic"), 0);
+		assert_int_equal(vmres_sysalloc_set_label(c->sa, &bt.res[0], 10 + i, "bar0"), 0);
+		dev.name = "nic";
+		dev.owner = 10 + i;
+		assert_int_equal(
+			vmres_devmgr_register(c->m, &dev, i ? inst[0] : 0, bt.res, bt.n, &inst[i]),
+			0);
+		assert_int_equal(vmres_devmgr_reroute_msi(c->m, inst[i], 1, &msg), 0);
+	}
+	assert_int_equal(vmres_devmgr_unmap_range(c->m, inst[2], 0), 0);
+	inj_resume();
+
+	CALL(c, 0, &saved, vmres_snapshot_save(c->sa, c->m, &saved.buf, &saved.len));
+	memset(&c->bind, 0, sizeof(c->bind));
+	CALL(c, 0, &restored,
+	     vmres_snapshot_restore(saved.buf, saved.len, bind_fake, &c->bind, &restored.sa,
+				    &restored.m, &e));
+	assert_int_equal(c->bind.created - c->bind.released, 6);
+	CALL(c, 0, NO_OUT, vmres_snapshot_save_fd(c->sa, c->m, null_fd));
+	inj_pause();
+	file = tmpfile();
+	assert_non_null(file);
+	assert_int_equal(fwrite(saved.buf, 1, saved.len, file), saved.len);
+	assert_int_equal(fflush(file), 0);
+	inj_resume();
+	CALL(c, 0, &again,
+	     vmres_snapshot_restore_fd((lseek(fileno(file), 0, SEEK_SET), fileno(file)), bind_fake,
+				       &c->bind, &again.sa, &again.m, &e));
+	fclose(file);
+	vmres_devmgr_free(again.m);
+	vmres_sysalloc_free(again.sa);
+	assert_int_equal(c->bind.created - c->bind.released, 6);
+	inj_pause();
+	assert_int_equal(vmres_devmgr_dump_str(restored.m, &a), 0);
+	assert_int_equal(vmres_devmgr_dump_str(c->m, &b), 0);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	assert_int_equal(vmres_sysalloc_dump_str(restored.sa, &a), 0);
+	assert_int_equal(vmres_sysalloc_dump_str(c->sa, &b), 0);
+	assert_string_equal(a, b);
+	free(a);
+	free(b);
+	inj_resume();
+	final_state(c);
+	vmres_devmgr_free(restored.m);
+	vmres_sysalloc_free(restored.sa);
+	assert_int_equal(c->bind.created, c->bind.released);
+	free(saved.buf);
+	close(null_fd);
+	vmres_devmgr_free(c->m);
+	vmres_sysalloc_free(c->sa);
+	c->m = NULL;
+	c->sa = NULL;
+}
+
+/* (7) Interrupt manager with the callback backend: groups of legacy and MSI
+ * sources, configuration, MSI notifications, batches, groups freed. */
+static void deliver_nothing(void *ctx, uint32_t gsi, enum vmres_irq_kind kind,
+			    const struct vmres_msi_msg *msg, enum vmres_irq_signal signal)
+{
+	(void)ctx, (void)gsi, (void)kind, (void)msg, (void)signal;
+}
+
+static int free_group(struct ctx *c, size_t g)
+{
+	vmres_irq_group_free(c->groups[g]);
+	c->groups[g] = NULL;
+	return 0;
+}
+
+static void scenario_irq(struct ctx *c)
+{
+	struct vmres_irq_backend *be;
+	struct vmres_irq_group *grp;
+	struct vmres_irq_mgr *mgr;
+
+	CALL(c, 0, &be, vmres_irq_backend_callback_new(deliver_nothing, NULL, &be));
+	CALL(c, 0, &mgr, vmres_irq_mgr_new(be, &mgr)); /* on error the backend stays ours */
+	c->irq = mgr;
+	for (uint32_t g = 0; g < 12; g++) {
+		struct vmres_resource res[5];
+		struct vmres_irq_config cfg;
+		struct vmres_irq_src *src;
+
+		res[0] = test_irq_res(g % 8); /* legacy lines may share a GSI */
+		for (uint32_t i = 1; i < 5; i++) {
+			memset(&res[i], 0, sizeof(res[i]));
+			res[i].kind = VMRES_RES_MSI;
+			res[i].u.msi.gsi = 100 + g * 4 + i;
+			res[i].u.msi.msg = (struct vmres_msi_msg){0xfee00000, 0, 0x4000 + g};
+		}
+		CALL(c, 0, &grp, vmres_irq_group_new(c->irq, res, 5, &grp));
+		c->groups[g] = grp;
+		assert_int_equal(vmres_irq_group_src(grp, 0, &src), 0);
+		cfg = (struct vmres_irq_config){VMRES_IRQ_LEGACY, VMRES_IRQ_LEVEL, {0, 0, 0}};
+		CALL(c, 0, NO_OUT, vmres_irq_src_configure(src, &cfg));
+		assert_int_equal(vmres_irq_src_enable(src), 0);
+		assert_int_equal(vmres_irq_group_src(grp, 2, &src), 0);
+		cfg = (struct vmres_irq_config){
+			VMRES_IRQ_MSI, VMRES_IRQ_EDGE, {0xfee01000, 0, 0x4100 + g}};
+		CALL(c, 0, NO_OUT, vmres_irq_src_configure(src, &cfg));
+		CALL(c, 0, NO_OUT,
+		     vmres_irq_mgr_msi_notify(c->irq, g, 3, 100 + g * 4 + 3,
+					      &(struct vmres_msi_msg){0xfee02000, 0, 0x4200 + g}));
+		if (g % 3 == 2) { /* a batch of three changes, one commit */
+			CALL_NOMEM(c, 0, NO_OUT, vmres_irq_mgr_begin_update(c->irq));
+			for (uint32_t i = 1; i < 4; i++)
+				CALL(c, 0, NO_OUT,
+				     vmres_irq_mgr_msi_notify(
+					     c->irq, g, i, 100 + g * 4 + i,
+					     &(struct vmres_msi_msg){0xfee03000, 0, 0x4300 + i}));
+			CALL(c, 0, NO_OUT, vmres_irq_mgr_commit(c->irq));
+		}
+		if (g % 4 == 3)
+			CALL_NOMEM(c, 0, NO_OUT, free_group(c, g - 1));
+		if (g == 5)
+			CALL(c, VMRES_EEXIST, &grp, vmres_irq_group_new(c->irq, res + 1, 1, &grp));
+	}
+	/* Push whatever a group_free() could not. */
+	CALL_NOMEM(c, 0, NO_OUT, vmres_irq_mgr_begin_update(c->irq));
+	CALL(c, 0, NO_OUT, vmres_irq_mgr_commit(c->irq));
+	final_state(c);
+	for (size_t g = 0; g < 12; g += 2)
+		CALL_NOMEM(c, 0, NO_OUT, free_group(c, g));
+	vmres_irq_mgr_free(c->irq);
+	c->irq = NULL;
+	memset(c->groups, 0, sizeof(c->groups));
+}
+
+/* ---- tests ------------------------------------------------------------------- */
+
+static void test_addr_calls_survive_every_allocation_failure(void **state)
+{
+	(void)state;
+	run_scenario("addr", scenario_addr, EVERY_POINT);
+}
+
+static void test_ids_calls_survive_every_allocation_failure(void **state)
+{
+	(void)state;
+	run_scenario("ids", scenario_ids, EVERY_POINT);
+}
+
+static void test_sysalloc_calls_survive_every_allocation_failure(void **state)
+{
+	(void)state;
+	run_scenario("sysalloc", scenario_sysalloc, EVERY_POINT);
+}
+
+static void test_bus_calls_survive_every_allocation_failure(void **state)
+{
+	(void)state;
+	run_scenario("bus", scenario_bus, MAX_POINTS);
+}
+
+static void test_devmgr_calls_survive_every_allocation_failure(void **state)
+{
+	(void)state;
+	run_scenario("devmgr", scenario_devmgr, MAX_POINTS);
+}
+
+static void test_snapshot_save_and_restore_survive_every_allocation_failure(void **state)
+{
+	(void)state;
+	run_scenario("snapshot", scenario_snapshot, MAX_POINTS);
+}
+
+static void test_irq_calls_survive_every_allocation_failure(void **state)
+{
+	(void)state;
+	run_scenario("irq", scenario_irq, EVERY_POINT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_addr_calls_survive_every_allocation_failure),
+		cmocka_unit_test(test_ids_calls_survive_every_allocation_failure),
+		cmocka_unit_test(test_sysalloc_calls_survive_every_allocation_failure),
+		cmocka_unit_test(test_bus_calls_survive_every_allocation_failure),
+		cmocka_unit_test(test_devmgr_calls_survive_every_allocation_failure),
+		cmocka_unit_test(test_snapshot_save_and_restore_survive_every_allocation_failure),
+		cmocka_unit_test(test_irq_calls_survive_every_allocation_failure),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
