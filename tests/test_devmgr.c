@@ -513,26 +513,18 @@ static void test_move_without_old_reservation_overlapping_or_not(void **state)
 {
 	struct vmres_sysalloc *sa;
 	struct vmres_devmgr *m;
-	struct vmres_request q;
 	struct vmres_resource res, got;
 	struct vmres_sysalloc_alloc_info info;
 	struct tdev a;
 	uint32_t ia;
-	size_t n;
 
 	(void)state;
 	assert_int_equal(vmres_sysalloc_new(&sa), 0);
 	assert_int_equal(vmres_sysalloc_add_addr_pool(sa, "mmio32", VMRES_SPACE_MMIO, 0xc0000000,
 						      0xffffffff),
 			 0);
-	memset(&q, 0, sizeof(q));
-	q.kind = VMRES_RES_ADDR;
-	strcpy(q.pool, "mmio32");
-	q.u.addr.space = VMRES_SPACE_MMIO;
-	q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
-	q.u.addr.req.size = 0x2000;
-	q.u.addr.req.align = 0x1000;
-	assert_int_equal(vmres_sysalloc_alloc(sa, &q, 1, 5, &res, 1, &n, NULL), 0);
+	assert_int_equal(
+		vmres_sysalloc_reserve(sa, "mmio32", 0xc0000000, 0x2000, 0x1000, 5, NULL, &res), 0);
 	assert_int_equal(vmres_devmgr_new(sa, &m), 0);
 	tdev_init(&a, "bar-dev", m);
 	a.dev.owner = 5;
