@@ -39,9 +39,8 @@ static uint64_t *draw_addresses(uint64_t n, uint64_t d)
 
 /* n resolves; the checksum. A function of its own, as dispatch_run(), so that
  * the loop's few values stay in registers across the calls. */
-static __attribute__((noinline)) uint64_t lookup_run(struct vmres_bus *bus,
-						     const struct vmres_device *devs,
-						     const uint64_t *addr, uint64_t n)
+static __attribute__((noinline)) uint64_t
+lookup_run(struct vmres_bus *bus, const struct vmres_device *devs, const uint64_t *addr, uint64_t n)
 {
 	uint64_t sum = 0;
 

@@ -16,14 +16,15 @@
  *
  * In front of the tree sits a bucket table, a one-level radix index: the span
  * from the first start to the last is cut into a power of two of equal buckets
- * (at least four times as many as ranges), and each bucket records the
+ * (at least four times as many as ranges, up to 2^20), and each bucket records the
  * predecessor of its first address. When at most 2 ranges start inside a bucket
  * (the usual case when devices are spread out, as a VMM lays them), the
  * predecessor of any address in it is that recorded one plus the count of the
  * next 2 leaf keys <= the address: a shift, a table load and 2 compares, whatever
  * the number of ranges. A bucket where more start (a cluster of small ranges) is
- * marked and sends its addresses to the tree. So a lookup is never slower than
- * the tree by more than a load and a predictable branch.
+ * marked and sends its addresses to the tree. So a lookup costs the tree's
+ * search plus a table load and a branch at worst (mispredicted only where
+ * accesses alternate between spread and clustered ranges).
  */
 #ifndef VMRES_BUS_INT_H
 #define VMRES_BUS_INT_H

@@ -166,9 +166,10 @@ static bool last_fit_in(struct vmres_addr *a, const struct want *w, struct path 
  * each level leads to the fit: one walk down, no backtracking. False when no gap
  * of the tree fits.
  */
-static inline __attribute__((always_inline)) bool
-block_fit(struct vmres_addr *a, const struct want *w, struct path *p, bool last, uint32_t *pos,
-	  uint64_t *start)
+static inline __attribute__((always_inline)) bool block_fit(struct vmres_addr *a,
+							    const struct want *w, struct path *p,
+							    bool last, uint32_t *pos,
+							    uint64_t *start)
 {
 	uint32_t node = a->root, f, i;
 	const struct leaf *l;
