@@ -442,6 +442,15 @@ static void insert_child(struct vmres_addr *a, struct path *p, int level, uint32
 		     inode_bound(r));
 }
 
+/* Move @cnt entries from @src starting at @from to @dst at @at. */
+static void leaf_copy(struct leaf *dst, uint32_t at, const struct leaf *src, uint32_t from,
+		      uint32_t cnt)
+{
+	memmove(&dst->e[at], &src->e[from], cnt * sizeof(src->e[0]));
+	memmove(&dst->bits[at], &src->bits[from], cnt * sizeof(src->bits[0]));
+	memmove(&dst->blk[at], &src->blk[from], cnt * sizeof(src->blk[0]));
+}
+
 /* Inlined: it is on every insertion's path, and the call cost as much as the
  * work when nothing moves. */
 static inline __attribute__((always_inline)) void leaf_put_entry(struct leaf *l, uint32_t pos,
@@ -501,9 +510,7 @@ static __attribute__((noinline)) void leaf_split_insert(struct vmres_addr *a, st
 	uint32_t rn = LEAF_CAP - half;
 
 	l = leaf_at(a, idx);
-	memcpy(r->e, &l->e[half], rn * sizeof(l->e[0]));
-	memcpy(r->bits, &l->bits[half], rn * sizeof(l->bits[0]));
-	memcpy(r->blk, &l->blk[half], rn * sizeof(l->blk[0]));
+	leaf_copy(r, 0, l, half, rn);
 	r->count = rn;
 	l->count = half;
 	r->prev = idx;
@@ -571,21 +578,8 @@ void vmres__addr_commit_alloc(struct vmres_addr *a, struct path *p, uint32_t pos
 
 void vmres__addr_leaf_remove_entry(struct leaf *l, uint32_t pos)
 {
-	uint32_t move = l->count - pos - 1;
-
-	memmove(&l->e[pos], &l->e[pos + 1], move * sizeof(l->e[0]));
-	memmove(&l->bits[pos], &l->bits[pos + 1], move);
-	memmove(&l->blk[pos], &l->blk[pos + 1], move);
+	leaf_copy(l, pos, l, pos + 1, l->count - pos - 1);
 	l->count--;
-}
-
-/* Move @cnt entries from @src starting at @from to @dst at @at. */
-static void leaf_copy(struct leaf *dst, uint32_t at, const struct leaf *src, uint32_t from,
-		      uint32_t cnt)
-{
-	memmove(&dst->e[at], &src->e[from], cnt * sizeof(src->e[0]));
-	memmove(&dst->bits[at], &src->bits[from], cnt * sizeof(src->bits[0]));
-	memmove(&dst->blk[at], &src->blk[from], cnt * sizeof(src->blk[0]));
 }
 
 /*
