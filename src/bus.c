@@ -684,6 +684,9 @@ int vmres_bus_resolve(struct vmres_bus *bus, uint64_t addr, struct vmres_bus_hit
 		return VMRES_ESTATE;
 	vmres__read_lock();
 	s = vmres__rcu_load(bus->snap);
+	/* vmres__bus_lookup()'s steps spelled out, so that the tree is a tail call:
+	 * a shared helper returning NULL for a dense bucket measured 0.2-0.3 ns
+	 * slower here. */
 	if (addr <= VMRES__PIO_LAST && s->pio_pages != NULL)
 		return resolve_end(vmres__bus_pio_entry(s, (uint16_t)addr), addr, out);
 	if (__builtin_expect(!vmres__bus_bucket_pred(s, addr, &idx), 0))
