@@ -432,16 +432,9 @@ static void test_move_reserves_in_pool_and_releases_old(void **state)
 	assert_int_equal(vmres_sysalloc_add_addr_pool(sa, "mmio32", VMRES_SPACE_MMIO, 0xc0000000,
 						      0xffffffff),
 			 0);
-	memset(&q, 0, sizeof(q));
-	q.kind = VMRES_RES_ADDR;
-	strcpy(q.pool, "mmio32");
-	q.u.addr.space = VMRES_SPACE_MMIO;
-	q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
-	q.u.addr.req.size = 0x1000;
-	q.u.addr.req.align = 0x1000;
+	q = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_FIRST_FIT, 0);
 	assert_int_equal(vmres_sysalloc_alloc(sa, &q, 1, 5, &bar, 1, &n, NULL), 0);
-	q.u.addr.req.policy = VMRES_ADDR_EXACT;
-	q.u.addr.req.addr = 0xd0000000;
+	q = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_EXACT, 0xd0000000);
 	assert_int_equal(vmres_sysalloc_alloc(sa, &q, 1, 6, &blocker, 1, &n, NULL), 0);
 
 	assert_int_equal(vmres_devmgr_new(sa, &m), 0);
@@ -1506,14 +1499,7 @@ static void test_move_and_remap_keep_the_reservation_label(void **state)
 	assert_int_equal(vmres_sysalloc_add_addr_pool(sa, "mmio32", VMRES_SPACE_MMIO, 0xc0000000,
 						      0xffffffff),
 			 0);
-	memset(&q, 0, sizeof(q));
-	q.kind = VMRES_RES_ADDR;
-	strcpy(q.pool, "mmio32");
-	q.u.addr.space = VMRES_SPACE_MMIO;
-	q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
-	q.u.addr.req.policy = VMRES_ADDR_EXACT;
-	q.u.addr.req.size = 0x2000;
-	q.u.addr.req.addr = 0xc0000000;
+	q = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x2000, 0, VMRES_ADDR_EXACT, 0xc0000000);
 	assert_int_equal(vmres_sysalloc_alloc(sa, &q, 1, 5, &bar, 1, &n, NULL), 0);
 	q.u.addr.req.addr = 0xd0000000;
 	assert_int_equal(vmres_sysalloc_alloc(sa, &q, 1, 6, &blocker, 1, &n, NULL), 0);
