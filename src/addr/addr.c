@@ -9,19 +9,17 @@
 
 /* ---- fits ---------------------------------------------------------------- */
 
-/* The children of @n whose subtree may hold @w, as a bit mask: the bit length
- * of their largest gap and their largest block class are large enough. */
-static inline uint32_t node_candidates(const struct inode *n, const struct want *w)
+/* The children of @n whose subtree may hold @w, as a bit mask: their largest gap
+ * and their largest block class are large enough (bytes past count are 0). */
+static inline uint32_t node_candidates(const struct ginode *n, const struct want *w)
 {
-	return bytes_ge_mask(n->bits, w->size_bits) & bytes_ge_mask(n->blocks, w->block) &
-	       count_mask(n->count);
+	return bytes_ge_mask(n->bits, w->bits) & bytes_ge_mask(n->blocks, w->block);
 }
 
-/* The entries of @l whose gap may hold @w, likewise. */
-static inline uint32_t leaf_candidates(const struct leaf *l, const struct want *w)
+/* The gaps of @l that may hold @w, likewise. */
+static inline uint32_t leaf_candidates(const struct gleaf *l, const struct want *w)
 {
-	return bytes_ge_mask(l->bits, w->size_bits) & bytes_ge_mask(l->blk, w->block) &
-	       count_mask(l->count);
+	return bytes_ge_mask(l->bits, w->bits) & bytes_ge_mask(l->blk, w->block);
 }
 
 /* Lowest aligned start of @w inside the free range [gs, ge]. */
@@ -53,28 +51,26 @@ static inline bool fit_high(const struct want *w, uint64_t gs, uint64_t ge, uint
 }
 
 /*
- * First fit below the node at @level. Every gap in this subtree starts at or
- * after @lb and ends before @mb (the bounds come from the neighbouring keys), so
- * children wholly before the sub-window are skipped and the walk stops at the
- * first child wholly after it.
+ * First fit below the node at @level. Every gap of child i starts at or after
+ * key[i] and ends before key[i + 1], so children wholly before the sub-window
+ * are skipped and the walk stops at the first child wholly after it.
  */
-static bool first_fit_in(struct vmres_addr *a, const struct want *w, struct path *p,
-			 unsigned int level, uint32_t node, uint64_t lb, uint64_t mb, uint32_t *pos,
-			 uint64_t *start)
+static bool first_fit_in(const struct vmres_addr *a, const struct want *w, struct path *p,
+			 unsigned int level, uint32_t node, uint32_t *pos, uint64_t *start)
 {
 	p->node[level] = node;
-	if (level == a->height) {
-		const struct leaf *l = leaf_at(a, node);
+	if (level == a->g.height) {
+		const struct gleaf *l = gleaf_at(a, node);
 
 		for (uint32_t f = leaf_candidates(l, w); f; f &= f - 1) {
 			uint32_t i = (uint32_t)__builtin_ctz(f);
-			uint64_t g = l->e[i].gap, b = l->e[i].base;
+			const struct gap *g = &l->g[i];
 
-			if (g < w->size)
+			if (g->last - g->start < w->size_m1)
 				continue;
-			if (b - g > w->hi_start)
+			if (g->start > w->hi_start)
 				return false;
-			if (fit_low(w, b - g, b - 1, start)) {
+			if (fit_low(w, g->start, g->last, start)) {
 				*pos = i;
 				return true;
 			}
@@ -82,50 +78,44 @@ static bool first_fit_in(struct vmres_addr *a, const struct want *w, struct path
 		return false;
 	}
 
-	struct inode *n = inode_at(a, node);
+	const struct ginode *n = ginode_at(a, node);
 
 	for (uint32_t f = node_candidates(n, w); f; f &= f - 1) {
 		uint32_t i = (uint32_t)__builtin_ctz(f);
-		uint64_t clb, cmb;
 
-		if (n->max_gap[i] < w->size)
+		if (n->max_len[i] < w->size_m1)
 			continue;
-		clb = lb;
-		cmb = mb;
 		if (w->bounded) {
-			clb = i ? n->key[i - 1] + 1 : lb;
-			if (clb > w->hi_start)
+			if (n->key[i] > w->hi_start)
 				return false;
-			cmb = i + 1 < n->count ? n->key[i + 1] - 1 : mb;
-			if (cmb <= w->lo_end)
+			if (i + 1 < n->count && n->key[i + 1] - 1 < w->lo_end)
 				continue;
 		}
 		p->pos[level] = i;
-		if (first_fit_in(a, w, p, level + 1, n->child[i], clb, cmb, pos, start))
+		if (first_fit_in(a, w, p, level + 1, n->child[i], pos, start))
 			return true;
 	}
 	return false;
 }
 
 /* Mirror image of first_fit_in(). */
-static bool last_fit_in(struct vmres_addr *a, const struct want *w, struct path *p,
-			unsigned int level, uint32_t node, uint64_t lb, uint64_t mb, uint32_t *pos,
-			uint64_t *start)
+static bool last_fit_in(const struct vmres_addr *a, const struct want *w, struct path *p,
+			unsigned int level, uint32_t node, uint32_t *pos, uint64_t *start)
 {
 	p->node[level] = node;
-	if (level == a->height) {
-		const struct leaf *l = leaf_at(a, node);
+	if (level == a->g.height) {
+		const struct gleaf *l = gleaf_at(a, node);
 
 		for (uint32_t f = leaf_candidates(l, w); f;) {
 			uint32_t i = 31 - (uint32_t)__builtin_clz(f);
-			uint64_t g = l->e[i].gap, b = l->e[i].base;
+			const struct gap *g = &l->g[i];
 
 			f &= ~(1u << i);
-			if (g < w->size)
+			if (g->last - g->start < w->size_m1)
 				continue;
-			if (b - 1 < w->lo_end)
+			if (g->last < w->lo_end)
 				return false;
-			if (fit_high(w, b - g, b - 1, start)) {
+			if (fit_high(w, g->start, g->last, start)) {
 				*pos = i;
 				return true;
 			}
@@ -133,27 +123,22 @@ static bool last_fit_in(struct vmres_addr *a, const struct want *w, struct path 
 		return false;
 	}
 
-	struct inode *n = inode_at(a, node);
+	const struct ginode *n = ginode_at(a, node);
 
 	for (uint32_t f = node_candidates(n, w); f;) {
 		uint32_t i = 31 - (uint32_t)__builtin_clz(f);
-		uint64_t clb, cmb;
 
 		f &= ~(1u << i);
-		if (n->max_gap[i] < w->size)
+		if (n->max_len[i] < w->size_m1)
 			continue;
-		clb = lb;
-		cmb = mb;
 		if (w->bounded) {
-			cmb = i + 1 < n->count ? n->key[i + 1] - 1 : mb;
-			if (cmb <= w->lo_end)
+			if (i + 1 < n->count && n->key[i + 1] - 1 < w->lo_end)
 				return false;
-			clb = i ? n->key[i - 1] + 1 : lb;
-			if (clb > w->hi_start)
+			if (n->key[i] > w->hi_start)
 				continue;
 		}
 		p->pos[level] = i;
-		if (last_fit_in(a, w, p, level + 1, n->child[i], clb, cmb, pos, start))
+		if (last_fit_in(a, w, p, level + 1, n->child[i], pos, start))
 			return true;
 	}
 	return false;
@@ -164,21 +149,20 @@ static bool last_fit_in(struct vmres_addr *a, const struct want *w, struct path 
  * a PCI BAR) in the whole window. Then a gap fits it exactly when its block class
  * reaches w->block, and the summaries are exact, so the first (last) candidate at
  * each level leads to the fit: one walk down, no backtracking. False when no gap
- * of the tree fits.
+ * fits.
  */
-static inline __attribute__((always_inline)) bool block_fit(struct vmres_addr *a,
+static inline __attribute__((always_inline)) bool block_fit(const struct vmres_addr *a,
 							    const struct want *w, struct path *p,
 							    bool last, uint32_t *pos,
 							    uint64_t *start)
 {
-	uint32_t node = a->root, f, i;
-	const struct leaf *l;
-	uint64_t b;
+	uint32_t node = a->g.root, f, i;
+	const struct gleaf *l;
 
-	for (unsigned int level = 0; level < a->height; level++) {
-		const struct inode *n = inode_at(a, node);
+	for (unsigned int level = 0; level < a->g.height; level++) {
+		const struct ginode *n = ginode_at(a, node);
 
-		f = node_candidates(n, w);
+		f = bytes_ge_mask(n->blocks, w->block);
 		if (!f)
 			return false;
 		i = last ? 31 - (uint32_t)__builtin_clz(f) : (uint32_t)__builtin_ctz(f);
@@ -186,19 +170,56 @@ static inline __attribute__((always_inline)) bool block_fit(struct vmres_addr *a
 		p->pos[level] = i;
 		node = n->child[i];
 	}
-	p->node[a->height] = node;
-	l = leaf_at(a, node);
-	f = leaf_candidates(l, w);
+	p->node[a->g.height] = node;
+	l = gleaf_at(a, node);
+	f = bytes_ge_mask(l->blk, w->block);
 	if (!f)
 		return false;
 	i = last ? 31 - (uint32_t)__builtin_clz(f) : (uint32_t)__builtin_ctz(f);
-	b = l->e[i].base;
 	*pos = i;
-	*start = last ? (b - w->size) & ~w->mask : (b - l->e[i].gap + w->mask) & ~w->mask;
+	*start = last ? (l->g[i].last - w->size_m1) & ~w->mask
+		      : (l->g[i].start + w->mask) & ~w->mask;
 	return true;
 }
 
-/* ---- public API ---------------------------------------------------------- */
+/* ---- allocation ---------------------------------------------------------- */
+
+/*
+ * Allocate [base, last] out of gap @pos of the gap leaf of @p, which holds it.
+ * Nodes were reserved in both trees. The gap keeps what is left on either side;
+ * the record goes right after the record before the gap.
+ */
+static void commit(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t base, uint64_t last,
+		   uint64_t owner)
+{
+	struct gleaf *l = gleaf_at(a, p->node[a->g.height]);
+	uint64_t s = l->g[pos].start, t = l->g[pos].last;
+	uint32_t pred = l->g[pos].pred;
+	uint32_t target = pred == NIL ? a->r.first_leaf : pred, leaf;
+
+	if (base > s && last < t) {
+		vmres__gaps_split(a, p, pos, base, last, target);
+	} else if (base > s) {
+		vmres__gaps_set(a, p, pos, s, base - 1);
+	} else if (last < t) {
+		vmres__gaps_set(a, p, pos, last + 1, t);
+		l->g[pos].pred = target;
+	} else {
+		vmres__gaps_remove(a, p, pos);
+	}
+	leaf = vmres__recs_insert(a, target, base, last, owner);
+	if (last < t && leaf != target)
+		vmres__gaps_set_pred(a, last + 1, leaf);
+	a->count++;
+	a->used += last - base + 1;
+}
+
+static int reserve_alloc(struct vmres_addr *a)
+{
+	if (vmres__addr_reserve_insert(&a->g) || vmres__addr_reserve_insert(&a->r))
+		return VMRES_ENOMEM;
+	return 0;
+}
 
 int vmres_addr_new(uint64_t base, uint64_t last, struct vmres_addr **out)
 {
@@ -211,19 +232,11 @@ int vmres_addr_new(uint64_t base, uint64_t last, struct vmres_addr **out)
 		return VMRES_ENOMEM;
 	a->wbase = base;
 	a->wlast = last;
-	a->tail_base = base;
-	a->tail_free = true;
 	a->gaps = 1;
-	vmres__addr_pool_init(&a->leaves, sizeof(struct leaf));
-	vmres__addr_pool_init(&a->inodes, sizeof(struct inode));
-	if (vmres__addr_reserve_nodes(a, 1, 0)) {
-		vmres__addr_pool_destroy(&a->leaves);
-		free(a);
+	if (vmres__gaps_init(a) || vmres__recs_init(a)) {
+		vmres_addr_free(a);
 		return VMRES_ENOMEM;
 	}
-	a->root = vmres__addr_leaf_take(a);
-	a->first_leaf = a->root;
-	a->last_leaf = a->root;
 	*out = a;
 	return 0;
 }
@@ -232,8 +245,10 @@ void vmres_addr_free(struct vmres_addr *a)
 {
 	if (!a)
 		return;
-	vmres__addr_pool_destroy(&a->leaves);
-	vmres__addr_pool_destroy(&a->inodes);
+	vmres__addr_pool_destroy(&a->g.leaves);
+	vmres__addr_pool_destroy(&a->g.inodes);
+	vmres__addr_pool_destroy(&a->r.leaves);
+	vmres__addr_pool_destroy(&a->r.inodes);
 	free(a);
 }
 
@@ -245,29 +260,22 @@ static bool is_pow2_or_none(uint64_t align)
 static int alloc_exact(struct vmres_addr *a, const struct vmres_addr_req *req, uint64_t *base_out)
 {
 	uint64_t addr = req->addr, last = addr + (req->size - 1);
+	const struct gleaf *l;
 	struct path p;
-	struct leaf *l;
 	uint32_t pos;
 
 	if (addr < a->wbase || last > a->wlast || addr < req->min || last > req->max)
 		return VMRES_ERANGE;
 	if (req->align > 1 && (addr & (req->align - 1)))
 		return VMRES_EMISALIGNED;
-
-	vmres__addr_descend(a, addr, &p);
-	l = leaf_at(a, p.node[a->height]);
-	pos = leaf_rank(l, addr);
-	if (pos > 0 && l->e[pos - 1].last >= addr)
+	if (!vmres__gaps_find(a, addr, &p, &pos))
 		return VMRES_EOVERLAP;
-	if (pos == l->count && vmres__addr_path_next_leaf(a, &p)) {
-		l = leaf_at(a, p.node[a->height]);
-		pos = 0;
-	}
-	if (pos < l->count && l->e[pos].base <= last)
+	l = gleaf_at(a, p.node[a->g.height]);
+	if (l->g[pos].last < last)
 		return VMRES_EOVERLAP;
-	if (vmres__addr_reserve_for_insert(a))
+	if (reserve_alloc(a))
 		return VMRES_ENOMEM;
-	vmres__addr_commit_alloc(a, &p, pos, addr, req->size, req->owner);
+	commit(a, &p, pos, addr, last, req->owner);
 	*base_out = addr;
 	return 0;
 }
@@ -282,7 +290,6 @@ static int alloc_fit(struct vmres_addr *a, const struct vmres_addr_req *req, uin
 
 	if (req->max < a->wbase || req->min > a->wlast)
 		return VMRES_ERANGE;
-	w.size = req->size;
 	w.size_m1 = req->size - 1;
 	w.mask = req->align > 1 ? req->align - 1 : 0;
 	w.lo = max_u64(req->min, a->wbase);
@@ -292,40 +299,23 @@ static int alloc_fit(struct vmres_addr *a, const struct vmres_addr_req *req, uin
 	w.lo_end = w.lo + w.size_m1;
 	w.hi_start = w.hi - w.size_m1;
 	w.bounded = w.lo > a->wbase || w.hi < a->wlast;
-	w.size_bits = bit_length(w.size);
+	w.bits = len_bits(w.size_m1);
 	/* A fit at a multiple of the alignment holds the aligned block of
 	 * min(alignment, 2^floor(log2 size)) bytes that starts there. */
-	w.block = (uint8_t)min_u64(bit_length(w.mask + 1), w.size_bits);
+	w.block = (uint8_t)min_u64(bit_length(w.mask + 1), bit_length(req->size));
 
 	block = !w.bounded && w.mask == w.size_m1;
-	if (req->policy == VMRES_ADDR_FIRST_FIT) {
-		if (block)
-			found = block_fit(a, &w, &p, false, &pos, &start);
-		else
-			found = first_fit_in(a, &w, &p, 0, a->root, a->wbase, UINT64_MAX, &pos,
-					     &start);
-		if (!found && a->tail_free && fit_low(&w, a->tail_base, a->wlast, &start)) {
-			vmres__addr_descend_last(a, &p);
-			pos = leaf_at(a, a->last_leaf)->count;
-			found = true;
-		}
-	} else {
-		found = a->tail_free && fit_high(&w, a->tail_base, a->wlast, &start);
-		if (found) {
-			vmres__addr_descend_last(a, &p);
-			pos = leaf_at(a, a->last_leaf)->count;
-		} else if (block) {
-			found = block_fit(a, &w, &p, true, &pos, &start);
-		} else {
-			found = last_fit_in(a, &w, &p, 0, a->root, a->wbase, UINT64_MAX, &pos,
-					    &start);
-		}
-	}
+	if (block)
+		found = block_fit(a, &w, &p, req->policy == VMRES_ADDR_LAST_FIT, &pos, &start);
+	else if (req->policy == VMRES_ADDR_FIRST_FIT)
+		found = first_fit_in(a, &w, &p, 0, a->g.root, &pos, &start);
+	else
+		found = last_fit_in(a, &w, &p, 0, a->g.root, &pos, &start);
 	if (!found)
 		return VMRES_ENOSPC;
-	if (vmres__addr_reserve_for_insert(a))
+	if (reserve_alloc(a))
 		return VMRES_ENOMEM;
-	vmres__addr_commit_alloc(a, &p, pos, start, req->size, req->owner);
+	commit(a, &p, pos, start, start + w.size_m1, req->owner);
 	*base_out = start;
 	return 0;
 }
@@ -369,14 +359,52 @@ int vmres_addr_reserve(struct vmres_addr *a, uint64_t base, uint64_t size, uint6
 	return vmres_addr_alloc(a, &req, &out);
 }
 
+/* ---- release ------------------------------------------------------------- */
+
+/*
+ * The freed range [base, last] joins the gaps on either side: @before and @after
+ * say whether there are any, @pred is the record leaf of the allocation before
+ * it (NIL if none). The gap tree had room reserved for a new gap.
+ */
+static void free_range(struct vmres_addr *a, uint64_t base, uint64_t last, bool before, bool after,
+		       uint32_t pred)
+{
+	struct path p;
+	uint32_t pos;
+	struct gleaf *l;
+
+	if (after) {
+		uint64_t t;
+
+		vmres__gaps_find(a, last + 1, &p, &pos);
+		l = gleaf_at(a, p.node[a->g.height]);
+		t = l->g[pos].last;
+		if (!before) {
+			vmres__gaps_set(a, &p, pos, base, t);
+			l->g[pos].pred = pred;
+			return;
+		}
+		vmres__gaps_remove(a, &p, pos);
+		last = t;
+	}
+	if (before) {
+		vmres__gaps_find(a, base - 1, &p, &pos);
+		l = gleaf_at(a, p.node[a->g.height]);
+		vmres__gaps_set(a, &p, pos, l->g[pos].start, last);
+		return;
+	}
+	if (vmres__gaps_find(a, base, &p, &pos))
+		pos++;
+	vmres__gaps_insert(a, &p, pos, base, last, pred);
+}
+
 int vmres_addr_release(struct vmres_addr *a, uint64_t base, uint64_t size, uint64_t *owner_out)
 {
-	uint64_t last, gap_start;
-	struct bound b = {0, 0};
-	struct path p, succ;
-	struct leaf *l;
-	uint32_t pos;
-	bool rescan = false;
+	const struct rleaf *l;
+	uint32_t pos, leaf, pred = NIL;
+	uint64_t last;
+	bool before, after;
+	struct path p;
 
 	if (!a)
 		return VMRES_EINVAL;
@@ -385,77 +413,71 @@ int vmres_addr_release(struct vmres_addr *a, uint64_t base, uint64_t size, uint6
 	last = base + (size - 1);
 	if (last < base)
 		return VMRES_EOVERFLOW;
-	vmres__addr_descend(a, base, &p);
-	l = leaf_at(a, p.node[a->height]);
-	pos = leaf_rank(l, base);
-	if (pos == 0 || l->e[pos - 1].base != base || l->e[pos - 1].last != last)
+	vmres__recs_descend(a, base, &p);
+	leaf = p.node[a->r.height];
+	l = rleaf_at(a, leaf);
+	pos = rleaf_rank(l, base);
+	if (pos == 0 || l->r[pos - 1].base != base || l->r[pos - 1].last != last)
 		return VMRES_ENOENT;
 	pos--;
-	if (owner_out)
-		*owner_out = l->e[pos].owner;
 
-	/* The freed range, the gap before it and the gap after it become one gap. */
-	gap_start = base - l->e[pos].gap;
-	a->gaps -= l->e[pos].gap != 0;
-	if (a->height > 0)
-		b = stored_bound(a, &p, a->height);
-	if (pos + 1 < l->count) {
-		/* The gap after it grows over the gap before it: the leaf's bound can
-		 * only grow. */
-		a->gaps -= l->e[pos + 1].gap != 0;
-		leaf_set_gap(l, pos + 1, l->e[pos + 1].base - gap_start);
-		b = bound_max(b, entry_bound(l, pos + 1));
+	/* Is there free space right before and right after it? */
+	if (pos > 0) {
+		pred = leaf;
+		before = l->r[pos - 1].last < base - 1;
+	} else if (l->prev != NIL) {
+		const struct rleaf *pl = rleaf_at(a, l->prev);
+
+		pred = l->prev;
+		before = pl->r[pl->count - 1].last < base - 1;
 	} else {
-		/* The gap before it leaves this leaf: rescan if it was the largest. */
-		rescan = l->e[pos].gap >= b.gap || l->blk[pos] >= b.block;
-		succ = p;
-		if (vmres__addr_path_next_leaf(a, &succ)) {
-			struct leaf *s = leaf_at(a, succ.node[a->height]);
+		before = base > a->wbase;
+	}
+	if (pos + 1 < l->count)
+		after = l->r[pos + 1].base - 1 > last;
+	else if (l->next != NIL)
+		after = rleaf_at(a, l->next)->r[0].base - 1 > last;
+	else
+		after = last < a->wlast;
+	if (!before && !after && vmres__addr_reserve_insert(&a->g))
+		return VMRES_ENOMEM;
 
-			a->gaps -= s->e[0].gap != 0;
-			leaf_set_gap(s, 0, s->e[0].base - gap_start);
-			vmres__addr_propagate(
-				a, &succ, s->e[0].base,
-				bound_max(stored_bound(a, &succ, a->height), entry_bound(s, 0)));
-		} else {
-			a->gaps -= a->tail_free;
-			a->tail_base = gap_start;
-			a->tail_free = true;
-		}
-	}
-	a->gaps++;
-	vmres__addr_leaf_remove_entry(l, pos);
-	if (a->height > 0 && l->count < LEAF_MIN) {
-		vmres__addr_rebalance(a, &p, a->height);
-	} else if (a->height > 0) {
-		if (rescan)
-			b = vmres__addr_leaf_bound(l);
-		vmres__addr_propagate(a, &p, l->e[0].base, b);
-	}
+	if (owner_out)
+		*owner_out = l->r[pos].owner;
+	free_range(a, base, last, before, after, pred);
+	vmres__recs_remove(a, &p, pos);
 	a->count--;
 	a->used -= size;
 	return 0;
 }
 
-static void fill_entry(const struct leaf *l, uint32_t i, struct vmres_addr_entry *out)
+/* ---- lookups ------------------------------------------------------------- */
+
+static void fill_entry(const struct rleaf *l, uint32_t i, struct vmres_addr_entry *out)
 {
-	out->base = l->e[i].base;
-	out->last = l->e[i].last;
-	out->owner = l->e[i].owner;
+	out->base = l->r[i].base;
+	out->last = l->r[i].last;
+	out->owner = l->r[i].owner;
 }
 
 int vmres_addr_find(const struct vmres_addr *a, uint64_t addr, struct vmres_addr_entry *out)
 {
 	struct path p;
-	const struct leaf *l;
+	const struct rleaf *l;
 	uint32_t pos;
 
 	if (!a || !out)
 		return VMRES_EINVAL;
-	vmres__addr_descend(a, addr, &p);
-	l = leaf_at(a, p.node[a->height]);
-	pos = leaf_rank(l, addr);
-	if (pos == 0 || l->e[pos - 1].last < addr)
+	vmres__recs_descend(a, addr, &p);
+	l = rleaf_at(a, p.node[a->r.height]);
+	pos = rleaf_rank(l, addr);
+	if (pos == 0 && l->prev != NIL) {
+		/* A separator may lie below the leaf's first base: the allocation
+		 * holding addr can be the previous leaf's last. */
+		l = rleaf_at(a, l->prev);
+		pos = l->count;
+	}
+	if (pos == 0 || l->r[pos - 1].last < addr)
 		return VMRES_ENOENT;
 	fill_entry(l, pos - 1, out);
 	return 0;
@@ -464,20 +486,20 @@ int vmres_addr_find(const struct vmres_addr *a, uint64_t addr, struct vmres_addr
 int vmres_addr_next(const struct vmres_addr *a, uint64_t from, struct vmres_addr_entry *out)
 {
 	struct path p;
-	const struct leaf *l;
+	const struct rleaf *l;
 	uint32_t pos;
 
 	if (!a || !out)
 		return VMRES_EINVAL;
-	vmres__addr_descend(a, from, &p);
-	l = leaf_at(a, p.node[a->height]);
-	pos = leaf_rank(l, from);
-	if (pos > 0 && l->e[pos - 1].base == from) {
+	vmres__recs_descend(a, from, &p);
+	l = rleaf_at(a, p.node[a->r.height]);
+	pos = rleaf_rank(l, from);
+	if (pos > 0 && l->r[pos - 1].base == from) {
 		pos--;
 	} else if (pos == l->count) {
 		if (l->next == NIL)
 			return VMRES_ENOENT;
-		l = leaf_at(a, l->next);
+		l = rleaf_at(a, l->next);
 		pos = 0;
 	}
 	fill_entry(l, pos, out);
@@ -490,8 +512,8 @@ int vmres_addr_foreach(const struct vmres_addr *a, vmres_addr_visit_fn fn, void 
 
 	if (!a || !fn)
 		return VMRES_EINVAL;
-	for (uint32_t li = a->first_leaf; li != NIL; li = leaf_at(a, li)->next) {
-		const struct leaf *l = leaf_at(a, li);
+	for (uint32_t li = a->r.first_leaf; li != NIL; li = rleaf_at(a, li)->next) {
+		const struct rleaf *l = rleaf_at(a, li);
 
 		for (uint32_t i = 0; i < l->count; i++) {
 			int rc;
@@ -508,27 +530,21 @@ int vmres_addr_foreach(const struct vmres_addr *a, vmres_addr_visit_fn fn, void 
 int vmres_addr_foreach_gap(const struct vmres_addr *a, vmres_addr_visit_fn fn, void *ctx)
 {
 	struct vmres_addr_entry e = {0, 0, 0};
-	int rc;
 
 	if (!a || !fn)
 		return VMRES_EINVAL;
-	for (uint32_t li = a->first_leaf; li != NIL; li = leaf_at(a, li)->next) {
-		const struct leaf *l = leaf_at(a, li);
+	for (uint32_t li = a->g.first_leaf; li != NIL; li = gleaf_at(a, li)->next) {
+		const struct gleaf *l = gleaf_at(a, li);
 
 		for (uint32_t i = 0; i < l->count; i++) {
-			if (!l->e[i].gap)
-				continue;
-			e.base = l->e[i].base - l->e[i].gap;
-			e.last = l->e[i].base - 1;
+			int rc;
+
+			e.base = l->g[i].start;
+			e.last = l->g[i].last;
 			rc = fn(ctx, &e);
 			if (rc)
 				return rc;
 		}
-	}
-	if (a->tail_free) {
-		e.base = a->tail_base;
-		e.last = a->wlast;
-		return fn(ctx, &e);
 	}
 	return 0;
 }

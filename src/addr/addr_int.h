@@ -31,30 +31,57 @@ _Static_assert(LEAF_CAP == 32 && NODE_CAP == 32, "node byte arrays must hold 32 
 #define SLAB_AFTER 8
 #define SLAB_BYTES (2u << 20)
 
-/* One allocation, and the free gap right before it. */
-struct entry {
-	uint64_t base;
+/* ---- the gap tree: every maximal free gap, with summaries ---------------- */
+
+/* One free gap [start, last], and the record leaf of the allocation that ends
+ * at start - 1 (NIL when the gap starts the window). */
+struct gap {
+	uint64_t start;
 	uint64_t last;
-	uint64_t gap; /* free bytes right before base; 0 if none */
-	uint64_t owner;
+	uint32_t pred;
+	uint32_t unused;
 };
 
-/* Entries side by side, so that an insertion or removal shifts one array; the
- * bytes that searches scan, 16 at a time, are arrays of their own. */
-struct leaf {
-	struct entry e[LEAF_CAP];
-	uint8_t bits[LEAF_CAP]; /* bit_length(e[i].gap) */
-	uint8_t blk[LEAF_CAP];	/* block_class() of the gap before e[i]; 0 if none */
+/* Gaps side by side, so that an insertion or removal shifts one array; the bytes
+ * that searches scan, 16 at a time, are arrays of their own. Bytes at and past
+ * count are 0, so that a scan needs no mask. */
+struct gleaf {
+	struct gap g[LEAF_CAP];
+	uint8_t bits[LEAF_CAP]; /* len_bits(g[i].last - g[i].start) */
+	uint8_t blk[LEAF_CAP];	/* block_class(g[i].start, g[i].last) */
 	uint32_t count;
 	uint32_t prev; /* neighbouring leaves in address order, or NIL */
 	uint32_t next;
 };
 
-struct inode {
-	uint64_t key[NODE_CAP];	    /* lowest base in child i */
-	uint64_t max_gap[NODE_CAP]; /* the largest gap in child i's subtree (exact) */
-	uint8_t bits[NODE_CAP];	    /* bit length of max_gap[i], scanned 16 at a time */
-	uint8_t blocks[NODE_CAP];   /* the largest block_class() of the gaps in child i */
+struct ginode {
+	uint64_t key[NODE_CAP];	    /* lowest start in child i */
+	uint64_t max_len[NODE_CAP]; /* the largest last - start in child i's subtree */
+	uint8_t bits[NODE_CAP];	    /* len_bits(max_len[i]); 0 past count */
+	uint8_t blocks[NODE_CAP];   /* the largest block_class() in child i; 0 past count */
+	uint32_t child[NODE_CAP];
+	uint32_t count;
+};
+
+/* ---- the record tree: every allocation, by start address ----------------- */
+
+struct rec {
+	uint64_t base;
+	uint64_t last;
+	uint64_t owner;
+};
+
+/* A leaf holds the records in [lo, the next leaf's lo). */
+struct rleaf {
+	struct rec r[LEAF_CAP];
+	uint64_t lo; /* separator: <= every base here, > every base before */
+	uint32_t count;
+	uint32_t prev;
+	uint32_t next;
+};
+
+struct rinode {
+	uint64_t key[NODE_CAP]; /* separator of child i (key[0]: this node's own) */
 	uint32_t child[NODE_CAP];
 	uint32_t count;
 };
@@ -76,19 +103,21 @@ struct pool {
 	uint32_t node_size;
 };
 
-struct vmres_addr {
-	uint64_t wbase; /* the window [wbase, wlast] */
-	uint64_t wlast;
-	uint64_t tail_base; /* the tail gap [tail_base, wlast], if tail_free */
-	bool tail_free;
+/* One B+tree's shape and node pools. */
+struct tree {
 	unsigned int height; /* internal levels above the leaves; 0: root is a leaf */
 	uint32_t root;
 	uint32_t first_leaf;
 	uint32_t last_leaf;
-
 	struct pool leaves;
 	struct pool inodes;
+};
 
+struct vmres_addr {
+	uint64_t wbase; /* the window [wbase, wlast] */
+	uint64_t wlast;
+	struct tree g; /* gaps */
+	struct tree r; /* records */
 	uint64_t count;
 	uint64_t used; /* modulo 2^64 */
 	uint64_t gaps;
@@ -101,17 +130,16 @@ struct path {
 	uint32_t pos[MAX_DEPTH];
 };
 
-/* What a fit search looks for: a range of `size` bytes (size_m1 = size - 1),
- * aligned to mask + 1, inside [lo, hi]. */
+/* What a fit search looks for: a range of size_m1 + 1 bytes, aligned to
+ * mask + 1, inside [lo, hi]. */
 struct want {
-	uint64_t size;
 	uint64_t size_m1;
 	uint64_t mask;
 	uint64_t lo;
 	uint64_t hi;
-	uint64_t lo_end;   /* lo + size - 1: a gap must reach this far */
-	uint64_t hi_start; /* hi - size + 1: a gap must start at or before this */
-	uint8_t size_bits; /* bit_length(size): the least bit length of a gap that fits */
+	uint64_t lo_end;   /* lo + size_m1: a gap must reach this far */
+	uint64_t hi_start; /* hi - size_m1: a gap must start at or before this */
+	uint8_t bits;	   /* len_bits(size_m1): the least len_bits of a gap that fits */
 	uint8_t block;	   /* the least block_class() of a gap that fits */
 	bool bounded;	   /* [lo, hi] is narrower than the window */
 };
@@ -123,14 +151,26 @@ static inline void *pool_at(const struct pool *pl, uint32_t i)
 }
 
 /* Typed, so that the node size is a constant. */
-static inline struct leaf *leaf_at(const struct vmres_addr *a, uint32_t i)
+#define NODE_AT(type, pl, i) ((type *)(pl).chunk[(i) >> CHUNK_SHIFT] + ((i) & (CHUNK_NODES - 1)))
+
+static inline struct gleaf *gleaf_at(const struct vmres_addr *a, uint32_t i)
 {
-	return (struct leaf *)a->leaves.chunk[i >> CHUNK_SHIFT] + (i & (CHUNK_NODES - 1));
+	return NODE_AT(struct gleaf, a->g.leaves, i);
 }
 
-static inline struct inode *inode_at(const struct vmres_addr *a, uint32_t i)
+static inline struct ginode *ginode_at(const struct vmres_addr *a, uint32_t i)
 {
-	return (struct inode *)a->inodes.chunk[i >> CHUNK_SHIFT] + (i & (CHUNK_NODES - 1));
+	return NODE_AT(struct ginode, a->g.inodes, i);
+}
+
+static inline struct rleaf *rleaf_at(const struct vmres_addr *a, uint32_t i)
+{
+	return NODE_AT(struct rleaf, a->r.leaves, i);
+}
+
+static inline struct rinode *rinode_at(const struct vmres_addr *a, uint32_t i)
+{
+	return NODE_AT(struct rinode, a->r.inodes, i);
 }
 
 static inline uint64_t max_u64(uint64_t x, uint64_t y)
@@ -305,59 +345,61 @@ static inline uint64_t max_of_top(const uint64_t *v, const uint8_t *bits, uint32
 	return m;
 }
 
-/* What a subtree holds: its largest gap and largest block_class(), both exact. */
+/* 1 + bit_length(len): the byte that summarizes a gap of len + 1 bytes; never 0,
+ * so that the zero bytes past a node's count match no search. */
+static inline uint8_t len_bits(uint64_t len)
+{
+	return (uint8_t)(65 - __builtin_clzll(len | 1) - (len == 0));
+}
+
+/* What a subtree holds: its largest last - start and largest block_class(). */
 struct bound {
-	uint64_t gap;
+	uint64_t len;
 	uint8_t block;
 };
 
 static inline struct bound bound_max(struct bound x, struct bound y)
 {
-	return (struct bound){max_u64(x.gap, y.gap), x.block > y.block ? x.block : y.block};
+	return (struct bound){max_u64(x.len, y.len), x.block > y.block ? x.block : y.block};
 }
 
-static inline bool bound_equal(const struct inode *n, uint32_t i, struct bound b)
+static inline bool bound_equal(const struct ginode *n, uint32_t i, struct bound b)
 {
-	return n->max_gap[i] == b.gap && n->blocks[i] == b.block;
+	return n->max_len[i] == b.len && n->blocks[i] == b.block;
 }
 
-static inline struct bound bound_of(const struct inode *n, uint32_t i)
+static inline struct bound bound_of(const struct ginode *n, uint32_t i)
 {
-	return (struct bound){n->max_gap[i], n->blocks[i]};
+	return (struct bound){n->max_len[i], n->blocks[i]};
 }
 
-static inline void set_bound(struct inode *n, uint32_t i, struct bound b)
+static inline void set_bound(struct ginode *n, uint32_t i, struct bound b)
 {
-	n->max_gap[i] = b.gap;
-	n->bits[i] = bit_length(b.gap);
+	n->max_len[i] = b.len;
+	n->bits[i] = len_bits(b.len);
 	n->blocks[i] = b.block;
 }
 
-/* The bound of the single gap of @gap bytes that ends right before @base. */
-static inline struct bound gap_bound(uint64_t base, uint64_t gap)
+/* Set gap @i of @l to [start, last] with its summary bytes. */
+static inline void gleaf_set(struct gleaf *l, uint32_t i, uint64_t start, uint64_t last)
 {
-	return (struct bound){gap, gap ? block_class(base - gap, base - 1) : 0};
+	l->g[i].start = start;
+	l->g[i].last = last;
+	l->bits[i] = len_bits(last - start);
+	l->blk[i] = block_class(start, last);
 }
 
-/* Set the gap before entry @i of @l (which has its base) and its block class. */
-static inline void leaf_set_gap(struct leaf *l, uint32_t i, uint64_t gap)
+/* The bound of gap @i of @l. */
+static inline struct bound gap_bound(const struct gleaf *l, uint32_t i)
 {
-	l->e[i].gap = gap;
-	l->bits[i] = bit_length(gap);
-	l->blk[i] = gap ? block_class(l->e[i].base - gap, l->e[i].base - 1) : 0;
+	return (struct bound){l->g[i].last - l->g[i].start, l->blk[i]};
 }
 
-/* The bound of the gap before entry @i of @l. */
-static inline struct bound entry_bound(const struct leaf *l, uint32_t i)
-{
-	return (struct bound){l->e[i].gap, l->blk[i]};
-}
-
-/* The bound stored for the node at @level of @p (its parent's entry). */
+/* The bound stored for the gap-tree node at @level of @p (its parent's entry). */
 static inline struct bound stored_bound(const struct vmres_addr *a, const struct path *p,
 					unsigned int level)
 {
-	return bound_of(inode_at(a, p->node[level - 1]), p->pos[level - 1]);
+	return bound_of(ginode_at(a, p->node[level - 1]), p->pos[level - 1]);
 }
 
 /* Ask for every cache line of a node at once, before a binary search would
@@ -369,30 +411,30 @@ static inline void prefetch_node(const void *node, size_t size)
 		__builtin_prefetch((const char *)node + off);
 }
 
-/* The last child whose key is <= x, or 0. */
-static inline uint32_t route(const struct inode *n, uint64_t x)
+/* The last i with key[i] <= x, or 0 (key[0] is never read). */
+static inline uint32_t route(const uint64_t *key, uint32_t count, uint64_t x)
 {
-	uint32_t lo = 0, cnt = n->count;
+	uint32_t lo = 0, cnt = count;
 
 	while (cnt > 1) {
 		uint32_t half = cnt / 2;
 
-		if (n->key[lo + half] <= x)
+		if (key[lo + half] <= x)
 			lo += half;
 		cnt -= half;
 	}
 	return lo;
 }
 
-/* Number of entries of @l with base <= x. */
-static inline uint32_t leaf_rank(const struct leaf *l, uint64_t x)
+/* Number of gaps of @l with start <= x. */
+static inline uint32_t gleaf_rank(const struct gleaf *l, uint64_t x)
 {
 	uint32_t lo = 0, cnt = l->count;
 
 	while (cnt > 0) {
 		uint32_t half = cnt / 2;
 
-		if (l->e[lo + half].base <= x) {
+		if (l->g[lo + half].start <= x) {
 			lo += half + 1;
 			cnt -= half + 1;
 		} else {
@@ -402,33 +444,65 @@ static inline uint32_t leaf_rank(const struct leaf *l, uint64_t x)
 	return lo;
 }
 
-/* tree.c */
+/* Number of records of @l with base <= x. */
+static inline uint32_t rleaf_rank(const struct rleaf *l, uint64_t x)
+{
+	uint32_t lo = 0, cnt = l->count;
+
+	while (cnt > 0) {
+		uint32_t half = cnt / 2;
+
+		if (l->r[lo + half].base <= x) {
+			lo += half + 1;
+			cnt -= half + 1;
+		} else {
+			cnt = half;
+		}
+	}
+	return lo;
+}
+
+/* pool.c */
 void vmres__addr_pool_init(struct pool *pl, uint32_t node_size);
 void vmres__addr_pool_destroy(struct pool *pl);
-int vmres__addr_reserve_nodes(struct vmres_addr *a, uint32_t leaves, uint32_t inodes);
-uint32_t vmres__addr_leaf_take(struct vmres_addr *a);
-int vmres__addr_reserve_slow(struct vmres_addr *a);
-struct bound vmres__addr_leaf_bound(const struct leaf *l);
-void vmres__addr_summary(const struct vmres_addr *a, unsigned int level, uint32_t node,
-			 uint64_t *key, struct bound *b);
-void vmres__addr_propagate(struct vmres_addr *a, const struct path *p, uint64_t key,
-			   struct bound b);
-void vmres__addr_descend(const struct vmres_addr *a, uint64_t x, struct path *p);
-bool vmres__addr_path_next_leaf(const struct vmres_addr *a, struct path *p);
-void vmres__addr_descend_last(const struct vmres_addr *a, struct path *p);
-void vmres__addr_commit_alloc(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t base,
-			      uint64_t size, uint64_t owner);
-void vmres__addr_leaf_remove_entry(struct leaf *l, uint32_t pos);
-void vmres__addr_rebalance(struct vmres_addr *a, struct path *p, unsigned int level);
+int vmres__addr_pool_reserve(struct pool *pl, uint32_t n);
+uint32_t vmres__addr_pool_take(struct pool *pl);
+void vmres__addr_pool_put(struct pool *pl, uint32_t i);
 
-/* Make sure an insertion can take every node it may need (one leaf, and one
- * internal node per level plus a new root), so it never stops half-way. */
-static inline int vmres__addr_reserve_for_insert(struct vmres_addr *a)
+/* Make sure that an insertion into @t can take every node it may need (one
+ * leaf, and one internal node per level plus a new root), so that it never
+ * stops half-way. */
+static inline int vmres__addr_reserve_insert(struct tree *t)
 {
-	if (a->leaves.chunks * CHUNK_NODES - a->leaves.used >= 1 &&
-	    a->inodes.chunks * CHUNK_NODES - a->inodes.used >= a->height + 1)
+	if (t->leaves.chunks * CHUNK_NODES - t->leaves.used >= 1 &&
+	    t->inodes.chunks * CHUNK_NODES - t->inodes.used >= t->height + 1)
 		return 0;
-	return vmres__addr_reserve_slow(a);
+	if (vmres__addr_pool_reserve(&t->leaves, 1) ||
+	    vmres__addr_pool_reserve(&t->inodes, t->height + 1))
+		return VMRES_ENOMEM;
+	return 0;
 }
+
+/* gaps.c: the gap tree */
+int vmres__gaps_init(struct vmres_addr *a);
+struct bound vmres__gleaf_bound(const struct gleaf *l);
+void vmres__gaps_descend(const struct vmres_addr *a, uint64_t x, struct path *p);
+void vmres__gaps_descend_last(const struct vmres_addr *a, struct path *p);
+bool vmres__gaps_find(const struct vmres_addr *a, uint64_t x, struct path *p, uint32_t *pos);
+void vmres__gaps_set(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t start,
+		     uint64_t last);
+void vmres__gaps_split(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t base,
+		       uint64_t last, uint32_t pred);
+void vmres__gaps_insert(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t start,
+			uint64_t last, uint32_t pred);
+void vmres__gaps_remove(struct vmres_addr *a, struct path *p, uint32_t pos);
+void vmres__gaps_set_pred(struct vmres_addr *a, uint64_t start, uint32_t leaf);
+
+/* records.c: the record tree */
+int vmres__recs_init(struct vmres_addr *a);
+void vmres__recs_descend(const struct vmres_addr *a, uint64_t x, struct path *p);
+uint32_t vmres__recs_insert(struct vmres_addr *a, uint32_t leaf, uint64_t base, uint64_t last,
+			    uint64_t owner);
+void vmres__recs_remove(struct vmres_addr *a, struct path *p, uint32_t pos);
 
 #endif /* VMRES_ADDR_INT_H */

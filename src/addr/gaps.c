@@ -1,0 +1,624 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Address-space allocator, part 1 of 2: the gap tree, a B+tree of every maximal
+ * free gap keyed by its start. It is the search index: the record tree
+ * (records.c) holds the allocations, and a failed or successful search never
+ * touches it.
+ *
+ * Each internal node stores, per child, the lowest start in that child (the
+ * routing key), the largest gap in that child's subtree (as vmalloc's
+ * subtree_max_size does for a red-black tree) and the largest naturally aligned
+ * power-of-two block inside one of those gaps (block_class()). First fit walks
+ * down towards the leftmost child that can hold the request and checks the
+ * aligned fit, clipped to the sub-window, gap by gap in the leaves; children
+ * wholly outside the sub-window are skipped by their keys. Last fit is the
+ * mirror image.
+ *
+ * The summaries are exact, so a walk never enters a child that cannot hold the
+ * request by size, and for a power-of-two size aligned to itself (a PCI BAR) not
+ * by alignment either. They are kept exact on the update path, which already
+ * holds the root-to-leaf path: a gap that grows raises the summaries above it;
+ * one that shrinks changes nothing above unless it was the largest of its node,
+ * and only then is that node rescanned (propagate()). Rescans are cheap because
+ * every summary has a byte beside it (len_bits() of the gap, and the block
+ * class), and 16 bytes are compared per SSE2 instruction: the largest byte is
+ * found among the bytes, and only the gaps of that bit length are compared.
+ * Searches use the same bytes to pick candidate children.
+ *
+ * A gap also remembers the record-tree leaf of the allocation right before it
+ * (struct gap.pred), so that an allocation goes straight to its leaf; the record
+ * tree calls vmres__gaps_set_pred() when it moves records between leaves.
+ *
+ * Nodes of 32 entries keep the tree shallow. Every node but the root is at least
+ * a quarter full; bytes past a node's count are kept 0.
+ */
+#include "addr_int.h"
+
+/* ---- nodes --------------------------------------------------------------- */
+
+static uint32_t gleaf_take(struct vmres_addr *a)
+{
+	uint32_t i = vmres__addr_pool_take(&a->g.leaves);
+	struct gleaf *l = gleaf_at(a, i);
+
+	l->count = 0;
+	l->prev = NIL;
+	l->next = NIL;
+	memset(l->bits, 0, sizeof(l->bits));
+	memset(l->blk, 0, sizeof(l->blk));
+	return i;
+}
+
+static uint32_t ginode_take(struct vmres_addr *a)
+{
+	uint32_t i = vmres__addr_pool_take(&a->g.inodes);
+	struct ginode *n = ginode_at(a, i);
+
+	n->count = 0;
+	memset(n->bits, 0, sizeof(n->bits));
+	memset(n->blocks, 0, sizeof(n->blocks));
+	return i;
+}
+
+/* Cut @l to @count gaps, zeroing the bytes past them. */
+static void gleaf_trim(struct gleaf *l, uint32_t count)
+{
+	memset(l->bits + count, 0, LEAF_CAP - count);
+	memset(l->blk + count, 0, LEAF_CAP - count);
+	l->count = count;
+}
+
+static void ginode_trim(struct ginode *n, uint32_t count)
+{
+	memset(n->bits + count, 0, NODE_CAP - count);
+	memset(n->blocks + count, 0, NODE_CAP - count);
+	n->count = count;
+}
+
+/* An empty tree, then the one gap of a new allocator: the whole window. */
+int vmres__gaps_init(struct vmres_addr *a)
+{
+	struct gleaf *l;
+
+	vmres__addr_pool_init(&a->g.leaves, sizeof(struct gleaf));
+	vmres__addr_pool_init(&a->g.inodes, sizeof(struct ginode));
+	if (vmres__addr_pool_reserve(&a->g.leaves, 1))
+		return VMRES_ENOMEM;
+	a->g.height = 0;
+	a->g.root = gleaf_take(a);
+	a->g.first_leaf = a->g.root;
+	a->g.last_leaf = a->g.root;
+	l = gleaf_at(a, a->g.root);
+	gleaf_set(l, 0, a->wbase, a->wlast);
+	l->g[0].pred = NIL;
+	l->count = 1;
+	return 0;
+}
+
+/* ---- summaries ----------------------------------------------------------- */
+
+/* The bytes find the largest len_bits() and block class; only the gaps of the
+ * largest len_bits() are compared. */
+struct bound vmres__gleaf_bound(const struct gleaf *l)
+{
+	uint8_t top, block;
+	uint64_t m = 0;
+
+	max_bytes2(l->bits, l->blk, l->count, &top, &block);
+	if (top)
+		for (uint32_t f = bytes_ge_mask(l->bits, top); f; f &= f - 1) {
+			const struct gap *g = &l->g[__builtin_ctz(f)];
+
+			m = max_u64(m, g->last - g->start);
+		}
+	return (struct bound){m, block};
+}
+
+static struct bound ginode_bound(const struct ginode *n)
+{
+	uint8_t top, block;
+
+	max_bytes2(n->bits, n->blocks, n->count, &top, &block);
+	return (struct bound){max_of_top(n->max_len, n->bits, n->count, top), block};
+}
+
+/* Lowest start and bound of the node at @level. */
+static void summary(const struct vmres_addr *a, unsigned int level, uint32_t node, uint64_t *key,
+		    struct bound *b)
+{
+	if (level == a->g.height) {
+		const struct gleaf *l = gleaf_at(a, node);
+
+		*key = l->count ? l->g[0].start : 0;
+		*b = vmres__gleaf_bound(l);
+	} else {
+		const struct ginode *n = ginode_at(a, node);
+
+		*key = n->key[0];
+		*b = ginode_bound(n);
+	}
+}
+
+/* The node at @level of @p changed: bring the keys and bounds of its ancestors
+ * up to date, stopping as soon as nothing changes. */
+static void fix_up(struct vmres_addr *a, const struct path *p, unsigned int level)
+{
+	while (level > 0) {
+		struct ginode *parent = ginode_at(a, p->node[level - 1]);
+		uint32_t i = p->pos[level - 1];
+		uint64_t key;
+		struct bound b;
+
+		summary(a, level, p->node[level], &key, &b);
+		if (parent->key[i] == key && bound_equal(parent, i, b))
+			return;
+		parent->key[i] = key;
+		set_bound(parent, i, b);
+		level--;
+	}
+}
+
+/*
+ * One component of a parent's summary after child @i's value went from @old to
+ * @now, given the parent's summary @total before: the new summary, or -1 when the
+ * child held the largest value and shrank: then *rescan is set and the parent
+ * must be rescanned.
+ */
+static inline uint64_t summary_after(uint64_t old, uint64_t now, uint64_t total, bool *rescan)
+{
+	if (now >= old)
+		return max_u64(now, total);
+	if (old < total)
+		return total;
+	*rescan = true;
+	return 0;
+}
+
+/*
+ * Cheaper fix_up() for a change that moved no gap between nodes: the leaf of @p
+ * now has lowest start @key and exact bound @b. Each ancestor's summary is
+ * derived from its old one when a child's value grew or was not the largest;
+ * only a node whose largest value shrank is rescanned. Stops as soon as nothing
+ * changes. Inlined into the update paths (a call costs a tenth of its usual work).
+ */
+static inline __attribute__((always_inline)) void
+propagate(struct vmres_addr *a, const struct path *p, uint64_t key, struct bound b)
+{
+	unsigned int h = a->g.height;
+	struct ginode *parent = h ? ginode_at(a, p->node[h - 1]) : NULL;
+
+	for (unsigned int level = h; level > 0; level--) {
+		uint32_t i = p->pos[level - 1];
+		struct ginode *grand;
+		struct bound old, total;
+		bool rescan = false;
+
+		if (parent->key[i] == key && bound_equal(parent, i, b))
+			return;
+		old = bound_of(parent, i);
+		parent->key[i] = key;
+		set_bound(parent, i, b);
+		if (level == 1)
+			return;
+		key = parent->key[0];
+		grand = ginode_at(a, p->node[level - 2]);
+		total = bound_of(grand, p->pos[level - 2]);
+		b.len = summary_after(old.len, b.len, total.len, &rescan);
+		b.block = (uint8_t)summary_after(old.block, b.block, total.block, &rescan);
+		if (rescan)
+			b = ginode_bound(parent);
+		parent = grand;
+	}
+}
+
+/* The gaps of leaf @l of @p changed in place; its bound is @b, or must be
+ * rescanned. */
+static inline void leaf_changed(struct vmres_addr *a, const struct path *p, const struct gleaf *l,
+				struct bound b, bool rescan)
+{
+	if (a->g.height == 0)
+		return;
+	if (rescan)
+		b = vmres__gleaf_bound(l);
+	propagate(a, p, l->g[0].start, b);
+}
+
+/* True if a gap of bound @old, which became @now, may have held its leaf's
+ * largest value (@stored) in a component that shrank. */
+static inline bool lost_top(struct bound old, struct bound now, struct bound stored)
+{
+	return (now.len < old.len && old.len >= stored.len) ||
+	       (now.block < old.block && old.block >= stored.block);
+}
+
+/* ---- descent ------------------------------------------------------------- */
+
+/* Walk from the root to the leaf that would hold a gap starting at @x. */
+void vmres__gaps_descend(const struct vmres_addr *a, uint64_t x, struct path *p)
+{
+	uint32_t node = a->g.root;
+
+	for (unsigned int l = 0; l < a->g.height; l++) {
+		const struct ginode *n = ginode_at(a, node);
+		uint32_t i;
+
+		prefetch_node(n, sizeof(*n));
+		i = route(n->key, n->count, x);
+		p->node[l] = node;
+		p->pos[l] = i;
+		node = n->child[i];
+	}
+	p->node[a->g.height] = node;
+	prefetch_node(gleaf_at(a, node), sizeof(struct gleaf));
+}
+
+/* The gap with the greatest start <= @x: false if there is none; else its leaf
+ * is at the end of @p and its index in *pos. Either way @p leads to the leaf
+ * where a gap starting at @x belongs, after *pos (or at 0 when false). */
+bool vmres__gaps_find(const struct vmres_addr *a, uint64_t x, struct path *p, uint32_t *pos)
+{
+	uint32_t r;
+
+	vmres__gaps_descend(a, x, p);
+	r = gleaf_rank(gleaf_at(a, p->node[a->g.height]), x);
+	*pos = r ? r - 1 : 0;
+	return r > 0;
+}
+
+/* Walk to the last leaf. */
+void vmres__gaps_descend_last(const struct vmres_addr *a, struct path *p)
+{
+	uint32_t node = a->g.root;
+
+	for (unsigned int l = 0; l < a->g.height; l++) {
+		const struct ginode *n = ginode_at(a, node);
+
+		p->node[l] = node;
+		p->pos[l] = n->count - 1;
+		node = n->child[n->count - 1];
+	}
+	p->node[a->g.height] = node;
+}
+
+void vmres__gaps_set_pred(struct vmres_addr *a, uint64_t start, uint32_t leaf)
+{
+	struct path p;
+	uint32_t pos;
+
+	if (vmres__gaps_find(a, start, &p, &pos)) {
+		struct gleaf *l = gleaf_at(a, p.node[a->g.height]);
+
+		if (l->g[pos].start == start)
+			l->g[pos].pred = leaf;
+	}
+}
+
+/* ---- insertion ----------------------------------------------------------- */
+
+/* Move @cnt children of @src starting at @from to @dst at @at. */
+static void ginode_copy(struct ginode *dst, uint32_t at, const struct ginode *src, uint32_t from,
+			uint32_t cnt)
+{
+	memmove(&dst->key[at], &src->key[from], cnt * sizeof(src->key[0]));
+	memmove(&dst->max_len[at], &src->max_len[from], cnt * sizeof(src->max_len[0]));
+	memmove(&dst->bits[at], &src->bits[from], cnt * sizeof(src->bits[0]));
+	memmove(&dst->blocks[at], &src->blocks[from], cnt * sizeof(src->blocks[0]));
+	memmove(&dst->child[at], &src->child[from], cnt * sizeof(src->child[0]));
+}
+
+static void ginode_put_child(struct ginode *n, uint32_t pos, uint32_t c, uint64_t key,
+			     struct bound b)
+{
+	ginode_copy(n, pos + 1, n, pos, n->count - pos);
+	n->key[pos] = key;
+	set_bound(n, pos, b);
+	n->child[pos] = c;
+	n->count++;
+}
+
+/* Insert child @c (with its key and bound) at @pos of the internal node at
+ * @level of @p, splitting upwards as needed. Nodes were reserved beforehand. */
+static void insert_child(struct vmres_addr *a, struct path *p, int level, uint32_t pos, uint32_t c,
+			 uint64_t key, struct bound b)
+{
+	if (level < 0) {
+		/* The old root split: grow a new root above both halves. */
+		uint32_t r = ginode_take(a);
+		struct ginode *n = ginode_at(a, r);
+		uint64_t k0;
+		struct bound b0;
+
+		summary(a, 0, a->g.root, &k0, &b0);
+		n->count = 2;
+		n->child[0] = a->g.root;
+		n->key[0] = k0;
+		set_bound(n, 0, b0);
+		n->child[1] = c;
+		n->key[1] = key;
+		set_bound(n, 1, b);
+		a->g.root = r;
+		a->g.height++;
+		return;
+	}
+
+	uint32_t idx = p->node[level];
+	struct ginode *n = ginode_at(a, idx);
+
+	if (n->count < NODE_CAP) {
+		ginode_put_child(n, pos, c, key, b);
+		fix_up(a, p, (unsigned int)level);
+		return;
+	}
+
+	/* An append leaves the old node 3/4 full rather than half. */
+	uint32_t ridx = ginode_take(a);
+	struct ginode *r = ginode_at(a, ridx);
+	uint32_t half = pos == NODE_CAP ? NODE_CAP - NODE_MIN : NODE_CAP / 2;
+
+	n = ginode_at(a, idx);
+	ginode_copy(r, 0, n, half, NODE_CAP - half);
+	r->count = NODE_CAP - half;
+	ginode_trim(n, half);
+	if (pos <= half)
+		ginode_put_child(n, pos, c, key, b);
+	else
+		ginode_put_child(r, pos - half, c, key, b);
+
+	if (level > 0) {
+		struct ginode *parent = ginode_at(a, p->node[level - 1]);
+		uint32_t ppos = p->pos[level - 1];
+
+		parent->key[ppos] = n->key[0];
+		set_bound(parent, ppos, ginode_bound(n));
+	}
+	insert_child(a, p, level - 1, level > 0 ? p->pos[level - 1] + 1 : 0, ridx, r->key[0],
+		     ginode_bound(r));
+}
+
+/* Move @cnt gaps from @src starting at @from to @dst at @at. */
+static void gleaf_copy(struct gleaf *dst, uint32_t at, const struct gleaf *src, uint32_t from,
+		       uint32_t cnt)
+{
+	memmove(&dst->g[at], &src->g[from], cnt * sizeof(src->g[0]));
+	memmove(&dst->bits[at], &src->bits[from], cnt * sizeof(src->bits[0]));
+	memmove(&dst->blk[at], &src->blk[from], cnt * sizeof(src->blk[0]));
+}
+
+/* Inlined: it is on every insertion's path. */
+static inline __attribute__((always_inline)) void
+gleaf_put(struct gleaf *l, uint32_t pos, uint64_t start, uint64_t last, uint32_t pred)
+{
+	uint32_t move = l->count - pos;
+
+	if (move)
+		memmove(&l->g[pos + 1], &l->g[pos], move * sizeof(l->g[0]));
+	l->g[pos].start = start;
+	l->g[pos].last = last;
+	l->g[pos].pred = pred;
+	bytes_insert(l->bits, pos, len_bits(last - start));
+	bytes_insert(l->blk, pos, block_class(start, last));
+	l->count++;
+}
+
+/* Insert a gap at @pos of the full leaf of @p. Out of line, so that the common
+ * path keeps its registers. */
+static __attribute__((noinline)) void split_insert(struct vmres_addr *a, struct path *p,
+						   uint32_t pos, uint64_t start, uint64_t last,
+						   uint32_t pred)
+{
+	unsigned int h = a->g.height;
+	uint32_t idx = p->node[h];
+	/* An append or prepend leaves the old gaps in a node 3/4 full. */
+	uint32_t half = pos == LEAF_CAP ? LEAF_CAP - LEAF_MIN : pos == 0 ? LEAF_MIN : LEAF_CAP / 2;
+	uint32_t ridx = gleaf_take(a);
+	struct gleaf *l = gleaf_at(a, idx), *r = gleaf_at(a, ridx);
+
+	gleaf_copy(r, 0, l, half, LEAF_CAP - half);
+	r->count = LEAF_CAP - half;
+	gleaf_trim(l, half);
+	r->prev = idx;
+	r->next = l->next;
+	if (l->next != NIL)
+		gleaf_at(a, l->next)->prev = ridx;
+	else
+		a->g.last_leaf = ridx;
+	l->next = ridx;
+	if (pos <= half)
+		gleaf_put(l, pos, start, last, pred);
+	else
+		gleaf_put(r, pos - half, start, last, pred);
+
+	if (h > 0)
+		fix_up(a, p, h);
+	insert_child(a, p, (int)h - 1, h ? p->pos[h - 1] + 1 : 0, ridx, r->g[0].start,
+		     vmres__gleaf_bound(r));
+}
+
+/* Insert a gap at @pos of the leaf of @p, whose bound becomes @b (or is
+ * rescanned) unless the leaf splits. Nodes were reserved beforehand. */
+static inline void leaf_insert(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t start,
+			       uint64_t last, uint32_t pred, struct bound b, bool rescan)
+{
+	struct gleaf *l = gleaf_at(a, p->node[a->g.height]);
+
+	a->gaps++;
+	if (l->count == LEAF_CAP) {
+		split_insert(a, p, pos, start, last, pred);
+		return;
+	}
+	gleaf_put(l, pos, start, last, pred);
+	leaf_changed(a, p, l, b, rescan);
+}
+
+/* ---- updates ------------------------------------------------------------- */
+
+static inline struct bound leaf_stored(const struct vmres_addr *a, const struct path *p)
+{
+	return a->g.height ? stored_bound(a, p, a->g.height) : (struct bound){0, 0};
+}
+
+/* Gap @pos of the leaf of @p becomes [start, last] (order kept). */
+void vmres__gaps_set(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t start,
+		     uint64_t last)
+{
+	struct gleaf *l = gleaf_at(a, p->node[a->g.height]);
+	struct bound old = gap_bound(l, pos), now, stored = leaf_stored(a, p);
+
+	gleaf_set(l, pos, start, last);
+	now = gap_bound(l, pos);
+	leaf_changed(a, p, l, bound_max(stored, now), lost_top(old, now, stored));
+}
+
+/*
+ * Gap @pos of the leaf of @p, [s, t], loses [base, last] from its middle
+ * (s < base, last < t): it becomes [s, base - 1], followed by a new gap
+ * [last + 1, t] whose allocation before it is in record leaf @pred.
+ */
+void vmres__gaps_split(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t base,
+		       uint64_t last, uint32_t pred)
+{
+	struct gleaf *l = gleaf_at(a, p->node[a->g.height]);
+	struct bound stored = leaf_stored(a, p);
+	uint64_t s = l->g[pos].start, t = l->g[pos].last;
+	bool rescan = t - s >= stored.len || l->blk[pos] >= stored.block;
+
+	gleaf_set(l, pos, s, base - 1);
+	leaf_insert(a, p, pos + 1, last + 1, t, pred, stored, rescan);
+}
+
+/* Insert the gap [start, last] at @pos of the leaf of @p. */
+void vmres__gaps_insert(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t start,
+			uint64_t last, uint32_t pred)
+{
+	struct bound b = {last - start, block_class(start, last)};
+
+	leaf_insert(a, p, pos, start, last, pred, bound_max(leaf_stored(a, p), b), false);
+}
+
+/* ---- deletion ------------------------------------------------------------ */
+
+/*
+ * Rebalance the two adjacent children @li and @li + 1 of the internal node at
+ * @level: merge them if they fit in one node, else share their entries evenly.
+ * Returns true if they were merged (the parent lost a child).
+ */
+static bool join_children(struct vmres_addr *a, unsigned int level, uint32_t parent, uint32_t li)
+{
+	struct ginode *pn = ginode_at(a, parent);
+	uint32_t lidx = pn->child[li], ridx = pn->child[li + 1];
+	bool merged;
+
+	if (level + 1 == a->g.height) {
+		struct gleaf *l = gleaf_at(a, lidx), *r = gleaf_at(a, ridx);
+		uint32_t lc = l->count, rc = r->count;
+
+		merged = lc + rc <= LEAF_CAP;
+		if (merged) {
+			gleaf_copy(l, lc, r, 0, rc);
+			l->count = lc + rc;
+			l->next = r->next;
+			if (r->next != NIL)
+				gleaf_at(a, r->next)->prev = lidx;
+			else
+				a->g.last_leaf = lidx;
+			vmres__addr_pool_put(&a->g.leaves, ridx);
+		} else if (lc < rc) {
+			uint32_t k = (rc - lc) / 2;
+
+			gleaf_copy(l, lc, r, 0, k);
+			l->count = lc + k;
+			gleaf_copy(r, 0, r, k, rc - k);
+			gleaf_trim(r, rc - k);
+		} else {
+			uint32_t k = (lc - rc) / 2;
+
+			gleaf_copy(r, k, r, 0, rc);
+			gleaf_copy(r, 0, l, lc - k, k);
+			r->count = rc + k;
+			gleaf_trim(l, lc - k);
+		}
+	} else {
+		struct ginode *l = ginode_at(a, lidx), *r = ginode_at(a, ridx);
+		uint32_t lc = l->count, rc = r->count;
+
+		merged = lc + rc <= NODE_CAP;
+		if (merged) {
+			ginode_copy(l, lc, r, 0, rc);
+			l->count = lc + rc;
+			vmres__addr_pool_put(&a->g.inodes, ridx);
+		} else if (lc < rc) {
+			uint32_t k = (rc - lc) / 2;
+
+			ginode_copy(l, lc, r, 0, k);
+			l->count = lc + k;
+			ginode_copy(r, 0, r, k, rc - k);
+			ginode_trim(r, rc - k);
+		} else {
+			uint32_t k = (lc - rc) / 2;
+
+			ginode_copy(r, k, r, 0, rc);
+			ginode_copy(r, 0, l, lc - k, k);
+			r->count = rc + k;
+			ginode_trim(l, lc - k);
+		}
+	}
+
+	struct bound b;
+
+	summary(a, level + 1, lidx, &pn->key[li], &b);
+	set_bound(pn, li, b);
+	if (merged) {
+		ginode_copy(pn, li + 1, pn, li + 2, pn->count - li - 2);
+		ginode_trim(pn, pn->count - 1);
+	} else {
+		summary(a, level + 1, ridx, &pn->key[li + 1], &b);
+		set_bound(pn, li + 1, b);
+	}
+	return merged;
+}
+
+/* The node at @level of @p lost an entry or child: refill it from a sibling if it
+ * became too small, then fix the ancestors. */
+static void rebalance(struct vmres_addr *a, struct path *p, unsigned int level)
+{
+	while (level > 0) {
+		uint32_t node = p->node[level];
+		bool leaf = level == a->g.height;
+		uint32_t cnt = leaf ? gleaf_at(a, node)->count : ginode_at(a, node)->count;
+		uint32_t i = p->pos[level - 1];
+
+		if (cnt >= (leaf ? LEAF_MIN : NODE_MIN)) {
+			fix_up(a, p, level);
+			return;
+		}
+		if (!join_children(a, level - 1, p->node[level - 1], i ? i - 1 : i)) {
+			fix_up(a, p, level - 1);
+			return;
+		}
+		level--;
+	}
+	/* The root lost a child: drop it if only one is left. */
+	if (a->g.height > 0 && ginode_at(a, a->g.root)->count == 1) {
+		uint32_t old = a->g.root;
+
+		a->g.root = ginode_at(a, old)->child[0];
+		a->g.height--;
+		vmres__addr_pool_put(&a->g.inodes, old);
+	}
+}
+
+/* Remove gap @pos of the leaf of @p. */
+void vmres__gaps_remove(struct vmres_addr *a, struct path *p, uint32_t pos)
+{
+	unsigned int h = a->g.height;
+	struct gleaf *l = gleaf_at(a, p->node[h]);
+	struct bound gone = gap_bound(l, pos), stored = leaf_stored(a, p);
+
+	gleaf_copy(l, pos, l, pos + 1, l->count - pos - 1);
+	gleaf_trim(l, l->count - 1);
+	a->gaps--;
+	if (h > 0 && l->count < LEAF_MIN)
+		rebalance(a, p, h);
+	else
+		leaf_changed(a, p, l, stored, gone.len >= stored.len || gone.block >= stored.block);
+}
