@@ -209,7 +209,7 @@ static void commit(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t 
 	}
 	leaf = vmres__recs_insert(a, target, base, last, owner);
 	if (last < t && leaf != target)
-		vmres__gaps_set_pred(a, last + 1, leaf);
+		vmres__gaps_set_pred(a, last + 1, last + 1, leaf);
 	a->count++;
 	a->used += last - base + 1;
 }
@@ -382,6 +382,10 @@ static void free_range(struct vmres_addr *a, uint64_t base, uint64_t last, bool 
 		if (!before) {
 			vmres__gaps_set(a, &p, pos, base, t);
 			l->g[pos].pred = pred;
+			return;
+		}
+		if (pos > 0) {
+			vmres__gaps_merge(a, &p, pos);
 			return;
 		}
 		vmres__gaps_remove(a, &p, pos);

@@ -429,37 +429,35 @@ static inline uint32_t route(const uint64_t *key, uint32_t count, uint64_t x)
 /* Number of gaps of @l with start <= x. */
 static inline uint32_t gleaf_rank(const struct gleaf *l, uint64_t x)
 {
-	uint32_t lo = 0, cnt = l->count;
+	uint32_t n = l->count, lo = 0;
 
-	while (cnt > 0) {
-		uint32_t half = cnt / 2;
+	if (n == 0)
+		return 0;
+	/* Without a branch on the keys: the compares are as good as random. */
+	while (n > 1) {
+		uint32_t half = n / 2;
 
-		if (l->g[lo + half].start <= x) {
-			lo += half + 1;
-			cnt -= half + 1;
-		} else {
-			cnt = half;
-		}
+		lo += l->g[lo + half - 1].start <= x ? half : 0;
+		n -= half;
 	}
-	return lo;
+	return lo + (l->g[lo].start <= x);
 }
 
 /* Number of records of @l with base <= x. */
 static inline uint32_t rleaf_rank(const struct rleaf *l, uint64_t x)
 {
-	uint32_t lo = 0, cnt = l->count;
+	uint32_t n = l->count, lo = 0;
 
-	while (cnt > 0) {
-		uint32_t half = cnt / 2;
+	if (n == 0)
+		return 0;
+	/* Without a branch on the keys: the compares are as good as random. */
+	while (n > 1) {
+		uint32_t half = n / 2;
 
-		if (l->r[lo + half].base <= x) {
-			lo += half + 1;
-			cnt -= half + 1;
-		} else {
-			cnt = half;
-		}
+		lo += l->r[lo + half - 1].base <= x ? half : 0;
+		n -= half;
 	}
-	return lo;
+	return lo + (l->r[lo].base <= x);
 }
 
 /* pool.c */
@@ -496,7 +494,8 @@ void vmres__gaps_split(struct vmres_addr *a, struct path *p, uint32_t pos, uint6
 void vmres__gaps_insert(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t start,
 			uint64_t last, uint32_t pred);
 void vmres__gaps_remove(struct vmres_addr *a, struct path *p, uint32_t pos);
-void vmres__gaps_set_pred(struct vmres_addr *a, uint64_t start, uint32_t leaf);
+void vmres__gaps_merge(struct vmres_addr *a, struct path *p, uint32_t pos);
+void vmres__gaps_set_pred(struct vmres_addr *a, uint64_t lo, uint64_t hi, uint32_t leaf);
 
 /* records.c: the record tree */
 int vmres__recs_init(struct vmres_addr *a);

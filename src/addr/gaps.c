@@ -242,7 +242,7 @@ void vmres__gaps_descend(const struct vmres_addr *a, uint64_t x, struct path *p)
 		const struct ginode *n = ginode_at(a, node);
 		uint32_t i;
 
-		prefetch_node(n, sizeof(*n));
+		prefetch_node(n->key, sizeof(n->key));
 		i = route(n->key, n->count, x);
 		p->node[l] = node;
 		p->pos[l] = i;
@@ -280,16 +280,24 @@ void vmres__gaps_descend_last(const struct vmres_addr *a, struct path *p)
 	p->node[a->g.height] = node;
 }
 
-void vmres__gaps_set_pred(struct vmres_addr *a, uint64_t start, uint32_t leaf)
+/* Every gap starting in [lo, hi] now follows a record of record leaf @leaf. The
+ * gaps are side by side in address order: one descent, then a walk. */
+void vmres__gaps_set_pred(struct vmres_addr *a, uint64_t lo, uint64_t hi, uint32_t leaf)
 {
 	struct path p;
-	uint32_t pos;
+	uint32_t pos, li;
 
-	if (vmres__gaps_find(a, start, &p, &pos)) {
-		struct gleaf *l = gleaf_at(a, p.node[a->g.height]);
+	if (vmres__gaps_find(a, lo, &p, &pos) &&
+	    gleaf_at(a, p.node[a->g.height])->g[pos].start < lo)
+		pos++;
+	for (li = p.node[a->g.height]; li != NIL; li = gleaf_at(a, li)->next, pos = 0) {
+		struct gleaf *l = gleaf_at(a, li);
 
-		if (l->g[pos].start == start)
+		for (; pos < l->count; pos++) {
+			if (l->g[pos].start > hi)
+				return;
 			l->g[pos].pred = leaf;
+		}
 	}
 }
 
@@ -621,4 +629,22 @@ void vmres__gaps_remove(struct vmres_addr *a, struct path *p, uint32_t pos)
 		rebalance(a, p, h);
 	else
 		leaf_changed(a, p, l, stored, gone.len >= stored.len || gone.block >= stored.block);
+}
+
+/* Gap @pos of the leaf of @p (pos > 0) swallows the gap before it: the space
+ * between them was freed. */
+void vmres__gaps_merge(struct vmres_addr *a, struct path *p, uint32_t pos)
+{
+	unsigned int h = a->g.height;
+	struct gleaf *l = gleaf_at(a, p->node[h]);
+	struct bound stored = leaf_stored(a, p);
+
+	gleaf_set(l, pos - 1, l->g[pos - 1].start, l->g[pos].last);
+	gleaf_copy(l, pos, l, pos + 1, l->count - pos - 1);
+	gleaf_trim(l, l->count - 1);
+	a->gaps--;
+	if (h > 0 && l->count < LEAF_MIN)
+		rebalance(a, p, h);
+	else
+		leaf_changed(a, p, l, bound_max(stored, gap_bound(l, pos - 1)), false);
 }

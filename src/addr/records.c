@@ -62,20 +62,16 @@ static uint64_t separator(const struct vmres_addr *a, unsigned int level, uint32
 static void repoint(struct vmres_addr *a, uint32_t d, uint32_t from, uint32_t to)
 {
 	const struct rleaf *l = rleaf_at(a, d);
+	uint64_t lo, hi;
 
-	for (uint32_t i = from; i < to; i++) {
-		uint64_t last = l->r[i].last;
-		bool gap;
+	if (from >= to)
+		return;
+	lo = l->r[from].last;
+	hi = l->r[to - 1].last;
 
-		if (i + 1 < l->count)
-			gap = l->r[i + 1].base - 1 > last;
-		else if (l->next != NIL)
-			gap = rleaf_at(a, l->next)->r[0].base - 1 > last;
-		else
-			gap = last < a->wlast;
-		if (gap)
-			vmres__gaps_set_pred(a, last + 1, d);
-	}
+	/* A record that ends the 64-bit space has no gap after it. */
+	if (lo < UINT64_MAX)
+		vmres__gaps_set_pred(a, lo + 1, hi < UINT64_MAX ? hi + 1 : hi, d);
 }
 
 /* ---- descent ------------------------------------------------------------- */
@@ -89,7 +85,7 @@ void vmres__recs_descend(const struct vmres_addr *a, uint64_t x, struct path *p)
 		const struct rinode *n = rinode_at(a, node);
 		uint32_t i;
 
-		prefetch_node(n, sizeof(*n));
+		prefetch_node(n->key, sizeof(n->key));
 		i = route(n->key, n->count, x);
 		p->node[l] = node;
 		p->pos[l] = i;
