@@ -359,55 +359,68 @@ int vmres_addr_reserve(struct vmres_addr *a, uint64_t base, uint64_t size, uint6
 	return vmres_addr_alloc(a, &req, &out);
 }
 
-/* ---- release ------------------------------------------------------------- */
+/* ---- release ------------------------------------------------------------ */
 
 /*
- * The freed range [base, last] joins the gaps on either side: @before and @after
- * say whether there are any, @pred is the record leaf of the allocation before
- * it (NIL if none). The gap tree had room reserved for a new gap.
+ * The freed range [base, last] joins the free gaps on either side. One lookup
+ * finds both: the gap before it is the one with the greatest start <= base (if
+ * it ends at base - 1), the gap after it the next one (if it starts at last + 1).
+ * @pred is the record leaf of the allocation before the range (NIL if none).
  */
-static void free_range(struct vmres_addr *a, uint64_t base, uint64_t last, bool before, bool after,
-		       uint32_t pred)
+static int free_range(struct vmres_addr *a, uint64_t base, uint64_t last, uint32_t pred)
 {
 	struct path p;
-	uint32_t pos;
+	uint32_t pos, nxt;
 	struct gleaf *l;
+	bool found, before, after, here;
 
-	if (after) {
-		uint64_t t;
-
-		vmres__gaps_find(a, last + 1, &p, &pos);
-		l = gleaf_at(a, p.node[a->g.height]);
-		t = l->g[pos].last;
-		if (!before) {
-			vmres__gaps_set(a, &p, pos, base, t);
-			l->g[pos].pred = pred;
-			return;
-		}
-		if (pos > 0) {
-			vmres__gaps_merge(a, &p, pos);
-			return;
-		}
-		vmres__gaps_remove(a, &p, pos);
-		last = t;
+	found = vmres__gaps_find(a, base, &p, &pos);
+	l = gleaf_at(a, p.node[a->g.height]);
+	before = found && l->g[pos].last == base - 1;
+	nxt = found ? pos + 1 : 0;
+	here = nxt < l->count; /* the next gap is in this leaf */
+	if (here)
+		after = l->g[nxt].start == last + 1;
+	else if (l->next != NIL)
+		after = gleaf_at(a, l->next)->g[0].start == last + 1;
+	else
+		after = false;
+	if (!before && !after) {
+		if (vmres__addr_reserve_insert(&a->g))
+			return VMRES_ENOMEM;
+		vmres__gaps_insert(a, &p, nxt, base, last, pred);
+		return 0;
 	}
-	if (before) {
+	if (before && !after) {
+		vmres__gaps_set(a, &p, pos, l->g[pos].start, last);
+		return 0;
+	}
+	if (!here) {
+		/* The gap after starts the next leaf: walk there. */
+		vmres__gaps_find(a, last + 1, &p, &nxt);
+		l = gleaf_at(a, p.node[a->g.height]);
+	}
+	if (!before) {
+		vmres__gaps_set(a, &p, nxt, base, l->g[nxt].last);
+		l->g[nxt].pred = pred;
+	} else if (here) {
+		vmres__gaps_merge(a, &p, nxt);
+	} else {
+		uint64_t t = l->g[nxt].last;
+
+		vmres__gaps_remove(a, &p, nxt);
 		vmres__gaps_find(a, base - 1, &p, &pos);
 		l = gleaf_at(a, p.node[a->g.height]);
-		vmres__gaps_set(a, &p, pos, l->g[pos].start, last);
-		return;
+		vmres__gaps_set(a, &p, pos, l->g[pos].start, t);
 	}
-	if (vmres__gaps_find(a, base, &p, &pos))
-		pos++;
-	vmres__gaps_insert(a, &p, pos, base, last, pred);
+	return 0;
 }
 
 int vmres_addr_release(struct vmres_addr *a, uint64_t base, uint64_t size, uint64_t *owner_out)
 {
 	const struct rleaf *l;
-	uint32_t pos, leaf, pred = NIL;
-	uint64_t last;
-	bool before, after;
+	uint32_t pos, leaf, pred;
+	uint64_t last, owner;
 	struct path p;
 
 	if (!a)
@@ -424,32 +437,13 @@ int vmres_addr_release(struct vmres_addr *a, uint64_t base, uint64_t size, uint6
 	if (pos == 0 || l->r[pos - 1].base != base || l->r[pos - 1].last != last)
 		return VMRES_ENOENT;
 	pos--;
-
-	/* Is there free space right before and right after it? */
-	if (pos > 0) {
-		pred = leaf;
-		before = l->r[pos - 1].last < base - 1;
-	} else if (l->prev != NIL) {
-		const struct rleaf *pl = rleaf_at(a, l->prev);
-
-		pred = l->prev;
-		before = pl->r[pl->count - 1].last < base - 1;
-	} else {
-		before = base > a->wbase;
-	}
-	if (pos + 1 < l->count)
-		after = l->r[pos + 1].base - 1 > last;
-	else if (l->next != NIL)
-		after = rleaf_at(a, l->next)->r[0].base - 1 > last;
-	else
-		after = last < a->wlast;
-	if (!before && !after && vmres__addr_reserve_insert(&a->g))
+	owner = l->r[pos].owner;
+	pred = pos > 0 ? leaf : l->prev;
+	if (free_range(a, base, last, pred))
 		return VMRES_ENOMEM;
-
-	if (owner_out)
-		*owner_out = l->r[pos].owner;
-	free_range(a, base, last, before, after, pred);
 	vmres__recs_remove(a, &p, pos);
+	if (owner_out)
+		*owner_out = owner;
 	a->count--;
 	a->used -= size;
 	return 0;

@@ -203,9 +203,8 @@ static inline uint8_t block_class(uint64_t gs, uint64_t ge)
 	j = 63 - (unsigned int)__builtin_clzll(len_m1 + 1);
 	mask = (1ULL << j) - 1;
 	start = (gs + mask) & ~mask;
-	if (start >= gs && start <= ge && ge - start >= mask)
-		return (uint8_t)(j + 1);
-	return (uint8_t)j;
+	/* Without a branch: which way it goes is as good as random. */
+	return (uint8_t)(j + ((start >= gs) & (start <= ge) & (ge - start >= mask)));
 }
 
 /*
