@@ -189,7 +189,8 @@ static inline __attribute__((always_inline)) bool block_fit(const struct vmres_a
  * Nodes were reserved in both trees. The gap keeps what is left on either side;
  * the record goes right after the record before the gap.
  */
-static void commit(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t base, uint64_t last,
+static inline __attribute__((always_inline)) void
+commit(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t base, uint64_t last,
 		   uint64_t owner)
 {
 	struct gleaf *l = gleaf_at(a, p->node[a->g.height]);

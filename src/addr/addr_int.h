@@ -499,8 +499,40 @@ void vmres__gaps_set_pred(struct vmres_addr *a, uint64_t lo, uint64_t hi, uint32
 /* records.c: the record tree */
 int vmres__recs_init(struct vmres_addr *a);
 void vmres__recs_descend(const struct vmres_addr *a, uint64_t x, struct path *p);
-uint32_t vmres__recs_insert(struct vmres_addr *a, uint32_t leaf, uint64_t base, uint64_t last,
-			    uint64_t owner);
+uint32_t vmres__recs_insert_slow(struct vmres_addr *a, uint32_t leaf, uint32_t pos, uint64_t base,
+				 uint64_t last, uint64_t owner);
 void vmres__recs_remove(struct vmres_addr *a, struct path *p, uint32_t pos);
+
+static inline void vmres__rleaf_put(struct rleaf *l, uint32_t pos, uint64_t base, uint64_t last,
+				    uint64_t owner)
+{
+	uint32_t move = l->count - pos;
+
+	if (move)
+		memmove(&l->r[pos + 1], &l->r[pos], move * sizeof(l->r[0]));
+	l->r[pos] = (struct rec){base, last, owner};
+	l->count++;
+}
+
+/*
+ * Record [base, last] right after the record before it, which is in leaf @leaf
+ * (or, when there is none, @leaf is the first leaf). Returns the leaf that holds
+ * the new record. Nodes were reserved beforehand. Inlined: the common case is a
+ * compare or a short search and one move.
+ */
+static inline uint32_t vmres__recs_insert(struct vmres_addr *a, uint32_t leaf, uint64_t base,
+					  uint64_t last, uint64_t owner)
+{
+	struct rleaf *l = rleaf_at(a, leaf);
+	uint32_t n = l->count;
+	/* Most records go after the last one of their leaf. */
+	uint32_t pos = n == 0 || l->r[n - 1].base < base ? n : rleaf_rank(l, base);
+
+	if (n == LEAF_CAP ||
+	    (pos == n && l->next != NIL && base >= rleaf_at(a, l->next)->lo))
+		return vmres__recs_insert_slow(a, leaf, pos, base, last, owner);
+	vmres__rleaf_put(l, pos, base, last, owner);
+	return leaf;
+}
 
 #endif /* VMRES_ADDR_INT_H */

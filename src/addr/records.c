@@ -156,17 +156,6 @@ static void insert_child(struct vmres_addr *a, struct path *p, int level, uint32
 	insert_child(a, p, level - 1, level > 0 ? p->pos[level - 1] + 1 : 0, ridx, r->key[0]);
 }
 
-static inline void rleaf_put(struct rleaf *l, uint32_t pos, uint64_t base, uint64_t last,
-			     uint64_t owner)
-{
-	uint32_t move = l->count - pos;
-
-	if (move)
-		memmove(&l->r[pos + 1], &l->r[pos], move * sizeof(l->r[0]));
-	l->r[pos] = (struct rec){base, last, owner};
-	l->count++;
-}
-
 /* Insert into the full leaf @idx at @pos; returns the leaf that holds the new
  * record. Out of line: about one insertion in 20. */
 static __attribute__((noinline)) uint32_t split_insert(struct vmres_addr *a, uint32_t idx,
@@ -191,25 +180,21 @@ static __attribute__((noinline)) uint32_t split_insert(struct vmres_addr *a, uin
 		a->r.last_leaf = ridx;
 	l->next = ridx;
 	if (pos <= half)
-		rleaf_put(l, pos, base, last, owner);
+		vmres__rleaf_put(l, pos, base, last, owner);
 	else
-		rleaf_put(r, pos - half, base, last, owner);
+		vmres__rleaf_put(r, pos - half, base, last, owner);
 	r->lo = r->r[0].base;
 	insert_child(a, &p, (int)h - 1, h ? p.pos[h - 1] + 1 : 0, ridx, r->lo);
 	repoint(a, ridx, 0, r->count);
 	return pos <= half ? idx : ridx;
 }
 
-/*
- * Record [base, last] right after the record before it, which is in leaf @leaf
- * (or, when there is none, @leaf is the first leaf). Returns the leaf that holds
- * the new record. Nodes were reserved beforehand.
- */
-uint32_t vmres__recs_insert(struct vmres_addr *a, uint32_t leaf, uint64_t base, uint64_t last,
-			    uint64_t owner)
+/* vmres__recs_insert() into a full leaf, or one whose successor must take the
+ * record. Returns the leaf that holds it. */
+uint32_t vmres__recs_insert_slow(struct vmres_addr *a, uint32_t leaf, uint32_t pos, uint64_t base,
+				 uint64_t last, uint64_t owner)
 {
 	struct rleaf *l = rleaf_at(a, leaf);
-	uint32_t pos = rleaf_rank(l, base);
 
 	if (pos == l->count && l->next != NIL && base >= rleaf_at(a, l->next)->lo) {
 		leaf = l->next;
@@ -218,7 +203,7 @@ uint32_t vmres__recs_insert(struct vmres_addr *a, uint32_t leaf, uint64_t base, 
 	}
 	if (l->count == LEAF_CAP)
 		return split_insert(a, leaf, pos, base, last, owner);
-	rleaf_put(l, pos, base, last, owner);
+	vmres__rleaf_put(l, pos, base, last, owner);
 	return leaf;
 }
 
