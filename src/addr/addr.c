@@ -253,11 +253,6 @@ void vmres_addr_free(struct vmres_addr *a)
 	free(a);
 }
 
-static bool is_pow2_or_none(uint64_t align)
-{
-	return (align & (align - 1)) == 0 || align == 1;
-}
-
 static int alloc_exact(struct vmres_addr *a, const struct vmres_addr_req *req, uint64_t *base_out)
 {
 	uint64_t addr = req->addr, last = addr + (req->size - 1);
@@ -281,37 +276,38 @@ static int alloc_exact(struct vmres_addr *a, const struct vmres_addr_req *req, u
 	return 0;
 }
 
-static int alloc_fit(struct vmres_addr *a, const struct vmres_addr_req *req, uint64_t *base_out)
+static int alloc_fit(struct vmres_addr *a, const struct vmres_addr_req *req, uint64_t mask,
+		     uint64_t *base_out)
 {
 	struct want w;
 	struct path p;
 	uint32_t pos = 0;
 	uint64_t start = 0;
-	bool found, block;
+	bool found;
 
 	if (req->max < a->wbase || req->min > a->wlast)
 		return VMRES_ERANGE;
 	w.size_m1 = req->size - 1;
-	w.mask = req->align > 1 ? req->align - 1 : 0;
+	w.mask = mask;
 	w.lo = max_u64(req->min, a->wbase);
 	w.hi = min_u64(req->max, a->wlast);
 	if (w.hi - w.lo < w.size_m1)
 		return VMRES_ENOSPC;
-	w.lo_end = w.lo + w.size_m1;
-	w.hi_start = w.hi - w.size_m1;
-	w.bounded = w.lo > a->wbase || w.hi < a->wlast;
-	w.bits = len_bits(w.size_m1);
 	/* A fit at a multiple of the alignment holds the aligned block of
 	 * min(alignment, 2^floor(log2 size)) bytes that starts there. */
-	w.block = (uint8_t)min_u64(bit_length(w.mask + 1), bit_length(req->size));
-
-	block = !w.bounded && w.mask == w.size_m1;
-	if (block)
+	w.block = (uint8_t)min_u64(bit_length(mask + 1), bit_length(req->size));
+	if (mask == w.size_m1 && w.lo == a->wbase && w.hi == a->wlast) {
 		found = block_fit(a, &w, &p, req->policy == VMRES_ADDR_LAST_FIT, &pos, &start);
-	else if (req->policy == VMRES_ADDR_FIRST_FIT)
-		found = first_fit_in(a, &w, &p, 0, a->g.root, &pos, &start);
-	else
-		found = last_fit_in(a, &w, &p, 0, a->g.root, &pos, &start);
+	} else {
+		w.lo_end = w.lo + w.size_m1;
+		w.hi_start = w.hi - w.size_m1;
+		w.bounded = w.lo > a->wbase || w.hi < a->wlast;
+		w.bits = len_bits(w.size_m1);
+		if (req->policy == VMRES_ADDR_FIRST_FIT)
+			found = first_fit_in(a, &w, &p, 0, a->g.root, &pos, &start);
+		else
+			found = last_fit_in(a, &w, &p, 0, a->g.root, &pos, &start);
+	}
 	if (!found)
 		return VMRES_ENOSPC;
 	if (reserve_alloc(a))
@@ -323,16 +319,15 @@ static int alloc_fit(struct vmres_addr *a, const struct vmres_addr_req *req, uin
 
 int vmres_addr_alloc(struct vmres_addr *a, const struct vmres_addr_req *req, uint64_t *base_out)
 {
-	if (!a || !req || !base_out || req->version != VMRES_ADDR_REQ_VERSION)
-		return VMRES_EINVAL;
-	if (req->policy != VMRES_ADDR_FIRST_FIT && req->policy != VMRES_ADDR_LAST_FIT &&
-	    req->policy != VMRES_ADDR_EXACT)
-		return VMRES_EINVAL;
-	if (req->min > req->max)
+	uint64_t mask, first;
+
+	if (!a || !req || !base_out || req->version != VMRES_ADDR_REQ_VERSION ||
+	    (unsigned int)req->policy > VMRES_ADDR_EXACT || req->min > req->max)
 		return VMRES_EINVAL;
 	if (req->size == 0)
 		return VMRES_ESIZE;
-	if (!is_pow2_or_none(req->align))
+	/* 0, 1 or a power of two. */
+	if (req->align & (req->align - 1))
 		return VMRES_EALIGN;
 	if (req->policy == VMRES_ADDR_EXACT) {
 		if (req->addr + (req->size - 1) < req->addr)
@@ -340,12 +335,11 @@ int vmres_addr_alloc(struct vmres_addr *a, const struct vmres_addr_req *req, uin
 		return alloc_exact(a, req, base_out);
 	}
 	/* The lowest aligned start at or above min, and its end, must exist. */
-	uint64_t mask = req->align > 1 ? req->align - 1 : 0;
-	uint64_t first = (req->min + mask) & ~mask;
-
+	mask = req->align ? req->align - 1 : 0;
+	first = (req->min + mask) & ~mask;
 	if (first < req->min || first + (req->size - 1) < first)
 		return VMRES_EOVERFLOW;
-	return alloc_fit(a, req, base_out);
+	return alloc_fit(a, req, mask, base_out);
 }
 
 int vmres_addr_reserve(struct vmres_addr *a, uint64_t base, uint64_t size, uint64_t owner)

@@ -470,8 +470,14 @@ void vmres__gaps_set(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_
 		     uint64_t last)
 {
 	struct gleaf *l = gleaf_at(a, p->node[a->g.height]);
-	struct bound old = gap_bound(l, pos), now, stored = leaf_stored(a, p);
+	struct bound old, now, stored;
 
+	if (a->g.height == 0) {
+		gleaf_set(l, pos, start, last);
+		return;
+	}
+	old = gap_bound(l, pos);
+	stored = stored_bound(a, p, a->g.height);
 	gleaf_set(l, pos, start, last);
 	now = gap_bound(l, pos);
 	leaf_changed(a, p, l, bound_max(stored, now), lost_top(old, now, stored));
@@ -488,7 +494,7 @@ void vmres__gaps_split(struct vmres_addr *a, struct path *p, uint32_t pos, uint6
 	struct gleaf *l = gleaf_at(a, p->node[a->g.height]);
 	struct bound stored = leaf_stored(a, p);
 	uint64_t s = l->g[pos].start, t = l->g[pos].last;
-	bool rescan = t - s >= stored.len || l->blk[pos] >= stored.block;
+	bool rescan = a->g.height && (t - s >= stored.len || l->blk[pos] >= stored.block);
 
 	gleaf_set(l, pos, s, base - 1);
 	leaf_insert(a, p, pos + 1, last + 1, t, pred, stored, rescan);
