@@ -191,26 +191,32 @@ static inline __attribute__((always_inline)) bool block_fit(const struct vmres_a
  */
 static inline __attribute__((always_inline)) void
 commit(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t base, uint64_t last,
-		   uint64_t owner)
+       uint64_t owner)
 {
 	struct gleaf *l = gleaf_at(a, p->node[a->g.height]);
 	uint64_t s = l->g[pos].start, t = l->g[pos].last;
-	uint32_t pred = l->g[pos].pred;
-	uint32_t target = pred == NIL ? a->r.first_leaf : pred, leaf;
+	struct pred pr = l->g[pos].pred;
+	uint32_t target = pr.leaf == NIL ? a->r.first_leaf : pr.leaf, leaf, at;
+	/* The new record's place, and so the allocation before the rest of the gap. */
+	struct pred np = {target, vmres__recs_place(a, target, pr, s, base)};
 
+	/* What is left before the range keeps its allocation before it, now known
+	 * to sit right before the new record. */
+	if (pr.leaf != NIL)
+		l->g[pos].pred.pos = np.pos - 1;
 	if (base > s && last < t) {
-		vmres__gaps_split(a, p, pos, base, last, target);
+		vmres__gaps_split(a, p, pos, base, last, np);
 	} else if (base > s) {
 		vmres__gaps_set(a, p, pos, s, base - 1);
 	} else if (last < t) {
 		vmres__gaps_set(a, p, pos, last + 1, t);
-		l->g[pos].pred = target;
+		l->g[pos].pred = np;
 	} else {
 		vmres__gaps_remove(a, p, pos);
 	}
-	leaf = vmres__recs_insert(a, target, base, last, owner);
-	if (last < t && leaf != target)
-		vmres__gaps_set_pred(a, last + 1, last + 1, leaf);
+	leaf = vmres__recs_insert(a, target, np.pos, base, last, owner, &at);
+	if (last < t && (leaf != target || at != np.pos))
+		vmres__gaps_set_pred(a, leaf, at, at + 1);
 	a->count++;
 	a->used += last - base + 1;
 }
@@ -360,9 +366,9 @@ int vmres_addr_reserve(struct vmres_addr *a, uint64_t base, uint64_t size, uint6
  * The freed range [base, last] joins the free gaps on either side. One lookup
  * finds both: the gap before it is the one with the greatest start <= base (if
  * it ends at base - 1), the gap after it the next one (if it starts at last + 1).
- * @pred is the record leaf of the allocation before the range (NIL if none).
+ * @pred is where the allocation before the range is (leaf NIL if none).
  */
-static int free_range(struct vmres_addr *a, uint64_t base, uint64_t last, uint32_t pred)
+static int free_range(struct vmres_addr *a, uint64_t base, uint64_t last, struct pred pred)
 {
 	struct path p;
 	uint32_t pos, nxt;
@@ -414,7 +420,8 @@ static int free_range(struct vmres_addr *a, uint64_t base, uint64_t last, uint32
 int vmres_addr_release(struct vmres_addr *a, uint64_t base, uint64_t size, uint64_t *owner_out)
 {
 	const struct rleaf *l;
-	uint32_t pos, leaf, pred;
+	uint32_t pos, leaf;
+	struct pred pred;
 	uint64_t last, owner;
 	struct path p;
 
@@ -433,7 +440,12 @@ int vmres_addr_release(struct vmres_addr *a, uint64_t base, uint64_t size, uint6
 		return VMRES_ENOENT;
 	pos--;
 	owner = l->r[pos].owner;
-	pred = pos > 0 ? leaf : l->prev;
+	if (pos > 0)
+		pred = (struct pred){leaf, pos - 1};
+	else if (l->prev != NIL)
+		pred = (struct pred){l->prev, rleaf_at(a, l->prev)->count - 1};
+	else
+		pred = (struct pred){NIL, 0};
 	if (free_range(a, base, last, pred))
 		return VMRES_ENOMEM;
 	vmres__recs_remove(a, &p, pos);

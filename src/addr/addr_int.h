@@ -33,13 +33,19 @@ _Static_assert(LEAF_CAP == 32 && NODE_CAP == 32, "node byte arrays must hold 32 
 
 /* ---- the gap tree: every maximal free gap, with summaries ---------------- */
 
-/* One free gap [start, last], and the record leaf of the allocation that ends
- * at start - 1 (NIL when the gap starts the window). */
+/* Where the allocation before a gap is in the record tree: its leaf (NIL when
+ * the gap starts the window), exact, and its index there, a guess that the
+ * record tree checks before use. */
+struct pred {
+	uint32_t leaf;
+	uint32_t pos;
+};
+
+/* One free gap [start, last]. */
 struct gap {
 	uint64_t start;
 	uint64_t last;
-	uint32_t pred;
-	uint32_t unused;
+	struct pred pred;
 };
 
 /* Gaps side by side, so that an insertion or removal shifts one array; the bytes
@@ -489,18 +495,18 @@ bool vmres__gaps_find(const struct vmres_addr *a, uint64_t x, struct path *p, ui
 void vmres__gaps_set(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t start,
 		     uint64_t last);
 void vmres__gaps_split(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t base,
-		       uint64_t last, uint32_t pred);
+		       uint64_t last, struct pred pred);
 void vmres__gaps_insert(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t start,
-			uint64_t last, uint32_t pred);
+			uint64_t last, struct pred pred);
 void vmres__gaps_remove(struct vmres_addr *a, struct path *p, uint32_t pos);
 void vmres__gaps_merge(struct vmres_addr *a, struct path *p, uint32_t pos);
-void vmres__gaps_set_pred(struct vmres_addr *a, uint64_t lo, uint64_t hi, uint32_t leaf);
+void vmres__gaps_set_pred(struct vmres_addr *a, uint32_t leaf, uint32_t from, uint32_t to);
 
 /* records.c: the record tree */
 int vmres__recs_init(struct vmres_addr *a);
 void vmres__recs_descend(const struct vmres_addr *a, uint64_t x, struct path *p);
 uint32_t vmres__recs_insert_slow(struct vmres_addr *a, uint32_t leaf, uint32_t pos, uint64_t base,
-				 uint64_t last, uint64_t owner);
+				 uint64_t last, uint64_t owner, uint32_t *at);
 void vmres__recs_remove(struct vmres_addr *a, struct path *p, uint32_t pos);
 
 static inline void vmres__rleaf_put(struct rleaf *l, uint32_t pos, uint64_t base, uint64_t last,
@@ -515,23 +521,41 @@ static inline void vmres__rleaf_put(struct rleaf *l, uint32_t pos, uint64_t base
 }
 
 /*
- * Record [base, last] right after the record before it, which is in leaf @leaf
- * (or, when there is none, @leaf is the first leaf). Returns the leaf that holds
- * the new record. Nodes were reserved beforehand. Inlined: the common case is a
- * compare or a short search and one move.
+ * Where a record at @base goes in the record leaf @leaf, when it is cut from the
+ * front of the gap that starts at @gs and whose allocation before it is @pr
+ * (then @leaf is pr.leaf, or the first leaf when pr.leaf is NIL): right after
+ * that allocation, whose index pr.pos is tried before a search.
  */
-static inline uint32_t vmres__recs_insert(struct vmres_addr *a, uint32_t leaf, uint64_t base,
-					  uint64_t last, uint64_t owner)
+static inline uint32_t vmres__recs_place(const struct vmres_addr *a, uint32_t leaf, struct pred pr,
+					 uint64_t gs, uint64_t base)
+{
+	const struct rleaf *l = rleaf_at(a, leaf);
+
+	if (pr.leaf == NIL)
+		return 0;
+	if (pr.pos < l->count && l->r[pr.pos].last == gs - 1)
+		return pr.pos + 1;
+	return rleaf_rank(l, base);
+}
+
+/*
+ * Record [base, last] at @pos of record leaf @leaf (from vmres__recs_place()).
+ * Returns the leaf that holds it and its index in *at: another leaf when the
+ * leaf splits, or when the record, past the leaf's last one, reaches the next
+ * leaf's separator. Nodes were reserved beforehand. Inlined: the common case is
+ * one move.
+ */
+static inline uint32_t vmres__recs_insert(struct vmres_addr *a, uint32_t leaf, uint32_t pos,
+					  uint64_t base, uint64_t last, uint64_t owner,
+					  uint32_t *at)
 {
 	struct rleaf *l = rleaf_at(a, leaf);
 	uint32_t n = l->count;
-	/* Most records go after the last one of their leaf. */
-	uint32_t pos = n == 0 || l->r[n - 1].base < base ? n : rleaf_rank(l, base);
 
-	if (n == LEAF_CAP ||
-	    (pos == n && l->next != NIL && base >= rleaf_at(a, l->next)->lo))
-		return vmres__recs_insert_slow(a, leaf, pos, base, last, owner);
+	if (n == LEAF_CAP || (pos == n && l->next != NIL && base >= rleaf_at(a, l->next)->lo))
+		return vmres__recs_insert_slow(a, leaf, pos, base, last, owner, at);
 	vmres__rleaf_put(l, pos, base, last, owner);
+	*at = pos;
 	return leaf;
 }
 

@@ -90,7 +90,7 @@ int vmres__gaps_init(struct vmres_addr *a)
 	a->g.last_leaf = a->g.root;
 	l = gleaf_at(a, a->g.root);
 	gleaf_set(l, 0, a->wbase, a->wlast);
-	l->g[0].pred = NIL;
+	l->g[0].pred = (struct pred){NIL, 0};
 	l->count = 1;
 	return 0;
 }
@@ -280,13 +280,21 @@ void vmres__gaps_descend_last(const struct vmres_addr *a, struct path *p)
 	p->node[a->g.height] = node;
 }
 
-/* Every gap starting in [lo, hi] now follows a record of record leaf @leaf. The
- * gaps are side by side in address order: one descent, then a walk. */
-void vmres__gaps_set_pred(struct vmres_addr *a, uint64_t lo, uint64_t hi, uint32_t leaf)
+/* Records [from, to) of record leaf @leaf moved there (or were just put
+ * there): every gap right after one of them learns where it is. The gaps are
+ * side by side in address order: one descent, then a walk beside the records. */
+void vmres__gaps_set_pred(struct vmres_addr *a, uint32_t leaf, uint32_t from, uint32_t to)
 {
+	const struct rleaf *r = rleaf_at(a, leaf);
+	uint64_t lo, hi;
 	struct path p;
 	uint32_t pos, li;
 
+	/* A record that ends the 64-bit space has no gap after it. */
+	if (from >= to || r->r[from].last == UINT64_MAX)
+		return;
+	lo = r->r[from].last + 1;
+	hi = r->r[to - 1].last == UINT64_MAX ? UINT64_MAX : r->r[to - 1].last + 1;
 	if (vmres__gaps_find(a, lo, &p, &pos) &&
 	    gleaf_at(a, p.node[a->g.height])->g[pos].start < lo)
 		pos++;
@@ -294,9 +302,13 @@ void vmres__gaps_set_pred(struct vmres_addr *a, uint64_t lo, uint64_t hi, uint32
 		struct gleaf *l = gleaf_at(a, li);
 
 		for (; pos < l->count; pos++) {
-			if (l->g[pos].start > hi)
+			struct gap *g = &l->g[pos];
+
+			if (g->start > hi)
 				return;
-			l->g[pos].pred = leaf;
+			while (r->r[from].last + 1 < g->start)
+				from++;
+			g->pred = (struct pred){leaf, from};
 		}
 	}
 }
@@ -394,7 +406,7 @@ static void gleaf_copy(struct gleaf *dst, uint32_t at, const struct gleaf *src, 
 
 /* Inlined: it is on every insertion's path. */
 static inline __attribute__((always_inline)) void
-gleaf_put(struct gleaf *l, uint32_t pos, uint64_t start, uint64_t last, uint32_t pred)
+gleaf_put(struct gleaf *l, uint32_t pos, uint64_t start, uint64_t last, struct pred pred)
 {
 	uint32_t move = l->count - pos;
 
@@ -412,7 +424,7 @@ gleaf_put(struct gleaf *l, uint32_t pos, uint64_t start, uint64_t last, uint32_t
  * path keeps its registers. */
 static __attribute__((noinline)) void split_insert(struct vmres_addr *a, struct path *p,
 						   uint32_t pos, uint64_t start, uint64_t last,
-						   uint32_t pred)
+						   struct pred pred)
 {
 	unsigned int h = a->g.height;
 	uint32_t idx = p->node[h];
@@ -445,7 +457,7 @@ static __attribute__((noinline)) void split_insert(struct vmres_addr *a, struct 
 /* Insert a gap at @pos of the leaf of @p, whose bound becomes @b (or is
  * rescanned) unless the leaf splits. Nodes were reserved beforehand. */
 static inline void leaf_insert(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t start,
-			       uint64_t last, uint32_t pred, struct bound b, bool rescan)
+			       uint64_t last, struct pred pred, struct bound b, bool rescan)
 {
 	struct gleaf *l = gleaf_at(a, p->node[a->g.height]);
 
@@ -489,7 +501,7 @@ void vmres__gaps_set(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_
  * [last + 1, t] whose allocation before it is in record leaf @pred.
  */
 void vmres__gaps_split(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t base,
-		       uint64_t last, uint32_t pred)
+		       uint64_t last, struct pred pred)
 {
 	struct gleaf *l = gleaf_at(a, p->node[a->g.height]);
 	struct bound stored = leaf_stored(a, p);
@@ -502,7 +514,7 @@ void vmres__gaps_split(struct vmres_addr *a, struct path *p, uint32_t pos, uint6
 
 /* Insert the gap [start, last] at @pos of the leaf of @p. */
 void vmres__gaps_insert(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t start,
-			uint64_t last, uint32_t pred)
+			uint64_t last, struct pred pred)
 {
 	struct bound b = {last - start, block_class(start, last)};
 

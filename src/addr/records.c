@@ -57,23 +57,6 @@ static uint64_t separator(const struct vmres_addr *a, unsigned int level, uint32
 	return level == a->r.height ? rleaf_at(a, node)->lo : rinode_at(a, node)->key[0];
 }
 
-/* Records [from, to) of leaf @d arrived from another leaf: every gap right after
- * one of them now follows a record of @d. */
-static void repoint(struct vmres_addr *a, uint32_t d, uint32_t from, uint32_t to)
-{
-	const struct rleaf *l = rleaf_at(a, d);
-	uint64_t lo, hi;
-
-	if (from >= to)
-		return;
-	lo = l->r[from].last;
-	hi = l->r[to - 1].last;
-
-	/* A record that ends the 64-bit space has no gap after it. */
-	if (lo < UINT64_MAX)
-		vmres__gaps_set_pred(a, lo + 1, hi < UINT64_MAX ? hi + 1 : hi, d);
-}
-
 /* ---- descent ------------------------------------------------------------- */
 
 /* Walk from the root to the leaf whose range holds @x. */
@@ -160,7 +143,7 @@ static void insert_child(struct vmres_addr *a, struct path *p, int level, uint32
  * record. Out of line: about one insertion in 20. */
 static __attribute__((noinline)) uint32_t split_insert(struct vmres_addr *a, uint32_t idx,
 						       uint32_t pos, uint64_t base, uint64_t last,
-						       uint64_t owner)
+						       uint64_t owner, uint32_t *at)
 {
 	unsigned int h = a->r.height;
 	struct path p;
@@ -185,14 +168,15 @@ static __attribute__((noinline)) uint32_t split_insert(struct vmres_addr *a, uin
 		vmres__rleaf_put(r, pos - half, base, last, owner);
 	r->lo = r->r[0].base;
 	insert_child(a, &p, (int)h - 1, h ? p.pos[h - 1] + 1 : 0, ridx, r->lo);
-	repoint(a, ridx, 0, r->count);
+	vmres__gaps_set_pred(a, ridx, 0, r->count);
+	*at = pos <= half ? pos : pos - half;
 	return pos <= half ? idx : ridx;
 }
 
 /* vmres__recs_insert() into a full leaf, or one whose successor must take the
- * record. Returns the leaf that holds it. */
+ * record. */
 uint32_t vmres__recs_insert_slow(struct vmres_addr *a, uint32_t leaf, uint32_t pos, uint64_t base,
-				 uint64_t last, uint64_t owner)
+				 uint64_t last, uint64_t owner, uint32_t *at)
 {
 	struct rleaf *l = rleaf_at(a, leaf);
 
@@ -202,8 +186,9 @@ uint32_t vmres__recs_insert_slow(struct vmres_addr *a, uint32_t leaf, uint32_t p
 		pos = 0;
 	}
 	if (l->count == LEAF_CAP)
-		return split_insert(a, leaf, pos, base, last, owner);
+		return split_insert(a, leaf, pos, base, last, owner, at);
 	vmres__rleaf_put(l, pos, base, last, owner);
+	*at = pos;
 	return leaf;
 }
 
@@ -234,7 +219,7 @@ static bool join_children(struct vmres_addr *a, unsigned int level, uint32_t par
 			else
 				a->r.last_leaf = lidx;
 			vmres__addr_pool_put(&a->r.leaves, ridx);
-			repoint(a, lidx, lc, lc + rc);
+			vmres__gaps_set_pred(a, lidx, lc, lc + rc);
 		} else if (lc < rc) {
 			uint32_t k = (rc - lc) / 2;
 
@@ -244,7 +229,7 @@ static bool join_children(struct vmres_addr *a, unsigned int level, uint32_t par
 			r->count = rc - k;
 			r->lo = r->r[0].base;
 			pn->key[li + 1] = r->lo;
-			repoint(a, lidx, lc, lc + k);
+			vmres__gaps_set_pred(a, lidx, lc, lc + k);
 		} else {
 			uint32_t k = (lc - rc) / 2;
 
@@ -254,7 +239,7 @@ static bool join_children(struct vmres_addr *a, unsigned int level, uint32_t par
 			l->count = lc - k;
 			r->lo = r->r[0].base;
 			pn->key[li + 1] = r->lo;
-			repoint(a, ridx, 0, k);
+			vmres__gaps_set_pred(a, ridx, 0, k);
 		}
 	} else {
 		struct rinode *l = rinode_at(a, lidx), *r = rinode_at(a, ridx);

@@ -192,7 +192,7 @@ static bool expect_gap(struct gap_cursor *gc, uint64_t start, uint64_t last, uin
 {
 	const struct gap *g = next_gap(gc);
 
-	return g && g->start == start && g->last == last && g->pred == pred;
+	return g && g->start == start && g->last == last && g->pred.leaf == pred;
 }
 
 int vmres_addr_validate(const struct vmres_addr *a)
