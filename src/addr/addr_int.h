@@ -24,12 +24,9 @@ _Static_assert(LEAF_CAP == 32 && NODE_CAP == 32, "node byte arrays must hold 32 
 /* 2^32 nodes with at least NODE_MIN children per level cannot be deeper. */
 #define MAX_DEPTH   20
 #define NIL	    UINT32_MAX
-#define CHUNK_SHIFT 6 /* nodes per pool chunk: 64 */
-#define CHUNK_NODES (1u << CHUNK_SHIFT)
-/* The first SLAB_AFTER chunks of a pool are malloc()ed one by one; later ones are
- * carved from 2 MiB slabs that the kernel may back with one huge page. */
-#define SLAB_AFTER 8
-#define SLAB_BYTES (2u << 20)
+/* Pool memory is reserved and committed in steps of these. */
+#define HUGE_BYTES   (2u << 20) /* a transparent huge page */
+#define COMMIT_BYTES (64u << 10)
 
 /* ---- the gap tree: every maximal free gap, with summaries ---------------- */
 
@@ -92,18 +89,15 @@ struct rinode {
 	uint32_t count;
 };
 
-/* Nodes of one size in chunks of CHUNK_NODES; node i is chunk[i >> CHUNK_SHIFT]'s
- * (i % CHUNK_NODES)-th. A free node holds the index of the next free one in its
- * first four bytes. Chunks from SLAB_AFTER on live in slabs (freed as a whole). */
+/* Nodes of one size in one array, addressed by 32-bit index: node i is at
+ * base + i * node_size. A free node holds the index of the next free one in its
+ * first four bytes. See pool.c. */
 struct pool {
-	void **chunk;
-	uint32_t chunks;
-	uint32_t chunks_cap;
-	void **slab;
-	uint32_t slabs;
-	uint32_t slabs_cap;
-	uint32_t slab_left; /* chunks still free in slab[slabs - 1] */
-	uint32_t used;	    /* nodes ever handed out */
+	char *base;	  /* reserved address space, aligned to HUGE_BYTES */
+	size_t reserved;  /* bytes of address space at base */
+	size_t committed; /* bytes at base that may be used */
+	uint32_t cap;	  /* nodes that fit in the committed bytes */
+	uint32_t used;	  /* nodes ever handed out */
 	uint32_t free;
 	uint32_t live;
 	uint32_t node_size;
@@ -152,12 +146,11 @@ struct want {
 
 static inline void *pool_at(const struct pool *pl, uint32_t i)
 {
-	return (char *)pl->chunk[i >> CHUNK_SHIFT] +
-	       (size_t)(i & (CHUNK_NODES - 1)) * pl->node_size;
+	return pl->base + (size_t)i * pl->node_size;
 }
 
 /* Typed, so that the node size is a constant. */
-#define NODE_AT(type, pl, i) ((type *)(pl).chunk[(i) >> CHUNK_SHIFT] + ((i) & (CHUNK_NODES - 1)))
+#define NODE_AT(type, pl, i) ((type *)(void *)(pl).base + (i))
 
 static inline struct gleaf *gleaf_at(const struct vmres_addr *a, uint32_t i)
 {
@@ -477,8 +470,7 @@ void vmres__addr_pool_put(struct pool *pl, uint32_t i);
  * stops half-way. */
 static inline int vmres__addr_reserve_insert(struct tree *t)
 {
-	if (t->leaves.chunks * CHUNK_NODES - t->leaves.used >= 1 &&
-	    t->inodes.chunks * CHUNK_NODES - t->inodes.used >= t->height + 1)
+	if (t->leaves.cap - t->leaves.used >= 1 && t->inodes.cap - t->inodes.used >= t->height + 1)
 		return 0;
 	if (vmres__addr_pool_reserve(&t->leaves, 1) ||
 	    vmres__addr_pool_reserve(&t->inodes, t->height + 1))
