@@ -819,8 +819,9 @@ static void test_largest_gap_shrinking_is_seen_by_later_searches(void **state)
 static void test_large_allocator_grows_its_node_pools(void **state)
 {
 	/* Enough allocations, in random order, for hundreds of internal nodes and
-	 * thousands of leaves: the node pools grow past their first chunks into
-	 * large slabs. Everything stays findable and is released again. */
+	 * thousands of leaves: the node pools outgrow their small first space,
+	 * move to huge-page space, and outgrow that too (about 10 MB of leaves per
+	 * tree: moved by mremap()). Everything stays findable and is released. */
 	const size_t n = 300000;
 	struct vmres_addr *a = new_addr(0x1000, 0x1000 + n * 2 - 1);
 	uint64_t *order = malloc(n * sizeof(*order));

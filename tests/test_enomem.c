@@ -4,13 +4,15 @@
  * then the call must return VMRES_ENOMEM, change nothing and leak nothing.
  *
  * Mechanism. This program alone is linked with GNU ld's --wrap for malloc,
- * calloc, realloc, aligned_alloc and free (tests/meson.build). The tests link the
- * static libvmres.a, so the library's own calls to these functions (and this
- * file's) go to the __wrap_* functions below, which call the __real_* ones. A
- * wrapper counts the allocations made on the test thread and fails (returns NULL)
- * the one whose number is fail_at; it also keeps the set of live blocks so that
- * the plain build can check that a scenario frees everything it allocated (under
- * ASan, LeakSanitizer checks too). Allocations made inside liburcu, jansson or
+ * calloc, realloc, aligned_alloc and free, and for the mapping calls of the
+ * address allocator's node pools (mmap64, mremap, mprotect, munmap;
+ * tests/meson.build). The tests link the static libvmres.a, so the library's own
+ * calls to these functions (and this file's) go to the __wrap_* functions below,
+ * which call the __real_* ones. A wrapper counts the allocations (and mappings
+ * and protection changes) made on the test thread and fails the one whose number
+ * is fail_at; it also keeps the set of live blocks and the number of mapped
+ * bytes, so that the plain build can check that a scenario frees everything it
+ * allocated (under ASan, LeakSanitizer checks the heap too). Allocations made inside liburcu, jansson or
  * libc (open_memstream, json_dumps, call_rcu's own bookkeeping) are not wrapped:
  * they never fail here, and frees of such blocks pass straight through.
  *
@@ -47,6 +49,7 @@
 #include <time.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 #include <cmocka.h>
 
@@ -90,6 +93,9 @@ static long inj_fail_at = -1;	 /* the allocation that fails; -1: none */
 static bool inj_paused;		 /* dumps and set-up: neither counted nor failed */
 static long inj_fired_step = -1; /* step in which the failure was injected */
 static long cur_step;
+
+/* Bytes the node pools have mapped. */
+static _Atomic size_t mapped_bytes;
 
 /* Live blocks: an open-addressing set of pointers (0 empty, 1 deleted). */
 static pthread_mutex_t set_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -161,6 +167,7 @@ static bool set_remove(void *ptr)
 	return found;
 }
 
+/* Live heap blocks, plus one per mapped page. */
 static size_t live_blocks(void)
 {
 	size_t n;
@@ -168,7 +175,7 @@ static size_t live_blocks(void)
 	pthread_mutex_lock(&set_lock);
 	n = set_live;
 	pthread_mutex_unlock(&set_lock);
-	return n;
+	return n + mapped_bytes / 4096;
 }
 
 /* Should this allocation fail? */
@@ -230,6 +237,60 @@ void __wrap_free(void *p)
 	if (p)
 		set_remove(p);
 	__real_free(p);
+}
+
+/* The node pools' address space: injection as above, and a count of mapped
+ * bytes for the leak check. */
+void *__real_mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int __real_munmap(void *addr, size_t len);
+int __real_mprotect(void *addr, size_t len, int prot);
+void *__real_mremap(void *old, size_t old_len, size_t new_len, int flags, ...);
+void *__wrap_mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int __wrap_munmap(void *addr, size_t len);
+int __wrap_mprotect(void *addr, size_t len, int prot);
+void *__wrap_mremap(void *old, size_t old_len, size_t new_len, int flags, ...);
+
+void *__wrap_mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p = inject() ? MAP_FAILED : __real_mmap64(addr, len, prot, flags, fd, off);
+
+	if (p != MAP_FAILED)
+		mapped_bytes += len;
+	return p;
+}
+
+int __wrap_munmap(void *addr, size_t len)
+{
+	int rc = __real_munmap(addr, len);
+
+	if (rc == 0)
+		mapped_bytes -= len;
+	return rc;
+}
+
+int __wrap_mprotect(void *addr, size_t len, int prot)
+{
+	return inject() ? -1 : __real_mprotect(addr, len, prot);
+}
+
+/* Only the moving form (MREMAP_FIXED) is used: the pages move into space that
+ * is already counted, and the old range is gone. */
+void *__wrap_mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	void *to = NULL, *p;
+	va_list ap;
+
+	if (flags & MREMAP_FIXED) {
+		va_start(ap, flags);
+		to = va_arg(ap, void *);
+		va_end(ap);
+	}
+	if (inject())
+		return MAP_FAILED;
+	p = __real_mremap(old, old_len, new_len, flags, to);
+	if (p != MAP_FAILED)
+		mapped_bytes -= old_len;
+	return p;
 }
 
 /* ---- scenario runs --------------------------------------------------------- */
