@@ -436,10 +436,10 @@ int vmres_addr_release(struct vmres_addr *a, uint64_t base, uint64_t size, uint6
 	leaf = p.node[a->r.height];
 	l = rleaf_at(a, leaf);
 	pos = rleaf_rank(l, base);
-	if (pos == 0 || l->r[pos - 1].base != base || l->r[pos - 1].last != last)
+	if (pos == 0 || rec_at(l, pos - 1)->base != base || rec_at(l, pos - 1)->last != last)
 		return VMRES_ENOENT;
 	pos--;
-	owner = l->r[pos].owner;
+	owner = rec_at(l, pos)->owner;
 	if (pos > 0)
 		pred = (struct pred){leaf, pos - 1};
 	else if (l->prev != NIL)
@@ -460,9 +460,11 @@ int vmres_addr_release(struct vmres_addr *a, uint64_t base, uint64_t size, uint6
 
 static void fill_entry(const struct rleaf *l, uint32_t i, struct vmres_addr_entry *out)
 {
-	out->base = l->r[i].base;
-	out->last = l->r[i].last;
-	out->owner = l->r[i].owner;
+	const struct rec *r = rec_at(l, i);
+
+	out->base = r->base;
+	out->last = r->last;
+	out->owner = r->owner;
 }
 
 int vmres_addr_find(const struct vmres_addr *a, uint64_t addr, struct vmres_addr_entry *out)
@@ -482,7 +484,7 @@ int vmres_addr_find(const struct vmres_addr *a, uint64_t addr, struct vmres_addr
 		l = rleaf_at(a, l->prev);
 		pos = l->count;
 	}
-	if (pos == 0 || l->r[pos - 1].last < addr)
+	if (pos == 0 || rec_at(l, pos - 1)->last < addr)
 		return VMRES_ENOENT;
 	fill_entry(l, pos - 1, out);
 	return 0;
@@ -499,7 +501,7 @@ int vmres_addr_next(const struct vmres_addr *a, uint64_t from, struct vmres_addr
 	vmres__recs_descend(a, from, &p);
 	l = rleaf_at(a, p.node[a->r.height]);
 	pos = rleaf_rank(l, from);
-	if (pos > 0 && l->r[pos - 1].base == from) {
+	if (pos > 0 && rec_at(l, pos - 1)->base == from) {
 		pos--;
 	} else if (pos == l->count) {
 		if (l->next == NIL)

@@ -74,10 +74,14 @@ struct rec {
 	uint64_t owner;
 };
 
-/* A leaf holds the records in [lo, the next leaf's lo). */
+/* A leaf holds the records in [lo, the next leaf's lo): record i is
+ * slot[head + i]. The free slots may be at either end, so that an insertion or
+ * removal moves the records on its shorter side, and records that arrive one
+ * before the other (a last fit) move none. */
 struct rleaf {
-	struct rec r[LEAF_CAP];
+	struct rec slot[LEAF_CAP];
 	uint64_t lo; /* separator: <= every base here, > every base before */
+	uint32_t head;
 	uint32_t count;
 	uint32_t prev;
 	uint32_t next;
@@ -165,6 +169,12 @@ static inline struct ginode *ginode_at(const struct vmres_addr *a, uint32_t i)
 static inline struct rleaf *rleaf_at(const struct vmres_addr *a, uint32_t i)
 {
 	return NODE_AT(struct rleaf, a->r.leaves, i);
+}
+
+/* Record @i of @l. */
+static inline struct rec *rec_at(const struct rleaf *l, uint32_t i)
+{
+	return (struct rec *)&l->slot[l->head + i];
 }
 
 static inline struct rinode *rinode_at(const struct vmres_addr *a, uint32_t i)
@@ -435,7 +445,7 @@ static inline uint32_t gleaf_rank(const struct gleaf *l, uint64_t x)
 	while (n > 1) {
 		uint32_t half = n / 2;
 
-		lo += l->g[lo + half - 1].start <= x ? half : 0;
+		lo += half & (0u - (uint32_t)(l->g[lo + half - 1].start <= x));
 		n -= half;
 	}
 	return lo + (l->g[lo].start <= x);
@@ -444,6 +454,7 @@ static inline uint32_t gleaf_rank(const struct gleaf *l, uint64_t x)
 /* Number of records of @l with base <= x. */
 static inline uint32_t rleaf_rank(const struct rleaf *l, uint64_t x)
 {
+	const struct rec *r = rec_at(l, 0);
 	uint32_t n = l->count, lo = 0;
 
 	if (n == 0)
@@ -452,10 +463,11 @@ static inline uint32_t rleaf_rank(const struct rleaf *l, uint64_t x)
 	while (n > 1) {
 		uint32_t half = n / 2;
 
-		lo += l->r[lo + half - 1].base <= x ? half : 0;
+		/* A mask, not a conditional: gcc would branch on it. */
+		lo += half & (0u - (uint32_t)(r[lo + half - 1].base <= x));
 		n -= half;
 	}
-	return lo + (l->r[lo].base <= x);
+	return lo + (r[lo].base <= x);
 }
 
 /* pool.c */
@@ -501,15 +513,33 @@ uint32_t vmres__recs_insert_slow(struct vmres_addr *a, uint32_t leaf, uint32_t p
 				 uint64_t last, uint64_t owner, uint32_t *at);
 void vmres__recs_remove(struct vmres_addr *a, struct path *p, uint32_t pos);
 
+/* Put a record at @pos of @l, which has a free slot: the records on the
+ * shorter side that has room move. A record put before all others when there is
+ * no room there (or after all when there is none there) first moves them all to
+ * the other end, so that a run of such puts moves nothing more. */
 static inline void vmres__rleaf_put(struct rleaf *l, uint32_t pos, uint64_t base, uint64_t last,
 				    uint64_t owner)
 {
-	uint32_t move = l->count - pos;
+	uint32_t n = l->count, head = l->head;
 
-	if (move)
-		memmove(&l->r[pos + 1], &l->r[pos], move * sizeof(l->r[0]));
-	l->r[pos] = (struct rec){base, last, owner};
-	l->count++;
+	if (pos == 0 && head == 0 && n) {
+		head = LEAF_CAP - n;
+		memmove(&l->slot[head], &l->slot[0], n * sizeof(l->slot[0]));
+	} else if (pos == n && head + n == LEAF_CAP) {
+		memmove(&l->slot[0], &l->slot[head], n * sizeof(l->slot[0]));
+		head = 0;
+	}
+	if (head > 0 && (pos < n - pos || head + n == LEAF_CAP)) {
+		head--;
+		if (pos)
+			memmove(&l->slot[head], &l->slot[head + 1], pos * sizeof(l->slot[0]));
+	} else if (pos < n) {
+		memmove(&l->slot[head + pos + 1], &l->slot[head + pos],
+			(n - pos) * sizeof(l->slot[0]));
+	}
+	l->slot[head + pos] = (struct rec){base, last, owner};
+	l->head = head;
+	l->count = n + 1;
 }
 
 /*
@@ -525,7 +555,7 @@ static inline uint32_t vmres__recs_place(const struct vmres_addr *a, uint32_t le
 
 	if (pr.leaf == NIL)
 		return 0;
-	if (pr.pos < l->count && l->r[pr.pos].last == gs - 1)
+	if (pr.pos < l->count && rec_at(l, pr.pos)->last == gs - 1)
 		return pr.pos + 1;
 	return rleaf_rank(l, base);
 }

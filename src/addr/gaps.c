@@ -291,10 +291,10 @@ void vmres__gaps_set_pred(struct vmres_addr *a, uint32_t leaf, uint32_t from, ui
 	uint32_t pos, li;
 
 	/* A record that ends the 64-bit space has no gap after it. */
-	if (from >= to || r->r[from].last == UINT64_MAX)
+	if (from >= to || rec_at(r, from)->last == UINT64_MAX)
 		return;
-	lo = r->r[from].last + 1;
-	hi = r->r[to - 1].last == UINT64_MAX ? UINT64_MAX : r->r[to - 1].last + 1;
+	lo = rec_at(r, from)->last + 1;
+	hi = rec_at(r, to - 1)->last == UINT64_MAX ? UINT64_MAX : rec_at(r, to - 1)->last + 1;
 	if (vmres__gaps_find(a, lo, &p, &pos) &&
 	    gleaf_at(a, p.node[a->g.height])->g[pos].start < lo)
 		pos++;
@@ -306,7 +306,7 @@ void vmres__gaps_set_pred(struct vmres_addr *a, uint32_t leaf, uint32_t from, ui
 
 			if (g->start > hi)
 				return;
-			while (r->r[from].last + 1 < g->start)
+			while (rec_at(r, from)->last + 1 < g->start)
 				from++;
 			g->pred = (struct pred){leaf, from};
 		}

@@ -24,6 +24,7 @@ static uint32_t rleaf_take(struct vmres_addr *a)
 	struct rleaf *l = rleaf_at(a, i);
 
 	l->count = 0;
+	l->head = 0;
 	l->prev = NIL;
 	l->next = NIL;
 	l->lo = 0;
@@ -49,6 +50,15 @@ int vmres__recs_init(struct vmres_addr *a)
 	a->r.first_leaf = a->r.root;
 	a->r.last_leaf = a->r.root;
 	return 0;
+}
+
+/* Move the records of @l to the front of its slots. */
+static void rleaf_pack(struct rleaf *l)
+{
+	if (l->head) {
+		memmove(l->slot, &l->slot[l->head], l->count * sizeof(l->slot[0]));
+		l->head = 0;
+	}
 }
 
 /* The separator of the node at @level. */
@@ -152,7 +162,7 @@ static __attribute__((noinline)) uint32_t split_insert(struct vmres_addr *a, uin
 	struct rleaf *l = rleaf_at(a, idx), *r = rleaf_at(a, ridx);
 
 	vmres__recs_descend(a, l->lo, &p);
-	memcpy(r->r, &l->r[half], (LEAF_CAP - half) * sizeof(l->r[0]));
+	memcpy(r->slot, rec_at(l, half), (LEAF_CAP - half) * sizeof(r->slot[0]));
 	r->count = LEAF_CAP - half;
 	l->count = half;
 	r->prev = idx;
@@ -166,7 +176,7 @@ static __attribute__((noinline)) uint32_t split_insert(struct vmres_addr *a, uin
 		vmres__rleaf_put(l, pos, base, last, owner);
 	else
 		vmres__rleaf_put(r, pos - half, base, last, owner);
-	r->lo = r->r[0].base;
+	r->lo = rec_at(r, 0)->base;
 	insert_child(a, &p, (int)h - 1, h ? p.pos[h - 1] + 1 : 0, ridx, r->lo);
 	vmres__gaps_set_pred(a, ridx, 0, r->count);
 	*at = pos <= half ? pos : pos - half;
@@ -209,9 +219,12 @@ static bool join_children(struct vmres_addr *a, unsigned int level, uint32_t par
 		struct rleaf *l = rleaf_at(a, lidx), *r = rleaf_at(a, ridx);
 		uint32_t lc = l->count, rc = r->count;
 
+		rleaf_pack(l);
+		rleaf_pack(r);
+
 		merged = lc + rc <= LEAF_CAP;
 		if (merged) {
-			memcpy(&l->r[lc], r->r, rc * sizeof(r->r[0]));
+			memcpy(&l->slot[lc], r->slot, rc * sizeof(r->slot[0]));
 			l->count = lc + rc;
 			l->next = r->next;
 			if (r->next != NIL)
@@ -223,21 +236,21 @@ static bool join_children(struct vmres_addr *a, unsigned int level, uint32_t par
 		} else if (lc < rc) {
 			uint32_t k = (rc - lc) / 2;
 
-			memcpy(&l->r[lc], r->r, k * sizeof(r->r[0]));
+			memcpy(&l->slot[lc], r->slot, k * sizeof(r->slot[0]));
 			l->count = lc + k;
-			memmove(r->r, &r->r[k], (rc - k) * sizeof(r->r[0]));
+			memmove(r->slot, &r->slot[k], (rc - k) * sizeof(r->slot[0]));
 			r->count = rc - k;
-			r->lo = r->r[0].base;
+			r->lo = r->slot[0].base;
 			pn->key[li + 1] = r->lo;
 			vmres__gaps_set_pred(a, lidx, lc, lc + k);
 		} else {
 			uint32_t k = (lc - rc) / 2;
 
-			memmove(&r->r[k], r->r, rc * sizeof(r->r[0]));
-			memcpy(r->r, &l->r[lc - k], k * sizeof(l->r[0]));
+			memmove(&r->slot[k], r->slot, rc * sizeof(r->slot[0]));
+			memcpy(r->slot, &l->slot[lc - k], k * sizeof(l->slot[0]));
 			r->count = rc + k;
 			l->count = lc - k;
-			r->lo = r->r[0].base;
+			r->lo = r->slot[0].base;
 			pn->key[li + 1] = r->lo;
 			vmres__gaps_set_pred(a, ridx, 0, k);
 		}
@@ -280,8 +293,15 @@ void vmres__recs_remove(struct vmres_addr *a, struct path *p, uint32_t pos)
 {
 	struct rleaf *l = rleaf_at(a, p->node[a->r.height]);
 	unsigned int level = a->r.height;
+	uint32_t after = l->count - pos - 1;
 
-	memmove(&l->r[pos], &l->r[pos + 1], (l->count - pos - 1) * sizeof(l->r[0]));
+	/* Close the hole from the shorter side. */
+	if (pos < after) {
+		memmove(&l->slot[l->head + 1], &l->slot[l->head], pos * sizeof(l->slot[0]));
+		l->head++;
+	} else {
+		memmove(rec_at(l, pos), rec_at(l, pos + 1), after * sizeof(l->slot[0]));
+	}
 	l->count--;
 	while (level > 0) {
 		uint32_t node = p->node[level];

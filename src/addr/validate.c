@@ -118,11 +118,11 @@ static int check_rnode(const struct vmres_addr *a, struct rcheck *c, unsigned in
 		if (node >= a->r.leaves.used || node != c->leaf)
 			return VMRES_ECORRUPT;
 		l = rleaf_at(a, node);
-		if (l->count > LEAF_CAP || (!is_root && l->count < LEAF_MIN) ||
-		    l->prev != c->prev_leaf || l->lo != lo)
+		if (l->count > LEAF_CAP || l->head > LEAF_CAP - l->count ||
+		    (!is_root && l->count < LEAF_MIN) || l->prev != c->prev_leaf || l->lo != lo)
 			return VMRES_ECORRUPT;
 		for (uint32_t i = 0; i < l->count; i++)
-			if (l->r[i].base < lo || (!top && l->r[i].base >= hi))
+			if (rec_at(l, i)->base < lo || (!top && rec_at(l, i)->base >= hi))
 				return VMRES_ECORRUPT;
 		c->prev_leaf = node;
 		c->leaf = l->next;
@@ -214,7 +214,7 @@ int vmres_addr_validate(const struct vmres_addr *a)
 		const struct rleaf *l = rleaf_at(a, li);
 
 		for (uint32_t i = 0; i < l->count; i++) {
-			const struct rec *r = &l->r[i];
+			const struct rec *r = rec_at(l, i);
 
 			if (end || r->base < cursor || r->last < r->base || r->last > a->wlast)
 				return VMRES_ECORRUPT;
