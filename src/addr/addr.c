@@ -197,13 +197,8 @@ commit(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t base, uint64
 	uint64_t s = l->g[pos].start, t = l->g[pos].last;
 	struct pred pr = l->g[pos].pred;
 	uint32_t target = pr.leaf == NIL ? a->r.first_leaf : pr.leaf, leaf, at;
-	struct pred np;
-
-	/* The new record's place, and so the allocation before the rest of the gap.
-	 * Its leaf is the one cache miss that the gap's position does not predict:
-	 * ask for all of it at once. */
-	prefetch_node(rleaf_at(a, target), sizeof(struct rleaf));
-	np = (struct pred){target, vmres__recs_place(a, target, pr, s, base)};
+	/* The new record's place, and so the allocation before the rest of the gap. */
+	struct pred np = {target, vmres__recs_place(a, target, pr, s, base)};
 
 	/* What is left before the range keeps its allocation before it, now known
 	 * to sit right before the new record. */
