@@ -36,16 +36,17 @@ extern "C" {
 #endif
 
 /**
- * Typical memory per allocation, in bytes: 34 bytes of entry (base, last, owner,
- * the size of the free gap before it, and two bytes that summarize that gap) in
- * B+tree leaves of 32 entries, plus the nodes' unused slots and the internal
- * nodes. Measured at 100000 allocations: 51 to 58 bytes after filling or exact
- * reservations, 68 after heavy churn; nodes are never less than a quarter full,
- * which bounds the worst case at about 150 bytes. Past about 10000 allocations
- * the nodes come from 2 MiB slabs (backed by transparent huge pages where the
- * kernel allows), so up to 4 MiB more may be reserved ahead of use.
+ * Typical memory per allocation, in bytes. An allocation is a 24-byte record
+ * (base, last, owner) in a B+tree of records; each maximal free gap is a 24-byte
+ * entry and two summary bytes in a B+tree of gaps. Both trees have 32 entries per
+ * leaf, never less than a quarter full. Measured at 100000 allocations: 41 bytes
+ * after filling (a handful of gaps), 58 after heavy churn (one gap per five
+ * allocations), 76 after exact reservations that each leave a gap; the worst
+ * case, a gap beside every allocation in quarter-full nodes, is about 220. The
+ * nodes live in reserved address space that grows by doubling, so up to as much
+ * again may be committed (though not touched) ahead of use.
  */
-#define VMRES_ADDR_BYTES_PER_ALLOC 64
+#define VMRES_ADDR_BYTES_PER_ALLOC 80
 
 /** Opaque allocator. */
 struct vmres_addr;
