@@ -271,6 +271,30 @@ static inline void bytes_insert(uint8_t *bytes, uint32_t pos, uint8_t v)
 #endif
 }
 
+/* Remove byte @pos of the 32-byte array @bytes, moving bytes pos + 1..31 down by
+ * one; byte 31 becomes 0. */
+static inline void bytes_remove(uint8_t *bytes, uint32_t pos)
+{
+#ifdef __SSE2__
+	const __m128i idx_lo = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	const __m128i idx_hi = _mm_add_epi8(idx_lo, _mm_set1_epi8(16));
+	__m128i vp = _mm_set1_epi8((char)pos);
+	__m128i lo = _mm_loadu_si128((const __m128i *)bytes);
+	__m128i hi = _mm_loadu_si128((const __m128i *)(bytes + 16));
+	__m128i down_lo = _mm_or_si128(_mm_srli_si128(lo, 1), _mm_slli_si128(hi, 15));
+	__m128i down_hi = _mm_srli_si128(hi, 1);
+	__m128i keep_lo = _mm_cmpgt_epi8(vp, idx_lo), keep_hi = _mm_cmpgt_epi8(vp, idx_hi);
+
+	lo = _mm_or_si128(_mm_and_si128(keep_lo, lo), _mm_andnot_si128(keep_lo, down_lo));
+	hi = _mm_or_si128(_mm_and_si128(keep_hi, hi), _mm_andnot_si128(keep_hi, down_hi));
+	_mm_storeu_si128((__m128i *)bytes, lo);
+	_mm_storeu_si128((__m128i *)(bytes + 16), hi);
+#else
+	memmove(bytes + pos, bytes + pos + 1, 31 - pos);
+	bytes[31] = 0;
+#endif
+}
+
 /* Bits 0 .. count - 1 (count <= 32). */
 static inline uint32_t count_mask(uint32_t count)
 {

@@ -470,6 +470,19 @@ static inline void leaf_insert(struct vmres_addr *a, struct path *p, uint32_t po
 	leaf_changed(a, p, l, b, rescan);
 }
 
+/* Remove gap @pos of @l (its bytes shift in registers, a zero comes in at the
+ * end). */
+static inline void gleaf_drop(struct gleaf *l, uint32_t pos)
+{
+	uint32_t move = l->count - pos - 1;
+
+	if (move)
+		memmove(&l->g[pos], &l->g[pos + 1], move * sizeof(l->g[0]));
+	bytes_remove(l->bits, pos);
+	bytes_remove(l->blk, pos);
+	l->count--;
+}
+
 /* ---- updates ------------------------------------------------------------- */
 
 static inline struct bound leaf_stored(const struct vmres_addr *a, const struct path *p)
@@ -640,8 +653,7 @@ void vmres__gaps_remove(struct vmres_addr *a, struct path *p, uint32_t pos)
 	struct gleaf *l = gleaf_at(a, p->node[h]);
 	struct bound gone = gap_bound(l, pos), stored = leaf_stored(a, p);
 
-	gleaf_copy(l, pos, l, pos + 1, l->count - pos - 1);
-	gleaf_trim(l, l->count - 1);
+	gleaf_drop(l, pos);
 	a->gaps--;
 	if (h > 0 && l->count < LEAF_MIN)
 		rebalance(a, p, h);
@@ -658,8 +670,7 @@ void vmres__gaps_merge(struct vmres_addr *a, struct path *p, uint32_t pos)
 	struct bound stored = leaf_stored(a, p);
 
 	gleaf_set(l, pos - 1, l->g[pos - 1].start, l->g[pos].last);
-	gleaf_copy(l, pos, l, pos + 1, l->count - pos - 1);
-	gleaf_trim(l, l->count - 1);
+	gleaf_drop(l, pos);
 	a->gaps--;
 	if (h > 0 && l->count < LEAF_MIN)
 		rebalance(a, p, h);
