@@ -579,8 +579,10 @@ static inline uint32_t vmres__recs_place(const struct vmres_addr *a, uint32_t le
 
 	if (pr.leaf == NIL)
 		return 0;
-	if (pr.pos < l->count && rec_at(l, pr.pos)->last == gs - 1)
-		return pr.pos + 1;
+	/* Insertions before it may have moved it on by one or two. */
+	for (uint32_t i = pr.pos; i < l->count && i <= pr.pos + 2; i++)
+		if (rec_at(l, i)->last == gs - 1)
+			return i + 1;
 	return rleaf_rank(l, base);
 }
 
