@@ -384,7 +384,7 @@ static void descend_both(const struct vmres_addr *a, uint64_t x, struct path *rp
 			rn = n->child[i];
 			prefetch_node(l + 1 < rh ? (const void *)rinode_at(a, rn)->key
 						 : (const void *)rleaf_at(a, rn),
-				      l + 1 < rh ? sizeof(uint64_t) * NODE_CAP : sizeof(struct rleaf));
+				      l + 1 < rh ? sizeof(uint64_t) * RNODE_CAP : sizeof(struct rleaf));
 		}
 		if (l < gh) {
 			const struct ginode *n = ginode_at(a, gn);

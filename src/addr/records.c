@@ -128,7 +128,7 @@ static void insert_child(struct vmres_addr *a, struct path *p, int level, uint32
 
 	struct rinode *n = rinode_at(a, p->node[level]);
 
-	if (n->count < NODE_CAP) {
+	if (n->count < RNODE_CAP) {
 		rinode_put_child(n, pos, c, key);
 		return;
 	}
@@ -136,11 +136,11 @@ static void insert_child(struct vmres_addr *a, struct path *p, int level, uint32
 	/* An append leaves the old node 3/4 full rather than half. */
 	uint32_t ridx = rinode_take(a);
 	struct rinode *r = rinode_at(a, ridx);
-	uint32_t half = pos == NODE_CAP ? NODE_CAP - NODE_MIN : NODE_CAP / 2;
+	uint32_t half = pos == RNODE_CAP ? RNODE_CAP - RNODE_MIN : RNODE_CAP / 2;
 
 	n = rinode_at(a, p->node[level]);
-	rinode_copy(r, 0, n, half, NODE_CAP - half);
-	r->count = NODE_CAP - half;
+	rinode_copy(r, 0, n, half, RNODE_CAP - half);
+	r->count = RNODE_CAP - half;
 	n->count = half;
 	if (pos <= half)
 		rinode_put_child(n, pos, c, key);
@@ -258,7 +258,7 @@ static bool join_children(struct vmres_addr *a, unsigned int level, uint32_t par
 		struct rinode *l = rinode_at(a, lidx), *r = rinode_at(a, ridx);
 		uint32_t lc = l->count, rc = r->count;
 
-		merged = lc + rc <= NODE_CAP;
+		merged = lc + rc <= RNODE_CAP;
 		if (merged) {
 			rinode_copy(l, lc, r, 0, rc);
 			l->count = lc + rc;
@@ -309,7 +309,7 @@ void vmres__recs_remove(struct vmres_addr *a, struct path *p, uint32_t pos)
 		uint32_t cnt = leaf ? rleaf_at(a, node)->count : rinode_at(a, node)->count;
 		uint32_t i = p->pos[level - 1];
 
-		if (cnt >= (leaf ? LEAF_MIN : NODE_MIN))
+		if (cnt >= (leaf ? LEAF_MIN : RNODE_MIN))
 			return;
 		if (!join_children(a, level - 1, p->node[level - 1], i ? i - 1 : i))
 			return;

@@ -135,7 +135,7 @@ static int check_rnode(const struct vmres_addr *a, struct rcheck *c, unsigned in
 	if (node >= a->r.inodes.used)
 		return VMRES_ECORRUPT;
 	n = rinode_at(a, node);
-	if (n->count > NODE_CAP || n->count < (is_root ? 2u : NODE_MIN) || n->key[0] != lo)
+	if (n->count > RNODE_CAP || n->count < (is_root ? 2u : RNODE_MIN) || n->key[0] != lo)
 		return VMRES_ECORRUPT;
 	c->inodes++;
 	for (uint32_t i = 0; i < n->count; i++) {
