@@ -11,9 +11,9 @@
 
 /* The children of @n whose subtree may hold @w, as a bit mask: their largest gap
  * and their largest block class are large enough (bytes past count are 0). */
-static inline uint32_t node_candidates(const struct ginode *n, const struct want *w)
+static inline uint64_t node_candidates(const struct ginode *n, const struct want *w)
 {
-	return bytes_ge_mask(n->bits, w->bits) & bytes_ge_mask(n->blocks, w->block);
+	return bytes_ge_mask64(n->bits, w->bits) & bytes_ge_mask64(n->blocks, w->block);
 }
 
 /* The gaps of @l that may hold @w, likewise. */
@@ -80,8 +80,8 @@ static bool first_fit_in(const struct vmres_addr *a, const struct want *w, struc
 
 	const struct ginode *n = ginode_at(a, node);
 
-	for (uint32_t f = node_candidates(n, w); f; f &= f - 1) {
-		uint32_t i = (uint32_t)__builtin_ctz(f);
+	for (uint64_t f = node_candidates(n, w); f; f &= f - 1) {
+		uint32_t i = (uint32_t)__builtin_ctzll(f);
 
 		if (n->max_len[i] < w->size_m1)
 			continue;
@@ -125,10 +125,10 @@ static bool last_fit_in(const struct vmres_addr *a, const struct want *w, struct
 
 	const struct ginode *n = ginode_at(a, node);
 
-	for (uint32_t f = node_candidates(n, w); f;) {
-		uint32_t i = 31 - (uint32_t)__builtin_clz(f);
+	for (uint64_t f = node_candidates(n, w); f;) {
+		uint32_t i = 63 - (uint32_t)__builtin_clzll(f);
 
-		f &= ~(1u << i);
+		f &= ~(1ULL << i);
 		if (n->max_len[i] < w->size_m1)
 			continue;
 		if (w->bounded) {
@@ -161,11 +161,11 @@ static inline __attribute__((always_inline)) bool block_fit(const struct vmres_a
 
 	for (unsigned int level = 0; level < a->g.height; level++) {
 		const struct ginode *n = ginode_at(a, node);
+		uint64_t f64 = bytes_ge_mask64(n->blocks, w->block);
 
-		f = bytes_ge_mask(n->blocks, w->block);
-		if (!f)
+		if (!f64)
 			return false;
-		i = last ? 31 - (uint32_t)__builtin_clz(f) : (uint32_t)__builtin_ctz(f);
+		i = last ? 63 - (uint32_t)__builtin_clzll(f64) : (uint32_t)__builtin_ctzll(f64);
 		p->node[level] = node;
 		p->pos[level] = i;
 		node = n->child[i];

@@ -17,14 +17,14 @@
 
 #define LEAF_CAP 32
 #define LEAF_MIN (LEAF_CAP / 4)
-#define NODE_CAP 32
+#define NODE_CAP 64 /* gap-tree internal nodes: two 32-byte halves per byte array */
 #define NODE_MIN (NODE_CAP / 4)
 /* Record-tree internal nodes have no byte arrays, so they can be wider: one
  * level fewer at 100k allocations. */
 #define RNODE_CAP 128
 #define RNODE_MIN (RNODE_CAP / 4)
 /* The byte arrays of a node are read 32 bytes at a time (bytes_ge_mask()). */
-_Static_assert(LEAF_CAP == 32 && NODE_CAP == 32, "node byte arrays must hold 32 bytes");
+_Static_assert(LEAF_CAP == 32 && NODE_CAP == 64, "node byte arrays must hold 32 or 64 bytes");
 /* 2^32 nodes with at least NODE_MIN children per level cannot be deeper. */
 #define MAX_DEPTH   20
 #define NIL	    UINT32_MAX
@@ -275,6 +275,12 @@ static inline void bytes_insert(uint8_t *bytes, uint32_t pos, uint8_t v)
 #endif
 }
 
+/* bytes_ge_mask() of a 64-byte array. */
+static inline uint64_t bytes_ge_mask64(const uint8_t *bytes, uint8_t t)
+{
+	return (uint64_t)bytes_ge_mask(bytes, t) | (uint64_t)bytes_ge_mask(bytes + 32, t) << 32;
+}
+
 /* Remove byte @pos of the 32-byte array @bytes, moving bytes pos + 1..31 down by
  * one; byte 31 becomes 0. */
 static inline void bytes_remove(uint8_t *bytes, uint32_t pos)
@@ -365,19 +371,18 @@ static inline void max_bytes2(const uint8_t *x, const uint8_t *y, uint32_t count
 }
 
 /*
- * The largest of v[0 .. count - 1], where bits[i] = bit_length(v[i]) and the
- * largest bit length is @top: only the values of that bit length are compared.
+ * The largest of v[0 .. 63], where bits[i] = len_bits(v[i]) (0 for unused
+ * entries) and the largest of the bits is @top: only the values with that byte
+ * are compared.
  */
-static inline uint64_t max_of_top(const uint64_t *v, const uint8_t *bits, uint32_t count,
-				  uint8_t top)
+static inline uint64_t max_of_top64(const uint64_t *v, const uint8_t *bits, uint8_t top)
 {
 	uint64_t m = 0;
-	uint32_t f;
 
 	if (top == 0)
 		return 0;
-	for (f = bytes_ge_mask(bits, top) & count_mask(count); f; f &= f - 1)
-		m = max_u64(m, v[__builtin_ctz(f)]);
+	for (uint64_t f = bytes_ge_mask64(bits, top); f; f &= f - 1)
+		m = max_u64(m, v[__builtin_ctzll(f)]);
 	return m;
 }
 

@@ -114,12 +114,18 @@ struct bound vmres__gleaf_bound(const struct gleaf *l)
 	return (struct bound){m, block};
 }
 
+/* Both 32-byte halves at once: the bytes past count are 0. */
 static struct bound ginode_bound(const struct ginode *n)
 {
-	uint8_t top, block;
+	uint8_t top, block, top2, block2;
 
-	max_bytes2(n->bits, n->blocks, n->count, &top, &block);
-	return (struct bound){max_of_top(n->max_len, n->bits, n->count, top), block};
+	max_bytes2(n->bits, n->blocks, 32, &top, &block);
+	if (n->count > 32) {
+		max_bytes2(n->bits + 32, n->blocks + 32, 32, &top2, &block2);
+		top = top2 > top ? top2 : top;
+		block = block2 > block ? block2 : block;
+	}
+	return (struct bound){max_of_top64(n->max_len, n->bits, top), block};
 }
 
 /* Lowest start and bound of the node at @level. */
