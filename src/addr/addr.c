@@ -382,9 +382,11 @@ static void descend_both(const struct vmres_addr *a, uint64_t x, struct path *rp
 			rp->node[l] = rn;
 			rp->pos[l] = i;
 			rn = n->child[i];
-			prefetch_node(l + 1 < rh ? (const void *)rinode_at(a, rn)->key
-						 : (const void *)rleaf_at(a, rn),
-				      l + 1 < rh ? sizeof(uint64_t) * RNODE_CAP : sizeof(struct rleaf));
+			/* Constant sizes: the prefetch loops then always run alike. */
+			if (l + 1 < rh)
+				prefetch_node(rinode_at(a, rn)->key, sizeof(n->key));
+			else
+				prefetch_node(rleaf_at(a, rn), sizeof(struct rleaf));
 		}
 		if (l < gh) {
 			const struct ginode *n = ginode_at(a, gn);
@@ -393,9 +395,10 @@ static void descend_both(const struct vmres_addr *a, uint64_t x, struct path *rp
 			gp->node[l] = gn;
 			gp->pos[l] = i;
 			gn = n->child[i];
-			prefetch_node(l + 1 < gh ? (const void *)ginode_at(a, gn)->key
-						 : (const void *)gleaf_at(a, gn),
-				      l + 1 < gh ? sizeof(uint64_t) * NODE_CAP : sizeof(struct gleaf));
+			if (l + 1 < gh)
+				prefetch_node(ginode_at(a, gn)->key, sizeof(n->key));
+			else
+				prefetch_node(gleaf_at(a, gn), sizeof(struct gleaf));
 		}
 	}
 	rp->node[rh] = rn;
