@@ -12,9 +12,9 @@
  * and protection changes) made on the test thread and fails the one whose number
  * is fail_at; it also keeps the set of live blocks and the number of mapped
  * bytes, so that the plain build can check that a scenario frees everything it
- * allocated (under ASan, LeakSanitizer checks the heap too). Allocations made inside liburcu, jansson or
- * libc (open_memstream, json_dumps, call_rcu's own bookkeeping) are not wrapped:
- * they never fail here, and frees of such blocks pass straight through.
+ * allocated (under ASan, LeakSanitizer checks the heap too). Allocations made inside liburcu,
+ * jansson or libc (open_memstream, json_dumps, call_rcu's own bookkeeping) are not wrapped: they
+ * never fail here, and frees of such blocks pass straight through.
  *
  * A scenario is a fixed sequence of library calls, each made through CALL(). It
  * first runs once without injection (the counting run), which records how many

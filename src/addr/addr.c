@@ -1,7 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Address-space allocator: searches and the public API over the B+tree of
- * tree.c (the design is described there).
+ * Address-space allocator: the public API over two B+trees.
+ *
+ * The gap tree (gaps.c) holds every maximal free gap with the summaries that
+ * searches need: a first or last fit walks it alone. The record tree
+ * (records.c) holds the allocations, for release, lookup and iteration; it has
+ * no summaries to keep. Each gap names the record leaf (and, as a checked guess,
+ * the index) of the allocation right before it, so an allocation goes straight
+ * to its place in the record tree without a walk from the root, and a release
+ * walks both trees side by side, so that their cache misses overlap.
+ *
+ * Why two trees: a fill leaves a handful of gaps, so its searches and gap
+ * updates touch one small node and the record goes into a leaf that needs no
+ * summary; one tree keeping both (the first design) rescanned and propagated
+ * summaries through every level on almost every allocation. The price is the
+ * second walk of a release. Nodes live in the pools of pool.c.
  */
 #include "addr_int.h"
 
@@ -189,9 +202,9 @@ static inline __attribute__((always_inline)) bool block_fit(const struct vmres_a
  * Nodes were reserved in both trees. The gap keeps what is left on either side;
  * the record goes right after the record before the gap.
  */
-static inline __attribute__((always_inline)) void
-commit(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t base, uint64_t last,
-       uint64_t owner)
+static inline __attribute__((always_inline)) void commit(struct vmres_addr *a, struct path *p,
+							 uint32_t pos, uint64_t base, uint64_t last,
+							 uint64_t owner)
 {
 	struct gleaf *l = gleaf_at(a, p->node[a->g.height]);
 	uint64_t s = l->g[pos].start, t = l->g[pos].last;
@@ -368,8 +381,7 @@ int vmres_addr_reserve(struct vmres_addr *a, uint64_t base, uint64_t size, uint6
  * (into @gp). They are independent, so the processor overlaps their cache
  * misses instead of taking them one after the other.
  */
-static void descend_both(const struct vmres_addr *a, uint64_t x, struct path *rp,
-			 struct path *gp)
+static void descend_both(const struct vmres_addr *a, uint64_t x, struct path *rp, struct path *gp)
 {
 	unsigned int rh = a->r.height, gh = a->g.height;
 	uint32_t rn = a->r.root, gn = a->g.root;

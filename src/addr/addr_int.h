@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Internals shared by the files of src/addr/ (never installed): the node layout,
- * small inline helpers and the tree operations of tree.c. See tree.c for the
- * design. */
+/* Internals shared by the files of src/addr/ (never installed): the node layouts
+ * of the two trees, small inline helpers, and the operations of pool.c, gaps.c
+ * and records.c. The design is described in addr.c. */
 #ifndef VMRES_ADDR_INT_H
 #define VMRES_ADDR_INT_H
 
@@ -26,8 +26,8 @@
 /* The byte arrays of a node are read 32 bytes at a time (bytes_ge_mask()). */
 _Static_assert(LEAF_CAP == 32 && NODE_CAP == 64, "node byte arrays must hold 32 or 64 bytes");
 /* 2^32 nodes with at least NODE_MIN children per level cannot be deeper. */
-#define MAX_DEPTH   20
-#define NIL	    UINT32_MAX
+#define MAX_DEPTH 20
+#define NIL	  UINT32_MAX
 /* Pool memory is reserved and committed in steps of these. */
 #define HUGE_BYTES   (2u << 20) /* a transparent huge page */
 #define COMMIT_BYTES (64u << 10)
@@ -305,12 +305,6 @@ static inline void bytes_remove(uint8_t *bytes, uint32_t pos)
 #endif
 }
 
-/* Bits 0 .. count - 1 (count <= 32). */
-static inline uint32_t count_mask(uint32_t count)
-{
-	return (uint32_t)((1ULL << count) - 1);
-}
-
 /* The largest of bytes[0 .. count - 1] (count <= 32), 0 if count is 0. */
 static inline uint8_t max_byte(const uint8_t *bytes, uint32_t count)
 {
@@ -526,8 +520,6 @@ static inline int vmres__addr_reserve_insert(struct tree *t)
 /* gaps.c: the gap tree */
 int vmres__gaps_init(struct vmres_addr *a);
 struct bound vmres__gleaf_bound(const struct gleaf *l);
-void vmres__gaps_descend(const struct vmres_addr *a, uint64_t x, struct path *p);
-void vmres__gaps_descend_last(const struct vmres_addr *a, struct path *p);
 bool vmres__gaps_find(const struct vmres_addr *a, uint64_t x, struct path *p, uint32_t *pos);
 void vmres__gaps_set(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t start,
 		     uint64_t last);

@@ -29,8 +29,10 @@
  * (struct gap.pred), so that an allocation goes straight to its leaf; the record
  * tree calls vmres__gaps_set_pred() when it moves records between leaves.
  *
- * Nodes of 32 entries keep the tree shallow. Every node but the root is at least
- * a quarter full; bytes past a node's count are kept 0.
+ * Leaves hold 32 gaps and internal nodes 64 children (their byte arrays are read
+ * in two halves), which keeps the tree 2 levels deep at 20000 gaps. Every node
+ * but the root is at least a quarter full; bytes past a node's count are kept 0,
+ * so that a scan needs no mask.
  */
 #include "addr_int.h"
 
@@ -240,7 +242,7 @@ static inline bool lost_top(struct bound old, struct bound now, struct bound sto
 /* ---- descent ------------------------------------------------------------- */
 
 /* Walk from the root to the leaf that would hold a gap starting at @x. */
-void vmres__gaps_descend(const struct vmres_addr *a, uint64_t x, struct path *p)
+static void descend(const struct vmres_addr *a, uint64_t x, struct path *p)
 {
 	uint32_t node = a->g.root;
 
@@ -265,25 +267,10 @@ bool vmres__gaps_find(const struct vmres_addr *a, uint64_t x, struct path *p, ui
 {
 	uint32_t r;
 
-	vmres__gaps_descend(a, x, p);
+	descend(a, x, p);
 	r = gleaf_rank(gleaf_at(a, p->node[a->g.height]), x);
 	*pos = r ? r - 1 : 0;
 	return r > 0;
-}
-
-/* Walk to the last leaf. */
-void vmres__gaps_descend_last(const struct vmres_addr *a, struct path *p)
-{
-	uint32_t node = a->g.root;
-
-	for (unsigned int l = 0; l < a->g.height; l++) {
-		const struct ginode *n = ginode_at(a, node);
-
-		p->node[l] = node;
-		p->pos[l] = n->count - 1;
-		node = n->child[n->count - 1];
-	}
-	p->node[a->g.height] = node;
 }
 
 /* Records [from, to) of record leaf @leaf moved there (or were just put

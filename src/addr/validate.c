@@ -13,9 +13,10 @@ struct gcheck {
 	uint32_t inodes;
 };
 
-static bool zero_from(const uint8_t *bytes, uint32_t from)
+/* Bytes [from, cap) are 0. */
+static bool zero_from(const uint8_t *bytes, uint32_t from, uint32_t cap)
 {
-	for (uint32_t i = from; i < 32; i++)
+	for (uint32_t i = from; i < cap; i++)
 		if (bytes[i])
 			return false;
 	return true;
@@ -33,15 +34,16 @@ static int check_gnode(const struct vmres_addr *a, struct gcheck *c, unsigned in
 			return VMRES_ECORRUPT;
 		l = gleaf_at(a, node);
 		if (l->count > LEAF_CAP || (!is_root && l->count < LEAF_MIN) ||
-		    l->prev != c->prev_leaf || !zero_from(l->bits, l->count) ||
-		    !zero_from(l->blk, l->count))
+		    l->prev != c->prev_leaf || !zero_from(l->bits, l->count, LEAF_CAP) ||
+		    !zero_from(l->blk, l->count, LEAF_CAP))
 			return VMRES_ECORRUPT;
 		for (uint32_t i = 0; i < l->count; i++) {
 			const struct gap *g = &l->g[i];
 
 			/* Gaps are maximal: two of them never touch. */
 			if (g->start > g->last || g->start < a->wbase || g->last > a->wlast ||
-			    (c->any && (c->prev_last == UINT64_MAX || g->start <= c->prev_last + 1)) ||
+			    (c->any &&
+			     (c->prev_last == UINT64_MAX || g->start <= c->prev_last + 1)) ||
 			    l->bits[i] != len_bits(g->last - g->start) ||
 			    l->blk[i] != block_class(g->start, g->last))
 				return VMRES_ECORRUPT;
@@ -62,7 +64,7 @@ static int check_gnode(const struct vmres_addr *a, struct gcheck *c, unsigned in
 		return VMRES_ECORRUPT;
 	n = ginode_at(a, node);
 	if (n->count > NODE_CAP || n->count < (is_root ? 2u : NODE_MIN) ||
-	    !zero_from(n->bits, n->count) || !zero_from(n->blocks, n->count))
+	    !zero_from(n->bits, n->count, NODE_CAP) || !zero_from(n->blocks, n->count, NODE_CAP))
 		return VMRES_ECORRUPT;
 	c->inodes++;
 	*truth = (struct bound){0, 0};
