@@ -497,6 +497,52 @@ static inline uint32_t rleaf_rank(const struct rleaf *l, uint64_t x)
 	return lo + (r[lo].base <= x);
 }
 
+/* How vmres__addr_share() rebalanced two sibling nodes. */
+enum share { SHARE_MERGED, SHARE_TO_LEFT, SHARE_TO_RIGHT };
+
+/* The entry moves of one node type: copy @cnt entries of @src from @from to @dst
+ * at @at (the ranges may overlap), and set a node's count. */
+struct node_ops {
+	uint32_t cap;
+	void (*copy)(void *dst, uint32_t at, const void *src, uint32_t from, uint32_t cnt);
+	void (*set_count)(void *node, uint32_t count);
+};
+
+/*
+ * Rebalance sibling nodes @l and @r (@lc and @rc entries, @l first): all of @r
+ * moves into @l if they fit, else half the difference moves from the fuller to
+ * the other. *moved receives the number of entries moved. Both trees' deletions
+ * use it for leaves and internal nodes alike.
+ */
+static inline enum share vmres__addr_share(void *l, uint32_t lc, void *r, uint32_t rc,
+					   const struct node_ops *o, uint32_t *moved)
+{
+	uint32_t k;
+
+	if (lc + rc <= o->cap) {
+		o->copy(l, lc, r, 0, rc);
+		o->set_count(l, lc + rc);
+		*moved = rc;
+		return SHARE_MERGED;
+	}
+	if (lc < rc) {
+		k = (rc - lc) / 2;
+		o->copy(l, lc, r, 0, k);
+		o->set_count(l, lc + k);
+		o->copy(r, 0, r, k, rc - k);
+		o->set_count(r, rc - k);
+		*moved = k;
+		return SHARE_TO_LEFT;
+	}
+	k = (lc - rc) / 2;
+	o->copy(r, k, r, 0, rc);
+	o->copy(r, 0, l, lc - k, k);
+	o->set_count(r, rc + k);
+	o->set_count(l, lc - k);
+	*moved = k;
+	return SHARE_TO_RIGHT;
+}
+
 /* pool.c */
 void vmres__addr_pool_init(struct pool *pl, uint32_t node_size);
 void vmres__addr_pool_destroy(struct pool *pl);

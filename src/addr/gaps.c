@@ -529,74 +529,62 @@ void vmres__gaps_insert(struct vmres_addr *a, struct path *p, uint32_t pos, uint
 
 /* ---- deletion ------------------------------------------------------------ */
 
+static void gleaf_copy_v(void *dst, uint32_t at, const void *src, uint32_t from, uint32_t cnt)
+{
+	gleaf_copy(dst, at, src, from, cnt);
+}
+
+static void gleaf_trim_v(void *l, uint32_t count)
+{
+	gleaf_trim(l, count);
+}
+
+static void ginode_copy_v(void *dst, uint32_t at, const void *src, uint32_t from, uint32_t cnt)
+{
+	ginode_copy(dst, at, src, from, cnt);
+}
+
+static void ginode_trim_v(void *n, uint32_t count)
+{
+	ginode_trim(n, count);
+}
+
+static const struct node_ops gleaf_ops = {LEAF_CAP, gleaf_copy_v, gleaf_trim_v};
+static const struct node_ops ginode_ops = {NODE_CAP, ginode_copy_v, ginode_trim_v};
+
 /*
  * Rebalance the two adjacent children @li and @li + 1 of the internal node at
- * @level: merge them if they fit in one node, else share their entries evenly.
- * Returns true if they were merged (the parent lost a child).
+ * @level (vmres__addr_share()). Returns true if they were merged (the parent
+ * lost a child).
  */
 static bool join_children(struct vmres_addr *a, unsigned int level, uint32_t parent, uint32_t li)
 {
 	struct ginode *pn = ginode_at(a, parent);
-	uint32_t lidx = pn->child[li], ridx = pn->child[li + 1];
+	uint32_t lidx = pn->child[li], ridx = pn->child[li + 1], moved;
 	bool merged;
+	struct bound b;
 
 	if (level + 1 == a->g.height) {
 		struct gleaf *l = gleaf_at(a, lidx), *r = gleaf_at(a, ridx);
-		uint32_t lc = l->count, rc = r->count;
 
-		merged = lc + rc <= LEAF_CAP;
+		merged = vmres__addr_share(l, l->count, r, r->count, &gleaf_ops, &moved) ==
+			 SHARE_MERGED;
 		if (merged) {
-			gleaf_copy(l, lc, r, 0, rc);
-			l->count = lc + rc;
 			l->next = r->next;
 			if (r->next != NIL)
 				gleaf_at(a, r->next)->prev = lidx;
 			else
 				a->g.last_leaf = lidx;
 			vmres__addr_pool_put(&a->g.leaves, ridx);
-		} else if (lc < rc) {
-			uint32_t k = (rc - lc) / 2;
-
-			gleaf_copy(l, lc, r, 0, k);
-			l->count = lc + k;
-			gleaf_copy(r, 0, r, k, rc - k);
-			gleaf_trim(r, rc - k);
-		} else {
-			uint32_t k = (lc - rc) / 2;
-
-			gleaf_copy(r, k, r, 0, rc);
-			gleaf_copy(r, 0, l, lc - k, k);
-			r->count = rc + k;
-			gleaf_trim(l, lc - k);
 		}
 	} else {
 		struct ginode *l = ginode_at(a, lidx), *r = ginode_at(a, ridx);
-		uint32_t lc = l->count, rc = r->count;
 
-		merged = lc + rc <= NODE_CAP;
-		if (merged) {
-			ginode_copy(l, lc, r, 0, rc);
-			l->count = lc + rc;
+		merged = vmres__addr_share(l, l->count, r, r->count, &ginode_ops, &moved) ==
+			 SHARE_MERGED;
+		if (merged)
 			vmres__addr_pool_put(&a->g.inodes, ridx);
-		} else if (lc < rc) {
-			uint32_t k = (rc - lc) / 2;
-
-			ginode_copy(l, lc, r, 0, k);
-			l->count = lc + k;
-			ginode_copy(r, 0, r, k, rc - k);
-			ginode_trim(r, rc - k);
-		} else {
-			uint32_t k = (lc - rc) / 2;
-
-			ginode_copy(r, k, r, 0, rc);
-			ginode_copy(r, 0, l, lc - k, k);
-			r->count = rc + k;
-			ginode_trim(l, lc - k);
-		}
 	}
-
-	struct bound b;
-
 	summary(a, level + 1, lidx, &pn->key[li], &b);
 	set_bound(pn, li, b);
 	if (merged) {

@@ -209,88 +209,81 @@ uint32_t vmres__recs_insert_slow(struct vmres_addr *a, uint32_t leaf, uint32_t p
 
 /* ---- deletion ------------------------------------------------------------ */
 
+/* Node moves for vmres__addr_share(); leaves are packed first (rleaf_pack()). */
+static void rleaf_copy_v(void *dst, uint32_t at, const void *src, uint32_t from, uint32_t cnt)
+{
+	struct rleaf *d = dst;
+	const struct rleaf *s = src;
+
+	memmove(&d->slot[at], &s->slot[from], cnt * sizeof(s->slot[0]));
+}
+
+static void rleaf_count_v(void *l, uint32_t count)
+{
+	((struct rleaf *)l)->count = count;
+}
+
+static void rinode_copy_v(void *dst, uint32_t at, const void *src, uint32_t from, uint32_t cnt)
+{
+	rinode_copy(dst, at, src, from, cnt);
+}
+
+static void rinode_count_v(void *n, uint32_t count)
+{
+	((struct rinode *)n)->count = count;
+}
+
+static const struct node_ops rleaf_ops = {LEAF_CAP, rleaf_copy_v, rleaf_count_v};
+static const struct node_ops rinode_ops = {RNODE_CAP, rinode_copy_v, rinode_count_v};
+
 /*
  * Rebalance the two adjacent children @li and @li + 1 of the internal node at
- * @level: merge them if they fit in one node, else share their entries evenly.
- * Returns true if they were merged (the parent lost a child).
+ * @level (vmres__addr_share()). Returns true if they were merged (the parent
+ * lost a child); else the right one's separator is its new first key.
  */
 static bool join_children(struct vmres_addr *a, unsigned int level, uint32_t parent, uint32_t li)
 {
 	struct rinode *pn = rinode_at(a, parent);
-	uint32_t lidx = pn->child[li], ridx = pn->child[li + 1];
-	bool merged;
+	uint32_t lidx = pn->child[li], ridx = pn->child[li + 1], moved;
+	enum share how;
 
 	if (level + 1 == a->r.height) {
 		struct rleaf *l = rleaf_at(a, lidx), *r = rleaf_at(a, ridx);
-		uint32_t lc = l->count, rc = r->count;
+		uint32_t lc = l->count;
 
 		rleaf_pack(l);
 		rleaf_pack(r);
-
-		merged = lc + rc <= LEAF_CAP;
-		if (merged) {
-			memcpy(&l->slot[lc], r->slot, rc * sizeof(r->slot[0]));
-			l->count = lc + rc;
+		how = vmres__addr_share(l, lc, r, r->count, &rleaf_ops, &moved);
+		if (how == SHARE_MERGED) {
 			l->next = r->next;
 			if (r->next != NIL)
 				rleaf_at(a, r->next)->prev = lidx;
 			else
 				a->r.last_leaf = lidx;
 			vmres__addr_pool_put(&a->r.leaves, ridx);
-			vmres__gaps_set_pred(a, lidx, lc, lc + rc);
-		} else if (lc < rc) {
-			uint32_t k = (rc - lc) / 2;
-
-			memcpy(&l->slot[lc], r->slot, k * sizeof(r->slot[0]));
-			l->count = lc + k;
-			memmove(r->slot, &r->slot[k], (rc - k) * sizeof(r->slot[0]));
-			r->count = rc - k;
-			r->lo = r->slot[0].base;
-			pn->key[li + 1] = r->lo;
-			vmres__gaps_set_pred(a, lidx, lc, lc + k);
 		} else {
-			uint32_t k = (lc - rc) / 2;
-
-			memmove(&r->slot[k], r->slot, rc * sizeof(r->slot[0]));
-			memcpy(r->slot, &l->slot[lc - k], k * sizeof(l->slot[0]));
-			r->count = rc + k;
-			l->count = lc - k;
 			r->lo = r->slot[0].base;
 			pn->key[li + 1] = r->lo;
-			vmres__gaps_set_pred(a, ridx, 0, k);
 		}
+		/* The gaps after the records that moved learn where they are. */
+		if (how == SHARE_TO_RIGHT)
+			vmres__gaps_set_pred(a, ridx, 0, moved);
+		else
+			vmres__gaps_set_pred(a, lidx, lc, lc + moved);
 	} else {
 		struct rinode *l = rinode_at(a, lidx), *r = rinode_at(a, ridx);
-		uint32_t lc = l->count, rc = r->count;
 
-		merged = lc + rc <= RNODE_CAP;
-		if (merged) {
-			rinode_copy(l, lc, r, 0, rc);
-			l->count = lc + rc;
+		how = vmres__addr_share(l, l->count, r, r->count, &rinode_ops, &moved);
+		if (how == SHARE_MERGED)
 			vmres__addr_pool_put(&a->r.inodes, ridx);
-		} else if (lc < rc) {
-			uint32_t k = (rc - lc) / 2;
-
-			rinode_copy(l, lc, r, 0, k);
-			l->count = lc + k;
-			rinode_copy(r, 0, r, k, rc - k);
-			r->count = rc - k;
+		else
 			pn->key[li + 1] = r->key[0];
-		} else {
-			uint32_t k = (lc - rc) / 2;
-
-			rinode_copy(r, k, r, 0, rc);
-			rinode_copy(r, 0, l, lc - k, k);
-			r->count = rc + k;
-			l->count = lc - k;
-			pn->key[li + 1] = r->key[0];
-		}
 	}
-	if (merged) {
+	if (how == SHARE_MERGED) {
 		rinode_copy(pn, li + 1, pn, li + 2, pn->count - li - 2);
 		pn->count--;
 	}
-	return merged;
+	return how == SHARE_MERGED;
 }
 
 /* Remove record @pos of the leaf of @p (a path from vmres__recs_descend()). */
