@@ -220,9 +220,16 @@ static inline __attribute__((always_inline)) void commit(struct vmres_addr *a, s
 	if (base > s && last < t) {
 		vmres__gaps_split(a, p, pos, base, last, np);
 	} else if (base > s) {
-		vmres__gaps_set(a, p, pos, s, base - 1);
+		/* A one-leaf gap tree (a fill) has no summaries to keep. */
+		if (a->g.height)
+			vmres__gaps_set(a, p, pos, s, base - 1);
+		else
+			gleaf_set(l, pos, s, base - 1);
 	} else if (last < t) {
-		vmres__gaps_set(a, p, pos, last + 1, t);
+		if (a->g.height)
+			vmres__gaps_set(a, p, pos, last + 1, t);
+		else
+			gleaf_set(l, pos, last + 1, t);
 		l->g[pos].pred = np;
 	} else {
 		vmres__gaps_remove(a, p, pos);
