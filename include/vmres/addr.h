@@ -147,7 +147,9 @@ int vmres_addr_reserve(struct vmres_addr *a, uint64_t base, uint64_t size, uint6
 
 /**
  * vmres_addr_release() - free an allocation, which must match it exactly.
- * The freed range merges with the free gaps on either side.
+ * The freed range merges with the free gaps on either side. A release never
+ * needs memory (each allocation keeps room for the gap its release may add), so
+ * it cannot fail for lack of it.
  * @param a the allocator.
  * @param base first address of the allocation.
  * @param size its size.

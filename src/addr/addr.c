@@ -241,11 +241,17 @@ static inline __attribute__((always_inline)) void commit(struct vmres_addr *a, s
 	a->used += last - base + 1;
 }
 
+/* Nodes for one more allocation: one insertion into the record tree, and gap
+ * tree nodes for as many gaps as there can then be (see gap_leaves_for()). */
 static int reserve_alloc(struct vmres_addr *a)
 {
-	if (vmres__addr_reserve_insert(&a->g) || vmres__addr_reserve_insert(&a->r))
+	uint32_t leaves = gap_leaves_for(a->count + 2), inodes = gap_inodes_for(a->count + 2);
+
+	if ((a->g.leaves.cap < leaves || a->g.inodes.cap < inodes) &&
+	    (vmres__addr_pool_reserve_total(&a->g.leaves, leaves) ||
+	     vmres__addr_pool_reserve_total(&a->g.inodes, inodes)))
 		return VMRES_ENOMEM;
-	return 0;
+	return vmres__addr_reserve_insert(&a->r);
 }
 
 int vmres_addr_new(uint64_t base, uint64_t last, struct vmres_addr **out)
@@ -431,8 +437,8 @@ static void descend_both(const struct vmres_addr *a, uint64_t x, struct path *rp
  * (if it starts at last + 1). @pred is where the allocation before the range is
  * (leaf NIL if none).
  */
-static int free_range(struct vmres_addr *a, struct path *gp, uint64_t base, uint64_t last,
-		      struct pred pred)
+static void free_range(struct vmres_addr *a, struct path *gp, uint64_t base, uint64_t last,
+		       struct pred pred)
 {
 	struct path p = *gp;
 	struct gleaf *l = gleaf_at(a, p.node[a->g.height]);
@@ -449,14 +455,13 @@ static int free_range(struct vmres_addr *a, struct path *gp, uint64_t base, uint
 	else
 		after = false;
 	if (!before && !after) {
-		if (vmres__addr_reserve_insert(&a->g))
-			return VMRES_ENOMEM;
+		/* The nodes are there: see reserve_alloc(). */
 		vmres__gaps_insert(a, &p, nxt, base, last, pred);
-		return 0;
+		return;
 	}
 	if (before && !after) {
 		vmres__gaps_set(a, &p, pos, l->g[pos].start, last);
-		return 0;
+		return;
 	}
 	if (!here) {
 		/* The gap after starts the next leaf: walk there. */
@@ -476,7 +481,6 @@ static int free_range(struct vmres_addr *a, struct path *gp, uint64_t base, uint
 		l = gleaf_at(a, p.node[a->g.height]);
 		vmres__gaps_set(a, &p, pos, l->g[pos].start, t);
 	}
-	return 0;
 }
 
 int vmres_addr_release(struct vmres_addr *a, uint64_t base, uint64_t size, uint64_t *owner_out)
@@ -508,8 +512,7 @@ int vmres_addr_release(struct vmres_addr *a, uint64_t base, uint64_t size, uint6
 		pred = (struct pred){l->prev, rleaf_at(a, l->prev)->count - 1};
 	else
 		pred = (struct pred){NIL, 0};
-	if (free_range(a, &gp, base, last, pred))
-		return VMRES_ENOMEM;
+	free_range(a, &gp, base, last, pred);
 	vmres__recs_remove(a, &p, pos);
 	if (owner_out)
 		*owner_out = owner;

@@ -28,9 +28,8 @@ _Static_assert(LEAF_CAP == 32 && NODE_CAP == 64, "node byte arrays must hold 32 
 /* 2^32 nodes with at least NODE_MIN children per level cannot be deeper. */
 #define MAX_DEPTH 20
 #define NIL	  UINT32_MAX
-/* Pool memory is reserved and committed in steps of these. */
-#define HUGE_BYTES   (2u << 20) /* a transparent huge page */
-#define COMMIT_BYTES (64u << 10)
+/* A transparent huge page: large pools grow in steps of these. */
+#define HUGE_BYTES (2u << 20)
 
 /* ---- the gap tree: every maximal free gap, with summaries ---------------- */
 
@@ -101,14 +100,15 @@ struct rinode {
  * base + i * node_size. A free node holds the index of the next free one in its
  * first four bytes. See pool.c. */
 struct pool {
-	char *base;	  /* reserved address space, aligned to HUGE_BYTES */
-	size_t reserved;  /* bytes of address space at base */
+	char *base;	  /* a heap block, or past pool.c's SMALL_RESERVE reserved space */
+	size_t reserved;  /* bytes of the block or of address space at base */
 	size_t committed; /* bytes at base that may be used */
 	uint32_t cap;	  /* nodes that fit in the committed bytes */
 	uint32_t used;	  /* nodes ever handed out */
 	uint32_t free;
 	uint32_t live;
 	uint32_t node_size;
+	bool huge; /* asked for huge pages */
 };
 
 /* One B+tree's shape and node pools. */
@@ -547,8 +547,28 @@ static inline enum share vmres__addr_share(void *l, uint32_t lc, void *r, uint32
 void vmres__addr_pool_init(struct pool *pl, uint32_t node_size);
 void vmres__addr_pool_destroy(struct pool *pl);
 int vmres__addr_pool_reserve(struct pool *pl, uint32_t n);
+int vmres__addr_pool_reserve_total(struct pool *pl, uint32_t total);
 uint32_t vmres__addr_pool_take(struct pool *pl);
 void vmres__addr_pool_put(struct pool *pl, uint32_t i);
+
+/*
+ * Gap-tree nodes that a tree of @gaps gaps may hold at most: leaves but the root
+ * hold at least LEAF_MIN gaps, internal nodes but the root at least NODE_MIN
+ * children. An allocation keeps that many for count + 2 gaps (there are never
+ * more gaps than allocations plus one), so that a release, which may add a gap,
+ * never needs memory.
+ */
+static inline uint32_t gap_leaves_for(uint64_t gaps)
+{
+	uint64_t n = gaps / LEAF_MIN + 1;
+
+	return n < NIL - 1 ? (uint32_t)n : NIL - 1;
+}
+
+static inline uint32_t gap_inodes_for(uint64_t gaps)
+{
+	return gap_leaves_for(gaps) / (NODE_MIN - 1) + MAX_DEPTH + 1;
+}
 
 /* Make sure that an insertion into @t can take every node it may need (one
  * leaf, and one internal node per level plus a new root), so that it never

@@ -4,15 +4,19 @@
  * one array, addressed by 32-bit index, with a free list.
  *
  * One array, so that a node is one multiply away from its index (a table of
- * chunks cost a dependent load on every step of every walk: about 10% of the
- * instructions of a churn). The array lives in address space reserved up front
- * (PROT_NONE, nothing behind it) and aligned to 2 MiB; it is committed in steps
- * as it grows, and when the reservation is full a four times larger one is
- * reserved and the pages are moved there with mremap(), which moves page-table
- * entries rather than bytes. Large pools ask for transparent huge pages: in a
- * VM, faulting in node memory page by page costs more than the tree work of a
- * fill (measured here: 1.6 us per 4 KiB page against 0.35 us per 4 KiB of a
- * huge page).
+ * chunks cost a dependent load on every step of every walk: about 5% of the
+ * instructions of a churn). A small pool is an ordinary heap block that doubles
+ * by realloc(): creating an allocator stays as cheap as a few malloc() calls.
+ * Past SMALL_RESERVE the array moves into address space reserved up front
+ * (PROT_NONE, nothing behind it) and aligned to 2 MiB, committed there in whole
+ * huge pages as it grows; when the reservation is full a four times larger one
+ * is reserved and the pages move with mremap(), which moves page-table entries
+ * rather than bytes. Once the nodes in use fill half a heap block's worth, the
+ * array asks for transparent huge pages (moving once more, so that no 2 MiB
+ * range is already touched): in a VM, faulting in node memory page by page costs
+ * more than the tree work of a fill (measured here: 1.6 us per 4 KiB page
+ * against 0.35 us per 4 KiB of a huge page). A pool that only keeps room, like
+ * the gap tree during a fill (see gap_leaves_for()), stays in small pages.
  *
  * All growth happens in vmres__addr_pool_reserve(), before an operation changes
  * anything: a node pointer stays valid until the next reservation.
@@ -20,11 +24,12 @@
 #include "addr_int.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 
-/* A pool this small stays in small pages (a huge page each would waste most of
- * 2 MiB); a larger one moves, once, to space that asks for huge pages. */
-#define SMALL_RESERVE ((size_t)256 << 10)
+/* A pool up to this size is a heap block; a larger one lives in reserved
+ * address space, first LARGE_RESERVE bytes of it. */
+#define SMALL_RESERVE ((size_t)64 << 10)
 #define LARGE_RESERVE ((size_t)8 << 20)
 
 void vmres__addr_pool_init(struct pool *pl, uint32_t node_size)
@@ -36,7 +41,9 @@ void vmres__addr_pool_init(struct pool *pl, uint32_t node_size)
 
 void vmres__addr_pool_destroy(struct pool *pl)
 {
-	if (pl->base)
+	if (pl->reserved <= SMALL_RESERVE)
+		free(pl->base);
+	else
 		munmap(pl->base, pl->reserved);
 }
 
@@ -62,39 +69,49 @@ static char *reserve_space(size_t bytes)
 	return start;
 }
 
-/* Move the array to new space for at least @bytes, committed. */
-static int move_to_larger(struct pool *pl, size_t bytes)
+/* True once the nodes in use fill half a heap block: from then on the pool asks
+ * for huge pages. A pool that only keeps room (the gap tree of a fill) stays in
+ * small pages. */
+static bool wants_huge(const struct pool *pl)
 {
-	bool small = pl->reserved <= SMALL_RESERVE;
-	size_t res = SMALL_RESERVE;
-	char *p;
+	return (size_t)pl->used * pl->node_size >= SMALL_RESERVE / 2;
+}
 
-	if (bytes > SMALL_RESERVE)
-		for (res = small ? LARGE_RESERVE : pl->reserved * 4; res < bytes; res *= 4)
-			;
-	p = reserve_space(res);
+/*
+ * Move the array to new reserved space of @res bytes, the first @bytes usable.
+ * A heap block, or an array that is to ask for huge pages from now on, is
+ * copied (the kernel gives a huge page only to a 2 MiB range nothing has
+ * touched); otherwise its pages move with mremap(). Changes nothing on failure.
+ */
+static int move_array(struct pool *pl, size_t res, size_t bytes)
+{
+	bool huge = pl->huge || wants_huge(pl);
+	bool copy = pl->reserved <= SMALL_RESERVE || huge != pl->huge;
+	char *p = reserve_space(res);
+
 	if (!p)
 		return VMRES_ENOMEM;
 	if (mprotect(p, bytes, PROT_READ | PROT_WRITE))
 		goto fail;
 #ifdef MADV_HUGEPAGE
-	if (res > SMALL_RESERVE) /* a hint: failure is harmless */
+	if (huge) /* a hint: failure is harmless */
 		(void)madvise(p, res, MADV_HUGEPAGE);
 #endif
-	if (pl->committed && small) {
-		/* A few small pages: copy them, so that the new space is all huge. */
-		memcpy(p, pl->base, pl->committed);
-		munmap(pl->base, pl->reserved);
-	} else if (pl->committed) {
-		/* Move the pages (page-table entries, not bytes). */
-		if (mremap(pl->base, pl->committed, pl->committed, MREMAP_MAYMOVE | MREMAP_FIXED,
-			   p) == MAP_FAILED)
-			goto fail;
+	if (copy) {
+		memcpy(p, pl->base, (size_t)pl->used * pl->node_size);
+		if (pl->reserved <= SMALL_RESERVE)
+			free(pl->base);
+		else
+			munmap(pl->base, pl->reserved);
+	} else if (mremap(pl->base, pl->committed, pl->committed, MREMAP_MAYMOVE | MREMAP_FIXED,
+			  p) == MAP_FAILED) {
+		goto fail;
+	} else {
 		munmap(pl->base + pl->committed, pl->reserved - pl->committed);
 	}
 	pl->base = p;
 	pl->reserved = res;
-	pl->committed = bytes;
+	pl->huge = huge;
 	return 0;
 fail:
 	munmap(p, res);
@@ -104,8 +121,23 @@ fail:
 /* Make the first @bytes of the array usable. */
 static int commit(struct pool *pl, size_t bytes)
 {
-	if (bytes > pl->reserved) {
-		if (move_to_larger(pl, bytes))
+	if (bytes <= SMALL_RESERVE) {
+		char *p = realloc(pl->base, bytes);
+
+		if (!p)
+			return VMRES_ENOMEM;
+		pl->base = p;
+		pl->reserved = bytes;
+	} else if (bytes > pl->reserved) {
+		size_t res = pl->reserved <= SMALL_RESERVE ? LARGE_RESERVE : pl->reserved * 4;
+
+		while (res < bytes)
+			res *= 4;
+		if (move_array(pl, res, bytes))
+			return VMRES_ENOMEM;
+	} else if (!pl->huge && wants_huge(pl)) {
+		/* Time for huge pages: into fresh space of the same size. */
+		if (move_array(pl, pl->reserved, bytes))
 			return VMRES_ENOMEM;
 	} else if (mprotect(pl->base + pl->committed, bytes - pl->committed,
 			    PROT_READ | PROT_WRITE)) {
@@ -116,12 +148,28 @@ static int commit(struct pool *pl, size_t bytes)
 	return 0;
 }
 
+/* Make the array hold at least @total nodes (at least double what it holds). */
+static int grow_to(struct pool *pl, uint64_t total)
+{
+	size_t bytes;
+
+	/* Indices stay below NIL. */
+	if (total >= NIL)
+		return VMRES_ENOMEM;
+	bytes = (size_t)total * pl->node_size;
+	if (bytes < pl->committed * 2)
+		bytes = pl->committed * 2;
+	/* Past the heap block, whole huge pages: the kernel backs a 2 MiB range with
+	 * one only if all of it is in one mapping. */
+	if (bytes > SMALL_RESERVE)
+		bytes = round_up(bytes, HUGE_BYTES);
+	return commit(pl, bytes);
+}
+
 /* Make sure that @n nodes can be taken without failing. */
 int vmres__addr_pool_reserve(struct pool *pl, uint32_t n)
 {
 	uint32_t avail = pl->cap - pl->used;
-	uint64_t need;
-	size_t bytes;
 
 	if (avail >= n)
 		return 0;
@@ -129,17 +177,13 @@ int vmres__addr_pool_reserve(struct pool *pl, uint32_t n)
 		memcpy(&i, pool_at(pl, i), sizeof(i));
 	if (avail >= n)
 		return 0;
-	/* Indices stay below NIL. */
-	need = (uint64_t)pl->used + (n - avail);
-	if (need >= NIL)
-		return VMRES_ENOMEM;
-	bytes = (size_t)need * pl->node_size;
-	if (bytes < pl->committed * 2)
-		bytes = pl->committed * 2;
-	/* Past the small reservation, whole huge pages: the kernel backs a 2 MiB
-	 * range with one only if all of it is in one mapping. */
-	bytes = round_up(bytes, bytes > SMALL_RESERVE ? HUGE_BYTES : COMMIT_BYTES);
-	return commit(pl, bytes);
+	return grow_to(pl, (uint64_t)pl->used + (n - avail));
+}
+
+/* Make the array hold at least @total nodes, used or not. */
+int vmres__addr_pool_reserve_total(struct pool *pl, uint32_t total)
+{
+	return pl->cap >= total ? 0 : grow_to(pl, total);
 }
 
 /* Take a node; vmres__addr_pool_reserve() made sure there is one. */

@@ -208,6 +208,11 @@ int vmres_addr_validate(const struct vmres_addr *a)
 		return VMRES_EINVAL;
 	if (a->wbase > a->wlast || check_gaps(a) || check_records(a))
 		return VMRES_ECORRUPT;
+	/* A release never needs memory: the gap tree has room for every gap there
+	 * can be (reserve_alloc() in addr.c). */
+	if (a->count && (a->g.leaves.cap < gap_leaves_for(a->count + 1) ||
+			 a->g.inodes.cap < gap_inodes_for(a->count + 1)))
+		return VMRES_ECORRUPT;
 
 	/* Records and gaps tile the window, alternately. */
 	gc = (struct gap_cursor){a, a->g.first_leaf, 0};
