@@ -868,13 +868,18 @@ static void assert_matches_model(const struct vmres_addr *a, const struct addr_m
 {
 	struct snap s = {0};
 	struct vmres_addr_entry *gaps = malloc((m->n + 1) * sizeof(*gaps));
+	uint64_t *gs = malloc((m->n + 1) * sizeof(*gs)), *ge = malloc((m->n + 1) * sizeof(*ge));
 	struct vmres_addr_stats want;
-	size_t ng = 0;
-	uint64_t gs, ge;
+	size_t ng;
 
 	assert_non_null(gaps);
-	while (addr_model_gap(m, ng, &gs, &ge))
-		gaps[ng++] = (struct vmres_addr_entry){gs, ge, 0};
+	assert_non_null(gs);
+	assert_non_null(ge);
+	ng = addr_model_gaps(m, gs, ge);
+	for (size_t k = 0; k < ng; k++)
+		gaps[k] = (struct vmres_addr_entry){gs[k], ge[k], 0};
+	free(gs);
+	free(ge);
 	addr_model_stats(m, &want);
 	snap_take(a, &s);
 	assert_int_equal(s.n_allocs, m->n);

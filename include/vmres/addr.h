@@ -42,9 +42,11 @@ extern "C" {
  * leaf, never less than a quarter full. Measured at 100000 allocations: 41 bytes
  * after filling (a handful of gaps), 58 after heavy churn (one gap per five
  * allocations), 76 after exact reservations that each leave a gap; the worst
- * case, a gap beside every allocation in quarter-full nodes, is about 220. The
- * nodes live in reserved address space that grows by doubling, so up to as much
- * again may be committed (though not touched) ahead of use.
+ * case, a gap beside every allocation in quarter-full nodes, is about 220. Past
+ * 64 KiB a tree's nodes live in reserved address space that grows by doubling,
+ * and the gap tree keeps address space for the worst case of its gaps (about 120
+ * bytes per allocation, touched only as gaps appear): that is what lets a
+ * release never need memory.
  */
 #define VMRES_ADDR_BYTES_PER_ALLOC 80
 

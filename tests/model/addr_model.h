@@ -79,36 +79,25 @@ static inline int addr_model_insert(struct addr_model *m, uint64_t base, uint64_
  * Free gap number @p k in address order: [*gs, *ge]. Returns false past the
  * last gap. Gaps are the maximal free runs of the window.
  */
-static inline bool addr_model_gap(const struct addr_model *m, size_t k, uint64_t *gs, uint64_t *ge)
+/* Every free gap in address order, into @gs/@ge (room for n + 1); returns
+ * how many. One pass, so that the tests stay linear per operation. */
+static inline size_t addr_model_gaps(const struct addr_model *m, uint64_t *gs, uint64_t *ge)
 {
 	addr_model_u128 start = m->base;
-	size_t seen = 0;
+	size_t k = 0;
 
 	for (size_t i = 0; i <= m->n; i++) {
 		addr_model_u128 end =
 			i < m->n ? (addr_model_u128)m->e[i].base : (addr_model_u128)m->last + 1;
 
 		if (end > start) {
-			if (seen == k) {
-				*gs = (uint64_t)start;
-				*ge = (uint64_t)(end - 1);
-				return true;
-			}
-			seen++;
+			gs[k] = (uint64_t)start;
+			ge[k] = (uint64_t)(end - 1);
+			k++;
 		}
 		if (i < m->n)
 			start = (addr_model_u128)m->e[i].last + 1;
 	}
-	return false;
-}
-
-static inline size_t addr_model_gap_count(const struct addr_model *m)
-{
-	size_t k = 0;
-	uint64_t gs, ge;
-
-	while (addr_model_gap(m, k, &gs, &ge))
-		k++;
 	return k;
 }
 
@@ -123,29 +112,31 @@ static inline addr_model_u128 addr_model_align_up(addr_model_u128 x, uint64_t al
 static inline bool addr_model_fit(const struct addr_model *m, bool last_fit, uint64_t size,
 				  uint64_t align, uint64_t lo, uint64_t hi, uint64_t *out)
 {
-	size_t ngaps = addr_model_gap_count(m);
+	uint64_t *gs = malloc((m->n + 1) * sizeof(*gs)), *ge = malloc((m->n + 1) * sizeof(*ge));
+	size_t ngaps = gs && ge ? addr_model_gaps(m, gs, ge) : 0;
 	uint64_t a = align > 1 ? align : 1;
+	bool found = false;
 
-	for (size_t j = 0; j < ngaps; j++) {
+	for (size_t j = 0; j < ngaps && !found; j++) {
 		size_t k = last_fit ? ngaps - 1 - j : j;
-		uint64_t gs = 0, ge = 0;
 		addr_model_u128 s, e;
 
-		addr_model_gap(m, k, &gs, &ge);
-		s = gs > lo ? gs : lo;
-		e = ge < hi ? ge : hi;
+		s = gs[k] > lo ? gs[k] : lo;
+		e = ge[k] < hi ? ge[k] : hi;
 		if (s > e || e - s + 1 < size)
 			continue;
 		if (last_fit)
 			s = (e + 1 - size) / a * a;
 		else
 			s = addr_model_align_up(s, a);
-		if (s >= (gs > lo ? gs : lo) && s + size - 1 <= e) {
+		if (s >= (gs[k] > lo ? gs[k] : lo) && s + size - 1 <= e) {
 			*out = (uint64_t)s;
-			return true;
+			found = true;
 		}
 	}
-	return false;
+	free(gs);
+	free(ge);
+	return found;
 }
 
 static inline int addr_model_alloc(struct addr_model *m, const struct vmres_addr_req *req,
@@ -259,7 +250,15 @@ static inline void addr_model_stats(const struct addr_model *m, struct vmres_add
 	out->count = m->n;
 	out->used = addr_model_clamp(used);
 	out->free = addr_model_clamp(window - used);
-	out->gaps = addr_model_gap_count(m);
+	/* A gap before entry i, or after the last, where that space is not empty. */
+	out->gaps = 0;
+	for (size_t i = 0; i <= m->n; i++) {
+		addr_model_u128 start = i ? (addr_model_u128)m->e[i - 1].last + 1 : m->base;
+		addr_model_u128 end =
+			i < m->n ? (addr_model_u128)m->e[i].base : (addr_model_u128)m->last + 1;
+
+		out->gaps += end > start;
+	}
 }
 
 #endif /* VMRES_TEST_ADDR_MODEL_H */
