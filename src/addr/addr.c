@@ -242,15 +242,19 @@ static inline __attribute__((always_inline)) void commit(struct vmres_addr *a, s
 }
 
 /* Nodes for one more allocation: one insertion into the record tree, and gap
- * tree nodes for as many gaps as there can then be (see gap_leaves_for()). */
+ * tree nodes for as many gaps as there can then be (see gap_leaves_for()). The
+ * gap pools are checked against a precomputed count, gap_room. */
 static int reserve_alloc(struct vmres_addr *a)
 {
-	uint32_t leaves = gap_leaves_for(a->count + 2), inodes = gap_inodes_for(a->count + 2);
+	if (a->count >= a->gap_room) {
+		uint32_t leaves = gap_leaves_for(a->count + 2);
+		uint32_t inodes = gap_inodes_for(a->count + 2);
 
-	if ((a->g.leaves.cap < leaves || a->g.inodes.cap < inodes) &&
-	    (vmres__addr_pool_reserve_total(&a->g.leaves, leaves) ||
-	     vmres__addr_pool_reserve_total(&a->g.inodes, inodes)))
-		return VMRES_ENOMEM;
+		if (vmres__addr_pool_reserve_total(&a->g.leaves, leaves) ||
+		    vmres__addr_pool_reserve_total(&a->g.inodes, inodes))
+			return VMRES_ENOMEM;
+		a->gap_room = gap_room_of(a->g.leaves.cap, a->g.inodes.cap);
+	}
 	return vmres__addr_reserve_insert(&a->r);
 }
 

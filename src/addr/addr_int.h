@@ -129,6 +129,9 @@ struct vmres_addr {
 	uint64_t count;
 	uint64_t used; /* modulo 2^64 */
 	uint64_t gaps;
+	/* An allocation while count < gap_room needs no gap-tree nodes beyond
+	 * those reserved (see gap_room_of()). */
+	uint64_t gap_room;
 };
 
 /* A root-to-leaf path: node[l] for l = 0..height (node[height] is the leaf) and
@@ -568,6 +571,23 @@ static inline uint32_t gap_leaves_for(uint64_t gaps)
 static inline uint32_t gap_inodes_for(uint64_t gaps)
 {
 	return gap_leaves_for(gaps) / (NODE_MIN - 1) + MAX_DEPTH + 1;
+}
+
+/*
+ * The gap_room of gap-tree pools of @leaves and @inodes nodes: every count below
+ * it has room for count + 2 gaps. gap_leaves_for(g) <= L holds for
+ * g < L * LEAF_MIN, and gap_inodes_for(g) <= I for gap_leaves_for(g) <=
+ * (I - MAX_DEPTH - 1) * (NODE_MIN - 1) + NODE_MIN - 2.
+ */
+static inline uint64_t gap_room_of(uint32_t leaves, uint32_t inodes)
+{
+	uint64_t g;
+
+	if (inodes < MAX_DEPTH + 1)
+		return 0;
+	g = ((uint64_t)(inodes - MAX_DEPTH - 1) * (NODE_MIN - 1) + NODE_MIN - 2) * LEAF_MIN;
+	g = min_u64(g, (uint64_t)leaves * LEAF_MIN);
+	return g > 2 ? g - 2 : 0;
 }
 
 /* Make sure that an insertion into @t can take every node it may need (one

@@ -210,8 +210,9 @@ int vmres_addr_validate(const struct vmres_addr *a)
 		return VMRES_ECORRUPT;
 	/* A release never needs memory: the gap tree has room for every gap there
 	 * can be (reserve_alloc() in addr.c). */
-	if (a->count && (a->g.leaves.cap < gap_leaves_for(a->count + 1) ||
-			 a->g.inodes.cap < gap_inodes_for(a->count + 1)))
+	if ((a->count && (a->g.leaves.cap < gap_leaves_for(a->count + 1) ||
+			  a->g.inodes.cap < gap_inodes_for(a->count + 1))) ||
+	    a->gap_room > gap_room_of(a->g.leaves.cap, a->g.inodes.cap))
 		return VMRES_ECORRUPT;
 
 	/* Records and gaps tile the window, alternately. */
