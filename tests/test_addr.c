@@ -760,6 +760,54 @@ static void test_deep_tree_survives_random_insert_and_release(void **state)
 	vmres_addr_free(a);
 }
 
+/*
+ * A deep tree whose last allocation ends at, and whose last gap starts at, the
+ * top of the u64 space: searches by the address UINT64_MAX go through internal
+ * nodes whose unused keys are UINT64_MAX too (keys_pad() in addr_int.h).
+ */
+static void test_deep_tree_at_top_of_space(void **state)
+{
+	const uint64_t n = 20000, base = TOP - n * 0x100 + 1;
+	struct vmres_addr *a = new_addr(base, TOP);
+	struct vmres_addr_entry e;
+	uint64_t owner = 0, out;
+
+	(void)state;
+	/* Slots of 0x100 bytes, each allocation 0x80 bytes followed by a gap. */
+	for (uint64_t i = 0; i < n; i++)
+		assert_int_equal(vmres_addr_reserve(a, base + i * 0x100, 0x80, i), 0);
+	assert_int_equal(vmres_addr_validate(a), 0);
+	/* The last gap is [TOP - 0x7f, TOP]: its last byte, then all of it. */
+	assert_int_equal(vmres_addr_find(a, TOP, &e), VMRES_ENOENT);
+	assert_int_equal(vmres_addr_reserve(a, TOP, 1, 77), 0);
+	assert_int_equal(vmres_addr_find(a, TOP, &e), 0);
+	assert_int_equal(e.base, TOP);
+	assert_int_equal(e.owner, 77);
+	assert_int_equal(vmres_addr_next(a, TOP - 0x80, &e), 0);
+	assert_int_equal(e.base, TOP);
+	assert_int_equal(vmres_addr_next(a, TOP, &e), 0);
+	assert_int_equal(e.last, TOP);
+	assert_int_equal(vmres_addr_validate(a), 0);
+	assert_int_equal(vmres_addr_release(a, TOP, 1, &owner), 0);
+	assert_int_equal(vmres_addr_next(a, TOP, &e), VMRES_ENOENT);
+	assert_int_equal(owner, 77);
+	assert_int_equal(alloc_with(a, VMRES_ADDR_LAST_FIT, 0x80, 0, 0, TOP, &out), 0);
+	assert_int_equal(out, TOP - 0x7f);
+	assert_int_equal(vmres_addr_find(a, TOP, &e), 0);
+	assert_int_equal(e.base, TOP - 0x7f);
+	assert_int_equal(vmres_addr_validate(a), 0);
+	/* Release from the top down: each release merges two gaps at the top. */
+	assert_int_equal(vmres_addr_release(a, TOP - 0x7f, 0x80, NULL), 0);
+	for (uint64_t i = n; i-- > 0;) {
+		assert_int_equal(vmres_addr_release(a, base + i * 0x100, 0x80, &owner), 0);
+		assert_int_equal(owner, i);
+		if (i % 2048 == 0)
+			assert_int_equal(vmres_addr_validate(a), 0);
+	}
+	assert_int_equal(vmres_addr_find(a, TOP, &e), VMRES_ENOENT);
+	vmres_addr_free(a);
+}
+
 /* The largest free gap of the allocator, found by visiting every gap. */
 static int visit_largest(void *ctx, const struct vmres_addr_entry *e)
 {
@@ -1112,6 +1160,7 @@ int main(void)
 		cmocka_unit_test(test_stats_and_validate_reject_null),
 		cmocka_unit_test(test_padding_left_by_a_tail_allocation_is_found_again),
 		cmocka_unit_test(test_deep_tree_survives_random_insert_and_release),
+		cmocka_unit_test(test_deep_tree_at_top_of_space),
 		cmocka_unit_test(test_largest_gap_shrinking_is_seen_by_later_searches),
 		cmocka_unit_test(test_large_allocator_grows_its_node_pools),
 		cmocka_unit_test(test_matches_model_in_small_windows),

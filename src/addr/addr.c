@@ -406,7 +406,7 @@ static void descend_both(const struct vmres_addr *a, uint64_t x, struct path *rp
 	for (unsigned int l = 0; l < rh || l < gh; l++) {
 		if (l < rh) {
 			const struct rinode *n = rinode_at(a, rn);
-			uint32_t i = route(n->key, n->count, x);
+			uint32_t i = route(n->key, RNODE_CAP, n->count, x);
 
 			rp->node[l] = rn;
 			rp->pos[l] = i;
@@ -419,7 +419,7 @@ static void descend_both(const struct vmres_addr *a, uint64_t x, struct path *rp
 		}
 		if (l < gh) {
 			const struct ginode *n = ginode_at(a, gn);
-			uint32_t i = route(n->key, n->count, x);
+			uint32_t i = route(n->key, NODE_CAP, n->count, x);
 
 			gp->node[l] = gn;
 			gp->pos[l] = i;

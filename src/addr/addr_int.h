@@ -8,6 +8,7 @@
 #include <vmres/addr.h>
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -449,55 +450,70 @@ static inline void prefetch_node(const void *node, size_t size)
 		__builtin_prefetch((const char *)node + off);
 }
 
-/* The last i with key[i] <= x, or 0 (key[0] is never read). */
-static inline uint32_t route(const uint64_t *key, uint32_t count, uint64_t x)
+/* Internal nodes of both trees keep UINT64_MAX in their keys past count, so
+ * that route() can read a whole node without looking at count. */
+static inline void keys_pad(uint64_t *key, uint32_t count, uint32_t cap)
 {
-	uint32_t lo = 0, cnt = count;
-
-	while (cnt > 1) {
-		uint32_t half = cnt / 2;
-
-		if (key[lo + half] <= x)
-			lo += half;
-		cnt -= half;
-	}
-	return lo;
+	memset(key + count, 0xff, (cap - count) * sizeof(key[0]));
 }
+
+/*
+ * The last i < count with key[i] <= x, or 0 (key[0] is never read), in a node
+ * of @cap keys (a multiple of 8) padded by keys_pad(). Two rounds of
+ * independent compares instead of a binary search's chain of log2(cap)
+ * dependent ones: first the last key of every cache line (8 keys), then the
+ * keys of the line where x falls.
+ */
+static inline uint32_t route(const uint64_t *key, uint32_t cap, uint32_t count, uint64_t x)
+{
+	uint32_t line = 0, i;
+
+	for (uint32_t j = 7; j < cap - 1; j += 8)
+		line += key[j] <= x;
+	i = line * 8;
+	for (uint32_t k = 0; k < 8; k++)
+		i += key[line * 8 + k] <= x;
+	/* i keys are <= x. None: x is below key[0], which counts as <= x. Past
+	 * count: only x = UINT64_MAX reaches the padding. */
+	if (i == 0)
+		return 0;
+	return i <= count ? i - 1 : count - 1;
+}
+
+/*
+ * Number of the @n (<= LEAF_CAP) entries of 24 bytes at @e whose first u64, the
+ * key, is <= x; the keys ascend. Like route(), two rounds of independent
+ * compares: the entries 7, 15 and 23 pick a group of 8, whose entries are then
+ * compared. Entries at and past n are never read (their index is clamped to the
+ * last one, whose compare then does not count).
+ */
+static inline uint32_t rank24(const uint64_t *e, uint32_t n, uint64_t x)
+{
+	uint32_t g = 0, c = 0;
+
+	if (n == 0)
+		return 0;
+	for (uint32_t j = 7; j < LEAF_CAP - 1; j += 8)
+		g += (j < n) & (e[3 * min_u64(j, n - 1)] <= x);
+	for (uint32_t k = g * 8; k < g * 8 + 8; k++)
+		c += (k < n) & (e[3 * min_u64(k, n - 1)] <= x);
+	return g * 8 + c;
+}
+
+_Static_assert(sizeof(struct gap) == 24 && sizeof(struct rec) == 24 &&
+		       offsetof(struct gap, start) == 0 && offsetof(struct rec, base) == 0,
+	       "rank24() reads gaps and records as 24-byte entries keyed by their first u64");
 
 /* Number of gaps of @l with start <= x. */
 static inline uint32_t gleaf_rank(const struct gleaf *l, uint64_t x)
 {
-	uint32_t n = l->count, lo = 0;
-
-	if (n == 0)
-		return 0;
-	/* Without a branch on the keys: the compares are as good as random. */
-	while (n > 1) {
-		uint32_t half = n / 2;
-
-		lo += half & (0u - (uint32_t)(l->g[lo + half - 1].start <= x));
-		n -= half;
-	}
-	return lo + (l->g[lo].start <= x);
+	return rank24(&l->g[0].start, l->count, x);
 }
 
 /* Number of records of @l with base <= x. */
 static inline uint32_t rleaf_rank(const struct rleaf *l, uint64_t x)
 {
-	const struct rec *r = rec_at(l, 0);
-	uint32_t n = l->count, lo = 0;
-
-	if (n == 0)
-		return 0;
-	/* Without a branch on the keys: the compares are as good as random. */
-	while (n > 1) {
-		uint32_t half = n / 2;
-
-		/* A mask, not a conditional: gcc would branch on it. */
-		lo += half & (0u - (uint32_t)(r[lo + half - 1].base <= x));
-		n -= half;
-	}
-	return lo + (r[lo].base <= x);
+	return rank24(&rec_at(l, 0)->base, l->count, x);
 }
 
 /* How vmres__addr_share() rebalanced two sibling nodes. */

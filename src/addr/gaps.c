@@ -57,6 +57,7 @@ static uint32_t ginode_take(struct vmres_addr *a)
 	struct ginode *n = ginode_at(a, i);
 
 	n->count = 0;
+	keys_pad(n->key, 0, NODE_CAP);
 	memset(n->bits, 0, sizeof(n->bits));
 	memset(n->blocks, 0, sizeof(n->blocks));
 	return i;
@@ -72,6 +73,7 @@ static void gleaf_trim(struct gleaf *l, uint32_t count)
 
 static void ginode_trim(struct ginode *n, uint32_t count)
 {
+	keys_pad(n->key, count, NODE_CAP);
 	memset(n->bits + count, 0, NODE_CAP - count);
 	memset(n->blocks + count, 0, NODE_CAP - count);
 	n->count = count;
@@ -251,7 +253,7 @@ static void descend(const struct vmres_addr *a, uint64_t x, struct path *p)
 		uint32_t i;
 
 		prefetch_node(n->key, sizeof(n->key));
-		i = route(n->key, n->count, x);
+		i = route(n->key, NODE_CAP, n->count, x);
 		p->node[l] = node;
 		p->pos[l] = i;
 		node = n->child[i];

@@ -41,6 +41,7 @@ static uint32_t rinode_take(struct vmres_addr *a)
 	uint32_t i = vmres__addr_pool_take(&a->r.inodes);
 
 	rinode_at(a, i)->count = 0;
+	keys_pad(rinode_at(a, i)->key, 0, RNODE_CAP);
 	return i;
 }
 
@@ -84,7 +85,7 @@ void vmres__recs_descend(const struct vmres_addr *a, uint64_t x, struct path *p)
 		uint32_t i;
 
 		prefetch_node(n->key, sizeof(n->key));
-		i = route(n->key, n->count, x);
+		i = route(n->key, RNODE_CAP, n->count, x);
 		p->node[l] = node;
 		p->pos[l] = i;
 		node = n->child[i];
@@ -101,6 +102,13 @@ static void rinode_copy(struct rinode *dst, uint32_t at, const struct rinode *sr
 {
 	memmove(&dst->key[at], &src->key[from], cnt * sizeof(src->key[0]));
 	memmove(&dst->child[at], &src->child[from], cnt * sizeof(src->child[0]));
+}
+
+/* Cut @n to @count children, padding the keys past them. */
+static void rinode_trim(struct rinode *n, uint32_t count)
+{
+	keys_pad(n->key, count, RNODE_CAP);
+	n->count = count;
 }
 
 static void rinode_put_child(struct rinode *n, uint32_t pos, uint32_t c, uint64_t key)
@@ -146,7 +154,7 @@ static void insert_child(struct vmres_addr *a, struct path *p, int level, uint32
 	n = rinode_at(a, p->node[level]);
 	rinode_copy(r, 0, n, half, RNODE_CAP - half);
 	r->count = RNODE_CAP - half;
-	n->count = half;
+	rinode_trim(n, half);
 	if (pos <= half)
 		rinode_put_child(n, pos, c, key);
 	else
@@ -230,7 +238,7 @@ static void rinode_copy_v(void *dst, uint32_t at, const void *src, uint32_t from
 
 static void rinode_count_v(void *n, uint32_t count)
 {
-	((struct rinode *)n)->count = count;
+	rinode_trim(n, count);
 }
 
 static const struct node_ops rleaf_ops = {LEAF_CAP, rleaf_copy_v, rleaf_count_v};
@@ -281,7 +289,7 @@ static bool join_children(struct vmres_addr *a, unsigned int level, uint32_t par
 	}
 	if (how == SHARE_MERGED) {
 		rinode_copy(pn, li + 1, pn, li + 2, pn->count - li - 2);
-		pn->count--;
+		rinode_trim(pn, pn->count - 1);
 	}
 	return how == SHARE_MERGED;
 }

@@ -22,6 +22,15 @@ static bool zero_from(const uint8_t *bytes, uint32_t from, uint32_t cap)
 	return true;
 }
 
+/* The keys of an internal node past its count are UINT64_MAX (keys_pad()). */
+static bool padded_from(const uint64_t *key, uint32_t from, uint32_t cap)
+{
+	for (uint32_t i = from; i < cap; i++)
+		if (key[i] != UINT64_MAX)
+			return false;
+	return true;
+}
+
 static int check_gnode(const struct vmres_addr *a, struct gcheck *c, unsigned int level,
 		       uint32_t node, uint64_t *key, struct bound *truth)
 {
@@ -64,7 +73,8 @@ static int check_gnode(const struct vmres_addr *a, struct gcheck *c, unsigned in
 		return VMRES_ECORRUPT;
 	n = ginode_at(a, node);
 	if (n->count > NODE_CAP || n->count < (is_root ? 2u : NODE_MIN) ||
-	    !zero_from(n->bits, n->count, NODE_CAP) || !zero_from(n->blocks, n->count, NODE_CAP))
+	    !zero_from(n->bits, n->count, NODE_CAP) || !zero_from(n->blocks, n->count, NODE_CAP) ||
+	    !padded_from(n->key, n->count, NODE_CAP))
 		return VMRES_ECORRUPT;
 	c->inodes++;
 	*truth = (struct bound){0, 0};
@@ -137,7 +147,8 @@ static int check_rnode(const struct vmres_addr *a, struct rcheck *c, unsigned in
 	if (node >= a->r.inodes.used)
 		return VMRES_ECORRUPT;
 	n = rinode_at(a, node);
-	if (n->count > RNODE_CAP || n->count < (is_root ? 2u : RNODE_MIN) || n->key[0] != lo)
+	if (n->count > RNODE_CAP || n->count < (is_root ? 2u : RNODE_MIN) || n->key[0] != lo ||
+	    !padded_from(n->key, n->count, RNODE_CAP))
 		return VMRES_ECORRUPT;
 	c->inodes++;
 	for (uint32_t i = 0; i < n->count; i++) {
