@@ -761,6 +761,45 @@ static void test_deep_tree_survives_random_insert_and_release(void **state)
 }
 
 /*
+ * Length summaries are upper bounds (gaps.c): taking the 1 MiB gaps of a deep
+ * tree with BAR fits leaves every node's bound at 1 MiB. A search by length
+ * must still find the one gap left, past all those stale bounds, from either
+ * end, and again on the next search.
+ */
+static void test_stale_length_bounds_hide_no_fit(void **state)
+{
+	const uint64_t n = 3000, base = 0x100000, stride = 0x200000, mib = 0x100000;
+	const uint64_t keep = 1777, hole = base + keep * stride + mib;
+	struct vmres_addr *a = new_addr(base, base + n * stride - 1);
+	uint64_t out;
+
+	(void)state;
+	for (uint64_t i = 0; i < n; i++)
+		assert_int_equal(vmres_addr_reserve(a, base + i * stride, mib, i), 0);
+	for (uint64_t i = 0; i < n; i++) {
+		assert_int_equal(alloc_with(a, VMRES_ADDR_FIRST_FIT, mib, mib, 0, TOP, &out), 0);
+		assert_int_equal(out, base + i * stride + mib);
+	}
+	assert_int_equal(vmres_addr_validate(a), 0);
+	assert_int_equal(vmres_addr_release(a, hole, mib, NULL), 0);
+	for (int round = 0; round < 2; round++) {
+		/* Not a power of two: a search by length. */
+		assert_int_equal(alloc_with(a, VMRES_ADDR_FIRST_FIT, 0xc0000, 0x1000, 0, TOP, &out),
+				 0);
+		assert_int_equal(out, hole);
+		assert_int_equal(vmres_addr_release(a, out, 0xc0000, NULL), 0);
+		assert_int_equal(alloc_with(a, VMRES_ADDR_LAST_FIT, 0xc0000, 0x1000, 0, TOP, &out),
+				 0);
+		assert_int_equal(out, hole + mib - 0xc0000);
+		assert_int_equal(vmres_addr_release(a, out, 0xc0000, NULL), 0);
+		EXPECT_UNCHANGED(a, VMRES_ENOSPC,
+				 alloc_with(a, VMRES_ADDR_FIRST_FIT, mib + 1, 0, 0, TOP, &out));
+		assert_int_equal(vmres_addr_validate(a), 0);
+	}
+	vmres_addr_free(a);
+}
+
+/*
  * A deep tree whose last allocation ends at, and whose last gap starts at, the
  * top of the u64 space: searches by the address UINT64_MAX go through internal
  * nodes whose unused keys are UINT64_MAX too (keys_pad() in addr_int.h).
@@ -1161,6 +1200,7 @@ int main(void)
 		cmocka_unit_test(test_padding_left_by_a_tail_allocation_is_found_again),
 		cmocka_unit_test(test_deep_tree_survives_random_insert_and_release),
 		cmocka_unit_test(test_deep_tree_at_top_of_space),
+		cmocka_unit_test(test_stale_length_bounds_hide_no_fit),
 		cmocka_unit_test(test_largest_gap_shrinking_is_seen_by_later_searches),
 		cmocka_unit_test(test_large_allocator_grows_its_node_pools),
 		cmocka_unit_test(test_matches_model_in_small_windows),

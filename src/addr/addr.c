@@ -68,7 +68,7 @@ static inline bool fit_high(const struct want *w, uint64_t gs, uint64_t ge, uint
  * key[i] and ends before key[i + 1], so children wholly before the sub-window
  * are skipped and the walk stops at the first child wholly after it.
  */
-static bool first_fit_in(const struct vmres_addr *a, const struct want *w, struct path *p,
+static bool first_fit_in(struct vmres_addr *a, const struct want *w, struct path *p,
 			 unsigned int level, uint32_t node, uint32_t *pos, uint64_t *start)
 {
 	p->node[level] = node;
@@ -91,7 +91,7 @@ static bool first_fit_in(const struct vmres_addr *a, const struct want *w, struc
 		return false;
 	}
 
-	const struct ginode *n = ginode_at(a, node);
+	struct ginode *n = ginode_at(a, node);
 
 	for (uint64_t f = node_candidates(n, w); f; f &= f - 1) {
 		uint32_t i = (uint32_t)__builtin_ctzll(f);
@@ -107,12 +107,13 @@ static bool first_fit_in(const struct vmres_addr *a, const struct want *w, struc
 		p->pos[level] = i;
 		if (first_fit_in(a, w, p, level + 1, n->child[i], pos, start))
 			return true;
+		vmres__gaps_tighten(a, n, level, i);
 	}
 	return false;
 }
 
 /* Mirror image of first_fit_in(). */
-static bool last_fit_in(const struct vmres_addr *a, const struct want *w, struct path *p,
+static bool last_fit_in(struct vmres_addr *a, const struct want *w, struct path *p,
 			unsigned int level, uint32_t node, uint32_t *pos, uint64_t *start)
 {
 	p->node[level] = node;
@@ -136,7 +137,7 @@ static bool last_fit_in(const struct vmres_addr *a, const struct want *w, struct
 		return false;
 	}
 
-	const struct ginode *n = ginode_at(a, node);
+	struct ginode *n = ginode_at(a, node);
 
 	for (uint64_t f = node_candidates(n, w); f;) {
 		uint32_t i = 63 - (uint32_t)__builtin_clzll(f);
@@ -153,6 +154,7 @@ static bool last_fit_in(const struct vmres_addr *a, const struct want *w, struct
 		p->pos[level] = i;
 		if (last_fit_in(a, w, p, level + 1, n->child[i], pos, start))
 			return true;
+		vmres__gaps_tighten(a, n, level, i);
 	}
 	return false;
 }

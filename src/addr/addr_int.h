@@ -63,7 +63,7 @@ struct gleaf {
 
 struct ginode {
 	uint64_t key[NODE_CAP];	    /* lowest start in child i */
-	uint64_t max_len[NODE_CAP]; /* the largest last - start in child i's subtree */
+	uint64_t max_len[NODE_CAP]; /* >= the largest last - start in child i's subtree */
 	uint8_t bits[NODE_CAP];	    /* len_bits(max_len[i]); 0 past count */
 	uint8_t blocks[NODE_CAP];   /* the largest block_class() in child i; 0 past count */
 	uint32_t child[NODE_CAP];
@@ -391,7 +391,8 @@ static inline uint8_t len_bits(uint64_t len)
 	return (uint8_t)(65 - __builtin_clzll(len | 1) - (len == 0));
 }
 
-/* What a subtree holds: its largest last - start and largest block_class(). */
+/* What a subtree holds: its largest last - start (or more: an upper bound) and
+ * its largest block_class() (exact). */
 struct bound {
 	uint64_t len;
 	uint8_t block;
@@ -632,6 +633,7 @@ void vmres__gaps_insert(struct vmres_addr *a, struct path *p, uint32_t pos, uint
 void vmres__gaps_remove(struct vmres_addr *a, struct path *p, uint32_t pos);
 void vmres__gaps_merge(struct vmres_addr *a, struct path *p, uint32_t pos);
 void vmres__gaps_set_pred(struct vmres_addr *a, uint32_t leaf, uint32_t from, uint32_t to);
+void vmres__gaps_tighten(struct vmres_addr *a, struct ginode *n, unsigned int level, uint32_t i);
 
 /* records.c: the record tree */
 int vmres__recs_init(struct vmres_addr *a);

@@ -14,16 +14,24 @@
  * wholly outside the sub-window are skipped by their keys. Last fit is the
  * mirror image.
  *
- * The summaries are exact, so a walk never enters a child that cannot hold the
- * request by size, and for a power-of-two size aligned to itself (a PCI BAR) not
- * by alignment either. They are kept exact on the update path, which already
- * holds the root-to-leaf path: a gap that grows raises the summaries above it;
- * one that shrinks changes nothing above unless it was the largest of its node,
- * and only then is that node rescanned (propagate()). Rescans are cheap because
- * every summary has a byte beside it (len_bits() of the gap, and the block
- * class), and 16 bytes are compared per SSE2 instruction: the largest byte is
- * found among the bytes, and only the gaps of that bit length are compared.
- * Searches use the same bytes to pick candidate children.
+ * The block classes are exact, so a walk for a power-of-two size aligned to
+ * itself (a PCI BAR) never enters a child that cannot hold it. They are kept
+ * exact on the update path, which already holds the root-to-leaf path: a gap
+ * that grows raises the summaries above it; one that shrinks changes nothing
+ * above unless it held the largest class of its node, and only then is that
+ * node's byte array rescanned (propagate()), 16 bytes per SSE2 instruction.
+ *
+ * The largest lengths are upper bounds: a gap that grows raises them, one that
+ * shrinks or goes leaves them alone. Keeping them exact meant, on a shrink of
+ * the largest gap, reading every gap of its length class and every child's
+ * length again: a third of a churn's time (see docs/BENCHMARKS.md). Only a
+ * search by length (a size that is not a power of two aligned to itself, or a
+ * sub-window) reads them, and one that finds no fit in a child it entered
+ * tightens that child's bound to what the child holds (vmres__gaps_tighten()),
+ * so each stale bound misleads at most one search: the extra work is paid for
+ * once by the update that made it stale. Each summary has a byte beside it
+ * (len_bits() of the length, and the block class); searches pick candidate
+ * children by those bytes.
  *
  * A gap also remembers the record-tree leaf of the allocation right before it
  * (struct gap.pred), so that an allocation goes straight to its leaf; the record
@@ -101,8 +109,8 @@ int vmres__gaps_init(struct vmres_addr *a)
 
 /* ---- summaries ----------------------------------------------------------- */
 
-/* The bytes find the largest len_bits() and block class; only the gaps of the
- * largest len_bits() are compared. */
+/* The exact bound of @l. The bytes find the largest len_bits() and block class;
+ * only the gaps of the largest len_bits() are compared. */
 struct bound vmres__gleaf_bound(const struct gleaf *l)
 {
 	uint8_t top, block;
@@ -118,7 +126,9 @@ struct bound vmres__gleaf_bound(const struct gleaf *l)
 	return (struct bound){m, block};
 }
 
-/* Both 32-byte halves at once: the bytes past count are 0. */
+/* The bound of @n from its children's: its block class is exact, its length an
+ * upper bound like theirs. Both 32-byte halves at once: the bytes past count
+ * are 0. */
 static struct bound ginode_bound(const struct ginode *n)
 {
 	uint8_t top, block, top2, block2;
@@ -130,6 +140,14 @@ static struct bound ginode_bound(const struct ginode *n)
 		block = block2 > block ? block2 : block;
 	}
 	return (struct bound){max_of_top64(n->max_len, n->bits, top), block};
+}
+
+/* The largest block class of @n's children. */
+static uint8_t ginode_block(const struct ginode *n)
+{
+	uint8_t lo = max_byte(n->blocks, 32), hi = max_byte(n->blocks + 32, 32);
+
+	return lo > hi ? lo : hi;
 }
 
 /* Lowest start and bound of the node at @level. */
@@ -169,15 +187,14 @@ static void fix_up(struct vmres_addr *a, const struct path *p, unsigned int leve
 }
 
 /*
- * One component of a parent's summary after child @i's value went from @old to
- * @now, given the parent's summary @total before: the new summary, or -1 when the
- * child held the largest value and shrank: then *rescan is set and the parent
- * must be rescanned.
+ * A parent's block class after child @i's went from @old to @now, given the
+ * parent's class @total before; or, when the child held the largest class and
+ * its class shrank, *rescan is set and the parent must be rescanned.
  */
-static inline uint64_t summary_after(uint64_t old, uint64_t now, uint64_t total, bool *rescan)
+static inline uint8_t block_after(uint8_t old, uint8_t now, uint8_t total, bool *rescan)
 {
 	if (now >= old)
-		return max_u64(now, total);
+		return now > total ? now : total;
 	if (old < total)
 		return total;
 	*rescan = true;
@@ -186,9 +203,10 @@ static inline uint64_t summary_after(uint64_t old, uint64_t now, uint64_t total,
 
 /*
  * Cheaper fix_up() for a change that moved no gap between nodes: the leaf of @p
- * now has lowest start @key and exact bound @b. Each ancestor's summary is
- * derived from its old one when a child's value grew or was not the largest;
- * only a node whose largest value shrank is rescanned. Stops as soon as nothing
+ * now has lowest start @key and bound @b (its length an upper bound). Each
+ * ancestor's summary is derived from its old one: a length only ever grows
+ * here; a block class that grew or was not the largest is taken as is, and
+ * only a node whose largest class shrank is rescanned. Stops as soon as nothing
  * changes. Inlined into the update paths (a call costs a tenth of its usual work).
  */
 static inline __attribute__((always_inline)) void
@@ -213,32 +231,49 @@ propagate(struct vmres_addr *a, const struct path *p, uint64_t key, struct bound
 		key = parent->key[0];
 		grand = ginode_at(a, p->node[level - 2]);
 		total = bound_of(grand, p->pos[level - 2]);
-		b.len = summary_after(old.len, b.len, total.len, &rescan);
-		b.block = (uint8_t)summary_after(old.block, b.block, total.block, &rescan);
+		b.len = max_u64(b.len, total.len);
+		b.block = block_after(old.block, b.block, total.block, &rescan);
 		if (rescan)
-			b = ginode_bound(parent);
+			b.block = ginode_block(parent);
 		parent = grand;
 	}
 }
 
-/* The gaps of leaf @l of @p changed in place; its bound is @b, or must be
- * rescanned. */
+/* The gaps of leaf @l of @p changed in place; its bound is @b, or its block
+ * class must be rescanned. */
 static inline void leaf_changed(struct vmres_addr *a, const struct path *p, const struct gleaf *l,
 				struct bound b, bool rescan)
 {
 	if (a->g.height == 0)
 		return;
 	if (rescan)
-		b = vmres__gleaf_bound(l);
+		b.block = max_byte(l->blk, l->count);
 	propagate(a, p, l->g[0].start, b);
 }
 
-/* True if a gap of bound @old, which became @now, may have held its leaf's
- * largest value (@stored) in a component that shrank. */
-static inline bool lost_top(struct bound old, struct bound now, struct bound stored)
+/* True if a gap of block class @old, which became @now, may have held its
+ * leaf's largest class (@stored). */
+static inline bool lost_top(uint8_t old, uint8_t now, uint8_t stored)
 {
-	return (now.len < old.len && old.len >= stored.len) ||
-	       (now.block < old.block && old.block >= stored.block);
+	return now < old && old >= stored;
+}
+
+/*
+ * A search found no fit in child @i of the internal node @n at @level, which
+ * its length bound let it enter: lower that bound to what the child holds
+ * (exactly for a leaf; for an internal node, from its children's bounds, which
+ * the search may just have tightened). The bounds above stay upper bounds.
+ */
+void vmres__gaps_tighten(struct vmres_addr *a, struct ginode *n, unsigned int level, uint32_t i)
+{
+	uint32_t c = n->child[i];
+	uint64_t len = level + 1 == a->g.height ? vmres__gleaf_bound(gleaf_at(a, c)).len
+						: ginode_bound(ginode_at(a, c)).len;
+
+	if (len < n->max_len[i]) {
+		n->max_len[i] = len;
+		n->bits[i] = len_bits(len);
+	}
 }
 
 /* ---- descent ------------------------------------------------------------- */
@@ -500,7 +535,7 @@ void vmres__gaps_set(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_
 	stored = stored_bound(a, p, a->g.height);
 	gleaf_set(l, pos, start, last);
 	now = gap_bound(l, pos);
-	leaf_changed(a, p, l, bound_max(stored, now), lost_top(old, now, stored));
+	leaf_changed(a, p, l, bound_max(stored, now), lost_top(old.block, now.block, stored.block));
 }
 
 /*
@@ -514,7 +549,7 @@ void vmres__gaps_split(struct vmres_addr *a, struct path *p, uint32_t pos, uint6
 	struct gleaf *l = gleaf_at(a, p->node[a->g.height]);
 	struct bound stored = leaf_stored(a, p);
 	uint64_t s = l->g[pos].start, t = l->g[pos].last;
-	bool rescan = a->g.height && (t - s >= stored.len || l->blk[pos] >= stored.block);
+	bool rescan = a->g.height && l->blk[pos] >= stored.block;
 
 	gleaf_set(l, pos, s, base - 1);
 	leaf_insert(a, p, pos + 1, last + 1, t, pred, stored, rescan);
@@ -641,7 +676,7 @@ void vmres__gaps_remove(struct vmres_addr *a, struct path *p, uint32_t pos)
 	if (h > 0 && l->count < LEAF_MIN)
 		rebalance(a, p, h);
 	else
-		leaf_changed(a, p, l, stored, gone.len >= stored.len || gone.block >= stored.block);
+		leaf_changed(a, p, l, stored, gone.block >= stored.block);
 }
 
 /* Gap @pos of the leaf of @p (pos > 0) swallows the gap before it: the space

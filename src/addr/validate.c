@@ -85,8 +85,8 @@ static int check_gnode(const struct vmres_addr *a, struct gcheck *c, unsigned in
 
 		if (rc)
 			return rc;
-		/* Stored summaries are exact. */
-		if (k != n->key[i] || t.len != n->max_len[i] || t.block != n->blocks[i] ||
+		/* Stored block classes are exact, lengths upper bounds. */
+		if (k != n->key[i] || t.len > n->max_len[i] || t.block != n->blocks[i] ||
 		    n->bits[i] != len_bits(n->max_len[i]))
 			return VMRES_ECORRUPT;
 		*truth = bound_max(*truth, t);
