@@ -443,11 +443,10 @@ static void descend_both(const struct vmres_addr *a, uint64_t x, struct path *rp
  * (if it starts at last + 1). @pred is where the allocation before the range is
  * (leaf NIL if none).
  */
-static void free_range(struct vmres_addr *a, struct path *gp, uint64_t base, uint64_t last,
+static void free_range(struct vmres_addr *a, struct path *p, uint64_t base, uint64_t last,
 		       struct pred pred)
 {
-	struct path p = *gp;
-	struct gleaf *l = gleaf_at(a, p.node[a->g.height]);
+	struct gleaf *l = gleaf_at(a, p->node[a->g.height]);
 	uint32_t r = gleaf_rank(l, base), pos = r ? r - 1 : 0, nxt;
 	bool found = r > 0, before, after, here;
 
@@ -462,30 +461,30 @@ static void free_range(struct vmres_addr *a, struct path *gp, uint64_t base, uin
 		after = false;
 	if (!before && !after) {
 		/* The nodes are there: see reserve_alloc(). */
-		vmres__gaps_insert(a, &p, nxt, base, last, pred);
+		vmres__gaps_insert(a, p, nxt, base, last, pred);
 		return;
 	}
 	if (before && !after) {
-		vmres__gaps_set(a, &p, pos, l->g[pos].start, last);
+		vmres__gaps_set(a, p, pos, l->g[pos].start, last);
 		return;
 	}
 	if (!here) {
 		/* The gap after starts the next leaf: walk there. */
-		vmres__gaps_find(a, last + 1, &p, &nxt);
-		l = gleaf_at(a, p.node[a->g.height]);
+		vmres__gaps_find(a, last + 1, p, &nxt);
+		l = gleaf_at(a, p->node[a->g.height]);
 	}
 	if (!before) {
-		vmres__gaps_set(a, &p, nxt, base, l->g[nxt].last);
+		vmres__gaps_set(a, p, nxt, base, l->g[nxt].last);
 		l->g[nxt].pred = pred;
 	} else if (here) {
-		vmres__gaps_merge(a, &p, nxt);
+		vmres__gaps_merge(a, p, nxt);
 	} else {
 		uint64_t t = l->g[nxt].last;
 
-		vmres__gaps_remove(a, &p, nxt);
-		vmres__gaps_find(a, base - 1, &p, &pos);
-		l = gleaf_at(a, p.node[a->g.height]);
-		vmres__gaps_set(a, &p, pos, l->g[pos].start, t);
+		vmres__gaps_remove(a, p, nxt);
+		vmres__gaps_find(a, base - 1, p, &pos);
+		l = gleaf_at(a, p->node[a->g.height]);
+		vmres__gaps_set(a, p, pos, l->g[pos].start, t);
 	}
 }
 
