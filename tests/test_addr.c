@@ -761,7 +761,7 @@ static void test_deep_tree_survives_random_insert_and_release(void **state)
 }
 
 /*
- * Length summaries are upper bounds (gaps.c): taking the 1 MiB gaps of a deep
+ * Length summaries are upper bounds (tree.c): taking the 1 MiB gaps of a deep
  * tree with BAR fits leaves every node's bound at 1 MiB. A search by length
  * must still find the one gap left, past all those stale bounds, from either
  * end, and again on the next search.
@@ -1169,6 +1169,68 @@ static void test_matches_model_with_many_allocations(void **state)
 	run_differential(SEED + 7, 0x100000, 0x100000 + 0x3ffff, 24, 5, 25000);
 }
 
+/*
+ * Runs of BAR fits over the whole window, first or last, the way a fill goes:
+ * most of them start from the leaf of the fit before (the finger in addr.c),
+ * which must give way when a release frees room before (after) it, an exact
+ * reservation takes a gap, or a leaf splits. Every result is checked against
+ * the model.
+ */
+static void test_runs_of_bar_fits_match_model(void **state)
+{
+	const uint64_t base = 0x10000000, last = base + (1ULL << 32) - 1;
+	struct vmres_addr *a = new_addr(base, last);
+	uint64_t *live = malloc(20000 * sizeof(*live)), *size = malloc(20000 * sizeof(*size));
+	struct addr_model m;
+	size_t n = 0;
+
+	(void)state;
+	assert_non_null(live);
+	assert_non_null(size);
+	addr_model_init(&m, base, last);
+	rng_state = SEED + 11;
+	printf("bar runs: seed %#llx\n", (unsigned long long)rng_state);
+	for (unsigned int op = 0; op < 20000; op++) {
+		unsigned int kind = below(100);
+		struct vmres_addr_req req = VMRES_ADDR_REQ_INIT;
+		uint64_t out1 = 0, out2 = 0, o1 = 0, o2 = 0;
+
+		if (kind < 8 && n) {
+			size_t i = below(n);
+
+			assert_int_equal(vmres_addr_release(a, live[i], size[i], &o1), 0);
+			assert_int_equal(addr_model_release(&m, live[i], size[i], &o2), 0);
+			assert_int_equal(o1, o2);
+			live[i] = live[--n];
+			size[i] = size[n];
+			continue;
+		}
+		if (kind < 12) {
+			req.policy = VMRES_ADDR_EXACT;
+			req.addr = base + (rng() % (1ULL << 20)) * 0x1000;
+			req.size = 0x1000;
+		} else {
+			/* Long runs of one policy, as a fill or a last fit makes. */
+			req.policy = (op / 500) % 2 ? VMRES_ADDR_LAST_FIT : VMRES_ADDR_FIRST_FIT;
+			req.size = req.align = 1ULL << (12 + below(9));
+		}
+		req.owner = op;
+		assert_int_equal(vmres_addr_alloc(a, &req, &out1), addr_model_alloc(&m, &req, &out2));
+		assert_int_equal(out1, out2);
+		if (out1 && n < 20000) {
+			live[n] = out1;
+			size[n++] = req.size;
+		}
+		if (op % 1000 == 0)
+			assert_int_equal(vmres_addr_validate(a), 0);
+	}
+	assert_int_equal(vmres_addr_validate(a), 0);
+	addr_model_fini(&m);
+	free(live);
+	free(size);
+	vmres_addr_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1206,6 +1268,7 @@ int main(void)
 		cmocka_unit_test(test_matches_model_in_small_windows),
 		cmocka_unit_test(test_matches_model_over_the_whole_space),
 		cmocka_unit_test(test_matches_model_with_many_allocations),
+		cmocka_unit_test(test_runs_of_bar_fits_match_model),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,19 +36,17 @@ extern "C" {
 #endif
 
 /**
- * Typical memory per allocation, in bytes. An allocation is a 24-byte record
- * (base, last, owner) in a B+tree of records; each maximal free gap is a 24-byte
- * entry and two summary bytes in a B+tree of gaps. Both trees have 32 entries per
- * leaf, never less than a quarter full. Measured at 100000 allocations: 41 bytes
- * after filling (a handful of gaps), 58 after heavy churn (one gap per five
- * allocations), 76 after exact reservations that each leave a gap; the worst
- * case, a gap beside every allocation in quarter-full nodes, is about 220. Past
- * 64 KiB a tree's nodes live in reserved address space that grows by doubling,
- * and the gap tree keeps address space for the worst case of its gaps (about 120
- * bytes per allocation, touched only as gaps appear): that is what lets a
- * release never need memory.
+ * Typical memory per allocation, in bytes. The allocator is one B+tree whose
+ * entries tile the window: each allocation (base, last, owner) and each maximal
+ * free gap between them is a 24-byte entry with two summary bytes, 32 to a leaf,
+ * every leaf but the root at least a quarter full. Measured at 100000
+ * allocations: 40 bytes after filling (a handful of gaps), 58 after heavy churn
+ * (one gap per five allocations), 84 after exact reservations that each leave a
+ * gap; the worst case, a gap beside every allocation in quarter-full leaves, is
+ * about 220. Past 64 KiB the nodes live in reserved address space that grows by
+ * doubling.
  */
-#define VMRES_ADDR_BYTES_PER_ALLOC 80
+#define VMRES_ADDR_BYTES_PER_ALLOC 84
 
 /** Opaque allocator. */
 struct vmres_addr;
@@ -150,8 +148,8 @@ int vmres_addr_reserve(struct vmres_addr *a, uint64_t base, uint64_t size, uint6
 /**
  * vmres_addr_release() - free an allocation, which must match it exactly.
  * The freed range merges with the free gaps on either side. A release never
- * needs memory (each allocation keeps room for the gap its release may add), so
- * it cannot fail for lack of it.
+ * needs memory (it turns the allocation into a gap in place, or joins it with
+ * the gaps beside it), so it cannot fail for lack of it.
  * @param a the allocator.
  * @param base first address of the allocation.
  * @param size its size.

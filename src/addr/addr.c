@@ -1,20 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Address-space allocator: the public API over two B+trees.
- *
- * The gap tree (gaps.c) holds every maximal free gap with the summaries that
- * searches need: a first or last fit walks it alone. The record tree
- * (records.c) holds the allocations, for release, lookup and iteration; it has
- * no summaries to keep. Each gap names the record leaf (and, as a checked guess,
- * the index) of the allocation right before it, so an allocation goes straight
- * to its place in the record tree without a walk from the root, and a release
- * walks both trees side by side, so that their cache misses overlap.
- *
- * Why two trees: a fill leaves a handful of gaps, so its searches and gap
- * updates touch one small node and the record goes into a leaf that needs no
- * summary; one tree keeping both (the first design) rescanned and propagated
- * summaries through every level on almost every allocation. The price is the
- * second walk of a release. Nodes live in the pools of pool.c.
+ * Address-space allocator: the public API over the tree of tree.c, whose
+ * entries (allocations and free gaps) tile the window.
  */
 #include "addr_int.h"
 
@@ -24,13 +11,13 @@
 
 /* The children of @n whose subtree may hold @w, as a bit mask: their largest gap
  * and their largest block class are large enough (bytes past count are 0). */
-static inline uint64_t node_candidates(const struct ginode *n, const struct want *w)
+static inline uint64_t node_candidates(const struct inode *n, const struct want *w)
 {
 	return bytes_ge_mask64(n->bits, w->bits) & bytes_ge_mask64(n->blocks, w->block);
 }
 
 /* The gaps of @l that may hold @w, likewise. */
-static inline uint32_t leaf_candidates(const struct gleaf *l, const struct want *w)
+static inline uint32_t leaf_candidates(const struct leaf *l, const struct want *w)
 {
 	return bytes_ge_mask(l->bits, w->bits) & bytes_ge_mask(l->blk, w->block);
 }
@@ -72,12 +59,12 @@ static bool first_fit_in(struct vmres_addr *a, const struct want *w, struct path
 			 unsigned int level, uint32_t node, uint32_t *pos, uint64_t *start)
 {
 	p->node[level] = node;
-	if (level == a->g.height) {
-		const struct gleaf *l = gleaf_at(a, node);
+	if (level == a->t.height) {
+		const struct leaf *l = leaf_at(a, node);
 
 		for (uint32_t f = leaf_candidates(l, w); f; f &= f - 1) {
 			uint32_t i = (uint32_t)__builtin_ctz(f);
-			const struct gap *g = &l->g[i];
+			const struct ent *g = &l->e[i];
 
 			if (g->last - g->start < w->size_m1)
 				continue;
@@ -91,7 +78,7 @@ static bool first_fit_in(struct vmres_addr *a, const struct want *w, struct path
 		return false;
 	}
 
-	struct ginode *n = ginode_at(a, node);
+	struct inode *n = inode_at(a, node);
 
 	for (uint64_t f = node_candidates(n, w); f; f &= f - 1) {
 		uint32_t i = (uint32_t)__builtin_ctzll(f);
@@ -107,7 +94,7 @@ static bool first_fit_in(struct vmres_addr *a, const struct want *w, struct path
 		p->pos[level] = i;
 		if (first_fit_in(a, w, p, level + 1, n->child[i], pos, start))
 			return true;
-		vmres__gaps_tighten(a, n, level, i);
+		vmres__tree_tighten(a, n, level, i);
 	}
 	return false;
 }
@@ -117,12 +104,12 @@ static bool last_fit_in(struct vmres_addr *a, const struct want *w, struct path 
 			unsigned int level, uint32_t node, uint32_t *pos, uint64_t *start)
 {
 	p->node[level] = node;
-	if (level == a->g.height) {
-		const struct gleaf *l = gleaf_at(a, node);
+	if (level == a->t.height) {
+		const struct leaf *l = leaf_at(a, node);
 
 		for (uint32_t f = leaf_candidates(l, w); f;) {
 			uint32_t i = 31 - (uint32_t)__builtin_clz(f);
-			const struct gap *g = &l->g[i];
+			const struct ent *g = &l->e[i];
 
 			f &= ~(1u << i);
 			if (g->last - g->start < w->size_m1)
@@ -137,7 +124,7 @@ static bool last_fit_in(struct vmres_addr *a, const struct want *w, struct path 
 		return false;
 	}
 
-	struct ginode *n = ginode_at(a, node);
+	struct inode *n = inode_at(a, node);
 
 	for (uint64_t f = node_candidates(n, w); f;) {
 		uint32_t i = 63 - (uint32_t)__builtin_clzll(f);
@@ -154,28 +141,77 @@ static bool last_fit_in(struct vmres_addr *a, const struct want *w, struct path 
 		p->pos[level] = i;
 		if (last_fit_in(a, w, p, level + 1, n->child[i], pos, start))
 			return true;
-		vmres__gaps_tighten(a, n, level, i);
+		vmres__tree_tighten(a, n, level, i);
 	}
 	return false;
 }
 
-/*
- * First or last fit of a request whose alignment equals its size (a power of two:
- * a PCI BAR) in the whole window. Then a gap fits it exactly when its block class
- * reaches w->block, and the summaries are exact, so the first (last) candidate at
- * each level leads to the fit: one walk down, no backtracking. False when no gap
- * fits.
- */
-static inline __attribute__((always_inline)) bool block_fit(const struct vmres_addr *a,
-							    const struct want *w, struct path *p,
-							    bool last, uint32_t *pos,
-							    uint64_t *start)
+/* What is before (@last false) or after the finger's leaf, from its path. */
+static __attribute__((noinline)) uint8_t finger_side(const struct vmres_addr *a, bool last)
 {
-	uint32_t node = a->g.root, f, i;
-	const struct gleaf *l;
+	const struct path *f = &a->finger;
+	uint8_t side = 0;
 
-	for (unsigned int level = 0; level < a->g.height; level++) {
-		const struct ginode *n = ginode_at(a, node);
+	for (unsigned int level = 0; level < a->t.height; level++) {
+		const struct inode *n = inode_at(a, f->node[level]);
+		uint32_t i = f->pos[level];
+		uint8_t s = last ? max_byte_span64(n->blocks, i + 1, NODE_CAP)
+				 : max_byte_span64(n->blocks, 0, i);
+
+		side = s > side ? s : side;
+	}
+	return side;
+}
+
+/*
+ * Whether the leaf of the last block fit, @a->finger, holds the first (last)
+ * fit for @w: no gap before (after) that leaf has the class, and the leaf has a
+ * gap that does. What is before or after is learnt once from the path's
+ * nodes, and stays a bound while the shape does: allocations only take from
+ * gaps, and a release changes the shape. A fill or a last fit mostly ends in
+ * the leaf of the one before.
+ */
+static inline bool finger_fit(struct vmres_addr *a, const struct want *w, bool last,
+			      uint32_t *pos)
+{
+	uint32_t m;
+
+	if (a->finger_shape != a->shape)
+		return false;
+	if (a->side[last] == FINGER_UNKNOWN)
+		a->side[last] = finger_side(a, last);
+	if (w->block <= a->side[last])
+		return false;
+	m = bytes_ge_mask(leaf_at(a, a->finger.node[a->t.height])->blk, w->block);
+	if (!m)
+		return false;
+	*pos = last ? 31 - (uint32_t)__builtin_clz(m) : (uint32_t)__builtin_ctz(m);
+	return true;
+}
+
+/*
+ * First or last fit of a request whose alignment equals its size (a power of
+ * two: a PCI BAR) in the whole window. Then a gap fits it exactly when its
+ * block class reaches w->block, and the classes are exact, so the first (last)
+ * candidate at each level leads to the fit: one walk down, no backtracking.
+ * False when no gap fits.
+ */
+static inline __attribute__((always_inline)) bool block_fit(struct vmres_addr *a,
+							    const struct want *w, bool last,
+							    uint32_t *pos, uint64_t *start)
+{
+	struct path *p = &a->finger;
+	uint32_t node = a->t.root, f, i;
+	const struct leaf *l;
+
+	if (finger_fit(a, w, last, &i)) {
+		l = leaf_at(a, p->node[a->t.height]);
+		goto found;
+	}
+	/* The walk writes the finger's path: until it ends, the finger is void. */
+	a->finger_shape = a->shape - 1;
+	for (unsigned int level = 0; level < a->t.height; level++) {
+		const struct inode *n = inode_at(a, node);
 		uint64_t f64 = bytes_ge_mask64(n->blocks, w->block);
 
 		if (!f64)
@@ -185,79 +221,36 @@ static inline __attribute__((always_inline)) bool block_fit(const struct vmres_a
 		p->pos[level] = i;
 		node = n->child[i];
 	}
-	p->node[a->g.height] = node;
-	l = gleaf_at(a, node);
+	p->node[a->t.height] = node;
+	l = leaf_at(a, node);
 	f = bytes_ge_mask(l->blk, w->block);
 	if (!f)
 		return false;
 	i = last ? 31 - (uint32_t)__builtin_clz(f) : (uint32_t)__builtin_ctz(f);
+	a->finger_shape = a->shape;
+	a->side[0] = a->side[1] = FINGER_UNKNOWN;
+found:
 	*pos = i;
-	*start = last ? (l->g[i].last - w->size_m1) & ~w->mask
-		      : (l->g[i].start + w->mask) & ~w->mask;
+	*start = last ? (l->e[i].last - w->size_m1) & ~w->mask
+		      : (l->e[i].start + w->mask) & ~w->mask;
 	return true;
 }
 
 /* ---- allocation ---------------------------------------------------------- */
 
 /*
- * Allocate [base, last] out of gap @pos of the gap leaf of @p, which holds it.
- * Nodes were reserved in both trees. The gap keeps what is left on either side;
- * the record goes right after the record before the gap.
+ * Allocate [base, last] of @owner out of the gap at @pos of the leaf of @p,
+ * which holds it: the gap becomes up to three entries, what is left of it on
+ * either side staying free. Nodes were reserved for a leaf split.
  */
 static inline __attribute__((always_inline)) void commit(struct vmres_addr *a, struct path *p,
 							 uint32_t pos, uint64_t base, uint64_t last,
 							 uint64_t owner)
 {
-	struct gleaf *l = gleaf_at(a, p->node[a->g.height]);
-	uint64_t s = l->g[pos].start, t = l->g[pos].last;
-	struct pred pr = l->g[pos].pred;
-	uint32_t target = pr.leaf == NIL ? a->r.first_leaf : pr.leaf, leaf, at;
-	/* The new record's place, and so the allocation before the rest of the gap. */
-	struct pred np = {target, vmres__recs_place(a, target, pr, s, base)};
-
-	/* What is left before the range keeps its allocation before it, now known
-	 * to sit right before the new record. */
-	if (pr.leaf != NIL)
-		l->g[pos].pred.pos = np.pos - 1;
-	if (base > s && last < t) {
-		vmres__gaps_split(a, p, pos, base, last, np);
-	} else if (base > s) {
-		/* A one-leaf gap tree (a fill) has no summaries to keep. */
-		if (a->g.height)
-			vmres__gaps_set(a, p, pos, s, base - 1);
-		else
-			gleaf_set(l, pos, s, base - 1);
-	} else if (last < t) {
-		if (a->g.height)
-			vmres__gaps_set(a, p, pos, last + 1, t);
-		else
-			gleaf_set(l, pos, last + 1, t);
-		l->g[pos].pred = np;
-	} else {
-		vmres__gaps_remove(a, p, pos);
-	}
-	leaf = vmres__recs_insert(a, target, np.pos, base, last, owner, &at);
-	if (last < t && (leaf != target || at != np.pos))
-		vmres__gaps_set_pred(a, leaf, at, at + 1);
+	/* The gap became the gaps left of it. */
+	a->gaps = a->gaps + vmres__tree_carve(a, p, pos, base, last, owner) - 1;
 	a->count++;
 	a->used += last - base + 1;
-}
-
-/* Nodes for one more allocation: one insertion into the record tree, and gap
- * tree nodes for as many gaps as there can then be (see gap_leaves_for()). The
- * gap pools are checked against a precomputed count, gap_room. */
-static int reserve_alloc(struct vmres_addr *a)
-{
-	if (a->count >= a->gap_room) {
-		uint32_t leaves = gap_leaves_for(a->count + 2);
-		uint32_t inodes = gap_inodes_for(a->count + 2);
-
-		if (vmres__addr_pool_reserve_total(&a->g.leaves, leaves) ||
-		    vmres__addr_pool_reserve_total(&a->g.inodes, inodes))
-			return VMRES_ENOMEM;
-		a->gap_room = gap_room_of(a->g.leaves.cap, a->g.inodes.cap);
-	}
-	return vmres__addr_reserve_insert(&a->r);
 }
 
 int vmres_addr_new(uint64_t base, uint64_t last, struct vmres_addr **out)
@@ -272,7 +265,8 @@ int vmres_addr_new(uint64_t base, uint64_t last, struct vmres_addr **out)
 	a->wbase = base;
 	a->wlast = last;
 	a->gaps = 1;
-	if (vmres__gaps_init(a) || vmres__recs_init(a)) {
+	a->shape = 1; /* the finger (finger_shape 0) is void */
+	if (vmres__tree_init(a)) {
 		vmres_addr_free(a);
 		return VMRES_ENOMEM;
 	}
@@ -284,17 +278,15 @@ void vmres_addr_free(struct vmres_addr *a)
 {
 	if (!a)
 		return;
-	vmres__addr_pool_destroy(&a->g.leaves);
-	vmres__addr_pool_destroy(&a->g.inodes);
-	vmres__addr_pool_destroy(&a->r.leaves);
-	vmres__addr_pool_destroy(&a->r.inodes);
+	vmres__addr_pool_destroy(&a->t.leaves);
+	vmres__addr_pool_destroy(&a->t.inodes);
 	free(a);
 }
 
 static int alloc_exact(struct vmres_addr *a, const struct vmres_addr_req *req, uint64_t *base_out)
 {
 	uint64_t addr = req->addr, last = addr + (req->size - 1);
-	const struct gleaf *l;
+	const struct leaf *l;
 	struct path p;
 	uint32_t pos;
 
@@ -302,12 +294,11 @@ static int alloc_exact(struct vmres_addr *a, const struct vmres_addr_req *req, u
 		return VMRES_ERANGE;
 	if (req->align > 1 && (addr & (req->align - 1)))
 		return VMRES_EMISALIGNED;
-	if (!vmres__gaps_find(a, addr, &p, &pos))
+	pos = vmres__tree_find(a, addr, &p);
+	l = leaf_at(a, p.node[a->t.height]);
+	if (!ent_is_gap(l, pos) || l->e[pos].last < last)
 		return VMRES_EOVERLAP;
-	l = gleaf_at(a, p.node[a->g.height]);
-	if (l->g[pos].last < last)
-		return VMRES_EOVERLAP;
-	if (reserve_alloc(a))
+	if (vmres__tree_reserve(a))
 		return VMRES_ENOMEM;
 	commit(a, &p, pos, addr, last, req->owner);
 	*base_out = addr;
@@ -318,7 +309,7 @@ static int alloc_fit(struct vmres_addr *a, const struct vmres_addr_req *req, uin
 		     uint64_t *base_out)
 {
 	struct want w;
-	struct path p;
+	struct path local, *p = &local;
 	uint32_t pos = 0;
 	uint64_t start = 0;
 	bool found;
@@ -335,22 +326,29 @@ static int alloc_fit(struct vmres_addr *a, const struct vmres_addr_req *req, uin
 	 * min(alignment, 2^floor(log2 size)) bytes that starts there. */
 	w.block = (uint8_t)min_u64(bit_length(mask + 1), bit_length(req->size));
 	if (mask == w.size_m1 && w.lo == a->wbase && w.hi == a->wlast) {
-		found = block_fit(a, &w, &p, req->policy == VMRES_ADDR_LAST_FIT, &pos, &start);
+		/* On the finger's path, which the next fit may take again. */
+		p = &a->finger;
+		found = block_fit(a, &w, req->policy == VMRES_ADDR_LAST_FIT, &pos, &start);
 	} else {
 		w.lo_end = w.lo + w.size_m1;
 		w.hi_start = w.hi - w.size_m1;
 		w.bounded = w.lo > a->wbase || w.hi < a->wlast;
 		w.bits = len_bits(w.size_m1);
 		if (req->policy == VMRES_ADDR_FIRST_FIT)
-			found = first_fit_in(a, &w, &p, 0, a->g.root, &pos, &start);
+			found = first_fit_in(a, &w, p, 0, a->t.root, &pos, &start);
 		else
-			found = last_fit_in(a, &w, &p, 0, a->g.root, &pos, &start);
+			found = last_fit_in(a, &w, p, 0, a->t.root, &pos, &start);
 	}
 	if (!found)
 		return VMRES_ENOSPC;
-	if (reserve_alloc(a))
+	if (vmres__tree_reserve(a))
 		return VMRES_ENOMEM;
-	commit(a, &p, pos, start, start + w.size_m1, req->owner);
+	commit(a, p, pos, start, start + w.size_m1, req->owner);
+	/* A split walked the finger's path again (vmres__tree_carve()). */
+	if (p == &a->finger && a->finger_shape != a->shape) {
+		a->finger_shape = a->shape;
+		a->side[0] = a->side[1] = FINGER_UNKNOWN;
+	}
 	*base_out = start;
 	return 0;
 }
@@ -395,106 +393,70 @@ int vmres_addr_reserve(struct vmres_addr *a, uint64_t base, uint64_t size, uint6
 /* ---- release ------------------------------------------------------------ */
 
 /*
- * Both walks of a release at once, level by level: the record tree's to the
- * record at @x (into @rp) and the gap tree's to the leaf of the gap before it
- * (into @gp). They are independent, so the processor overlaps their cache
- * misses instead of taking them one after the other.
+ * The allocation at @pos of the leaf of @p becomes free and joins the gaps on
+ * either side, when there are. Those in the same leaf go in one step; one in
+ * a neighbouring leaf (an allocation first or last in its leaf) takes a walk
+ * of its own.
  */
-static void descend_both(const struct vmres_addr *a, uint64_t x, struct path *rp, struct path *gp)
+static void free_entry(struct vmres_addr *a, struct path *p, uint32_t pos)
 {
-	unsigned int rh = a->r.height, gh = a->g.height;
-	uint32_t rn = a->r.root, gn = a->g.root;
+	const struct leaf *l = leaf_at(a, p->node[a->t.height]);
+	uint64_t start = l->e[pos].start, last = l->e[pos].last;
+	uint32_t lo = pos, n = 1;
+	const struct leaf *nb;
+	bool prev_far = false, next_far = false;
 
-	for (unsigned int l = 0; l < rh || l < gh; l++) {
-		if (l < rh) {
-			const struct rinode *n = rinode_at(a, rn);
-			uint32_t i = route(n->key, RNODE_CAP, n->count, x);
-
-			rp->node[l] = rn;
-			rp->pos[l] = i;
-			rn = n->child[i];
-			/* Constant sizes: the prefetch loops then always run alike. */
-			if (l + 1 < rh)
-				prefetch_node(rinode_at(a, rn)->key, sizeof(n->key));
-			else
-				prefetch_node(rleaf_at(a, rn), sizeof(struct rleaf));
+	if (pos > 0) {
+		if (ent_is_gap(l, pos - 1)) {
+			lo = pos - 1;
+			n++;
+			start = l->e[lo].start;
 		}
-		if (l < gh) {
-			const struct ginode *n = ginode_at(a, gn);
-			uint32_t i = route(n->key, NODE_CAP, n->count, x);
-
-			gp->node[l] = gn;
-			gp->pos[l] = i;
-			gn = n->child[i];
-			if (l + 1 < gh)
-				prefetch_node(ginode_at(a, gn)->key, sizeof(n->key));
-			else
-				prefetch_node(gleaf_at(a, gn), sizeof(struct gleaf));
+	} else if (l->prev != NIL) {
+		nb = leaf_at(a, l->prev);
+		prev_far = ent_is_gap(nb, nb->count - 1);
+	}
+	if (pos + 1 < l->count) {
+		if (ent_is_gap(l, pos + 1)) {
+			n++;
+			last = l->e[pos + 1].last;
 		}
+	} else if (l->next != NIL) {
+		nb = leaf_at(a, l->next);
+		next_far = ent_is_gap(nb, 0);
 	}
-	rp->node[rh] = rn;
-	gp->node[gh] = gn;
-}
+	a->gaps = a->gaps + 2 - n;
+	vmres__tree_collapse(a, p, lo, n, start, last);
+	if (next_far) {
+		/* The gap after starts the next leaf: it goes, this one grows. */
+		uint32_t i = vmres__tree_find(a, last + 1, p);
+		uint64_t end = leaf_at(a, p->node[a->t.height])->e[i].last;
 
-/*
- * The freed range [base, last] joins the free gaps on either side. One lookup
- * (@p, from descend_both()) finds both: the gap before it is the one with the
- * greatest start <= base (if it ends at base - 1), the gap after it the next one
- * (if it starts at last + 1). @pred is where the allocation before the range is
- * (leaf NIL if none).
- */
-static void free_range(struct vmres_addr *a, struct path *p, uint64_t base, uint64_t last,
-		       struct pred pred)
-{
-	struct gleaf *l = gleaf_at(a, p->node[a->g.height]);
-	uint32_t r = gleaf_rank(l, base), pos = r ? r - 1 : 0, nxt;
-	bool found = r > 0, before, after, here;
+		vmres__tree_remove(a, p, i);
+		i = vmres__tree_find(a, start, p);
+		vmres__tree_collapse(a, p, i, 1, start, end);
+		last = end;
+		a->gaps--;
+	}
+	if (prev_far) {
+		/* The gap before ends the previous leaf: this one goes, it grows. */
+		uint32_t i = vmres__tree_find(a, start, p);
+		uint64_t from;
 
-	before = found && l->g[pos].last == base - 1;
-	nxt = found ? pos + 1 : 0;
-	here = nxt < l->count; /* the next gap is in this leaf */
-	if (here)
-		after = l->g[nxt].start == last + 1;
-	else if (l->next != NIL)
-		after = gleaf_at(a, l->next)->g[0].start == last + 1;
-	else
-		after = false;
-	if (!before && !after) {
-		/* The nodes are there: see reserve_alloc(). */
-		vmres__gaps_insert(a, p, nxt, base, last, pred);
-		return;
-	}
-	if (before && !after) {
-		vmres__gaps_set(a, p, pos, l->g[pos].start, last);
-		return;
-	}
-	if (!here) {
-		/* The gap after starts the next leaf: walk there. */
-		vmres__gaps_find(a, last + 1, p, &nxt);
-		l = gleaf_at(a, p->node[a->g.height]);
-	}
-	if (!before) {
-		vmres__gaps_set(a, p, nxt, base, l->g[nxt].last);
-		l->g[nxt].pred = pred;
-	} else if (here) {
-		vmres__gaps_merge(a, p, nxt);
-	} else {
-		uint64_t t = l->g[nxt].last;
-
-		vmres__gaps_remove(a, p, nxt);
-		vmres__gaps_find(a, base - 1, p, &pos);
-		l = gleaf_at(a, p->node[a->g.height]);
-		vmres__gaps_set(a, p, pos, l->g[pos].start, t);
+		vmres__tree_remove(a, p, i);
+		i = vmres__tree_find(a, start - 1, p);
+		from = leaf_at(a, p->node[a->t.height])->e[i].start;
+		vmres__tree_collapse(a, p, i, 1, from, last);
+		a->gaps--;
 	}
 }
 
 int vmres_addr_release(struct vmres_addr *a, uint64_t base, uint64_t size, uint64_t *owner_out)
 {
-	const struct rleaf *l;
-	uint32_t pos, leaf;
-	struct pred pred;
+	const struct leaf *l;
 	uint64_t last, owner;
-	struct path p, gp;
+	struct path p;
+	uint32_t pos;
 
 	if (!a)
 		return VMRES_EINVAL;
@@ -503,22 +465,16 @@ int vmres_addr_release(struct vmres_addr *a, uint64_t base, uint64_t size, uint6
 	last = base + (size - 1);
 	if (last < base)
 		return VMRES_EOVERFLOW;
-	descend_both(a, base, &p, &gp);
-	leaf = p.node[a->r.height];
-	l = rleaf_at(a, leaf);
-	pos = rleaf_rank(l, base);
-	if (pos == 0 || rec_at(l, pos - 1)->base != base || rec_at(l, pos - 1)->last != last)
+	if (base < a->wbase || last > a->wlast)
 		return VMRES_ENOENT;
-	pos--;
-	owner = rec_at(l, pos)->owner;
-	if (pos > 0)
-		pred = (struct pred){leaf, pos - 1};
-	else if (l->prev != NIL)
-		pred = (struct pred){l->prev, rleaf_at(a, l->prev)->count - 1};
-	else
-		pred = (struct pred){NIL, 0};
-	free_range(a, &gp, base, last, pred);
-	vmres__recs_remove(a, &p, pos);
+	pos = vmres__tree_find(a, base, &p);
+	l = leaf_at(a, p.node[a->t.height]);
+	if (ent_is_gap(l, pos) || l->e[pos].start != base || l->e[pos].last != last)
+		return VMRES_ENOENT;
+	owner = l->e[pos].owner;
+	/* A gap grows: the finger may no longer lead to a first or last fit. */
+	a->shape++;
+	free_entry(a, &p, pos);
 	if (owner_out)
 		*owner_out = owner;
 	a->count--;
@@ -528,73 +484,74 @@ int vmres_addr_release(struct vmres_addr *a, uint64_t base, uint64_t size, uint6
 
 /* ---- lookups ------------------------------------------------------------- */
 
-static void fill_entry(const struct rleaf *l, uint32_t i, struct vmres_addr_entry *out)
+static void fill_entry(const struct leaf *l, uint32_t i, struct vmres_addr_entry *out)
 {
-	const struct rec *r = rec_at(l, i);
-
-	out->base = r->base;
-	out->last = r->last;
-	out->owner = r->owner;
+	out->base = l->e[i].start;
+	out->last = l->e[i].last;
+	out->owner = l->e[i].owner;
 }
 
 int vmres_addr_find(const struct vmres_addr *a, uint64_t addr, struct vmres_addr_entry *out)
 {
+	const struct leaf *l;
 	struct path p;
-	const struct rleaf *l;
 	uint32_t pos;
 
 	if (!a || !out)
 		return VMRES_EINVAL;
-	vmres__recs_descend(a, addr, &p);
-	l = rleaf_at(a, p.node[a->r.height]);
-	pos = rleaf_rank(l, addr);
-	if (pos == 0 && l->prev != NIL) {
-		/* A separator may lie below the leaf's first base: the allocation
-		 * holding addr can be the previous leaf's last. */
-		l = rleaf_at(a, l->prev);
-		pos = l->count;
-	}
-	if (pos == 0 || rec_at(l, pos - 1)->last < addr)
+	if (addr < a->wbase || addr > a->wlast)
 		return VMRES_ENOENT;
-	fill_entry(l, pos - 1, out);
+	pos = vmres__tree_find(a, addr, &p);
+	l = leaf_at(a, p.node[a->t.height]);
+	if (ent_is_gap(l, pos))
+		return VMRES_ENOENT;
+	fill_entry(l, pos, out);
 	return 0;
 }
 
 int vmres_addr_next(const struct vmres_addr *a, uint64_t from, struct vmres_addr_entry *out)
 {
+	const struct leaf *l;
 	struct path p;
-	const struct rleaf *l;
 	uint32_t pos;
 
 	if (!a || !out)
 		return VMRES_EINVAL;
-	vmres__recs_descend(a, from, &p);
-	l = rleaf_at(a, p.node[a->r.height]);
-	pos = rleaf_rank(l, from);
-	if (pos > 0 && rec_at(l, pos - 1)->base == from) {
-		pos--;
-	} else if (pos == l->count) {
-		if (l->next == NIL)
-			return VMRES_ENOENT;
-		l = rleaf_at(a, l->next);
-		pos = 0;
+	if (from > a->wlast)
+		return VMRES_ENOENT;
+	from = max_u64(from, a->wbase);
+	pos = vmres__tree_find(a, from, &p);
+	l = leaf_at(a, p.node[a->t.height]);
+	/* The entry holding from, if it is an allocation starting there; else
+	 * the next allocation, one or (past a gap: never two in a row) two
+	 * entries on. */
+	while (l->e[pos].start < from || ent_is_gap(l, pos)) {
+		if (++pos == l->count) {
+			if (l->next == NIL)
+				return VMRES_ENOENT;
+			l = leaf_at(a, l->next);
+			pos = 0;
+		}
 	}
 	fill_entry(l, pos, out);
 	return 0;
 }
 
-int vmres_addr_foreach(const struct vmres_addr *a, vmres_addr_visit_fn fn, void *ctx)
+/* Call @fn for every entry that is (@gaps) or is not a gap, in address order. */
+static int visit(const struct vmres_addr *a, bool gaps, vmres_addr_visit_fn fn, void *ctx)
 {
 	struct vmres_addr_entry e;
 
 	if (!a || !fn)
 		return VMRES_EINVAL;
-	for (uint32_t li = a->r.first_leaf; li != NIL; li = rleaf_at(a, li)->next) {
-		const struct rleaf *l = rleaf_at(a, li);
+	for (uint32_t li = a->t.first_leaf; li != NIL; li = leaf_at(a, li)->next) {
+		const struct leaf *l = leaf_at(a, li);
 
 		for (uint32_t i = 0; i < l->count; i++) {
 			int rc;
 
+			if (ent_is_gap(l, i) != gaps)
+				continue;
 			fill_entry(l, i, &e);
 			rc = fn(ctx, &e);
 			if (rc)
@@ -604,26 +561,14 @@ int vmres_addr_foreach(const struct vmres_addr *a, vmres_addr_visit_fn fn, void 
 	return 0;
 }
 
+int vmres_addr_foreach(const struct vmres_addr *a, vmres_addr_visit_fn fn, void *ctx)
+{
+	return visit(a, false, fn, ctx);
+}
+
 int vmres_addr_foreach_gap(const struct vmres_addr *a, vmres_addr_visit_fn fn, void *ctx)
 {
-	struct vmres_addr_entry e = {0, 0, 0};
-
-	if (!a || !fn)
-		return VMRES_EINVAL;
-	for (uint32_t li = a->g.first_leaf; li != NIL; li = gleaf_at(a, li)->next) {
-		const struct gleaf *l = gleaf_at(a, li);
-
-		for (uint32_t i = 0; i < l->count; i++) {
-			int rc;
-
-			e.base = l->g[i].start;
-			e.last = l->g[i].last;
-			rc = fn(ctx, &e);
-			if (rc)
-				return rc;
-		}
-	}
-	return 0;
+	return visit(a, true, fn, ctx);
 }
 
 int vmres_addr_stats(const struct vmres_addr *a, struct vmres_addr_stats *out)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Internals shared by the files of src/addr/ (never installed): the node layouts
- * of the two trees, small inline helpers, and the operations of pool.c, gaps.c
- * and records.c. The design is described in addr.c. */
+/* Internals shared by the files of src/addr/ (never installed): the node layout
+ * of the tree, small inline helpers, and the operations of pool.c and tree.c.
+ * The design is described in tree.c. */
 #ifndef VMRES_ADDR_INT_H
 #define VMRES_ADDR_INT_H
 
@@ -18,82 +18,46 @@
 
 #define LEAF_CAP 32
 #define LEAF_MIN (LEAF_CAP / 4)
-#define NODE_CAP 64 /* gap-tree internal nodes: two 32-byte halves per byte array */
+#define NODE_CAP 64 /* internal nodes: two 32-byte halves per byte array */
 #define NODE_MIN (NODE_CAP / 4)
-/* Record-tree internal nodes have no byte arrays, so they can be wider: one
- * level fewer at 100k allocations. */
-#define RNODE_CAP 128
-#define RNODE_MIN (RNODE_CAP / 4)
 /* The byte arrays of a node are read 32 bytes at a time (bytes_ge_mask()). */
 _Static_assert(LEAF_CAP == 32 && NODE_CAP == 64, "node byte arrays must hold 32 or 64 bytes");
 /* 2^32 nodes with at least NODE_MIN children per level cannot be deeper. */
 #define MAX_DEPTH 20
 #define NIL	  UINT32_MAX
+#define FINGER_UNKNOWN UINT8_MAX
 /* A transparent huge page: large pools grow in steps of these. */
 #define HUGE_BYTES (2u << 20)
 
-/* ---- the gap tree: every maximal free gap, with summaries ---------------- */
+/* ---- the tree: entries that tile the window, with summaries -------------- */
 
-/* Where the allocation before a gap is in the record tree: its leaf (NIL when
- * the gap starts the window), exact, and its index there, a guess that the
- * record tree checks before use. */
-struct pred {
-	uint32_t leaf;
-	uint32_t pos;
-};
-
-/* One free gap [start, last]. */
-struct gap {
+/* An allocation [start, last] of @owner, or a maximal free gap (owner 0): which
+ * one the leaf's bytes tell. */
+struct ent {
 	uint64_t start;
 	uint64_t last;
-	struct pred pred;
+	uint64_t owner;
 };
 
-/* Gaps side by side, so that an insertion or removal shifts one array; the bytes
- * that searches scan, 16 at a time, are arrays of their own. Bytes at and past
- * count are 0, so that a scan needs no mask. */
-struct gleaf {
-	struct gap g[LEAF_CAP];
-	uint8_t bits[LEAF_CAP]; /* len_bits(g[i].last - g[i].start) */
-	uint8_t blk[LEAF_CAP];	/* block_class(g[i].start, g[i].last) */
+/* Entries side by side, so that an insertion or removal shifts one array; the
+ * bytes that searches scan, 16 at a time, are arrays of their own. A free
+ * entry's bytes are never 0 (len_bits() is not); an allocation's are 0, like
+ * the bytes at and past count, so that a scan needs no mask and sees only gaps. */
+struct leaf {
+	struct ent e[LEAF_CAP];
+	uint8_t bits[LEAF_CAP]; /* len_bits(e[i].last - e[i].start) of a gap; 0 */
+	uint8_t blk[LEAF_CAP];	/* block_class(e[i].start, e[i].last) of a gap; 0 */
 	uint32_t count;
 	uint32_t prev; /* neighbouring leaves in address order, or NIL */
 	uint32_t next;
 };
 
-struct ginode {
-	uint64_t key[NODE_CAP];	    /* lowest start in child i */
-	uint64_t max_len[NODE_CAP]; /* >= the largest last - start in child i's subtree */
+struct inode {
+	uint64_t key[NODE_CAP];	    /* lowest start in child i; UINT64_MAX past count */
+	uint64_t max_len[NODE_CAP]; /* >= the largest gap's last - start in child i */
 	uint8_t bits[NODE_CAP];	    /* len_bits(max_len[i]); 0 past count */
-	uint8_t blocks[NODE_CAP];   /* the largest block_class() in child i; 0 past count */
+	uint8_t blocks[NODE_CAP];   /* the largest gap block_class() in child i; 0 past count */
 	uint32_t child[NODE_CAP];
-	uint32_t count;
-};
-
-/* ---- the record tree: every allocation, by start address ----------------- */
-
-struct rec {
-	uint64_t base;
-	uint64_t last;
-	uint64_t owner;
-};
-
-/* A leaf holds the records in [lo, the next leaf's lo): record i is
- * slot[head + i]. The free slots may be at either end, so that an insertion or
- * removal moves the records on its shorter side, and records that arrive one
- * before the other (a last fit) move none. */
-struct rleaf {
-	struct rec slot[LEAF_CAP];
-	uint64_t lo; /* separator: <= every base here, > every base before */
-	uint32_t head;
-	uint32_t count;
-	uint32_t prev;
-	uint32_t next;
-};
-
-struct rinode {
-	uint64_t key[RNODE_CAP]; /* separator of child i (key[0]: this node's own) */
-	uint32_t child[RNODE_CAP];
 	uint32_t count;
 };
 
@@ -112,7 +76,7 @@ struct pool {
 	bool huge; /* asked for huge pages */
 };
 
-/* One B+tree's shape and node pools. */
+/* The B+tree's shape and node pools. */
 struct tree {
 	unsigned int height; /* internal levels above the leaves; 0: root is a leaf */
 	uint32_t root;
@@ -122,25 +86,32 @@ struct tree {
 	struct pool inodes;
 };
 
-struct vmres_addr {
-	uint64_t wbase; /* the window [wbase, wlast] */
-	uint64_t wlast;
-	struct tree g; /* gaps */
-	struct tree r; /* records */
-	uint64_t count;
-	uint64_t used; /* modulo 2^64 */
-	uint64_t gaps;
-	/* An allocation while count < gap_room needs no gap-tree nodes beyond
-	 * those reserved (see gap_room_of()). */
-	uint64_t gap_room;
-};
-
 /* A root-to-leaf path: node[l] for l = 0..height (node[height] is the leaf) and
  * pos[l], the child of node[l] taken, for l < height. */
 struct path {
 	uint32_t node[MAX_DEPTH + 1];
 	uint32_t pos[MAX_DEPTH];
 };
+
+struct vmres_addr {
+	uint64_t wbase; /* the window [wbase, wlast] */
+	uint64_t wlast;
+	struct tree t;
+	uint64_t count;
+	uint64_t used; /* modulo 2^64 */
+	uint64_t gaps;
+	/* Bumped by every change of the tree's shape (a node split, joined,
+	 * shared, taken or given back) and by every release. */
+	uint64_t shape;
+	/* The path of the last block fit, still valid while shape is finger_shape:
+	 * the next one often ends in the same leaf (see block_fit()). side[0]
+	 * (side[1]) is at least the largest block class of the gaps before
+	 * (after) its leaf, once known; FINGER_UNKNOWN until then. */
+	uint64_t finger_shape;
+	struct path finger;
+	uint8_t side[2];
+};
+
 
 /* What a fit search looks for: a range of size_m1 + 1 bytes, aligned to
  * mask + 1, inside [lo, hi]. */
@@ -164,30 +135,14 @@ static inline void *pool_at(const struct pool *pl, uint32_t i)
 /* Typed, so that the node size is a constant. */
 #define NODE_AT(type, pl, i) ((type *)(void *)(pl).base + (i))
 
-static inline struct gleaf *gleaf_at(const struct vmres_addr *a, uint32_t i)
+static inline struct leaf *leaf_at(const struct vmres_addr *a, uint32_t i)
 {
-	return NODE_AT(struct gleaf, a->g.leaves, i);
+	return NODE_AT(struct leaf, a->t.leaves, i);
 }
 
-static inline struct ginode *ginode_at(const struct vmres_addr *a, uint32_t i)
+static inline struct inode *inode_at(const struct vmres_addr *a, uint32_t i)
 {
-	return NODE_AT(struct ginode, a->g.inodes, i);
-}
-
-static inline struct rleaf *rleaf_at(const struct vmres_addr *a, uint32_t i)
-{
-	return NODE_AT(struct rleaf, a->r.leaves, i);
-}
-
-/* Record @i of @l. */
-static inline struct rec *rec_at(const struct rleaf *l, uint32_t i)
-{
-	return (struct rec *)&l->slot[l->head + i];
-}
-
-static inline struct rinode *rinode_at(const struct vmres_addr *a, uint32_t i)
-{
-	return NODE_AT(struct rinode, a->r.inodes, i);
+	return NODE_AT(struct inode, a->t.inodes, i);
 }
 
 static inline uint64_t max_u64(uint64_t x, uint64_t y)
@@ -230,15 +185,16 @@ static inline uint8_t block_class(uint64_t gs, uint64_t ge)
  * plain loops. Bytes past a node's count are never trusted: every mask is cut
  * to the count.
  */
-/* Bit i set where bytes[i] >= t, for i < 32. */
+/* Bit i set where bytes[i] >= t, for i < 32 and 1 <= t. Every byte is at most
+ * 65, so a signed compare with t - 1 does it. */
 static inline uint32_t bytes_ge_mask(const uint8_t *bytes, uint8_t t)
 {
 #ifdef __SSE2__
-	__m128i vt = _mm_set1_epi8((char)t);
+	__m128i vt = _mm_set1_epi8((char)(t - 1));
 	__m128i lo = _mm_loadu_si128((const __m128i *)bytes);
 	__m128i hi = _mm_loadu_si128((const __m128i *)(bytes + 16));
-	uint32_t mlo = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(lo, vt), lo));
-	uint32_t mhi = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(hi, vt), hi));
+	uint32_t mlo = (uint32_t)_mm_movemask_epi8(_mm_cmpgt_epi8(lo, vt));
+	uint32_t mhi = (uint32_t)_mm_movemask_epi8(_mm_cmpgt_epi8(hi, vt));
 
 	return mlo | mhi << 16;
 #else
@@ -338,6 +294,36 @@ static inline uint8_t max_byte(const uint8_t *bytes, uint32_t count)
 #endif
 }
 
+/* The largest of bytes[from .. to - 1] of a 64-byte array (to <= 64), 0 if
+ * none. */
+static inline uint8_t max_byte_span64(const uint8_t *bytes, uint32_t from, uint32_t to)
+{
+#ifdef __SSE2__
+	const __m128i idx0 = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	__m128i vf = _mm_set1_epi8((char)from), vt = _mm_set1_epi8((char)to);
+	__m128i m = _mm_setzero_si128();
+
+	for (int k = 0; k < 4; k++) {
+		__m128i idx = _mm_add_epi8(idx0, _mm_set1_epi8((char)(16 * k)));
+		__m128i in = _mm_andnot_si128(_mm_cmpgt_epi8(vf, idx), _mm_cmpgt_epi8(vt, idx));
+		__m128i v = _mm_loadu_si128((const __m128i *)(bytes + 16 * k));
+
+		m = _mm_max_epu8(m, _mm_and_si128(v, in));
+	}
+	m = _mm_max_epu8(m, _mm_srli_si128(m, 8));
+	m = _mm_max_epu8(m, _mm_srli_si128(m, 4));
+	m = _mm_max_epu8(m, _mm_srli_si128(m, 2));
+	m = _mm_max_epu8(m, _mm_srli_si128(m, 1));
+	return (uint8_t)_mm_cvtsi128_si32(m);
+#else
+	uint8_t m = 0;
+
+	for (uint32_t i = from; i < to; i++)
+		m = bytes[i] > m ? bytes[i] : m;
+	return m;
+#endif
+}
+
 /* The largest of x[0 .. count - 1] and of y[0 .. count - 1] (count <= 32), in
  * one pass: the two reductions share their steps. */
 static inline void max_bytes2(const uint8_t *x, const uint8_t *y, uint32_t count, uint8_t *mx,
@@ -403,43 +389,56 @@ static inline struct bound bound_max(struct bound x, struct bound y)
 	return (struct bound){max_u64(x.len, y.len), x.block > y.block ? x.block : y.block};
 }
 
-static inline bool bound_equal(const struct ginode *n, uint32_t i, struct bound b)
+static inline bool bound_equal(const struct inode *n, uint32_t i, struct bound b)
 {
 	return n->max_len[i] == b.len && n->blocks[i] == b.block;
 }
 
-static inline struct bound bound_of(const struct ginode *n, uint32_t i)
+static inline struct bound bound_of(const struct inode *n, uint32_t i)
 {
 	return (struct bound){n->max_len[i], n->blocks[i]};
 }
 
-static inline void set_bound(struct ginode *n, uint32_t i, struct bound b)
+static inline void set_bound(struct inode *n, uint32_t i, struct bound b)
 {
 	n->max_len[i] = b.len;
 	n->bits[i] = len_bits(b.len);
 	n->blocks[i] = b.block;
 }
 
-/* Set gap @i of @l to [start, last] with its summary bytes. */
-static inline void gleaf_set(struct gleaf *l, uint32_t i, uint64_t start, uint64_t last)
+/* Entry @i of @l becomes the gap [start, last], with its summary bytes. */
+static inline void leaf_set_gap(struct leaf *l, uint32_t i, uint64_t start, uint64_t last)
 {
-	l->g[i].start = start;
-	l->g[i].last = last;
+	l->e[i] = (struct ent){start, last, 0};
 	l->bits[i] = len_bits(last - start);
 	l->blk[i] = block_class(start, last);
 }
 
-/* The bound of gap @i of @l. */
-static inline struct bound gap_bound(const struct gleaf *l, uint32_t i)
+/* Entry @i of @l becomes the allocation [start, last] of @owner. */
+static inline void leaf_set_alloc(struct leaf *l, uint32_t i, uint64_t start, uint64_t last,
+				  uint64_t owner)
 {
-	return (struct bound){l->g[i].last - l->g[i].start, l->blk[i]};
+	l->e[i] = (struct ent){start, last, owner};
+	l->bits[i] = 0;
+	l->blk[i] = 0;
 }
 
-/* The bound stored for the gap-tree node at @level of @p (its parent's entry). */
+static inline bool ent_is_gap(const struct leaf *l, uint32_t i)
+{
+	return l->bits[i] != 0;
+}
+
+/* The bound of entry @i of @l: 0 for an allocation. */
+static inline struct bound ent_bound(const struct leaf *l, uint32_t i)
+{
+	return (struct bound){ent_is_gap(l, i) ? l->e[i].last - l->e[i].start : 0, l->blk[i]};
+}
+
+/* The bound stored for the node at @level of @p (its parent's entry). */
 static inline struct bound stored_bound(const struct vmres_addr *a, const struct path *p,
 					unsigned int level)
 {
-	return bound_of(ginode_at(a, p->node[level - 1]), p->pos[level - 1]);
+	return bound_of(inode_at(a, p->node[level - 1]), p->pos[level - 1]);
 }
 
 /* Ask for every cache line of a node at once, before a binary search would
@@ -451,7 +450,7 @@ static inline void prefetch_node(const void *node, size_t size)
 		__builtin_prefetch((const char *)node + off);
 }
 
-/* Internal nodes of both trees keep UINT64_MAX in their keys past count, so
+/* Internal nodes keep UINT64_MAX in their keys past count, so
  * that route() can read a whole node without looking at count. */
 static inline void keys_pad(uint64_t *key, uint32_t count, uint32_t cap)
 {
@@ -501,66 +500,13 @@ static inline uint32_t rank24(const uint64_t *e, uint32_t n, uint64_t x)
 	return g * 8 + c;
 }
 
-_Static_assert(sizeof(struct gap) == 24 && sizeof(struct rec) == 24 &&
-		       offsetof(struct gap, start) == 0 && offsetof(struct rec, base) == 0,
-	       "rank24() reads gaps and records as 24-byte entries keyed by their first u64");
+_Static_assert(sizeof(struct ent) == 24 && offsetof(struct ent, start) == 0,
+	       "rank24() reads entries as 24 bytes keyed by their first u64");
 
-/* Number of gaps of @l with start <= x. */
-static inline uint32_t gleaf_rank(const struct gleaf *l, uint64_t x)
+/* Number of entries of @l with start <= x. */
+static inline uint32_t leaf_rank(const struct leaf *l, uint64_t x)
 {
-	return rank24(&l->g[0].start, l->count, x);
-}
-
-/* Number of records of @l with base <= x. */
-static inline uint32_t rleaf_rank(const struct rleaf *l, uint64_t x)
-{
-	return rank24(&rec_at(l, 0)->base, l->count, x);
-}
-
-/* How vmres__addr_share() rebalanced two sibling nodes. */
-enum share { SHARE_MERGED, SHARE_TO_LEFT, SHARE_TO_RIGHT };
-
-/* The entry moves of one node type: copy @cnt entries of @src from @from to @dst
- * at @at (the ranges may overlap), and set a node's count. */
-struct node_ops {
-	uint32_t cap;
-	void (*copy)(void *dst, uint32_t at, const void *src, uint32_t from, uint32_t cnt);
-	void (*set_count)(void *node, uint32_t count);
-};
-
-/*
- * Rebalance sibling nodes @l and @r (@lc and @rc entries, @l first): all of @r
- * moves into @l if they fit, else half the difference moves from the fuller to
- * the other. *moved receives the number of entries moved. Both trees' deletions
- * use it for leaves and internal nodes alike.
- */
-static inline enum share vmres__addr_share(void *l, uint32_t lc, void *r, uint32_t rc,
-					   const struct node_ops *o, uint32_t *moved)
-{
-	uint32_t k;
-
-	if (lc + rc <= o->cap) {
-		o->copy(l, lc, r, 0, rc);
-		o->set_count(l, lc + rc);
-		*moved = rc;
-		return SHARE_MERGED;
-	}
-	if (lc < rc) {
-		k = (rc - lc) / 2;
-		o->copy(l, lc, r, 0, k);
-		o->set_count(l, lc + k);
-		o->copy(r, 0, r, k, rc - k);
-		o->set_count(r, rc - k);
-		*moved = k;
-		return SHARE_TO_LEFT;
-	}
-	k = (lc - rc) / 2;
-	o->copy(r, k, r, 0, rc);
-	o->copy(r, 0, l, lc - k, k);
-	o->set_count(r, rc + k);
-	o->set_count(l, lc - k);
-	*moved = k;
-	return SHARE_TO_RIGHT;
+	return rank24(&l->e[0].start, l->count, x);
 }
 
 /* pool.c */
@@ -571,48 +517,14 @@ int vmres__addr_pool_reserve_total(struct pool *pl, uint32_t total);
 uint32_t vmres__addr_pool_take(struct pool *pl);
 void vmres__addr_pool_put(struct pool *pl, uint32_t i);
 
-/*
- * Gap-tree nodes that a tree of @gaps gaps may hold at most: leaves but the root
- * hold at least LEAF_MIN gaps, internal nodes but the root at least NODE_MIN
- * children. An allocation keeps that many for count + 2 gaps (there are never
- * more gaps than allocations plus one), so that a release, which may add a gap,
- * never needs memory.
- */
-static inline uint32_t gap_leaves_for(uint64_t gaps)
+/* Make sure that a leaf split can take every node it may need (a leaf, and an
+ * internal node per level plus a new root), so that an allocation never stops
+ * half-way. */
+static inline int vmres__tree_reserve(struct vmres_addr *a)
 {
-	uint64_t n = gaps / LEAF_MIN + 1;
+	struct tree *t = &a->t;
 
-	return n < NIL - 1 ? (uint32_t)n : NIL - 1;
-}
-
-static inline uint32_t gap_inodes_for(uint64_t gaps)
-{
-	return gap_leaves_for(gaps) / (NODE_MIN - 1) + MAX_DEPTH + 1;
-}
-
-/*
- * The gap_room of gap-tree pools of @leaves and @inodes nodes: every count below
- * it has room for count + 2 gaps. gap_leaves_for(g) <= L holds for
- * g < L * LEAF_MIN, and gap_inodes_for(g) <= I for gap_leaves_for(g) <=
- * (I - MAX_DEPTH - 1) * (NODE_MIN - 1) + NODE_MIN - 2.
- */
-static inline uint64_t gap_room_of(uint32_t leaves, uint32_t inodes)
-{
-	uint64_t g;
-
-	if (inodes < MAX_DEPTH + 1)
-		return 0;
-	g = ((uint64_t)(inodes - MAX_DEPTH - 1) * (NODE_MIN - 1) + NODE_MIN - 2) * LEAF_MIN;
-	g = min_u64(g, (uint64_t)leaves * LEAF_MIN);
-	return g > 2 ? g - 2 : 0;
-}
-
-/* Make sure that an insertion into @t can take every node it may need (one
- * leaf, and one internal node per level plus a new root), so that it never
- * stops half-way. */
-static inline int vmres__addr_reserve_insert(struct tree *t)
-{
-	if (t->leaves.cap - t->leaves.used >= 1 && t->inodes.cap - t->inodes.used >= t->height + 1)
+	if (t->leaves.cap - t->leaves.used >= 1 && t->inodes.cap - t->inodes.used > t->height)
 		return 0;
 	if (vmres__addr_pool_reserve(&t->leaves, 1) ||
 	    vmres__addr_pool_reserve(&t->inodes, t->height + 1))
@@ -620,96 +532,16 @@ static inline int vmres__addr_reserve_insert(struct tree *t)
 	return 0;
 }
 
-/* gaps.c: the gap tree */
-int vmres__gaps_init(struct vmres_addr *a);
-struct bound vmres__gleaf_bound(const struct gleaf *l);
-bool vmres__gaps_find(const struct vmres_addr *a, uint64_t x, struct path *p, uint32_t *pos);
-void vmres__gaps_set(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t start,
-		     uint64_t last);
-void vmres__gaps_split(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t base,
-		       uint64_t last, struct pred pred);
-void vmres__gaps_insert(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t start,
-			uint64_t last, struct pred pred);
-void vmres__gaps_remove(struct vmres_addr *a, struct path *p, uint32_t pos);
-void vmres__gaps_merge(struct vmres_addr *a, struct path *p, uint32_t pos);
-void vmres__gaps_set_pred(struct vmres_addr *a, uint32_t leaf, uint32_t from, uint32_t to);
-void vmres__gaps_tighten(struct vmres_addr *a, struct ginode *n, unsigned int level, uint32_t i);
-
-/* records.c: the record tree */
-int vmres__recs_init(struct vmres_addr *a);
-void vmres__recs_descend(const struct vmres_addr *a, uint64_t x, struct path *p);
-uint32_t vmres__recs_insert_slow(struct vmres_addr *a, uint32_t leaf, uint32_t pos, uint64_t base,
-				 uint64_t last, uint64_t owner, uint32_t *at);
-void vmres__recs_remove(struct vmres_addr *a, struct path *p, uint32_t pos);
-
-/* Put a record at @pos of @l, which has a free slot: the records on the
- * shorter side that has room move. A record put before all others when there is
- * no room there (or after all when there is none there) first moves them all to
- * the other end, so that a run of such puts moves nothing more. */
-static inline void vmres__rleaf_put(struct rleaf *l, uint32_t pos, uint64_t base, uint64_t last,
-				    uint64_t owner)
-{
-	uint32_t n = l->count, head = l->head;
-
-	if (pos == 0 && head == 0 && n) {
-		head = LEAF_CAP - n;
-		memmove(&l->slot[head], &l->slot[0], n * sizeof(l->slot[0]));
-	} else if (pos == n && head + n == LEAF_CAP) {
-		memmove(&l->slot[0], &l->slot[head], n * sizeof(l->slot[0]));
-		head = 0;
-	}
-	if (head > 0 && (pos < n - pos || head + n == LEAF_CAP)) {
-		head--;
-		if (pos)
-			memmove(&l->slot[head], &l->slot[head + 1], pos * sizeof(l->slot[0]));
-	} else if (pos < n) {
-		memmove(&l->slot[head + pos + 1], &l->slot[head + pos],
-			(n - pos) * sizeof(l->slot[0]));
-	}
-	l->slot[head + pos] = (struct rec){base, last, owner};
-	l->head = head;
-	l->count = n + 1;
-}
-
-/*
- * Where a record at @base goes in the record leaf @leaf, when it is cut from the
- * front of the gap that starts at @gs and whose allocation before it is @pr
- * (then @leaf is pr.leaf, or the first leaf when pr.leaf is NIL): right after
- * that allocation, whose index pr.pos is tried before a search.
- */
-static inline uint32_t vmres__recs_place(const struct vmres_addr *a, uint32_t leaf, struct pred pr,
-					 uint64_t gs, uint64_t base)
-{
-	const struct rleaf *l = rleaf_at(a, leaf);
-
-	if (pr.leaf == NIL)
-		return 0;
-	/* Insertions before it may have moved it on by one or two. */
-	for (uint32_t i = pr.pos; i < l->count && i <= pr.pos + 2; i++)
-		if (rec_at(l, i)->last == gs - 1)
-			return i + 1;
-	return rleaf_rank(l, base);
-}
-
-/*
- * Record [base, last] at @pos of record leaf @leaf (from vmres__recs_place()).
- * Returns the leaf that holds it and its index in *at: another leaf when the
- * leaf splits, or when the record, past the leaf's last one, reaches the next
- * leaf's separator. Nodes were reserved beforehand. Inlined: the common case is
- * one move.
- */
-static inline uint32_t vmres__recs_insert(struct vmres_addr *a, uint32_t leaf, uint32_t pos,
-					  uint64_t base, uint64_t last, uint64_t owner,
-					  uint32_t *at)
-{
-	struct rleaf *l = rleaf_at(a, leaf);
-	uint32_t n = l->count;
-
-	if (n == LEAF_CAP || (pos == n && l->next != NIL && base >= rleaf_at(a, l->next)->lo))
-		return vmres__recs_insert_slow(a, leaf, pos, base, last, owner, at);
-	vmres__rleaf_put(l, pos, base, last, owner);
-	*at = pos;
-	return leaf;
-}
+/* tree.c */
+int vmres__tree_init(struct vmres_addr *a);
+struct bound vmres__leaf_bound(const struct leaf *l);
+void vmres__tree_descend(const struct vmres_addr *a, uint64_t x, struct path *p);
+uint32_t vmres__tree_find(const struct vmres_addr *a, uint64_t x, struct path *p);
+uint32_t vmres__tree_carve(struct vmres_addr *a, struct path *p, uint32_t pos, uint64_t base,
+			   uint64_t last, uint64_t owner);
+void vmres__tree_remove(struct vmres_addr *a, struct path *p, uint32_t pos);
+void vmres__tree_collapse(struct vmres_addr *a, struct path *p, uint32_t pos, uint32_t n,
+			  uint64_t start, uint64_t last);
+void vmres__tree_tighten(struct vmres_addr *a, struct inode *n, unsigned int level, uint32_t i);
 
 #endif /* VMRES_ADDR_INT_H */

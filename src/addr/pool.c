@@ -15,8 +15,8 @@
  * array asks for transparent huge pages (moving once more, so that no 2 MiB
  * range is already touched): in a VM, faulting in node memory page by page costs
  * more than the tree work of a fill (measured here: 1.6 us per 4 KiB page
- * against 0.35 us per 4 KiB of a huge page). A pool that only keeps room, like
- * the gap tree during a fill (see gap_leaves_for()), stays in small pages.
+ * against 0.35 us per 4 KiB of a huge page). A pool that only keeps room stays
+ * in small pages.
  *
  * All growth happens in vmres__addr_pool_reserve(), before an operation changes
  * anything: a node pointer stays valid until the next reservation.
@@ -70,8 +70,7 @@ static char *reserve_space(size_t bytes)
 }
 
 /* True once the nodes in use fill half a heap block: from then on the pool asks
- * for huge pages. A pool that only keeps room (the gap tree of a fill) stays in
- * small pages. */
+ * for huge pages. A pool that only keeps room stays in small pages. */
 static bool wants_huge(const struct pool *pl)
 {
 	return (size_t)pl->used * pl->node_size >= SMALL_RESERVE / 2;
