@@ -265,6 +265,18 @@ static inline void bytes_remove(uint8_t *bytes, uint32_t pos)
 #endif
 }
 
+#ifdef __SSE2__
+/* The largest of the 16 bytes of @m. */
+static inline uint8_t hmax_u8(__m128i m)
+{
+	m = _mm_max_epu8(m, _mm_srli_si128(m, 8));
+	m = _mm_max_epu8(m, _mm_srli_si128(m, 4));
+	m = _mm_max_epu8(m, _mm_srli_si128(m, 2));
+	m = _mm_max_epu8(m, _mm_srli_si128(m, 1));
+	return (uint8_t)_mm_cvtsi128_si32(m);
+}
+#endif
+
 /* The largest of bytes[0 .. count - 1] (count <= 32), 0 if count is 0. */
 static inline uint8_t max_byte(const uint8_t *bytes, uint32_t count)
 {
@@ -280,11 +292,7 @@ static inline uint8_t max_byte(const uint8_t *bytes, uint32_t count)
 	lo = _mm_and_si128(lo, _mm_cmpgt_epi8(vc, idx_lo));
 	hi = _mm_and_si128(hi, _mm_cmpgt_epi8(vc, idx_hi));
 	m = _mm_max_epu8(lo, hi);
-	m = _mm_max_epu8(m, _mm_srli_si128(m, 8));
-	m = _mm_max_epu8(m, _mm_srli_si128(m, 4));
-	m = _mm_max_epu8(m, _mm_srli_si128(m, 2));
-	m = _mm_max_epu8(m, _mm_srli_si128(m, 1));
-	return (uint8_t)_mm_cvtsi128_si32(m);
+	return hmax_u8(m);
 #else
 	uint8_t m = 0;
 
@@ -310,11 +318,7 @@ static inline uint8_t max_byte_span64(const uint8_t *bytes, uint32_t from, uint3
 
 		m = _mm_max_epu8(m, _mm_and_si128(v, in));
 	}
-	m = _mm_max_epu8(m, _mm_srli_si128(m, 8));
-	m = _mm_max_epu8(m, _mm_srli_si128(m, 4));
-	m = _mm_max_epu8(m, _mm_srli_si128(m, 2));
-	m = _mm_max_epu8(m, _mm_srli_si128(m, 1));
-	return (uint8_t)_mm_cvtsi128_si32(m);
+	return hmax_u8(m);
 #else
 	uint8_t m = 0;
 
