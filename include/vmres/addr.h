@@ -11,7 +11,10 @@
  *
  * Cost: allocation (every policy, with alignment and sub-window), reservation,
  * release and lookup are O(log n) in the number of allocations n; nothing scans
- * all allocations or all gaps. Memory: see VMRES_ADDR_BYTES_PER_ALLOC.
+ * all allocations or all gaps. (A search by length, for a size that is not a
+ * power of two aligned to itself or in a sub-window, may enter a subtree once
+ * on a length bound that earlier updates left too high, and then lowers it:
+ * O(log n) amortized.) Memory: see VMRES_ADDR_BYTES_PER_ALLOC.
  *
  * Every allocation carries a caller-chosen 64-bit owner tag (an id or a pointer
  * cast to uintptr_t) that vmres never interprets.
