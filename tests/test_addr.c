@@ -1215,7 +1215,8 @@ static void test_runs_of_bar_fits_match_model(void **state)
 			req.size = req.align = 1ULL << (12 + below(9));
 		}
 		req.owner = op;
-		assert_int_equal(vmres_addr_alloc(a, &req, &out1), addr_model_alloc(&m, &req, &out2));
+		assert_int_equal(vmres_addr_alloc(a, &req, &out1),
+				 addr_model_alloc(&m, &req, &out2));
 		assert_int_equal(out1, out2);
 		if (out1 && n < 20000) {
 			live[n] = out1;

@@ -171,8 +171,7 @@ static __attribute__((noinline)) uint8_t finger_side(const struct vmres_addr *a,
  * gaps, and a release changes the shape. A fill or a last fit mostly ends in
  * the leaf of the one before.
  */
-static inline bool finger_fit(struct vmres_addr *a, const struct want *w, bool last,
-			      uint32_t *pos)
+static inline bool finger_fit(struct vmres_addr *a, const struct want *w, bool last, uint32_t *pos)
 {
 	uint32_t m;
 
@@ -196,9 +195,8 @@ static inline bool finger_fit(struct vmres_addr *a, const struct want *w, bool l
  * candidate at each level leads to the fit: one walk down, no backtracking.
  * False when no gap fits.
  */
-static inline __attribute__((always_inline)) bool block_fit(struct vmres_addr *a,
-							    const struct want *w, bool last,
-							    uint32_t *pos, uint64_t *start)
+static inline __attribute__((always_inline)) bool
+block_fit(struct vmres_addr *a, const struct want *w, bool last, uint32_t *pos, uint64_t *start)
 {
 	struct path *p = &a->finger;
 	uint32_t node = a->t.root, f, i;

@@ -23,8 +23,8 @@
 /* The byte arrays of a node are read 32 bytes at a time (bytes_ge_mask()). */
 _Static_assert(LEAF_CAP == 32 && NODE_CAP == 64, "node byte arrays must hold 32 or 64 bytes");
 /* 2^32 nodes with at least NODE_MIN children per level cannot be deeper. */
-#define MAX_DEPTH 20
-#define NIL	  UINT32_MAX
+#define MAX_DEPTH      20
+#define NIL	       UINT32_MAX
 #define FINGER_UNKNOWN UINT8_MAX
 /* A transparent huge page: large pools grow in steps of these. */
 #define HUGE_BYTES (2u << 20)
@@ -111,7 +111,6 @@ struct vmres_addr {
 	struct path finger;
 	uint8_t side[2];
 };
-
 
 /* What a fit search looks for: a range of size_m1 + 1 bytes, aligned to
  * mask + 1, inside [lo, hi]. */

@@ -302,7 +302,7 @@ uint32_t vmres__tree_find(const struct vmres_addr *a, uint64_t x, struct path *p
 
 /* Move @cnt children of @src starting at @from to @dst at @at. */
 static void inode_copy(struct inode *dst, uint32_t at, const struct inode *src, uint32_t from,
-			uint32_t cnt)
+		       uint32_t cnt)
 {
 	memmove(&dst->key[at], &src->key[from], cnt * sizeof(src->key[0]));
 	memmove(&dst->max_len[at], &src->max_len[from], cnt * sizeof(src->max_len[0]));
@@ -311,8 +311,7 @@ static void inode_copy(struct inode *dst, uint32_t at, const struct inode *src, 
 	memmove(&dst->child[at], &src->child[from], cnt * sizeof(src->child[0]));
 }
 
-static void inode_put_child(struct inode *n, uint32_t pos, uint32_t c, uint64_t key,
-			     struct bound b)
+static void inode_put_child(struct inode *n, uint32_t pos, uint32_t c, uint64_t key, struct bound b)
 {
 	if (pos < n->count)
 		inode_copy(n, pos + 1, n, pos, n->count - pos);
@@ -383,9 +382,9 @@ static void insert_child(struct vmres_addr *a, struct path *p, int level, uint32
 		     inode_bound(r));
 }
 
-/* Move @cnt gaps from @src starting at @from to @dst at @at. */
+/* Move @cnt entries of @src starting at @from to @dst at @at. */
 static void leaf_copy(struct leaf *dst, uint32_t at, const struct leaf *src, uint32_t from,
-		       uint32_t cnt)
+		      uint32_t cnt)
 {
 	memmove(&dst->e[at], &src->e[from], cnt * sizeof(src->e[0]));
 	memmove(&dst->bits[at], &src->bits[from], cnt * sizeof(src->bits[0]));
@@ -462,8 +461,7 @@ static void block_shrunk(struct vmres_addr *a, const struct path *p, const struc
 		if (old == now)
 			return;
 		parent->blocks[i] = now;
-		if (level == 1 ||
-		    old < inode_at(a, p->node[level - 2])->blocks[p->pos[level - 2]])
+		if (level == 1 || old < inode_at(a, p->node[level - 2])->blocks[p->pos[level - 2]])
 			return;
 		now = inode_block(parent);
 	}
@@ -487,7 +485,7 @@ uint32_t vmres__tree_carve(struct vmres_addr *a, struct path *p, uint32_t pos, u
 	if (l->count + extra > LEAF_CAP) {
 		/* Make room first: an append keeps the old leaf 3/4 full, an
 		 * insertion near the front 1/4, so that more of the same fit. */
-		uint32_t half = pos + 1 < LEAF_MIN		  ? LEAF_MIN
+		uint32_t half = pos + 1 < LEAF_MIN	     ? LEAF_MIN
 				: pos >= LEAF_CAP - LEAF_MIN ? LEAF_CAP - LEAF_MIN
 							     : LEAF_CAP / 2;
 
@@ -541,8 +539,8 @@ struct node_ops {
  * the other. *moved receives the number of entries moved. Deletions use it
  * for leaves and internal nodes alike.
  */
-static enum share share_nodes(void *l, uint32_t lc, void *r, uint32_t rc,
-					   const struct node_ops *o, uint32_t *moved)
+static enum share share_nodes(void *l, uint32_t lc, void *r, uint32_t rc, const struct node_ops *o,
+			      uint32_t *moved)
 {
 	uint32_t k;
 
@@ -569,7 +567,6 @@ static enum share share_nodes(void *l, uint32_t lc, void *r, uint32_t rc,
 	*moved = k;
 	return SHARE_TO_RIGHT;
 }
-
 
 static void leaf_copy_v(void *dst, uint32_t at, const void *src, uint32_t from, uint32_t cnt)
 {
@@ -610,8 +607,7 @@ static bool join_children(struct vmres_addr *a, unsigned int level, uint32_t par
 	if (level + 1 == a->t.height) {
 		struct leaf *l = leaf_at(a, lidx), *r = leaf_at(a, ridx);
 
-		merged = share_nodes(l, l->count, r, r->count, &leaf_ops, &moved) ==
-			 SHARE_MERGED;
+		merged = share_nodes(l, l->count, r, r->count, &leaf_ops, &moved) == SHARE_MERGED;
 		if (merged) {
 			l->next = r->next;
 			if (r->next != NIL)
@@ -623,8 +619,7 @@ static bool join_children(struct vmres_addr *a, unsigned int level, uint32_t par
 	} else {
 		struct inode *l = inode_at(a, lidx), *r = inode_at(a, ridx);
 
-		merged = share_nodes(l, l->count, r, r->count, &inode_ops, &moved) ==
-			 SHARE_MERGED;
+		merged = share_nodes(l, l->count, r, r->count, &inode_ops, &moved) == SHARE_MERGED;
 		if (merged)
 			vmres__addr_pool_put(&a->t.inodes, ridx);
 	}
