@@ -70,7 +70,7 @@ static uint32_t inode_take(struct vmres_addr *a)
 	return i;
 }
 
-/* Cut @l to @count gaps, zeroing the bytes past them. */
+/* Cut @l to @count entries, zeroing the bytes past them. */
 static void leaf_trim(struct leaf *l, uint32_t count)
 {
 	memset(l->bits + count, 0, LEAF_CAP - count);
@@ -201,7 +201,7 @@ static inline uint8_t block_after(uint8_t old, uint8_t now, uint8_t total, bool 
 }
 
 /*
- * Cheaper fix_up() for a change that moved no gap between nodes: the leaf of @p
+ * Cheaper fix_up() for a change that moved no entry between nodes: the leaf of @p
  * now has lowest start @key and bound @b (its length an upper bound). Each
  * ancestor's summary is derived from its old one: a length only ever grows
  * here; a block class that grew or was not the largest is taken as is, and
