@@ -3,10 +3,11 @@
  * libFuzzer target for the address-space allocator (addr.h): the input picks a
  * window (near 0, ending at UINT64_MAX, tiny, the whole space or anywhere) and a
  * sequence of operations (first/last/exact allocations with alignment and
- * sub-window, reserve, release of live and arbitrary ranges, find, next). Each
- * runs on vmres_addr and on the model in tests/model/addr_model.h; any
- * difference in return code, result, out-parameters or whole state (allocations,
- * gaps, stats) aborts, as does a failed vmres_addr_validate().
+ * sub-window, BAR-shaped ones among them, reserve, release of live and
+ * arbitrary ranges, find, next). Each runs on vmres_addr and on the model in
+ * tests/model/addr_model.h; any difference in return code, result,
+ * out-parameters or whole state (allocations, gaps, stats) aborts, as does a
+ * failed vmres_addr_validate().
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -115,6 +116,8 @@ static struct vmres_addr_req pick_req(struct fuzz_in *in, const struct addr_mode
 	req.policy = (enum vmres_addr_policy)(flags & 1);
 	req.size = fuzz_size(in);
 	req.align = pick_align(in);
+	if ((flags & 0x18) == 0x08) /* a BAR: aligned to its power-of-two size */
+		req.align = req.size = (uint64_t)1 << (fuzz_u8(in) & 63);
 	req.owner = fuzz_u8(in);
 	if (flags & 2)
 		req.min = pick_addr(in, m);
