@@ -116,7 +116,8 @@ static struct vmres_addr_req pick_req(struct fuzz_in *in, const struct addr_mode
 	req.policy = (enum vmres_addr_policy)(flags & 1);
 	req.size = fuzz_size(in);
 	req.align = pick_align(in);
-	if ((flags & 0x18) == 0x08) /* a BAR: aligned to its power-of-two size */
+	/* A BAR, aligned to its power-of-two size (not with the flags below). */
+	if ((flags & 0x18) == 0x08 && (flags & 0xe0) != 0xe0)
 		req.align = req.size = (uint64_t)1 << (fuzz_u8(in) & 63);
 	req.owner = fuzz_u8(in);
 	if (flags & 2)

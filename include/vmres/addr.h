@@ -10,11 +10,16 @@
  * window [0, 0xFFFF].
  *
  * Cost: allocation (every policy, with alignment and sub-window), reservation,
- * release and lookup are O(log n) in the number of allocations n; nothing scans
- * all allocations or all gaps. (A search by length, for a size that is not a
- * power of two aligned to itself or in a sub-window, may enter a subtree once
- * on a length bound that earlier updates left too high, and then lowers it:
- * O(log n) amortized.) Memory: see VMRES_ADDR_BYTES_PER_ALLOC.
+ * release and lookup are O(log n) in the number of allocations n in ordinary
+ * use; nothing scans all allocations or all gaps. Two cases cost more. A search
+ * by length (a size that is not a power of two aligned to itself, or a
+ * sub-window) may enter a subtree once on a length bound that earlier updates
+ * left too high, and then lowers it: O(log n) amortized. And a first or last fit
+ * whose size is not its alignment looks into every gap that is long enough and
+ * holds an aligned power-of-two block as large as the request's, yet cannot
+ * hold the request at its alignment (size 3, alignment 4, gaps of 4 bytes that
+ * start 1 past a multiple of 4): a window made of such gaps costs time linear
+ * in their number. Memory: see VMRES_ADDR_BYTES_PER_ALLOC.
  *
  * Every allocation carries a caller-chosen 64-bit owner tag (an id or a pointer
  * cast to uintptr_t) that vmres never interprets.
@@ -45,9 +50,10 @@ extern "C" {
  * every leaf but the root at least a quarter full. Measured at 100000
  * allocations: 40 bytes after filling (a handful of gaps), 58 after heavy churn
  * (one gap per five allocations), 84 after exact reservations that each leave a
- * gap; the worst case, a gap beside every allocation in quarter-full leaves, is
- * about 220. Past 64 KiB the nodes live in reserved address space that grows by
- * doubling.
+ * gap; the worst case, a gap beside every allocation in quarter-full nodes, is
+ * about 235. Nodes freed by releases stay in the pool for reuse, and past 64 KiB
+ * the nodes live in reserved address space that grows by doubling, so what is
+ * committed can be up to twice what is in use.
  */
 #define VMRES_ADDR_BYTES_PER_ALLOC 84
 

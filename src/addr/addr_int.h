@@ -179,10 +179,10 @@ static inline uint8_t block_class(uint64_t gs, uint64_t ge)
 }
 
 /*
- * Per-node byte arrays (bit lengths and block classes of 32 gaps, all <= 64) are
- * compared 16 at a time with SSE2, which every x86-64 has; other targets use the
- * plain loops. Bytes past a node's count are never trusted: every mask is cut
- * to the count.
+ * Per-node byte arrays (bit lengths and block classes, all <= 65) are compared
+ * 16 at a time with SSE2, which every x86-64 has; other targets use the plain
+ * loops. Bytes past a node's count are kept 0, so that no mask needs cutting to
+ * the count.
  */
 /* Bit i set where bytes[i] >= t, for i < 32 and 1 <= t. Every byte is at most
  * 65, so a signed compare with t - 1 does it. */
@@ -461,8 +461,8 @@ static inline void keys_pad(uint64_t *key, uint32_t count, uint32_t cap)
 }
 
 /*
- * The last i < count with key[i] <= x, or 0 (key[0] is never read), in a node
- * of @cap keys (a multiple of 8) padded by keys_pad(). Two rounds of
+ * The last i < count with key[i] <= x, or 0 (key[0] counts as <= any x), in a
+ * node of @cap keys (a multiple of 8) padded by keys_pad(). Two rounds of
  * independent compares instead of a binary search's chain of log2(cap)
  * dependent ones: first the last key of every cache line (8 keys), then the
  * keys of the line where x falls.
@@ -509,14 +509,13 @@ _Static_assert(sizeof(struct ent) == 24 && offsetof(struct ent, start) == 0,
 /* Number of entries of @l with start <= x. */
 static inline uint32_t leaf_rank(const struct leaf *l, uint64_t x)
 {
-	return rank24(&l->e[0].start, l->count, x);
+	return rank24((const uint64_t *)(const void *)l->e, l->count, x);
 }
 
 /* pool.c */
 void vmres__addr_pool_init(struct pool *pl, uint32_t node_size);
 void vmres__addr_pool_destroy(struct pool *pl);
 int vmres__addr_pool_reserve(struct pool *pl, uint32_t n);
-int vmres__addr_pool_reserve_total(struct pool *pl, uint32_t total);
 uint32_t vmres__addr_pool_take(struct pool *pl);
 void vmres__addr_pool_put(struct pool *pl, uint32_t i);
 

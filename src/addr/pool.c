@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Node pools of the address-space allocator's two B+trees: nodes of one size in
+ * Node pools of the address-space allocator's B+tree: nodes of one size in
  * one array, addressed by 32-bit index, with a free list.
  *
  * One array, so that a node is one multiply away from its index (a table of
@@ -177,12 +177,6 @@ int vmres__addr_pool_reserve(struct pool *pl, uint32_t n)
 	if (avail >= n)
 		return 0;
 	return grow_to(pl, (uint64_t)pl->used + (n - avail));
-}
-
-/* Make the array hold at least @total nodes, used or not. */
-int vmres__addr_pool_reserve_total(struct pool *pl, uint32_t total)
-{
-	return pl->cap >= total ? 0 : grow_to(pl, total);
 }
 
 /* Take a node; vmres__addr_pool_reserve() made sure there is one. */

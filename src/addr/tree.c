@@ -37,8 +37,8 @@
  * the bytes beside each summary.
  *
  * Leaves hold 32 entries and internal nodes 64 children (their byte arrays are
- * read in two halves), which keeps the tree 2 levels deep at 100000
- * allocations. Every node but the root is at least a quarter full; bytes past a
+ * read in two halves): at 100000 allocations the tree has 3 levels of internal
+ * nodes. Every node but the root is at least a quarter full; bytes past a
  * node's count are kept 0, so that a scan needs no mask.
  */
 #include "addr_int.h"

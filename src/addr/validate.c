@@ -114,6 +114,39 @@ static int check_node(const struct vmres_addr *a, struct check *c, unsigned int 
 	return 0;
 }
 
+/* While the finger counts (finger_shape is shape), its path leads from the root
+ * to a leaf, and side[] bounds the block classes of the gaps before and after
+ * that leaf (see finger_fit() in addr.c). */
+static bool check_finger(const struct vmres_addr *a)
+{
+	const struct path *f = &a->finger;
+	unsigned int h = a->t.height;
+	uint8_t side[2] = {0, 0};
+	bool seen = false;
+
+	if (a->finger_shape != a->shape)
+		return true;
+	if (f->node[0] != a->t.root)
+		return false;
+	for (unsigned int level = 0; level < h; level++) {
+		const struct inode *n = inode_at(a, f->node[level]);
+
+		if (f->pos[level] >= n->count || n->child[f->pos[level]] != f->node[level + 1])
+			return false;
+	}
+	for (uint32_t li = a->t.first_leaf; li != NIL; li = leaf_at(a, li)->next) {
+		const struct leaf *l = leaf_at(a, li);
+		uint8_t m = max_byte(l->blk, LEAF_CAP);
+
+		if (li == f->node[h])
+			seen = true;
+		else if (m > side[seen])
+			side[seen] = m;
+	}
+	return seen && (a->side[0] == FINGER_UNKNOWN || a->side[0] >= side[0]) &&
+	       (a->side[1] == FINGER_UNKNOWN || a->side[1] >= side[1]);
+}
+
 int vmres_addr_validate(const struct vmres_addr *a)
 {
 	struct check c = {.leaf = NIL, .prev_leaf = NIL};
@@ -131,7 +164,7 @@ int vmres_addr_validate(const struct vmres_addr *a)
 	if ((!c.end && c.cursor != a->wlast + 1) || c.leaf != NIL ||
 	    c.prev_leaf != a->t.last_leaf || c.leaves != a->t.leaves.live ||
 	    c.inodes != a->t.inodes.live || c.count != a->count || c.used != a->used ||
-	    c.gaps != a->gaps)
+	    c.gaps != a->gaps || !check_finger(a))
 		return VMRES_ECORRUPT;
 	return 0;
 }
