@@ -522,9 +522,6 @@ uint32_t vmres__tree_carve(struct vmres_addr *a, struct path *p, uint32_t pos, u
 
 /* ---- deletion ------------------------------------------------------------ */
 
-/* How share_nodes() rebalanced two sibling nodes. */
-enum share { SHARE_MERGED, SHARE_TO_LEFT, SHARE_TO_RIGHT };
-
 /* The entry moves of one node type: copy @cnt entries of @src from @from to @dst
  * at @at (the ranges may overlap), and set a node's count. */
 struct node_ops {
@@ -535,20 +532,18 @@ struct node_ops {
 
 /*
  * Rebalance sibling nodes @l and @r (@lc and @rc entries, @l first): all of @r
- * moves into @l if they fit, else half the difference moves from the fuller to
- * the other. *moved receives the number of entries moved. Deletions use it
- * for leaves and internal nodes alike.
+ * moves into @l if they fit (true: merged), else half the difference moves
+ * from the fuller to the other. Deletions use it for leaves and internal nodes
+ * alike.
  */
-static enum share share_nodes(void *l, uint32_t lc, void *r, uint32_t rc, const struct node_ops *o,
-			      uint32_t *moved)
+static bool share_nodes(void *l, uint32_t lc, void *r, uint32_t rc, const struct node_ops *o)
 {
 	uint32_t k;
 
 	if (lc + rc <= o->cap) {
 		o->copy(l, lc, r, 0, rc);
 		o->set_count(l, lc + rc);
-		*moved = rc;
-		return SHARE_MERGED;
+		return true;
 	}
 	if (lc < rc) {
 		k = (rc - lc) / 2;
@@ -556,16 +551,14 @@ static enum share share_nodes(void *l, uint32_t lc, void *r, uint32_t rc, const 
 		o->set_count(l, lc + k);
 		o->copy(r, 0, r, k, rc - k);
 		o->set_count(r, rc - k);
-		*moved = k;
-		return SHARE_TO_LEFT;
+		return false;
 	}
 	k = (lc - rc) / 2;
 	o->copy(r, k, r, 0, rc);
 	o->copy(r, 0, l, lc - k, k);
 	o->set_count(r, rc + k);
 	o->set_count(l, lc - k);
-	*moved = k;
-	return SHARE_TO_RIGHT;
+	return false;
 }
 
 static void leaf_copy_v(void *dst, uint32_t at, const void *src, uint32_t from, uint32_t cnt)
@@ -599,7 +592,7 @@ static const struct node_ops inode_ops = {NODE_CAP, inode_copy_v, inode_trim_v};
 static bool join_children(struct vmres_addr *a, unsigned int level, uint32_t parent, uint32_t li)
 {
 	struct inode *pn = inode_at(a, parent);
-	uint32_t lidx = pn->child[li], ridx = pn->child[li + 1], moved;
+	uint32_t lidx = pn->child[li], ridx = pn->child[li + 1];
 	bool merged;
 	struct bound b;
 
@@ -607,7 +600,7 @@ static bool join_children(struct vmres_addr *a, unsigned int level, uint32_t par
 	if (level + 1 == a->t.height) {
 		struct leaf *l = leaf_at(a, lidx), *r = leaf_at(a, ridx);
 
-		merged = share_nodes(l, l->count, r, r->count, &leaf_ops, &moved) == SHARE_MERGED;
+		merged = share_nodes(l, l->count, r, r->count, &leaf_ops);
 		if (merged) {
 			l->next = r->next;
 			if (r->next != NIL)
@@ -619,7 +612,7 @@ static bool join_children(struct vmres_addr *a, unsigned int level, uint32_t par
 	} else {
 		struct inode *l = inode_at(a, lidx), *r = inode_at(a, ridx);
 
-		merged = share_nodes(l, l->count, r, r->count, &inode_ops, &moved) == SHARE_MERGED;
+		merged = share_nodes(l, l->count, r, r->count, &inode_ops);
 		if (merged)
 			vmres__addr_pool_put(&a->t.inodes, ridx);
 	}
