@@ -515,9 +515,16 @@ static inline uint32_t leaf_rank(const struct leaf *l, uint64_t x)
 /* pool.c */
 void vmres__addr_pool_init(struct pool *pl, uint32_t node_size);
 void vmres__addr_pool_destroy(struct pool *pl);
-int vmres__addr_pool_reserve(struct pool *pl, uint32_t n);
+int vmres__addr_pool_reserve_slow(struct pool *pl, uint32_t n);
 uint32_t vmres__addr_pool_take(struct pool *pl);
 void vmres__addr_pool_put(struct pool *pl, uint32_t i);
+
+/* Make sure that @n nodes can be taken without failing; inline, since it is on
+ * every allocation's path and the nodes never handed out mostly suffice. */
+static inline int vmres__addr_pool_reserve(struct pool *pl, uint32_t n)
+{
+	return pl->cap - pl->used >= n ? 0 : vmres__addr_pool_reserve_slow(pl, n);
+}
 
 /* Make sure that a leaf split can take every node it may need (a leaf, and an
  * internal node per level plus a new root), so that an allocation never stops
@@ -526,8 +533,6 @@ static inline int vmres__tree_reserve(struct vmres_addr *a)
 {
 	struct tree *t = &a->t;
 
-	if (t->leaves.cap - t->leaves.used >= 1 && t->inodes.cap - t->inodes.used > t->height)
-		return 0;
 	if (vmres__addr_pool_reserve(&t->leaves, 1) ||
 	    vmres__addr_pool_reserve(&t->inodes, t->height + 1))
 		return VMRES_ENOMEM;

@@ -165,13 +165,12 @@ static int grow_to(struct pool *pl, uint64_t total)
 	return commit(pl, bytes);
 }
 
-/* Make sure that @n nodes can be taken without failing. */
-int vmres__addr_pool_reserve(struct pool *pl, uint32_t n)
+/* vmres__addr_pool_reserve() when the nodes never handed out are too few:
+ * count the free list, then grow. */
+int vmres__addr_pool_reserve_slow(struct pool *pl, uint32_t n)
 {
 	uint32_t avail = pl->cap - pl->used;
 
-	if (avail >= n)
-		return 0;
 	for (uint32_t i = pl->free; i != NIL && avail < n; avail++)
 		memcpy(&i, pool_at(pl, i), sizeof(i));
 	if (avail >= n)
