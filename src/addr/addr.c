@@ -146,6 +146,14 @@ static bool last_fit_in(struct vmres_addr *a, const struct want *w, struct path 
 	return false;
 }
 
+/* The finger's path now leads to a leaf: it counts, what lies beside it to be
+ * learnt. */
+static inline void finger_set(struct vmres_addr *a)
+{
+	a->finger_shape = a->shape;
+	a->side[0] = a->side[1] = FINGER_UNKNOWN;
+}
+
 /* What is before (@last false) or after the finger's leaf, from its path. */
 static __attribute__((noinline)) uint8_t finger_side(const struct vmres_addr *a, bool last)
 {
@@ -225,8 +233,7 @@ block_fit(struct vmres_addr *a, const struct want *w, bool last, uint32_t *pos, 
 	if (!f)
 		return false;
 	i = last ? 31 - (uint32_t)__builtin_clz(f) : (uint32_t)__builtin_ctz(f);
-	a->finger_shape = a->shape;
-	a->side[0] = a->side[1] = FINGER_UNKNOWN;
+	finger_set(a);
 found:
 	*pos = i;
 	*start = last ? (l->e[i].last - w->size_m1) & ~w->mask
@@ -343,10 +350,8 @@ static int alloc_fit(struct vmres_addr *a, const struct vmres_addr_req *req, uin
 		return VMRES_ENOMEM;
 	commit(a, p, pos, start, start + w.size_m1, req->owner);
 	/* A split walked the finger's path again (vmres__tree_carve()). */
-	if (p == &a->finger && a->finger_shape != a->shape) {
-		a->finger_shape = a->shape;
-		a->side[0] = a->side[1] = FINGER_UNKNOWN;
-	}
+	if (p == &a->finger && a->finger_shape != a->shape)
+		finger_set(a);
 	*base_out = start;
 	return 0;
 }
