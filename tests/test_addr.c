@@ -1232,6 +1232,105 @@ static void test_runs_of_bar_fits_match_model(void **state)
 	vmres_addr_free(a);
 }
 
+/* vmres_addr_move(): the allocation moves whole, also onto addresses it shares
+ * with its old place, and at the top of the space; every refusal changes nothing. */
+static void test_move_keeps_owner_and_may_overlap_its_old_place(void **state)
+{
+	(void)state;
+	struct vmres_addr *a = new_addr(0x1000, 0xffff);
+	struct vmres_addr_entry e;
+
+	assert_int_equal(vmres_addr_reserve(a, 0x2000, 0x1000, 7), 0);
+	assert_int_equal(vmres_addr_reserve(a, 0x4000, 0x1000, 8), 0);
+	/* up by half its size, onto itself */
+	assert_int_equal(vmres_addr_move(a, 0x2000, 0x1000, 0x2800), 0);
+	assert_int_equal(vmres_addr_find(a, 0x2800, &e), 0);
+	assert_int_equal(e.base, 0x2800);
+	assert_int_equal(e.last, 0x37ff);
+	assert_int_equal(e.owner, 7);
+	assert_int_equal(vmres_addr_find(a, 0x27ff, &e), VMRES_ENOENT);
+	/* down again, onto itself, and far away */
+	assert_int_equal(vmres_addr_move(a, 0x2800, 0x1000, 0x2000), 0);
+	assert_int_equal(vmres_addr_move(a, 0x2000, 0x1000, 0x8000), 0);
+	assert_int_equal(vmres_addr_find(a, 0x8fff, &e), 0);
+	assert_int_equal(e.owner, 7);
+	/* to where it is: nothing happens */
+	assert_int_equal(vmres_addr_move(a, 0x8000, 0x1000, 0x8000), 0);
+	assert_int_equal(vmres_addr_validate(a), 0);
+
+	EXPECT_UNCHANGED(a, VMRES_EOVERLAP, vmres_addr_move(a, 0x8000, 0x1000, 0x4800));
+	EXPECT_UNCHANGED(a, VMRES_EOVERLAP, vmres_addr_move(a, 0x4000, 0x1000, 0x7801));
+	EXPECT_UNCHANGED(a, VMRES_ERANGE, vmres_addr_move(a, 0x8000, 0x1000, 0xf001));
+	EXPECT_UNCHANGED(a, VMRES_ERANGE, vmres_addr_move(a, 0x8000, 0x1000, 0x800));
+	EXPECT_UNCHANGED(a, VMRES_ENOENT, vmres_addr_move(a, 0x8000, 0x800, 0x9000));
+	EXPECT_UNCHANGED(a, VMRES_ENOENT, vmres_addr_move(a, 0x2000, 0x1000, 0x9000));
+	EXPECT_UNCHANGED(a, VMRES_ESIZE, vmres_addr_move(a, 0x8000, 0, 0x9000));
+	EXPECT_UNCHANGED(a, VMRES_EOVERFLOW, vmres_addr_move(a, 0x8000, 0x1000, TOP - 0xffe));
+	/* the checks alone say the same and change nothing either */
+	EXPECT_UNCHANGED(a, VMRES_EOVERLAP, vmres_addr_move_check(a, 0x8000, 0x1000, 0x4800));
+	EXPECT_UNCHANGED(a, 0, vmres_addr_move_check(a, 0x8000, 0x1000, 0x8800));
+	EXPECT_UNCHANGED(a, VMRES_EOVERLAP, vmres_addr_reserve_check(a, 0x4fff, 2));
+	EXPECT_UNCHANGED(a, 0, vmres_addr_reserve_check(a, 0x5000, 0x3000));
+	EXPECT_UNCHANGED(a, VMRES_ERANGE, vmres_addr_reserve_check(a, 0xffff, 2));
+	assert_int_equal(vmres_addr_move(NULL, 0, 1, 0), VMRES_EINVAL);
+	vmres_addr_free(a);
+
+	/* the last byte of the space */
+	a = new_addr(BIT63, TOP);
+	assert_int_equal(vmres_addr_reserve(a, TOP - 0xfff, 0x1000, 3), 0);
+	assert_int_equal(vmres_addr_move(a, TOP - 0xfff, 0x1000, TOP - 0x17ff), 0);
+	assert_int_equal(vmres_addr_move(a, TOP - 0x17ff, 0x1000, TOP - 0xfff), 0);
+	assert_int_equal(vmres_addr_find(a, TOP, &e), 0);
+	assert_int_equal(e.owner, 3);
+	EXPECT_UNCHANGED(a, VMRES_EOVERFLOW, vmres_addr_move(a, TOP - 0xfff, 0x1000, TOP - 0xffe));
+	assert_int_equal(vmres_addr_validate(a), 0);
+	vmres_addr_free(a);
+}
+
+/* Moves between many neighbours agree with a release followed by a reservation. */
+static void test_random_moves_match_release_then_reserve(void **state)
+{
+	(void)state;
+	const unsigned int seed = 20261206;
+	struct vmres_addr *a = new_addr(0, 0xfffff), *b = new_addr(0, 0xfffff);
+	uint64_t base[64];
+
+	printf("seed %u\n", seed);
+	srand(seed);
+	for (unsigned int i = 0; i < 64; i++) {
+		base[i] = (uint64_t)i * 0x4000;
+		assert_int_equal(vmres_addr_reserve(a, base[i], 0x1000, i), 0);
+		assert_int_equal(vmres_addr_reserve(b, base[i], 0x1000, i), 0);
+	}
+	for (unsigned int step = 0; step < 20000; step++) {
+		unsigned int i = (unsigned int)rand() % 64;
+		uint64_t to = ((uint64_t)rand() % 0x100000) & ~0xffull;
+		int ra = vmres_addr_move(a, base[i], 0x1000, to), rb;
+		uint64_t owner;
+
+		/* the model: release, then reserve; on refusal, take the old one back */
+		assert_int_equal(vmres_addr_release(b, base[i], 0x1000, &owner), 0);
+		rb = vmres_addr_reserve(b, to, 0x1000, owner);
+		if (rb)
+			assert_int_equal(vmres_addr_reserve(b, base[i], 0x1000, owner), 0);
+		assert_int_equal(ra, rb);
+		if (!ra)
+			base[i] = to;
+		if (step % 1000 == 0) {
+			struct snap x = {0}, y = {0};
+
+			snap_take(a, &x);
+			snap_take(b, &y);
+			assert_snap_equal(&x, &y);
+			snap_free(&x);
+			snap_free(&y);
+			assert_int_equal(vmres_addr_validate(a), 0);
+		}
+	}
+	vmres_addr_free(a);
+	vmres_addr_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1270,6 +1369,8 @@ int main(void)
 		cmocka_unit_test(test_matches_model_over_the_whole_space),
 		cmocka_unit_test(test_matches_model_with_many_allocations),
 		cmocka_unit_test(test_runs_of_bar_fits_match_model),
+		cmocka_unit_test(test_move_keeps_owner_and_may_overlap_its_old_place),
+		cmocka_unit_test(test_random_moves_match_release_then_reserve),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -478,6 +478,73 @@ static void test_moving_a_bar_is_alloc_exact_then_release(void **state)
 	vmres_sysalloc_free(sa);
 }
 
+/* A prepared and committed move: the allocation (owner, label, alignment)
+ * moves in its pool, onto itself, or into another pool's window. */
+static void test_move_transaction_moves_the_allocation_whole(void **state)
+{
+	(void)state;
+	struct vmres_sysalloc *sa = small_sa();
+	struct vmres_sysalloc_move mv;
+	struct vmres_sysalloc_alloc_info info;
+	struct vmres_resource r, now;
+	char *before, *after;
+
+	assert_int_equal(vmres_sysalloc_add_addr_pool(sa, "mmio64", VMRES_SPACE_MMIO,
+						      0x1000000000ull, 0x1fffffffffull),
+			 0);
+	assert_int_equal(
+		vmres_sysalloc_reserve(sa, "mmio32", 0xc0000000, 0x2000, 0x2000, 9, "bar0", &r), 0);
+	/* in its pool, by half its size: it overlaps its old place */
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &r, 9, 0xc0001000, &mv),
+			 VMRES_EMISALIGNED);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &r, 9, 0xc0002000, &mv), 0);
+	vmres_sysalloc_move_commit(sa, &mv, &now);
+	assert_int_equal(now.u.addr.base, 0xc0002000);
+	assert_string_equal(now.pool, "mmio32");
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xc0003fff, &info), 0);
+	assert_int_equal(info.owner, 9);
+	assert_string_equal(info.label, "bar0");
+	assert_int_equal(info.res.u.addr.align, 0x2000);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xc0000000, &info), VMRES_ENOENT);
+	/* into the 64-bit pool: the resource then names it */
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &now, 9, 0x1000004000ull, &mv), 0);
+	vmres_sysalloc_move_commit(sa, &mv, &r);
+	assert_string_equal(r.pool, "mmio64");
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio64", 0x1000004000ull, &info), 0);
+	assert_string_equal(info.label, "bar0");
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	assert_int_equal(vmres_sysalloc_release(sa, &r, 9), 0);
+
+	/* not held: the move is a new exact allocation, without a label */
+	memset(&r, 0, sizeof(r));
+	r.kind = VMRES_RES_ADDR;
+	r.u.addr.space = VMRES_SPACE_MMIO;
+	r.u.addr.size = 0x1000;
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &r, 5, 0xd0000000, &mv), 0);
+	vmres_sysalloc_move_commit(sa, &mv, &now);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xd0000000, &info), 0);
+	assert_int_equal(info.owner, 5);
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+
+	/* refusals and aborts change nothing */
+	before = dump(sa);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &r, 6, 0xd0000800, &mv), VMRES_EOVERLAP);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &now, 5, 0xa0000000, &mv), VMRES_ERANGE);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &now, 5, UINT64_MAX - 0x10, &mv),
+			 VMRES_EOVERFLOW);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, NULL, 5, 0, &mv), VMRES_EINVAL);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &now, 5, 0xe0000000, &mv), 0);
+	vmres_sysalloc_move_abort(sa, &mv);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &r, 77, 0xe0000000, &mv), 0);
+	vmres_sysalloc_move_abort(sa, &mv); /* a new record and owner, both dropped */
+	after = dump(sa);
+	assert_string_equal(before, after);
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	free(before);
+	free(after);
+	vmres_sysalloc_free(sa);
+}
+
 /* vmres_sysalloc_reserve(): what was already chosen, in each kind of pool, with
  * its label; each error leaves the dump byte for byte as it was. */
 static void test_reserve_takes_exactly_what_is_given(void **state)
@@ -489,9 +556,9 @@ static void test_reserve_takes_exactly_what_is_given(void **state)
 	char long_label[VMRES_SYSALLOC_LABEL_MAX + 1];
 	char *before, *after;
 
-	assert_int_equal(vmres_sysalloc_reserve(sa, "mmio32", 0xfee00000, 0x1000, 0x1000, 7,
-						"lapic", &r),
-			 0);
+	assert_int_equal(
+		vmres_sysalloc_reserve(sa, "mmio32", 0xfee00000, 0x1000, 0x1000, 7, "lapic", &r),
+		0);
 	assert_int_equal(r.kind, VMRES_RES_ADDR);
 	assert_int_equal(r.u.addr.base, 0xfee00000);
 	assert_int_equal(r.u.addr.size, 0x1000);
@@ -527,9 +594,9 @@ static void test_reserve_takes_exactly_what_is_given(void **state)
 			 VMRES_ERANGE);
 	assert_int_equal(vmres_sysalloc_reserve(sa, "mmio32", 0xfee00800, 0x1000, 0, 8, NULL, &r),
 			 VMRES_EOVERLAP);
-	assert_int_equal(vmres_sysalloc_reserve(sa, "mmio32", 0xc0000800, 0x1000, 0x1000, 8, NULL,
-						&r),
-			 VMRES_EMISALIGNED);
+	assert_int_equal(
+		vmres_sysalloc_reserve(sa, "mmio32", 0xc0000800, 0x1000, 0x1000, 8, NULL, &r),
+		VMRES_EMISALIGNED);
 	assert_int_equal(vmres_sysalloc_reserve(sa, "mmio32", 0xc0000000, 0, 0, 8, NULL, &r),
 			 VMRES_ESIZE);
 	assert_int_equal(vmres_sysalloc_reserve(sa, "mmio32", 0xc0000000, 0x1000, 3, 8, NULL, &r),
@@ -1655,6 +1722,7 @@ int main(void)
 		cmocka_unit_test(test_failed_separate_msi_vectors_are_all_given_back),
 		cmocka_unit_test(test_release_checks_pool_kind_owner_and_double_free),
 		cmocka_unit_test(test_moving_a_bar_is_alloc_exact_then_release),
+		cmocka_unit_test(test_move_transaction_moves_the_allocation_whole),
 		cmocka_unit_test(test_reserve_takes_exactly_what_is_given),
 		cmocka_unit_test(test_release_owner_frees_that_owner_only),
 		cmocka_unit_test(test_add_pool_rejects_bad_names_windows_and_overlaps),

@@ -172,6 +172,46 @@ int vmres_addr_reserve(struct vmres_addr *a, uint64_t base, uint64_t size, uint6
 int vmres_addr_release(struct vmres_addr *a, uint64_t base, uint64_t size, uint64_t *owner_out);
 
 /**
+ * vmres_addr_move() - move the allocation [@p base, @p base + @p size - 1] to
+ * start at @p new_base, keeping its size and owner: all or nothing. The new
+ * range may overlap the old one (a BAR moved by less than its size).
+ * @param a the allocator.
+ * @param base first address of the allocation, which must match it exactly.
+ * @param size its size.
+ * @param new_base the new first address (no alignment is checked: the caller
+ *   knows the allocation's).
+ * @return 0 (also when @p new_base is @p base); VMRES_EINVAL for a NULL
+ *   allocator; VMRES_ESIZE for size 0; VMRES_EOVERFLOW if either range passes
+ *   2^64 - 1; VMRES_ENOENT if no allocation is exactly the old range;
+ *   VMRES_ERANGE if the new range leaves the window; VMRES_EOVERLAP if it
+ *   overlaps another allocation; VMRES_ENOMEM.
+ * Context: caller serializes; O(log n).
+ */
+int vmres_addr_move(struct vmres_addr *a, uint64_t base, uint64_t size, uint64_t new_base);
+
+/**
+ * vmres_addr_move_check() - would vmres_addr_move() with the same arguments
+ * succeed? Makes every check the move makes and sets aside the memory it
+ * needs, so that the move, made next with no other change of @p a in between,
+ * cannot fail. This is the "prepare" of a transaction whose "commit" is the
+ * move; abandoning it needs no call (what was set aside stays for later use).
+ * @return as vmres_addr_move().
+ * Context: caller serializes; O(log n).
+ */
+int vmres_addr_move_check(struct vmres_addr *a, uint64_t base, uint64_t size, uint64_t new_base);
+
+/**
+ * vmres_addr_reserve_check() - would vmres_addr_reserve(@p a, @p base, @p size,
+ * owner) succeed? As vmres_addr_move_check(): every check, and the memory
+ * the reservation needs is set aside, so that it cannot fail if made next.
+ * @return 0; VMRES_EINVAL for a NULL allocator; VMRES_ESIZE for size 0;
+ *   VMRES_EOVERFLOW if the range passes 2^64 - 1; VMRES_ERANGE outside the
+ *   window; VMRES_EOVERLAP if not free; VMRES_ENOMEM.
+ * Context: caller serializes; O(log n).
+ */
+int vmres_addr_reserve_check(struct vmres_addr *a, uint64_t base, uint64_t size);
+
+/**
  * vmres_addr_find() - the allocation that contains @p addr.
  * @return 0 and fills @p out; VMRES_EINVAL for NULL pointers; VMRES_ENOENT if
  *   @p addr is free or outside the window.

@@ -278,6 +278,74 @@ int vmres_sysalloc_release(struct vmres_sysalloc *sa, const struct vmres_resourc
 			   uint64_t owner);
 
 /**
+ * A move of an address allocation, prepared by vmres_sysalloc_move_prepare()
+ * and then either committed or aborted. Every field is private.
+ */
+struct vmres_sysalloc_move {
+	void *priv_rec;	    /**< private: the record moved, or a new one */
+	void *priv_pool;    /**< private: the destination pool */
+	void *priv_owner;   /**< private: the owner, for a new record */
+	uint64_t priv_base; /**< private: the new base */
+	bool priv_held;	    /**< private: an allocation is moved (not a new one made) */
+};
+
+/**
+ * vmres_sysalloc_move_prepare() - first half of moving the address resource
+ * @p r of @p owner to start at @p new_base, same size: a guest reprogrammed a
+ * BAR. The destination is the pool of r's space whose window holds
+ * @p new_base: r's own pool when it does, else another (firmware puts small
+ * 64-bit BARs below 4 GiB). If @p sa holds r for @p owner (r->pool, r's base
+ * and size), that allocation moves, keeping its label and alignment, and the
+ * new range may overlap the old one; otherwise (r names no pool of @p sa, or
+ * nothing of @p owner's is exactly there, as after a restore into another
+ * allocator) the move makes a new exact allocation of @p owner with r's
+ * alignment and no label. @p new_base equal to r's base with r held is a move
+ * that changes nothing.
+ *
+ * Prepare makes every check and takes every piece of memory the move needs,
+ * and changes nothing that a query or dump shows. It must be followed by
+ * exactly one vmres_sysalloc_move_commit() (which cannot fail) or
+ * vmres_sysalloc_move_abort(), with no other call that changes @p sa in
+ * between.
+ * @param sa the allocator.
+ * @param r the resource as its holder knows it (kind VMRES_RES_ADDR).
+ * @param owner its owner.
+ * @param new_base the new first address.
+ * @param mv receives the prepared move.
+ * @return 0, or (nothing changed, @p mv untouched):
+ *   VMRES_EINVAL    a NULL pointer, or @p r not an address resource;
+ *   VMRES_ESIZE     r's size is 0;
+ *   VMRES_EOVERFLOW the new range passes 2^64 - 1;
+ *   VMRES_ERANGE    no pool of r's space holds the new range whole;
+ *   VMRES_EMISALIGNED @p new_base not a multiple of r's alignment;
+ *   VMRES_EOVERLAP  another allocation holds part of the new range;
+ *   VMRES_ENOMEM.
+ * Context: caller serializes; O(p + log n) for p pools.
+ */
+int vmres_sysalloc_move_prepare(struct vmres_sysalloc *sa, const struct vmres_resource *r,
+				uint64_t owner, uint64_t new_base, struct vmres_sysalloc_move *mv);
+
+/**
+ * vmres_sysalloc_move_commit() - make a prepared move: the allocation is now
+ * at its new base, in its destination pool.
+ * @param sa the allocator the move was prepared on.
+ * @param mv the prepared move (spent).
+ * @param out NULL, or receives the resource as it now is (for release): r
+ *   with the new base and the destination pool's name.
+ * Context: caller serializes; cannot fail; O(log n).
+ */
+void vmres_sysalloc_move_commit(struct vmres_sysalloc *sa, struct vmres_sysalloc_move *mv,
+				struct vmres_resource *out);
+
+/**
+ * vmres_sysalloc_move_abort() - drop a prepared move; nothing changes.
+ * @param sa the allocator the move was prepared on.
+ * @param mv the prepared move (spent).
+ * Context: caller serializes; cannot fail; O(1).
+ */
+void vmres_sysalloc_move_abort(struct vmres_sysalloc *sa, struct vmres_sysalloc_move *mv);
+
+/**
  * vmres_sysalloc_release_owner() - give back every resource of @p owner
  * (an owner with none is fine). The owner's name, if any, is kept.
  * @return 0; VMRES_EINVAL for NULL @p sa.

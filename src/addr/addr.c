@@ -485,6 +485,86 @@ int vmres_addr_release(struct vmres_addr *a, uint64_t base, uint64_t size, uint6
 	return 0;
 }
 
+/* ---- moves --------------------------------------------------------------- */
+
+/* Is [start, last] (inside the window) one free gap's? */
+static bool range_free(const struct vmres_addr *a, uint64_t start, uint64_t last)
+{
+	struct path p;
+	uint32_t pos = vmres__tree_find(a, start, &p);
+	const struct leaf *l = leaf_at(a, p.node[a->t.height]);
+
+	return ent_is_gap(l, pos) && l->e[pos].last >= last;
+}
+
+/*
+ * Could the allocation [base, +size) (none if @held is false) become
+ * [new_base, +size)? The new range must lie in the window and be free, but for
+ * the addresses the allocation itself holds: those of it below the allocation
+ * are in the gap just before it, those above in the gap just after.
+ */
+static int move_check(const struct vmres_addr *a, bool held, uint64_t base, uint64_t size,
+		      uint64_t new_base)
+{
+	uint64_t last, new_last;
+	struct path p;
+	uint32_t pos;
+	const struct leaf *l;
+
+	if (!a)
+		return VMRES_EINVAL;
+	if (size == 0)
+		return VMRES_ESIZE;
+	last = base + (size - 1);
+	new_last = new_base + (size - 1);
+	if ((held && last < base) || new_last < new_base)
+		return VMRES_EOVERFLOW;
+	if (held) {
+		if (base < a->wbase || last > a->wlast)
+			return VMRES_ENOENT;
+		pos = vmres__tree_find(a, base, &p);
+		l = leaf_at(a, p.node[a->t.height]);
+		if (ent_is_gap(l, pos) || l->e[pos].start != base || l->e[pos].last != last)
+			return VMRES_ENOENT;
+	}
+	if (new_base < a->wbase || new_last > a->wlast)
+		return VMRES_ERANGE;
+	if (!held || new_last < base || new_base > last)
+		return range_free(a, new_base, new_last) ? 0 : VMRES_EOVERLAP;
+	if (new_base < base && !range_free(a, new_base, base - 1))
+		return VMRES_EOVERLAP;
+	if (new_last > last && !range_free(a, last + 1, new_last))
+		return VMRES_EOVERLAP;
+	return 0;
+}
+
+int vmres_addr_reserve_check(struct vmres_addr *a, uint64_t base, uint64_t size)
+{
+	int rc = move_check(a, false, 0, size, base);
+
+	return rc ? rc : vmres__tree_reserve(a);
+}
+
+int vmres_addr_move_check(struct vmres_addr *a, uint64_t base, uint64_t size, uint64_t new_base)
+{
+	int rc = move_check(a, true, base, size, new_base);
+
+	return rc ? rc : vmres__tree_reserve(a);
+}
+
+int vmres_addr_move(struct vmres_addr *a, uint64_t base, uint64_t size, uint64_t new_base)
+{
+	uint64_t owner;
+	int rc = vmres_addr_move_check(a, base, size, new_base);
+
+	if (rc || new_base == base)
+		return rc;
+	/* A release takes no memory and only gives nodes back, so the nodes the
+	 * check set aside are still there for the reservation, which cannot fail. */
+	(void)vmres_addr_release(a, base, size, &owner);
+	return vmres_addr_reserve(a, new_base, size, owner);
+}
+
 /* ---- lookups ------------------------------------------------------------- */
 
 static void fill_entry(const struct leaf *l, uint32_t i, struct vmres_addr_entry *out)

@@ -661,6 +661,127 @@ int vmres_sysalloc_release(struct vmres_sysalloc *sa, const struct vmres_resourc
 	return 0;
 }
 
+/* ---- moves ---- */
+
+/* The address pool of @p space whose window holds [base, last] whole. */
+static struct vmres__pool *pool_holding(const struct vmres_sysalloc *sa, enum vmres_space space,
+					uint64_t base, uint64_t last)
+{
+	for (uint32_t i = 0; i < sa->n_pools; i++) {
+		struct vmres__pool *p = sa->pools[i];
+
+		if (p->kind == VMRES_RES_ADDR && p->space == space && base >= p->base &&
+		    last <= p->last)
+			return p;
+	}
+	return NULL;
+}
+
+int vmres_sysalloc_move_prepare(struct vmres_sysalloc *sa, const struct vmres_resource *r,
+				uint64_t owner, uint64_t new_base, struct vmres_sysalloc_move *mv)
+{
+	struct vmres_sysalloc_move m = {.priv_base = new_base};
+	uint64_t size, align, last;
+	struct vmres__pool *dst;
+	struct vmres__rec *rec = NULL;
+	int ret;
+
+	if (!sa || !r || !mv || r->kind != VMRES_RES_ADDR)
+		return VMRES_EINVAL;
+	size = r->u.addr.size;
+	if (size == 0)
+		return VMRES_ESIZE;
+	last = new_base + (size - 1);
+	if (last < new_base)
+		return VMRES_EOVERFLOW;
+	m.priv_held = find_owned(sa, r, owner, &rec) == 0;
+	align = m.priv_held ? rec->align : r->u.addr.align;
+	if (m.priv_held && new_base == rec->node.key) {
+		m.priv_rec = rec;
+		m.priv_pool = rec->pool;
+		*mv = m;
+		return 0;
+	}
+	dst = m.priv_held && new_base >= rec->pool->base && last <= rec->pool->last
+		      ? rec->pool
+		      : pool_holding(sa, r->u.addr.space, new_base, last);
+	if (!dst)
+		return VMRES_ERANGE;
+	if (align > 1 && new_base % align)
+		return VMRES_EMISALIGNED;
+	if (m.priv_held && dst == rec->pool)
+		ret = vmres_addr_move_check(dst->addr, rec->node.key, size, new_base);
+	else
+		ret = vmres_addr_reserve_check(dst->addr, new_base, size);
+	if (ret)
+		return ret;
+	if (!m.priv_held) {
+		/* A new record, and the owner it joins, are made now. */
+		rec = rec_new(dst);
+		m.priv_owner = rec ? owner_get(sa, owner) : NULL;
+		if (!m.priv_owner) {
+			free(rec);
+			return VMRES_ENOMEM;
+		}
+		rec->size = size;
+		rec->align = align;
+	}
+	m.priv_rec = rec;
+	m.priv_pool = dst;
+	*mv = m;
+	return 0;
+}
+
+void vmres_sysalloc_move_commit(struct vmres_sysalloc *sa, struct vmres_sysalloc_move *mv,
+				struct vmres_resource *out)
+{
+	struct vmres__rec *r = mv->priv_rec, *top = NULL;
+	struct vmres__pool *dst = mv->priv_pool;
+	uint64_t owner;
+
+	/* None of these can fail: prepare checked the ranges and set the memory aside. */
+	if (!mv->priv_held) {
+		(void)vmres_addr_reserve(dst->addr, mv->priv_base, r->size,
+					 ((struct vmres__owner *)mv->priv_owner)->node.key);
+		r->node.key = mv->priv_base;
+		rec_link(sa, r, mv->priv_owner, &top);
+	} else if (r->node.key != mv->priv_base) {
+		owner = r->owner->node.key;
+		htab_remove(&sa->recs, &r->node);
+		if (dst == r->pool) {
+			(void)vmres_addr_move(dst->addr, r->node.key, r->size, mv->priv_base);
+		} else {
+			(void)vmres_addr_reserve(dst->addr, mv->priv_base, r->size, owner);
+			(void)vmres_addr_release(r->pool->addr, r->node.key, r->size, NULL);
+			r->pool->count--;
+			dst->count++;
+			r->pool = dst;
+			r->node.ns = dst->index;
+		}
+		r->node.key = mv->priv_base;
+		htab_insert(&sa->recs, &r->node);
+	}
+	if (out) {
+		memset(out, 0, sizeof(*out));
+		out->kind = VMRES_RES_ADDR;
+		strcpy(out->pool, dst->name);
+		out->u.addr.space = dst->space;
+		out->u.addr.base = mv->priv_base;
+		out->u.addr.size = r->size;
+		out->u.addr.align = r->align;
+	}
+	memset(mv, 0, sizeof(*mv));
+}
+
+void vmres_sysalloc_move_abort(struct vmres_sysalloc *sa, struct vmres_sysalloc_move *mv)
+{
+	if (!mv->priv_held) {
+		free(mv->priv_rec);
+		owner_put(sa, mv->priv_owner);
+	}
+	memset(mv, 0, sizeof(*mv));
+}
+
 int vmres_sysalloc_release_owner(struct vmres_sysalloc *sa, uint64_t owner)
 {
 	struct vmres__owner *o;
