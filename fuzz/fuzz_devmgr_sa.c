@@ -6,9 +6,10 @@
  * devices, platform reservations, other windows, outside every pool), unmaps
  * and maps them, unregisters devices (the VMM then releases their owner) and
  * lets a squatter take and give back exact ranges. After every step: every
- * mapped range of a pool is reserved exactly by its device's owner in the pool
- * its resource names, each owner holds nothing else, every mapped range is on
- * its bus, a failed call changed neither dump, and the allocator validates.
+ * range of a pool, mapped or not, is reserved exactly by its device's owner in
+ * the pool its resource names, each owner holds nothing else, every mapped
+ * range is on its bus, a failed call changed neither dump, and the allocator
+ * validates.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -86,6 +87,14 @@ static void check_dev(struct rig *r, unsigned int i)
 		unsigned int idx = 99;
 		uint32_t inst = 0;
 
+		/* One owner per address: reserved whether mapped or not. */
+		if (x->pool[0]) {
+			n_pooled++;
+			FUZZ_CHECK(vmres_sysalloc_find(r->sa, x->pool, x->u.addr.base, &a) == 0);
+			FUZZ_CHECK(a.owner == OWNER(i) && a.res.u.addr.space == x->u.addr.space);
+			FUZZ_CHECK(a.res.u.addr.base == x->u.addr.base &&
+				   a.res.u.addr.size == x->u.addr.size);
+		}
 		if (!mapped[k])
 			continue;
 		FUZZ_CHECK(vmres_devmgr_find(r->m, x->u.addr.space, x->u.addr.base, &inst, &idx,
@@ -93,13 +102,6 @@ static void check_dev(struct rig *r, unsigned int i)
 		FUZZ_CHECK(inst == r->dev[i].id && idx == k);
 		FUZZ_CHECK(vmres_devmgr_find(r->m, x->u.addr.space, last, &inst, &idx, NULL) == 0);
 		FUZZ_CHECK(inst == r->dev[i].id && idx == k);
-		if (!x->pool[0])
-			continue;
-		n_pooled++;
-		FUZZ_CHECK(vmres_sysalloc_find(r->sa, x->pool, x->u.addr.base, &a) == 0);
-		FUZZ_CHECK(a.owner == OWNER(i) && a.res.u.addr.space == x->u.addr.space);
-		FUZZ_CHECK(a.res.u.addr.base == x->u.addr.base &&
-			   a.res.u.addr.size == x->u.addr.size);
 	}
 	FUZZ_CHECK(o.n == n_pooled);
 }

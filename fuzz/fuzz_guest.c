@@ -11,10 +11,13 @@
  * moves to anywhere, decode on and off, MSI programming), MMIO and PIO reads
  * and writes near the BARs, and interrupts raised by the devices.
  *
- * After every step: each BAR that is mapped has its decode bit on, is on the
- * right bus at its address with its size (vmres_devmgr_find) and is reserved
- * in the system allocator by its device's owner (vmres_sysalloc_find), and the
- * owner holds no other address range; each access reached the device that
+ * After every step, BAR register = bus = allocator, and no address has two
+ * owners: each BAR, mapped or not, is reserved in the system allocator by its
+ * device's owner exactly where the device manager has it and (unless it holds
+ * no address, or a 64-bit half waits for the other) where its register says;
+ * each BAR that is mapped has its decode bit on and is on the right bus at its
+ * address with its size (vmres_devmgr_find); the owner holds no other address
+ * range; each access reached the device that
  * vmres_devmgr_find named before it, at the right offset; every MSI delivered
  * carries the message the device manager recorded; the allocator validates.
  * At the end every device has been released exactly once and nothing leaks.
@@ -269,7 +272,7 @@ static void check_func(struct machine *mc, struct func *fn)
 	bool mapped[N_RES];
 	struct owner_ranges owned = {0};
 	uint16_t cmd = command_of(fn->f);
-	unsigned int n_mapped = 0;
+	unsigned int n_reserved = 0;
 	struct vmres_pci_msi_state ms;
 
 	FUZZ_CHECK(vmres_devmgr_get(mc->m, fn->id, NULL, res, mapped, N_RES) == 0);
@@ -289,31 +292,33 @@ static void check_func(struct machine *mc, struct func *fn)
 		FUZZ_CHECK(vmres_pci_func_bar_get(fn->f, bar_slot[b], &s) == 0);
 		FUZZ_CHECK(s.mapped == mapped[b]);
 		FUZZ_CHECK(s.mapped_base == r->u.addr.base && s.size == r->u.addr.size);
-		if (!s.mapped)
-			continue;
-		n_mapped++;
-		FUZZ_CHECK(decode);
+		/* register = allocator, decode on or off; one owner per address:
+		 * reserved by the device's owner, exactly, in the pool the resource
+		 * names, mapped or not */
 		if (s.reg_is_address && !s.half_pending)
 			FUZZ_CHECK(s.reg_addr == s.mapped_base);
+		FUZZ_CHECK(vmres_sysalloc_find(mc->sa, r->pool, s.mapped_base, &a) == 0);
+		FUZZ_CHECK(a.owner == OWNER(fn->index));
+		FUZZ_CHECK(a.res.u.addr.base == s.mapped_base && a.res.u.addr.size == s.size);
+		FUZZ_CHECK(a.res.u.addr.space == space);
+		n_reserved++;
+		if (!s.mapped)
+			continue;
+		FUZZ_CHECK(decode);
 		/* on the bus, at both ends */
 		FUZZ_CHECK(vmres_devmgr_find(mc->m, space, s.mapped_base, &inst, &idx, &off) == 0);
 		FUZZ_CHECK(inst == fn->id && idx == b && off == 0);
 		FUZZ_CHECK(vmres_devmgr_find(mc->m, space, s.mapped_base + s.size - 1, &inst, &idx,
 					     &off) == 0);
 		FUZZ_CHECK(inst == fn->id && idx == b && off == s.size - 1);
-		/* reserved by the device's owner, exactly, in the pool the resource names */
-		FUZZ_CHECK(vmres_sysalloc_find(mc->sa, r->pool, s.mapped_base, &a) == 0);
-		FUZZ_CHECK(a.owner == OWNER(fn->index));
-		FUZZ_CHECK(a.res.u.addr.base == s.mapped_base && a.res.u.addr.size == s.size);
-		FUZZ_CHECK(a.res.u.addr.space == space);
 	}
-	/* The owner holds exactly the mapped BARs' ranges. */
-	FUZZ_CHECK(owned.n == n_mapped);
+	/* The owner holds exactly its BARs' ranges. */
+	FUZZ_CHECK(owned.n == n_reserved);
 	for (unsigned int k = 0; k < owned.n; k++) {
 		bool found = false;
 
 		for (unsigned int b = 0; b < N_BARS; b++)
-			found = found || (mapped[b] && strcmp(owned.r[k].pool, res[b].pool) == 0 &&
+			found = found || (strcmp(owned.r[k].pool, res[b].pool) == 0 &&
 					  owned.r[k].u.addr.space == res[b].u.addr.space &&
 					  owned.r[k].u.addr.base == res[b].u.addr.base &&
 					  owned.r[k].u.addr.size == res[b].u.addr.size);

@@ -61,7 +61,6 @@ static void state_free(struct vmres_devmgr *m, struct dm_state *st, bool all)
 
 static void rec_free(struct dm_rec *rec)
 {
-	free(rec->labels);
 	free(rec);
 }
 
@@ -163,10 +162,12 @@ static int bus_rebuild(struct vmres_devmgr *m, const struct vmres__bus_snap *cur
 /*
  * Build the state that follows @p cur when the device at index @p idx (SIZE_MAX:
  * a new device, appended) becomes @p v (NULL: removed). @p old_v is the view it
- * replaces (NULL for a new device). Nothing is published.
+ * replaces (NULL for a new device). Only the buses of @p spaces (bits 1 << PIO,
+ * 1 << MMIO) are rebuilt: the others' ranges must not have changed. Nothing is
+ * published.
  */
 static int state_next(struct vmres_devmgr *m, size_t idx, const struct dm_view *old_v,
-		      struct dm_view *v, struct dm_state **out)
+		      struct dm_view *v, unsigned int spaces, struct dm_state **out)
 {
 	const struct dm_state *cur = m->state;
 	const struct dm_rec *rec = v ? v->rec : old_v->rec;
@@ -193,7 +194,7 @@ static int state_next(struct vmres_devmgr *m, size_t idx, const struct dm_view *
 	}
 	for (int s = 0; s < N_SPACES; s++) {
 		st->bus[s] = cur->bus[s];
-		if (rc || (!view_ranges(old_v, s) && !view_ranges(v, s)))
+		if (rc || !(spaces & (1u << s)) || (!view_ranges(old_v, s) && !view_ranges(v, s)))
 			continue;
 		rc = bus_rebuild(m, cur->bus[s], rec, view_ranges(old_v, s), v, s, &st->bus[s]);
 		if (rc)
@@ -406,7 +407,7 @@ int vmres_devmgr_register(struct vmres_devmgr *m, const struct vmres_device *dev
 	v = vmres__dm_view_new(rec->instance, parent, rec, res, NULL, n_res);
 	if (!v)
 		goto fail;
-	rc = state_next(m, SIZE_MAX, NULL, v, &next);
+	rc = state_next(m, SIZE_MAX, NULL, v, ALL_SPACES, &next);
 	if (rc) {
 		view_free(v);
 		goto fail;
@@ -442,7 +443,7 @@ int vmres_devmgr_unregister(struct vmres_devmgr *m, uint32_t instance)
 		if (cur->views[i]->parent == instance)
 			goto out;
 	old = cur->views[idx];
-	rc = state_next(m, idx, old, NULL, &next);
+	rc = state_next(m, idx, old, NULL, ALL_SPACES, &next);
 	if (rc == 0)
 		publish(m, next, old, old->rec);
 out:
@@ -450,30 +451,17 @@ out:
 	return rc;
 }
 
-/*
- * Build in @p next the state in which the view at @p idx is @p v (NULL: out of
- * memory); @p v is freed on failure. Nothing is published; @p m->lock held.
- */
-static int stage_view(struct vmres_devmgr *m, size_t idx, struct dm_view *v, struct dm_state **next)
-{
-	int rc;
-
-	if (!v)
-		return VMRES_ENOMEM;
-	rc = state_next(m, idx, m->state->views[idx], v, next);
-	if (rc)
-		view_free(v);
-	return rc;
-}
-
-/* Replace the view at @p idx by @p v (consumed) and publish; @p m->lock held. */
+/* Replace the view at @p idx by @p v (consumed; NULL: out of memory) and
+ * publish; @p m->lock held. */
 static int replace_view(struct vmres_devmgr *m, size_t idx, struct dm_view *v)
 {
 	struct dm_state *next;
-	int rc = stage_view(m, idx, v, &next);
+	int rc = v ? state_next(m, idx, m->state->views[idx], v, ALL_SPACES, &next) : VMRES_ENOMEM;
 
 	if (rc == 0)
 		publish(m, next, m->state->views[idx], NULL);
+	else
+		view_free(v);
 	return rc;
 }
 
@@ -503,18 +491,33 @@ int vmres_devmgr_update(struct vmres_devmgr *m, uint32_t instance, const struct 
 	return rc;
 }
 
-/* The device's view and its address resource @p res_index; @p m->lock held. */
-static int lookup_addr(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index,
-		       size_t *idx, const struct dm_view **v)
-{
-	*idx = find_index(m->state, instance);
-	if (*idx == SIZE_MAX)
-		return VMRES_EDEVICE;
-	*v = m->state->views[*idx];
-	if (res_index >= (*v)->n_res || (*v)->res[res_index].kind != VMRES_RES_ADDR)
-		return VMRES_ENOENT;
-	return 0;
-}
+/* ---- guest-driven changes: prepare, then commit or abort ---- */
+
+/*
+ * A guest-driven change of one resource of one device (a BAR moved, decode
+ * turned on or off, an MSI reprogrammed) is one transaction. change_prepare()
+ * makes every check, takes every piece of memory and prepares every allocator
+ * step, in that order, and changes nothing that a vCPU, a query or the VMM
+ * sees: a refusal costs O(log d + log n) and builds no table. change_commit()
+ * cannot fail; change_abort() undoes prepare. All under m->lock.
+ */
+enum change_op { CHANGE_MOVE, CHANGE_MAP, CHANGE_UNMAP, CHANGE_MSI };
+
+/* change_prepare()'s answer when the change would change nothing. */
+#define CHANGE_NONE 1
+
+struct change {
+	enum change_op op;
+	unsigned int res_index;
+	uint64_t new_base;		 /* CHANGE_MOVE */
+	const struct vmres_msi_msg *msg; /* CHANGE_MSI */
+	/* Set by change_prepare(): */
+	size_t idx;		       /* the device's index in the table */
+	struct dm_view *v;	       /* its new view */
+	struct dm_state *next;	       /* the table to publish */
+	bool sa_step;		       /* mv was prepared */
+	struct vmres_sysalloc_move mv; /* the address resource's reservation */
+};
 
 static bool use_sysalloc(const struct vmres_devmgr *m, const struct vmres_resource *r)
 {
@@ -522,191 +525,165 @@ static bool use_sysalloc(const struct vmres_devmgr *m, const struct vmres_resour
 }
 
 /*
- * Reserve [base, +size) of @p r exactly, in the pool of r's space whose window
- * holds @p base: usually r's own pool, but the guest may move a range into
- * another window (firmware puts small 64-bit BARs below 4 GiB). On success the
- * name of that pool is written to @p pool_out.
+ * Does [base, last] meet a range mapped on @p s other than range @p res of
+ * @p rec? The ranges are sorted and disjoint: only the one that starts last at
+ * or below @p last can meet it, or, if that is the range itself, the one
+ * before. (Below every start, the lookup may name a range above @p last.)
+ * O(log d).
  */
-static int reserve(struct vmres_devmgr *m, const struct vmres_resource *r, uint64_t base,
-		   uint64_t owner, char pool_out[VMRES_POOL_NAME_MAX], const char *label)
+static bool bus_taken(const struct vmres__bus_snap *s, uint64_t base, uint64_t last,
+		      const struct dm_rec *rec, unsigned int res)
 {
-	char pool[VMRES_POOL_NAME_MAX];
+	for (size_t i = vmres__bus_pred_index(s, last); i > 0; i--) {
+		const struct vmres__bus_entry *e = &s->entries[i];
+
+		if (e->start > last || e->start + e->span < base)
+			return false;
+		if (e->dev != &rec->dev || e->range != res)
+			return true;
+	}
+	return false;
+}
+
+/* The checks and the reservation step of a change of address resource @p r. */
+static int prepare_addr(struct vmres_devmgr *m, const struct dm_view *old, struct change *c)
+{
+	const struct vmres_resource *r = &old->res[c->res_index];
+	bool mapped = old->mapped[c->res_index];
+	uint64_t base = r->u.addr.base, size = r->u.addr.size;
 	int rc;
 
-	if (vmres_sysalloc_find_pool(m->sa, r->u.addr.space, base, pool))
-		return VMRES_ERANGE;
-	rc = vmres_sysalloc_reserve(m->sa, pool, base, r->u.addr.size, r->u.addr.align, owner,
-				    label, NULL);
-	if (rc)
-		return rc;
-	memcpy(pool_out, pool, VMRES_POOL_NAME_MAX);
-	return 0;
-}
-
-/* The label of @p r's reservation in the attached sysalloc into @p label ("" if none). */
-static void reserved_label(struct vmres_devmgr *m, const struct vmres_resource *r, uint64_t owner,
-			   char label[VMRES_SYSALLOC_LABEL_MAX])
-{
-	struct vmres_sysalloc_alloc_info info;
-
-	label[0] = '\0';
-	if (vmres_sysalloc_find(m->sa, r->pool, r->u.addr.base, &info) == 0 &&
-	    info.owner == owner && info.res.u.addr.base == r->u.addr.base && info.label)
-		snprintf(label, VMRES_SYSALLOC_LABEL_MAX, "%s", info.label);
-}
-
-/* Room in @p rec for the label of every one of @p n_res resources. */
-static int label_slots(struct dm_rec *rec, size_t n_res)
-{
-	char(*labels)[VMRES_SYSALLOC_LABEL_MAX];
-
-	if (rec->n_labels >= n_res)
+	switch (c->op) {
+	case CHANGE_MOVE:
+		rc = check_addr(r->u.addr.space, c->new_base, size);
+		if (rc == 0 && r->u.addr.align > 1 && c->new_base % r->u.addr.align)
+			rc = VMRES_EMISALIGNED;
+		if (rc)
+			return rc;
+		if (c->new_base == base)
+			return CHANGE_NONE;
+		base = c->new_base;
+		break;
+	case CHANGE_MAP:
+		if (mapped)
+			return VMRES_ESTATE;
+		mapped = true;
+		break;
+	default: /* CHANGE_UNMAP: the reservation stays; nothing to check */
+		return mapped ? 0 : VMRES_ESTATE;
+	}
+	if (mapped && bus_taken(m->state->bus[space_index(r->u.addr.space)], base,
+				base + (size - 1), old->rec, c->res_index))
+		return VMRES_EOVERLAP;
+	if (!use_sysalloc(m, r))
 		return 0;
-	labels = realloc(rec->labels, n_res * sizeof(*labels));
-	if (!labels)
-		return VMRES_ENOMEM;
-	memset(labels + rec->n_labels, 0, (n_res - rec->n_labels) * sizeof(*labels));
-	rec->labels = labels;
-	rec->n_labels = n_res;
-	return 0;
+	rc = vmres_sysalloc_move_prepare(m->sa, r, old->rec->dev.owner, base, &c->mv);
+	c->sa_step = rc == 0;
+	return rc;
 }
 
-static int unreserve(struct vmres_devmgr *m, const struct vmres_resource *r, uint64_t owner)
+static int change_prepare(struct vmres_devmgr *m, uint32_t instance, struct change *c)
 {
-	return vmres_sysalloc_release(m->sa, r, owner);
+	const struct dm_view *old;
+	const struct vmres_resource *r;
+	enum vmres_res_kind kind = c->op == CHANGE_MSI ? VMRES_RES_MSI : VMRES_RES_ADDR;
+	unsigned int spaces = 0;
+	int rc;
+
+	c->sa_step = false;
+	c->idx = find_index(m->state, instance);
+	if (c->idx == SIZE_MAX)
+		return VMRES_EDEVICE;
+	old = m->state->views[c->idx];
+	if (c->res_index >= old->n_res || old->res[c->res_index].kind != kind)
+		return VMRES_ENOENT;
+	r = &old->res[c->res_index];
+	if (kind == VMRES_RES_ADDR) {
+		rc = prepare_addr(m, old, c);
+		if (rc)
+			return rc;
+		spaces = 1u << space_index(r->u.addr.space);
+	}
+	c->v = vmres__dm_view_copy(old);
+	rc = c->v ? 0 : VMRES_ENOMEM;
+	if (rc == 0) {
+		if (c->op == CHANGE_MOVE)
+			c->v->res[c->res_index].u.addr.base = c->new_base;
+		else if (c->op == CHANGE_MSI)
+			c->v->res[c->res_index].u.msi.msg = *c->msg;
+		else
+			c->v->mapped[c->res_index] = c->op == CHANGE_MAP;
+		rc = state_next(m, c->idx, old, c->v, spaces, &c->next);
+		if (rc)
+			view_free(c->v);
+	}
+	/* The MSI notifier re-routes the interrupt: the last step, as it may refuse. */
+	if (rc == 0 && c->op == CHANGE_MSI && m->msi_fn) {
+		rc = m->msi_fn(m->msi_ctx, instance, c->res_index, r->u.msi.gsi, c->msg);
+		if (rc)
+			state_discard(m, c->next, c->v);
+	}
+	if (rc && c->sa_step)
+		vmres_sysalloc_move_abort(m->sa, &c->mv);
+	return rc;
+}
+
+static void change_commit(struct vmres_devmgr *m, struct change *c)
+{
+	if (c->sa_step) {
+		struct vmres_resource now;
+
+		vmres_sysalloc_move_commit(m->sa, &c->mv, &now);
+		memcpy(c->v->res[c->res_index].pool, now.pool, VMRES_POOL_NAME_MAX);
+	}
+	publish(m, c->next, m->state->views[c->idx], NULL);
+}
+
+/* Prepare and commit @p c on device @p instance. */
+static int change_run(struct vmres_devmgr *m, uint32_t instance, struct change *c)
+{
+	int rc;
+
+	if (!m)
+		return VMRES_EINVAL;
+	pthread_mutex_lock(&m->lock);
+	rc = change_prepare(m, instance, c);
+	if (rc == 0)
+		change_commit(m, c);
+	pthread_mutex_unlock(&m->lock);
+	return rc == CHANGE_NONE ? 0 : rc;
 }
 
 int vmres_devmgr_move_range(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index,
 			    uint64_t new_base)
 {
-	const struct vmres_resource *r;
-	struct dm_state *next = NULL;
-	const struct dm_view *old;
-	struct dm_view *v;
-	char label[VMRES_SYSALLOC_LABEL_MAX];
-	uint64_t owner, align;
-	bool self_overlap, mapped;
-	size_t idx;
-	int rc;
+	struct change c = {.op = CHANGE_MOVE, .res_index = res_index, .new_base = new_base};
 
-	if (!m)
-		return VMRES_EINVAL;
-	pthread_mutex_lock(&m->lock);
-	rc = lookup_addr(m, instance, res_index, &idx, &old);
-	if (rc)
-		goto out;
-	r = &old->res[res_index];
-	mapped = old->mapped[res_index];
-	owner = old->rec->dev.owner;
-	align = r->u.addr.align;
-	rc = check_addr(r->u.addr.space, new_base, r->u.addr.size);
-	if (rc == 0 && align > 1 && new_base % align)
-		rc = VMRES_EMISALIGNED;
-	if (rc || new_base == r->u.addr.base)
-		goto out;
-	rc = VMRES_ENOMEM;
-	v = vmres__dm_view_copy(old);
-	if (!v)
-		goto out;
-	v->res[res_index].u.addr.base = new_base;
-	rc = stage_view(m, idx, v, &next);
-	if (rc)
-		goto out;
-	if (mapped && use_sysalloc(m, r)) {
-		/* Reserve the new range before giving up the old one, unless they share
-		 * addresses (then release first, and take the old one back on failure).
-		 * Either way an old range the sysalloc does not hold (a restore into
-		 * another sysalloc) is no error: there is nothing to give up. */
-		self_overlap = new_base <= r->u.addr.base + (r->u.addr.size - 1) &&
-			       r->u.addr.base <= new_base + (r->u.addr.size - 1);
-		reserved_label(m, r, owner, label); /* the moved reservation keeps it */
-		if (self_overlap) {
-			char back[VMRES_POOL_NAME_MAX];
-
-			bool held = unreserve(m, r, owner) == 0;
-
-			rc = reserve(m, r, new_base, owner, v->res[res_index].pool, label);
-			if (rc && held)
-				reserve(m, r, r->u.addr.base, owner, back, label);
-		} else {
-			rc = reserve(m, r, new_base, owner, v->res[res_index].pool, label);
-			if (rc == 0)
-				unreserve(m, r, owner);
-		}
-		if (rc) {
-			state_discard(m, next, v);
-			goto out;
-		}
-	}
-	publish(m, next, m->state->views[idx], NULL);
-out:
-	pthread_mutex_unlock(&m->lock);
-	return rc;
-}
-
-/* Map or unmap address resource @p res_index (@p map says which). */
-static int set_mapped(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index, bool map)
-{
-	const struct vmres_resource *r;
-	struct dm_state *next;
-	const struct dm_view *old;
-	struct dm_view *v;
-	size_t idx;
-	int rc;
-
-	if (!m)
-		return VMRES_EINVAL;
-	pthread_mutex_lock(&m->lock);
-	rc = lookup_addr(m, instance, res_index, &idx, &old);
-	if (rc)
-		goto out;
-	rc = VMRES_ESTATE;
-	if (old->mapped[res_index] == map)
-		goto out;
-	r = &old->res[res_index];
-	if (!map && use_sysalloc(m, r)) {
-		rc = label_slots(old->rec, old->n_res);
-		if (rc)
-			goto out;
-	}
-	rc = VMRES_ENOMEM;
-	v = vmres__dm_view_copy(old);
-	if (!v)
-		goto out;
-	v->mapped[res_index] = map;
-	rc = stage_view(m, idx, v, &next);
-	if (rc)
-		goto out;
-	if (use_sysalloc(m, r)) {
-		struct dm_rec *rec = old->rec;
-		uint64_t owner = rec->dev.owner;
-
-		if (map) {
-			rc = reserve(m, r, r->u.addr.base, owner, v->res[res_index].pool,
-				     res_index < rec->n_labels ? rec->labels[res_index] : NULL);
-		} else {
-			reserved_label(m, r, owner, rec->labels[res_index]);
-			rc = unreserve(m, r, owner);
-		}
-		if (rc) {
-			state_discard(m, next, v);
-			goto out;
-		}
-	}
-	publish(m, next, m->state->views[idx], NULL);
-out:
-	pthread_mutex_unlock(&m->lock);
-	return rc;
+	return change_run(m, instance, &c);
 }
 
 int vmres_devmgr_unmap_range(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index)
 {
-	return set_mapped(m, instance, res_index, false);
+	struct change c = {.op = CHANGE_UNMAP, .res_index = res_index};
+
+	return change_run(m, instance, &c);
 }
 
 int vmres_devmgr_map_range(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index)
 {
-	return set_mapped(m, instance, res_index, true);
+	struct change c = {.op = CHANGE_MAP, .res_index = res_index};
+
+	return change_run(m, instance, &c);
+}
+
+int vmres_devmgr_reroute_msi(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index,
+			     const struct vmres_msi_msg *msg)
+{
+	struct change c = {.op = CHANGE_MSI, .res_index = res_index, .msg = msg};
+
+	if (!msg)
+		return VMRES_EINVAL;
+	return change_run(m, instance, &c);
 }
 
 int vmres_devmgr_set_msi_notifier(struct vmres_devmgr *m, vmres_devmgr_msi_fn fn, void *ctx)
@@ -720,43 +697,85 @@ int vmres_devmgr_set_msi_notifier(struct vmres_devmgr *m, vmres_devmgr_msi_fn fn
 	return 0;
 }
 
-int vmres_devmgr_reroute_msi(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index,
-			     const struct vmres_msi_msg *msg)
+/* Is address resource @p r of @p owner held by the sysalloc exactly? */
+static bool reservation_held(const struct vmres_devmgr *m, const struct vmres_resource *r,
+			     uint64_t owner)
 {
-	struct dm_state *next;
-	const struct dm_view *old;
-	struct dm_view *v;
-	size_t idx;
-	int rc;
+	struct vmres_sysalloc_alloc_info info;
 
-	if (!m || !msg)
-		return VMRES_EINVAL;
-	pthread_mutex_lock(&m->lock);
+	return vmres_sysalloc_find(m->sa, r->pool, r->u.addr.base, &info) == 0 &&
+	       info.owner == owner && info.res.u.addr.base == r->u.addr.base &&
+	       info.res.u.addr.size == r->u.addr.size;
+}
+
+/*
+ * Map or unmap several address resources of one device at once
+ * (vmres_devmgr_set_mapped()). Ranges mapped that the sysalloc does not hold
+ * are reserved first, one by one; if a later step fails, those new
+ * reservations are released again (a release cannot fail).
+ */
+static int set_mapped_locked(struct vmres_devmgr *m, uint32_t instance, const bool *mapped,
+			     size_t n_res)
+{
+	const struct dm_view *old;
+	struct dm_state *next;
+	struct dm_view *v;
+	struct vmres_resource *fresh;
+	size_t idx, n_fresh = 0;
+	int rc = 0;
+
 	idx = find_index(m->state, instance);
-	rc = VMRES_EDEVICE;
 	if (idx == SIZE_MAX)
-		goto out;
+		return VMRES_EDEVICE;
 	old = m->state->views[idx];
-	rc = VMRES_ENOENT;
-	if (res_index >= old->n_res || old->res[res_index].kind != VMRES_RES_MSI)
-		goto out;
-	rc = VMRES_ENOMEM;
+	if (n_res != old->n_res)
+		return VMRES_EINVAL;
+	fresh = malloc((n_res + 1) * sizeof(*fresh));
 	v = vmres__dm_view_copy(old);
-	if (!v)
-		goto out;
-	v->res[res_index].u.msi.msg = *msg;
-	rc = stage_view(m, idx, v, &next);
-	if (rc)
-		goto out;
-	if (m->msi_fn) {
-		rc = m->msi_fn(m->msi_ctx, instance, res_index, old->res[res_index].u.msi.gsi, msg);
-		if (rc) {
-			state_discard(m, next, v);
-			goto out;
+	if (!fresh || !v) {
+		free(fresh);
+		view_free(v);
+		return VMRES_ENOMEM;
+	}
+	for (size_t i = 0; i < n_res && rc == 0; i++) {
+		const struct vmres_resource *r = &old->res[i];
+		struct change c = {.op = mapped[i] ? CHANGE_MAP : CHANGE_UNMAP,
+				   .res_index = (unsigned int)i};
+		bool held;
+
+		if (r->kind != VMRES_RES_ADDR || mapped[i] == old->mapped[i])
+			continue;
+		v->mapped[i] = mapped[i];
+		held = !use_sysalloc(m, r) || reservation_held(m, r, old->rec->dev.owner);
+		rc = prepare_addr(m, old, &c);
+		if (rc == 0 && c.sa_step) {
+			vmres_sysalloc_move_commit(m->sa, &c.mv, &v->res[i]);
+			if (!held)
+				fresh[n_fresh++] = v->res[i];
 		}
 	}
-	publish(m, next, m->state->views[idx], NULL);
-out:
+	if (rc == 0)
+		rc = state_next(m, idx, old, v, ALL_SPACES, &next);
+	if (rc) {
+		while (n_fresh--)
+			(void)vmres_sysalloc_release(m->sa, &fresh[n_fresh], old->rec->dev.owner);
+		view_free(v);
+	} else {
+		publish(m, next, m->state->views[idx], NULL);
+	}
+	free(fresh);
+	return rc;
+}
+
+int vmres_devmgr_set_mapped(struct vmres_devmgr *m, uint32_t instance, const bool *mapped,
+			    size_t n_res)
+{
+	int rc;
+
+	if (!m || (!mapped && n_res))
+		return VMRES_EINVAL;
+	pthread_mutex_lock(&m->lock);
+	rc = set_mapped_locked(m, instance, mapped, n_res);
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }

@@ -21,16 +21,12 @@
 #include <vmres/sysalloc.h>
 
 enum { PIO = 0, MMIO = 1, N_SPACES = 2 };
+#define ALL_SPACES ((1u << PIO) | (1u << MMIO))
 
 struct dm_rec {
 	struct vmres_device dev; /* dev.name points at name; NULL read/write replaced */
 	char name[VMRES_DEVICE_NAME_MAX];
 	uint32_t instance;
-	/* Writers only (under the lock): by resource index, the sysalloc label an
-	 * unmapped range's reservation had, given to it again when it is mapped. A
-	 * slot is written by each unmap and read only while its range is unmapped. */
-	char (*labels)[VMRES_SYSALLOC_LABEL_MAX];
-	size_t n_labels;
 };
 
 struct dm_view {

@@ -11,11 +11,11 @@
  * holds and the mapper is asked to catch up; a refusal rewrites the register.
  *
  * Each BAR keeps, besides its register, the mapper's view of its range: where
- * the range is (mapped_base) and whether it is on the bus. The register may
- * differ from it only transiently: while decode is off (the range is unmapped
- * and mapped_base is brought up to date when decode comes on), while the
- * register holds a non-address (0 or the sizing pattern), and while one half
- * of a 64-bit BAR waits for the other (pending_half).
+ * the range is (mapped_base: where its reservation is, on the bus or not) and
+ * whether it is on the bus. Every address the guest writes moves the range at
+ * once, decode on or off, so the register differs from mapped_base only while
+ * it holds a non-address (0, or a dword written as the sizing probe) and while
+ * one half of a 64-bit BAR waits for the other (pending_half).
  */
 #include <vmres/pci.h>
 
@@ -43,6 +43,9 @@ struct bar {
 	unsigned int res_index;
 	uint64_t mapped_base; /* where the mapper has the range, mapped or not */
 	bool mapped;
+	/* The guest's last write of each dword (low, high) before the masks: a
+	 * dword written as all ones, type bits aside, is a sizing probe. */
+	uint32_t written[2];
 	enum half pending_half; /* MEM64: the half whose refused value the register keeps */
 	int last_error;
 	uint64_t refused;
@@ -198,31 +201,43 @@ static uint64_t bar_reg_addr(const struct vmres_pci_func *f, unsigned int i)
 
 static void bar_set_reg_addr(struct vmres_pci_func *f, unsigned int i, uint64_t addr)
 {
-	const struct bar *b = &f->bars[i];
+	struct bar *b = &f->bars[i];
 	uint64_t v = (addr & bar_addr_mask(b)) | bar_type_bits(b);
 
 	put_le(f->cfg + VMRES_PCI_BAR_OFFSET(i), 4, (uint32_t)v);
 	if (b->kind == VMRES_PCI_BAR_MEM64)
 		put_le(f->cfg + VMRES_PCI_BAR_OFFSET(i + 1), 4, (uint32_t)(v >> 32));
+	b->written[0] = (uint32_t)v;
+	b->written[1] = (uint32_t)(v >> 32);
 }
 
-/*
- * Is the register's address one to map? Not 0 (unassigned) and not the sizing
- * pattern: every address bit of either dword set. A 64-bit BAR of 4 GiB or more
- * has no address bits in its low dword, so only its high dword can show it.
- */
-static bool bar_addr_is_real(const struct bar *b, uint64_t addr)
+/* Is a dword of the BAR a sizing probe? Its last write was all ones, type bits aside. */
+static bool bar_probing(const struct bar *b)
 {
-	uint64_t mask = bar_addr_mask(b);
-	uint32_t lo_mask = (uint32_t)mask, hi_mask = (uint32_t)(mask >> 32);
+	uint32_t type_mask = b->kind == VMRES_PCI_BAR_IO ? 0x3 : 0xf;
 
-	if (addr == 0)
-		return false;
-	if (lo_mask && ((uint32_t)addr & lo_mask) == lo_mask)
-		return false;
-	if (hi_mask && ((uint32_t)(addr >> 32) & hi_mask) == hi_mask)
-		return false;
-	return true;
+	return (b->written[0] | type_mask) == 0xffffffffu ||
+	       (b->kind == VMRES_PCI_BAR_MEM64 && b->written[1] == 0xffffffffu);
+}
+
+/* Is the register's address one to map? Not 0 (unassigned), and neither dword
+ * a sizing probe; any other value is an address, whatever its bits. */
+static bool bar_reg_is_address(const struct vmres_pci_func *f, unsigned int i)
+{
+	return !bar_probing(&f->bars[i]) && bar_reg_addr(f, i) != 0;
+}
+
+/* Keep the guest's write of @p size bytes at byte @p at of the BAR's dword @p half. */
+static void bar_latch(struct bar *b, enum half half, unsigned int at, unsigned int size,
+		      uint32_t val)
+{
+	uint32_t *w = &b->written[half == HALF_HIGH];
+
+	for (unsigned int k = 0; k < size; k++) {
+		unsigned int sh = 8 * (at + k);
+
+		*w = (*w & ~(0xffu << sh)) | (((val >> (8 * k)) & 0xffu) << sh);
+	}
 }
 
 static uint16_t decode_bit(const struct bar *b)
@@ -241,62 +256,41 @@ static void bar_refused(struct bar *b, int rc)
 	b->refused++;
 }
 
-/*
- * Put an unmapped range on the bus at @addr: record the base, then map; if
- * the map is refused, the recorded base goes back so that nothing changed.
- */
-static int bar_place(struct vmres_pci_func *f, struct bar *b, uint64_t addr)
+/* Put the range on the bus where it is reserved; a refusal leaves it off. */
+static void bar_map(struct vmres_pci_func *f, struct bar *b)
 {
-	uint64_t old = b->mapped_base;
-	int rc;
+	int rc = mapper_map(f, b->res_index);
 
-	if (addr != old) {
-		rc = mapper_move(f, b->res_index, addr);
-		if (rc)
-			return rc;
-	}
-	rc = mapper_map(f, b->res_index);
 	if (rc) {
-		if (addr != old)
-			(void)mapper_move(f, b->res_index, old);
-		return rc;
+		bar_refused(b, rc);
+		return;
 	}
-	b->mapped_base = addr;
 	b->mapped = true;
-	return 0;
+	b->last_error = 0;
 }
 
-/* The guest changed BAR @i's register (half @half of a MEM64) from @old_addr. */
-static void bar_written(struct vmres_pci_func *f, unsigned int i, enum half half, uint64_t old_addr)
+/*
+ * The guest wrote BAR @i's register (half @half of a MEM64). An address moves
+ * the range (its reservation, and the range on the bus if it is mapped) at
+ * once, decode on or off; a refused move shows where the range is again.
+ */
+static void bar_written(struct vmres_pci_func *f, unsigned int i, enum half half)
 {
 	struct bar *b = &f->bars[i];
 	uint64_t addr = bar_reg_addr(f, i);
 	int rc;
 
-	/* Rewriting a half with its own value still completes a pending other half. */
-	if (addr == old_addr && (b->pending_half == HALF_NONE || b->pending_half == half))
-		return;
-	if (!bar_decoding(f, b)) {
-		/* Unmapped; mapped_base catches up when decode comes on. */
-		b->pending_half = HALF_NONE;
-		return;
-	}
-	if (!bar_addr_is_real(b, addr))
-		return; /* sizing or 0: the range stays where it is */
-	if (b->mapped && addr == b->mapped_base) {
-		b->pending_half = HALF_NONE;
-		return;
-	}
-	if (b->mapped) {
-		rc = mapper_move(f, b->res_index, addr);
-		if (!rc)
-			b->mapped_base = addr;
-	} else {
-		rc = bar_place(f, b, addr);
-	}
+	if (!bar_reg_is_address(f, i))
+		return; /* sizing, or 0: the range stays where it is */
+	rc = addr == b->mapped_base ? 0 : mapper_move(f, b->res_index, addr);
 	if (!rc) {
+		if (addr != b->mapped_base)
+			b->last_error = 0;
+		b->mapped_base = addr;
 		b->pending_half = HALF_NONE;
-		b->last_error = 0;
+		/* With decode on, an address after a non-address puts it on the bus. */
+		if (bar_decoding(f, b) && !b->mapped)
+			bar_map(f, b);
 		return;
 	}
 	bar_refused(b, rc);
@@ -316,39 +310,21 @@ static void bar_written(struct vmres_pci_func *f, unsigned int i, enum half half
 
 static void bar_decode_on(struct vmres_pci_func *f, struct bar *b, unsigned int i)
 {
-	uint64_t addr = bar_reg_addr(f, i);
-	int rc;
-
-	b->pending_half = HALF_NONE;
-	if (!bar_addr_is_real(b, addr))
-		return; /* not an address: stays off the bus until the guest writes one */
-	if (b->mapped) {
-		/* Decode off could not unmap it, and the guest wrote an address since:
-		 * follow the register now, or show where the range is. */
-		if (addr == b->mapped_base)
-			return;
-		rc = mapper_move(f, b->res_index, addr);
-		if (rc) {
-			bar_refused(b, rc);
-			bar_set_reg_addr(f, i, b->mapped_base);
-		} else {
-			b->mapped_base = addr;
-			b->last_error = 0;
-		}
-		return;
+	if (b->pending_half != HALF_NONE) {
+		/* A half refused alone, never completed: show where the range is. */
+		b->pending_half = HALF_NONE;
+		bar_set_reg_addr(f, i, b->mapped_base);
 	}
-	rc = bar_place(f, b, addr);
-	if (rc)
-		bar_refused(b, rc); /* stays unmapped; the register keeps its value */
-	else
-		b->last_error = 0;
+	/* Not an address: off the bus until the guest writes one. Else the
+	 * register is where the range is reserved (moves are made as written). */
+	if (!b->mapped && bar_reg_is_address(f, i))
+		bar_map(f, b);
 }
 
 static void bar_decode_off(struct vmres_pci_func *f, struct bar *b)
 {
 	int rc;
 
-	b->pending_half = HALF_NONE;
 	if (!b->mapped)
 		return;
 	rc = mapper_unmap(f, b->res_index);
@@ -715,7 +691,7 @@ static void init_bars(struct vmres_pci_func *f, const struct vmres_pci_func_conf
 		b->size = d->size;
 		b->res_index = d->res_index;
 		b->mapped_base = d->addr;
-		b->mapped = (cmd & decode_bit(b)) && bar_addr_is_real(b, d->addr);
+		b->mapped = (cmd & decode_bit(b)) && d->addr != 0;
 		mask = bar_addr_mask(b);
 		put_le(f->wmask + VMRES_PCI_BAR_OFFSET(i), 4, (uint32_t)mask);
 		if (b->kind == VMRES_PCI_BAR_MEM64)
@@ -815,7 +791,6 @@ int vmres_pci_func_config_write(struct vmres_pci_func *f, unsigned int off, unsi
 {
 	unsigned int dword = off & ~3u;
 	uint16_t old_cmd;
-	uint64_t old_bar = 0;
 	enum half half = HALF_NONE;
 	int bar, rc;
 
@@ -828,7 +803,7 @@ int vmres_pci_func_config_write(struct vmres_pci_func *f, unsigned int off, unsi
 	old_cmd = cfg16(f, VMRES_PCI_COMMAND);
 	bar = bar_of_offset(f, dword, &half);
 	if (bar >= 0)
-		old_bar = bar_reg_addr(f, (unsigned int)bar);
+		bar_latch(&f->bars[bar], half, off & 3u, size, val);
 	for (unsigned int i = 0; i < size; i++) {
 		uint8_t byte = (uint8_t)(val >> (8 * i)), m = f->wmask[off + i];
 
@@ -837,7 +812,7 @@ int vmres_pci_func_config_write(struct vmres_pci_func *f, unsigned int off, unsi
 	if (dword == VMRES_PCI_COMMAND)
 		command_written(f, old_cmd);
 	if (bar >= 0)
-		bar_written(f, (unsigned int)bar, half, old_bar);
+		bar_written(f, (unsigned int)bar, half);
 	if (overlaps_msi(f, off, size))
 		msi_written(f);
 	if (f->ops && f->ops->config_write && touches_device_bytes(f, off, size))
@@ -913,7 +888,7 @@ int vmres_pci_func_bar_get(struct vmres_pci_func *f, unsigned int bar,
 	if (b->kind != VMRES_PCI_BAR_NONE) {
 		out->size = b->size;
 		out->reg_addr = bar_reg_addr(f, bar);
-		out->reg_is_address = bar_addr_is_real(b, out->reg_addr);
+		out->reg_is_address = bar_reg_is_address(f, bar);
 		out->half_pending = b->pending_half != HALF_NONE;
 		out->mapped = b->mapped;
 		out->mapped_base = b->mapped_base;
@@ -1068,73 +1043,43 @@ static int check_resources(const struct vmres_pci_func *f, const struct vmres_re
 	return 0;
 }
 
-/*
- * Bring the device manager in line with the command register: a range is
- * mapped iff its decode bit is on and its base is an address. On failure the
- * ranges already changed are changed back.
- */
-static int sync_mapping(struct vmres_pci_func *f, struct devmgr_binding *binding,
-			const struct vmres_resource *res, const bool *mapped, bool *want)
-{
-	unsigned int i;
-	int rc = 0;
-
-	for (i = 0; i < VMRES_PCI_NUM_BARS; i++) {
-		const struct bar *b = &f->bars[i];
-		unsigned int r = b->res_index;
-
-		if (b->kind == VMRES_PCI_BAR_NONE)
-			continue;
-		want[i] = bar_decoding(f, b) && bar_addr_is_real(b, res[r].u.addr.base);
-		if (want[i] == mapped[r])
-			continue;
-		rc = want[i] ? devmgr_map(binding, r) : devmgr_unmap(binding, r);
-		if (rc)
-			break;
-	}
-	if (!rc)
-		return 0;
-	while (i-- > 0) {
-		const struct bar *b = &f->bars[i];
-
-		if (b->kind == VMRES_PCI_BAR_NONE || want[i] == mapped[b->res_index])
-			continue;
-		if (mapped[b->res_index])
-			(void)devmgr_map(binding, b->res_index);
-		else
-			(void)devmgr_unmap(binding, b->res_index);
-	}
-	return rc;
-}
-
 int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32_t instance)
 {
-	struct devmgr_binding binding = {m, instance};
 	struct vmres_devmgr_info info;
 	struct vmres_resource *res = NULL;
 	bool *mapped = NULL, want[VMRES_PCI_NUM_BARS] = {0};
-	size_t need;
+	size_t n = 0;
 	int rc;
 
 	if (!f || !m)
 		return VMRES_EINVAL;
 	pthread_mutex_lock(&f->lock);
-	need = resources_needed(f);
-	if (need) {
-		res = calloc(need, sizeof(*res));
-		mapped = calloc(need, sizeof(*mapped));
+	rc = vmres_devmgr_get(m, instance, &info, NULL, NULL, 0);
+	if (!rc) {
+		n = info.n_res;
+		res = calloc(n + 1, sizeof(*res));
+		mapped = calloc(n + 1, sizeof(*mapped));
 		rc = res && mapped ? 0 : VMRES_ENOMEM;
-	} else {
-		rc = 0;
 	}
 	if (!rc)
-		rc = vmres_devmgr_get(m, instance, &info, res, mapped, need);
-	if (!rc && info.n_res < need)
+		rc = vmres_devmgr_get(m, instance, &info, res, mapped, n);
+	if (!rc && (info.n_res != n || n < resources_needed(f)))
 		rc = VMRES_ENOENT;
 	if (!rc)
 		rc = check_resources(f, res);
-	if (!rc)
-		rc = sync_mapping(f, &binding, res, mapped, want);
+	if (!rc) {
+		/* A range is mapped iff its decode bit is on and its base is not 0:
+		 * all of it in one change of the device manager, or nothing. */
+		for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
+			const struct bar *b = &f->bars[i];
+
+			if (b->kind == VMRES_PCI_BAR_NONE)
+				continue;
+			want[i] = bar_decoding(f, b) && res[b->res_index].u.addr.base != 0;
+			mapped[b->res_index] = want[i];
+		}
+		rc = vmres_devmgr_set_mapped(m, instance, mapped, n);
+	}
 	if (!rc) {
 		for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
 			struct bar *b = &f->bars[i];
@@ -1148,7 +1093,7 @@ int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32
 			bar_set_reg_addr(f, i, b->mapped_base);
 		}
 		memset(f->msi.routed, 0, sizeof(f->msi.routed));
-		f->binding = binding;
+		f->binding = (struct devmgr_binding){m, instance};
 		f->mapper = &devmgr_mapper;
 		f->mapper_ctx = &f->binding;
 	}

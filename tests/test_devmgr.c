@@ -460,23 +460,35 @@ static void test_move_reserves_in_pool_and_releases_old(void **state)
 	assert_int_equal(vmres_sysalloc_dump_str(sa, &sa_after), 0);
 	assert_string_equal(sa_after, sa_before);
 	free(sa_after);
+	free(sa_before);
 
-	/* Unmap gives the range back; map takes it again; the pool follows. */
+	/* Unmap keeps the reservation: one owner per address, decode on or off. */
 	assert_int_equal(vmres_devmgr_unmap_range(m, ia, 0), 0);
-	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xe0000000, &info), VMRES_ENOENT);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xe0000000, &info), 0);
+	assert_int_equal(info.owner, 5);
 	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), 0);
 	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xe0000000, &info), 0);
-	/* Unmapped, moved onto the blocker (no reservation), then map fails. */
+	/* Unmapped, a move takes its reservation along, and is refused as a mapped
+	 * one is: onto the blocker, or outside the pools, nothing changes. */
 	assert_int_equal(vmres_devmgr_unmap_range(m, ia, 0), 0);
-	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xd0000000), 0);
 	before = state_of(m);
-	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), VMRES_EOVERLAP);
+	assert_int_equal(vmres_sysalloc_dump_str(sa, &sa_before), 0);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xd0000000), VMRES_EOVERLAP);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0x1000), VMRES_ERANGE);
 	assert_state(m, before);
 	free(before);
+	assert_int_equal(vmres_sysalloc_dump_str(sa, &sa_after), 0);
+	assert_string_equal(sa_after, sa_before);
+	free(sa_before);
+	free(sa_after);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xf0000000), 0);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xe0000000, &info), VMRES_ENOENT);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xf0000000, &info), 0);
+	assert_int_equal(info.owner, 5);
+	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), 0);
 
 	/* Sharing the sysalloc with the manager's writer lock. */
 	assert_int_equal(vmres_sysalloc_release(sa, &blocker, 6), 0);
-	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), 0);
 
 	/* Into another window of the same space: the pool that holds the address. */
 	struct vmres_resource got;
@@ -488,13 +500,12 @@ static void test_move_reserves_in_pool_and_releases_old(void **state)
 	assert_string_equal(got.pool, "mmio64");
 	assert_int_equal(vmres_sysalloc_find(sa, "mmio64", 0x180000000ULL, &info), 0);
 	assert_int_equal(info.owner, 5);
-	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xd0000000, &info), VMRES_ENOENT);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xf0000000, &info), VMRES_ENOENT);
 	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0x200000000ULL), VMRES_ERANGE);
 	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xc0000000), 0);
 	assert_int_equal(vmres_devmgr_get(m, ia, NULL, &got, NULL, 1), 0);
 	assert_string_equal(got.pool, "mmio32");
 	assert_int_equal(vmres_sysalloc_validate(sa), 0);
-	free(sa_before);
 	vmres_devmgr_free(m);
 	vmres_sysalloc_free(sa);
 }
@@ -1521,20 +1532,22 @@ static void test_move_and_remap_keep_the_reservation_label(void **state)
 	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xe0001000), 0);
 	assert_dump_has(sa, "e0001000-e0002fff : testdev bar0\n");
 
-	/* Unmap gives the reservation back; map takes it again with its label, also
-	 * after the unmapped range was moved. */
+	/* Unmap keeps the reservation and its label; a move while unmapped moves
+	 * both; map puts the range on the bus where it is reserved. */
 	assert_int_equal(vmres_devmgr_unmap_range(m, ia, 0), 0);
+	assert_dump_has(sa, "e0001000-e0002fff : testdev bar0\n");
 	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), 0);
 	assert_dump_has(sa, "e0001000-e0002fff : testdev bar0\n");
 	assert_int_equal(vmres_devmgr_unmap_range(m, ia, 0), 0);
 	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xf0000000), 0);
+	assert_dump_has(sa, "f0000000-f0001fff : testdev bar0\n");
 	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), 0);
 	assert_dump_has(sa, "f0000000-f0001fff : testdev bar0\n");
-	/* A failed map keeps the label for the next attempt. */
+	/* A refused move while unmapped keeps both where they are. */
 	assert_int_equal(vmres_devmgr_unmap_range(m, ia, 0), 0);
-	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xd0000000), 0);
-	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), VMRES_EOVERLAP);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xd0000000), VMRES_EOVERLAP);
 	assert_int_equal(vmres_sysalloc_release(sa, &blocker, 6), 0);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0xd0000000), 0);
 	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), 0);
 	assert_dump_has(sa, "d0000000-d0001fff : testdev bar0\n");
 	assert_int_equal(vmres_sysalloc_validate(sa), 0);

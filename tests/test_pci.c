@@ -146,7 +146,8 @@ static int model_check(const struct model *m, unsigned int res, uint64_t base)
 	for (unsigned int i = 0; i < N_RES; i++) {
 		const struct model_range *o = &m->r[i];
 
-		if (i == res || !o->is_addr || !o->mapped || o->pio != r->pio)
+		/* every range is reserved where it is, mapped or not */
+		if (i == res || !o->is_addr || !o->base || o->pio != r->pio)
 			continue;
 		if (vmres_range_overlaps((struct vmres_range){o->base, o->base + o->size - 1},
 					 want))
@@ -163,11 +164,10 @@ static int model_move(void *ctx, unsigned int res, uint64_t base)
 	m->calls++;
 	if (res >= N_RES || !m->r[res].is_addr)
 		return VMRES_ENOENT;
-	if (m->r[res].mapped) {
-		rc = model_check(m, res, base);
-		if (rc)
-			return rc;
-	}
+	/* The range's reservation moves, mapped or not. */
+	rc = model_check(m, res, base);
+	if (rc)
+		return rc;
 	m->r[res].base = base;
 	return 0;
 }
@@ -762,23 +762,26 @@ static void test_decode_off_unmaps_and_on_maps_at_the_register_address(void **st
 	assert_true(m.r[RES_IO].mapped);
 	assert_bars_match_model(f, &m);
 
-	/* With decode off, BAR writes only change the register. */
+	/* With decode off, a BAR write moves the range's reservation at once; a
+	 * refused one shows where the range is again. */
 	calls = m.calls;
-	wr(f, 0x10, 4, 0xd0000000u); /* would overlap: nobody asks yet */
+	wr(f, 0x10, 4, 0xd0000000u); /* onto another device */
+	assert_int_equal(bar_state(f, 0).last_error, VMRES_EOVERLAP);
+	assert_int_equal(bar_state(f, 0).reg_addr, 0xc0000000u);
+	assert_int_equal(bar_state(f, 0).mapped_base, 0xc0000000u);
 	wr(f, 0x18, 4, 0x00100000u);
 	wr(f, 0x1c, 4, 0x11);
-	assert_int_equal(m.calls, calls);
-	assert_int_equal(bar_state(f, 0).reg_addr, 0xd0000000u);
-	assert_int_equal(bar_state(f, 0).mapped_base, 0xc0000000u);
+	assert_int_equal(m.calls, calls + 3);
+	assert_false(m.r[RES_MMIO64].mapped);
+	assert_int_equal(m.r[RES_MMIO64].base, 0x1100100000ull);
 
-	/* Decode on: BAR2 maps at its new address, BAR0's is refused and stays off. */
+	/* Decode on: each maps where its register (and reservation) is. */
 	wr(f, 0x04, 2, DECODE);
 	assert_true(m.r[RES_MMIO64].mapped);
 	assert_int_equal(m.r[RES_MMIO64].base, 0x1100100000ull);
-	assert_false(m.r[RES_MMIO32].mapped);
+	assert_true(m.r[RES_MMIO32].mapped);
 	assert_int_equal(m.r[RES_MMIO32].base, 0xc0000000u);
-	assert_int_equal(bar_state(f, 0).last_error, VMRES_EOVERLAP);
-	assert_int_equal(bar_state(f, 0).reg_addr, 0xd0000000u);
+	assert_int_equal(bar_state(f, 0).last_error, 0);
 	assert_int_equal(rd(f, 0x04, 2), DECODE);
 	assert_bars_match_model(f, &m);
 	vmres_pci_func_free(f);
@@ -927,9 +930,9 @@ static void test_decode_on_after_a_refused_unmap_follows_the_register(void **sta
 	assert_true(bar_state(f, 0).mapped);
 	assert_int_equal(bar_state(f, 0).last_error, VMRES_ENOMEM);
 	m.fail_unmap = 0;
-	/* The guest moves the BAR while decode is off, then turns decode on. */
+	/* The guest moves the BAR while decode is off: the range follows at once. */
 	wr(f, 0x10, 4, 0xc0100000u);
-	assert_int_equal(m.r[RES_MMIO32].base, 0xc0000000u);
+	assert_int_equal(m.r[RES_MMIO32].base, 0xc0100000u);
 	wr(f, VMRES_PCI_COMMAND, 2, DECODE);
 	assert_int_equal(m.r[RES_MMIO32].base, 0xc0100000u);
 	assert_int_equal(bar_state(f, 0).reg_addr, 0xc0100000u);
@@ -967,7 +970,11 @@ static void test_seabios_sequence_sizes_assigns_then_enables(void **state)
 	wr(f, 0x14, 4, 0x1100);
 	wr(f, 0x18, 4, 0x00400000u);
 	wr(f, 0x1c, 4, 0x13);
-	assert_int_equal(m.calls, calls);
+	/* Each address moved its range as written (the 64-bit one in two steps);
+	 * nothing is on the bus before decode is on. */
+	assert_int_equal(m.calls, calls + 4);
+	assert_false(m.r[RES_MMIO32].mapped || m.r[RES_IO].mapped || m.r[RES_MMIO64].mapped);
+	assert_int_equal(m.r[RES_MMIO64].base, 0x1300400000ull);
 	wr(f, 0x04, 2, DECODE | VMRES_PCI_COMMAND_MASTER);
 	assert_true(m.r[RES_MMIO32].mapped && m.r[RES_IO].mapped && m.r[RES_MMIO64].mapped);
 	assert_int_equal(m.r[RES_MMIO32].base, 0xc0200000u);
@@ -975,6 +982,71 @@ static void test_seabios_sequence_sizes_assigns_then_enables(void **state)
 	assert_int_equal(m.r[RES_MMIO64].base, 0x1300400000ull);
 	assert_bars_match_model(f, &m);
 	vmres_pci_func_free(f);
+}
+
+/*
+ * Sizing is a write, not an address: 64-bit BAR addresses whose address bits
+ * in one dword are all ones (a 1 GiB BAR at 0x10_c000_0000, 2 GiB at
+ * 0x10_8000_0000) are addresses like any other, in either order of the
+ * halves, with decode on or off.
+ */
+static void test_mem64_addresses_that_look_like_sizing_are_addresses(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t size, addr;
+	} cases[] = {
+		{1ull << 30, 0x10c0000000ull}, {1ull << 31, 0x1080000000ull},
+		{1ull << 31, 0x1180000000ull}, {1ull << 30, 0xc0000000ull},
+		{1ull << 34, 0x1400000000ull}, {0x1000, 0x17fffff000ull},
+		{0x4000, 0xffffc000ull},       {1ull << 32, 0x1700000000ull},
+	};
+
+	for (unsigned int k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		for (unsigned int variant = 0; variant < 4; variant++) {
+			bool decode_on = variant & 1, high_first = variant & 2;
+			struct vmres_pci_func_config c = test_config();
+			struct vmres_pci_func *f;
+			struct vmres_pci_bar_state st;
+			uint32_t lo = (uint32_t)cases[k].addr | 0xc,
+				 hi = (uint32_t)(cases[k].addr >> 32);
+			struct model m;
+
+			c.bars[0].kind = VMRES_PCI_BAR_NONE; /* out of the 64-bit BAR's way */
+			c.bars[2].size = cases[k].size;
+			c.bars[2].addr = 0x1000000000ull;
+			c.command = decode_on ? DECODE : 0;
+			f = new_func(&c);
+			model_init(&m, &c);
+			m.n_obstacles = 0;
+			assert_int_equal(vmres_pci_func_set_mapper(f, &model_mapper, &m), 0);
+			wr(f, high_first ? 0x1c : 0x18, 4, high_first ? hi : lo);
+			wr(f, high_first ? 0x18 : 0x1c, 4, high_first ? lo : hi);
+			if (!decode_on)
+				wr(f, 0x04, 2, DECODE);
+			st = bar_state(f, 2);
+			if (st.mapped_base != cases[k].addr || !st.mapped || !st.reg_is_address)
+				fail_msg("case %u variant %u: at 0x%llx mapped %d (error %d)", k,
+					 variant, (unsigned long long)st.mapped_base, st.mapped,
+					 st.last_error);
+			assert_int_equal(st.reg_addr, cases[k].addr);
+			assert_int_equal(m.r[RES_MMIO64].base, cases[k].addr);
+			assert_true(m.r[RES_MMIO64].mapped);
+			assert_int_equal(rd(f, 0x18, 4), lo);
+			assert_int_equal(rd(f, 0x1c, 4), hi);
+			/* sizing it there still reads the size and moves nothing */
+			wr(f, 0x18, 4, 0xffffffffu);
+			wr(f, 0x1c, 4, 0xffffffffu);
+			assert_int_equal(rd(f, 0x1c, 4), (uint32_t)(~(cases[k].size - 1) >> 32));
+			assert_false(bar_state(f, 2).reg_is_address);
+			wr(f, 0x18, 4, lo);
+			wr(f, 0x1c, 4, hi);
+			assert_int_equal(m.r[RES_MMIO64].base, cases[k].addr);
+			assert_true(bar_state(f, 2).reg_is_address);
+			assert_int_equal(bar_state(f, 2).refused, 0);
+			vmres_pci_func_free(f);
+		}
+	}
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1521,24 +1593,25 @@ static void assert_rig_agrees(struct rig *r)
 
 		assert_int_equal(s.mapped, mapped[bar_res[i]]);
 		assert_int_equal(s.mapped_base, x->u.addr.base);
+		/* One owner per address: reserved for this device, exactly, on the
+		 * bus or not, where the register says (unless it holds no address). */
 		rc = vmres_sysalloc_find(r->sa, x->pool, x->u.addr.base, &a);
+		assert_int_equal(rc, 0);
+		assert_int_equal(a.owner, DEV_OWNER);
+		assert_int_equal(a.res.u.addr.base, s.mapped_base);
+		assert_int_equal(a.res.u.addr.size, s.size);
+		if (s.reg_is_address && !s.half_pending)
+			assert_int_equal(s.reg_addr, s.mapped_base);
 		if (s.mapped) {
-			/* reserved for this device, exactly; on the bus; dispatched to it */
-			assert_int_equal(rc, 0);
-			assert_int_equal(a.owner, DEV_OWNER);
-			assert_int_equal(a.res.u.addr.base, s.mapped_base);
-			assert_int_equal(a.res.u.addr.size, s.size);
+			/* on the bus; dispatched to it */
 			assert_int_equal(vmres_devmgr_find(r->m, space, s.mapped_base + s.size - 1,
 							   &inst, &idx, NULL),
 					 0);
 			assert_int_equal(inst, r->dev_id);
 			assert_int_equal(idx, bar_res[i]);
 			assert_int_equal(guest_read(r, space, s.mapped_base), 0x5100u + bar_res[i]);
-			if (s.reg_is_address && !s.half_pending)
-				assert_int_equal(s.reg_addr, s.mapped_base);
 		} else {
-			/* released; off the bus; the guest reads all ones there */
-			assert_true(rc == VMRES_ENOENT || (rc == 0 && a.owner != DEV_OWNER));
+			/* off the bus; the guest reads all ones there */
 			rc = vmres_devmgr_find(r->m, space, s.mapped_base, &inst, &idx, NULL);
 			assert_true(rc == VMRES_ENOENT || inst != r->dev_id);
 			if (rc == VMRES_ENOENT)
@@ -1588,14 +1661,26 @@ static void test_devmgr_bind_takes_the_resource_bases(void **state)
 	rig_free(r);
 }
 
-static void test_devmgr_bind_with_decode_off_releases_the_ranges(void **state)
+/* pci.h's own example: allocate, register, bind with command 0. The ranges
+ * leave the bus but stay reserved, so no other device is given them. */
+static void test_devmgr_bind_with_decode_off_keeps_the_reservations(void **state)
 {
 	(void)state;
 	struct rig *r = rig_new(0);
+	struct vmres_request q[3];
+	struct vmres_resource got[3];
+	size_t n;
 
 	for (unsigned int i = 0; i < 3; i++)
 		assert_false(bar_state(r->f, i).mapped);
 	assert_rig_agrees(r);
+	/* The next device's allocations, of the same shapes, land elsewhere. */
+	q[0] = addr_req("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000);
+	q[1] = addr_req("pio", VMRES_SPACE_PIO, 0x20, 0x100);
+	q[2] = addr_req("mmio64", VMRES_SPACE_MMIO, 0x4000, 0x4000);
+	assert_int_equal(vmres_sysalloc_alloc(r->sa, q, 3, 0x77, got, 3, &n, NULL), 0);
+	for (unsigned int i = 0; i < 3; i++)
+		assert_int_not_equal(got[i].u.addr.base, r->res[bar_res[i]].u.addr.base);
 	guest_cfg_write(r, 0x04, 2, DECODE);
 	for (unsigned int i = 0; i < 3; i++)
 		assert_true(bar_state(r->f, i).mapped);
@@ -1735,28 +1820,42 @@ static void test_devmgr_decode_off_and_on(void **state)
 
 	guest_cfg_write(r, 0x04, 2, VMRES_PCI_COMMAND_MEMORY);
 	assert_false(bar_state(r->f, 1).mapped);
-	assert_int_equal(vmres_sysalloc_find(r->sa, "pio", r->res[RES_IO].u.addr.base, &a),
-			 VMRES_ENOENT);
+	/* Off the bus, still reserved for the device (one owner per address). */
+	assert_int_equal(vmres_sysalloc_find(r->sa, "pio", r->res[RES_IO].u.addr.base, &a), 0);
+	assert_int_equal(a.owner, DEV_OWNER);
 	assert_rig_agrees(r);
 	guest_cfg_write(r, 0x04, 2, 0);
 	assert_rig_agrees(r);
-	/* While unmapped, another device takes BAR0's old place: decode on fails there. */
+	/* While unmapped, nobody else can be given BAR0's place. */
 	struct vmres_request q = addr_req("mmio32", VMRES_SPACE_MMIO, 0x1000, 0);
 	struct vmres_resource got;
 	size_t n;
 
 	q.u.addr.req.policy = VMRES_ADDR_EXACT;
 	q.u.addr.req.addr = r->res[RES_MMIO32].u.addr.base;
-	assert_int_equal(vmres_sysalloc_alloc(r->sa, &q, 1, OTHER_OWNER, &got, 1, &n, NULL), 0);
-	guest_cfg_write(r, 0x04, 2, DECODE);
-	assert_false(bar_state(r->f, 0).mapped);
+	assert_int_equal(vmres_sysalloc_alloc(r->sa, &q, 1, OTHER_OWNER, &got, 1, &n, NULL),
+			 VMRES_EOVERLAP);
+	/* Linux's way of moving a BAR (decode off, write, decode on), onto another
+	 * device's range: refused at the write, the register shows the range's
+	 * place, and decode on maps it there. */
+	guest_cfg_write(r, 0x10, 4, (uint32_t)r->other[0].u.addr.base);
 	assert_int_equal(bar_state(r->f, 0).last_error, VMRES_EOVERLAP);
+	assert_int_equal(guest_cfg_read(r, 0x10), (uint32_t)r->res[RES_MMIO32].u.addr.base);
+	assert_rig_agrees(r);
+	guest_cfg_write(r, 0x04, 2, DECODE);
+	assert_true(bar_state(r->f, 0).mapped);
 	assert_true(bar_state(r->f, 1).mapped);
 	assert_true(bar_state(r->f, 2).mapped);
+	assert_int_equal(bar_state(r->f, 0).mapped_base, r->res[RES_MMIO32].u.addr.base);
 	assert_rig_agrees(r);
-	/* The guest moves BAR0 elsewhere: now it maps. */
+	/* The same to a free place: moved at the write, mapped there at decode on. */
+	guest_cfg_write(r, 0x04, 2, 0);
 	guest_cfg_write(r, 0x10, 4, 0xc0200000u);
+	assert_int_equal(bar_state(r->f, 0).mapped_base, 0xc0200000u);
+	assert_rig_agrees(r);
+	guest_cfg_write(r, 0x04, 2, DECODE);
 	assert_true(bar_state(r->f, 0).mapped);
+	assert_int_equal(guest_read(r, VMRES_SPACE_MMIO, 0xc0200000u), 0x5100u + RES_MMIO32);
 	assert_rig_agrees(r);
 	rig_free(r);
 }
@@ -1849,10 +1948,24 @@ static void test_devmgr_bind_that_cannot_map_changes_nothing(void **state)
 	assert_int_equal(vmres_pci_func_bind(off, r->m, r->dev_id), 0);
 	for (unsigned int i = 0; i < 3; i++)
 		assert_false(bar_state(off, i).mapped);
-	/* ...and someone else takes part of BAR2's place meanwhile. */
+	/* ...whose reservations nobody else can take meanwhile... */
 	q.u.addr.req.policy = VMRES_ADDR_EXACT;
 	q.u.addr.req.addr = r->res[RES_MMIO64].u.addr.base + 0x1000;
-	assert_int_equal(vmres_sysalloc_alloc(r->sa, &q, 1, OTHER_OWNER, &got, 1, &n, NULL), 0);
+	assert_int_equal(vmres_sysalloc_alloc(r->sa, &q, 1, OTHER_OWNER, &got, 1, &n, NULL),
+			 VMRES_EOVERLAP);
+	/* ...but a device with a fixed range outside the pools' books may map
+	 * over BAR2's place while it is off. */
+	struct vmres_device fixed = VMRES_DEVICE_INIT;
+	struct vmres_resource over = {.kind = VMRES_RES_ADDR};
+	uint32_t fixed_id;
+
+	fixed.name = "fixed";
+	over.u.addr.space = VMRES_SPACE_MMIO;
+	over.u.addr.base = r->res[RES_MMIO64].u.addr.base + 0x1000;
+	over.u.addr.size = 0x1000;
+	assert_int_equal(
+		vmres_devmgr_register(r->m, &fixed, VMRES_DEVMGR_NO_PARENT, &over, 1, &fixed_id),
+		0);
 	rig_snap(r, &before);
 
 	/* Binding with decode on maps BAR0 and BAR1, fails on BAR2, and undoes them. */
@@ -2076,6 +2189,7 @@ int main(void)
 		cmocka_unit_test(test_mem64_half_rewritten_unchanged_completes_the_pending_half),
 		cmocka_unit_test(test_decode_on_after_a_refused_unmap_follows_the_register),
 		cmocka_unit_test(test_seabios_sequence_sizes_assigns_then_enables),
+		cmocka_unit_test(test_mem64_addresses_that_look_like_sizing_are_addresses),
 		cmocka_unit_test(test_msi_reroutes_on_enable_and_on_message_change_only),
 		cmocka_unit_test(test_mapper_must_be_complete),
 		cmocka_unit_test(test_random_guest_writes_keep_function_and_mapper_in_agreement),
@@ -2084,7 +2198,7 @@ int main(void)
 		cmocka_unit_test(test_host_device_callbacks_are_conf1),
 		cmocka_unit_test(test_host_bridge_is_i440fx_with_writable_pam),
 		cmocka_unit_test(test_devmgr_bind_takes_the_resource_bases),
-		cmocka_unit_test(test_devmgr_bind_with_decode_off_releases_the_ranges),
+		cmocka_unit_test(test_devmgr_bind_with_decode_off_keeps_the_reservations),
 		cmocka_unit_test(test_devmgr_bind_refuses_resources_that_do_not_fit),
 		cmocka_unit_test(test_devmgr_bind_that_cannot_map_changes_nothing),
 		cmocka_unit_test(test_devmgr_valid_move_updates_allocator_bus_and_dispatch),

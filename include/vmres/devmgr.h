@@ -226,20 +226,37 @@ int vmres_devmgr_unregister(struct vmres_devmgr *m, uint32_t instance);
 int vmres_devmgr_update(struct vmres_devmgr *m, uint32_t instance, const struct vmres_resource *res,
 			size_t n_res);
 
+/*
+ * Guest-driven changes: vmres_devmgr_move_range(), vmres_devmgr_map_range(),
+ * vmres_devmgr_unmap_range(), vmres_devmgr_set_mapped() and
+ * vmres_devmgr_reroute_msi(). Each is one transaction under the writer lock:
+ * first every check (the device, the resource, the bus, the attached sysalloc:
+ * O(log d + log n), so a refusal is cheap and builds nothing), then the memory
+ * and the allocator step, then one publish. A refused or failed call changes
+ * nothing: not the bus, not the table, not the sysalloc.
+ *
+ * One owner per address. An address resource that names a pool is reserved
+ * in the attached sysalloc (owner = vmres_device.owner) from the moment it is
+ * mapped or moved until the VMM releases it, whether or not it is on the bus:
+ * unmapping (the guest turned decode off) takes the range off the bus and
+ * keeps its reservation; moving an unmapped range moves its reservation, so
+ * no other device can be given those addresses meanwhile; mapping puts it on
+ * the bus where it is reserved (reserving it first if the sysalloc does not
+ * hold it, as after a restore into another allocator). A resource without a
+ * pool (or a manager without a sysalloc) is only moved on its bus.
+ */
+
 /**
  * vmres_devmgr_move_range() - move address resource @p res_index of a device to
  * @p new_base (size unchanged): the guest reprogrammed a BAR.
- * A mapped range, under the writer lock: reserve [new_base, +size) exactly in the
- * pool of the resource's space whose window holds @p new_base (if a sysalloc is
- * attached and the resource names a pool; owner = vmres_device.owner): usually
- * the resource's own pool, but the guest may move a range into another window
- * (firmware puts small 64-bit BARs below 4 GiB), and the resource then names that
- * pool. Then publish the moved range and release the old range; the new
- * reservation keeps the old one's label (vmres_sysalloc_set_label()). An old range
- * the sysalloc does not hold for the owner (after a restore into another sysalloc)
- * is not an error: only the new one is reserved. An unmapped
- * range only records the new base (no reservation). Moving to the current base
- * does nothing and succeeds.
+ * Its reservation moves with it, mapped or not: to the pool of the resource's
+ * space whose window holds the new range (usually its own pool, but the guest
+ * may move a range into another window, as firmware puts small 64-bit BARs
+ * below 4 GiB; the resource then names that pool), keeping its label and
+ * alignment; the new range may overlap the old one. If the sysalloc does not
+ * hold the old range for the owner, the new range is reserved afresh. A mapped
+ * range moves on its bus in the same publish. Moving to the current base does
+ * nothing and succeeds.
  * @param m the manager.
  * @param instance the device.
  * @param res_index index of an address resource in the device's resources.
@@ -251,32 +268,32 @@ int vmres_devmgr_update(struct vmres_devmgr *m, uint32_t instance, const struct 
  *   VMRES_EOVERFLOW   the moved range would pass the end of the 64-bit space;
  *   VMRES_ERANGE      outside every pool's window (or past port 0xFFFF);
  *   VMRES_EMISALIGNED @p new_base not a multiple of the resource's align;
- *   VMRES_EOVERLAP    onto another device's range or another allocation;
- *   VMRES_ENOMEM, or another code from vmres_sysalloc_alloc()/release().
- * Context: as vmres_devmgr_register(); meant for a device's own write callback.
+ *   VMRES_EOVERLAP    onto another mapped range (of any device, this one's
+ *                     other ranges included) or another allocation;
+ *   VMRES_ENOMEM.
+ * Context: as vmres_devmgr_register(); meant for a device's own write
+ * callback. O(log d + log n) to refuse, O(d) to publish.
  */
 int vmres_devmgr_move_range(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index,
 			    uint64_t new_base);
 
 /**
- * vmres_devmgr_unmap_range() - take address resource @p res_index off its bus and
- * give its reservation back to the pool (if a sysalloc is attached); its base,
- * and the reservation's label, are remembered for vmres_devmgr_map_range() (the
- * guest disabled decoding).
+ * vmres_devmgr_unmap_range() - take address resource @p res_index off its bus
+ * (the guest disabled decoding). Its reservation stays: see "One owner per
+ * address" above.
  * @param m the manager.
  * @param instance the device.
  * @param res_index index of an address resource in the device's resources.
  * @return 0, or (nothing changed): VMRES_EINVAL, VMRES_EDEVICE, VMRES_ENOENT as
- *   vmres_devmgr_move_range(); VMRES_ESTATE if already unmapped; VMRES_ENOMEM, or
- *   a code from vmres_sysalloc_release().
+ *   vmres_devmgr_move_range(); VMRES_ESTATE if already unmapped; VMRES_ENOMEM.
  * Context: as vmres_devmgr_move_range().
  */
 int vmres_devmgr_unmap_range(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index);
 
 /**
- * vmres_devmgr_map_range() - reserve address resource @p res_index at its
- * remembered base (if a sysalloc is attached), with the label its reservation had
- * when it was unmapped, and map it again.
+ * vmres_devmgr_map_range() - put address resource @p res_index on its bus at
+ * its base, where it is reserved (or is reserved now, if the sysalloc does
+ * not hold it).
  * @param m the manager.
  * @param instance the device.
  * @param res_index index of an address resource in the device's resources.
@@ -285,6 +302,23 @@ int vmres_devmgr_unmap_range(struct vmres_devmgr *m, uint32_t instance, unsigned
  * Context: as vmres_devmgr_move_range().
  */
 int vmres_devmgr_map_range(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index);
+
+/**
+ * vmres_devmgr_set_mapped() - map and unmap several address resources of one
+ * device in one publish: resource i is to be mapped iff @p mapped[i] (the
+ * flags of resources that are not addresses are ignored). Each range mapped
+ * is reserved as by vmres_devmgr_map_range(); all of it happens, or none.
+ * @param m the manager.
+ * @param instance the device.
+ * @param mapped one flag per resource of the device.
+ * @param n_res how many: the device's number of resources.
+ * @return 0, or (nothing changed): VMRES_EINVAL for a NULL pointer or another
+ *   count; VMRES_EDEVICE; VMRES_ERANGE, VMRES_EOVERLAP as
+ *   vmres_devmgr_map_range(); VMRES_ENOMEM.
+ * Context: as vmres_devmgr_move_range().
+ */
+int vmres_devmgr_set_mapped(struct vmres_devmgr *m, uint32_t instance, const bool *mapped,
+			    size_t n_res);
 
 /** One device for vmres_devmgr_restore(): a table entry as it was saved. */
 struct vmres_devmgr_entry {
@@ -308,12 +342,11 @@ struct vmres_devmgr_entry {
  *
  * Who checks what: this call checks the table (ids, parents, resources, that no
  * two mapped ranges meet). It neither touches nor checks the attached sysalloc:
- * the caller restores that too, and it must hold, for every mapped range that
- * names a pool, an allocation of exactly that range with the device's owner
- * (else a later unmap of that range, or a move onto addresses it shares with its
- * old place, fails with the sysalloc's VMRES_ENOENT). vmres_snapshot_restore()
- * rebuilds the sysalloc from the same snapshot, whose allocations are what the
- * saved manager had reserved.
+ * the caller restores that too, and it should hold, for every address range
+ * that names a pool, an allocation of exactly that range with the device's
+ * owner (a range it does not hold is reserved afresh by its next map or
+ * move). vmres_snapshot_restore() rebuilds the sysalloc from the same
+ * snapshot, whose allocations are what the saved manager had reserved.
  *
  * On success the manager owns the devices (their release callbacks run when they
  * are unregistered or the manager is freed); on failure it takes none of them.

@@ -19,27 +19,34 @@
  *
  * What the guest does and what happens (the "mapper" is the device manager once
  * the function is bound with vmres_pci_func_bind()):
- *  - BAR sizing: writing all ones reads back ~(size - 1) with the type bits
- *    (bit 0 set for I/O; bits 2:1 = 10b for a 64-bit and bit 3 for a prefetchable
- *    memory BAR). Any address the guest writes is masked by the size.
- *  - Command register MEM (bit 1) / IO (bit 0): turning a decode bit off unmaps
- *    every BAR of that kind; turning it on maps each at the address its register
- *    holds. A map that is refused leaves that range unmapped and its register as
- *    written (the decode bit reads back as written).
- *  - A BAR write while its decode bit is on moves the range. A refused move
- *    (outside the pool, onto another device, misaligned for the resource) leaves
- *    the range where it was and the register shows the old address again.
- *  - A 64-bit BAR's halves are written one at a time. With decode on, each half
- *    is applied at once with the other half's current value; if that
- *    intermediate address is refused, the written half is kept (the range does
- *    not move) so that the other half can complete the address; if the address
- *    completed by the other half is refused too, both halves go back to the
- *    address where the range is. With decode off (what Linux and SeaBIOS do
- *    around BAR updates) nothing moves until decode is turned on.
- *  - A BAR register whose address is 0, or whose address bits in either half are
- *    all ones (the sizing pattern), is not an address: with decode on the range
- *    stays where it was (or stays unmapped) and nothing is asked of the mapper;
- *    writing the old value back (the end of a sizing sequence) is then a no-op.
+ *  - BAR sizing is a write, not an address: a BAR dword written as all ones
+ *    (its type bits aside) is a sizing probe and reads back ~(size - 1) with
+ *    the type bits (bit 0 set for I/O; bits 2:1 = 10b for a 64-bit and bit 3
+ *    for a prefetchable memory BAR). Every other value written is an address,
+ *    whatever its bits (a 1 GiB BAR at 0x10_c000_0000 is one), masked by the
+ *    size; 0 means "unassigned". While a dword is a probe, or the address is
+ *    0, nothing is asked of the mapper and the range stays where it is;
+ *    writing the old value back (the end of a sizing sequence) is a no-op.
+ *  - One owner per address: a BAR's range is reserved for the device (with the
+ *    device manager: in the system allocator) wherever the register says,
+ *    decode on or off. Every address written moves the range at once: its
+ *    reservation, and the range on the bus if decode is on. A refused move
+ *    (outside the pools, onto another device, misaligned for the resource)
+ *    leaves the range where it was and the register shows that address again;
+ *    so at every moment the register, the bus and the allocator agree (but
+ *    for a pending 64-bit half, below).
+ *  - Command register MEM (bit 1) / IO (bit 0): turning a decode bit off takes
+ *    every BAR of that kind off the bus, keeping its reservation; turning it on
+ *    puts each on the bus where its register (and reservation) is. A map that
+ *    is refused (a range of a device outside the allocator's books in the
+ *    way) leaves that range off the bus, reserved where it is; the decode bit
+ *    reads back as written and bar_get's last_error says why.
+ *  - A 64-bit BAR's halves are written one at a time. Each half is applied at
+ *    once with the other half's current value; if that intermediate address is
+ *    refused, the written half is kept (the range does not move) so that the
+ *    other half can complete the address; if the address completed by the
+ *    other half is refused too, both halves go back to the address where the
+ *    range is, as they do when decode comes on with a half still pending.
  *  - MSI: while MSI is enabled, every change of the message (address, data,
  *    number of enabled vectors) reroutes each enabled vector v (the data's low
  *    log2(vectors) bits replaced by v, as the PCI specification says) through
@@ -67,8 +74,8 @@
  *     // res[0]: 4 KiB from "mmio32", res[1]: one MSI from "gsi-msi" (sysalloc)
  *     vmres_devmgr_register(m, &test_dev, host_id, res, 2, &id);
  *     vmres_pci_func_bind(fn, m, id);               // BAR0 := res[0]'s base
- *     // command 0 (reset): BAR0 stays off the bus until the guest enables
- *     // memory decode (firmware, or Linux's pci_enable_device(), does)
+ *     // command 0 (reset): BAR0 stays off the bus, still reserved, until the
+ *     // guest enables memory decode (firmware, or pci_enable_device(), does)
  *     vmres_pci_host_attach(host, 1, 0, fn);        // 00:01.0
  *
  * Cost: a config access is O(1) (bytes of a 256-byte array plus at most one
@@ -119,13 +126,14 @@ struct vmres_pci_host;
 #define VMRES_PCI_MSI_MAX_VECTORS 32
 
 /** Standard config-space offsets. */
-#define VMRES_PCI_VENDOR_ID  0x00 /**< vendor ID (16 bits) */
-#define VMRES_PCI_DEVICE_ID  0x02 /**< device ID (16 bits) */
-#define VMRES_PCI_COMMAND    0x04 /**< command register (16 bits) */
-#define VMRES_PCI_STATUS     0x06 /**< status register (16 bits) */
-#define VMRES_PCI_REVISION   0x08 /**< revision ID (8 bits) */
-#define VMRES_PCI_CLASS_PROG 0x09 /**< programming interface, then sub-class and class (24 bits)   \
-				   */
+#define VMRES_PCI_VENDOR_ID 0x00 /**< vendor ID (16 bits) */
+#define VMRES_PCI_DEVICE_ID 0x02 /**< device ID (16 bits) */
+#define VMRES_PCI_COMMAND   0x04 /**< command register (16 bits) */
+#define VMRES_PCI_STATUS    0x06 /**< status register (16 bits) */
+#define VMRES_PCI_REVISION  0x08 /**< revision ID (8 bits) */
+#define VMRES_PCI_CLASS_PROG                                                                       \
+	0x09 /**< programming interface, then sub-class and class (24 bits)                        \
+	      */
 #define VMRES_PCI_HEADER_TYPE	0x0e /**< header type; bit 7 = multi-function */
 #define VMRES_PCI_SUBSYS_VENDOR 0x2c /**< subsystem vendor ID (16 bits) */
 #define VMRES_PCI_SUBSYS_ID	0x2e /**< subsystem ID (16 bits) */
@@ -235,8 +243,8 @@ struct vmres_pci_func_config {
 	/**
 	 * Initial command register (0 as after reset). The mapper is assumed to
 	 * start in agreement: a BAR's range mapped at its @c addr iff the decode bit
-	 * of its kind is set and @c addr is an address (not 0, not the sizing
-	 * pattern); vmres_pci_func_bind() makes the device manager agree.
+	 * of its kind is set and @c addr is not 0; vmres_pci_func_bind() makes the
+	 * device manager agree.
 	 */
 	uint16_t command;
 	struct vmres_pci_bar bars[VMRES_PCI_NUM_BARS]; /**< BAR slots */
@@ -255,8 +263,10 @@ struct vmres_pci_func_config {
  * Where a function's address ranges and MSI routes live. vmres_pci_func_bind()
  * installs one that forwards to the device manager; a VMM with its own buses
  * (or a test) may install its own. Each call returns 0 or a VMRES_E* code and
- * must change nothing when it fails. @c move of an unmapped range only records
- * the base where a later @c map puts it.
+ * must change nothing when it fails. @c move moves the range's reservation
+ * whether or not it is mapped (and the range on the bus if it is); @c unmap
+ * takes it off the bus and keeps the reservation; @c map puts it on the bus at
+ * its base.
  */
 struct vmres_pci_mapper {
 	unsigned int version; /**< VMRES_PCI_MAPPER_VERSION */
@@ -275,7 +285,7 @@ struct vmres_pci_bar_state {
 	enum vmres_pci_bar_kind kind; /**< as declared (NONE for a MEM64's upper slot) */
 	uint64_t size;		      /**< bytes decoded */
 	uint64_t reg_addr;	      /**< the address bits the guest reads back now */
-	bool reg_is_address;	      /**< reg_addr is neither 0 nor the sizing pattern */
+	bool reg_is_address;	      /**< reg_addr is not 0 and neither dword is a sizing probe */
 	bool half_pending;	      /**< MEM64: a refused half waits for the other half */
 	bool mapped;		      /**< the range is on the bus */
 	uint64_t mapped_base;	      /**< where it is (or is remembered, if unmapped) */
@@ -462,10 +472,11 @@ int vmres_pci_func_set_msi_sources(struct vmres_pci_func *f, struct vmres_irq_sr
  * vmres_pci_func_bind() - send the function's BAR and MSI changes to the device
  * manager: instance @p instance, whose resources are those the BARs and MSI
  * name by index. Each BAR register takes its resource's base, and the device
- * manager is brought in line with the command register: a range is mapped iff
- * its decode bit is on (and its base is not 0), so with a command of 0 (as
- * after reset, what firmware expects) every BAR's range is unmapped and its
- * reservation given back until the guest enables decoding. Replaces any mapper.
+ * manager is brought in line with the command register, in one
+ * vmres_devmgr_set_mapped(): a range is mapped iff its decode bit is on (and
+ * its base is not 0), so with a command of 0 (as after reset, what firmware
+ * expects) every BAR's range is off the bus, still reserved, until the guest
+ * enables decoding. Replaces any mapper.
  * @param f the function.
  * @param m the device manager.
  * @param instance the device's instance id.
@@ -478,8 +489,7 @@ int vmres_pci_func_set_msi_sources(struct vmres_pci_func *f, struct vmres_irq_sr
  *   VMRES_EMISALIGNED a BAR's resource base is not a multiple of its size;
  *   VMRES_ERANGE  a resource base a BAR cannot hold (a MEM32 above 4 GiB);
  *   VMRES_ENOMEM;
- *   and any error of vmres_devmgr_unmap_range() or vmres_devmgr_map_range()
- *   (ranges already changed by this call are changed back).
+ *   and any error of vmres_devmgr_set_mapped().
  * Context: any thread; takes the function's mutex.
  */
 int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32_t instance);
