@@ -44,5 +44,6 @@ int bench_id_churn(uint64_t n, uint64_t d);
 int bench_bus_lookup(uint64_t n, uint64_t d);
 int bench_bus_dispatch(uint64_t n, uint64_t d);
 int bench_bus_dispatch_mt(uint64_t n, uint64_t d);
+int bench_bus_refused_move(uint64_t n, uint64_t d);
 
 #endif

@@ -287,3 +287,38 @@ int bench_bus_dispatch_mt(uint64_t n, uint64_t d)
 	free(addr);
 	return rc ? 1 : 0;
 }
+
+/*
+ * A guest that writes a bad BAR in a loop: n moves of device 0's range onto the
+ * range of a device drawn at random among the d - 1 others, each refused with
+ * VMRES_EOVERLAP. What a refusal costs the writer lock that every other
+ * device's changes share.
+ */
+int bench_bus_refused_move(uint64_t n, uint64_t d)
+{
+	struct vmres_devmgr *m;
+	uint64_t seed = BENCH_SEED, sum = 0;
+	double t0, t1;
+
+	if (d < 2 || !(m = dispatch_setup(d))) {
+		fprintf(stderr, "bench: bus-refused-move setup failed (d >= 2)\n");
+		return 1;
+	}
+	t0 = bench_now_ns();
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t j = 1 + bench_next(&seed) % (d - 1);
+		int rc = vmres_devmgr_move_range(m, 1, 0, BUS_BASE + j * BUS_STRIDE);
+
+		if (rc != VMRES_EOVERLAP) {
+			fprintf(stderr, "bench: bus-refused-move: move %" PRIu64 " gave %s\n", i,
+				vmres_strerror(rc));
+			vmres_devmgr_free(m);
+			return 1;
+		}
+		sum += j;
+	}
+	t1 = bench_now_ns();
+	bench_report("bus-refused-move", n, d, NULL, (t1 - t0) / (double)n, sum);
+	vmres_devmgr_free(m);
+	return 0;
+}

@@ -59,6 +59,7 @@ static const struct workload workloads[] = {
 	{"bus-dispatch", bench_bus_dispatch, 10000000, 256},
 	{"bus-dispatch", bench_bus_dispatch, 10000000, 4096},
 	{"bus-dispatch-mt", bench_bus_dispatch_mt, 10000000, 4096},
+	{"bus-refused-move", bench_bus_refused_move, 100000, 4096},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
