@@ -61,6 +61,7 @@ static void state_free(struct vmres_devmgr *m, struct dm_state *st, bool all)
 
 static void rec_free(struct dm_rec *rec)
 {
+	free(rec->listeners);
 	free(rec);
 }
 
@@ -512,11 +513,13 @@ struct change {
 	uint64_t new_base;		 /* CHANGE_MOVE */
 	const struct vmres_msi_msg *msg; /* CHANGE_MSI */
 	/* Set by change_prepare(): */
-	size_t idx;		       /* the device's index in the table */
-	struct dm_view *v;	       /* its new view */
-	struct dm_state *next;	       /* the table to publish */
-	bool sa_step;		       /* mv was prepared */
-	struct vmres_sysalloc_move mv; /* the address resource's reservation */
+	size_t idx;				/* the device's index in the table */
+	struct dm_view *v;			/* its new view */
+	struct dm_state *next;			/* the table to publish */
+	bool sa_step;				/* mv was prepared */
+	struct vmres_sysalloc_move mv;		/* the address resource's reservation */
+	bool told;				/* the listener accepted in prepare */
+	struct vmres_devmgr_placement from, to; /* for the listener */
 };
 
 static bool use_sysalloc(const struct vmres_devmgr *m, const struct vmres_resource *r)
@@ -582,6 +585,44 @@ static int prepare_addr(struct vmres_devmgr *m, const struct dm_view *old, struc
 	return rc;
 }
 
+/*
+ * The listener of address resource @p c->res_index of @p rec, if any, told of
+ * the change from c->from to c->to: prepare (it may refuse), commit or abort.
+ */
+enum listen_phase { LISTEN_PREPARE, LISTEN_COMMIT, LISTEN_ABORT };
+
+static int listen(const struct dm_rec *rec, struct change *c, enum listen_phase phase)
+{
+	const struct vmres_devmgr_listener *l =
+		c->res_index < rec->n_listeners ? rec->listeners[c->res_index].ops : NULL;
+	void *ctx = l ? rec->listeners[c->res_index].ctx : NULL;
+	int rc = 0;
+
+	if (!l)
+		return 0;
+	if (phase == LISTEN_PREPARE) {
+		if (l->prepare)
+			rc = l->prepare(ctx, rec->instance, c->res_index, &c->from, &c->to);
+		c->told = rc == 0;
+	} else if (c->told && phase == LISTEN_COMMIT && l->commit) {
+		l->commit(ctx, rec->instance, c->res_index, &c->from, &c->to);
+	} else if (c->told && phase == LISTEN_ABORT && l->abort) {
+		l->abort(ctx, rec->instance, c->res_index, &c->from, &c->to);
+	}
+	return rc;
+}
+
+/* c->from and c->to: address resource c->res_index in @p old and in @p v. */
+static void placements(const struct dm_view *old, const struct dm_view *v, struct change *c)
+{
+	unsigned int i = c->res_index;
+
+	c->from = (struct vmres_devmgr_placement){old->res[i].u.addr.base, old->res[i].u.addr.size,
+						  old->mapped[i]};
+	c->to = (struct vmres_devmgr_placement){v->res[i].u.addr.base, v->res[i].u.addr.size,
+						v->mapped[i]};
+}
+
 static int change_prepare(struct vmres_devmgr *m, uint32_t instance, struct change *c)
 {
 	const struct dm_view *old;
@@ -591,6 +632,7 @@ static int change_prepare(struct vmres_devmgr *m, uint32_t instance, struct chan
 	int rc;
 
 	c->sa_step = false;
+	c->told = false;
 	c->idx = find_index(m->state, instance);
 	if (c->idx == SIZE_MAX)
 		return VMRES_EDEVICE;
@@ -617,9 +659,15 @@ static int change_prepare(struct vmres_devmgr *m, uint32_t instance, struct chan
 		if (rc)
 			view_free(c->v);
 	}
-	/* The MSI notifier re-routes the interrupt: the last step, as it may refuse. */
+	/* The MSI notifier re-routes the interrupt, a listener moves what the VMM
+	 * keeps per range: the last steps, as they may refuse. */
 	if (rc == 0 && c->op == CHANGE_MSI && m->msi_fn) {
 		rc = m->msi_fn(m->msi_ctx, instance, c->res_index, r->u.msi.gsi, c->msg);
+		if (rc)
+			state_discard(m, c->next, c->v);
+	} else if (rc == 0 && kind == VMRES_RES_ADDR) {
+		placements(old, c->v, c);
+		rc = listen(old->rec, c, LISTEN_PREPARE);
 		if (rc)
 			state_discard(m, c->next, c->v);
 	}
@@ -637,6 +685,7 @@ static void change_commit(struct vmres_devmgr *m, struct change *c)
 		memcpy(c->v->res[c->res_index].pool, now.pool, VMRES_POOL_NAME_MAX);
 	}
 	publish(m, c->next, m->state->views[c->idx], NULL);
+	listen(c->v->rec, c, LISTEN_COMMIT);
 }
 
 /* Prepare and commit @p c on device @p instance. */
@@ -686,6 +735,42 @@ int vmres_devmgr_reroute_msi(struct vmres_devmgr *m, uint32_t instance, unsigned
 	return change_run(m, instance, &c);
 }
 
+int vmres_devmgr_set_listener(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index,
+			      const struct vmres_devmgr_listener *l, void *ctx)
+{
+	const struct dm_view *v;
+	struct dm_rec *rec;
+	size_t idx;
+	int rc = 0;
+
+	if (!m || (l && l->version != VMRES_DEVMGR_LISTENER_VERSION))
+		return VMRES_EINVAL;
+	pthread_mutex_lock(&m->lock);
+	idx = find_index(m->state, instance);
+	v = idx == SIZE_MAX ? NULL : m->state->views[idx];
+	rec = v ? v->rec : NULL;
+	if (!v)
+		rc = VMRES_EDEVICE;
+	else if (res_index >= v->n_res || v->res[res_index].kind != VMRES_RES_ADDR)
+		rc = VMRES_ENOENT;
+	else if (res_index >= rec->n_listeners) {
+		struct dm_listener *ls = realloc(rec->listeners, v->n_res * sizeof(*ls));
+
+		if (!ls) {
+			rc = VMRES_ENOMEM;
+		} else {
+			memset(ls + rec->n_listeners, 0,
+			       (v->n_res - rec->n_listeners) * sizeof(*ls));
+			rec->listeners = ls;
+			rec->n_listeners = v->n_res;
+		}
+	}
+	if (!rc)
+		rec->listeners[res_index] = (struct dm_listener){l, ctx};
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
 int vmres_devmgr_set_msi_notifier(struct vmres_devmgr *m, vmres_devmgr_msi_fn fn, void *ctx)
 {
 	if (!m)
@@ -720,8 +805,10 @@ static int set_mapped_locked(struct vmres_devmgr *m, uint32_t instance, const bo
 	const struct dm_view *old;
 	struct dm_state *next;
 	struct dm_view *v;
-	struct vmres_resource *fresh;
-	size_t idx, n_fresh = 0;
+	struct change *c;
+	bool *fresh;
+	size_t idx, k = 0, n = 0;
+	bool built = false;
 	int rc = 0;
 
 	idx = find_index(m->state, instance);
@@ -730,39 +817,57 @@ static int set_mapped_locked(struct vmres_devmgr *m, uint32_t instance, const bo
 	old = m->state->views[idx];
 	if (n_res != old->n_res)
 		return VMRES_EINVAL;
-	fresh = malloc((n_res + 1) * sizeof(*fresh));
+	c = malloc((n_res + 1) * sizeof(*c));
+	fresh = calloc(n_res + 1, sizeof(*fresh));
 	v = vmres__dm_view_copy(old);
-	if (!fresh || !v) {
+	if (!c || !fresh || !v) {
+		free(c);
 		free(fresh);
 		view_free(v);
 		return VMRES_ENOMEM;
 	}
 	for (size_t i = 0; i < n_res && rc == 0; i++) {
 		const struct vmres_resource *r = &old->res[i];
-		struct change c = {.op = mapped[i] ? CHANGE_MAP : CHANGE_UNMAP,
-				   .res_index = (unsigned int)i};
-		bool held;
+		struct change *ci = &c[n];
 
 		if (r->kind != VMRES_RES_ADDR || mapped[i] == old->mapped[i])
 			continue;
+		*ci = (struct change){.op = mapped[i] ? CHANGE_MAP : CHANGE_UNMAP,
+				      .res_index = (unsigned int)i};
 		v->mapped[i] = mapped[i];
-		held = !use_sysalloc(m, r) || reservation_held(m, r, old->rec->dev.owner);
-		rc = prepare_addr(m, old, &c);
-		if (rc == 0 && c.sa_step) {
-			vmres_sysalloc_move_commit(m->sa, &c.mv, &v->res[i]);
-			if (!held)
-				fresh[n_fresh++] = v->res[i];
-		}
+		fresh[n] = use_sysalloc(m, r) && !reservation_held(m, r, old->rec->dev.owner);
+		rc = prepare_addr(m, old, ci);
+		if (rc)
+			break;
+		if (ci->sa_step)
+			vmres_sysalloc_move_commit(m->sa, &ci->mv, &v->res[i]);
+		placements(old, v, ci);
+		n++;
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		rc = state_next(m, idx, old, v, ALL_SPACES, &next);
+		built = rc == 0;
+	}
+	for (; rc == 0 && k < n; k++)
+		rc = listen(old->rec, &c[k], LISTEN_PREPARE);
 	if (rc) {
-		while (n_fresh--)
-			(void)vmres_sysalloc_release(m->sa, &fresh[n_fresh], old->rec->dev.owner);
-		view_free(v);
+		/* Undo in reverse: the listeners that accepted, then new reservations. */
+		for (size_t j = n; j-- > 0;) {
+			listen(old->rec, &c[j], LISTEN_ABORT);
+			if (fresh[j])
+				(void)vmres_sysalloc_release(m->sa, &v->res[c[j].res_index],
+							     old->rec->dev.owner);
+		}
+		if (built)
+			state_discard(m, next, v);
+		else
+			view_free(v);
 	} else {
 		publish(m, next, m->state->views[idx], NULL);
+		for (k = 0; k < n; k++)
+			listen(v->rec, &c[k], LISTEN_COMMIT);
 	}
+	free(c);
 	free(fresh);
 	return rc;
 }

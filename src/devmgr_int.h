@@ -27,6 +27,15 @@ struct dm_rec {
 	struct vmres_device dev; /* dev.name points at name; NULL read/write replaced */
 	char name[VMRES_DEVICE_NAME_MAX];
 	uint32_t instance;
+	/* Writers only (under the lock): the listeners of address resources, by
+	 * index (vmres_devmgr_set_listener()); n_listeners may be below n_res. */
+	struct dm_listener *listeners;
+	size_t n_listeners;
+};
+
+struct dm_listener {
+	const struct vmres_devmgr_listener *ops; /* NULL: none */
+	void *ctx;
 };
 
 struct dm_view {

@@ -1555,9 +1555,160 @@ static void test_move_and_remap_keep_the_reservation_label(void **state)
 	vmres_sysalloc_free(sa);
 }
 
+/* ---- listeners ---- */
+
+struct listen_log {
+	unsigned int prepares, commits, aborts;
+	int refuse; /* prepare's answer */
+	uint32_t instance;
+	unsigned int res_index;
+	struct vmres_devmgr_placement from, to;
+};
+
+static int log_prepare(void *ctx, uint32_t instance, unsigned int res_index,
+		       const struct vmres_devmgr_placement *from,
+		       const struct vmres_devmgr_placement *to)
+{
+	struct listen_log *l = ctx;
+
+	l->prepares++;
+	l->instance = instance;
+	l->res_index = res_index;
+	l->from = *from;
+	l->to = *to;
+	return l->refuse;
+}
+
+static void log_commit(void *ctx, uint32_t instance, unsigned int res_index,
+		       const struct vmres_devmgr_placement *from,
+		       const struct vmres_devmgr_placement *to)
+{
+	struct listen_log *l = ctx;
+
+	l->commits++;
+	assert_int_equal(instance, l->instance);
+	assert_int_equal(res_index, l->res_index);
+	assert_memory_equal(from, &l->from, sizeof(*from));
+	assert_memory_equal(to, &l->to, sizeof(*to));
+}
+
+static void log_abort(void *ctx, uint32_t instance, unsigned int res_index,
+		      const struct vmres_devmgr_placement *from,
+		      const struct vmres_devmgr_placement *to)
+{
+	struct listen_log *l = ctx;
+
+	(void)instance;
+	(void)res_index;
+	(void)from;
+	(void)to;
+	l->aborts++;
+}
+
+static const struct vmres_devmgr_listener log_listener = {
+	.version = VMRES_DEVMGR_LISTENER_VERSION,
+	.prepare = log_prepare,
+	.commit = log_commit,
+	.abort = log_abort,
+};
+
+/* A listener sees every guest-driven change of its range with the old and new
+ * placement, may refuse it (then nothing changes), and is told of an abort when
+ * another range of the same change refuses after it accepted. */
+static void test_listener_takes_part_in_each_change(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	struct vmres_resource r[2];
+	struct vmres_request q[2];
+	struct listen_log l0 = {0}, l1 = {0};
+	struct tdev a;
+	uint32_t ia;
+	size_t n;
+	bool want[2] = {false, false};
+	char *before, *sa_before, *sa_after;
+
+	(void)state;
+	assert_int_equal(vmres_sysalloc_new_x86_64(&sa), 0);
+	q[0] = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_FIRST_FIT, 0);
+	q[1] = test_rq_addr("mmio64", VMRES_SPACE_MMIO, 0x4000, 0x4000, VMRES_ADDR_FIRST_FIT, 0);
+	assert_int_equal(vmres_sysalloc_alloc(sa, q, 2, 7, r, 2, &n, NULL), 0);
+	assert_int_equal(vmres_devmgr_new(sa, &m), 0);
+	tdev_init(&a, "a", m);
+	a.dev.owner = 7;
+	assert_int_equal(vmres_devmgr_register(m, &a.dev, 0, r, 2, &ia), 0);
+	assert_int_equal(vmres_devmgr_set_listener(m, ia, 0, &log_listener, &l0), 0);
+	assert_int_equal(vmres_devmgr_set_listener(m, ia, 1, &log_listener, &l1), 0);
+
+	/* a move: prepare, then commit, with both placements */
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, r[0].u.addr.base + 0x10000), 0);
+	assert_int_equal(l0.prepares, 1);
+	assert_int_equal(l0.commits, 1);
+	assert_int_equal(l0.from.base, r[0].u.addr.base);
+	assert_int_equal(l0.to.base, r[0].u.addr.base + 0x10000);
+	assert_int_equal(l0.to.size, 0x1000);
+	assert_true(l0.from.mapped && l0.to.mapped);
+	/* unmap and map say so */
+	assert_int_equal(vmres_devmgr_unmap_range(m, ia, 0), 0);
+	assert_true(l0.from.mapped && !l0.to.mapped);
+	assert_int_equal(l0.from.base, l0.to.base);
+	assert_int_equal(vmres_devmgr_map_range(m, ia, 0), 0);
+	assert_true(!l0.from.mapped && l0.to.mapped);
+	assert_int_equal(l0.commits, 3);
+
+	/* a refusal: the caller gets its code, nothing changes, nothing commits */
+	before = state_of(m);
+	assert_int_equal(vmres_sysalloc_dump_str(sa, &sa_before), 0);
+	l0.refuse = VMRES_ESYS;
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, r[0].u.addr.base + 0x20000), VMRES_ESYS);
+	assert_int_equal(l0.prepares, 4);
+	assert_int_equal(l0.commits, 3);
+	assert_int_equal(l0.aborts, 0);
+	/* two ranges at once: the second refuses, the first hears abort */
+	l0.refuse = 0;
+	l1.refuse = VMRES_ESYS;
+	assert_int_equal(vmres_devmgr_set_mapped(m, ia, want, 2), VMRES_ESYS);
+	assert_int_equal(l0.prepares, 5);
+	assert_int_equal(l0.aborts, 1);
+	assert_int_equal(l1.prepares, 1);
+	assert_int_equal(l1.aborts, 0);
+	assert_int_equal(l0.commits, 3);
+	assert_state(m, before);
+	assert_int_equal(vmres_sysalloc_dump_str(sa, &sa_after), 0);
+	assert_string_equal(sa_before, sa_after);
+	free(before);
+	free(sa_before);
+	free(sa_after);
+	/* a refusal by vmres itself does not reach the listener */
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, 0x1000), VMRES_ERANGE);
+	assert_int_equal(l0.prepares, 5);
+	/* accepted by both: two commits, one publish */
+	l1.refuse = 0;
+	assert_int_equal(vmres_devmgr_set_mapped(m, ia, want, 2), 0);
+	assert_int_equal(l0.commits, 4);
+	assert_int_equal(l1.commits, 1);
+	assert_false(l1.to.mapped);
+	/* removed, it hears nothing */
+	assert_int_equal(vmres_devmgr_set_listener(m, ia, 0, NULL, NULL), 0);
+	assert_int_equal(vmres_devmgr_move_range(m, ia, 0, r[0].u.addr.base), 0);
+	assert_int_equal(l0.prepares, 6);
+
+	/* bad arguments */
+	struct vmres_devmgr_listener bad = log_listener;
+
+	bad.version = 99;
+	assert_int_equal(vmres_devmgr_set_listener(m, ia, 0, &bad, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_set_listener(NULL, ia, 0, NULL, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_set_listener(m, 999, 0, NULL, NULL), VMRES_EDEVICE);
+	assert_int_equal(vmres_devmgr_set_listener(m, ia, 2, NULL, NULL), VMRES_ENOENT);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_listener_takes_part_in_each_change),
 		cmocka_unit_test(test_register_maps_address_resources),
 		cmocka_unit_test(test_register_errors_change_nothing),
 		cmocka_unit_test(test_unregister_releases_after_grace_period),

@@ -246,6 +246,66 @@ int vmres_devmgr_update(struct vmres_devmgr *m, uint32_t instance, const struct 
  * pool (or a manager without a sysalloc) is only moved on its bus.
  */
 
+/** Where an address resource is, for its listener. */
+struct vmres_devmgr_placement {
+	uint64_t base; /**< first address */
+	uint64_t size; /**< bytes */
+	bool mapped;   /**< on its bus (decode on) */
+};
+
+/**
+ * A listener on one address resource of one device (vmres_devmgr_set_listener()):
+ * how a VMM moves what it keeps per BAR (its ioeventfds, KVM memory slots,
+ * IOMMU mappings) in the same transaction as the bus and the allocator. Each
+ * guest-driven change of the range (move, map, unmap, set_mapped) calls
+ * @c prepare with the old and new placement once every check of vmres has
+ * passed and its memory is taken; if it returns 0 the change is made and
+ * @c commit follows, after the new bus is published; if it refuses (a
+ * negative VMRES_E* code, returned to the caller of the change) nothing
+ * changes. @c abort follows an accepted prepare when a later step of the same
+ * change refused (another range of a set_mapped call, its listener): undo what
+ * prepare did. Every member may be NULL. They run under the manager's writer
+ * lock: they must not call this manager's writers. The placements are valid
+ * during the call only.
+ */
+struct vmres_devmgr_listener {
+	unsigned int version; /**< VMRES_DEVMGR_LISTENER_VERSION */
+	/** may refuse: 0 or a negative VMRES_E* code */
+	int (*prepare)(void *ctx, uint32_t instance, unsigned int res_index,
+		       const struct vmres_devmgr_placement *from,
+		       const struct vmres_devmgr_placement *to);
+	/** the change is made; cannot fail */
+	void (*commit)(void *ctx, uint32_t instance, unsigned int res_index,
+		       const struct vmres_devmgr_placement *from,
+		       const struct vmres_devmgr_placement *to);
+	/** the change that prepare accepted is not made */
+	void (*abort)(void *ctx, uint32_t instance, unsigned int res_index,
+		      const struct vmres_devmgr_placement *from,
+		      const struct vmres_devmgr_placement *to);
+};
+
+/** Version of struct vmres_devmgr_listener understood by this build. */
+#define VMRES_DEVMGR_LISTENER_VERSION 1
+
+/**
+ * vmres_devmgr_set_listener() - attach @p l to address resource @p res_index
+ * of a device (replacing any), or with NULL @p l remove it. It stays until
+ * replaced or the device is unregistered; vmres_devmgr_update() keeps it for
+ * the index. Only guest-driven changes (move, map, unmap, set_mapped) are
+ * reported, not register, update or unregister.
+ * @param m the manager.
+ * @param instance the device.
+ * @param res_index index of an address resource in the device's resources.
+ * @param l the listener (not copied: it must outlive its use), or NULL.
+ * @param ctx passed to every call of @p l.
+ * @return 0, or (nothing changed): VMRES_EINVAL for NULL @p m or a wrong
+ *   version; VMRES_EDEVICE; VMRES_ENOENT if @p res_index is not an address
+ *   resource; VMRES_ENOMEM.
+ * Context: any thread, also a device callback; serialized with writers. O(log d).
+ */
+int vmres_devmgr_set_listener(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index,
+			      const struct vmres_devmgr_listener *l, void *ctx);
+
 /**
  * vmres_devmgr_move_range() - move address resource @p res_index of a device to
  * @p new_base (size unchanged): the guest reprogrammed a BAR.
