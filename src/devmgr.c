@@ -962,7 +962,9 @@ static inline __attribute__((always_inline)) void access_one(struct vmres_devmgr
 }
 
 /* MMIO lengths 3, 5, 6, 7: pieces of 4, 2, 1 bytes at ascending addresses. Out of
- * line, so that the common path keeps its registers. Inside a read-side section. */
+ * line, so that the common path keeps its registers. Inside a read-side section.
+ * A piece that starts past 2^64 - 1 has no address: it misses (counted at the
+ * last address, UINT64_MAX) instead of wrapping around to the device at 0. */
 static __attribute__((noinline)) void mmio_split(struct vmres_devmgr *m, uint64_t phys_addr,
 						 uint32_t len, bool is_write, uint8_t *data)
 {
@@ -971,8 +973,14 @@ static __attribute__((noinline)) void mmio_split(struct vmres_devmgr *m, uint64_
 	for (uint32_t piece = 4; piece; piece >>= 1) {
 		if (!(len & piece))
 			continue;
-		access_one(m, vmres__rcu_load(m->state), MMIO, phys_addr + done, piece, is_write,
-			   data + done);
+		if (phys_addr + done < phys_addr) {
+			vmres__count_miss(&m->miss[MMIO], UINT64_MAX, is_write);
+			if (!is_write)
+				vmres__le_store(data + done, piece, UINT64_MAX);
+		} else {
+			access_one(m, vmres__rcu_load(m->state), MMIO, phys_addr + done, piece,
+				   is_write, data + done);
+		}
 		done += piece;
 	}
 }

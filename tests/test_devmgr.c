@@ -726,6 +726,52 @@ static void test_mmio_sizes_and_split_lengths(void **state)
 	vmres_devmgr_free(m);
 }
 
+static void test_mmio_split_pieces_past_the_end_miss_instead_of_wrapping(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource low = test_addr_res(VMRES_SPACE_MMIO, 0, 0x1000);
+	struct vmres_resource top = test_addr_res(VMRES_SPACE_MMIO, UINT64_MAX - 0xfff, 0x1000);
+	struct vmres_devmgr_stats st;
+	struct tdev d0, dt;
+	uint32_t id;
+	uint8_t data[8];
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d0, "at-zero", m);
+	tdev_init(&dt, "at-top", m);
+	dt.reply = 0x44332211;
+	assert_int_equal(vmres_devmgr_register(m, &d0.dev, 0, &low, 1, &id), 0);
+	assert_int_equal(vmres_devmgr_register(m, &dt.dev, 0, &top, 1, &id), 0);
+
+	/* 7 bytes at 2^64 - 4: 4 at 2^64 - 4 hit the top device; the 2 and the 1
+	 * after them lie past the end and miss. */
+	memset(data, 0, sizeof(data));
+	assert_int_equal(vmres_devmgr_mmio(m, UINT64_MAX - 3, 7, false, data), 0);
+	assert_int_equal(dt.reads, 1);
+	assert_int_equal(dt.offset, 0xffc);
+	assert_int_equal(dt.size, 4);
+	assert_memory_equal(data, "\x11\x22\x33\x44\xff\xff\xff\x00", 8);
+	/* 3 bytes at 2^64 - 1: the 2-byte piece straddles the end, the 1-byte
+	 * piece starts past it; neither write reaches a device. */
+	memset(data, 0x5a, sizeof(data));
+	assert_int_equal(vmres_devmgr_mmio(m, UINT64_MAX, 3, true, data), 0);
+	/* 5 and 6 bytes at 2^64 - 4: the 4-byte piece hits, the rest misses. */
+	assert_int_equal(vmres_devmgr_mmio(m, UINT64_MAX - 3, 5, true, data), 0);
+	assert_int_equal(vmres_devmgr_mmio(m, UINT64_MAX - 3, 6, false, data), 0);
+	assert_int_equal(data[4], 0xff);
+	assert_int_equal(data[5], 0xff);
+	assert_int_equal(dt.writes, 1);
+	assert_int_equal(dt.reads, 2);
+
+	assert_int_equal(d0.reads, 0);
+	assert_int_equal(d0.writes, 0);
+	assert_int_equal(vmres_devmgr_stats(m, &st), 0);
+	assert_int_equal(st.mmio_miss_reads, 3);
+	assert_int_equal(st.mmio_miss_writes, 3);
+	vmres_devmgr_free(m);
+}
+
 static void test_dispatch_on_unregistered_thread_is_estate(void **state)
 {
 	struct vmres_devmgr *m;
@@ -1557,6 +1603,7 @@ int main(void)
 		cmocka_unit_test(test_reroute_msi_notifies_then_records),
 		cmocka_unit_test(test_pio_in_out_and_rep_string),
 		cmocka_unit_test(test_mmio_sizes_and_split_lengths),
+		cmocka_unit_test(test_mmio_split_pieces_past_the_end_miss_instead_of_wrapping),
 		cmocka_unit_test(test_dispatch_on_unregistered_thread_is_estate),
 		cmocka_unit_test(test_kvm_exit_helper_reads_kvm_run),
 		cmocka_unit_test(test_handler_may_move_register_and_unregister_itself),

@@ -512,7 +512,10 @@ int vmres_devmgr_pio(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8
  * vmres_devmgr_mmio() - handle a KVM_EXIT_MMIO of @p len bytes at @p phys_addr.
  * Lengths 1, 2, 4 and 8 are one access; 3, 5, 6 and 7 (rare: some string and
  * vector instructions) are split into accesses of 4, 2 and 1 bytes at ascending
- * addresses, each dispatched (or missed) on its own.
+ * addresses, each dispatched (or missed) on its own. The space ends at 2^64 - 1
+ * and does not wrap: an access, or a piece of a split one, that passes the end
+ * misses (reads all ones, a write is dropped, each counted as a miss), never
+ * reaching a device at address 0.
  * @param m the manager.
  * @param phys_addr kvm_run->mmio.phys_addr.
  * @param len kvm_run->mmio.len, 1 to 8.
