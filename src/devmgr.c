@@ -12,6 +12,7 @@
  * This file: the states, the writers and dispatch; devmgr_table.c has the
  * lookups, iteration and dumps; devmgr_kvm.c the struct kvm_run helper.
  */
+#include "common_int.h"
 #include "devmgr_int.h"
 
 #include <stdlib.h>
@@ -263,7 +264,7 @@ static int check_resources(const struct vmres_resource *res, size_t n_res)
 		const struct vmres_resource *r = &res[i];
 		int rc;
 
-		if (!memchr(r->pool, '\0', sizeof(r->pool)))
+		if (!vmres__name_valid(r->pool, sizeof(r->pool)))
 			return VMRES_EINVAL;
 		switch (r->kind) {
 		case VMRES_RES_ADDR:
@@ -354,7 +355,7 @@ static int check_device(const struct vmres_device *dev)
 {
 	if (!dev || dev->version != VMRES_DEVICE_VERSION)
 		return VMRES_EINVAL;
-	if (dev->name && strnlen(dev->name, VMRES_DEVICE_NAME_MAX) == VMRES_DEVICE_NAME_MAX)
+	if (dev->name && !vmres__name_valid(dev->name, VMRES_DEVICE_NAME_MAX))
 		return VMRES_EINVAL;
 	return 0;
 }

@@ -1395,6 +1395,135 @@ static void test_restore_errors_change_nothing(void **state)
 	vmres_devmgr_free(m);
 }
 
+/* Names and pool names must be text the dumps can carry: every call that takes
+ * one refuses the rest with VMRES_EINVAL and changes nothing. */
+static void test_names_that_are_not_text_are_refused(void **state)
+{
+	struct vmres_devmgr *m, *fresh;
+	struct vmres_resource ok = test_addr_res(VMRES_SPACE_MMIO, 0x1000, 0x1000), r;
+	struct vmres_devmgr_entry e;
+	struct vmres_device dev;
+	struct tdev d;
+	uint32_t id, keep = 12345;
+	char *before, *json;
+	const char *bad;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	assert_int_equal(vmres_devmgr_new(NULL, &fresh), 0);
+	tdev_init(&d, "a", m);
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &ok, 1, &id), 0);
+	before = state_of(m);
+	for (size_t i = 0; (bad = test_bad_name(i)) != NULL; i++) {
+		dev = d.dev;
+		dev.name = bad;
+		assert_int_equal(vmres_devmgr_register(m, &dev, 0, NULL, 0, &keep), VMRES_EINVAL);
+		r = test_addr_res(VMRES_SPACE_MMIO, 0x8000, 0x1000);
+		snprintf(r.pool, sizeof(r.pool), "%s", bad);
+		assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &r, 1, &keep), VMRES_EINVAL);
+		assert_int_equal(vmres_devmgr_update(m, id, &r, 1), VMRES_EINVAL);
+		r = test_irq_res(5);
+		snprintf(r.pool, sizeof(r.pool), "%s", bad);
+		assert_int_equal(vmres_devmgr_update(m, id, &r, 1), VMRES_EINVAL);
+		assert_int_equal(keep, 12345);
+		assert_state(m, before);
+
+		e = entry(1, 0, &dev, NULL, NULL, 0);
+		assert_int_equal(vmres_devmgr_restore(fresh, &e, 1, 2), VMRES_EINVAL);
+		e = entry(1, 0, &d.dev, &r, NULL, 1);
+		assert_int_equal(vmres_devmgr_restore(fresh, &e, 1, 2), VMRES_EINVAL);
+	}
+	free(before);
+
+	/* UTF-8 is text: taken, and both dumps carry it. */
+	dev = d.dev;
+	dev.name = TEST_UTF8_NAME;
+	r = test_irq_res(5);
+	snprintf(r.pool, sizeof(r.pool), "%s", TEST_UTF8_NAME);
+	assert_int_equal(vmres_devmgr_register(m, &dev, 0, &r, 1, &keep), 0);
+	assert_int_equal(vmres_devmgr_dump_json(m, &json), 0);
+	assert_non_null(strstr(json, "\"name\": \"" TEST_UTF8_NAME "\""));
+	assert_non_null(strstr(json, "\"pool\": \"" TEST_UTF8_NAME "\""));
+	free(json);
+	e = entry(1, 0, &dev, &r, NULL, 1);
+	assert_int_equal(vmres_devmgr_restore(fresh, &e, 1, 2), 0);
+	vmres_devmgr_free(fresh);
+	vmres_devmgr_free(m);
+}
+
+/* jansson's allocator, failing its fail_at-th allocation and counting live blocks. */
+static long json_fail_at = -1, json_allocs, json_live;
+
+static void *failing_json_malloc(size_t size)
+{
+	void *p;
+
+	if (json_allocs++ == json_fail_at)
+		return NULL;
+	p = malloc(size);
+	if (p)
+		json_live++;
+	return p;
+}
+
+static void counting_json_free(void *p)
+{
+	if (p)
+		json_live--;
+	free(p);
+}
+
+static void test_dump_json_fails_cleanly_at_every_jansson_allocation(void **state)
+{
+	struct vmres_resource res[4];
+	struct vmres_msi_msg msg = {.addr_lo = 0xfee00000, .data = 0x4021};
+	struct vmres_devmgr *m;
+	struct tdev host, nic;
+	uint32_t host_id, nic_id;
+	char *want, *got, sentinel;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&host, "pci-host", m);
+	tdev_init(&nic, "virtio-net0", m);
+	nic.dev.owner = 2;
+	res[0] = test_addr_res(VMRES_SPACE_MMIO, 0xe0000000, 0x10000000);
+	assert_int_equal(vmres_devmgr_register(m, &host.dev, 0, res, 1, &host_id), 0);
+	res[0] = test_addr_res(VMRES_SPACE_MMIO, 0xfe000000, 0x1000);
+	res[1] = msi_res(24);
+	res[2] = test_irq_res(5);
+	memset(&res[3], 0, sizeof(res[3]));
+	res[3].kind = VMRES_RES_ID;
+	res[3].u.id.id = 7;
+	assert_int_equal(vmres_devmgr_register(m, &nic.dev, host_id, res, 4, &nic_id), 0);
+	assert_int_equal(vmres_devmgr_reroute_msi(m, nic_id, 1, &msg), 0);
+	assert_int_equal(vmres_devmgr_unmap_range(m, nic_id, 0), 0);
+	assert_int_equal(vmres_devmgr_dump_json(m, &want), 0);
+
+	json_set_alloc_funcs(failing_json_malloc, counting_json_free);
+	for (json_fail_at = 0;; json_fail_at++) {
+		int rc;
+
+		json_allocs = json_live = 0;
+		got = &sentinel;
+		rc = vmres_devmgr_dump_json(m, &got);
+		if (rc == 0) {
+			assert_string_equal(got, want);
+			free(got);
+		} else {
+			assert_int_equal(rc, VMRES_ENOMEM);
+			assert_ptr_equal(got, &sentinel);
+		}
+		assert_int_equal(json_live, 0);
+		if (json_allocs <= json_fail_at)
+			break; /* no allocation failed: every point was tried */
+	}
+	json_set_alloc_funcs(malloc, free);
+	assert_true(json_fail_at > 20);
+	free(want);
+	vmres_devmgr_free(m);
+}
+
 static void test_restore_then_dispatch_hits(void **state)
 {
 	struct vmres_devmgr *m;
@@ -1613,6 +1742,8 @@ int main(void)
 		cmocka_unit_test(test_differential_against_table_model),
 		cmocka_unit_test(test_move_without_old_reservation_overlapping_or_not),
 		cmocka_unit_test(test_restore_errors_change_nothing),
+		cmocka_unit_test(test_names_that_are_not_text_are_refused),
+		cmocka_unit_test(test_dump_json_fails_cleanly_at_every_jansson_allocation),
 		cmocka_unit_test(test_restore_then_dispatch_hits),
 		cmocka_unit_test(test_restore_next_id_zero_means_exhausted),
 		cmocka_unit_test(test_next_id_follows_register_not_unregister),

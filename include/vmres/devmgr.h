@@ -181,8 +181,10 @@ void vmres_devmgr_free(struct vmres_devmgr *m);
  * @param instance receives the new instance id (ids are never reused).
  * @return 0, or (nothing changed):
  *   VMRES_EINVAL    a NULL pointer, an unknown device version, a name of
- *                   VMRES_DEVICE_NAME_MAX characters or more, a resource of an
- *                   unknown kind or space, or more than VMRES_DEVMGR_MAX_RES;
+ *                   VMRES_DEVICE_NAME_MAX bytes or more, a device name or a
+ *                   resource's pool name that is not text (common.h: valid
+ *                   UTF-8, no control characters), a resource of an unknown
+ *                   kind or space, or more than VMRES_DEVMGR_MAX_RES;
  *   VMRES_ESIZE     an address resource of size 0;
  *   VMRES_EOVERFLOW an address resource that passes the end of the 64-bit space;
  *   VMRES_ERANGE    a PIO range past port 0xFFFF;
@@ -219,8 +221,8 @@ int vmres_devmgr_unregister(struct vmres_devmgr *m, uint32_t instance);
  * @param res the new resources (copied); may be NULL when @p n_res is 0.
  * @param n_res how many.
  * @return 0, or (nothing changed): VMRES_EDEVICE for an unknown id, and the codes
- *   of vmres_devmgr_register() for the resources (EINVAL, ESIZE, EOVERFLOW,
- *   ERANGE, EOVERLAP, ENOMEM).
+ *   of vmres_devmgr_register() for the resources (EINVAL, also for a pool name
+ *   that is not text; ESIZE, EOVERFLOW, ERANGE, EOVERLAP, ENOMEM).
  * Context: as vmres_devmgr_register().
  */
 int vmres_devmgr_update(struct vmres_devmgr *m, uint32_t instance, const struct vmres_resource *res,
@@ -473,9 +475,12 @@ int vmres_devmgr_dump_str(struct vmres_devmgr *m, char **out);
  *
  * Addresses are "0x..." strings (JSON numbers lose precision above 2^53); GSIs
  * and ids are integers; an MSI has "gsi" and "msg": {"addr_lo", "addr_hi", "data"}.
+ * Names and pool names are always text (common.h), so every field appears.
  * @param m the manager.
- * @param out receives the NUL-terminated text; free it with free().
- * @return 0; VMRES_EINVAL for a NULL argument; VMRES_ENOMEM.
+ * @param out receives the NUL-terminated text; free it with free() (it is not
+ *   allocated through jansson's allocator).
+ * @return 0; VMRES_EINVAL for a NULL argument; VMRES_ENOMEM (@p out untouched,
+ *   nothing leaked; never a partial text).
  * Context: as vmres_devmgr_dump().
  */
 int vmres_devmgr_dump_json(struct vmres_devmgr *m, char **out);
