@@ -271,11 +271,14 @@ int vmres_devmgr_dump_str(struct vmres_devmgr *m, char **out)
 		fprintf(f, "devices: %zu\n", t.n);
 		for (size_t k = 0; k < t.n; k++) {
 			size_t i = tr.order[k];
-			unsigned int ind = 2 * tr.depth[i];
+			bool flat = tr.depth[i] > VMRES_DEVMGR_DUMP_DEPTH;
+			unsigned int ind = 2 * (flat ? VMRES_DEVMGR_DUMP_DEPTH : tr.depth[i]);
 			const struct dm_view *v = t.views[i];
 
 			fprintf(f, "%*s[%" PRIu32 "] %s", (int)ind, "", t.info[i].instance,
 				t.info[i].name[0] ? t.info[i].name : "(unnamed)");
+			if (flat)
+				fprintf(f, " (parent %" PRIu32 ")", t.info[i].parent);
 			if (t.info[i].owner)
 				fprintf(f, " (owner 0x%" PRIx64 ")", t.info[i].owner);
 			fputc('\n', f);
@@ -381,15 +384,18 @@ static json_t *json_res(const struct vmres_resource *r, bool mapped)
 	return o;
 }
 
-/* Device @p i of @p t with its resources and an empty "children" array. */
-static json_t *json_device(const struct table_copy *t, size_t i)
+/* Device @p i of @p t with its resources and an empty "children" array; with
+ * its parent's id when @p with_parent. */
+static json_t *json_device(const struct table_copy *t, size_t i, bool with_parent)
 {
 	const struct dm_view *v = t->views[i];
 	json_t *o = json_object(), *res = json_array();
 	bool ok = o && res;
 
-	ok = ok && set(o, "instance", json_integer(t->info[i].instance)) &&
-	     set(o, "name", json_string(t->info[i].name)) &&
+	ok = ok && set(o, "instance", json_integer(t->info[i].instance));
+	if (with_parent)
+		ok = ok && set(o, "parent", json_integer(t->info[i].parent));
+	ok = ok && set(o, "name", json_string(t->info[i].name)) &&
 	     set(o, "owner", json_hex(t->info[i].owner));
 	for (size_t j = 0; ok && j < v->n_res; j++)
 		ok = append(res, json_res(&v->res[j], v->mapped[j]));
@@ -408,8 +414,10 @@ static json_t *json_device(const struct table_copy *t, size_t i)
 
 int vmres_devmgr_dump_json(struct vmres_devmgr *m, char **out)
 {
-	json_t *root, *devices, **nodes = NULL;
+	/* children[d]: the "children" array of the last device placed at depth d. */
+	json_t *root, *children[VMRES_DEVMGR_DUMP_DEPTH + 1];
 	struct table_copy t;
+	struct tree tr;
 	char *text = NULL;
 	int rc;
 
@@ -418,32 +426,35 @@ int vmres_devmgr_dump_json(struct vmres_devmgr *m, char **out)
 	rc = table_copy(m, &t);
 	if (rc)
 		return rc;
-	root = json_object();
-	nodes = calloc(t.n + 1, sizeof(*nodes));
-	if (!root || !nodes || !set(root, "devices", json_array()))
-		goto out;
-	devices = json_object_get(root, "devices");
-	/* Build every node, then attach each to its parent in id order (parents come
-	 * first), so children arrays are in id order too. */
-	for (size_t i = 0; i < t.n; i++) {
-		nodes[i] = json_device(&t, i);
-		if (!nodes[i])
-			goto out;
+	rc = tree_build(&t, &tr);
+	if (rc) {
+		table_free(&t);
+		return rc;
 	}
-	for (size_t i = 0; i < t.n; i++) {
-		json_t *list = devices;
+	root = json_object();
+	if (!root || !set(root, "devices", json_array()))
+		goto out;
+	/* In tree order, each device goes into the "children" of the device placed
+	 * last one level up (its parent, or for a device deeper than the cap its
+	 * ancestor there): parents come before children, children in id order. */
+	for (size_t k = 0; k < t.n; k++) {
+		size_t i = tr.order[k];
+		bool flat = tr.depth[i] > VMRES_DEVMGR_DUMP_DEPTH;
+		unsigned int d = flat ? VMRES_DEVMGR_DUMP_DEPTH : tr.depth[i];
+		json_t *node = json_device(&t, i, flat);
+		json_t *list = d ? children[d - 1] : json_object_get(root, "devices");
 
-		if (t.info[i].parent)
-			list = json_object_get(nodes[tree_find(&t, t.info[i].parent)], "children");
-		if (json_array_append(list, nodes[i]))
+		if (!node)
+			goto out;
+		children[d] = json_object_get(node, "children");
+		if (!append(list, node))
 			goto out;
 	}
 	text = vmres__json_dumps(root, JSON_INDENT(2));
 out:
-	for (size_t i = 0; nodes && i < t.n; i++)
-		json_decref(nodes[i]);
-	free(nodes);
 	json_decref(root);
+	free(tr.order);
+	free(tr.depth);
 	table_free(&t);
 	if (!text)
 		return VMRES_ENOMEM;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit and differential tests of the device manager (include/vmres/devmgr.h). */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1052,6 +1053,95 @@ static void test_dump_json_nests_children(void **state)
 	vmres_devmgr_free(m);
 }
 
+/* A chain of @p n devices named "c", each the child of the one before, restored
+ * in one call (registering them one by one would cost O(n^2)). */
+static struct vmres_devmgr *chain(uint32_t n, const uint32_t *parents)
+{
+	struct vmres_devmgr_entry *e = calloc(n, sizeof(*e));
+	static struct vmres_device dev = VMRES_DEVICE_INIT;
+	struct vmres_devmgr *m;
+
+	assert_non_null(e);
+	dev.name = "c";
+	for (uint32_t i = 0; i < n; i++)
+		e[i] = (struct vmres_devmgr_entry){
+			.instance = i + 1, .parent = parents ? parents[i] : i, .dev = &dev};
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	assert_int_equal(vmres_devmgr_restore(m, e, n, n + 1), 0);
+	free(e);
+	return m;
+}
+
+/* Levels below VMRES_DEVMGR_DUMP_DEPTH are shown at that level, in tree order,
+ * naming their parent; the dumps of a chain of 30,000 devices (which a snapshot
+ * can restore) stay linear in size and do not overflow jansson's recursive
+ * encoder. */
+static void test_dumps_of_a_deep_chain_are_linear_and_capped(void **state)
+{
+	/* 1 <- 2 <- ... <- 18; 19 and 20 children of 18; 21 child of 19. */
+	const uint32_t parents[21] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10,
+				      11, 12, 13, 14, 15, 16, 17, 18, 18, 19};
+	const uint32_t n = 30000;
+	struct vmres_devmgr *m;
+	json_error_t err;
+	json_t *root, *list, *dev;
+	char *text, want[128];
+	size_t len;
+
+	(void)state;
+	m = chain(21, parents);
+	assert_int_equal(vmres_devmgr_dump_str(m, &text), 0);
+	assert_non_null(strstr(text, "\n                              [16] c\n"
+				     "                                [17] c\n"
+				     "                                [18] c (parent 17)\n"
+				     "                                [19] c (parent 18)\n"
+				     "                                [21] c (parent 19)\n"
+				     "                                [20] c (parent 18)\n"));
+	free(text);
+	vmres_devmgr_free(m);
+
+	m = chain(n, NULL);
+	assert_int_equal(vmres_devmgr_dump_str(m, &text), 0);
+	len = strlen(text);
+	assert_true(len < 64 * (size_t)n);
+	snprintf(want, sizeof(want), "\n%*s[%" PRIu32 "] c (parent %" PRIu32 ")\n",
+		 2 * VMRES_DEVMGR_DUMP_DEPTH, "", n, n - 1);
+	assert_non_null(strstr(text, want));
+	assert_int_equal(strlen(strstr(text, want)), strlen(want));
+	free(text);
+
+	assert_int_equal(vmres_devmgr_dump_json(m, &text), 0);
+	assert_true(strlen(text) < 1024 * (size_t)n); /* about 660 bytes each */
+	root = json_loads(text, 0, &err);
+	free(text);
+	assert_non_null(root);
+	/* Down the nesting to level 15: its "children" holds the rest. */
+	list = json_object_get(root, "devices");
+	for (unsigned int level = 0; level < VMRES_DEVMGR_DUMP_DEPTH; level++) {
+		assert_int_equal(json_array_size(list), 1);
+		dev = json_array_get(list, 0);
+		assert_int_equal(json_integer_value(json_object_get(dev, "instance")), level + 1);
+		assert_null(json_object_get(dev, "parent"));
+		list = json_object_get(dev, "children");
+	}
+	assert_int_equal(json_array_size(list), n - VMRES_DEVMGR_DUMP_DEPTH);
+	dev = json_array_get(list, 0);
+	assert_int_equal(json_integer_value(json_object_get(dev, "instance")),
+			 VMRES_DEVMGR_DUMP_DEPTH + 1);
+	assert_null(json_object_get(dev, "parent"));
+	assert_int_equal(json_array_size(json_object_get(dev, "children")), 0);
+	for (size_t k = 1; k < json_array_size(list); k++) {
+		dev = json_array_get(list, k);
+		assert_int_equal(json_integer_value(json_object_get(dev, "instance")),
+				 VMRES_DEVMGR_DUMP_DEPTH + 1 + k);
+		assert_int_equal(json_integer_value(json_object_get(dev, "parent")),
+				 VMRES_DEVMGR_DUMP_DEPTH + k);
+		assert_int_equal(json_array_size(json_object_get(dev, "children")), 0);
+	}
+	json_decref(root);
+	vmres_devmgr_free(m);
+}
+
 /* ---- differential test against a plain table ---- */
 
 static uint64_t rng_state;
@@ -1739,6 +1829,7 @@ int main(void)
 		cmocka_unit_test(test_foreach_visits_in_id_order_on_a_copy),
 		cmocka_unit_test(test_dump_text_is_a_tree),
 		cmocka_unit_test(test_dump_json_nests_children),
+		cmocka_unit_test(test_dumps_of_a_deep_chain_are_linear_and_capped),
 		cmocka_unit_test(test_differential_against_table_model),
 		cmocka_unit_test(test_move_without_old_reservation_overlapping_or_not),
 		cmocka_unit_test(test_restore_errors_change_nothing),

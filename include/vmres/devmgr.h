@@ -90,6 +90,13 @@ struct vmres_sysalloc;
 /** Most resources one device may hold. */
 #define VMRES_DEVMGR_MAX_RES 4096u
 
+/**
+ * Deepest level of the tree the dumps nest (a device without a parent is at
+ * level 0): a device below it is shown at this level, right after its ancestor
+ * there, naming its parent (vmres_devmgr_dump(), vmres_devmgr_dump_json()).
+ */
+#define VMRES_DEVMGR_DUMP_DEPTH 16u
+
 /** A device as the table reports it. */
 struct vmres_devmgr_info {
 	uint32_t instance;		  /**< its instance id (never 0) */
@@ -447,11 +454,23 @@ int vmres_devmgr_foreach(struct vmres_devmgr *m, vmres_devmgr_fn fn, void *ctx);
  *       pio [0x3f8-0x3ff]
  *       irq gsi 4
  *
+ * Each level indents by two spaces, down to level VMRES_DEVMGR_DUMP_DEPTH (16;
+ * a device without a parent is at level 0). A device deeper than that is shown
+ * at level 16, after its ancestor there and in the same tree order, with its
+ * parent's id, so that a chain of any length prints in space linear in its
+ * number of devices:
+ *
+ *                                     [17] bridge16
+ *                                     [18] bridge17 (parent 17)
+ *                                     [19] nic (parent 18) (owner 0x5)
+ *                                       mmio [0xfe000000-0xfe000fff]
+ *
  * @param m the manager.
  * @param f where to write.
  * @return 0; VMRES_EINVAL for a NULL argument; VMRES_ESYS if writing fails;
  *   VMRES_ENOMEM.
- * Context: any thread, also a device callback; O(d log d).
+ * Context: any thread, also a device callback; O(d log d) time, output linear
+ * in the number of devices and resources.
  */
 int vmres_devmgr_dump(struct vmres_devmgr *m, FILE *f);
 
@@ -472,6 +491,17 @@ int vmres_devmgr_dump_str(struct vmres_devmgr *m, char **out);
  *                                  "size": "0x10000000", "align": "0x0",
  *                                  "mapped": true}],
  *                   "children": [{"instance": 2, ...}]}]}
+ *
+ * Nesting stops at level VMRES_DEVMGR_DUMP_DEPTH, as in vmres_devmgr_dump(): a
+ * device deeper than that is listed in the same "children" array as its
+ * ancestor at level 16, after it in tree order, and has a "parent" member with
+ * its parent's id (no other device has one: its parent is the device whose
+ * "children" holds it). So the JSON nests at most 16 devices deep, which any
+ * parser takes, and its size is linear in the number of devices:
+ *
+ *     "children": [{"instance": 17, "name": "bridge16", ..., "children": []},
+ *                  {"instance": 18, "parent": 17, "name": "bridge17", ...},
+ *                  {"instance": 19, "parent": 18, "name": "nic", ...}]
  *
  * Addresses are "0x..." strings (JSON numbers lose precision above 2^53); GSIs
  * and ids are integers; an MSI has "gsi" and "msg": {"addr_lo", "addr_hi", "data"}.
