@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Error strings and version: the one module every other module uses. */
-#include <vmres/common.h>
+/* Error strings, version and name checks: what every other module uses. */
+#include "common_int.h"
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <vmres/common.h>
 
 struct error_text {
 	const char *name;
@@ -64,4 +70,105 @@ const char *vmres_errname(int err)
 const char *vmres_version(void)
 {
 	return VMRES_VERSION_STRING;
+}
+
+/* The length of the UTF-8 sequence that lead byte @p c starts (2 to 4) and the
+ * code point bits it carries, or 0 for a byte that cannot start one (a
+ * continuation byte, 0xc0 and 0xc1, which only start overlong forms, and 0xf5 to
+ * 0xff, which start code points above U+10FFFF). */
+static unsigned int utf8_lead(unsigned char c, uint32_t *bits)
+{
+	if (c >= 0xc2 && c <= 0xdf) {
+		*bits = c & 0x1f;
+		return 2;
+	}
+	if (c >= 0xe0 && c <= 0xef) {
+		*bits = c & 0x0f;
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		*bits = c & 0x07;
+		return 4;
+	}
+	return 0;
+}
+
+bool vmres__name_valid(const char *s, size_t max)
+{
+	static const uint32_t min_of_len[5] = {0, 0, 0x80, 0x800, 0x10000};
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < max) {
+		unsigned char c = p[i];
+		unsigned int n;
+		uint32_t cp;
+
+		if (c == '\0')
+			return true;
+		if (c < 0x20 || c == 0x7f)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		n = utf8_lead(c, &cp);
+		if (n == 0)
+			return false;
+		/* A NUL is not a continuation byte: nothing past it is read. */
+		for (unsigned int k = 1; k < n; k++) {
+			if (i + k >= max || (p[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i + k] & 0x3f);
+		}
+		if (cp < min_of_len[n] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return false;
+		i += n;
+	}
+	return false;
+}
+
+struct json_text {
+	char *buf;
+	size_t len, cap; /* cap > len: room for the NUL */
+	bool failed;
+};
+
+static int json_text_put(const char *piece, size_t size, void *data)
+{
+	struct json_text *t = data;
+	size_t cap = t->cap ? t->cap : 256;
+	char *buf;
+
+	if (t->failed)
+		return -1;
+	if (size < t->cap - t->len) {
+		memcpy(t->buf + t->len, piece, size);
+		t->len += size;
+		return 0;
+	}
+	while (cap - t->len <= size && cap <= SIZE_MAX / 2)
+		cap *= 2;
+	buf = cap - t->len > size ? realloc(t->buf, cap) : NULL;
+	if (!buf) {
+		t->failed = true;
+		return -1;
+	}
+	t->buf = buf;
+	t->cap = cap;
+	memcpy(t->buf + t->len, piece, size);
+	t->len += size;
+	return 0;
+}
+
+char *vmres__json_dumps(const struct json_t *root, size_t flags)
+{
+	struct json_text t = {NULL, 0, 0, false};
+
+	if (json_dump_callback(root, json_text_put, &t, flags) || t.failed || !t.buf) {
+		free(t.buf);
+		return NULL;
+	}
+	t.buf[t.len] = '\0';
+	return t.buf;
 }

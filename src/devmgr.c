@@ -12,6 +12,7 @@
  * This file: the states, the writers and dispatch; devmgr_table.c has the
  * lookups, iteration and dumps; devmgr_kvm.c the struct kvm_run helper.
  */
+#include "common_int.h"
 #include "devmgr_int.h"
 
 #include <stdlib.h>
@@ -265,7 +266,7 @@ static int check_resources(const struct vmres_resource *res, size_t n_res)
 		const struct vmres_resource *r = &res[i];
 		int rc;
 
-		if (!memchr(r->pool, '\0', sizeof(r->pool)))
+		if (!vmres__name_valid(r->pool, sizeof(r->pool)))
 			return VMRES_EINVAL;
 		switch (r->kind) {
 		case VMRES_RES_ADDR:
@@ -356,7 +357,7 @@ static int check_device(const struct vmres_device *dev)
 {
 	if (!dev || dev->version != VMRES_DEVICE_VERSION)
 		return VMRES_EINVAL;
-	if (dev->name && strnlen(dev->name, VMRES_DEVICE_NAME_MAX) == VMRES_DEVICE_NAME_MAX)
+	if (dev->name && !vmres__name_valid(dev->name, VMRES_DEVICE_NAME_MAX))
 		return VMRES_EINVAL;
 	return 0;
 }
@@ -1086,7 +1087,9 @@ static inline __attribute__((always_inline)) void access_one(struct vmres_devmgr
 }
 
 /* MMIO lengths 3, 5, 6, 7: pieces of 4, 2, 1 bytes at ascending addresses. Out of
- * line, so that the common path keeps its registers. Inside a read-side section. */
+ * line, so that the common path keeps its registers. Inside a read-side section.
+ * A piece that starts past 2^64 - 1 has no address: it misses (counted at the
+ * last address, UINT64_MAX) instead of wrapping around to the device at 0. */
 static __attribute__((noinline)) void mmio_split(struct vmres_devmgr *m, uint64_t phys_addr,
 						 uint32_t len, bool is_write, uint8_t *data)
 {
@@ -1095,8 +1098,14 @@ static __attribute__((noinline)) void mmio_split(struct vmres_devmgr *m, uint64_
 	for (uint32_t piece = 4; piece; piece >>= 1) {
 		if (!(len & piece))
 			continue;
-		access_one(m, vmres__rcu_load(m->state), MMIO, phys_addr + done, piece, is_write,
-			   data + done);
+		if (phys_addr + done < phys_addr) {
+			vmres__count_miss(&m->miss[MMIO], UINT64_MAX, is_write);
+			if (!is_write)
+				vmres__le_store(data + done, piece, UINT64_MAX);
+		} else {
+			access_one(m, vmres__rcu_load(m->state), MMIO, phys_addr + done, piece,
+				   is_write, data + done);
+		}
 		done += piece;
 	}
 }

@@ -5,6 +5,7 @@
  * only long enough to read or copy the current state; callbacks and output run
  * on a private copy, so they may call the manager's writers.
  */
+#include "common_int.h"
 #include "devmgr_int.h"
 
 #include <inttypes.h>
@@ -270,11 +271,14 @@ int vmres_devmgr_dump_str(struct vmres_devmgr *m, char **out)
 		fprintf(f, "devices: %zu\n", t.n);
 		for (size_t k = 0; k < t.n; k++) {
 			size_t i = tr.order[k];
-			unsigned int ind = 2 * tr.depth[i];
+			bool flat = tr.depth[i] > VMRES_DEVMGR_DUMP_DEPTH;
+			unsigned int ind = 2 * (flat ? VMRES_DEVMGR_DUMP_DEPTH : tr.depth[i]);
 			const struct dm_view *v = t.views[i];
 
 			fprintf(f, "%*s[%" PRIu32 "] %s", (int)ind, "", t.info[i].instance,
 				t.info[i].name[0] ? t.info[i].name : "(unnamed)");
+			if (flat)
+				fprintf(f, " (parent %" PRIu32 ")", t.info[i].parent);
 			if (t.info[i].owner)
 				fprintf(f, " (owner 0x%" PRIx64 ")", t.info[i].owner);
 			fputc('\n', f);
@@ -311,6 +315,10 @@ int vmres_devmgr_dump(struct vmres_devmgr *m, FILE *f)
 	return rc;
 }
 
+/* Every jansson call below is checked: a constructor returns NULL when out of
+ * memory (or for a string that is not UTF-8, which register and restore refuse);
+ * json_object_set_new() and json_array_append_new() take the value, and a NULL
+ * value makes them fail, so a chain of set() calls frees everything it made. */
 static json_t *json_hex(uint64_t v)
 {
 	char buf[24];
@@ -319,45 +327,97 @@ static json_t *json_hex(uint64_t v)
 	return json_string(buf);
 }
 
-static json_t *json_res(const struct vmres_resource *r, bool mapped)
+static bool set(json_t *obj, const char *key, json_t *value)
+{
+	return value && json_object_set_new(obj, key, value) == 0;
+}
+
+static bool append(json_t *list, json_t *value)
+{
+	return value && json_array_append_new(list, value) == 0;
+}
+
+static json_t *json_msg(const struct vmres_msi_msg *msg)
 {
 	json_t *o = json_object();
 
-	if (!o)
+	if (o && set(o, "addr_lo", json_integer(msg->addr_lo)) &&
+	    set(o, "addr_hi", json_integer(msg->addr_hi)) &&
+	    set(o, "data", json_integer(msg->data)))
+		return o;
+	json_decref(o);
+	return NULL;
+}
+
+static json_t *json_res(const struct vmres_resource *r, bool mapped)
+{
+	json_t *o = json_object();
+	bool ok = o && set(o, "kind", json_string(vmres_res_kind_name(r->kind))) &&
+		  set(o, "pool", json_string(r->pool));
+
+	if (ok) {
+		switch (r->kind) {
+		case VMRES_RES_ADDR:
+			ok = set(o, "space", json_string(vmres_space_name(r->u.addr.space))) &&
+			     set(o, "base", json_hex(r->u.addr.base)) &&
+			     set(o, "last", json_hex(r->u.addr.base + (r->u.addr.size - 1))) &&
+			     set(o, "size", json_hex(r->u.addr.size)) &&
+			     set(o, "align", json_hex(r->u.addr.align)) &&
+			     set(o, "mapped", json_boolean(mapped));
+			break;
+		case VMRES_RES_IRQ:
+			ok = set(o, "gsi", json_integer(r->u.irq.gsi));
+			break;
+		case VMRES_RES_MSI:
+			ok = set(o, "gsi", json_integer(r->u.msi.gsi)) &&
+			     set(o, "msg", json_msg(&r->u.msi.msg));
+			break;
+		default:
+			ok = set(o, "id", json_integer(r->u.id.id));
+			break;
+		}
+	}
+	if (!ok) {
+		json_decref(o);
 		return NULL;
-	json_object_set_new(o, "kind", json_string(vmres_res_kind_name(r->kind)));
-	json_object_set_new(o, "pool", json_string(r->pool));
-	switch (r->kind) {
-	case VMRES_RES_ADDR:
-		json_object_set_new(o, "space", json_string(vmres_space_name(r->u.addr.space)));
-		json_object_set_new(o, "base", json_hex(r->u.addr.base));
-		json_object_set_new(o, "last", json_hex(r->u.addr.base + (r->u.addr.size - 1)));
-		json_object_set_new(o, "size", json_hex(r->u.addr.size));
-		json_object_set_new(o, "align", json_hex(r->u.addr.align));
-		json_object_set_new(o, "mapped", json_boolean(mapped));
-		break;
-	case VMRES_RES_IRQ:
-		json_object_set_new(o, "gsi", json_integer(r->u.irq.gsi));
-		break;
-	case VMRES_RES_MSI:
-		json_object_set_new(o, "gsi", json_integer(r->u.msi.gsi));
-		json_object_set_new(o, "msg",
-				    json_pack("{s:I,s:I,s:I}", "addr_lo",
-					      (json_int_t)r->u.msi.msg.addr_lo, "addr_hi",
-					      (json_int_t)r->u.msi.msg.addr_hi, "data",
-					      (json_int_t)r->u.msi.msg.data));
-		break;
-	default:
-		json_object_set_new(o, "id", json_integer(r->u.id.id));
-		break;
+	}
+	return o;
+}
+
+/* Device @p i of @p t with its resources and an empty "children" array; with
+ * its parent's id when @p with_parent. */
+static json_t *json_device(const struct table_copy *t, size_t i, bool with_parent)
+{
+	const struct dm_view *v = t->views[i];
+	json_t *o = json_object(), *res = json_array();
+	bool ok = o && res;
+
+	ok = ok && set(o, "instance", json_integer(t->info[i].instance));
+	if (with_parent)
+		ok = ok && set(o, "parent", json_integer(t->info[i].parent));
+	ok = ok && set(o, "name", json_string(t->info[i].name)) &&
+	     set(o, "owner", json_hex(t->info[i].owner));
+	for (size_t j = 0; ok && j < v->n_res; j++)
+		ok = append(res, json_res(&v->res[j], v->mapped[j]));
+	if (ok) {
+		ok = set(o, "resources", res);
+		res = NULL;
+	}
+	ok = ok && set(o, "children", json_array());
+	json_decref(res);
+	if (!ok) {
+		json_decref(o);
+		return NULL;
 	}
 	return o;
 }
 
 int vmres_devmgr_dump_json(struct vmres_devmgr *m, char **out)
 {
-	json_t *root, **nodes = NULL;
+	/* children[d]: the "children" array of the last device placed at depth d. */
+	json_t *root, *children[VMRES_DEVMGR_DUMP_DEPTH + 1];
 	struct table_copy t;
+	struct tree tr;
 	char *text = NULL;
 	int rc;
 
@@ -366,43 +426,35 @@ int vmres_devmgr_dump_json(struct vmres_devmgr *m, char **out)
 	rc = table_copy(m, &t);
 	if (rc)
 		return rc;
+	rc = tree_build(&t, &tr);
+	if (rc) {
+		table_free(&t);
+		return rc;
+	}
 	root = json_object();
-	nodes = calloc(t.n + 1, sizeof(*nodes));
-	if (!root || !nodes || json_object_set_new(root, "devices", json_array()))
+	if (!root || !set(root, "devices", json_array()))
 		goto out;
-	/* Build every node, then attach each to its parent in id order (parents come
-	 * first), so children arrays are in id order too. */
-	for (size_t i = 0; i < t.n; i++) {
-		const struct dm_view *v = t.views[i];
-		json_t *res = json_array();
+	/* In tree order, each device goes into the "children" of the device placed
+	 * last one level up (its parent, or for a device deeper than the cap its
+	 * ancestor there): parents come before children, children in id order. */
+	for (size_t k = 0; k < t.n; k++) {
+		size_t i = tr.order[k];
+		bool flat = tr.depth[i] > VMRES_DEVMGR_DUMP_DEPTH;
+		unsigned int d = flat ? VMRES_DEVMGR_DUMP_DEPTH : tr.depth[i];
+		json_t *node = json_device(&t, i, flat);
+		json_t *list = d ? children[d - 1] : json_object_get(root, "devices");
 
-		nodes[i] = json_object();
-		if (!nodes[i] || !res) {
-			json_decref(res);
+		if (!node)
 			goto out;
-		}
-		json_object_set_new(nodes[i], "instance", json_integer(t.info[i].instance));
-		json_object_set_new(nodes[i], "name", json_string(t.info[i].name));
-		json_object_set_new(nodes[i], "owner", json_hex(t.info[i].owner));
-		for (size_t j = 0; j < v->n_res; j++)
-			json_array_append_new(res, json_res(&v->res[j], v->mapped[j]));
-		json_object_set_new(nodes[i], "resources", res);
-		json_object_set_new(nodes[i], "children", json_array());
-	}
-	for (size_t i = 0; i < t.n; i++) {
-		json_t *list = json_object_get(root, "devices");
-
-		if (t.info[i].parent)
-			list = json_object_get(nodes[tree_find(&t, t.info[i].parent)], "children");
-		if (json_array_append(list, nodes[i]))
+		children[d] = json_object_get(node, "children");
+		if (!append(list, node))
 			goto out;
 	}
-	text = json_dumps(root, JSON_INDENT(2));
+	text = vmres__json_dumps(root, JSON_INDENT(2));
 out:
-	for (size_t i = 0; nodes && i < t.n; i++)
-		json_decref(nodes[i]);
-	free(nodes);
 	json_decref(root);
+	free(tr.order);
+	free(tr.depth);
 	table_free(&t);
 	if (!text)
 		return VMRES_ENOMEM;

@@ -14,6 +14,8 @@
  * (vmres_devmgr_restore(): the whole table in one call) and, on any failure
  * there (VMRES_ENOMEM, or the bind callback's error), frees both.
  */
+#include "common_int.h"
+
 #include <vmres/snapshot.h>
 
 #include <errno.h>
@@ -530,10 +532,11 @@ static int fail(struct vmres_snapshot_error *e, int code, size_t off)
 	return code;
 }
 
-/* A NUL-terminated name in a field of @p size bytes (@p nonempty: at least one char). */
+/* A NUL-terminated name in a field of @p size bytes, valid as the API takes it
+ * (vmres__name_valid()); @p nonempty: at least one char. */
 static bool name_ok(const uint8_t *p, size_t size, bool nonempty)
 {
-	return memchr(p, '\0', size) && (!nonempty || p[0]);
+	return vmres__name_valid((const char *)p, size) && (!nonempty || p[0]);
 }
 
 /* ---- restore pass 1: the frame ---- */
@@ -1216,7 +1219,7 @@ int vmres_snapshot_find_device(struct vmres_devmgr *m, const char *name, uint32_
 	struct find_ctx c = {name, after, 0};
 	int rc;
 
-	if (!m || !name || !instance)
+	if (!m || !name || !instance || !vmres__name_valid(name, VMRES_DEVICE_NAME_MAX))
 		return VMRES_EINVAL;
 	rc = vmres_devmgr_foreach(m, find_by_name, &c);
 	if (rc < 0)

@@ -137,4 +137,30 @@ static inline uint64_t test_splitmix64(uint64_t *state)
 	return z ^ (z >> 31);
 }
 
+/* The @p i-th of a list of short strings that are not text the library accepts
+ * as a name or label (not UTF-8, or a control character); NULL past the end. */
+static inline const char *test_bad_name(size_t i)
+{
+	static const char *const bad[] = {
+		"bad\xff",		/* a byte that is never UTF-8 */
+		"\x80lone",		/* a continuation byte without a lead */
+		"cut\xe2\x82",		/* a sequence cut short by the NUL */
+		"\xc0\xaf",		/* overlong "/" */
+		"\xe0\x80\xaf",		/* overlong "/", 3 bytes */
+		"\xed\xa0\x80",		/* a UTF-16 surrogate */
+		"\xf4\x90\x80\x80",	/* above U+10FFFF */
+		"\xf8\x88\x80\x80\x80", /* a 5-byte form */
+		"tab\there",		/* control characters */
+		"line\n",
+		"esc\x1b[2J",
+		"del\x7f",
+	};
+
+	return i < sizeof(bad) / sizeof(bad[0]) ? bad[i] : NULL;
+}
+
+/* A name that is text: UTF-8 of 2, 3 and 4 bytes (u with diaeresis, euro sign,
+ * a musical symbol), 13 bytes in all. */
+#define TEST_UTF8_NAME "net-\xc3\xbc\xe2\x82\xac\xf0\x9d\x84\x9e"
+
 #endif

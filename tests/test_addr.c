@@ -346,6 +346,37 @@ static void test_alloc_rejects_zero_size_and_bad_alignment(void **state)
 	vmres_addr_free(a);
 }
 
+/* min and max outside the window mean the window's own bounds: min 0 and min at
+ * the window's base are the same request, with the same answer. */
+static void test_alloc_clips_subwindow_to_window_before_checking(void **state)
+{
+	struct vmres_addr *a = new_addr(0x1000, TOP);
+	uint64_t out = 0xdead;
+
+	(void)state;
+	/* One byte more than the window: its lowest start, the window's base, ends
+	 * past 2^64 - 1. */
+	for (int p = VMRES_ADDR_FIRST_FIT; p <= VMRES_ADDR_LAST_FIT; p++) {
+		EXPECT_UNCHANGED(a, VMRES_EOVERFLOW,
+				 alloc_with(a, p, TOP - 0xffe, 0, 0, TOP, &out));
+		EXPECT_UNCHANGED(a, VMRES_EOVERFLOW,
+				 alloc_with(a, p, TOP - 0xffe, 0, 0x1000, TOP, &out));
+		/* Aligned: the lowest aligned start in the window is 0x10000. */
+		EXPECT_UNCHANGED(a, VMRES_EOVERFLOW,
+				 alloc_with(a, p, TOP - 0xfffe, 0x10000, 0, TOP, &out));
+		EXPECT_UNCHANGED(a, VMRES_EOVERFLOW,
+				 alloc_with(a, p, TOP - 0xfffe, 0x10000, 0x1000, TOP, &out));
+	}
+	/* A sub-window that misses the window is ERANGE whatever the size. */
+	EXPECT_UNCHANGED(a, VMRES_ERANGE,
+			 alloc_with(a, VMRES_ADDR_FIRST_FIT, TOP, 0, 0, 0xfff, &out));
+	assert_int_equal(out, 0xdead);
+	/* The whole window still fits, from either bound. */
+	assert_int_equal(alloc_with(a, VMRES_ADDR_LAST_FIT, TOP - 0xfff, 0, 0, TOP, &out), 0);
+	assert_int_equal(out, 0x1000);
+	vmres_addr_free(a);
+}
+
 static void test_alloc_rejects_ranges_that_overflow(void **state)
 {
 	struct vmres_addr *a = new_addr(0, TOP);
@@ -1346,6 +1377,7 @@ int main(void)
 		cmocka_unit_test(test_alloc_rejects_invalid_arguments),
 		cmocka_unit_test(test_alloc_rejects_zero_size_and_bad_alignment),
 		cmocka_unit_test(test_alloc_rejects_ranges_that_overflow),
+		cmocka_unit_test(test_alloc_clips_subwindow_to_window_before_checking),
 		cmocka_unit_test(test_alloc_rejects_ranges_outside_the_window),
 		cmocka_unit_test(test_exact_misaligned_address_is_rejected),
 		cmocka_unit_test(test_exact_inside_an_allocation_fails),

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit and differential tests of the device manager (include/vmres/devmgr.h). */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -737,6 +738,52 @@ static void test_mmio_sizes_and_split_lengths(void **state)
 	vmres_devmgr_free(m);
 }
 
+static void test_mmio_split_pieces_past_the_end_miss_instead_of_wrapping(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource low = test_addr_res(VMRES_SPACE_MMIO, 0, 0x1000);
+	struct vmres_resource top = test_addr_res(VMRES_SPACE_MMIO, UINT64_MAX - 0xfff, 0x1000);
+	struct vmres_devmgr_stats st;
+	struct tdev d0, dt;
+	uint32_t id;
+	uint8_t data[8];
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d0, "at-zero", m);
+	tdev_init(&dt, "at-top", m);
+	dt.reply = 0x44332211;
+	assert_int_equal(vmres_devmgr_register(m, &d0.dev, 0, &low, 1, &id), 0);
+	assert_int_equal(vmres_devmgr_register(m, &dt.dev, 0, &top, 1, &id), 0);
+
+	/* 7 bytes at 2^64 - 4: 4 at 2^64 - 4 hit the top device; the 2 and the 1
+	 * after them lie past the end and miss. */
+	memset(data, 0, sizeof(data));
+	assert_int_equal(vmres_devmgr_mmio(m, UINT64_MAX - 3, 7, false, data), 0);
+	assert_int_equal(dt.reads, 1);
+	assert_int_equal(dt.offset, 0xffc);
+	assert_int_equal(dt.size, 4);
+	assert_memory_equal(data, "\x11\x22\x33\x44\xff\xff\xff\x00", 8);
+	/* 3 bytes at 2^64 - 1: the 2-byte piece straddles the end, the 1-byte
+	 * piece starts past it; neither write reaches a device. */
+	memset(data, 0x5a, sizeof(data));
+	assert_int_equal(vmres_devmgr_mmio(m, UINT64_MAX, 3, true, data), 0);
+	/* 5 and 6 bytes at 2^64 - 4: the 4-byte piece hits, the rest misses. */
+	assert_int_equal(vmres_devmgr_mmio(m, UINT64_MAX - 3, 5, true, data), 0);
+	assert_int_equal(vmres_devmgr_mmio(m, UINT64_MAX - 3, 6, false, data), 0);
+	assert_int_equal(data[4], 0xff);
+	assert_int_equal(data[5], 0xff);
+	assert_int_equal(dt.writes, 1);
+	assert_int_equal(dt.reads, 2);
+
+	assert_int_equal(d0.reads, 0);
+	assert_int_equal(d0.writes, 0);
+	assert_int_equal(vmres_devmgr_stats(m, &st), 0);
+	assert_int_equal(st.mmio_miss_reads, 3);
+	assert_int_equal(st.mmio_miss_writes, 3);
+	vmres_devmgr_free(m);
+}
+
 static void test_dispatch_on_unregistered_thread_is_estate(void **state)
 {
 	struct vmres_devmgr *m;
@@ -1014,6 +1061,95 @@ static void test_dump_json_nests_children(void **state)
 	assert_int_equal(json_array_size(json_object_get(leaf, "children")), 0);
 	json_decref(root);
 	assert_int_equal(vmres_devmgr_dump_json(NULL, &text), VMRES_EINVAL);
+	vmres_devmgr_free(m);
+}
+
+/* A chain of @p n devices named "c", each the child of the one before, restored
+ * in one call (registering them one by one would cost O(n^2)). */
+static struct vmres_devmgr *chain(uint32_t n, const uint32_t *parents)
+{
+	struct vmres_devmgr_entry *e = calloc(n, sizeof(*e));
+	static struct vmres_device dev = VMRES_DEVICE_INIT;
+	struct vmres_devmgr *m;
+
+	assert_non_null(e);
+	dev.name = "c";
+	for (uint32_t i = 0; i < n; i++)
+		e[i] = (struct vmres_devmgr_entry){
+			.instance = i + 1, .parent = parents ? parents[i] : i, .dev = &dev};
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	assert_int_equal(vmres_devmgr_restore(m, e, n, n + 1), 0);
+	free(e);
+	return m;
+}
+
+/* Levels below VMRES_DEVMGR_DUMP_DEPTH are shown at that level, in tree order,
+ * naming their parent; the dumps of a chain of 30,000 devices (which a snapshot
+ * can restore) stay linear in size and do not overflow jansson's recursive
+ * encoder. */
+static void test_dumps_of_a_deep_chain_are_linear_and_capped(void **state)
+{
+	/* 1 <- 2 <- ... <- 18; 19 and 20 children of 18; 21 child of 19. */
+	const uint32_t parents[21] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10,
+				      11, 12, 13, 14, 15, 16, 17, 18, 18, 19};
+	const uint32_t n = 30000;
+	struct vmres_devmgr *m;
+	json_error_t err;
+	json_t *root, *list, *dev;
+	char *text, want[128];
+	size_t len;
+
+	(void)state;
+	m = chain(21, parents);
+	assert_int_equal(vmres_devmgr_dump_str(m, &text), 0);
+	assert_non_null(strstr(text, "\n                              [16] c\n"
+				     "                                [17] c\n"
+				     "                                [18] c (parent 17)\n"
+				     "                                [19] c (parent 18)\n"
+				     "                                [21] c (parent 19)\n"
+				     "                                [20] c (parent 18)\n"));
+	free(text);
+	vmres_devmgr_free(m);
+
+	m = chain(n, NULL);
+	assert_int_equal(vmres_devmgr_dump_str(m, &text), 0);
+	len = strlen(text);
+	assert_true(len < 64 * (size_t)n);
+	snprintf(want, sizeof(want), "\n%*s[%" PRIu32 "] c (parent %" PRIu32 ")\n",
+		 2 * VMRES_DEVMGR_DUMP_DEPTH, "", n, n - 1);
+	assert_non_null(strstr(text, want));
+	assert_int_equal(strlen(strstr(text, want)), strlen(want));
+	free(text);
+
+	assert_int_equal(vmres_devmgr_dump_json(m, &text), 0);
+	assert_true(strlen(text) < 1024 * (size_t)n); /* about 660 bytes each */
+	root = json_loads(text, 0, &err);
+	free(text);
+	assert_non_null(root);
+	/* Down the nesting to level 15: its "children" holds the rest. */
+	list = json_object_get(root, "devices");
+	for (unsigned int level = 0; level < VMRES_DEVMGR_DUMP_DEPTH; level++) {
+		assert_int_equal(json_array_size(list), 1);
+		dev = json_array_get(list, 0);
+		assert_int_equal(json_integer_value(json_object_get(dev, "instance")), level + 1);
+		assert_null(json_object_get(dev, "parent"));
+		list = json_object_get(dev, "children");
+	}
+	assert_int_equal(json_array_size(list), n - VMRES_DEVMGR_DUMP_DEPTH);
+	dev = json_array_get(list, 0);
+	assert_int_equal(json_integer_value(json_object_get(dev, "instance")),
+			 VMRES_DEVMGR_DUMP_DEPTH + 1);
+	assert_null(json_object_get(dev, "parent"));
+	assert_int_equal(json_array_size(json_object_get(dev, "children")), 0);
+	for (size_t k = 1; k < json_array_size(list); k++) {
+		dev = json_array_get(list, k);
+		assert_int_equal(json_integer_value(json_object_get(dev, "instance")),
+				 VMRES_DEVMGR_DUMP_DEPTH + 1 + k);
+		assert_int_equal(json_integer_value(json_object_get(dev, "parent")),
+				 VMRES_DEVMGR_DUMP_DEPTH + k);
+		assert_int_equal(json_array_size(json_object_get(dev, "children")), 0);
+	}
+	json_decref(root);
 	vmres_devmgr_free(m);
 }
 
@@ -1357,6 +1493,135 @@ static void test_restore_errors_change_nothing(void **state)
 	assert_int_equal(vmres_devmgr_next_id(NULL, &next), VMRES_EINVAL);
 	assert_int_equal(vmres_devmgr_next_id(m, NULL), VMRES_EINVAL);
 	free(empty);
+	vmres_devmgr_free(m);
+}
+
+/* Names and pool names must be text the dumps can carry: every call that takes
+ * one refuses the rest with VMRES_EINVAL and changes nothing. */
+static void test_names_that_are_not_text_are_refused(void **state)
+{
+	struct vmres_devmgr *m, *fresh;
+	struct vmres_resource ok = test_addr_res(VMRES_SPACE_MMIO, 0x1000, 0x1000), r;
+	struct vmres_devmgr_entry e;
+	struct vmres_device dev;
+	struct tdev d;
+	uint32_t id, keep = 12345;
+	char *before, *json;
+	const char *bad;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	assert_int_equal(vmres_devmgr_new(NULL, &fresh), 0);
+	tdev_init(&d, "a", m);
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &ok, 1, &id), 0);
+	before = state_of(m);
+	for (size_t i = 0; (bad = test_bad_name(i)) != NULL; i++) {
+		dev = d.dev;
+		dev.name = bad;
+		assert_int_equal(vmres_devmgr_register(m, &dev, 0, NULL, 0, &keep), VMRES_EINVAL);
+		r = test_addr_res(VMRES_SPACE_MMIO, 0x8000, 0x1000);
+		snprintf(r.pool, sizeof(r.pool), "%s", bad);
+		assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &r, 1, &keep), VMRES_EINVAL);
+		assert_int_equal(vmres_devmgr_update(m, id, &r, 1), VMRES_EINVAL);
+		r = test_irq_res(5);
+		snprintf(r.pool, sizeof(r.pool), "%s", bad);
+		assert_int_equal(vmres_devmgr_update(m, id, &r, 1), VMRES_EINVAL);
+		assert_int_equal(keep, 12345);
+		assert_state(m, before);
+
+		e = entry(1, 0, &dev, NULL, NULL, 0);
+		assert_int_equal(vmres_devmgr_restore(fresh, &e, 1, 2), VMRES_EINVAL);
+		e = entry(1, 0, &d.dev, &r, NULL, 1);
+		assert_int_equal(vmres_devmgr_restore(fresh, &e, 1, 2), VMRES_EINVAL);
+	}
+	free(before);
+
+	/* UTF-8 is text: taken, and both dumps carry it. */
+	dev = d.dev;
+	dev.name = TEST_UTF8_NAME;
+	r = test_irq_res(5);
+	snprintf(r.pool, sizeof(r.pool), "%s", TEST_UTF8_NAME);
+	assert_int_equal(vmres_devmgr_register(m, &dev, 0, &r, 1, &keep), 0);
+	assert_int_equal(vmres_devmgr_dump_json(m, &json), 0);
+	assert_non_null(strstr(json, "\"name\": \"" TEST_UTF8_NAME "\""));
+	assert_non_null(strstr(json, "\"pool\": \"" TEST_UTF8_NAME "\""));
+	free(json);
+	e = entry(1, 0, &dev, &r, NULL, 1);
+	assert_int_equal(vmres_devmgr_restore(fresh, &e, 1, 2), 0);
+	vmres_devmgr_free(fresh);
+	vmres_devmgr_free(m);
+}
+
+/* jansson's allocator, failing its fail_at-th allocation and counting live blocks. */
+static long json_fail_at = -1, json_allocs, json_live;
+
+static void *failing_json_malloc(size_t size)
+{
+	void *p;
+
+	if (json_allocs++ == json_fail_at)
+		return NULL;
+	p = malloc(size);
+	if (p)
+		json_live++;
+	return p;
+}
+
+static void counting_json_free(void *p)
+{
+	if (p)
+		json_live--;
+	free(p);
+}
+
+static void test_dump_json_fails_cleanly_at_every_jansson_allocation(void **state)
+{
+	struct vmres_resource res[4];
+	struct vmres_msi_msg msg = {.addr_lo = 0xfee00000, .data = 0x4021};
+	struct vmres_devmgr *m;
+	struct tdev host, nic;
+	uint32_t host_id, nic_id;
+	char *want, *got, sentinel;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&host, "pci-host", m);
+	tdev_init(&nic, "virtio-net0", m);
+	nic.dev.owner = 2;
+	res[0] = test_addr_res(VMRES_SPACE_MMIO, 0xe0000000, 0x10000000);
+	assert_int_equal(vmres_devmgr_register(m, &host.dev, 0, res, 1, &host_id), 0);
+	res[0] = test_addr_res(VMRES_SPACE_MMIO, 0xfe000000, 0x1000);
+	res[1] = msi_res(24);
+	res[2] = test_irq_res(5);
+	memset(&res[3], 0, sizeof(res[3]));
+	res[3].kind = VMRES_RES_ID;
+	res[3].u.id.id = 7;
+	assert_int_equal(vmres_devmgr_register(m, &nic.dev, host_id, res, 4, &nic_id), 0);
+	assert_int_equal(vmres_devmgr_reroute_msi(m, nic_id, 1, &msg), 0);
+	assert_int_equal(vmres_devmgr_unmap_range(m, nic_id, 0), 0);
+	assert_int_equal(vmres_devmgr_dump_json(m, &want), 0);
+
+	json_set_alloc_funcs(failing_json_malloc, counting_json_free);
+	for (json_fail_at = 0;; json_fail_at++) {
+		int rc;
+
+		json_allocs = json_live = 0;
+		got = &sentinel;
+		rc = vmres_devmgr_dump_json(m, &got);
+		if (rc == 0) {
+			assert_string_equal(got, want);
+			free(got);
+		} else {
+			assert_int_equal(rc, VMRES_ENOMEM);
+			assert_ptr_equal(got, &sentinel);
+		}
+		assert_int_equal(json_live, 0);
+		if (json_allocs <= json_fail_at)
+			break; /* no allocation failed: every point was tried */
+	}
+	json_set_alloc_funcs(malloc, free);
+	assert_true(json_fail_at > 20);
+	free(want);
 	vmres_devmgr_free(m);
 }
 
@@ -1721,15 +1986,19 @@ int main(void)
 		cmocka_unit_test(test_reroute_msi_notifies_then_records),
 		cmocka_unit_test(test_pio_in_out_and_rep_string),
 		cmocka_unit_test(test_mmio_sizes_and_split_lengths),
+		cmocka_unit_test(test_mmio_split_pieces_past_the_end_miss_instead_of_wrapping),
 		cmocka_unit_test(test_dispatch_on_unregistered_thread_is_estate),
 		cmocka_unit_test(test_kvm_exit_helper_reads_kvm_run),
 		cmocka_unit_test(test_handler_may_move_register_and_unregister_itself),
 		cmocka_unit_test(test_foreach_visits_in_id_order_on_a_copy),
 		cmocka_unit_test(test_dump_text_is_a_tree),
 		cmocka_unit_test(test_dump_json_nests_children),
+		cmocka_unit_test(test_dumps_of_a_deep_chain_are_linear_and_capped),
 		cmocka_unit_test(test_differential_against_table_model),
 		cmocka_unit_test(test_move_without_old_reservation_overlapping_or_not),
 		cmocka_unit_test(test_restore_errors_change_nothing),
+		cmocka_unit_test(test_names_that_are_not_text_are_refused),
+		cmocka_unit_test(test_dump_json_fails_cleanly_at_every_jansson_allocation),
 		cmocka_unit_test(test_restore_then_dispatch_hits),
 		cmocka_unit_test(test_restore_next_id_zero_means_exhausted),
 		cmocka_unit_test(test_next_id_follows_register_not_unregister),

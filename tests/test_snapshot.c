@@ -997,6 +997,59 @@ static void test_semantic_corruptions_are_reported_at_their_field(void **state)
 	corrupt(edit_trailing_bytes_claimed, VMRES_ECORRUPT);
 }
 
+/* Names the API refuses (not UTF-8, control characters) are refused on restore
+ * too, at the name's field: a pool, an owner, a label, a device, a resource's pool. */
+static size_t edit_pool_name_not_utf8(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, POOLS, 0); /* "pio" */
+
+	buf[r + 1] = 0xff;
+	return r;
+}
+
+static size_t edit_owner_name_control_char(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, OWNERS, 0); /* owner 1, "pci-host" */
+
+	buf[r + 8 + 3] = '\n';
+	return r + 8;
+}
+
+static size_t edit_label_control_char(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, ALLOCS, 0); /* platform's dma1 */
+
+	assert_int_not_equal(buf[r + 40], 0);
+	buf[r + 40] = 0x7f;
+	return r + 40;
+}
+
+static size_t edit_device_name_overlong(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, DEVICES, 0); /* "pci-host" */
+
+	memcpy(buf + r + 24, "\xc0\xaf", 2);
+	return r + 24;
+}
+
+static size_t edit_resource_pool_surrogate(uint8_t *buf, size_t len)
+{
+	size_t r = record(buf, len, RESOURCES, 0); /* in "mmio64" */
+
+	memcpy(buf + r + 8 + 4, "\xed\xa0\x80", 3);
+	return r + 8;
+}
+
+static void test_names_that_are_not_text_are_refused_at_their_field(void **state)
+{
+	(void)state;
+	corrupt(edit_pool_name_not_utf8, VMRES_ECORRUPT);
+	corrupt(edit_owner_name_control_char, VMRES_ECORRUPT);
+	corrupt(edit_label_control_char, VMRES_ECORRUPT);
+	corrupt(edit_device_name_overlong, VMRES_ECORRUPT);
+	corrupt(edit_resource_pool_surrogate, VMRES_ECORRUPT);
+}
+
 /* ---- compatibility rule ---- */
 
 /* @p buf with a section of @p kind / @p flags / @p body inserted before the crc. */
@@ -1252,6 +1305,7 @@ int main(void)
 		cmocka_unit_test(test_every_truncation_is_reported_where_the_input_ends),
 		cmocka_unit_test(test_every_flipped_bit_is_caught),
 		cmocka_unit_test(test_semantic_corruptions_are_reported_at_their_field),
+		cmocka_unit_test(test_names_that_are_not_text_are_refused_at_their_field),
 		cmocka_unit_test(test_unknown_sections_are_skipped_unless_required),
 		cmocka_unit_test(test_newer_minor_with_longer_records_restores),
 		cmocka_unit_test(test_unmapped_range_under_an_older_mapped_one_restores),

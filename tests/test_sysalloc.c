@@ -904,6 +904,141 @@ static void test_json_dump_parses_back_to_the_same_state(void **state)
 
 /* ---- presets ---- */
 
+static char *json_dump(const struct vmres_sysalloc *sa)
+{
+	char *s = NULL;
+
+	assert_int_equal(vmres_sysalloc_dump_json(sa, &s), 0);
+	assert_non_null(s);
+	return s;
+}
+
+/* Pool names, owner names and labels must be text the dumps can carry: every
+ * call that takes one refuses the rest with VMRES_EINVAL and changes nothing. */
+static void test_names_and_labels_that_are_not_text_are_refused(void **state)
+{
+	struct vmres_sysalloc *sa = small_sa();
+	struct vmres_resource out[OUT_CAP], keep, other;
+	struct vmres_sysalloc_alloc_info info;
+	struct vmres_request q[2];
+	char *text, *json, *now;
+	const char *bad;
+
+	(void)state;
+	q[0] = rq_mmio("mmio32", 0x1000, 0x1000);
+	assert_int_equal(alloc_ok(sa, q, 1, 7, out), 1);
+	assert_int_equal(vmres_sysalloc_set_label(sa, &out[0], 7, "bar0"), 0);
+	assert_int_equal(vmres_sysalloc_set_owner_name(sa, 7, "nic"), 0);
+	text = dump(sa);
+	json = json_dump(sa);
+	memset(&keep, 0x5c, sizeof(keep));
+	for (size_t i = 0; (bad = test_bad_name(i)) != NULL; i++) {
+		assert_int_equal(vmres_sysalloc_add_addr_pool(sa, bad, VMRES_SPACE_MMIO, 0, 0xfff),
+				 VMRES_EINVAL);
+		assert_int_equal(vmres_sysalloc_add_id_pool(sa, bad, VMRES_RES_ID, 0, 1),
+				 VMRES_EINVAL);
+		assert_int_equal(vmres_sysalloc_set_owner_name(sa, 7, bad), VMRES_EINVAL);
+		assert_int_equal(vmres_sysalloc_set_owner_name(sa, 8, bad), VMRES_EINVAL);
+		assert_int_equal(vmres_sysalloc_set_label(sa, &out[0], 7, bad), VMRES_EINVAL);
+		other = keep;
+		assert_int_equal(
+			vmres_sysalloc_reserve(sa, "mmio32", 0xc0100000, 0x1000, 0, 7, bad, &other),
+			VMRES_EINVAL);
+		assert_int_equal(
+			vmres_sysalloc_reserve(sa, bad, 0xc0100000, 0x1000, 0, 7, NULL, &other),
+			VMRES_EINVAL);
+		assert_memory_equal(&other, &keep, sizeof(keep));
+		q[0] = rq_id("ids", true, 0);
+		q[1] = rq_id(bad, true, 0);
+		alloc_fails(sa, q, 2, 7, VMRES_EINVAL, 1);
+		other = out[0];
+		snprintf(other.pool, sizeof(other.pool), "%s", bad);
+		assert_int_equal(vmres_sysalloc_release(sa, &other, 7), VMRES_EINVAL);
+		assert_int_equal(vmres_sysalloc_set_label(sa, &other, 7, "x"), VMRES_EINVAL);
+		assert_int_equal(vmres_sysalloc_find(sa, bad, 0, &info), VMRES_EINVAL);
+
+		now = dump(sa);
+		assert_string_equal(now, text);
+		free(now);
+		now = json_dump(sa);
+		assert_string_equal(now, json);
+		free(now);
+	}
+	free(text);
+	free(json);
+
+	/* UTF-8 is text: taken, and the JSON dump carries it. */
+	assert_int_equal(vmres_sysalloc_add_id_pool(sa, TEST_UTF8_NAME, VMRES_RES_ID, 0, 7), 0);
+	assert_int_equal(vmres_sysalloc_set_owner_name(sa, 9, TEST_UTF8_NAME), 0);
+	assert_int_equal(
+		vmres_sysalloc_reserve(sa, TEST_UTF8_NAME, 3, 0, 0, 9, TEST_UTF8_NAME, NULL), 0);
+	assert_int_equal(vmres_sysalloc_find(sa, TEST_UTF8_NAME, 3, &info), 0);
+	json = json_dump(sa);
+	assert_non_null(strstr(json, "\"name\": \"" TEST_UTF8_NAME "\""));
+	assert_non_null(strstr(json, "\"owner_name\": \"" TEST_UTF8_NAME "\""));
+	assert_non_null(strstr(json, "\"label\": \"" TEST_UTF8_NAME "\""));
+	free(json);
+	vmres_sysalloc_free(sa);
+}
+
+/* jansson's allocator, failing its fail_at-th allocation and counting live blocks. */
+static long json_fail_at = -1, json_allocs, json_live;
+
+static void *failing_json_malloc(size_t size)
+{
+	void *p;
+
+	if (json_allocs++ == json_fail_at)
+		return NULL;
+	p = malloc(size);
+	if (p)
+		json_live++;
+	return p;
+}
+
+static void counting_json_free(void *p)
+{
+	if (p)
+		json_live--;
+	free(p);
+}
+
+static void test_json_dump_fails_cleanly_at_every_jansson_allocation(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_request q = rq_msi("gsi-msi", 2, false, true, 0);
+	struct vmres_resource out[OUT_CAP];
+	char *want, *got, sentinel;
+
+	(void)state;
+	assert_int_equal(vmres_sysalloc_new_x86_64(&sa), 0);
+	assert_int_equal(alloc_ok(sa, &q, 1, 7, out), 2);
+	assert_int_equal(vmres_sysalloc_set_owner_name(sa, 7, "nic"), 0);
+	want = json_dump(sa);
+	json_set_alloc_funcs(failing_json_malloc, counting_json_free);
+	for (json_fail_at = 0;; json_fail_at++) {
+		int rc;
+
+		json_allocs = json_live = 0;
+		got = &sentinel;
+		rc = vmres_sysalloc_dump_json(sa, &got);
+		if (rc == 0) {
+			assert_string_equal(got, want);
+			free(got);
+		} else {
+			assert_int_equal(rc, VMRES_ENOMEM);
+			assert_ptr_equal(got, &sentinel);
+		}
+		assert_int_equal(json_live, 0);
+		if (json_allocs <= json_fail_at)
+			break; /* no allocation failed: every point was tried */
+	}
+	json_set_alloc_funcs(malloc, free);
+	assert_true(json_fail_at > 20);
+	free(want);
+	vmres_sysalloc_free(sa);
+}
+
 static void test_pc_preset_refuses_fixed_ports_mmio_and_gsis_twice(void **state)
 {
 	(void)state;
@@ -1729,6 +1864,8 @@ int main(void)
 		cmocka_unit_test(test_window_ending_at_the_top_of_the_space_works),
 		cmocka_unit_test(test_dump_shows_pools_owner_names_and_labels),
 		cmocka_unit_test(test_json_dump_parses_back_to_the_same_state),
+		cmocka_unit_test(test_names_and_labels_that_are_not_text_are_refused),
+		cmocka_unit_test(test_json_dump_fails_cleanly_at_every_jansson_allocation),
 		cmocka_unit_test(test_pc_preset_refuses_fixed_ports_mmio_and_gsis_twice),
 		cmocka_unit_test(test_aarch64_preset_has_spis_and_platform_mmio),
 		cmocka_unit_test(test_foreach_replay_rebuilds_the_same_state),

@@ -129,16 +129,21 @@ void vmres_addr_free(struct vmres_addr *a);
  * vmres_addr_alloc() - allocate a range as @p req describes.
  * @param a the allocator.
  * @param req the request. The range is placed inside both the window and the
- *        sub-window [req->min, req->max] (min and max are clipped to the window).
+ *        sub-window [req->min, req->max]. min and max are clipped to the window
+ *        before the placement is checked (ERANGE, EOVERFLOW, ENOSPC): a bound
+ *        outside the window means the window's own bound, so min = 0 and
+ *        min = the window's base are the same request and get the same answer.
  * @param base_out receives the first address of the range.
  * @return 0 on success, or:
  *   VMRES_EINVAL  a NULL pointer, an unknown version or policy, or req->min > req->max;
  *   VMRES_ESIZE   req->size is 0;
  *   VMRES_EALIGN  req->align is neither 0, 1 nor a power of two;
- *   VMRES_EOVERFLOW the range cannot exist in a 64-bit space (size plus alignment
- *                 padding, or addr + size - 1, passes 2^64 - 1);
- *   VMRES_ERANGE  the sub-window does not meet the window, or an exact range
- *                 leaves the window or the sub-window;
+ *   VMRES_EOVERFLOW the range cannot exist in a 64-bit space (placed at the first
+ *                 multiple of the alignment at or above the clipped min, it
+ *                 passes 2^64 - 1; or an exact addr + size - 1 does);
+ *   VMRES_ERANGE  the sub-window does not meet the window (checked before
+ *                 EOVERFLOW), or an exact range leaves the window or the
+ *                 sub-window;
  *   VMRES_EMISALIGNED an exact address that is not a multiple of req->align;
  *   VMRES_EOVERLAP an exact range that overlaps an allocation;
  *   VMRES_ENOSPC  no free gap holds the request (only when truly none does);

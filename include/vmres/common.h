@@ -7,6 +7,14 @@
  * naming one cause. Results come back through out-parameters, which are left
  * untouched on error. Nothing here keeps global state; every function in this
  * header is thread-safe.
+ *
+ * Names: every device name, pool name, owner name and label the library takes
+ * must be text, so that the text and JSON dumps can show it: valid UTF-8 (no
+ * overlong forms, surrogates or code points above U+10FFFF) with no control
+ * character (a byte below 0x20, or 0x7f), shorter than its field's maximum.
+ * Every call that takes a name refuses one that is not text with VMRES_EINVAL
+ * (a pool looked up by a name too long to be a pool's is VMRES_EPOOL, no such
+ * pool, as before), and a snapshot holding one is refused with VMRES_ECORRUPT.
  */
 #ifndef VMRES_COMMON_H
 #define VMRES_COMMON_H

@@ -69,7 +69,7 @@ typedef void (*vmres_device_release_fn)(void *opaque);
 /** A device. All fields public; start from VMRES_DEVICE_INIT. */
 struct vmres_device {
 	unsigned int version;		 /**< VMRES_DEVICE_VERSION */
-	const char *name;		 /**< for dumps; copied; NULL means "" */
+	const char *name;		 /**< for dumps; copied; NULL means ""; text (common.h) */
 	void *opaque;			 /**< passed to every callback */
 	vmres_device_read_fn read;	 /**< NULL: reads as all ones */
 	vmres_device_write_fn write;	 /**< NULL: writes are dropped */

@@ -90,6 +90,13 @@ struct vmres_sysalloc;
 /** Most resources one device may hold. */
 #define VMRES_DEVMGR_MAX_RES 4096u
 
+/**
+ * Deepest level of the tree the dumps nest (a device without a parent is at
+ * level 0): a device below it is shown at this level, right after its ancestor
+ * there, naming its parent (vmres_devmgr_dump(), vmres_devmgr_dump_json()).
+ */
+#define VMRES_DEVMGR_DUMP_DEPTH 16u
+
 /** A device as the table reports it. */
 struct vmres_devmgr_info {
 	uint32_t instance;		  /**< its instance id (never 0) */
@@ -181,8 +188,10 @@ void vmres_devmgr_free(struct vmres_devmgr *m);
  * @param instance receives the new instance id (ids are never reused).
  * @return 0, or (nothing changed):
  *   VMRES_EINVAL    a NULL pointer, an unknown device version, a name of
- *                   VMRES_DEVICE_NAME_MAX characters or more, a resource of an
- *                   unknown kind or space, or more than VMRES_DEVMGR_MAX_RES;
+ *                   VMRES_DEVICE_NAME_MAX bytes or more, a device name or a
+ *                   resource's pool name that is not text (common.h: valid
+ *                   UTF-8, no control characters), a resource of an unknown
+ *                   kind or space, or more than VMRES_DEVMGR_MAX_RES;
  *   VMRES_ESIZE     an address resource of size 0;
  *   VMRES_EOVERFLOW an address resource that passes the end of the 64-bit space;
  *   VMRES_ERANGE    a PIO range past port 0xFFFF;
@@ -219,8 +228,8 @@ int vmres_devmgr_unregister(struct vmres_devmgr *m, uint32_t instance);
  * @param res the new resources (copied); may be NULL when @p n_res is 0.
  * @param n_res how many.
  * @return 0, or (nothing changed): VMRES_EDEVICE for an unknown id, and the codes
- *   of vmres_devmgr_register() for the resources (EINVAL, ESIZE, EOVERFLOW,
- *   ERANGE, EOVERLAP, ENOMEM).
+ *   of vmres_devmgr_register() for the resources (EINVAL, also for a pool name
+ *   that is not text; ESIZE, EOVERFLOW, ERANGE, EOVERLAP, ENOMEM).
  * Context: as vmres_devmgr_register().
  */
 int vmres_devmgr_update(struct vmres_devmgr *m, uint32_t instance, const struct vmres_resource *res,
@@ -538,11 +547,23 @@ int vmres_devmgr_foreach(struct vmres_devmgr *m, vmres_devmgr_fn fn, void *ctx);
  *       pio [0x3f8-0x3ff]
  *       irq gsi 4
  *
+ * Each level indents by two spaces, down to level VMRES_DEVMGR_DUMP_DEPTH (16;
+ * a device without a parent is at level 0). A device deeper than that is shown
+ * at level 16, after its ancestor there and in the same tree order, with its
+ * parent's id, so that a chain of any length prints in space linear in its
+ * number of devices:
+ *
+ *                                     [17] bridge16
+ *                                     [18] bridge17 (parent 17)
+ *                                     [19] nic (parent 18) (owner 0x5)
+ *                                       mmio [0xfe000000-0xfe000fff]
+ *
  * @param m the manager.
  * @param f where to write.
  * @return 0; VMRES_EINVAL for a NULL argument; VMRES_ESYS if writing fails;
  *   VMRES_ENOMEM.
- * Context: any thread, also a device callback; O(d log d).
+ * Context: any thread, also a device callback; O(d log d) time, output linear
+ * in the number of devices and resources.
  */
 int vmres_devmgr_dump(struct vmres_devmgr *m, FILE *f);
 
@@ -564,11 +585,25 @@ int vmres_devmgr_dump_str(struct vmres_devmgr *m, char **out);
  *                                  "mapped": true}],
  *                   "children": [{"instance": 2, ...}]}]}
  *
+ * Nesting stops at level VMRES_DEVMGR_DUMP_DEPTH, as in vmres_devmgr_dump(): a
+ * device deeper than that is listed in the same "children" array as its
+ * ancestor at level 16, after it in tree order, and has a "parent" member with
+ * its parent's id (no other device has one: its parent is the device whose
+ * "children" holds it). So the JSON nests at most 16 devices deep, which any
+ * parser takes, and its size is linear in the number of devices:
+ *
+ *     "children": [{"instance": 17, "name": "bridge16", ..., "children": []},
+ *                  {"instance": 18, "parent": 17, "name": "bridge17", ...},
+ *                  {"instance": 19, "parent": 18, "name": "nic", ...}]
+ *
  * Addresses are "0x..." strings (JSON numbers lose precision above 2^53); GSIs
  * and ids are integers; an MSI has "gsi" and "msg": {"addr_lo", "addr_hi", "data"}.
+ * Names and pool names are always text (common.h), so every field appears.
  * @param m the manager.
- * @param out receives the NUL-terminated text; free it with free().
- * @return 0; VMRES_EINVAL for a NULL argument; VMRES_ENOMEM.
+ * @param out receives the NUL-terminated text; free it with free() (it is not
+ *   allocated through jansson's allocator).
+ * @return 0; VMRES_EINVAL for a NULL argument; VMRES_ENOMEM (@p out untouched,
+ *   nothing leaked; never a partial text).
  * Context: as vmres_devmgr_dump().
  */
 int vmres_devmgr_dump_json(struct vmres_devmgr *m, char **out);
@@ -605,7 +640,10 @@ int vmres_devmgr_pio(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8
  * vmres_devmgr_mmio() - handle a KVM_EXIT_MMIO of @p len bytes at @p phys_addr.
  * Lengths 1, 2, 4 and 8 are one access; 3, 5, 6 and 7 (rare: some string and
  * vector instructions) are split into accesses of 4, 2 and 1 bytes at ascending
- * addresses, each dispatched (or missed) on its own.
+ * addresses, each dispatched (or missed) on its own. The space ends at 2^64 - 1
+ * and does not wrap: an access, or a piece of a split one, that passes the end
+ * misses (reads all ones, a write is dropped, each counted as a miss), never
+ * reaching a device at address 0.
  * @param m the manager.
  * @param phys_addr kvm_run->mmio.phys_addr.
  * @param len kvm_run->mmio.len, 1 to 8.

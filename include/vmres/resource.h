@@ -28,7 +28,7 @@
 extern "C" {
 #endif
 
-/** Longest pool name, including the terminating NUL. */
+/** Longest pool name, including the terminating NUL. Pool names are text (common.h). */
 #define VMRES_POOL_NAME_MAX 24
 
 /** The kinds of resource. */

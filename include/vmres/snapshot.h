@@ -156,7 +156,8 @@ int vmres_snapshot_save_fd(const struct vmres_sysalloc *sa, struct vmres_devmgr 
  *                  section marked required (offset of its header);
  *   VMRES_ECHECKSUM the crc32 does not match (offset of the crc field);
  *   VMRES_ECORRUPT the input is well framed but inconsistent: a bad length,
- *                  kind, space, name or flag, a missing or repeated section, a
+ *                  kind, space, name (also one that is not text, common.h) or
+ *                  flag, a missing or repeated section, a
  *                  pool window that is empty or overlaps another, an allocation
  *                  out of its pool or overlapping another, an unknown or younger
  *                  parent, overlapping mapped ranges, a resource naming no pool
@@ -193,8 +194,9 @@ int vmres_snapshot_restore_fd(int fd, vmres_snapshot_bind_fn bind, void *bind_ct
  * @param name the name ("" matches unnamed devices).
  * @param after find only ids above this one.
  * @param instance receives the id.
- * @return 0; VMRES_EINVAL for a NULL pointer; VMRES_EDEVICE if no device above
- *   @p after has that name; VMRES_ENOMEM.
+ * @return 0; VMRES_EINVAL for a NULL pointer or a @p name no device can have (not
+ *   text, common.h, or VMRES_DEVICE_NAME_MAX bytes or more); VMRES_EDEVICE if no
+ *   device above @p after has that name; VMRES_ENOMEM.
  * Context: any thread, also a device callback; O(d).
  */
 int vmres_snapshot_find_device(struct vmres_devmgr *m, const char *name, uint32_t after,

@@ -107,13 +107,13 @@ void vmres_sysalloc_free(struct vmres_sysalloc *sa);
 /**
  * vmres_sysalloc_add_addr_pool() - add an address pool over [@p base, @p last].
  * @param sa the allocator.
- * @param name the pool's name: 1 to VMRES_POOL_NAME_MAX - 1 characters.
+ * @param name the pool's name: 1 to VMRES_POOL_NAME_MAX - 1 bytes of text (common.h).
  * @param space VMRES_SPACE_PIO (the window must lie in [0, 0xFFFF]) or VMRES_SPACE_MMIO.
  * @param base first address of the window.
  * @param last last address of the window (inclusive).
  * @return 0, or:
- *   VMRES_EINVAL  NULL @p sa or @p name, an empty or too long name, an unknown
- *                 space, or @p base > @p last;
+ *   VMRES_EINVAL  NULL @p sa or @p name, an empty or too long name or one that
+ *                 is not text, an unknown space, or @p base > @p last;
  *   VMRES_ERANGE  a PIO window that passes 0xFFFF;
  *   VMRES_EEXIST  a pool of that name exists;
  *   VMRES_EOVERLAP the window overlaps another pool's window in the same space
@@ -129,12 +129,13 @@ int vmres_sysalloc_add_addr_pool(struct vmres_sysalloc *sa, const char *name,
  * IRQ and MSI pools share one namespace (GSIs), so their ranges may not
  * overlap; ID pools are independent namespaces and may.
  * @param sa the allocator.
- * @param name the pool's name: 1 to VMRES_POOL_NAME_MAX - 1 characters.
+ * @param name the pool's name: 1 to VMRES_POOL_NAME_MAX - 1 bytes of text (common.h).
  * @param kind VMRES_RES_IRQ (legacy GSIs), VMRES_RES_MSI (MSI GSIs) or VMRES_RES_ID.
  * @param lo lowest number.
  * @param hi highest number (inclusive).
  * @return 0, or:
- *   VMRES_EINVAL  NULL @p sa or @p name, an empty or too long name, or @p lo > @p hi;
+ *   VMRES_EINVAL  NULL @p sa or @p name, an empty or too long name or one that
+ *                 is not text, or @p lo > @p hi;
  *   VMRES_EKIND   @p kind is not IRQ, MSI or ID;
  *   VMRES_EEXIST  a pool of that name exists;
  *   VMRES_EOVERLAP an IRQ or MSI range that overlaps another IRQ or MSI pool;
@@ -208,9 +209,10 @@ int vmres_sysalloc_new_aarch64(struct vmres_sysalloc **out);
  *        request that does not fit).
  * @return 0, or (nothing allocated, @p out and @p n_out untouched):
  *   VMRES_EINVAL  a NULL pointer (also @p reqs or @p out with n_reqs > 0), an
- *                 unknown request kind, or a malformed addr request (see addr.h);
+ *                 unknown request kind, a pool name that is not text
+ *                 (common.h), or a malformed addr request (see addr.h);
  *   VMRES_EFULL   @p out_cap is smaller than the number of resources;
- *   VMRES_EPOOL   no pool of that name;
+ *   VMRES_EPOOL   no pool of that name (also one too long to be a pool's);
  *   VMRES_EKIND   the pool holds another kind, or an addr request for another space;
  *   VMRES_ESIZE   a zero size or MSI count;
  *   VMRES_EALIGN  a bad alignment, or a contiguous MSI count not a power of two;
@@ -235,17 +237,18 @@ int vmres_sysalloc_alloc(struct vmres_sysalloc *sa, const struct vmres_request *
  * one-request form of vmres_sysalloc_alloc() with an exact address or a specific
  * number.
  * @param sa the allocator.
- * @param pool the pool's name.
+ * @param pool the pool's name (text, common.h).
  * @param base the first address, or the number.
  * @param size the range's size (address pools).
  * @param align 0 or 1 for none, else a power of two that @p base must be a
  *        multiple of; recorded in the resource (address pools).
  * @param owner the owner.
  * @param label NULL or "" for none, else up to VMRES_SYSALLOC_LABEL_MAX - 1
- *        characters (vmres_sysalloc_set_label()).
+ *        bytes of text (vmres_sysalloc_set_label()).
  * @param out NULL, or receives the resource (for vmres_sysalloc_release()).
  * @return 0, or (nothing allocated, @p out untouched):
- *   VMRES_EINVAL  NULL @p sa or @p pool, a too long label;
+ *   VMRES_EINVAL  NULL @p sa or @p pool, a pool name or label that is not text
+ *                 (common.h; also a too long label);
  *   VMRES_EPOOL   no pool of that name;
  *   VMRES_ERANGE  outside the pool's window or range (a number above
  *                 UINT32_MAX for a number pool);
@@ -267,7 +270,7 @@ int vmres_sysalloc_reserve(struct vmres_sysalloc *sa, const char *pool, uint64_t
  * @param r the resource.
  * @param owner its owner.
  * @return 0, or (nothing changed):
- *   VMRES_EINVAL  NULL @p sa or @p r;
+ *   VMRES_EINVAL  NULL @p sa or @p r, or an r->pool that is not text (common.h);
  *   VMRES_EPOOL   no pool named r->pool;
  *   VMRES_EKIND   the pool holds another kind (or another space);
  *   VMRES_ENOENT  nothing is allocated exactly there (e.g. released twice);
@@ -357,8 +360,10 @@ int vmres_sysalloc_release_owner(struct vmres_sysalloc *sa, uint64_t owner);
  * vmres_sysalloc_set_owner_name() - name an owner for dumps ("virtio-net0").
  * @param sa the allocator.
  * @param owner the owner tag.
- * @param name 1 to VMRES_SYSALLOC_LABEL_MAX - 1 characters, or NULL to remove it.
- * @return 0; VMRES_EINVAL for NULL @p sa, an empty or too long name; VMRES_ENOMEM.
+ * @param name 1 to VMRES_SYSALLOC_LABEL_MAX - 1 bytes of text (common.h), or NULL
+ *        to remove it.
+ * @return 0; VMRES_EINVAL for NULL @p sa, an empty or too long name or one that is
+ *   not text; VMRES_ENOMEM.
  * Context: caller serializes; O(1).
  */
 int vmres_sysalloc_set_owner_name(struct vmres_sysalloc *sa, uint64_t owner, const char *name);
@@ -368,8 +373,10 @@ int vmres_sysalloc_set_owner_name(struct vmres_sysalloc *sa, uint64_t owner, con
  * @param sa the allocator.
  * @param r the resource, as for vmres_sysalloc_release().
  * @param owner its owner.
- * @param label up to VMRES_SYSALLOC_LABEL_MAX - 1 characters; "" or NULL removes it.
- * @return 0, or as vmres_sysalloc_release(); VMRES_EINVAL for a too long label.
+ * @param label up to VMRES_SYSALLOC_LABEL_MAX - 1 bytes of text (common.h); "" or
+ *        NULL removes it.
+ * @return 0, or as vmres_sysalloc_release(); VMRES_EINVAL for a label that is not
+ *   text (a too long one included).
  * Context: caller serializes; O(log n).
  */
 int vmres_sysalloc_set_label(struct vmres_sysalloc *sa, const struct vmres_resource *r,
@@ -438,8 +445,9 @@ int vmres_sysalloc_find_pool(const struct vmres_sysalloc *sa, enum vmres_space s
  * @param pool the pool's name.
  * @param value the address or number.
  * @param out receives it; its name pointers stay valid until the next change.
- * @return 0; VMRES_EINVAL for NULL pointers; VMRES_EPOOL no such pool;
- *   VMRES_ENOENT @p value is free or outside the pool.
+ * @return 0; VMRES_EINVAL for NULL pointers or a @p pool that is not text
+ *   (common.h); VMRES_EPOOL no such pool; VMRES_ENOENT @p value is free or
+ *   outside the pool.
  * Context: read-only; O(log n).
  */
 int vmres_sysalloc_find(const struct vmres_sysalloc *sa, const char *pool, uint64_t value,
@@ -484,10 +492,13 @@ int vmres_sysalloc_dump_str(const struct vmres_sysalloc *sa, char **out);
  *
  * Addresses, sizes and owners are 64-bit values and are written as "0x..."
  * strings (JSON numbers lose precision above 2^53); numbers of number pools are
- * JSON integers.
+ * JSON integers. Names and labels are always text (common.h), so every one
+ * appears.
  * @param sa the allocator.
- * @param out receives the NUL-terminated text; free it with free().
- * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ENOMEM.
+ * @param out receives the NUL-terminated text; free it with free() (it is not
+ *   allocated through jansson's allocator).
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ENOMEM (@p out untouched,
+ *   nothing leaked; never a partial text).
  * Context: read-only; O(n log n).
  */
 int vmres_sysalloc_dump_json(const struct vmres_sysalloc *sa, char **out);

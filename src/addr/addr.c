@@ -310,8 +310,9 @@ static int alloc_exact(struct vmres_addr *a, const struct vmres_addr_req *req, u
 	return 0;
 }
 
+/* First or last fit in [lo, hi], the sub-window already clipped to the window. */
 static int alloc_fit(struct vmres_addr *a, const struct vmres_addr_req *req, uint64_t mask,
-		     uint64_t *base_out)
+		     uint64_t lo, uint64_t hi, uint64_t *base_out)
 {
 	struct want w;
 	struct path local, *p = &local;
@@ -319,12 +320,10 @@ static int alloc_fit(struct vmres_addr *a, const struct vmres_addr_req *req, uin
 	uint64_t start = 0;
 	bool found;
 
-	if (req->max < a->wbase || req->min > a->wlast)
-		return VMRES_ERANGE;
 	w.size_m1 = req->size - 1;
 	w.mask = mask;
-	w.lo = max_u64(req->min, a->wbase);
-	w.hi = min_u64(req->max, a->wlast);
+	w.lo = lo;
+	w.hi = hi;
 	if (w.hi - w.lo < w.size_m1)
 		return VMRES_ENOSPC;
 	/* A fit at a multiple of the alignment holds the aligned block of
@@ -358,7 +357,7 @@ static int alloc_fit(struct vmres_addr *a, const struct vmres_addr_req *req, uin
 
 int vmres_addr_alloc(struct vmres_addr *a, const struct vmres_addr_req *req, uint64_t *base_out)
 {
-	uint64_t mask, first;
+	uint64_t mask, first, lo, hi;
 
 	if (!a || !req || !base_out || req->version != VMRES_ADDR_REQ_VERSION ||
 	    (unsigned int)req->policy > VMRES_ADDR_EXACT || req->min > req->max)
@@ -373,12 +372,19 @@ int vmres_addr_alloc(struct vmres_addr *a, const struct vmres_addr_req *req, uin
 			return VMRES_EOVERFLOW;
 		return alloc_exact(a, req, base_out);
 	}
-	/* The lowest aligned start at or above min, and its end, must exist. */
+	/* The sub-window clipped to the window first, so that a bound outside
+	 * the window (min 0, max UINT64_MAX) and the window's own bound are the
+	 * same request and get the same answer. */
+	if (req->max < a->wbase || req->min > a->wlast)
+		return VMRES_ERANGE;
+	lo = max_u64(req->min, a->wbase);
+	hi = min_u64(req->max, a->wlast);
+	/* The lowest aligned start at or above lo, and its end, must exist. */
 	mask = req->align ? req->align - 1 : 0;
-	first = (req->min + mask) & ~mask;
-	if (first < req->min || first + (req->size - 1) < first)
+	first = (lo + mask) & ~mask;
+	if (first < lo || first + (req->size - 1) < first)
 		return VMRES_EOVERFLOW;
-	return alloc_fit(a, req, mask, base_out);
+	return alloc_fit(a, req, mask, lo, hi, base_out);
 }
 
 int vmres_addr_reserve(struct vmres_addr *a, uint64_t base, uint64_t size, uint64_t owner)

@@ -11,6 +11,7 @@
  * Releasing never allocates memory, so a rollback cannot fail.
  */
 #include "sysalloc_int.h"
+#include "../common_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,17 @@ struct vmres__pool *vmres__sysalloc_pool(const struct vmres_sysalloc *sa, const 
 		if (strcmp(sa->pools[i]->name, name) == 0)
 			return sa->pools[i];
 	return NULL;
+}
+
+int vmres__sysalloc_pool_arg(const struct vmres_sysalloc *sa, const char *name,
+			     struct vmres__pool **out)
+{
+	/* One too long to be a pool's name is no pool's, as it always was. */
+	if (strnlen(name, VMRES_POOL_NAME_MAX) < VMRES_POOL_NAME_MAX &&
+	    !vmres__name_valid(name, VMRES_POOL_NAME_MAX))
+		return VMRES_EINVAL;
+	*out = vmres__sysalloc_pool(sa, name);
+	return *out ? 0 : VMRES_EPOOL;
 }
 
 struct vmres__rec *vmres__sysalloc_rec(const struct vmres_sysalloc *sa, const struct vmres__pool *p,
@@ -208,14 +220,18 @@ void vmres_sysalloc_free(struct vmres_sysalloc *sa)
 	free(sa);
 }
 
+/* A pool or owner name: 1 to max - 1 bytes of vmres__name_valid() text. */
 static int check_name(const char *name, size_t max)
 {
-	size_t len;
-
-	if (!name)
+	if (!name || !name[0] || !vmres__name_valid(name, max))
 		return VMRES_EINVAL;
-	len = strnlen(name, max);
-	return len == 0 || len == max ? VMRES_EINVAL : 0;
+	return 0;
+}
+
+/* A label: NULL or "" for none, else as check_name(). */
+static int check_label(const char *label)
+{
+	return label && label[0] ? check_name(label, VMRES_SYSALLOC_LABEL_MAX) : 0;
 }
 
 static bool gsi_kind(enum vmres_res_kind k)
@@ -527,12 +543,13 @@ static int alloc_msi(struct txn *t, struct vmres__pool *p, const struct vmres_re
 static int alloc_one(struct txn *t, const struct vmres_request *q)
 {
 	struct vmres__pool *p;
+	int ret;
 
 	if (q->kind < VMRES_RES_ADDR || q->kind > VMRES_RES_ID)
 		return VMRES_EINVAL;
-	p = vmres__sysalloc_pool(t->sa, q->pool);
-	if (!p)
-		return VMRES_EPOOL;
+	ret = vmres__sysalloc_pool_arg(t->sa, q->pool, &p);
+	if (ret)
+		return ret;
 	if (p->kind != q->kind)
 		return VMRES_EKIND;
 	switch (q->kind) {
@@ -630,11 +647,12 @@ static uint64_t resource_key(const struct vmres_resource *r)
 static int find_owned(const struct vmres_sysalloc *sa, const struct vmres_resource *r,
 		      uint64_t owner, struct vmres__rec **out)
 {
-	struct vmres__pool *p = vmres__sysalloc_pool(sa, r->pool);
+	struct vmres__pool *p;
 	struct vmres__rec *rec;
+	int ret = vmres__sysalloc_pool_arg(sa, r->pool, &p);
 
-	if (!p)
-		return VMRES_EPOOL;
+	if (ret)
+		return ret;
 	if (p->kind != r->kind || (p->kind == VMRES_RES_ADDR && p->space != r->u.addr.space))
 		return VMRES_EKIND;
 	rec = vmres__sysalloc_rec(sa, p, resource_key(r));
@@ -830,8 +848,7 @@ int vmres_sysalloc_set_label(struct vmres_sysalloc *sa, const struct vmres_resou
 	struct vmres__rec *rec;
 	int ret;
 
-	if (!sa || !r ||
-	    (label && strnlen(label, VMRES_SYSALLOC_LABEL_MAX) == VMRES_SYSALLOC_LABEL_MAX))
+	if (!sa || !r || check_label(label))
 		return VMRES_EINVAL;
 	ret = find_owned(sa, r, owner, &rec);
 	if (ret)
@@ -846,16 +863,15 @@ int vmres_sysalloc_reserve(struct vmres_sysalloc *sa, const char *pool, uint64_t
 {
 	struct vmres_request q = {0};
 	struct vmres_resource res;
-	const struct vmres__pool *p;
+	struct vmres__pool *p;
 	size_t n;
 	int ret;
 
-	if (!sa || !pool ||
-	    (label && strnlen(label, VMRES_SYSALLOC_LABEL_MAX) == VMRES_SYSALLOC_LABEL_MAX))
+	if (!sa || !pool || check_label(label))
 		return VMRES_EINVAL;
-	p = vmres__sysalloc_pool(sa, pool);
-	if (!p)
-		return VMRES_EPOOL;
+	ret = vmres__sysalloc_pool_arg(sa, pool, &p);
+	if (ret)
+		return ret;
 	if (p->kind != VMRES_RES_ADDR && base > UINT32_MAX)
 		return VMRES_ERANGE;
 	q.kind = p->kind;

@@ -4,6 +4,7 @@
  * /proc/interrupts, and the same as JSON built with jansson.
  */
 #include "sysalloc_int.h"
+#include "../common_int.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -217,7 +218,7 @@ int vmres_sysalloc_dump_json(const struct vmres_sysalloc *sa, char **out)
 		pools = NULL;
 	}
 	if (ok)
-		text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		text = vmres__json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(pools);
 	json_decref(root);
 	if (!text)

@@ -165,14 +165,15 @@ int vmres_sysalloc_find_pool(const struct vmres_sysalloc *sa, enum vmres_space s
 int vmres_sysalloc_find(const struct vmres_sysalloc *sa, const char *pool, uint64_t value,
 			struct vmres_sysalloc_alloc_info *out)
 {
-	const struct vmres__pool *p;
+	struct vmres__pool *p;
 	const struct vmres__rec *r;
+	int ret;
 
 	if (!sa || !pool || !out)
 		return VMRES_EINVAL;
-	p = vmres__sysalloc_pool(sa, pool);
-	if (!p)
-		return VMRES_EPOOL;
+	ret = vmres__sysalloc_pool_arg(sa, pool, &p);
+	if (ret)
+		return ret;
 	if (p->kind == VMRES_RES_ADDR) {
 		struct vmres_addr_entry e;
 

@@ -70,6 +70,11 @@ struct vmres_sysalloc {
 };
 
 struct vmres__pool *vmres__sysalloc_pool(const struct vmres_sysalloc *sa, const char *name);
+/* The pool a caller named: VMRES_EINVAL for a name that is not text (see
+ * vmres__name_valid()), VMRES_EPOOL for one no pool has (a name of
+ * VMRES_POOL_NAME_MAX bytes or more included). */
+int vmres__sysalloc_pool_arg(const struct vmres_sysalloc *sa, const char *name,
+			     struct vmres__pool **out);
 struct vmres__rec *vmres__sysalloc_rec(const struct vmres_sysalloc *sa, const struct vmres__pool *p,
 				       uint64_t key);
 struct vmres__owner *vmres__sysalloc_owner(const struct vmres_sysalloc *sa, uint64_t owner);

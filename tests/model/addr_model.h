@@ -174,13 +174,14 @@ static inline int addr_model_alloc(struct addr_model *m, const struct vmres_addr
 		*base_out = req->addr;
 		return 0;
 	}
-	/* The lowest aligned start at or above min, and its end, must exist. */
-	if (addr_model_align_up(req->min, req->align) + req->size - 1 > UINT64_MAX)
-		return VMRES_EOVERFLOW;
+	/* The sub-window clipped to the window; then the lowest aligned start at
+	 * or above its base, and its end, must exist. */
 	if (req->max < m->base || req->min > m->last)
 		return VMRES_ERANGE;
 	lo = req->min > m->base ? req->min : m->base;
 	hi = req->max < m->last ? req->max : m->last;
+	if (addr_model_align_up(lo, req->align) + req->size - 1 > UINT64_MAX)
+		return VMRES_EOVERFLOW;
 	if (!addr_model_fit(m, req->policy == VMRES_ADDR_LAST_FIT, req->size, req->align, lo, hi,
 			    &start))
 		return VMRES_ENOSPC;
