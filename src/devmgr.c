@@ -581,7 +581,7 @@ static int prepare_addr(struct vmres_devmgr *m, const struct dm_view *old, struc
 		return VMRES_EOVERLAP;
 	if (!use_sysalloc(m, r))
 		return 0;
-	rc = vmres_sysalloc_move_prepare(m->sa, r, old->rec->dev.owner, base, &c->mv);
+	rc = vmres_sysalloc_move_prepare(m->sa, r, old->rec->dev.owner, base, m->sa_flags, &c->mv);
 	c->sa_step = rc == 0;
 	return rc;
 }
@@ -770,6 +770,16 @@ int vmres_devmgr_set_listener(struct vmres_devmgr *m, uint32_t instance, unsigne
 		rec->listeners[res_index] = (struct dm_listener){l, ctx};
 	pthread_mutex_unlock(&m->lock);
 	return rc;
+}
+
+int vmres_devmgr_set_policy(struct vmres_devmgr *m, enum vmres_devmgr_policy policy)
+{
+	if (!m || (policy != VMRES_DEVMGR_STRICT && policy != VMRES_DEVMGR_FOLLOW_GUEST))
+		return VMRES_EINVAL;
+	pthread_mutex_lock(&m->lock);
+	m->sa_flags = policy == VMRES_DEVMGR_FOLLOW_GUEST ? VMRES_SYSALLOC_MOVE_GUEST : 0;
+	pthread_mutex_unlock(&m->lock);
+	return 0;
 }
 
 int vmres_devmgr_set_msi_notifier(struct vmres_devmgr *m, vmres_devmgr_msi_fn fn, void *ctx)

@@ -66,7 +66,8 @@ struct vmres_devmgr {
 	_Alignas(64) pthread_mutex_t lock; /* serializes writers and the sysalloc */
 	struct vmres_sysalloc *sa;
 	uint32_t next_id;
-	uint64_t pending; /* retired states not yet freed (atomic) */
+	uint64_t pending;      /* retired states not yet freed (atomic) */
+	unsigned int sa_flags; /* vmres_sysalloc_move_prepare() flags: the policy */
 	vmres_devmgr_msi_fn msi_fn;
 	void *msi_ctx;
 	struct vmres__snap_cache cache;

@@ -1932,6 +1932,64 @@ static void test_devmgr_mem64_bar_moves_below_4g_into_the_32bit_pool(void **stat
 	assert_rig_agrees(r);
 }
 
+/* Linux reassigns a 64-bit BAR into what it sees as free space above RAM,
+ * outside the preset's windows (decode off, both halves, decode on). Strict,
+ * the device manager refuses and the BAR snaps back; following the guest, the
+ * range goes there, recorded in the guest pool, and never onto RAM. */
+static void test_devmgr_following_the_guest_places_bars_outside_the_pools(void **state)
+{
+	struct rig *r = *state;
+	struct vmres_sysalloc_alloc_info a;
+	const uint64_t above_ram = 0x800000000ull;
+
+	guest_cfg_write(r, 0x04, 2, VMRES_PCI_COMMAND_IO);
+	guest_cfg_write(r, 0x18, 4, 0x0000000c);
+	guest_cfg_write(r, 0x1c, 4, (uint32_t)(above_ram >> 32));
+	assert_int_equal(bar_state(r->f, 2).last_error, VMRES_ERANGE);
+	guest_cfg_write(r, 0x04, 2, DECODE); /* the refused half snaps back */
+	assert_int_equal(bar_state(r->f, 2).reg_addr, r->res[RES_MMIO64].u.addr.base);
+	assert_true(bar_state(r->f, 2).mapped);
+	assert_rig_agrees(r);
+
+	assert_int_equal(vmres_devmgr_set_policy(r->m, VMRES_DEVMGR_FOLLOW_GUEST), 0);
+	assert_int_equal(vmres_devmgr_set_policy(r->m, (enum vmres_devmgr_policy)7), VMRES_EINVAL);
+	assert_int_equal(vmres_sysalloc_add_guest_pool(r->sa, "guest-mmio", VMRES_SPACE_MMIO), 0);
+	assert_int_equal(
+		vmres_sysalloc_reserve(r->sa, "guest-mmio", 0, 0xc0000000u, 0, 1, "ram", NULL), 0);
+	assert_int_equal(vmres_sysalloc_reserve(r->sa, "guest-mmio", 0x100000000ull, 0x100000000ull,
+						0, 1, "ram-high", NULL),
+			 0);
+	/* onto RAM: refused; at decode on the BAR shows where its range is */
+	guest_cfg_write(r, 0x04, 2, VMRES_PCI_COMMAND_IO);
+	guest_cfg_write(r, 0x18, 4, 0x0000000c);
+	guest_cfg_write(r, 0x1c, 4, 1);
+	assert_int_equal(bar_state(r->f, 2).last_error, VMRES_EOVERLAP);
+	guest_cfg_write(r, 0x04, 2, DECODE);
+	assert_int_equal(bar_state(r->f, 2).reg_addr, r->res[RES_MMIO64].u.addr.base);
+	assert_rig_agrees(r);
+	/* above RAM: taken, recorded as guest-placed, mapped at decode on */
+	guest_cfg_write(r, 0x04, 2, VMRES_PCI_COMMAND_IO);
+	guest_cfg_write(r, 0x18, 4, 0x0000000c);
+	guest_cfg_write(r, 0x1c, 4, (uint32_t)(above_ram >> 32));
+	assert_int_equal(bar_state(r->f, 2).last_error, 0);
+	assert_int_equal(bar_state(r->f, 2).mapped_base, above_ram);
+	guest_cfg_write(r, 0x04, 2, DECODE);
+	assert_true(bar_state(r->f, 2).mapped);
+	assert_int_equal(guest_read(r, VMRES_SPACE_MMIO, above_ram), 0x5100u + RES_MMIO64);
+	assert_int_equal(vmres_sysalloc_find(r->sa, "guest-mmio", above_ram, &a), 0);
+	assert_int_equal(a.owner, DEV_OWNER);
+	assert_rig_agrees(r);
+	/* no one else is given that space, and a move back into a window frees it */
+	assert_int_equal(
+		vmres_sysalloc_reserve(r->sa, "guest-mmio", above_ram, 0x1000, 0, 0x77, NULL, NULL),
+		VMRES_EOVERLAP);
+	guest_cfg_write(r, 0x1c, 4, 0);
+	guest_cfg_write(r, 0x18, 4, 0xc0400000u);
+	assert_int_equal(bar_state(r->f, 2).mapped_base, 0xc0400000u);
+	assert_int_equal(vmres_sysalloc_find(r->sa, "guest-mmio", above_ram, &a), VMRES_ENOENT);
+	assert_rig_agrees(r);
+}
+
 static void test_devmgr_bind_that_cannot_map_changes_nothing(void **state)
 {
 	(void)state;
@@ -2210,6 +2268,9 @@ int main(void)
 		cmocka_unit_test(test_msi_sources_follow_enable_mask_and_message),
 		cmocka_unit_test_setup_teardown(
 			test_devmgr_mem64_bar_moves_below_4g_into_the_32bit_pool, rig_setup,
+			rig_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_devmgr_following_the_guest_places_bars_outside_the_pools, rig_setup,
 			rig_teardown),
 		cmocka_unit_test(test_moves_race_with_dispatch_and_config_reads),
 	};

@@ -495,9 +495,9 @@ static void test_move_transaction_moves_the_allocation_whole(void **state)
 	assert_int_equal(
 		vmres_sysalloc_reserve(sa, "mmio32", 0xc0000000, 0x2000, 0x2000, 9, "bar0", &r), 0);
 	/* in its pool, by half its size: it overlaps its old place */
-	assert_int_equal(vmres_sysalloc_move_prepare(sa, &r, 9, 0xc0001000, &mv),
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &r, 9, 0xc0001000, 0, &mv),
 			 VMRES_EMISALIGNED);
-	assert_int_equal(vmres_sysalloc_move_prepare(sa, &r, 9, 0xc0002000, &mv), 0);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &r, 9, 0xc0002000, 0, &mv), 0);
 	vmres_sysalloc_move_commit(sa, &mv, &now);
 	assert_int_equal(now.u.addr.base, 0xc0002000);
 	assert_string_equal(now.pool, "mmio32");
@@ -507,7 +507,7 @@ static void test_move_transaction_moves_the_allocation_whole(void **state)
 	assert_int_equal(info.res.u.addr.align, 0x2000);
 	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xc0000000, &info), VMRES_ENOENT);
 	/* into the 64-bit pool: the resource then names it */
-	assert_int_equal(vmres_sysalloc_move_prepare(sa, &now, 9, 0x1000004000ull, &mv), 0);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &now, 9, 0x1000004000ull, 0, &mv), 0);
 	vmres_sysalloc_move_commit(sa, &mv, &r);
 	assert_string_equal(r.pool, "mmio64");
 	assert_int_equal(vmres_sysalloc_find(sa, "mmio64", 0x1000004000ull, &info), 0);
@@ -520,7 +520,7 @@ static void test_move_transaction_moves_the_allocation_whole(void **state)
 	r.kind = VMRES_RES_ADDR;
 	r.u.addr.space = VMRES_SPACE_MMIO;
 	r.u.addr.size = 0x1000;
-	assert_int_equal(vmres_sysalloc_move_prepare(sa, &r, 5, 0xd0000000, &mv), 0);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &r, 5, 0xd0000000, 0, &mv), 0);
 	vmres_sysalloc_move_commit(sa, &mv, &now);
 	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xd0000000, &info), 0);
 	assert_int_equal(info.owner, 5);
@@ -528,20 +528,158 @@ static void test_move_transaction_moves_the_allocation_whole(void **state)
 
 	/* refusals and aborts change nothing */
 	before = dump(sa);
-	assert_int_equal(vmres_sysalloc_move_prepare(sa, &r, 6, 0xd0000800, &mv), VMRES_EOVERLAP);
-	assert_int_equal(vmres_sysalloc_move_prepare(sa, &now, 5, 0xa0000000, &mv), VMRES_ERANGE);
-	assert_int_equal(vmres_sysalloc_move_prepare(sa, &now, 5, UINT64_MAX - 0x10, &mv),
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &r, 6, 0xd0000800, 0, &mv),
+			 VMRES_EOVERLAP);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &now, 5, 0xa0000000, 0, &mv),
+			 VMRES_ERANGE);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &now, 5, UINT64_MAX - 0x10, 0, &mv),
 			 VMRES_EOVERFLOW);
-	assert_int_equal(vmres_sysalloc_move_prepare(sa, NULL, 5, 0, &mv), VMRES_EINVAL);
-	assert_int_equal(vmres_sysalloc_move_prepare(sa, &now, 5, 0xe0000000, &mv), 0);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, NULL, 5, 0, 0, &mv), VMRES_EINVAL);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &now, 5, 0xe0000000, 0, &mv), 0);
 	vmres_sysalloc_move_abort(sa, &mv);
-	assert_int_equal(vmres_sysalloc_move_prepare(sa, &r, 77, 0xe0000000, &mv), 0);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &r, 77, 0xe0000000, 0, &mv), 0);
 	vmres_sysalloc_move_abort(sa, &mv); /* a new record and owner, both dropped */
 	after = dump(sa);
 	assert_string_equal(before, after);
 	assert_int_equal(vmres_sysalloc_validate(sa), 0);
 	free(before);
 	free(after);
+	vmres_sysalloc_free(sa);
+}
+
+/* A guest pool records what lies outside every window: the VMM's RAM and what
+ * the guest placed there; its ranges and the ordinary windows never meet. */
+static void test_guest_pool_takes_only_what_lies_outside_every_window(void **state)
+{
+	(void)state;
+	struct vmres_sysalloc *sa = small_sa();
+	struct vmres_sysalloc_move mv;
+	struct vmres_sysalloc_alloc_info info;
+	struct vmres_resource r, ram, now;
+	struct vmres_request q;
+	char *before, *after;
+
+	assert_int_equal(vmres_sysalloc_add_guest_pool(sa, "guest-mmio", VMRES_SPACE_MMIO), 0);
+	assert_int_equal(vmres_sysalloc_add_guest_pool(sa, "guest2", VMRES_SPACE_MMIO),
+			 VMRES_EEXIST);
+	assert_int_equal(vmres_sysalloc_add_guest_pool(sa, "guest-pio", VMRES_SPACE_PIO), 0);
+	assert_int_equal(vmres_sysalloc_add_guest_pool(sa, "bad", (enum vmres_space)9),
+			 VMRES_EINVAL);
+	/* the VMM's RAM: below the 32-bit window and above 4 GiB */
+	assert_int_equal(vmres_sysalloc_reserve(sa, "guest-mmio", 0, 0x80000000, 0, 1, "ram", &ram),
+			 0);
+	assert_int_equal(vmres_sysalloc_reserve(sa, "guest-mmio", 0x100000000ull, 0x40000000, 0, 1,
+						"ram-high", NULL),
+			 0);
+	/* not over a window, and only exact */
+	assert_int_equal(
+		vmres_sysalloc_reserve(sa, "guest-mmio", 0xbffff000, 0x2000, 0, 1, NULL, NULL),
+		VMRES_ERANGE);
+	q = test_rq_addr("guest-mmio", VMRES_SPACE_MMIO, 0x1000, 0, VMRES_ADDR_FIRST_FIT, 0);
+	alloc_fails(sa, &q, 1, 1, VMRES_EINVAL, 0);
+	/* no pool may be added over one of its ranges */
+	assert_int_equal(
+		vmres_sysalloc_add_addr_pool(sa, "low", VMRES_SPACE_MMIO, 0x7ffff000, 0x80000fff),
+		VMRES_EOVERLAP);
+	assert_int_equal(
+		vmres_sysalloc_add_addr_pool(sa, "gap", VMRES_SPACE_MMIO, 0x80000000, 0xbfffffff),
+		0);
+	assert_int_equal(vmres_sysalloc_remove_pool(sa, "gap"), 0);
+
+	/* a BAR in mmio32 moves out to where the guest put it, and back */
+	assert_int_equal(
+		vmres_sysalloc_reserve(sa, "mmio32", 0xc0000000, 0x1000, 0x1000, 9, "bar", &r), 0);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &r, 9, 0x200000000ull, 0, &mv),
+			 VMRES_ERANGE);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &r, 9, 0x200000000ull,
+						     VMRES_SYSALLOC_MOVE_GUEST, &mv),
+			 0);
+	vmres_sysalloc_move_commit(sa, &mv, &now);
+	assert_string_equal(now.pool, "guest-mmio");
+	assert_int_equal(vmres_sysalloc_find(sa, "guest-mmio", 0x200000fffull, &info), 0);
+	assert_int_equal(info.owner, 9);
+	assert_string_equal(info.label, "bar");
+	before = dump(sa);
+	/* onto RAM, across a window's edge, or with unknown flags: refused */
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &now, 9, 0x100001000ull,
+						     VMRES_SYSALLOC_MOVE_GUEST, &mv),
+			 VMRES_EOVERLAP);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &now, 9, 0xbffff800,
+						     VMRES_SYSALLOC_MOVE_GUEST, &mv),
+			 VMRES_ERANGE);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &now, 9, 0x300000000ull, 0x80, &mv),
+			 VMRES_EINVAL);
+	/* strict, a guest-placed range cannot move within the guest pool */
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &now, 9, 0x300000000ull, 0, &mv),
+			 VMRES_ERANGE);
+	after = dump(sa);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	assert_int_equal(vmres_sysalloc_move_prepare(sa, &now, 9, 0xd0000000, 0, &mv), 0);
+	vmres_sysalloc_move_commit(sa, &mv, &r);
+	assert_string_equal(r.pool, "mmio32");
+	assert_int_equal(vmres_sysalloc_find(sa, "guest-mmio", 0x200000000ull, &info),
+			 VMRES_ENOENT);
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	assert_int_equal(vmres_sysalloc_release(sa, &ram, 1), 0);
+	vmres_sysalloc_free(sa);
+}
+
+/* A preset is a starting point: windows grow, shrink and go, but never strand
+ * an allocation or meet another pool. */
+static void test_pools_resize_and_remove_without_stranding_allocations(void **state)
+{
+	(void)state;
+	struct vmres_sysalloc *sa = small_sa();
+	struct vmres_sysalloc_alloc_info info;
+	struct vmres_resource r, id;
+	struct vmres_request q = rq_id("ids", true, 0);
+	char *before, *after;
+
+	assert_int_equal(vmres_sysalloc_add_addr_pool(sa, "mmio-hi", VMRES_SPACE_MMIO,
+						      0x100000000ull, 0x1ffffffffull),
+			 0);
+	assert_int_equal(vmres_sysalloc_reserve(sa, "mmio32", 0xd0000000, 0x1000, 0, 4, "x", &r),
+			 0);
+	assert_int_equal(
+		vmres_sysalloc_reserve(sa, "mmio-hi", 0x180000000ull, 0x1000, 0, 5, "y", NULL), 0);
+	alloc_ok(sa, &q, 1, 6, &id);
+	before = dump(sa);
+	assert_int_equal(vmres_sysalloc_resize_pool(sa, "mmio32", 0xd0001000, 0xffffffff),
+			 VMRES_ESTATE);
+	assert_int_equal(vmres_sysalloc_resize_pool(sa, "mmio32", 0xc0000000, 0x100000000ull),
+			 VMRES_EOVERLAP);
+	assert_int_equal(vmres_sysalloc_resize_pool(sa, "pio", 0, 0x10000), VMRES_ERANGE);
+	assert_int_equal(vmres_sysalloc_resize_pool(sa, "ids", 0, 10), VMRES_EKIND);
+	assert_int_equal(vmres_sysalloc_resize_pool(sa, "nope", 0, 10), VMRES_EPOOL);
+	assert_int_equal(vmres_sysalloc_resize_pool(sa, "mmio32", 2, 1), VMRES_EINVAL);
+	assert_int_equal(vmres_sysalloc_remove_pool(sa, "mmio32"), VMRES_ESTATE);
+	assert_int_equal(vmres_sysalloc_remove_pool(sa, "nope"), VMRES_EPOOL);
+	after = dump(sa);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+
+	/* shrink around the allocation, then grow below it */
+	assert_int_equal(vmres_sysalloc_resize_pool(sa, "mmio32", 0xd0000000, 0xd0000fff), 0);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xd0000000, &info), 0);
+	assert_int_equal(info.owner, 4);
+	assert_string_equal(info.label, "x");
+	assert_int_equal(vmres_sysalloc_resize_pool(sa, "mmio32", 0x80000000, 0xdfffffff), 0);
+	assert_int_equal(vmres_sysalloc_reserve(sa, "mmio32", 0x80000000, 0x1000, 0, 4, NULL, NULL),
+			 0);
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	/* remove an empty pool from the middle: every later pool's records stay found */
+	assert_int_equal(vmres_sysalloc_remove_pool(sa, "gsi"), 0);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio-hi", 0x180000000ull, &info), 0);
+	assert_int_equal(info.owner, 5);
+	assert_int_equal(vmres_sysalloc_find(sa, "ids", id.u.id.id, &info), 0);
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	assert_int_equal(vmres_sysalloc_release(sa, &id, 6), 0);
+	assert_int_equal(vmres_sysalloc_remove_pool(sa, "ids"), 0);
+	assert_int_equal(vmres_sysalloc_release(sa, &r, 4), 0);
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
 	vmres_sysalloc_free(sa);
 }
 
@@ -1858,6 +1996,8 @@ int main(void)
 		cmocka_unit_test(test_release_checks_pool_kind_owner_and_double_free),
 		cmocka_unit_test(test_moving_a_bar_is_alloc_exact_then_release),
 		cmocka_unit_test(test_move_transaction_moves_the_allocation_whole),
+		cmocka_unit_test(test_guest_pool_takes_only_what_lies_outside_every_window),
+		cmocka_unit_test(test_pools_resize_and_remove_without_stranding_allocations),
 		cmocka_unit_test(test_reserve_takes_exactly_what_is_given),
 		cmocka_unit_test(test_release_owner_frees_that_owner_only),
 		cmocka_unit_test(test_add_pool_rejects_bad_names_windows_and_overlaps),

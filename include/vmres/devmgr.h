@@ -255,6 +255,33 @@ int vmres_devmgr_update(struct vmres_devmgr *m, uint32_t instance, const struct 
  * pool (or a manager without a sysalloc) is only moved on its bus.
  */
 
+/** Where guest-driven moves may put a range that names a pool. */
+enum vmres_devmgr_policy {
+	/** Only inside a pool's window (the default): elsewhere VMRES_ERANGE. */
+	VMRES_DEVMGR_STRICT = 0,
+	/**
+	 * Follow the guest, as hardware does, for a VMM that lets the guest
+	 * assign its BARs: a range outside every pool's window is accepted when
+	 * it meets no other range of the system allocator's guest pool of its
+	 * space (vmres_sysalloc_add_guest_pool(), where the VMM reserves its RAM
+	 * and reserved regions), and is recorded there as guest-placed, so no one
+	 * else is given that space; a later move or release gives it back.
+	 * Without a guest pool it is VMRES_DEVMGR_STRICT. A range that straddles a
+	 * window's edge is refused either way (VMRES_ERANGE).
+	 */
+	VMRES_DEVMGR_FOLLOW_GUEST = 1,
+};
+
+/**
+ * vmres_devmgr_set_policy() - choose where guest-driven moves and maps may put
+ * a range (enum vmres_devmgr_policy). Ranges already placed stay where they are.
+ * @param m the manager.
+ * @param policy VMRES_DEVMGR_STRICT or VMRES_DEVMGR_FOLLOW_GUEST.
+ * @return 0; VMRES_EINVAL for NULL @p m or an unknown policy.
+ * Context: any thread; serialized with writers.
+ */
+int vmres_devmgr_set_policy(struct vmres_devmgr *m, enum vmres_devmgr_policy policy);
+
 /** Where an address resource is, for its listener. */
 struct vmres_devmgr_placement {
 	uint64_t base; /**< first address */
@@ -335,7 +362,8 @@ int vmres_devmgr_set_listener(struct vmres_devmgr *m, uint32_t instance, unsigne
  *   VMRES_EDEVICE     no device @p instance;
  *   VMRES_ENOENT      @p res_index out of range or not an address resource;
  *   VMRES_EOVERFLOW   the moved range would pass the end of the 64-bit space;
- *   VMRES_ERANGE      outside every pool's window (or past port 0xFFFF);
+ *   VMRES_ERANGE      outside every pool's window (see enum
+ *                     vmres_devmgr_policy), or past port 0xFFFF;
  *   VMRES_EMISALIGNED @p new_base not a multiple of the resource's align;
  *   VMRES_EOVERLAP    onto another mapped range (of any device, this one's
  *                     other ranges included) or another allocation;

@@ -37,6 +37,7 @@
 #ifndef VMRES_SYSALLOC_H
 #define VMRES_SYSALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -71,6 +72,7 @@ struct vmres_sysalloc_pool_info {
 	uint64_t base;		  /**< first address or number of the pool */
 	uint64_t last;		  /**< last address or number (inclusive) */
 	uint64_t count;		  /**< resources currently allocated from it */
+	bool guest;		  /**< a guest pool (vmres_sysalloc_add_guest_pool()) */
 };
 
 /** One allocated resource as reported by iteration and lookups. */
@@ -123,6 +125,56 @@ void vmres_sysalloc_free(struct vmres_sysalloc *sa);
  */
 int vmres_sysalloc_add_addr_pool(struct vmres_sysalloc *sa, const char *name,
 				 enum vmres_space space, uint64_t base, uint64_t last);
+
+/**
+ * vmres_sysalloc_add_guest_pool() - add the pool of @p space that records
+ * ranges placed outside every ordinary pool: by the guest (a BAR that Linux
+ * assigned above RAM, vmres_devmgr_set_policy()) or by the VMM, which
+ * reserves there, with an owner tag of its own, what the guest must never be
+ * given (its RAM, firmware, reserved regions). Its window is the whole space,
+ * but its ranges stay out of every ordinary pool's window: it takes only exact
+ * requests (vmres_sysalloc_reserve()), each outside all of them, and no pool
+ * is added or resized over one of its ranges. At most one per space; it
+ * cannot be resized.
+ * @param sa the allocator.
+ * @param name the pool's name: 1 to VMRES_POOL_NAME_MAX - 1 bytes of text.
+ * @param space VMRES_SPACE_PIO ([0, 0xFFFF]) or VMRES_SPACE_MMIO ([0, 2^64 - 1]).
+ * @return 0, or: VMRES_EINVAL (NULL @p sa, a bad name, an unknown space);
+ *   VMRES_EEXIST (a pool of that name, or a guest pool of that space);
+ *   VMRES_ENOMEM.
+ * Context: caller serializes; O(p).
+ */
+int vmres_sysalloc_add_guest_pool(struct vmres_sysalloc *sa, const char *name,
+				  enum vmres_space space);
+
+/**
+ * vmres_sysalloc_resize_pool() - give an ordinary address pool the window
+ * [@p base, @p last]: a preset is a starting point that the VMM adapts to its
+ * memory map. Its allocations stay as they are (owners, labels, alignment).
+ * @param sa the allocator.
+ * @param name the pool.
+ * @param base the new window's first address.
+ * @param last its last address (inclusive).
+ * @return 0, or (nothing changed): VMRES_EINVAL (NULL pointer, @p base >
+ *   @p last); VMRES_EPOOL (no such pool); VMRES_EKIND (a number pool or a guest
+ *   pool); VMRES_ERANGE (a PIO window past 0xFFFF); VMRES_ESTATE (an
+ *   allocation would lie outside the new window); VMRES_EOVERLAP (the window
+ *   would meet another pool's or a range of the guest pool); VMRES_ENOMEM.
+ * Context: caller serializes; O(p + n log n) for the pool's n allocations.
+ */
+int vmres_sysalloc_resize_pool(struct vmres_sysalloc *sa, const char *name, uint64_t base,
+			       uint64_t last);
+
+/**
+ * vmres_sysalloc_remove_pool() - remove an empty pool of any kind. The pools
+ * added after it move up one place in iteration, dumps and snapshots.
+ * @param sa the allocator.
+ * @param name the pool.
+ * @return 0, or (nothing changed): VMRES_EINVAL (NULL pointer); VMRES_EPOOL (no
+ *   such pool); VMRES_ESTATE (it still holds allocations).
+ * Context: caller serializes; O(p + n) for the n allocations of all pools.
+ */
+int vmres_sysalloc_remove_pool(struct vmres_sysalloc *sa, const char *name);
 
 /**
  * vmres_sysalloc_add_id_pool() - add a number pool over [@p lo, @p hi].
@@ -310,23 +362,34 @@ struct vmres_sysalloc_move {
  * exactly one vmres_sysalloc_move_commit() (which cannot fail) or
  * vmres_sysalloc_move_abort(), with no other call that changes @p sa in
  * between.
+ *
+ * With VMRES_SYSALLOC_MOVE_GUEST in @p flags, a new range that lies outside
+ * every ordinary pool's window goes to the guest pool of its space
+ * (vmres_sysalloc_add_guest_pool()), where it must not meet another range.
  * @param sa the allocator.
  * @param r the resource as its holder knows it (kind VMRES_RES_ADDR).
  * @param owner its owner.
  * @param new_base the new first address.
+ * @param flags 0, or VMRES_SYSALLOC_MOVE_GUEST.
  * @param mv receives the prepared move.
  * @return 0, or (nothing changed, @p mv untouched):
- *   VMRES_EINVAL    a NULL pointer, or @p r not an address resource;
+ *   VMRES_EINVAL    a NULL pointer, @p r not an address resource, unknown flags;
  *   VMRES_ESIZE     r's size is 0;
  *   VMRES_EOVERFLOW the new range passes 2^64 - 1;
- *   VMRES_ERANGE    no pool of r's space holds the new range whole;
+ *   VMRES_ERANGE    no pool of r's space holds the new range whole (with
+ *                   VMRES_SYSALLOC_MOVE_GUEST: nor is it outside every
+ *                   window with a guest pool to take it);
  *   VMRES_EMISALIGNED @p new_base not a multiple of r's alignment;
  *   VMRES_EOVERLAP  another allocation holds part of the new range;
  *   VMRES_ENOMEM.
  * Context: caller serializes; O(p + log n) for p pools.
  */
 int vmres_sysalloc_move_prepare(struct vmres_sysalloc *sa, const struct vmres_resource *r,
-				uint64_t owner, uint64_t new_base, struct vmres_sysalloc_move *mv);
+				uint64_t owner, uint64_t new_base, unsigned int flags,
+				struct vmres_sysalloc_move *mv);
+
+/** vmres_sysalloc_move_prepare() flag: follow the guest outside every pool. */
+#define VMRES_SYSALLOC_MOVE_GUEST 0x1u
 
 /**
  * vmres_sysalloc_move_commit() - make a prepared move: the allocation is now
@@ -427,7 +490,8 @@ int vmres_sysalloc_foreach_owner(const struct vmres_sysalloc *sa, vmres_sysalloc
 				 void *ctx);
 
 /**
- * vmres_sysalloc_find_pool() - the address pool whose window holds @p addr in @p space.
+ * vmres_sysalloc_find_pool() - the ordinary (not guest) address pool whose window
+ * holds @p addr in @p space.
  * @param sa the allocator.
  * @param space VMRES_SPACE_PIO or VMRES_SPACE_MMIO.
  * @param addr the address.

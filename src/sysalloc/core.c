@@ -239,23 +239,61 @@ static bool gsi_kind(enum vmres_res_kind k)
 	return k == VMRES_RES_IRQ || k == VMRES_RES_MSI;
 }
 
-/* Two pools may not hand out the same address or the same GSI. */
+/* Two pools may not hand out the same address or the same GSI. (A guest pool
+ * spans its whole space: its ranges keep out of the others' windows instead.) */
 static bool clashes(const struct vmres__pool *p, const struct vmres__pool *q)
 {
 	bool same_space =
 		(p->kind == VMRES_RES_ADDR && q->kind == VMRES_RES_ADDR && p->space == q->space) ||
 		(gsi_kind(p->kind) && gsi_kind(q->kind));
 
-	return same_space && p->base <= q->last && q->base <= p->last;
+	return !p->guest && !q->guest && same_space && p->base <= q->last && q->base <= p->last;
+}
+
+/* Does an allocation of @p a meet [base, last]? */
+static bool addr_taken(const struct vmres_addr *a, uint64_t base, uint64_t last)
+{
+	struct vmres_addr_entry e;
+
+	return vmres_addr_find(a, base, &e) == 0 ||
+	       (vmres_addr_next(a, base, &e) == 0 && e.base <= last);
+}
+
+/* Could @p np (new, or @p np resized to [base, last]) be a pool of @p sa?
+ * VMRES_EOVERLAP if its window would meet another pool's, or a guest-placed
+ * range. */
+static int window_free(const struct vmres_sysalloc *sa, const struct vmres__pool *np, uint64_t base,
+		       uint64_t last)
+{
+	struct vmres__pool probe = *np;
+
+	probe.base = base;
+	probe.last = last;
+	for (uint32_t i = 0; i < sa->n_pools; i++) {
+		const struct vmres__pool *p = sa->pools[i];
+
+		if (p == np)
+			continue;
+		if (clashes(p, &probe))
+			return VMRES_EOVERLAP;
+		if (p->guest && !np->guest && np->kind == VMRES_RES_ADDR && p->space == np->space &&
+		    addr_taken(p->addr, base, last))
+			return VMRES_EOVERLAP;
+		if (p->guest && np->guest && p->space == np->space)
+			return VMRES_EEXIST;
+	}
+	return 0;
 }
 
 static int add_pool(struct vmres_sysalloc *sa, struct vmres__pool *np)
 {
+	int ret;
+
 	if (vmres__sysalloc_pool(sa, np->name))
 		return VMRES_EEXIST;
-	for (uint32_t i = 0; i < sa->n_pools; i++)
-		if (clashes(sa->pools[i], np))
-			return VMRES_EOVERLAP;
+	ret = window_free(sa, np, np->base, np->last);
+	if (ret)
+		return ret;
 	if (sa->n_pools == sa->cap_pools) {
 		uint32_t cap = sa->cap_pools ? sa->cap_pools * 2 : 8;
 		struct vmres__pool **pools = realloc(sa->pools, cap * sizeof(*pools));
@@ -310,6 +348,133 @@ int vmres_sysalloc_add_addr_pool(struct vmres_sysalloc *sa, const char *name,
 		return VMRES_ENOMEM;
 	p->space = space;
 	return add_pool_or_free(sa, p, vmres_addr_new(base, last, &p->addr));
+}
+
+int vmres_sysalloc_add_guest_pool(struct vmres_sysalloc *sa, const char *name,
+				  enum vmres_space space)
+{
+	uint64_t last = space == VMRES_SPACE_PIO ? 0xffff : UINT64_MAX;
+	struct vmres__pool *p;
+
+	if (!sa || check_name(name, VMRES_POOL_NAME_MAX))
+		return VMRES_EINVAL;
+	if (space != VMRES_SPACE_PIO && space != VMRES_SPACE_MMIO)
+		return VMRES_EINVAL;
+	p = pool_template(name, VMRES_RES_ADDR, 0, last);
+	if (!p)
+		return VMRES_ENOMEM;
+	p->space = space;
+	p->guest = true;
+	return add_pool_or_free(sa, p, vmres_addr_new(0, last, &p->addr));
+}
+
+/* Re-key every record after pools were renumbered. */
+static void rekey_records(struct vmres_sysalloc *sa)
+{
+	struct vmres__hnode *all = NULL;
+
+	for (size_t b = 0; b <= sa->recs.mask; b++) {
+		while (sa->recs.buckets[b]) {
+			struct vmres__hnode *n = sa->recs.buckets[b];
+
+			sa->recs.buckets[b] = n->next;
+			n->next = all;
+			all = n;
+		}
+	}
+	sa->recs.count = 0;
+	while (all) {
+		struct vmres__hnode *n = all;
+		struct vmres__rec *r = (struct vmres__rec *)n; /* node is the first member */
+
+		all = n->next;
+		n->ns = r->pool->index;
+		htab_insert(&sa->recs, n);
+	}
+}
+
+int vmres_sysalloc_remove_pool(struct vmres_sysalloc *sa, const char *name)
+{
+	struct vmres__pool *p;
+
+	if (!sa || !name)
+		return VMRES_EINVAL;
+	p = vmres__sysalloc_pool(sa, name);
+	if (!p)
+		return VMRES_EPOOL;
+	if (p->count)
+		return VMRES_ESTATE;
+	memmove(sa->pools + p->index, sa->pools + p->index + 1,
+		(sa->n_pools - p->index - 1) * sizeof(*sa->pools));
+	sa->n_pools--;
+	for (uint32_t i = p->index; i < sa->n_pools; i++)
+		sa->pools[i]->index = i;
+	if (p->index < sa->n_pools)
+		rekey_records(sa);
+	pool_free(p);
+	return 0;
+}
+
+struct rebuild {
+	struct vmres_addr *to;
+	int ret;
+};
+
+static int copy_alloc(void *ctx, const struct vmres_addr_entry *e)
+{
+	struct rebuild *rb = ctx;
+
+	rb->ret = vmres_addr_reserve(rb->to, e->base, e->last - e->base + 1, e->owner);
+	return rb->ret;
+}
+
+static int bounds_of(void *ctx, const struct vmres_addr_entry *e)
+{
+	struct vmres_range *r = ctx;
+
+	if (r->base > e->base)
+		r->base = e->base;
+	if (r->last < e->last)
+		r->last = e->last;
+	return 0;
+}
+
+int vmres_sysalloc_resize_pool(struct vmres_sysalloc *sa, const char *name, uint64_t base,
+			       uint64_t last)
+{
+	struct vmres_range used = {UINT64_MAX, 0};
+	struct rebuild rb = {NULL, 0};
+	struct vmres__pool *p;
+	int ret;
+
+	if (!sa || !name || base > last)
+		return VMRES_EINVAL;
+	p = vmres__sysalloc_pool(sa, name);
+	if (!p)
+		return VMRES_EPOOL;
+	if (p->kind != VMRES_RES_ADDR || p->guest)
+		return VMRES_EKIND;
+	if (p->space == VMRES_SPACE_PIO && last > 0xffff)
+		return VMRES_ERANGE;
+	(void)vmres_addr_foreach(p->addr, bounds_of, &used);
+	if (p->count && (used.base < base || used.last > last))
+		return VMRES_ESTATE;
+	ret = window_free(sa, p, base, last);
+	if (ret)
+		return ret;
+	/* A new tree for the new window, then the allocations again: all or nothing. */
+	ret = vmres_addr_new(base, last, &rb.to);
+	if (!ret)
+		ret = vmres_addr_foreach(p->addr, copy_alloc, &rb) ? rb.ret : 0;
+	if (ret) {
+		vmres_addr_free(rb.to);
+		return ret;
+	}
+	vmres_addr_free(p->addr);
+	p->addr = rb.to;
+	p->base = base;
+	p->last = last;
+	return 0;
 }
 
 int vmres_sysalloc_add_id_pool(struct vmres_sysalloc *sa, const char *name,
@@ -426,6 +591,20 @@ static void txn_push(struct txn *t, struct vmres__rec *r, uint64_t key)
 	rec_link(t->sa, r, t->owner, &t->top);
 }
 
+/* Does [base, last] meet the window of an ordinary address pool of @p space? */
+static bool meets_windows(const struct vmres_sysalloc *sa, enum vmres_space space, uint64_t base,
+			  uint64_t last)
+{
+	for (uint32_t i = 0; i < sa->n_pools; i++) {
+		const struct vmres__pool *p = sa->pools[i];
+
+		if (p->kind == VMRES_RES_ADDR && !p->guest && p->space == space &&
+		    base <= p->last && p->base <= last)
+			return true;
+	}
+	return false;
+}
+
 static int alloc_addr(struct txn *t, struct vmres__pool *p, const struct vmres_request *q)
 {
 	struct vmres_addr_req req = q->u.addr.req;
@@ -437,6 +616,15 @@ static int alloc_addr(struct txn *t, struct vmres__pool *p, const struct vmres_r
 		return VMRES_EKIND;
 	if (req.size == 0)
 		return VMRES_ESIZE;
+	if (p->guest) {
+		/* Exactly what the guest or the VMM placed, outside every window. */
+		if (req.policy != VMRES_ADDR_EXACT)
+			return VMRES_EINVAL;
+		if (req.addr + (req.size - 1) < req.addr)
+			return VMRES_EOVERFLOW;
+		if (meets_windows(t->sa, p->space, req.addr, req.addr + (req.size - 1)))
+			return VMRES_ERANGE;
+	}
 	req.owner = t->owner->node.key;
 	r = rec_new(p);
 	if (!r)
@@ -681,22 +869,32 @@ int vmres_sysalloc_release(struct vmres_sysalloc *sa, const struct vmres_resourc
 
 /* ---- moves ---- */
 
-/* The address pool of @p space whose window holds [base, last] whole. */
-static struct vmres__pool *pool_holding(const struct vmres_sysalloc *sa, enum vmres_space space,
-					uint64_t base, uint64_t last)
+struct vmres__pool *vmres__sysalloc_pool_holding(const struct vmres_sysalloc *sa,
+						 enum vmres_space space, uint64_t base,
+						 uint64_t last)
 {
 	for (uint32_t i = 0; i < sa->n_pools; i++) {
 		struct vmres__pool *p = sa->pools[i];
 
-		if (p->kind == VMRES_RES_ADDR && p->space == space && base >= p->base &&
-		    last <= p->last)
+		if (p->kind == VMRES_RES_ADDR && !p->guest && p->space == space &&
+		    base >= p->base && last <= p->last)
 			return p;
 	}
 	return NULL;
 }
 
+/* The guest pool of @p space, or NULL. */
+static struct vmres__pool *guest_pool(const struct vmres_sysalloc *sa, enum vmres_space space)
+{
+	for (uint32_t i = 0; i < sa->n_pools; i++)
+		if (sa->pools[i]->guest && sa->pools[i]->space == space)
+			return sa->pools[i];
+	return NULL;
+}
+
 int vmres_sysalloc_move_prepare(struct vmres_sysalloc *sa, const struct vmres_resource *r,
-				uint64_t owner, uint64_t new_base, struct vmres_sysalloc_move *mv)
+				uint64_t owner, uint64_t new_base, unsigned int flags,
+				struct vmres_sysalloc_move *mv)
 {
 	struct vmres_sysalloc_move m = {.priv_base = new_base};
 	uint64_t size, align, last;
@@ -704,7 +902,7 @@ int vmres_sysalloc_move_prepare(struct vmres_sysalloc *sa, const struct vmres_re
 	struct vmres__rec *rec = NULL;
 	int ret;
 
-	if (!sa || !r || !mv || r->kind != VMRES_RES_ADDR)
+	if (!sa || !r || !mv || r->kind != VMRES_RES_ADDR || (flags & ~VMRES_SYSALLOC_MOVE_GUEST))
 		return VMRES_EINVAL;
 	size = r->u.addr.size;
 	if (size == 0)
@@ -720,9 +918,16 @@ int vmres_sysalloc_move_prepare(struct vmres_sysalloc *sa, const struct vmres_re
 		*mv = m;
 		return 0;
 	}
-	dst = m.priv_held && new_base >= rec->pool->base && last <= rec->pool->last
-		      ? rec->pool
-		      : pool_holding(sa, r->u.addr.space, new_base, last);
+	/* Its own pool if it holds the new range, else the pool that does, else
+	 * (if the caller follows the guest) the guest pool, outside every window. */
+	if (m.priv_held && !rec->pool->guest && new_base >= rec->pool->base &&
+	    last <= rec->pool->last)
+		dst = rec->pool;
+	else
+		dst = vmres__sysalloc_pool_holding(sa, r->u.addr.space, new_base, last);
+	if (!dst && (flags & VMRES_SYSALLOC_MOVE_GUEST) &&
+	    !meets_windows(sa, r->u.addr.space, new_base, last))
+		dst = guest_pool(sa, r->u.addr.space);
 	if (!dst)
 		return VMRES_ERANGE;
 	if (align > 1 && new_base % align)

@@ -26,6 +26,7 @@ int vmres_sysalloc_foreach_pool(const struct vmres_sysalloc *sa, vmres_sysalloc_
 			.base = p->base,
 			.last = p->last,
 			.count = p->count,
+			.guest = p->guest,
 		};
 		int ret = fn(ctx, &info);
 
@@ -153,8 +154,8 @@ int vmres_sysalloc_find_pool(const struct vmres_sysalloc *sa, enum vmres_space s
 	for (uint32_t i = 0; i < sa->n_pools; i++) {
 		const struct vmres__pool *p = sa->pools[i];
 
-		if (p->kind == VMRES_RES_ADDR && p->space == space && addr >= p->base &&
-		    addr <= p->last) {
+		if (p->kind == VMRES_RES_ADDR && !p->guest && p->space == space &&
+		    addr >= p->base && addr <= p->last) {
 			memcpy(name_out, p->name, VMRES_POOL_NAME_MAX);
 			return 0;
 		}

@@ -13,6 +13,7 @@
 #ifndef VMRES_SYSALLOC_INT_H
 #define VMRES_SYSALLOC_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,7 @@ struct vmres__pool {
 	enum vmres_space space; /* ADDR only */
 	uint64_t base, last;
 	uint64_t count;		 /* records in this pool */
+	bool guest;		 /* ADDR: the whole space, for guest-placed ranges */
 	struct vmres_addr *addr; /* ADDR */
 	struct vmres_ids *ids;	 /* IRQ, MSI, ID */
 };
@@ -70,6 +72,11 @@ struct vmres_sysalloc {
 };
 
 struct vmres__pool *vmres__sysalloc_pool(const struct vmres_sysalloc *sa, const char *name);
+/* The ordinary (not guest) address pool of @p space whose window holds
+ * [base, last] whole, or NULL. */
+struct vmres__pool *vmres__sysalloc_pool_holding(const struct vmres_sysalloc *sa,
+						 enum vmres_space space, uint64_t base,
+						 uint64_t last);
 /* The pool a caller named: VMRES_EINVAL for a name that is not text (see
  * vmres__name_valid()), VMRES_EPOOL for one no pool has (a name of
  * VMRES_POOL_NAME_MAX bytes or more included). */
