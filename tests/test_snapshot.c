@@ -18,6 +18,7 @@
 #include <vmres/sysalloc.h>
 
 #include "helpers.h"
+#include "snapshot_fixture.h"
 
 /* ---- byte access to a snapshot (layout: docs/SNAPSHOT.md) ---- */
 
@@ -1292,6 +1293,190 @@ static void test_find_device_by_name_walks_duplicates(void **state)
 	vmres_sysalloc_free(sa);
 }
 
+/* ---- the committed snapshots of older formats (tests/data/) ---- */
+
+/* A file of tests/data/ (meson passes the folder as VMRES_TEST_DATA), whole. */
+static uint8_t *read_test_data(const char *name, size_t *len)
+{
+	const char *dir = getenv("VMRES_TEST_DATA");
+	char path[4096];
+	uint8_t *buf;
+	FILE *f;
+	long size;
+
+	if (!dir)
+		fail_msg("VMRES_TEST_DATA is not set: run through 'meson test', or set it to the "
+			 "source tree's tests/data");
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "rb");
+	if (!f)
+		fail_msg("%s: %s", path, strerror(errno));
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	size = ftell(f);
+	assert_true(size >= 0);
+	assert_int_equal(fseek(f, 0, SEEK_SET), 0);
+	buf = malloc((size_t)size + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
+	buf[size] = 0;
+	fclose(f);
+	*len = (size_t)size;
+	return buf;
+}
+
+/* Fail at the first line where @got differs from @want (less noise than the
+ * whole 10 KiB texts). */
+static void assert_same_text(const char *got, const char *want, const char *what)
+{
+	int line = 1;
+
+	for (size_t i = 0; got[i] || want[i]; i++) {
+		if (got[i] != want[i]) {
+			const char *g = got + i, *w = want + i;
+
+			while (g > got && g[-1] != '\n')
+				g--, w--;
+			fail_msg("%s differs at line %d:\n  got:  %.*s\n  want: %.*s", what, line,
+				 (int)strcspn(g, "\n"), g, (int)strcspn(w, "\n"), w);
+		}
+		if (got[i] == '\n')
+			line++;
+	}
+}
+
+/* Records the bind calls: one per device, in id order, parents first. */
+struct bind_order {
+	struct bind_ctx fake;
+	uint32_t last;
+	int calls;
+};
+
+static int bind_in_order(void *ctx, const struct vmres_devmgr_info *entry,
+			 const struct vmres_resource *res, const bool *mapped,
+			 struct vmres_device *dev)
+{
+	struct bind_order *o = ctx;
+
+	assert_true(entry->instance > o->last);
+	assert_true(entry->parent < entry->instance);
+	o->last = entry->instance;
+	o->calls++;
+	return bind_fake(&o->fake, entry, res, mapped, dev);
+}
+
+/* Restore tests/data/@name (written by an older vmres; see
+ * tests/tools/gen_snapshot_fixture.c) and check it against @name's .dump. */
+static void restore_committed(const char *name, const char *dump_name, struct bind_order *o,
+			      struct vmres_sysalloc **sa, struct vmres_devmgr **m)
+{
+	struct vmres_snapshot_error e = {1, 1};
+	uint8_t *buf;
+	char *want, *got;
+	size_t len, dump_len;
+	int rc;
+
+	buf = read_test_data(name, &len);
+	want = (char *)read_test_data(dump_name, &dump_len);
+	rc = vmres_snapshot_restore(buf, len, bind_in_order, o, sa, m, &e);
+	if (rc)
+		fail_msg("%s: %s at byte %zu", name, vmres_errname(rc), e.offset);
+	assert_int_equal(e.offset, len);
+	assert_int_equal(vmres_sysalloc_validate(*sa), 0);
+	got = fixture_describe_str(*sa, *m);
+	assert_non_null(got);
+	assert_same_text(got, want, dump_name);
+	free(got);
+	free(want);
+	free(buf);
+}
+
+static void test_committed_v1_snapshot_restores_to_its_recorded_state(void **state)
+{
+	struct bind_order o = {{{0, 0}, 0, 0}, 0, 0};
+	struct vmres_sysalloc *sa = NULL, *sa2 = NULL;
+	struct vmres_devmgr *m = NULL, *m2 = NULL;
+	struct vmres_devmgr_stats st;
+	struct vmres_snapshot_error e;
+	uint8_t *buf, *saved;
+	size_t len, saved_len;
+	char *a, *b;
+
+	(void)state;
+	/* It is what it claims: format 1.0, whole. */
+	buf = read_test_data("snapshot-v1.bin", &len);
+	assert_true(len < 8192);
+	assert_memory_equal(buf, VMRES_SNAPSHOT_MAGIC, 8);
+	assert_int_equal(buf[8] | buf[9] << 8, 1);
+	assert_int_equal(buf[10] | buf[11] << 8, 0);
+	assert_int_equal(rd64(buf + 16), len);
+	free(buf);
+
+	restore_committed("snapshot-v1.bin", "snapshot-v1.dump", &o, &sa, &m);
+	assert_int_equal(vmres_devmgr_stats(m, &st), 0);
+	assert_int_equal(st.devices, 8);
+	assert_int_equal(o.calls, 8);
+	assert_int_equal(o.fake.stats.created, 8);
+
+	/* Saved again by this vmres (in its own format), it restores the same. */
+	save(sa, m, &saved, &saved_len);
+	assert_int_equal(vmres_snapshot_restore(saved, saved_len, NULL, NULL, &sa2, &m2, &e), 0);
+	a = fixture_describe_str(sa, m);
+	b = fixture_describe_str(sa2, m2);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_same_text(b, a, "the state saved again and restored");
+	free(a);
+	free(b);
+	free(saved);
+	vmres_devmgr_free(m2);
+	vmres_sysalloc_free(sa2);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+	assert_int_equal(o.fake.stats.released, 8);
+}
+
+/* The restored v1 manager goes on as the saved one would have: ids after the
+ * saved next id, reservations of mapped ranges held for their owners, unmapped
+ * ranges reserved again when mapped. Indices are those of snapshot-v1.dump. */
+static void test_committed_v1_snapshot_restores_a_working_manager(void **state)
+{
+	struct bind_order o = {{{0, 0}, 0, 0}, 0, 0};
+	struct vmres_sysalloc_alloc_info ai;
+	struct vmres_sysalloc *sa = NULL;
+	struct vmres_devmgr *m = NULL;
+	uint32_t id, at;
+
+	(void)state;
+	restore_committed("snapshot-v1.bin", "snapshot-v1.dump", &o, &sa, &m);
+	id = register_dev(m, "new", 0x40, VMRES_DEVMGR_NO_PARENT, NULL, 0);
+	assert_int_equal(id, 11);
+	/* virtio-net0's BAR 0, moved by the guest to 0xd0000000: held for its owner,
+	 * given back when unmapped. */
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xd0000000, &ai), 0);
+	assert_int_equal(ai.owner, 0x10);
+	assert_string_equal(ai.label, "bar1");
+	assert_int_equal(vmres_devmgr_unmap_range(m, 2, 0), 0);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xd0000000, &ai), VMRES_ENOENT);
+	/* nvme0-vf0's BAR, unmapped and moved there: mapping it reserves it now. */
+	assert_int_equal(vmres_devmgr_map_range(m, 5, 0), 0);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xd000ffff, &ai), 0);
+	assert_int_equal(ai.owner, 0x13);
+	assert_int_equal(vmres_devmgr_find(m, VMRES_SPACE_MMIO, 0xd0000000, &at, NULL, NULL), 0);
+	assert_int_equal(at, 5);
+	/* virtio-blk0's unmapped BAR comes back where it was. */
+	assert_int_equal(vmres_devmgr_map_range(m, 3, 1), 0);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xffdfff00, &ai), 0);
+	assert_int_equal(ai.owner, 0x11);
+	/* The unplugged devices' ids stay used; a parent with children stays. */
+	assert_int_equal(vmres_devmgr_get(m, 6, NULL, NULL, NULL, 0), VMRES_EDEVICE);
+	assert_int_equal(vmres_devmgr_get(m, 10, NULL, NULL, NULL, 0), VMRES_EDEVICE);
+	assert_int_equal(vmres_devmgr_unregister(m, 4), VMRES_EPARENT);
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+	assert_int_equal(o.fake.stats.released, o.fake.stats.created);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1313,6 +1498,8 @@ int main(void)
 		cmocka_unit_test(test_failing_bind_releases_every_bound_device),
 		cmocka_unit_test(test_restore_checks_its_arguments),
 		cmocka_unit_test(test_find_device_by_name_walks_duplicates),
+		cmocka_unit_test(test_committed_v1_snapshot_restores_to_its_recorded_state),
+		cmocka_unit_test(test_committed_v1_snapshot_restores_a_working_manager),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
