@@ -480,6 +480,9 @@ static void msi_written(struct vmres_pci_func *f)
 
 	msi_read_state(f, &s);
 	if (s.enabled) {
+		bool tried = false;
+		int err = 0;
+
 		for (unsigned int v = 0; v < s.vectors; v++) {
 			struct vmres_msi_msg msg = msi_vector_msg(&s, v);
 			int rc;
@@ -487,12 +490,19 @@ static void msi_written(struct vmres_pci_func *f)
 			if (m->routed[v] && msg_equal(&m->routed_msg[v], &msg))
 				continue;
 			rc = mapper_reroute(f, m->res_index + v, &msg);
-			m->last_error = rc;
-			if (!rc) {
+			tried = true;
+			if (rc) {
+				/* A refused vector stays unrouted (tried again at the
+				 * next write) and is reported even if later ones pass. */
+				m->routed[v] = false;
+				err = err ? err : rc;
+			} else {
 				m->routed[v] = true;
 				m->routed_msg[v] = msg;
 			}
 		}
+		if (tried)
+			m->last_error = err;
 	}
 	msi_sync_sources(f, &s);
 	if (s.enabled == m->seen_enabled && s.vectors == m->seen_vectors && s.mask == m->seen_mask)

@@ -360,29 +360,6 @@ struct known_failure {
 #define KNOWN_PERSISTENT 2
 
 static const struct known_failure known_failures[] = {
-	/* New: msi_written() (src/pci.c) sets msi.last_error from each vector's
-	 * reroute in turn, so when vector v's reroute fails with VMRES_ENOMEM
-	 * and a later vector's succeeds, last_error is 0: the device manager
-	 * keeps v's old message (0/0 before the first enable) while
-	 * vmres_pci_func_msi_get() reports a fully routed MSI. Any MSI write
-	 * that reroutes two or more enabled vectors, one allocation failing. */
-	{"pci", KNOWN_ONE_SHOT, KNOWN_DISAGREES, "PCI_MSI_",
-	 "a refused MSI reroute of one vector is not reported when a later vector's succeeds"},
-	/* New: bar_place() (src/pci.c) ignores the result of moving the range
-	 * back after a refused map. Decode comes on for a BAR written while
-	 * decode was off: the move to the new address succeeds, the map fails,
-	 * and so does the move back (no memory): the function reports the
-	 * refusal and keeps mapped_base at the old address, while the device
-	 * manager holds the unmapped range at the new one. */
-	{"pci", KNOWN_PERSISTENT, KNOWN_DISAGREES, "VMRES_PCI_COMMAND := VMRES_PCI_COMMAND_MEMORY",
-	 "bar_place() ignores a failed move back after a refused map"},
-	/* Known before (issue 16): vmres_pci_func_bind()'s rollback ignores errors.
-	 * With command 0, bind unmaps BAR0 (its reservation goes back to the
-	 * sysalloc), the unmap of BAR1 fails, and the rollback's map of BAR0
-	 * fails too (no memory): bind returns VMRES_ENOMEM with BAR0 unmapped in
-	 * the device manager and its "bar0" reservation gone. */
-	{"pci", KNOWN_PERSISTENT, KNOWN_CHANGED, "vmres_pci_func_bind(",
-	 "vmres_pci_func_bind()'s rollback ignores errors (known)"},
 	{NULL, 0, 0, NULL, NULL},
 };
 
