@@ -9,7 +9,9 @@
  * (vmres_irq_mgr_msi_notify) keeps up to date. The input is what the guest
  * does: conf1 address and data accesses of any size and port (BAR sizing and
  * moves to anywhere, decode on and off, MSI programming), MMIO and PIO reads
- * and writes near the BARs, and interrupts raised by the devices.
+ * and writes near the BARs, and interrupts raised by the devices. Half the
+ * machines follow the guest outside the pools (guest pools holding the
+ * VMM's RAM), half are strict.
  *
  * After every step, BAR register = bus = allocator, and no address has two
  * owners: each BAR, mapped or not, is reserved in the system allocator by its
@@ -37,6 +39,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_FUNCS 3
+#define RAM_OWNER 0x7a3u
 #define N_BARS	  3
 #define RES_MSI	  3
 #define MAX_VECS  4
@@ -222,6 +225,19 @@ static void machine_new(struct machine *mc, uint8_t shape)
 	mc->n_fn = 1 + shape % MAX_FUNCS;
 	for (unsigned int i = 0; i < mc->n_fn; i++)
 		add_func(mc, i, (uint8_t)(shape * (i + 3) + i));
+	if (shape & 0x80) {
+		/* A VMM that lets the guest place BARs anywhere but on its RAM. */
+		FUZZ_CHECK(vmres_devmgr_set_policy(mc->m, VMRES_DEVMGR_FOLLOW_GUEST) == 0);
+		FUZZ_CHECK(vmres_sysalloc_add_guest_pool(mc->sa, "guest-mmio", VMRES_SPACE_MMIO) ==
+			   0);
+		FUZZ_CHECK(vmres_sysalloc_add_guest_pool(mc->sa, "guest-pio", VMRES_SPACE_PIO) ==
+			   0);
+		FUZZ_CHECK(vmres_sysalloc_reserve(mc->sa, "guest-mmio", 0, 0xc0000000u, 0,
+						  RAM_OWNER, "ram", NULL) == 0);
+		FUZZ_CHECK(vmres_sysalloc_reserve(mc->sa, "guest-mmio", 0x100000000ull,
+						  0x100000000ull, 0, RAM_OWNER, "ram-high",
+						  NULL) == 0);
+	}
 }
 
 static void machine_free(struct machine *mc)
@@ -376,6 +392,11 @@ static uint32_t pick_value(struct fuzz_in *in, struct machine *mc)
 		return 0xc0000000u + ((uint32_t)fuzz_u16(in) << 4);
 	case 4:
 		return fuzz_u16(in);
+	case 5:
+		/* a 64-bit BAR's high dword, or a 32-bit address over RAM */
+		if (sel & 1)
+			return 0x8u + (uint32_t)(sel >> 1 & 7);
+		return 0x80000000u + ((uint32_t)fuzz_u16(in) << 12);
 	default:
 		return fuzz_u32(in);
 	}
