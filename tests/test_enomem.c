@@ -1341,7 +1341,7 @@ static void scenario_devmgr(struct ctx *c)
 	CALL(c, 0, &m, vmres_devmgr_new(c->sa, &m));
 	c->m = m;
 	for (unsigned int i = 0; i < 16; i++) {
-		struct vmres_request q[5];
+		struct vmres_request q[6];
 		size_t nq = 0;
 
 		snprintf(dm_names[i], sizeof(dm_names[i]), "dev%u", i);
@@ -1353,6 +1353,9 @@ static void scenario_devmgr(struct ctx *c)
 		q[nq++] = rq_num(VMRES_RES_MSI, "gsi-msi", 2, true);
 		q[nq++] = test_rq_addr("mmio64", VMRES_SPACE_MMIO, 0x100000, 0x100000,
 				       VMRES_ADDR_FIRST_FIT, 0);
+		/* aligned below its size: it can move onto part of itself */
+		q[nq++] = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x4000, 0x1000,
+				       VMRES_ADDR_LAST_FIT, 0);
 		if (i < 8)
 			q[nq++] = rq_num(VMRES_RES_IRQ, "gsi-legacy", 1, false);
 		CALL(c, 0, &b, vmres_sysalloc_alloc(c->sa, q, nq, 100 + i, b.res, 16, &b.n, NULL));
@@ -1367,9 +1370,24 @@ static void scenario_devmgr(struct ctx *c)
 		struct vmres_resource cur[8];
 		struct vmres_devmgr_info info;
 
+		bool mapped[8];
+		uint64_t base5;
+
 		CALL(c, 0, NO_OUT,
 		     vmres_devmgr_move_range(c->m, inst[i], 0, 0xe0000000 + i * 0x10000));
 		CALL(c, 0, NO_OUT, vmres_devmgr_unmap_range(c->m, inst[i], 1));
+		/* overlapping moves, mapped and unmapped, then all mapped at once */
+		base5 = 0xf0000000 + i * 0x10000;
+		CALL(c, 0, NO_OUT, vmres_devmgr_move_range(c->m, inst[i], 5, base5));
+		CALL(c, 0, NO_OUT, vmres_devmgr_move_range(c->m, inst[i], 5, base5 + 0x1000));
+		CALL(c, 0, NO_OUT, vmres_devmgr_unmap_range(c->m, inst[i], 5));
+		CALL(c, 0, NO_OUT, vmres_devmgr_move_range(c->m, inst[i], 5, base5 + 0x3000));
+		assert_int_equal(vmres_devmgr_get(c->m, inst[i], &info, cur, mapped, 8), 0);
+		mapped[0] = false;
+		mapped[5] = true;
+		CALL(c, 0, NO_OUT, vmres_devmgr_set_mapped(c->m, inst[i], mapped, info.n_res));
+		mapped[0] = true;
+		CALL(c, 0, NO_OUT, vmres_devmgr_set_mapped(c->m, inst[i], mapped, info.n_res));
 		CALL(c, 0, NO_OUT, vmres_devmgr_reroute_msi(c->m, inst[i], 2, &msg));
 		if (i % 4 == 2) { /* into the other window's pool, and back */
 			CALL(c, 0, NO_OUT,
