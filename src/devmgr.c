@@ -500,8 +500,9 @@ int vmres_devmgr_update(struct vmres_devmgr *m, uint32_t instance, const struct 
  * turned on or off, an MSI reprogrammed) is one transaction. change_prepare()
  * makes every check, takes every piece of memory and prepares every allocator
  * step, in that order, and changes nothing that a vCPU, a query or the VMM
- * sees: a refusal costs O(log d + log n) and builds no table. change_commit()
- * cannot fail; change_abort() undoes prepare. All under m->lock.
+ * sees: a refusal costs O(log d + log n) and builds no table. A step of
+ * prepare that fails undoes the steps before it; change_commit() cannot fail.
+ * All under m->lock.
  */
 enum change_op { CHANGE_MOVE, CHANGE_MAP, CHANGE_UNMAP, CHANGE_MSI };
 
