@@ -783,6 +783,17 @@ int vmres_devmgr_set_policy(struct vmres_devmgr *m, enum vmres_devmgr_policy pol
 	return 0;
 }
 
+int vmres_devmgr_get_policy(struct vmres_devmgr *m, enum vmres_devmgr_policy *policy)
+{
+	if (!m || !policy)
+		return VMRES_EINVAL;
+	pthread_mutex_lock(&m->lock);
+	*policy = m->sa_flags & VMRES_SYSALLOC_MOVE_GUEST ? VMRES_DEVMGR_FOLLOW_GUEST
+							  : VMRES_DEVMGR_STRICT;
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
 int vmres_devmgr_set_msi_notifier(struct vmres_devmgr *m, vmres_devmgr_msi_fn fn, void *ctx)
 {
 	if (!m)

@@ -791,14 +791,10 @@ int vmres_irq_src_configure(struct vmres_irq_src *s, const struct vmres_irq_conf
 	return r;
 }
 
-int vmres_irq_src_get_state(struct vmres_irq_src *s, struct vmres_irq_src_state *out)
+static void src_state_locked(struct vmres_irq_src *s, struct vmres_irq_src_state *out)
 {
-	unsigned int st;
+	unsigned int st = atomic_load_explicit(&s->state, memory_order_acquire);
 
-	if (!s || !out)
-		return VMRES_EINVAL;
-	pthread_mutex_lock(&s->mgr->lock);
-	st = atomic_load_explicit(&s->state, memory_order_acquire);
 	memset(out, 0, sizeof(*out));
 	out->gsi = s->gsi;
 	out->config.kind = s->kind;
@@ -811,6 +807,14 @@ int vmres_irq_src_get_state(struct vmres_irq_src *s, struct vmres_irq_src_state 
 	out->masked = st & ST_MASKED;
 	out->pending = st & ST_PENDING;
 	out->asserted = st & ST_ASSERTED;
+}
+
+int vmres_irq_src_get_state(struct vmres_irq_src *s, struct vmres_irq_src_state *out)
+{
+	if (!s || !out)
+		return VMRES_EINVAL;
+	pthread_mutex_lock(&s->mgr->lock);
+	src_state_locked(s, out);
 	pthread_mutex_unlock(&s->mgr->lock);
 	return 0;
 }
@@ -830,5 +834,135 @@ int vmres_irq_src_get_fd(struct vmres_irq_src *s, enum vmres_irq_fd which, int *
 	pthread_mutex_lock(&s->mgr->lock);
 	r = be->ops->get_fd(be->ctx, s->handle, which, fd);
 	pthread_mutex_unlock(&s->mgr->lock);
+	return r;
+}
+
+/* ---- state: what the guest programmed, saved and loaded ------------------ */
+
+int vmres_irq_mgr_save_state(struct vmres_irq_mgr *m, struct vmres_irq_src_state *out, size_t cap,
+			     size_t *n)
+{
+	int r = 0;
+
+	if (!m || !n || (!out && cap))
+		return VMRES_EINVAL;
+	pthread_mutex_lock(&m->lock);
+	if (m->depth)
+		r = VMRES_ESTATE;
+	for (size_t i = 0; !r && i < m->nindex && i < cap; i++)
+		src_state_locked(m->index[i], &out[i]);
+	if (!r)
+		*n = m->nindex;
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}
+
+/* Entry @p i of a load against the manager's source @p s. */
+static int load_check(const struct vmres_irq_src *s, const struct vmres_irq_src_state *st)
+{
+	const struct vmres_irq_config *c = &st->config;
+
+	if (c->trigger != VMRES_IRQ_EDGE && c->trigger != VMRES_IRQ_LEVEL)
+		return VMRES_EINVAL;
+	if (c->kind == VMRES_IRQ_MSI && c->trigger != VMRES_IRQ_EDGE)
+		return VMRES_EINVAL;
+	if (st->asserted && c->trigger != VMRES_IRQ_LEVEL)
+		return VMRES_EINVAL;
+	if (st->gsi != s->gsi)
+		return VMRES_ENOENT;
+	if (c->kind != s->kind)
+		return VMRES_EKIND;
+	return 0;
+}
+
+int vmres_irq_mgr_load_state(struct vmres_irq_mgr *m, const struct vmres_irq_src_state *st,
+			     size_t n)
+{
+	const struct vmres_irq_backend *be;
+	struct vmres_msi_msg *old_msg = NULL;
+	void **handles = NULL;
+	bool was_dirty;
+	size_t i, attached = 0;
+	int r = 0, saved_errno;
+
+	if (!m || (!st && n))
+		return VMRES_EINVAL;
+	be = m->be;
+	pthread_mutex_lock(&m->lock);
+	if (m->depth)
+		r = VMRES_ESTATE;
+	else if (n != m->nindex)
+		r = VMRES_ESIZE;
+	for (i = 0; !r && i < n; i++)
+		r = load_check(m->index[i], &st[i]);
+	if (r || !n)
+		goto out;
+	handles = calloc(n, sizeof(*handles));
+	old_msg = calloc(n, sizeof(*old_msg));
+	if (!handles || !old_msg) {
+		r = VMRES_ENOMEM;
+		goto out;
+	}
+	/* New backend state for every legacy line whose trigger mode changes (KVM:
+	 * an irqfd with or without resample), before anything is given up. */
+	for (attached = 0; attached < n; attached++) {
+		struct vmres_irq_src *s = m->index[attached];
+		unsigned int word = atomic_load_explicit(&s->state, memory_order_acquire);
+		bool level = st[attached].config.trigger == VMRES_IRQ_LEVEL;
+
+		if (s->kind != VMRES_IRQ_LEGACY || level == !!(word & ST_LEVEL))
+			continue;
+		r = be->ops->attach(be->ctx, s->gsi, s->kind, st[attached].config.trigger,
+				    &handles[attached]);
+		if (r)
+			goto undo_attach;
+	}
+	/* The messages, pushed in one commit (KVM_SET_GSI_ROUTING). */
+	was_dirty = m->dirty;
+	for (i = 0; i < n; i++) {
+		struct vmres_irq_src *s = m->index[i];
+
+		old_msg[i] = s->msg;
+		if (s->kind == VMRES_IRQ_MSI && !msg_equal(&s->msg, &st[i].config.msg)) {
+			s->msg = st[i].config.msg;
+			m->dirty = true;
+		}
+	}
+	r = maybe_push(m);
+	if (r) {
+		for (i = 0; i < n; i++)
+			m->index[i]->msg = old_msg[i];
+		m->dirty = was_dirty;
+		goto undo_attach;
+	}
+	/* From here nothing can fail. */
+	for (i = 0; i < n; i++) {
+		struct vmres_irq_src *s = m->index[i];
+		bool level = st[i].config.trigger == VMRES_IRQ_LEVEL;
+		unsigned int word = (st[i].enabled ? ST_ENABLED : 0) |
+				    (st[i].masked ? ST_MASKED : 0) |
+				    (st[i].pending ? ST_PENDING : 0) |
+				    (st[i].asserted ? ST_ASSERTED : 0) | (level ? ST_LEVEL : 0);
+
+		if (handles[i]) {
+			void *old = s->handle;
+
+			s->handle = handles[i];
+			be->ops->detach(be->ctx, old);
+		}
+		atomic_store_explicit(&s->state, word, memory_order_release);
+	}
+	goto out;
+
+undo_attach:
+	saved_errno = errno;
+	for (i = 0; i < attached; i++)
+		if (handles[i])
+			be->ops->detach(be->ctx, handles[i]);
+	errno = saved_errno;
+out:
+	pthread_mutex_unlock(&m->lock);
+	free(handles);
+	free(old_msg);
 	return r;
 }

@@ -26,6 +26,8 @@
 #include <vmres/devmgr.h>
 #include <vmres/irq.h>
 
+#include "pci_int.h"
+
 #define HEADER_END     0x40u
 #define MAX_ADDED_CAPS 16
 
@@ -91,6 +93,7 @@ struct vmres_pci_func {
 	const struct vmres_pci_mapper *mapper;
 	void *mapper_ctx;
 	struct devmgr_binding binding;
+	bool loaded; /* state loaded, not yet bound: bind must keep it */
 };
 
 /* ---- little-endian access to the stored bytes ---- */
@@ -757,6 +760,7 @@ int vmres_pci_func_set_mapper(struct vmres_pci_func *f, const struct vmres_pci_m
 	pthread_mutex_lock(&f->lock);
 	f->mapper = mapper;
 	f->mapper_ctx = ctx;
+	f->loaded = false;
 	pthread_mutex_unlock(&f->lock);
 	return 0;
 }
@@ -1053,6 +1057,395 @@ static int check_resources(const struct vmres_pci_func *f, const struct vmres_re
 	return 0;
 }
 
+/* ---- state: save, load (layout in docs/SNAPSHOT.md, "PCI function state") ---- */
+
+enum {
+	ST_VERSION = 1,
+	ST_CFG = 8,
+	ST_BARS = ST_CFG + VMRES_PCI_CONFIG_SIZE,
+	ST_BAR_SIZE = 48,
+	ST_MSI = ST_BARS + VMRES_PCI_NUM_BARS * ST_BAR_SIZE,
+	ST_MSI_MSGS = ST_MSI + 24,
+	ST_END = ST_MSI_MSGS + VMRES_PCI_MSI_MAX_VECTORS * 12,
+};
+
+_Static_assert(ST_END == VMRES_PCI_FUNC_STATE_SIZE, "the state layout and its size agree");
+
+#define ST_BAR_PREFETCH 0x1u
+#define ST_BAR_MAPPED	0x2u
+#define ST_MSI_ADDR64	0x1u
+#define ST_MSI_MASKABLE 0x2u
+#define ST_MSI_SEEN_ON	0x4u
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	put_le(p, 4, (uint32_t)v);
+	put_le(p + 4, 4, (uint32_t)(v >> 32));
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+	return get_le(p, 4) | (uint64_t)get_le(p + 4, 4) << 32;
+}
+
+/* Function lock held. */
+static void state_encode(const struct vmres_pci_func *f, uint8_t *s)
+{
+	const struct msi *m = &f->msi;
+	uint32_t routed = 0;
+
+	memset(s, 0, VMRES_PCI_FUNC_STATE_SIZE);
+	put_le(s, 4, ST_VERSION);
+	memcpy(s + ST_CFG, f->cfg, VMRES_PCI_CONFIG_SIZE);
+	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
+		const struct bar *b = &f->bars[i];
+		uint8_t *r = s + ST_BARS + i * ST_BAR_SIZE;
+
+		if (b->kind == VMRES_PCI_BAR_NONE)
+			continue;
+		r[0] = (uint8_t)b->kind;
+		r[1] = (uint8_t)((b->prefetchable ? ST_BAR_PREFETCH : 0) |
+				 (b->mapped ? ST_BAR_MAPPED : 0));
+		r[2] = (uint8_t)(b->pending_half + 1);
+		put_le(r + 4, 4, b->res_index);
+		put_le64(r + 8, b->size);
+		put_le64(r + 16, b->mapped_base);
+		put_le(r + 24, 4, b->written[0]);
+		put_le(r + 28, 4, b->written[1]);
+		put_le(r + 32, 4, (uint32_t)b->last_error);
+		put_le64(r + 40, b->refused);
+	}
+	if (!m->off)
+		return;
+	put_le(s + ST_MSI, 2, m->off);
+	s[ST_MSI + 2] = (uint8_t)log2u(m->vectors) + 1;
+	s[ST_MSI + 3] =
+		(uint8_t)((m->addr64 ? ST_MSI_ADDR64 : 0) | (m->maskable ? ST_MSI_MASKABLE : 0) |
+			  (m->seen_enabled ? ST_MSI_SEEN_ON : 0));
+	put_le(s + ST_MSI + 4, 4, m->res_index);
+	put_le(s + ST_MSI + 8, 4, (uint32_t)m->last_error);
+	put_le(s + ST_MSI + 12, 4, m->seen_vectors);
+	put_le(s + ST_MSI + 16, 4, m->seen_mask);
+	for (unsigned int v = 0; v < m->vectors; v++) {
+		uint8_t *r = s + ST_MSI_MSGS + 12 * v;
+
+		if (!m->routed[v])
+			continue;
+		routed |= 1u << v;
+		put_le(r, 4, m->routed_msg[v].addr_lo);
+		put_le(r + 4, 4, m->routed_msg[v].addr_hi);
+		put_le(r + 8, 4, m->routed_msg[v].data);
+	}
+	put_le(s + ST_MSI + 20, 4, routed);
+}
+
+/* One saved BAR into @p b (of the scratch function @p t); its declaration is checked
+ * as vmres_pci_func_new() would. */
+static int state_decode_bar(struct vmres_pci_func *t, unsigned int i, const uint8_t *r)
+{
+	struct bar *b = &t->bars[i];
+	struct vmres_pci_bar d = {0};
+	struct vmres_pci_bar none = {0};
+	uint64_t mask;
+
+	b->pending_half = HALF_NONE;
+	if (r[0] > VMRES_PCI_BAR_IO || (r[1] & ~(ST_BAR_PREFETCH | ST_BAR_MAPPED)) || r[2] > 2)
+		return VMRES_ECORRUPT;
+	b->kind = r[0];
+	if (b->kind == VMRES_PCI_BAR_NONE)
+		return r[1] || r[2] ? VMRES_ECORRUPT : 0;
+	if (i > 0 && t->bars[i - 1].kind == VMRES_PCI_BAR_MEM64)
+		return VMRES_ECORRUPT; /* the upper slot of a MEM64 */
+	b->prefetchable = r[1] & ST_BAR_PREFETCH;
+	b->mapped = r[1] & ST_BAR_MAPPED;
+	b->pending_half = (enum half)(r[2] - 1);
+	b->res_index = get_le(r + 4, 4);
+	b->size = get_le64(r + 8);
+	b->mapped_base = get_le64(r + 16);
+	b->written[0] = get_le(r + 24, 4);
+	b->written[1] = get_le(r + 28, 4);
+	b->last_error = (int)get_le(r + 32, 4);
+	b->refused = get_le64(r + 40);
+	d = (struct vmres_pci_bar){b->kind, b->prefetchable, b->size, b->mapped_base, b->res_index};
+	if ((b->kind == VMRES_PCI_BAR_IO && b->prefetchable) ||
+	    (b->pending_half != HALF_NONE && b->kind != VMRES_PCI_BAR_MEM64) ||
+	    check_bar(&d, &none, i))
+		return VMRES_ECORRUPT;
+	/* What the register's writable bits hold is what the guest last wrote
+	 * there, and the type bits are the kind's. */
+	mask = bar_addr_mask(b);
+	put_le(t->wmask + VMRES_PCI_BAR_OFFSET(i), 4, (uint32_t)mask);
+	if (b->kind == VMRES_PCI_BAR_MEM64)
+		put_le(t->wmask + VMRES_PCI_BAR_OFFSET(i + 1), 4, (uint32_t)(mask >> 32));
+	if (((cfg32(t, VMRES_PCI_BAR_OFFSET(i)) ^ b->written[0]) & (uint32_t)mask) ||
+	    (cfg32(t, VMRES_PCI_BAR_OFFSET(i)) & ~(uint32_t)mask) != bar_type_bits(b))
+		return VMRES_ECORRUPT;
+	if (b->kind == VMRES_PCI_BAR_MEM64 &&
+	    (cfg32(t, VMRES_PCI_BAR_OFFSET(i + 1)) ^ b->written[1]) & (uint32_t)(mask >> 32))
+		return VMRES_ECORRUPT;
+	if (b->kind != VMRES_PCI_BAR_MEM64 && b->written[1])
+		return VMRES_ECORRUPT;
+	/* The register, the bus and the allocator agree, but for a pending half. */
+	if (b->pending_half == HALF_NONE && bar_reg_is_address(t, i) &&
+	    bar_reg_addr(t, i) != b->mapped_base)
+		return VMRES_ECORRUPT;
+	return 0;
+}
+
+static int state_decode_msi(struct vmres_pci_func *t, const uint8_t *s)
+{
+	struct msi *m = &t->msi;
+	const uint8_t *p = s + ST_MSI;
+	struct vmres_pci_msi d = {0};
+	uint32_t routed = get_le(p + 20, 4);
+
+	if (p[2] == 0) {
+		for (unsigned int i = 0; i < ST_END - ST_MSI; i++)
+			if (p[i])
+				return VMRES_ECORRUPT;
+		return 0;
+	}
+	if (p[2] > 6 || (p[3] & ~(ST_MSI_ADDR64 | ST_MSI_MASKABLE | ST_MSI_SEEN_ON)))
+		return VMRES_ECORRUPT;
+	m->off = get_le(p, 2);
+	m->vectors = 1u << (p[2] - 1);
+	m->addr64 = p[3] & ST_MSI_ADDR64;
+	m->maskable = p[3] & ST_MSI_MASKABLE;
+	m->seen_enabled = p[3] & ST_MSI_SEEN_ON;
+	m->res_index = get_le(p + 4, 4);
+	m->last_error = (int)get_le(p + 8, 4);
+	m->seen_vectors = get_le(p + 12, 4);
+	m->seen_mask = get_le(p + 16, 4);
+	d = (struct vmres_pci_msi){m->vectors, m->addr64, m->maskable, m->off, m->res_index};
+	m->len = msi_cap_len(&d);
+	if ((m->off & 3u) || m->off < HEADER_END || m->off + m->len > VMRES_PCI_CONFIG_SIZE)
+		return VMRES_ECORRUPT;
+	if (!is_pow2(m->seen_vectors) || m->seen_vectors > m->vectors)
+		return VMRES_ECORRUPT;
+	if (m->vectors < 32 && (routed >> m->vectors))
+		return VMRES_ECORRUPT;
+	for (unsigned int v = 0; v < VMRES_PCI_MSI_MAX_VECTORS; v++) {
+		const uint8_t *r = s + ST_MSI_MSGS + 12 * v;
+
+		m->routed[v] = routed & (1u << v);
+		m->routed_msg[v] =
+			(struct vmres_msi_msg){get_le(r, 4), get_le(r + 4, 4), get_le(r + 8, 4)};
+		if (!m->routed[v] &&
+		    (m->routed_msg[v].addr_lo || m->routed_msg[v].addr_hi || m->routed_msg[v].data))
+			return VMRES_ECORRUPT;
+	}
+	return 0;
+}
+
+/* A saved state into the scratch function @p t (zeroed by the caller): the
+ * checks that need no function. */
+static int state_decode(struct vmres_pci_func *t, const uint8_t *s)
+{
+	int rc;
+
+	if (get_le(s, 4) != ST_VERSION)
+		return VMRES_EVERSION;
+	if (get_le(s + 4, 4))
+		return VMRES_ECORRUPT;
+	memcpy(t->cfg, s + ST_CFG, VMRES_PCI_CONFIG_SIZE);
+	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
+		rc = state_decode_bar(t, i, s + ST_BARS + i * ST_BAR_SIZE);
+		if (rc)
+			return rc;
+	}
+	if (t->bars[VMRES_PCI_NUM_BARS - 1].kind == VMRES_PCI_BAR_MEM64)
+		return VMRES_ECORRUPT;
+	return state_decode_msi(t, s);
+}
+
+/* Was the state saved from a function of @p f's layout? Function lock held. */
+static int state_compatible(const struct vmres_pci_func *f, const struct vmres_pci_func *t)
+{
+	const struct msi *a = &f->msi, *b = &t->msi;
+	unsigned int pend = a->off && a->maskable ? msi_mask_off(a) + 4 : 0;
+
+	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
+		const struct bar *x = &f->bars[i], *y = &t->bars[i];
+
+		if (x->kind != y->kind)
+			return VMRES_EKIND;
+		if (x->kind != VMRES_PCI_BAR_NONE &&
+		    (x->prefetchable != y->prefetchable || x->size != y->size ||
+		     x->res_index != y->res_index))
+			return VMRES_EKIND;
+	}
+	if (a->off != b->off ||
+	    (a->off && (a->vectors != b->vectors || a->addr64 != b->addr64 ||
+			a->maskable != b->maskable || a->res_index != b->res_index)))
+		return VMRES_EKIND;
+	/* The bits the guest cannot write (IDs, class, type bits, capability
+	 * list) are the same; the pending bits are the device's. */
+	for (unsigned int i = 0; i < VMRES_PCI_CONFIG_SIZE; i++) {
+		if (!f->library_owned[i] || (pend && i >= pend && i < pend + 4))
+			continue;
+		if ((f->cfg[i] ^ t->cfg[i]) & ~f->wmask[i])
+			return VMRES_EKIND;
+	}
+	return 0;
+}
+
+/* Does the device manager's entry (@p res, @p mapped) hold the ranges and MSI
+ * routes where the state @p t says they are? */
+static bool state_agrees(const struct vmres_pci_func *t, const struct vmres_resource *res,
+			 const bool *mapped, size_t n)
+{
+	const struct msi *m = &t->msi;
+
+	if (n < resources_needed(t) || check_resources(t, res))
+		return false;
+	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
+		const struct bar *b = &t->bars[i];
+
+		if (b->kind != VMRES_PCI_BAR_NONE &&
+		    (res[b->res_index].u.addr.base != b->mapped_base ||
+		     mapped[b->res_index] != b->mapped))
+			return false;
+	}
+	for (unsigned int v = 0; m->off && v < m->vectors; v++)
+		if (m->routed[v] && !msg_equal(&res[m->res_index + v].u.msi.msg, &m->routed_msg[v]))
+			return false;
+	return true;
+}
+
+/* Function lock held; @p t decoded and compatible. */
+static void state_apply(struct vmres_pci_func *f, const struct vmres_pci_func *t)
+{
+	for (unsigned int i = 0; i < VMRES_PCI_CONFIG_SIZE; i++)
+		f->cfg[i] =
+			f->library_owned[i]
+				? t->cfg[i]
+				: (uint8_t)((f->cfg[i] & ~f->wmask[i]) | (t->cfg[i] & f->wmask[i]));
+	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
+		struct bar *b = &f->bars[i];
+		const struct bar *s = &t->bars[i];
+
+		if (b->kind == VMRES_PCI_BAR_NONE)
+			continue;
+		b->mapped_base = s->mapped_base;
+		b->mapped = s->mapped;
+		b->written[0] = s->written[0];
+		b->written[1] = s->written[1];
+		b->pending_half = s->pending_half;
+		b->last_error = s->last_error;
+		b->refused = s->refused;
+	}
+	if (!f->msi.off)
+		return;
+	memcpy(f->msi.routed, t->msi.routed, sizeof(f->msi.routed));
+	memcpy(f->msi.routed_msg, t->msi.routed_msg, sizeof(f->msi.routed_msg));
+	f->msi.last_error = t->msi.last_error;
+	f->msi.seen_enabled = t->msi.seen_enabled;
+	f->msi.seen_vectors = t->msi.seen_vectors;
+	f->msi.seen_mask = t->msi.seen_mask;
+}
+
+int vmres_pci_func_save_state(struct vmres_pci_func *f, void *buf, size_t len)
+{
+	if (!f || !buf)
+		return VMRES_EINVAL;
+	if (len < VMRES_PCI_FUNC_STATE_SIZE)
+		return VMRES_ESIZE;
+	pthread_mutex_lock(&f->lock);
+	if (f->msi.off)
+		msi_refresh_pending(f);
+	state_encode(f, buf);
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+/* Decode @p state and check it against @p f (lock held) into @p t. */
+static int state_check_func(struct vmres_pci_func *f, const void *state, struct vmres_pci_func *t)
+{
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	rc = state_decode(t, state);
+	if (!rc && f->mapper)
+		rc = VMRES_ESTATE;
+	if (!rc)
+		rc = state_compatible(f, t);
+	return rc;
+}
+
+int vmres_pci_func_load_state(struct vmres_pci_func *f, const void *buf, size_t len)
+{
+	struct vmres_pci_func t;
+	int rc;
+
+	if (!f || !buf)
+		return VMRES_EINVAL;
+	if (len != VMRES_PCI_FUNC_STATE_SIZE)
+		return VMRES_ESIZE;
+	pthread_mutex_lock(&f->lock);
+	rc = state_check_func(f, buf, &t);
+	if (!rc) {
+		state_apply(f, &t);
+		f->loaded = true;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int vmres__pci_state_check(const void *state, const struct vmres_resource *res, const bool *mapped,
+			   size_t n_res)
+{
+	struct vmres_pci_func t;
+	int rc;
+
+	memset(&t, 0, sizeof(t));
+	rc = state_decode(&t, state);
+	if (!rc && res && !state_agrees(&t, res, mapped, n_res))
+		rc = VMRES_ECORRUPT;
+	return rc;
+}
+
+int vmres__pci_func_check_state(struct vmres_pci_func *f, const void *state)
+{
+	struct vmres_pci_func t;
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	rc = state_check_func(f, state, &t);
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int vmres__pci_func_load_bound(struct vmres_pci_func *f, const void *state, struct vmres_devmgr *m,
+			       uint32_t instance)
+{
+	struct vmres_pci_func t;
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	rc = state_check_func(f, state, &t);
+	if (!rc) {
+		state_apply(f, &t);
+		f->loaded = false;
+		f->binding = (struct devmgr_binding){m, instance};
+		f->mapper = &devmgr_mapper;
+		f->mapper_ctx = &f->binding;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+bool vmres__pci_func_bound(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32_t *instance)
+{
+	bool bound;
+
+	pthread_mutex_lock(&f->lock);
+	bound = f->mapper == &devmgr_mapper && f->binding.m == m;
+	if (bound)
+		*instance = f->binding.instance;
+	pthread_mutex_unlock(&f->lock);
+	return bound;
+}
+
 int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32_t instance)
 {
 	struct vmres_devmgr_info info;
@@ -1077,6 +1470,19 @@ int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32
 		rc = VMRES_ENOENT;
 	if (!rc)
 		rc = check_resources(f, res);
+	if (!rc && f->loaded) {
+		/* A loaded state says where the ranges are: the manager (restored
+		 * from the same snapshot) must agree, and nothing moves. */
+		if (!state_agrees(f, res, mapped, n))
+			rc = VMRES_ESTATE;
+		if (!rc) {
+			f->loaded = false;
+			f->binding = (struct devmgr_binding){m, instance};
+			f->mapper = &devmgr_mapper;
+			f->mapper_ctx = &f->binding;
+		}
+		goto out;
+	}
 	if (!rc) {
 		/* A range is mapped iff its decode bit is on and its base is not 0:
 		 * all of it in one change of the device manager, or nothing. */
@@ -1107,6 +1513,7 @@ int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32
 		f->mapper = &devmgr_mapper;
 		f->mapper_ctx = &f->binding;
 	}
+out:
 	pthread_mutex_unlock(&f->lock);
 	free(res);
 	free(mapped);

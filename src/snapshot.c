@@ -15,7 +15,10 @@
  * there (VMRES_ENOMEM, or the bind callback's error), frees both.
  */
 #include "common_int.h"
+#include "pci_int.h"
 
+#include <vmres/irq.h>
+#include <vmres/pci.h>
 #include <vmres/snapshot.h>
 
 #include <errno.h>
@@ -44,17 +47,32 @@ enum section_kind {
 	SEC_DEVMGR = 4,
 	SEC_DEVICES = 5,
 	SEC_RESOURCES = 6,
-	N_SECTIONS = 7, /* kinds are 1..6 */
+	N_REQUIRED = 7, /* kinds 1..6 are in every snapshot */
+	SEC_PCI_FUNCS = 7,
+	SEC_IRQ = 8,
+	N_SECTIONS = 9, /* kinds are 1..8 */
 };
 
-#define SEC_FLAG_REQUIRED    1u
-#define DEVMGR_FLAG_ATTACHED 1u
-#define RES_FLAG_MAPPED	     1u
+#define SEC_FLAG_REQUIRED	 1u
+#define POOL_FLAG_GUEST		 1u
+#define DEVMGR_FLAG_ATTACHED	 1u
+#define DEVMGR_FLAG_FOLLOW_GUEST 2u
+#define RES_FLAG_MAPPED		 1u
+#define IRQ_FLAG_ENABLED	 1u
+#define IRQ_FLAG_MASKED		 2u
+#define IRQ_FLAG_PENDING	 4u
+#define IRQ_FLAG_ASSERTED	 8u
 
 /* Record sizes of this minor version; a reader accepts larger records. */
 static const uint32_t rec_size[N_SECTIONS] = {
-	[SEC_POOLS] = 48,  [SEC_OWNERS] = 32,  [SEC_ALLOCS] = 64,
-	[SEC_DEVMGR] = 16, [SEC_DEVICES] = 56, [SEC_RESOURCES] = 72,
+	[SEC_POOLS] = 48,
+	[SEC_OWNERS] = 32,
+	[SEC_ALLOCS] = 64,
+	[SEC_DEVMGR] = 16,
+	[SEC_DEVICES] = 56,
+	[SEC_RESOURCES] = 72,
+	[SEC_PCI_FUNCS] = 8 + VMRES_PCI_FUNC_STATE_SIZE,
+	[SEC_IRQ] = 24,
 };
 
 /* ---- little-endian access ---- */
@@ -139,7 +157,8 @@ static void put_name(uint8_t *p, const char *name, size_t size)
 		memcpy(p, name, strnlen(name, size - 1));
 }
 
-/* A section of @p count records of rec_size[kind] bytes, copied from @p recs. */
+/* A section of @p count records of rec_size[kind] bytes, copied from @p recs;
+ * kinds 1..6 are REQUIRED, the others optional. */
 static void put_section(struct obuf *b, enum section_kind kind, const struct obuf *recs)
 {
 	uint32_t size = rec_size[kind];
@@ -148,7 +167,7 @@ static void put_section(struct obuf *b, enum section_kind kind, const struct obu
 	if (!h)
 		return;
 	put32(h, kind);
-	put32(h + 4, SEC_FLAG_REQUIRED);
+	put32(h + 4, kind < N_REQUIRED ? SEC_FLAG_REQUIRED : 0);
 	put64(h + 8, TABLE_HDR_SIZE + recs->len);
 	put32(h + 16, (uint32_t)(recs->len / size));
 	put32(h + 20, size);
@@ -192,6 +211,7 @@ static int save_pool(void *ctx, const struct vmres_sysalloc_pool_info *p)
 	put_name(r, p->name, VMRES_POOL_NAME_MAX);
 	r[24] = (uint8_t)p->kind;
 	r[25] = p->kind == VMRES_RES_ADDR ? (uint8_t)p->space : 0;
+	r[26] = p->guest ? POOL_FLAG_GUEST : 0;
 	put64(r + 32, p->base);
 	put64(r + 40, p->last);
 	return 0;
@@ -347,18 +367,133 @@ static int iter_rc(int rc)
 	return rc == VMRES_ENOMEM || rc == VMRES_ECORRUPT || rc == 0 ? rc : VMRES_ECORRUPT;
 }
 
+struct pci_key {
+	uint32_t instance;
+	struct vmres_pci_func *f;
+};
+
+static int cmp_pci_key(const void *a, const void *b)
+{
+	uint32_t x = ((const struct pci_key *)a)->instance,
+		 y = ((const struct pci_key *)b)->instance;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Check one function's state against its entry in @p m, as restore will. */
+static int check_pci_entry(struct vmres_devmgr *m, uint32_t instance, const uint8_t *state)
+{
+	struct vmres_devmgr_info info;
+	struct vmres_resource *res;
+	bool *mapped;
+	int rc = vmres_devmgr_get(m, instance, &info, NULL, NULL, 0);
+
+	if (rc)
+		return rc == VMRES_ENOMEM ? rc : VMRES_EINVAL;
+	res = calloc(info.n_res + 1, sizeof(*res));
+	mapped = calloc(info.n_res + 1, sizeof(*mapped));
+	rc = res && mapped ? vmres_devmgr_get(m, instance, &info, res, mapped, info.n_res)
+			   : VMRES_ENOMEM;
+	if (!rc)
+		rc = vmres__pci_state_check(state, res, mapped, info.n_res) ? VMRES_ECORRUPT : 0;
+	free(res);
+	free(mapped);
+	return rc;
+}
+
+/* The PCI_FUNCS records: each function bound to @p m, by instance id. */
+static int save_pci(struct vmres_devmgr *m, const struct vmres_snapshot_options *o,
+		    struct obuf *recs)
+{
+	struct pci_key *keys = calloc(o->n_pci_funcs + 1, sizeof(*keys));
+	int rc = keys ? 0 : VMRES_ENOMEM;
+
+	for (size_t i = 0; !rc && i < o->n_pci_funcs; i++) {
+		keys[i].f = o->pci_funcs[i];
+		if (!keys[i].f || !vmres__pci_func_bound(keys[i].f, m, &keys[i].instance))
+			rc = VMRES_EINVAL;
+	}
+	if (!rc)
+		qsort(keys, o->n_pci_funcs, sizeof(*keys), cmp_pci_key);
+	for (size_t i = 0; !rc && i < o->n_pci_funcs; i++) {
+		uint8_t *r = obuf_grow(recs, rec_size[SEC_PCI_FUNCS]);
+
+		if (i && keys[i].instance == keys[i - 1].instance)
+			rc = VMRES_EINVAL;
+		else if (!r)
+			rc = VMRES_ENOMEM;
+		if (rc)
+			break;
+		put32(r, keys[i].instance);
+		rc = vmres_pci_func_save_state(keys[i].f, r + 8, VMRES_PCI_FUNC_STATE_SIZE);
+		if (!rc)
+			rc = check_pci_entry(m, keys[i].instance, r + 8);
+	}
+	free(keys);
+	return rc;
+}
+
+static int save_irq(struct vmres_irq_mgr *irq, struct obuf *recs)
+{
+	struct vmres_irq_src_state *st = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	/* Sources come and go only with the VMM's groups: one retry is plenty. */
+	for (;;) {
+		rc = vmres_irq_mgr_save_state(irq, st, cap, &n);
+		if (rc || n <= cap)
+			break;
+		free(st);
+		cap = n;
+		st = calloc(cap, sizeof(*st));
+		if (!st)
+			return VMRES_ENOMEM;
+	}
+	for (size_t i = 0; !rc && i < n; i++) {
+		uint8_t *r = obuf_grow(recs, rec_size[SEC_IRQ]);
+
+		if (!r) {
+			rc = VMRES_ENOMEM;
+			break;
+		}
+		put32(r, st[i].gsi);
+		r[4] = (uint8_t)st[i].config.kind;
+		r[5] = (uint8_t)st[i].config.trigger;
+		r[6] = (uint8_t)((st[i].enabled ? IRQ_FLAG_ENABLED : 0) |
+				 (st[i].masked ? IRQ_FLAG_MASKED : 0) |
+				 (st[i].pending ? IRQ_FLAG_PENDING : 0) |
+				 (st[i].asserted ? IRQ_FLAG_ASSERTED : 0));
+		put32(r + 8, st[i].config.msg.addr_lo);
+		put32(r + 12, st[i].config.msg.addr_hi);
+		put32(r + 16, st[i].config.msg.data);
+	}
+	free(st);
+	return rc;
+}
+
 int vmres_snapshot_save(const struct vmres_sysalloc *sa, struct vmres_devmgr *m, void **buf,
 			size_t *len)
+{
+	return vmres_snapshot_save_ex(sa, m, NULL, buf, len);
+}
+
+int vmres_snapshot_save_ex(const struct vmres_sysalloc *sa, struct vmres_devmgr *m,
+			   const struct vmres_snapshot_options *opts, void **buf, size_t *len)
 {
 	struct attached_probe probe = {NULL};
 	struct save_ctx c;
 	struct obuf out = {0};
-	struct obuf dm = {0};
+	struct obuf dm = {0}, pci = {0}, irq = {0};
+	enum vmres_devmgr_policy policy = VMRES_DEVMGR_STRICT;
 	uint32_t next_id;
 	uint8_t *h, *r;
 	int rc;
 
 	if (!sa || !m || !buf || !len)
+		return VMRES_EINVAL;
+	if (opts && (opts->version != VMRES_SNAPSHOT_OPTIONS_VERSION ||
+		     (opts->n_pci_funcs && !opts->pci_funcs)))
 		return VMRES_EINVAL;
 	rc = vmres_devmgr_with_sysalloc(m, probe_sysalloc, &probe);
 	if (rc && rc != VMRES_ESTATE)
@@ -376,13 +511,21 @@ int vmres_snapshot_save(const struct vmres_sysalloc *sa, struct vmres_devmgr *m,
 		rc = iter_rc(vmres_devmgr_foreach(m, save_device, &c));
 	if (!rc)
 		rc = vmres_devmgr_next_id(m, &next_id);
+	if (!rc)
+		rc = vmres_devmgr_get_policy(m, &policy);
+	if (!rc && opts && opts->n_pci_funcs)
+		rc = save_pci(m, opts, &pci);
+	if (!rc && opts && opts->irq)
+		rc = save_irq(opts->irq, &irq);
 	if (rc)
 		goto out;
 
 	r = obuf_grow(&dm, rec_size[SEC_DEVMGR]);
 	if (r) {
 		put32(r, next_id);
-		put32(r + 4, probe.sa ? DEVMGR_FLAG_ATTACHED : 0);
+		put32(r + 4,
+		      (probe.sa ? DEVMGR_FLAG_ATTACHED : 0) |
+			      (policy == VMRES_DEVMGR_FOLLOW_GUEST ? DEVMGR_FLAG_FOLLOW_GUEST : 0));
 	}
 	h = obuf_grow(&out, HDR_SIZE);
 	if (h) {
@@ -397,6 +540,10 @@ int vmres_snapshot_save(const struct vmres_sysalloc *sa, struct vmres_devmgr *m,
 	put_section(&out, SEC_DEVMGR, &dm);
 	put_section(&out, SEC_DEVICES, &c.devices);
 	put_section(&out, SEC_RESOURCES, &c.resources);
+	if (opts && opts->n_pci_funcs)
+		put_section(&out, SEC_PCI_FUNCS, &pci);
+	if (opts && opts->irq)
+		put_section(&out, SEC_IRQ, &irq);
 	r = obuf_grow(&out, CRC_SIZE);
 	rc = VMRES_ENOMEM;
 	if (!r || dm.nomem)
@@ -410,6 +557,8 @@ int vmres_snapshot_save(const struct vmres_sysalloc *sa, struct vmres_devmgr *m,
 out:
 	free(out.p);
 	free(dm.p);
+	free(pci.p);
+	free(irq.p);
 	save_ctx_free(&c);
 	return rc;
 }
@@ -450,6 +599,7 @@ struct m_pool {
 	enum vmres_res_kind kind;
 	enum vmres_space space;
 	uint64_t base, last;
+	bool guest;
 	size_t off;
 };
 
@@ -478,6 +628,13 @@ struct m_range {
 	uint64_t base, last;
 	uint32_t instance;
 	size_t off;
+};
+
+struct m_pci {
+	uint32_t instance;
+	const uint8_t *state;
+	size_t off;
+	struct vmres_pci_func *f; /* the VMM's, at restore */
 };
 
 struct name_key {
@@ -510,6 +667,12 @@ struct model {
 	size_t n_res;
 	struct m_range *ranges; /* mapped ranges sorted by (space, base) */
 	size_t n_ranges;
+	bool follow_guest;
+	struct m_pci *pci; /* PCI_FUNCS records, ascending instance */
+	size_t n_pci;
+	struct vmres_irq_src_state *irq; /* IRQ records, in order */
+	size_t n_irq;
+	bool has_irq;
 };
 
 static void model_free(struct model *md)
@@ -523,6 +686,8 @@ static void model_free(struct model *md)
 	free(md->mapped);
 	free(md->res_off);
 	free(md->ranges);
+	free(md->pci);
+	free(md->irq);
 }
 
 static int fail(struct vmres_snapshot_error *e, int code, size_t off)
@@ -590,7 +755,7 @@ static int check_frame(struct model *md, struct vmres_snapshot_error *e)
 		}
 		pos += SEC_HDR_SIZE + (size_t)slen;
 	}
-	for (int k = 1; k < N_SECTIONS; k++)
+	for (int k = 1; k < N_REQUIRED; k++)
 		if (!md->sec_off[k])
 			return fail(e, VMRES_ECORRUPT, end);
 	return 0;
@@ -648,6 +813,8 @@ static int cmp_window_key(const void *a, const void *b)
  * must not overlap (-1: ID pools, which may). */
 static int pool_class(const struct m_pool *p)
 {
+	if (p->guest)
+		return -1; /* its window is the whole space; its ranges are checked with ALLOCS */
 	if (p->kind == VMRES_RES_ADDR)
 		return (int)p->space;
 	return p->kind == VMRES_RES_ID ? -1 : 0;
@@ -656,6 +823,20 @@ static int pool_class(const struct m_pool *p)
 static size_t later(size_t a, size_t b)
 {
 	return a > b ? a : b;
+}
+
+static uint64_t space_last(enum vmres_space space)
+{
+	return space == VMRES_SPACE_PIO ? 0xFFFF : UINT64_MAX;
+}
+
+/* The first guest pool of @p space among those parsed so far (at most one may be). */
+static const struct m_pool *guest_pool_of(const struct model *md, enum vmres_space space)
+{
+	for (size_t i = 0; i <= md->n_pools; i++)
+		if (md->pools[i].guest && md->pools[i].space == space)
+			return &md->pools[i];
+	return NULL;
 }
 
 static int parse_pools(struct model *md, struct vmres_snapshot_error *e)
@@ -692,8 +873,15 @@ static int parse_pools(struct model *md, struct vmres_snapshot_error *e)
 		p->space = r[25];
 		p->base = get64(r + 32);
 		p->last = get64(r + 40);
+		p->guest = r[26] & POOL_FLAG_GUEST;
 		p->off = o;
-		if (p->base > p->last)
+		if ((r[26] & ~POOL_FLAG_GUEST) || (p->guest && p->kind != VMRES_RES_ADDR))
+			rc = fail(e, VMRES_ECORRUPT, o + 26);
+		else if (p->guest && (p->base != 0 || p->last != space_last(p->space)))
+			rc = fail(e, VMRES_ECORRUPT, o + 32);
+		else if (p->guest && guest_pool_of(md, p->space) != p)
+			rc = fail(e, VMRES_ECORRUPT, o + 26);
+		else if (p->base > p->last)
 			rc = fail(e, VMRES_ECORRUPT, o + 32);
 		else if (p->kind == VMRES_RES_ADDR && p->space == VMRES_SPACE_PIO &&
 			 p->last > 0xFFFF)
@@ -775,6 +963,20 @@ static bool align_ok(uint64_t base, uint64_t align)
 	return (align & (align - 1)) == 0 && (align <= 1 || base % align == 0);
 }
 
+/* Does [base, last] meet the window of an ordinary address pool of @p space? */
+static bool meets_a_window(const struct model *md, enum vmres_space space, uint64_t base,
+			   uint64_t last)
+{
+	for (size_t i = 0; i < md->n_pools; i++) {
+		const struct m_pool *p = &md->pools[i];
+
+		if (p->kind == VMRES_RES_ADDR && !p->guest && p->space == space &&
+		    base <= p->last && p->base <= last)
+			return true;
+	}
+	return false;
+}
+
 static int check_alloc(const struct model *md, const struct m_alloc *a, const struct m_alloc *prev,
 		       struct vmres_snapshot_error *e)
 {
@@ -795,6 +997,8 @@ static int check_alloc(const struct model *md, const struct m_alloc *a, const st
 			return fail(e, VMRES_ECORRUPT, o + 16);
 		if (!align_ok(a->base, a->align))
 			return fail(e, VMRES_ECORRUPT, o + 24);
+		if (p->guest && meets_a_window(md, p->space, a->base, a->base + (a->size - 1)))
+			return fail(e, VMRES_ECORRUPT, o + 8);
 	} else {
 		if (a->base < p->base || a->base > p->last)
 			return fail(e, VMRES_ECORRUPT, o + 8);
@@ -851,6 +1055,7 @@ static int parse_devmgr(struct model *md, struct vmres_snapshot_error *e)
 		return fail(e, VMRES_ECORRUPT, md->sec_off[SEC_DEVMGR]);
 	md->next_id = get32(md->in + o);
 	md->attached = get32(md->in + o + 4) & DEVMGR_FLAG_ATTACHED;
+	md->follow_guest = get32(md->in + o + 4) & DEVMGR_FLAG_FOLLOW_GUEST;
 	md->devmgr_off = o;
 	return 0;
 }
@@ -1015,6 +1220,86 @@ static int parse_resources(struct model *md, struct vmres_snapshot_error *e)
 	return 0;
 }
 
+static int parse_pci(struct model *md, struct vmres_snapshot_error *e)
+{
+	size_t n, size, o;
+	int rc;
+
+	if (!md->sec_off[SEC_PCI_FUNCS])
+		return 0;
+	rc = table(md, SEC_PCI_FUNCS, &n, &size, &o, e);
+	if (rc)
+		return rc;
+	md->pci = calloc(n + 1, sizeof(*md->pci));
+	if (!md->pci)
+		return fail(e, VMRES_ENOMEM, o);
+	for (size_t i = 0; i < n; i++, o += size) {
+		struct m_pci *p = &md->pci[i];
+		const struct m_device *d;
+
+		p->instance = get32(md->in + o);
+		p->state = md->in + o + 8;
+		p->off = o;
+		d = device_by_id(md, p->instance);
+		if (!d || (i && p->instance <= md->pci[i - 1].instance))
+			return fail(e, VMRES_ECORRUPT, o);
+		/* The state must agree with its device's entry: where each range is,
+		 * whether it is mapped, each routed message. */
+		rc = vmres__pci_state_check(p->state, md->res + d->first_res,
+					    md->mapped + d->first_res, d->info.n_res);
+		if (rc)
+			return fail(e, rc, o + 8);
+		md->n_pci++;
+	}
+	return 0;
+}
+
+static int parse_irq(struct model *md, struct vmres_snapshot_error *e)
+{
+	size_t n, size, o;
+	int rc;
+
+	if (!md->sec_off[SEC_IRQ])
+		return 0;
+	rc = table(md, SEC_IRQ, &n, &size, &o, e);
+	if (rc)
+		return rc;
+	md->has_irq = true;
+	md->irq = calloc(n + 1, sizeof(*md->irq));
+	if (!md->irq)
+		return fail(e, VMRES_ENOMEM, o);
+	for (size_t i = 0; i < n; i++, o += size) {
+		const uint8_t *r = md->in + o;
+		struct vmres_irq_src_state *s = &md->irq[i];
+		const struct vmres_irq_src_state *prev = i ? &md->irq[i - 1] : NULL;
+
+		s->gsi = get32(r);
+		s->config.kind = r[4];
+		s->config.trigger = r[5];
+		s->enabled = r[6] & IRQ_FLAG_ENABLED;
+		s->masked = r[6] & IRQ_FLAG_MASKED;
+		s->pending = r[6] & IRQ_FLAG_PENDING;
+		s->asserted = r[6] & IRQ_FLAG_ASSERTED;
+		s->config.msg = (struct vmres_msi_msg){get32(r + 8), get32(r + 12), get32(r + 16)};
+		/* By GSI; an MSI's GSI is its own. */
+		if (prev && (s->gsi < prev->gsi ||
+			     (s->gsi == prev->gsi && (s->config.kind == VMRES_IRQ_MSI ||
+						      prev->config.kind == VMRES_IRQ_MSI))))
+			return fail(e, VMRES_ECORRUPT, o);
+		if (r[4] != VMRES_IRQ_LEGACY && r[4] != VMRES_IRQ_MSI)
+			return fail(e, VMRES_ECORRUPT, o + 4);
+		if (r[5] > VMRES_IRQ_LEVEL || (r[4] == VMRES_IRQ_MSI && r[5] != VMRES_IRQ_EDGE))
+			return fail(e, VMRES_ECORRUPT, o + 5);
+		if ((r[6] & ~0xfu) || (s->asserted && r[5] != VMRES_IRQ_LEVEL))
+			return fail(e, VMRES_ECORRUPT, o + 6);
+		if (r[4] == VMRES_IRQ_LEGACY &&
+		    (s->config.msg.addr_lo || s->config.msg.addr_hi || s->config.msg.data))
+			return fail(e, VMRES_ECORRUPT, o + 8);
+		md->n_irq++;
+	}
+	return 0;
+}
+
 /* ---- restore: build ---- */
 
 static int build_sysalloc(const struct model *md, struct vmres_sysalloc *sa,
@@ -1026,7 +1311,9 @@ static int build_sysalloc(const struct model *md, struct vmres_sysalloc *sa,
 		const struct m_pool *p = &md->pools[i];
 
 		if (p->kind == VMRES_RES_ADDR)
-			rc = vmres_sysalloc_add_addr_pool(sa, p->name, p->space, p->base, p->last);
+			rc = p->guest ? vmres_sysalloc_add_guest_pool(sa, p->name, p->space)
+				      : vmres_sysalloc_add_addr_pool(sa, p->name, p->space, p->base,
+								     p->last);
 		else
 			rc = vmres_sysalloc_add_id_pool(sa, p->name, p->kind, (uint32_t)p->base,
 							(uint32_t)p->last);
@@ -1055,8 +1342,30 @@ static int build_sysalloc(const struct model *md, struct vmres_sysalloc *sa,
  * in one call. On failure the manager took none of the devices: release every
  * one that was bound (a failing bind leaves nothing behind itself).
  */
-static int build_devmgr(const struct model *md, struct vmres_devmgr *m, vmres_snapshot_bind_fn bind,
-			void *bind_ctx, struct vmres_snapshot_error *e)
+/* The VMM's function for each PCI_FUNCS record, checked: it can take its state. */
+static int find_pci_funcs(struct model *md, const struct vmres_snapshot_options *o,
+			  struct vmres_snapshot_error *e)
+{
+	for (size_t i = 0; i < md->n_pci; i++) {
+		struct m_pci *p = &md->pci[i];
+		int rc;
+
+		p->f = o->pci_func(o->pci_ctx, p->instance);
+		if (!p->f)
+			return fail(e, VMRES_ENOENT, p->off);
+		for (size_t k = 0; k < i; k++)
+			if (md->pci[k].f == p->f)
+				return fail(e, VMRES_EINVAL, p->off);
+		rc = vmres__pci_func_check_state(p->f, p->state);
+		if (rc)
+			return fail(e, rc, p->off + 8);
+	}
+	return 0;
+}
+
+static int build_devmgr(struct model *md, struct vmres_devmgr *m, vmres_snapshot_bind_fn bind,
+			void *bind_ctx, const struct vmres_snapshot_options *o,
+			struct vmres_snapshot_error *e)
 {
 	struct vmres_devmgr_entry *ents = calloc(md->n_devs + 1, sizeof(*ents));
 	struct vmres_device *devs = calloc(md->n_devs + 1, sizeof(*devs));
@@ -1087,6 +1396,8 @@ static int build_devmgr(const struct model *md, struct vmres_devmgr *m, vmres_sn
 			d->info.instance,	   d->info.parent, dev, md->res + d->first_res,
 			md->mapped + d->first_res, d->info.n_res};
 	}
+	if (!rc && o && o->pci_func)
+		rc = find_pci_funcs(md, o, e);
 	/* Parse checked everything vmres_devmgr_restore() checks: only ENOMEM here. */
 	if (!rc && (rc = vmres_devmgr_restore(m, ents, md->n_devs, md->next_id)) != 0)
 		fail(e, rc, md->devmgr_off);
@@ -1098,9 +1409,41 @@ static int build_devmgr(const struct model *md, struct vmres_devmgr *m, vmres_sn
 	return rc;
 }
 
+/*
+ * The guest-programmed state, once the manager holds its table: the interrupt
+ * manager (which may fail, changing nothing), then the functions (which cannot
+ * fail: each was checked against its record and its entry).
+ */
+static int load_guest_state(const struct model *md, struct vmres_devmgr *m,
+			    const struct vmres_snapshot_options *o, struct vmres_snapshot_error *e)
+{
+	int rc;
+
+	if (o->irq && md->has_irq) {
+		rc = vmres_irq_mgr_load_state(o->irq, md->irq, md->n_irq);
+		if (rc)
+			return fail(e, rc, md->sec_hdr[SEC_IRQ]);
+	}
+	for (size_t i = 0; o->pci_func && i < md->n_pci; i++) {
+		rc = vmres__pci_func_load_bound(md->pci[i].f, md->pci[i].state, m,
+						md->pci[i].instance);
+		if (rc)
+			return fail(e, rc, md->pci[i].off + 8);
+	}
+	return 0;
+}
+
 int vmres_snapshot_restore(const void *buf, size_t len, vmres_snapshot_bind_fn bind, void *bind_ctx,
 			   struct vmres_sysalloc **sa_out, struct vmres_devmgr **m_out,
 			   struct vmres_snapshot_error *err)
+{
+	return vmres_snapshot_restore_ex(buf, len, bind, bind_ctx, NULL, sa_out, m_out, err);
+}
+
+int vmres_snapshot_restore_ex(const void *buf, size_t len, vmres_snapshot_bind_fn bind,
+			      void *bind_ctx, const struct vmres_snapshot_options *opts,
+			      struct vmres_sysalloc **sa_out, struct vmres_devmgr **m_out,
+			      struct vmres_snapshot_error *err)
 {
 	struct vmres_snapshot_error e = {0, 0};
 	struct vmres_sysalloc *sa = NULL;
@@ -1109,6 +1452,8 @@ int vmres_snapshot_restore(const void *buf, size_t len, vmres_snapshot_bind_fn b
 	int rc;
 
 	if (!sa_out || !m_out || (!buf && len))
+		return VMRES_EINVAL;
+	if (opts && opts->version != VMRES_SNAPSHOT_OPTIONS_VERSION)
 		return VMRES_EINVAL;
 	memset(&md, 0, sizeof(md));
 	md.in = buf ? buf : (const uint8_t *)"";
@@ -1126,6 +1471,10 @@ int vmres_snapshot_restore(const void *buf, size_t len, vmres_snapshot_bind_fn b
 		rc = parse_devices(&md, &e);
 	if (!rc)
 		rc = parse_resources(&md, &e);
+	if (!rc)
+		rc = parse_pci(&md, &e);
+	if (!rc)
+		rc = parse_irq(&md, &e);
 	if (!rc) {
 		rc = vmres_sysalloc_new(&sa);
 		if (!rc)
@@ -1135,11 +1484,15 @@ int vmres_snapshot_restore(const void *buf, size_t len, vmres_snapshot_bind_fn b
 	}
 	if (!rc) {
 		rc = vmres_devmgr_new(md.attached ? sa : NULL, &m);
+		if (!rc && md.follow_guest)
+			rc = vmres_devmgr_set_policy(m, VMRES_DEVMGR_FOLLOW_GUEST);
 		if (!rc)
-			rc = build_devmgr(&md, m, bind, bind_ctx, &e);
+			rc = build_devmgr(&md, m, bind, bind_ctx, opts, &e);
 		else
 			fail(&e, rc, md.devmgr_off);
 	}
+	if (!rc && opts)
+		rc = load_guest_state(&md, m, opts, &e);
 	model_free(&md);
 	if (rc) {
 		vmres_devmgr_free(m);

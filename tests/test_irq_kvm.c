@@ -503,6 +503,41 @@ static const char *kvm_unusable(void)
 	return r;
 }
 
+/* ---- loaded state ------------------------------------------------------ */
+
+static void test_loaded_state_reprograms_kvm_routes_and_pending(void **state)
+{
+	struct vm *vm = *state;
+	struct vmres_irq_group *g;
+	struct vmres_resource r[2] = {msi_res(29, 0x91), msi_res(30, 0x93)};
+	struct vmres_irq_src_state st[2];
+	struct vmres_irq_src *s0, *s1;
+	size_t n;
+
+	assert_int_equal(vmres_irq_group_new(vm->mgr, r, 2, &g), 0);
+	assert_int_equal(vmres_irq_group_src(g, 0, &s0), 0);
+	assert_int_equal(vmres_irq_group_src(g, 1, &s1), 0);
+	assert_int_equal(vmres_irq_mgr_save_state(vm->mgr, st, 2, &n), 0);
+	assert_int_equal(n, 2);
+	/* What a saved guest had: 0 enabled at vector 0x92, 1 masked and pending
+	 * at vector 0x94. */
+	st[0].config.msg = msi_to(0x92);
+	st[0].enabled = true;
+	st[1].config.msg = msi_to(0x94);
+	st[1].enabled = st[1].masked = st[1].pending = true;
+	assert_int_equal(vmres_irq_mgr_load_state(vm->mgr, st, 2), 0);
+	assert_int_equal(vmres_irq_src_trigger(s0), 0);
+	assert_true(wait_irr(vm, 0x92));
+	assert_false(lapic_irr(vm, 0x91));
+	assert_true(stays_clear(vm, 0x94));
+	assert_int_equal(vmres_irq_src_unmask(s1), 0);
+	assert_true(wait_irr(vm, 0x94));
+	assert_false(lapic_irr(vm, 0x93));
+	/* A state for other sources is refused. */
+	st[1].gsi = 31;
+	assert_int_equal(vmres_irq_mgr_load_state(vm->mgr, st, 2), VMRES_ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -528,6 +563,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_guest_eoi_signals_the_resample_fd_and_ack_drains_it, vm_setup,
 			vm_teardown),
+		cmocka_unit_test_setup_teardown(test_loaded_state_reprograms_kvm_routes_and_pending,
+						vm_setup, vm_teardown),
 	};
 	const char *why = kvm_unusable();
 

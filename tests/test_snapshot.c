@@ -14,6 +14,8 @@
 #include <zlib.h>
 
 #include <vmres/devmgr.h>
+#include <vmres/irq.h>
+#include <vmres/pci.h>
 #include <vmres/snapshot.h>
 #include <vmres/sysalloc.h>
 
@@ -1486,6 +1488,604 @@ static void test_committed_v1_snapshot_restores_a_working_manager(void **state)
 	assert_int_equal(o.fake.stats.released, o.fake.stats.created);
 }
 
+/* ---- a machine: PCI functions and an interrupt manager (format 1.1) ---- */
+
+enum { PCI_FUNCS = 7, IRQ = 8, N_FN = 3 };
+
+struct deliveries {
+	int n;
+	uint32_t gsi[16];
+	struct vmres_msi_msg msg[16];
+	enum vmres_irq_signal sig[16];
+};
+
+static void record_delivery(void *ctx, uint32_t gsi, enum vmres_irq_kind kind,
+			    const struct vmres_msi_msg *msg, enum vmres_irq_signal signal)
+{
+	struct deliveries *d = ctx;
+
+	if (d->n == 16)
+		return;
+	d->gsi[d->n] = gsi;
+	d->msg[d->n] = kind == VMRES_IRQ_MSI ? *msg : (struct vmres_msi_msg){0, 0, 0};
+	d->sig[d->n++] = signal;
+}
+
+struct machine {
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	struct vmres_irq_mgr *irq;
+	struct deliveries dl;
+	struct vmres_pci_func *fn[N_FN];
+	struct vmres_irq_group *grp[N_FN];
+	uint32_t id[N_FN];
+	bool use_sources;  /* restore: hand the MSI sources to the functions in bind */
+	bool incompatible; /* restore: function 1 made with one BAR less */
+};
+
+static const char *const fn_names[N_FN] = {"nic", "gpu", "serial"};
+
+/* Function @p i's config; @p res_out its resources' requests (n returned). */
+static struct vmres_pci_func_config fn_config(int i, struct vmres_request *q, size_t *nq)
+{
+	struct vmres_pci_func_config c = VMRES_PCI_FUNC_CONFIG_INIT;
+
+	c.vendor_id = 0x1af4;
+	c.device_id = (uint16_t)(0x1000 + i);
+	c.class_code = 0x020000;
+	c.interrupt_pin = 1;
+	switch (i) {
+	case 0: /* MEM32, MEM64, IO, MSI x4 maskable */
+		c.bars[0] = (struct vmres_pci_bar){VMRES_PCI_BAR_MEM32, false, 0x1000, 0, 0};
+		c.bars[2] = (struct vmres_pci_bar){VMRES_PCI_BAR_MEM64, true, 0x100000, 0, 1};
+		c.bars[4] = (struct vmres_pci_bar){VMRES_PCI_BAR_IO, false, 0x20, 0, 2};
+		c.msi = (struct vmres_pci_msi){4, true, true, 0, 3};
+		q[0] = rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000);
+		q[1] = rq_addr("mmio64", VMRES_SPACE_MMIO, 0x100000, 0x100000);
+		q[2] = rq_addr("pio", VMRES_SPACE_PIO, 0x20, 0x20);
+		q[3] = rq_num(VMRES_RES_MSI, "gsi-msi", 4);
+		*nq = 4;
+		break;
+	case 1: /* MEM32, MEM64 (probed), MSI x1 */
+		c.bars[0] = (struct vmres_pci_bar){VMRES_PCI_BAR_MEM32, false, 0x1000, 0, 0};
+		c.bars[1] = (struct vmres_pci_bar){VMRES_PCI_BAR_MEM64, false, 0x4000, 0, 1};
+		c.msi = (struct vmres_pci_msi){1, false, false, 0x50, 2};
+		q[0] = rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000);
+		q[1] = rq_addr("mmio64", VMRES_SPACE_MMIO, 0x4000, 0x4000);
+		q[2] = rq_num(VMRES_RES_MSI, "gsi-msi", 1);
+		*nq = 3;
+		break;
+	default: /* MEM32, a legacy line, a device byte */
+		c.bars[0] = (struct vmres_pci_bar){VMRES_PCI_BAR_MEM32, false, 0x100, 0, 0};
+		q[0] = rq_addr("mmio32", VMRES_SPACE_MMIO, 0x100, 0x100);
+		q[1] = rq_num(VMRES_RES_IRQ, "gsi-legacy", 1);
+		*nq = 2;
+		break;
+	}
+	return c;
+}
+
+/* The function, its device bytes, and its interrupt sources. */
+static void make_function(struct machine *mc, int i, const struct vmres_resource *res, size_t n)
+{
+	struct vmres_request q[4];
+	struct vmres_pci_func_config c;
+	size_t nq, first_irq;
+	struct vmres_irq_src *srcs[4];
+
+	c = fn_config(i, q, &nq);
+	if (i == 1 && mc->incompatible)
+		c.bars[1].kind = VMRES_PCI_BAR_NONE;
+	assert_int_equal(vmres_pci_func_new(&c, &mc->fn[i]), 0);
+	if (i == 2)
+		assert_int_equal(vmres_pci_func_define(mc->fn[i], 0x60, 1, 0x30, 0x0f), 0);
+	first_irq = i == 0 ? 3 : i == 1 ? 2 : 1;
+	assert_int_equal(vmres_irq_group_new(mc->irq, res + first_irq, n - first_irq, &mc->grp[i]),
+			 0);
+	if (i < 2 && mc->use_sources) {
+		for (unsigned int v = 0; v < n - first_irq; v++)
+			assert_int_equal(vmres_irq_group_src(mc->grp[i], v, &srcs[v]), 0);
+		assert_int_equal(vmres_pci_func_set_msi_sources(mc->fn[i], srcs,
+								(unsigned int)(n - first_irq)),
+				 0);
+	}
+}
+
+static void machine_new(struct machine *mc)
+{
+	struct vmres_irq_backend *be;
+
+	memset(mc, 0, sizeof(*mc));
+	mc->use_sources = true;
+	assert_int_equal(vmres_sysalloc_new_x86_64(&mc->sa), 0);
+	assert_int_equal(vmres_devmgr_new(mc->sa, &mc->m), 0);
+	assert_int_equal(vmres_irq_backend_callback_new(record_delivery, &mc->dl, &be), 0);
+	assert_int_equal(vmres_irq_mgr_new(be, &mc->irq), 0);
+	assert_int_equal(vmres_devmgr_set_msi_notifier(mc->m, vmres_irq_mgr_msi_notify, mc->irq),
+			 0);
+	for (int i = 0; i < N_FN; i++) {
+		struct vmres_resource res[8];
+		struct vmres_request q[4];
+		size_t nq, n;
+
+		(void)fn_config(i, q, &nq);
+		n = alloc_for(mc->sa, q, nq, 100 + (uint64_t)i, res, 8);
+		assert_int_equal(n, i == 0 ? 7 : i == 1 ? 3 : 2);
+		mc->id[i] = register_dev(mc->m, fn_names[i], 100 + (uint64_t)i,
+					 VMRES_DEVMGR_NO_PARENT, res, n);
+		make_function(mc, i, res, n);
+		assert_int_equal(vmres_pci_func_bind(mc->fn[i], mc->m, mc->id[i]), 0);
+	}
+}
+
+static void machine_free(struct machine *mc)
+{
+	for (int i = 0; i < N_FN; i++) {
+		vmres_pci_func_free(mc->fn[i]);
+		vmres_irq_group_free(mc->grp[i]);
+	}
+	vmres_irq_mgr_free(mc->irq);
+	vmres_devmgr_free(mc->m);
+	vmres_sysalloc_free(mc->sa);
+}
+
+static void cfg_write(struct vmres_pci_func *f, unsigned int off, unsigned int size, uint32_t v)
+{
+	assert_int_equal(vmres_pci_func_config_write(f, off, size, v), 0);
+}
+
+static uint32_t cfg_read(struct vmres_pci_func *f, unsigned int off)
+{
+	uint32_t v = 0;
+
+	assert_int_equal(vmres_pci_func_config_read(f, off, 4, &v), 0);
+	return v;
+}
+
+/* What a guest leaves behind mid-flight. */
+static void program_guest(struct machine *mc)
+{
+	struct vmres_pci_func *nic = mc->fn[0], *gpu = mc->fn[1], *ser = mc->fn[2];
+	struct vmres_pci_bar_state b;
+	struct vmres_irq_src *src;
+
+	/* nic: decode on, BAR0 moved, a refused high half pending on BAR2,
+	 * MSI with 4 vectors, 1 and 3 masked, 1 pending. */
+	cfg_write(nic, VMRES_PCI_COMMAND, 2, 0x7);
+	cfg_write(nic, VMRES_PCI_BAR_OFFSET(0), 4, 0xd0000000);
+	cfg_write(nic, VMRES_PCI_BAR_OFFSET(3), 4, 0x20);
+	assert_int_equal(vmres_pci_func_bar_get(nic, 2, &b), 0);
+	assert_true(b.half_pending);
+	cfg_write(nic, 0x40 + 4, 4, 0xfee01000);
+	cfg_write(nic, 0x40 + 8, 4, 0);
+	cfg_write(nic, 0x40 + 0xc, 2, 0x4040);
+	cfg_write(nic, 0x40 + 0x10, 4, 0xa);
+	cfg_write(nic, 0x40 + 2, 2, VMRES_PCI_MSI_CTRL_ENABLE | 2u << VMRES_PCI_MSI_CTRL_MME_SHIFT);
+	assert_int_equal(vmres_irq_group_src(mc->grp[0], 1, &src), 0);
+	assert_int_equal(vmres_irq_src_trigger(src), 0);
+	/* gpu: BAR0 moved while decode is off, BAR1 being sized, MSI on. */
+	cfg_write(gpu, VMRES_PCI_COMMAND, 2, VMRES_PCI_COMMAND_MEMORY);
+	cfg_write(gpu, VMRES_PCI_COMMAND, 2, 0);
+	cfg_write(gpu, VMRES_PCI_BAR_OFFSET(0), 4, 0xd0100000);
+	cfg_write(gpu, VMRES_PCI_BAR_OFFSET(1), 4, 0xffffffff);
+	cfg_write(gpu, 0x50 + 4, 4, 0xfee02000);
+	cfg_write(gpu, 0x50 + 8, 2, 0x4051);
+	cfg_write(gpu, 0x50 + 2, 2, VMRES_PCI_MSI_CTRL_ENABLE);
+	/* serial: decode on, firmware's line and cache line size, a device byte,
+	 * its level line raised. */
+	cfg_write(ser, VMRES_PCI_COMMAND, 2, VMRES_PCI_COMMAND_MEMORY);
+	cfg_write(ser, VMRES_PCI_INT_LINE, 1, 0x0b);
+	cfg_write(ser, 0x0c, 1, 0x10);
+	cfg_write(ser, 0x60, 1, 0xff);
+	assert_int_equal(vmres_irq_group_src(mc->grp[2], 0, &src), 0);
+	assert_int_equal(vmres_irq_src_configure(
+				 src, &(struct vmres_irq_config){.kind = VMRES_IRQ_LEGACY,
+								 .trigger = VMRES_IRQ_LEVEL}),
+			 0);
+	assert_int_equal(vmres_irq_src_enable(src), 0);
+	assert_int_equal(vmres_irq_src_trigger(src), 0);
+	mc->dl.n = 0;
+}
+
+static void save_machine(struct machine *mc, uint8_t **buf, size_t *len)
+{
+	struct vmres_snapshot_options o = VMRES_SNAPSHOT_OPTIONS_INIT;
+	void *p = NULL;
+
+	o.pci_funcs = mc->fn;
+	o.n_pci_funcs = N_FN;
+	o.irq = mc->irq;
+	assert_int_equal(vmres_snapshot_save_ex(mc->sa, mc->m, &o, &p, len), 0);
+	*buf = p;
+}
+
+/* The restoring VMM: its bind callback re-creates each function and its
+ * interrupt sources from the saved resources. */
+static int bind_machine(void *ctx, const struct vmres_devmgr_info *entry,
+			const struct vmres_resource *res, const bool *mapped,
+			struct vmres_device *dev)
+{
+	struct machine *mc = ctx;
+
+	(void)mapped, (void)dev;
+	for (int i = 0; i < N_FN; i++) {
+		if (strcmp(entry->name, fn_names[i]) == 0) {
+			mc->id[i] = entry->instance;
+			make_function(mc, i, res, entry->n_res);
+		}
+	}
+	return 0;
+}
+
+static struct vmres_pci_func *machine_func(void *ctx, uint32_t instance)
+{
+	struct machine *mc = ctx;
+
+	for (int i = 0; i < N_FN; i++)
+		if (mc->id[i] == instance)
+			return mc->fn[i];
+	return NULL;
+}
+
+static int machine_restore(struct machine *mc, const uint8_t *buf, size_t len,
+			   struct vmres_snapshot_error *e)
+{
+	struct vmres_snapshot_options o = VMRES_SNAPSHOT_OPTIONS_INIT;
+	struct vmres_irq_backend *be;
+	bool use_sources = mc->use_sources, incompatible = mc->incompatible;
+
+	memset(mc, 0, sizeof(*mc));
+	mc->use_sources = use_sources;
+	mc->incompatible = incompatible;
+	assert_int_equal(vmres_irq_backend_callback_new(record_delivery, &mc->dl, &be), 0);
+	assert_int_equal(vmres_irq_mgr_new(be, &mc->irq), 0);
+	o.pci_func = machine_func;
+	o.pci_ctx = mc;
+	o.irq = mc->irq;
+	return vmres_snapshot_restore_ex(buf, len, bind_machine, mc, &o, &mc->sa, &mc->m, e);
+}
+
+/* Every guest-visible byte, BAR and MSI state, the irq sources, the dumps. */
+static void assert_same_machine(struct machine *a, struct machine *b)
+{
+	for (int i = 0; i < N_FN; i++) {
+		struct vmres_pci_msi_state ma, mb;
+		int ra, rb;
+
+		for (unsigned int off = 0; off < VMRES_PCI_CONFIG_SIZE; off += 4)
+			if (cfg_read(a->fn[i], off) != cfg_read(b->fn[i], off))
+				fail_msg("function %d: dword 0x%x differs", i, off);
+		for (unsigned int k = 0; k < VMRES_PCI_NUM_BARS; k++) {
+			struct vmres_pci_bar_state x, y;
+
+			assert_int_equal(vmres_pci_func_bar_get(a->fn[i], k, &x), 0);
+			assert_int_equal(vmres_pci_func_bar_get(b->fn[i], k, &y), 0);
+			assert_memory_equal(&x, &y, sizeof(x));
+		}
+		memset(&ma, 0, sizeof(ma));
+		memset(&mb, 0, sizeof(mb));
+		ra = vmres_pci_func_msi_get(a->fn[i], &ma);
+		rb = vmres_pci_func_msi_get(b->fn[i], &mb);
+		assert_int_equal(ra, rb);
+		assert_memory_equal(&ma, &mb, sizeof(ma));
+	}
+	{
+		struct vmres_irq_src_state sa[16], sb[16];
+		size_t na, nb;
+
+		memset(sa, 0, sizeof(sa));
+		memset(sb, 0, sizeof(sb));
+		assert_int_equal(vmres_irq_mgr_save_state(a->irq, sa, 16, &na), 0);
+		assert_int_equal(vmres_irq_mgr_save_state(b->irq, sb, 16, &nb), 0);
+		assert_int_equal(na, nb);
+		assert_memory_equal(sa, sb, na * sizeof(sa[0]));
+	}
+	assert_same_state(a->sa, a->m, b->sa, b->m);
+}
+
+static void test_machine_restores_every_guest_programmed_state(void **state)
+{
+	struct machine a, b;
+	struct vmres_snapshot_error e;
+	struct vmres_irq_src *src;
+	struct vmres_pci_bar_state bar;
+	uint8_t *buf, *buf2;
+	size_t len, len2;
+
+	(void)state;
+	machine_new(&a);
+	program_guest(&a);
+	save_machine(&a, &buf, &len);
+	b.use_sources = true;
+	b.incompatible = false;
+	assert_int_equal(machine_restore(&b, buf, len, &e), 0);
+	assert_same_machine(&a, &b);
+	save_machine(&b, &buf2, &len2);
+	assert_int_equal(len, len2);
+	assert_memory_equal(buf, buf2, len);
+
+	/* Delivery with the restored messages, nothing replayed: vector 0 now,
+	 * vector 1 (masked, pending) when the guest unmasks it. */
+	assert_int_equal(vmres_irq_group_src(b.grp[0], 0, &src), 0);
+	assert_int_equal(vmres_irq_src_trigger(src), 0);
+	cfg_write(b.fn[0], 0x40 + 0x10, 4, 0x8);
+	assert_int_equal(vmres_irq_group_src(b.grp[1], 0, &src), 0);
+	assert_int_equal(vmres_irq_src_trigger(src), 0);
+	assert_int_equal(b.dl.n, 3);
+	assert_int_equal(b.dl.msg[0].addr_lo, 0xfee01000);
+	assert_int_equal(b.dl.msg[0].data, 0x4040);
+	assert_int_equal(b.dl.msg[1].data, 0x4041);
+	assert_int_equal(b.dl.msg[2].addr_lo, 0xfee02000);
+	assert_int_equal(b.dl.msg[2].data, 0x4051);
+
+	/* The functions are bound: the guest's next moves reach the manager. */
+	cfg_write(b.fn[0], VMRES_PCI_BAR_OFFSET(3), 4, 0x10);
+	assert_int_equal(vmres_pci_func_bar_get(b.fn[0], 2, &bar), 0);
+	assert_false(bar.half_pending);
+	assert_int_equal(bar.mapped_base >> 32, 0x10);
+	cfg_write(b.fn[1], VMRES_PCI_COMMAND, 2, VMRES_PCI_COMMAND_MEMORY);
+	assert_int_equal(vmres_pci_func_bar_get(b.fn[1], 0, &bar), 0);
+	assert_true(bar.mapped);
+	assert_int_equal(bar.mapped_base, 0xd0100000);
+	free(buf);
+	free(buf2);
+	machine_free(&a);
+	machine_free(&b);
+}
+
+/* The public path: restore, then load_state and bind by hand. */
+static void test_load_state_then_bind_keeps_the_loaded_state(void **state)
+{
+	struct machine a, b;
+	struct vmres_snapshot_error e;
+	uint8_t *buf, st[VMRES_PCI_FUNC_STATE_SIZE];
+	size_t len;
+
+	(void)state;
+	machine_new(&a);
+	program_guest(&a);
+	save_machine(&a, &buf, &len);
+	memset(&b, 0, sizeof(b));
+	b.use_sources = true;
+	assert_int_equal(machine_restore(&b, buf, len, &e), 0);
+	for (int i = 0; i < N_FN; i++) {
+		struct vmres_request q[4];
+		struct vmres_pci_func_config c;
+		struct vmres_pci_func *f;
+		size_t nq;
+
+		c = fn_config(i, q, &nq);
+		assert_int_equal(vmres_pci_func_new(&c, &f), 0);
+		if (i == 2)
+			assert_int_equal(vmres_pci_func_define(f, 0x60, 1, 0x30, 0x0f), 0);
+		assert_int_equal(vmres_pci_func_save_state(a.fn[i], st, sizeof(st)), 0);
+		assert_int_equal(vmres_pci_func_load_state(f, st, sizeof(st)), 0);
+		/* Loaded over a bound function: refused. */
+		assert_int_equal(vmres_pci_func_load_state(b.fn[i], st, sizeof(st)), VMRES_ESTATE);
+		assert_int_equal(vmres_pci_func_bind(f, b.m, b.id[i]), 0);
+		/* The device bytes' read-only bits are the device's. */
+		if (i == 2)
+			assert_int_equal(cfg_read(f, 0x60) & 0xff, 0x3f);
+		vmres_pci_func_free(b.fn[i]);
+		b.fn[i] = f;
+	}
+	assert_same_machine(&a, &b);
+	free(buf);
+	machine_free(&a);
+	machine_free(&b);
+}
+
+static void test_bind_after_load_refuses_a_manager_that_disagrees(void **state)
+{
+	struct machine a;
+	struct vmres_request q[4];
+	struct vmres_pci_func_config c;
+	struct vmres_pci_func *f;
+	uint8_t st[VMRES_PCI_FUNC_STATE_SIZE], st2[VMRES_PCI_FUNC_STATE_SIZE];
+	size_t nq;
+
+	(void)state;
+	machine_new(&a);
+	program_guest(&a);
+	c = fn_config(1, q, &nq);
+	assert_int_equal(vmres_pci_func_new(&c, &f), 0);
+	assert_int_equal(vmres_pci_func_save_state(a.fn[1], st, sizeof(st)), 0);
+	assert_int_equal(vmres_pci_func_load_state(f, st, sizeof(st)), 0);
+	/* The function 0's device has other ranges where this state has its own. */
+	assert_int_equal(vmres_pci_func_bind(f, a.m, a.id[0]), VMRES_ESIZE);
+	/* The range moved behind the state's back. */
+	assert_int_equal(vmres_devmgr_move_range(a.m, a.id[1], 0, 0xd0200000), 0);
+	assert_int_equal(vmres_pci_func_bind(f, a.m, a.id[1]), VMRES_ESTATE);
+	assert_int_equal(vmres_pci_func_save_state(f, st2, sizeof(st2)), 0);
+	assert_memory_equal(st, st2, sizeof(st));
+	vmres_pci_func_free(f);
+	machine_free(&a);
+}
+
+static void test_incompatible_function_is_refused_and_nothing_changes(void **state)
+{
+	struct machine a, b;
+	struct vmres_snapshot_error e;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	machine_new(&a);
+	program_guest(&a);
+	save_machine(&a, &buf, &len);
+	memset(&b, 0, sizeof(b));
+	b.use_sources = false;
+	b.incompatible = true;
+	assert_int_equal(machine_restore(&b, buf, len, &e), VMRES_EKIND);
+	assert_int_equal(e.offset, record(buf, len, PCI_FUNCS, 1) + 8);
+	assert_null(b.m);
+	/* Neither the interrupt manager nor the functions changed. */
+	for (int i = 0; i < N_FN; i++) {
+		struct vmres_pci_bar_state x;
+
+		assert_int_equal(cfg_read(b.fn[i], VMRES_PCI_COMMAND) & 0xffff, 0);
+		assert_int_equal(vmres_pci_func_bar_get(b.fn[i], 0, &x), 0);
+		assert_false(x.mapped);
+	}
+	{
+		struct vmres_irq_src_state s[16];
+		size_t n;
+
+		assert_int_equal(vmres_irq_mgr_save_state(b.irq, s, 16, &n), 0);
+		for (size_t i = 0; i < n; i++)
+			assert_false(s[i].enabled || s[i].masked || s[i].pending);
+	}
+	for (int i = 0; i < N_FN; i++) {
+		vmres_pci_func_free(b.fn[i]);
+		vmres_irq_group_free(b.grp[i]);
+	}
+	vmres_irq_mgr_free(b.irq);
+	free(buf);
+	machine_free(&a);
+}
+
+static void test_corrupted_pci_and_irq_records_are_refused_at_their_field(void **state)
+{
+	struct machine a;
+	uint8_t *buf;
+	size_t len, r;
+
+	(void)state;
+	machine_new(&a);
+	program_guest(&a);
+	save_machine(&a, &buf, &len);
+	/* A state that disagrees with its device's entry (mapped_base of BAR0). */
+	r = record(buf, len, PCI_FUNCS, 0);
+	buf[r + 8 + 264 + 16] ^= 0x10;
+	resign(buf, len);
+	restore_fails(buf, len, VMRES_ECORRUPT, r + 8);
+	buf[r + 8 + 264 + 16] ^= 0x10;
+	/* An unknown state layout. */
+	buf[r + 8] = 9;
+	resign(buf, len);
+	restore_fails(buf, len, VMRES_EVERSION, r + 8);
+	buf[r + 8] = 1;
+	/* A function of a device that does not exist. */
+	wr32(buf + r, 77);
+	resign(buf, len);
+	restore_fails(buf, len, VMRES_ECORRUPT, r);
+	wr32(buf + r, a.id[0]);
+	/* A level MSI (the last source: the highest GSI, an MSI). */
+	r = record(buf, len, IRQ, 5);
+	buf[r + 5] = VMRES_IRQ_LEVEL;
+	resign(buf, len);
+	restore_fails(buf, len, VMRES_ECORRUPT, r + 5);
+	buf[r + 5] = VMRES_IRQ_EDGE;
+	resign(buf, len);
+	restore_matches(buf, len, a.sa, a.m);
+	free(buf);
+	machine_free(&a);
+}
+
+/* Drop sections 7 and 8 and set minor 0: what a 1.0 writer wrote. */
+static size_t as_v1_0(uint8_t *buf, size_t len)
+{
+	size_t pos = rd32(buf + 12), end = len - 4, out = pos;
+
+	while (pos < end) {
+		uint32_t kind = rd32(buf + pos);
+		size_t n = 16 + (size_t)rd64(buf + pos + 8);
+
+		if (kind <= 6) {
+			memmove(buf + out, buf + pos, n);
+			out += n;
+		}
+		pos += n;
+	}
+	buf[10] = 0;
+	buf[11] = 0;
+	wr64(buf + 16, out + 4);
+	resign(buf, out + 4);
+	return out + 4;
+}
+
+static void test_version_1_0_image_restores_unchanged(void **state)
+{
+	struct machine a, b;
+	struct vmres_snapshot_error e;
+	uint8_t *buf, *plain;
+	size_t len, plain_len;
+
+	(void)state;
+	machine_new(&a);
+	program_guest(&a);
+	save_machine(&a, &buf, &len);
+	save(a.sa, a.m, &plain, &plain_len);
+	len = as_v1_0(buf, len);
+	assert_int_equal(rd32(plain + 8) >> 16, 1); /* the plain save is 1.1 */
+	plain[10] = 0;
+	resign(plain, plain_len);
+	assert_int_equal(len, plain_len);
+	assert_memory_equal(buf, plain, len);
+	restore_matches(buf, len, a.sa, a.m);
+	/* With options: the functions and sources are left for the VMM. */
+	memset(&b, 0, sizeof(b));
+	b.use_sources = false;
+	assert_int_equal(machine_restore(&b, buf, len, &e), 0);
+	assert_int_equal(cfg_read(b.fn[0], VMRES_PCI_COMMAND) & 0xffff, 0);
+	free(buf);
+	free(plain);
+	machine_free(&a);
+	machine_free(&b);
+}
+
+static void test_guest_pool_and_follow_guest_policy_round_trip(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m, *m2 = NULL;
+	struct vmres_sysalloc *sa2 = NULL;
+	struct vmres_snapshot_error e;
+	struct vmres_resource res[1];
+	struct vmres_request q[1];
+	enum vmres_devmgr_policy pol;
+	uint8_t *buf;
+	size_t len;
+	uint32_t id;
+
+	(void)state;
+	assert_int_equal(vmres_sysalloc_new_x86_64(&sa), 0);
+	assert_int_equal(vmres_sysalloc_add_guest_pool(sa, "guest-mmio", VMRES_SPACE_MMIO), 0);
+	assert_int_equal(vmres_sysalloc_reserve(sa, "guest-mmio", 0, 0x80000000, 0, 7, "ram", NULL),
+			 0);
+	assert_int_equal(vmres_devmgr_new(sa, &m), 0);
+	assert_int_equal(vmres_devmgr_set_policy(m, VMRES_DEVMGR_FOLLOW_GUEST), 0);
+	q[0] = rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000);
+	assert_int_equal(alloc_for(sa, q, 1, 5, res, 1), 1);
+	id = register_dev(m, "bar", 5, VMRES_DEVMGR_NO_PARENT, res, 1);
+	/* The guest places the BAR above every pool. */
+	assert_int_equal(vmres_devmgr_move_range(m, id, 0, 0x20000000000), 0);
+	save(sa, m, &buf, &len);
+	restore_matches(buf, len, sa, m);
+	assert_int_equal(vmres_snapshot_restore(buf, len, NULL, NULL, &sa2, &m2, &e), 0);
+	assert_int_equal(vmres_devmgr_get_policy(m2, &pol), 0);
+	assert_int_equal(pol, VMRES_DEVMGR_FOLLOW_GUEST);
+	/* The restored manager follows the guest outside the pools again. */
+	assert_int_equal(vmres_devmgr_move_range(m2, id, 0, 0x30000000000), 0);
+	vmres_devmgr_free(m2);
+	vmres_sysalloc_free(sa2);
+	/* Without its flag the guest pool's window meets the others; an
+	 * unknown flag is refused. */
+	{
+		size_t r = record(buf, len, POOLS, 6);
+
+		assert_int_equal(buf[r + 26], 1);
+		buf[r + 26] = 0;
+		resign(buf, len);
+		restore_fails(buf, len, VMRES_ECORRUPT, r + 32);
+		buf[r + 26] = 3;
+		resign(buf, len);
+		restore_fails(buf, len, VMRES_ECORRUPT, r + 26);
+	}
+	free(buf);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1509,6 +2109,13 @@ int main(void)
 		cmocka_unit_test(test_find_device_by_name_walks_duplicates),
 		cmocka_unit_test(test_committed_v1_snapshot_restores_to_its_recorded_state),
 		cmocka_unit_test(test_committed_v1_snapshot_restores_a_working_manager),
+		cmocka_unit_test(test_machine_restores_every_guest_programmed_state),
+		cmocka_unit_test(test_load_state_then_bind_keeps_the_loaded_state),
+		cmocka_unit_test(test_bind_after_load_refuses_a_manager_that_disagrees),
+		cmocka_unit_test(test_incompatible_function_is_refused_and_nothing_changes),
+		cmocka_unit_test(test_corrupted_pci_and_irq_records_are_refused_at_their_field),
+		cmocka_unit_test(test_version_1_0_image_restores_unchanged),
+		cmocka_unit_test(test_guest_pool_and_follow_guest_policy_round_trip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

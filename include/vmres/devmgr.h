@@ -282,6 +282,16 @@ enum vmres_devmgr_policy {
  */
 int vmres_devmgr_set_policy(struct vmres_devmgr *m, enum vmres_devmgr_policy policy);
 
+/**
+ * vmres_devmgr_get_policy() - the policy vmres_devmgr_set_policy() chose
+ * (VMRES_DEVMGR_STRICT for a new manager), e.g. for a snapshot.
+ * @param m the manager.
+ * @param policy receives it.
+ * @return 0; VMRES_EINVAL for a NULL pointer.
+ * Context: any thread; serialized with writers.
+ */
+int vmres_devmgr_get_policy(struct vmres_devmgr *m, enum vmres_devmgr_policy *policy);
+
 /** Where an address resource is, for its listener. */
 struct vmres_devmgr_placement {
 	uint64_t base; /**< first address */

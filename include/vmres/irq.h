@@ -366,6 +366,52 @@ int vmres_irq_mgr_msi_notify(void *irq_mgr, uint32_t instance, unsigned int res_
 			     const struct vmres_msi_msg *msg);
 
 /**
+ * vmres_irq_mgr_save_state() - what the guest programmed, source by source:
+ * each source's state (vmres_irq_src_get_state(): GSI, configuration with
+ * the MSI message and the legacy trigger mode, enabled, masked, pending,
+ * asserted), in the manager's order: by GSI, legacy lines that share a GSI in
+ * the order their groups were created.
+ * @param mgr the manager.
+ * @param out destination, may be NULL when @p cap is 0.
+ * @param cap entries available at @p out.
+ * @param n receives the number of sources (even when more than @p cap).
+ * @return 0; VMRES_EINVAL if @p mgr or @p n is NULL, or @p out is NULL with
+ *   @p cap > 0; VMRES_ESTATE if a batch is open (its changes are not in
+ *   force: commit first).
+ * Context: configuration call. The sources' state words are read one by one:
+ *   stop every thread that triggers them (the vCPUs and the devices) first.
+ */
+int vmres_irq_mgr_save_state(struct vmres_irq_mgr *mgr, struct vmres_irq_src_state *out, size_t cap,
+			     size_t *n);
+
+/**
+ * vmres_irq_mgr_load_state() - give the sources the state saved by
+ * vmres_irq_mgr_save_state() from a manager with the same sources (the VMM
+ * re-created its groups from the same resources): entry i goes to the
+ * manager's source i. Every MSI message is installed in one commit (KVM: one
+ * KVM_SET_GSI_ROUTING), a legacy line whose trigger mode changes gets new
+ * backend state (KVM: a new irqfd, with a resample eventfd for a level line),
+ * and each source's enabled, masked, pending and asserted bits are set as
+ * saved, delivering nothing: a pending MSI is delivered, with the loaded
+ * message, when the guest unmasks it. The live_msg field of @p st is ignored.
+ * @param mgr the manager.
+ * @param st the saved states.
+ * @param n their number: the manager's source count.
+ * @return 0, or (nothing changed: sources, routes, backend):
+ *   VMRES_EINVAL  NULL @p mgr, NULL @p st with @p n > 0, an unknown trigger
+ *                 mode, a level MSI, or asserted without a level trigger;
+ *   VMRES_ESIZE   @p n is not the number of sources;
+ *   VMRES_ENOENT  entry i's GSI is not source i's;
+ *   VMRES_EKIND   entry i's kind is not source i's;
+ *   VMRES_ESTATE  a batch is open;
+ *   VMRES_ENOMEM, VMRES_EFULL, VMRES_ESYS (errno kept): the backend failed.
+ * Context: configuration call; no source may be triggered or acked meanwhile
+ *   (the lifetime rule: backend state may be replaced).
+ */
+int vmres_irq_mgr_load_state(struct vmres_irq_mgr *mgr, const struct vmres_irq_src_state *st,
+			     size_t n);
+
+/**
  * vmres_irq_group_new() - make one source per resource of @p res, in order.
  * Legacy sources start as edge-triggered, MSI sources with the resource's
  * message; all start disabled and unmasked. MSI routes are committed before

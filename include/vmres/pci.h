@@ -98,6 +98,7 @@
 #define VMRES_PCI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <vmres/common.h>
@@ -477,6 +478,11 @@ int vmres_pci_func_set_msi_sources(struct vmres_pci_func *f, struct vmres_irq_sr
  * its base is not 0), so with a command of 0 (as after reset, what firmware
  * expects) every BAR's range is off the bus, still reserved, until the guest
  * enables decoding. Replaces any mapper.
+ *
+ * After vmres_pci_func_load_state() it keeps the loaded state instead: the
+ * manager must already hold each BAR's range at the loaded address, mapped as
+ * loaded, and each routed MSI vector's message; then nothing changes but the
+ * mapper.
  * @param f the function.
  * @param m the device manager.
  * @param instance the device's instance id.
@@ -488,11 +494,68 @@ int vmres_pci_func_set_msi_sources(struct vmres_pci_func *f, struct vmres_irq_sr
  *   VMRES_ESIZE   a BAR's resource has another size;
  *   VMRES_EMISALIGNED a BAR's resource base is not a multiple of its size;
  *   VMRES_ERANGE  a resource base a BAR cannot hold (a MEM32 above 4 GiB);
+ *   VMRES_ESTATE  after a load, the manager does not hold a range, its mapped
+ *                 flag or an MSI message where the loaded state has it;
  *   VMRES_ENOMEM;
  *   and any error of vmres_devmgr_set_mapped().
  * Context: any thread; takes the function's mutex.
  */
 int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32_t instance);
+
+/** Bytes of a function's saved state (vmres_pci_func_save_state()). */
+#define VMRES_PCI_FUNC_STATE_SIZE 960
+
+/**
+ * vmres_pci_func_save_state() - save what the guest programmed: the whole
+ * configuration space (command, BAR registers, MSI registers with the pending
+ * bits then in force, the guest-writable bytes of the device), and per BAR the
+ * sizing-probe latch, a pending 64-bit half, where the range is and whether it
+ * is on the bus, and per MSI vector the message last routed. The layout
+ * (little-endian, versioned) is in docs/SNAPSHOT.md; the snapshot module saves
+ * it for the functions it is given (vmres_snapshot_save_ex()).
+ * @param f the function.
+ * @param buf receives VMRES_PCI_FUNC_STATE_SIZE bytes.
+ * @param len bytes at @p buf.
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ESIZE if @p len is below
+ *   VMRES_PCI_FUNC_STATE_SIZE (nothing written).
+ * Context: any thread; takes the function's mutex. The guest must be stopped
+ *   for the state to match the device manager's.
+ */
+int vmres_pci_func_save_state(struct vmres_pci_func *f, void *buf, size_t len);
+
+/**
+ * vmres_pci_func_load_state() - give a new function the state saved from a
+ * function of the same layout (created from the same vmres_pci_func_config,
+ * with the same capabilities and device bytes defined). Registers and the
+ * helper's record only: no mapper is called, no device callback, and no MSI
+ * source is touched (the interrupt manager restores its own, irq.h; sources
+ * handed over with vmres_pci_func_set_msi_sources() afterwards are synced to
+ * the loaded registers, which then agree). The bits of the device's own bytes
+ * that the guest cannot write keep the values the device defined.
+ *
+ * Load before binding: the function must have no mapper. The loaded state
+ * says where each range is and whether it is on the bus, so the next
+ * vmres_pci_func_bind() keeps it: it checks that the device manager (restored
+ * from the same snapshot) holds every range there, mapped as saved, and every
+ * routed MSI message, and changes nothing in the manager or the registers
+ * (VMRES_ESTATE if it disagrees). vmres_snapshot_restore_ex() does both steps.
+ * @param f the function.
+ * @param buf the state.
+ * @param len VMRES_PCI_FUNC_STATE_SIZE.
+ * @return 0, or (nothing changed):
+ *   VMRES_EINVAL  NULL pointers;
+ *   VMRES_ESIZE   another @p len;
+ *   VMRES_EVERSION a state layout this build does not know;
+ *   VMRES_ECORRUPT an inconsistent state (a BAR the helper would refuse to
+ *                 create, a register that disagrees with the latch or with
+ *                 where the range is, an MSI vector routed beyond the capability);
+ *   VMRES_EKIND   saved from a function of another layout (BAR kinds, sizes or
+ *                 resource indices, the MSI capability, or any bit of the
+ *                 header and capabilities the guest cannot write);
+ *   VMRES_ESTATE  @p f has a mapper (bound or set_mapper()).
+ * Context: any thread; takes the function's mutex.
+ */
+int vmres_pci_func_load_state(struct vmres_pci_func *f, const void *buf, size_t len);
 
 /**
  * vmres_pci_host_bridge_new() - a ready-made i440FX-compatible host bridge

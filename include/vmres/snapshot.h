@@ -4,11 +4,17 @@
  * @brief Save and restore the resource state of a VMM: the system allocator and
  * the device manager's table.
  *
- * A snapshot holds every pool of a system allocator (sysalloc.h), every
- * allocation with its owner, align and label, the owners' names, and the device
- * manager's table (devmgr.h): instance ids, names, owners, parents, resources,
- * MSI messages and which ranges are mapped. It does not hold the devices' own
- * internal state: each device saves that itself, keyed by its instance id.
+ * A snapshot holds every pool of a system allocator (sysalloc.h, guest pools
+ * included), every allocation with its owner, align and label, the owners'
+ * names, and the device manager's table (devmgr.h): instance ids, names,
+ * owners, parents, resources, MSI messages, which ranges are mapped, and the
+ * placement policy. With vmres_snapshot_save_ex() it also holds what the
+ * guest programmed into PCI functions (pci.h: registers, BAR and MSI state)
+ * and into an interrupt manager's sources (irq.h: messages, trigger modes,
+ * enabled, masked, pending), which vmres_snapshot_restore_ex() loads into the
+ * functions and sources the VMM re-created, so that nothing is replayed by
+ * hand. It does not hold the devices' own internal state: each device saves
+ * that itself, keyed by its instance id.
  *
  * The format (docs/SNAPSHOT.md, byte by byte) is versioned, little-endian, made
  * of length-prefixed sections of fixed-size records and closed by a zlib crc32.
@@ -56,6 +62,9 @@
 #include <vmres/resource.h>
 #include <vmres/sysalloc.h>
 
+struct vmres_irq_mgr;
+struct vmres_pci_func;
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -66,7 +75,7 @@ extern "C" {
 /** Format major version this build writes; it reads exactly this major. */
 #define VMRES_SNAPSHOT_VERSION_MAJOR 1
 /** Format minor version this build writes; it reads every minor of its major. */
-#define VMRES_SNAPSHOT_VERSION_MINOR 0
+#define VMRES_SNAPSHOT_VERSION_MINOR 1
 
 /** Where and why restore failed. */
 struct vmres_snapshot_error {
@@ -96,6 +105,51 @@ typedef int (*vmres_snapshot_bind_fn)(void *ctx, const struct vmres_devmgr_info 
 				      const struct vmres_resource *res, const bool *mapped,
 				      struct vmres_device *dev);
 
+/** Version of struct vmres_snapshot_options understood by this build. */
+#define VMRES_SNAPSHOT_OPTIONS_VERSION 1
+
+/**
+ * What a snapshot holds besides the sysalloc and the device manager: the
+ * guest-programmed state of PCI functions and of an interrupt manager.
+ * Initialise with VMRES_SNAPSHOT_OPTIONS_INIT. Save reads @c pci_funcs and
+ * @c irq; restore reads @c pci_func, @c pci_ctx and @c irq.
+ */
+struct vmres_snapshot_options {
+	unsigned int version; /**< VMRES_SNAPSHOT_OPTIONS_VERSION */
+	/**
+	 * Save: functions whose state to save (vmres_pci_func_save_state()),
+	 * each bound with vmres_pci_func_bind() to the manager being saved, at
+	 * most one per device; saved by that device's instance id.
+	 */
+	struct vmres_pci_func *const *pci_funcs;
+	size_t n_pci_funcs; /**< entries of @c pci_funcs */
+	/**
+	 * Restore: the VMM's function of device @p instance, called once per
+	 * saved function after every bind callback (the VMM creates its
+	 * functions there), or NULL to ignore the saved functions. The function
+	 * must be new (vmres_pci_func_new() from the same config, no mapper):
+	 * restore loads its state and binds it to the new manager, asking
+	 * nothing of the manager (vmres_pci_func_load_state(), then
+	 * vmres_pci_func_bind()). Return NULL to refuse (VMRES_ENOENT).
+	 */
+	struct vmres_pci_func *(*pci_func)(void *ctx, uint32_t instance);
+	void *pci_ctx; /**< first argument of @c pci_func */
+	/**
+	 * Save: the interrupt manager whose sources' state to save
+	 * (vmres_irq_mgr_save_state()), or NULL. Restore: the manager to load
+	 * it into (vmres_irq_mgr_load_state()), whose sources the VMM re-created
+	 * (usually in the bind callbacks, from each device's resources), or NULL
+	 * to ignore the saved state.
+	 */
+	struct vmres_irq_mgr *irq;
+};
+
+/** Initialiser for struct vmres_snapshot_options: nothing but the sysalloc and manager. */
+#define VMRES_SNAPSHOT_OPTIONS_INIT                                                                \
+	{                                                                                          \
+		.version = VMRES_SNAPSHOT_OPTIONS_VERSION                                          \
+	}
+
 /**
  * vmres_snapshot_save() - save @p sa and @p m to a new buffer.
  * @param sa the system allocator.
@@ -112,6 +166,29 @@ typedef int (*vmres_snapshot_bind_fn)(void *ctx, const struct vmres_devmgr_info 
  */
 int vmres_snapshot_save(const struct vmres_sysalloc *sa, struct vmres_devmgr *m, void **buf,
 			size_t *len);
+
+/**
+ * vmres_snapshot_save_ex() - vmres_snapshot_save() plus what @p opts names:
+ * the state of PCI functions and of an interrupt manager (optional sections,
+ * docs/SNAPSHOT.md). With NULL @p opts, or nothing in it, it writes exactly
+ * what vmres_snapshot_save() writes.
+ * @param sa the system allocator.
+ * @param m the device manager.
+ * @param opts NULL, or what else to save.
+ * @param buf receives the malloc'd snapshot; free it with free().
+ * @param len receives its length in bytes.
+ * @return 0, or (@p buf and @p len untouched) the codes of vmres_snapshot_save(), and:
+ *   VMRES_EINVAL  a wrong @c opts->version, NULL @c pci_funcs with a count, a
+ *                 NULL function, one not bound to @p m, two bound to one device;
+ *   VMRES_ECORRUPT a function's state disagrees with its device's entry in
+ *                 @p m (a range or message moved behind the function's back,
+ *                 e.g. by vmres_devmgr_update()): restore would refuse it;
+ *   VMRES_ESTATE  @c opts->irq has a batch open.
+ * Context: as vmres_snapshot_save(); also stop every thread that triggers the
+ *   interrupt sources; takes each function's mutex.
+ */
+int vmres_snapshot_save_ex(const struct vmres_sysalloc *sa, struct vmres_devmgr *m,
+			   const struct vmres_snapshot_options *opts, void **buf, size_t *len);
 
 /**
  * vmres_snapshot_save_fd() - save @p sa and @p m to the file descriptor @p fd,
@@ -169,6 +246,41 @@ int vmres_snapshot_save_fd(const struct vmres_sysalloc *sa, struct vmres_devmgr 
 int vmres_snapshot_restore(const void *buf, size_t len, vmres_snapshot_bind_fn bind, void *bind_ctx,
 			   struct vmres_sysalloc **sa_out, struct vmres_devmgr **m_out,
 			   struct vmres_snapshot_error *err);
+
+/**
+ * vmres_snapshot_restore_ex() - vmres_snapshot_restore(), then the guest's
+ * state into the VMM's objects that @p opts names. Every check comes first:
+ * the input (the optional sections too, whether or not @p opts asks for
+ * them: each function's state against its device's entry), then, after the
+ * bind callbacks, each function that @c pci_func returns against its state.
+ * Then the manager takes its table, the interrupt manager its sources' state
+ * (the one step that may still fail: VMRES_ENOMEM or the backend's error, with
+ * nothing changed in it), and each function its state and its binding to the
+ * new manager. A snapshot without those sections (format 1.0, or saved
+ * without them) leaves the functions and the interrupt manager as they are.
+ * @param buf the snapshot.
+ * @param len its length.
+ * @param bind as vmres_snapshot_restore().
+ * @param bind_ctx as vmres_snapshot_restore().
+ * @param opts NULL (then exactly vmres_snapshot_restore()), or what else to restore.
+ * @param sa_out as vmres_snapshot_restore().
+ * @param m_out as vmres_snapshot_restore().
+ * @param err as vmres_snapshot_restore().
+ * @return 0, or (nothing returned, no function and no interrupt source
+ *   changed) the codes of vmres_snapshot_restore(), and:
+ *   VMRES_EINVAL   a wrong @c opts->version; @c pci_func returned one function
+ *                  for two devices (offset of the second record);
+ *   VMRES_ENOENT   @c pci_func returned NULL (offset of the function's record);
+ *   VMRES_ESTATE, VMRES_EKIND: a function that cannot take its state
+ *                  (vmres_pci_func_load_state(); offset of the state);
+ *   the codes of vmres_irq_mgr_load_state() (offset of the IRQ section).
+ * Context: as vmres_snapshot_restore(); no function or interrupt source named
+ *   by @p opts may be in use meanwhile.
+ */
+int vmres_snapshot_restore_ex(const void *buf, size_t len, vmres_snapshot_bind_fn bind,
+			      void *bind_ctx, const struct vmres_snapshot_options *opts,
+			      struct vmres_sysalloc **sa_out, struct vmres_devmgr **m_out,
+			      struct vmres_snapshot_error *err);
 
 /**
  * vmres_snapshot_restore_fd() - read @p fd to its end, then vmres_snapshot_restore().

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What pci.c shares with the snapshot module: the checks of a saved function
+ * state (vmres_pci_func_save_state()) split from its application, so that a
+ * restore checks every function before it changes any, and a load that binds
+ * the function to the restored manager in the same step.
+ */
+#ifndef VMRES_PCI_INT_H
+#define VMRES_PCI_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <vmres/pci.h>
+
+/* The checks that need no function: 0, VMRES_EVERSION or VMRES_ECORRUPT (also
+ * when @p res is not NULL and the device's entry, @p res and @p mapped of
+ * @p n_res, does not hold the ranges and routes where the state has them). */
+int vmres__pci_state_check(const void *state, const struct vmres_resource *res, const bool *mapped,
+			   size_t n_res);
+
+/* Could vmres_pci_func_load_state() load @p state into @p f? 0, or its codes
+ * (VMRES_EVERSION, VMRES_ECORRUPT, VMRES_ESTATE, VMRES_EKIND). */
+int vmres__pci_func_check_state(struct vmres_pci_func *f, const void *state);
+
+/* Load @p state and bind @p f to instance @p instance of @p m, which must agree
+ * (checked by vmres__pci_state_check() against that entry): nothing is asked of
+ * the manager. Returns what vmres__pci_func_check_state() would; cannot fail
+ * after it succeeded with no call on @p f in between. */
+int vmres__pci_func_load_bound(struct vmres_pci_func *f, const void *state, struct vmres_devmgr *m,
+			       uint32_t instance);
+
+/* Is @p f bound to @p m (vmres_pci_func_bind())? Then *@p instance is its id. */
+bool vmres__pci_func_bound(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32_t *instance);
+
+#endif /* VMRES_PCI_INT_H */
