@@ -94,6 +94,21 @@ static size_t view_ranges(const struct dm_view *v, int space)
 	return k;
 }
 
+/* The bus entry of address resource @p i, @p r, of @p rec. */
+static struct vmres__bus_entry entry_of(const struct dm_rec *rec, const struct vmres_resource *r,
+					size_t i)
+{
+	struct vmres__bus_entry e = {
+		.start = r->u.addr.base,
+		.span = r->u.addr.size - 1,
+		.dev = &rec->dev,
+		.range = (uint32_t)i,
+	};
+
+	vmres__device_entry(&e, &rec->dev);
+	return e;
+}
+
 static int cmp_entry(const void *a, const void *b)
 {
 	const struct vmres__bus_entry *x = a, *y = b;
@@ -125,15 +140,7 @@ static int bus_rebuild(struct vmres_devmgr *m, const struct vmres__bus_snap *cur
 
 		if (!v->mapped[i] || space_index(r->u.addr.space) != space)
 			continue;
-		mine[b++] = (struct vmres__bus_entry){
-			.start = r->u.addr.base,
-			.span = r->u.addr.size - 1,
-			.opaque = rec->dev.opaque,
-			.read = rec->dev.read,
-			.write = rec->dev.write,
-			.dev = &rec->dev,
-			.range = (uint32_t)i,
-		};
+		mine[b++] = entry_of(rec, r, i);
 	}
 	qsort(mine, n_new, sizeof(*mine), cmp_entry);
 	/* Merge the old ranges of everyone else with the device's new ones. */
@@ -355,7 +362,7 @@ void vmres_devmgr_free(struct vmres_devmgr *m)
 
 static int check_device(const struct vmres_device *dev)
 {
-	if (!dev || dev->version != VMRES_DEVICE_VERSION)
+	if (vmres__device_check(dev))
 		return VMRES_EINVAL;
 	if (dev->name && !vmres__name_valid(dev->name, VMRES_DEVICE_NAME_MAX))
 		return VMRES_EINVAL;
@@ -369,14 +376,10 @@ static struct dm_rec *rec_new(const struct vmres_device *dev)
 
 	if (!rec)
 		return NULL;
-	rec->dev = *dev;
+	vmres__device_copy(&rec->dev, dev);
 	if (dev->name)
 		strcpy(rec->name, dev->name);
 	rec->dev.name = rec->name;
-	if (!rec->dev.read)
-		rec->dev.read = vmres__read_ones;
-	if (!rec->dev.write)
-		rec->dev.write = vmres__write_drop;
 	return rec;
 }
 
@@ -961,15 +964,7 @@ static int bus_of_views(struct vmres_devmgr *m, struct dm_view *const *views, si
 
 			if (!v->mapped[j] || space_index(r->u.addr.space) != space)
 				continue;
-			s->entries[1 + k++] = (struct vmres__bus_entry){
-				.start = r->u.addr.base,
-				.span = r->u.addr.size - 1,
-				.opaque = v->rec->dev.opaque,
-				.read = v->rec->dev.read,
-				.write = v->rec->dev.write,
-				.dev = &v->rec->dev,
-				.range = (uint32_t)j,
-			};
+			s->entries[1 + k++] = entry_of(v->rec, r, j);
 		}
 	}
 	qsort(s->entries + 1, k, sizeof(*s->entries), cmp_entry);
@@ -1061,10 +1056,9 @@ int vmres_devmgr_next_id(struct vmres_devmgr *m, uint32_t *next_id)
 
 /* Inlined into each caller, where space is a constant (and, for single accesses,
  * the only branch left on the hit path is hit or miss). */
-static inline __attribute__((always_inline)) void access_one(struct vmres_devmgr *m,
-							     const struct dm_state *st, int space,
-							     uint64_t addr, unsigned int size,
-							     bool is_write, uint8_t *data)
+static inline __attribute__((always_inline)) void
+access_one(struct vmres_devmgr *m, const struct dm_state *st, int space, uint64_t addr,
+	   unsigned int size, bool is_write, uint8_t *data, void *caller)
 {
 	const struct vmres__bus_entry *e;
 	uint64_t off;
@@ -1076,9 +1070,9 @@ static inline __attribute__((always_inline)) void access_one(struct vmres_devmgr
 		e = vmres__bus_find(st->bus[space], addr, size, &off);
 	if (__builtin_expect(e != NULL, 1)) {
 		if (is_write)
-			e->write(e->opaque, e->range, off, addr, size, vmres__le_load(data, size));
+			vmres__entry_write(e, caller, off, addr, size, vmres__le_load(data, size));
 		else
-			vmres__le_store(data, size, e->read(e->opaque, e->range, off, addr, size));
+			vmres__le_store(data, size, vmres__entry_read(e, caller, off, addr, size));
 	} else {
 		vmres__count_miss(&m->miss[space], addr, is_write);
 		if (!is_write)
@@ -1091,7 +1085,8 @@ static inline __attribute__((always_inline)) void access_one(struct vmres_devmgr
  * A piece that starts past 2^64 - 1 has no address: it misses (counted at the
  * last address, UINT64_MAX) instead of wrapping around to the device at 0. */
 static __attribute__((noinline)) void mmio_split(struct vmres_devmgr *m, uint64_t phys_addr,
-						 uint32_t len, bool is_write, uint8_t *data)
+						 uint32_t len, bool is_write, uint8_t *data,
+						 void *caller)
 {
 	uint32_t done = 0;
 
@@ -1104,14 +1099,17 @@ static __attribute__((noinline)) void mmio_split(struct vmres_devmgr *m, uint64_
 				vmres__le_store(data + done, piece, UINT64_MAX);
 		} else {
 			access_one(m, vmres__rcu_load(m->state), MMIO, phys_addr + done, piece,
-				   is_write, data + done);
+				   is_write, data + done, caller);
 		}
 		done += piece;
 	}
 }
 
-int vmres_devmgr_mmio(struct vmres_devmgr *m, uint64_t phys_addr, uint32_t len, bool is_write,
-		      uint8_t *data)
+/* The entry points with and without a caller inline the same code, so that
+ * neither pays a call for the other. */
+static inline __attribute__((always_inline)) int mmio(struct vmres_devmgr *m, uint64_t phys_addr,
+						      uint32_t len, bool is_write, uint8_t *data,
+						      void *caller)
 {
 	if (__builtin_expect(!m || !data, 0))
 		return VMRES_EINVAL;
@@ -1121,26 +1119,41 @@ int vmres_devmgr_mmio(struct vmres_devmgr *m, uint64_t phys_addr, uint32_t len, 
 		return VMRES_ESTATE;
 	vmres__read_lock();
 	if (__builtin_expect(vmres__valid_size(len), 1))
-		access_one(m, vmres__rcu_load(m->state), MMIO, phys_addr, len, is_write, data);
+		access_one(m, vmres__rcu_load(m->state), MMIO, phys_addr, len, is_write, data,
+			   caller);
 	else
-		mmio_split(m, phys_addr, len, is_write, data);
+		mmio_split(m, phys_addr, len, is_write, data, caller);
 	vmres__read_unlock();
 	return 0;
+}
+
+int vmres_devmgr_mmio(struct vmres_devmgr *m, uint64_t phys_addr, uint32_t len, bool is_write,
+		      uint8_t *data)
+{
+	return mmio(m, phys_addr, len, is_write, data, NULL);
+}
+
+int vmres_devmgr_mmio_ctx(struct vmres_devmgr *m, uint64_t phys_addr, uint32_t len, bool is_write,
+			  uint8_t *data, void *caller)
+{
+	return mmio(m, phys_addr, len, is_write, data, caller);
 }
 
 /* rep ins/outs: count accesses to the same port; the table is read again for
  * each, so a device that moves itself is found at its new place. Out of line,
  * as mmio_split(). Inside a read-side section. */
 static __attribute__((noinline)) void pio_rep(struct vmres_devmgr *m, uint16_t port, bool is_write,
-					      uint8_t size, uint32_t count, uint8_t *data)
+					      uint8_t size, uint32_t count, uint8_t *data,
+					      void *caller)
 {
 	for (uint32_t i = 0; i < count; i++)
 		access_one(m, vmres__rcu_load(m->state), PIO, port, size, is_write,
-			   data + (size_t)i * size);
+			   data + (size_t)i * size, caller);
 }
 
-int vmres_devmgr_pio(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8_t size,
-		     uint32_t count, uint8_t *data)
+static inline __attribute__((always_inline)) int pio(struct vmres_devmgr *m, uint16_t port,
+						     bool is_write, uint8_t size, uint32_t count,
+						     uint8_t *data, void *caller)
 {
 	if (__builtin_expect(!m || !data, 0))
 		return VMRES_EINVAL;
@@ -1150,9 +1163,21 @@ int vmres_devmgr_pio(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8
 		return VMRES_ESTATE;
 	vmres__read_lock();
 	if (__builtin_expect(count == 1, 1))
-		access_one(m, vmres__rcu_load(m->state), PIO, port, size, is_write, data);
+		access_one(m, vmres__rcu_load(m->state), PIO, port, size, is_write, data, caller);
 	else
-		pio_rep(m, port, is_write, size, count, data);
+		pio_rep(m, port, is_write, size, count, data, caller);
 	vmres__read_unlock();
 	return 0;
+}
+
+int vmres_devmgr_pio(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8_t size,
+		     uint32_t count, uint8_t *data)
+{
+	return pio(m, port, is_write, size, count, data, NULL);
+}
+
+int vmres_devmgr_pio_ctx(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8_t size,
+			 uint32_t count, uint8_t *data, void *caller)
+{
+	return pio(m, port, is_write, size, count, data, caller);
 }

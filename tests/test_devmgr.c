@@ -801,6 +801,169 @@ static void test_dispatch_on_unregistered_thread_is_estate(void **state)
 	vmres_devmgr_free(m);
 }
 
+/* ---- the caller's context ---- */
+
+static void test_ctx_entry_points_hand_the_caller_to_the_device(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r[2] = {test_addr_res(VMRES_SPACE_PIO, 0x80, 4),
+				      test_addr_res(VMRES_SPACE_MMIO, 0xd0000000, 0x100)};
+	struct tdev d, plain;
+	struct vmres_resource pr = test_addr_res(VMRES_SPACE_MMIO, 0xd0001000, 0x100);
+	int vcpu0, vcpu1;
+	uint8_t data[8] = {0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a};
+	uint32_t id, pid;
+	union {
+		struct kvm_run run;
+		uint8_t page[4096];
+	} *u = calloc(1, sizeof(*u));
+
+	(void)state;
+	assert_non_null(u);
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d, "ctx", m);
+	tdev_use_caller(&d);
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, r, 2, &id), 0);
+
+	/* PIO, one access and rep */
+	assert_int_equal(vmres_devmgr_pio_ctx(m, 0x81, true, 1, 1, data, &vcpu0), 0);
+	assert_ptr_equal(d.caller, &vcpu0);
+	assert_int_equal(d.writes, 1);
+	assert_int_equal(d.offset, 1);
+	assert_int_equal(vmres_devmgr_pio_ctx(m, 0x80, false, 2, 3, data, &vcpu1), 0);
+	assert_ptr_equal(d.caller, &vcpu1);
+	assert_int_equal(d.reads, 3);
+	/* MMIO, one access and a split one (4 + 2 + 1) */
+	assert_int_equal(vmres_devmgr_mmio_ctx(m, 0xd0000010, 4, false, data, &vcpu0), 0);
+	assert_ptr_equal(d.caller, &vcpu0);
+	assert_int_equal(data[0], 0x11);
+	d.caller = NULL;
+	assert_int_equal(vmres_devmgr_mmio_ctx(m, 0xd0000020, 7, true, data, &vcpu1), 0);
+	assert_ptr_equal(d.caller, &vcpu1);
+	assert_int_equal(d.writes, 4);
+	/* the entry points without a caller pass NULL */
+	assert_int_equal(vmres_devmgr_mmio(m, 0xd0000010, 4, false, data), 0);
+	assert_null(d.caller);
+	d.caller = &vcpu0;
+	assert_int_equal(vmres_devmgr_pio(m, 0x80, true, 1, 1, data), 0);
+	assert_null(d.caller);
+	/* through struct kvm_run */
+	u->run.exit_reason = KVM_EXIT_MMIO;
+	u->run.mmio.phys_addr = 0xd0000004;
+	u->run.mmio.len = 2;
+	assert_int_equal(vmres_devmgr_kvm_exit_ctx(m, &u->run, &vcpu1), 0);
+	assert_ptr_equal(d.caller, &vcpu1);
+	assert_int_equal(d.offset, 4);
+	assert_int_equal(u->run.mmio.data[1], 0x22);
+	u->run.exit_reason = KVM_EXIT_IO;
+	u->run.io.direction = KVM_EXIT_IO_OUT;
+	u->run.io.size = 1;
+	u->run.io.port = 0x83;
+	u->run.io.count = 1;
+	u->run.io.data_offset = 2048;
+	assert_int_equal(vmres_devmgr_kvm_exit_ctx(m, &u->run, &vcpu0), 0);
+	assert_ptr_equal(d.caller, &vcpu0);
+	assert_int_equal(d.offset, 3);
+	assert_int_equal(vmres_devmgr_kvm_exit(m, &u->run), 0);
+	assert_null(d.caller);
+	u->run.exit_reason = KVM_EXIT_HLT;
+	assert_int_equal(vmres_devmgr_kvm_exit_ctx(m, &u->run, &vcpu0), VMRES_ENOTSUP);
+	assert_int_equal(vmres_devmgr_kvm_exit_ctx(NULL, &u->run, &vcpu0), VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_mmio_ctx(m, 0xd0000010, 0, false, data, &vcpu0),
+			 VMRES_EACCESS);
+	assert_int_equal(vmres_devmgr_pio_ctx(m, 0x80, false, 3, 1, data, &vcpu0), VMRES_EACCESS);
+
+	/* a device with the plain callbacks is reached from the ctx entry points */
+	tdev_init(&plain, "plain", m);
+	assert_int_equal(vmres_devmgr_register(m, &plain.dev, 0, &pr, 1, &pid), 0);
+	assert_int_equal(vmres_devmgr_mmio_ctx(m, 0xd0001008, 8, false, data, &vcpu0), 0);
+	assert_int_equal(plain.reads, 1);
+	assert_int_equal(plain.offset, 8);
+	assert_int_equal(data[7], 0x88);
+	vmres_devmgr_free(m);
+	free(u);
+}
+
+static void test_ctx_device_without_read_reads_ones_and_drops_writes(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r = test_addr_res(VMRES_SPACE_MMIO, 0xd0000000, 0x100);
+	struct tdev d;
+	uint8_t data[4] = {0};
+	uint32_t id;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d, "wo", m);
+	tdev_use_caller(&d);
+	d.dev.read_ctx = NULL;
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &r, 1, &id), 0);
+	assert_int_equal(vmres_devmgr_mmio_ctx(m, 0xd0000000, 4, false, data, &d), 0);
+	assert_int_equal(read_mmio(m, 0xd0000000, 4), 0xffffffffu);
+	assert_int_equal(d.reads, 0);
+	assert_int_equal(vmres_devmgr_mmio_ctx(m, 0xd0000000, 4, true, data, &d), 0);
+	assert_int_equal(d.writes, 1);
+	assert_ptr_equal(d.caller, &d);
+	d.dev.write_ctx = NULL; /* both NULL: a plain device that answers nothing */
+	d.dev.read = NULL;
+	r.u.addr.base = 0xd0001000;
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &r, 1, &id), 0);
+	assert_int_equal(read_mmio(m, 0xd0001000, 2), 0xffffu);
+	vmres_devmgr_free(m);
+}
+
+static void test_device_with_both_callback_styles_is_refused(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r = test_addr_res(VMRES_SPACE_MMIO, 0xd0000000, 0x100);
+	struct tdev d;
+	uint32_t id = 0;
+	char *before;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d, "both", m);
+	d.dev.read_ctx = tdev_read_ctx; /* with the plain read and write */
+	before = state_of(m);
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &r, 1, &id), VMRES_EINVAL);
+	d.dev.read_ctx = NULL;
+	d.dev.write_ctx = tdev_write_ctx;
+	d.dev.write = NULL; /* a plain read, a ctx write */
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &r, 1, &id), VMRES_EINVAL);
+	assert_int_equal(id, 0);
+	assert_state(m, before);
+	free(before);
+	vmres_devmgr_free(m);
+}
+
+/* A struct vmres_device of version 1 ends before read_ctx: vmres must read
+ * nothing past it. Here the bytes past it are garbage. */
+static void test_version_1_device_is_taken_without_reading_past_it(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r = test_addr_res(VMRES_SPACE_MMIO, 0xd0000000, 0x100);
+	struct vmres_devmgr_info info;
+	struct tdev d;
+	int vcpu;
+	uint32_t id;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d, "v1", m);
+	d.dev.version = 1;
+	memset(&d.dev.read_ctx, 0xa5, sizeof(d.dev) - offsetof(struct vmres_device, read_ctx));
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &r, 1, &id), 0);
+	assert_int_equal(vmres_devmgr_get(m, id, &info, NULL, NULL, 0), 0);
+	assert_string_equal(info.name, "v1");
+	assert_int_equal(read_mmio(m, 0xd0000008, 4), 0x44332211u);
+	assert_int_equal(vmres_devmgr_mmio_ctx(m, 0xd0000008, 4, false, (uint8_t *)&vcpu, &vcpu),
+			 0);
+	assert_int_equal(d.reads, 2);
+	assert_int_equal(vmres_devmgr_unregister(m, id), 0);
+	vmres_devmgr_free(m);
+	assert_int_equal(d.releases, 1);
+}
+
 static void test_kvm_exit_helper_reads_kvm_run(void **state)
 {
 	struct vmres_devmgr *m;
@@ -1989,6 +2152,10 @@ int main(void)
 		cmocka_unit_test(test_mmio_split_pieces_past_the_end_miss_instead_of_wrapping),
 		cmocka_unit_test(test_dispatch_on_unregistered_thread_is_estate),
 		cmocka_unit_test(test_kvm_exit_helper_reads_kvm_run),
+		cmocka_unit_test(test_ctx_entry_points_hand_the_caller_to_the_device),
+		cmocka_unit_test(test_ctx_device_without_read_reads_ones_and_drops_writes),
+		cmocka_unit_test(test_device_with_both_callback_styles_is_refused),
+		cmocka_unit_test(test_version_1_device_is_taken_without_reading_past_it),
 		cmocka_unit_test(test_handler_may_move_register_and_unregister_itself),
 		cmocka_unit_test(test_foreach_visits_in_id_order_on_a_copy),
 		cmocka_unit_test(test_dump_text_is_a_tree),

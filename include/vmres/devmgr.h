@@ -10,7 +10,9 @@
  * VMM, and the device itself from inside its own callbacks, later updates, moves
  * or unregisters it. Dispatch takes exactly what a KVM exit gives
  * (vmres_devmgr_pio() for KVM_EXIT_IO, vmres_devmgr_mmio() for KVM_EXIT_MMIO;
- * vmres_devmgr_kvm_exit() in devmgr_kvm.c takes the struct kvm_run).
+ * vmres_devmgr_kvm_exit() in devmgr_kvm.c takes the struct kvm_run). Their
+ * _ctx forms (vmres_devmgr_kvm_exit_ctx() ...) also take a caller pointer, the
+ * VMM's vCPU, which reaches every device callback that asks for it (device.h).
  *
  * The whole table (devices, resources, both buses) is one immutable snapshot
  * published with RCU (liburcu, "memb" flavour, read side inlined into vmres):
@@ -181,13 +183,14 @@ void vmres_devmgr_free(struct vmres_devmgr *m);
  * returns; *@p instance is written just before that, so a device may keep a
  * pointer to the place where its id lands and use it from its first callback.
  * @param m the manager.
- * @param dev the device (copied; version VMRES_DEVICE_VERSION).
+ * @param dev the device (copied; version VMRES_DEVICE_VERSION, or 1).
  * @param parent the parent's instance id, or VMRES_DEVMGR_NO_PARENT.
  * @param res its resources (copied); may be NULL when @p n_res is 0.
  * @param n_res how many, at most VMRES_DEVMGR_MAX_RES.
  * @param instance receives the new instance id (ids are never reused).
  * @return 0, or (nothing changed):
- *   VMRES_EINVAL    a NULL pointer, an unknown device version, a name of
+ *   VMRES_EINVAL    a NULL pointer, an unknown device version, a device
+ *                   that sets callbacks of both styles (device.h), a name of
  *                   VMRES_DEVICE_NAME_MAX bytes or more, a device name or a
  *                   resource's pool name that is not text (common.h: valid
  *                   UTF-8, no control characters), a resource of an unknown
@@ -655,6 +658,40 @@ int vmres_devmgr_pio(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8
 int vmres_devmgr_mmio(struct vmres_devmgr *m, uint64_t phys_addr, uint32_t len, bool is_write,
 		      uint8_t *data);
 
+/**
+ * vmres_devmgr_pio_ctx() - vmres_devmgr_pio(), passing @p caller to every device
+ * callback that takes the caller's context (vmres_device.read_ctx and
+ * write_ctx, device.h); a device with the plain callbacks does not see it.
+ * vmres_devmgr_pio() is this call with a NULL @p caller.
+ * @param m the manager.
+ * @param port kvm_run->io.port.
+ * @param is_write kvm_run->io.direction == KVM_EXIT_IO_OUT.
+ * @param size kvm_run->io.size: 1, 2 or 4 (8 is accepted too).
+ * @param count kvm_run->io.count, >= 1.
+ * @param data (uint8_t *)kvm_run + kvm_run->io.data_offset.
+ * @param caller handed to the device as is: the VMM's vCPU (may be NULL).
+ * @return as vmres_devmgr_pio().
+ * Context: as vmres_devmgr_pio(); dispatch costs the same as without a caller.
+ */
+int vmres_devmgr_pio_ctx(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8_t size,
+			 uint32_t count, uint8_t *data, void *caller);
+
+/**
+ * vmres_devmgr_mmio_ctx() - vmres_devmgr_mmio(), passing @p caller to every
+ * device callback that takes the caller's context (each piece of a split
+ * access gets it too). vmres_devmgr_mmio() is this call with a NULL @p caller.
+ * @param m the manager.
+ * @param phys_addr kvm_run->mmio.phys_addr.
+ * @param len kvm_run->mmio.len, 1 to 8.
+ * @param is_write kvm_run->mmio.is_write.
+ * @param data kvm_run->mmio.data: the value written, or receives the value read.
+ * @param caller handed to the device as is: the VMM's vCPU (may be NULL).
+ * @return as vmres_devmgr_mmio().
+ * Context: as vmres_devmgr_pio().
+ */
+int vmres_devmgr_mmio_ctx(struct vmres_devmgr *m, uint64_t phys_addr, uint32_t len, bool is_write,
+			  uint8_t *data, void *caller);
+
 struct kvm_run;
 
 /**
@@ -667,6 +704,19 @@ struct kvm_run;
  * Context: as vmres_devmgr_pio().
  */
 int vmres_devmgr_kvm_exit(struct vmres_devmgr *m, struct kvm_run *run);
+
+/**
+ * vmres_devmgr_kvm_exit_ctx() - vmres_devmgr_kvm_exit(), passing @p caller to
+ * the device callbacks that take the caller's context: a VMM calls it from its
+ * vCPU loop with its vCPU, so that a device knows which vCPU made the access
+ * without a thread-local of its own.
+ * @param m the manager.
+ * @param run the vCPU's mmap'ed struct kvm_run.
+ * @param caller handed to the device as is (may be NULL).
+ * @return as vmres_devmgr_kvm_exit().
+ * Context: as vmres_devmgr_pio().
+ */
+int vmres_devmgr_kvm_exit_ctx(struct vmres_devmgr *m, struct kvm_run *run, void *caller);
 
 #ifdef __cplusplus
 }
