@@ -383,33 +383,123 @@ static struct dm_rec *rec_new(const struct vmres_device *dev)
 	return rec;
 }
 
-int vmres_devmgr_register(struct vmres_devmgr *m, const struct vmres_device *dev, uint32_t parent,
-			  const struct vmres_resource *res, size_t n_res, uint32_t *instance)
+/* Resources that @p n_reqs requests yield (an MSI request: its count). */
+static uint64_t requested_resources(const struct vmres_request *reqs, size_t n_reqs)
 {
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < n_reqs; i++)
+		n += reqs[i].kind == VMRES_RES_MSI ? reqs[i].u.msi.count : 1;
+	return n;
+}
+
+/* Give back, most recent first, the @p n resources @p res that this call
+ * allocated for @p owner: the allocators are deterministic, so allocating and
+ * releasing in reverse leaves them as they were (as vmres_sysalloc_alloc()'s
+ * own rollback). A release of what was just allocated cannot fail. */
+static void release_fresh(struct vmres_devmgr *m, const struct vmres_resource *res, size_t n,
+			  uint64_t owner)
+{
+	while (n-- > 0)
+		(void)vmres_sysalloc_release(m->sa, &res[n], owner);
+}
+
+/*
+ * The checks of vmres_devmgr_register_ex() that need no lock: the device, the
+ * options, the given resources, the counts. *@p total receives the number of
+ * resources the device will have.
+ */
+static int check_register(const struct vmres_devmgr *m, const struct vmres_device *dev,
+			  const struct vmres_devmgr_register_opts *o, const uint32_t *instance,
+			  const struct vmres_resource *out, size_t out_cap, size_t *total)
+{
+	uint64_t n;
+	int rc;
+
+	if (!m || !instance || check_device(dev) ||
+	    o->version != VMRES_DEVMGR_REGISTER_OPTS_VERSION)
+		return VMRES_EINVAL;
+	if ((!o->reqs && o->n_reqs) || (!o->mapped && o->n_mapped) || (!out && out_cap))
+		return VMRES_EINVAL;
+	rc = check_resources(o->res, o->n_res);
+	if (rc)
+		return rc;
+	n = requested_resources(o->reqs, o->n_reqs);
+	if (n > VMRES_DEVMGR_MAX_RES - o->n_res || o->n_mapped > o->n_res + n)
+		return VMRES_EINVAL;
+	if (out && out_cap < o->n_res + n)
+		return VMRES_EFULL;
+	*total = o->n_res + (size_t)n;
+	return 0;
+}
+
+/* The resources and mapped flags of a new device: the given resources, then
+ * room for what the requests yield; a flag for each (address resources only). */
+static struct vmres_resource *resources_new(const struct vmres_devmgr_register_opts *o,
+					    size_t total, bool **mapped)
+{
+	struct vmres_resource *all = malloc((total + 1) * sizeof(*all));
+	bool *flags = malloc(total + 1);
+
+	if (!all || !flags) {
+		free(all);
+		free(flags);
+		return NULL;
+	}
+	if (o->n_res)
+		memcpy(all, o->res, o->n_res * sizeof(*all));
+	for (size_t i = 0; i < total; i++)
+		flags[i] = i < o->n_mapped ? o->mapped[i] : true;
+	*mapped = flags;
+	return all;
+}
+
+int vmres_devmgr_register_ex(struct vmres_devmgr *m, const struct vmres_device *dev,
+			     const struct vmres_devmgr_register_opts *opts, uint32_t *instance,
+			     struct vmres_resource *out, size_t out_cap, size_t *n_out,
+			     struct vmres_sysalloc_error *err)
+{
+	static const struct vmres_devmgr_register_opts defaults = VMRES_DEVMGR_REGISTER_OPTS_INIT;
+	const struct vmres_devmgr_register_opts *o = opts ? opts : &defaults;
+	struct vmres_resource *all;
 	struct dm_state *next;
 	struct dm_rec *rec;
 	struct dm_view *v;
+	size_t total = 0, got = 0;
+	bool *mapped;
 	int rc;
 
-	if (!m || !instance || check_device(dev))
-		return VMRES_EINVAL;
-	rc = check_resources(res, n_res);
+	rc = check_register(m, dev, o, instance, out, out_cap, &total);
 	if (rc)
 		return rc;
 	rec = rec_new(dev);
-	if (!rec)
+	all = rec ? resources_new(o, total, &mapped) : NULL;
+	if (!all) {
+		free(rec);
 		return VMRES_ENOMEM;
+	}
 
 	pthread_mutex_lock(&m->lock);
+	rc = VMRES_ESTATE;
+	if (o->n_reqs && !m->sa)
+		goto fail;
 	rc = VMRES_EPARENT;
-	if (parent != VMRES_DEVMGR_NO_PARENT && find_index(m->state, parent) == SIZE_MAX)
+	if (o->parent != VMRES_DEVMGR_NO_PARENT && find_index(m->state, o->parent) == SIZE_MAX)
 		goto fail;
 	rc = VMRES_EFULL;
 	if (m->next_id == 0)
 		goto fail;
+	if (o->n_reqs) {
+		rc = vmres_sysalloc_alloc(m->sa, o->reqs, o->n_reqs, rec->dev.owner, all + o->n_res,
+					  total - o->n_res, &got, err);
+		if (rc)
+			goto fail;
+	}
+	for (size_t i = 0; i < total; i++) /* flags of other kinds: ignored */
+		mapped[i] = mapped[i] && all[i].kind == VMRES_RES_ADDR;
 	rec->instance = m->next_id;
 	rc = VMRES_ENOMEM;
-	v = vmres__dm_view_new(rec->instance, parent, rec, res, NULL, n_res);
+	v = vmres__dm_view_new(rec->instance, o->parent, rec, all, mapped, total);
 	if (!v)
 		goto fail;
 	rc = state_next(m, SIZE_MAX, NULL, v, ALL_SPACES, &next);
@@ -419,16 +509,46 @@ int vmres_devmgr_register(struct vmres_devmgr *m, const struct vmres_device *dev
 	}
 	m->next_id++;
 	*instance = rec->instance;
+	if (out && total)
+		memcpy(out, all, total * sizeof(*out));
+	if (n_out)
+		*n_out = total;
 	publish(m, next, NULL, NULL);
 	pthread_mutex_unlock(&m->lock);
+	free(all);
+	free(mapped);
 	return 0;
 fail:
+	release_fresh(m, all + o->n_res, got, rec->dev.owner);
 	pthread_mutex_unlock(&m->lock);
 	free(rec);
+	free(all);
+	free(mapped);
 	return rc;
 }
 
-int vmres_devmgr_unregister(struct vmres_devmgr *m, uint32_t instance)
+int vmres_devmgr_register(struct vmres_devmgr *m, const struct vmres_device *dev, uint32_t parent,
+			  const struct vmres_resource *res, size_t n_res, uint32_t *instance)
+{
+	struct vmres_devmgr_register_opts o = VMRES_DEVMGR_REGISTER_OPTS_INIT;
+
+	o.parent = parent;
+	o.res = res;
+	o.n_res = n_res;
+	return vmres_devmgr_register_ex(m, dev, &o, instance, NULL, 0, NULL, NULL);
+}
+
+/* Give back each resource of @p v that the sysalloc holds for the device's
+ * owner, exactly as the table has it; leave the others (a resource without a
+ * pool, one the VMM released itself or never allocated). Cannot fail. */
+static void release_view(struct vmres_devmgr *m, const struct dm_view *v)
+{
+	for (size_t i = v->n_res; i-- > 0;)
+		if (v->res[i].pool[0])
+			(void)vmres_sysalloc_release(m->sa, &v->res[i], v->rec->dev.owner);
+}
+
+static int unregister(struct vmres_devmgr *m, uint32_t instance, bool release)
 {
 	struct dm_state *cur, *next;
 	struct dm_view *old;
@@ -437,6 +557,8 @@ int vmres_devmgr_unregister(struct vmres_devmgr *m, uint32_t instance)
 
 	if (!m)
 		return VMRES_EINVAL;
+	if (release && !m->sa)
+		return VMRES_ESTATE;
 	pthread_mutex_lock(&m->lock);
 	cur = m->state;
 	idx = find_index(cur, instance);
@@ -449,11 +571,24 @@ int vmres_devmgr_unregister(struct vmres_devmgr *m, uint32_t instance)
 			goto out;
 	old = cur->views[idx];
 	rc = state_next(m, idx, old, NULL, ALL_SPACES, &next);
-	if (rc == 0)
+	if (rc == 0) {
+		if (release)
+			release_view(m, old);
 		publish(m, next, old, old->rec);
+	}
 out:
 	pthread_mutex_unlock(&m->lock);
 	return rc;
+}
+
+int vmres_devmgr_unregister(struct vmres_devmgr *m, uint32_t instance)
+{
+	return unregister(m, instance, false);
+}
+
+int vmres_devmgr_unregister_release(struct vmres_devmgr *m, uint32_t instance)
+{
+	return unregister(m, instance, true);
 }
 
 /* Replace the view at @p idx by @p v (consumed; NULL: out of memory) and
@@ -900,6 +1035,67 @@ int vmres_devmgr_with_sysalloc(struct vmres_devmgr *m,
 		return VMRES_ESTATE;
 	pthread_mutex_lock(&m->lock);
 	rc = fn(ctx, m->sa);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+/* ---- the attached sysalloc, one call under the writer lock ---- */
+
+/* Lock @p m for a call on its sysalloc: 0, or VMRES_EINVAL / VMRES_ESTATE. */
+static int sysalloc_lock(struct vmres_devmgr *m)
+{
+	if (!m)
+		return VMRES_EINVAL;
+	if (!m->sa)
+		return VMRES_ESTATE;
+	pthread_mutex_lock(&m->lock);
+	return 0;
+}
+
+int vmres_devmgr_alloc(struct vmres_devmgr *m, const struct vmres_request *reqs, size_t n_reqs,
+		       uint64_t owner, struct vmres_resource *out, size_t out_cap, size_t *n_out,
+		       struct vmres_sysalloc_error *err)
+{
+	int rc = sysalloc_lock(m);
+
+	if (rc)
+		return rc;
+	rc = vmres_sysalloc_alloc(m->sa, reqs, n_reqs, owner, out, out_cap, n_out, err);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+int vmres_devmgr_reserve(struct vmres_devmgr *m, const char *pool, uint64_t base, uint64_t size,
+			 uint64_t align, uint64_t owner, const char *label,
+			 struct vmres_resource *out)
+{
+	int rc = sysalloc_lock(m);
+
+	if (rc)
+		return rc;
+	rc = vmres_sysalloc_reserve(m->sa, pool, base, size, align, owner, label, out);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+int vmres_devmgr_release(struct vmres_devmgr *m, const struct vmres_resource *r, uint64_t owner)
+{
+	int rc = sysalloc_lock(m);
+
+	if (rc)
+		return rc;
+	rc = vmres_sysalloc_release(m->sa, r, owner);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+int vmres_devmgr_release_owner(struct vmres_devmgr *m, uint64_t owner)
+{
+	int rc = sysalloc_lock(m);
+
+	if (rc)
+		return rc;
+	rc = vmres_sysalloc_release_owner(m->sa, owner);
 	pthread_mutex_unlock(&m->lock);
 	return rc;
 }
