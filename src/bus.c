@@ -60,7 +60,10 @@ void vmres__call_rcu(struct rcu_head *head, void (*fn)(struct rcu_head *head))
 	urcu_memb_call_rcu(head, fn);
 }
 
-uint64_t vmres__read_ones(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+/* ---- devices ---- */
+
+/* Callbacks substituted for a device's NULL read or write, in each style. */
+static uint64_t read_ones(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
 			  unsigned int size)
 {
 	(void)opaque;
@@ -70,7 +73,7 @@ uint64_t vmres__read_ones(void *opaque, unsigned int range, uint64_t offset, uin
 	return VMRES__ONES(size);
 }
 
-void vmres__write_drop(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+static void write_drop(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
 		       unsigned int size, uint64_t value)
 {
 	(void)opaque;
@@ -79,6 +82,52 @@ void vmres__write_drop(void *opaque, unsigned int range, uint64_t offset, uint64
 	(void)addr;
 	(void)size;
 	(void)value;
+}
+
+static uint64_t read_ones_ctx(void *opaque, void *caller, unsigned int range, uint64_t offset,
+			      uint64_t addr, unsigned int size)
+{
+	(void)caller;
+	return read_ones(opaque, range, offset, addr, size);
+}
+
+static void write_drop_ctx(void *opaque, void *caller, unsigned int range, uint64_t offset,
+			   uint64_t addr, unsigned int size, uint64_t value)
+{
+	(void)caller;
+	write_drop(opaque, range, offset, addr, size, value);
+}
+
+/* A version 1 struct ends where version 2 added read_ctx. */
+#define DEVICE_V1_SIZE offsetof(struct vmres_device, read_ctx)
+
+int vmres__device_check(const struct vmres_device *dev)
+{
+	if (!dev || (dev->version != 1 && dev->version != VMRES_DEVICE_VERSION))
+		return VMRES_EINVAL;
+	if (dev->version >= 2 && (dev->read_ctx || dev->write_ctx) && (dev->read || dev->write))
+		return VMRES_EINVAL;
+	return 0;
+}
+
+void vmres__device_copy(struct vmres_device *dst, const struct vmres_device *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	memcpy(dst, src, src->version == 1 ? DEVICE_V1_SIZE : sizeof(*dst));
+	dst->version = VMRES_DEVICE_VERSION;
+}
+
+void vmres__device_entry(struct vmres__bus_entry *e, const struct vmres_device *dev)
+{
+	e->opaque = dev->opaque;
+	e->with_caller = dev->read_ctx || dev->write_ctx;
+	if (e->with_caller) {
+		e->read.ctx = dev->read_ctx ? dev->read_ctx : read_ones_ctx;
+		e->write.ctx = dev->write_ctx ? dev->write_ctx : write_drop_ctx;
+	} else {
+		e->read.plain = dev->read ? dev->read : read_ones;
+		e->write.plain = dev->write ? dev->write : write_drop;
+	}
 }
 
 _Thread_local uint32_t vmres__stripe_id;
@@ -563,11 +612,12 @@ int vmres_bus_insert(struct vmres_bus *bus, uint64_t base, uint64_t size,
 {
 	struct vmres__bus_entry *tmp, e = {0};
 	struct vmres__bus_snap *cur, *next;
+	struct vmres_device copy;
 	struct bus_retire *r;
 	uint32_t pos;
 	int rc;
 
-	if (!bus || !dev || dev->version != VMRES_DEVICE_VERSION)
+	if (!bus || vmres__device_check(dev))
 		return VMRES_EINVAL;
 	if (size == 0)
 		return VMRES_ESIZE;
@@ -577,9 +627,8 @@ int vmres_bus_insert(struct vmres_bus *bus, uint64_t base, uint64_t size,
 		return VMRES_ERANGE;
 	e.start = base;
 	e.span = size - 1;
-	e.opaque = dev->opaque;
-	e.read = dev->read ? dev->read : vmres__read_ones;
-	e.write = dev->write ? dev->write : vmres__write_drop;
+	vmres__device_copy(&copy, dev);
+	vmres__device_entry(&e, &copy);
 	e.dev = dev;
 	e.range = range;
 
@@ -694,7 +743,10 @@ int vmres_bus_resolve(struct vmres_bus *bus, uint64_t addr, struct vmres_bus_hit
 	return resolve_end(&s->entries[idx], addr, out);
 }
 
-int vmres_bus_read(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t *value)
+/* The reads and writes, inlined into the entry points with and without a
+ * caller, so that neither pays a call for the other. */
+static inline __attribute__((always_inline)) int
+bus_read(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t *value, void *caller)
 {
 	const struct vmres__bus_entry *e;
 	uint64_t off, v;
@@ -708,7 +760,7 @@ int vmres_bus_read(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint
 	vmres__read_lock();
 	e = vmres__bus_lookup(vmres__rcu_load(bus->snap), addr);
 	if (vmres__bus_inside(e, addr, size, &off)) {
-		v = e->read(e->opaque, e->range, off, addr, size) & VMRES__ONES(size);
+		v = vmres__entry_read(e, caller, off, addr, size) & VMRES__ONES(size);
 	} else {
 		vmres__count_miss(&bus->miss, addr, false);
 		v = VMRES__ONES(size);
@@ -718,7 +770,8 @@ int vmres_bus_read(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint
 	return 0;
 }
 
-int vmres_bus_write(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t value)
+static inline __attribute__((always_inline)) int
+bus_write(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t value, void *caller)
 {
 	const struct vmres__bus_entry *e;
 	uint64_t off;
@@ -732,11 +785,33 @@ int vmres_bus_write(struct vmres_bus *bus, uint64_t addr, unsigned int size, uin
 	vmres__read_lock();
 	e = vmres__bus_lookup(vmres__rcu_load(bus->snap), addr);
 	if (vmres__bus_inside(e, addr, size, &off))
-		e->write(e->opaque, e->range, off, addr, size, value & VMRES__ONES(size));
+		vmres__entry_write(e, caller, off, addr, size, value & VMRES__ONES(size));
 	else
 		vmres__count_miss(&bus->miss, addr, true);
 	vmres__read_unlock();
 	return 0;
+}
+
+int vmres_bus_read(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t *value)
+{
+	return bus_read(bus, addr, size, value, NULL);
+}
+
+int vmres_bus_read_ctx(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t *value,
+		       void *caller)
+{
+	return bus_read(bus, addr, size, value, caller);
+}
+
+int vmres_bus_write(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t value)
+{
+	return bus_write(bus, addr, size, value, NULL);
+}
+
+int vmres_bus_write_ctx(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t value,
+			void *caller)
+{
+	return bus_write(bus, addr, size, value, caller);
 }
 
 int vmres_bus_ranges(struct vmres_bus *bus, struct vmres_bus_hit *out, size_t cap, size_t *n)

@@ -103,19 +103,70 @@ void vmres__rcu_drain(uint64_t *pending);
 /* call_rcu with the TSan hand-over; callbacks start with vmres__tsan_acquire(). */
 void vmres__call_rcu(struct rcu_head *head, void (*fn)(struct rcu_head *head));
 
+/* A device's callbacks as an entry holds them: the plain pair, or the pair that
+ * also takes the caller's context (struct vmres_device version 2). */
+union vmres__read_cb {
+	vmres_device_read_fn plain;
+	vmres_device_read_ctx_fn ctx;
+};
+
+union vmres__write_cb {
+	vmres_device_write_fn plain;
+	vmres_device_write_ctx_fn ctx;
+};
+
 /* One mapped range. 64 bytes, so that a hit reads exactly one cache line and the
- * callbacks are reached without going through the device record. */
+ * callbacks are reached without going through the device record. with_caller
+ * sits in what was padding, in the same line as the callbacks: choosing the
+ * style costs one load already paid for and a branch that a device's accesses
+ * always take the same way. */
 struct vmres__bus_entry {
 	uint64_t start;
 	uint64_t span; /* last - start */
 	void *opaque;
-	vmres_device_read_fn read;
-	vmres_device_write_fn write;
+	union vmres__read_cb read;
+	union vmres__write_cb write;
 	const struct vmres_device *dev; /* identity: release, resolve, owner lookups */
 	uint32_t range;
-	uint32_t pad;
-	uint64_t pad2;
+	uint32_t with_caller; /* 1: read.ctx and write.ctx; 0: read.plain and write.plain */
+	uint64_t pad;
 };
+
+_Static_assert(sizeof(struct vmres__bus_entry) == 64, "a bus entry is one cache line");
+
+/* Is @p dev a device vmres takes: version 1 or 2, callbacks of one style only?
+ * 0 or VMRES_EINVAL. */
+int vmres__device_check(const struct vmres_device *dev);
+
+/* Copy the checked device @p src into @p dst, a struct of this build's version:
+ * the members a version 1 struct lacks are read from nowhere and left zero. */
+void vmres__device_copy(struct vmres_device *dst, const struct vmres_device *src);
+
+/* Set @p e's opaque, callbacks and style from @p dev (of this build's version,
+ * e.g. made by vmres__device_copy()), NULL callbacks replaced by ones that read
+ * all ones and drop writes. */
+void vmres__device_entry(struct vmres__bus_entry *e, const struct vmres_device *dev);
+
+/* The device's read and write through entry @p e, with @p caller for a device
+ * that takes it. */
+static inline __attribute__((always_inline)) uint64_t
+vmres__entry_read(const struct vmres__bus_entry *e, void *caller, uint64_t off, uint64_t addr,
+		  unsigned int size)
+{
+	if (e->with_caller)
+		return e->read.ctx(e->opaque, caller, e->range, off, addr, size);
+	return e->read.plain(e->opaque, e->range, off, addr, size);
+}
+
+static inline __attribute__((always_inline)) void
+vmres__entry_write(const struct vmres__bus_entry *e, void *caller, uint64_t off, uint64_t addr,
+		   unsigned int size, uint64_t value)
+{
+	if (e->with_caller)
+		e->write.ctx(e->opaque, caller, e->range, off, addr, size, value);
+	else
+		e->write.plain(e->opaque, e->range, off, addr, size, value);
+}
 
 #define VMRES__BUS_KEYS	      8	 /* keys per index node: one cache line */
 #define VMRES__BUS_MAX_LEVELS 12 /* 9^11 * 8 ranges: more than 32-bit counts */
@@ -448,12 +499,6 @@ static inline bool vmres__valid_size(unsigned int size)
 {
 	return size == 1 || size == 2 || size == 4 || size == 8;
 }
-
-/* Callbacks substituted for a device's NULL read/write. */
-uint64_t vmres__read_ones(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
-			  unsigned int size);
-void vmres__write_drop(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
-		       unsigned int size, uint64_t value);
 
 #define VMRES__ONES(size) ((size) >= 8 ? UINT64_MAX : ((uint64_t)1 << (8 * (size))) - 1)
 

@@ -94,6 +94,21 @@ static size_t view_ranges(const struct dm_view *v, int space)
 	return k;
 }
 
+/* The bus entry of address resource @p i, @p r, of @p rec. */
+static struct vmres__bus_entry entry_of(const struct dm_rec *rec, const struct vmres_resource *r,
+					size_t i)
+{
+	struct vmres__bus_entry e = {
+		.start = r->u.addr.base,
+		.span = r->u.addr.size - 1,
+		.dev = &rec->dev,
+		.range = (uint32_t)i,
+	};
+
+	vmres__device_entry(&e, &rec->dev);
+	return e;
+}
+
 static int cmp_entry(const void *a, const void *b)
 {
 	const struct vmres__bus_entry *x = a, *y = b;
@@ -125,15 +140,7 @@ static int bus_rebuild(struct vmres_devmgr *m, const struct vmres__bus_snap *cur
 
 		if (!v->mapped[i] || space_index(r->u.addr.space) != space)
 			continue;
-		mine[b++] = (struct vmres__bus_entry){
-			.start = r->u.addr.base,
-			.span = r->u.addr.size - 1,
-			.opaque = rec->dev.opaque,
-			.read = rec->dev.read,
-			.write = rec->dev.write,
-			.dev = &rec->dev,
-			.range = (uint32_t)i,
-		};
+		mine[b++] = entry_of(rec, r, i);
 	}
 	qsort(mine, n_new, sizeof(*mine), cmp_entry);
 	/* Merge the old ranges of everyone else with the device's new ones. */
@@ -355,7 +362,7 @@ void vmres_devmgr_free(struct vmres_devmgr *m)
 
 static int check_device(const struct vmres_device *dev)
 {
-	if (!dev || dev->version != VMRES_DEVICE_VERSION)
+	if (vmres__device_check(dev))
 		return VMRES_EINVAL;
 	if (dev->name && !vmres__name_valid(dev->name, VMRES_DEVICE_NAME_MAX))
 		return VMRES_EINVAL;
@@ -369,44 +376,130 @@ static struct dm_rec *rec_new(const struct vmres_device *dev)
 
 	if (!rec)
 		return NULL;
-	rec->dev = *dev;
+	vmres__device_copy(&rec->dev, dev);
 	if (dev->name)
 		strcpy(rec->name, dev->name);
 	rec->dev.name = rec->name;
-	if (!rec->dev.read)
-		rec->dev.read = vmres__read_ones;
-	if (!rec->dev.write)
-		rec->dev.write = vmres__write_drop;
 	return rec;
 }
 
-int vmres_devmgr_register(struct vmres_devmgr *m, const struct vmres_device *dev, uint32_t parent,
-			  const struct vmres_resource *res, size_t n_res, uint32_t *instance)
+/* Resources that @p n_reqs requests yield (an MSI request: its count). */
+static uint64_t requested_resources(const struct vmres_request *reqs, size_t n_reqs)
 {
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < n_reqs; i++)
+		n += reqs[i].kind == VMRES_RES_MSI ? reqs[i].u.msi.count : 1;
+	return n;
+}
+
+/* Give back, most recent first, the @p n resources @p res that this call
+ * allocated for @p owner: the allocators are deterministic, so allocating and
+ * releasing in reverse leaves them as they were (as vmres_sysalloc_alloc()'s
+ * own rollback). A release of what was just allocated cannot fail. */
+static void release_fresh(struct vmres_devmgr *m, const struct vmres_resource *res, size_t n,
+			  uint64_t owner)
+{
+	while (n-- > 0)
+		(void)vmres_sysalloc_release(m->sa, &res[n], owner);
+}
+
+/*
+ * The checks of vmres_devmgr_register_ex() that need no lock: the device, the
+ * options, the given resources, the counts. *@p total receives the number of
+ * resources the device will have.
+ */
+static int check_register(const struct vmres_devmgr *m, const struct vmres_device *dev,
+			  const struct vmres_devmgr_register_opts *o, const uint32_t *instance,
+			  const struct vmres_resource *out, size_t out_cap, size_t *total)
+{
+	uint64_t n;
+	int rc;
+
+	if (!m || !instance || check_device(dev) ||
+	    o->version != VMRES_DEVMGR_REGISTER_OPTS_VERSION)
+		return VMRES_EINVAL;
+	if ((!o->reqs && o->n_reqs) || (!o->mapped && o->n_mapped) || (!out && out_cap))
+		return VMRES_EINVAL;
+	rc = check_resources(o->res, o->n_res);
+	if (rc)
+		return rc;
+	n = requested_resources(o->reqs, o->n_reqs);
+	if (n > VMRES_DEVMGR_MAX_RES - o->n_res || o->n_mapped > o->n_res + n)
+		return VMRES_EINVAL;
+	if (out && out_cap < o->n_res + n)
+		return VMRES_EFULL;
+	*total = o->n_res + (size_t)n;
+	return 0;
+}
+
+/* The resources and mapped flags of a new device: the given resources, then
+ * room for what the requests yield; a flag for each (address resources only). */
+static struct vmres_resource *resources_new(const struct vmres_devmgr_register_opts *o,
+					    size_t total, bool **mapped)
+{
+	struct vmres_resource *all = malloc((total + 1) * sizeof(*all));
+	bool *flags = malloc(total + 1);
+
+	if (!all || !flags) {
+		free(all);
+		free(flags);
+		return NULL;
+	}
+	if (o->n_res)
+		memcpy(all, o->res, o->n_res * sizeof(*all));
+	for (size_t i = 0; i < total; i++)
+		flags[i] = i < o->n_mapped ? o->mapped[i] : true;
+	*mapped = flags;
+	return all;
+}
+
+int vmres_devmgr_register_ex(struct vmres_devmgr *m, const struct vmres_device *dev,
+			     const struct vmres_devmgr_register_opts *opts, uint32_t *instance,
+			     struct vmres_resource *out, size_t out_cap, size_t *n_out,
+			     struct vmres_sysalloc_error *err)
+{
+	static const struct vmres_devmgr_register_opts defaults = VMRES_DEVMGR_REGISTER_OPTS_INIT;
+	const struct vmres_devmgr_register_opts *o = opts ? opts : &defaults;
+	struct vmres_resource *all;
 	struct dm_state *next;
 	struct dm_rec *rec;
 	struct dm_view *v;
+	size_t total = 0, got = 0;
+	bool *mapped;
 	int rc;
 
-	if (!m || !instance || check_device(dev))
-		return VMRES_EINVAL;
-	rc = check_resources(res, n_res);
+	rc = check_register(m, dev, o, instance, out, out_cap, &total);
 	if (rc)
 		return rc;
 	rec = rec_new(dev);
-	if (!rec)
+	all = rec ? resources_new(o, total, &mapped) : NULL;
+	if (!all) {
+		free(rec);
 		return VMRES_ENOMEM;
+	}
 
 	pthread_mutex_lock(&m->lock);
+	rc = VMRES_ESTATE;
+	if (o->n_reqs && !m->sa)
+		goto fail;
 	rc = VMRES_EPARENT;
-	if (parent != VMRES_DEVMGR_NO_PARENT && find_index(m->state, parent) == SIZE_MAX)
+	if (o->parent != VMRES_DEVMGR_NO_PARENT && find_index(m->state, o->parent) == SIZE_MAX)
 		goto fail;
 	rc = VMRES_EFULL;
 	if (m->next_id == 0)
 		goto fail;
+	if (o->n_reqs) {
+		rc = vmres_sysalloc_alloc(m->sa, o->reqs, o->n_reqs, rec->dev.owner, all + o->n_res,
+					  total - o->n_res, &got, err);
+		if (rc)
+			goto fail;
+	}
+	for (size_t i = 0; i < total; i++) /* flags of other kinds: ignored */
+		mapped[i] = mapped[i] && all[i].kind == VMRES_RES_ADDR;
 	rec->instance = m->next_id;
 	rc = VMRES_ENOMEM;
-	v = vmres__dm_view_new(rec->instance, parent, rec, res, NULL, n_res);
+	v = vmres__dm_view_new(rec->instance, o->parent, rec, all, mapped, total);
 	if (!v)
 		goto fail;
 	rc = state_next(m, SIZE_MAX, NULL, v, ALL_SPACES, &next);
@@ -416,16 +509,46 @@ int vmres_devmgr_register(struct vmres_devmgr *m, const struct vmres_device *dev
 	}
 	m->next_id++;
 	*instance = rec->instance;
+	if (out && total)
+		memcpy(out, all, total * sizeof(*out));
+	if (n_out)
+		*n_out = total;
 	publish(m, next, NULL, NULL);
 	pthread_mutex_unlock(&m->lock);
+	free(all);
+	free(mapped);
 	return 0;
 fail:
+	release_fresh(m, all + o->n_res, got, rec->dev.owner);
 	pthread_mutex_unlock(&m->lock);
 	free(rec);
+	free(all);
+	free(mapped);
 	return rc;
 }
 
-int vmres_devmgr_unregister(struct vmres_devmgr *m, uint32_t instance)
+int vmres_devmgr_register(struct vmres_devmgr *m, const struct vmres_device *dev, uint32_t parent,
+			  const struct vmres_resource *res, size_t n_res, uint32_t *instance)
+{
+	struct vmres_devmgr_register_opts o = VMRES_DEVMGR_REGISTER_OPTS_INIT;
+
+	o.parent = parent;
+	o.res = res;
+	o.n_res = n_res;
+	return vmres_devmgr_register_ex(m, dev, &o, instance, NULL, 0, NULL, NULL);
+}
+
+/* Give back each resource of @p v that the sysalloc holds for the device's
+ * owner, exactly as the table has it; leave the others (a resource without a
+ * pool, one the VMM released itself or never allocated). Cannot fail. */
+static void release_view(struct vmres_devmgr *m, const struct dm_view *v)
+{
+	for (size_t i = v->n_res; i-- > 0;)
+		if (v->res[i].pool[0])
+			(void)vmres_sysalloc_release(m->sa, &v->res[i], v->rec->dev.owner);
+}
+
+static int unregister(struct vmres_devmgr *m, uint32_t instance, bool release)
 {
 	struct dm_state *cur, *next;
 	struct dm_view *old;
@@ -434,6 +557,8 @@ int vmres_devmgr_unregister(struct vmres_devmgr *m, uint32_t instance)
 
 	if (!m)
 		return VMRES_EINVAL;
+	if (release && !m->sa)
+		return VMRES_ESTATE;
 	pthread_mutex_lock(&m->lock);
 	cur = m->state;
 	idx = find_index(cur, instance);
@@ -446,11 +571,24 @@ int vmres_devmgr_unregister(struct vmres_devmgr *m, uint32_t instance)
 			goto out;
 	old = cur->views[idx];
 	rc = state_next(m, idx, old, NULL, ALL_SPACES, &next);
-	if (rc == 0)
+	if (rc == 0) {
+		if (release)
+			release_view(m, old);
 		publish(m, next, old, old->rec);
+	}
 out:
 	pthread_mutex_unlock(&m->lock);
 	return rc;
+}
+
+int vmres_devmgr_unregister(struct vmres_devmgr *m, uint32_t instance)
+{
+	return unregister(m, instance, false);
+}
+
+int vmres_devmgr_unregister_release(struct vmres_devmgr *m, uint32_t instance)
+{
+	return unregister(m, instance, true);
 }
 
 /* Replace the view at @p idx by @p v (consumed; NULL: out of memory) and
@@ -923,6 +1061,67 @@ int vmres_devmgr_with_sysalloc(struct vmres_devmgr *m,
 	return rc;
 }
 
+/* ---- the attached sysalloc, one call under the writer lock ---- */
+
+/* Lock @p m for a call on its sysalloc: 0, or VMRES_EINVAL / VMRES_ESTATE. */
+static int sysalloc_lock(struct vmres_devmgr *m)
+{
+	if (!m)
+		return VMRES_EINVAL;
+	if (!m->sa)
+		return VMRES_ESTATE;
+	pthread_mutex_lock(&m->lock);
+	return 0;
+}
+
+int vmres_devmgr_alloc(struct vmres_devmgr *m, const struct vmres_request *reqs, size_t n_reqs,
+		       uint64_t owner, struct vmres_resource *out, size_t out_cap, size_t *n_out,
+		       struct vmres_sysalloc_error *err)
+{
+	int rc = sysalloc_lock(m);
+
+	if (rc)
+		return rc;
+	rc = vmres_sysalloc_alloc(m->sa, reqs, n_reqs, owner, out, out_cap, n_out, err);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+int vmres_devmgr_reserve(struct vmres_devmgr *m, const char *pool, uint64_t base, uint64_t size,
+			 uint64_t align, uint64_t owner, const char *label,
+			 struct vmres_resource *out)
+{
+	int rc = sysalloc_lock(m);
+
+	if (rc)
+		return rc;
+	rc = vmres_sysalloc_reserve(m->sa, pool, base, size, align, owner, label, out);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+int vmres_devmgr_release(struct vmres_devmgr *m, const struct vmres_resource *r, uint64_t owner)
+{
+	int rc = sysalloc_lock(m);
+
+	if (rc)
+		return rc;
+	rc = vmres_sysalloc_release(m->sa, r, owner);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+int vmres_devmgr_release_owner(struct vmres_devmgr *m, uint64_t owner)
+{
+	int rc = sysalloc_lock(m);
+
+	if (rc)
+		return rc;
+	rc = vmres_sysalloc_release_owner(m->sa, owner);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
 /* ---- restore ---- */
 
 /* Is @p parent the id of one of the first @p i entries (ascending ids)? */
@@ -983,15 +1182,7 @@ static int bus_of_views(struct vmres_devmgr *m, struct dm_view *const *views, si
 
 			if (!v->mapped[j] || space_index(r->u.addr.space) != space)
 				continue;
-			s->entries[1 + k++] = (struct vmres__bus_entry){
-				.start = r->u.addr.base,
-				.span = r->u.addr.size - 1,
-				.opaque = v->rec->dev.opaque,
-				.read = v->rec->dev.read,
-				.write = v->rec->dev.write,
-				.dev = &v->rec->dev,
-				.range = (uint32_t)j,
-			};
+			s->entries[1 + k++] = entry_of(v->rec, r, j);
 		}
 	}
 	qsort(s->entries + 1, k, sizeof(*s->entries), cmp_entry);
@@ -1083,10 +1274,9 @@ int vmres_devmgr_next_id(struct vmres_devmgr *m, uint32_t *next_id)
 
 /* Inlined into each caller, where space is a constant (and, for single accesses,
  * the only branch left on the hit path is hit or miss). */
-static inline __attribute__((always_inline)) void access_one(struct vmres_devmgr *m,
-							     const struct dm_state *st, int space,
-							     uint64_t addr, unsigned int size,
-							     bool is_write, uint8_t *data)
+static inline __attribute__((always_inline)) void
+access_one(struct vmres_devmgr *m, const struct dm_state *st, int space, uint64_t addr,
+	   unsigned int size, bool is_write, uint8_t *data, void *caller)
 {
 	const struct vmres__bus_entry *e;
 	uint64_t off;
@@ -1098,9 +1288,9 @@ static inline __attribute__((always_inline)) void access_one(struct vmres_devmgr
 		e = vmres__bus_find(st->bus[space], addr, size, &off);
 	if (__builtin_expect(e != NULL, 1)) {
 		if (is_write)
-			e->write(e->opaque, e->range, off, addr, size, vmres__le_load(data, size));
+			vmres__entry_write(e, caller, off, addr, size, vmres__le_load(data, size));
 		else
-			vmres__le_store(data, size, e->read(e->opaque, e->range, off, addr, size));
+			vmres__le_store(data, size, vmres__entry_read(e, caller, off, addr, size));
 	} else {
 		vmres__count_miss(&m->miss[space], addr, is_write);
 		if (!is_write)
@@ -1113,7 +1303,8 @@ static inline __attribute__((always_inline)) void access_one(struct vmres_devmgr
  * A piece that starts past 2^64 - 1 has no address: it misses (counted at the
  * last address, UINT64_MAX) instead of wrapping around to the device at 0. */
 static __attribute__((noinline)) void mmio_split(struct vmres_devmgr *m, uint64_t phys_addr,
-						 uint32_t len, bool is_write, uint8_t *data)
+						 uint32_t len, bool is_write, uint8_t *data,
+						 void *caller)
 {
 	uint32_t done = 0;
 
@@ -1126,14 +1317,17 @@ static __attribute__((noinline)) void mmio_split(struct vmres_devmgr *m, uint64_
 				vmres__le_store(data + done, piece, UINT64_MAX);
 		} else {
 			access_one(m, vmres__rcu_load(m->state), MMIO, phys_addr + done, piece,
-				   is_write, data + done);
+				   is_write, data + done, caller);
 		}
 		done += piece;
 	}
 }
 
-int vmres_devmgr_mmio(struct vmres_devmgr *m, uint64_t phys_addr, uint32_t len, bool is_write,
-		      uint8_t *data)
+/* The entry points with and without a caller inline the same code, so that
+ * neither pays a call for the other. */
+static inline __attribute__((always_inline)) int mmio(struct vmres_devmgr *m, uint64_t phys_addr,
+						      uint32_t len, bool is_write, uint8_t *data,
+						      void *caller)
 {
 	if (__builtin_expect(!m || !data, 0))
 		return VMRES_EINVAL;
@@ -1143,26 +1337,41 @@ int vmres_devmgr_mmio(struct vmres_devmgr *m, uint64_t phys_addr, uint32_t len, 
 		return VMRES_ESTATE;
 	vmres__read_lock();
 	if (__builtin_expect(vmres__valid_size(len), 1))
-		access_one(m, vmres__rcu_load(m->state), MMIO, phys_addr, len, is_write, data);
+		access_one(m, vmres__rcu_load(m->state), MMIO, phys_addr, len, is_write, data,
+			   caller);
 	else
-		mmio_split(m, phys_addr, len, is_write, data);
+		mmio_split(m, phys_addr, len, is_write, data, caller);
 	vmres__read_unlock();
 	return 0;
+}
+
+int vmres_devmgr_mmio(struct vmres_devmgr *m, uint64_t phys_addr, uint32_t len, bool is_write,
+		      uint8_t *data)
+{
+	return mmio(m, phys_addr, len, is_write, data, NULL);
+}
+
+int vmres_devmgr_mmio_ctx(struct vmres_devmgr *m, uint64_t phys_addr, uint32_t len, bool is_write,
+			  uint8_t *data, void *caller)
+{
+	return mmio(m, phys_addr, len, is_write, data, caller);
 }
 
 /* rep ins/outs: count accesses to the same port; the table is read again for
  * each, so a device that moves itself is found at its new place. Out of line,
  * as mmio_split(). Inside a read-side section. */
 static __attribute__((noinline)) void pio_rep(struct vmres_devmgr *m, uint16_t port, bool is_write,
-					      uint8_t size, uint32_t count, uint8_t *data)
+					      uint8_t size, uint32_t count, uint8_t *data,
+					      void *caller)
 {
 	for (uint32_t i = 0; i < count; i++)
 		access_one(m, vmres__rcu_load(m->state), PIO, port, size, is_write,
-			   data + (size_t)i * size);
+			   data + (size_t)i * size, caller);
 }
 
-int vmres_devmgr_pio(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8_t size,
-		     uint32_t count, uint8_t *data)
+static inline __attribute__((always_inline)) int pio(struct vmres_devmgr *m, uint16_t port,
+						     bool is_write, uint8_t size, uint32_t count,
+						     uint8_t *data, void *caller)
 {
 	if (__builtin_expect(!m || !data, 0))
 		return VMRES_EINVAL;
@@ -1172,9 +1381,21 @@ int vmres_devmgr_pio(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8
 		return VMRES_ESTATE;
 	vmres__read_lock();
 	if (__builtin_expect(count == 1, 1))
-		access_one(m, vmres__rcu_load(m->state), PIO, port, size, is_write, data);
+		access_one(m, vmres__rcu_load(m->state), PIO, port, size, is_write, data, caller);
 	else
-		pio_rep(m, port, is_write, size, count, data);
+		pio_rep(m, port, is_write, size, count, data, caller);
 	vmres__read_unlock();
 	return 0;
+}
+
+int vmres_devmgr_pio(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8_t size,
+		     uint32_t count, uint8_t *data)
+{
+	return pio(m, port, is_write, size, count, data, NULL);
+}
+
+int vmres_devmgr_pio_ctx(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8_t size,
+			 uint32_t count, uint8_t *data, void *caller)
+{
+	return pio(m, port, is_write, size, count, data, caller);
 }

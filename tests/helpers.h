@@ -73,6 +73,7 @@ struct tdev {
 	unsigned int range, size;
 	uint64_t offset, addr, value;
 	uint64_t reply;
+	void *caller; /* the caller of the last access (tdev_use_caller()) */
 	/* Optional action from inside a callback. */
 	void (*action)(struct tdev *d, uint64_t value);
 	struct vmres_devmgr *m;
@@ -125,6 +126,30 @@ static inline void tdev_init(struct tdev *d, const char *name, struct vmres_devm
 	d->dev.release = tdev_release;
 	d->reply = 0x8877665544332211ULL;
 	d->m = m;
+}
+
+static inline uint64_t tdev_read_ctx(void *opaque, void *caller, unsigned int range,
+				     uint64_t offset, uint64_t addr, unsigned int size)
+{
+	((struct tdev *)opaque)->caller = caller;
+	return tdev_read(opaque, range, offset, addr, size);
+}
+
+static inline void tdev_write_ctx(void *opaque, void *caller, unsigned int range, uint64_t offset,
+				  uint64_t addr, unsigned int size, uint64_t value)
+{
+	((struct tdev *)opaque)->caller = caller;
+	tdev_write(opaque, range, offset, addr, size, value);
+}
+
+/* Make @p d a device whose callbacks take the caller's context (version 2). */
+static inline void tdev_use_caller(struct tdev *d)
+{
+	d->dev.read = NULL;
+	d->dev.write = NULL;
+	d->dev.read_ctx = tdev_read_ctx;
+	d->dev.write_ctx = tdev_write_ctx;
+	d->caller = (void *)&d->caller; /* neither NULL nor what a test passes */
 }
 
 /* One SplitMix64 step: advances *@state and returns the next number. */

@@ -115,6 +115,77 @@ static void test_insert_then_dispatch_reaches_device(void **state)
 	assert_int_equal(d.releases, 1);
 }
 
+static void test_ctx_read_and_write_hand_the_caller_to_the_device(void **state)
+{
+	struct vmres_bus *bus;
+	struct tdev d, plain;
+	int vcpu;
+	uint64_t v = 0;
+
+	(void)state;
+	rec_init(&d);
+	tdev_use_caller(&d);
+	rec_init(&plain);
+	assert_int_equal(vmres_bus_new(VMRES_SPACE_PIO, &bus), 0);
+	assert_int_equal(vmres_bus_insert(bus, 0x60, 8, &d.dev, 2), 0);
+	assert_int_equal(vmres_bus_insert(bus, 0x70, 2, &plain.dev, 0), 0);
+
+	assert_int_equal(vmres_bus_read_ctx(bus, 0x61, 2, &v, &vcpu), 0);
+	assert_ptr_equal(d.caller, &vcpu);
+	assert_int_equal(d.range, 2);
+	assert_int_equal(d.offset, 1);
+	assert_int_equal(v, 0x7788);
+	assert_int_equal(vmres_bus_write_ctx(bus, 0x67, 1, 0x1ab, &vcpu), 0);
+	assert_ptr_equal(d.caller, &vcpu);
+	assert_int_equal(d.value, 0xab);
+	/* the calls without a caller pass NULL */
+	assert_int_equal(vmres_bus_read(bus, 0x60, 1, &v), 0);
+	assert_null(d.caller);
+	d.caller = &vcpu;
+	assert_int_equal(vmres_bus_write(bus, 0x60, 1, 0), 0);
+	assert_null(d.caller);
+	/* a plain device is reached from the ctx calls; misses are misses */
+	assert_int_equal(vmres_bus_read_ctx(bus, 0x71, 1, &v, &vcpu), 0);
+	assert_int_equal(plain.reads, 1);
+	assert_int_equal(v, 0x88);
+	assert_int_equal(vmres_bus_write_ctx(bus, 0x70, 2, 0x1234, &vcpu), 0);
+	assert_int_equal(plain.value, 0x1234);
+	assert_int_equal(vmres_bus_read_ctx(bus, 0x90, 4, &v, &vcpu), 0);
+	assert_int_equal(v, 0xffffffffu);
+	assert_int_equal(vmres_bus_read_ctx(bus, 0x60, 3, &v, &vcpu), VMRES_EACCESS);
+	assert_int_equal(vmres_bus_read_ctx(bus, 0x60, 1, NULL, &vcpu), VMRES_EINVAL);
+	assert_int_equal(vmres_bus_write_ctx(NULL, 0x60, 1, 0, &vcpu), VMRES_EINVAL);
+	assert_int_equal(d.reads, 2);
+	assert_int_equal(d.writes, 2);
+
+	vmres_bus_free(bus);
+	assert_int_equal(d.releases, 1);
+}
+
+/* A version 1 struct ends before read_ctx: the bus reads nothing past it. */
+static void test_version_1_device_and_mixed_styles(void **state)
+{
+	struct vmres_bus *bus;
+	struct tdev d, both;
+	uint64_t v = 0;
+
+	(void)state;
+	rec_init(&d);
+	d.dev.version = 1;
+	memset(&d.dev.read_ctx, 0xa5, sizeof(d.dev) - offsetof(struct vmres_device, read_ctx));
+	rec_init(&both);
+	both.dev.write_ctx = tdev_write_ctx;
+	assert_int_equal(vmres_bus_new(VMRES_SPACE_MMIO, &bus), 0);
+	assert_int_equal(vmres_bus_insert(bus, 0x1000, 0x100, &both.dev, 0), VMRES_EINVAL);
+	assert_int_equal(vmres_bus_insert(bus, 0x1000, 0x100, &d.dev, 0), 0);
+	assert_int_equal(vmres_bus_read_ctx(bus, 0x1000, 8, &v, &d), 0);
+	assert_int_equal(v, 0x1122334455667788ULL);
+	assert_int_equal(vmres_bus_write(bus, 0x1000, 8, 5), 0);
+	assert_int_equal(d.value, 5);
+	vmres_bus_free(bus);
+	assert_int_equal(both.releases, 0);
+}
+
 static void test_miss_reads_all_ones_and_drops_write(void **state)
 {
 	struct vmres_bus *bus;
@@ -929,6 +1000,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_new_rejects_bad_arguments),
 		cmocka_unit_test(test_insert_then_dispatch_reaches_device),
+		cmocka_unit_test(test_ctx_read_and_write_hand_the_caller_to_the_device),
+		cmocka_unit_test(test_version_1_device_and_mixed_styles),
 		cmocka_unit_test(test_miss_reads_all_ones_and_drops_write),
 		cmocka_unit_test(test_miss_counts_exact_across_many_threads),
 		cmocka_unit_test(test_insert_errors_change_nothing),

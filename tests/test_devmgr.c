@@ -554,6 +554,441 @@ static void test_move_without_old_reservation_overlapping_or_not(void **state)
 	vmres_sysalloc_free(sa);
 }
 
+/* ---- register from requests, register unmapped, the sysalloc wrappers ---- */
+
+/* The manager's and the sysalloc's state together. */
+static char *both_of(struct vmres_devmgr *m, struct vmres_sysalloc *sa)
+{
+	char *dm = state_of(m), *text, *both;
+	size_t len;
+
+	assert_int_equal(vmres_sysalloc_dump_str(sa, &text), 0);
+	len = strlen(dm) + strlen(text) + 2;
+	both = malloc(len);
+	assert_non_null(both);
+	snprintf(both, len, "%s\n%s", dm, text);
+	free(dm);
+	free(text);
+	return both;
+}
+
+static void assert_both(struct vmres_devmgr *m, struct vmres_sysalloc *sa, const char *before)
+{
+	char *now = both_of(m, sa);
+
+	assert_string_equal(now, before);
+	free(now);
+}
+
+static struct vmres_request msi_rq(uint32_t count)
+{
+	struct vmres_request q;
+
+	memset(&q, 0, sizeof(q));
+	q.kind = VMRES_RES_MSI;
+	strcpy(q.pool, "gsi-msi");
+	q.u.msi.count = count;
+	q.u.msi.any = true;
+	return q;
+}
+
+static void test_register_ex_allocates_requests_for_the_device_owner(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	struct vmres_devmgr_register_opts o = VMRES_DEVMGR_REGISTER_OPTS_INIT;
+	struct vmres_request q[3] = {
+		test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_FIRST_FIT, 0),
+		msi_rq(2),
+		test_rq_addr("pio", VMRES_SPACE_PIO, 0x20, 0x20, VMRES_ADDR_FIRST_FIT, 0),
+	};
+	struct vmres_resource given = test_irq_res(5), out[5], got[5];
+	struct vmres_sysalloc_alloc_info info;
+	struct vmres_sysalloc_error err = {0};
+	bool mapped[5];
+	struct tdev d;
+	uint32_t id = 0, found;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(vmres_sysalloc_new_x86_64(&sa), 0);
+	assert_int_equal(vmres_devmgr_new(sa, &m), 0);
+	tdev_init(&d, "nic0", m);
+	d.dev.owner = 42;
+	o.res = &given;
+	o.n_res = 1;
+	o.reqs = q;
+	o.n_reqs = 3;
+	assert_int_equal(vmres_devmgr_register_ex(m, &d.dev, &o, &id, out, 5, &n, &err), 0);
+	assert_int_not_equal(id, 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(err.code, 0);
+	/* given first, then each request's resources in order */
+	assert_true(vmres_resource_equal(&out[0], &given));
+	assert_int_equal(out[1].kind, VMRES_RES_ADDR);
+	assert_string_equal(out[1].pool, "mmio32");
+	assert_int_equal(out[1].u.addr.align, 0x1000);
+	assert_int_equal(out[2].kind, VMRES_RES_MSI);
+	assert_int_equal(out[3].u.msi.gsi, out[2].u.msi.gsi + 1);
+	assert_int_equal(out[4].u.addr.space, VMRES_SPACE_PIO);
+	/* the table holds the same, all address ranges mapped */
+	assert_int_equal(vmres_devmgr_get(m, id, NULL, got, mapped, 5), 0);
+	assert_memory_equal(got, out, sizeof(out));
+	assert_false(mapped[0]);
+	assert_true(mapped[1]);
+	assert_false(mapped[2]);
+	assert_true(mapped[4]);
+	/* the sysalloc holds each for the device's owner */
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", out[1].u.addr.base, &info), 0);
+	assert_int_equal(info.owner, 42);
+	assert_int_equal(vmres_sysalloc_find(sa, "gsi-msi", out[3].u.msi.gsi, &info), 0);
+	assert_int_equal(info.owner, 42);
+	assert_int_equal(vmres_sysalloc_find(sa, "pio", out[4].u.addr.base, &info), 0);
+	assert_int_equal(info.owner, 42);
+	/* dispatch reaches it, with the resource index as range */
+	assert_int_equal(read_mmio(m, out[1].u.addr.base + 8, 4), 0x44332211u);
+	assert_int_equal(d.range, 1);
+	assert_int_equal(
+		vmres_devmgr_find(m, VMRES_SPACE_PIO, out[4].u.addr.base, &found, NULL, NULL), 0);
+	assert_int_equal(found, id);
+	/* a move keeps the allocator in step: the resource names its pool */
+	assert_int_equal(vmres_devmgr_move_range(m, id, 1, 0xe0000000), 0);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xe0000000, &info), 0);
+	assert_int_equal(info.owner, 42);
+	assert_int_equal(info.res.u.addr.align, 0x1000);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", out[1].u.addr.base, &info),
+			 VMRES_ENOENT);
+	/* out and n_out are optional; NULL options are the defaults */
+	o.res = NULL;
+	o.n_res = 0;
+	o.n_reqs = 1;
+	assert_int_equal(vmres_devmgr_register_ex(m, &d.dev, &o, &id, NULL, 0, NULL, NULL), 0);
+	assert_int_equal(vmres_devmgr_register_ex(m, &d.dev, NULL, &id, NULL, 0, NULL, NULL), 0);
+	assert_int_equal(vmres_devmgr_get(m, id, NULL, NULL, NULL, 0), 0);
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
+static void test_register_ex_unmapped_range_is_reserved_off_the_bus(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	struct vmres_devmgr_register_opts o = VMRES_DEVMGR_REGISTER_OPTS_INIT;
+	struct vmres_request q[2] = {
+		test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_FIRST_FIT, 0),
+		test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_FIRST_FIT, 0),
+	};
+	struct vmres_request taken;
+	struct vmres_resource out[2], got[2], other, r;
+	struct vmres_sysalloc_alloc_info info;
+	bool off[1] = {false}, mapped[2];
+	struct tdev d, e;
+	uint32_t id, ie, found;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(vmres_sysalloc_new_x86_64(&sa), 0);
+	assert_int_equal(vmres_devmgr_new(sa, &m), 0);
+	tdev_init(&d, "bars", m);
+	d.dev.owner = 7;
+	o.reqs = q;
+	o.n_reqs = 2;
+	o.mapped = off; /* resource 0 off; resource 1 beyond n_mapped: on */
+	o.n_mapped = 1;
+	assert_int_equal(vmres_devmgr_register_ex(m, &d.dev, &o, &id, out, 2, &n, NULL), 0);
+	assert_int_equal(vmres_devmgr_get(m, id, NULL, got, mapped, 2), 0);
+	assert_false(mapped[0]);
+	assert_true(mapped[1]);
+	/* off the bus ... */
+	assert_int_equal(read_mmio(m, out[0].u.addr.base, 4), 0xffffffffu);
+	assert_int_equal(d.reads, 0);
+	assert_int_equal(
+		vmres_devmgr_find(m, VMRES_SPACE_MMIO, out[0].u.addr.base, &found, NULL, NULL),
+		VMRES_ENOENT);
+	assert_int_equal(read_mmio(m, out[1].u.addr.base, 4), 0x44332211u);
+	/* ... and still reserved: one owner per address */
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", out[0].u.addr.base, &info), 0);
+	assert_int_equal(info.owner, 7);
+	taken = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0, VMRES_ADDR_EXACT,
+			     out[0].u.addr.base);
+	assert_int_equal(vmres_devmgr_alloc(m, &taken, 1, 8, &other, 1, &n, NULL), VMRES_EOVERLAP);
+	/* decode on: mapped where it is reserved */
+	assert_int_equal(vmres_devmgr_map_range(m, id, 0), 0);
+	assert_int_equal(read_mmio(m, out[0].u.addr.base + 4, 4), 0x44332211u);
+	assert_int_equal(d.range, 0);
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+
+	/* The plain form: a given range registered with decode off may lie on a
+	 * mapped one (as after restore); mapping it there is refused. */
+	tdev_init(&e, "parked", m);
+	r = test_addr_res(VMRES_SPACE_MMIO, out[1].u.addr.base, 0x100);
+	o = (struct vmres_devmgr_register_opts)VMRES_DEVMGR_REGISTER_OPTS_INIT;
+	o.res = &r;
+	o.n_res = 1;
+	o.mapped = off;
+	o.n_mapped = 1;
+	assert_int_equal(vmres_devmgr_register_ex(m, &e.dev, &o, &ie, NULL, 0, NULL, NULL), 0);
+	assert_int_equal(read_mmio(m, out[1].u.addr.base, 4), 0x44332211u);
+	assert_int_equal(e.reads, 0);
+	assert_int_equal(vmres_devmgr_map_range(m, ie, 0), VMRES_EOVERLAP);
+	assert_int_equal(vmres_devmgr_move_range(m, ie, 0, 0xd0000000), 0);
+	assert_int_equal(vmres_devmgr_map_range(m, ie, 0), 0);
+	assert_int_equal(read_mmio(m, 0xd0000000, 4), 0x44332211u);
+	assert_int_equal(e.reads, 1);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
+static void test_register_ex_failures_release_what_they_allocated(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m, *bare;
+	struct vmres_devmgr_register_opts o = VMRES_DEVMGR_REGISTER_OPTS_INIT, bad;
+	struct vmres_request q[3] = {
+		test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_FIRST_FIT, 0),
+		msi_rq(4),
+		test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0, VMRES_ADDR_EXACT, 0xd0000000),
+	};
+	struct vmres_resource out[6], squatter = test_addr_res(VMRES_SPACE_MMIO, 0xd0000800, 8);
+	struct vmres_sysalloc_error err = {0};
+	bool flags[7] = {true, true, true, true, true, true, true};
+	struct tdev d, s;
+	uint32_t id = 0, is;
+	size_t n = 99;
+	char *before;
+
+	(void)state;
+	assert_int_equal(vmres_sysalloc_new_x86_64(&sa), 0);
+	assert_int_equal(vmres_devmgr_new(sa, &m), 0);
+	tdev_init(&d, "dev", m);
+	d.dev.owner = 3;
+	/* a range on the bus that the sysalloc does not hold (no pool) */
+	tdev_init(&s, "squatter", m);
+	assert_int_equal(vmres_devmgr_register(m, &s.dev, 0, &squatter, 1, &is), 0);
+	before = both_of(m, sa);
+	o.reqs = q;
+	o.n_reqs = 3;
+
+	/* the sysalloc takes all three, the bus refuses the last: all given back */
+	assert_int_equal(vmres_devmgr_register_ex(m, &d.dev, &o, &id, out, 6, &n, &err),
+			 VMRES_EOVERLAP);
+	assert_int_equal(err.code, 0); /* no request failed */
+	assert_both(m, sa, before);
+	/* the same range with decode off is fine: it is reserved, off the bus */
+	o.mapped = flags;
+	o.n_mapped = 6;
+	flags[5] = false;
+	assert_int_equal(vmres_devmgr_register_ex(m, &d.dev, &o, &id, out, 6, &n, &err), 0);
+	assert_int_equal(vmres_devmgr_unregister_release(m, id), 0);
+	assert_int_equal(vmres_devmgr_unregister(m, is), 0);
+	assert_int_equal(vmres_devmgr_register(m, &s.dev, 0, &squatter, 1, &is), 0);
+	free(before);
+	before = both_of(m, sa);
+	id = 0;
+	n = 99;
+
+	/* a later request fails: the earlier ones are given back; err names it */
+	q[1].u.msi.count = 4090; /* more than the pool's 4072 GSIs */
+	o.n_mapped = 0;
+	assert_int_equal(vmres_devmgr_register_ex(m, &d.dev, &o, &id, NULL, 0, &n, &err),
+			 VMRES_ENOSPC);
+	o.n_mapped = 6;
+	assert_int_equal(err.code, VMRES_ENOSPC);
+	assert_int_equal(err.index, 1);
+	q[1].u.msi.count = 4;
+	strcpy(q[2].pool, "nope");
+	assert_int_equal(vmres_devmgr_register_ex(m, &d.dev, &o, &id, out, 6, &n, &err),
+			 VMRES_EPOOL);
+	assert_int_equal(err.index, 2);
+	strcpy(q[2].pool, "mmio32");
+	assert_both(m, sa, before);
+	/* refused before anything is allocated */
+	o.parent = 999;
+	assert_int_equal(vmres_devmgr_register_ex(m, &d.dev, &o, &id, out, 6, &n, NULL),
+			 VMRES_EPARENT);
+	o.parent = VMRES_DEVMGR_NO_PARENT;
+	assert_int_equal(vmres_devmgr_register_ex(m, &d.dev, &o, &id, out, 5, &n, NULL),
+			 VMRES_EFULL);
+	bad = o;
+	bad.version = 99;
+	assert_int_equal(vmres_devmgr_register_ex(m, &d.dev, &bad, &id, out, 6, &n, NULL),
+			 VMRES_EINVAL);
+	bad = o;
+	bad.mapped = NULL;
+	assert_int_equal(vmres_devmgr_register_ex(m, &d.dev, &bad, &id, out, 6, &n, NULL),
+			 VMRES_EINVAL);
+	bad = o;
+	bad.n_mapped = 7; /* more flags than resources */
+	assert_int_equal(vmres_devmgr_register_ex(m, &d.dev, &bad, &id, out, 6, &n, NULL),
+			 VMRES_EINVAL);
+	bad = o;
+	bad.reqs = NULL;
+	assert_int_equal(vmres_devmgr_register_ex(m, &d.dev, &bad, &id, out, 6, &n, NULL),
+			 VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_register_ex(m, &d.dev, &o, &id, NULL, 6, &n, NULL),
+			 VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_register_ex(m, &d.dev, &o, NULL, out, 6, &n, NULL),
+			 VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_register_ex(NULL, &d.dev, &o, &id, out, 6, &n, NULL),
+			 VMRES_EINVAL);
+	bad = o;
+	bad.n_reqs = 1;
+	bad.reqs = &q[1];
+	q[1].u.msi.count = VMRES_DEVMGR_MAX_RES + 1;
+	assert_int_equal(vmres_devmgr_register_ex(m, &d.dev, &bad, &id, NULL, 0, &n, NULL),
+			 VMRES_EINVAL);
+	q[1].u.msi.count = 4;
+	assert_both(m, sa, before);
+	assert_int_equal(id, 0);
+	assert_int_equal(n, 99);
+
+	/* requests need an attached sysalloc */
+	assert_int_equal(vmres_devmgr_new(NULL, &bare), 0);
+	free(before);
+	before = state_of(bare);
+	assert_int_equal(vmres_devmgr_register_ex(bare, &d.dev, &o, &id, out, 6, &n, NULL),
+			 VMRES_ESTATE);
+	assert_state(bare, before);
+	o.n_reqs = 0; /* without requests, it registers */
+	o.n_mapped = 0;
+	assert_int_equal(vmres_devmgr_register_ex(bare, &d.dev, &o, &id, out, 6, &n, NULL), 0);
+	assert_int_equal(n, 0);
+	vmres_devmgr_free(bare);
+	free(before);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
+static void test_unregister_release_gives_back_the_device_resources_only(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m, *bare;
+	struct vmres_devmgr_register_opts o = VMRES_DEVMGR_REGISTER_OPTS_INIT;
+	struct vmres_request q[2] = {
+		test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_FIRST_FIT, 0),
+		msi_rq(1),
+	};
+	struct vmres_resource out[2], kept, plain = test_addr_res(VMRES_SPACE_MMIO, 0x1000, 0x10);
+	struct vmres_sysalloc_alloc_info info;
+	struct tdev d, child;
+	uint32_t id, ic;
+	size_t n;
+	char *before;
+
+	(void)state;
+	assert_int_equal(vmres_sysalloc_new_x86_64(&sa), 0);
+	assert_int_equal(vmres_devmgr_new(sa, &m), 0);
+	tdev_init(&d, "dev", m);
+	d.dev.owner = 9;
+	o.res = &plain; /* no pool: nothing to give back */
+	o.n_res = 1;
+	o.reqs = q;
+	o.n_reqs = 2;
+	assert_int_equal(vmres_devmgr_register_ex(m, &d.dev, &o, &id, NULL, 0, NULL, NULL), 0);
+	assert_int_equal(vmres_devmgr_get(m, id, NULL, out, NULL, 0), 0);
+	/* the same owner holds something else too */
+	assert_int_equal(vmres_devmgr_alloc(m, q, 1, 9, &kept, 1, &n, NULL), 0);
+	assert_int_equal(vmres_devmgr_move_range(m, id, 1, 0xe0000000), 0);
+	/* a parent with a child: refused, nothing released */
+	tdev_init(&child, "child", m);
+	assert_int_equal(vmres_devmgr_register(m, &child.dev, id, NULL, 0, &ic), 0);
+	before = both_of(m, sa);
+	assert_int_equal(vmres_devmgr_unregister_release(m, id), VMRES_EPARENT);
+	assert_int_equal(vmres_devmgr_unregister_release(m, 999), VMRES_EDEVICE);
+	assert_int_equal(vmres_devmgr_unregister_release(NULL, id), VMRES_EINVAL);
+	assert_both(m, sa, before);
+	free(before);
+	assert_int_equal(vmres_devmgr_unregister(m, ic), 0);
+
+	assert_int_equal(vmres_devmgr_unregister_release(m, id), 0);
+	assert_int_equal(vmres_devmgr_get(m, id, NULL, NULL, NULL, 0), VMRES_EDEVICE);
+	/* where it was moved to, and its MSI, are free; the other allocation stays */
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xe0000000, &info), VMRES_ENOENT);
+	o = (struct vmres_devmgr_register_opts)VMRES_DEVMGR_REGISTER_OPTS_INIT;
+	assert_int_equal(vmres_devmgr_alloc(m, &q[1], 1, 10, out, 1, &n, NULL), 0);
+	assert_int_equal(vmres_sysalloc_find(sa, "gsi-msi", out[0].u.msi.gsi, &info), 0);
+	assert_int_equal(info.owner, 10);
+	assert_int_equal(out[0].u.msi.gsi, 24); /* the first of the pool again */
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", kept.u.addr.base, &info), 0);
+	assert_int_equal(info.owner, 9);
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	assert_true(wait_released(&d, 1));
+
+	assert_int_equal(vmres_devmgr_new(NULL, &bare), 0);
+	assert_int_equal(vmres_devmgr_register(bare, &d.dev, 0, NULL, 0, &id), 0);
+	assert_int_equal(vmres_devmgr_unregister_release(bare, id), VMRES_ESTATE);
+	assert_int_equal(vmres_devmgr_get(bare, id, NULL, NULL, NULL, 0), 0);
+	vmres_devmgr_free(bare);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
+static void test_sysalloc_wrappers_make_one_call_under_the_lock(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m, *bare;
+	struct vmres_request q[2] = {
+		test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_FIRST_FIT, 0),
+		test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0, 0, VMRES_ADDR_FIRST_FIT, 0),
+	};
+	struct vmres_resource out[2], fixed;
+	struct vmres_sysalloc_alloc_info info;
+	struct vmres_sysalloc_error err = {0};
+	size_t n = 0;
+	char *before;
+
+	(void)state;
+	assert_int_equal(vmres_sysalloc_new_x86_64(&sa), 0);
+	assert_int_equal(vmres_devmgr_new(sa, &m), 0);
+	assert_int_equal(vmres_devmgr_alloc(m, q, 1, 4, out, 2, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", out[0].u.addr.base, &info), 0);
+	assert_int_equal(info.owner, 4);
+	assert_int_equal(vmres_devmgr_reserve(m, "pio", 0x510, 2, 0, 4, "fw-cfg", &fixed), 0);
+	assert_int_equal(vmres_sysalloc_find(sa, "pio", 0x511, &info), 0);
+	assert_string_equal(info.label, "fw-cfg");
+
+	/* a failed call changes nothing; err says which request */
+	assert_int_equal(vmres_sysalloc_dump_str(sa, &before), 0);
+	assert_int_equal(vmres_devmgr_alloc(m, q, 2, 4, out, 2, &n, &err), VMRES_ESIZE);
+	assert_int_equal(err.index, 1);
+	assert_int_equal(vmres_devmgr_reserve(m, "pio", 0x510, 1, 0, 5, NULL, NULL),
+			 VMRES_EOVERLAP);
+	assert_int_equal(vmres_devmgr_release(m, &fixed, 5), VMRES_EOWNER);
+	{
+		char *now;
+
+		assert_int_equal(vmres_sysalloc_dump_str(sa, &now), 0);
+		assert_string_equal(now, before);
+		free(now);
+	}
+	free(before);
+
+	assert_int_equal(vmres_devmgr_release(m, &fixed, 4), 0);
+	assert_int_equal(vmres_devmgr_release(m, &fixed, 4), VMRES_ENOENT);
+	assert_int_equal(vmres_devmgr_release_owner(m, 4), 0);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", out[0].u.addr.base, &info),
+			 VMRES_ENOENT);
+	assert_int_equal(vmres_devmgr_release_owner(m, 4), 0); /* nothing left: fine */
+
+	/* without a sysalloc, or a manager */
+	assert_int_equal(vmres_devmgr_new(NULL, &bare), 0);
+	assert_int_equal(vmres_devmgr_alloc(bare, q, 1, 4, out, 2, &n, NULL), VMRES_ESTATE);
+	assert_int_equal(vmres_devmgr_reserve(bare, "pio", 0x510, 2, 0, 4, NULL, NULL),
+			 VMRES_ESTATE);
+	assert_int_equal(vmres_devmgr_release(bare, &fixed, 4), VMRES_ESTATE);
+	assert_int_equal(vmres_devmgr_release_owner(bare, 4), VMRES_ESTATE);
+	assert_int_equal(vmres_devmgr_alloc(NULL, q, 1, 4, out, 2, &n, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_reserve(NULL, "pio", 0x510, 2, 0, 4, NULL, NULL),
+			 VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_release(NULL, &fixed, 4), VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_release_owner(NULL, 4), VMRES_EINVAL);
+	vmres_devmgr_free(bare);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
 static int count_allocs(void *ctx, struct vmres_sysalloc *sa)
 {
 	(void)sa;
@@ -799,6 +1234,169 @@ static void test_dispatch_on_unregistered_thread_is_estate(void **state)
 	assert_int_equal(vmres_devmgr_thread_register(), 0);
 	assert_int_equal(vmres_devmgr_thread_register(), VMRES_ESTATE);
 	vmres_devmgr_free(m);
+}
+
+/* ---- the caller's context ---- */
+
+static void test_ctx_entry_points_hand_the_caller_to_the_device(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r[2] = {test_addr_res(VMRES_SPACE_PIO, 0x80, 4),
+				      test_addr_res(VMRES_SPACE_MMIO, 0xd0000000, 0x100)};
+	struct tdev d, plain;
+	struct vmres_resource pr = test_addr_res(VMRES_SPACE_MMIO, 0xd0001000, 0x100);
+	int vcpu0, vcpu1;
+	uint8_t data[8] = {0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a};
+	uint32_t id, pid;
+	union {
+		struct kvm_run run;
+		uint8_t page[4096];
+	} *u = calloc(1, sizeof(*u));
+
+	(void)state;
+	assert_non_null(u);
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d, "ctx", m);
+	tdev_use_caller(&d);
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, r, 2, &id), 0);
+
+	/* PIO, one access and rep */
+	assert_int_equal(vmres_devmgr_pio_ctx(m, 0x81, true, 1, 1, data, &vcpu0), 0);
+	assert_ptr_equal(d.caller, &vcpu0);
+	assert_int_equal(d.writes, 1);
+	assert_int_equal(d.offset, 1);
+	assert_int_equal(vmres_devmgr_pio_ctx(m, 0x80, false, 2, 3, data, &vcpu1), 0);
+	assert_ptr_equal(d.caller, &vcpu1);
+	assert_int_equal(d.reads, 3);
+	/* MMIO, one access and a split one (4 + 2 + 1) */
+	assert_int_equal(vmres_devmgr_mmio_ctx(m, 0xd0000010, 4, false, data, &vcpu0), 0);
+	assert_ptr_equal(d.caller, &vcpu0);
+	assert_int_equal(data[0], 0x11);
+	d.caller = NULL;
+	assert_int_equal(vmres_devmgr_mmio_ctx(m, 0xd0000020, 7, true, data, &vcpu1), 0);
+	assert_ptr_equal(d.caller, &vcpu1);
+	assert_int_equal(d.writes, 4);
+	/* the entry points without a caller pass NULL */
+	assert_int_equal(vmres_devmgr_mmio(m, 0xd0000010, 4, false, data), 0);
+	assert_null(d.caller);
+	d.caller = &vcpu0;
+	assert_int_equal(vmres_devmgr_pio(m, 0x80, true, 1, 1, data), 0);
+	assert_null(d.caller);
+	/* through struct kvm_run */
+	u->run.exit_reason = KVM_EXIT_MMIO;
+	u->run.mmio.phys_addr = 0xd0000004;
+	u->run.mmio.len = 2;
+	assert_int_equal(vmres_devmgr_kvm_exit_ctx(m, &u->run, &vcpu1), 0);
+	assert_ptr_equal(d.caller, &vcpu1);
+	assert_int_equal(d.offset, 4);
+	assert_int_equal(u->run.mmio.data[1], 0x22);
+	u->run.exit_reason = KVM_EXIT_IO;
+	u->run.io.direction = KVM_EXIT_IO_OUT;
+	u->run.io.size = 1;
+	u->run.io.port = 0x83;
+	u->run.io.count = 1;
+	u->run.io.data_offset = 2048;
+	assert_int_equal(vmres_devmgr_kvm_exit_ctx(m, &u->run, &vcpu0), 0);
+	assert_ptr_equal(d.caller, &vcpu0);
+	assert_int_equal(d.offset, 3);
+	assert_int_equal(vmres_devmgr_kvm_exit(m, &u->run), 0);
+	assert_null(d.caller);
+	u->run.exit_reason = KVM_EXIT_HLT;
+	assert_int_equal(vmres_devmgr_kvm_exit_ctx(m, &u->run, &vcpu0), VMRES_ENOTSUP);
+	assert_int_equal(vmres_devmgr_kvm_exit_ctx(NULL, &u->run, &vcpu0), VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_mmio_ctx(m, 0xd0000010, 0, false, data, &vcpu0),
+			 VMRES_EACCESS);
+	assert_int_equal(vmres_devmgr_pio_ctx(m, 0x80, false, 3, 1, data, &vcpu0), VMRES_EACCESS);
+
+	/* a device with the plain callbacks is reached from the ctx entry points */
+	tdev_init(&plain, "plain", m);
+	assert_int_equal(vmres_devmgr_register(m, &plain.dev, 0, &pr, 1, &pid), 0);
+	assert_int_equal(vmres_devmgr_mmio_ctx(m, 0xd0001008, 8, false, data, &vcpu0), 0);
+	assert_int_equal(plain.reads, 1);
+	assert_int_equal(plain.offset, 8);
+	assert_int_equal(data[7], 0x88);
+	vmres_devmgr_free(m);
+	free(u);
+}
+
+static void test_ctx_device_without_read_reads_ones_and_drops_writes(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r = test_addr_res(VMRES_SPACE_MMIO, 0xd0000000, 0x100);
+	struct tdev d;
+	uint8_t data[4] = {0};
+	uint32_t id;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d, "wo", m);
+	tdev_use_caller(&d);
+	d.dev.read_ctx = NULL;
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &r, 1, &id), 0);
+	assert_int_equal(vmres_devmgr_mmio_ctx(m, 0xd0000000, 4, false, data, &d), 0);
+	assert_int_equal(read_mmio(m, 0xd0000000, 4), 0xffffffffu);
+	assert_int_equal(d.reads, 0);
+	assert_int_equal(vmres_devmgr_mmio_ctx(m, 0xd0000000, 4, true, data, &d), 0);
+	assert_int_equal(d.writes, 1);
+	assert_ptr_equal(d.caller, &d);
+	d.dev.write_ctx = NULL; /* both NULL: a plain device that answers nothing */
+	d.dev.read = NULL;
+	r.u.addr.base = 0xd0001000;
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &r, 1, &id), 0);
+	assert_int_equal(read_mmio(m, 0xd0001000, 2), 0xffffu);
+	vmres_devmgr_free(m);
+}
+
+static void test_device_with_both_callback_styles_is_refused(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r = test_addr_res(VMRES_SPACE_MMIO, 0xd0000000, 0x100);
+	struct tdev d;
+	uint32_t id = 0;
+	char *before;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d, "both", m);
+	d.dev.read_ctx = tdev_read_ctx; /* with the plain read and write */
+	before = state_of(m);
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &r, 1, &id), VMRES_EINVAL);
+	d.dev.read_ctx = NULL;
+	d.dev.write_ctx = tdev_write_ctx;
+	d.dev.write = NULL; /* a plain read, a ctx write */
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &r, 1, &id), VMRES_EINVAL);
+	assert_int_equal(id, 0);
+	assert_state(m, before);
+	free(before);
+	vmres_devmgr_free(m);
+}
+
+/* A struct vmres_device of version 1 ends before read_ctx: vmres must read
+ * nothing past it. Here the bytes past it are garbage. */
+static void test_version_1_device_is_taken_without_reading_past_it(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r = test_addr_res(VMRES_SPACE_MMIO, 0xd0000000, 0x100);
+	struct vmres_devmgr_info info;
+	struct tdev d;
+	int vcpu;
+	uint32_t id;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d, "v1", m);
+	d.dev.version = 1;
+	memset(&d.dev.read_ctx, 0xa5, sizeof(d.dev) - offsetof(struct vmres_device, read_ctx));
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &r, 1, &id), 0);
+	assert_int_equal(vmres_devmgr_get(m, id, &info, NULL, NULL, 0), 0);
+	assert_string_equal(info.name, "v1");
+	assert_int_equal(read_mmio(m, 0xd0000008, 4), 0x44332211u);
+	assert_int_equal(vmres_devmgr_mmio_ctx(m, 0xd0000008, 4, false, (uint8_t *)&vcpu, &vcpu),
+			 0);
+	assert_int_equal(d.reads, 2);
+	assert_int_equal(vmres_devmgr_unregister(m, id), 0);
+	vmres_devmgr_free(m);
+	assert_int_equal(d.releases, 1);
 }
 
 static void test_kvm_exit_helper_reads_kvm_run(void **state)
@@ -1983,12 +2581,21 @@ int main(void)
 		cmocka_unit_test(test_move_unmap_map_without_sysalloc),
 		cmocka_unit_test(test_move_reserves_in_pool_and_releases_old),
 		cmocka_unit_test(test_with_sysalloc_runs_under_lock),
+		cmocka_unit_test(test_register_ex_allocates_requests_for_the_device_owner),
+		cmocka_unit_test(test_register_ex_unmapped_range_is_reserved_off_the_bus),
+		cmocka_unit_test(test_register_ex_failures_release_what_they_allocated),
+		cmocka_unit_test(test_unregister_release_gives_back_the_device_resources_only),
+		cmocka_unit_test(test_sysalloc_wrappers_make_one_call_under_the_lock),
 		cmocka_unit_test(test_reroute_msi_notifies_then_records),
 		cmocka_unit_test(test_pio_in_out_and_rep_string),
 		cmocka_unit_test(test_mmio_sizes_and_split_lengths),
 		cmocka_unit_test(test_mmio_split_pieces_past_the_end_miss_instead_of_wrapping),
 		cmocka_unit_test(test_dispatch_on_unregistered_thread_is_estate),
 		cmocka_unit_test(test_kvm_exit_helper_reads_kvm_run),
+		cmocka_unit_test(test_ctx_entry_points_hand_the_caller_to_the_device),
+		cmocka_unit_test(test_ctx_device_without_read_reads_ones_and_drops_writes),
+		cmocka_unit_test(test_device_with_both_callback_styles_is_refused),
+		cmocka_unit_test(test_version_1_device_is_taken_without_reading_past_it),
 		cmocka_unit_test(test_handler_may_move_register_and_unregister_itself),
 		cmocka_unit_test(test_foreach_visits_in_id_order_on_a_copy),
 		cmocka_unit_test(test_dump_text_is_a_tree),

@@ -1410,6 +1410,29 @@ static void scenario_devmgr(struct ctx *c)
 			CALL_NOMEM(c, 0, NO_OUT, vmres_sysalloc_release_owner(c->sa, 100 + i));
 		}
 	}
+	/* From requests, with a range that starts unmapped: a failure part-way
+	 * must give back what the call allocated. */
+	for (int k = 0; k < 2; k++) {
+		struct vmres_devmgr_register_opts o = VMRES_DEVMGR_REGISTER_OPTS_INIT;
+		struct vmres_request q[2] = {
+			test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000,
+				     VMRES_ADDR_FIRST_FIT, 0),
+			rq_num(VMRES_RES_MSI, "gsi-msi", 2, true),
+		};
+		bool off[1] = {false};
+		uint32_t ex;
+
+		o.parent = inst[0];
+		o.reqs = q;
+		o.n_reqs = 2;
+		o.mapped = off;
+		o.n_mapped = 1;
+		CALL(c, 0, &ex,
+		     vmres_devmgr_register_ex(c->m, &dm_devs[3].dev, &o, &ex, NULL, 0, NULL, NULL));
+		CALL(c, 0, NO_OUT, vmres_devmgr_map_range(c->m, ex, 0));
+		if (k == 0)
+			CALL(c, 0, NO_OUT, vmres_devmgr_unregister_release(c->m, ex));
+	}
 	CALL(c, VMRES_EPARENT, NO_OUT, vmres_devmgr_unregister(c->m, inst[0]));
 	n = 0;
 	CALL(c, 0, NO_OUT, vmres_devmgr_foreach(c->m, count_devices, &n));

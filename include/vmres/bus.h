@@ -122,10 +122,11 @@ void vmres_bus_free(struct vmres_bus *bus);
  * @param bus the bus.
  * @param base first address.
  * @param size bytes (ports), >= 1.
- * @param dev the device (version VMRES_DEVICE_VERSION).
+ * @param dev the device (version VMRES_DEVICE_VERSION, or 1).
  * @param range number passed back to the device's callbacks.
  * @return 0, or:
- *   VMRES_EINVAL    NULL @p bus or @p dev, or an unknown device version;
+ *   VMRES_EINVAL    NULL @p bus or @p dev, an unknown device version, or a
+ *                   device that sets callbacks of both styles (device.h);
  *   VMRES_ESIZE     @p size is 0;
  *   VMRES_EOVERFLOW base + size - 1 passes the end of the 64-bit space;
  *   VMRES_ERANGE    a PIO range past port 0xFFFF;
@@ -190,6 +191,35 @@ int vmres_bus_read(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint
  * Context: as vmres_bus_read().
  */
 int vmres_bus_write(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t value);
+
+/**
+ * vmres_bus_read_ctx() - vmres_bus_read(), passing @p caller to a device that
+ * takes the caller's context (vmres_device.read_ctx, device.h); a device with
+ * the plain callback does not see it.
+ * @param bus the bus.
+ * @param addr the address.
+ * @param size 1, 2, 4 or 8.
+ * @param value receives the value (bits above @p size bytes are 0).
+ * @param caller passed to the device's read_ctx as is (the VMM's vCPU); may be NULL.
+ * @return as vmres_bus_read().
+ * Context: as vmres_bus_read().
+ */
+int vmres_bus_read_ctx(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t *value,
+		       void *caller);
+
+/**
+ * vmres_bus_write_ctx() - vmres_bus_write(), passing @p caller to a device that
+ * takes the caller's context (vmres_device.write_ctx).
+ * @param bus the bus.
+ * @param addr the address.
+ * @param size 1, 2, 4 or 8.
+ * @param value the value (bits above @p size bytes are ignored).
+ * @param caller passed to the device's write_ctx as is; may be NULL.
+ * @return as vmres_bus_write().
+ * Context: as vmres_bus_read().
+ */
+int vmres_bus_write_ctx(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t value,
+			void *caller);
 
 /**
  * vmres_bus_ranges() - copy the mapped ranges, sorted by base.

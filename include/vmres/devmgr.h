@@ -10,7 +10,9 @@
  * VMM, and the device itself from inside its own callbacks, later updates, moves
  * or unregisters it. Dispatch takes exactly what a KVM exit gives
  * (vmres_devmgr_pio() for KVM_EXIT_IO, vmres_devmgr_mmio() for KVM_EXIT_MMIO;
- * vmres_devmgr_kvm_exit() in devmgr_kvm.c takes the struct kvm_run).
+ * vmres_devmgr_kvm_exit() in devmgr_kvm.c takes the struct kvm_run). Their
+ * _ctx forms (vmres_devmgr_kvm_exit_ctx() ...) also take a caller pointer, the
+ * VMM's vCPU, which reaches every device callback that asks for it (device.h).
  *
  * The whole table (devices, resources, both buses) is one immutable snapshot
  * published with RCU (liburcu, "memb" flavour, read side inlined into vmres):
@@ -83,6 +85,8 @@ extern "C" {
 struct vmres_devmgr;
 /** The system allocator (sysalloc.h). */
 struct vmres_sysalloc;
+/** Which request of a batch failed (sysalloc.h). */
+struct vmres_sysalloc_error;
 
 /** Parent argument of a device without a parent; instance ids are never 0. */
 #define VMRES_DEVMGR_NO_PARENT 0u
@@ -157,7 +161,9 @@ int vmres_devmgr_thread_unregister(void);
  * @param sa the system allocator that guest-driven moves reserve in and release
  *   to (not owned; it must outlive the manager), or NULL: the manager never
  *   allocates and moves ranges only on its buses. Once attached, the allocator
- *   must only be used under this manager's writer lock (vmres_devmgr_with_sysalloc()).
+ *   must only be used under this manager's writer lock: through
+ *   vmres_devmgr_register_ex(), vmres_devmgr_alloc(), vmres_devmgr_release()
+ *   and the others below, or vmres_devmgr_with_sysalloc() for anything else.
  * @param out receives the manager; free it with vmres_devmgr_free().
  * @return 0; VMRES_EINVAL for a NULL @p out; VMRES_ENOMEM.
  * Context: any thread.
@@ -181,13 +187,14 @@ void vmres_devmgr_free(struct vmres_devmgr *m);
  * returns; *@p instance is written just before that, so a device may keep a
  * pointer to the place where its id lands and use it from its first callback.
  * @param m the manager.
- * @param dev the device (copied; version VMRES_DEVICE_VERSION).
+ * @param dev the device (copied; version VMRES_DEVICE_VERSION, or 1).
  * @param parent the parent's instance id, or VMRES_DEVMGR_NO_PARENT.
  * @param res its resources (copied); may be NULL when @p n_res is 0.
  * @param n_res how many, at most VMRES_DEVMGR_MAX_RES.
  * @param instance receives the new instance id (ids are never reused).
  * @return 0, or (nothing changed):
- *   VMRES_EINVAL    a NULL pointer, an unknown device version, a name of
+ *   VMRES_EINVAL    a NULL pointer, an unknown device version, a device
+ *                   that sets callbacks of both styles (device.h), a name of
  *                   VMRES_DEVICE_NAME_MAX bytes or more, a device name or a
  *                   resource's pool name that is not text (common.h: valid
  *                   UTF-8, no control characters), a resource of an unknown
@@ -206,11 +213,113 @@ void vmres_devmgr_free(struct vmres_devmgr *m);
 int vmres_devmgr_register(struct vmres_devmgr *m, const struct vmres_device *dev, uint32_t parent,
 			  const struct vmres_resource *res, size_t n_res, uint32_t *instance);
 
+/** Version of struct vmres_devmgr_register_opts understood by this build. */
+#define VMRES_DEVMGR_REGISTER_OPTS_VERSION 1
+
+/**
+ * How vmres_devmgr_register_ex() registers a device: under which parent, with
+ * which resources, and which of its address ranges start on the bus. Start
+ * from VMRES_DEVMGR_REGISTER_OPTS_INIT (no parent, no resources, every range
+ * mapped) and set what differs; members added later will default to what
+ * older callers get.
+ *
+ * The device's resources are @c res (what the VMM already holds) followed by
+ * what @c reqs yield, in request order (an MSI request of count c yields c):
+ *
+ *     res[0] ... res[n_res - 1] | reqs[0]'s ... reqs[n_reqs - 1]'s resources
+ *     index 0                     index n_res
+ *
+ * These indexes are the res_index of vmres_devmgr_map_range() and the others.
+ * A resource whose flag is false is registered with decode off: recorded with
+ * its base, off the bus (it may overlap a mapped range, as after restore), and
+ * mapped later with vmres_devmgr_map_range() or vmres_devmgr_set_mapped(). A
+ * range allocated from @c reqs is reserved in the sysalloc whether or not it
+ * is mapped (one owner per address, see below).
+ */
+struct vmres_devmgr_register_opts {
+	unsigned int version;		  /**< VMRES_DEVMGR_REGISTER_OPTS_VERSION */
+	uint32_t parent;		  /**< the parent's id, or VMRES_DEVMGR_NO_PARENT */
+	const struct vmres_resource *res; /**< resources given (copied); NULL if n_res is 0 */
+	size_t n_res;			  /**< how many */
+	/** requests allocated now, in the attached sysalloc, with the device's owner */
+	const struct vmres_request *reqs;
+	size_t n_reqs; /**< how many (0: nothing is allocated, no sysalloc needed) */
+	/** one flag per resource, by index as above: true for on the bus; NULL: all */
+	const bool *mapped;
+	/** flags in @c mapped; resources at this index and beyond are mapped */
+	size_t n_mapped;
+};
+
+/** Initializer: version set, no parent, no resources, every range mapped. */
+#define VMRES_DEVMGR_REGISTER_OPTS_INIT                                                            \
+	{                                                                                          \
+		.version = VMRES_DEVMGR_REGISTER_OPTS_VERSION, .parent = VMRES_DEVMGR_NO_PARENT,   \
+		.res = NULL, .n_res = 0, .reqs = NULL, .n_reqs = 0, .mapped = NULL, .n_mapped = 0  \
+	}
+
+/**
+ * vmres_devmgr_register_ex() - vmres_devmgr_register() with its options: the
+ * device's resources may be allocated by the call, and ranges may start off
+ * the bus (struct vmres_devmgr_register_opts).
+ *
+ * The requests are allocated in the attached sysalloc with owner
+ * dev->owner, under the writer lock, and the device is registered with the
+ * resulting resources in the same locked section: a guest-driven change can
+ * come neither between the two nor find them out of step. Each allocated
+ * resource carries its pool and alignment and the device its owner, so later
+ * moves keep the allocator and the bus in step. All or nothing: if any step
+ * fails, what the call allocated is released again (in reverse order, which
+ * leaves the sysalloc exactly as it was) and nothing changed.
+ *
+ *     struct vmres_devmgr_register_opts o = VMRES_DEVMGR_REGISTER_OPTS_INIT;
+ *     bool mapped[1] = {false};          // BAR 0 starts with decode off
+ *     o.reqs = reqs, o.n_reqs = 2;       // BAR 0 (mmio32), 2 MSI vectors
+ *     o.mapped = mapped, o.n_mapped = 1;
+ *     rc = vmres_devmgr_register_ex(m, &nic, &o, &id, res, 3, &n, &err);
+ *
+ * @param m the manager.
+ * @param dev the device (copied; version VMRES_DEVICE_VERSION, or 1); its
+ *   owner owns what the requests allocate.
+ * @param opts the options, or NULL for VMRES_DEVMGR_REGISTER_OPTS_INIT's.
+ * @param instance receives the new instance id, as for vmres_devmgr_register().
+ * @param out NULL, or receives the device's resources (given and allocated, by
+ *   index as in struct vmres_devmgr_register_opts).
+ * @param out_cap room in @p out (0 when @p out is NULL).
+ * @param n_out NULL, or receives the device's number of resources.
+ * @param err NULL, or receives the index and code of the request that failed
+ *   (written only when the sysalloc refused a request, as by
+ *   vmres_sysalloc_alloc()).
+ * @return 0, or (nothing changed, nothing allocated, the out-parameters
+ *   untouched):
+ *   VMRES_EINVAL    what vmres_devmgr_register() refuses with it; an unknown
+ *                   options version; a NULL @c reqs or @c mapped with a
+ *                   non-zero count; a NULL @p out with @p out_cap > 0; more
+ *                   than VMRES_DEVMGR_MAX_RES resources in all; more flags
+ *                   than resources;
+ *   VMRES_EFULL     @p out_cap smaller than the number of resources; or the
+ *                   instance ids are exhausted;
+ *   VMRES_ESTATE    requests, and no sysalloc is attached;
+ *   a request's code, as vmres_sysalloc_alloc() returns it (EINVAL, EPOOL,
+ *                   EKIND, ESIZE, EALIGN, EMISALIGNED, ERANGE, EOVERLAP,
+ *                   ENOSPC, EOVERFLOW, ENOMEM), with @p err set;
+ *   VMRES_ESIZE, VMRES_EOVERFLOW, VMRES_ERANGE  a bad given address resource;
+ *   VMRES_EOVERLAP  a mapped range that overlaps a mapped one (an allocated
+ *                   range too: the bus may hold ranges that the sysalloc does
+ *                   not, e.g. registered without a pool);
+ *   VMRES_EPARENT   no device @c parent;
+ *   VMRES_ENOMEM.
+ * Context: as vmres_devmgr_register(). O(d + k log n) for k resources allocated.
+ */
+int vmres_devmgr_register_ex(struct vmres_devmgr *m, const struct vmres_device *dev,
+			     const struct vmres_devmgr_register_opts *opts, uint32_t *instance,
+			     struct vmres_resource *out, size_t out_cap, size_t *n_out,
+			     struct vmres_sysalloc_error *err);
+
 /**
  * vmres_devmgr_unregister() - remove a device and unmap its ranges.
  * Dispatches already inside the device may still complete; its release callback
  * runs after they have returned. Its resources are not given back to the sysalloc
- * (the VMM does that, e.g. by owner, as it allocated them).
+ * (vmres_devmgr_unregister_release() does that too).
  * @param m the manager.
  * @param instance the device.
  * @return 0, or (nothing changed): VMRES_EINVAL for a NULL @p m; VMRES_EDEVICE for
@@ -218,6 +327,22 @@ int vmres_devmgr_register(struct vmres_devmgr *m, const struct vmres_device *dev
  * Context: as vmres_devmgr_register(); a device may unregister itself.
  */
 int vmres_devmgr_unregister(struct vmres_devmgr *m, uint32_t instance);
+
+/**
+ * vmres_devmgr_unregister_release() - vmres_devmgr_unregister(), and in the
+ * same locked section give back to the attached sysalloc each of the device's
+ * resources that it holds for the device's owner, as the table has it now
+ * (after any moves). Resources without a pool, and ones the sysalloc does not
+ * hold for that owner (released already, or allocated elsewhere), are left;
+ * other resources of the same owner are not touched
+ * (vmres_devmgr_release_owner() gives back all of an owner's).
+ * @param m the manager.
+ * @param instance the device.
+ * @return 0, or (nothing changed, nothing released): as
+ *   vmres_devmgr_unregister(); VMRES_ESTATE if no sysalloc is attached.
+ * Context: as vmres_devmgr_unregister().
+ */
+int vmres_devmgr_unregister_release(struct vmres_devmgr *m, uint32_t instance);
 
 /**
  * vmres_devmgr_update() - replace a device's resources by @p res, atomically.
@@ -253,6 +378,9 @@ int vmres_devmgr_update(struct vmres_devmgr *m, uint32_t instance, const struct 
  * the bus where it is reserved (reserving it first if the sysalloc does not
  * hold it, as after a restore into another allocator). A resource without a
  * pool (or a manager without a sysalloc) is only moved on its bus.
+ * vmres_devmgr_register_ex() makes such a link by construction: it allocates
+ * a device's requests with its owner and registers what they yield, mapped
+ * or not, in one locked section.
  */
 
 /** Where guest-driven moves may put a range that names a pool. */
@@ -518,8 +646,9 @@ int vmres_devmgr_reroute_msi(struct vmres_devmgr *m, uint32_t instance, unsigned
 
 /**
  * vmres_devmgr_with_sysalloc() - run @p fn(@p ctx, sa) under the writer lock, so
- * the VMM can allocate or release in the attached sysalloc while guest-driven
- * moves may run. @p fn must not call this manager's writers.
+ * the VMM can use the attached sysalloc while guest-driven moves may run (for
+ * one allocation or release, vmres_devmgr_alloc() and the others need no
+ * callback). @p fn must not call this manager's writers.
  * @param m the manager.
  * @param fn the function to run.
  * @param ctx passed to @p fn.
@@ -529,6 +658,81 @@ int vmres_devmgr_reroute_msi(struct vmres_devmgr *m, uint32_t instance, unsigned
  */
 int vmres_devmgr_with_sysalloc(struct vmres_devmgr *m,
 			       int (*fn)(void *ctx, struct vmres_sysalloc *sa), void *ctx);
+
+/*
+ * The attached sysalloc, one call at a time: each of these runs the sysalloc
+ * function of the same name under the writer lock, so that it is serialized
+ * with guest-driven moves, as vmres_devmgr_with_sysalloc() would, without a
+ * callback. They return VMRES_EINVAL for a NULL @p m and VMRES_ESTATE if no
+ * sysalloc is attached; else what the sysalloc function returns, with its
+ * contract (a failed call changes nothing). Context: any thread, also a device
+ * callback; not from a listener or the MSI notifier (they run under the lock).
+ *
+ * The VMM must not release what a registered device still holds (the address
+ * could be given to another device while the first still decodes it):
+ * unregister the device first, or use vmres_devmgr_unregister_release().
+ */
+
+/**
+ * vmres_devmgr_alloc() - vmres_sysalloc_alloc() under the writer lock.
+ * @param m the manager.
+ * @param reqs the requests.
+ * @param n_reqs how many.
+ * @param owner the owner of every resource allocated.
+ * @param out receives the resources, in request order.
+ * @param out_cap room in @p out.
+ * @param n_out receives the number of resources written.
+ * @param err NULL, or receives the index and code of the failing request.
+ * @return 0; VMRES_EINVAL for a NULL @p m; VMRES_ESTATE without a sysalloc;
+ *   else as vmres_sysalloc_alloc() (EINVAL, EFULL, EPOOL, EKIND, ESIZE,
+ *   EALIGN, EMISALIGNED, ERANGE, EOVERLAP, ENOSPC, EOVERFLOW, ENOMEM).
+ * Context: see above; O(k log n).
+ */
+int vmres_devmgr_alloc(struct vmres_devmgr *m, const struct vmres_request *reqs, size_t n_reqs,
+		       uint64_t owner, struct vmres_resource *out, size_t out_cap, size_t *n_out,
+		       struct vmres_sysalloc_error *err);
+
+/**
+ * vmres_devmgr_reserve() - vmres_sysalloc_reserve() under the writer lock:
+ * take exactly what was already chosen (the guest, the firmware, a fixed
+ * device).
+ * @param m the manager.
+ * @param pool the pool's name.
+ * @param base the first address, or the number.
+ * @param size the range's size (address pools).
+ * @param align 0 or 1 for none, else a power of two (address pools).
+ * @param owner the owner.
+ * @param label NULL or "" for none, else its label.
+ * @param out NULL, or receives the resource.
+ * @return 0; VMRES_EINVAL for a NULL @p m; VMRES_ESTATE without a sysalloc;
+ *   else as vmres_sysalloc_reserve() (EINVAL, EPOOL, ERANGE, ESIZE, EALIGN,
+ *   EMISALIGNED, EOVERFLOW, EOVERLAP, ENOMEM).
+ * Context: see above; O(log n).
+ */
+int vmres_devmgr_reserve(struct vmres_devmgr *m, const char *pool, uint64_t base, uint64_t size,
+			 uint64_t align, uint64_t owner, const char *label,
+			 struct vmres_resource *out);
+
+/**
+ * vmres_devmgr_release() - vmres_sysalloc_release() under the writer lock.
+ * @param m the manager.
+ * @param r the resource, as allocated (or as the table has it after a move).
+ * @param owner its owner.
+ * @return 0; VMRES_EINVAL for a NULL @p m; VMRES_ESTATE without a sysalloc;
+ *   else as vmres_sysalloc_release() (EINVAL, EPOOL, EKIND, ENOENT, EOWNER).
+ * Context: see above; O(log n).
+ */
+int vmres_devmgr_release(struct vmres_devmgr *m, const struct vmres_resource *r, uint64_t owner);
+
+/**
+ * vmres_devmgr_release_owner() - vmres_sysalloc_release_owner() under the
+ * writer lock: give back every resource of @p owner.
+ * @param m the manager.
+ * @param owner the owner.
+ * @return 0; VMRES_EINVAL for a NULL @p m; VMRES_ESTATE without a sysalloc.
+ * Context: see above; O(k log n) for k resources.
+ */
+int vmres_devmgr_release_owner(struct vmres_devmgr *m, uint64_t owner);
 
 /**
  * vmres_devmgr_get() - a device's table entry and resources.
@@ -693,6 +897,40 @@ int vmres_devmgr_pio(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8
 int vmres_devmgr_mmio(struct vmres_devmgr *m, uint64_t phys_addr, uint32_t len, bool is_write,
 		      uint8_t *data);
 
+/**
+ * vmres_devmgr_pio_ctx() - vmres_devmgr_pio(), passing @p caller to every device
+ * callback that takes the caller's context (vmres_device.read_ctx and
+ * write_ctx, device.h); a device with the plain callbacks does not see it.
+ * vmres_devmgr_pio() is this call with a NULL @p caller.
+ * @param m the manager.
+ * @param port kvm_run->io.port.
+ * @param is_write kvm_run->io.direction == KVM_EXIT_IO_OUT.
+ * @param size kvm_run->io.size: 1, 2 or 4 (8 is accepted too).
+ * @param count kvm_run->io.count, >= 1.
+ * @param data (uint8_t *)kvm_run + kvm_run->io.data_offset.
+ * @param caller handed to the device as is: the VMM's vCPU (may be NULL).
+ * @return as vmres_devmgr_pio().
+ * Context: as vmres_devmgr_pio(); dispatch costs the same as without a caller.
+ */
+int vmres_devmgr_pio_ctx(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8_t size,
+			 uint32_t count, uint8_t *data, void *caller);
+
+/**
+ * vmres_devmgr_mmio_ctx() - vmres_devmgr_mmio(), passing @p caller to every
+ * device callback that takes the caller's context (each piece of a split
+ * access gets it too). vmres_devmgr_mmio() is this call with a NULL @p caller.
+ * @param m the manager.
+ * @param phys_addr kvm_run->mmio.phys_addr.
+ * @param len kvm_run->mmio.len, 1 to 8.
+ * @param is_write kvm_run->mmio.is_write.
+ * @param data kvm_run->mmio.data: the value written, or receives the value read.
+ * @param caller handed to the device as is: the VMM's vCPU (may be NULL).
+ * @return as vmres_devmgr_mmio().
+ * Context: as vmres_devmgr_pio().
+ */
+int vmres_devmgr_mmio_ctx(struct vmres_devmgr *m, uint64_t phys_addr, uint32_t len, bool is_write,
+			  uint8_t *data, void *caller);
+
 struct kvm_run;
 
 /**
@@ -705,6 +943,19 @@ struct kvm_run;
  * Context: as vmres_devmgr_pio().
  */
 int vmres_devmgr_kvm_exit(struct vmres_devmgr *m, struct kvm_run *run);
+
+/**
+ * vmres_devmgr_kvm_exit_ctx() - vmres_devmgr_kvm_exit(), passing @p caller to
+ * the device callbacks that take the caller's context: a VMM calls it from its
+ * vCPU loop with its vCPU, so that a device knows which vCPU made the access
+ * without a thread-local of its own.
+ * @param m the manager.
+ * @param run the vCPU's mmap'ed struct kvm_run.
+ * @param caller handed to the device as is (may be NULL).
+ * @return as vmres_devmgr_kvm_exit().
+ * Context: as vmres_devmgr_pio().
+ */
+int vmres_devmgr_kvm_exit_ctx(struct vmres_devmgr *m, struct kvm_run *run, void *caller);
 
 #ifdef __cplusplus
 }

@@ -33,6 +33,7 @@ int main(void)
 		 .u.addr = {.space = VMRES_SPACE_MMIO, .req = VMRES_ADDR_REQ_INIT}},
 		{.kind = VMRES_RES_MSI, .pool = "gsi-msi", .u.msi = {.count = 2, .any = true}},
 	};
+	struct vmres_devmgr_register_opts o = VMRES_DEVMGR_REGISTER_OPTS_INIT;
 	struct vmres_resource res[3];
 	struct vmres_device nic = VMRES_DEVICE_INIT;
 	size_t n;
@@ -40,11 +41,10 @@ int main(void)
 	uint64_t val = 0xfeed;
 
 	req[0].u.addr.req.size = req[0].u.addr.req.align = 0x1000;
-	if (vmres_sysalloc_new_x86_64(&sa) || vmres_devmgr_new(sa, &m) ||
-	    vmres_sysalloc_alloc(sa, req, 2, 42, res, 3, &n, NULL))
-		return 1;
+	o.reqs = req, o.n_reqs = 2; /* allocated for nic.owner as it registers */
 	nic.name = "nic0", nic.read = nic_read, nic.write = nic_write, nic.owner = 42;
-	if (vmres_devmgr_register(m, &nic, VMRES_DEVMGR_NO_PARENT, res, n, &id))
+	if (vmres_sysalloc_new_x86_64(&sa) || vmres_devmgr_new(sa, &m) ||
+	    vmres_devmgr_register_ex(m, &nic, &o, &id, res, 3, &n, NULL))
 		return 1;
 	vmres_devmgr_thread_register(); /* once per vCPU thread */
 	/* What a vCPU loop does with KVM_EXIT_MMIO: */
