@@ -8,6 +8,7 @@
 #ifndef VMRES_TESTS_HELPERS_H
 #define VMRES_TESTS_HELPERS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,28 @@
 #include <vmres/sysalloc.h>
 
 struct vmres_devmgr;
+
+/* A request for @p count numbers (MSI; IRQ and ID take one) of pool @p pool,
+ * the lowest free ones; @p contiguous for an aligned MSI block. */
+static inline struct vmres_request test_rq_num(enum vmres_res_kind kind, const char *pool,
+					       uint32_t count, bool contiguous)
+{
+	struct vmres_request q;
+
+	memset(&q, 0, sizeof(q));
+	q.kind = kind;
+	snprintf(q.pool, sizeof(q.pool), "%s", pool);
+	if (kind == VMRES_RES_IRQ) {
+		q.u.irq.any = true;
+	} else if (kind == VMRES_RES_ID) {
+		q.u.id.any = true;
+	} else {
+		q.u.msi.any = true;
+		q.u.msi.count = count;
+		q.u.msi.contiguous = contiguous;
+	}
+	return q;
+}
 
 /* An address resource [base, base + size) in @space, no pool name. */
 static inline struct vmres_resource test_addr_res(enum vmres_space space, uint64_t base,

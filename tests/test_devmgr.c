@@ -19,6 +19,7 @@
 #include <vmres/sysalloc.h>
 
 #include "helpers.h"
+#include "json_alloc.h"
 
 /* ---- helpers ---- */
 
@@ -2148,28 +2149,6 @@ static void test_names_that_are_not_text_are_refused(void **state)
 	assert_int_equal(vmres_devmgr_restore(fresh, &e, 1, 2), 0);
 	vmres_devmgr_free(fresh);
 	vmres_devmgr_free(m);
-}
-
-/* jansson's allocator, failing its fail_at-th allocation and counting live blocks. */
-static long json_fail_at = -1, json_allocs, json_live;
-
-static void *failing_json_malloc(size_t size)
-{
-	void *p;
-
-	if (json_allocs++ == json_fail_at)
-		return NULL;
-	p = malloc(size);
-	if (p)
-		json_live++;
-	return p;
-}
-
-static void counting_json_free(void *p)
-{
-	if (p)
-		json_live--;
-	free(p);
 }
 
 static void test_dump_json_fails_cleanly_at_every_jansson_allocation(void **state)

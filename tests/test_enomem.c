@@ -1152,26 +1152,6 @@ static void scenario_ids(struct ctx *c)
 	c->ids = NULL;
 }
 
-static struct vmres_request rq_num(enum vmres_res_kind kind, const char *pool, uint32_t count,
-				   bool contiguous)
-{
-	struct vmres_request q;
-
-	memset(&q, 0, sizeof(q));
-	q.kind = kind;
-	snprintf(q.pool, sizeof(q.pool), "%s", pool);
-	if (kind == VMRES_RES_IRQ) {
-		q.u.irq.any = true;
-	} else if (kind == VMRES_RES_ID) {
-		q.u.id.any = true;
-	} else {
-		q.u.msi.any = true;
-		q.u.msi.count = count;
-		q.u.msi.contiguous = contiguous;
-	}
-	return q;
-}
-
 struct batch {
 	struct vmres_resource res[16];
 	size_t n;
@@ -1221,13 +1201,13 @@ static void scenario_sysalloc(struct ctx *c)
 		q[nq++] = test_rq_addr("mmio64", VMRES_SPACE_MMIO, 0x100000, 0x100000,
 				       VMRES_ADDR_LAST_FIT, 0);
 		q[nq++] = test_rq_addr("pio", VMRES_SPACE_PIO, 8, 8, VMRES_ADDR_FIRST_FIT, 0);
-		q[nq++] = rq_num(VMRES_RES_MSI, "msi", 4, true);
-		q[nq++] = rq_num(VMRES_RES_MSI, "msi", 3, false);
-		q[nq++] = rq_num(VMRES_RES_ID, "ids", 1, false);
+		q[nq++] = test_rq_num(VMRES_RES_MSI, "msi", 4, true);
+		q[nq++] = test_rq_num(VMRES_RES_MSI, "msi", 3, false);
+		q[nq++] = test_rq_num(VMRES_RES_ID, "ids", 1, false);
 		q[nq++] =
 			test_rq_addr(extra, VMRES_SPACE_MMIO, 0x10000, 0, VMRES_ADDR_FIRST_FIT, 0);
 		if (owner <= 16)
-			q[nq++] = rq_num(VMRES_RES_IRQ, "gsi", 1, false);
+			q[nq++] = test_rq_num(VMRES_RES_IRQ, "gsi", 1, false);
 		CALL(c, 0, b, vmres_sysalloc_alloc(c->sa, q, nq, owner, b->res, 16, &b->n, &err));
 		snprintf(name, sizeof(name), "dev%u", (unsigned)owner);
 		CALL(c, 0, NO_OUT, vmres_sysalloc_set_owner_name(c->sa, owner, name));
@@ -1244,7 +1224,7 @@ static void scenario_sysalloc(struct ctx *c)
 						    NULL, &r));
 		}
 		if (owner % 6 == 0) { /* fails at its last request: everything rolls back */
-			q[nq++] = rq_num(VMRES_RES_IRQ, "gsi", 1, false);
+			q[nq++] = test_rq_num(VMRES_RES_IRQ, "gsi", 1, false);
 			q[nq - 1].u.irq.any = false;
 			q[nq - 1].u.irq.gsi = 0; /* owner 1's */
 			CALL(c, VMRES_EOVERLAP, NO_OUT,
@@ -1350,14 +1330,14 @@ static void scenario_devmgr(struct ctx *c)
 		q[nq++] = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000,
 				       VMRES_ADDR_FIRST_FIT, 0);
 		q[nq++] = test_rq_addr("pio", VMRES_SPACE_PIO, 8, 8, VMRES_ADDR_FIRST_FIT, 0);
-		q[nq++] = rq_num(VMRES_RES_MSI, "gsi-msi", 2, true);
+		q[nq++] = test_rq_num(VMRES_RES_MSI, "gsi-msi", 2, true);
 		q[nq++] = test_rq_addr("mmio64", VMRES_SPACE_MMIO, 0x100000, 0x100000,
 				       VMRES_ADDR_FIRST_FIT, 0);
 		/* aligned below its size: it can move onto part of itself */
 		q[nq++] = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x4000, 0x1000,
 				       VMRES_ADDR_LAST_FIT, 0);
 		if (i < 8)
-			q[nq++] = rq_num(VMRES_RES_IRQ, "gsi-legacy", 1, false);
+			q[nq++] = test_rq_num(VMRES_RES_IRQ, "gsi-legacy", 1, false);
 		CALL(c, 0, &b, vmres_sysalloc_alloc(c->sa, q, nq, 100 + i, b.res, 16, &b.n, NULL));
 		CALL(c, 0, &inst[i],
 		     vmres_devmgr_register(c->m, &dm_devs[i].dev, i ? inst[0] : 0, b.res, b.n,
@@ -1417,7 +1397,7 @@ static void scenario_devmgr(struct ctx *c)
 		struct vmres_request q[2] = {
 			test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000,
 				     VMRES_ADDR_FIRST_FIT, 0),
-			rq_num(VMRES_RES_MSI, "gsi-msi", 2, true),
+			test_rq_num(VMRES_RES_MSI, "gsi-msi", 2, true),
 		};
 		bool off[1] = {false};
 		uint32_t ex;
@@ -1502,8 +1482,8 @@ static void scenario_snapshot(struct ctx *c)
 
 		q[0] = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000,
 				    VMRES_ADDR_FIRST_FIT, 0);
-		q[1] = rq_num(VMRES_RES_MSI, "gsi-msi", 2, true);
-		q[2] = rq_num(VMRES_RES_ID, "device-id", 1, false);
+		q[1] = test_rq_num(VMRES_RES_MSI, "gsi-msi", 2, true);
+		q[2] = test_rq_num(VMRES_RES_ID, "device-id", 1, false);
 		q[3] = test_rq_addr("pio", VMRES_SPACE_PIO, 8, 8, VMRES_ADDR_FIRST_FIT, 0);
 		assert_int_equal(vmres_sysalloc_alloc(c->sa, q, 4, 10 + i, bt.res, 16, &bt.n, NULL),
 				 0);
@@ -1914,7 +1894,7 @@ static void scenario_pci(struct ctx *c)
 		q[1] = test_rq_addr("pio", VMRES_SPACE_PIO, 0x40, 0x40, VMRES_ADDR_FIRST_FIT, 0);
 		q[2] = test_rq_addr("mmio64", VMRES_SPACE_MMIO, 0x100000, 0x100000,
 				    VMRES_ADDR_FIRST_FIT, 0);
-		q[3] = rq_num(VMRES_RES_MSI, "gsi-msi", 4, true);
+		q[3] = test_rq_num(VMRES_RES_MSI, "gsi-msi", 4, true);
 		CALL(c, 0, &b, vmres_sysalloc_alloc(c->sa, q, 4, 300 + i, b.res, 16, &b.n, NULL));
 		CALL(c, 0, NO_OUT, vmres_sysalloc_set_label(c->sa, &b.res[0], 300 + i, "bar0"));
 		tdev_init(&devs[i], "pci", NULL);

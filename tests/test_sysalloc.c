@@ -13,6 +13,7 @@
 #include <vmres/sysalloc.h>
 
 #include "helpers.h"
+#include "json_alloc.h"
 
 /* ---- request builders ---- */
 
@@ -1117,28 +1118,6 @@ static void test_names_and_labels_that_are_not_text_are_refused(void **state)
 	assert_non_null(strstr(json, "\"label\": \"" TEST_UTF8_NAME "\""));
 	free(json);
 	vmres_sysalloc_free(sa);
-}
-
-/* jansson's allocator, failing its fail_at-th allocation and counting live blocks. */
-static long json_fail_at = -1, json_allocs, json_live;
-
-static void *failing_json_malloc(size_t size)
-{
-	void *p;
-
-	if (json_allocs++ == json_fail_at)
-		return NULL;
-	p = malloc(size);
-	if (p)
-		json_live++;
-	return p;
-}
-
-static void counting_json_free(void *p)
-{
-	if (p)
-		json_live--;
-	free(p);
 }
 
 static void test_json_dump_fails_cleanly_at_every_jansson_allocation(void **state)

@@ -28,6 +28,7 @@
 #include <vmres/snapshot.h>
 #include <vmres/sysalloc.h>
 
+#include "../helpers.h"
 #include "../snapshot_fixture.h"
 
 static void check(int rc, const char *what)
@@ -39,42 +40,6 @@ static void check(int rc, const char *what)
 }
 
 #define CHECK(call) check((call), #call)
-
-static struct vmres_request rq_addr(const char *pool, enum vmres_space space, uint64_t size,
-				    uint64_t align, enum vmres_addr_policy policy)
-{
-	struct vmres_request q;
-
-	memset(&q, 0, sizeof(q));
-	q.kind = VMRES_RES_ADDR;
-	snprintf(q.pool, sizeof(q.pool), "%s", pool);
-	q.u.addr.space = space;
-	q.u.addr.req = (struct vmres_addr_req)VMRES_ADDR_REQ_INIT;
-	q.u.addr.req.size = size;
-	q.u.addr.req.align = align;
-	q.u.addr.req.policy = policy;
-	return q;
-}
-
-static struct vmres_request rq_num(enum vmres_res_kind kind, const char *pool, uint32_t count,
-				   bool contiguous)
-{
-	struct vmres_request q;
-
-	memset(&q, 0, sizeof(q));
-	q.kind = kind;
-	snprintf(q.pool, sizeof(q.pool), "%s", pool);
-	if (kind == VMRES_RES_IRQ) {
-		q.u.irq.any = true;
-	} else if (kind == VMRES_RES_ID) {
-		q.u.id.any = true;
-	} else {
-		q.u.msi.any = true;
-		q.u.msi.count = count;
-		q.u.msi.contiguous = contiguous;
-	}
-	return q;
-}
 
 /* Allocate @q for @owner, name the owner and label the first resource. */
 static size_t alloc(struct vmres_sysalloc *sa, const struct vmres_request *q, size_t n,
@@ -146,10 +111,10 @@ static void build(struct vmres_sysalloc **sa_out, struct vmres_devmgr **m_out)
 	host = add(m, "pci-host", 1, VMRES_DEVMGR_NO_PARENT, res, 1);
 
 	/* virtio-net: 32- and 64-bit BARs, a 4-vector MSI-X block, an id. */
-	q[0] = rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_FIRST_FIT);
-	q[1] = rq_addr("mmio64", VMRES_SPACE_MMIO, 0x4000, 0x4000, VMRES_ADDR_FIRST_FIT);
-	q[2] = rq_num(VMRES_RES_MSI, "gsi-msi", 4, true);
-	q[3] = rq_num(VMRES_RES_ID, "device-id", 1, false);
+	q[0] = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_FIRST_FIT, 0);
+	q[1] = test_rq_addr("mmio64", VMRES_SPACE_MMIO, 0x4000, 0x4000, VMRES_ADDR_FIRST_FIT, 0);
+	q[2] = test_rq_num(VMRES_RES_MSI, "gsi-msi", 4, true);
+	q[3] = test_rq_num(VMRES_RES_ID, "device-id", 1, false);
 	n = alloc(sa, q, 4, 0x10, "virtio-net0", "bar1", res);
 	CHECK(vmres_sysalloc_set_label(sa, &res[1], 0x10, "bar4"));
 	CHECK(vmres_sysalloc_set_label(sa, &res[2], 0x10, "msix-config"));
@@ -159,29 +124,30 @@ static void build(struct vmres_sysalloc **sa_out, struct vmres_devmgr **m_out)
 	msi(m, net, 5, 0xfee00000, 0x4024); /* vector 2 left unprogrammed */
 
 	/* virtio-blk: a PIO BAR, an MMIO BAR without alignment, INTx, 3 loose MSIs. */
-	q[0] = rq_addr("pio", VMRES_SPACE_PIO, 0x40, 0x40, VMRES_ADDR_FIRST_FIT);
-	q[1] = rq_addr("mmio32", VMRES_SPACE_MMIO, 0x100, 0, VMRES_ADDR_LAST_FIT);
-	q[2] = rq_num(VMRES_RES_IRQ, "gsi-legacy", 1, false);
-	q[3] = rq_num(VMRES_RES_MSI, "gsi-msi", 3, false);
+	q[0] = test_rq_addr("pio", VMRES_SPACE_PIO, 0x40, 0x40, VMRES_ADDR_FIRST_FIT, 0);
+	q[1] = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x100, 0, VMRES_ADDR_LAST_FIT, 0);
+	q[2] = test_rq_num(VMRES_RES_IRQ, "gsi-legacy", 1, false);
+	q[3] = test_rq_num(VMRES_RES_MSI, "gsi-msi", 3, false);
 	n = alloc(sa, q, 4, 0x11, "virtio-blk0", "io", res);
 	blk = add(m, "virtio-blk0", 0x11, host, res, n);
 	msi(m, blk, 3, 0xfee02000, 0x4031);
 
 	/* nvme with a function below it (an SR-IOV VF, say). */
-	q[0] = rq_addr("mmio64", VMRES_SPACE_MMIO, 0x100000, 0x100000, VMRES_ADDR_FIRST_FIT);
-	q[1] = rq_addr("mmio32", VMRES_SPACE_MMIO, 0x2000, 0x1000, VMRES_ADDR_FIRST_FIT);
-	q[2] = rq_num(VMRES_RES_MSI, "gsi-msi", 2, true);
+	q[0] = test_rq_addr("mmio64", VMRES_SPACE_MMIO, 0x100000, 0x100000, VMRES_ADDR_FIRST_FIT,
+			    0);
+	q[1] = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x2000, 0x1000, VMRES_ADDR_FIRST_FIT, 0);
+	q[2] = test_rq_num(VMRES_RES_MSI, "gsi-msi", 2, true);
 	n = alloc(sa, q, 3, 0x12, "nvme0", "bar0", res);
 	nvme = add(m, "nvme0", 0x12, host, res, n);
-	q[0] = rq_addr("mmio64", VMRES_SPACE_MMIO, 0x10000, 0x10000, VMRES_ADDR_FIRST_FIT);
-	q[1] = rq_num(VMRES_RES_MSI, "gsi-msi", 1, false);
-	q[2] = rq_num(VMRES_RES_ID, "device-id", 1, false);
+	q[0] = test_rq_addr("mmio64", VMRES_SPACE_MMIO, 0x10000, 0x10000, VMRES_ADDR_FIRST_FIT, 0);
+	q[1] = test_rq_num(VMRES_RES_MSI, "gsi-msi", 1, false);
+	q[2] = test_rq_num(VMRES_RES_ID, "device-id", 1, false);
 	n = alloc(sa, q, 3, 0x13, "nvme0-vf0", NULL, res);
 	fn = add(m, "nvme0-vf0", 0x13, nvme, res, n);
 	msi(m, fn, 1, 0xfee03000, 0x4041);
 
 	/* A hot-plugged device that was unplugged again: its id stays used. */
-	q[0] = rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_FIRST_FIT);
+	q[0] = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_FIRST_FIT, 0);
 	n = alloc(sa, q, 1, 0x14, "hotplug", NULL, res);
 	gone = add(m, "hotplug", 0x14, host, res, n);
 
@@ -190,7 +156,7 @@ static void build(struct vmres_sysalloc **sa_out, struct vmres_devmgr **m_out)
 	CHECK(vmres_sysalloc_reserve(sa, "gsi-legacy", 7, 0, 0, 0x20, "com5", &res[1]));
 	CHECK(vmres_sysalloc_set_owner_name(sa, 0x20, "uart1"));
 	add(m, "uart1", 0x20, VMRES_DEVMGR_NO_PARENT, res, 2);
-	q[0] = rq_addr("pio", VMRES_SPACE_PIO, 4, 0, VMRES_ADDR_LAST_FIT);
+	q[0] = test_rq_addr("pio", VMRES_SPACE_PIO, 4, 0, VMRES_ADDR_LAST_FIT, 0);
 	n = alloc(sa, q, 1, 0x21, NULL, NULL, res);
 	add(m, NULL, 0x21, VMRES_DEVMGR_NO_PARENT, res, n);
 	add(m, "vmm-internal", 0, VMRES_DEVMGR_NO_PARENT, NULL, 0);
