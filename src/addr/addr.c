@@ -460,27 +460,40 @@ static void free_entry(struct vmres_addr *a, struct path *p, uint32_t pos)
 	}
 }
 
-int vmres_addr_release(struct vmres_addr *a, uint64_t base, uint64_t size, uint64_t *owner_out)
+/* Find the allocation that is exactly [base, base + size - 1]: its path and
+ * position, or the reason there is none (VMRES_ESIZE, _EOVERFLOW, _ENOENT). */
+static int find_exact(const struct vmres_addr *a, uint64_t base, uint64_t size, struct path *p,
+		      uint32_t *pos)
 {
+	uint64_t last = base + (size - 1);
 	const struct leaf *l;
-	uint64_t last, owner;
-	struct path p;
-	uint32_t pos;
 
-	if (!a)
-		return VMRES_EINVAL;
 	if (size == 0)
 		return VMRES_ESIZE;
-	last = base + (size - 1);
 	if (last < base)
 		return VMRES_EOVERFLOW;
 	if (base < a->wbase || last > a->wlast)
 		return VMRES_ENOENT;
-	pos = vmres__tree_find(a, base, &p);
-	l = leaf_at(a, p.node[a->t.height]);
-	if (ent_is_gap(l, pos) || l->e[pos].start != base || l->e[pos].last != last)
+	*pos = vmres__tree_find(a, base, p);
+	l = leaf_at(a, p->node[a->t.height]);
+	if (ent_is_gap(l, *pos) || l->e[*pos].start != base || l->e[*pos].last != last)
 		return VMRES_ENOENT;
-	owner = l->e[pos].owner;
+	return 0;
+}
+
+int vmres_addr_release(struct vmres_addr *a, uint64_t base, uint64_t size, uint64_t *owner_out)
+{
+	uint64_t owner;
+	struct path p;
+	uint32_t pos;
+	int rc;
+
+	if (!a)
+		return VMRES_EINVAL;
+	rc = find_exact(a, base, size, &p, &pos);
+	if (rc)
+		return rc;
+	owner = leaf_at(a, p.node[a->t.height])->e[pos].owner;
 	/* A gap grows: the finger may no longer lead to a first or last fit. */
 	a->shape++;
 	free_entry(a, &p, pos);
@@ -512,27 +525,20 @@ static bool range_free(const struct vmres_addr *a, uint64_t start, uint64_t last
 static int move_check(const struct vmres_addr *a, bool held, uint64_t base, uint64_t size,
 		      uint64_t new_base)
 {
-	uint64_t last, new_last;
+	uint64_t last = base + (size - 1), new_last = new_base + (size - 1);
 	struct path p;
 	uint32_t pos;
-	const struct leaf *l;
+	int rc;
 
 	if (!a)
 		return VMRES_EINVAL;
 	if (size == 0)
 		return VMRES_ESIZE;
-	last = base + (size - 1);
-	new_last = new_base + (size - 1);
-	if ((held && last < base) || new_last < new_base)
+	if (new_last < new_base)
 		return VMRES_EOVERFLOW;
-	if (held) {
-		if (base < a->wbase || last > a->wlast)
-			return VMRES_ENOENT;
-		pos = vmres__tree_find(a, base, &p);
-		l = leaf_at(a, p.node[a->t.height]);
-		if (ent_is_gap(l, pos) || l->e[pos].start != base || l->e[pos].last != last)
-			return VMRES_ENOENT;
-	}
+	rc = held ? find_exact(a, base, size, &p, &pos) : 0;
+	if (rc)
+		return rc;
 	if (new_base < a->wbase || new_last > a->wlast)
 		return VMRES_ERANGE;
 	if (!held || new_last < base || new_base > last)
