@@ -1049,6 +1049,68 @@ static void test_mem64_addresses_that_look_like_sizing_are_addresses(void **stat
 	}
 }
 
+/* A saved state loads into a new function of the same layout: every config
+ * read then matches, including a BAR mid-sizing and a pending 64-bit half;
+ * each refusal names its reason and changes nothing. */
+static void test_state_saves_and_loads_guest_visible_registers(void **state)
+{
+	(void)state;
+	struct vmres_pci_func_config c = test_config();
+	uint8_t st[VMRES_PCI_FUNC_STATE_SIZE], bad[VMRES_PCI_FUNC_STATE_SIZE];
+	uint8_t space_a[VMRES_PCI_CONFIG_SIZE], space_b[VMRES_PCI_CONFIG_SIZE];
+	struct vmres_pci_func *f, *g, *h;
+	struct model m;
+
+	f = new_mapped_func(&m, DECODE);
+	wr(f, 0x10, 4, 0xc0100000u); /* moved */
+	wr(f, 0x14, 4, 0xffffffffu); /* the I/O BAR mid-sizing */
+	wr(f, 0x1c, 4, 0x20);	     /* a refused high half, pending */
+	wr(f, 0x44, 4, 0xfee01000u); /* MSI programmed and enabled */
+	wr(f, 0x4c, 2, 0x4041);
+	wr(f, 0x42, 2, VMRES_PCI_MSI_CTRL_ENABLE);
+	assert_int_equal(vmres_pci_func_save_state(f, st, sizeof(st) - 1), VMRES_ESIZE);
+	assert_int_equal(vmres_pci_func_save_state(f, NULL, sizeof(st)), VMRES_EINVAL);
+	assert_int_equal(vmres_pci_func_save_state(f, st, sizeof(st)), 0);
+
+	g = new_func(&c);
+	dump_space(g, space_b);
+	/* refusals change nothing */
+	assert_int_equal(vmres_pci_func_load_state(g, st, sizeof(st) - 1), VMRES_ESIZE);
+	assert_int_equal(vmres_pci_func_load_state(g, NULL, sizeof(st)), VMRES_EINVAL);
+	memcpy(bad, st, sizeof(bad));
+	bad[0] ^= 0xff; /* the layout's version */
+	assert_int_equal(vmres_pci_func_load_state(g, bad, sizeof(bad)), VMRES_EVERSION);
+	c.bars[0].size = 0x2000; /* another layout */
+	h = new_func(&c);
+	assert_int_equal(vmres_pci_func_load_state(h, st, sizeof(st)), VMRES_EKIND);
+	vmres_pci_func_free(h);
+	c = test_config();
+	h = new_mapped_func(&m, 0); /* has a mapper */
+	assert_int_equal(vmres_pci_func_load_state(h, st, sizeof(st)), VMRES_ESTATE);
+	vmres_pci_func_free(h);
+	dump_space(g, space_a);
+	assert_memory_equal(space_a, space_b, sizeof(space_a));
+
+	assert_int_equal(vmres_pci_func_load_state(g, st, sizeof(st)), 0);
+	dump_space(f, space_a);
+	dump_space(g, space_b);
+	assert_memory_equal(space_a, space_b, sizeof(space_a));
+	for (unsigned int i = 0; i < 3; i++) {
+		struct vmres_pci_bar_state a = bar_state(f, i), b = bar_state(g, i);
+
+		assert_int_equal(a.reg_addr, b.reg_addr);
+		assert_int_equal(a.reg_is_address, b.reg_is_address);
+		assert_int_equal(a.half_pending, b.half_pending);
+		assert_int_equal(a.mapped, b.mapped);
+		assert_int_equal(a.mapped_base, b.mapped_base);
+	}
+	/* the probe and the pending half go on where they were */
+	assert_false(bar_state(g, 1).reg_is_address);
+	assert_true(bar_state(g, 2).half_pending);
+	vmres_pci_func_free(f);
+	vmres_pci_func_free(g);
+}
+
 /* ------------------------------------------------------------------------ */
 /* MSI                                                                      */
 
@@ -2248,6 +2310,7 @@ int main(void)
 		cmocka_unit_test(test_decode_on_after_a_refused_unmap_follows_the_register),
 		cmocka_unit_test(test_seabios_sequence_sizes_assigns_then_enables),
 		cmocka_unit_test(test_mem64_addresses_that_look_like_sizing_are_addresses),
+		cmocka_unit_test(test_state_saves_and_loads_guest_visible_registers),
 		cmocka_unit_test(test_msi_reroutes_on_enable_and_on_message_change_only),
 		cmocka_unit_test(test_mapper_must_be_complete),
 		cmocka_unit_test(test_random_guest_writes_keep_function_and_mapper_in_agreement),
