@@ -2052,6 +2052,101 @@ static void test_devmgr_following_the_guest_places_bars_outside_the_pools(void *
 	assert_rig_agrees(r);
 }
 
+/*
+ * Where firmware and Linux put BARs, through the device manager and the
+ * x86_64 preset (mmio64 grown to hold a 64 GiB BAR): 64-bit BARs of 4 KiB to
+ * 64 GiB at the lowest and highest aligned places of mmio64 and, up to 256 MiB,
+ * below 4 GiB; 32-bit BARs up to the top of what mmio32 leaves free. Each is
+ * written as Linux does (decode off, low half, high half, decode on), then as
+ * a 64-bit BAR is written with decode on (high half first), and must end on the
+ * bus, reserved for the device, where the register says.
+ */
+static void test_devmgr_bars_of_every_size_at_the_edges_of_the_pools(void **state)
+{
+	(void)state;
+	static const uint64_t sizes64[] = {0x1000,     0x10000,	   0x100000,
+					   0x10000000, 1ull << 30, 1ull << 31,
+					   1ull << 32, 1ull << 34, 1ull << 36};
+	static const uint64_t sizes32[] = {0x1000, 0x100000, 0x10000000};
+	const uint64_t lo64 = 0x1000000000ull, hi64 = 0x3fffffffffull; /* 192 GiB */
+	const uint64_t top32 = 0xfec00000u; /* the preset reserves from here up */
+
+	for (unsigned int k = 0; k < 9 + 3; k++) {
+		bool is64 = k < 9;
+		uint64_t size = is64 ? sizes64[k] : sizes32[k - 9];
+		uint64_t at[3];
+		unsigned int n_at = 0;
+
+		if (is64) {
+			at[n_at++] = lo64;
+			at[n_at++] = (hi64 + 1 - size) & ~(size - 1);
+			if (size <= 0x10000000) /* below the preset's platform devices */
+				at[n_at++] = 0xc0000000u;
+		} else {
+			at[n_at++] = 0xc0000000u;
+			at[n_at++] = (top32 - size) & ~(size - 1);
+		}
+		for (unsigned int j = 0; j < n_at; j++) {
+			struct vmres_pci_func_config c = VMRES_PCI_FUNC_CONFIG_INIT;
+			struct vmres_device dev = VMRES_DEVICE_INIT;
+			struct vmres_sysalloc_alloc_info a;
+			struct vmres_request q;
+			struct vmres_resource res;
+			struct vmres_sysalloc *sa;
+			struct vmres_devmgr *m;
+			struct vmres_pci_func *f;
+			uint32_t id, found;
+			size_t n;
+
+			assert_int_equal(vmres_sysalloc_new_x86_64(&sa), 0);
+			assert_int_equal(vmres_sysalloc_resize_pool(sa, "mmio64", lo64, hi64), 0);
+			assert_int_equal(vmres_devmgr_new(sa, &m), 0);
+			q = test_rq_addr(is64 ? "mmio64" : "mmio32", VMRES_SPACE_MMIO, size, size,
+					 VMRES_ADDR_FIRST_FIT, 0);
+			assert_int_equal(
+				vmres_sysalloc_alloc(sa, &q, 1, DEV_OWNER, &res, 1, &n, NULL), 0);
+			dev.owner = DEV_OWNER;
+			assert_int_equal(vmres_devmgr_register(m, &dev, 0, &res, 1, &id), 0);
+			c.vendor_id = 0x1af4;
+			c.bars[0] = (struct vmres_pci_bar){.kind = is64 ? VMRES_PCI_BAR_MEM64
+									: VMRES_PCI_BAR_MEM32,
+							   .size = size};
+			f = new_func(&c);
+			assert_int_equal(vmres_pci_func_bind(f, m, id), 0);
+			/* Linux: decode off, low, high, decode on */
+			wr(f, 0x10, 4, (uint32_t)at[j] | (is64 ? 0x4 : 0));
+			if (is64)
+				wr(f, 0x14, 4, (uint32_t)(at[j] >> 32));
+			wr(f, 0x04, 2, VMRES_PCI_COMMAND_MEMORY);
+			if (!bar_state(f, 0).mapped || bar_state(f, 0).mapped_base != at[j])
+				fail_msg("size 0x%llx at 0x%llx: at 0x%llx mapped %d error %d",
+					 (unsigned long long)size, (unsigned long long)at[j],
+					 (unsigned long long)bar_state(f, 0).mapped_base,
+					 bar_state(f, 0).mapped, bar_state(f, 0).last_error);
+			assert_int_equal(bar_state(f, 0).reg_addr, at[j]);
+			assert_int_equal(
+				vmres_sysalloc_find(sa, is64 && at[j] >= lo64 ? "mmio64" : "mmio32",
+						    at[j] + size - 1, &a),
+				0);
+			assert_int_equal(a.owner, DEV_OWNER);
+			assert_int_equal(vmres_devmgr_find(m, VMRES_SPACE_MMIO, at[j] + size - 1,
+							   &found, NULL, NULL),
+					 0);
+			assert_int_equal(found, id);
+			/* back where it was with decode on, high half first */
+			if (is64)
+				wr(f, 0x14, 4, (uint32_t)(res.u.addr.base >> 32));
+			wr(f, 0x10, 4, (uint32_t)res.u.addr.base | (is64 ? 0x4 : 0));
+			assert_int_equal(bar_state(f, 0).mapped_base, res.u.addr.base);
+			assert_int_equal(bar_state(f, 0).refused, 0);
+			assert_int_equal(vmres_sysalloc_validate(sa), 0);
+			vmres_devmgr_free(m);
+			vmres_pci_func_free(f);
+			vmres_sysalloc_free(sa);
+		}
+	}
+}
+
 static void test_devmgr_bind_that_cannot_map_changes_nothing(void **state)
 {
 	(void)state;
@@ -2311,6 +2406,7 @@ int main(void)
 		cmocka_unit_test(test_seabios_sequence_sizes_assigns_then_enables),
 		cmocka_unit_test(test_mem64_addresses_that_look_like_sizing_are_addresses),
 		cmocka_unit_test(test_state_saves_and_loads_guest_visible_registers),
+		cmocka_unit_test(test_devmgr_bars_of_every_size_at_the_edges_of_the_pools),
 		cmocka_unit_test(test_msi_reroutes_on_enable_and_on_message_change_only),
 		cmocka_unit_test(test_mapper_must_be_complete),
 		cmocka_unit_test(test_random_guest_writes_keep_function_and_mapper_in_agreement),
