@@ -63,6 +63,10 @@ static const struct workload workloads[] = {
 	/* Not in WORKLOADS.md: bus-dispatch with devices that take the caller. */
 	{"bus-dispatch-ctx", bench_bus_dispatch_ctx, 10000000, 16},
 	{"bus-dispatch-ctx", bench_bus_dispatch_ctx, 10000000, 4096},
+	/* Not in WORKLOADS.md: a BAR move carrying 2 ioeventfds and a memory
+	 * slot through the fake KVM seam (bench_kvmres.c). */
+	{"kvmres-bar-move", bench_kvmres_bar_move, 100000, 16},
+	{"kvmres-bar-move", bench_kvmres_bar_move, 10000, 4096},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))

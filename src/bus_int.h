@@ -115,11 +115,15 @@ union vmres__write_cb {
 	vmres_device_write_ctx_fn ctx;
 };
 
+struct vmres__notify_slot;
+
 /* One mapped range. 64 bytes, so that a hit reads exactly one cache line and the
  * callbacks are reached without going through the device record. with_caller
  * sits in what was padding, in the same line as the callbacks: choosing the
  * style costs one load already paid for and a branch that a device's accesses
- * always take the same way. */
+ * always take the same way. notify (the device manager's ranges only, kvmres.h)
+ * took the rest of the padding: a write checks it, in the same line, and only
+ * a range with notify regions leaves the common path. */
 struct vmres__bus_entry {
 	uint64_t start;
 	uint64_t span; /* last - start */
@@ -129,7 +133,7 @@ struct vmres__bus_entry {
 	const struct vmres_device *dev; /* identity: release, resolve, owner lookups */
 	uint32_t range;
 	uint32_t with_caller; /* 1: read.ctx and write.ctx; 0: read.plain and write.plain */
-	uint64_t pad;
+	const struct vmres__notify_slot *notify; /* NULL, or the range's notify regions */
 };
 
 _Static_assert(sizeof(struct vmres__bus_entry) == 64, "a bus entry is one cache line");

@@ -17,6 +17,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <vmres/bus.h>
 #include <vmres/sysalloc.h>
@@ -62,6 +63,9 @@ static void state_free(struct vmres_devmgr *m, struct dm_state *st, bool all)
 
 static void rec_free(struct dm_rec *rec)
 {
+	for (size_t i = 0; i < rec->n_notify; i++)
+		free(rec->notify[i]);
+	free(rec->notify);
 	free(rec->listeners);
 	free(rec);
 }
@@ -103,6 +107,7 @@ static struct vmres__bus_entry entry_of(const struct dm_rec *rec, const struct v
 		.span = r->u.addr.size - 1,
 		.dev = &rec->dev,
 		.range = (uint32_t)i,
+		.notify = i < rec->n_notify ? rec->notify[i] : NULL,
 	};
 
 	vmres__device_entry(&e, &rec->dev);
@@ -875,40 +880,144 @@ int vmres_devmgr_reroute_msi(struct vmres_devmgr *m, uint32_t instance, unsigned
 	return change_run(m, instance, &c);
 }
 
+int vmres__devmgr_set_listener_locked(struct vmres_devmgr *m, uint32_t instance,
+				      unsigned int res_index, const struct vmres_devmgr_listener *l,
+				      void *ctx)
+{
+	size_t idx = find_index(m->state, instance);
+	const struct dm_view *v = idx == SIZE_MAX ? NULL : m->state->views[idx];
+	struct dm_rec *rec = v ? v->rec : NULL;
+
+	if (!v)
+		return VMRES_EDEVICE;
+	if (res_index >= v->n_res || v->res[res_index].kind != VMRES_RES_ADDR)
+		return VMRES_ENOENT;
+	if (res_index >= rec->n_listeners) {
+		struct dm_listener *ls = realloc(rec->listeners, v->n_res * sizeof(*ls));
+
+		if (!ls)
+			return VMRES_ENOMEM;
+		memset(ls + rec->n_listeners, 0, (v->n_res - rec->n_listeners) * sizeof(*ls));
+		rec->listeners = ls;
+		rec->n_listeners = v->n_res;
+	}
+	rec->listeners[res_index] = (struct dm_listener){l, ctx};
+	return 0;
+}
+
 int vmres_devmgr_set_listener(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index,
 			      const struct vmres_devmgr_listener *l, void *ctx)
 {
-	const struct dm_view *v;
-	struct dm_rec *rec;
-	size_t idx;
-	int rc = 0;
+	int rc;
 
 	if (!m || (l && l->version != VMRES_DEVMGR_LISTENER_VERSION))
 		return VMRES_EINVAL;
 	pthread_mutex_lock(&m->lock);
-	idx = find_index(m->state, instance);
-	v = idx == SIZE_MAX ? NULL : m->state->views[idx];
-	rec = v ? v->rec : NULL;
-	if (!v)
-		rc = VMRES_EDEVICE;
-	else if (res_index >= v->n_res || v->res[res_index].kind != VMRES_RES_ADDR)
-		rc = VMRES_ENOENT;
-	else if (res_index >= rec->n_listeners) {
-		struct dm_listener *ls = realloc(rec->listeners, v->n_res * sizeof(*ls));
-
-		if (!ls) {
-			rc = VMRES_ENOMEM;
-		} else {
-			memset(ls + rec->n_listeners, 0,
-			       (v->n_res - rec->n_listeners) * sizeof(*ls));
-			rec->listeners = ls;
-			rec->n_listeners = v->n_res;
-		}
-	}
-	if (!rc)
-		rec->listeners[res_index] = (struct dm_listener){l, ctx};
+	rc = vmres__devmgr_set_listener_locked(m, instance, res_index, l, ctx);
 	pthread_mutex_unlock(&m->lock);
 	return rc;
+}
+
+int vmres__devmgr_locked(struct vmres_devmgr *m, int (*fn)(struct vmres_devmgr *m, void *arg),
+			 void *arg)
+{
+	int rc;
+
+	if (!m)
+		return VMRES_EINVAL;
+	pthread_mutex_lock(&m->lock);
+	rc = fn(m, arg);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+struct vmres_sysalloc *vmres__devmgr_sysalloc(struct vmres_devmgr *m)
+{
+	return m->sa;
+}
+
+int vmres__devmgr_range_locked(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index,
+			       struct vmres_resource *r, bool *mapped,
+			       const struct vmres_devmgr_listener **l, void **ctx)
+{
+	size_t idx = find_index(m->state, instance);
+	const struct dm_view *v = idx == SIZE_MAX ? NULL : m->state->views[idx];
+
+	if (!v)
+		return VMRES_EDEVICE;
+	if (res_index >= v->n_res || v->res[res_index].kind != VMRES_RES_ADDR)
+		return VMRES_ENOENT;
+	*r = v->res[res_index];
+	*mapped = v->mapped[res_index];
+	*l = res_index < v->rec->n_listeners ? v->rec->listeners[res_index].ops : NULL;
+	*ctx = *l ? v->rec->listeners[res_index].ctx : NULL;
+	return 0;
+}
+
+/* The range's notify slot, or NULL. */
+static struct vmres__notify_slot *notify_slot(struct vmres_devmgr *m, uint32_t instance,
+					      unsigned int res_index)
+{
+	size_t idx = find_index(m->state, instance);
+	const struct dm_rec *rec = idx == SIZE_MAX ? NULL : m->state->views[idx]->rec;
+
+	return rec && res_index < rec->n_notify ? rec->notify[res_index] : NULL;
+}
+
+int vmres__devmgr_notify_slot_locked(struct vmres_devmgr *m, uint32_t instance,
+				     unsigned int res_index)
+{
+	size_t idx = find_index(m->state, instance);
+	const struct dm_view *old = idx == SIZE_MAX ? NULL : m->state->views[idx];
+	struct vmres__notify_slot **slots, *slot;
+	struct dm_rec *rec;
+	int rc;
+
+	if (!old)
+		return VMRES_EDEVICE;
+	if (res_index >= old->n_res || old->res[res_index].kind != VMRES_RES_ADDR)
+		return VMRES_ENOENT;
+	rec = old->rec;
+	if (res_index < rec->n_notify && rec->notify[res_index])
+		return 0;
+	slot = calloc(1, sizeof(*slot));
+	slots = slot && res_index >= rec->n_notify
+			? realloc(rec->notify, old->n_res * sizeof(*slots))
+			: rec->notify;
+	if (!slot || !slots) {
+		free(slot);
+		return VMRES_ENOMEM;
+	}
+	if (res_index >= rec->n_notify) {
+		memset(slots + rec->n_notify, 0, (old->n_res - rec->n_notify) * sizeof(*slots));
+		rec->notify = slots;
+		rec->n_notify = old->n_res;
+	}
+	/* The entries are built from the record: set the slot, rebuild the
+	 * range's bus with a copy of the view (nothing else changes), and take the
+	 * slot back if that fails. */
+	rec->notify[res_index] = slot;
+	rc = old->mapped[res_index] ? replace_view(m, idx, vmres__dm_view_copy(old)) : 0;
+	if (rc) {
+		rec->notify[res_index] = NULL;
+		free(slot);
+	}
+	return rc;
+}
+
+struct vmres__notify_tab *vmres__devmgr_swap_notify_locked(struct vmres_devmgr *m,
+							   uint32_t instance,
+							   unsigned int res_index,
+							   struct vmres__notify_tab *tab)
+{
+	struct vmres__notify_slot *slot = notify_slot(m, instance, res_index);
+	struct vmres__notify_tab *old;
+
+	if (!slot)
+		return tab;
+	old = slot->tab;
+	vmres__rcu_store(slot->tab, tab);
+	return old;
 }
 
 int vmres_devmgr_set_policy(struct vmres_devmgr *m, enum vmres_devmgr_policy policy)
@@ -1272,6 +1381,35 @@ int vmres_devmgr_next_id(struct vmres_devmgr *m, uint32_t *next_id)
 
 /* ---- dispatch: the hot path ---- */
 
+/*
+ * A write to a range with notify regions (kvmres.h): if one matches as KVM's
+ * ioeventfd would (the write starts at its offset, has its length unless that
+ * is 0, and carries its data if it matches on data), signal its eventfd and
+ * tell the caller to keep the write from the device. Out of line: only such
+ * ranges come here. Inside the read-side section.
+ */
+static __attribute__((noinline)) bool notify_hit(const struct vmres__notify_slot *slot,
+						 uint64_t off, unsigned int size, uint64_t value)
+{
+	const struct vmres__notify_tab *t = vmres__rcu_load(slot->tab);
+	uint64_t one = 1;
+
+	for (size_t i = 0; t && i < t->n; i++) {
+		const struct vmres__notify *n = &t->e[i];
+
+		if (n->offset != off || (n->len && n->len != size) ||
+		    (n->match && n->data != value))
+			continue;
+		/* An eventfd write fails only when its counter would overflow, and
+		 * then the reader has a wake-up pending anyway. */
+		ssize_t done = write(n->fd, &one, sizeof(one));
+
+		(void)done;
+		return true;
+	}
+	return false;
+}
+
 /* Inlined into each caller, where space is a constant (and, for single accesses,
  * the only branch left on the hit path is hit or miss). */
 static inline __attribute__((always_inline)) void
@@ -1287,10 +1425,15 @@ access_one(struct vmres_devmgr *m, const struct dm_state *st, int space, uint64_
 	else
 		e = vmres__bus_find(st->bus[space], addr, size, &off);
 	if (__builtin_expect(e != NULL, 1)) {
-		if (is_write)
-			vmres__entry_write(e, caller, off, addr, size, vmres__le_load(data, size));
-		else
+		if (is_write) {
+			uint64_t value = vmres__le_load(data, size);
+
+			if (__builtin_expect(!e->notify, 1) ||
+			    !notify_hit(e->notify, off, size, value))
+				vmres__entry_write(e, caller, off, addr, size, value);
+		} else {
 			vmres__le_store(data, size, vmres__entry_read(e, caller, off, addr, size));
+		}
 	} else {
 		vmres__count_miss(&m->miss[space], addr, is_write);
 		if (!is_write)

@@ -31,7 +31,75 @@ struct dm_rec {
 	 * index (vmres_devmgr_set_listener()); n_listeners may be below n_res. */
 	struct dm_listener *listeners;
 	size_t n_listeners;
+	/* Writers only: by index, the notify slot of an address resource that
+	 * has had notify regions (NULL: never); each slot lives as long as the
+	 * record, as the bus entries that point at it may. */
+	struct vmres__notify_slot **notify;
+	size_t n_notify;
 };
+
+/*
+ * Notify regions (kvmres.h served by the bus): writes to one address range
+ * that signal an eventfd instead of reaching the device. kvmres.c builds each
+ * table (immutable once published, freed after a grace period); dispatch
+ * reads it through the range's slot, inside its read-side section.
+ */
+struct vmres__notify {
+	uint64_t offset; /* from the range's base: where the write must start */
+	uint64_t data;	 /* the value a write must carry, if match */
+	uint32_t len;	 /* 1, 2, 4 or 8; 0: a write of any size */
+	bool match;	 /* compare data */
+	int fd;		 /* the eventfd to signal */
+};
+
+struct vmres__notify_tab {
+	struct rcu_head rcu;
+	size_t n;
+	struct vmres__notify e[];
+};
+
+struct vmres__notify_slot {
+	struct vmres__notify_tab *tab; /* RCU-published; NULL: no region */
+};
+
+/*
+ * For kvmres.c, which keeps its records under the manager's writer lock (its
+ * listener calls come there too). Run @p fn(@p m, @p arg) under the lock and
+ * return what it returns (VMRES_EINVAL for a NULL @p m).
+ */
+int vmres__devmgr_locked(struct vmres_devmgr *m, int (*fn)(struct vmres_devmgr *m, void *arg),
+			 void *arg);
+
+/* Under the lock: address resource @p res_index of @p instance and whether it is
+ * mapped; its listener in @p l and @p ctx (NULL: none). VMRES_EDEVICE,
+ * VMRES_ENOENT (not an address resource). */
+int vmres__devmgr_range_locked(struct vmres_devmgr *m, uint32_t instance, unsigned int res_index,
+			       struct vmres_resource *r, bool *mapped,
+			       const struct vmres_devmgr_listener **l, void **ctx);
+
+/* vmres_devmgr_set_listener() with the lock held. */
+int vmres__devmgr_set_listener_locked(struct vmres_devmgr *m, uint32_t instance,
+				      unsigned int res_index, const struct vmres_devmgr_listener *l,
+				      void *ctx);
+
+/* Under the lock: give the range a notify slot if it has none, publishing a
+ * table whose bus entries point at it (nothing else changes); afterwards
+ * vmres__devmgr_swap_notify_locked() cannot fail. 0, VMRES_EDEVICE,
+ * VMRES_ENOENT, VMRES_ENOMEM. */
+int vmres__devmgr_notify_slot_locked(struct vmres_devmgr *m, uint32_t instance,
+				     unsigned int res_index);
+
+/* Under the lock: publish @p tab (NULL: none) in the range's slot and return the
+ * one it replaces, which readers may still use until a grace period has
+ * passed. With no slot (the device is gone, or never had one), return @p tab
+ * itself, unpublished. */
+struct vmres__notify_tab *vmres__devmgr_swap_notify_locked(struct vmres_devmgr *m,
+							   uint32_t instance,
+							   unsigned int res_index,
+							   struct vmres__notify_tab *tab);
+
+/* The attached sysalloc (NULL: none); use it under the lock only. */
+struct vmres_sysalloc *vmres__devmgr_sysalloc(struct vmres_devmgr *m);
 
 struct dm_listener {
 	const struct vmres_devmgr_listener *ops; /* NULL: none */

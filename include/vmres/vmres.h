@@ -15,6 +15,7 @@
 #include <vmres/bus.h>
 #include <vmres/devmgr.h>
 #include <vmres/irq.h>
+#include <vmres/kvmres.h>
 #include <vmres/pci.h>
 #include <vmres/snapshot.h>
 
