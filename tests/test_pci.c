@@ -2069,7 +2069,8 @@ static void test_devmgr_bars_of_every_size_at_the_edges_of_the_pools(void **stat
 					   1ull << 32, 1ull << 34, 1ull << 36};
 	static const uint64_t sizes32[] = {0x1000, 0x100000, 0x10000000};
 	const uint64_t lo64 = 0x1000000000ull, hi64 = 0x3fffffffffull; /* 192 GiB */
-	const uint64_t top32 = 0xfec00000u; /* the preset reserves from here up */
+	const uint64_t top32 = 0xfec00000u;  /* the preset reserves from here up */
+	const uint64_t ecam32 = 0xe0000000u; /* and 256 MiB here */
 
 	for (unsigned int k = 0; k < 9 + 3; k++) {
 		bool is64 = k < 9;
@@ -2084,7 +2085,10 @@ static void test_devmgr_bars_of_every_size_at_the_edges_of_the_pools(void **stat
 				at[n_at++] = 0xc0000000u;
 		} else {
 			at[n_at++] = 0xc0000000u;
-			at[n_at++] = (top32 - size) & ~(size - 1);
+			at[n_at] = (top32 - size) & ~(size - 1);
+			if (at[n_at] < ecam32 + 0x10000000 && at[n_at] + size > ecam32)
+				at[n_at] = ecam32 - size; /* below the preset's ECAM */
+			n_at++;
 		}
 		for (unsigned int j = 0; j < n_at; j++) {
 			struct vmres_pci_func_config c = VMRES_PCI_FUNC_CONFIG_INIT;
