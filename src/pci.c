@@ -2350,3 +2350,145 @@ int vmres_pci_host_device(struct vmres_pci_host *h, struct vmres_device *out)
 	*out = dev;
 	return 0;
 }
+
+/* ---- ECAM ---- */
+
+struct vmres_pci_ecam {
+	struct vmres_pci_host *host;
+	uint64_t size;
+};
+
+int vmres_pci_ecam_new(struct vmres_pci_host *h, unsigned int n_buses, struct vmres_pci_ecam **out)
+{
+	struct vmres_pci_ecam *e;
+
+	if (!h || !out)
+		return VMRES_EINVAL;
+	if (n_buses < 1 || n_buses > 256)
+		return VMRES_ERANGE;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return VMRES_ENOMEM;
+	e->host = h;
+	e->size = (uint64_t)n_buses * VMRES_PCI_ECAM_BUS_SIZE;
+	*out = e;
+	return 0;
+}
+
+void vmres_pci_ecam_free(struct vmres_pci_ecam *e)
+{
+	free(e);
+}
+
+static int ecam_check(const struct vmres_pci_ecam *e, uint64_t offset, unsigned int size)
+{
+	if (offset >= e->size)
+		return VMRES_ERANGE;
+	if (size != 1 && size != 2 && size != 4 && size != 8)
+		return VMRES_EACCESS;
+	return 0;
+}
+
+/* The function a window offset addresses (bus 0 only), or NULL. Host lock held. */
+static struct vmres_pci_func *ecam_target(const struct vmres_pci_ecam *e, uint64_t offset)
+{
+	if (offset >> 20)
+		return NULL;
+	return e->host->funcs[(offset >> 15) & 0x1f][(offset >> 12) & 0x7];
+}
+
+/* A dword or smaller access within one dword. Host lock held. */
+static uint32_t ecam_read1(const struct vmres_pci_ecam *e, uint64_t offset, unsigned int size)
+{
+	struct vmres_pci_func *f = ecam_target(e, offset);
+	uint32_t v;
+
+	if (!f || vmres_pci_func_config_read(f, (unsigned int)(offset & 0xfff), size, &v))
+		return all_ones(size);
+	return v;
+}
+
+static void ecam_write1(const struct vmres_pci_ecam *e, uint64_t offset, unsigned int size,
+			uint32_t val)
+{
+	struct vmres_pci_func *f = ecam_target(e, offset);
+
+	if (f)
+		(void)vmres_pci_func_config_write(f, (unsigned int)(offset & 0xfff), size, val);
+}
+
+int vmres_pci_ecam_read(struct vmres_pci_ecam *e, uint64_t offset, unsigned int size, uint64_t *val)
+{
+	uint64_t v;
+	int rc;
+
+	if (!e || !val)
+		return VMRES_EINVAL;
+	rc = ecam_check(e, offset, size);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&e->host->lock);
+	if (size == 8 && !(offset & 7))
+		v = ecam_read1(e, offset, 4) | (uint64_t)ecam_read1(e, offset + 4, 4) << 32;
+	else if (size < 8 && (offset & 3) + size <= 4)
+		v = ecam_read1(e, offset, size);
+	else
+		v = size == 8 ? UINT64_MAX : all_ones(size);
+	pthread_mutex_unlock(&e->host->lock);
+	*val = v;
+	return 0;
+}
+
+int vmres_pci_ecam_write(struct vmres_pci_ecam *e, uint64_t offset, unsigned int size, uint64_t val)
+{
+	int rc;
+
+	if (!e)
+		return VMRES_EINVAL;
+	rc = ecam_check(e, offset, size);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&e->host->lock);
+	if (size == 8 && !(offset & 7)) {
+		ecam_write1(e, offset, 4, (uint32_t)val);
+		ecam_write1(e, offset + 4, 4, (uint32_t)(val >> 32));
+	} else if (size < 8 && (offset & 3) + size <= 4) {
+		ecam_write1(e, offset, size, (uint32_t)val);
+	}
+	pthread_mutex_unlock(&e->host->lock);
+	return 0;
+}
+
+static uint64_t ecam_dev_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+			      unsigned int size)
+{
+	uint64_t v;
+
+	(void)range;
+	(void)addr;
+	if (vmres_pci_ecam_read(opaque, offset, size, &v))
+		return UINT64_MAX;
+	return v;
+}
+
+static void ecam_dev_write(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+			   unsigned int size, uint64_t value)
+{
+	(void)range;
+	(void)addr;
+	(void)vmres_pci_ecam_write(opaque, offset, size, value);
+}
+
+int vmres_pci_ecam_device(struct vmres_pci_ecam *e, struct vmres_device *out)
+{
+	struct vmres_device dev = VMRES_DEVICE_INIT;
+
+	if (!e || !out)
+		return VMRES_EINVAL;
+	dev.name = "pci-ecam";
+	dev.opaque = e;
+	dev.read = ecam_dev_read;
+	dev.write = ecam_dev_write;
+	*out = dev;
+	return 0;
+}

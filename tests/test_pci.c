@@ -2829,6 +2829,253 @@ static void test_msix_bad_descriptions_are_refused(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* PCI Express: the capability, extended space and the ECAM window         */
+
+static struct vmres_pci_func_config express_config(bool integrated)
+{
+	struct vmres_pci_func_config c = VMRES_PCI_FUNC_CONFIG_INIT;
+
+	c.vendor_id = 0x1af4;
+	c.device_id = 0x1042;
+	c.class_code = 0x010000;
+	c.bars[0] = (struct vmres_pci_bar){.kind = VMRES_PCI_BAR_MEM32, .size = 0x4000};
+	c.msix = (struct vmres_pci_msix){.vectors = 4, .pba_offset = 0x2000, .res_index = 1};
+	c.express = (struct vmres_pci_express){.enabled = true, .integrated = integrated};
+	return c;
+}
+
+static void test_express_capability_follows_msix_and_extended_list_starts_at_0x100(void **state)
+{
+	(void)state;
+	struct vmres_pci_func_config c = express_config(false);
+	struct vmres_pci_func *f = new_func(&c), *conv;
+	unsigned int exp;
+
+	/* MSI-X at 0x40, then the PCI Express capability right after it. */
+	assert_int_equal(rd(f, VMRES_PCI_CAP_PTR, 1), 0x40);
+	assert_int_equal(rd(f, 0x40, 1), VMRES_PCI_CAP_ID_MSIX);
+	exp = rd(f, 0x41, 1);
+	assert_int_equal(exp, 0x40 + VMRES_PCI_MSIX_CAP_SIZE);
+	assert_int_equal(rd(f, exp, 1), VMRES_PCI_CAP_ID_EXP);
+	assert_int_equal(rd(f, exp + 1, 1), 0);
+	assert_int_equal(rd(f, exp + 2, 2), 0x0002);	/* version 2, endpoint */
+	assert_int_equal(rd(f, exp + 0x12, 2), 0x0011); /* link up, x1 2.5 GT/s */
+	wr(f, exp + 8, 2, 0x0000);			/* device control is the guest's */
+	assert_int_equal(rd(f, exp + 8, 2), 0);
+	wr(f, exp + 2, 2, 0xffff); /* the capabilities register is not */
+	assert_int_equal(rd(f, exp + 2, 2), 0x0002);
+	/* No extended capability yet: a zero header at 0x100; the rest reads 0. */
+	assert_int_equal(rd(f, 0x100, 4), 0);
+	assert_int_equal(rd(f, 0xffc, 4), 0);
+
+	assert_int_equal(vmres_pci_func_add_ext_capability(f, 0x140, 0x1, 2, 0x48), VMRES_EINVAL);
+	assert_int_equal(vmres_pci_func_add_ext_capability(f, 0x100, 0x1, 2, 0x48), 0);
+	assert_int_equal(vmres_pci_func_add_ext_capability(f, 0x144, 0xb, 1, 0x10), VMRES_EOVERLAP);
+	assert_int_equal(vmres_pci_func_add_ext_capability(f, 0x152, 0xb, 1, 0x10),
+			 VMRES_EMISALIGNED);
+	assert_int_equal(vmres_pci_func_add_ext_capability(f, 0xff8, 0xb, 1, 0x10), VMRES_ERANGE);
+	assert_int_equal(vmres_pci_func_add_ext_capability(f, 0xfc, 0xb, 1, 0x10), VMRES_ERANGE);
+	assert_int_equal(vmres_pci_func_add_ext_capability(f, 0x150, 0xb, 16, 0x10), VMRES_EINVAL);
+	assert_int_equal(vmres_pci_func_add_ext_capability(f, 0x150, 0xb, 1, 0x10), 0);
+	assert_int_equal(rd(f, 0x100, 4), 0x15020001u); /* next 0x150, v2, AER */
+	assert_int_equal(rd(f, 0x150, 4), 0x0001000bu);
+	/* The body is the device's. */
+	assert_int_equal(vmres_pci_func_define(f, 0x154, 4, 0x12345678, 0xffff0000), 0);
+	wr(f, 0x154, 4, 0xabcdef01);
+	assert_int_equal(rd(f, 0x154, 4), 0xabcd5678u);
+	assert_int_equal(vmres_pci_func_define(f, 0x150, 4, 0, 0), VMRES_ERANGE);
+	wr(f, 0x150, 4, 0);
+	assert_int_equal(rd(f, 0x150, 4), 0x0001000bu);
+
+	c = express_config(true);
+	vmres_pci_func_free(f);
+	f = new_func(&c);
+	exp = rd(f, 0x41, 1);
+	assert_int_equal(rd(f, exp + 2, 2), 0x0092); /* integrated endpoint */
+	assert_int_equal(rd(f, exp + 0x0c, 4), 0);   /* no link */
+
+	c = test_config();
+	conv = new_func(&c);
+	assert_int_equal(vmres_pci_func_add_ext_capability(conv, 0x100, 1, 1, 8), VMRES_ENOTSUP);
+	vmres_pci_func_free(conv);
+	vmres_pci_func_free(f);
+}
+
+static void test_conventional_function_answers_extended_offsets_with_all_ones(void **state)
+{
+	(void)state;
+	struct vmres_pci_func_config c = test_config();
+	struct vmres_pci_func *f = new_func(&c);
+
+	assert_int_equal(rd(f, 0x100, 4), 0xffffffffu);
+	assert_int_equal(rd(f, 0xfff, 1), 0xff);
+	assert_int_equal(rd(f, 0x802, 2), 0xffff);
+	wr(f, 0x100, 4, 0);
+	assert_int_equal(rd(f, 0x100, 4), 0xffffffffu);
+	assert_int_equal(vmres_pci_func_define(f, 0x100, 4, 0, 0xffffffffu), VMRES_ERANGE);
+	assert_int_equal(vmres_pci_func_config_read(f, 0x1000, 4, &(uint32_t){0}), VMRES_ERANGE);
+	vmres_pci_func_free(f);
+}
+
+static uint64_t mmio_rd(struct vmres_devmgr *m, uint64_t addr, unsigned int size)
+{
+	uint8_t buf[8] = {0};
+	uint64_t v = 0;
+
+	assert_int_equal(vmres_devmgr_mmio(m, addr, size, false, buf), 0);
+	memcpy(&v, buf, size);
+	return v;
+}
+
+static void mmio_wr(struct vmres_devmgr *m, uint64_t addr, unsigned int size, uint64_t v)
+{
+	uint8_t buf[8];
+
+	memcpy(buf, &v, 8);
+	assert_int_equal(vmres_devmgr_mmio(m, addr, size, true, buf), 0);
+}
+
+#define ECAM_X86 0xe0000000ull
+
+static uint64_t ecam_at(unsigned int bus, unsigned int dev, unsigned int fn, unsigned int reg)
+{
+	return (uint64_t)bus << 20 | dev << 15 | fn << 12 | reg;
+}
+
+/* x86: one host, fronted by conf1 and by the ECAM window the preset reserves. */
+static void test_ecam_beside_conf1_reaches_the_same_functions(void **state)
+{
+	(void)state;
+	struct rig *r = rig_new(DECODE);
+	struct vmres_pci_func_config c = express_config(false);
+	struct vmres_pci_func *pcie = new_func(&c);
+	struct vmres_device dev;
+	struct vmres_resource win;
+	struct vmres_pci_ecam *e;
+	uint32_t ecam_id;
+	const uint64_t fn = ECAM_X86 + ecam_at(0, TEST_SLOT, 0, 0);
+	const uint64_t px = ECAM_X86 + ecam_at(0, 5, 2, 0);
+
+	assert_int_equal(vmres_pci_ecam_new(r->host, 256, &e), 0);
+	assert_int_equal(vmres_pci_ecam_device(e, &dev), 0);
+	win = test_addr_res(VMRES_SPACE_MMIO, ECAM_X86, 256 * VMRES_PCI_ECAM_BUS_SIZE);
+	assert_int_equal(
+		vmres_devmgr_register(r->m, &dev, VMRES_DEVMGR_NO_PARENT, &win, 1, &ecam_id), 0);
+	assert_int_equal(vmres_pci_host_attach(r->host, 5, 2, pcie), 0);
+
+	/* The same registers, every size. */
+	assert_int_equal(mmio_rd(r->m, fn, 4), 0x10f01af4);
+	assert_int_equal(mmio_rd(r->m, fn + 2, 2), 0x10f0);
+	assert_int_equal(mmio_rd(r->m, fn + 3, 1), 0x10);
+	assert_true(mmio_rd(r->m, fn, 8) == ((uint64_t)rd(r->f, 4, 4) << 32 | 0x10f01af4));
+	assert_int_equal(mmio_rd(r->m, ECAM_X86, 4), 0x12378086); /* the bridge */
+	assert_int_equal(mmio_rd(r->m, px, 4), 0x10421af4);
+	/* Written through ECAM, seen through conf1, and back. */
+	mmio_wr(r->m, fn + 0x3c, 1, 0x0b);
+	assert_int_equal(guest_cfg_read(r, 0x3c) & 0xff, 0x0b);
+	guest_cfg_write(r, 0x3c, 1, 0x0a);
+	assert_int_equal(mmio_rd(r->m, fn + 0x3c, 1), 0x0a);
+	/* A BAR moved through ECAM moves the range, as through conf1. */
+	mmio_wr(r->m, fn + 0x10, 4, 0xc0300000u);
+	assert_int_equal(bar_state(r->f, 0).mapped_base, 0xc0300000u);
+	assert_rig_agrees(r);
+	/* 8 bytes: both dwords, low first. */
+	mmio_wr(r->m, fn + 0x10, 8, 0xffffffffull << 32 | 0xc0400000u);
+	assert_int_equal(bar_state(r->f, 0).mapped_base, 0xc0400000u);
+
+	/* Extended space: the PCI Express function's, the conventional's all ones. */
+	assert_int_equal(mmio_rd(r->m, px + 0x100, 4), 0);
+	assert_int_equal(mmio_rd(r->m, fn + 0x100, 4), 0xffffffffu);
+	/* Nothing there: all ones, writes dropped. */
+	assert_int_equal(mmio_rd(r->m, ECAM_X86 + ecam_at(0, 9, 0, 0), 4), 0xffffffffu);
+	assert_int_equal(mmio_rd(r->m, ECAM_X86 + ecam_at(1, TEST_SLOT, 0, 0), 4), 0xffffffffu);
+	assert_int_equal(mmio_rd(r->m, ECAM_X86 + ecam_at(255, 31, 7, 0xffc), 4), 0xffffffffu);
+	mmio_wr(r->m, ECAM_X86 + ecam_at(1, TEST_SLOT, 0, 0x3c), 1, 0x05);
+	assert_int_equal(mmio_rd(r->m, fn + 0x3c, 1), 0x0a);
+	/* Crossing a dword, or 8 bytes unaligned: all ones, dropped. */
+	assert_int_equal(mmio_rd(r->m, fn + 2, 4), 0xffffffffu);
+	assert_true(mmio_rd(r->m, fn + 4, 8) == UINT64_MAX);
+	mmio_wr(r->m, fn + 0x3b, 2, 0x0707);
+	assert_int_equal(mmio_rd(r->m, fn + 0x3c, 1), 0x0a);
+
+	uint64_t v;
+
+	assert_int_equal(vmres_pci_ecam_read(e, 256 * VMRES_PCI_ECAM_BUS_SIZE, 4, &v),
+			 VMRES_ERANGE);
+	assert_int_equal(vmres_pci_ecam_read(e, 0, 3, &v), VMRES_EACCESS);
+	assert_int_equal(vmres_pci_ecam_read(e, 0, 4, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_pci_ecam_write(NULL, 0, 4, 0), VMRES_EINVAL);
+	assert_int_equal(vmres_pci_ecam_new(r->host, 0, &e), VMRES_ERANGE);
+	assert_int_equal(vmres_pci_ecam_new(r->host, 257, &e), VMRES_ERANGE);
+	assert_int_equal(vmres_pci_ecam_device(NULL, &dev), VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_unregister(r->m, ecam_id), 0);
+	rig_free(r);
+	vmres_pci_ecam_free(e);
+	vmres_pci_func_free(pcie);
+}
+
+/* aarch64: the ECAM window alone, in the preset's "pci-ecam", a BAR from
+ * "pci-mmio32". */
+static void test_ecam_alone_on_the_aarch64_preset(void **state)
+{
+	(void)state;
+	struct vmres_pci_func_config c = express_config(true);
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	struct vmres_pci_host *host;
+	struct vmres_pci_ecam *e;
+	struct vmres_pci_func *f;
+	struct vmres_device dev = VMRES_DEVICE_INIT;
+	struct vmres_sysalloc_alloc_info a;
+	struct vmres_resource win, res[5];
+	struct vmres_request q[1];
+	uint32_t ecam_id, id;
+	size_t n;
+	uint64_t base, cfg0 = 0x4010000000ull + ecam_at(0, 1, 0, 0);
+
+	assert_int_equal(vmres_sysalloc_new_aarch64(&sa), 0);
+	assert_int_equal(vmres_sysalloc_find(sa, "pci-ecam", 0x4010000000ull, &a), 0);
+	assert_int_equal(a.owner, VMRES_SYSALLOC_OWNER_PLATFORM);
+	assert_int_equal(a.res.u.addr.size, 0x10000000);
+	assert_int_equal(vmres_devmgr_new(sa, &m), 0);
+	assert_int_equal(vmres_pci_host_new(&host), 0);
+	assert_int_equal(vmres_pci_ecam_new(host, 256, &e), 0);
+	assert_int_equal(vmres_pci_ecam_device(e, &dev), 0);
+	win = test_addr_res(VMRES_SPACE_MMIO, 0x4010000000ull, 256 * VMRES_PCI_ECAM_BUS_SIZE);
+	assert_int_equal(vmres_devmgr_register(m, &dev, VMRES_DEVMGR_NO_PARENT, &win, 1, &ecam_id),
+			 0);
+
+	q[0] = addr_req("pci-mmio32", VMRES_SPACE_MMIO, 0x4000, 0x4000);
+	assert_int_equal(vmres_sysalloc_alloc(sa, q, 1, DEV_OWNER, res, 5, &n, NULL), 0);
+	base = res[0].u.addr.base;
+	assert_true(base >= 0x10000000 && base < 0x3eff0000);
+	for (unsigned int v = 1; v < 5; v++) { /* MSI-X vectors: an ITS's, outside the pools */
+		memset(&res[v], 0, sizeof(res[v]));
+		res[v].kind = VMRES_RES_MSI;
+		res[v].u.msi.gsi = 100 + v;
+	}
+	dev = (struct vmres_device)VMRES_DEVICE_INIT;
+	dev.owner = DEV_OWNER;
+	assert_int_equal(vmres_devmgr_register(m, &dev, VMRES_DEVMGR_NO_PARENT, res, 5, &id), 0);
+	f = new_func(&c);
+	assert_int_equal(vmres_pci_func_bind(f, m, id), 0);
+	assert_int_equal(vmres_pci_host_attach(host, 1, 0, f), 0);
+
+	assert_int_equal(mmio_rd(m, cfg0, 4), 0x10421af4);
+	assert_int_equal(mmio_rd(m, cfg0 + 0x10, 4), (uint32_t)base);
+	mmio_wr(m, cfg0 + 4, 2, VMRES_PCI_COMMAND_MEMORY);
+	assert_true(bar_state(f, 0).mapped);
+	assert_int_equal(mmio_rd(m, cfg0 + 0x100, 4), 0);
+	assert_int_equal(mmio_rd(m, 0x4010000000ull, 4), 0xffffffffu); /* 00:00.0 empty */
+
+	vmres_devmgr_free(m);
+	vmres_pci_func_free(f);
+	vmres_pci_ecam_free(e);
+	vmres_pci_host_free(host);
+	vmres_sysalloc_free(sa);
+}
+
+/* ------------------------------------------------------------------------ */
 /* concurrency: guest moves while other vCPUs dispatch and read config      */
 
 #define MOVES  400
@@ -3002,6 +3249,11 @@ int main(void)
 		cmocka_unit_test(
 			test_msix_without_sources_fire_is_refused_and_pending_is_the_devices),
 		cmocka_unit_test(test_msix_bad_descriptions_are_refused),
+		cmocka_unit_test(
+			test_express_capability_follows_msix_and_extended_list_starts_at_0x100),
+		cmocka_unit_test(test_conventional_function_answers_extended_offsets_with_all_ones),
+		cmocka_unit_test(test_ecam_beside_conf1_reaches_the_same_functions),
+		cmocka_unit_test(test_ecam_alone_on_the_aarch64_preset),
 		cmocka_unit_test(test_moves_race_with_dispatch_and_config_reads),
 	};
 	int rc;

@@ -934,6 +934,76 @@ int vmres_pci_host_conf1_write(struct vmres_pci_host *h, unsigned int port_off, 
  */
 int vmres_pci_host_device(struct vmres_pci_host *h, struct vmres_device *out);
 
+/** Opaque ECAM (memory-mapped configuration) window onto a host's functions. */
+struct vmres_pci_ecam;
+
+/** Bytes of ECAM window per bus: 32 devices x 8 functions x 4 KiB. */
+#define VMRES_PCI_ECAM_BUS_SIZE 0x100000u
+
+/**
+ * vmres_pci_ecam_new() - an ECAM window (PCI Express Base 6.0, 7.2.2) onto the
+ * functions of host @p h, covering buses 0 to @p n_buses - 1, 1 MiB each:
+ *
+ *     offset in the window:  27:20 bus | 19:15 device | 14:12 function | 11:0 register
+ *
+ * The host is the one "bus" of functions: attach a function once
+ * (vmres_pci_host_attach()) and it answers both through conf1 (x86) and
+ * through this window; or register only the window (aarch64). The host has
+ * bus 0 only: the other buses of the window read all ones and drop writes,
+ * as do empty slots. Accesses of 1, 2 and 4 bytes within a dword go to the
+ * function's configuration space; one of 8 bytes at a multiple of 8 is split
+ * into its two dwords (low first); any other (crossing a dword, or 8 bytes
+ * unaligned) reads all ones and is dropped.
+ * @param h the host (must outlive the window).
+ * @param n_buses 1 to 256.
+ * @param out receives the window; free it with vmres_pci_ecam_free().
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ERANGE for another
+ *   @p n_buses; VMRES_ENOMEM.
+ * Context: any thread.
+ */
+int vmres_pci_ecam_new(struct vmres_pci_host *h, unsigned int n_buses, struct vmres_pci_ecam **out);
+
+/**
+ * vmres_pci_ecam_free() - destroy a window (not its host).
+ * @param e the window, or NULL; nothing may dispatch to it any more.
+ */
+void vmres_pci_ecam_free(struct vmres_pci_ecam *e);
+
+/**
+ * vmres_pci_ecam_read() - a guest read at @p offset of the window.
+ * @param e the window.
+ * @param offset below n_buses MiB.
+ * @param size 1, 2, 4 or 8.
+ * @param val receives the value (all ones where nothing answers).
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ERANGE for an offset
+ *   outside the window; VMRES_EACCESS for another size.
+ * Context: any thread, bus handlers included; takes the host's mutex, then
+ *   the addressed function's.
+ */
+int vmres_pci_ecam_read(struct vmres_pci_ecam *e, uint64_t offset, unsigned int size,
+			uint64_t *val);
+
+/**
+ * vmres_pci_ecam_write() - a guest write at @p offset of the window.
+ * @return as vmres_pci_ecam_read().
+ * Context: as vmres_pci_ecam_read(); the function may call its mapper.
+ */
+int vmres_pci_ecam_write(struct vmres_pci_ecam *e, uint64_t offset, unsigned int size,
+			 uint64_t val);
+
+/**
+ * vmres_pci_ecam_device() - the window as a vmres device: register it with
+ * one MMIO range of n_buses MiB (the x86_64 preset pre-reserves 256 MiB at
+ * 0xe0000000 in "mmio32", the aarch64 preset 256 MiB at 0x40_1000_0000 as the
+ * pool "pci-ecam"; both labelled "pci ecam").
+ * Its release callback is NULL, as for vmres_pci_host_device().
+ * @param e the window.
+ * @param out receives the device (name "pci-ecam", opaque @p e).
+ * @return 0; VMRES_EINVAL for NULL pointers.
+ * Context: any thread.
+ */
+int vmres_pci_ecam_device(struct vmres_pci_ecam *e, struct vmres_device *out);
+
 #ifdef __cplusplus
 }
 #endif
