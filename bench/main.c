@@ -63,6 +63,10 @@ static const struct workload workloads[] = {
 	/* Not in WORKLOADS.md: bus-dispatch with devices that take the caller. */
 	{"bus-dispatch-ctx", bench_bus_dispatch_ctx, 10000000, 16},
 	{"bus-dispatch-ctx", bench_bus_dispatch_ctx, 10000000, 4096},
+	/* Not in WORKLOADS.md: pci-*, bench_pci.c */
+	{"pci-msix-write", bench_pci_msix_write, 10000000, 2048},
+	{"pci-msix-retarget", bench_pci_msix_retarget, 100000, 64},
+	{"pci-ecam-read", bench_pci_ecam_read, 10000000, 32},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
