@@ -257,8 +257,9 @@ struct vmres_pci_msix {
 	unsigned int res_index;
 };
 
-/** PCI Express capability ID and the capability's size (version 2, endpoint). */
-#define VMRES_PCI_CAP_ID_EXP   0x10
+/** PCI Express capability ID. */
+#define VMRES_PCI_CAP_ID_EXP 0x10
+/** Bytes of the PCI Express capability (version 2, endpoint). */
 #define VMRES_PCI_EXP_CAP_SIZE 0x3c
 /** Bytes of a PCI Express function's configuration space. */
 #define VMRES_PCIE_CONFIG_SIZE 4096
