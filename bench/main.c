@@ -67,6 +67,10 @@ static const struct workload workloads[] = {
 	 * slot through the fake KVM seam (bench_kvmres.c). */
 	{"kvmres-bar-move", bench_kvmres_bar_move, 100000, 16},
 	{"kvmres-bar-move", bench_kvmres_bar_move, 10000, 4096},
+	/* Not in WORKLOADS.md: pci-*, bench_pci.c */
+	{"pci-msix-write", bench_pci_msix_write, 10000000, 2048},
+	{"pci-msix-retarget", bench_pci_msix_retarget, 100000, 64},
+	{"pci-ecam-read", bench_pci_ecam_read, 10000000, 32},
 };
 
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))

@@ -71,6 +71,29 @@ struct msi {
 	uint32_t seen_mask;
 };
 
+/* One MSI-X vector: its table entry and what the helper did with it. */
+struct msix_vec {
+	uint32_t entry[4];		 /* address low, address high, data, vector control */
+	struct vmres_msi_msg routed_msg; /* what the mapper holds, if routed */
+	bool routed;
+	bool pending; /* the device's bit, without sources */
+	struct vmres_irq_src *src;
+};
+
+struct msix {
+	unsigned int off; /* 0: no capability */
+	unsigned int vectors;
+	unsigned int res_index;
+	/* where the table and PBA are: resource index of the BAR, offset, length */
+	unsigned int table_res, pba_res;
+	uint64_t table_off, table_len, pba_off, pba_len;
+	struct msix_vec *vec;
+	bool have_srcs;
+	int last_error;
+	/* what msi_changed last reported */
+	uint16_t seen_ctrl;
+};
+
 struct devmgr_binding {
 	struct vmres_devmgr *m;
 	uint32_t instance;
@@ -78,11 +101,18 @@ struct devmgr_binding {
 
 struct vmres_pci_func {
 	pthread_mutex_t lock; /* recursive: callbacks may call back in */
-	uint8_t cfg[VMRES_PCI_CONFIG_SIZE];
-	uint8_t wmask[VMRES_PCI_CONFIG_SIZE];
-	bool library_owned[VMRES_PCI_CONFIG_SIZE];
+	uint8_t cfg[VMRES_PCIE_CONFIG_SIZE];
+	uint8_t wmask[VMRES_PCIE_CONFIG_SIZE];
+	bool library_owned[VMRES_PCIE_CONFIG_SIZE];
+	unsigned int space; /* bytes of configuration space: 256, or 4096 for PCI Express */
 	struct bar bars[VMRES_PCI_NUM_BARS];
 	struct msi msi;
+	struct msix msix;
+	unsigned int express_off; /* 0: conventional */
+	unsigned int n_ext, last_ext;
+	struct {
+		unsigned int off, len;
+	} ext[MAX_ADDED_CAPS];
 	unsigned int last_cap; /* offset of the last capability in the list, 0 if none */
 	unsigned int n_added;
 	struct {
@@ -113,6 +143,11 @@ static void put_le(uint8_t *p, unsigned int size, uint32_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
+static uint32_t all_ones(unsigned int size)
+{
+	return size == 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
+}
+
 static uint32_t cfg32(const struct vmres_pci_func *f, unsigned int off)
 {
 	return get_le(f->cfg + off, 4);
@@ -135,10 +170,10 @@ static bool is_pow2(uint64_t x)
 	return x && !(x & (x - 1));
 }
 
-/* An access within one dword of the space. */
+/* An access within one dword of the (largest) space. */
 static int check_access(unsigned int off, unsigned int size)
 {
-	if (off >= VMRES_PCI_CONFIG_SIZE)
+	if (off >= VMRES_PCIE_CONFIG_SIZE)
 		return VMRES_ERANGE;
 	if ((size != 1 && size != 2 && size != 4) || (off & 3u) + size > 4)
 		return VMRES_EACCESS;
@@ -376,6 +411,16 @@ static int bar_of_offset(const struct vmres_pci_func *f, unsigned int off, enum 
 
 /* ---- MSI ---- */
 
+static uint16_t msix_ctrl(const struct vmres_pci_func *f)
+{
+	return f->msix.off ? cfg16(f, f->msix.off + 2) : 0;
+}
+
+static bool msix_enabled(const struct vmres_pci_func *f)
+{
+	return msix_ctrl(f) & VMRES_PCI_MSIX_CTRL_ENABLE;
+}
+
 static unsigned int msi_data_off(const struct msi *m)
 {
 	return m->off + (m->addr64 ? 0xc : 0x8);
@@ -439,6 +484,8 @@ static bool msg_equal(const struct vmres_msi_msg *a, const struct vmres_msi_msg 
 static void msi_sync_sources(struct vmres_pci_func *f, const struct vmres_pci_msi_state *s)
 {
 	struct msi *m = &f->msi;
+	/* MSI and MSI-X both enabled is undefined: MSI-X wins. */
+	bool on = s->enabled && !msix_enabled(f);
 
 	for (unsigned int v = 0; m->have_srcs && v < m->vectors; v++) {
 		struct vmres_irq_src *src = m->srcs[v];
@@ -447,7 +494,7 @@ static void msi_sync_sources(struct vmres_pci_func *f, const struct vmres_pci_ms
 
 		if (masked)
 			(void)vmres_irq_src_mask(src);
-		if (s->enabled && v < s->vectors)
+		if (on && v < s->vectors)
 			(void)vmres_irq_src_enable(src);
 		else
 			(void)vmres_irq_src_disable(src);
@@ -517,6 +564,350 @@ static void msi_written(struct vmres_pci_func *f)
 		f->ops->msi_changed(f->opaque, f);
 }
 
+/* ---- MSI-X ---- */
+
+/* Bytes of the pending-bit array: one bit per vector, in whole qwords. */
+static uint64_t msix_pba_len(unsigned int vectors)
+{
+	return 8 * (((uint64_t)vectors + 63) / 64);
+}
+
+static struct vmres_msi_msg msix_msg(const struct msix_vec *e)
+{
+	return (struct vmres_msi_msg){e->entry[0], e->entry[1], e->entry[2]};
+}
+
+/* Delivered now if it fired: enabled, function and vector unmasked. */
+static bool msix_vec_active(const struct vmres_pci_func *f, const struct msix_vec *e)
+{
+	uint16_t ctrl = msix_ctrl(f);
+
+	return (ctrl & VMRES_PCI_MSIX_CTRL_ENABLE) && !(ctrl & VMRES_PCI_MSIX_CTRL_MASKALL) &&
+	       !(e->entry[3] & VMRES_PCI_MSIX_VECTOR_MASKED);
+}
+
+/* Does the mapper hold the entry's message? */
+static bool msix_vec_routed(const struct msix_vec *e)
+{
+	struct vmres_msi_msg msg = msix_msg(e);
+
+	return e->routed && msg_equal(&e->routed_msg, &msg);
+}
+
+/*
+ * Bring vector @v's route and source in line with the registers: an active
+ * vector's message is routed first, then its source unmasked (which delivers
+ * an interrupt held pending, with that message). A masked source is masked
+ * before it is enabled, so that nothing slips through in between.
+ */
+static void msix_sync_vector(struct vmres_pci_func *f, unsigned int v)
+{
+	struct msix *x = &f->msix;
+	struct msix_vec *e = &x->vec[v];
+	bool active = msix_vec_active(f, e);
+	bool deliver;
+	int rc;
+
+	if (active && !msix_vec_routed(e)) {
+		struct vmres_msi_msg msg = msix_msg(e);
+
+		rc = mapper_reroute(f, x->res_index + v, &msg);
+		x->last_error = rc;
+		if (!rc) {
+			e->routed = true;
+			e->routed_msg = msg;
+		}
+	}
+	if (!x->have_srcs)
+		return;
+	deliver = active && msix_vec_routed(e);
+	if (!deliver)
+		(void)vmres_irq_src_mask(e->src);
+	if (msix_enabled(f))
+		(void)vmres_irq_src_enable(e->src);
+	else
+		(void)vmres_irq_src_disable(e->src);
+	if (deliver) {
+		rc = vmres_irq_src_unmask(e->src);
+		if (rc)
+			x->last_error = rc;
+	}
+}
+
+static bool msix_pending(const struct msix *x, unsigned int v)
+{
+	struct vmres_irq_src_state st;
+
+	if (!x->have_srcs)
+		return x->vec[v].pending;
+	return !vmres_irq_src_get_state(x->vec[v].src, &st) && st.pending;
+}
+
+static void msix_report(struct vmres_pci_func *f, bool mask_changed)
+{
+	uint16_t ctrl = msix_ctrl(f) & (VMRES_PCI_MSIX_CTRL_ENABLE | VMRES_PCI_MSIX_CTRL_MASKALL);
+
+	if (ctrl == f->msix.seen_ctrl && !mask_changed)
+		return;
+	f->msix.seen_ctrl = ctrl;
+	if (f->ops && f->ops->msi_changed)
+		f->ops->msi_changed(f->opaque, f);
+}
+
+/* The guest wrote the capability: enable or function mask may have changed. */
+static void msix_cap_written(struct vmres_pci_func *f, uint16_t old_ctrl)
+{
+	uint16_t ctrl = msix_ctrl(f);
+	struct vmres_pci_msi_state s;
+
+	if (ctrl == old_ctrl)
+		return;
+	for (unsigned int v = 0; v < f->msix.vectors; v++)
+		msix_sync_vector(f, v);
+	if (((ctrl ^ old_ctrl) & VMRES_PCI_MSIX_CTRL_ENABLE) && f->msi.off) {
+		msi_read_state(f, &s);
+		msi_sync_sources(f, &s); /* MSI-X wins over MSI */
+	}
+	msix_report(f, false);
+}
+
+/* Which part of the MSI-X structures does a BAR access touch? */
+enum msix_part { MSIX_NONE, MSIX_TABLE, MSIX_PBA, MSIX_PARTIAL };
+
+static enum msix_part msix_part_of(const struct msix *x, unsigned int res, uint64_t off,
+				   unsigned int size, uint64_t *rel)
+{
+	uint64_t end = off + size;
+
+	if (res == x->table_res && off < x->table_off + x->table_len && x->table_off < end) {
+		*rel = off - x->table_off;
+		return off >= x->table_off && end <= x->table_off + x->table_len ? MSIX_TABLE
+										 : MSIX_PARTIAL;
+	}
+	if (res == x->pba_res && off < x->pba_off + x->pba_len && x->pba_off < end) {
+		*rel = off - x->pba_off;
+		return off >= x->pba_off && end <= x->pba_off + x->pba_len ? MSIX_PBA
+									   : MSIX_PARTIAL;
+	}
+	return MSIX_NONE;
+}
+
+/* Byte @rel of the table or PBA. Function lock held. */
+static uint8_t msix_byte(const struct msix *x, enum msix_part part, uint64_t rel)
+{
+	uint8_t b = 0;
+
+	if (part == MSIX_TABLE)
+		return (uint8_t)(x->vec[rel / 16].entry[(rel % 16) / 4] >> (8 * (rel % 4)));
+	for (unsigned int k = 0; k < 8; k++) {
+		unsigned int v = (unsigned int)(rel * 8 + k);
+
+		if (v < x->vectors && msix_pending(x, v))
+			b |= (uint8_t)(1u << k);
+	}
+	return b;
+}
+
+/* The guest wrote dword @w of vector @v's entry: the bits it may write. */
+static void msix_store(struct msix_vec *e, unsigned int w, uint32_t val)
+{
+	static const uint32_t wmask[4] = {0xfffffffcu, 0xffffffffu, 0xffffffffu,
+					  VMRES_PCI_MSIX_VECTOR_MASKED};
+
+	e->entry[w] = val & wmask[w];
+}
+
+static void msix_table_write(struct vmres_pci_func *f, uint64_t rel, unsigned int size,
+			     uint64_t val)
+{
+	struct msix_vec *e = &f->msix.vec[rel / 16];
+	uint32_t old_mask = e->entry[3];
+
+	/* Aligned dwords and aligned qwords only (PCI Express Base 6.0,
+	 * 6.1.4.2 "MSI-X": other accesses are undefined); others are ignored. */
+	if ((size != 4 && size != 8) || (rel & (size - 1)))
+		return;
+	for (unsigned int k = 0; k < size / 4; k++)
+		msix_store(e, (unsigned int)((rel % 16) / 4) + k, (uint32_t)(val >> (32 * k)));
+	msix_sync_vector(f, (unsigned int)(rel / 16));
+	if (old_mask != e->entry[3])
+		msix_report(f, true);
+}
+
+static int check_bar_access(struct vmres_pci_func *f, unsigned int size)
+{
+	if (!f)
+		return VMRES_EINVAL;
+	if (size != 1 && size != 2 && size != 4 && size != 8)
+		return VMRES_EACCESS;
+	return f->msix.off ? 0 : VMRES_ENOENT;
+}
+
+int vmres_pci_func_bar_read(struct vmres_pci_func *f, unsigned int res_index, uint64_t offset,
+			    unsigned int size, uint64_t *val)
+{
+	enum msix_part part;
+	uint64_t rel = 0, v = 0;
+	int rc;
+
+	if (!val)
+		return VMRES_EINVAL;
+	rc = check_bar_access(f, size);
+	if (rc)
+		return rc;
+	part = msix_part_of(&f->msix, res_index, offset, size, &rel);
+	if (part == MSIX_NONE)
+		return VMRES_ENOENT;
+	if (part == MSIX_PARTIAL) {
+		*val = size == 8 ? UINT64_MAX : (1ull << (8 * size)) - 1;
+		return 0;
+	}
+	pthread_mutex_lock(&f->lock);
+	for (unsigned int k = 0; k < size; k++)
+		v |= (uint64_t)msix_byte(&f->msix, part, rel + k) << (8 * k);
+	pthread_mutex_unlock(&f->lock);
+	*val = v;
+	return 0;
+}
+
+int vmres_pci_func_bar_write(struct vmres_pci_func *f, unsigned int res_index, uint64_t offset,
+			     unsigned int size, uint64_t val)
+{
+	enum msix_part part;
+	uint64_t rel = 0;
+	int rc;
+
+	rc = check_bar_access(f, size);
+	if (rc)
+		return rc;
+	part = msix_part_of(&f->msix, res_index, offset, size, &rel);
+	if (part == MSIX_NONE)
+		return VMRES_ENOENT;
+	if (part != MSIX_TABLE)
+		return 0; /* the PBA is read-only; a partial access is ignored */
+	pthread_mutex_lock(&f->lock);
+	msix_table_write(f, rel, size, val);
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+int vmres_pci_func_msix_get(struct vmres_pci_func *f, struct vmres_pci_msix_state *out)
+{
+	uint16_t ctrl;
+
+	if (!f || !out)
+		return VMRES_EINVAL;
+	if (!f->msix.off)
+		return VMRES_ENOENT;
+	pthread_mutex_lock(&f->lock);
+	ctrl = msix_ctrl(f);
+	memset(out, 0, sizeof(*out));
+	out->enabled = ctrl & VMRES_PCI_MSIX_CTRL_ENABLE;
+	out->function_mask = ctrl & VMRES_PCI_MSIX_CTRL_MASKALL;
+	out->msi_overridden = out->enabled && f->msi.off &&
+			      (cfg16(f, f->msi.off + 2) & VMRES_PCI_MSI_CTRL_ENABLE);
+	out->vectors = f->msix.vectors;
+	out->last_error = f->msix.last_error;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+int vmres_pci_func_msix_vector_get(struct vmres_pci_func *f, unsigned int vector,
+				   struct vmres_pci_msix_vector *out)
+{
+	const struct msix_vec *e;
+
+	if (!f || !out)
+		return VMRES_EINVAL;
+	if (!f->msix.off)
+		return VMRES_ENOENT;
+	if (vector >= f->msix.vectors)
+		return VMRES_ERANGE;
+	pthread_mutex_lock(&f->lock);
+	e = &f->msix.vec[vector];
+	memset(out, 0, sizeof(*out));
+	out->msg = msix_msg(e);
+	out->masked = e->entry[3] & VMRES_PCI_MSIX_VECTOR_MASKED;
+	out->pending = msix_pending(&f->msix, vector);
+	out->routed = e->routed;
+	if (e->routed)
+		out->routed_msg = e->routed_msg;
+	out->active = msix_vec_active(f, e) && msix_vec_routed(e);
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+int vmres_pci_func_msix_set_pending(struct vmres_pci_func *f, unsigned int vector, bool pending)
+{
+	if (!f)
+		return VMRES_EINVAL;
+	if (!f->msix.off)
+		return VMRES_ENOENT;
+	if (vector >= f->msix.vectors)
+		return VMRES_ERANGE;
+	pthread_mutex_lock(&f->lock);
+	f->msix.vec[vector].pending = pending;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+int vmres_pci_func_set_msix_sources(struct vmres_pci_func *f, struct vmres_irq_src *const *srcs,
+				    unsigned int n)
+{
+	if (!f || (n && !srcs))
+		return VMRES_EINVAL;
+	if (!f->msix.off)
+		return VMRES_ENOENT;
+	if (n && n != f->msix.vectors)
+		return VMRES_EINVAL;
+	for (unsigned int v = 0; v < n; v++)
+		if (!srcs[v])
+			return VMRES_EINVAL;
+	pthread_mutex_lock(&f->lock);
+	for (unsigned int v = 0; v < f->msix.vectors; v++) {
+		f->msix.vec[v].src = n ? srcs[v] : NULL;
+		f->msix.vec[v].pending = false;
+	}
+	f->msix.have_srcs = n > 0;
+	for (unsigned int v = 0; v < n; v++)
+		msix_sync_vector(f, v);
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+int vmres_pci_func_fire(struct vmres_pci_func *f, unsigned int vector)
+{
+	struct vmres_pci_msi_state s;
+	int rc;
+
+	if (!f)
+		return VMRES_EINVAL;
+	pthread_mutex_lock(&f->lock);
+	if (msix_enabled(f)) {
+		if (vector >= f->msix.vectors)
+			rc = VMRES_ERANGE;
+		else if (!f->msix.have_srcs)
+			rc = VMRES_ENOTSUP;
+		else
+			rc = vmres_irq_src_trigger(f->msix.vec[vector].src);
+	} else if (f->msi.off && (cfg16(f, f->msi.off + 2) & VMRES_PCI_MSI_CTRL_ENABLE)) {
+		msi_read_state(f, &s);
+		if (vector >= f->msi.vectors)
+			rc = VMRES_ERANGE;
+		else if (vector >= s.vectors)
+			rc = VMRES_ESTATE;
+		else if (!f->msi.have_srcs)
+			rc = VMRES_ENOTSUP;
+		else
+			rc = vmres_irq_src_trigger(f->msi.srcs[vector]);
+	} else {
+		rc = vector >= f->msix.vectors && vector >= f->msi.vectors ? VMRES_ERANGE
+									   : VMRES_ESTATE;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
 /* ---- capabilities ---- */
 
 static void cap_link(struct vmres_pci_func *f, unsigned int off, uint8_t id)
@@ -576,11 +967,77 @@ static void msi_init(struct vmres_pci_func *f, const struct vmres_pci_msi *d)
 	}
 }
 
+static void own(struct vmres_pci_func *f, unsigned int off, unsigned int len)
+{
+	for (unsigned int i = 0; i < len; i++)
+		f->library_owned[off + i] = true;
+}
+
+static void msix_init(struct vmres_pci_func *f, const struct vmres_pci_func_config *cfg,
+		      unsigned int off, struct msix_vec *vec)
+{
+	const struct vmres_pci_msix *d = &cfg->msix;
+	struct msix *x = &f->msix;
+
+	x->off = off;
+	x->vectors = d->vectors;
+	x->res_index = d->res_index;
+	x->table_res = cfg->bars[d->table_bar].res_index;
+	x->table_off = d->table_offset;
+	x->table_len = (uint64_t)d->vectors * VMRES_PCI_MSIX_ENTRY_SIZE;
+	x->pba_res = cfg->bars[d->pba_bar].res_index;
+	x->pba_off = d->pba_offset;
+	x->pba_len = msix_pba_len(d->vectors);
+	x->vec = vec;
+	/* Every vector starts masked (PCI Express Base 6.0, 7.7.2.5). */
+	for (unsigned int v = 0; v < d->vectors; v++)
+		vec[v].entry[3] = VMRES_PCI_MSIX_VECTOR_MASKED;
+	own(f, off, VMRES_PCI_MSIX_CAP_SIZE);
+	cap_link(f, off, VMRES_PCI_CAP_ID_MSIX);
+	set_reg(f, off + 2, 2, d->vectors - 1,
+		VMRES_PCI_MSIX_CTRL_ENABLE | VMRES_PCI_MSIX_CTRL_MASKALL);
+	set_reg(f, off + 4, 4, d->table_offset | d->table_bar, 0);
+	set_reg(f, off + 8, 4, d->pba_offset | d->pba_bar, 0);
+}
+
+/*
+ * A PCI Express capability, version 2 (PCI Express Base 6.0, 7.5.3): 128-byte
+ * payloads, role-based error reporting, device control writable; an endpoint
+ * has a x1 2.5 GT/s link that is always up, an integrated endpoint none.
+ * Nothing else is implemented (slot and root registers read 0).
+ */
+static void express_init(struct vmres_pci_func *f, unsigned int off, bool integrated)
+{
+	f->express_off = off;
+	f->space = VMRES_PCIE_CONFIG_SIZE;
+	own(f, off, VMRES_PCI_EXP_CAP_SIZE);
+	cap_link(f, off, VMRES_PCI_CAP_ID_EXP);
+	set_reg(f, off + 0x02, 2, 0x0002 | (integrated ? 0x90 : 0x00), 0);
+	set_reg(f, off + 0x04, 4, 0x00008000, 0);  /* devcap: role-based errors */
+	set_reg(f, off + 0x08, 2, 0x2810, 0x7fff); /* devctl: RO, no snoop, 512 B reads */
+	if (!integrated) {
+		set_reg(f, off + 0x0c, 4, 0x00000011, 0); /* linkcap: 2.5 GT/s, x1 */
+		set_reg(f, off + 0x10, 2, 0, 0x03cb);	  /* linkctl */
+		set_reg(f, off + 0x12, 2, 0x0011, 0);	  /* linksta: 2.5 GT/s, x1 */
+		set_reg(f, off + 0x2c, 4, 0x00000002, 0); /* linkcap2: 2.5 GT/s supported */
+		set_reg(f, off + 0x30, 2, 0x0001, 0);	  /* linkctl2: target 2.5 GT/s */
+	}
+	/* No extended capability: a zero header at 0x100 until one is added. */
+	own(f, VMRES_PCIE_EXT_CAP_START, 4);
+}
+
 static bool overlaps_msi(const struct vmres_pci_func *f, unsigned int off, unsigned int size)
 {
 	const struct msi *m = &f->msi;
 
 	return m->off && off < m->off + m->len && m->off < off + size;
+}
+
+static bool overlaps_msix(const struct vmres_pci_func *f, unsigned int off, unsigned int size)
+{
+	const struct msix *x = &f->msix;
+
+	return x->off && off < x->off + VMRES_PCI_MSIX_CAP_SIZE && x->off < off + size;
 }
 
 /* ---- creation ---- */
@@ -622,6 +1079,80 @@ static int check_bar(const struct vmres_pci_bar *d, const struct vmres_pci_bar *
 	return 0;
 }
 
+/* Is BAR slot @p slot a memory BAR (the low slot of a MEM64)? */
+static bool is_mem_bar(const struct vmres_pci_func_config *cfg, unsigned int slot)
+{
+	if (slot >= VMRES_PCI_NUM_BARS)
+		return false;
+	if (slot > 0 && cfg->bars[slot - 1].kind == VMRES_PCI_BAR_MEM64)
+		return false;
+	return cfg->bars[slot].kind == VMRES_PCI_BAR_MEM32 ||
+	       cfg->bars[slot].kind == VMRES_PCI_BAR_MEM64;
+}
+
+/* The table and PBA: aligned, inside their BARs, apart. */
+static int check_msix(const struct vmres_pci_func_config *cfg)
+{
+	const struct vmres_pci_msix *d = &cfg->msix;
+	uint64_t tlen = (uint64_t)d->vectors * VMRES_PCI_MSIX_ENTRY_SIZE;
+	uint64_t plen = msix_pba_len(d->vectors);
+
+	if (!d->vectors)
+		return 0;
+	if (d->vectors > VMRES_PCI_MSIX_MAX_VECTORS || !is_mem_bar(cfg, d->table_bar) ||
+	    !is_mem_bar(cfg, d->pba_bar))
+		return VMRES_EINVAL;
+	if ((d->table_offset & 7u) || (d->pba_offset & 7u))
+		return VMRES_EMISALIGNED;
+	if (d->table_offset + tlen > cfg->bars[d->table_bar].size ||
+	    d->pba_offset + plen > cfg->bars[d->pba_bar].size)
+		return VMRES_ERANGE;
+	if (d->table_bar == d->pba_bar && d->table_offset < d->pba_offset + plen &&
+	    d->pba_offset < d->table_offset + tlen)
+		return VMRES_EOVERLAP;
+	return 0;
+}
+
+struct cap_places {
+	unsigned int msix, express;
+};
+
+/* Where the MSI-X and PCI Express capabilities go: as declared, or one after
+ * the other after MSI. */
+static int place_caps(const struct vmres_pci_func_config *cfg, struct cap_places *out)
+{
+	unsigned int msi_off = cfg->msi.offset ? cfg->msi.offset : HEADER_END;
+	unsigned int msi_len = cfg->msi.vectors ? msi_cap_len(&cfg->msi) : 0;
+	unsigned int next = cfg->msi.vectors ? msi_off + msi_len : HEADER_END;
+	struct {
+		bool on;
+		unsigned int off, len;
+	} c[2] = {
+		{cfg->msix.vectors != 0, cfg->msix.offset, VMRES_PCI_MSIX_CAP_SIZE},
+		{cfg->express.enabled, cfg->express.offset, VMRES_PCI_EXP_CAP_SIZE},
+	};
+
+	for (unsigned int i = 0; i < 2; i++) {
+		if (!c[i].on)
+			continue;
+		if (!c[i].off)
+			c[i].off = next;
+		if ((c[i].off & 3u) || c[i].off < HEADER_END ||
+		    c[i].off + c[i].len > VMRES_PCI_CONFIG_SIZE)
+			return VMRES_EINVAL;
+		if (msi_len && c[i].off < msi_off + msi_len && msi_off < c[i].off + c[i].len)
+			return VMRES_EOVERLAP;
+		if (i == 1 && c[0].on && c[1].off < c[0].off + c[0].len &&
+		    c[0].off < c[1].off + c[1].len)
+			return VMRES_EOVERLAP;
+		if (c[i].off + c[i].len > next)
+			next = c[i].off + c[i].len;
+	}
+	if (out)
+		*out = (struct cap_places){c[0].off, c[1].off};
+	return 0;
+}
+
 static int check_config(const struct vmres_pci_func_config *cfg)
 {
 	const struct vmres_pci_msi *msi = &cfg->msi;
@@ -650,7 +1181,10 @@ static int check_config(const struct vmres_pci_func_config *cfg)
 		if ((off & 3u) || off < HEADER_END || off + len > VMRES_PCI_CONFIG_SIZE)
 			return VMRES_EINVAL;
 	}
-	return 0;
+	rc = check_msix(cfg);
+	if (rc)
+		return rc;
+	return place_caps(cfg, NULL);
 }
 
 static int init_lock(pthread_mutex_t *lock, bool recursive)
@@ -713,30 +1247,52 @@ static void init_bars(struct vmres_pci_func *f, const struct vmres_pci_func_conf
 	}
 }
 
-int vmres_pci_func_new(const struct vmres_pci_func_config *cfg, struct vmres_pci_func **out)
+int vmres_pci_func_new(const struct vmres_pci_func_config *cfg_in, struct vmres_pci_func **out)
 {
+	struct vmres_pci_func_config cfg_v1, *cfg = (struct vmres_pci_func_config *)cfg_in;
+	struct cap_places places = {0};
 	struct vmres_pci_func *f;
+	struct msix_vec *vec = NULL;
 	int rc;
 
-	if (!cfg || !out)
+	if (!cfg_in || !out)
 		return VMRES_EINVAL;
+	if (cfg_in->version == 1) {
+		/* A version-1 description ends before msix: read no further. */
+		memset(&cfg_v1, 0, sizeof(cfg_v1));
+		memcpy(&cfg_v1, cfg_in, offsetof(struct vmres_pci_func_config, msix));
+		cfg_v1.version = VMRES_PCI_FUNC_CONFIG_VERSION;
+		cfg = &cfg_v1;
+	}
 	rc = check_config(cfg);
 	if (rc)
 		return rc;
+	(void)place_caps(cfg, &places);
 	f = calloc(1, sizeof(*f));
-	if (!f)
+	if (cfg->msix.vectors)
+		vec = calloc(cfg->msix.vectors, sizeof(*vec));
+	if (!f || (cfg->msix.vectors && !vec)) {
+		free(vec);
+		free(f);
 		return VMRES_ENOMEM;
+	}
 	rc = init_lock(&f->lock, true);
 	if (rc) {
+		free(vec);
 		free(f);
 		return rc;
 	}
 	f->ops = cfg->ops;
 	f->opaque = cfg->opaque;
+	f->space = VMRES_PCI_CONFIG_SIZE;
 	init_header(f, cfg);
 	init_bars(f, cfg);
 	if (cfg->msi.vectors)
 		msi_init(f, &cfg->msi);
+	if (cfg->msix.vectors)
+		msix_init(f, cfg, places.msix, vec);
+	if (cfg->express.enabled)
+		express_init(f, places.express, cfg->express.integrated);
 	*out = f;
 	return 0;
 }
@@ -746,6 +1302,7 @@ void vmres_pci_func_free(struct vmres_pci_func *f)
 	if (!f)
 		return;
 	pthread_mutex_destroy(&f->lock);
+	free(f->msix.vec);
 	free(f);
 }
 
@@ -754,8 +1311,9 @@ int vmres_pci_func_set_mapper(struct vmres_pci_func *f, const struct vmres_pci_m
 {
 	if (!f)
 		return VMRES_EINVAL;
-	if (mapper && (mapper->version != VMRES_PCI_MAPPER_VERSION || !mapper->move ||
-		       !mapper->map || !mapper->unmap || (f->msi.off && !mapper->reroute_msi)))
+	if (mapper &&
+	    (mapper->version != VMRES_PCI_MAPPER_VERSION || !mapper->move || !mapper->map ||
+	     !mapper->unmap || ((f->msi.off || f->msix.off) && !mapper->reroute_msi)))
 		return VMRES_EINVAL;
 	pthread_mutex_lock(&f->lock);
 	f->mapper = mapper;
@@ -787,6 +1345,12 @@ int vmres_pci_func_config_read(struct vmres_pci_func *f, unsigned int off, unsig
 	rc = check_access(off, size);
 	if (rc)
 		return rc;
+	if (off >= f->space) {
+		/* A conventional function's extended space: the Unsupported
+		 * Request a bridge completes with all ones. */
+		*val = all_ones(size);
+		return 0;
+	}
 	pthread_mutex_lock(&f->lock);
 	if (overlaps_msi(f, off, size))
 		msi_refresh_pending(f);
@@ -804,7 +1368,7 @@ int vmres_pci_func_config_write(struct vmres_pci_func *f, unsigned int off, unsi
 				uint32_t val)
 {
 	unsigned int dword = off & ~3u;
-	uint16_t old_cmd;
+	uint16_t old_cmd, old_msix;
 	enum half half = HALF_NONE;
 	int bar, rc;
 
@@ -813,8 +1377,11 @@ int vmres_pci_func_config_write(struct vmres_pci_func *f, unsigned int off, unsi
 	rc = check_access(off, size);
 	if (rc)
 		return rc;
+	if (off >= f->space)
+		return 0; /* dropped, as an Unsupported Request */
 	pthread_mutex_lock(&f->lock);
 	old_cmd = cfg16(f, VMRES_PCI_COMMAND);
+	old_msix = msix_ctrl(f);
 	bar = bar_of_offset(f, dword, &half);
 	if (bar >= 0)
 		bar_latch(&f->bars[bar], half, off & 3u, size, val);
@@ -829,6 +1396,8 @@ int vmres_pci_func_config_write(struct vmres_pci_func *f, unsigned int off, unsi
 		bar_written(f, (unsigned int)bar, half);
 	if (overlaps_msi(f, off, size))
 		msi_written(f);
+	if (overlaps_msix(f, off, size))
+		msix_cap_written(f, old_msix);
 	if (f->ops && f->ops->config_write && touches_device_bytes(f, off, size))
 		f->ops->config_write(f->opaque, f, off, size, val);
 	pthread_mutex_unlock(&f->lock);
@@ -845,6 +1414,8 @@ int vmres_pci_func_define(struct vmres_pci_func *f, unsigned int off, unsigned i
 	rc = check_access(off, size);
 	if (rc)
 		return rc;
+	if (off >= f->space)
+		return VMRES_ERANGE;
 	pthread_mutex_lock(&f->lock);
 	for (unsigned int i = 0; i < size; i++) {
 		if (f->library_owned[off + i]) {
@@ -869,8 +1440,9 @@ int vmres_pci_func_add_capability(struct vmres_pci_func *f, unsigned int off, ui
 	if (off < HEADER_END || off >= VMRES_PCI_CONFIG_SIZE || len > VMRES_PCI_CONFIG_SIZE - off)
 		return VMRES_ERANGE;
 	pthread_mutex_lock(&f->lock);
-	if (overlaps_msi(f, off, len))
-		rc = VMRES_EOVERLAP;
+	for (unsigned int i = 0; i < len; i++)
+		if (f->library_owned[off + i])
+			rc = VMRES_EOVERLAP; /* MSI, MSI-X, PCI Express, another's header */
 	for (unsigned int i = 0; !rc && i < f->n_added; i++)
 		if (off < f->added[i].off + f->added[i].len && f->added[i].off < off + len)
 			rc = VMRES_EOVERLAP;
@@ -881,6 +1453,46 @@ int vmres_pci_func_add_capability(struct vmres_pci_func *f, unsigned int off, ui
 		f->added[f->n_added].len = len;
 		f->n_added++;
 		cap_link(f, off, cap_id);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int vmres_pci_func_add_ext_capability(struct vmres_pci_func *f, unsigned int off, uint16_t cap_id,
+				      unsigned int version, unsigned int len)
+{
+	int rc = 0;
+
+	if (!f || len < 4 || version > 15)
+		return VMRES_EINVAL;
+	if (!f->express_off)
+		return VMRES_ENOTSUP;
+	if (off & 3u)
+		return VMRES_EMISALIGNED;
+	if (off < VMRES_PCIE_EXT_CAP_START || off >= VMRES_PCIE_CONFIG_SIZE ||
+	    len > VMRES_PCIE_CONFIG_SIZE - off)
+		return VMRES_ERANGE;
+	pthread_mutex_lock(&f->lock);
+	if (!f->n_ext && off != VMRES_PCIE_EXT_CAP_START)
+		rc = VMRES_EINVAL; /* the list starts at 0x100 */
+	for (unsigned int i = 0; !rc && i < f->n_ext; i++)
+		if (off < f->ext[i].off + f->ext[i].len && f->ext[i].off < off + len)
+			rc = VMRES_EOVERLAP;
+	for (unsigned int i = 0; !rc && f->n_ext && i < len; i++)
+		if (f->library_owned[off + i])
+			rc = VMRES_EOVERLAP;
+	if (!rc && f->n_ext == MAX_ADDED_CAPS)
+		rc = VMRES_EFULL;
+	if (!rc) {
+		f->ext[f->n_ext].off = off;
+		f->ext[f->n_ext].len = len;
+		f->n_ext++;
+		own(f, off, 4);
+		set_reg(f, off, 4, cap_id | (uint32_t)version << 16, 0);
+		if (f->last_ext)
+			put_le(f->cfg + f->last_ext, 4,
+			       (cfg32(f, f->last_ext) & 0xfffffu) | (uint32_t)off << 20);
+		f->last_ext = off;
 	}
 	pthread_mutex_unlock(&f->lock);
 	return rc;
@@ -1037,6 +1649,8 @@ static size_t resources_needed(const struct vmres_pci_func *f)
 			need = (size_t)f->bars[i].res_index + 1;
 	if (f->msi.off && f->msi.res_index + f->msi.vectors > need)
 		need = (size_t)f->msi.res_index + f->msi.vectors;
+	if (f->msix.off && f->msix.res_index + f->msix.vectors > need)
+		need = (size_t)f->msix.res_index + f->msix.vectors;
 	return need;
 }
 
@@ -1053,6 +1667,9 @@ static int check_resources(const struct vmres_pci_func *f, const struct vmres_re
 	}
 	for (unsigned int v = 0; f->msi.off && v < f->msi.vectors; v++)
 		if (res[f->msi.res_index + v].kind != VMRES_RES_MSI)
+			return VMRES_EKIND;
+	for (unsigned int v = 0; f->msix.off && v < f->msix.vectors; v++)
+		if (res[f->msix.res_index + v].kind != VMRES_RES_MSI)
 			return VMRES_EKIND;
 	return 0;
 }
@@ -1350,6 +1967,8 @@ int vmres_pci_func_save_state(struct vmres_pci_func *f, void *buf, size_t len)
 		return VMRES_EINVAL;
 	if (len < VMRES_PCI_FUNC_STATE_SIZE)
 		return VMRES_ESIZE;
+	if (f->msix.off || f->express_off)
+		return VMRES_ENOTSUP;
 	pthread_mutex_lock(&f->lock);
 	if (f->msi.off)
 		msi_refresh_pending(f);
@@ -1364,6 +1983,8 @@ static int state_check_func(struct vmres_pci_func *f, const void *state, struct 
 	int rc;
 
 	memset(t, 0, sizeof(*t));
+	if (f->msix.off || f->express_off)
+		return VMRES_ENOTSUP; /* the saved layout holds neither */
 	rc = state_decode(t, state);
 	if (!rc && f->mapper)
 		rc = VMRES_ESTATE;
@@ -1509,6 +2130,8 @@ int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32
 			bar_set_reg_addr(f, i, b->mapped_base);
 		}
 		memset(f->msi.routed, 0, sizeof(f->msi.routed));
+		for (unsigned int v = 0; v < f->msix.vectors; v++)
+			f->msix.vec[v].routed = false;
 		f->binding = (struct devmgr_binding){m, instance};
 		f->mapper = &devmgr_mapper;
 		f->mapper_ctx = &f->binding;
@@ -1631,11 +2254,6 @@ static int check_port_access(unsigned int port_off, unsigned int size)
 	return 0;
 }
 
-static uint32_t all_ones(unsigned int size)
-{
-	return size == 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
-}
-
 /* The function and register a data-port access goes to, or NULL. Host lock held. */
 static struct vmres_pci_func *conf1_target(const struct vmres_pci_host *h, unsigned int port_off,
 					   unsigned int *reg)
@@ -1729,6 +2347,148 @@ int vmres_pci_host_device(struct vmres_pci_host *h, struct vmres_device *out)
 	dev.opaque = h;
 	dev.read = host_dev_read;
 	dev.write = host_dev_write;
+	*out = dev;
+	return 0;
+}
+
+/* ---- ECAM ---- */
+
+struct vmres_pci_ecam {
+	struct vmres_pci_host *host;
+	uint64_t size;
+};
+
+int vmres_pci_ecam_new(struct vmres_pci_host *h, unsigned int n_buses, struct vmres_pci_ecam **out)
+{
+	struct vmres_pci_ecam *e;
+
+	if (!h || !out)
+		return VMRES_EINVAL;
+	if (n_buses < 1 || n_buses > 256)
+		return VMRES_ERANGE;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return VMRES_ENOMEM;
+	e->host = h;
+	e->size = (uint64_t)n_buses * VMRES_PCI_ECAM_BUS_SIZE;
+	*out = e;
+	return 0;
+}
+
+void vmres_pci_ecam_free(struct vmres_pci_ecam *e)
+{
+	free(e);
+}
+
+static int ecam_check(const struct vmres_pci_ecam *e, uint64_t offset, unsigned int size)
+{
+	if (offset >= e->size)
+		return VMRES_ERANGE;
+	if (size != 1 && size != 2 && size != 4 && size != 8)
+		return VMRES_EACCESS;
+	return 0;
+}
+
+/* The function a window offset addresses (bus 0 only), or NULL. Host lock held. */
+static struct vmres_pci_func *ecam_target(const struct vmres_pci_ecam *e, uint64_t offset)
+{
+	if (offset >> 20)
+		return NULL;
+	return e->host->funcs[(offset >> 15) & 0x1f][(offset >> 12) & 0x7];
+}
+
+/* A dword or smaller access within one dword. Host lock held. */
+static uint32_t ecam_read1(const struct vmres_pci_ecam *e, uint64_t offset, unsigned int size)
+{
+	struct vmres_pci_func *f = ecam_target(e, offset);
+	uint32_t v;
+
+	if (!f || vmres_pci_func_config_read(f, (unsigned int)(offset & 0xfff), size, &v))
+		return all_ones(size);
+	return v;
+}
+
+static void ecam_write1(const struct vmres_pci_ecam *e, uint64_t offset, unsigned int size,
+			uint32_t val)
+{
+	struct vmres_pci_func *f = ecam_target(e, offset);
+
+	if (f)
+		(void)vmres_pci_func_config_write(f, (unsigned int)(offset & 0xfff), size, val);
+}
+
+int vmres_pci_ecam_read(struct vmres_pci_ecam *e, uint64_t offset, unsigned int size, uint64_t *val)
+{
+	uint64_t v;
+	int rc;
+
+	if (!e || !val)
+		return VMRES_EINVAL;
+	rc = ecam_check(e, offset, size);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&e->host->lock);
+	if (size == 8 && !(offset & 7))
+		v = ecam_read1(e, offset, 4) | (uint64_t)ecam_read1(e, offset + 4, 4) << 32;
+	else if (size < 8 && (offset & 3) + size <= 4)
+		v = ecam_read1(e, offset, size);
+	else
+		v = size == 8 ? UINT64_MAX : all_ones(size);
+	pthread_mutex_unlock(&e->host->lock);
+	*val = v;
+	return 0;
+}
+
+int vmres_pci_ecam_write(struct vmres_pci_ecam *e, uint64_t offset, unsigned int size, uint64_t val)
+{
+	int rc;
+
+	if (!e)
+		return VMRES_EINVAL;
+	rc = ecam_check(e, offset, size);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&e->host->lock);
+	if (size == 8 && !(offset & 7)) {
+		ecam_write1(e, offset, 4, (uint32_t)val);
+		ecam_write1(e, offset + 4, 4, (uint32_t)(val >> 32));
+	} else if (size < 8 && (offset & 3) + size <= 4) {
+		ecam_write1(e, offset, size, (uint32_t)val);
+	}
+	pthread_mutex_unlock(&e->host->lock);
+	return 0;
+}
+
+static uint64_t ecam_dev_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+			      unsigned int size)
+{
+	uint64_t v;
+
+	(void)range;
+	(void)addr;
+	if (vmres_pci_ecam_read(opaque, offset, size, &v))
+		return UINT64_MAX;
+	return v;
+}
+
+static void ecam_dev_write(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+			   unsigned int size, uint64_t value)
+{
+	(void)range;
+	(void)addr;
+	(void)vmres_pci_ecam_write(opaque, offset, size, value);
+}
+
+int vmres_pci_ecam_device(struct vmres_pci_ecam *e, struct vmres_device *out)
+{
+	struct vmres_device dev = VMRES_DEVICE_INIT;
+
+	if (!e || !out)
+		return VMRES_EINVAL;
+	dev.name = "pci-ecam";
+	dev.opaque = e;
+	dev.read = ecam_dev_read;
+	dev.write = ecam_dev_write;
 	*out = dev;
 	return 0;
 }

@@ -653,8 +653,8 @@ static void test_register_ex_allocates_requests_for_the_device_owner(void **stat
 		vmres_devmgr_find(m, VMRES_SPACE_PIO, out[4].u.addr.base, &found, NULL, NULL), 0);
 	assert_int_equal(found, id);
 	/* a move keeps the allocator in step: the resource names its pool */
-	assert_int_equal(vmres_devmgr_move_range(m, id, 1, 0xe0000000), 0);
-	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xe0000000, &info), 0);
+	assert_int_equal(vmres_devmgr_move_range(m, id, 1, 0xd0000000), 0);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xd0000000, &info), 0);
 	assert_int_equal(info.owner, 42);
 	assert_int_equal(info.res.u.addr.align, 0x1000);
 	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", out[1].u.addr.base, &info),
@@ -890,7 +890,7 @@ static void test_unregister_release_gives_back_the_device_resources_only(void **
 	assert_int_equal(vmres_devmgr_get(m, id, NULL, out, NULL, 0), 0);
 	/* the same owner holds something else too */
 	assert_int_equal(vmres_devmgr_alloc(m, q, 1, 9, &kept, 1, &n, NULL), 0);
-	assert_int_equal(vmres_devmgr_move_range(m, id, 1, 0xe0000000), 0);
+	assert_int_equal(vmres_devmgr_move_range(m, id, 1, 0xd0000000), 0);
 	/* a parent with a child: refused, nothing released */
 	tdev_init(&child, "child", m);
 	assert_int_equal(vmres_devmgr_register(m, &child.dev, id, NULL, 0, &ic), 0);
@@ -905,7 +905,7 @@ static void test_unregister_release_gives_back_the_device_resources_only(void **
 	assert_int_equal(vmres_devmgr_unregister_release(m, id), 0);
 	assert_int_equal(vmres_devmgr_get(m, id, NULL, NULL, NULL, 0), VMRES_EDEVICE);
 	/* where it was moved to, and its MSI, are free; the other allocation stays */
-	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xe0000000, &info), VMRES_ENOENT);
+	assert_int_equal(vmres_sysalloc_find(sa, "mmio32", 0xd0000000, &info), VMRES_ENOENT);
 	o = (struct vmres_devmgr_register_opts)VMRES_DEVMGR_REGISTER_OPTS_INIT;
 	assert_int_equal(vmres_devmgr_alloc(m, &q[1], 1, 10, out, 1, &n, NULL), 0);
 	assert_int_equal(vmres_sysalloc_find(sa, "gsi-msi", out[0].u.msi.gsi, &info), 0);

@@ -1354,7 +1354,7 @@ static void scenario_devmgr(struct ctx *c)
 		uint64_t base5;
 
 		CALL(c, 0, NO_OUT,
-		     vmres_devmgr_move_range(c->m, inst[i], 0, 0xe0000000 + i * 0x10000));
+		     vmres_devmgr_move_range(c->m, inst[i], 0, 0xd0000000 + i * 0x10000));
 		CALL(c, 0, NO_OUT, vmres_devmgr_unmap_range(c->m, inst[i], 1));
 		/* overlapping moves, mapped and unmapped, then all mapped at once */
 		base5 = 0xf0000000 + i * 0x10000;
@@ -1374,7 +1374,7 @@ static void scenario_devmgr(struct ctx *c)
 			     vmres_devmgr_move_range(c->m, inst[i], 0,
 						     0x1400000000ull + i * 0x10000));
 			CALL(c, 0, NO_OUT,
-			     vmres_devmgr_move_range(c->m, inst[i], 0, 0xe8000000 + i * 0x10000));
+			     vmres_devmgr_move_range(c->m, inst[i], 0, 0xd8000000 + i * 0x10000));
 		}
 		if (i % 2) {
 			CALL(c, 0, NO_OUT, vmres_devmgr_map_range(c->m, inst[i], 1));

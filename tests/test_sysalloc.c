@@ -1434,7 +1434,7 @@ static void test_foreach_replay_rebuilds_the_same_state(void **state)
 	assert_string_equal(o.name[2], "idle");
 	assert_int_equal(o.owner[3], VMRES_SYSALLOC_OWNER_PLATFORM);
 	assert_string_equal(o.name[3], "platform");
-	assert_int_equal(o.count[3], 16 + 3 + 8);
+	assert_int_equal(o.count[3], 16 + 4 + 8);
 	assert_int_equal(vmres_sysalloc_foreach_owner(sa, NULL, NULL), VMRES_EINVAL);
 
 	int seen = 0;

@@ -56,6 +56,22 @@
  *    vmres_pci_func_msi_get() and raises or holds its interrupts accordingly,
  *    or hands its interrupt sources (irq.h) to vmres_pci_func_set_msi_sources()
  *    and the helper enables, disables, masks and unmasks them itself.
+ *  - MSI-X: the helper owns the table and pending-bit array inside the BARs
+ *    (the device's BAR handler forwards to vmres_pci_func_bar_read() and
+ *    _write() first, so they follow their BAR wherever it moves), routes each
+ *    active vector (enabled, function and vector unmasked) through the mapper
+ *    (vmres_devmgr_reroute_msi() on resource msix.res_index + v) when it
+ *    becomes active or its message changes while active, and drives the
+ *    sources given to vmres_pci_func_set_msix_sources(): an interrupt fired
+ *    while its vector is masked is pending, and is delivered once on unmask
+ *    with the message in force then. vmres_pci_func_fire() raises a vector of
+ *    whichever of MSI-X or MSI is enabled; with both enabled (undefined by
+ *    the specification) MSI-X wins and MSI delivers nothing.
+ *  - PCI Express: a function with the PCI Express capability has 4 KiB of
+ *    configuration space, with an extended capability list from 0x100
+ *    (vmres_pci_func_add_ext_capability()); a conventional one answers the
+ *    extended offsets with all ones. An ECAM window (vmres_pci_ecam_new())
+ *    reaches a host's functions by memory accesses, beside conf1 or alone.
  *
  * A VMM puts it together like this (error checks left out):
  *
@@ -78,8 +94,11 @@
  *     // guest enables memory decode (firmware, or pci_enable_device(), does)
  *     vmres_pci_host_attach(host, 1, 0, fn);        // 00:01.0
  *
- * Cost: a config access is O(1) (bytes of a 256-byte array plus at most one
- * mapper call per BAR); memory is about 1.5 KiB per function and 2 KiB per host.
+ * Cost: a config access is O(1) (bytes of a 4 KiB array plus at most one
+ * mapper call per BAR); an MSI-X table access is O(1) (plus one mapper call
+ * when a vector's route changes), enable and function-mask changes O(vectors).
+ * Memory is about 13 KiB per function plus 48 bytes per MSI-X vector, and 2 KiB
+ * per host.
  *
  * Context: each function has its own mutex, taken by every call on it, so
  * config accesses may come from any vCPU thread; mapper calls are made under
@@ -199,6 +218,65 @@ struct vmres_pci_msi {
 	unsigned int res_index;
 };
 
+/** Most MSI-X vectors a function can have (a table size field of 11 bits). */
+#define VMRES_PCI_MSIX_MAX_VECTORS 2048
+/** Bytes of one MSI-X table entry: address low, address high, data, vector control. */
+#define VMRES_PCI_MSIX_ENTRY_SIZE 16
+
+/** MSI-X capability: ID, message control bits, vector control bit. */
+#define VMRES_PCI_CAP_ID_MSIX	     0x11
+#define VMRES_PCI_MSIX_CTRL_ENABLE   0x8000u /**< MSI-X enable */
+#define VMRES_PCI_MSIX_CTRL_MASKALL  0x4000u /**< function mask */
+#define VMRES_PCI_MSIX_VECTOR_MASKED 0x1u    /**< vector control: mask bit */
+/** Bytes of the MSI-X capability in configuration space. */
+#define VMRES_PCI_MSIX_CAP_SIZE 12
+
+/**
+ * The MSI-X capability as the device declares it. The table (16 bytes per
+ * vector) and the pending-bit array (one bit per vector, in whole qwords) each
+ * live in a memory BAR at an offset, possibly the same BAR:
+ *
+ *     BAR table_bar:  table_offset ->  entry 0: addr lo | addr hi | data | ctrl
+ *                                      entry 1 ...      (vectors x 16 bytes)
+ *     BAR pba_bar:    pba_offset   ->  bits 0-63 | bits 64-127 ... (8-byte words)
+ *
+ * The helper owns both: the device's BAR handler forwards to
+ * vmres_pci_func_bar_read() and vmres_pci_func_bar_write() first.
+ */
+struct vmres_pci_msix {
+	/** 0: no MSI-X capability; else 1 to VMRES_PCI_MSIX_MAX_VECTORS. */
+	unsigned int vectors;
+	/** Config offset of the capability: dword aligned, >= 0x40; 0 places it
+	 * right after the MSI capability (at 0x40 without MSI). */
+	unsigned int offset;
+	unsigned int table_bar; /**< BAR slot of the table: a memory BAR (a MEM64's low slot) */
+	uint32_t table_offset;	/**< its offset in that BAR: a multiple of 8 */
+	unsigned int pba_bar;	/**< BAR slot of the pending-bit array: a memory BAR */
+	uint32_t pba_offset;	/**< its offset in that BAR: a multiple of 8 */
+	/** Vector v is device-manager resource @c res_index + v (kind VMRES_RES_MSI). */
+	unsigned int res_index;
+};
+
+/** PCI Express capability ID. */
+#define VMRES_PCI_CAP_ID_EXP 0x10
+/** Bytes of the PCI Express capability (version 2, endpoint). */
+#define VMRES_PCI_EXP_CAP_SIZE 0x3c
+/** Bytes of a PCI Express function's configuration space. */
+#define VMRES_PCIE_CONFIG_SIZE 4096
+/** First extended capability's offset. */
+#define VMRES_PCIE_EXT_CAP_START 0x100
+
+/** The PCI Express capability as the device declares it. */
+struct vmres_pci_express {
+	/** false: a conventional PCI function (256 bytes of configuration space). */
+	bool enabled;
+	/** Device/port type 9 (root-complex integrated endpoint, no link
+	 * registers) instead of 0 (PCI Express endpoint, a x1 2.5 GT/s link). */
+	bool integrated;
+	/** Config offset: dword aligned, >= 0x40; 0 places it after MSI and MSI-X. */
+	unsigned int offset;
+};
+
 /**
  * Device callbacks; every member may be NULL. They are called with the
  * function's (recursive) mutex held, after the library has updated its state.
@@ -219,15 +297,19 @@ struct vmres_pci_func_ops {
 	 */
 	void (*config_write)(void *opaque, struct vmres_pci_func *f, unsigned int off,
 			     unsigned int size, uint32_t val);
-	/** MSI enable, enabled vector count, or mask bits changed. */
+	/** MSI enable, enabled vector count, or mask bits changed; or MSI-X
+	 * enable, function mask or a vector's mask bit. */
 	void (*msi_changed)(void *opaque, struct vmres_pci_func *f);
 };
 
 /** Version of struct vmres_pci_func_ops understood by this build. */
 #define VMRES_PCI_FUNC_OPS_VERSION 1
 
-/** Version of struct vmres_pci_func_config understood by this build. */
-#define VMRES_PCI_FUNC_CONFIG_VERSION 1
+/**
+ * Version of struct vmres_pci_func_config understood by this build: 2 added
+ * @c msix and @c express (a version-1 description is accepted, without them).
+ */
+#define VMRES_PCI_FUNC_CONFIG_VERSION 2
 
 /** A function's description; initialise with VMRES_PCI_FUNC_CONFIG_INIT. */
 struct vmres_pci_func_config {
@@ -252,6 +334,9 @@ struct vmres_pci_func_config {
 	struct vmres_pci_msi msi;		       /**< MSI capability */
 	const struct vmres_pci_func_ops *ops;	       /**< device callbacks, or NULL */
 	void *opaque;				       /**< passed to the callbacks */
+	/* Version 2: */
+	struct vmres_pci_msix msix;	  /**< MSI-X capability */
+	struct vmres_pci_express express; /**< PCI Express capability and extended space */
 };
 
 /** Initialiser for struct vmres_pci_func_config. */
@@ -306,6 +391,27 @@ struct vmres_pci_msi_state {
 	int last_error; /**< the mapper's code for the last failed reroute, else 0 */
 };
 
+/** The MSI-X state the guest programmed (the function-wide part). */
+struct vmres_pci_msix_state {
+	bool enabled;	      /**< MSI-X enable bit */
+	bool function_mask;   /**< function mask bit */
+	bool msi_overridden;  /**< MSI is enabled too: MSI-X wins, MSI delivers nothing */
+	unsigned int vectors; /**< table size */
+	int last_error;	      /**< the mapper's code for the last failed reroute, else 0 */
+};
+
+/** One MSI-X vector as the guest programmed it. */
+struct vmres_pci_msix_vector {
+	struct vmres_msi_msg msg; /**< the table entry's message */
+	bool masked;		  /**< its vector-control mask bit */
+	bool pending;		  /**< its pending bit */
+	/** MSI-X enabled, function and vector unmasked, and the message routed:
+	 * an interrupt now is delivered now. */
+	bool active;
+	bool routed;			 /**< the mapper holds the message it last accepted */
+	struct vmres_msi_msg routed_msg; /**< that message (zero if not routed) */
+};
+
 /**
  * vmres_pci_func_new() - create a function from its description.
  * @param cfg the description (copied; @c ops must outlive the function).
@@ -322,6 +428,14 @@ struct vmres_pci_msi_state {
  *   VMRES_ERANGE  a BAR size too large for its kind, or an address it cannot hold;
  *   VMRES_EMISALIGNED an initial address that is not a multiple of the size;
  *   VMRES_ENOMEM.
+ * MSI-X (@c msix.vectors not 0) and PCI Express add, nothing created:
+ *   VMRES_EINVAL  more than 2048 vectors; a table or PBA BAR slot that is not a
+ *                 memory BAR (none, I/O, a MEM64's upper slot, past slot 5); a
+ *                 capability offset unaligned, below 0x40 or past the end;
+ *   VMRES_EMISALIGNED a table or PBA offset that is not a multiple of 8;
+ *   VMRES_ERANGE  a table or PBA that straddles the end of its BAR or lies outside it;
+ *   VMRES_EOVERLAP the table and PBA overlap in one BAR, or two of the MSI,
+ *                 MSI-X and PCI Express capabilities overlap.
  * Context: any thread.
  */
 int vmres_pci_func_new(const struct vmres_pci_func_config *cfg, struct vmres_pci_func **out);
@@ -351,8 +465,11 @@ int vmres_pci_func_set_mapper(struct vmres_pci_func *f, const struct vmres_pci_m
 
 /**
  * vmres_pci_func_config_read() - a guest read of the configuration space.
+ * A conventional function answers the extended offsets (0x100-0xfff) with
+ * all ones, as a bridge completes the Unsupported Request, and ignores writes
+ * there; a PCI Express function has all 4 KiB.
  * @param f the function.
- * @param off byte offset, < VMRES_PCI_CONFIG_SIZE.
+ * @param off byte offset, < VMRES_PCIE_CONFIG_SIZE.
  * @param size 1, 2 or 4; the access must not cross a dword boundary.
  * @param val receives the value (little-endian bytes of the space).
  * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ERANGE for @p off out of the
@@ -369,7 +486,7 @@ int vmres_pci_func_config_read(struct vmres_pci_func *f, unsigned int off, unsig
  * call (the guest's write is handled: the register shows what the guest
  * sees); vmres_pci_func_bar_get() and vmres_pci_func_msi_get() report it.
  * @param f the function.
- * @param off byte offset, < VMRES_PCI_CONFIG_SIZE.
+ * @param off byte offset, < VMRES_PCIE_CONFIG_SIZE (see config_read()).
  * @param size 1, 2 or 4; the access must not cross a dword boundary.
  * @param val the value (its low @p size bytes).
  * @return 0; VMRES_EINVAL for NULL @p f; VMRES_ERANGE for @p off out of the space;
@@ -383,9 +500,10 @@ int vmres_pci_func_config_write(struct vmres_pci_func *f, unsigned int off, unsi
 /**
  * vmres_pci_func_define() - set bytes that the device implements itself (a
  * vendor-specific register, a capability body): their value and which bits
- * the guest may write. Outside the header and the MSI capability only.
+ * the guest may write. Outside the header and the capabilities the library
+ * implements (MSI, MSI-X, PCI Express, the headers of added ones) only.
  * @param f the function.
- * @param off byte offset, >= 0x40.
+ * @param off byte offset, >= 0x40, below 256 (4096 for a PCI Express function).
  * @param size 1, 2 or 4; within one dword.
  * @param val the value now.
  * @param wmask the bits the guest may change.
@@ -408,7 +526,8 @@ int vmres_pci_func_define(struct vmres_pci_func *f, unsigned int off, unsigned i
  * @param len its length in bytes, >= 2.
  * @return 0; VMRES_EINVAL for NULL @p f or @p len < 2; VMRES_EMISALIGNED for an
  *   unaligned @p off; VMRES_ERANGE for a range outside [0x40, 0xff];
- *   VMRES_EOVERLAP for a range that overlaps another capability; VMRES_EFULL when
+ *   VMRES_EOVERLAP for a range that overlaps another capability (MSI, MSI-X,
+ *   PCI Express or an added one); VMRES_EFULL when
  *   16 capabilities were added already.
  * Context: any thread; takes the function's mutex.
  */
@@ -470,6 +589,161 @@ int vmres_pci_func_set_msi_sources(struct vmres_pci_func *f, struct vmres_irq_sr
 				   unsigned int n);
 
 /**
+ * vmres_pci_func_bar_read() - serve a guest read of a BAR if it falls in the
+ * MSI-X table or pending-bit array; the device's BAR handler calls it first
+ * and serves the access itself only on VMRES_ENOENT:
+ *
+ *     static uint64_t dev_read(void *opaque, unsigned int range, uint64_t off,
+ *                              uint64_t addr, unsigned int size)
+ *     {
+ *             struct my_dev *d = opaque;
+ *             uint64_t v;
+ *
+ *             if (!vmres_pci_func_bar_read(d->fn, range, off, size, &v))
+ *                     return v;                // table or PBA
+ *             return my_registers_read(d, range, off, size);
+ *     }
+ *     // and the same with vmres_pci_func_bar_write() in dev_write
+ *
+ * The table is addressed by its offset in the BAR, so it follows the BAR
+ * wherever the guest moves it. A read of any size (1, 2, 4, 8) inside the
+ * table or PBA returns its bytes; one that only partly overlaps them reads
+ * all ones (the specification leaves it undefined).
+ * @param f the function.
+ * @param res_index the device-manager resource of the BAR (the @c range the
+ *   bus passes to the device's callback).
+ * @param offset offset of the access in the BAR.
+ * @param size 1, 2, 4 or 8.
+ * @param val receives the value.
+ * @return 0 (served); VMRES_ENOENT when the access touches neither the table
+ *   nor the PBA, or the function has no MSI-X (the device serves it, *@p val
+ *   untouched); VMRES_EINVAL for NULL pointers; VMRES_EACCESS for another size.
+ * Context: any thread, bus handlers included; takes the function's mutex only
+ *   for an access it serves (others cost two comparisons).
+ */
+int vmres_pci_func_bar_read(struct vmres_pci_func *f, unsigned int res_index, uint64_t offset,
+			    unsigned int size, uint64_t *val);
+
+/**
+ * vmres_pci_func_bar_write() - serve a guest write of a BAR if it falls in the
+ * MSI-X table or pending-bit array (see vmres_pci_func_bar_read()).
+ *
+ * The specification allows aligned dword and aligned qword accesses only;
+ * this helper applies a table write of 4 bytes at a multiple of 4 and of 8
+ * bytes at a multiple of 8 (both dwords, then the consequences once), and
+ * ignores every other table write (1 or 2 bytes, misaligned, partly outside),
+ * and every PBA write (it is read-only). The two low bits of a message
+ * address and the reserved bits of vector control read as 0 whatever is
+ * written. Consequences, as the specification says:
+ *  - a vector is active while MSI-X is enabled and neither the function mask
+ *    nor its own mask bit is set; an active vector's message is routed
+ *    through the mapper (vmres_devmgr_reroute_msi() on resource
+ *    msix.res_index + v) before its source is unmasked;
+ *  - a message written while the vector is masked is only stored: it is
+ *    routed when the vector becomes active, so an interrupt held pending
+ *    meanwhile is delivered once, with the message in force then;
+ *  - a message written while the vector is active (undefined by the
+ *    specification) is routed at once;
+ *  - a refused reroute keeps the vector's source masked (its interrupts
+ *    wait as pending) until a later write routes it; last_error says why.
+ * @return as vmres_pci_func_bar_read() (0 also for an ignored write).
+ * Context: as vmres_pci_func_bar_read(); calls the mapper and the sources
+ *   under the function's mutex.
+ */
+int vmres_pci_func_bar_write(struct vmres_pci_func *f, unsigned int res_index, uint64_t offset,
+			     unsigned int size, uint64_t val);
+
+/**
+ * vmres_pci_func_msix_get() - the MSI-X state the guest programmed.
+ * @param f the function.
+ * @param out receives the state.
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ENOENT without MSI-X.
+ * Context: any thread (callbacks included); takes the function's mutex.
+ */
+int vmres_pci_func_msix_get(struct vmres_pci_func *f, struct vmres_pci_msix_state *out);
+
+/**
+ * vmres_pci_func_msix_vector_get() - MSI-X vector @p vector as programmed.
+ * @param f the function.
+ * @param vector 0 to the table size - 1.
+ * @param out receives the vector.
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ENOENT without MSI-X;
+ *   VMRES_ERANGE for a vector beyond the table.
+ * Context: any thread (callbacks included); takes the function's mutex.
+ */
+int vmres_pci_func_msix_vector_get(struct vmres_pci_func *f, unsigned int vector,
+				   struct vmres_pci_msix_vector *out);
+
+/**
+ * vmres_pci_func_msix_set_pending() - set or clear MSI-X vector @p vector's
+ * pending bit, for a device that delivers its interrupts itself. With
+ * sources (vmres_pci_func_set_msix_sources()) the bits are theirs and this
+ * value is replaced at the next read.
+ * @return 0; VMRES_EINVAL for NULL @p f; VMRES_ENOENT without MSI-X;
+ *   VMRES_ERANGE for a vector beyond the table.
+ * Context: any thread (callbacks included); takes the function's mutex.
+ */
+int vmres_pci_func_msix_set_pending(struct vmres_pci_func *f, unsigned int vector, bool pending);
+
+/**
+ * vmres_pci_func_set_msix_sources() - let the helper drive the MSI-X vectors'
+ * interrupt sources (irq.h): vector v's source is enabled while MSI-X is
+ * enabled, unmasked while v is active and routed (masked otherwise), and the
+ * pending bits the guest reads in the PBA are the sources' pending state. The
+ * current state is applied at once.
+ * @param f the function.
+ * @param srcs one source per vector of the table (the array is copied; the
+ *   sources must outlive the function or the next call), or NULL.
+ * @param n the table size, or 0 to stop driving sources.
+ * @return 0; VMRES_EINVAL for NULL @p f, NULL @p srcs or a NULL source with
+ *   @p n > 0, or another count; VMRES_ENOENT without MSI-X; VMRES_ENOMEM.
+ * Context: any thread; takes the function's mutex; an unmask that finds an
+ *   interrupt pending delivers it under it.
+ */
+int vmres_pci_func_set_msix_sources(struct vmres_pci_func *f, struct vmres_irq_src *const *srcs,
+				    unsigned int n);
+
+/**
+ * vmres_pci_func_fire() - the device raises vector @p vector of whichever
+ * mechanism the guest enabled: MSI-X if its enable bit is set (enabling both
+ * is undefined by the specification; here MSI-X wins and MSI's sources stay
+ * disabled), else MSI. It triggers that vector's source: delivered now if
+ * active, else held pending and delivered once when the guest unmasks it.
+ * @param f the function.
+ * @param vector the vector (MSI: below the enabled count).
+ * @return 0 (delivered or made pending); VMRES_EINVAL for NULL @p f;
+ *   VMRES_ESTATE if neither MSI nor MSI-X is enabled, or the MSI vector is not
+ *   enabled (nothing delivered, nothing remembered); VMRES_ERANGE for a vector
+ *   beyond the table or capability; VMRES_ENOTSUP if the enabled mechanism
+ *   was given no sources; VMRES_ESYS as vmres_irq_src_trigger().
+ * Context: any thread, device handlers included; takes the function's mutex.
+ */
+int vmres_pci_func_fire(struct vmres_pci_func *f, unsigned int vector);
+
+/**
+ * vmres_pci_func_add_ext_capability() - link a device-implemented extended
+ * capability (PCI Express functions only) into the extended list. The first
+ * one must be at 0x100; each next one is linked from the previous one's
+ * header, which the library writes (ID, version, next offset; read-only to
+ * the guest). The device defines the body with vmres_pci_func_define().
+ * Without any, the dword at 0x100 reads 0 (the specification's "no
+ * extended capabilities").
+ * @param f the function.
+ * @param off dword aligned, >= 0x100, with @p len bytes free below 4 KiB.
+ * @param cap_id the extended capability ID (16 bits).
+ * @param version its version (4 bits).
+ * @param len its length in bytes, >= 4.
+ * @return 0; VMRES_EINVAL for NULL @p f, @p len < 4, a version above 15, the
+ *   first one not at 0x100; VMRES_ENOTSUP for a conventional function;
+ *   VMRES_EMISALIGNED for an unaligned @p off; VMRES_ERANGE outside
+ *   [0x100, 0xfff]; VMRES_EOVERLAP over another extended capability;
+ *   VMRES_EFULL when 16 were added already.
+ * Context: any thread; takes the function's mutex.
+ */
+int vmres_pci_func_add_ext_capability(struct vmres_pci_func *f, unsigned int off, uint16_t cap_id,
+				      unsigned int version, unsigned int len);
+
+/**
  * vmres_pci_func_bind() - send the function's BAR and MSI changes to the device
  * manager: instance @p instance, whose resources are those the BARs and MSI
  * name by index. Each BAR register takes its resource's base, and the device
@@ -516,8 +790,12 @@ int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32
  * @param f the function.
  * @param buf receives VMRES_PCI_FUNC_STATE_SIZE bytes.
  * @param len bytes at @p buf.
+ * The layout holds a conventional function with MSI; a function with MSI-X
+ * or PCI Express is not saved yet (VMRES_ENOTSUP), so a snapshot that names
+ * one fails rather than lose its table.
  * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ESIZE if @p len is below
- *   VMRES_PCI_FUNC_STATE_SIZE (nothing written).
+ *   VMRES_PCI_FUNC_STATE_SIZE (nothing written); VMRES_ENOTSUP for a function
+ *   with MSI-X or PCI Express.
  * Context: any thread; takes the function's mutex. The guest must be stopped
  *   for the state to match the device manager's.
  */
@@ -552,7 +830,8 @@ int vmres_pci_func_save_state(struct vmres_pci_func *f, void *buf, size_t len);
  *   VMRES_EKIND   saved from a function of another layout (BAR kinds, sizes or
  *                 resource indices, the MSI capability, or any bit of the
  *                 header and capabilities the guest cannot write);
- *   VMRES_ESTATE  @p f has a mapper (bound or set_mapper()).
+ *   VMRES_ESTATE  @p f has a mapper (bound or set_mapper());
+ *   VMRES_ENOTSUP @p f has MSI-X or PCI Express (see save_state()).
  * Context: any thread; takes the function's mutex.
  */
 int vmres_pci_func_load_state(struct vmres_pci_func *f, const void *buf, size_t len);
@@ -655,6 +934,76 @@ int vmres_pci_host_conf1_write(struct vmres_pci_host *h, unsigned int port_off, 
  * Context: any thread.
  */
 int vmres_pci_host_device(struct vmres_pci_host *h, struct vmres_device *out);
+
+/** Opaque ECAM (memory-mapped configuration) window onto a host's functions. */
+struct vmres_pci_ecam;
+
+/** Bytes of ECAM window per bus: 32 devices x 8 functions x 4 KiB. */
+#define VMRES_PCI_ECAM_BUS_SIZE 0x100000u
+
+/**
+ * vmres_pci_ecam_new() - an ECAM window (PCI Express Base 6.0, 7.2.2) onto the
+ * functions of host @p h, covering buses 0 to @p n_buses - 1, 1 MiB each:
+ *
+ *     offset in the window:  27:20 bus | 19:15 device | 14:12 function | 11:0 register
+ *
+ * The host is the one "bus" of functions: attach a function once
+ * (vmres_pci_host_attach()) and it answers both through conf1 (x86) and
+ * through this window; or register only the window (aarch64). The host has
+ * bus 0 only: the other buses of the window read all ones and drop writes,
+ * as do empty slots. Accesses of 1, 2 and 4 bytes within a dword go to the
+ * function's configuration space; one of 8 bytes at a multiple of 8 is split
+ * into its two dwords (low first); any other (crossing a dword, or 8 bytes
+ * unaligned) reads all ones and is dropped.
+ * @param h the host (must outlive the window).
+ * @param n_buses 1 to 256.
+ * @param out receives the window; free it with vmres_pci_ecam_free().
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ERANGE for another
+ *   @p n_buses; VMRES_ENOMEM.
+ * Context: any thread.
+ */
+int vmres_pci_ecam_new(struct vmres_pci_host *h, unsigned int n_buses, struct vmres_pci_ecam **out);
+
+/**
+ * vmres_pci_ecam_free() - destroy a window (not its host).
+ * @param e the window, or NULL; nothing may dispatch to it any more.
+ */
+void vmres_pci_ecam_free(struct vmres_pci_ecam *e);
+
+/**
+ * vmres_pci_ecam_read() - a guest read at @p offset of the window.
+ * @param e the window.
+ * @param offset below n_buses MiB.
+ * @param size 1, 2, 4 or 8.
+ * @param val receives the value (all ones where nothing answers).
+ * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ERANGE for an offset
+ *   outside the window; VMRES_EACCESS for another size.
+ * Context: any thread, bus handlers included; takes the host's mutex, then
+ *   the addressed function's.
+ */
+int vmres_pci_ecam_read(struct vmres_pci_ecam *e, uint64_t offset, unsigned int size,
+			uint64_t *val);
+
+/**
+ * vmres_pci_ecam_write() - a guest write at @p offset of the window.
+ * @return as vmres_pci_ecam_read().
+ * Context: as vmres_pci_ecam_read(); the function may call its mapper.
+ */
+int vmres_pci_ecam_write(struct vmres_pci_ecam *e, uint64_t offset, unsigned int size,
+			 uint64_t val);
+
+/**
+ * vmres_pci_ecam_device() - the window as a vmres device: register it with
+ * one MMIO range of n_buses MiB (the x86_64 preset pre-reserves 256 MiB at
+ * 0xe0000000 in "mmio32", the aarch64 preset 256 MiB at 0x40_1000_0000 as the
+ * pool "pci-ecam"; both labelled "pci ecam").
+ * Its release callback is NULL, as for vmres_pci_host_device().
+ * @param e the window.
+ * @param out receives the device (name "pci-ecam", opaque @p e).
+ * @return 0; VMRES_EINVAL for NULL pointers.
+ * Context: any thread.
+ */
+int vmres_pci_ecam_device(struct vmres_pci_ecam *e, struct vmres_device *out);
 
 #ifdef __cplusplus
 }

@@ -207,13 +207,25 @@ int vmres_sysalloc_add_id_pool(struct vmres_sysalloc *sa, const char *name,
  *                com3 0x3e8-0x3ef, com1 0x3f8-0x3ff, pci conf1 0xcf8-0xcff.
  *   "mmio32"     MMIO [0xC0000000, 0xFFFFFFFF] (the 1 GiB hole below 4 GiB);
  *                pre-reserved: ioapic 0xFEC00000 (4 KiB), hpet 0xFED00000 (1 KiB),
- *                lapic/msi 0xFEE00000 (1 MiB: every write there is an MSI).
+ *                lapic/msi 0xFEE00000 (1 MiB: every write there is an MSI),
+ *                pci ecam 0xE0000000 (256 MiB: 256 buses, vmres_pci_ecam_new()).
  *   "mmio64"     MMIO [0x10_0000_0000, 0x17_FFFF_FFFF] (32 GiB from 64 GiB; guest
  *                RAM must end below 64 GiB, and it fits a 39-bit physical space).
  *   "gsi-legacy" IRQ  [0, 23] (the IOAPIC's pins); pre-reserved: 0 timer,
  *                1 keyboard, 2 cascade, 3 com2, 4 com1, 8 rtc, 12 mouse, 13 fpu.
  *   "gsi-msi"    MSI  [24, 4095] (KVM_MAX_IRQ_ROUTES is 4096).
  *   "device-id"  ID   [0, 0xFFFFFFFF].
+ *
+ * The memory map it implies (guest RAM is the VMM's: below 3 GiB, and from
+ * 4 GiB to below 64 GiB):
+ *
+ *     0x0000_0000  RAM (low)                  ...  0xBFFF_FFFF
+ *     0xC000_0000  mmio32: 32-bit BARs        ...  0xDFFF_FFFF
+ *     0xE000_0000  mmio32: pci ecam (reserved) ... 0xEFFF_FFFF
+ *     0xF000_0000  mmio32: 32-bit BARs        ...  0xFFFF_FFFF
+ *                    0xFEC0_0000 ioapic, 0xFED0_0000 hpet, 0xFEE0_0000 lapic/msi
+ *     0x1_0000_0000  RAM (high)               ...  below 0x10_0000_0000
+ *     0x10_0000_0000 mmio64: 64-bit BARs      ...  0x17_FFFF_FFFF
  * @param out receives the allocator.
  * @return 0; VMRES_EINVAL if @p out is NULL; VMRES_ENOMEM.
  * Context: any thread.
@@ -223,15 +235,29 @@ int vmres_sysalloc_new_x86_64(struct vmres_sysalloc **out);
 /**
  * vmres_sysalloc_new_aarch64() - a layout after QEMU's "virt" machine:
  *
- *   "mmio32"     MMIO [0x08000000, 0x3FFFFFFF] (devices below RAM at 1 GiB);
- *                pre-reserved: gic-dist 0x08000000 (64 KiB), gic-redist 0x080A0000
- *                (15.375 MiB, 123 redistributors), uart 0x09000000 (4 KiB),
- *                rtc 0x09010000 (4 KiB).
- *   "mmio64"     MMIO [0x80_0000_0000, 0xFF_FFFF_FFFF] (512 GiB at 512 GiB).
+ *   "mmio32"     MMIO [0x08000000, 0x0FFFFFFF] (platform devices below RAM at
+ *                1 GiB); pre-reserved: gic-dist 0x08000000 (64 KiB), gic-redist
+ *                0x080A0000 (15.375 MiB, 123 redistributors), uart 0x09000000
+ *                (4 KiB), rtc 0x09010000 (4 KiB).
+ *   "pci-mmio32" MMIO [0x10000000, 0x3EFEFFFF] (the PCI host's 32-bit window).
+ *   "mmio64"     MMIO [0x80_0000_0000, 0xFF_FFFF_FFFF] (512 GiB at 512 GiB: the
+ *                PCI host's 64-bit window, and other 64-bit devices).
+ *   "pci-ecam"   MMIO [0x40_1000_0000, 0x40_1FFF_FFFF]; pre-reserved whole: pci
+ *                ecam (256 buses, QEMU virt's high ECAM).
  *   "gsi-spi"    IRQ  [32, 1019] (GIC SPI INTIDs; the KVM irqchip pin is INTID - 32);
  *                pre-reserved: 33 uart, 34 rtc.
  *   "device-id"  ID   [0, 0xFFFFFFFF].
  * No PIO pool (Arm has no port I/O) and no MSI pool (ITS LPIs are the VMM's choice).
+ *
+ * The memory map it implies (guest RAM is the VMM's, from 1 GiB up to below
+ * 0x40_1000_0000):
+ *
+ *     0x0000_0000    flash (not in a pool)     ...  0x07FF_FFFF
+ *     0x0800_0000    mmio32: GIC, UART, RTC    ...  0x0FFF_FFFF
+ *     0x1000_0000    pci-mmio32: 32-bit BARs   ...  0x3EFE_FFFF
+ *     0x4000_0000    RAM                       ...
+ *     0x40_1000_0000 pci-ecam (all reserved)   ...  0x40_1FFF_FFFF
+ *     0x80_0000_0000 mmio64: 64-bit BARs       ...  0xFF_FFFF_FFFF
  * @return as vmres_sysalloc_new_x86_64().
  */
 int vmres_sysalloc_new_aarch64(struct vmres_sysalloc **out);

@@ -45,6 +45,13 @@ struct pool_def {
  * Register Format": bits 31-20 are 0xfee), not only the 4 KiB of APIC registers
  * that Linux's lapic_resource covers.
  *
+ * PCI Express ECAM: 256 MiB at 0xe000_0000 (256 buses of 1 MiB, PCI Express Base
+ * 6.0, 7.2.2), pre-reserved inside the hole as the fixed devices are, where
+ * Firecracker-style and QEMU "microvm"/pc-i440fx layouts with an MCFG put it;
+ * it leaves 32-bit BARs [0xc000_0000, 0xdfff_ffff] and [0xf000_0000,
+ * 0xfebf_ffff]. (q35's 0xb000_0000 would move the lowmem limit that VMMs
+ * built on this preset assume: RAM up to 3 GiB.)
+ *
  * MMIO above 4 GiB: 32 GiB at 64 GiB, the size QEMU's q35 gives its 64-bit PCI
  * hole by default (pci-hole64-size); it ends below 2^39, so it fits CPUs with a
  * 39-bit physical address space. Guest RAM above 4 GiB must end below 64 GiB;
@@ -89,6 +96,7 @@ static const struct fixed x86_fixed[] = {
 	{"mmio32", 0xfec00000, 0x1000, "ioapic"},
 	{"mmio32", 0xfed00000, 0x400, "hpet"},
 	{"mmio32", 0xfee00000, 0x100000, "lapic/msi"},
+	{"mmio32", 0xe0000000, 0x10000000, "pci ecam"},
 	{"gsi-legacy", 0, 1, "timer"},
 	{"gsi-legacy", 1, 1, "keyboard"},
 	{"gsi-legacy", 2, 1, "cascade"},
@@ -105,8 +113,15 @@ static const struct fixed x86_fixed[] = {
  * [0x0800_0000, 0x3fff_ffff] starts after the 128 MiB flash; in it the GICv3
  * distributor (0x0800_0000, 64 KiB), the redistributor region (0x080a_0000,
  * 0xf6_0000 bytes: 123 redistributors of 128 KiB), the PL011 UART
- * (0x0900_0000, 4 KiB) and the PL031 RTC (0x0901_0000, 4 KiB) are fixed. The high
- * window is QEMU's VIRT_HIGH_PCIE_MMIO: 512 GiB at 512 GiB.
+ * (0x0900_0000, 4 KiB) and the PL031 RTC (0x0901_0000, 4 KiB) are fixed.
+ *
+ * PCI: QEMU virt's generic PCIe host ("pci-host-ecam-generic"). Its 32-bit
+ * MMIO window VIRT_PCIE_MMIO, [0x1000_0000, 0x3efe_ffff], is the pool
+ * "pci-mmio32" (so "mmio32", the platform devices', ends at 0x0fff_ffff); its
+ * 64-bit window VIRT_HIGH_PCIE_MMIO, 512 GiB at 512 GiB, is "mmio64"; its ECAM
+ * VIRT_HIGH_PCIE_ECAM, 256 MiB at 0x40_1000_0000 (256 buses), is "pci-ecam",
+ * pre-reserved whole. (The 64 KiB PCI I/O window at 0x3eff_0000 and the
+ * 16 MiB low ECAM at 0x3f00_0000, used when highmem is off, are left out.)
  *
  * Interrupts: GIC SPIs are INTIDs 32-1019 (GICv3 architecture specification,
  * IHI 0069, "INTIDs": 1020-1023 are special); KVM_IRQ_LINE and irqchip routes
@@ -114,8 +129,10 @@ static const struct fixed x86_fixed[] = {
  * RTC to SPI 2 (INTID 34).
  */
 static const struct pool_def arm_pools[] = {
-	{"mmio32", VMRES_RES_ADDR, VMRES_SPACE_MMIO, 0x08000000, 0x3fffffff},
+	{"mmio32", VMRES_RES_ADDR, VMRES_SPACE_MMIO, 0x08000000, 0x0fffffff},
+	{"pci-mmio32", VMRES_RES_ADDR, VMRES_SPACE_MMIO, 0x10000000, 0x3efeffff},
 	{"mmio64", VMRES_RES_ADDR, VMRES_SPACE_MMIO, 0x8000000000, 0xffffffffff},
+	{"pci-ecam", VMRES_RES_ADDR, VMRES_SPACE_MMIO, 0x4010000000, 0x401fffffff},
 	{"gsi-spi", VMRES_RES_IRQ, 0, 32, 1019},
 	{"device-id", VMRES_RES_ID, 0, 0, UINT32_MAX},
 };
@@ -125,6 +142,7 @@ static const struct fixed arm_fixed[] = {
 	{"mmio32", 0x080a0000, 0xf60000, "gic-redist"},
 	{"mmio32", 0x09000000, 0x1000, "uart"},
 	{"mmio32", 0x09010000, 0x1000, "rtc"},
+	{"pci-ecam", 0x4010000000, 0x10000000, "pci ecam"},
 	{"gsi-spi", 33, 1, "uart"},
 	{"gsi-spi", 34, 1, "rtc"},
 };
