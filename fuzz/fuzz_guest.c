@@ -43,8 +43,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define N_BARS	  3
 #define RES_MSI	  3
 #define MAX_VECS  4
-#define N_RES	  (RES_MSI + MAX_VECS)
-#define OWNER(i)  (0x100u + (i))
+#define MAX_MSIX  8
+#define N_RES	  (RES_MSI + MAX_VECS + MAX_MSIX)
+/* MSI-X: the table and the pending-bit array in the 64-bit BAR (16 KiB). */
+#define MSIX_TABLE 0x2000u
+#define MSIX_PBA   0x3800u
+#define ECAM_BASE  0xe0000000ull /* the x86_64 preset's "pci ecam" */
+#define ECAM_BUSES 1u
+#define OWNER(i)   (0x100u + (i))
 
 /* Which config slot each of the three BARs is in, and its resource. */
 static const unsigned int bar_slot[N_BARS] = {0, 1, 2};
@@ -53,23 +59,30 @@ struct func {
 	unsigned int index;
 	struct vmres_pci_func *f;
 	uint32_t id;
-	unsigned int vectors;
+	unsigned int vectors, msix_vectors;
 	struct vmres_resource res[N_RES];
 	size_t n_res;
-	struct vmres_irq_group *group;
+	struct vmres_irq_group *group, *msix_group;
 	int released;
 	/* the last access the device saw */
 	unsigned int hits, range;
 	uint64_t offset;
 };
 
+/* The resource of MSI-X vector 0: after the MSI vectors. */
+static unsigned int msix_res(const struct func *fn)
+{
+	return RES_MSI + fn->vectors;
+}
+
 struct machine {
 	struct vmres_sysalloc *sa;
 	struct vmres_devmgr *m;
 	struct vmres_pci_host *host;
+	struct vmres_pci_ecam *ecam;
 	struct vmres_pci_func *bridge;
 	struct vmres_irq_mgr *irq;
-	uint32_t host_id;
+	uint32_t host_id, ecam_id;
 	struct func fn[MAX_FUNCS];
 	unsigned int n_fn;
 	unsigned int deliveries;
@@ -87,13 +100,13 @@ static void deliver(void *ctx, uint32_t gsi, enum vmres_irq_kind kind,
 		struct vmres_resource res[N_RES];
 
 		FUZZ_CHECK(vmres_devmgr_get(mc->m, mc->fn[i].id, NULL, res, NULL, N_RES) == 0);
-		for (unsigned int v = 0; v < mc->fn[i].vectors; v++)
-			if (res[RES_MSI + v].u.msi.gsi == gsi) {
-				FUZZ_CHECK(memcmp(&res[RES_MSI + v].u.msi.msg, msg, sizeof(*msg)) ==
-					   0);
+		for (size_t r = RES_MSI; r < mc->fn[i].n_res; r++) {
+			if (res[r].u.msi.gsi == gsi) {
+				FUZZ_CHECK(memcmp(&res[r].u.msi.msg, msg, sizeof(*msg)) == 0);
 				mc->deliveries++;
 				return;
 			}
+		}
 	}
 	FUZZ_CHECK(!"an MSI of no device");
 }
@@ -105,19 +118,29 @@ static void note_access(struct func *fn, unsigned int range, uint64_t offset)
 	fn->offset = offset;
 }
 
+/* The device's BAR handlers forward to the helper first: the MSI-X table
+ * and PBA are the helper's (VMRES_ENOENT: the device's own bytes). */
 static uint64_t dev_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
 			 unsigned int size)
 {
-	(void)addr, (void)size;
-	note_access(opaque, range, offset);
+	struct func *fn = opaque;
+	uint64_t v;
+
+	(void)addr;
+	note_access(fn, range, offset);
+	if (vmres_pci_func_bar_read(fn->f, range, offset, size, &v) == 0)
+		return v;
 	return 0x5100u + range;
 }
 
 static void dev_write(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
 		      unsigned int size, uint64_t value)
 {
-	(void)addr, (void)size, (void)value;
-	note_access(opaque, range, offset);
+	struct func *fn = opaque;
+
+	(void)addr;
+	note_access(fn, range, offset);
+	(void)vmres_pci_func_bar_write(fn->f, range, offset, size, value);
 }
 
 static void dev_release(void *opaque)
@@ -143,8 +166,8 @@ static void add_func(struct machine *mc, unsigned int i, uint8_t shape)
 	struct func *fn = &mc->fn[i];
 	struct vmres_pci_func_config c = VMRES_PCI_FUNC_CONFIG_INIT;
 	struct vmres_device dev = VMRES_DEVICE_INIT;
-	struct vmres_irq_src *src[MAX_VECS];
-	struct vmres_request q[4];
+	struct vmres_irq_src *src[MAX_MSIX];
+	struct vmres_request q[5];
 	uint64_t io_size = 4u << (shape & 3), mem_size = 0x1000u << (shape >> 2 & 1);
 
 	fn->index = i;
@@ -160,7 +183,12 @@ static void add_func(struct machine *mc, unsigned int i, uint8_t shape)
 	q[3].u.msi.count = fn->vectors;
 	q[3].u.msi.contiguous = true;
 	q[3].u.msi.any = true;
-	FUZZ_CHECK(vmres_sysalloc_alloc(mc->sa, q, 4, OWNER(i), fn->res, N_RES, &fn->n_res, NULL) ==
+	fn->msix_vectors = 1 + (shape >> 1 & 7);
+	q[4] = q[3];
+	q[4].u.msi.count = fn->msix_vectors;
+	q[4].u.msi.contiguous = false;
+	/* the MSI vectors from RES_MSI, then the MSI-X vectors (msix_res()) */
+	FUZZ_CHECK(vmres_sysalloc_alloc(mc->sa, q, 5, OWNER(i), fn->res, N_RES, &fn->n_res, NULL) ==
 		   0);
 
 	dev.name = "pci-fuzz";
@@ -187,12 +215,23 @@ static void add_func(struct machine *mc, unsigned int i, uint8_t shape)
 				       .addr64 = !(shape & 0x40),
 				       .per_vector_mask = !(shape & 0x80),
 				       .res_index = RES_MSI};
+	c.msix = (struct vmres_pci_msix){.vectors = fn->msix_vectors,
+					 .table_bar = bar_slot[2],
+					 .table_offset = MSIX_TABLE,
+					 .pba_bar = bar_slot[2],
+					 .pba_offset = MSIX_PBA,
+					 .res_index = msix_res(fn)};
 	FUZZ_CHECK(vmres_pci_func_new(&c, &fn->f) == 0);
 	FUZZ_CHECK(vmres_pci_func_bind(fn->f, mc->m, fn->id) == 0);
 	FUZZ_CHECK(vmres_irq_group_new(mc->irq, &fn->res[RES_MSI], fn->vectors, &fn->group) == 0);
 	for (unsigned int v = 0; v < fn->vectors; v++)
 		FUZZ_CHECK(vmres_irq_group_src(fn->group, v, &src[v]) == 0);
 	FUZZ_CHECK(vmres_pci_func_set_msi_sources(fn->f, src, fn->vectors) == 0);
+	FUZZ_CHECK(vmres_irq_group_new(mc->irq, &fn->res[msix_res(fn)], fn->msix_vectors,
+				       &fn->msix_group) == 0);
+	for (unsigned int v = 0; v < fn->msix_vectors; v++)
+		FUZZ_CHECK(vmres_irq_group_src(fn->msix_group, v, &src[v]) == 0);
+	FUZZ_CHECK(vmres_pci_func_set_msix_sources(fn->f, src, fn->msix_vectors) == 0);
 	FUZZ_CHECK(vmres_pci_host_attach(mc->host, 1 + i, 0, fn->f) == 0);
 }
 
@@ -222,6 +261,14 @@ static void machine_new(struct machine *mc, uint8_t shape)
 	conf1.u.addr.size = VMRES_PCI_CONF1_SIZE;
 	FUZZ_CHECK(vmres_devmgr_register(mc->m, &dev, VMRES_DEVMGR_NO_PARENT, &conf1, 1,
 					 &mc->host_id) == 0);
+	/* the same functions through an ECAM window, where the preset reserved it */
+	FUZZ_CHECK(vmres_pci_ecam_new(mc->host, ECAM_BUSES, &mc->ecam) == 0);
+	FUZZ_CHECK(vmres_pci_ecam_device(mc->ecam, &dev) == 0);
+	conf1.u.addr.space = VMRES_SPACE_MMIO;
+	conf1.u.addr.base = ECAM_BASE;
+	conf1.u.addr.size = ECAM_BUSES << 20;
+	FUZZ_CHECK(vmres_devmgr_register(mc->m, &dev, VMRES_DEVMGR_NO_PARENT, &conf1, 1,
+					 &mc->ecam_id) == 0);
 	mc->n_fn = 1 + shape % MAX_FUNCS;
 	for (unsigned int i = 0; i < mc->n_fn; i++)
 		add_func(mc, i, (uint8_t)(shape * (i + 3) + i));
@@ -242,14 +289,18 @@ static void machine_new(struct machine *mc, uint8_t shape)
 
 static void machine_free(struct machine *mc)
 {
-	for (unsigned int i = 0; i < mc->n_fn; i++)
+	for (unsigned int i = 0; i < mc->n_fn; i++) {
 		FUZZ_CHECK(vmres_pci_func_set_msi_sources(mc->fn[i].f, NULL, 0) == 0);
+		FUZZ_CHECK(vmres_pci_func_set_msix_sources(mc->fn[i].f, NULL, 0) == 0);
+	}
 	vmres_devmgr_free(mc->m); /* nothing dispatches any more */
 	for (unsigned int i = 0; i < mc->n_fn; i++) {
 		FUZZ_CHECK(mc->fn[i].released == 1);
 		vmres_pci_func_free(mc->fn[i].f);
 		vmres_irq_group_free(mc->fn[i].group);
+		vmres_irq_group_free(mc->fn[i].msix_group);
 	}
+	vmres_pci_ecam_free(mc->ecam);
 	vmres_pci_host_free(mc->host);
 	vmres_pci_func_free(mc->bridge);
 	vmres_irq_mgr_free(mc->irq);
@@ -339,6 +390,18 @@ static void check_func(struct machine *mc, struct func *fn)
 					  owned.r[k].u.addr.base == res[b].u.addr.base &&
 					  owned.r[k].u.addr.size == res[b].u.addr.size);
 		FUZZ_CHECK(found);
+	}
+	/* An MSI-X vector the helper says is routed has that message in the device
+	 * manager; an active one is routed with the message in its table entry. */
+	for (unsigned int v = 0; v < fn->msix_vectors; v++) {
+		struct vmres_pci_msix_vector xv;
+		const struct vmres_msi_msg *g = &res[msix_res(fn) + v].u.msi.msg;
+
+		FUZZ_CHECK(vmres_pci_func_msix_vector_get(fn->f, v, &xv) == 0);
+		if (xv.routed)
+			FUZZ_CHECK(memcmp(g, &xv.routed_msg, sizeof(*g)) == 0);
+		if (xv.active)
+			FUZZ_CHECK(xv.routed && memcmp(&xv.msg, &xv.routed_msg, sizeof(*g)) == 0);
 	}
 	/* Enabled vectors carry the programmed message (unless a reroute was refused). */
 	FUZZ_CHECK(vmres_pci_func_msi_get(fn->f, &ms) == 0);
@@ -488,19 +551,76 @@ static void raise_msi(struct machine *mc, struct fuzz_in *in)
 	struct func *fn = &mc->fn[fuzz_u8(in) % mc->n_fn];
 	struct vmres_irq_src *src;
 	struct vmres_pci_msi_state ms;
+	struct vmres_pci_msix_state xs;
 	unsigned int v = fuzz_u8(in) % fn->vectors, before = mc->deliveries;
 	int rc;
 
 	FUZZ_CHECK(vmres_irq_group_src(fn->group, v, &src) == 0);
 	FUZZ_CHECK(vmres_pci_func_msi_get(fn->f, &ms) == 0);
+	FUZZ_CHECK(vmres_pci_func_msix_get(fn->f, &xs) == 0);
 	rc = vmres_irq_src_trigger(src);
-	if (!ms.enabled || v >= ms.vectors) {
+	/* MSI-X enabled too: it wins, and MSI's sources stay disabled */
+	if (!ms.enabled || v >= ms.vectors || xs.enabled) {
 		FUZZ_CHECK(rc == VMRES_ESTATE && mc->deliveries == before);
 		return;
 	}
 	FUZZ_CHECK(rc == 0);
 	/* Delivered at once unless masked (then pending, delivered at unmask). */
 	FUZZ_CHECK(mc->deliveries == before + !(ms.mask >> v & 1));
+}
+
+/* An access to the MSI-X table or PBA, through the bus at the 64-bit BAR. */
+static void msix_access(struct machine *mc, struct fuzz_in *in)
+{
+	uint8_t sel = fuzz_u8(in), data[8];
+	struct func *fn = &mc->fn[fuzz_u8(in) % mc->n_fn];
+	struct vmres_pci_bar_state s;
+	uint64_t v = sel & 4 ? pick_value(in, mc) : 0;
+	uint32_t off = (sel & 8 ? MSIX_PBA : MSIX_TABLE) + fuzz_u8(in);
+
+	FUZZ_CHECK(vmres_pci_func_bar_get(fn->f, bar_slot[2], &s) == 0);
+	memcpy(data, &v, sizeof(data));
+	FUZZ_CHECK(vmres_devmgr_mmio(mc->m, s.mapped_base + off, 1u << (sel & 3), sel & 4, data) ==
+		   0);
+}
+
+/* The device raises MSI-X (or MSI) vector v. */
+static void raise_msix(struct machine *mc, struct fuzz_in *in)
+{
+	struct func *fn = &mc->fn[fuzz_u8(in) % mc->n_fn];
+	unsigned int v = fuzz_u8(in) % fn->msix_vectors, before = mc->deliveries;
+	struct vmres_pci_msix_state xs;
+	struct vmres_pci_msix_vector xv;
+	int rc;
+
+	FUZZ_CHECK(vmres_pci_func_msix_get(fn->f, &xs) == 0);
+	FUZZ_CHECK(vmres_pci_func_msix_vector_get(fn->f, v, &xv) == 0);
+	rc = vmres_pci_func_fire(fn->f, v);
+	if (!xs.enabled)
+		return; /* MSI's rules, or nothing enabled: raise_msi checks those */
+	FUZZ_CHECK(rc == 0);
+	/* delivered now if active, else pending until unmasked */
+	FUZZ_CHECK(mc->deliveries == before + xv.active);
+}
+
+/* A configuration access through ECAM; a read matches the function's own. */
+static void ecam_access(struct machine *mc, struct fuzz_in *in)
+{
+	uint8_t sel = fuzz_u8(in), data[8] = {0};
+	unsigned int slot = fuzz_u8(in) % (MAX_FUNCS + 2), size = 1u << (sel & 3);
+	uint32_t reg = regs[fuzz_u8(in) % sizeof(regs)] + (sel >> 4 & 3);
+	uint64_t off = (uint64_t)slot << 15 | reg, v = sel & 4 ? pick_value(in, mc) : 0;
+	uint32_t direct;
+
+	if (sel & 8)
+		off = fuzz_u32(in) & ((ECAM_BUSES << 20) - 1); /* anywhere in the window */
+	memcpy(data, &v, sizeof(data));
+	FUZZ_CHECK(vmres_devmgr_mmio(mc->m, ECAM_BASE + off, size, sel & 4, data) == 0);
+	if (sel & 4 || slot < 1 || slot > mc->n_fn || off >> 12 != (uint64_t)slot << 3 ||
+	    size > 4 || (reg & 3) + size > 4)
+		return;
+	FUZZ_CHECK(vmres_pci_func_config_read(mc->fn[slot - 1].f, reg, size, &direct) == 0);
+	FUZZ_CHECK(memcmp(data, &direct, size) == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -516,7 +636,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	machine_new(&mc, fuzz_u8(&in));
 	check_machine(&mc);
 	while (!fuzz_done(&in)) {
-		switch (fuzz_u8(&in) % 8) {
+		switch (fuzz_u8(&in) % 11) {
 		case 0:
 		case 1: /* a register write: address, then data */
 			conf1_address(&mc, &in);
@@ -535,8 +655,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 6:
 			bar_access(&mc, &in);
 			break;
-		default:
+		case 7:
 			raise_msi(&mc, &in);
+			break;
+		case 8:
+			msix_access(&mc, &in);
+			break;
+		case 9:
+			raise_msix(&mc, &in);
+			break;
+		default:
+			ecam_access(&mc, &in);
 			break;
 		}
 		check_machine(&mc);
