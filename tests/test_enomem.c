@@ -1161,7 +1161,7 @@ struct batch {
  * labels, releases, reservations, and a batch that fails late and rolls back. */
 static void scenario_sysalloc(struct ctx *c)
 {
-	static struct batch held[60];
+	static struct batch held[60], shares[30];
 	struct vmres_sysalloc_error err;
 	struct vmres_sysalloc *sa;
 	struct vmres_resource r, rolled_back[16];
@@ -1236,8 +1236,35 @@ static void scenario_sysalloc(struct ctx *c)
 			CALL(c, 0, NO_OUT, vmres_sysalloc_set_owner_name(c->sa, owner - 2, NULL));
 		}
 	}
+	/* Shared legacy lines: new lines (the line table, the heap growing past
+	 * 8), joins, a rollback of both, a label, releases of single shares. */
+	CALL(c, 0, NO_OUT, vmres_sysalloc_add_id_pool(c->sa, "intx", VMRES_RES_IRQ, 5000, 5011));
+	for (uint64_t owner = 61; owner <= 90; owner++) {
+		struct vmres_request q[2] = {test_rq_num(VMRES_RES_IRQ, "intx", 1, false),
+					     test_rq_num(VMRES_RES_ID, "ids", 1, false)};
+		struct batch *b = &shares[owner - 61];
+		size_t n;
+
+		q[0].u.irq.shared = true;
+		if (owner % 3 == 0) { /* join a specific line */
+			q[0].u.irq.any = false;
+			q[0].u.irq.gsi = 5000 + (uint32_t)(owner % 12);
+		}
+		CALL(c, 0, b, vmres_sysalloc_alloc(c->sa, q, 2, owner, b->res, 16, &b->n, &err));
+		if (owner % 4 == 0)
+			CALL_NOMEM(c, 0, NO_OUT,
+				   vmres_sysalloc_set_label(c->sa, &b->res[0], owner, "intx"));
+		q[1].u.id.any = false;
+		q[1].u.id.id = b->res[1].u.id.id; /* taken: the batch below fails there */
+		if (owner % 5 == 0) /* fails at its last request: line and join roll back */
+			CALL(c, VMRES_EOVERLAP, NO_OUT,
+			     vmres_sysalloc_alloc(c->sa, q, 2, owner + 1000, rolled_back, 16, &n,
+						  NULL));
+		if (owner % 7 == 0)
+			CALL_NOMEM(c, 0, NO_OUT, vmres_sysalloc_release(c->sa, &b->res[0], owner));
+	}
 	final_state(c);
-	for (uint64_t owner = 1; owner <= 60; owner += 2)
+	for (uint64_t owner = 1; owner <= 90; owner += 2)
 		CALL_NOMEM(c, 0, NO_OUT, vmres_sysalloc_release_owner(c->sa, owner));
 	vmres_sysalloc_free(c->sa);
 	c->sa = NULL;
