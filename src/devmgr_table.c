@@ -229,7 +229,7 @@ static void print_res(FILE *f, const struct vmres_resource *r, bool mapped, unsi
 			fprintf(f, " align 0x%" PRIx64, r->u.addr.align);
 		break;
 	case VMRES_RES_IRQ:
-		fprintf(f, "irq gsi %" PRIu32, r->u.irq.gsi);
+		fprintf(f, "irq gsi %" PRIu32 "%s", r->u.irq.gsi, r->u.irq.shared ? " shared" : "");
 		break;
 	case VMRES_RES_MSI:
 		fprintf(f, "msi gsi %" PRIu32 " msg 0x%08" PRIx32 ":%08" PRIx32 "/0x%" PRIx32,
@@ -367,6 +367,9 @@ static json_t *json_res(const struct vmres_resource *r, bool mapped)
 			break;
 		case VMRES_RES_IRQ:
 			ok = set(o, "gsi", json_integer(r->u.irq.gsi));
+			/* Only a share of a shared line has the key (unshared: as ever). */
+			if (ok && r->u.irq.shared)
+				ok = set(o, "shared", json_true());
 			break;
 		case VMRES_RES_MSI:
 			ok = set(o, "gsi", json_integer(r->u.msi.gsi)) &&

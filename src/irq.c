@@ -15,6 +15,18 @@
  * and leaves a pending bit that unmask consumes, or sees no mask and delivers
  * itself: never lost, never twice. The message in force (what the backend got
  * at the last commit) is published to triggers through a sequence lock.
+ *
+ * Shared lines. The sources made from shares of a shared legacy line
+ * (res.u.irq.shared) are level-triggered and drive one line object per GSI,
+ * which holds the only backend state of that GSI (KVM: one irqfd with
+ * resample) and an atomic count of the sharers that drive it (ST_ASSERTED).
+ * The line is raised when a sharer starts driving it and lowered when the
+ * last one stops; a guest EOI (resample) re-raises it while any sharer still
+ * drives it. Whoever lowers the line re-reads the count after each delivery
+ * and delivers again until what it delivered last matches it, so that an ack
+ * racing another sharer's trigger never leaves the line low while driven.
+ * Unshared legacy sources that happen to share a GSI stay independent, each
+ * with its own backend state, as before.
  */
 #include <vmres/irq.h>
 
@@ -37,11 +49,21 @@ struct vmres_irq_backend {
 	bool owned; /* by a manager */
 };
 
+/* A shared legacy line: the backend state of its GSI and who drives it. */
+struct irq_line {
+	uint32_t gsi;
+	void *handle;	      /* the backend's state (KVM: irqfd + resample) */
+	unsigned int sharers; /* sources on it; under the manager's mutex */
+	atomic_uint drivers;  /* sharers with ST_ASSERTED */
+};
+
 struct vmres_irq_src {
 	struct vmres_irq_mgr *mgr;
 	uint32_t gsi;
 	enum vmres_irq_kind kind;
-	void *handle;		  /* the backend's per-source state */
+	struct irq_line *line;	  /* a share of a shared line, else NULL */
+	void *handle;		  /* the backend's per-source state (NULL if shared) */
+	bool lower_line;	  /* group_free: it was its line's last driver */
 	struct vmres_msi_msg msg; /* record; under mgr->lock */
 	atomic_uint state;	  /* ST_* */
 	atomic_uint seq;	  /* sequence lock over live_* */
@@ -362,12 +384,25 @@ int vmres_irq_mgr_new(struct vmres_irq_backend *be, struct vmres_irq_mgr **out)
 	return 0;
 }
 
+/* A sharer leaves its line; the last one detaches and frees it. */
+static void line_put(struct vmres_irq_mgr *m, struct irq_line *l)
+{
+	if (--l->sharers)
+		return;
+	m->be->ops->detach(m->be->ctx, l->handle);
+	free(l);
+}
+
 static void group_detach_all(struct vmres_irq_group *g, unsigned int count)
 {
 	struct vmres_irq_backend *be = g->mgr->be;
 
-	for (unsigned int i = count; i-- > 0;)
-		be->ops->detach(be->ctx, g->src[i].handle);
+	for (unsigned int i = count; i-- > 0;) {
+		if (g->src[i].line)
+			line_put(g->mgr, g->src[i].line);
+		else
+			be->ops->detach(be->ctx, g->src[i].handle);
+	}
 }
 
 void vmres_irq_mgr_free(struct vmres_irq_mgr *m)
@@ -502,12 +537,20 @@ int vmres_irq_mgr_msi_notify(void *irq_mgr, uint32_t instance, unsigned int res_
 
 /* ---- groups ------------------------------------------------------------ */
 
+static int line_lower(const struct vmres_irq_mgr *m, struct irq_line *l);
+
 static uint32_t res_gsi(const struct vmres_resource *r)
 {
 	return r->kind == VMRES_RES_MSI ? r->u.msi.gsi : r->u.irq.gsi;
 }
 
-/* Check kinds and GSI conflicts, within res and against the record. */
+static bool res_shared(const struct vmres_resource *r)
+{
+	return r->kind == VMRES_RES_IRQ && r->u.irq.shared;
+}
+
+/* Check kinds and GSI conflicts, within res and against the record: an MSI's
+ * GSI is its own, and a shared line's GSI has only sharers. */
 static int group_validate(const struct vmres_irq_mgr *m, const struct vmres_resource *res, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -517,13 +560,46 @@ static int group_validate(const struct vmres_irq_mgr *m, const struct vmres_reso
 		uint32_t gsi = res_gsi(&res[i]);
 		struct vmres_irq_src *old = index_find(m, gsi);
 
-		if (old && (res[i].kind == VMRES_RES_MSI || old->kind == VMRES_IRQ_MSI))
+		if (old && (res[i].kind == VMRES_RES_MSI || old->kind == VMRES_IRQ_MSI ||
+			    res_shared(&res[i]) != (old->line != NULL)))
 			return VMRES_EEXIST;
 		for (size_t j = 0; j < i; j++)
 			if (res_gsi(&res[j]) == gsi &&
-			    (res[i].kind == VMRES_RES_MSI || res[j].kind == VMRES_RES_MSI))
+			    (res[i].kind == VMRES_RES_MSI || res[j].kind == VMRES_RES_MSI ||
+			     res_shared(&res[i]) != res_shared(&res[j])))
 				return VMRES_EEXIST;
 	}
+	return 0;
+}
+
+/* The line a new share of @p gsi joins: one of the record's, or one made
+ * earlier in the same group (the first @p made sources of @p g), or a new one
+ * (its backend state attached here). */
+static int line_get(struct vmres_irq_mgr *m, struct vmres_irq_group *g, unsigned int made,
+		    uint32_t gsi, struct irq_line **out)
+{
+	struct vmres_irq_src *old = index_find(m, gsi);
+	struct irq_line *l = old ? old->line : NULL;
+	int r;
+
+	for (unsigned int i = 0; !l && i < made; i++)
+		if (g->src[i].line && g->src[i].gsi == gsi)
+			l = g->src[i].line;
+	if (!l) {
+		l = calloc(1, sizeof(*l));
+		if (!l)
+			return VMRES_ENOMEM;
+		l->gsi = gsi;
+		atomic_init(&l->drivers, 0);
+		r = m->be->ops->attach(m->be->ctx, gsi, VMRES_IRQ_LEGACY, VMRES_IRQ_LEVEL,
+				       &l->handle);
+		if (r) {
+			free(l);
+			return r;
+		}
+	}
+	l->sharers++;
+	*out = l;
 	return 0;
 }
 
@@ -568,7 +644,14 @@ int vmres_irq_group_new(struct vmres_irq_mgr *m, const struct vmres_resource *re
 		atomic_init(&s->live_lo, s->msg.addr_lo);
 		atomic_init(&s->live_hi, s->msg.addr_hi);
 		atomic_init(&s->live_data, s->msg.data);
-		r = m->be->ops->attach(m->be->ctx, s->gsi, s->kind, VMRES_IRQ_EDGE, &s->handle);
+		if (res_shared(&res[i])) {
+			/* A share: level-triggered for its whole life, on its line. */
+			r = line_get(m, g, i, s->gsi, &s->line);
+			atomic_init(&s->state, ST_LEVEL);
+		} else {
+			r = m->be->ops->attach(m->be->ctx, s->gsi, s->kind, VMRES_IRQ_EDGE,
+					       &s->handle);
+		}
 		if (r)
 			goto out_detach;
 	}
@@ -611,15 +694,26 @@ out_unlock:
 void vmres_irq_group_free(struct vmres_irq_group *g)
 {
 	struct vmres_irq_mgr *m;
+	bool lower = false;
 
 	if (!g)
 		return;
 	m = g->mgr;
 	pthread_mutex_lock(&m->lock);
 	for (unsigned int i = 0; i < g->count; i++) {
-		index_remove(m, &g->src[i]);
-		if (g->src[i].kind == VMRES_IRQ_MSI || !index_has_gsi(m, g->src[i].gsi))
+		struct vmres_irq_src *s = &g->src[i];
+
+		index_remove(m, s);
+		if (s->kind == VMRES_IRQ_MSI || !index_has_gsi(m, s->gsi))
 			m->dirty = true;
+		/* A share that drives its line stops; the last driver lowers it. */
+		if (s->line &&
+		    (atomic_fetch_and_explicit(&s->state, ~ST_ASSERTED, memory_order_acq_rel) &
+		     ST_ASSERTED)) {
+			if (atomic_fetch_sub_explicit(&s->line->drivers, 1, memory_order_acq_rel) ==
+			    1)
+				s->lower_line = lower = true;
+		}
 	}
 	if (g->prev)
 		g->prev->next = g->next;
@@ -628,6 +722,15 @@ void vmres_irq_group_free(struct vmres_irq_group *g)
 	if (g->next)
 		g->next->prev = g->prev;
 	m->ngroups--;
+	if (lower) {
+		/* Deliveries are made without the mutex; the lines stay attached
+		 * (this group's shares still count in their sharers) meanwhile. */
+		pthread_mutex_unlock(&m->lock);
+		for (unsigned int i = 0; i < g->count; i++)
+			if (g->src[i].lower_line)
+				(void)line_lower(m, g->src[i].line);
+		pthread_mutex_lock(&m->lock);
+	}
 	group_detach_all(g, g->count);
 	/* A failed push leaves the manager dirty: the next commit retries. */
 	(void)maybe_push(m);
@@ -651,6 +754,46 @@ int vmres_irq_group_src(struct vmres_irq_group *g, unsigned int index, struct vm
 }
 
 /* ---- sources ----------------------------------------------------------- */
+
+static int line_deliver(const struct vmres_irq_mgr *m, struct irq_line *l,
+			enum vmres_irq_signal signal)
+{
+	return m->be->ops->deliver(m->be->ctx, l->handle, l->gsi, VMRES_IRQ_LEGACY, NULL, signal);
+}
+
+/*
+ * Lower @p l (its last driver stopped, or the guest EOId it), then deliver
+ * again until what was delivered last matches the drivers counted after it:
+ * a sharer that started driving meanwhile delivered ASSERT itself, but
+ * perhaps before this DEASSERT reached the backend.
+ */
+static int line_lower(const struct vmres_irq_mgr *m, struct irq_line *l)
+{
+	bool raised = false;
+	int r = line_deliver(m, l, VMRES_IRQ_SIGNAL_DEASSERT);
+
+	while (!r) {
+		bool driven = atomic_load_explicit(&l->drivers, memory_order_acquire) != 0;
+
+		if (driven == raised)
+			break;
+		raised = driven;
+		r = line_deliver(m, l,
+				 driven ? VMRES_IRQ_SIGNAL_ASSERT : VMRES_IRQ_SIGNAL_DEASSERT);
+	}
+	return r;
+}
+
+/* A share starts driving its line (if it did not already) and raises it. */
+static int line_drive(struct vmres_irq_src *s)
+{
+	unsigned int old = atomic_fetch_or_explicit(&s->state, ST_ASSERTED, memory_order_acq_rel);
+
+	if (!(old & ST_ASSERTED))
+		atomic_fetch_add_explicit(&s->line->drivers, 1, memory_order_acq_rel);
+	/* Always: KVM may have lowered the line at an EOI not yet resampled. */
+	return line_deliver(s->mgr, s->line, VMRES_IRQ_SIGNAL_ASSERT);
+}
 
 static int deliver(struct vmres_irq_src *s, enum vmres_irq_signal signal)
 {
@@ -697,6 +840,13 @@ int vmres_irq_src_unmask(struct vmres_irq_src *s)
 	old = atomic_fetch_and_explicit(&s->state, ~(ST_MASKED | ST_PENDING), memory_order_acq_rel);
 	if (!(old & ST_PENDING) || !(old & ST_ENABLED))
 		return 0;
+	if (s->line) {
+		r = line_drive(s);
+		if (r)
+			atomic_fetch_or_explicit(&s->state, ST_MASKED | ST_PENDING,
+						 memory_order_acq_rel);
+		return r;
+	}
 	if (old & ST_LEVEL)
 		atomic_fetch_or_explicit(&s->state, ST_ASSERTED, memory_order_acq_rel);
 	r = deliver(s, old & ST_LEVEL ? VMRES_IRQ_SIGNAL_ASSERT : VMRES_IRQ_SIGNAL_EDGE);
@@ -717,7 +867,8 @@ int vmres_irq_src_trigger(struct vmres_irq_src *s)
 			return VMRES_ESTATE;
 		if (!(st & ST_MASKED))
 			break;
-		next = st | ST_PENDING | (st & ST_LEVEL ? ST_ASSERTED : 0);
+		/* A share drives its line only once delivered: pending alone. */
+		next = st | ST_PENDING | (st & ST_LEVEL && !s->line ? ST_ASSERTED : 0);
 		if (next == st)
 			return 0;
 		if (atomic_compare_exchange_weak_explicit(
@@ -726,6 +877,8 @@ int vmres_irq_src_trigger(struct vmres_irq_src *s)
 	}
 	if (!(st & ST_LEVEL))
 		return deliver(s, VMRES_IRQ_SIGNAL_EDGE);
+	if (s->line)
+		return line_drive(s);
 	if (!(st & ST_ASSERTED))
 		atomic_fetch_or_explicit(&s->state, ST_ASSERTED, memory_order_acq_rel);
 	/* Always re-raise: KVM may have lowered the line at EOI before the ack. */
@@ -741,8 +894,33 @@ int vmres_irq_src_ack(struct vmres_irq_src *s)
 	st = atomic_load_explicit(&s->state, memory_order_acquire);
 	if (!(st & ST_LEVEL))
 		return VMRES_ENOTSUP;
-	atomic_fetch_and_explicit(&s->state, ~(ST_ASSERTED | ST_PENDING), memory_order_acq_rel);
-	return deliver(s, VMRES_IRQ_SIGNAL_DEASSERT);
+	st = atomic_fetch_and_explicit(&s->state, ~(ST_ASSERTED | ST_PENDING),
+				       memory_order_acq_rel);
+	if (!s->line)
+		return deliver(s, VMRES_IRQ_SIGNAL_DEASSERT);
+	/* Only the last driver lowers a shared line. */
+	if ((st & ST_ASSERTED) &&
+	    atomic_fetch_sub_explicit(&s->line->drivers, 1, memory_order_acq_rel) == 1)
+		return line_lower(s->mgr, s->line);
+	return 0;
+}
+
+int vmres_irq_src_resample(struct vmres_irq_src *s)
+{
+	unsigned int st;
+	int r;
+
+	if (!s)
+		return VMRES_EINVAL;
+	st = atomic_load_explicit(&s->state, memory_order_acquire);
+	if (!(st & ST_LEVEL))
+		return VMRES_ENOTSUP;
+	if (s->line)
+		return line_lower(s->mgr, s->line);
+	r = deliver(s, VMRES_IRQ_SIGNAL_DEASSERT);
+	if (!r && (atomic_load_explicit(&s->state, memory_order_acquire) & ST_ASSERTED))
+		r = deliver(s, VMRES_IRQ_SIGNAL_ASSERT);
+	return r;
 }
 
 static int configure_legacy_locked(struct vmres_irq_src *s, enum vmres_irq_trigger trigger)
@@ -754,6 +932,8 @@ static int configure_legacy_locked(struct vmres_irq_src *s, enum vmres_irq_trigg
 
 	if ((trigger == VMRES_IRQ_LEVEL) == !!(st & ST_LEVEL))
 		return 0;
+	if (s->line)
+		return VMRES_EKIND; /* a shared line is level-triggered: no edges to share */
 	r = be->ops->attach(be->ctx, s->gsi, s->kind, trigger, &handle);
 	if (r)
 		return r;
@@ -832,7 +1012,7 @@ int vmres_irq_src_get_fd(struct vmres_irq_src *s, enum vmres_irq_fd which, int *
 	if (!be->ops->get_fd)
 		return VMRES_ENOTSUP;
 	pthread_mutex_lock(&s->mgr->lock);
-	r = be->ops->get_fd(be->ctx, s->handle, which, fd);
+	r = be->ops->get_fd(be->ctx, s->line ? s->line->handle : s->handle, which, fd);
 	pthread_mutex_unlock(&s->mgr->lock);
 	return r;
 }
@@ -870,7 +1050,7 @@ static int load_check(const struct vmres_irq_src *s, const struct vmres_irq_src_
 		return VMRES_EINVAL;
 	if (st->gsi != s->gsi)
 		return VMRES_ENOENT;
-	if (c->kind != s->kind)
+	if (c->kind != s->kind || (s->line && c->trigger != VMRES_IRQ_LEVEL))
 		return VMRES_EKIND;
 	return 0;
 }
@@ -950,8 +1130,15 @@ int vmres_irq_mgr_load_state(struct vmres_irq_mgr *m, const struct vmres_irq_src
 			s->handle = handles[i];
 			be->ops->detach(be->ctx, old);
 		}
+		if (s->line)
+			atomic_store_explicit(&s->line->drivers, 0, memory_order_relaxed);
 		atomic_store_explicit(&s->state, word, memory_order_release);
 	}
+	/* Each shared line is driven by the shares loaded as asserted. */
+	for (i = 0; i < n; i++)
+		if (m->index[i]->line && st[i].asserted)
+			atomic_fetch_add_explicit(&m->index[i]->line->drivers, 1,
+						  memory_order_acq_rel);
 	goto out;
 
 undo_attach:

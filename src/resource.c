@@ -32,7 +32,7 @@ bool vmres_resource_equal(const struct vmres_resource *a, const struct vmres_res
 		return a->u.addr.space == b->u.addr.space && a->u.addr.base == b->u.addr.base &&
 		       a->u.addr.size == b->u.addr.size && a->u.addr.align == b->u.addr.align;
 	case VMRES_RES_IRQ:
-		return a->u.irq.gsi == b->u.irq.gsi;
+		return a->u.irq.gsi == b->u.irq.gsi && !a->u.irq.shared == !b->u.irq.shared;
 	case VMRES_RES_MSI:
 		return a->u.msi.gsi == b->u.msi.gsi &&
 		       a->u.msi.msg.addr_lo == b->u.msi.msg.addr_lo &&
@@ -62,7 +62,7 @@ bool vmres_request_equal(const struct vmres_request *a, const struct vmres_reque
 		return a->u.addr.space == b->u.addr.space &&
 		       addr_req_equal(&a->u.addr.req, &b->u.addr.req);
 	case VMRES_RES_IRQ:
-		return !a->u.irq.any == !b->u.irq.any &&
+		return !a->u.irq.any == !b->u.irq.any && !a->u.irq.shared == !b->u.irq.shared &&
 		       (a->u.irq.any || a->u.irq.gsi == b->u.irq.gsi);
 	case VMRES_RES_MSI:
 		return a->u.msi.count == b->u.msi.count &&
@@ -126,7 +126,8 @@ int vmres_resource_format(const struct vmres_resource *r, char *buf, size_t len)
 			put(&o, " align 0x%" PRIx64, r->u.addr.align);
 		break;
 	case VMRES_RES_IRQ:
-		put(&o, "irq %.*s %" PRIu32, pool_len(r->pool), r->pool, r->u.irq.gsi);
+		put(&o, "irq %.*s %" PRIu32 "%s", pool_len(r->pool), r->pool, r->u.irq.gsi,
+		    r->u.irq.shared ? " shared" : "");
 		break;
 	case VMRES_RES_MSI:
 		put(&o, "msi %.*s %" PRIu32 " msg 0x%08" PRIx32 ":%08" PRIx32 "/0x%" PRIx32,
@@ -185,9 +186,10 @@ int vmres_request_format(const struct vmres_request *q, char *buf, size_t len)
 		break;
 	case VMRES_RES_IRQ:
 		if (q->u.irq.any)
-			put(&o, "irq %.*s any", plen, q->pool);
+			put(&o, "irq %.*s any%s", plen, q->pool, q->u.irq.shared ? " shared" : "");
 		else
-			put(&o, "irq %.*s %" PRIu32, plen, q->pool, q->u.irq.gsi);
+			put(&o, "irq %.*s %" PRIu32 "%s", plen, q->pool, q->u.irq.gsi,
+			    q->u.irq.shared ? " shared" : "");
 		break;
 	case VMRES_RES_MSI:
 		put(&o, "msi %.*s count %" PRIu32 "%s", plen, q->pool, q->u.msi.count,

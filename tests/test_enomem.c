@@ -399,7 +399,7 @@ struct ctx {
 	struct vmres_bus *bus[2];
 	struct vmres_devmgr *m;
 	struct vmres_irq_mgr *irq;
-	struct vmres_irq_group *groups[12];
+	struct vmres_irq_group *groups[16];
 	struct vmres_pci_func *pci[PCI_FUNCS];
 	uint32_t pci_inst[PCI_FUNCS]; /* their devices' instance ids */
 	bool kvm;		      /* the irq scenario's backend is the fake KVM's */
@@ -1009,7 +1009,7 @@ static char *state_str(struct ctx *c)
 		for (size_t i = 0; i < n; i++)
 			fprintf(f, "  gsi %u kind %d msg %x:%x/%x\n", routes[i].gsi, routes[i].kind,
 				routes[i].msg.addr_hi, routes[i].msg.addr_lo, routes[i].msg.data);
-		for (size_t g = 0; g < 12; g++) {
+		for (size_t g = 0; g < 16; g++) {
 			for (unsigned int i = 0;
 			     c->groups[g] && i < vmres_irq_group_count(c->groups[g]); i++) {
 				struct vmres_irq_src_state st;
@@ -1161,7 +1161,7 @@ struct batch {
  * labels, releases, reservations, and a batch that fails late and rolls back. */
 static void scenario_sysalloc(struct ctx *c)
 {
-	static struct batch held[60];
+	static struct batch held[60], shares[30];
 	struct vmres_sysalloc_error err;
 	struct vmres_sysalloc *sa;
 	struct vmres_resource r, rolled_back[16];
@@ -1236,8 +1236,35 @@ static void scenario_sysalloc(struct ctx *c)
 			CALL(c, 0, NO_OUT, vmres_sysalloc_set_owner_name(c->sa, owner - 2, NULL));
 		}
 	}
+	/* Shared legacy lines: new lines (the line table, the heap growing past
+	 * 8), joins, a rollback of both, a label, releases of single shares. */
+	CALL(c, 0, NO_OUT, vmres_sysalloc_add_id_pool(c->sa, "intx", VMRES_RES_IRQ, 5000, 5011));
+	for (uint64_t owner = 61; owner <= 90; owner++) {
+		struct vmres_request q[2] = {test_rq_num(VMRES_RES_IRQ, "intx", 1, false),
+					     test_rq_num(VMRES_RES_ID, "ids", 1, false)};
+		struct batch *b = &shares[owner - 61];
+		size_t n;
+
+		q[0].u.irq.shared = true;
+		if (owner % 3 == 0) { /* join a specific line */
+			q[0].u.irq.any = false;
+			q[0].u.irq.gsi = 5000 + (uint32_t)(owner % 12);
+		}
+		CALL(c, 0, b, vmres_sysalloc_alloc(c->sa, q, 2, owner, b->res, 16, &b->n, &err));
+		if (owner % 4 == 0)
+			CALL_NOMEM(c, 0, NO_OUT,
+				   vmres_sysalloc_set_label(c->sa, &b->res[0], owner, "intx"));
+		q[1].u.id.any = false;
+		q[1].u.id.id = b->res[1].u.id.id; /* taken: the batch below fails there */
+		if (owner % 5 == 0) /* fails at its last request: line and join roll back */
+			CALL(c, VMRES_EOVERLAP, NO_OUT,
+			     vmres_sysalloc_alloc(c->sa, q, 2, owner + 1000, rolled_back, 16, &n,
+						  NULL));
+		if (owner % 7 == 0)
+			CALL_NOMEM(c, 0, NO_OUT, vmres_sysalloc_release(c->sa, &b->res[0], owner));
+	}
 	final_state(c);
-	for (uint64_t owner = 1; owner <= 60; owner += 2)
+	for (uint64_t owner = 1; owner <= 90; owner += 2)
 		CALL_NOMEM(c, 0, NO_OUT, vmres_sysalloc_release_owner(c->sa, owner));
 	vmres_sysalloc_free(c->sa);
 	c->sa = NULL;
@@ -1612,6 +1639,32 @@ static void irq_steps(struct ctx *c, bool kvm_backend)
 		if (g == 5)
 			CALL(c, VMRES_EEXIST, &grp, vmres_irq_group_new(c->irq, res + 1, 1, &grp));
 	}
+	/* Shared lines: a new line (backend state attached once), joins, a share
+	 * and an MSI in one group, a refused mix, a driving share freed. */
+	for (uint32_t g = 12; g < 16; g++) {
+		struct vmres_resource res[2];
+		struct vmres_irq_src *src;
+
+		res[0] = test_irq_res(g < 14 ? 10 : 11);
+		res[0].u.irq.shared = true;
+		memset(&res[1], 0, sizeof(res[1]));
+		res[1].kind = VMRES_RES_MSI;
+		res[1].u.msi.gsi = 200 + g;
+		res[1].u.msi.msg = (struct vmres_msi_msg){0xfee00000, 0, 0x4400 + g};
+		CALL(c, 0, &grp, vmres_irq_group_new(c->irq, res, 2, &grp));
+		c->groups[g] = grp;
+		assert_int_equal(vmres_irq_group_src(grp, 0, &src), 0);
+		assert_int_equal(vmres_irq_src_enable(src), 0);
+		CALL_NOMEM(c, 0, NO_OUT, vmres_irq_src_trigger(src));
+		if (g == 13) {
+			CALL_NOMEM(c, 0, NO_OUT, vmres_irq_src_resample(src));
+			CALL_NOMEM(c, 0, NO_OUT, vmres_irq_src_ack(src));
+			res[0].u.irq.shared = false; /* unshared on a shared line */
+			CALL(c, VMRES_EEXIST, &grp, vmres_irq_group_new(c->irq, res, 1, &grp));
+		}
+	}
+	CALL_NOMEM(c, 0, NO_OUT, free_group(c, 12)); /* drives line 10 alone: lowered */
+	CALL_NOMEM(c, 0, NO_OUT, free_group(c, 14)); /* 15 still drives line 11 */
 	/* Push whatever a group_free() could not. */
 	CALL_NOMEM(c, 0, NO_OUT, vmres_irq_mgr_begin_update(c->irq));
 	CALL(c, 0, NO_OUT, vmres_irq_mgr_commit(c->irq));

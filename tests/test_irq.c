@@ -1078,6 +1078,387 @@ static void test_concurrent_triggers_masks_and_reroutes_lose_nothing(void **stat
 	free(r);
 }
 
+/* ---- shared lines (callback backend) ----------------------------------- */
+
+static struct vmres_resource shared_res(uint32_t gsi)
+{
+	struct vmres_resource r = irq_res(gsi);
+
+	r.u.irq.shared = true;
+	return r;
+}
+
+/* One group of one share of line @p gsi, enabled. */
+static struct vmres_irq_src *sharer(struct vmres_irq_mgr *m, uint32_t gsi,
+				    struct vmres_irq_group **gout)
+{
+	struct vmres_resource r = shared_res(gsi);
+	struct vmres_irq_src *s;
+
+	assert_int_equal(vmres_irq_group_new(m, &r, 1, gout), 0);
+	assert_int_equal(vmres_irq_group_src(*gout, 0, &s), 0);
+	assert_int_equal(vmres_irq_src_enable(s), 0);
+	return s;
+}
+
+/* The deliveries since @p from are exactly @p n signals, all on @p gsi, legacy. */
+static void expect_signals(const struct recorder *rec, size_t from, uint32_t gsi, size_t n, ...)
+{
+	va_list ap;
+
+	assert_int_equal(rec->n - from, n);
+	va_start(ap, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct delivery *d = &rec->d[from + i];
+
+		assert_int_equal(d->gsi, gsi);
+		assert_int_equal(d->kind, VMRES_IRQ_LEGACY);
+		assert_false(d->has_msg);
+		assert_int_equal(d->signal, va_arg(ap, int));
+	}
+	va_end(ap);
+}
+
+#define ASSERT_SIG   VMRES_IRQ_SIGNAL_ASSERT
+#define DEASSERT_SIG VMRES_IRQ_SIGNAL_DEASSERT
+
+static void test_shared_line_is_raised_while_any_sharer_drives_it(void **state)
+{
+	struct fixture *f = *state;
+	struct vmres_irq_group *ga, *gb, *gc;
+	struct vmres_irq_src *a = sharer(f->mgr, 10, &ga), *b = sharer(f->mgr, 10, &gb),
+			     *c = sharer(f->mgr, 10, &gc);
+	size_t n;
+
+	/* Shares start level-triggered, on one route. */
+	assert_int_equal(st(a).config.trigger, VMRES_IRQ_LEVEL);
+	n = f->rec.n;
+	assert_int_equal(vmres_irq_src_trigger(a), 0);
+	assert_int_equal(vmres_irq_src_trigger(b), 0);
+	assert_int_equal(vmres_irq_src_trigger(a), 0); /* raised again, still one driver */
+	expect_signals(&f->rec, n, 10, 3, ASSERT_SIG, ASSERT_SIG, ASSERT_SIG);
+	assert_true(st(a).asserted && st(b).asserted && !st(c).asserted);
+	/* a stops: b still drives, nothing is lowered. */
+	n = f->rec.n;
+	assert_int_equal(vmres_irq_src_ack(a), 0);
+	assert_int_equal(vmres_irq_src_ack(c), 0); /* drove nothing: nothing to lower */
+	expect_signals(&f->rec, n, 10, 0);
+	assert_false(st(a).asserted);
+	/* The last driver lowers it. */
+	assert_int_equal(vmres_irq_src_ack(b), 0);
+	expect_signals(&f->rec, n, 10, 1, DEASSERT_SIG);
+	assert_int_equal(vmres_irq_src_ack(b), 0);
+	expect_signals(&f->rec, n, 10, 1, DEASSERT_SIG);
+	vmres_irq_group_free(ga);
+	vmres_irq_group_free(gb);
+	vmres_irq_group_free(gc);
+}
+
+static void test_resample_reraises_a_line_while_a_sharer_still_drives_it(void **state)
+{
+	struct fixture *f = *state;
+	struct vmres_irq_group *ga, *gb;
+	struct vmres_irq_src *a = sharer(f->mgr, 10, &ga), *b = sharer(f->mgr, 10, &gb);
+	size_t n;
+
+	assert_int_equal(vmres_irq_src_trigger(a), 0);
+	assert_int_equal(vmres_irq_src_trigger(b), 0);
+	/* The guest served a and EOIs: b still drives, the line comes back. */
+	assert_int_equal(vmres_irq_src_ack(a), 0);
+	n = f->rec.n;
+	assert_int_equal(vmres_irq_src_resample(a), 0);
+	expect_signals(&f->rec, n, 10, 2, DEASSERT_SIG, ASSERT_SIG);
+	assert_false(st(a).asserted);
+	assert_true(st(b).asserted);
+	/* Served b: lowered; the next EOI leaves it low. */
+	n = f->rec.n;
+	assert_int_equal(vmres_irq_src_ack(b), 0);
+	assert_int_equal(vmres_irq_src_resample(b), 0);
+	expect_signals(&f->rec, n, 10, 2, DEASSERT_SIG, DEASSERT_SIG);
+	/* An unshared level line re-raises while its source is asserted. */
+	struct vmres_irq_config level = {VMRES_IRQ_LEGACY, VMRES_IRQ_LEVEL, {0, 0, 0}};
+
+	assert_int_equal(vmres_irq_src_configure(f->legacy, &level), 0);
+	assert_int_equal(vmres_irq_src_enable(f->legacy), 0);
+	assert_int_equal(vmres_irq_src_trigger(f->legacy), 0);
+	n = f->rec.n;
+	assert_int_equal(vmres_irq_src_resample(f->legacy), 0);
+	expect_signals(&f->rec, n, 5, 2, DEASSERT_SIG, ASSERT_SIG);
+	assert_int_equal(vmres_irq_src_ack(f->legacy), 0);
+	n = f->rec.n;
+	assert_int_equal(vmres_irq_src_resample(f->legacy), 0);
+	expect_signals(&f->rec, n, 5, 1, DEASSERT_SIG);
+	/* Only level lines resample. */
+	assert_int_equal(vmres_irq_src_resample(f->msi_a), VMRES_ENOTSUP);
+	assert_int_equal(vmres_irq_src_resample(NULL), VMRES_EINVAL);
+	vmres_irq_group_free(ga);
+	vmres_irq_group_free(gb);
+}
+
+static void test_freeing_a_driving_sharer_lowers_the_line_only_if_it_was_the_last(void **state)
+{
+	struct fixture *f = *state;
+	struct vmres_irq_group *ga, *gb, *gc;
+	struct vmres_irq_src *a = sharer(f->mgr, 10, &ga), *b = sharer(f->mgr, 10, &gb);
+	size_t n;
+
+	sharer(f->mgr, 10, &gc);
+	assert_int_equal(vmres_irq_src_trigger(a), 0);
+	assert_int_equal(vmres_irq_src_trigger(b), 0);
+	n = f->rec.n;
+	vmres_irq_group_free(ga); /* b still drives */
+	expect_signals(&f->rec, n, 10, 0);
+	assert_int_equal(vmres_irq_src_resample(b), 0); /* the line lives on, driven */
+	expect_signals(&f->rec, n, 10, 2, DEASSERT_SIG, ASSERT_SIG);
+	n = f->rec.n;
+	vmres_irq_group_free(gb); /* the last driver goes: lowered */
+	expect_signals(&f->rec, n, 10, 1, DEASSERT_SIG);
+	n = f->rec.n;
+	vmres_irq_group_free(gc); /* drove nothing */
+	expect_signals(&f->rec, n, 10, 0);
+	/* The GSI is free again, for any kind of legacy source. */
+	struct vmres_resource r = irq_res(10);
+
+	assert_int_equal(vmres_irq_group_new(f->mgr, &r, 1, &ga), 0);
+	vmres_irq_group_free(ga);
+}
+
+static void test_masked_sharer_drives_its_line_only_once_unmasked(void **state)
+{
+	struct fixture *f = *state;
+	struct vmres_irq_group *ga, *gb;
+	struct vmres_irq_src *a = sharer(f->mgr, 10, &ga), *b = sharer(f->mgr, 10, &gb);
+	struct vmres_irq_src_state s;
+	size_t n = f->rec.n;
+
+	assert_int_equal(vmres_irq_src_mask(a), 0);
+	assert_int_equal(vmres_irq_src_trigger(a), 0);
+	s = st(a);
+	assert_true(s.pending && !s.asserted);
+	expect_signals(&f->rec, n, 10, 0);
+	assert_int_equal(vmres_irq_src_trigger(b), 0);
+	assert_int_equal(vmres_irq_src_ack(b), 0); /* a does not drive yet */
+	expect_signals(&f->rec, n, 10, 2, ASSERT_SIG, DEASSERT_SIG);
+	n = f->rec.n;
+	assert_int_equal(vmres_irq_src_unmask(a), 0);
+	expect_signals(&f->rec, n, 10, 1, ASSERT_SIG);
+	s = st(a);
+	assert_true(!s.pending && s.asserted);
+	assert_int_equal(vmres_irq_src_ack(a), 0);
+	expect_signals(&f->rec, n, 10, 2, ASSERT_SIG, DEASSERT_SIG);
+	vmres_irq_group_free(ga);
+	vmres_irq_group_free(gb);
+}
+
+static void test_shares_are_level_only_and_never_mix_with_unshared_sources(void **state)
+{
+	struct fixture *f = *state;
+	struct vmres_irq_config edge = {VMRES_IRQ_LEGACY, VMRES_IRQ_EDGE, {0, 0, 0}};
+	struct vmres_irq_config level = {VMRES_IRQ_LEGACY, VMRES_IRQ_LEVEL, {0, 0, 0}};
+	struct vmres_irq_group *ga, *g = NULL;
+	struct vmres_irq_src *a = sharer(f->mgr, 10, &ga);
+	struct vmres_resource mix[2] = {shared_res(11), irq_res(11)};
+	struct vmres_resource r;
+	struct mgr_snap before, after;
+	struct vmres_irq_src_state sa_before = st(a);
+
+	/* An edge cannot be shared: refused, nothing changes. */
+	assert_int_equal(vmres_irq_src_configure(a, &edge), VMRES_EKIND);
+	assert_int_equal(vmres_irq_src_configure(a, &level), 0);
+	assert_state_equal(st(a), sa_before);
+	before = snap(f->mgr);
+	r = irq_res(10); /* unshared on a shared line */
+	assert_int_equal(vmres_irq_group_new(f->mgr, &r, 1, &g), VMRES_EEXIST);
+	r = shared_res(5); /* a share on an unshared source's GSI */
+	assert_int_equal(vmres_irq_group_new(f->mgr, &r, 1, &g), VMRES_EEXIST);
+	r = shared_res(24); /* on an MSI's */
+	assert_int_equal(vmres_irq_group_new(f->mgr, &r, 1, &g), VMRES_EEXIST);
+	assert_int_equal(vmres_irq_group_new(f->mgr, mix, 2, &g), VMRES_EEXIST);
+	mix[1] = msi_res(11, 3);
+	assert_int_equal(vmres_irq_group_new(f->mgr, mix, 2, &g), VMRES_EEXIST);
+	assert_null(g);
+	after = snap(f->mgr);
+	assert_snap_equal(&before, &after);
+	/* Two shares of one line in one group (two functions of a device). */
+	mix[1] = shared_res(10);
+	mix[0] = shared_res(10);
+	assert_int_equal(vmres_irq_group_new(f->mgr, mix, 2, &g), 0);
+	after = snap(f->mgr);
+	assert_int_equal(after.info.sources, before.info.sources + 2);
+	assert_int_equal(after.nroutes, before.nroutes);
+	vmres_irq_group_free(g);
+	vmres_irq_group_free(ga);
+}
+
+static void test_unshared_legacy_sources_on_one_gsi_stay_independent(void **state)
+{
+	struct fixture *f = *state;
+	struct vmres_irq_config level = {VMRES_IRQ_LEGACY, VMRES_IRQ_LEVEL, {0, 0, 0}};
+	struct vmres_resource r = irq_res(5);
+	struct vmres_irq_src_state all[8];
+	struct vmres_irq_group *g;
+	struct vmres_irq_src *second;
+	size_t n;
+
+	/* f->legacy (first group) and second, both on GSI 5, both level. */
+	assert_int_equal(vmres_irq_group_new(f->mgr, &r, 1, &g), 0);
+	assert_int_equal(vmres_irq_group_src(g, 0, &second), 0);
+	assert_int_equal(vmres_irq_src_configure(f->legacy, &level), 0);
+	assert_int_equal(vmres_irq_src_configure(second, &level), 0);
+	assert_int_equal(vmres_irq_src_enable(f->legacy), 0);
+	assert_int_equal(vmres_irq_src_enable(second), 0);
+	n = f->rec.n;
+	assert_int_equal(vmres_irq_src_trigger(f->legacy), 0);
+	assert_int_equal(vmres_irq_src_trigger(second), 0);
+	/* No OR: each signals for itself, so one ack lowers the line for both. */
+	assert_int_equal(vmres_irq_src_ack(f->legacy), 0);
+	expect_signals(&f->rec, n, 5, 3, ASSERT_SIG, ASSERT_SIG, DEASSERT_SIG);
+	assert_true(st(second).asserted);
+	/* Saved in the order their groups were created. */
+	assert_int_equal(vmres_irq_mgr_save_state(f->mgr, all, 8, &n), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(all[0].gsi, 5);
+	assert_false(all[0].asserted);
+	assert_int_equal(all[1].gsi, 5);
+	assert_true(all[1].asserted);
+	vmres_irq_group_free(g);
+}
+
+/* Three shares of line 10 in three groups on a fresh callback manager. */
+static struct vmres_irq_mgr *three_sharers(struct recorder *rec, struct vmres_irq_group *g[3],
+					   struct vmres_irq_src *s[3])
+{
+	struct vmres_irq_backend *be;
+	struct vmres_irq_mgr *m;
+
+	assert_int_equal(vmres_irq_backend_callback_new(record, rec, &be), 0);
+	assert_int_equal(vmres_irq_mgr_new(be, &m), 0);
+	for (int i = 0; i < 3; i++) {
+		s[i] = sharer(m, 10, &g[i]);
+		assert_int_equal(vmres_irq_src_disable(s[i]), 0);
+	}
+	return m;
+}
+
+static void test_saved_state_keeps_which_sharers_drive_the_line(void **state)
+{
+	struct recorder *rec = calloc(2, sizeof(*rec));
+	struct vmres_irq_group *g[3], *h[3];
+	struct vmres_irq_src *s[3], *t[3];
+	struct vmres_irq_mgr *m = three_sharers(&rec[0], g, s), *m2 = three_sharers(&rec[1], h, t);
+	struct vmres_irq_src_state saved[3], bad[3], again[3];
+	size_t n;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(vmres_irq_src_enable(s[i]), 0);
+	assert_int_equal(vmres_irq_src_trigger(s[0]), 0); /* drives */
+	assert_int_equal(vmres_irq_src_mask(s[2]), 0);
+	assert_int_equal(vmres_irq_src_trigger(s[2]), 0); /* pending, not driving */
+	assert_int_equal(vmres_irq_mgr_save_state(m, saved, 3, &n), 0);
+	assert_int_equal(n, 3);
+	assert_true(saved[0].asserted && !saved[1].asserted && !saved[2].asserted);
+	assert_true(saved[2].pending && saved[2].masked);
+	assert_int_equal(saved[1].config.trigger, VMRES_IRQ_LEVEL);
+	/* An edge-triggered share cannot be loaded: nothing changes. */
+	memcpy(bad, saved, sizeof(bad));
+	bad[1].config.trigger = VMRES_IRQ_EDGE;
+	assert_int_equal(vmres_irq_mgr_load_state(m2, bad, 3), VMRES_EKIND);
+	assert_int_equal(vmres_irq_mgr_save_state(m2, again, 3, &n), 0);
+	assert_false(again[0].enabled || again[0].asserted);
+	/* Loaded into the same sources: the line is driven by the first alone. */
+	assert_int_equal(vmres_irq_mgr_load_state(m2, saved, 3), 0);
+	assert_int_equal(rec[1].n, 0); /* delivering nothing */
+	assert_int_equal(vmres_irq_mgr_save_state(m2, again, 3, &n), 0);
+	for (int i = 0; i < 3; i++)
+		assert_state_equal(again[i], saved[i]);
+	assert_int_equal(vmres_irq_src_resample(t[1]), 0); /* the EOI re-raises it */
+	expect_signals(&rec[1], 0, 10, 2, DEASSERT_SIG, ASSERT_SIG);
+	assert_int_equal(vmres_irq_src_ack(t[1]), 0); /* drove nothing */
+	assert_int_equal(vmres_irq_src_ack(t[0]), 0); /* the one driver */
+	expect_signals(&rec[1], 0, 10, 3, DEASSERT_SIG, ASSERT_SIG, DEASSERT_SIG);
+	assert_int_equal(vmres_irq_src_unmask(t[2]), 0); /* pending: now it drives */
+	expect_signals(&rec[1], 0, 10, 4, DEASSERT_SIG, ASSERT_SIG, DEASSERT_SIG, ASSERT_SIG);
+	vmres_irq_mgr_free(m);
+	vmres_irq_mgr_free(m2);
+	free(rec);
+}
+
+/* A level line as an irqchip sees it: the signal delivered last. */
+struct wire {
+	pthread_mutex_t lock;
+	enum vmres_irq_signal last;
+	unsigned long signals;
+};
+
+static void wire_deliver(void *ctx, uint32_t gsi, enum vmres_irq_kind kind,
+			 const struct vmres_msi_msg *msg, enum vmres_irq_signal signal)
+{
+	struct wire *w = ctx;
+
+	(void)gsi, (void)kind, (void)msg;
+	pthread_mutex_lock(&w->lock);
+	w->last = signal;
+	w->signals++;
+	pthread_mutex_unlock(&w->lock);
+}
+
+#define SHARED_ROUNDS 20000
+
+static void *toggle_share(void *arg)
+{
+	struct vmres_irq_src *s = arg;
+
+	for (int i = 0; i < SHARED_ROUNDS; i++) {
+		assert_int_equal(vmres_irq_src_trigger(s), 0);
+		assert_int_equal(vmres_irq_src_ack(s), 0);
+	}
+	return NULL;
+}
+
+/* Two shares toggle their drive while a third keeps driving or not: the line
+ * ends as its drivers say, whatever the interleaving of the deliveries. */
+static void test_concurrent_sharers_never_leave_a_driven_line_low(void **state)
+{
+	struct wire w = {PTHREAD_MUTEX_INITIALIZER, VMRES_IRQ_SIGNAL_DEASSERT, 0};
+	struct vmres_resource r = irq_res(10);
+	struct vmres_irq_backend *be;
+	struct vmres_irq_mgr *m;
+	struct vmres_irq_group *g[3];
+	struct vmres_irq_src *s[3];
+	pthread_t t[2];
+
+	(void)state;
+	r.u.irq.shared = true;
+	assert_int_equal(vmres_irq_backend_callback_new(wire_deliver, &w, &be), 0);
+	assert_int_equal(vmres_irq_mgr_new(be, &m), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(vmres_irq_group_new(m, &r, 1, &g[i]), 0);
+		assert_int_equal(vmres_irq_group_src(g[i], 0, &s[i]), 0);
+		assert_int_equal(vmres_irq_src_enable(s[i]), 0);
+	}
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 2; i++)
+			assert_int_equal(pthread_create(&t[i], NULL, toggle_share, s[i]), 0);
+		/* Round 0: the third share drives throughout; round 1: never. */
+		for (int i = 0; i < 200; i++) {
+			if (round == 0)
+				assert_int_equal(vmres_irq_src_trigger(s[2]), 0);
+			assert_int_equal(vmres_irq_src_resample(s[2]), 0);
+		}
+		for (int i = 0; i < 2; i++)
+			pthread_join(t[i], NULL);
+		pthread_mutex_lock(&w.lock);
+		assert_int_equal(w.last,
+				 round == 0 ? VMRES_IRQ_SIGNAL_ASSERT : VMRES_IRQ_SIGNAL_DEASSERT);
+		pthread_mutex_unlock(&w.lock);
+		assert_int_equal(vmres_irq_src_ack(s[2]), 0);
+	}
+	for (int i = 0; i < 3; i++)
+		vmres_irq_group_free(g[i]);
+	vmres_irq_mgr_free(m);
+}
+
 /* ---- the KVM backend through its system-call seam ---------------------- */
 
 #define FAKE_FD_BASE 1000
@@ -1609,6 +1990,124 @@ static void test_kvm_failure_at_each_system_call_of_group_new_changes_nothing(vo
 	free(f);
 }
 
+static struct vmres_resource shared_irq(uint32_t gsi)
+{
+	struct vmres_resource r = irq_res(gsi);
+
+	r.u.irq.shared = true;
+	return r;
+}
+
+static void test_kvm_shared_line_is_one_irqfd_with_resample_for_all_its_sharers(void **state)
+{
+	struct fake *f = fake_new();
+	struct vmres_irq_mgr *m = fake_mgr(f);
+	struct vmres_resource r = shared_irq(10);
+	struct vmres_irq_group *g[3];
+	struct vmres_irq_src *s[3];
+	int tfd[3], rfd[3];
+	long calls;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(vmres_irq_group_new(m, &r, 1, &g[i]), 0);
+		assert_int_equal(vmres_irq_group_src(g[i], 0, &s[i]), 0);
+		assert_int_equal(vmres_irq_src_enable(s[i]), 0);
+		assert_int_equal(vmres_irq_src_get_fd(s[i], VMRES_IRQ_FD_TRIGGER, &tfd[i]), 0);
+		assert_int_equal(vmres_irq_src_get_fd(s[i], VMRES_IRQ_FD_RESAMPLE, &rfd[i]), 0);
+		assert_int_equal(tfd[i], tfd[0]);
+		assert_int_equal(rfd[i], rfd[0]);
+	}
+	/* One irqfd for the GSI, with its resample fd: 2 eventfds in all. */
+	assert_int_equal(f->nirqfd, 1);
+	assert_int_equal(f->nopen, 2);
+	assert_int_equal(f->irqfd[0].gsi, 10);
+	assert_int_equal(f->irqfd[0].fd, tfd[0]);
+	assert_int_equal(f->irqfd[0].resamplefd, rfd[0]);
+	assert_int_equal(vmres_irq_src_trigger(s[0]), 0);
+	assert_int_equal(vmres_irq_src_trigger(s[1]), 0);
+	assert_int_equal(f->injected[10], 2);
+	/* s[0] drops its line: s[1] drives, no system call. */
+	calls = f->calls;
+	assert_int_equal(vmres_irq_src_ack(s[0]), 0);
+	assert_int_equal(f->calls, calls);
+	/* The guest EOIs (KVM lowered the line): drained, and raised again. */
+	f->count[rfd[0] - FAKE_FD_BASE] = 1;
+	assert_int_equal(vmres_irq_src_resample(s[2]), 0);
+	assert_int_equal(f->count[rfd[0] - FAKE_FD_BASE], 0);
+	assert_int_equal(f->injected[10], 3);
+	/* The last driver drops it: the next EOI is drained and nothing raised. */
+	assert_int_equal(vmres_irq_src_ack(s[1]), 0);
+	f->count[rfd[0] - FAKE_FD_BASE] = 1;
+	assert_int_equal(vmres_irq_src_resample(s[0]), 0);
+	assert_int_equal(f->count[rfd[0] - FAKE_FD_BASE], 0);
+	assert_int_equal(f->injected[10], 3);
+	/* A failed eventfd write is reported by the share that raised it. */
+	f->fail_at = f->calls + 1;
+	errno = 0;
+	assert_int_equal(vmres_irq_src_trigger(s[2]), VMRES_ESYS);
+	assert_int_equal(errno, E2BIG);
+	f->fail_at = 0;
+	/* The irqfd goes with the last sharer. */
+	vmres_irq_group_free(g[0]);
+	vmres_irq_group_free(g[2]);
+	assert_int_equal(f->nirqfd, 1);
+	assert_int_equal(f->nopen, 2);
+	vmres_irq_group_free(g[1]);
+	assert_int_equal(f->nirqfd, 0);
+	assert_int_equal(f->nopen, 0);
+	vmres_irq_mgr_free(m);
+	free(f);
+}
+
+static void test_kvm_failure_at_each_system_call_of_a_new_shared_line_changes_nothing(void **state)
+{
+	struct fake *f = fake_new();
+	struct vmres_irq_mgr *m = fake_mgr(f);
+	struct vmres_resource res[3] = {shared_irq(11), msi_res(30, 1), shared_irq(11)};
+	struct vmres_resource join = shared_irq(11);
+	struct vmres_irq_group *g = NULL, *g2;
+	int failures = 0;
+	long calls;
+
+	(void)state;
+	for (long k = 1;; k++) {
+		struct fake_snap before;
+		int rc;
+
+		take_fake_snap(f, m, &before);
+		f->fail_at = f->calls + k;
+		errno = 0;
+		rc = vmres_irq_group_new(m, res, 3, &g);
+		if (f->calls < f->fail_at) {
+			assert_int_equal(rc, 0);
+			break;
+		}
+		assert_int_equal(rc, VMRES_ESYS);
+		assert_int_equal(errno, E2BIG);
+		assert_null(g);
+		f->fail_at = 0;
+		assert_fake_unchanged(f, m, &before);
+		failures++;
+	}
+	f->fail_at = 0;
+	/* The line: 2 eventfds and 1 KVM_IRQFD; the MSI: 1 and 1; 1 routing push. */
+	assert_int_equal(failures, 6);
+	assert_int_equal(f->nirqfd, 2);
+	assert_int_equal(f->nopen, 3);
+	/* Joining a line makes no system call. */
+	calls = f->calls;
+	assert_int_equal(vmres_irq_group_new(m, &join, 1, &g2), 0);
+	assert_int_equal(f->calls, calls);
+	vmres_irq_group_free(g);
+	assert_int_equal(f->nirqfd, 1);
+	vmres_irq_group_free(g2);
+	assert_int_equal(f->nopen, 0);
+	assert_int_equal(f->nirqfd, 0);
+	vmres_irq_mgr_free(m);
+	free(f);
+}
+
 static void test_kvm_failed_reroute_keeps_the_previous_table(void **state)
 {
 	struct fake *f = fake_new();
@@ -1780,6 +2279,26 @@ int main(void)
 			test_legacy_lines_may_share_a_gsi_and_its_route_outlives_one_of_them,
 			cb_setup, cb_teardown),
 		cmocka_unit_test_setup_teardown(
+			test_shared_line_is_raised_while_any_sharer_drives_it, cb_setup,
+			cb_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_resample_reraises_a_line_while_a_sharer_still_drives_it, cb_setup,
+			cb_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_freeing_a_driving_sharer_lowers_the_line_only_if_it_was_the_last,
+			cb_setup, cb_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_masked_sharer_drives_its_line_only_once_unmasked, cb_setup,
+			cb_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_shares_are_level_only_and_never_mix_with_unshared_sources, cb_setup,
+			cb_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_unshared_legacy_sources_on_one_gsi_stay_independent, cb_setup,
+			cb_teardown),
+		cmocka_unit_test(test_saved_state_keeps_which_sharers_drive_the_line),
+		cmocka_unit_test(test_concurrent_sharers_never_leave_a_driven_line_low),
+		cmocka_unit_test_setup_teardown(
 			test_trigger_while_disabled_is_refused_and_not_remembered, cb_setup,
 			cb_teardown),
 		cmocka_unit_test_setup_teardown(
@@ -1831,6 +2350,10 @@ int main(void)
 		cmocka_unit_test(test_kvm_batch_sends_one_routing_ioctl),
 		cmocka_unit_test(test_kvm_sources_get_irqfds_and_level_lines_a_resample_fd),
 		cmocka_unit_test(test_kvm_failure_at_each_system_call_of_group_new_changes_nothing),
+		cmocka_unit_test(
+			test_kvm_shared_line_is_one_irqfd_with_resample_for_all_its_sharers),
+		cmocka_unit_test(
+			test_kvm_failure_at_each_system_call_of_a_new_shared_line_changes_nothing),
 		cmocka_unit_test(test_kvm_failed_reroute_keeps_the_previous_table),
 		cmocka_unit_test(test_kvm_gsi_limits_and_split_irqchip),
 		cmocka_unit_test(test_kvm_table_beyond_kvm_limit_is_refused),

@@ -475,6 +475,62 @@ static void test_guest_eoi_signals_the_resample_fd_and_ack_drains_it(void **stat
 	assert_true(wait_irr(vm, 0xa1));
 }
 
+/* ---- a shared line ----------------------------------------------------- */
+
+/*
+ * Two devices share GSI 9 (level, one irqfd with resample). The guest takes
+ * the interrupt and EOIs it while the second device still drives the line:
+ * resample raises it again and the IOAPIC delivers again. Once the second
+ * device has dropped it too, the next EOI leaves the line low.
+ */
+static void test_shared_line_is_raised_again_at_eoi_while_a_sharer_drives_it(void **state)
+{
+	struct vm *vm = *state;
+	struct vmres_resource r = test_irq_res(9);
+	struct vmres_irq_src *a, *b;
+	struct sigaction sa;
+	struct pollfd p;
+	int rfd, rfd_b;
+
+	r.u.irq.shared = true;
+	a = one_source(vm, r, NULL);
+	b = one_source(vm, r, NULL);
+	pic_mask_all(vm);
+	ioapic_route(vm, 9, 0xa1, true);
+	guest_load_eoi_handler(vm, 0xa1);
+	assert_int_equal(vmres_irq_src_get_fd(a, VMRES_IRQ_FD_RESAMPLE, &rfd), 0);
+	assert_int_equal(vmres_irq_src_get_fd(b, VMRES_IRQ_FD_RESAMPLE, &rfd_b), 0);
+	assert_int_equal(rfd, rfd_b); /* one resample fd for the line */
+	assert_int_equal(vmres_irq_src_trigger(a), 0);
+	assert_int_equal(vmres_irq_src_trigger(b), 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	p.fd = rfd;
+	p.events = POLLIN;
+	assert_int_equal(run_to_port_0x80(vm), CODE_ADDR + 2);
+	/* The guest serves a and EOIs: KVM lowers the line and signals. */
+	assert_int_equal(run_to_port_0x80(vm), ISR_ADDR + 11);
+	assert_int_equal(poll(&p, 1, 1000), 1);
+	assert_int_equal(ioapic_irr(vm) & (1u << 9), 0);
+	assert_int_equal(vmres_irq_src_ack(a), 0);
+	lapic_clear_irr(vm);
+	/* b still drives it: resample raises it again, the IOAPIC delivers. */
+	assert_int_equal(vmres_irq_src_resample(a), 0);
+	assert_true(wait_irr(vm, 0xa1));
+	assert_int_not_equal(ioapic_irr(vm) & (1u << 9), 0);
+	assert_int_equal(poll(&p, 1, 0), 0); /* drained */
+	/* b is served too: after this EOI the line stays low. */
+	assert_int_equal(vmres_irq_src_ack(b), 0);
+	assert_int_equal(run_to_port_0x80(vm), ISR_ADDR + 11);
+	assert_int_equal(poll(&p, 1, 1000), 1);
+	lapic_clear_irr(vm);
+	assert_int_equal(vmres_irq_src_resample(b), 0);
+	assert_int_equal(poll(&p, 1, 0), 0);
+	assert_true(stays_clear(vm, 0xa1));
+	assert_int_equal(ioapic_irr(vm) & (1u << 9), 0);
+}
+
 /* Why KVM cannot be used here, or NULL if it can. */
 static const char *kvm_unusable(void)
 {
@@ -562,6 +618,9 @@ int main(void)
 						vm_setup, vm_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_guest_eoi_signals_the_resample_fd_and_ack_drains_it, vm_setup,
+			vm_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_shared_line_is_raised_again_at_eoi_while_a_sharer_drives_it, vm_setup,
 			vm_teardown),
 		cmocka_unit_test_setup_teardown(test_loaded_state_reprograms_kvm_routes_and_pending,
 						vm_setup, vm_teardown),

@@ -55,10 +55,12 @@ static struct vmres_resource small_res(enum vmres_res_kind kind, const char *poo
 	r.kind = kind;
 	memset(r.pool, 0, sizeof(r.pool));
 	strcpy(r.pool, pool);
-	if (kind == VMRES_RES_IRQ)
+	if (kind == VMRES_RES_IRQ) {
 		r.u.irq.gsi = n;
-	else
+		r.u.irq.shared = false; /* a field, not padding (since shared lines) */
+	} else {
 		r.u.id.id = n;
+	}
 	return r;
 }
 
@@ -102,6 +104,11 @@ static void test_resource_equal_sees_every_field(void **state)
 	b = a;
 	b.u.addr.align = 0;
 	assert_false(vmres_resource_equal(&a, &b));
+
+	struct vmres_resource i = small_res(VMRES_RES_IRQ, "gsi-legacy", 16, 0), j = i;
+
+	j.u.irq.shared = true; /* a share of line 16 is not line 16 held alone */
+	assert_false(vmres_resource_equal(&i, &j));
 
 	struct vmres_resource m = msi_res(0), n;
 
@@ -168,6 +175,7 @@ static struct vmres_request num_req(enum vmres_res_kind kind, bool any, uint32_t
 	case VMRES_RES_IRQ:
 		q.u.irq.any = any;
 		q.u.irq.gsi = n;
+		q.u.irq.shared = false;
 		break;
 	case VMRES_RES_MSI:
 		q.u.msi.any = any;
@@ -233,6 +241,11 @@ static void test_request_equal_sees_every_field_that_matters(void **state)
 		y = num_req(kinds[i], false, 5, 0x33);
 		assert_true(vmres_request_equal(&x, &y));
 	}
+	struct vmres_request i1 = num_req(VMRES_RES_IRQ, true, 0, 0), i2 = i1;
+
+	i2.u.irq.shared = true;
+	assert_false(vmres_request_equal(&i1, &i2));
+
 	struct vmres_request m1 = num_req(VMRES_RES_MSI, true, 0, 0), m2 = m1;
 
 	m2.u.msi.count = 4;
@@ -280,6 +293,8 @@ static void test_resource_format_prints_each_kind(void **state)
 	expect_res(&r, "pio pio [0xfffffffffffff000-0xffffffffffffffff]");
 	r = small_res(VMRES_RES_IRQ, "gsi-legacy", 4, 0);
 	expect_res(&r, "irq gsi-legacy 4");
+	r.u.irq.shared = true;
+	expect_res(&r, "irq gsi-legacy 4 shared");
 	r = msi_res(0);
 	expect_res(&r, "msi gsi-msi 24 msg 0x00000000:fee00000/0x4021");
 	r = small_res(VMRES_RES_ID, "device-id", 4294967295u, 0);
@@ -311,6 +326,11 @@ static void test_request_format_prints_each_kind(void **state)
 	q.u.irq.any = false;
 	q.u.irq.gsi = 4;
 	expect_req(&q, "irq gsi-legacy 4");
+	q.u.irq.shared = true;
+	expect_req(&q, "irq gsi-legacy 4 shared");
+	q.u.irq.any = true;
+	expect_req(&q, "irq gsi-legacy any shared");
+	q.u.irq.shared = false;
 
 	q = num_req(VMRES_RES_MSI, true, 0, 0);
 	strcpy(q.pool, "gsi-msi");

@@ -648,6 +648,34 @@ static void test_save_refuses_a_manager_attached_elsewhere(void **state)
 	vmres_sysalloc_free(sa);
 }
 
+/* Format 1.1 has no record for a share of a shared line: save refuses until a
+ * later format holds them, and saves again once the line is gone. */
+static void test_save_refuses_a_sysalloc_with_a_shared_line(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	struct vmres_resource res[2];
+	struct vmres_request q = rq_num(VMRES_RES_IRQ, "gsi-legacy", 1);
+	void *buf = &rnd_state;
+	size_t len = 77;
+
+	(void)state;
+	small_state(&sa, &m);
+	q.u.irq.shared = true;
+	assert_int_equal(alloc_for(sa, &q, 1, 20, res, 2), 1);
+	assert_int_equal(alloc_for(sa, &q, 1, 21, res + 1, 1), 1);
+	assert_true(res[0].u.irq.shared);
+	assert_int_equal(vmres_snapshot_save(sa, m, &buf, &len), VMRES_ECORRUPT);
+	assert_ptr_equal(buf, &rnd_state);
+	assert_int_equal(len, 77);
+	assert_int_equal(vmres_sysalloc_release_owner(sa, 20), 0);
+	assert_int_equal(vmres_sysalloc_release_owner(sa, 21), 0);
+	assert_int_equal(vmres_snapshot_save(sa, m, &buf, &len), 0);
+	free(buf);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
 static void test_save_refuses_a_resource_naming_no_pool(void **state)
 {
 	struct vmres_sysalloc *sa;
@@ -2096,6 +2124,7 @@ int main(void)
 		cmocka_unit_test(test_fd_round_trip),
 		cmocka_unit_test(test_save_refuses_a_manager_attached_elsewhere),
 		cmocka_unit_test(test_save_refuses_a_resource_naming_no_pool),
+		cmocka_unit_test(test_save_refuses_a_sysalloc_with_a_shared_line),
 		cmocka_unit_test(test_every_truncation_is_reported_where_the_input_ends),
 		cmocka_unit_test(test_every_flipped_bit_is_caught),
 		cmocka_unit_test(test_semantic_corruptions_are_reported_at_their_field),

@@ -1961,6 +1961,325 @@ static void test_random_mixed_requests_match_a_simple_model(void **state)
 	vmres_sysalloc_free(sa);
 }
 
+/* ---- shared legacy lines ---- */
+
+static struct vmres_request rq_shared(const char *pool, bool any, uint32_t gsi)
+{
+	struct vmres_request q = rq_irq(pool, any, gsi);
+
+	q.u.irq.shared = true;
+	return q;
+}
+
+/* One shared request of @p owner; returns the GSI it got. */
+static uint32_t share_ok(struct vmres_sysalloc *sa, const char *pool, bool any, uint32_t gsi,
+			 uint64_t owner)
+{
+	struct vmres_request q = rq_shared(pool, any, gsi);
+	struct vmres_resource out[OUT_CAP];
+
+	assert_int_equal(alloc_ok(sa, &q, 1, owner, out), 1);
+	assert_int_equal(out[0].kind, VMRES_RES_IRQ);
+	assert_true(out[0].u.irq.shared);
+	assert_string_equal(out[0].pool, pool);
+	return out[0].u.irq.gsi;
+}
+
+struct sharers {
+	uint64_t owner[32];
+	size_t n;
+	bool all_shared;
+};
+
+static int collect_sharer(void *ctx, const struct vmres_sysalloc_alloc_info *a)
+{
+	struct sharers *o = ctx;
+
+	if (!a->res.u.irq.shared)
+		o->all_shared = false;
+	if (o->n < 32)
+		o->owner[o->n] = a->owner;
+	o->n++;
+	return 0;
+}
+
+static struct sharers sharers_of(const struct vmres_sysalloc *sa, const char *pool, uint32_t gsi)
+{
+	struct sharers o = {.all_shared = true};
+
+	assert_int_equal(vmres_sysalloc_foreach_sharer(sa, pool, gsi, collect_sharer, &o), 0);
+	return o;
+}
+
+struct pool_count {
+	const char *name;
+	uint64_t count;
+};
+
+static int find_pool_count(void *ctx, const struct vmres_sysalloc_pool_info *p)
+{
+	struct pool_count *c = ctx;
+
+	if (strcmp(p->name, c->name) == 0)
+		c->count = p->count;
+	return 0;
+}
+
+static uint64_t pool_count(const struct vmres_sysalloc *sa, const char *pool)
+{
+	struct pool_count c = {pool, UINT64_MAX};
+
+	assert_int_equal(vmres_sysalloc_foreach_pool(sa, find_pool_count, &c), 0);
+	return c.count;
+}
+
+static void test_shared_requests_put_twenty_devices_on_four_lines_least_shared_first(void **state)
+{
+	(void)state;
+	struct vmres_sysalloc *sa = NULL;
+	struct sharers o;
+
+	assert_int_equal(vmres_sysalloc_new(&sa), 0);
+	assert_int_equal(vmres_sysalloc_add_id_pool(sa, "intx", VMRES_RES_IRQ, 16, 19), 0);
+	/* The four free lines first, then round and round, lowest first on ties. */
+	for (uint64_t dev = 1; dev <= 20; dev++)
+		assert_int_equal(share_ok(sa, "intx", true, 0, dev), 16 + (dev - 1) % 4);
+	for (uint32_t gsi = 16; gsi <= 19; gsi++) {
+		o = sharers_of(sa, "intx", gsi);
+		assert_int_equal(o.n, 5);
+		assert_true(o.all_shared);
+		for (size_t i = 0; i < 5; i++) /* in the order they joined */
+			assert_int_equal(o.owner[i], gsi - 16 + 1 + 4 * i);
+	}
+	assert_int_equal(pool_count(sa, "intx"), 20); /* every share counts */
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	vmres_sysalloc_free(sa);
+
+	/* A PC: the 16 free legacy GSIs become lines, the 17th device shares GSI 5. */
+	static const uint32_t free_gsis[] = {5,	 6,  7,	 9,  10, 11, 14, 15,
+					     16, 17, 18, 19, 20, 21, 22, 23};
+	struct vmres_request excl = rq_irq("gsi-legacy", true, 0);
+
+	assert_int_equal(vmres_sysalloc_new_x86_64(&sa), 0);
+	for (uint64_t dev = 0; dev < 16; dev++)
+		assert_int_equal(share_ok(sa, "gsi-legacy", true, 0, 100 + dev), free_gsis[dev]);
+	assert_int_equal(share_ok(sa, "gsi-legacy", true, 0, 116), 5);
+	assert_int_equal(share_ok(sa, "gsi-legacy", true, 0, 117), 6);
+	/* No line is free any more for a device that wants one alone. */
+	alloc_fails(sa, &excl, 1, 200, VMRES_ENOSPC, 0);
+	vmres_sysalloc_free(sa);
+}
+
+static void test_a_shared_line_is_released_with_its_last_sharer(void **state)
+{
+	(void)state;
+	struct vmres_sysalloc *sa = NULL;
+	struct vmres_resource r;
+	struct vmres_request excl = rq_irq("intx", false, 17);
+	struct sharers o;
+	char *d;
+
+	assert_int_equal(vmres_sysalloc_new(&sa), 0);
+	assert_int_equal(vmres_sysalloc_add_id_pool(sa, "intx", VMRES_RES_IRQ, 16, 19), 0);
+	for (uint64_t dev = 1; dev <= 12; dev++) /* three sharers per line */
+		share_ok(sa, "intx", true, 0, dev);
+	memset(&r, 0, sizeof(r));
+	r.kind = VMRES_RES_IRQ;
+	strcpy(r.pool, "intx");
+	r.u.irq.gsi = 17;
+	r.u.irq.shared = true;
+	/* Owner 6 (the middle sharer of 17) leaves: the others keep their order. */
+	release_fails(sa, &r, 7, VMRES_EOWNER); /* 7 shares 19, not 17 */
+	assert_int_equal(vmres_sysalloc_release(sa, &r, 6), 0);
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	o = sharers_of(sa, "intx", 17);
+	assert_int_equal(o.n, 2);
+	assert_int_equal(o.owner[0], 2);
+	assert_int_equal(o.owner[1], 10);
+	release_fails(sa, &r, 6, VMRES_EOWNER); /* released twice */
+	/* 17 is now the least-shared line: the next device goes there. */
+	assert_int_equal(share_ok(sa, "intx", true, 0, 13), 17);
+	/* release_owner takes an owner's shares too; the line lives on. */
+	assert_int_equal(vmres_sysalloc_release_owner(sa, 2), 0);
+	assert_int_equal(vmres_sysalloc_release_owner(sa, 10), 0);
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	alloc_fails(sa, &excl, 1, 50, VMRES_EOVERLAP, 0);
+	/* With its last sharer the number goes back to the pool. */
+	assert_int_equal(vmres_sysalloc_release_owner(sa, 13), 0);
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	assert_int_equal(vmres_sysalloc_foreach_sharer(sa, "intx", 17, collect_sharer, &o),
+			 VMRES_ENOENT);
+	r.u.irq.shared = false;
+	release_fails(sa, &r, 13, VMRES_ENOENT);
+	d = dump(sa);
+	assert_null(strstr(d, "    17 :"));
+	free(d);
+	alloc_ok(sa, &excl, 1, 50, &r);
+	assert_false(r.u.irq.shared);
+	assert_int_equal(pool_count(sa, "intx"), 9 + 1);
+	/* Everything goes: the pool is empty and may be removed. */
+	for (uint64_t dev = 1; dev <= 12; dev++)
+		assert_int_equal(vmres_sysalloc_release_owner(sa, dev), 0);
+	assert_int_equal(vmres_sysalloc_release_owner(sa, 50), 0);
+	assert_int_equal(pool_count(sa, "intx"), 0);
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	assert_int_equal(vmres_sysalloc_remove_pool(sa, "intx"), 0);
+	vmres_sysalloc_free(sa);
+}
+
+static void test_exclusive_and_shared_requests_never_take_each_others_lines(void **state)
+{
+	(void)state;
+	struct vmres_sysalloc *sa = NULL;
+	struct vmres_resource out[OUT_CAP];
+	struct vmres_request q[3];
+
+	assert_int_equal(vmres_sysalloc_new(&sa), 0);
+	assert_int_equal(vmres_sysalloc_add_id_pool(sa, "intx", VMRES_RES_IRQ, 16, 19), 0);
+	assert_int_equal(vmres_sysalloc_add_id_pool(sa, "msi", VMRES_RES_MSI, 24, 31), 0);
+	q[0] = rq_irq("intx", false, 16);
+	alloc_ok(sa, q, 1, 1, out); /* 16: exclusive */
+	assert_int_equal(share_ok(sa, "intx", false, 17, 2), 17);
+	/* Each refusal returns its code and leaves dumps and validate unchanged. */
+	q[0] = rq_shared("intx", false, 16);
+	alloc_fails(sa, q, 1, 3, VMRES_EOVERLAP, 0); /* exclusive: never shared */
+	q[0] = rq_irq("intx", false, 17);
+	alloc_fails(sa, q, 1, 3, VMRES_EOVERLAP, 0); /* shared: never exclusive */
+	q[0] = rq_shared("intx", false, 20);
+	alloc_fails(sa, q, 1, 3, VMRES_ERANGE, 0);
+	q[0] = rq_shared("msi", true, 0);
+	q[0].kind = VMRES_RES_IRQ;
+	alloc_fails(sa, q, 1, 3, VMRES_EKIND, 0);
+	q[0] = rq_shared("nope", true, 0);
+	alloc_fails(sa, q, 1, 3, VMRES_EPOOL, 0);
+	/* A failing batch gives back the lines it made and the shares it joined. */
+	q[0] = rq_shared("intx", true, 0);   /* makes line 18 */
+	q[1] = rq_shared("intx", false, 17); /* joins 17 */
+	q[2] = rq_irq("intx", false, 16);    /* taken */
+	alloc_fails(sa, q, 3, 3, VMRES_EOVERLAP, 2);
+	/* An exclusive "any" skips shared lines; a shared one skips held ones. */
+	q[0] = rq_irq("intx", true, 0);
+	alloc_ok(sa, q, 1, 4, out);
+	assert_int_equal(out[0].u.irq.gsi, 18);
+	assert_int_equal(share_ok(sa, "intx", true, 0, 5), 19);
+	assert_int_equal(share_ok(sa, "intx", true, 0, 6), 17); /* 17 and 19: tie, lowest */
+	/* No free line left: exclusive requests are refused, shared ones share. */
+	q[0] = rq_irq("intx", true, 0);
+	alloc_fails(sa, q, 1, 7, VMRES_ENOSPC, 0);
+	assert_int_equal(share_ok(sa, "intx", true, 0, 7), 19);
+	/* No free line and no shared one: nothing to share. */
+	vmres_sysalloc_free(sa);
+	assert_int_equal(vmres_sysalloc_new(&sa), 0);
+	assert_int_equal(vmres_sysalloc_add_id_pool(sa, "one", VMRES_RES_IRQ, 9, 9), 0);
+	q[0] = rq_irq("one", true, 0);
+	alloc_ok(sa, q, 1, 1, out);
+	q[0] = rq_shared("one", true, 0);
+	alloc_fails(sa, q, 1, 2, VMRES_ENOSPC, 0);
+	/* An owner may hold two shares of one line (two functions of a device). */
+	assert_int_equal(vmres_sysalloc_release_owner(sa, 1), 0);
+	assert_int_equal(share_ok(sa, "one", true, 0, 1), 9);
+	assert_int_equal(share_ok(sa, "one", false, 9, 1), 9);
+	assert_int_equal(pool_count(sa, "one"), 2);
+	assert_int_equal(vmres_sysalloc_release(sa, &out[0], 1), 0);
+	assert_int_equal(pool_count(sa, "one"), 1);
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	vmres_sysalloc_free(sa);
+}
+
+static int count_all(void *ctx, const struct vmres_sysalloc_alloc_info *a)
+{
+	(void)a;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+static void test_dumps_show_every_sharer_and_replay_iteration_refuses_them(void **state)
+{
+	(void)state;
+	struct vmres_sysalloc *sa = small_sa();
+	struct vmres_resource out[OUT_CAP], r;
+	struct vmres_sysalloc_alloc_info info;
+	struct vmres_request q = rq_irq("gsi", false, 5);
+	json_error_t jerr;
+	json_t *root, *allocs;
+	size_t n = 0;
+	char *d, *j;
+
+	assert_int_equal(vmres_sysalloc_set_owner_name(sa, 7, "virtio-net0"), 0);
+	assert_int_equal(vmres_sysalloc_set_owner_name(sa, 8, "virtio-blk0"), 0);
+	alloc_ok(sa, &q, 1, 7, out);
+	/* No shared line yet: iteration for replay works. */
+	assert_int_equal(vmres_sysalloc_foreach_alloc(sa, count_all, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(share_ok(sa, "gsi", false, 16, 8), 16);
+	assert_int_equal(share_ok(sa, "gsi", false, 16, 7), 16);
+	assert_int_equal(share_ok(sa, "gsi", false, 16, 9), 16);
+	memset(&r, 0, sizeof(r));
+	r.kind = VMRES_RES_IRQ;
+	strcpy(r.pool, "gsi");
+	r.u.irq.gsi = 16;
+	assert_int_equal(vmres_sysalloc_set_label(sa, &r, 7, "intx"), 0);
+	assert_int_equal(vmres_sysalloc_set_label(sa, &r, 1, "intx"), VMRES_EOWNER);
+	d = dump(sa);
+	assert_string_equal(d, "pool pio: pio [0000-ffff]\n"
+			       "pool mmio32: mmio [c0000000-ffffffff]\n"
+			       "pool gsi: irq [0-23]\n"
+			       "     5 : virtio-net0\n"
+			       "    16 : virtio-blk0 [shared]\n"
+			       "    16 : virtio-net0 intx [shared]\n"
+			       "    16 : owner 0x9 [shared]\n"
+			       "pool msi: msi [24-4095]\n"
+			       "pool ids: id [0-1023]\n");
+	free(d);
+	assert_int_equal(vmres_sysalloc_dump_json(sa, &j), 0);
+	root = json_loads(j, 0, &jerr);
+	assert_non_null(root);
+	allocs = json_object_get(find_pool_json(root, "gsi"), "allocations");
+	assert_int_equal(json_array_size(allocs), 4);
+	assert_null(json_object_get(json_array_get(allocs, 0), "shared"));
+	for (size_t i = 1; i < 4; i++) {
+		json_t *a = json_array_get(allocs, i);
+
+		assert_int_equal(json_integer_value(json_object_get(a, "number")), 16);
+		assert_true(json_is_true(json_object_get(a, "shared")));
+	}
+	assert_string_equal(json_string_value(json_object_get(json_array_get(allocs, 1), "owner")),
+			    "0x8");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(allocs, 2), "label")),
+			    "intx");
+	json_decref(root);
+	free(j);
+	/* find gives the first sharer; an owner's iteration marks its share. */
+	assert_int_equal(vmres_sysalloc_find(sa, "gsi", 16, &info), 0);
+	assert_int_equal(info.owner, 8);
+	assert_true(info.res.u.irq.shared);
+	/* Shares cannot be replayed as specific requests: refused, nothing visited. */
+	n = 0;
+	assert_int_equal(vmres_sysalloc_foreach_alloc(sa, count_all, &n), VMRES_ENOTSUP);
+	assert_int_equal(n, 0);
+	assert_int_equal(vmres_sysalloc_foreach_owner_alloc(sa, 7, count_all, &n), 0);
+	assert_int_equal(n, 2);
+	/* foreach_sharer's own errors */
+	assert_int_equal(vmres_sysalloc_foreach_sharer(sa, "gsi", 5, count_all, &n), VMRES_ENOENT);
+	assert_int_equal(vmres_sysalloc_foreach_sharer(sa, "gsi", 99, count_all, &n), VMRES_ENOENT);
+	assert_int_equal(vmres_sysalloc_foreach_sharer(sa, "msi", 24, count_all, &n), VMRES_EKIND);
+	assert_int_equal(vmres_sysalloc_foreach_sharer(sa, "nope", 16, count_all, &n), VMRES_EPOOL);
+	assert_int_equal(vmres_sysalloc_foreach_sharer(sa, "gsi", 16, NULL, &n), VMRES_EINVAL);
+	assert_int_equal(vmres_sysalloc_foreach_sharer(NULL, "gsi", 16, count_all, &n),
+			 VMRES_EINVAL);
+	int k = 0;
+
+	assert_int_equal(vmres_sysalloc_foreach_sharer(sa, "gsi", 16, stop_at_third, &k), 42);
+	/* Without its shared lines, the sysalloc can be replayed again. */
+	for (uint64_t o = 7; o <= 9; o++)
+		assert_int_equal(vmres_sysalloc_release(sa, &r, o), 0);
+	n = 0;
+	assert_int_equal(vmres_sysalloc_foreach_alloc(sa, count_all, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(vmres_sysalloc_validate(sa), 0);
+	vmres_sysalloc_free(sa);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1989,6 +2308,11 @@ int main(void)
 		cmocka_unit_test(test_aarch64_preset_has_spis_and_platform_mmio),
 		cmocka_unit_test(test_foreach_replay_rebuilds_the_same_state),
 		cmocka_unit_test(test_random_mixed_requests_match_a_simple_model),
+		cmocka_unit_test(
+			test_shared_requests_put_twenty_devices_on_four_lines_least_shared_first),
+		cmocka_unit_test(test_a_shared_line_is_released_with_its_last_sharer),
+		cmocka_unit_test(test_exclusive_and_shared_requests_never_take_each_others_lines),
+		cmocka_unit_test(test_dumps_show_every_sharer_and_replay_iteration_refuses_them),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,6 +26,26 @@
  * raised by trigger and lowered by ack (the guest's EOI, or the device dropping
  * its line).
  *
+ * Shared lines (PCI INTx). The shares of a shared legacy line that the system
+ * allocator hands out (VMRES_RES_IRQ with u.irq.shared, sysalloc.h) become
+ * sources that drive one line: one source per device, in any number of
+ * groups, all on that GSI. Such a source is level-triggered for its whole
+ * life (configuring it edge-triggered is refused: an edge cannot be shared
+ * reliably), and its "asserted" state means that this device drives the
+ * line. The line is raised while any of its sources drives it (OR): trigger
+ * starts driving it, ack stops, and the line is lowered only when the last
+ * driver stops (or its source's group is freed). The backend sees the line,
+ * not the devices: one attach per GSI (KVM: one irqfd with resample), ASSERT
+ * when a source starts driving, DEASSERT when the last stops. When the guest
+ * EOIs the line (KVM: the resample fd, shared by its sources, is readable)
+ * call vmres_irq_src_resample() on any of them: the line is raised again
+ * while a device still drives it, which is what the guest's next look at its
+ * devices needs. A GSI holds either shares or unshared sources, never both.
+ * Unshared legacy sources on one GSI (groups made from unshared resources of
+ * the same GSI) stay independent: each has its own backend state and signals,
+ * so an ack of one lowers the line for all; the manager orders them (in
+ * vmres_irq_mgr_save_state()) in the order their groups were created.
+ *
  * Delivery goes through a backend, a small versioned table of operations
  * (struct vmres_irq_backend_ops) so that users can add their own:
  *  - KVM (vmres_irq_backend_kvm_new()): an eventfd per source bound to its GSI
@@ -369,8 +389,9 @@ int vmres_irq_mgr_msi_notify(void *irq_mgr, uint32_t instance, unsigned int res_
  * vmres_irq_mgr_save_state() - what the guest programmed, source by source:
  * each source's state (vmres_irq_src_get_state(): GSI, configuration with
  * the MSI message and the legacy trigger mode, enabled, masked, pending,
- * asserted), in the manager's order: by GSI, legacy lines that share a GSI in
- * the order their groups were created.
+ * asserted), in the manager's order: by GSI, legacy lines that share a GSI
+ * (shares of one line, or unshared sources) in the order their groups were
+ * created. A share's asserted bit says whether that device drives its line.
  * @param mgr the manager.
  * @param out destination, may be NULL when @p cap is 0.
  * @param cap entries available at @p out.
@@ -393,7 +414,10 @@ int vmres_irq_mgr_save_state(struct vmres_irq_mgr *mgr, struct vmres_irq_src_sta
  * backend state (KVM: a new irqfd, with a resample eventfd for a level line),
  * and each source's enabled, masked, pending and asserted bits are set as
  * saved, delivering nothing: a pending MSI is delivered, with the loaded
- * message, when the guest unmasks it. The live_msg field of @p st is ignored.
+ * message, when the guest unmasks it. A shared line is driven by the shares
+ * loaded as asserted (raised again at the guest's next EOI, see
+ * vmres_irq_src_resample(), or the next trigger). The live_msg field of
+ * @p st is ignored.
  * @param mgr the manager.
  * @param st the saved states.
  * @param n their number: the manager's source count.
@@ -402,7 +426,8 @@ int vmres_irq_mgr_save_state(struct vmres_irq_mgr *mgr, struct vmres_irq_src_sta
  *                 mode, a level MSI, or asserted without a level trigger;
  *   VMRES_ESIZE   @p n is not the number of sources;
  *   VMRES_ENOENT  entry i's GSI is not source i's;
- *   VMRES_EKIND   entry i's kind is not source i's;
+ *   VMRES_EKIND   entry i's kind is not source i's, or an edge trigger for a
+ *                 share of a shared line;
  *   VMRES_ESTATE  a batch is open;
  *   VMRES_ENOMEM, VMRES_EFULL, VMRES_ESYS (errno kept): the backend failed.
  * Context: configuration call; no source may be triggered or acked meanwhile
@@ -413,17 +438,22 @@ int vmres_irq_mgr_load_state(struct vmres_irq_mgr *mgr, const struct vmres_irq_s
 
 /**
  * vmres_irq_group_new() - make one source per resource of @p res, in order.
- * Legacy sources start as edge-triggered, MSI sources with the resource's
- * message; all start disabled and unmasked. MSI routes are committed before
- * return (unless a batch is open). Legacy lines may share a GSI; an MSI's GSI
- * is used by no other source.
+ * Legacy sources start as edge-triggered (a share of a shared line,
+ * u.irq.shared: level-triggered, on its line; see the file comment), MSI
+ * sources with the resource's message; all start disabled and unmasked. MSI
+ * routes are committed before return (unless a batch is open). Legacy lines
+ * may share a GSI (unshared sources each with backend state of their own, or
+ * shares of one line, which has the only backend state of its GSI); an MSI's
+ * GSI is used by no other source.
  * @param mgr the manager.
  * @param res array of VMRES_RES_IRQ and VMRES_RES_MSI resources.
  * @param n number of resources, >= 1.
  * @param out receives the group.
  * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ESIZE if @p n is 0;
  *   VMRES_EKIND if a resource is of another kind; VMRES_EEXIST if an MSI's GSI
- *   is already used (or used twice in @p res), or a legacy GSI is an MSI's;
+ *   is already used (or used twice in @p res), or a legacy GSI is an MSI's,
+ *   or a share's GSI has unshared sources or an unshared one's has shares
+ *   (in the record or in @p res);
  *   VMRES_ERANGE if the backend cannot route a GSI; VMRES_ENOMEM; VMRES_EFULL;
  *   VMRES_ESYS (errno kept). On error nothing was created and every file
  *   descriptor opened meanwhile is closed.
@@ -480,7 +510,9 @@ int vmres_irq_src_disable(struct vmres_irq_src *src);
  * @param config the configuration; its kind must be the source's.
  * @return 0; VMRES_EINVAL for NULL pointers, an unknown trigger mode, or an
  *   MSI with a level trigger; VMRES_EKIND if @c config->kind is not the
- *   source's kind; VMRES_ENOMEM; VMRES_EFULL; VMRES_ESYS (errno kept).
+ *   source's kind, or an edge trigger for a share of a shared line (always
+ *   level; configuring level again is a no-op); VMRES_ENOMEM; VMRES_EFULL;
+ *   VMRES_ESYS (errno kept).
  *   On error the source and the routes are unchanged.
  * Context: configuration call; for a change of legacy trigger mode see the
  * lifetime rule in the file comment.
@@ -506,7 +538,9 @@ int vmres_irq_src_unmask(struct vmres_irq_src *src);
 
 /**
  * vmres_irq_src_trigger() - raise the source: deliver now if enabled and
- * unmasked (a level line: raise it), remember as pending if masked.
+ * unmasked (a level line: raise it; a share of a shared line: drive it, and
+ * raise it), remember as pending if masked (a share drives its line only
+ * once delivered, on unmask).
  * @return 0 (delivered or made pending); VMRES_EINVAL if @p src is NULL;
  *   VMRES_ESTATE if the source is disabled (nothing delivered, nothing
  *   remembered); VMRES_ESYS if the backend's delivery failed (errno kept).
@@ -519,12 +553,32 @@ int vmres_irq_src_trigger(struct vmres_irq_src *src);
  * vmres_irq_src_ack() - lower a level-triggered line: the guest EOId it (with
  * KVM: the resample fd became readable, and is drained here) or the device
  * dropped it. Clears asserted and pending; delivers VMRES_IRQ_SIGNAL_DEASSERT.
+ * A share of a shared line: the device stops driving the line; the line is
+ * lowered (DEASSERT, KVM: the resample fd drained) only if it was the last
+ * driver, and stays raised for the others otherwise.
  * @return 0; VMRES_EINVAL if @p src is NULL; VMRES_ENOTSUP if the source is
  *   not a level-triggered legacy line; VMRES_ESYS if the backend failed.
  * Context: lock-free, like trigger; serialize it with the same source's
- * triggers (the device knows its line).
+ * triggers (the device knows its line). Acks and triggers of different
+ * shares of one line may run at once: the line may then be raised once
+ * more than needed, never left low while a share drives it.
  */
 int vmres_irq_src_ack(struct vmres_irq_src *src);
+
+/**
+ * vmres_irq_src_resample() - the guest EOId the level-triggered line of
+ * @p src (with KVM: its resample fd became readable; KVM lowered the line):
+ * deliver VMRES_IRQ_SIGNAL_DEASSERT (KVM: drain the resample fd), then raise
+ * the line again (ASSERT) while it is still driven: for a share of a shared
+ * line, while any share drives it (call it on any one of them, once per
+ * EOI); for an unshared line, while @p src is asserted (not acked). Changes
+ * no source's state: a device that no longer drives the line acks instead.
+ * @return 0; VMRES_EINVAL if @p src is NULL; VMRES_ENOTSUP if the source is
+ *   not a level-triggered legacy line; VMRES_ESYS if the backend failed.
+ * Context: lock-free, like trigger; any thread (the one that polls the
+ *   resample fd), concurrently with triggers and acks of the line's shares.
+ */
+int vmres_irq_src_resample(struct vmres_irq_src *src);
 
 /**
  * vmres_irq_src_get_state() - a snapshot of the source.
@@ -537,7 +591,9 @@ int vmres_irq_src_get_state(struct vmres_irq_src *src, struct vmres_irq_src_stat
  * vmres_irq_src_get_fd() - a file descriptor of the source's backend state,
  * e.g. the resample eventfd to poll for a level line's EOI, or the trigger
  * eventfd to hand to another component (vhost, VFIO). Owned by vmres: valid
- * until the group is freed or the trigger mode changes; do not close it.
+ * until the group is freed or the trigger mode changes; do not close it. The
+ * shares of a shared line have their line's descriptors (the same for all,
+ * valid while any of them lives).
  * Writing the trigger fd directly bypasses masking and pending.
  * @return 0 and *@p fd; VMRES_EINVAL for NULL pointers or an unknown @p which;
  *   VMRES_ENOTSUP if the backend has no such descriptor for this source.

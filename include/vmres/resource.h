@@ -65,6 +65,7 @@ struct vmres_resource {
 		} addr;				/**< VMRES_RES_ADDR */
 		struct {
 			uint32_t gsi; /**< global system interrupt number */
+			bool shared;  /**< a share of a shared line (sysalloc.h) */
 		} irq;		      /**< VMRES_RES_IRQ */
 		struct {
 			uint32_t gsi;		  /**< GSI (KVM route) of this vector */
@@ -88,6 +89,7 @@ struct vmres_request {
 		struct {
 			bool any;     /**< any free GSI of the pool (lowest) */
 			uint32_t gsi; /**< else this specific one */
+			bool shared;  /**< a share of a line (PCI INTx; sysalloc.h) */
 		} irq;		      /**< VMRES_RES_IRQ */
 		struct {
 			uint32_t count;	 /**< number of vectors, >= 1 */
@@ -117,6 +119,7 @@ bool vmres_request_equal(const struct vmres_request *a, const struct vmres_reque
 /**
  * vmres_resource_format() - print a resource for logs, snprintf-style, e.g.
  * "mmio mmio32 [0xfe000000-0xfe000fff] align 0x1000", "irq gsi-legacy 4",
+ * "irq gsi-legacy 16 shared",
  * "msi gsi-msi 24 msg 0x00000000:fee00000/0x4021", "id device-id 7".
  * @param r the resource.
  * @param buf destination (may be NULL when @p len is 0).

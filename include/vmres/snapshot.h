@@ -161,6 +161,11 @@ struct vmres_snapshot_options {
  *   VMRES_ECORRUPT an object failed its own consistency check while iterated,
  *                 or a device's resource names a pool that @p sa does not have
  *                 (or one of another kind or space): restore would refuse it;
+ *                 also while @p sa holds a shared legacy line (sysalloc.h):
+ *                 format 1.1 has no record for its shares, and
+ *                 vmres_sysalloc_foreach_alloc() refuses them (VMRES_ENOTSUP,
+ *                 reported here as VMRES_ECORRUPT) rather than save a state
+ *                 that restore would rebuild wrongly;
  *   VMRES_ENOMEM.
  * Context: see the header: writers of @p sa and @p m must be stopped.
  */

@@ -20,13 +20,34 @@
  * pointer) and optionally a label; owners may be given names for the dumps.
  * VMRES_SYSALLOC_OWNER_PLATFORM owns what the presets pre-reserve.
  *
+ * Shared legacy lines. PCI INTx lines are level-triggered and shared by design
+ * (a PC has 16-24 of them), so an IRQ pool can also hand out shares of a line:
+ * an IRQ request with u.irq.shared gets one. With u.irq.any it gets the
+ * least-shared line of the pool: the lowest free number (which becomes a new
+ * shared line) while there is one, else the shared line with the fewest
+ * sharers (the lowest of those). Without, it gets the specific u.irq.gsi: it
+ * joins the line there, or makes a free number a new line. A number held
+ * exclusively is never shared, and a shared line is never handed out
+ * exclusively (both are refused with VMRES_EOVERLAP, as any taken number).
+ * Each share is a resource of its own (u.irq.shared set) with its owner and
+ * label: released alone (vmres_sysalloc_release(), _release_owner()), and shown
+ * by the dumps, a row or object per sharer in the order they joined. The line's
+ * number returns to the pool with its last sharer. An owner may hold several
+ * shares of one line (two functions of one PCI device); release and set_label
+ * then act on one of them. The number counts once in the pool's allocator;
+ * every share counts in vmres_sysalloc_pool_info.count.
+ *
  * Cost: a pool is found by name in O(p), p the number of pools (a handful). An
  * allocation of k requests costs O(k log n) (an MSI request of count c counts as
  * c requests); releasing one resource O(log n); releasing all of an owner's k
  * resources O(k log n). Nothing scans a pool: allocation records are kept in a
- * hash table keyed by (pool, address or number) and in a per-owner list found
- * through a hash table of owners. Memory: about 120 bytes per allocated resource
- * (every MSI vector is a resource) on top of the pools' own cost.
+ * hash table keyed by (pool, address or number; and owner, for a share of a
+ * shared line) and in a per-owner list found through a hash table of owners.
+ * A shared request costs O(log l) for the pool's l shared lines (a heap by
+ * sharers finds the least-shared one); visiting a line's s sharers O(s).
+ * Memory: about 150 bytes per allocated resource (every MSI vector and every
+ * share is a resource; a record is 136 bytes on x86_64, 104 before shared
+ * lines), about 64 more per shared line, on top of the pools' own cost.
  *
  * Context: no internal lock. Calls on one system allocator must be serialized by
  * the caller (e.g. under the device manager's writer lock); the const functions
@@ -269,7 +290,10 @@ int vmres_sysalloc_new_aarch64(struct vmres_sysalloc **out);
  * the same call took. Kinds:
  *   ADDR  vmres_addr_alloc() in the pool, with @p owner as the allocator's tag
  *         (req.owner is ignored); u.addr.space must be the pool's space.
- *   IRQ   any: the lowest free GSI; else the specific u.irq.gsi.
+ *   IRQ   any: the lowest free GSI; else the specific u.irq.gsi. With
+ *         u.irq.shared a share of a shared line (see the file comment): any:
+ *         the lowest free GSI, else the least-shared line; else u.irq.gsi,
+ *         joined if shared, taken if free.
  *   MSI   count vectors; contiguous: one block of count (a power of two) aligned
  *         to count; else count separate lowest-free GSIs. !any: exactly
  *         [gsi, gsi + count - 1] (contiguous also demands gsi % count == 0).
@@ -297,8 +321,11 @@ int vmres_sysalloc_new_aarch64(struct vmres_sysalloc **out);
  *   VMRES_EMISALIGNED an exact address or contiguous MSI start not aligned;
  *   VMRES_ERANGE  a specific GSI or ID (or block) outside the pool, or an exact
  *                 range or sub-window outside the window;
- *   VMRES_EOVERLAP a specific address, GSI or ID that is already taken;
- *   VMRES_ENOSPC  no room for the request;
+ *   VMRES_EOVERLAP a specific address, GSI or ID that is already taken (a
+ *                 shared line for an exclusive IRQ request, an exclusively
+ *                 held GSI for a shared one);
+ *   VMRES_ENOSPC  no room for the request (shared: no free GSI and no
+ *                 shared line in the pool);
  *   VMRES_EOVERFLOW an addr request that cannot exist in 64 bits;
  *   VMRES_ENOMEM.
  * Context: caller serializes; O(k log n).
@@ -313,7 +340,8 @@ int vmres_sysalloc_alloc(struct vmres_sysalloc *sa, const struct vmres_request *
  * range [base, base + size - 1] of an address pool, or the number @p base of an
  * IRQ, MSI or ID pool (@p size and @p align are then ignored), and label it. The
  * one-request form of vmres_sysalloc_alloc() with an exact address or a specific
- * number.
+ * number; an IRQ number is taken exclusively (a share is asked for with
+ * vmres_sysalloc_alloc()).
  * @param sa the allocator.
  * @param pool the pool's name (text, common.h).
  * @param base the first address, or the number.
@@ -343,7 +371,9 @@ int vmres_sysalloc_reserve(struct vmres_sysalloc *sa, const char *pool, uint64_t
 /**
  * vmres_sysalloc_release() - give back one resource that vmres_sysalloc_alloc()
  * handed out: same pool, kind, and (for addresses) the same base and size. An MSI
- * message, and an address resource's align, are not compared.
+ * message, and an address resource's align, are not compared. For a GSI that
+ * is a shared line, @p owner's share is released (u.irq.shared is not
+ * compared); the number returns to the pool with the last share.
  * @param sa the allocator.
  * @param r the resource.
  * @param owner its owner.
@@ -352,8 +382,9 @@ int vmres_sysalloc_reserve(struct vmres_sysalloc *sa, const char *pool, uint64_t
  *   VMRES_EPOOL   no pool named r->pool;
  *   VMRES_EKIND   the pool holds another kind (or another space);
  *   VMRES_ENOENT  nothing is allocated exactly there (e.g. released twice);
- *   VMRES_EOWNER  it belongs to another owner.
- * Context: caller serializes; O(log n).
+ *   VMRES_EOWNER  it belongs to another owner (a shared line: @p owner holds
+ *                 no share of it).
+ * Context: caller serializes; O(log n + log l).
  */
 int vmres_sysalloc_release(struct vmres_sysalloc *sa, const struct vmres_resource *r,
 			   uint64_t owner);
@@ -484,8 +515,14 @@ int vmres_sysalloc_foreach_pool(const struct vmres_sysalloc *sa, vmres_sysalloc_
  * order they were added, each in address or number order. Replaying each as an
  * exact (ADDR, with its align) or specific (IRQ, MSI count 1, ID) request with
  * its owner, then its label, rebuilds the same state in a sysalloc with the same
- * pools (this is what a snapshot does).
+ * pools (this is what a snapshot does). Shares of a shared line cannot be
+ * replayed that way, so while any pool holds a shared line this refuses, before
+ * the first callback: the snapshot format of today cannot hold them
+ * (vmres_snapshot_save() then fails; see snapshot.h). The dumps,
+ * vmres_sysalloc_foreach_owner_alloc() and vmres_sysalloc_foreach_sharer() show
+ * them.
  * @return 0; VMRES_EINVAL for NULL pointers; or the callback's non-zero value;
+ *   VMRES_ENOTSUP if a pool holds a shared line (nothing visited);
  *   VMRES_ECORRUPT if a pool holds an allocation without a record (a bug that
  *   vmres_sysalloc_validate() reports too).
  * Context: read-only; O(n log n).
@@ -500,6 +537,24 @@ int vmres_sysalloc_foreach_alloc(const struct vmres_sysalloc *sa, vmres_sysalloc
  */
 int vmres_sysalloc_foreach_owner_alloc(const struct vmres_sysalloc *sa, uint64_t owner,
 				       vmres_sysalloc_alloc_fn fn, void *ctx);
+
+/**
+ * vmres_sysalloc_foreach_sharer() - visit every share of the shared line
+ * @p gsi of IRQ pool @p pool, in the order they joined (each with
+ * res.u.irq.shared set).
+ * @param sa the allocator.
+ * @param pool the pool's name (text, common.h).
+ * @param gsi the line's number.
+ * @param fn called once per share.
+ * @param ctx its first argument.
+ * @return 0; VMRES_EINVAL for NULL pointers or a pool name that is not text;
+ *   VMRES_EPOOL no such pool; VMRES_EKIND not an IRQ pool; VMRES_ENOENT
+ *   @p gsi is no shared line (free, held exclusively, or outside the pool);
+ *   or the callback's non-zero value.
+ * Context: read-only; O(1 + s) for s sharers.
+ */
+int vmres_sysalloc_foreach_sharer(const struct vmres_sysalloc *sa, const char *pool, uint32_t gsi,
+				  vmres_sysalloc_alloc_fn fn, void *ctx);
 
 /** Callback for vmres_sysalloc_foreach_owner(); as vmres_sysalloc_pool_fn. */
 typedef int (*vmres_sysalloc_owner_fn)(void *ctx, uint64_t owner, const char *name, uint64_t count);
@@ -530,7 +585,8 @@ int vmres_sysalloc_find_pool(const struct vmres_sysalloc *sa, enum vmres_space s
 
 /**
  * vmres_sysalloc_find() - the allocation in pool @p pool that contains @p value
- * (an address, or a GSI / id number).
+ * (an address, or a GSI / id number); for a shared line, its first sharer
+ * (vmres_sysalloc_foreach_sharer() visits them all).
  * @param sa the allocator.
  * @param pool the pool's name.
  * @param value the address or number.
@@ -551,8 +607,12 @@ int vmres_sysalloc_find(const struct vmres_sysalloc *sa, const char *pool, uint6
  *       fec00000-fec00fff : platform ioapic
  *     pool gsi-legacy: irq [0-23]
  *          4 : platform com1
+ *         16 : virtio-net0 intx [shared]
+ *         16 : virtio-blk0 intx [shared]
  *
- * Each allocation shows its owner's name (or "owner 0x..") and its label.
+ * Each allocation shows its owner's name (or "owner 0x..") and its label; a
+ * shared line has a row per sharer, in the order they joined, marked
+ * "[shared]".
  * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ESYS if writing fails;
  *   VMRES_ECORRUPT as vmres_sysalloc_foreach_alloc().
  * Context: read-only; O(n log n).
@@ -583,7 +643,9 @@ int vmres_sysalloc_dump_str(const struct vmres_sysalloc *sa, char **out);
  * Addresses, sizes and owners are 64-bit values and are written as "0x..."
  * strings (JSON numbers lose precision above 2^53); numbers of number pools are
  * JSON integers. Names and labels are always text (common.h), so every one
- * appears.
+ * appears. Each share of a shared line is an allocation object of its own,
+ * in the order they joined, with one more key, "shared": true (unshared
+ * objects have no such key).
  * @param sa the allocator.
  * @param out receives the NUL-terminated text; free it with free() (it is not
  *   allocated through jansson's allocator).
@@ -595,7 +657,8 @@ int vmres_sysalloc_dump_json(const struct vmres_sysalloc *sa, char **out);
 
 /**
  * vmres_sysalloc_validate() - check that the records agree with the pools'
- * allocators and the owner lists (debug aid for tests).
+ * allocators and the owner lists, and the shared lines with their sharers and
+ * the heap that orders them (debug aid for tests).
  * @return 0; VMRES_ECORRUPT; VMRES_EINVAL for NULL. Context: read-only; O(n log n).
  */
 int vmres_sysalloc_validate(const struct vmres_sysalloc *sa);

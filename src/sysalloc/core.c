@@ -20,9 +20,9 @@
 
 /* ---- hash tables (chained, power-of-two buckets, grown at load 1) ---- */
 
-static size_t hash(uint32_t ns, uint64_t key)
+static size_t hash(uint32_t ns, uint64_t key, uint64_t sub)
 {
-	uint64_t x = key ^ ((uint64_t)ns * 0x9e3779b97f4a7c15ull);
+	uint64_t x = key ^ ((uint64_t)ns * 0x9e3779b97f4a7c15ull) ^ (sub * 0xc2b2ae3d27d4eb4full);
 
 	/* splitmix64's finalizer: every key bit reaches every hash bit */
 	x ^= x >> 30;
@@ -43,11 +43,15 @@ static int htab_init(struct vmres__htab *t)
 	return 0;
 }
 
-static struct vmres__hnode *htab_find(const struct vmres__htab *t, uint32_t ns, uint64_t key)
+static struct vmres__hnode *htab_find(const struct vmres__htab *t, uint32_t ns, uint64_t key,
+				      uint64_t sub)
 {
-	struct vmres__hnode *n = t->buckets[hash(ns, key) & t->mask];
+	struct vmres__hnode *n;
 
-	while (n && (n->key != key || n->ns != ns))
+	if (!t->buckets)
+		return NULL; /* a pool's line table before its first line */
+	n = t->buckets[hash(ns, key, sub) & t->mask];
+	while (n && (n->key != key || n->ns != ns || n->sub != sub))
 		n = n->next;
 	return n;
 }
@@ -65,7 +69,7 @@ static void htab_grow(struct vmres__htab *t)
 
 		while (n) {
 			struct vmres__hnode *next = n->next;
-			size_t h = hash(n->ns, n->key) & (nb - 1);
+			size_t h = hash(n->ns, n->key, n->sub) & (nb - 1);
 
 			n->next = b[h];
 			b[h] = n;
@@ -83,7 +87,7 @@ static void htab_insert(struct vmres__htab *t, struct vmres__hnode *n)
 
 	if (t->count > t->mask)
 		htab_grow(t);
-	h = hash(n->ns, n->key) & t->mask;
+	h = hash(n->ns, n->key, n->sub) & t->mask;
 	n->next = t->buckets[h];
 	t->buckets[h] = n;
 	t->count++;
@@ -91,7 +95,7 @@ static void htab_insert(struct vmres__htab *t, struct vmres__hnode *n)
 
 static void htab_remove(struct vmres__htab *t, struct vmres__hnode *n)
 {
-	struct vmres__hnode **p = &t->buckets[hash(n->ns, n->key) & t->mask];
+	struct vmres__hnode **p = &t->buckets[hash(n->ns, n->key, n->sub) & t->mask];
 
 	while (*p != n)
 		p = &(*p)->next;
@@ -125,14 +129,27 @@ int vmres__sysalloc_pool_arg(const struct vmres_sysalloc *sa, const char *name,
 struct vmres__rec *vmres__sysalloc_rec(const struct vmres_sysalloc *sa, const struct vmres__pool *p,
 				       uint64_t key)
 {
-	struct vmres__hnode *n = htab_find(&sa->recs, p->index, key);
+	struct vmres__hnode *n = htab_find(&sa->recs, p->index, key, 0);
 
 	return n ? (struct vmres__rec *)n : NULL;
 }
 
+struct vmres__line *vmres__sysalloc_line(const struct vmres__pool *p, uint64_t number)
+{
+	return (struct vmres__line *)htab_find(&p->lines, 0, number, 0);
+}
+
+/* The record of @p owner's share of @p line (the one it joined last). */
+static struct vmres__rec *sharer_rec(const struct vmres_sysalloc *sa, const struct vmres__pool *p,
+				     const struct vmres__line *line, uint64_t owner)
+{
+	return (struct vmres__rec *)htab_find(&sa->recs, p->index | VMRES__NS_SHARED,
+					      line->node.key, owner);
+}
+
 struct vmres__owner *vmres__sysalloc_owner(const struct vmres_sysalloc *sa, uint64_t owner)
 {
-	struct vmres__hnode *n = htab_find(&sa->owners, 0, owner);
+	struct vmres__hnode *n = htab_find(&sa->owners, 0, owner, 0);
 
 	return n ? (struct vmres__owner *)n : NULL;
 }
@@ -153,6 +170,7 @@ void vmres__sysalloc_info(const struct vmres__rec *r, struct vmres_sysalloc_allo
 		break;
 	case VMRES_RES_IRQ:
 		out->res.u.irq.gsi = (uint32_t)r->node.key;
+		out->res.u.irq.shared = r->line != NULL;
 		break;
 	case VMRES_RES_MSI:
 		out->res.u.msi.gsi = (uint32_t)r->node.key;
@@ -203,6 +221,8 @@ static void free_chains(struct vmres__htab *t)
 
 static void pool_free(struct vmres__pool *p)
 {
+	free_chains(&p->lines);
+	free(p->heap);
 	vmres_addr_free(p->addr);
 	vmres_ids_free(p->ids);
 	free(p);
@@ -388,7 +408,7 @@ static void rekey_records(struct vmres_sysalloc *sa)
 		struct vmres__rec *r = (struct vmres__rec *)n; /* node is the first member */
 
 		all = n->next;
-		n->ns = r->pool->index;
+		n->ns = r->pool->index | (r->line ? VMRES__NS_SHARED : 0);
 		htab_insert(&sa->recs, n);
 	}
 }
@@ -551,13 +571,94 @@ static void rec_unlink(struct vmres_sysalloc *sa, struct vmres__rec *r)
 	owner_put(sa, o);
 }
 
+/* ---- shared lines: the heap of a pool's lines by (sharers, number) ---- */
+
+static bool line_before(const struct vmres__line *a, const struct vmres__line *b)
+{
+	return a->sharers < b->sharers || (a->sharers == b->sharers && a->node.key < b->node.key);
+}
+
+static void heap_set(struct vmres__pool *p, uint32_t i, struct vmres__line *l)
+{
+	p->heap[i] = l;
+	l->heap_pos = i;
+}
+
+static void heap_up(struct vmres__pool *p, uint32_t i)
+{
+	struct vmres__line *l = p->heap[i];
+
+	while (i && line_before(l, p->heap[(i - 1) / 2])) {
+		heap_set(p, i, p->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	heap_set(p, i, l);
+}
+
+static void heap_down(struct vmres__pool *p, uint32_t i)
+{
+	struct vmres__line *l = p->heap[i];
+
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+
+		if (c >= p->n_heap)
+			break;
+		if (c + 1 < p->n_heap && line_before(p->heap[c + 1], p->heap[c]))
+			c++;
+		if (!line_before(p->heap[c], l))
+			break;
+		heap_set(p, i, p->heap[c]);
+		i = c;
+	}
+	heap_set(p, i, l);
+}
+
+static void heap_remove(struct vmres__pool *p, struct vmres__line *l)
+{
+	uint32_t i = l->heap_pos;
+	struct vmres__line *moved = p->heap[--p->n_heap];
+
+	if (i == p->n_heap)
+		return;
+	heap_set(p, i, moved);
+	heap_up(p, i);
+	heap_down(p, moved->heap_pos);
+}
+
+/* A sharer leaves its line; the last one gives the number back. Cannot fail. */
+static void line_leave(struct vmres__pool *p, struct vmres__rec *r)
+{
+	struct vmres__line *l = r->line;
+
+	if (r->s_prev)
+		r->s_prev->s_next = r->s_next;
+	else
+		l->first = r->s_next;
+	if (r->s_next)
+		r->s_next->s_prev = r->s_prev;
+	else
+		l->last = r->s_prev;
+	p->n_shared--;
+	if (--l->sharers) {
+		heap_up(p, l->heap_pos);
+		return;
+	}
+	heap_remove(p, l);
+	htab_remove(&p->lines, &l->node);
+	(void)vmres_ids_release(p->ids, (uint32_t)l->node.key);
+	free(l);
+}
+
 /* Give a record's resource back to its pool and forget the record. */
 static void rec_release(struct vmres_sysalloc *sa, struct vmres__rec *r)
 {
 	struct vmres__pool *p = r->pool;
 
 	/* Cannot fail: the record proves the allocation exists. */
-	if (p->kind == VMRES_RES_ADDR)
+	if (r->line)
+		line_leave(p, r);
+	else if (p->kind == VMRES_RES_ADDR)
 		(void)vmres_addr_release(p->addr, r->node.key, r->size, NULL);
 	else
 		(void)vmres_ids_release(p->ids, (uint32_t)r->node.key);
@@ -666,6 +767,97 @@ static int alloc_number(struct txn *t, struct vmres__pool *p, bool any, uint32_t
 	return 0;
 }
 
+/* Room for one more line in @p p's heap and table (made at the first line). */
+static int line_room(struct vmres__pool *p)
+{
+	if (!p->lines.buckets && htab_init(&p->lines))
+		return VMRES_ENOMEM;
+	if (p->n_heap == p->cap_heap) {
+		uint32_t cap = p->cap_heap ? 2 * p->cap_heap : 8;
+		struct vmres__line **heap = realloc(p->heap, cap * sizeof(*heap));
+
+		if (!heap)
+			return VMRES_ENOMEM;
+		p->heap = heap;
+		p->cap_heap = cap;
+	}
+	return 0;
+}
+
+/* Make @p number (just taken from the ids allocator) a line of @p p. */
+static void line_add(struct vmres__pool *p, struct vmres__line *l, uint32_t number)
+{
+	l->node.key = number;
+	htab_insert(&p->lines, &l->node);
+	p->heap[p->n_heap] = l;
+	l->heap_pos = p->n_heap++;
+	heap_up(p, l->heap_pos);
+}
+
+/* @p r joins @p l as its last sharer. */
+static void line_join(struct txn *t, struct vmres__pool *p, struct vmres__line *l,
+		      struct vmres__rec *r)
+{
+	r->line = l;
+	r->node.ns = p->index | VMRES__NS_SHARED;
+	r->node.sub = t->owner->node.key;
+	r->s_prev = l->last;
+	if (l->last)
+		l->last->s_next = r;
+	else
+		l->first = r;
+	l->last = r;
+	l->sharers++;
+	p->n_shared++;
+	heap_down(p, l->heap_pos);
+	txn_push(t, r, l->node.key);
+}
+
+/*
+ * A share of a legacy line: a free number becomes a new line; else (any) the
+ * least-shared line, or (specific) the line at @p want. A number held by an
+ * exclusive record is never joined, and a line is never handed out exclusively
+ * (its number stays taken in the ids allocator).
+ */
+static int alloc_shared(struct txn *t, struct vmres__pool *p, bool any, uint32_t want)
+{
+	struct vmres__line *l = NULL, *nl = NULL;
+	struct vmres__rec *r;
+	uint32_t n = want;
+	int ret;
+
+	if (!any && !in_pool(p, want, 1))
+		return VMRES_ERANGE;
+	if (!any)
+		l = vmres__sysalloc_line(p, want);
+	r = rec_new(p);
+	if (!r)
+		return VMRES_ENOMEM;
+	if (!l) {
+		/* Everything a new line needs, before its number is taken. */
+		ret = line_room(p);
+		nl = ret ? NULL : calloc(1, sizeof(*nl));
+		if (!nl) {
+			free(r);
+			return VMRES_ENOMEM;
+		}
+		ret = any ? vmres_ids_alloc(p->ids, &n) : vmres_ids_reserve(p->ids, want);
+		if (ret == 0) {
+			line_add(p, nl, n);
+			l = nl;
+		} else if (any && ret == VMRES_ENOSPC && p->n_heap) {
+			free(nl);
+			l = p->heap[0];
+		} else {
+			free(nl);
+			free(r);
+			return ret;
+		}
+	}
+	line_join(t, p, l, r);
+	return 0;
+}
+
 static bool is_pow2(uint32_t x)
 {
 	return x && !(x & (x - 1));
@@ -744,6 +936,8 @@ static int alloc_one(struct txn *t, const struct vmres_request *q)
 	case VMRES_RES_ADDR:
 		return alloc_addr(t, p, q);
 	case VMRES_RES_IRQ:
+		if (q->u.irq.shared)
+			return alloc_shared(t, p, q->u.irq.any, q->u.irq.gsi);
 		return alloc_number(t, p, q->u.irq.any, q->u.irq.gsi);
 	case VMRES_RES_MSI:
 		return alloc_msi(t, p, q);
@@ -835,6 +1029,7 @@ static uint64_t resource_key(const struct vmres_resource *r)
 static int find_owned(const struct vmres_sysalloc *sa, const struct vmres_resource *r,
 		      uint64_t owner, struct vmres__rec **out)
 {
+	struct vmres__line *line;
 	struct vmres__pool *p;
 	struct vmres__rec *rec;
 	int ret = vmres__sysalloc_pool_arg(sa, r->pool, &p);
@@ -843,6 +1038,15 @@ static int find_owned(const struct vmres_sysalloc *sa, const struct vmres_resour
 		return ret;
 	if (p->kind != r->kind || (p->kind == VMRES_RES_ADDR && p->space != r->u.addr.space))
 		return VMRES_EKIND;
+	line = p->kind == VMRES_RES_IRQ ? vmres__sysalloc_line(p, resource_key(r)) : NULL;
+	if (line) {
+		/* A shared line: the owner's own share, not the first sharer's. */
+		rec = sharer_rec(sa, p, line, owner);
+		if (!rec)
+			return VMRES_EOWNER;
+		*out = rec;
+		return 0;
+	}
 	rec = vmres__sysalloc_rec(sa, p, resource_key(r));
 	if (!rec || (p->kind == VMRES_RES_ADDR && rec->size != r->u.addr.size))
 		return VMRES_ENOENT;

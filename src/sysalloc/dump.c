@@ -37,6 +37,9 @@ static void put_owner(FILE *f, const struct vmres_sysalloc_alloc_info *a)
 		fprintf(f, "owner 0x%" PRIx64, a->owner);
 	if (a->label)
 		fprintf(f, " %s", a->label);
+	/* One row per sharer of a shared line, each marked (unshared rows as ever). */
+	if (a->res.kind == VMRES_RES_IRQ && a->res.u.irq.shared)
+		fputs(" [shared]", f);
 	fputc('\n', f);
 }
 
@@ -160,6 +163,9 @@ static int json_alloc(void *ctx, const struct vmres_sysalloc_alloc_info *a)
 	ok = ok && set(o, "owner", hex(a->owner)) &&
 	     set(o, "owner_name", string_or_null(a->owner_name)) &&
 	     set(o, "label", string_or_null(a->label));
+	/* Only a sharer's object has the key: unshared ones keep their format. */
+	if (ok && r->kind == VMRES_RES_IRQ && r->u.irq.shared)
+		ok = set(o, "shared", json_true());
 	if (!ok) {
 		json_decref(o);
 		return VMRES_ENOMEM;

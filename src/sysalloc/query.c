@@ -36,14 +36,33 @@ int vmres_sysalloc_foreach_pool(const struct vmres_sysalloc *sa, vmres_sysalloc_
 	return 0;
 }
 
-/* Call @p fn on the record of the allocation at @p key in pool @p p. */
+/* Call @p fn on each sharer of @p l, in the order they joined. */
+static int visit_sharers(const struct vmres__line *l, vmres_sysalloc_alloc_fn fn, void *ctx)
+{
+	for (const struct vmres__rec *r = l->first; r; r = r->s_next) {
+		struct vmres_sysalloc_alloc_info info;
+		int ret;
+
+		vmres__sysalloc_info(r, &info);
+		ret = fn(ctx, &info);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Call @p fn on the record of the allocation at @p key in pool @p p (on every
+ * sharer's, for a shared line). */
 static int visit(const struct vmres_sysalloc *sa, const struct vmres__pool *p, uint64_t key,
 		 vmres_sysalloc_alloc_fn fn, void *ctx)
 {
 	struct vmres_sysalloc_alloc_info info;
 	struct vmres__rec *r = vmres__sysalloc_rec(sa, p, key);
+	const struct vmres__line *l = p->n_heap ? vmres__sysalloc_line(p, key) : NULL;
 
-	if (!r)
+	if (l && !r)
+		return visit_sharers(l, fn, ctx);
+	if (!r || l)
 		return VMRES_ECORRUPT;
 	vmres__sysalloc_info(r, &info);
 	return fn(ctx, &info);
@@ -85,6 +104,12 @@ int vmres_sysalloc_foreach_alloc(const struct vmres_sysalloc *sa, vmres_sysalloc
 {
 	if (!sa || !fn)
 		return VMRES_EINVAL;
+	/* Sharers cannot be replayed as specific requests (a snapshot would make
+	 * the first one exclusive and refuse the second): refuse before the first
+	 * callback rather than hand out a list that does not rebuild the state. */
+	for (uint32_t i = 0; i < sa->n_pools; i++)
+		if (sa->pools[i]->n_heap)
+			return VMRES_ENOTSUP;
 	for (uint32_t i = 0; i < sa->n_pools; i++) {
 		int ret = vmres__sysalloc_foreach_in_pool(sa, sa->pools[i], fn, ctx);
 
@@ -112,6 +137,26 @@ int vmres_sysalloc_foreach_owner_alloc(const struct vmres_sysalloc *sa, uint64_t
 			return ret;
 	}
 	return 0;
+}
+
+int vmres_sysalloc_foreach_sharer(const struct vmres_sysalloc *sa, const char *pool, uint32_t gsi,
+				  vmres_sysalloc_alloc_fn fn, void *ctx)
+{
+	const struct vmres__line *l;
+	struct vmres__pool *p;
+	int ret;
+
+	if (!sa || !pool || !fn)
+		return VMRES_EINVAL;
+	ret = vmres__sysalloc_pool_arg(sa, pool, &p);
+	if (ret)
+		return ret;
+	if (p->kind != VMRES_RES_IRQ)
+		return VMRES_EKIND;
+	l = vmres__sysalloc_line(p, gsi);
+	if (!l)
+		return VMRES_ENOENT;
+	return visit_sharers(l, fn, ctx);
 }
 
 static int cmp_owner(const void *a, const void *b)
@@ -183,6 +228,11 @@ int vmres_sysalloc_find(const struct vmres_sysalloc *sa, const char *pool, uint6
 		value = e.base;
 	}
 	r = vmres__sysalloc_rec(sa, p, value);
+	if (!r && p->kind == VMRES_RES_IRQ) {
+		const struct vmres__line *l = vmres__sysalloc_line(p, value);
+
+		r = l ? l->first : NULL;
+	}
 	if (!r)
 		return VMRES_ENOENT;
 	vmres__sysalloc_info(r, out);
@@ -203,6 +253,41 @@ static int check_rec(void *ctx, const struct vmres_sysalloc_alloc_info *a)
 	(void)a;
 	c->seen++;
 	return 0;
+}
+
+/* A pool's lines: in their table and heap, the heap ordered, each line's
+ * sharers linked both ways, counted, and found under their owners' keys. */
+static int validate_lines(const struct vmres_sysalloc *sa, const struct vmres__pool *p)
+{
+	uint64_t sharers = 0;
+
+	if (p->n_heap && p->kind != VMRES_RES_IRQ)
+		return VMRES_ECORRUPT;
+	if (p->n_heap != (p->lines.buckets ? p->lines.count : 0))
+		return VMRES_ECORRUPT;
+	for (uint32_t i = 0; i < p->n_heap; i++) {
+		const struct vmres__line *l = p->heap[i], *up = p->heap[i ? (i - 1) / 2 : 0];
+		const struct vmres__rec *prev = NULL;
+		uint32_t n = 0;
+
+		if (l->heap_pos != i || vmres__sysalloc_line(p, l->node.key) != l || !l->sharers ||
+		    vmres_ids_test(p->ids, (uint32_t)l->node.key) != 1 ||
+		    vmres__sysalloc_rec(sa, p, l->node.key))
+			return VMRES_ECORRUPT;
+		if (i && (up->sharers > l->sharers ||
+			  (up->sharers == l->sharers && up->node.key > l->node.key)))
+			return VMRES_ECORRUPT;
+		for (const struct vmres__rec *r = l->first; r; prev = r, r = r->s_next, n++) {
+			if (r->line != l || r->s_prev != prev || r->pool != p ||
+			    r->node.key != l->node.key || r->node.sub != r->owner->node.key ||
+			    r->node.ns != (p->index | VMRES__NS_SHARED))
+				return VMRES_ECORRUPT;
+		}
+		if (l->last != prev || n != l->sharers)
+			return VMRES_ECORRUPT;
+		sharers += n;
+	}
+	return sharers == p->n_shared ? 0 : VMRES_ECORRUPT;
 }
 
 static int validate_pool(const struct vmres_sysalloc *sa, const struct vmres__pool *p)
@@ -229,8 +314,10 @@ static int validate_pool(const struct vmres_sysalloc *sa, const struct vmres__po
 	} else {
 		struct vmres_ids_stats st;
 
+		/* Every exclusive record holds a number, and so does every line. */
 		if (vmres_ids_validate(p->ids) || vmres_ids_stats(p->ids, &st) ||
-		    st.used != p->count)
+		    p->n_shared > p->count || st.used != p->count - p->n_shared + p->n_heap ||
+		    validate_lines(sa, p))
 			return VMRES_ECORRUPT;
 	}
 	if (vmres__sysalloc_foreach_in_pool(sa, p, check_rec, &c) || c.seen != p->count)
