@@ -2296,7 +2296,19 @@ struct mx_rig {
 	uint64_t bar;
 	struct delivery_log log;
 	unsigned int dev_reads, dev_writes; /* BAR accesses that reached the device */
+	int refuse_reroute;		    /* the MSI notifier's answer, when not 0 */
 };
+
+/* The interrupt manager's notifier, or a refusal the test asks for. */
+static int mx_notifier(void *ctx, uint32_t instance, unsigned int res_index, uint32_t gsi,
+		       const struct vmres_msi_msg *msg)
+{
+	struct mx_rig *r = ctx;
+
+	if (r->refuse_reroute)
+		return r->refuse_reroute;
+	return vmres_irq_mgr_msi_notify(r->irq, instance, res_index, gsi, msg);
+}
 
 /* The device's BAR handlers: the helper first, then the device's registers. */
 static uint64_t mx_dev_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
@@ -2337,7 +2349,7 @@ static struct mx_rig *mx_rig_new(bool with_msi, bool sources)
 	assert_int_equal(vmres_devmgr_new(r->sa, &r->m), 0);
 	assert_int_equal(vmres_irq_backend_callback_new(log_delivery, &r->log, &be), 0);
 	assert_int_equal(vmres_irq_mgr_new(be, &r->irq), 0);
-	assert_int_equal(vmres_devmgr_set_msi_notifier(r->m, vmres_irq_mgr_msi_notify, r->irq), 0);
+	assert_int_equal(vmres_devmgr_set_msi_notifier(r->m, mx_notifier, r), 0);
 	q[0] = addr_req("mmio32", VMRES_SPACE_MMIO, 0x4000, 0x4000);
 	for (unsigned int i = 1; i < 3; i++) {
 		memset(&q[i], 0, sizeof(q[i]));
@@ -2707,6 +2719,41 @@ static void test_msix_pending_then_unmask_delivers_once_with_the_current_message
 	assert_int_equal(r->log.count, 2);
 	assert_int_equal(r->log.msg.data, 0x52);
 	assert_int_equal(mx_read(r, MX_PBA, 8), 0);
+	mx_rig_free(r);
+}
+
+/* The device manager refuses a vector's route (its notifier failed): the
+ * vector stays inactive with its interrupt pending, the refusal is reported,
+ * and the next unmask routes it and delivers the pending interrupt once. */
+static void test_msix_refused_route_keeps_the_vector_pending_until_routed(void **state)
+{
+	(void)state;
+	struct mx_rig *r = mx_rig_new(false, true);
+	struct vmres_pci_msix_state xs;
+
+	wr(r->f, MX_CTRL, 2, VMRES_PCI_MSIX_CTRL_ENABLE);
+	mx_program(r, 1, 2, 0x70);
+	r->refuse_reroute = VMRES_ESYS;
+	mx_write(r, entry_off(1, 3), 4, 0); /* unmask: the route is refused */
+	assert_int_equal(vmres_pci_func_msix_get(r->f, &xs), 0);
+	assert_int_equal(xs.last_error, VMRES_ESYS);
+	assert_false(mx_vector(r, 1).active);
+	assert_false(mx_vector(r, 1).routed);
+	assert_int_equal(devmgr_msg(r, MX_RES_MSIX + 1).data, 0);
+	assert_int_equal(vmres_pci_func_fire(r->f, 1), 0);
+	assert_int_equal(r->log.count, 0);
+	assert_int_equal(mx_read(r, MX_PBA, 8), 1u << 1);
+	/* the guest masks and unmasks again; now the route is taken */
+	r->refuse_reroute = 0;
+	mx_write(r, entry_off(1, 3), 4, 1);
+	mx_write(r, entry_off(1, 3), 4, 0);
+	assert_true(mx_vector(r, 1).active);
+	assert_int_equal(devmgr_msg(r, MX_RES_MSIX + 1).data, 0x70);
+	assert_int_equal(r->log.count, 1);
+	assert_int_equal(r->log.msg.data, 0x70);
+	assert_int_equal(mx_read(r, MX_PBA, 8), 0);
+	assert_int_equal(vmres_pci_func_msix_get(r->f, &xs), 0);
+	assert_int_equal(xs.last_error, 0);
 	mx_rig_free(r);
 }
 
@@ -3244,6 +3291,7 @@ int main(void)
 		cmocka_unit_test(test_msix_pba_shows_pending_and_ignores_writes),
 		cmocka_unit_test(
 			test_msix_pending_then_unmask_delivers_once_with_the_current_message),
+		cmocka_unit_test(test_msix_refused_route_keeps_the_vector_pending_until_routed),
 		cmocka_unit_test(test_msix_message_written_while_unmasked_is_routed_at_once),
 		cmocka_unit_test(test_msix_and_msi_enabled_together_msix_wins),
 		cmocka_unit_test(
