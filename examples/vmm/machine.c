@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -474,14 +475,15 @@ static bool shown_pool(const char *line)
 
 char *vmm_machine_map(struct vmm_machine *m)
 {
-	char *tree = NULL, *pools = NULL, *out = NULL, *line, *save;
+	char *tree = NULL, *pools = NULL, *kvmres = NULL, *out = NULL, *line, *save;
 	struct dump_ctx d = {&pools};
 	size_t len = 0;
 	FILE *f;
 	bool show = false;
 
 	if (vmres_devmgr_dump_str(m->dm, &tree) != 0 ||
-	    vmres_devmgr_with_sysalloc(m->dm, dump_pools, &d) != 0)
+	    vmres_devmgr_with_sysalloc(m->dm, dump_pools, &d) != 0 ||
+	    vmres_kvmres_dump_str(m->kvmres, &kvmres) != 0)
 		goto out;
 	f = open_memstream(&out, &len);
 	if (!f)
@@ -493,6 +495,11 @@ char *vmm_machine_map(struct vmm_machine *m)
 		if (show)
 			fprintf(f, "%s\n", line);
 	}
+	fprintf(f, "kvmres (%s): BAR-tied notify regions and memory\n",
+		m->vm.backend == &vmm_backend_kvm ? "KVM ioeventfds and memory slots"
+						  : "notify regions served by the bus");
+	for (line = strtok_r(kvmres, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		fprintf(f, "  %s\n", line);
 	if (fclose(f) != 0) {
 		free(out);
 		out = NULL;
@@ -500,6 +507,7 @@ char *vmm_machine_map(struct vmm_machine *m)
 out:
 	free(tree);
 	free(pools);
+	free(kvmres);
 	return out;
 }
 
@@ -547,4 +555,52 @@ void vmm_machine_print_exits(struct vmm_machine *m, FILE *f)
 	fprintf(f, "  %-14s %10" PRIu64 " %10" PRIu64 "\n", "(no device)",
 		st.pio_miss_reads + st.mmio_miss_reads, st.pio_miss_writes + st.mmio_miss_writes);
 	fflush(f);
+}
+
+int vmm_machine_check_testdev(struct vmm_machine *m, FILE *f)
+{
+	struct vmres_pci_func *fn = vmm_testdev_func(m->testdev);
+	struct vmres_pci_bar_state bar2, bar3;
+	struct vmm_testdev_counts c;
+	struct vmres_kvmres_info info;
+	char *dump = NULL, want[96];
+	bool kvm = m->vm.backend == &vmm_backend_kvm, ok = true, followed;
+	uint32_t kicks = 0;
+
+	vmm_testdev_counts(m->testdev, &c);
+	if (vmres_pci_func_bar_get(fn, 2, &bar2) != 0 ||
+	    vmres_pci_func_bar_get(fn, 3, &bar3) != 0 ||
+	    vmres_kvmres_get_info(m->kvmres, &info) != 0 ||
+	    vmres_kvmres_dump_str(m->kvmres, &dump) != 0)
+		return vmm_fail("reading the test device's state", VMRES_ENOMEM);
+	/* the record of BAR2's notify regions is where the BAR is now */
+	snprintf(want, sizeof(want), "dev %" PRIu32 " res %u mmio 0x%" PRIx64 " size 0x%x mapped\n",
+		 m->testdev_id, VMM_TESTDEV_RES_BAR2, bar2.mapped_base, VMM_TESTDEV_MSIX_BAR_SIZE);
+	followed = bar2.mapped && strstr(dump, want);
+	free(dump);
+	fprintf(f, "=== test device, VMM side ===\n");
+	for (unsigned int q = 0; q < VMM_TESTDEV_MSIX_VECTORS; q++) {
+		fprintf(f, "  notify queue %u: %" PRIu32 " kicks (guest made %u where BAR2 was)\n",
+			q, c.kicks[q], VMM_GUEST_KICKS_PER_QUEUE);
+		ok &= c.kicks[q] == VMM_GUEST_KICKS_PER_QUEUE;
+		kicks += c.kicks[q];
+	}
+	fprintf(f, "  kicks %s; %" PRIu32 " reached the device's handler\n",
+		kvm ? "by KVM ioeventfd: no exit to the VMM"
+		    : "by MMIO exit, vmres's bus signalled the eventfd",
+		c.notify_leaks);
+	fprintf(f, "  MSI-X vectors fired in answer: %" PRIu32 "\n", c.answered);
+	fprintf(f, "  notify regions %s BAR2 to 0x%08" PRIx64 "\n",
+		followed ? "followed" : "did NOT follow", bar2.mapped_base);
+	fprintf(f, "  BAR3 at 0x%08" PRIx64 ": %s; host buffer +0x%x holds 0x%08" PRIx32 "%s\n",
+		bar3.mapped_base,
+		m->shm_slot ? "a memory slot (the guest's accesses do not exit)"
+			    : "no memory backend, served by the device",
+		VMM_TESTDEV_SHM_GUEST, c.shm_note,
+		c.shm_note == VMM_TESTDEV_SHM_NOTE ? " (the guest's note)" : "");
+	ok &= c.answered == kicks && !c.notify_leaks && followed && info.regions == 2 &&
+	      info.memory == (m->shm_slot ? 1u : 0u) && c.shm_note == VMM_TESTDEV_SHM_NOTE;
+	fprintf(f, "vmres-demo: test device counters %s\n", ok ? "agree with the guest" : "WRONG");
+	fflush(f);
+	return ok ? 0 : -1;
 }

@@ -62,6 +62,11 @@ char *vmm_machine_map(struct vmm_machine *m);
  * vmres's miss counters). */
 void vmm_machine_print_exits(struct vmm_machine *m, FILE *f);
 
+/* After a run of the scenario: print what the test device saw (kicks per queue,
+ * MSI-X vectors fired, where the notify regions and the memory BAR are) and
+ * check it against what the guest did (bootinfo.h); 0 if it agrees, else -1. */
+int vmm_machine_check_testdev(struct vmm_machine *m, FILE *f);
+
 /* Benchmark: what the sink saw (vmres path) or the loop summed (direct path). */
 uint64_t vmm_machine_bench_sum(struct vmm_machine *m);
 
