@@ -3,7 +3,9 @@
  * vmres-demo: a minimal real VMM built on vmres. It runs the guest of
  * examples/guest/ on KVM where /dev/kvm works and on the Unicorn software CPU
  * otherwise, prints the guest's serial output, the resource map before and after
- * the guest moves its test device's BAR, and the exits by kind and by device.
+ * the guest moves its test device's BARs (with the notify regions and memory
+ * slot that follow them), the exits by kind and by device, and what the test
+ * device saw (kicks, MSI-X vectors fired), checked against what the guest did.
  *
  *   vmres-demo [--backend=auto|kvm|unicorn] [--vcpus=N]
  *       exit 0 if the guest reported success, 1 if not, 77 if the backend
