@@ -110,20 +110,24 @@ exc_common:
 	jmp	3b
 
 /*
- * The MSI handler: save what C may clobber, count, EOI, return. It returns
- * without iret: a maskable interrupt only arrives with IF=1, from ring 0 and our
- * one code segment, so "restore the flags with IF off, sti, ret" is the same
- * return; and some KVM implementations (PVM, which virtualizes without VMX/SVM
- * and runs here in nested setups) cannot emulate a protected-mode iret. sti
- * holds interrupts off until after the ret, so frames do not pile up.
+ * The interrupt handlers (MSI, MSI-X vector 0, 1): save what C may clobber,
+ * count (guest_irq(source)), EOI, return. They return without iret: a maskable
+ * interrupt only arrives with IF=1, from ring 0 and our one code segment, so
+ * "restore the flags with IF off, sti, ret" is the same return; and some KVM
+ * implementations (PVM, which virtualizes without VMX/SVM and runs here in
+ * nested setups) cannot emulate a protected-mode iret. sti holds interrupts off
+ * until after the ret, so frames do not pile up.
  *
  * Stack after popal: eip, cs, eflags. Rearranged to: eflags & ~IF, eip.
  */
-	.globl msi_entry
-msi_entry:
+	.macro IRQ_ENTRY name, source
+	.globl \name
+\name:
 	pushal
 	cld
-	call	guest_msi
+	pushl	$\source
+	call	guest_irq
+	addl	$4, %esp
 	popal
 	pushl	%eax		/* eax, eip, cs, eflags */
 	movl	12(%esp), %eax
@@ -136,6 +140,11 @@ msi_entry:
 	popfl
 	sti
 	ret
+	.endm
+
+	IRQ_ENTRY msi_entry, 0
+	IRQ_ENTRY msix0_entry, 1
+	IRQ_ENTRY msix1_entry, 2
 
 	.section .rodata
 	.align 4

@@ -2,7 +2,9 @@
 /*
  * PCI configuration mechanism #1 on ports 0xcf8-0xcff: a vmres device whose
  * accesses go straight to vmres's PCI host (pci.h), which decodes the address
- * latch and forwards to the functions on bus 0.
+ * latch and forwards to the functions on bus 0. And the same functions through
+ * the ECAM window (memory-mapped configuration, 1 MiB per bus), another vmres
+ * device in front of vmres's ECAM window onto that host.
  */
 #include "devices.h"
 
@@ -38,4 +40,38 @@ void vmm_conf1_device(struct vmm_conf1 *c, struct vmres_device *dev)
 	dev->opaque = c;
 	dev->read = conf1_read;
 	dev->write = conf1_write;
+}
+
+static uint64_t ecam_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+			  unsigned int size)
+{
+	struct vmm_ecam *e = opaque;
+	uint64_t v = ~0ull;
+
+	(void)range;
+	(void)addr;
+	vmm_devstat_count(&e->stat, false);
+	if (vmres_pci_ecam_read(e->ecam, offset, size, &v) != 0)
+		v = ~0ull;
+	return v;
+}
+
+static void ecam_write(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+		       unsigned int size, uint64_t value)
+{
+	struct vmm_ecam *e = opaque;
+
+	(void)range;
+	(void)addr;
+	vmm_devstat_count(&e->stat, true);
+	vmres_pci_ecam_write(e->ecam, offset, size, value);
+}
+
+void vmm_ecam_device(struct vmm_ecam *e, struct vmres_device *dev)
+{
+	*dev = (struct vmres_device)VMRES_DEVICE_INIT;
+	dev->name = e->stat.name;
+	dev->opaque = e;
+	dev->read = ecam_read;
+	dev->write = ecam_write;
 }

@@ -17,6 +17,7 @@
 #include <vmres/irq.h>
 #include <vmres/pci.h>
 
+#include "../guest/bootinfo.h"
 #include "vmm.h"
 
 /* Accesses a device answered. Counted without an atomic read-modify-write (which
@@ -58,6 +59,14 @@ struct vmm_conf1 {
 };
 void vmm_conf1_device(struct vmm_conf1 *c, struct vmres_device *dev);
 
+/* The ECAM window (one MMIO range, bus 0 first), forwarded to vmres's ECAM
+ * window onto the same PCI host. */
+struct vmm_ecam {
+	struct vmres_pci_ecam *ecam;
+	struct vmm_devstat stat;
+};
+void vmm_ecam_device(struct vmm_ecam *e, struct vmres_device *dev);
+
 /* The soft local APIC window (software CPU only): the calling vCPU's APIC. */
 struct vmm_lapic_window {
 	struct vmm *vm;
@@ -65,21 +74,43 @@ struct vmm_lapic_window {
 };
 void vmm_lapic_window_device(struct vmm_lapic_window *w, struct vmres_device *dev);
 
-/* The test PCI device: BAR0 4 KiB MMIO, BAR1 8 I/O ports, one MSI vector. Its
- * resources, in this order: BAR0, BAR1, MSI. */
+/* The test PCI device (testdev.c): BAR0 4 KiB MMIO, BAR1 8 I/O ports, BAR2
+ * 16 KiB MMIO (MSI-X table and PBA, notify registers), BAR3 4 KiB of host
+ * memory, one MSI vector, two MSI-X vectors. Its resources, in this order. */
 #define VMM_TESTDEV_RES_BAR0 0u
 #define VMM_TESTDEV_RES_BAR1 1u
 #define VMM_TESTDEV_RES_MSI  2u
-#define VMM_TESTDEV_NRES     3u
+#define VMM_TESTDEV_RES_BAR2 3u
+#define VMM_TESTDEV_RES_BAR3 4u
+#define VMM_TESTDEV_RES_MSIX 5u /* + vector */
+#define VMM_TESTDEV_NRES     (VMM_TESTDEV_RES_MSIX + VMM_TESTDEV_MSIX_VECTORS)
 
 struct vmm_testdev;
-/* @bar0 and @bar1 are the firmware addresses (the resources' bases). */
-int vmm_testdev_new(uint64_t bar0, uint64_t bar1, struct vmm_testdev **out);
+/* @bar: the firmware addresses of BAR0 to BAR3 (the resources' bases). */
+int vmm_testdev_new(const uint64_t bar[4], struct vmm_testdev **out);
 void vmm_testdev_free(struct vmm_testdev *t);
 void vmm_testdev_device(struct vmm_testdev *t, struct vmres_device *dev);
 struct vmres_pci_func *vmm_testdev_func(struct vmm_testdev *t);
 /* The interrupt source its doorbell triggers (set once, before the guest runs). */
 void vmm_testdev_set_msi(struct vmm_testdev *t, struct vmres_irq_src *src);
+/* The eventfd of notify queue @queue (owned by the device), -1 for none. */
+int vmm_testdev_notify_fd(struct vmm_testdev *t, unsigned int queue);
+/* BAR3's host memory (VMM_TESTDEV_SHM_SIZE bytes, page aligned). */
+void *vmm_testdev_shm(struct vmm_testdev *t);
+/* Hand the MSI-X vectors' sources (@n of them) to the PCI helper and start the
+ * notify thread; once, before the guest runs. 0 or -1. */
+int vmm_testdev_start(struct vmm_testdev *t, struct vmres_irq_src *const *msix, unsigned int n);
+/* End the notify thread (before the sources or the device go). */
+void vmm_testdev_stop(struct vmm_testdev *t);
+
+/* What the device saw, for the VMM's own checks after the run. */
+struct vmm_testdev_counts {
+	uint32_t kicks[VMM_TESTDEV_MSIX_VECTORS]; /* per queue, from the eventfds */
+	uint32_t answered;			  /* wake-ups answered by an MSI-X vector */
+	uint32_t notify_leaks;			  /* notify writes that reached the handler */
+	uint32_t shm_note;			  /* the host buffer at VMM_TESTDEV_SHM_GUEST */
+};
+void vmm_testdev_counts(struct vmm_testdev *t, struct vmm_testdev_counts *out);
 struct vmm_devstat *vmm_testdev_stat(struct vmm_testdev *t);
 
 /*

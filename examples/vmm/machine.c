@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 
 #include <vmres/devmgr.h>
 #include <vmres/irq.h>
+#include <vmres/kvmres.h>
 #include <vmres/pci.h>
 #include <vmres/sysalloc.h>
 
@@ -24,6 +26,7 @@ enum {
 	OWNER_PCI_HOST,
 	OWNER_TESTDEV,
 	OWNER_LAPIC,
+	OWNER_PCI_ECAM,
 };
 
 #define PIO_POOL  "pio"
@@ -36,20 +39,35 @@ _Static_assert(VMM_MAX_VCPUS <= VMM_GUEST_MAX_CPUS, "the guest has a stack for e
 #define PCI_HOLE_BASE 0xc0000000u
 #define PCI_HOLE_LAST 0xfebfffffu
 
+/* The x86_64 preset's ECAM reservation: 256 buses of 1 MiB. */
+#define ECAM_BASE  0xe0000000u
+#define ECAM_BUSES 256u
+
+/* Memory slots 0 and 1 are the VMM's (RAM, firmware ROM); BAR-backed memory
+ * takes its numbers from here on. */
+#define KVMRES_SLOT_FIRST 2u
+#define KVMRES_SLOTS	  8u
+
 struct vmm_machine {
 	struct vmm vm;
 	struct vmres_sysalloc *sa;
 	struct vmres_devmgr *dm;
 	struct vmres_irq_mgr *irq;
 	struct vmres_irq_group *testdev_irqs;
+	struct vmres_irq_group *testdev_msix;
+	struct vmres_kvmres *kvmres; /* the test device's notify regions and memory */
 	struct vmres_pci_host *pci;
+	struct vmres_pci_ecam *ecam;
 	struct vmres_pci_func *bridge;
 	struct vmm_uart *uart;
 	struct vmm_ctl *ctl;
 	struct vmm_testdev *testdev;
 	struct vmm_conf1 conf1;
+	struct vmm_ecam ecam_dev;
 	struct vmm_lapic_window lapic_window;
 	uint16_t ctl_port;
+	uint32_t testdev_id;
+	bool shm_slot; /* BAR3 is a memory slot (else the device serves it) */
 };
 
 /* Allocate and label a batch for @owner; 0 or -1. */
@@ -119,11 +137,149 @@ static int setup_irq(struct vmm_machine *m)
 	return rc ? vmm_fail("MSI notifier", rc) : 0;
 }
 
+/* The ECAM window, where the preset reserved it: the same functions as conf1. */
+static int setup_ecam(struct vmm_machine *m, uint32_t pci_id)
+{
+	struct vmres_device dev;
+	struct vmres_resource res;
+	struct vmres_request q;
+	const char *labels[1] = {"pci ecam"};
+	uint32_t id;
+	int rc = vmres_pci_ecam_new(m->pci, ECAM_BUSES, &m->ecam);
+
+	if (rc != 0)
+		return vmm_fail("ECAM window", rc);
+	if (vmm_exact_request(m->sa, MMIO_POOL, VMRES_SPACE_MMIO, ECAM_BASE,
+			      (uint64_t)ECAM_BUSES * VMRES_PCI_ECAM_BUS_SIZE, &q) < 0 ||
+	    alloc_batch(m, &q, 1, OWNER_PCI_ECAM, "pci-ecam", labels, &res) < 0)
+		return -1;
+	m->ecam_dev.ecam = m->ecam;
+	m->ecam_dev.stat.name = "pci-ecam";
+	vmm_ecam_device(&m->ecam_dev, &dev);
+	dev.owner = OWNER_PCI_ECAM;
+	return vmm_register_device(m->dm, &dev, pci_id, &res, 1, &id);
+}
+
+static struct vmres_request msi_request(unsigned int count)
+{
+	struct vmres_request q;
+
+	memset(&q, 0, sizeof(q));
+	q.kind = VMRES_RES_MSI;
+	snprintf(q.pool, VMRES_POOL_NAME_MAX, "%s", MSI_POOL);
+	q.u.msi.count = count;
+	q.u.msi.any = true;
+	return q;
+}
+
+/* The test device at slot 1: four BARs, one MSI, two MSI-X vectors. */
+static int setup_testdev(struct vmm_machine *m, uint32_t pci_id)
+{
+	static const char *const labels[VMM_TESTDEV_NRES] = {
+		"bar0", "bar1", "msi", "bar2 msix+notify", "bar3 shm", "msix 0", "msix 1",
+	};
+	struct vmres_request q[VMM_TESTDEV_NRES];
+	struct vmres_resource res[VMM_TESTDEV_NRES];
+	struct vmres_irq_src *src, *msix[VMM_TESTDEV_MSIX_VECTORS];
+	struct vmres_device dev;
+	uint64_t bar[4];
+	int rc;
+
+	_Static_assert(VMM_TESTDEV_NRES == sizeof(labels) / sizeof(labels[0]), "one label each");
+	q[VMM_TESTDEV_RES_BAR0] =
+		vmm_addr_request(MMIO_POOL, VMRES_SPACE_MMIO, 0x1000, 0x1000, 0, UINT64_MAX);
+	q[VMM_TESTDEV_RES_BAR1] = vmm_addr_request(PIO_POOL, VMRES_SPACE_PIO, VMM_TESTDEV_IO_SIZE,
+						   VMM_TESTDEV_IO_SIZE, 0xc000, 0xffff);
+	q[VMM_TESTDEV_RES_MSI] = msi_request(1);
+	q[VMM_TESTDEV_RES_BAR2] =
+		vmm_addr_request(MMIO_POOL, VMRES_SPACE_MMIO, VMM_TESTDEV_MSIX_BAR_SIZE,
+				 VMM_TESTDEV_MSIX_BAR_SIZE, 0, UINT64_MAX);
+	q[VMM_TESTDEV_RES_BAR3] =
+		vmm_addr_request(MMIO_POOL, VMRES_SPACE_MMIO, VMM_TESTDEV_SHM_SIZE,
+				 VMM_TESTDEV_SHM_SIZE, 0, UINT64_MAX);
+	for (unsigned int v = 0; v < VMM_TESTDEV_MSIX_VECTORS; v++)
+		q[VMM_TESTDEV_RES_MSIX + v] = msi_request(1);
+	if (alloc_batch(m, q, VMM_TESTDEV_NRES, OWNER_TESTDEV, "testdev", labels, res) < 0)
+		return -1;
+	bar[0] = res[VMM_TESTDEV_RES_BAR0].u.addr.base;
+	bar[1] = res[VMM_TESTDEV_RES_BAR1].u.addr.base;
+	bar[2] = res[VMM_TESTDEV_RES_BAR2].u.addr.base;
+	bar[3] = res[VMM_TESTDEV_RES_BAR3].u.addr.base;
+	if (vmm_testdev_new(bar, &m->testdev) < 0)
+		return vmm_fail("test device", VMRES_ENOMEM);
+	vmm_testdev_device(m->testdev, &dev);
+	dev.owner = OWNER_TESTDEV;
+	if (vmm_register_device(m->dm, &dev, pci_id, res, VMM_TESTDEV_NRES, &m->testdev_id) < 0)
+		return -1;
+	rc = vmres_pci_func_bind(vmm_testdev_func(m->testdev), m->dm, m->testdev_id);
+	if (rc == 0)
+		rc = vmres_pci_host_attach(m->pci, 1, 0, vmm_testdev_func(m->testdev));
+	if (rc != 0)
+		return vmm_fail("binding the test device", rc);
+	rc = vmres_irq_group_new(m->irq, &res[VMM_TESTDEV_RES_MSI], 1, &m->testdev_irqs);
+	if (rc == 0)
+		rc = vmres_irq_group_src(m->testdev_irqs, 0, &src);
+	if (rc != 0)
+		return vmm_fail("test device MSI", rc);
+	vmm_testdev_set_msi(m->testdev, src);
+	rc = vmres_irq_group_new(m->irq, &res[VMM_TESTDEV_RES_MSIX], VMM_TESTDEV_MSIX_VECTORS,
+				 &m->testdev_msix);
+	for (unsigned int v = 0; rc == 0 && v < VMM_TESTDEV_MSIX_VECTORS; v++)
+		rc = vmres_irq_group_src(m->testdev_msix, v, &msix[v]);
+	if (rc != 0)
+		return vmm_fail("test device MSI-X", rc);
+	return vmm_testdev_start(m->testdev, msix, VMM_TESTDEV_MSIX_VECTORS);
+}
+
+static int setup_kvmres(struct vmm_machine *m)
+{
+	static const struct vmres_kvmres_backend_ops bus_only = {
+		.version = VMRES_KVMRES_BACKEND_OPS_VERSION,
+	};
+	struct vmres_kvmres_opts o = VMRES_KVMRES_OPTS_INIT;
+	struct vmres_kvmres_backend *be = NULL;
+	int rc;
+
+	if (m->vm.backend == &vmm_backend_kvm)
+		rc = vmres_kvmres_backend_kvm_new(vmm_kvm_vm_fd(&m->vm), NULL, &be);
+	else
+		rc = vmres_kvmres_backend_new(&bus_only, NULL, &be);
+	if (rc != 0)
+		return vmm_fail("kvmres backend", rc);
+	o.slot_first = KVMRES_SLOT_FIRST;
+	o.slot_count = KVMRES_SLOTS;
+	rc = vmres_kvmres_new(m->dm, be, &o, &m->kvmres);
+	if (rc != 0) {
+		vmres_kvmres_backend_free(be);
+		return vmm_fail("kvmres", rc);
+	}
+	for (unsigned int q = 0; q < VMM_TESTDEV_MSIX_VECTORS; q++) {
+		struct vmres_kvmres_notify n = {
+			.instance = m->testdev_id,
+			.res_index = VMM_TESTDEV_RES_BAR2,
+			.offset = VMM_TESTDEV_NOTIFY(q),
+			.len = 4,
+			.fd = vmm_testdev_notify_fd(m->testdev, q),
+		};
+
+		rc = vmres_kvmres_notify_add(m->kvmres, &n);
+		if (rc != 0)
+			return vmm_fail("test device notify region", rc);
+	}
+	rc = vmres_kvmres_mem_attach(m->kvmres, m->testdev_id, VMM_TESTDEV_RES_BAR3,
+				     vmm_testdev_shm(m->testdev), false, NULL);
+	if (rc == VMRES_ENOTSUP)
+		return 0; /* this backend has no memory: the device serves BAR3 */
+	if (rc != 0)
+		return vmm_fail("test device memory BAR", rc);
+	m->shm_slot = true;
+	return 0;
+}
+
 static int setup_devices(struct vmm_machine *m)
 {
 	struct vmres_device dev;
-	struct vmres_resource res[VMM_TESTDEV_NRES];
-	struct vmres_irq_src *src;
+	struct vmres_resource res[1];
 	uint32_t id, pci_id;
 	int rc;
 
@@ -168,42 +324,8 @@ static int setup_devices(struct vmm_machine *m)
 	if (vmm_add_host_bridge(m->dm, m->pci, pci_id, &m->bridge) < 0)
 		return -1;
 
-	/* the test device at slot 1: BAR0, BAR1, one MSI */
-	{
-		struct vmres_request q[VMM_TESTDEV_NRES];
-		const char *labels[VMM_TESTDEV_NRES] = {"bar0", "bar1", "msi"};
-
-		q[VMM_TESTDEV_RES_BAR0] = vmm_addr_request(MMIO_POOL, VMRES_SPACE_MMIO, 0x1000,
-							   0x1000, 0, UINT64_MAX);
-		q[VMM_TESTDEV_RES_BAR1] =
-			vmm_addr_request(PIO_POOL, VMRES_SPACE_PIO, VMM_TESTDEV_IO_SIZE,
-					 VMM_TESTDEV_IO_SIZE, 0xc000, 0xffff);
-		memset(&q[VMM_TESTDEV_RES_MSI], 0, sizeof(q[0]));
-		q[VMM_TESTDEV_RES_MSI].kind = VMRES_RES_MSI;
-		snprintf(q[VMM_TESTDEV_RES_MSI].pool, VMRES_POOL_NAME_MAX, "%s", MSI_POOL);
-		q[VMM_TESTDEV_RES_MSI].u.msi.count = 1;
-		q[VMM_TESTDEV_RES_MSI].u.msi.any = true;
-		if (alloc_batch(m, q, VMM_TESTDEV_NRES, OWNER_TESTDEV, "testdev", labels, res) < 0)
-			return -1;
-	}
-	if (vmm_testdev_new(res[VMM_TESTDEV_RES_BAR0].u.addr.base,
-			    res[VMM_TESTDEV_RES_BAR1].u.addr.base, &m->testdev) < 0)
-		return vmm_fail("test device", VMRES_EINVAL);
-	vmm_testdev_device(m->testdev, &dev);
-	dev.owner = OWNER_TESTDEV;
-	if (vmm_register_device(m->dm, &dev, pci_id, res, VMM_TESTDEV_NRES, &id) < 0)
+	if (setup_ecam(m, pci_id) < 0 || setup_testdev(m, pci_id) < 0 || setup_kvmres(m) < 0)
 		return -1;
-	rc = vmres_pci_func_bind(vmm_testdev_func(m->testdev), m->dm, id);
-	if (rc == 0)
-		rc = vmres_pci_host_attach(m->pci, 1, 0, vmm_testdev_func(m->testdev));
-	if (rc != 0)
-		return vmm_fail("binding the test device", rc);
-	rc = vmres_irq_group_new(m->irq, &res[VMM_TESTDEV_RES_MSI], 1, &m->testdev_irqs);
-	if (rc == 0)
-		rc = vmres_irq_group_src(m->testdev_irqs, 0, &src);
-	if (rc != 0)
-		return vmm_fail("test device MSI", rc);
-	vmm_testdev_set_msi(m->testdev, src);
 
 	/* the software CPU's LAPIC window (KVM: in the kernel, never exits) */
 	if (m->vm.backend != &vmm_backend_kvm) {
@@ -249,6 +371,7 @@ static int setup_memory(struct vmm_machine *m, const struct vmm_machine_opts *op
 	boot->mmio_window_base = PCI_HOLE_BASE;
 	boot->mmio_window_last = PCI_HOLE_LAST;
 	boot->nr_cpus = opts->nr_vcpus;
+	boot->ecam_base = ECAM_BASE;
 	return 0;
 }
 
@@ -296,9 +419,13 @@ void vmm_machine_free(struct vmm_machine *m)
 {
 	if (!m)
 		return;
-	/* Devices first (no vCPU runs any more), then what they used. */
+	/* The notify thread (it fires MSI-X vectors), the BAR-tied resources,
+	 * the devices (no vCPU runs any more), then what they used. */
+	vmm_testdev_stop(m->testdev);
+	vmres_kvmres_free(m->kvmres);
 	vmres_devmgr_free(m->dm);
-	vmres_irq_mgr_free(m->irq); /* with the test device's group */
+	vmres_irq_mgr_free(m->irq); /* with the test device's groups */
+	vmres_pci_ecam_free(m->ecam);
 	vmres_pci_host_free(m->pci);
 	vmres_pci_func_free(m->bridge);
 	vmm_testdev_free(m->testdev);
@@ -348,14 +475,15 @@ static bool shown_pool(const char *line)
 
 char *vmm_machine_map(struct vmm_machine *m)
 {
-	char *tree = NULL, *pools = NULL, *out = NULL, *line, *save;
+	char *tree = NULL, *pools = NULL, *kvmres = NULL, *out = NULL, *line, *save;
 	struct dump_ctx d = {&pools};
 	size_t len = 0;
 	FILE *f;
 	bool show = false;
 
 	if (vmres_devmgr_dump_str(m->dm, &tree) != 0 ||
-	    vmres_devmgr_with_sysalloc(m->dm, dump_pools, &d) != 0)
+	    vmres_devmgr_with_sysalloc(m->dm, dump_pools, &d) != 0 ||
+	    vmres_kvmres_dump_str(m->kvmres, &kvmres) != 0)
 		goto out;
 	f = open_memstream(&out, &len);
 	if (!f)
@@ -367,6 +495,11 @@ char *vmm_machine_map(struct vmm_machine *m)
 		if (show)
 			fprintf(f, "%s\n", line);
 	}
+	fprintf(f, "kvmres (%s): BAR-tied notify regions and memory\n",
+		m->vm.backend == &vmm_backend_kvm ? "KVM ioeventfds and memory slots"
+						  : "notify regions served by the bus");
+	for (line = strtok_r(kvmres, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		fprintf(f, "  %s\n", line);
 	if (fclose(f) != 0) {
 		free(out);
 		out = NULL;
@@ -374,6 +507,7 @@ char *vmm_machine_map(struct vmm_machine *m)
 out:
 	free(tree);
 	free(pools);
+	free(kvmres);
 	return out;
 }
 
@@ -383,8 +517,8 @@ void vmm_machine_print_exits(struct vmm_machine *m, FILE *f)
 		"pio read", "pio write", "mmio read", "mmio write", "irq injected", "other",
 	};
 	struct vmm_devstat *devs[] = {
-		vmm_uart_stat(m->uart),	      vmm_ctl_stat(m->ctl),  &m->conf1.stat,
-		vmm_testdev_stat(m->testdev), &m->lapic_window.stat,
+		vmm_uart_stat(m->uart), vmm_ctl_stat(m->ctl),	      &m->conf1.stat,
+		&m->ecam_dev.stat,	vmm_testdev_stat(m->testdev), &m->lapic_window.stat,
 	};
 	struct vmres_devmgr_stats st = {0};
 	uint64_t all[VMM_MAX_VCPUS + 1] = {0};
@@ -421,4 +555,52 @@ void vmm_machine_print_exits(struct vmm_machine *m, FILE *f)
 	fprintf(f, "  %-14s %10" PRIu64 " %10" PRIu64 "\n", "(no device)",
 		st.pio_miss_reads + st.mmio_miss_reads, st.pio_miss_writes + st.mmio_miss_writes);
 	fflush(f);
+}
+
+int vmm_machine_check_testdev(struct vmm_machine *m, FILE *f)
+{
+	struct vmres_pci_func *fn = vmm_testdev_func(m->testdev);
+	struct vmres_pci_bar_state bar2, bar3;
+	struct vmm_testdev_counts c;
+	struct vmres_kvmres_info info;
+	char *dump = NULL, want[96];
+	bool kvm = m->vm.backend == &vmm_backend_kvm, ok = true, followed;
+	uint32_t kicks = 0;
+
+	vmm_testdev_counts(m->testdev, &c);
+	if (vmres_pci_func_bar_get(fn, 2, &bar2) != 0 ||
+	    vmres_pci_func_bar_get(fn, 3, &bar3) != 0 ||
+	    vmres_kvmres_get_info(m->kvmres, &info) != 0 ||
+	    vmres_kvmres_dump_str(m->kvmres, &dump) != 0)
+		return vmm_fail("reading the test device's state", VMRES_ENOMEM);
+	/* the record of BAR2's notify regions is where the BAR is now */
+	snprintf(want, sizeof(want), "dev %" PRIu32 " res %u mmio 0x%" PRIx64 " size 0x%x mapped\n",
+		 m->testdev_id, VMM_TESTDEV_RES_BAR2, bar2.mapped_base, VMM_TESTDEV_MSIX_BAR_SIZE);
+	followed = bar2.mapped && strstr(dump, want);
+	free(dump);
+	fprintf(f, "=== test device, VMM side ===\n");
+	for (unsigned int q = 0; q < VMM_TESTDEV_MSIX_VECTORS; q++) {
+		fprintf(f, "  notify queue %u: %" PRIu32 " kicks (guest made %u where BAR2 was)\n",
+			q, c.kicks[q], VMM_GUEST_KICKS_PER_QUEUE);
+		ok &= c.kicks[q] == VMM_GUEST_KICKS_PER_QUEUE;
+		kicks += c.kicks[q];
+	}
+	fprintf(f, "  kicks %s; %" PRIu32 " reached the device's handler\n",
+		kvm ? "by KVM ioeventfd: no exit to the VMM"
+		    : "by MMIO exit, vmres's bus signalled the eventfd",
+		c.notify_leaks);
+	fprintf(f, "  MSI-X vectors fired in answer: %" PRIu32 "\n", c.answered);
+	fprintf(f, "  notify regions %s BAR2 to 0x%08" PRIx64 "\n",
+		followed ? "followed" : "did NOT follow", bar2.mapped_base);
+	fprintf(f, "  BAR3 at 0x%08" PRIx64 ": %s; host buffer +0x%x holds 0x%08" PRIx32 "%s\n",
+		bar3.mapped_base,
+		m->shm_slot ? "a memory slot (the guest's accesses do not exit)"
+			    : "no memory backend, served by the device",
+		VMM_TESTDEV_SHM_GUEST, c.shm_note,
+		c.shm_note == VMM_TESTDEV_SHM_NOTE ? " (the guest's note)" : "");
+	ok &= c.answered == kicks && !c.notify_leaks && followed && info.regions == 2 &&
+	      info.memory == (m->shm_slot ? 1u : 0u) && c.shm_note == VMM_TESTDEV_SHM_NOTE;
+	fprintf(f, "vmres-demo: test device counters %s\n", ok ? "agree with the guest" : "WRONG");
+	fflush(f);
+	return ok ? 0 : -1;
 }

@@ -46,16 +46,18 @@ static inline struct vmres_request vmm_addr_request(const char *pool, enum vmres
 	return q;
 }
 
-/* The request for exactly [base, base + size) of the port pool @pool. A platform
- * reservation of exactly that range (the x86_64 preset's com1, conf1, rtc, ...) is
- * released first, so that the device that implements it takes it over. */
-static inline int vmm_exact_pio_request(struct vmres_sysalloc *sa, const char *pool, uint64_t base,
-					uint64_t size, struct vmres_request *q)
+/* The request for exactly [base, base + size) of pool @pool. A platform
+ * reservation of exactly that range (the x86_64 preset's com1, conf1, rtc, pci
+ * ecam, ...) is released first, so that the device that implements it takes it
+ * over. */
+static inline int vmm_exact_request(struct vmres_sysalloc *sa, const char *pool,
+				    enum vmres_space space, uint64_t base, uint64_t size,
+				    struct vmres_request *q)
 {
 	struct vmres_sysalloc_alloc_info info;
 	int rc;
 
-	*q = vmm_addr_request(pool, VMRES_SPACE_PIO, size, 0, 0, UINT64_MAX);
+	*q = vmm_addr_request(pool, space, size, 0, 0, UINT64_MAX);
 	rc = vmres_sysalloc_find(sa, pool, base, &info);
 	if (rc == 0 && info.owner == VMRES_SYSALLOC_OWNER_PLATFORM &&
 	    info.res.u.addr.base == base && info.res.u.addr.size == size) {
@@ -66,6 +68,13 @@ static inline int vmm_exact_pio_request(struct vmres_sysalloc *sa, const char *p
 	q->u.addr.req.policy = VMRES_ADDR_EXACT;
 	q->u.addr.req.addr = base;
 	return 0;
+}
+
+/* The same for a port range. */
+static inline int vmm_exact_pio_request(struct vmres_sysalloc *sa, const char *pool, uint64_t base,
+					uint64_t size, struct vmres_request *q)
+{
+	return vmm_exact_request(sa, pool, VMRES_SPACE_PIO, base, size, q);
 }
 
 static inline int vmm_register_device(struct vmres_devmgr *dm, const struct vmres_device *dev,

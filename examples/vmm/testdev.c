@@ -1,28 +1,64 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The test PCI device. Its configuration space (header, BARs, MSI capability) is
- * vmres's PCI helper; what is left here is the device's own registers and its
- * doorbell, which raises its MSI through a vmres interrupt source.
+ * The test PCI device, a PCI Express integrated endpoint. Its configuration
+ * space (header, BARs, MSI and MSI-X capabilities, PCI Express capability) is
+ * vmres's PCI helper, and so are the MSI-X table and pending-bit array in
+ * BAR2; what is left here is the device's own registers, its doorbell (which
+ * raises its MSI through a vmres interrupt source), its notify queues and its
+ * shared-memory page:
  *
  *     BAR0 (4 KiB MMIO)                      BAR1 (8 I/O ports)
  *     0x00 ID       ro  VMM_TESTDEV_MAGIC    0x0 ID  ro  VMM_TESTDEV_MAGIC
  *     0x04 SCRATCH  rw                       0x4 SCRATCH rw (the same register)
  *     0x08 DOORBELL wo  raise the MSI
  *     0x0c RINGS    ro  doorbell writes so far
+ *     0x10 KICKS(0) ro  kicks of queue 0     0x14 KICKS(1)
+ *     0x18 ANSWERED ro  MSI-X vectors fired in answer to kicks
+ *
+ *     BAR2 (16 KiB MMIO)                     BAR3 (4 KiB MMIO)
+ *     0x0000 MSI-X table (2 vectors)  vmres  host memory (vmm_testdev_shm()),
+ *     0x0800 MSI-X PBA                vmres  a memory slot where the backend
+ *     0x1000 NOTIFY(0) wo  eventfd 0         has them; else served here from
+ *     0x1004 NOTIFY(1) wo  eventfd 1         the same buffer
+ *
+ * A guest write at NOTIFY(q) never reaches this file: vmres_kvmres installs a
+ * KVM ioeventfd there (no exit at all), and where there is none (the software
+ * CPU) vmres's bus signals the eventfd itself. The device's notify thread
+ * waits on the eventfds, counts the kicks and answers each wake-up of queue q
+ * with MSI-X vector q (vmres_pci_func_fire(): pending while the guest masks it).
  *
  * Registers are 32 bits; narrower reads return the addressed bytes.
  */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "../guest/bootinfo.h"
 #include "devices.h"
+#include "setup.h"
+
+#define QUEUES VMM_TESTDEV_MSIX_VECTORS
 
 struct vmm_testdev {
 	struct vmres_pci_func *func;
 	struct vmres_irq_src *msi;
 	_Atomic uint32_t scratch;
 	_Atomic uint32_t rings;
+	_Atomic uint32_t kicks[QUEUES];
+	_Atomic uint32_t answered;
+	_Atomic uint32_t notify_leaks; /* notify writes that reached the handler */
+	int notify_fd[QUEUES];	       /* eventfds of the notify regions */
+	int stop_fd;		       /* wakes the notify thread to end it */
+	pthread_t thread;
+	bool thread_started;
+	uint8_t *shm; /* BAR3's host memory, one page */
 	struct vmm_devstat stat;
 };
 
@@ -45,43 +81,96 @@ static const struct vmres_pci_func_ops testdev_ops = {
 	.msi_changed = testdev_msi_changed,
 };
 
-int vmm_testdev_new(uint64_t bar0, uint64_t bar1, struct vmm_testdev **out)
+static void testdev_describe(struct vmm_testdev *t, const uint64_t bar[4],
+			     struct vmres_pci_func_config *cfg)
+{
+	static const unsigned int res[4] = {VMM_TESTDEV_RES_BAR0, VMM_TESTDEV_RES_BAR1,
+					    VMM_TESTDEV_RES_BAR2, VMM_TESTDEV_RES_BAR3};
+	static const uint64_t size[4] = {0x1000, VMM_TESTDEV_IO_SIZE, VMM_TESTDEV_MSIX_BAR_SIZE,
+					 VMM_TESTDEV_SHM_SIZE};
+
+	cfg->vendor_id = VMM_TESTDEV_VENDOR;
+	cfg->device_id = VMM_TESTDEV_DEVICE;
+	cfg->class_code = 0xff0000; /* "does not fit any class" */
+	cfg->command = VMRES_PCI_COMMAND_MEMORY | VMRES_PCI_COMMAND_IO; /* as firmware left it */
+	for (unsigned int i = 0; i < 4; i++) {
+		cfg->bars[i].kind = i == 1 ? VMRES_PCI_BAR_IO : VMRES_PCI_BAR_MEM32;
+		cfg->bars[i].size = size[i];
+		cfg->bars[i].addr = bar[i];
+		cfg->bars[i].res_index = res[i];
+	}
+	cfg->msi.vectors = 1;
+	cfg->msi.res_index = VMM_TESTDEV_RES_MSI;
+	cfg->msix.vectors = VMM_TESTDEV_MSIX_VECTORS;
+	cfg->msix.table_bar = 2;
+	cfg->msix.table_offset = VMM_TESTDEV_MSIX_TABLE;
+	cfg->msix.pba_bar = 2;
+	cfg->msix.pba_offset = VMM_TESTDEV_MSIX_PBA;
+	cfg->msix.res_index = VMM_TESTDEV_RES_MSIX;
+	cfg->express.enabled = true;
+	cfg->express.integrated = true; /* on bus 0 of the root complex, no link */
+	cfg->ops = &testdev_ops;
+	cfg->opaque = t;
+}
+
+int vmm_testdev_new(const uint64_t bar[4], struct vmm_testdev **out)
 {
 	struct vmm_testdev *t = calloc(1, sizeof(*t));
 	struct vmres_pci_func_config cfg = VMRES_PCI_FUNC_CONFIG_INIT;
+	void *shm;
 
 	if (!t)
 		return -1;
 	t->stat.name = "testdev";
-	cfg.vendor_id = VMM_TESTDEV_VENDOR;
-	cfg.device_id = VMM_TESTDEV_DEVICE;
-	cfg.class_code = 0xff0000; /* "does not fit any class" */
-	cfg.command = VMRES_PCI_COMMAND_MEMORY | VMRES_PCI_COMMAND_IO; /* as firmware left it */
-	cfg.bars[0].kind = VMRES_PCI_BAR_MEM32;
-	cfg.bars[0].size = 0x1000;
-	cfg.bars[0].addr = bar0;
-	cfg.bars[0].res_index = VMM_TESTDEV_RES_BAR0;
-	cfg.bars[1].kind = VMRES_PCI_BAR_IO;
-	cfg.bars[1].size = VMM_TESTDEV_IO_SIZE;
-	cfg.bars[1].addr = bar1;
-	cfg.bars[1].res_index = VMM_TESTDEV_RES_BAR1;
-	cfg.msi.vectors = 1;
-	cfg.msi.res_index = VMM_TESTDEV_RES_MSI;
-	cfg.ops = &testdev_ops;
-	cfg.opaque = t;
-	if (vmres_pci_func_new(&cfg, &t->func) != 0) {
-		free(t);
-		return -1;
+	t->stop_fd = -1;
+	for (unsigned int q = 0; q < QUEUES; q++)
+		t->notify_fd[q] = -1;
+	shm = mmap(NULL, VMM_TESTDEV_SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		   -1, 0);
+	if (shm == MAP_FAILED)
+		goto fail;
+	t->shm = shm;
+	memcpy(t->shm, &(uint32_t){VMM_TESTDEV_SHM_MAGIC}, 4);
+	for (unsigned int q = 0; q < QUEUES; q++) {
+		t->notify_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (t->notify_fd[q] < 0)
+			goto fail;
 	}
+	t->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (t->stop_fd < 0)
+		goto fail;
+	testdev_describe(t, bar, &cfg);
+	if (vmres_pci_func_new(&cfg, &t->func) != 0)
+		goto fail;
 	*out = t;
 	return 0;
+fail:
+	vmm_testdev_free(t);
+	return -1;
+}
+
+void vmm_testdev_stop(struct vmm_testdev *t)
+{
+	if (!t || !t->thread_started)
+		return;
+	if (eventfd_write(t->stop_fd, 1) == 0)
+		pthread_join(t->thread, NULL);
+	t->thread_started = false;
 }
 
 void vmm_testdev_free(struct vmm_testdev *t)
 {
 	if (!t)
 		return;
+	vmm_testdev_stop(t);
 	vmres_pci_func_free(t->func);
+	for (unsigned int q = 0; q < QUEUES; q++)
+		if (t->notify_fd[q] >= 0)
+			close(t->notify_fd[q]);
+	if (t->stop_fd >= 0)
+		close(t->stop_fd);
+	if (t->shm)
+		munmap(t->shm, VMM_TESTDEV_SHM_SIZE);
 	free(t);
 }
 
@@ -95,28 +184,123 @@ void vmm_testdev_set_msi(struct vmm_testdev *t, struct vmres_irq_src *src)
 	t->msi = src;
 }
 
+int vmm_testdev_notify_fd(struct vmm_testdev *t, unsigned int queue)
+{
+	return queue < QUEUES ? t->notify_fd[queue] : -1;
+}
+
+void *vmm_testdev_shm(struct vmm_testdev *t)
+{
+	return t->shm;
+}
+
+void vmm_testdev_counts(struct vmm_testdev *t, struct vmm_testdev_counts *out)
+{
+	for (unsigned int q = 0; q < QUEUES; q++)
+		out->kicks[q] = atomic_load(&t->kicks[q]);
+	out->answered = atomic_load(&t->answered);
+	out->notify_leaks = atomic_load(&t->notify_leaks);
+	memcpy(&out->shm_note, t->shm + VMM_TESTDEV_SHM_GUEST, 4);
+}
+
 struct vmm_devstat *vmm_testdev_stat(struct vmm_testdev *t)
 {
 	return &t->stat;
+}
+
+/* Queue @q was kicked @n times since the last wake-up: count, answer once. */
+static void testdev_answer(struct vmm_testdev *t, unsigned int q, uint64_t n)
+{
+	int rc;
+
+	atomic_fetch_add(&t->kicks[q], (uint32_t)n);
+	rc = vmres_pci_func_fire(t->func, q); /* VMRES_ESTATE while MSI-X is off: dropped */
+	if (rc != 0 && rc != VMRES_ESTATE)
+		fprintf(stderr, "vmres-demo: testdev: firing MSI-X vector %u: %s\n", q,
+			vmres_strerror(rc));
+	atomic_fetch_add(&t->answered, 1);
+}
+
+/* The VMM side of the notify queues: what a virtio device's I/O thread does. */
+static void *testdev_notify_thread(void *arg)
+{
+	struct vmm_testdev *t = arg;
+	struct pollfd pfd[QUEUES + 1];
+
+	for (unsigned int q = 0; q < QUEUES; q++)
+		pfd[q] = (struct pollfd){.fd = t->notify_fd[q], .events = POLLIN};
+	pfd[QUEUES] = (struct pollfd){.fd = t->stop_fd, .events = POLLIN};
+	for (;;) {
+		if (poll(pfd, QUEUES + 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("vmres-demo: testdev: poll");
+			return NULL;
+		}
+		if (pfd[QUEUES].revents)
+			return NULL;
+		for (unsigned int q = 0; q < QUEUES; q++) {
+			eventfd_t n;
+
+			if ((pfd[q].revents & POLLIN) && eventfd_read(t->notify_fd[q], &n) == 0)
+				testdev_answer(t, q, n);
+		}
+	}
+}
+
+int vmm_testdev_start(struct vmm_testdev *t, struct vmres_irq_src *const *msix, unsigned int n)
+{
+	int rc = vmres_pci_func_set_msix_sources(t->func, msix, n);
+
+	if (rc != 0)
+		return vmm_fail("test device MSI-X sources", rc);
+	if (pthread_create(&t->thread, NULL, testdev_notify_thread, t) != 0) {
+		fprintf(stderr, "vmres-demo: testdev: cannot start the notify thread\n");
+		return -1;
+	}
+	t->thread_started = true;
+	return 0;
+}
+
+static uint32_t testdev_reg(struct vmm_testdev *t, unsigned int range, uint64_t reg)
+{
+	if (reg == VMM_TESTDEV_ID)
+		return VMM_TESTDEV_MAGIC;
+	if (reg == VMM_TESTDEV_SCRATCH)
+		return atomic_load(&t->scratch);
+	if (range != VMM_TESTDEV_RES_BAR0)
+		return 0;
+	if (reg == VMM_TESTDEV_RINGS)
+		return atomic_load(&t->rings);
+	for (unsigned int q = 0; q < QUEUES; q++)
+		if (reg == VMM_TESTDEV_KICKS(q))
+			return atomic_load(&t->kicks[q]);
+	if (reg == VMM_TESTDEV_ANSWERED)
+		return atomic_load(&t->answered);
+	return 0;
 }
 
 static uint64_t testdev_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
 			     unsigned int size)
 {
 	struct vmm_testdev *t = opaque;
-	uint64_t reg = offset & ~3ull;
-	uint32_t v = 0;
+	uint64_t v = 0;
+	uint32_t reg;
 
 	(void)addr;
 	vmm_devstat_count(&t->stat, false);
-	if (reg == VMM_TESTDEV_ID)
-		v = VMM_TESTDEV_MAGIC;
-	else if (reg == VMM_TESTDEV_SCRATCH)
-		v = atomic_load(&t->scratch);
-	else if (range == VMM_TESTDEV_RES_BAR0 && reg == VMM_TESTDEV_RINGS)
-		v = atomic_load(&t->rings);
-	v >>= 8 * (offset & 3);
-	return size >= 4 ? v : v & ((1u << (8 * size)) - 1);
+	if (vmres_pci_func_bar_read(t->func, range, offset, size, &v) == 0)
+		return v; /* MSI-X table or PBA */
+	if (range == VMM_TESTDEV_RES_BAR3) {
+		/* no memory slot (or not yet at this address): the same bytes */
+		if (offset + size <= VMM_TESTDEV_SHM_SIZE && size <= sizeof(v))
+			memcpy(&v, t->shm + offset, size);
+		return v;
+	}
+	if (range == VMM_TESTDEV_RES_BAR2)
+		return 0;
+	reg = testdev_reg(t, range, offset & ~3ull) >> (8 * (offset & 3));
+	return size >= 4 ? reg : reg & ((1u << (8 * size)) - 1);
 }
 
 static void testdev_write(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
@@ -126,6 +310,19 @@ static void testdev_write(void *opaque, unsigned int range, uint64_t offset, uin
 
 	(void)addr;
 	vmm_devstat_count(&t->stat, true);
+	if (vmres_pci_func_bar_write(t->func, range, offset, size, value) == 0)
+		return; /* MSI-X table (or the read-only PBA) */
+	if (range == VMM_TESTDEV_RES_BAR3) {
+		if (offset + size <= VMM_TESTDEV_SHM_SIZE && size <= sizeof(value))
+			memcpy(t->shm + offset, &value, size);
+		return;
+	}
+	if (range == VMM_TESTDEV_RES_BAR2) {
+		for (unsigned int q = 0; q < QUEUES; q++)
+			if (offset == VMM_TESTDEV_NOTIFY(q))
+				atomic_fetch_add(&t->notify_leaks, 1);
+		return;
+	}
 	if (size != 4)
 		return;
 	if (offset == VMM_TESTDEV_SCRATCH) {
