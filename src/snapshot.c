@@ -395,7 +395,10 @@ static int check_pci_entry(struct vmres_devmgr *m, uint32_t instance, const uint
 	rc = res && mapped ? vmres_devmgr_get(m, instance, &info, res, mapped, info.n_res)
 			   : VMRES_ENOMEM;
 	if (!rc)
-		rc = vmres__pci_state_check(state, res, mapped, info.n_res) ? VMRES_ECORRUPT : 0;
+		rc = vmres__pci_state_check(state, VMRES_PCI_FUNC_STATE_SIZE, res, mapped,
+					    info.n_res)
+			     ? VMRES_ECORRUPT
+			     : 0;
 	free(res);
 	free(mapped);
 	return rc;
@@ -1245,8 +1248,9 @@ static int parse_pci(struct model *md, struct vmres_snapshot_error *e)
 			return fail(e, VMRES_ECORRUPT, o);
 		/* The state must agree with its device's entry: where each range is,
 		 * whether it is mapped, each routed message. */
-		rc = vmres__pci_state_check(p->state, md->res + d->first_res,
-					    md->mapped + d->first_res, d->info.n_res);
+		rc = vmres__pci_state_check(p->state, VMRES_PCI_FUNC_STATE_SIZE,
+					    md->res + d->first_res, md->mapped + d->first_res,
+					    d->info.n_res);
 		if (rc)
 			return fail(e, rc, o + 8);
 		md->n_pci++;
@@ -1356,7 +1360,7 @@ static int find_pci_funcs(struct model *md, const struct vmres_snapshot_options 
 		for (size_t k = 0; k < i; k++)
 			if (md->pci[k].f == p->f)
 				return fail(e, VMRES_EINVAL, p->off);
-		rc = vmres__pci_func_check_state(p->f, p->state);
+		rc = vmres__pci_func_check_state(p->f, p->state, VMRES_PCI_FUNC_STATE_SIZE);
 		if (rc)
 			return fail(e, rc, p->off + 8);
 	}
@@ -1425,8 +1429,8 @@ static int load_guest_state(const struct model *md, struct vmres_devmgr *m,
 			return fail(e, rc, md->sec_hdr[SEC_IRQ]);
 	}
 	for (size_t i = 0; o->pci_func && i < md->n_pci; i++) {
-		rc = vmres__pci_func_load_bound(md->pci[i].f, md->pci[i].state, m,
-						md->pci[i].instance);
+		rc = vmres__pci_func_load_bound(md->pci[i].f, md->pci[i].state,
+						VMRES_PCI_FUNC_STATE_SIZE, m, md->pci[i].instance);
 		if (rc)
 			return fail(e, rc, md->pci[i].off + 8);
 	}
