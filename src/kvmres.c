@@ -15,6 +15,7 @@
  */
 #include "common_int.h"
 #include "devmgr_int.h"
+#include "kvmres_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -125,6 +126,34 @@ static int slot_take(struct vmres_kvmres *k, uint32_t *slot)
 	if (rc == 0)
 		*slot = r.u.id.id;
 	return rc;
+}
+
+static bool slot_in_use(const struct vmres_kvmres *k, uint32_t slot)
+{
+	for (const struct bar *b = k->bars; b; b = b->next)
+		if (b->has_mem && b->slot == slot)
+			return true;
+	return false;
+}
+
+/* Take number @p slot: free, or held in the pool for our owner by nobody here. */
+static int slot_adopt(struct vmres_kvmres *k, uint32_t slot)
+{
+	struct vmres_sysalloc *sa = vmres__devmgr_sysalloc(k->m);
+	struct vmres_sysalloc_alloc_info a;
+	int rc;
+
+	if (k->slots) {
+		rc = vmres_ids_reserve(k->slots, slot);
+		return rc == VMRES_EOVERLAP || rc == VMRES_EEXIST ? VMRES_EEXIST : rc;
+	}
+	if (slot_in_use(k, slot))
+		return VMRES_EEXIST;
+	rc = vmres_sysalloc_reserve(sa, k->slot_pool, slot, 1, 0, k->slot_owner, NULL, NULL);
+	if (rc != VMRES_EOVERLAP)
+		return rc;
+	rc = vmres_sysalloc_find(sa, k->slot_pool, slot, &a);
+	return rc == 0 && a.owner == k->slot_owner ? 0 : VMRES_EEXIST;
 }
 
 static void slot_give(struct vmres_kvmres *k, uint32_t slot)
@@ -590,6 +619,8 @@ struct mem_call {
 	void *host;
 	bool readonly;
 	uint32_t *slot;
+	bool given; /* take @c want rather than any number */
+	uint32_t want;
 };
 
 static int mem_attach_locked(struct vmres_devmgr *m, void *arg)
@@ -611,6 +642,8 @@ static int mem_attach_locked(struct vmres_devmgr *m, void *arg)
 		rc = VMRES_EKIND;
 	else if (!k->be->ops->mem_map || (!k->slots && !k->slot_pool[0]))
 		rc = VMRES_ENOTSUP;
+	else if (c->given)
+		rc = slot_adopt(k, slot = c->want);
 	else
 		rc = slot_take(k, &slot);
 	if (rc == 0) {
@@ -637,7 +670,17 @@ static int mem_attach_locked(struct vmres_devmgr *m, void *arg)
 int vmres_kvmres_mem_attach(struct vmres_kvmres *k, uint32_t instance, unsigned int res_index,
 			    void *host, bool readonly, uint32_t *slot)
 {
-	struct mem_call c = {k, instance, res_index, host, readonly, slot};
+	struct mem_call c = {k, instance, res_index, host, readonly, slot, false, 0};
+
+	if (!k || !host)
+		return VMRES_EINVAL;
+	return vmres__devmgr_locked(k->m, mem_attach_locked, &c);
+}
+
+int vmres__kvmres_mem_attach_slot(struct vmres_kvmres *k, uint32_t instance, unsigned int res_index,
+				  void *host, bool readonly, uint32_t slot)
+{
+	struct mem_call c = {k, instance, res_index, host, readonly, NULL, true, slot};
 
 	if (!k || !host)
 		return VMRES_EINVAL;
@@ -664,7 +707,7 @@ static int mem_detach_locked(struct vmres_devmgr *m, void *arg)
 
 int vmres_kvmres_mem_detach(struct vmres_kvmres *k, uint32_t instance, unsigned int res_index)
 {
-	struct mem_call c = {k, instance, res_index, NULL, false, NULL};
+	struct mem_call c = {k, instance, res_index, NULL, false, NULL, false, 0};
 
 	if (!k)
 		return VMRES_EINVAL;
@@ -773,6 +816,40 @@ int vmres_kvmres_get_info(struct vmres_kvmres *k, struct vmres_kvmres_info *out)
 	if (!k || !out)
 		return VMRES_EINVAL;
 	return vmres__devmgr_locked(k->m, get_info_locked, &c);
+}
+
+struct describe_call {
+	struct vmres_kvmres *k;
+	const struct vmres__kvmres_walk *w;
+};
+
+static int describe_locked(struct vmres_devmgr *m, void *arg)
+{
+	struct describe_call *c = arg;
+	int rc = 0;
+
+	(void)m;
+	for (const struct bar *b = c->k->bars; b && !rc; b = b->next) {
+		for (size_t i = 0; i < b->n_regions && !rc; i++)
+			rc = c->w->notify(c->w->ctx, &b->regions[i]);
+		if (!rc && b->has_mem) {
+			struct vmres__kvmres_mem mem = {b->instance, b->res_index, b->readonly,
+							b->slot};
+
+			rc = c->w->mem(c->w->ctx, &mem);
+		}
+	}
+	return rc;
+}
+
+int vmres__kvmres_describe(struct vmres_kvmres *k, struct vmres_devmgr *m,
+			   const struct vmres__kvmres_walk *w)
+{
+	struct describe_call c = {k, w};
+
+	if (k->m != m)
+		return VMRES_EINVAL;
+	return vmres__devmgr_locked(k->m, describe_locked, &c);
 }
 
 struct dump_call {

@@ -1676,23 +1676,44 @@ static int check_resources(const struct vmres_pci_func *f, const struct vmres_re
 
 /* ---- state: save, load (layout in docs/SNAPSHOT.md, "PCI function state") ---- */
 
+/*
+ * Version 1 (960 bytes) holds a conventional function with MSI. Version 2
+ * holds MSI-X and PCI Express too: the same 960 bytes (its reserved word
+ * being the state's size), then a 32-byte extension (space, capabilities),
+ * the configuration bytes from 0x100 to the end of the space, and 32 bytes
+ * per MSI-X vector. A function saves version 1 unless it needs version 2, so
+ * that readers of version 1 keep reading what they can hold.
+ */
 enum {
 	ST_VERSION = 1,
+	ST_VERSION_2 = 2,
 	ST_CFG = 8,
 	ST_BARS = ST_CFG + VMRES_PCI_CONFIG_SIZE,
 	ST_BAR_SIZE = 48,
 	ST_MSI = ST_BARS + VMRES_PCI_NUM_BARS * ST_BAR_SIZE,
 	ST_MSI_MSGS = ST_MSI + 24,
 	ST_END = ST_MSI_MSGS + VMRES_PCI_MSI_MAX_VECTORS * 12,
+	ST_X = ST_END, /* version 2: the extension */
+	ST_X_SIZE = 32,
+	ST_XCFG = ST_X + ST_X_SIZE,
+	ST_VEC_SIZE = 32,
 };
 
 _Static_assert(ST_END == VMRES_PCI_FUNC_STATE_SIZE, "the state layout and its size agree");
+_Static_assert(ST_XCFG + VMRES_PCIE_CONFIG_SIZE - VMRES_PCI_CONFIG_SIZE +
+			       VMRES_PCI_MSIX_MAX_VECTORS * ST_VEC_SIZE ==
+		       VMRES_PCI_FUNC_STATE_MAX,
+	       "the largest state and its bound agree");
 
-#define ST_BAR_PREFETCH 0x1u
-#define ST_BAR_MAPPED	0x2u
-#define ST_MSI_ADDR64	0x1u
-#define ST_MSI_MASKABLE 0x2u
-#define ST_MSI_SEEN_ON	0x4u
+#define ST_BAR_PREFETCH	 0x1u
+#define ST_BAR_MAPPED	 0x2u
+#define ST_MSI_ADDR64	 0x1u
+#define ST_MSI_MASKABLE	 0x2u
+#define ST_MSI_SEEN_ON	 0x4u
+#define ST_MSIX_SEEN_ON	 0x1u
+#define ST_MSIX_SEEN_ALL 0x2u
+#define ST_VEC_ROUTED	 0x1u
+#define ST_VEC_PENDING	 0x2u
 
 static void put_le64(uint8_t *p, uint64_t v)
 {
@@ -1705,15 +1726,76 @@ static uint64_t get_le64(const uint8_t *p)
 	return get_le(p, 4) | (uint64_t)get_le(p + 4, 4) << 32;
 }
 
-/* Function lock held. */
+/* Bytes of the state of a function with @p space bytes of configuration
+ * space, @p msix_vectors MSI-X vectors, and PCI Express or MSI-X at all. */
+static size_t st_size(bool v2, unsigned int space, unsigned int msix_vectors)
+{
+	if (!v2)
+		return VMRES_PCI_FUNC_STATE_SIZE;
+	return ST_XCFG + (space - VMRES_PCI_CONFIG_SIZE) + (size_t)msix_vectors * ST_VEC_SIZE;
+}
+
+static size_t func_state_size(const struct vmres_pci_func *f)
+{
+	return st_size(f->msix.off || f->express_off, f->space, f->msix.vectors);
+}
+
+/* Vector @p v's record in a version-2 state @p s of a function like @p t. */
+static const uint8_t *st_vec(const struct vmres_pci_func *t, const uint8_t *s, unsigned int v)
+{
+	return s + ST_XCFG + (t->space - VMRES_PCI_CONFIG_SIZE) + (size_t)v * ST_VEC_SIZE;
+}
+
+/* The MSI-X extension of a version-2 state. Function lock held. */
+static void state_encode_x(const struct vmres_pci_func *f, uint8_t *s)
+{
+	const struct msix *x = &f->msix;
+	uint8_t *p = s + ST_X;
+
+	put_le(s + 4, 4, (uint32_t)func_state_size(f));
+	put_le(p, 2, f->space);
+	put_le(p + 2, 2, f->express_off);
+	memcpy(s + ST_XCFG, f->cfg + VMRES_PCI_CONFIG_SIZE, f->space - VMRES_PCI_CONFIG_SIZE);
+	if (!x->off)
+		return;
+	put_le(p + 4, 2, x->off);
+	put_le(p + 6, 2, x->vectors);
+	put_le(p + 8, 4, x->res_index);
+	p[12] = (uint8_t)(cfg32(f, x->off + 4) & 7u); /* the BIRs */
+	p[13] = (uint8_t)(cfg32(f, x->off + 8) & 7u);
+	p[14] = (uint8_t)(((x->seen_ctrl & VMRES_PCI_MSIX_CTRL_ENABLE) ? ST_MSIX_SEEN_ON : 0) |
+			  ((x->seen_ctrl & VMRES_PCI_MSIX_CTRL_MASKALL) ? ST_MSIX_SEEN_ALL : 0));
+	put_le(p + 16, 4, (uint32_t)x->table_off);
+	put_le(p + 20, 4, (uint32_t)x->pba_off);
+	put_le(p + 24, 4, (uint32_t)x->last_error);
+	for (unsigned int v = 0; v < x->vectors; v++) {
+		const struct msix_vec *e = &x->vec[v];
+		uint8_t *r = (uint8_t *)st_vec(f, s, v);
+
+		for (unsigned int w = 0; w < 4; w++)
+			put_le(r + 4 * w, 4, e->entry[w]);
+		if (e->routed) {
+			put_le(r + 16, 4, e->routed_msg.addr_lo);
+			put_le(r + 20, 4, e->routed_msg.addr_hi);
+			put_le(r + 24, 4, e->routed_msg.data);
+		}
+		r[28] = (uint8_t)((e->routed ? ST_VEC_ROUTED : 0) |
+				  (msix_pending(x, v) ? ST_VEC_PENDING : 0));
+	}
+}
+
+/* Function lock held; @p s has func_state_size(f) bytes. */
 static void state_encode(const struct vmres_pci_func *f, uint8_t *s)
 {
 	const struct msi *m = &f->msi;
 	uint32_t routed = 0;
+	bool v2 = f->msix.off || f->express_off;
 
-	memset(s, 0, VMRES_PCI_FUNC_STATE_SIZE);
-	put_le(s, 4, ST_VERSION);
+	memset(s, 0, func_state_size(f));
+	put_le(s, 4, v2 ? ST_VERSION_2 : ST_VERSION);
 	memcpy(s + ST_CFG, f->cfg, VMRES_PCI_CONFIG_SIZE);
+	if (v2)
+		state_encode_x(f, s);
 	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
 		const struct bar *b = &f->bars[i];
 		uint8_t *r = s + ST_BARS + i * ST_BAR_SIZE;
@@ -1854,16 +1936,124 @@ static int state_decode_msi(struct vmres_pci_func *t, const uint8_t *s)
 	return 0;
 }
 
-/* A saved state into the scratch function @p t (zeroed by the caller): the
- * checks that need no function. */
-static int state_decode(struct vmres_pci_func *t, const uint8_t *s)
+static bool all_zero(const uint8_t *p, size_t n)
 {
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* Is BAR slot @p slot of @p t a memory BAR (the low slot of a MEM64)? */
+static bool st_is_mem_bar(const struct vmres_pci_func *t, unsigned int slot)
+{
+	return slot < VMRES_PCI_NUM_BARS && (t->bars[slot].kind == VMRES_PCI_BAR_MEM32 ||
+					     t->bars[slot].kind == VMRES_PCI_BAR_MEM64);
+}
+
+/* One MSI-X vector's record: the bits a guest can write, routed or not. */
+static int state_decode_vec(const uint8_t *r)
+{
+	struct vmres_msi_msg msg = {get_le(r + 16, 4), get_le(r + 20, 4), get_le(r + 24, 4)};
+
+	if ((get_le(r, 4) & 3u) || (get_le(r + 12, 4) & ~VMRES_PCI_MSIX_VECTOR_MASKED))
+		return VMRES_ECORRUPT;
+	if ((r[28] & ~(ST_VEC_ROUTED | ST_VEC_PENDING)) || !all_zero(r + 29, 3))
+		return VMRES_ECORRUPT;
+	if (!(r[28] & ST_VEC_ROUTED) && (msg.addr_lo || msg.addr_hi || msg.data))
+		return VMRES_ECORRUPT;
+	return 0;
+}
+
+/* The MSI-X capability of a version-2 state, declared as vmres_pci_func_new()
+ * would accept it (the BARs decoded first). */
+static int state_decode_msix(struct vmres_pci_func *t, const uint8_t *p)
+{
+	struct msix *x = &t->msix;
+	unsigned int tbar = p[12], pbar = p[13];
+
+	x->off = get_le(p + 4, 2);
+	if (!x->off)
+		return all_zero(p + 4, ST_X_SIZE - 4) ? 0 : VMRES_ECORRUPT;
+	x->vectors = get_le(p + 6, 2);
+	x->res_index = get_le(p + 8, 4);
+	x->table_off = get_le(p + 16, 4);
+	x->pba_off = get_le(p + 20, 4);
+	x->last_error = (int)get_le(p + 24, 4);
+	x->table_len = (uint64_t)x->vectors * VMRES_PCI_MSIX_ENTRY_SIZE;
+	x->pba_len = msix_pba_len(x->vectors);
+	x->seen_ctrl = (uint16_t)(((p[14] & ST_MSIX_SEEN_ON) ? VMRES_PCI_MSIX_CTRL_ENABLE : 0) |
+				  ((p[14] & ST_MSIX_SEEN_ALL) ? VMRES_PCI_MSIX_CTRL_MASKALL : 0));
+	if ((x->off & 3u) || x->off < HEADER_END ||
+	    x->off + VMRES_PCI_MSIX_CAP_SIZE > VMRES_PCI_CONFIG_SIZE)
+		return VMRES_ECORRUPT;
+	if (!x->vectors || x->vectors > VMRES_PCI_MSIX_MAX_VECTORS || !st_is_mem_bar(t, tbar) ||
+	    !st_is_mem_bar(t, pbar) || (p[14] & ~(ST_MSIX_SEEN_ON | ST_MSIX_SEEN_ALL)) || p[15] ||
+	    get_le(p + 28, 4))
+		return VMRES_ECORRUPT;
+	if ((x->table_off & 7u) || (x->pba_off & 7u) ||
+	    x->table_off + x->table_len > t->bars[tbar].size ||
+	    x->pba_off + x->pba_len > t->bars[pbar].size ||
+	    (tbar == pbar && x->table_off < x->pba_off + x->pba_len &&
+	     x->pba_off < x->table_off + x->table_len))
+		return VMRES_ECORRUPT;
+	x->table_res = t->bars[tbar].res_index;
+	x->pba_res = t->bars[pbar].res_index;
+	return 0;
+}
+
+/* The extension of a version-2 state of @p len bytes. */
+static int state_decode_x(struct vmres_pci_func *t, const uint8_t *s, size_t len)
+{
+	const uint8_t *p = s + ST_X;
 	int rc;
 
-	if (get_le(s, 4) != ST_VERSION)
-		return VMRES_EVERSION;
-	if (get_le(s + 4, 4))
+	if (len < ST_XCFG)
 		return VMRES_ECORRUPT;
+	t->space = get_le(p, 2);
+	t->express_off = get_le(p + 2, 2);
+	if (t->space != VMRES_PCI_CONFIG_SIZE && t->space != VMRES_PCIE_CONFIG_SIZE)
+		return VMRES_ECORRUPT;
+	if (!t->express_off != (t->space == VMRES_PCI_CONFIG_SIZE) ||
+	    (t->express_off && ((t->express_off & 3u) || t->express_off < HEADER_END ||
+				t->express_off + VMRES_PCI_EXP_CAP_SIZE > VMRES_PCI_CONFIG_SIZE)))
+		return VMRES_ECORRUPT;
+	rc = state_decode_msix(t, p);
+	if (rc)
+		return rc;
+	if (!t->msix.off && !t->express_off)
+		return VMRES_ECORRUPT; /* version 1 holds it */
+	if (get_le(s + 4, 4) != len || len != st_size(true, t->space, t->msix.vectors))
+		return VMRES_ECORRUPT;
+	memcpy(t->cfg + VMRES_PCI_CONFIG_SIZE, s + ST_XCFG, t->space - VMRES_PCI_CONFIG_SIZE);
+	for (unsigned int v = 0; v < t->msix.vectors; v++) {
+		rc = state_decode_vec(st_vec(t, s, v));
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* A saved state of @p len bytes into the scratch function @p t (zeroed by
+ * the caller): the checks that need no function. The MSI-X vectors stay in
+ * @p s (read with st_vec()): the scratch function has no table. */
+static int state_decode(struct vmres_pci_func *t, const uint8_t *s, size_t len)
+{
+	uint32_t version;
+	int rc;
+
+	if (len < 8)
+		return VMRES_ESIZE;
+	version = get_le(s, 4);
+	if (version != ST_VERSION && version != ST_VERSION_2)
+		return VMRES_EVERSION;
+	if (version == ST_VERSION && len != VMRES_PCI_FUNC_STATE_SIZE)
+		return VMRES_ESIZE;
+	if (version == ST_VERSION && get_le(s + 4, 4))
+		return VMRES_ECORRUPT;
+	if (version == ST_VERSION_2 && get_le(s + 4, 4) != len)
+		return get_le(s + 4, 4) < ST_XCFG ? VMRES_ECORRUPT : VMRES_ESIZE;
+	t->space = VMRES_PCI_CONFIG_SIZE;
 	memcpy(t->cfg, s + ST_CFG, VMRES_PCI_CONFIG_SIZE);
 	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
 		rc = state_decode_bar(t, i, s + ST_BARS + i * ST_BAR_SIZE);
@@ -1872,32 +2062,42 @@ static int state_decode(struct vmres_pci_func *t, const uint8_t *s)
 	}
 	if (t->bars[VMRES_PCI_NUM_BARS - 1].kind == VMRES_PCI_BAR_MEM64)
 		return VMRES_ECORRUPT;
-	return state_decode_msi(t, s);
+	rc = state_decode_msi(t, s);
+	if (!rc && version == ST_VERSION_2)
+		rc = state_decode_x(t, s, len);
+	return rc;
 }
 
 /* Was the state saved from a function of @p f's layout? Function lock held. */
 static int state_compatible(const struct vmres_pci_func *f, const struct vmres_pci_func *t)
 {
 	const struct msi *a = &f->msi, *b = &t->msi;
+	const struct msix *x = &f->msix, *y = &t->msix;
 	unsigned int pend = a->off && a->maskable ? msi_mask_off(a) + 4 : 0;
 
 	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
-		const struct bar *x = &f->bars[i], *y = &t->bars[i];
+		const struct bar *p = &f->bars[i], *q = &t->bars[i];
 
-		if (x->kind != y->kind)
+		if (p->kind != q->kind)
 			return VMRES_EKIND;
-		if (x->kind != VMRES_PCI_BAR_NONE &&
-		    (x->prefetchable != y->prefetchable || x->size != y->size ||
-		     x->res_index != y->res_index))
+		if (p->kind != VMRES_PCI_BAR_NONE &&
+		    (p->prefetchable != q->prefetchable || p->size != q->size ||
+		     p->res_index != q->res_index))
 			return VMRES_EKIND;
 	}
 	if (a->off != b->off ||
 	    (a->off && (a->vectors != b->vectors || a->addr64 != b->addr64 ||
 			a->maskable != b->maskable || a->res_index != b->res_index)))
 		return VMRES_EKIND;
+	if (f->space != t->space || f->express_off != t->express_off || x->off != y->off ||
+	    (x->off && (x->vectors != y->vectors || x->res_index != y->res_index ||
+			x->table_res != y->table_res || x->table_off != y->table_off ||
+			x->pba_res != y->pba_res || x->pba_off != y->pba_off)))
+		return VMRES_EKIND;
 	/* The bits the guest cannot write (IDs, class, type bits, capability
-	 * list) are the same; the pending bits are the device's. */
-	for (unsigned int i = 0; i < VMRES_PCI_CONFIG_SIZE; i++) {
+	 * lists, the MSI-X table size and places) are the same; the pending bits
+	 * are the device's. */
+	for (unsigned int i = 0; i < f->space; i++) {
 		if (!f->library_owned[i] || (pend && i >= pend && i < pend + 4))
 			continue;
 		if ((f->cfg[i] ^ t->cfg[i]) & ~f->wmask[i])
@@ -1906,12 +2106,30 @@ static int state_compatible(const struct vmres_pci_func *f, const struct vmres_p
 	return 0;
 }
 
+/* MSI-X vector @p v's routed message, from the state @p s if not NULL, else
+ * from @p t's table; false if not routed. */
+static bool msix_routed_msg(const struct vmres_pci_func *t, const uint8_t *s, unsigned int v,
+			    struct vmres_msi_msg *msg)
+{
+	const uint8_t *r;
+
+	if (!s) {
+		*msg = t->msix.vec[v].routed_msg;
+		return t->msix.vec[v].routed;
+	}
+	r = st_vec(t, s, v);
+	*msg = (struct vmres_msi_msg){get_le(r + 16, 4), get_le(r + 20, 4), get_le(r + 24, 4)};
+	return r[28] & ST_VEC_ROUTED;
+}
+
 /* Does the device manager's entry (@p res, @p mapped) hold the ranges and MSI
- * routes where the state @p t says they are? */
-static bool state_agrees(const struct vmres_pci_func *t, const struct vmres_resource *res,
-			 const bool *mapped, size_t n)
+ * and MSI-X routes where the state @p t (MSI-X vectors in @p s, or in @p t's
+ * table if @p s is NULL) says they are? */
+static bool state_agrees(const struct vmres_pci_func *t, const uint8_t *s,
+			 const struct vmres_resource *res, const bool *mapped, size_t n)
 {
 	const struct msi *m = &t->msi;
+	struct vmres_msi_msg msg;
 
 	if (n < resources_needed(t) || check_resources(t, res))
 		return false;
@@ -1926,30 +2144,48 @@ static bool state_agrees(const struct vmres_pci_func *t, const struct vmres_reso
 	for (unsigned int v = 0; m->off && v < m->vectors; v++)
 		if (m->routed[v] && !msg_equal(&res[m->res_index + v].u.msi.msg, &m->routed_msg[v]))
 			return false;
+	for (unsigned int v = 0; t->msix.off && v < t->msix.vectors; v++)
+		if (msix_routed_msg(t, s, v, &msg) &&
+		    !msg_equal(&res[t->msix.res_index + v].u.msi.msg, &msg))
+			return false;
 	return true;
 }
 
-/* Function lock held; @p t decoded and compatible. */
-static void state_apply(struct vmres_pci_func *f, const struct vmres_pci_func *t)
+/* Function lock held; @p t decoded from @p s and compatible. */
+static void state_apply(struct vmres_pci_func *f, const struct vmres_pci_func *t, const uint8_t *s)
 {
-	for (unsigned int i = 0; i < VMRES_PCI_CONFIG_SIZE; i++)
+	for (unsigned int i = 0; i < f->space; i++)
 		f->cfg[i] =
 			f->library_owned[i]
 				? t->cfg[i]
 				: (uint8_t)((f->cfg[i] & ~f->wmask[i]) | (t->cfg[i] & f->wmask[i]));
 	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
 		struct bar *b = &f->bars[i];
-		const struct bar *s = &t->bars[i];
+		const struct bar *q = &t->bars[i];
 
 		if (b->kind == VMRES_PCI_BAR_NONE)
 			continue;
-		b->mapped_base = s->mapped_base;
-		b->mapped = s->mapped;
-		b->written[0] = s->written[0];
-		b->written[1] = s->written[1];
-		b->pending_half = s->pending_half;
-		b->last_error = s->last_error;
-		b->refused = s->refused;
+		b->mapped_base = q->mapped_base;
+		b->mapped = q->mapped;
+		b->written[0] = q->written[0];
+		b->written[1] = q->written[1];
+		b->pending_half = q->pending_half;
+		b->last_error = q->last_error;
+		b->refused = q->refused;
+	}
+	for (unsigned int v = 0; v < f->msix.vectors; v++) {
+		struct msix_vec *e = &f->msix.vec[v];
+		const uint8_t *r = st_vec(t, s, v);
+
+		for (unsigned int w = 0; w < 4; w++)
+			e->entry[w] = get_le(r + 4 * w, 4);
+		e->routed = msix_routed_msg(t, s, v, &e->routed_msg);
+		/* With sources, the pending bit is the source's (irq.h restores it). */
+		e->pending = r[28] & ST_VEC_PENDING;
+	}
+	if (f->msix.off) {
+		f->msix.last_error = t->msix.last_error;
+		f->msix.seen_ctrl = t->msix.seen_ctrl;
 	}
 	if (!f->msi.off)
 		return;
@@ -1961,15 +2197,25 @@ static void state_apply(struct vmres_pci_func *f, const struct vmres_pci_func *t
 	f->msi.seen_mask = t->msi.seen_mask;
 }
 
+int vmres_pci_func_state_size(struct vmres_pci_func *f, size_t *size)
+{
+	if (!f || !size)
+		return VMRES_EINVAL;
+	pthread_mutex_lock(&f->lock);
+	*size = func_state_size(f);
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
 int vmres_pci_func_save_state(struct vmres_pci_func *f, void *buf, size_t len)
 {
 	if (!f || !buf)
 		return VMRES_EINVAL;
-	if (len < VMRES_PCI_FUNC_STATE_SIZE)
-		return VMRES_ESIZE;
-	if (f->msix.off || f->express_off)
-		return VMRES_ENOTSUP;
 	pthread_mutex_lock(&f->lock);
+	if (len < func_state_size(f)) {
+		pthread_mutex_unlock(&f->lock);
+		return VMRES_ESIZE;
+	}
 	if (f->msi.off)
 		msi_refresh_pending(f);
 	state_encode(f, buf);
@@ -1978,14 +2224,13 @@ int vmres_pci_func_save_state(struct vmres_pci_func *f, void *buf, size_t len)
 }
 
 /* Decode @p state and check it against @p f (lock held) into @p t. */
-static int state_check_func(struct vmres_pci_func *f, const void *state, struct vmres_pci_func *t)
+static int state_check_func(struct vmres_pci_func *f, const void *state, size_t len,
+			    struct vmres_pci_func *t)
 {
 	int rc;
 
 	memset(t, 0, sizeof(*t));
-	if (f->msix.off || f->express_off)
-		return VMRES_ENOTSUP; /* the saved layout holds neither */
-	rc = state_decode(t, state);
+	rc = state_decode(t, state, len);
 	if (!rc && f->mapper)
 		rc = VMRES_ESTATE;
 	if (!rc)
@@ -2000,52 +2245,52 @@ int vmres_pci_func_load_state(struct vmres_pci_func *f, const void *buf, size_t 
 
 	if (!f || !buf)
 		return VMRES_EINVAL;
-	if (len != VMRES_PCI_FUNC_STATE_SIZE)
-		return VMRES_ESIZE;
 	pthread_mutex_lock(&f->lock);
-	rc = state_check_func(f, buf, &t);
+	rc = state_check_func(f, buf, len, &t);
 	if (!rc) {
-		state_apply(f, &t);
+		state_apply(f, &t, buf);
 		f->loaded = true;
 	}
 	pthread_mutex_unlock(&f->lock);
 	return rc;
 }
 
-int vmres__pci_state_check(const void *state, const struct vmres_resource *res, const bool *mapped,
-			   size_t n_res)
+int vmres__pci_state_check(const void *state, size_t len, const struct vmres_resource *res,
+			   const bool *mapped, size_t n_res)
 {
 	struct vmres_pci_func t;
 	int rc;
 
 	memset(&t, 0, sizeof(t));
-	rc = state_decode(&t, state);
-	if (!rc && res && !state_agrees(&t, res, mapped, n_res))
+	rc = state_decode(&t, state, len);
+	if (rc == VMRES_ESIZE)
+		rc = VMRES_ECORRUPT; /* the snapshot's length and the state's disagree */
+	if (!rc && res && !state_agrees(&t, state, res, mapped, n_res))
 		rc = VMRES_ECORRUPT;
 	return rc;
 }
 
-int vmres__pci_func_check_state(struct vmres_pci_func *f, const void *state)
+int vmres__pci_func_check_state(struct vmres_pci_func *f, const void *state, size_t len)
 {
 	struct vmres_pci_func t;
 	int rc;
 
 	pthread_mutex_lock(&f->lock);
-	rc = state_check_func(f, state, &t);
+	rc = state_check_func(f, state, len, &t);
 	pthread_mutex_unlock(&f->lock);
 	return rc;
 }
 
-int vmres__pci_func_load_bound(struct vmres_pci_func *f, const void *state, struct vmres_devmgr *m,
-			       uint32_t instance)
+int vmres__pci_func_load_bound(struct vmres_pci_func *f, const void *state, size_t len,
+			       struct vmres_devmgr *m, uint32_t instance)
 {
 	struct vmres_pci_func t;
 	int rc;
 
 	pthread_mutex_lock(&f->lock);
-	rc = state_check_func(f, state, &t);
+	rc = state_check_func(f, state, len, &t);
 	if (!rc) {
-		state_apply(f, &t);
+		state_apply(f, &t, state);
 		f->loaded = false;
 		f->binding = (struct devmgr_binding){m, instance};
 		f->mapper = &devmgr_mapper;
@@ -2094,7 +2339,7 @@ int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32
 	if (!rc && f->loaded) {
 		/* A loaded state says where the ranges are: the manager (restored
 		 * from the same snapshot) must agree, and nothing moves. */
-		if (!state_agrees(f, res, mapped, n))
+		if (!state_agrees(f, NULL, res, mapped, n))
 			rc = VMRES_ESTATE;
 		if (!rc) {
 			f->loaded = false;

@@ -14,22 +14,25 @@
 
 #include <vmres/pci.h>
 
-/* The checks that need no function: 0, VMRES_EVERSION or VMRES_ECORRUPT (also
- * when @p res is not NULL and the device's entry, @p res and @p mapped of
- * @p n_res, does not hold the ranges and routes where the state has them). */
-int vmres__pci_state_check(const void *state, const struct vmres_resource *res, const bool *mapped,
-			   size_t n_res);
+/* The checks that need no function on a state of @p len bytes: 0,
+ * VMRES_EVERSION or VMRES_ECORRUPT (also for a @p len that disagrees with the
+ * state, and when @p res is not NULL and the device's entry, @p res and
+ * @p mapped of @p n_res, does not hold the ranges and routes where the state
+ * has them). */
+int vmres__pci_state_check(const void *state, size_t len, const struct vmres_resource *res,
+			   const bool *mapped, size_t n_res);
 
-/* Could vmres_pci_func_load_state() load @p state into @p f? 0, or its codes
- * (VMRES_EVERSION, VMRES_ECORRUPT, VMRES_ESTATE, VMRES_EKIND). */
-int vmres__pci_func_check_state(struct vmres_pci_func *f, const void *state);
+/* Could vmres_pci_func_load_state() load @p state (@p len bytes) into @p f?
+ * 0, or its codes (VMRES_ESIZE, VMRES_EVERSION, VMRES_ECORRUPT, VMRES_ESTATE,
+ * VMRES_EKIND). */
+int vmres__pci_func_check_state(struct vmres_pci_func *f, const void *state, size_t len);
 
 /* Load @p state and bind @p f to instance @p instance of @p m, which must agree
  * (checked by vmres__pci_state_check() against that entry): nothing is asked of
  * the manager. Returns what vmres__pci_func_check_state() would; cannot fail
  * after it succeeded with no call on @p f in between. */
-int vmres__pci_func_load_bound(struct vmres_pci_func *f, const void *state, struct vmres_devmgr *m,
-			       uint32_t instance);
+int vmres__pci_func_load_bound(struct vmres_pci_func *f, const void *state, size_t len,
+			       struct vmres_devmgr *m, uint32_t instance);
 
 /* Is @p f bound to @p m (vmres_pci_func_bind())? Then *@p instance is its id. */
 bool vmres__pci_func_bound(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32_t *instance);

@@ -15,9 +15,11 @@
  * there (VMRES_ENOMEM, or the bind callback's error), frees both.
  */
 #include "common_int.h"
+#include "kvmres_int.h"
 #include "pci_int.h"
 
 #include <vmres/irq.h>
+#include <vmres/kvmres.h>
 #include <vmres/pci.h>
 #include <vmres/snapshot.h>
 
@@ -50,7 +52,8 @@ enum section_kind {
 	N_REQUIRED = 7, /* kinds 1..6 are in every snapshot */
 	SEC_PCI_FUNCS = 7,
 	SEC_IRQ = 8,
-	N_SECTIONS = 9, /* kinds are 1..8 */
+	SEC_KVMRES = 9,
+	N_SECTIONS = 10, /* kinds are 1..9 */
 };
 
 #define SEC_FLAG_REQUIRED	 1u
@@ -62,6 +65,10 @@ enum section_kind {
 #define IRQ_FLAG_MASKED		 2u
 #define IRQ_FLAG_PENDING	 4u
 #define IRQ_FLAG_ASSERTED	 8u
+#define KV_NOTIFY		 1u
+#define KV_MEMORY		 2u
+#define KV_FLAG_MATCH		 1u /* notify */
+#define KV_FLAG_READONLY	 1u /* memory */
 
 /* Record sizes of this minor version; a reader accepts larger records. */
 static const uint32_t rec_size[N_SECTIONS] = {
@@ -73,6 +80,7 @@ static const uint32_t rec_size[N_SECTIONS] = {
 	[SEC_RESOURCES] = 72,
 	[SEC_PCI_FUNCS] = 8 + VMRES_PCI_FUNC_STATE_SIZE,
 	[SEC_IRQ] = 24,
+	[SEC_KVMRES] = 32,
 };
 
 /* ---- little-endian access ---- */
@@ -157,11 +165,11 @@ static void put_name(uint8_t *p, const char *name, size_t size)
 		memcpy(p, name, strnlen(name, size - 1));
 }
 
-/* A section of @p count records of rec_size[kind] bytes, copied from @p recs;
- * kinds 1..6 are REQUIRED, the others optional. */
-static void put_section(struct obuf *b, enum section_kind kind, const struct obuf *recs)
+/* A section of records of @p size bytes, copied from @p recs; kinds 1..6
+ * are REQUIRED, the others optional. */
+static void put_table(struct obuf *b, enum section_kind kind, const struct obuf *recs,
+		      uint32_t size)
 {
-	uint32_t size = rec_size[kind];
 	uint8_t *h = obuf_grow(b, SEC_HDR_SIZE + TABLE_HDR_SIZE + recs->len);
 
 	if (!h)
@@ -173,6 +181,12 @@ static void put_section(struct obuf *b, enum section_kind kind, const struct obu
 	put32(h + 20, size);
 	if (recs->len)
 		memcpy(h + 24, recs->p, recs->len);
+}
+
+/* A section of records of rec_size[kind] bytes. */
+static void put_section(struct obuf *b, enum section_kind kind, const struct obuf *recs)
+{
+	put_table(b, kind, recs, rec_size[kind]);
 }
 
 /* ---- save ---- */
@@ -370,6 +384,7 @@ static int iter_rc(int rc)
 struct pci_key {
 	uint32_t instance;
 	struct vmres_pci_func *f;
+	size_t len; /* of its state */
 };
 
 static int cmp_pci_key(const void *a, const void *b)
@@ -381,7 +396,8 @@ static int cmp_pci_key(const void *a, const void *b)
 }
 
 /* Check one function's state against its entry in @p m, as restore will. */
-static int check_pci_entry(struct vmres_devmgr *m, uint32_t instance, const uint8_t *state)
+static int check_pci_entry(struct vmres_devmgr *m, uint32_t instance, const uint8_t *state,
+			   size_t len)
 {
 	struct vmres_devmgr_info info;
 	struct vmres_resource *res;
@@ -395,28 +411,39 @@ static int check_pci_entry(struct vmres_devmgr *m, uint32_t instance, const uint
 	rc = res && mapped ? vmres_devmgr_get(m, instance, &info, res, mapped, info.n_res)
 			   : VMRES_ENOMEM;
 	if (!rc)
-		rc = vmres__pci_state_check(state, res, mapped, info.n_res) ? VMRES_ECORRUPT : 0;
+		rc = vmres__pci_state_check(state, len, res, mapped, info.n_res) ? VMRES_ECORRUPT
+										 : 0;
 	free(res);
 	free(mapped);
 	return rc;
 }
 
-/* The PCI_FUNCS records: each function bound to @p m, by instance id. */
+/*
+ * The PCI_FUNCS records: each function bound to @p m, by instance id. Every
+ * record has room for the largest state (*@p rsize bytes): a table's records
+ * are of one size.
+ */
 static int save_pci(struct vmres_devmgr *m, const struct vmres_snapshot_options *o,
-		    struct obuf *recs)
+		    struct obuf *recs, uint32_t *rsize)
 {
 	struct pci_key *keys = calloc(o->n_pci_funcs + 1, sizeof(*keys));
+	size_t max = VMRES_PCI_FUNC_STATE_SIZE;
 	int rc = keys ? 0 : VMRES_ENOMEM;
 
 	for (size_t i = 0; !rc && i < o->n_pci_funcs; i++) {
 		keys[i].f = o->pci_funcs[i];
 		if (!keys[i].f || !vmres__pci_func_bound(keys[i].f, m, &keys[i].instance))
 			rc = VMRES_EINVAL;
+		else
+			rc = vmres_pci_func_state_size(keys[i].f, &keys[i].len);
+		if (!rc && keys[i].len > max)
+			max = keys[i].len;
 	}
+	*rsize = (uint32_t)(8 + max);
 	if (!rc)
 		qsort(keys, o->n_pci_funcs, sizeof(*keys), cmp_pci_key);
 	for (size_t i = 0; !rc && i < o->n_pci_funcs; i++) {
-		uint8_t *r = obuf_grow(recs, rec_size[SEC_PCI_FUNCS]);
+		uint8_t *r = obuf_grow(recs, *rsize);
 
 		if (i && keys[i].instance == keys[i - 1].instance)
 			rc = VMRES_EINVAL;
@@ -425,9 +452,10 @@ static int save_pci(struct vmres_devmgr *m, const struct vmres_snapshot_options 
 		if (rc)
 			break;
 		put32(r, keys[i].instance);
-		rc = vmres_pci_func_save_state(keys[i].f, r + 8, VMRES_PCI_FUNC_STATE_SIZE);
+		put32(r + 4, (uint32_t)keys[i].len);
+		rc = vmres_pci_func_save_state(keys[i].f, r + 8, keys[i].len);
 		if (!rc)
-			rc = check_pci_entry(m, keys[i].instance, r + 8);
+			rc = check_pci_entry(m, keys[i].instance, r + 8, keys[i].len);
 	}
 	free(keys);
 	return rc;
@@ -472,6 +500,62 @@ static int save_irq(struct vmres_irq_mgr *irq, struct obuf *recs)
 	return rc;
 }
 
+static int save_notify(void *ctx, const struct vmres_kvmres_notify *n)
+{
+	uint8_t *r = obuf_grow(ctx, rec_size[SEC_KVMRES]);
+
+	if (!r)
+		return VMRES_ENOMEM;
+	put32(r, n->instance);
+	put32(r + 4, n->res_index);
+	r[8] = KV_NOTIFY;
+	r[9] = n->match ? KV_FLAG_MATCH : 0;
+	r[10] = (uint8_t)n->len;
+	put64(r + 16, n->offset);
+	put64(r + 24, n->match ? n->data : 0);
+	return 0;
+}
+
+static int save_mem(void *ctx, const struct vmres__kvmres_mem *mem)
+{
+	uint8_t *r = obuf_grow(ctx, rec_size[SEC_KVMRES]);
+
+	if (!r)
+		return VMRES_ENOMEM;
+	put32(r, mem->instance);
+	put32(r + 4, mem->res_index);
+	r[8] = KV_MEMORY;
+	r[9] = mem->readonly ? KV_FLAG_READONLY : 0;
+	put32(r + 12, mem->slot);
+	return 0;
+}
+
+/* The KVMRES records: @p k's regions and memory by description. */
+static int save_kvmres(struct vmres_kvmres *k, struct vmres_devmgr *m, struct obuf *recs)
+{
+	struct vmres__kvmres_walk w = {save_notify, save_mem, recs};
+
+	return vmres__kvmres_describe(k, m, &w);
+}
+
+/* Options of either version as a version-2 struct in @p copy; NULL if none. */
+static int norm_opts(const struct vmres_snapshot_options *opts, struct vmres_snapshot_options *copy,
+		     const struct vmres_snapshot_options **out)
+{
+	*out = NULL;
+	if (!opts)
+		return 0;
+	if (opts->version != 1 && opts->version != VMRES_SNAPSHOT_OPTIONS_VERSION)
+		return VMRES_EINVAL;
+	memset(copy, 0, sizeof(*copy));
+	/* A version-1 struct ends after irq: read no further. */
+	memcpy(copy, opts,
+	       opts->version == 1 ? offsetof(struct vmres_snapshot_options, kvmres)
+				  : sizeof(*copy));
+	*out = copy;
+	return 0;
+}
+
 int vmres_snapshot_save(const struct vmres_sysalloc *sa, struct vmres_devmgr *m, void **buf,
 			size_t *len)
 {
@@ -484,16 +568,16 @@ int vmres_snapshot_save_ex(const struct vmres_sysalloc *sa, struct vmres_devmgr 
 	struct attached_probe probe = {NULL};
 	struct save_ctx c;
 	struct obuf out = {0};
-	struct obuf dm = {0}, pci = {0}, irq = {0};
+	struct obuf dm = {0}, pci = {0}, irq = {0}, kv = {0};
+	struct vmres_snapshot_options opts_copy;
 	enum vmres_devmgr_policy policy = VMRES_DEVMGR_STRICT;
-	uint32_t next_id;
+	uint32_t next_id, pci_rsize = rec_size[SEC_PCI_FUNCS];
 	uint8_t *h, *r;
 	int rc;
 
-	if (!sa || !m || !buf || !len)
+	if (!sa || !m || !buf || !len || norm_opts(opts, &opts_copy, &opts))
 		return VMRES_EINVAL;
-	if (opts && (opts->version != VMRES_SNAPSHOT_OPTIONS_VERSION ||
-		     (opts->n_pci_funcs && !opts->pci_funcs)))
+	if (opts && opts->n_pci_funcs && !opts->pci_funcs)
 		return VMRES_EINVAL;
 	rc = vmres_devmgr_with_sysalloc(m, probe_sysalloc, &probe);
 	if (rc && rc != VMRES_ESTATE)
@@ -514,9 +598,13 @@ int vmres_snapshot_save_ex(const struct vmres_sysalloc *sa, struct vmres_devmgr 
 	if (!rc)
 		rc = vmres_devmgr_get_policy(m, &policy);
 	if (!rc && opts && opts->n_pci_funcs)
-		rc = save_pci(m, opts, &pci);
+		rc = save_pci(m, opts, &pci, &pci_rsize);
 	if (!rc && opts && opts->irq)
 		rc = save_irq(opts->irq, &irq);
+	if (!rc && opts && opts->kvmres)
+		rc = save_kvmres(opts->kvmres, m, &kv);
+	if (!rc && kv.nomem)
+		rc = VMRES_ENOMEM;
 	if (rc)
 		goto out;
 
@@ -541,9 +629,11 @@ int vmres_snapshot_save_ex(const struct vmres_sysalloc *sa, struct vmres_devmgr 
 	put_section(&out, SEC_DEVICES, &c.devices);
 	put_section(&out, SEC_RESOURCES, &c.resources);
 	if (opts && opts->n_pci_funcs)
-		put_section(&out, SEC_PCI_FUNCS, &pci);
+		put_table(&out, SEC_PCI_FUNCS, &pci, pci_rsize);
 	if (opts && opts->irq)
 		put_section(&out, SEC_IRQ, &irq);
+	if (opts && opts->kvmres)
+		put_section(&out, SEC_KVMRES, &kv);
 	r = obuf_grow(&out, CRC_SIZE);
 	rc = VMRES_ENOMEM;
 	if (!r || dm.nomem)
@@ -559,6 +649,7 @@ out:
 	free(dm.p);
 	free(pci.p);
 	free(irq.p);
+	free(kv.p);
 	save_ctx_free(&c);
 	return rc;
 }
@@ -633,8 +724,17 @@ struct m_range {
 struct m_pci {
 	uint32_t instance;
 	const uint8_t *state;
+	size_t len; /* of the state */
 	size_t off;
 	struct vmres_pci_func *f; /* the VMM's, at restore */
+};
+
+/* A KVMRES record. */
+struct m_kv {
+	struct vmres_kvmres_notify n; /* fd -1 */
+	struct vmres_snapshot_mem mem;
+	bool is_mem;
+	size_t off;
 };
 
 struct name_key {
@@ -673,6 +773,8 @@ struct model {
 	struct vmres_irq_src_state *irq; /* IRQ records, in order */
 	size_t n_irq;
 	bool has_irq;
+	struct m_kv *kv; /* KVMRES records, in order */
+	size_t n_kv;
 };
 
 static void model_free(struct model *md)
@@ -688,6 +790,7 @@ static void model_free(struct model *md)
 	free(md->ranges);
 	free(md->pci);
 	free(md->irq);
+	free(md->kv);
 }
 
 static int fail(struct vmres_snapshot_error *e, int code, size_t off)
@@ -1239,13 +1342,17 @@ static int parse_pci(struct model *md, struct vmres_snapshot_error *e)
 
 		p->instance = get32(md->in + o);
 		p->state = md->in + o + 8;
+		/* 1.1 wrote 0 there: its states are all of version 1. */
+		p->len = get32(md->in + o + 4) ? get32(md->in + o + 4) : VMRES_PCI_FUNC_STATE_SIZE;
 		p->off = o;
 		d = device_by_id(md, p->instance);
 		if (!d || (i && p->instance <= md->pci[i - 1].instance))
 			return fail(e, VMRES_ECORRUPT, o);
+		if (p->len > size - 8)
+			return fail(e, VMRES_ECORRUPT, o + 4);
 		/* The state must agree with its device's entry: where each range is,
 		 * whether it is mapped, each routed message. */
-		rc = vmres__pci_state_check(p->state, md->res + d->first_res,
+		rc = vmres__pci_state_check(p->state, p->len, md->res + d->first_res,
 					    md->mapped + d->first_res, d->info.n_res);
 		if (rc)
 			return fail(e, rc, o + 8);
@@ -1296,6 +1403,101 @@ static int parse_irq(struct model *md, struct vmres_snapshot_error *e)
 		    (s->config.msg.addr_lo || s->config.msg.addr_hi || s->config.msg.data))
 			return fail(e, VMRES_ECORRUPT, o + 8);
 		md->n_irq++;
+	}
+	return 0;
+}
+
+/* KVM's collision rule for two regions of one resource (kvmres.c's). */
+static bool kv_collide(const struct vmres_kvmres_notify *a, const struct vmres_kvmres_notify *b)
+{
+	if (a->offset != b->offset)
+		return false;
+	if (!a->len || !b->len)
+		return true;
+	return a->len == b->len && (!a->match || !b->match || a->data == b->data);
+}
+
+/* One KVMRES record, against its resource and the records before it. */
+static int parse_kv_record(struct model *md, size_t i, size_t o, struct vmres_snapshot_error *e)
+{
+	const uint8_t *r = md->in + o;
+	struct m_kv *k = &md->kv[i];
+	const struct m_device *d = device_by_id(md, get32(r));
+	const struct vmres_resource *res;
+	uint32_t len = r[10];
+
+	k->off = o;
+	if (!d)
+		return fail(e, VMRES_ECORRUPT, o);
+	if (get32(r + 4) >= d->info.n_res ||
+	    md->res[d->first_res + get32(r + 4)].kind != VMRES_RES_ADDR)
+		return fail(e, VMRES_ECORRUPT, o + 4);
+	res = &md->res[d->first_res + get32(r + 4)];
+	if (r[8] != KV_NOTIFY && r[8] != KV_MEMORY)
+		return fail(e, VMRES_ECORRUPT, o + 8);
+	if (r[11])
+		return fail(e, VMRES_ECORRUPT, o + 11);
+	k->is_mem = r[8] == KV_MEMORY;
+	if (k->is_mem) {
+		if (res->u.addr.space != VMRES_SPACE_MMIO)
+			return fail(e, VMRES_ECORRUPT, o + 8);
+		if (r[9] & ~KV_FLAG_READONLY)
+			return fail(e, VMRES_ECORRUPT, o + 9);
+		if (len)
+			return fail(e, VMRES_ECORRUPT, o + 10);
+		if (get64(r + 16))
+			return fail(e, VMRES_ECORRUPT, o + 16);
+		if (get64(r + 24))
+			return fail(e, VMRES_ECORRUPT, o + 24);
+		k->mem = (struct vmres_snapshot_mem){get32(r), get32(r + 4), res->u.addr.size,
+						     r[9] & KV_FLAG_READONLY, get32(r + 12)};
+		for (size_t j = 0; j < i; j++)
+			if (md->kv[j].is_mem && ((md->kv[j].mem.instance == k->mem.instance &&
+						  md->kv[j].mem.res_index == k->mem.res_index) ||
+						 md->kv[j].mem.slot == k->mem.slot))
+				return fail(e, VMRES_ECORRUPT, o);
+		return 0;
+	}
+	k->n = (struct vmres_kvmres_notify){get32(r), get32(r + 4),	    get64(r + 16),
+					    len,      r[9] & KV_FLAG_MATCH, get64(r + 24),
+					    -1};
+	if (r[9] & ~KV_FLAG_MATCH)
+		return fail(e, VMRES_ECORRUPT, o + 9);
+	if (len != 0 && len != 1 && len != 2 && len != 4 && len != 8)
+		return fail(e, VMRES_ECORRUPT, o + 10);
+	if (get32(r + 12))
+		return fail(e, VMRES_ECORRUPT, o + 12);
+	if (k->n.match && !len)
+		return fail(e, VMRES_ECORRUPT, o + 9);
+	if (k->n.offset >= res->u.addr.size || (len > 1 && res->u.addr.size - k->n.offset < len))
+		return fail(e, VMRES_ECORRUPT, o + 16);
+	if ((!k->n.match && k->n.data) || (len < 8 && k->n.data >> (8 * len)))
+		return fail(e, VMRES_ECORRUPT, o + 24);
+	for (size_t j = 0; j < i; j++)
+		if (!md->kv[j].is_mem && md->kv[j].n.instance == k->n.instance &&
+		    md->kv[j].n.res_index == k->n.res_index && kv_collide(&md->kv[j].n, &k->n))
+			return fail(e, VMRES_ECORRUPT, o);
+	return 0;
+}
+
+static int parse_kvmres(struct model *md, struct vmres_snapshot_error *e)
+{
+	size_t n, size, o;
+	int rc;
+
+	if (!md->sec_off[SEC_KVMRES])
+		return 0;
+	rc = table(md, SEC_KVMRES, &n, &size, &o, e);
+	if (rc)
+		return rc;
+	md->kv = calloc(n + 1, sizeof(*md->kv));
+	if (!md->kv)
+		return fail(e, VMRES_ENOMEM, o);
+	for (size_t i = 0; i < n; i++, o += size) {
+		rc = parse_kv_record(md, i, o, e);
+		if (rc)
+			return rc;
+		md->n_kv++;
 	}
 	return 0;
 }
@@ -1356,7 +1558,7 @@ static int find_pci_funcs(struct model *md, const struct vmres_snapshot_options 
 		for (size_t k = 0; k < i; k++)
 			if (md->pci[k].f == p->f)
 				return fail(e, VMRES_EINVAL, p->off);
-		rc = vmres__pci_func_check_state(p->f, p->state);
+		rc = vmres__pci_func_check_state(p->f, p->state, p->len);
 		if (rc)
 			return fail(e, rc, p->off + 8);
 	}
@@ -1409,6 +1611,59 @@ static int build_devmgr(struct model *md, struct vmres_devmgr *m, vmres_snapshot
 	return rc;
 }
 
+/* A VMM callback's code: a VMRES_E* code, else VMRES_EINVAL. */
+static int vmm_rc(int rc)
+{
+	return rc < 0 && rc >= VMRES_ERRNO_MIN ? rc : VMRES_EINVAL;
+}
+
+/*
+ * The VMM's kvmres object on the restored manager, every saved region and
+ * memory re-attached with the descriptor and host memory the VMM hands back,
+ * at the placement the manager now has. On failure the object is freed
+ * (which removes what it installed) and *@p out is NULL.
+ */
+static int attach_kvmres(const struct model *md, struct vmres_devmgr *m,
+			 const struct vmres_snapshot_options *o, struct vmres_kvmres **out,
+			 struct vmres_snapshot_error *e)
+{
+	struct vmres_kvmres *k = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!o->kvmres_new || !md->sec_off[SEC_KVMRES])
+		return 0;
+	rc = o->kvmres_new(o->kvmres_ctx, m, &k);
+	if (rc || !k)
+		return fail(e, rc ? vmm_rc(rc) : VMRES_EINVAL, md->sec_hdr[SEC_KVMRES]);
+	for (size_t i = 0; !rc && i < md->n_kv; i++) {
+		const struct m_kv *kv = &md->kv[i];
+		struct vmres_kvmres_notify n = kv->n;
+		void *host = NULL;
+
+		if (kv->is_mem) {
+			rc = o->mem_host ? o->mem_host(o->kvmres_ctx, &kv->mem, &host)
+					 : VMRES_EINVAL;
+			rc = rc ? vmm_rc(rc) : !host ? VMRES_EINVAL : 0;
+			if (!rc)
+				rc = vmres__kvmres_mem_attach_slot(k, kv->mem.instance,
+								   kv->mem.res_index, host,
+								   kv->mem.readonly, kv->mem.slot);
+		} else {
+			n.fd = o->notify_fd ? o->notify_fd(o->kvmres_ctx, &kv->n) : VMRES_EINVAL;
+			rc = n.fd < 0 ? vmm_rc(n.fd) : vmres_kvmres_notify_add(k, &n);
+		}
+		if (rc)
+			fail(e, rc, kv->off);
+	}
+	if (rc) {
+		vmres_kvmres_free(k);
+		return rc;
+	}
+	*out = k;
+	return 0;
+}
+
 /*
  * The guest-programmed state, once the manager holds its table: the interrupt
  * manager (which may fail, changing nothing), then the functions (which cannot
@@ -1425,7 +1680,7 @@ static int load_guest_state(const struct model *md, struct vmres_devmgr *m,
 			return fail(e, rc, md->sec_hdr[SEC_IRQ]);
 	}
 	for (size_t i = 0; o->pci_func && i < md->n_pci; i++) {
-		rc = vmres__pci_func_load_bound(md->pci[i].f, md->pci[i].state, m,
+		rc = vmres__pci_func_load_bound(md->pci[i].f, md->pci[i].state, md->pci[i].len, m,
 						md->pci[i].instance);
 		if (rc)
 			return fail(e, rc, md->pci[i].off + 8);
@@ -1446,14 +1701,16 @@ int vmres_snapshot_restore_ex(const void *buf, size_t len, vmres_snapshot_bind_f
 			      struct vmres_snapshot_error *err)
 {
 	struct vmres_snapshot_error e = {0, 0};
+	struct vmres_snapshot_options opts_copy;
 	struct vmres_sysalloc *sa = NULL;
 	struct vmres_devmgr *m = NULL;
+	struct vmres_kvmres *k = NULL;
 	struct model md;
 	int rc;
 
-	if (!sa_out || !m_out || (!buf && len))
+	if (!sa_out || !m_out || (!buf && len) || norm_opts(opts, &opts_copy, &opts))
 		return VMRES_EINVAL;
-	if (opts && opts->version != VMRES_SNAPSHOT_OPTIONS_VERSION)
+	if (opts && opts->kvmres_new && !opts->kvmres_out)
 		return VMRES_EINVAL;
 	memset(&md, 0, sizeof(md));
 	md.in = buf ? buf : (const uint8_t *)"";
@@ -1475,6 +1732,8 @@ int vmres_snapshot_restore_ex(const void *buf, size_t len, vmres_snapshot_bind_f
 		rc = parse_pci(&md, &e);
 	if (!rc)
 		rc = parse_irq(&md, &e);
+	if (!rc)
+		rc = parse_kvmres(&md, &e);
 	if (!rc) {
 		rc = vmres_sysalloc_new(&sa);
 		if (!rc)
@@ -1492,14 +1751,19 @@ int vmres_snapshot_restore_ex(const void *buf, size_t len, vmres_snapshot_bind_f
 			fail(&e, rc, md.devmgr_off);
 	}
 	if (!rc && opts)
+		rc = attach_kvmres(&md, m, opts, &k, &e);
+	if (!rc && opts)
 		rc = load_guest_state(&md, m, opts, &e);
 	model_free(&md);
 	if (rc) {
+		vmres_kvmres_free(k);
 		vmres_devmgr_free(m);
 		vmres_sysalloc_free(sa);
 	} else {
 		*sa_out = sa;
 		*m_out = m;
+		if (k && opts->kvmres_out)
+			*opts->kvmres_out = k;
 		e.offset = len;
 	}
 	if (err)

@@ -2826,9 +2826,178 @@ static void test_msix_without_sources_fire_is_refused_and_pending_is_the_devices
 		vmres_pci_func_msix_vector_get(r->f, 8, &(struct vmres_pci_msix_vector){0}),
 		VMRES_ERANGE);
 	assert_int_equal(vmres_pci_func_set_msix_sources(r->f, r->src, 3), VMRES_EINVAL);
-	/* The saved state's layout has no MSI-X yet. */
-	assert_int_equal(vmres_pci_func_save_state(r->f, buf, sizeof(buf)), VMRES_ENOTSUP);
+	/* The version-1 layout cannot hold MSI-X: the state is larger. */
+	assert_int_equal(vmres_pci_func_save_state(r->f, buf, sizeof(buf)), VMRES_ESIZE);
 	mx_rig_free(r);
+}
+
+static struct vmres_pci_func_config express_config(bool integrated);
+
+/* Every guest-visible MSI-X register and the helper's record of each vector. */
+static void assert_msix_same(struct vmres_pci_func *f, struct vmres_pci_func *g)
+{
+	struct vmres_pci_msix_state a, b;
+
+	assert_int_equal(vmres_pci_func_msix_get(f, &a), 0);
+	assert_int_equal(vmres_pci_func_msix_get(g, &b), 0);
+	assert_memory_equal(&a, &b, sizeof(a));
+	for (unsigned int v = 0; v < a.vectors; v++) {
+		struct vmres_pci_msix_vector x, y;
+
+		memset(&x, 0, sizeof(x));
+		memset(&y, 0, sizeof(y));
+		assert_int_equal(vmres_pci_func_msix_vector_get(f, v, &x), 0);
+		assert_int_equal(vmres_pci_func_msix_vector_get(g, v, &y), 0);
+		assert_memory_equal(&x, &y, sizeof(x));
+	}
+}
+
+/* The 4 KiB space as the guest reads it. */
+static void dump_express_space(struct vmres_pci_func *f, uint8_t out[VMRES_PCIE_CONFIG_SIZE])
+{
+	for (unsigned int off = 0; off < VMRES_PCIE_CONFIG_SIZE; off += 4) {
+		uint32_t v = rd(f, off, 4);
+
+		memcpy(out + off, &v, 4);
+	}
+}
+
+/* The table (entries, masks), the PBA, the function mask and each vector's
+ * route come back in a new function; the 960-byte layout is refused. */
+static void test_state_of_msix_function_holds_table_pending_bits_and_routes(void **state)
+{
+	(void)state;
+	struct mx_rig *r = mx_rig_new(false, false);
+	struct vmres_pci_func_config c = VMRES_PCI_FUNC_CONFIG_INIT;
+	struct vmres_pci_func *g, *h;
+	uint8_t *st, *bad, space_a[VMRES_PCI_CONFIG_SIZE], space_b[VMRES_PCI_CONFIG_SIZE];
+	size_t len;
+
+	/* Linux's order: function mask, entries, enable, unmask some vectors. */
+	wr(r->f, MX_CTRL, 2, VMRES_PCI_MSIX_CTRL_MASKALL);
+	for (unsigned int v = 0; v < MX_VECTORS; v++)
+		mx_program(r, v, v, 0x40 + v);
+	wr(r->f, MX_CTRL, 2, VMRES_PCI_MSIX_CTRL_ENABLE);
+	mx_write(r, entry_off(0, 3), 4, 0);
+	mx_write(r, entry_off(1, 3), 4, 0);
+	assert_true(mx_vector(r, 0).routed);
+	/* vectors 2 and 5 masked and pending; then the function masked */
+	assert_int_equal(vmres_pci_func_msix_set_pending(r->f, 2, true), 0);
+	assert_int_equal(vmres_pci_func_msix_set_pending(r->f, 5, true), 0);
+	wr(r->f, MX_CTRL, 2, VMRES_PCI_MSIX_CTRL_ENABLE | VMRES_PCI_MSIX_CTRL_MASKALL);
+	assert_int_equal(mx_read(r, MX_PBA, 8), 0x24);
+
+	assert_int_equal(vmres_pci_func_state_size(r->f, &len), 0);
+	assert_int_equal(len, 992 + 32 * MX_VECTORS);
+	st = calloc(1, len);
+	bad = calloc(1, len);
+	assert_int_equal(vmres_pci_func_save_state(r->f, st, len - 1), VMRES_ESIZE);
+	assert_int_equal(vmres_pci_func_save_state(r->f, st, len), 0);
+
+	/* The rig's description, without a mapper. */
+	c.vendor_id = 0x1af4;
+	c.device_id = 0x1041;
+	c.class_code = 0x020000;
+	c.command = VMRES_PCI_COMMAND_MEMORY;
+	c.bars[0] = (struct vmres_pci_bar){
+		.kind = VMRES_PCI_BAR_MEM32, .size = 0x4000, .res_index = MX_RES_BAR};
+	c.msix = (struct vmres_pci_msix){.vectors = MX_VECTORS,
+					 .table_offset = MX_TABLE,
+					 .pba_offset = MX_PBA,
+					 .res_index = MX_RES_MSIX};
+	g = new_func(&c);
+	dump_space(g, space_a);
+	/* Refusals, each for its reason, change nothing. */
+	assert_int_equal(vmres_pci_func_load_state(g, st, VMRES_PCI_FUNC_STATE_SIZE), VMRES_ESIZE);
+	memcpy(bad, st, len);
+	bad[992 + 32 * 3 + 12] = 0x2; /* vector 3's control: a bit no guest can set */
+	assert_int_equal(vmres_pci_func_load_state(g, bad, len), VMRES_ECORRUPT);
+	memcpy(bad, st, len);
+	bad[960 + 16] = 0x4; /* the table at 0x2004: misaligned */
+	assert_int_equal(vmres_pci_func_load_state(g, bad, len), VMRES_ECORRUPT);
+	memcpy(bad, st, len);
+	bad[4] ^= 0x20; /* the size field */
+	assert_int_equal(vmres_pci_func_load_state(g, bad, len), VMRES_ESIZE);
+	c.msix.pba_offset = 0x3800; /* another layout */
+	h = new_func(&c);
+	assert_int_equal(vmres_pci_func_load_state(h, st, len), VMRES_EKIND);
+	vmres_pci_func_free(h);
+	c.msix.pba_offset = MX_PBA;
+	c.msix.vectors = 0; /* a conventional function of the same BARs */
+	h = new_func(&c);
+	assert_int_equal(vmres_pci_func_load_state(h, st, len), VMRES_EKIND);
+	assert_int_equal(vmres_pci_func_save_state(h, bad, VMRES_PCI_FUNC_STATE_SIZE), 0);
+	assert_int_equal(vmres_pci_func_load_state(g, bad, VMRES_PCI_FUNC_STATE_SIZE), VMRES_EKIND);
+	vmres_pci_func_free(h);
+	dump_space(g, space_b);
+	assert_memory_equal(space_a, space_b, sizeof(space_a));
+
+	assert_int_equal(vmres_pci_func_load_state(g, st, len), 0);
+	dump_space(r->f, space_a);
+	dump_space(g, space_b);
+	assert_memory_equal(space_a, space_b, sizeof(space_a));
+	assert_msix_same(r->f, g);
+	for (uint64_t k = MX_TABLE; k < MX_PBA + 8; k += 4) {
+		bool ours = k < MX_TABLE + 16 * MX_VECTORS || k >= MX_PBA;
+		uint64_t a = 0, b = 0;
+
+		assert_int_equal(vmres_pci_func_bar_read(r->f, MX_RES_BAR, k, 4, &a),
+				 ours ? 0 : VMRES_ENOENT);
+		assert_int_equal(vmres_pci_func_bar_read(g, MX_RES_BAR, k, 4, &b),
+				 ours ? 0 : VMRES_ENOENT);
+		assert_int_equal(a, b);
+	}
+	/* Saved again, the same bytes. */
+	assert_int_equal(vmres_pci_func_save_state(g, bad, len), 0);
+	assert_memory_equal(st, bad, len);
+	vmres_pci_func_free(g);
+	free(st);
+	free(bad);
+	mx_rig_free(r);
+}
+
+/* The 4 KiB space: the Express capability's control registers and the
+ * guest-writable bytes of an extended capability. */
+static void test_state_of_express_function_holds_extended_space(void **state)
+{
+	(void)state;
+	struct vmres_pci_func_config c = express_config(false);
+	struct vmres_pci_func *f = new_func(&c), *g, *h;
+	static uint8_t space_a[VMRES_PCIE_CONFIG_SIZE], space_b[VMRES_PCIE_CONFIG_SIZE];
+	unsigned int exp = 0x40 + VMRES_PCI_MSIX_CAP_SIZE;
+	uint8_t *st;
+	size_t len;
+
+	/* An AER-like capability at 0x100 whose second dword the guest may write. */
+	assert_int_equal(vmres_pci_func_add_ext_capability(f, 0x100, 0x1, 2, 0x48), 0);
+	assert_int_equal(vmres_pci_func_define(f, 0x104, 4, 0x11110000, 0x0000ffff), 0);
+	wr(f, 0x104, 4, 0xabcd1234);
+	wr(f, exp + 8, 2, 0x0010);    /* device control */
+	wr(f, exp + 0x10, 2, 0x0040); /* link control */
+	assert_int_equal(vmres_pci_func_state_size(f, &len), 0);
+	assert_int_equal(len, 992 + 3840 + 32 * 4);
+	st = calloc(1, len);
+	assert_int_equal(vmres_pci_func_save_state(f, st, len), 0);
+
+	g = new_func(&c); /* no extended capability: another layout */
+	assert_int_equal(vmres_pci_func_load_state(g, st, len), VMRES_EKIND);
+	assert_int_equal(vmres_pci_func_add_ext_capability(g, 0x100, 0x1, 2, 0x48), 0);
+	assert_int_equal(vmres_pci_func_define(g, 0x104, 4, 0x11110000, 0x0000ffff), 0);
+	c.express.integrated = true; /* another Express capability */
+	h = new_func(&c);
+	assert_int_equal(vmres_pci_func_add_ext_capability(h, 0x100, 0x1, 2, 0x48), 0);
+	assert_int_equal(vmres_pci_func_load_state(h, st, len), VMRES_EKIND);
+	vmres_pci_func_free(h);
+	assert_int_equal(vmres_pci_func_load_state(g, st, len), 0);
+	assert_int_equal(rd(g, 0x104, 4), 0x11111234u);
+	assert_int_equal(rd(g, exp + 8, 2), 0x0010);
+	assert_int_equal(rd(g, exp + 0x10, 2), 0x0040);
+	dump_express_space(f, space_a);
+	dump_express_space(g, space_b);
+	assert_memory_equal(space_a, space_b, sizeof(space_a));
+	vmres_pci_func_free(g);
+	vmres_pci_func_free(f);
+	free(st);
 }
 
 static void test_msix_bad_descriptions_are_refused(void **state)
@@ -3296,6 +3465,8 @@ int main(void)
 		cmocka_unit_test(test_msix_and_msi_enabled_together_msix_wins),
 		cmocka_unit_test(
 			test_msix_without_sources_fire_is_refused_and_pending_is_the_devices),
+		cmocka_unit_test(test_state_of_msix_function_holds_table_pending_bits_and_routes),
+		cmocka_unit_test(test_state_of_express_function_holds_extended_space),
 		cmocka_unit_test(test_msix_bad_descriptions_are_refused),
 		cmocka_unit_test(
 			test_express_capability_follows_msix_and_extended_list_starts_at_0x100),

@@ -8,13 +8,17 @@
 #include <string.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <linux/kvm.h>
 #include <zlib.h>
 
 #include <vmres/devmgr.h>
 #include <vmres/irq.h>
+#include <vmres/kvmres.h>
 #include <vmres/pci.h>
 #include <vmres/snapshot.h>
 #include <vmres/sysalloc.h>
@@ -2010,6 +2014,608 @@ static void test_corrupted_pci_and_irq_records_are_refused_at_their_field(void *
 	machine_free(&a);
 }
 
+/* ---- a virtio-like machine (format 1.2): MSI-X, PCI Express, ECAM, kvmres ---- */
+
+#define VM_FD	    42
+#define VM_VECTORS  4u
+#define VM_TABLE    0x2000u
+#define VM_PBA	    0x3000u
+#define VM_NOTIFY   0x1000u
+#define VM_MEM_SIZE 0x10000u
+#define VM_EXP	    (0x40u + VMRES_PCI_MSIX_CAP_SIZE)
+enum { KVMRES = 9, VM_RES_BAR0 = 0, VM_RES_MEM = 1, VM_RES_MSIX = 2, VM_N_RES = 6 };
+
+/* What the fake VM holds: ioeventfds (address, fd) and memory slots. */
+struct fake_kvm {
+	uint64_t ev_addr[8];
+	int ev_fd[8];
+	bool ev_used[8];
+	uint64_t slot_gpa[32], slot_host[32];
+	bool slot_used[32];
+};
+
+static int fake_kvm_ioctl(void *ctx, int fd, unsigned long request, void *arg)
+{
+	struct fake_kvm *k = ctx;
+
+	assert_int_equal(fd, VM_FD);
+	if (request == KVM_IOEVENTFD) {
+		const struct kvm_ioeventfd *a = arg;
+
+		for (int i = 0; i < 8; i++) {
+			if (a->flags & KVM_IOEVENTFD_FLAG_DEASSIGN) {
+				if (k->ev_used[i] && k->ev_addr[i] == a->addr) {
+					k->ev_used[i] = false;
+					return 0;
+				}
+			} else if (!k->ev_used[i]) {
+				k->ev_used[i] = true;
+				k->ev_addr[i] = a->addr;
+				k->ev_fd[i] = a->fd;
+				return 0;
+			}
+		}
+		errno = ENOENT;
+		return -1;
+	}
+	if (request == KVM_SET_USER_MEMORY_REGION) {
+		const struct kvm_userspace_memory_region *r = arg;
+
+		assert_true(r->slot < 32);
+		k->slot_used[r->slot] = r->memory_size != 0;
+		k->slot_gpa[r->slot] = r->guest_phys_addr;
+		k->slot_host[r->slot] = r->userspace_addr;
+		return 0;
+	}
+	fail_msg("unexpected ioctl %lx", request);
+	return -1;
+}
+
+struct vm {
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	struct vmres_irq_mgr *irq;
+	struct deliveries dl;
+	struct vmres_pci_host *host;
+	struct vmres_pci_ecam *ecam;
+	struct vmres_pci_func *fn;
+	struct vmres_irq_group *grp;
+	struct vmres_kvmres *kvmres;
+	struct fake_kvm kvm;
+	uint32_t id, ecam_id;
+	int efd;
+	uint8_t *mem;	/* page aligned */
+	bool no_kvmres; /* restore: leave the descriptions alone */
+};
+
+/* The device's BAR handlers: the helper first (the MSI-X table and PBA). */
+static uint64_t vm_dev_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+			    unsigned int size)
+{
+	struct vm *v = opaque;
+	uint64_t val = 0;
+
+	(void)addr;
+	return vmres_pci_func_bar_read(v->fn, range, offset, size, &val) ? 0 : val;
+}
+
+static void vm_dev_write(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+			 unsigned int size, uint64_t value)
+{
+	struct vm *v = opaque;
+
+	(void)addr;
+	(void)vmres_pci_func_bar_write(v->fn, range, offset, size, value);
+}
+
+static struct vmres_pci_func_config vm_fn_config(void)
+{
+	struct vmres_pci_func_config c = VMRES_PCI_FUNC_CONFIG_INIT;
+
+	c.vendor_id = 0x1af4;
+	c.device_id = 0x1041;
+	c.class_code = 0x020000;
+	c.bars[0] = (struct vmres_pci_bar){VMRES_PCI_BAR_MEM32, false, 0x4000, 0, VM_RES_BAR0};
+	c.bars[2] = (struct vmres_pci_bar){VMRES_PCI_BAR_MEM64, true, VM_MEM_SIZE, 0, VM_RES_MEM};
+	c.msix = (struct vmres_pci_msix){.vectors = VM_VECTORS,
+					 .table_offset = VM_TABLE,
+					 .pba_offset = VM_PBA,
+					 .res_index = VM_RES_MSIX};
+	c.express = (struct vmres_pci_express){.enabled = true};
+	return c;
+}
+
+/* The function (with its extended capability and sources), attached at 00:01.0. */
+static void vm_make_function(struct vm *v, const struct vmres_resource *res)
+{
+	struct vmres_pci_func_config c = vm_fn_config();
+	struct vmres_irq_src *srcs[VM_VECTORS];
+
+	assert_int_equal(vmres_pci_func_new(&c, &v->fn), 0);
+	assert_int_equal(vmres_pci_func_add_ext_capability(v->fn, 0x100, 0x1, 2, 0x48), 0);
+	assert_int_equal(vmres_pci_func_define(v->fn, 0x104, 4, 0x11110000, 0x0000ffff), 0);
+	assert_int_equal(vmres_irq_group_new(v->irq, res + VM_RES_MSIX, VM_VECTORS, &v->grp), 0);
+	for (unsigned int i = 0; i < VM_VECTORS; i++)
+		assert_int_equal(vmres_irq_group_src(v->grp, i, &srcs[i]), 0);
+	assert_int_equal(vmres_pci_func_set_msix_sources(v->fn, srcs, VM_VECTORS), 0);
+	assert_int_equal(vmres_pci_host_attach(v->host, 1, 0, v->fn), 0);
+}
+
+/* The ECAM window of @p size bytes (1 MiB per bus): the VMM's object, made
+ * from the device manager's resource. */
+static void vm_make_ecam(struct vm *v, uint64_t size, struct vmres_device *dev)
+{
+	assert_int_equal(vmres_pci_ecam_new(v->host, (unsigned int)(size / VMRES_PCI_ECAM_BUS_SIZE),
+					    &v->ecam),
+			 0);
+	assert_int_equal(vmres_pci_ecam_device(v->ecam, dev), 0);
+}
+
+static int vm_kvmres_new(void *ctx, struct vmres_devmgr *m, struct vmres_kvmres **out)
+{
+	struct vm *v = ctx;
+	struct vmres_irq_kvm_sys sys = {
+		VMRES_IRQ_KVM_SYS_VERSION, &v->kvm, fake_kvm_ioctl, NULL, NULL, NULL, NULL};
+	struct vmres_kvmres_opts o = VMRES_KVMRES_OPTS_INIT;
+	struct vmres_kvmres_backend *be;
+	int rc;
+
+	o.slot_first = 10;
+	o.slot_count = 8;
+	rc = vmres_kvmres_backend_kvm_new(VM_FD, &sys, &be);
+	if (!rc)
+		rc = vmres_kvmres_new(m, be, &o, out);
+	return rc;
+}
+
+static void vm_new(struct vm *v)
+{
+	struct vmres_irq_backend *be;
+	struct vmres_resource res[8], eres;
+	struct vmres_request q[3];
+	struct vmres_device dev = VMRES_DEVICE_INIT;
+	struct vmres_kvmres_notify n = {0, VM_RES_BAR0, VM_NOTIFY, 2, false, 0, -1};
+	uint32_t slot;
+
+	memset(v, 0, sizeof(*v));
+	assert_int_equal(vmres_sysalloc_new_x86_64(&v->sa), 0);
+	assert_int_equal(vmres_devmgr_new(v->sa, &v->m), 0);
+	assert_int_equal(vmres_irq_backend_callback_new(record_delivery, &v->dl, &be), 0);
+	assert_int_equal(vmres_irq_mgr_new(be, &v->irq), 0);
+	assert_int_equal(vmres_devmgr_set_msi_notifier(v->m, vmres_irq_mgr_msi_notify, v->irq), 0);
+	assert_int_equal(vmres_pci_host_new(&v->host), 0);
+	/* The ECAM window: one bus, a device-manager resource like any other. */
+	q[0] = rq_addr("mmio64", VMRES_SPACE_MMIO, VMRES_PCI_ECAM_BUS_SIZE,
+		       VMRES_PCI_ECAM_BUS_SIZE);
+	assert_int_equal(alloc_for(v->sa, q, 1, 7, &eres, 1), 1);
+	vm_make_ecam(v, eres.u.addr.size, &dev);
+	dev.owner = 7;
+	assert_int_equal(
+		vmres_devmgr_register(v->m, &dev, VMRES_DEVMGR_NO_PARENT, &eres, 1, &v->ecam_id),
+		0);
+	q[0] = rq_addr("mmio32", VMRES_SPACE_MMIO, 0x4000, 0x4000);
+	q[1] = rq_addr("mmio64", VMRES_SPACE_MMIO, VM_MEM_SIZE, VM_MEM_SIZE);
+	q[2] = rq_num(VMRES_RES_MSI, "gsi-msi", VM_VECTORS);
+	assert_int_equal(alloc_for(v->sa, q, 3, 8, res, 8), VM_N_RES);
+	dev = (struct vmres_device)VMRES_DEVICE_INIT;
+	dev.name = "virtio";
+	dev.owner = 8;
+	dev.opaque = v;
+	dev.read = vm_dev_read;
+	dev.write = vm_dev_write;
+	assert_int_equal(
+		vmres_devmgr_register(v->m, &dev, VMRES_DEVMGR_NO_PARENT, res, VM_N_RES, &v->id),
+		0);
+	vm_make_function(v, res);
+	assert_int_equal(vmres_pci_func_bind(v->fn, v->m, v->id), 0);
+	assert_int_equal(vm_kvmres_new(v, v->m, &v->kvmres), 0);
+	v->efd = eventfd(0, EFD_NONBLOCK);
+	assert_true(v->efd >= 0);
+	n.instance = v->id;
+	n.fd = v->efd;
+	assert_int_equal(vmres_kvmres_notify_add(v->kvmres, &n), 0);
+	v->mem = aligned_alloc(4096, VM_MEM_SIZE);
+	assert_non_null(v->mem);
+	memset(v->mem, 0x5a, VM_MEM_SIZE);
+	assert_int_equal(
+		vmres_kvmres_mem_attach(v->kvmres, v->id, VM_RES_MEM, v->mem, false, &slot), 0);
+	assert_int_equal(slot, 10);
+}
+
+static void vm_free(struct vm *v)
+{
+	vmres_kvmres_free(v->kvmres);
+	vmres_pci_ecam_free(v->ecam);
+	vmres_pci_host_free(v->host);
+	vmres_pci_func_free(v->fn);
+	vmres_irq_group_free(v->grp);
+	vmres_irq_mgr_free(v->irq);
+	vmres_devmgr_free(v->m);
+	vmres_sysalloc_free(v->sa);
+	if (v->efd > 0)
+		close(v->efd);
+	free(v->mem);
+}
+
+static uint64_t ecam_base(struct vm *v)
+{
+	struct vmres_resource r;
+	struct vmres_devmgr_info info;
+
+	assert_int_equal(vmres_devmgr_get(v->m, v->ecam_id, &info, &r, NULL, 1), 0);
+	return r.u.addr.base;
+}
+
+/* Guest accesses: configuration space of 00:01.0 through the ECAM window. */
+static void vm_cfg_write(struct vm *v, unsigned int off, unsigned int size, uint32_t val)
+{
+	uint8_t buf[4];
+
+	memcpy(buf, &val, 4);
+	assert_int_equal(vmres_devmgr_mmio(v->m, ecam_base(v) + (1u << 15) + off, size, true, buf),
+			 0);
+}
+
+static uint32_t vm_cfg_read(struct vm *v, unsigned int off)
+{
+	uint32_t val = 0;
+
+	assert_int_equal(
+		vmres_devmgr_mmio(v->m, ecam_base(v) + (1u << 15) + off, 4, false, (uint8_t *)&val),
+		0);
+	return val;
+}
+
+static uint64_t vm_bar0(struct vm *v)
+{
+	struct vmres_pci_bar_state b;
+
+	assert_int_equal(vmres_pci_func_bar_get(v->fn, 0, &b), 0);
+	return b.mapped_base;
+}
+
+static void vm_table_write(struct vm *v, unsigned int vec, unsigned int word, uint32_t val)
+{
+	assert_int_equal(vmres_devmgr_mmio(v->m, vm_bar0(v) + VM_TABLE + 16 * vec + 4 * word, 4,
+					   true, (uint8_t *)&val),
+			 0);
+}
+
+/* The guest: moves BAR0 through ECAM, sets Express and extended registers,
+ * programs MSI-X the Linux way, leaves vector 2 masked and pending and the
+ * function masked. */
+static void vm_program_guest(struct vm *v)
+{
+	struct vmres_irq_src *src;
+
+	vm_cfg_write(v, VMRES_PCI_BAR_OFFSET(0), 4, 0xd0004000);
+	vm_cfg_write(v, VMRES_PCI_COMMAND, 2, VMRES_PCI_COMMAND_MEMORY | VMRES_PCI_COMMAND_MASTER);
+	vm_cfg_write(v, VM_EXP + 8, 2, 0x0010);
+	vm_cfg_write(v, 0x104, 4, 0xabcd1234);
+	vm_cfg_write(v, 0x42, 2, VMRES_PCI_MSIX_CTRL_MASKALL);
+	for (unsigned int i = 0; i < VM_VECTORS; i++) {
+		vm_table_write(v, i, 0, 0xfee00000u | i << 12);
+		vm_table_write(v, i, 2, 0x60 + i);
+	}
+	vm_cfg_write(v, 0x42, 2, VMRES_PCI_MSIX_CTRL_ENABLE);
+	vm_table_write(v, 0, 3, 0);
+	vm_table_write(v, 1, 3, 0);
+	assert_int_equal(vmres_irq_group_src(v->grp, 2, &src), 0);
+	assert_int_equal(vmres_irq_src_trigger(src), 0); /* masked: pending */
+	vm_cfg_write(v, 0x42, 2, VMRES_PCI_MSIX_CTRL_ENABLE | VMRES_PCI_MSIX_CTRL_MASKALL);
+	assert_int_equal(vm_bar0(v), 0xd0004000);
+	v->dl.n = 0;
+}
+
+static void vm_save(struct vm *v, uint8_t **buf, size_t *len)
+{
+	struct vmres_snapshot_options o = VMRES_SNAPSHOT_OPTIONS_INIT;
+	void *p = NULL;
+
+	o.pci_funcs = &v->fn;
+	o.n_pci_funcs = 1;
+	o.irq = v->irq;
+	o.kvmres = v->kvmres;
+	assert_int_equal(vmres_snapshot_save_ex(v->sa, v->m, &o, &p, len), 0);
+	*buf = p;
+}
+
+/* The restoring VMM re-creates its host, ECAM window (from the window's
+ * resource) and function in the bind callback. */
+static int vm_bind(void *ctx, const struct vmres_devmgr_info *entry,
+		   const struct vmres_resource *res, const bool *mapped, struct vmres_device *dev)
+{
+	struct vm *v = ctx;
+
+	(void)mapped;
+	if (strcmp(entry->name, "pci-ecam") == 0) {
+		v->ecam_id = entry->instance;
+		vm_make_ecam(v, res[0].u.addr.size, dev);
+	} else if (strcmp(entry->name, "virtio") == 0) {
+		v->id = entry->instance;
+		vm_make_function(v, res);
+		dev->opaque = v;
+		dev->read = vm_dev_read;
+		dev->write = vm_dev_write;
+	}
+	return 0;
+}
+
+static struct vmres_pci_func *vm_func(void *ctx, uint32_t instance)
+{
+	struct vm *v = ctx;
+
+	return instance == v->id ? v->fn : NULL;
+}
+
+static int vm_notify_fd(void *ctx, const struct vmres_kvmres_notify *n)
+{
+	struct vm *v = ctx;
+
+	assert_int_equal(n->fd, -1);
+	assert_int_equal(n->offset, VM_NOTIFY);
+	if (v->efd <= 0)
+		v->efd = eventfd(0, EFD_NONBLOCK);
+	return v->efd;
+}
+
+static int vm_mem_host(void *ctx, const struct vmres_snapshot_mem *mem, void **host)
+{
+	struct vm *v = ctx;
+
+	assert_int_equal(mem->size, VM_MEM_SIZE);
+	if (!v->mem)
+		v->mem = aligned_alloc(4096, VM_MEM_SIZE);
+	*host = v->mem;
+	return 0;
+}
+
+static int vm_restore(struct vm *v, const uint8_t *buf, size_t len, struct vmres_snapshot_error *e)
+{
+	struct vmres_snapshot_options o = VMRES_SNAPSHOT_OPTIONS_INIT;
+	struct vmres_irq_backend *be;
+	bool no_kvmres = v->no_kvmres;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	v->no_kvmres = no_kvmres;
+	assert_int_equal(vmres_irq_backend_callback_new(record_delivery, &v->dl, &be), 0);
+	assert_int_equal(vmres_irq_mgr_new(be, &v->irq), 0);
+	assert_int_equal(vmres_pci_host_new(&v->host), 0);
+	o.pci_func = vm_func;
+	o.pci_ctx = v;
+	o.irq = v->irq;
+	if (!no_kvmres) {
+		o.kvmres_new = vm_kvmres_new;
+		o.notify_fd = vm_notify_fd;
+		o.mem_host = vm_mem_host;
+		o.kvmres_ctx = v;
+		o.kvmres_out = &v->kvmres;
+	}
+	rc = vmres_snapshot_restore_ex(buf, len, vm_bind, v, &o, &v->sa, &v->m, e);
+	/* The VMM's own wiring, as after creating a manager. */
+	if (!rc)
+		assert_int_equal(
+			vmres_devmgr_set_msi_notifier(v->m, vmres_irq_mgr_msi_notify, v->irq), 0);
+	return rc;
+}
+
+static void test_msix_express_ecam_and_kvmres_machine_round_trips(void **state)
+{
+	struct vm a, b;
+	struct vmres_snapshot_error e;
+	uint8_t *buf, *buf2;
+	size_t len, len2;
+	uint64_t count = 0;
+	uint8_t kick[2] = {1, 0};
+	int slot_a = -1, slot_b = -1;
+
+	(void)state;
+	vm_new(&a);
+	vm_program_guest(&a);
+	vm_save(&a, &buf, &len);
+	assert_int_equal(rd32(buf + 8) >> 16, 2); /* format 1.2 */
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(vm_restore(&b, buf, len, &e), 0);
+	assert_non_null(b.kvmres);
+
+	/* What the guest sees: every dword of the 4 KiB space, through ECAM at the
+	 * window's restored place, and every MSI-X vector. */
+	assert_int_equal(ecam_base(&a), ecam_base(&b));
+	for (unsigned int off = 0; off < VMRES_PCIE_CONFIG_SIZE; off += 4)
+		if (vm_cfg_read(&a, off) != vm_cfg_read(&b, off))
+			fail_msg("dword 0x%x differs", off);
+	assert_int_equal(vm_cfg_read(&b, 0x104), 0x11111234u);
+	for (unsigned int i = 0; i < VM_VECTORS; i++) {
+		struct vmres_pci_msix_vector x, y;
+
+		memset(&x, 0, sizeof(x));
+		memset(&y, 0, sizeof(y));
+		assert_int_equal(vmres_pci_func_msix_vector_get(a.fn, i, &x), 0);
+		assert_int_equal(vmres_pci_func_msix_vector_get(b.fn, i, &y), 0);
+		assert_memory_equal(&x, &y, sizeof(x));
+	}
+	assert_same_state(a.sa, a.m, b.sa, b.m);
+	/* The same bytes when saved again (the restored descriptors differ, the
+	 * descriptions do not). */
+	vm_save(&b, &buf2, &len2);
+	assert_int_equal(len, len2);
+	assert_memory_equal(buf, buf2, len);
+
+	/* The notify region: in KVM and on the bus at the restored BAR0. */
+	for (int i = 0; i < 8; i++)
+		if (b.kvm.ev_used[i]) {
+			assert_int_equal(b.kvm.ev_addr[i], 0xd0004000 + VM_NOTIFY);
+			assert_int_equal(b.kvm.ev_fd[i], b.efd);
+		}
+	assert_int_equal(vmres_devmgr_mmio(b.m, 0xd0004000 + VM_NOTIFY, 2, true, kick), 0);
+	assert_int_equal(read(b.efd, &count, sizeof(count)), (ssize_t)sizeof(count));
+	assert_int_equal(count, 1);
+	/* The memory slot: the same number, at BAR2's restored base, the VMM's memory. */
+	for (int i = 0; i < 32; i++) {
+		slot_a = a.kvm.slot_used[i] ? i : slot_a;
+		slot_b = b.kvm.slot_used[i] ? i : slot_b;
+	}
+	assert_int_equal(slot_a, 10);
+	assert_int_equal(slot_b, 10);
+	assert_int_equal(b.kvm.slot_gpa[10], a.kvm.slot_gpa[10]);
+	assert_int_equal(b.kvm.slot_host[10], (uint64_t)(uintptr_t)b.mem);
+
+	/* MSI-X delivery resumes with the restored messages: the guest clears the
+	 * function mask (vector 0 now delivers), unmasks vector 2 (its pending
+	 * interrupt arrives once). */
+	vm_cfg_write(&b, 0x42, 2, VMRES_PCI_MSIX_CTRL_ENABLE);
+	assert_int_equal(vmres_pci_func_fire(b.fn, 0), 0);
+	vm_table_write(&b, 2, 3, 0);
+	assert_int_equal(b.dl.n, 2);
+	assert_int_equal(b.dl.msg[0].addr_lo, 0xfee00000u);
+	assert_int_equal(b.dl.msg[0].data, 0x60);
+	assert_int_equal(b.dl.msg[1].addr_lo, 0xfee02000u);
+	assert_int_equal(b.dl.msg[1].data, 0x62);
+	/* The guest moves BAR0 again: the notify region follows. */
+	vm_cfg_write(&b, VMRES_PCI_BAR_OFFSET(0), 4, 0xd0008000);
+	assert_int_equal(vmres_devmgr_mmio(b.m, 0xd0008000 + VM_NOTIFY, 2, true, kick), 0);
+	assert_int_equal(read(b.efd, &count, sizeof(count)), (ssize_t)sizeof(count));
+	free(buf);
+	free(buf2);
+	vm_free(&a);
+	vm_free(&b);
+}
+
+/* Corrupted records are refused at their field; a VMM callback's refusal
+ * leaves nothing installed. */
+static void test_corrupted_msix_state_and_kvmres_records_are_refused_at_their_field(void **state)
+{
+	struct vm a, b;
+	struct vmres_snapshot_error e;
+	uint8_t *buf;
+	size_t len, r, st;
+
+	(void)state;
+	vm_new(&a);
+	vm_program_guest(&a);
+	vm_save(&a, &buf, &len);
+	r = record(buf, len, PCI_FUNCS, 0);
+	st = r + 8;
+	assert_int_equal(rd32(buf + r + 4), 992 + 3840 + 32 * VM_VECTORS);
+	/* Vector 1's control word with a bit no guest can set. */
+	buf[st + 992 + 3840 + 32 + 12] |= 2;
+	resign(buf, len);
+	restore_fails(buf, len, VMRES_ECORRUPT, st);
+	buf[st + 992 + 3840 + 32 + 12] &= (uint8_t)~2;
+	/* A routed message that the device's entry does not hold. */
+	buf[st + 992 + 3840 + 16 + 8] ^= 1;
+	resign(buf, len);
+	restore_fails(buf, len, VMRES_ECORRUPT, st);
+	buf[st + 992 + 3840 + 16 + 8] ^= 1;
+	/* A state length beyond the record. */
+	wr32(buf + r + 4, 992 + 3840 + 32 * VM_VECTORS + 1);
+	resign(buf, len);
+	restore_fails(buf, len, VMRES_ECORRUPT, r + 4);
+	wr32(buf + r + 4, 992 + 3840 + 32 * VM_VECTORS);
+
+	/* KVMRES: the notify region first, then the memory. */
+	r = record(buf, len, KVMRES, 0);
+	buf[r + 8] = 3; /* an unknown kind */
+	resign(buf, len);
+	restore_fails(buf, len, VMRES_ECORRUPT, r + 8);
+	buf[r + 8] = 1;
+	wr32(buf + r + 16, 0x4000); /* outside BAR0 */
+	resign(buf, len);
+	restore_fails(buf, len, VMRES_ECORRUPT, r + 16);
+	wr32(buf + r + 16, VM_NOTIFY);
+	buf[r + 10] = 3; /* a length KVM does not have */
+	resign(buf, len);
+	restore_fails(buf, len, VMRES_ECORRUPT, r + 10);
+	buf[r + 10] = 2;
+	wr32(buf + r + 4, VM_RES_MSIX); /* not an address resource */
+	resign(buf, len);
+	restore_fails(buf, len, VMRES_ECORRUPT, r + 4);
+	wr32(buf + r + 4, VM_RES_BAR0);
+	r = record(buf, len, KVMRES, 1);
+	buf[r + 9] = 2; /* a flag that does not exist */
+	resign(buf, len);
+	restore_fails(buf, len, VMRES_ECORRUPT, r + 9);
+	buf[r + 9] = 0;
+	resign(buf, len);
+
+	/* The VMM refuses the memory: nothing is left in its VM. */
+	memset(&b, 0, sizeof(b));
+	b.mem = NULL;
+	{
+		struct vmres_snapshot_options o = VMRES_SNAPSHOT_OPTIONS_INIT;
+		struct vmres_irq_backend *be;
+		struct vmres_kvmres *k = (struct vmres_kvmres *)&b;
+
+		assert_int_equal(vmres_irq_backend_callback_new(record_delivery, &b.dl, &be), 0);
+		assert_int_equal(vmres_irq_mgr_new(be, &b.irq), 0);
+		assert_int_equal(vmres_pci_host_new(&b.host), 0);
+		o.pci_func = vm_func;
+		o.pci_ctx = &b;
+		o.irq = b.irq;
+		o.kvmres_new = vm_kvmres_new;
+		o.notify_fd = vm_notify_fd;
+		o.mem_host = NULL; /* no memory to give */
+		o.kvmres_ctx = &b;
+		o.kvmres_out = &k;
+		assert_int_equal(
+			vmres_snapshot_restore_ex(buf, len, vm_bind, &b, &o, &b.sa, &b.m, &e),
+			VMRES_EINVAL);
+		assert_int_equal(e.offset, r);
+		assert_ptr_equal(k, (struct vmres_kvmres *)&b);
+		assert_null(b.m);
+		for (int i = 0; i < 8; i++)
+			assert_false(b.kvm.ev_used[i]);
+		for (int i = 0; i < 32; i++)
+			assert_false(b.kvm.slot_used[i]);
+		/* The function took no state. */
+		assert_int_equal(cfg_read(b.fn, VMRES_PCI_COMMAND) & 0xffff, 0);
+		b.kvmres = NULL;
+		b.m = NULL;
+		b.sa = NULL;
+		vm_free(&b);
+	}
+	/* Without the kvmres callbacks the descriptions are checked and left. */
+	memset(&b, 0, sizeof(b));
+	b.no_kvmres = true;
+	assert_int_equal(vm_restore(&b, buf, len, &e), 0);
+	assert_null(b.kvmres);
+	vm_free(&b);
+	free(buf);
+	vm_free(&a);
+}
+
+/* A 1.1 image (the current writer's, minor set to 1 and the PCI_FUNCS
+ * state_len zeroed, as 1.1 wrote it) restores as it did. */
+static void test_version_1_1_image_restores_unchanged(void **state)
+{
+	struct machine a, b;
+	struct vmres_snapshot_error e;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	machine_new(&a);
+	program_guest(&a);
+	save_machine(&a, &buf, &len);
+	assert_int_equal(rd32(buf + record(buf, len, PCI_FUNCS, 0) - 4), 968); /* record size */
+	for (size_t i = 0; i < N_FN; i++) {
+		size_t r = record(buf, len, PCI_FUNCS, i);
+
+		assert_int_equal(rd32(buf + r + 4), VMRES_PCI_FUNC_STATE_SIZE);
+		wr32(buf + r + 4, 0);
+	}
+	buf[10] = 1;
+	resign(buf, len);
+	memset(&b, 0, sizeof(b));
+	b.use_sources = true;
+	assert_int_equal(machine_restore(&b, buf, len, &e), 0);
+	assert_same_machine(&a, &b);
+	free(buf);
+	machine_free(&a);
+	machine_free(&b);
+}
+
 /* Drop sections 7 and 8 and set minor 0: what a 1.0 writer wrote. */
 static size_t as_v1_0(uint8_t *buf, size_t len)
 {
@@ -2045,7 +2651,7 @@ static void test_version_1_0_image_restores_unchanged(void **state)
 	save_machine(&a, &buf, &len);
 	save(a.sa, a.m, &plain, &plain_len);
 	len = as_v1_0(buf, len);
-	assert_int_equal(rd32(plain + 8) >> 16, 1); /* the plain save is 1.1 */
+	assert_int_equal(rd32(plain + 8) >> 16, 2); /* the plain save is 1.2 */
 	plain[10] = 0;
 	resign(plain, plain_len);
 	assert_int_equal(len, plain_len);
@@ -2140,12 +2746,22 @@ int main(void)
 		cmocka_unit_test(test_committed_v1_snapshot_restores_a_working_manager),
 		cmocka_unit_test(test_machine_restores_every_guest_programmed_state),
 		cmocka_unit_test(test_load_state_then_bind_keeps_the_loaded_state),
+		cmocka_unit_test(test_msix_express_ecam_and_kvmres_machine_round_trips),
+		cmocka_unit_test(
+			test_corrupted_msix_state_and_kvmres_records_are_refused_at_their_field),
+		cmocka_unit_test(test_version_1_1_image_restores_unchanged),
 		cmocka_unit_test(test_bind_after_load_refuses_a_manager_that_disagrees),
 		cmocka_unit_test(test_incompatible_function_is_refused_and_nothing_changes),
 		cmocka_unit_test(test_corrupted_pci_and_irq_records_are_refused_at_their_field),
 		cmocka_unit_test(test_version_1_0_image_restores_unchanged),
 		cmocka_unit_test(test_guest_pool_and_follow_guest_policy_round_trip),
 	};
+	int rc;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	/* The machines' guests dispatch from this thread. */
+	if (vmres_devmgr_thread_register())
+		return 1;
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	vmres_devmgr_thread_unregister();
+	return rc;
 }

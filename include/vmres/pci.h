@@ -776,26 +776,46 @@ int vmres_pci_func_add_ext_capability(struct vmres_pci_func *f, unsigned int off
  */
 int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32_t instance);
 
-/** Bytes of a function's saved state (vmres_pci_func_save_state()). */
+/**
+ * Bytes of the state of a conventional function without MSI-X (layout
+ * version 1), which every function of that kind saves.
+ */
 #define VMRES_PCI_FUNC_STATE_SIZE 960
+/**
+ * Most bytes any function's state takes (layout version 2: PCI Express and
+ * 2048 MSI-X vectors); vmres_pci_func_state_size() gives a function's own.
+ */
+#define VMRES_PCI_FUNC_STATE_MAX 70368
+
+/**
+ * vmres_pci_func_state_size() - the bytes vmres_pci_func_save_state() writes
+ * for @p f: VMRES_PCI_FUNC_STATE_SIZE for a conventional function without
+ * MSI-X, else 992 + (configuration space - 256) + 32 per MSI-X vector. It
+ * depends only on the function's description, so it never changes.
+ * @param f the function.
+ * @param size receives the size.
+ * @return 0; VMRES_EINVAL for NULL pointers.
+ * Context: any thread; takes the function's mutex.
+ */
+int vmres_pci_func_state_size(struct vmres_pci_func *f, size_t *size);
 
 /**
  * vmres_pci_func_save_state() - save what the guest programmed: the whole
- * configuration space (command, BAR registers, MSI registers with the pending
- * bits then in force, the guest-writable bytes of the device), and per BAR the
- * sizing-probe latch, a pending 64-bit half, where the range is and whether it
- * is on the bus, and per MSI vector the message last routed. The layout
- * (little-endian, versioned) is in docs/SNAPSHOT.md; the snapshot module saves
- * it for the functions it is given (vmres_snapshot_save_ex()).
+ * configuration space (command, BAR registers, MSI and MSI-X capabilities,
+ * the PCI Express capability's control registers, the guest-writable bytes
+ * of the device and of its extended capabilities), per BAR the sizing-probe
+ * latch, a pending 64-bit half, where the range is and whether it is on the
+ * bus, per MSI vector the message last routed, and per MSI-X vector its
+ * table entry, its pending bit and the message last routed. The layout
+ * (little-endian, versioned: version 1 of VMRES_PCI_FUNC_STATE_SIZE bytes
+ * for a conventional function without MSI-X, version 2 otherwise) is in
+ * docs/SNAPSHOT.md; the snapshot module saves it for the functions it is
+ * given (vmres_snapshot_save_ex()).
  * @param f the function.
- * @param buf receives VMRES_PCI_FUNC_STATE_SIZE bytes.
+ * @param buf receives vmres_pci_func_state_size() bytes.
  * @param len bytes at @p buf.
- * The layout holds a conventional function with MSI; a function with MSI-X
- * or PCI Express is not saved yet (VMRES_ENOTSUP), so a snapshot that names
- * one fails rather than lose its table.
  * @return 0; VMRES_EINVAL for NULL pointers; VMRES_ESIZE if @p len is below
- *   VMRES_PCI_FUNC_STATE_SIZE (nothing written); VMRES_ENOTSUP for a function
- *   with MSI-X or PCI Express.
+ *   vmres_pci_func_state_size() (nothing written).
  * Context: any thread; takes the function's mutex. The guest must be stopped
  *   for the state to match the device manager's.
  */
@@ -804,34 +824,43 @@ int vmres_pci_func_save_state(struct vmres_pci_func *f, void *buf, size_t len);
 /**
  * vmres_pci_func_load_state() - give a new function the state saved from a
  * function of the same layout (created from the same vmres_pci_func_config,
- * with the same capabilities and device bytes defined). Registers and the
- * helper's record only: no mapper is called, no device callback, and no MSI
- * source is touched (the interrupt manager restores its own, irq.h; sources
- * handed over with vmres_pci_func_set_msi_sources() afterwards are synced to
- * the loaded registers, which then agree). The bits of the device's own bytes
- * that the guest cannot write keep the values the device defined.
+ * with the same capabilities, extended capabilities and device bytes
+ * defined). Registers and the helper's record only: no mapper is called, no
+ * device callback, and no MSI or MSI-X source is touched (the interrupt
+ * manager restores its own, irq.h, pending bits included; sources handed
+ * over with vmres_pci_func_set_msi_sources() or _set_msix_sources()
+ * afterwards are synced to the loaded registers, which then agree). Without
+ * sources an MSI-X vector's pending bit is the loaded one. The bits of the
+ * device's own bytes that the guest cannot write keep the values the device
+ * defined.
  *
  * Load before binding: the function must have no mapper. The loaded state
  * says where each range is and whether it is on the bus, so the next
  * vmres_pci_func_bind() keeps it: it checks that the device manager (restored
  * from the same snapshot) holds every range there, mapped as saved, and every
- * routed MSI message, and changes nothing in the manager or the registers
- * (VMRES_ESTATE if it disagrees). vmres_snapshot_restore_ex() does both steps.
+ * routed MSI and MSI-X message, and changes nothing in the manager or the
+ * registers (VMRES_ESTATE if it disagrees). vmres_snapshot_restore_ex() does
+ * both steps.
  * @param f the function.
  * @param buf the state.
- * @param len VMRES_PCI_FUNC_STATE_SIZE.
+ * @param len its length: the size it was saved with.
  * @return 0, or (nothing changed):
  *   VMRES_EINVAL  NULL pointers;
- *   VMRES_ESIZE   another @p len;
+ *   VMRES_ESIZE   a @p len the state does not have (version 1: other than
+ *                 VMRES_PCI_FUNC_STATE_SIZE; version 2: other than its size
+ *                 field), or below 8;
  *   VMRES_EVERSION a state layout this build does not know;
- *   VMRES_ECORRUPT an inconsistent state (a BAR the helper would refuse to
- *                 create, a register that disagrees with the latch or with
- *                 where the range is, an MSI vector routed beyond the capability);
+ *   VMRES_ECORRUPT an inconsistent state (a BAR or MSI-X capability the
+ *                 helper would refuse to create, a register that disagrees
+ *                 with the latch or with where the range is, an MSI vector
+ *                 routed beyond the capability, an MSI-X entry with bits a
+ *                 guest cannot write, a size field that disagrees with the
+ *                 space and the vectors);
  *   VMRES_EKIND   saved from a function of another layout (BAR kinds, sizes or
- *                 resource indices, the MSI capability, or any bit of the
- *                 header and capabilities the guest cannot write);
- *   VMRES_ESTATE  @p f has a mapper (bound or set_mapper());
- *   VMRES_ENOTSUP @p f has MSI-X or PCI Express (see save_state()).
+ *                 resource indices, the MSI or MSI-X capability, PCI Express
+ *                 or not, or any bit of the header and capabilities, standard
+ *                 or extended, that the guest cannot write);
+ *   VMRES_ESTATE  @p f has a mapper (bound or set_mapper()).
  * Context: any thread; takes the function's mutex.
  */
 int vmres_pci_func_load_state(struct vmres_pci_func *f, const void *buf, size_t len);

@@ -9,12 +9,16 @@
  * names, and the device manager's table (devmgr.h): instance ids, names,
  * owners, parents, resources, MSI messages, which ranges are mapped, and the
  * placement policy. With vmres_snapshot_save_ex() it also holds what the
- * guest programmed into PCI functions (pci.h: registers, BAR and MSI state)
- * and into an interrupt manager's sources (irq.h: messages, trigger modes,
- * enabled, masked, pending), which vmres_snapshot_restore_ex() loads into the
- * functions and sources the VMM re-created, so that nothing is replayed by
- * hand. It does not hold the devices' own internal state: each device saves
- * that itself, keyed by its instance id.
+ * guest programmed into PCI functions (pci.h: registers, BAR, MSI and MSI-X
+ * state, the PCI Express 4 KiB space) and into an interrupt manager's sources
+ * (irq.h: messages, trigger modes, enabled, masked, pending), which
+ * vmres_snapshot_restore_ex() loads into the functions and sources the VMM
+ * re-created, so that nothing is replayed by hand; and a kvmres object's
+ * notify regions and memory-backed resources by description, which restore
+ * re-installs with the eventfds and host memory the VMM hands back. An ECAM
+ * window is a device-manager resource like any other: the VMM re-creates its
+ * object from that resource in the bind callback (docs/SNAPSHOT.md). It does not hold the devices'
+ * own internal state: each device saves that itself, keyed by its instance id.
  *
  * The format (docs/SNAPSHOT.md, byte by byte) is versioned, little-endian, made
  * of length-prefixed sections of fixed-size records and closed by a zlib crc32.
@@ -63,6 +67,8 @@
 #include <vmres/sysalloc.h>
 
 struct vmres_irq_mgr;
+struct vmres_kvmres;
+struct vmres_kvmres_notify;
 struct vmres_pci_func;
 
 #ifdef __cplusplus
@@ -75,7 +81,7 @@ extern "C" {
 /** Format major version this build writes; it reads exactly this major. */
 #define VMRES_SNAPSHOT_VERSION_MAJOR 1
 /** Format minor version this build writes; it reads every minor of its major. */
-#define VMRES_SNAPSHOT_VERSION_MINOR 1
+#define VMRES_SNAPSHOT_VERSION_MINOR 2
 
 /** Where and why restore failed. */
 struct vmres_snapshot_error {
@@ -105,14 +111,30 @@ typedef int (*vmres_snapshot_bind_fn)(void *ctx, const struct vmres_devmgr_info 
 				      const struct vmres_resource *res, const bool *mapped,
 				      struct vmres_device *dev);
 
-/** Version of struct vmres_snapshot_options understood by this build. */
-#define VMRES_SNAPSHOT_OPTIONS_VERSION 1
+/**
+ * A memory-backed address resource as a snapshot describes it (kvmres.h):
+ * what the VMM needs to find the host memory again.
+ */
+struct vmres_snapshot_mem {
+	uint32_t instance;	/**< the device */
+	unsigned int res_index; /**< its MMIO address resource */
+	uint64_t size;		/**< the resource's size: bytes of host memory needed */
+	bool readonly;		/**< guest writes exit */
+	uint32_t slot;		/**< the memory slot number it had, and gets back */
+};
+
+/**
+ * Version of struct vmres_snapshot_options understood by this build: 2 added
+ * the kvmres members (a version-1 struct is read no further than @c irq).
+ */
+#define VMRES_SNAPSHOT_OPTIONS_VERSION 2
 
 /**
  * What a snapshot holds besides the sysalloc and the device manager: the
- * guest-programmed state of PCI functions and of an interrupt manager.
- * Initialise with VMRES_SNAPSHOT_OPTIONS_INIT. Save reads @c pci_funcs and
- * @c irq; restore reads @c pci_func, @c pci_ctx and @c irq.
+ * guest-programmed state of PCI functions and of an interrupt manager, and
+ * kvmres's record. Initialise with VMRES_SNAPSHOT_OPTIONS_INIT. Save reads
+ * @c pci_funcs, @c irq and @c kvmres; restore reads @c pci_func, @c pci_ctx,
+ * @c irq and the kvmres callbacks.
  */
 struct vmres_snapshot_options {
 	unsigned int version; /**< VMRES_SNAPSHOT_OPTIONS_VERSION */
@@ -142,6 +164,40 @@ struct vmres_snapshot_options {
 	 * to ignore the saved state.
 	 */
 	struct vmres_irq_mgr *irq;
+	/* Version 2: */
+	/**
+	 * Save: the object whose notify regions and memory-backed resources to
+	 * save by description (no file descriptor, no host pointer), or NULL. It
+	 * must serve the manager being saved.
+	 */
+	struct vmres_kvmres *kvmres;
+	/**
+	 * Restore: create the VMM's kvmres object (vmres_kvmres_new(), with its
+	 * backend and slot options) on the restored manager @p m, or NULL to
+	 * ignore the saved descriptions. Called once, after the manager holds
+	 * its table and before the interrupt and PCI state are loaded; the
+	 * object is restore's until restore returns: on success it is stored in
+	 * @c *kvmres_out, on failure restore frees it (vmres_kvmres_free(), which
+	 * removes whatever it had installed). Return 0 or a VMRES_E* code.
+	 */
+	int (*kvmres_new)(void *ctx, struct vmres_devmgr *m, struct vmres_kvmres **out);
+	/**
+	 * Restore: the eventfd of a saved notify region; @p n is its description
+	 * (fd -1). Return the descriptor (>= 0; not owned by vmres: the VMM
+	 * closes it if restore fails) or a negative VMRES_E* code. Required
+	 * with @c kvmres_new if the snapshot has notify regions.
+	 */
+	int (*notify_fd)(void *ctx, const struct vmres_kvmres_notify *n);
+	/**
+	 * Restore: the host memory of a saved memory-backed resource, at least
+	 * @c mem->size bytes (not owned). Return 0 and set @p *host, or a
+	 * negative VMRES_E* code. Required with @c kvmres_new if the snapshot
+	 * has memory-backed resources.
+	 */
+	int (*mem_host)(void *ctx, const struct vmres_snapshot_mem *mem, void **host);
+	void *kvmres_ctx; /**< first argument of the three callbacks above */
+	/** Restore: receives the object @c kvmres_new made (on success only). */
+	struct vmres_kvmres **kvmres_out;
 };
 
 /** Initialiser for struct vmres_snapshot_options: nothing but the sysalloc and manager. */
@@ -183,8 +239,10 @@ int vmres_snapshot_save(const struct vmres_sysalloc *sa, struct vmres_devmgr *m,
  * @param buf receives the malloc'd snapshot; free it with free().
  * @param len receives its length in bytes.
  * @return 0, or (@p buf and @p len untouched) the codes of vmres_snapshot_save(), and:
- *   VMRES_EINVAL  a wrong @c opts->version, NULL @c pci_funcs with a count, a
- *                 NULL function, one not bound to @p m, two bound to one device;
+ *   VMRES_EINVAL  a wrong @c opts->version (1 and 2 are read), NULL
+ *                 @c pci_funcs with a count, a NULL function, one not bound
+ *                 to @p m, two bound to one device, a @c kvmres serving
+ *                 another manager;
  *   VMRES_ECORRUPT a function's state disagrees with its device's entry in
  *                 @p m (a range or message moved behind the function's back,
  *                 e.g. by vmres_devmgr_update()): restore would refuse it;
@@ -261,8 +319,12 @@ int vmres_snapshot_restore(const void *buf, size_t len, vmres_snapshot_bind_fn b
  * Then the manager takes its table, the interrupt manager its sources' state
  * (the one step that may still fail: VMRES_ENOMEM or the backend's error, with
  * nothing changed in it), and each function its state and its binding to the
- * new manager. A snapshot without those sections (format 1.0, or saved
- * without them) leaves the functions and the interrupt manager as they are.
+ * new manager. With @c kvmres_new and saved kvmres records, the VMM's kvmres
+ * object is made and every region and memory re-attached right after the
+ * manager takes its table, before the interrupt state (docs/SNAPSHOT.md says
+ * who re-attaches what). A snapshot without those sections (format 1.0, or
+ * saved without them) leaves the functions, the interrupt manager and the
+ * kvmres callbacks alone.
  * @param buf the snapshot.
  * @param len its length.
  * @param bind as vmres_snapshot_restore().
@@ -273,12 +335,20 @@ int vmres_snapshot_restore(const void *buf, size_t len, vmres_snapshot_bind_fn b
  * @param err as vmres_snapshot_restore().
  * @return 0, or (nothing returned, no function and no interrupt source
  *   changed) the codes of vmres_snapshot_restore(), and:
- *   VMRES_EINVAL   a wrong @c opts->version; @c pci_func returned one function
- *                  for two devices (offset of the second record);
+ *   VMRES_EINVAL   a wrong @c opts->version, @c kvmres_new without
+ *                  @c kvmres_out; @c pci_func returned one function for two
+ *                  devices (offset of the second record); a kvmres callback
+ *                  missing, returning no memory, or returning a code that is
+ *                  not a VMRES_E* one (offset of the record);
  *   VMRES_ENOENT   @c pci_func returned NULL (offset of the function's record);
  *   VMRES_ESTATE, VMRES_EKIND: a function that cannot take its state
  *                  (vmres_pci_func_load_state(); offset of the state);
- *   the codes of vmres_irq_mgr_load_state() (offset of the IRQ section).
+ *   the codes of vmres_irq_mgr_load_state() (offset of the IRQ section);
+ *   the codes of @c kvmres_new (offset of the KVMRES section's header), of
+ *                  @c notify_fd and @c mem_host, of vmres_kvmres_notify_add()
+ *                  and vmres_kvmres_mem_attach() (VMRES_EEXIST for a slot
+ *                  number in use) (offset of the record); the kvmres object
+ *                  is then freed, removing what it had installed.
  * Context: as vmres_snapshot_restore(); no function or interrupt source named
  *   by @p opts may be in use meanwhile.
  */
