@@ -82,8 +82,11 @@ check: check-deps
 # fuzz/fuzz_<name>.flags, if present, holds extra libFuzzer flags for that target.
 FUZZ_SECONDS ?= 60
 
+# clang's sanitizer and libFuzzer runtimes are a separate package
+# (libclang-rt-<major>-dev); without it meson only says "can not compile programs".
 build-fuzz/build.ninja:
 	@tools/deps.sh clang
+	@tools/deps.sh libclang-rt-$$(clang -dumpversion | cut -d. -f1)-dev
 	CC=clang $(SETUP) build-fuzz -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true \
 		-Dc_args=-fsanitize=fuzzer-no-link
 
