@@ -2,7 +2,7 @@
 # The install as a Debian user meets it: files under <prefix>/lib/<multiarch>
 # (where Debian's pkg-config and loader look), a consumer program built with
 # plain `pkg-config --cflags --libs vmres` and run with no PKG_CONFIG_PATH or
-# LD_LIBRARY_PATH, a versioned SONAME, and exactly the declared functions
+# LD_LIBRARY_PATH (README.md's example, extracted), a versioned SONAME, and exactly the declared functions
 # exported, each in a version node of src/libvmres.map.
 #
 #   run.sh SOURCE_ROOT BUILD_ROOT   (meson test, make check) installs the build
@@ -72,8 +72,13 @@ if ! diff -u "$tmp/declared" "$tmp/exported" >"$tmp/diff"; then
 	exit 1
 fi
 
-# The consumer, built and run as a user would: plain pkg-config, plain loader.
-cp "$src/tests/install/consumer.c" "$tmp/consumer.c"
+# Built and run as a user would: plain pkg-config, plain loader.
+# The consumer is README.md's example: the fenced block after the
+# "vmres-example" marker, so that the README cannot drift from what compiles.
+awk '/<!-- vmres-example/ {m = 1; next} m && /^```c$/ {in_c = 1; next}
+	in_c && /^```$/ {exit} in_c {print}' "$src/README.md" >"$tmp/consumer.c"
+grep -q '^int main' "$tmp/consumer.c" ||
+	{ echo "install: no example after <!-- vmres-example --> in README.md"; exit 1; }
 cat >"$tmp/consume.sh" <<'EOF'
 set -eu
 cd "$1"
@@ -88,7 +93,11 @@ else
 	# The image at /usr/local, and a loader cache that lists it, for this
 	# namespace only (unshare makes its mounts private).
 	if ! unshare -m true 2>/dev/null; then
-		echo "install: layout and symbols checked; consumer skipped: no mount namespace (unshare -m refused)"
+		cc -std=c11 -Wall -Wextra -Werror -o "$tmp/consumer" "$tmp/consumer.c" \
+			-I"$root$prefix/include" -L"$libdir" -lvmres
+		LD_LIBRARY_PATH="$libdir" "$tmp/consumer" >/dev/null
+		echo "install: layout, symbols and the README example checked; plain" \
+			"pkg-config skipped: no mount namespace (unshare -m refused)"
 		exit 77
 	fi
 	mkdir "$tmp/ldcache"
