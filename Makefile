@@ -5,13 +5,29 @@
 #   make demo-seabios  the demo VMM with SeaBIOS as its guest (installs seabios)
 #   make check   build and run every test: plain, ASan+UBSan, TSan (concurrent suite)
 #   make bench   build optimised and run the benchmark program
+#   make install / make uninstall   PREFIX (/usr/local) with Debian's multiarch
+#                libdir, then ldconfig; DESTDIR stages instead (no ldconfig)
+#   make install-check  install for real, build and run a consumer with plain
+#                pkg-config, uninstall (root)
+#   make deb     libvmres0 and libvmres-dev .debs in build-deb/ (dpkg-buildpackage)
+#   make deb-check  install those packages, the same consumer check, remove them
 
 # python3 runs meson and embeds the demo guest; binutils' objcopy flattens it.
 BUILD_PKGS := gcc binutils python3 meson ninja-build pkg-config libcmocka-dev \
 	liburcu-dev libjansson-dev zlib1g-dev libunicorn-dev
 CHECK_PKGS := $(BUILD_PKGS) seabios doxygen
 
-.PHONY: all deps check-deps demo demo-seabios check test asan tsan bench docs coverage fuzz clean
+.PHONY: all deps check-deps demo demo-seabios check test asan tsan bench docs coverage fuzz clean \
+	install uninstall install-check deb deb-check
+
+# Debian's pkg-config and loader search <prefix>/lib/<multiarch> (x86_64-linux-gnu),
+# not the lib64 that meson falls back to without dpkg-dev: every build directory
+# is configured with it, so that the install test checks the layout make install
+# gives. Expanded when a recipe runs, after deps has installed gcc.
+PREFIX ?= /usr/local
+MULTIARCH = $(shell gcc -print-multiarch 2>/dev/null)
+LIBDIR = lib$(if $(MULTIARCH),/$(MULTIARCH))
+SETUP = meson setup --libdir=$(LIBDIR)
 
 all: deps build/build.ninja
 	ninja -C build
@@ -23,16 +39,16 @@ check-deps:
 	@tools/deps.sh $(CHECK_PKGS)
 
 build/build.ninja:
-	meson setup build
+	$(SETUP) build
 
 build-asan/build.ninja:
-	meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
+	$(SETUP) build-asan -Db_sanitize=address,undefined -Db_lundef=false
 
 build-tsan/build.ninja:
-	meson setup build-tsan -Db_sanitize=thread -Db_lundef=false
+	$(SETUP) build-tsan -Db_sanitize=thread -Db_lundef=false
 
 build-release/build.ninja:
-	meson setup build-release --buildtype=release -Dtests=false
+	$(SETUP) build-release --buildtype=release -Dtests=false --prefix=$(PREFIX)
 
 demo: deps build/build.ninja
 	ninja -C build
@@ -66,9 +82,12 @@ check: check-deps
 # fuzz/fuzz_<name>.flags, if present, holds extra libFuzzer flags for that target.
 FUZZ_SECONDS ?= 60
 
+# clang's sanitizer and libFuzzer runtimes are a separate package
+# (libclang-rt-<major>-dev); without it meson only says "can not compile programs".
 build-fuzz/build.ninja:
 	@tools/deps.sh clang
-	CC=clang meson setup build-fuzz -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true \
+	@tools/deps.sh libclang-rt-$$(clang -dumpversion | cut -d. -f1)-dev
+	CC=clang $(SETUP) build-fuzz -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true \
 		-Dc_args=-fsanitize=fuzzer-no-link
 
 fuzz: check-deps build-fuzz/build.ninja
@@ -86,13 +105,48 @@ bench: deps build-release/build.ninja
 	./build-release/bench/vmres-bench
 	./build-release/examples/vmres-demo --bench guest-pio
 
+# The optimised library (the one make bench measures), installed.
+install: deps build-release/build.ninja
+	meson configure build-release -Dprefix=$(PREFIX) -Dlibdir=$(LIBDIR)
+	ninja -C build-release
+	meson install -C build-release --no-rebuild $(if $(DESTDIR),--destdir "$(DESTDIR)")
+	@if [ -z "$(DESTDIR)" ]; then ldconfig; echo "install: $(PREFIX)/$(LIBDIR), ldconfig run"; fi
+
+# Removes exactly what the last make install wrote (meson's install log).
+uninstall:
+	@[ -f build-release/meson-logs/install-log.txt ] || \
+		{ echo "uninstall: no install log in build-release: nothing installed from here"; exit 1; }
+	ninja -C build-release uninstall
+	@if [ -z "$(DESTDIR)" ]; then ldconfig; fi
+
+install-check: install
+	@rc=0; tests/install/run.sh --installed . $(PREFIX) || rc=$$?; \
+		$(MAKE) --no-print-directory uninstall; exit $$rc
+
+# From a copy of the tracked and new files, so that dpkg-buildpackage writes its
+# .debs, .changes and debian/ scratch files under build-deb/, not beside the tree.
+DEB_PKGS := build-essential dpkg-dev debhelper meson ninja-build pkg-config python3 \
+	liburcu-dev libjansson-dev zlib1g-dev
+
+deb:
+	@tools/deps.sh $(DEB_PKGS)
+	rm -rf build-deb && mkdir -p build-deb/vmres
+	git ls-files -co --exclude-standard | tar -cf - -T - | tar -xf - -C build-deb/vmres
+	cd build-deb/vmres && dpkg-buildpackage -us -uc -b
+	@ls build-deb/*.deb
+
+deb-check: deb
+	apt-get install -y -qq ./build-deb/libvmres0_*.deb ./build-deb/libvmres-dev_*.deb
+	@rc=0; tests/install/run.sh --installed . /usr || rc=$$?; \
+		apt-get remove -y -qq libvmres-dev libvmres0; exit $$rc
+
 docs: deps
 	@tools/deps.sh doxygen
 	doxygen docs/Doxyfile
 	@echo "docs: build-docs/html/index.html"
 
 build-cov/build.ninja:
-	meson setup build-cov -Db_coverage=true --buildtype=debug
+	$(SETUP) build-cov -Db_coverage=true --buildtype=debug
 
 coverage: deps build-cov/build.ninja
 	@tools/deps.sh gcovr
@@ -104,4 +158,4 @@ coverage: deps build-cov/build.ninja
 	@tail -n 3 build-cov/coverage.txt
 
 clean:
-	rm -rf build build-asan build-tsan build-release build-cov build-docs build-fuzz
+	rm -rf build build-asan build-tsan build-release build-cov build-docs build-fuzz build-deb

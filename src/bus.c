@@ -6,6 +6,7 @@
  * old snapshot, a removed device) is handed to call_rcu.
  */
 #include "bus_int.h"
+#include "common_int.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -103,10 +104,16 @@ static void write_drop_ctx(void *opaque, void *caller, unsigned int range, uint6
 
 int vmres__device_check(const struct vmres_device *dev)
 {
-	if (!dev || (dev->version != 1 && dev->version != VMRES_DEVICE_VERSION))
-		return VMRES_EINVAL;
+	if (!dev)
+		return vmres__fail(VMRES_EINVAL, "the device is NULL");
+	if (dev->version != 1 && dev->version != VMRES_DEVICE_VERSION)
+		return vmres__fail(VMRES_EINVAL,
+				   "struct vmres_device has version %u, not 1 or %u: initialise "
+				   "it with VMRES_DEVICE_INIT",
+				   (unsigned int)dev->version, (unsigned int)VMRES_DEVICE_VERSION);
 	if (dev->version >= 2 && (dev->read_ctx || dev->write_ctx) && (dev->read || dev->write))
-		return VMRES_EINVAL;
+		return vmres__fail(VMRES_EINVAL, "the device sets both read/write and "
+						 "read_ctx/write_ctx: set one pair");
 	return 0;
 }
 
@@ -476,18 +483,46 @@ struct bus_retire {
 	void *opaque;
 };
 
-int vmres_bus_thread_register(void)
+/* A thread registered by vmres has a non-NULL value under this key, so that
+ * its exit runs unregister_at_exit() (before its thread-local storage, and so
+ * liburcu's reader record, goes away). */
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+static int exit_key_rc;
+
+static void unregister_at_exit(void *unused)
 {
+	(void)unused;
 	if (vmres__rcu_registered())
-		return VMRES_ESTATE;
+		urcu_memb_unregister_thread();
+}
+
+static void exit_key_create(void)
+{
+	exit_key_rc = pthread_key_create(&exit_key, unregister_at_exit);
+}
+
+int vmres__rcu_register_thread(void)
+{
+	pthread_once(&exit_key_once, exit_key_create);
+	if (exit_key_rc || pthread_setspecific(exit_key, &exit_key))
+		return vmres__fail(VMRES_ENOMEM, "no room to register the thread with liburcu "
+						 "(pthread_key_create/pthread_setspecific failed)");
 	urcu_memb_register_thread();
 	return 0;
+}
+
+int vmres_bus_thread_register(void)
+{
+	return vmres__rcu_reader();
 }
 
 int vmres_bus_thread_unregister(void)
 {
 	if (!vmres__rcu_registered())
-		return VMRES_ESTATE;
+		return vmres__fail(VMRES_ESTATE,
+				   "the thread is not registered: nothing to undo "
+				   "(threads register themselves on their first lookup)");
 	urcu_memb_unregister_thread();
 	return 0;
 }
@@ -726,11 +761,13 @@ int vmres_bus_resolve(struct vmres_bus *bus, uint64_t addr, struct vmres_bus_hit
 {
 	const struct vmres__bus_snap *s;
 	size_t idx;
+	int rc;
 
 	if (!bus || !out)
 		return VMRES_EINVAL;
-	if (!vmres__rcu_registered())
-		return VMRES_ESTATE;
+	rc = vmres__rcu_reader();
+	if (rc)
+		return rc;
 	vmres__read_lock();
 	s = vmres__rcu_load(bus->snap);
 	/* vmres__bus_lookup()'s steps spelled out, so that the tree is a tail call:
@@ -750,13 +787,15 @@ bus_read(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t *valu
 {
 	const struct vmres__bus_entry *e;
 	uint64_t off, v;
+	int rc;
 
 	if (!bus || !value)
 		return VMRES_EINVAL;
 	if (!vmres__valid_size(size))
 		return VMRES_EACCESS;
-	if (!vmres__rcu_registered())
-		return VMRES_ESTATE;
+	rc = vmres__rcu_reader();
+	if (rc)
+		return rc;
 	vmres__read_lock();
 	e = vmres__bus_lookup(vmres__rcu_load(bus->snap), addr);
 	if (vmres__bus_inside(e, addr, size, &off)) {
@@ -775,13 +814,15 @@ bus_write(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t valu
 {
 	const struct vmres__bus_entry *e;
 	uint64_t off;
+	int rc;
 
 	if (!bus)
 		return VMRES_EINVAL;
 	if (!vmres__valid_size(size))
 		return VMRES_EACCESS;
-	if (!vmres__rcu_registered())
-		return VMRES_ESTATE;
+	rc = vmres__rcu_reader();
+	if (rc)
+		return rc;
 	vmres__read_lock();
 	e = vmres__bus_lookup(vmres__rcu_load(bus->snap), addr);
 	if (vmres__bus_inside(e, addr, size, &off))

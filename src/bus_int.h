@@ -90,6 +90,21 @@ static inline bool vmres__rcu_registered(void)
 	return URCU_TLS(urcu_memb_reader).registered;
 }
 
+/* Register the calling thread with liburcu for good and arrange that its exit
+ * unregisters it (a pthread key destructor): 0, or VMRES_ENOMEM (nothing
+ * changed). Out of line and cold: each thread runs it once. */
+int vmres__rcu_register_thread(void);
+
+/* A lookup's entry check: a thread's first lookup or dispatch registers it, so
+ * that no VMM has to. Registered threads pay what they paid before for the
+ * check itself: one thread-local load and a branch predicted taken. */
+static inline int vmres__rcu_reader(void)
+{
+	if (__builtin_expect(vmres__rcu_registered(), 1))
+		return 0;
+	return vmres__rcu_register_thread();
+}
+
 /* Writers and teardown may run on threads the VMM never registered (liburcu's
  * call_rcu and rcu_barrier use a read-side section internally): register such a
  * thread for the duration of the call. Returns true if it did. */

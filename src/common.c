@@ -2,8 +2,10 @@
 /* Error strings, version and name checks: what every other module uses. */
 #include "common_int.h"
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,32 +20,44 @@ struct error_text {
 /* Indexed by -err, so adding a code means adding one line here. */
 static const struct error_text error_texts[] = {
 	[0] = {"VMRES_OK", "success"},
-	[-VMRES_EINVAL] = {"VMRES_EINVAL", "invalid argument"},
+	[-VMRES_EINVAL] = {"VMRES_EINVAL",
+			   "invalid argument: a NULL pointer, a struct not set up with its _INIT "
+			   "macro, or a name that is too long or not text (vmres_error_detail() "
+			   "says which)"},
 	[-VMRES_ENOMEM] = {"VMRES_ENOMEM", "out of memory"},
-	[-VMRES_ESIZE] = {"VMRES_ESIZE", "size or count is zero"},
-	[-VMRES_EOVERFLOW] = {"VMRES_EOVERFLOW", "range overflows the address space"},
-	[-VMRES_EALIGN] = {"VMRES_EALIGN", "alignment or count is not a power of two"},
-	[-VMRES_EMISALIGNED] = {"VMRES_EMISALIGNED", "address is not aligned"},
-	[-VMRES_ERANGE] = {"VMRES_ERANGE", "outside the managed space"},
-	[-VMRES_ENOSPC] = {"VMRES_ENOSPC", "no free room for the request"},
+	[-VMRES_ESIZE] = {"VMRES_ESIZE", "size or count is zero: ask for at least one"},
+	[-VMRES_EOVERFLOW] = {"VMRES_EOVERFLOW",
+			      "range overflows the address space: lower the base or the size"},
+	[-VMRES_EALIGN] = {"VMRES_EALIGN", "alignment or count is not a power of two: round it up"},
+	[-VMRES_EMISALIGNED] = {"VMRES_EMISALIGNED", "address is not a multiple of the alignment"},
+	[-VMRES_ERANGE] = {"VMRES_ERANGE", "outside the managed space or the pool's window"},
+	[-VMRES_ENOSPC] = {"VMRES_ENOSPC",
+			   "no free room for the request: free something or use a larger pool"},
 	[-VMRES_EOVERLAP] = {"VMRES_EOVERLAP", "overlaps an existing allocation"},
 	[-VMRES_ENOENT] = {"VMRES_ENOENT", "not allocated or not registered"},
-	[-VMRES_EPOOL] = {"VMRES_EPOOL", "no such pool"},
+	[-VMRES_EPOOL] = {"VMRES_EPOOL", "no pool of that name: see the dump for the pools"},
 	[-VMRES_EKIND] = {"VMRES_EKIND", "pool does not hold that kind of resource"},
 	[-VMRES_EOWNER] = {"VMRES_EOWNER", "resource belongs to another owner"},
 	[-VMRES_EEXIST] = {"VMRES_EEXIST", "already exists"},
-	[-VMRES_EDEVICE] = {"VMRES_EDEVICE", "no such device"},
-	[-VMRES_EPARENT] = {"VMRES_EPARENT", "bad parent device"},
-	[-VMRES_ESTATE] = {"VMRES_ESTATE", "not allowed in the current state"},
-	[-VMRES_ESYS] = {"VMRES_ESYS", "system call failed"},
+	[-VMRES_EDEVICE] = {"VMRES_EDEVICE", "no device with that instance id"},
+	[-VMRES_EPARENT] =
+		{"VMRES_EPARENT",
+		 "unknown parent, or a parent that still has children: remove them first"},
+	[-VMRES_ESTATE] = {"VMRES_ESTATE",
+			   "not allowed in the object's current state (vmres_error_detail() may "
+			   "say why)"},
+	[-VMRES_ESYS] = {"VMRES_ESYS", "system call failed: errno says why"},
 	[-VMRES_ETRUNC] = {"VMRES_ETRUNC", "input is truncated"},
-	[-VMRES_EMAGIC] = {"VMRES_EMAGIC", "bad magic"},
-	[-VMRES_EVERSION] = {"VMRES_EVERSION", "unsupported format version"},
-	[-VMRES_ECHECKSUM] = {"VMRES_ECHECKSUM", "checksum mismatch"},
+	[-VMRES_EMAGIC] = {"VMRES_EMAGIC", "bad magic: not a vmres snapshot"},
+	[-VMRES_EVERSION] = {"VMRES_EVERSION",
+			     "unsupported format version: written by a newer vmres"},
+	[-VMRES_ECHECKSUM] = {"VMRES_ECHECKSUM", "checksum mismatch: the input was damaged"},
 	[-VMRES_ECORRUPT] = {"VMRES_ECORRUPT", "inconsistent input"},
-	[-VMRES_ENOTSUP] = {"VMRES_ENOTSUP", "operation not supported"},
-	[-VMRES_EFULL] = {"VMRES_EFULL", "table is full"},
-	[-VMRES_EACCESS] = {"VMRES_EACCESS", "unsupported access size"},
+	[-VMRES_ENOTSUP] = {"VMRES_ENOTSUP", "operation not supported by this object"},
+	[-VMRES_EFULL] = {"VMRES_EFULL",
+			  "a table or the caller's output array is full (vmres_error_detail() "
+			  "gives the size needed)"},
+	[-VMRES_EACCESS] = {"VMRES_EACCESS", "unsupported access size: use 1, 2, 4 or 8 bytes"},
 };
 
 static const struct error_text *lookup(int err)
@@ -58,6 +72,44 @@ const char *vmres_strerror(int err)
 	const struct error_text *e = lookup(err);
 
 	return e ? e->text : "unknown error";
+}
+
+/* The calling thread's last recorded detail (vmres__fail()). */
+static __thread struct {
+	int err;
+	char text[224];
+} detail;
+
+int vmres__fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail.text, sizeof(detail.text), fmt, ap);
+	va_end(ap);
+	detail.err = err;
+	return err;
+}
+
+const char *vmres_error_detail(int err)
+{
+	return err < 0 && detail.err == err ? detail.text : vmres_strerror(err);
+}
+
+int vmres__name_check(const char *what, const char *s, size_t max)
+{
+	if (!s)
+		return vmres__fail(VMRES_EINVAL, "%s is NULL", what);
+	if (vmres__name_valid(s, max))
+		return 0;
+	if (strnlen(s, max) == max)
+		return vmres__fail(
+			VMRES_EINVAL,
+			"%s too long: \"%.*s...\" has %zu bytes or more, the maximum is %zu; "
+			"shorten it",
+			what, (int)(max < 16 ? max : 16), s, max, max - 1);
+	return vmres__fail(VMRES_EINVAL,
+			   "%s is not text: use valid UTF-8 without control characters", what);
 }
 
 const char *vmres_errname(int err)

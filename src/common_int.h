@@ -22,6 +22,19 @@
  */
 bool vmres__name_valid(const char *s, size_t max);
 
+/*
+ * Record, for vmres_error_detail(), what went wrong and what to do (printf
+ * style, cut at about 220 bytes), and return @p err: `return vmres__fail(...)`
+ * on a failure path. Per thread; never on the dispatch fast path.
+ */
+int vmres__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3), cold));
+
+/*
+ * 0 when @p s is a valid name of at most @p max - 1 bytes (vmres__name_valid()),
+ * else VMRES_EINVAL with a detail naming @p what ("device name") and the limit.
+ */
+int vmres__name_check(const char *what, const char *s, size_t max);
+
 struct json_t;
 
 /*

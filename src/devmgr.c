@@ -369,8 +369,8 @@ static int check_device(const struct vmres_device *dev)
 {
 	if (vmres__device_check(dev))
 		return VMRES_EINVAL;
-	if (dev->name && !vmres__name_valid(dev->name, VMRES_DEVICE_NAME_MAX))
-		return VMRES_EINVAL;
+	if (dev->name)
+		return vmres__name_check("device name", dev->name, VMRES_DEVICE_NAME_MAX);
 	return 0;
 }
 
@@ -421,9 +421,17 @@ static int check_register(const struct vmres_devmgr *m, const struct vmres_devic
 	uint64_t n;
 	int rc;
 
-	if (!m || !instance || check_device(dev) ||
-	    o->version != VMRES_DEVMGR_REGISTER_OPTS_VERSION)
+	if (!m || !instance)
 		return VMRES_EINVAL;
+	rc = check_device(dev);
+	if (rc)
+		return rc;
+	if (o->version != VMRES_DEVMGR_REGISTER_OPTS_VERSION)
+		return vmres__fail(VMRES_EINVAL,
+				   "struct vmres_devmgr_register_opts has version %u, not %u: "
+				   "initialise it with VMRES_DEVMGR_REGISTER_OPTS_INIT",
+				   (unsigned int)o->version,
+				   (unsigned int)VMRES_DEVMGR_REGISTER_OPTS_VERSION);
 	if ((!o->reqs && o->n_reqs) || (!o->mapped && o->n_mapped) || (!out && out_cap))
 		return VMRES_EINVAL;
 	rc = check_resources(o->res, o->n_res);
@@ -433,7 +441,11 @@ static int check_register(const struct vmres_devmgr *m, const struct vmres_devic
 	if (n > VMRES_DEVMGR_MAX_RES - o->n_res || o->n_mapped > o->n_res + n)
 		return VMRES_EINVAL;
 	if (out && out_cap < o->n_res + n)
-		return VMRES_EFULL;
+		return vmres__fail(VMRES_EFULL,
+				   "output array too small: out_cap is %zu, the device has %llu "
+				   "resources; pass an array of at least %llu",
+				   out_cap, (unsigned long long)(o->n_res + n),
+				   (unsigned long long)(o->n_res + n));
 	*total = o->n_res + (size_t)n;
 	return 0;
 }
@@ -910,8 +922,14 @@ int vmres_devmgr_set_listener(struct vmres_devmgr *m, uint32_t instance, unsigne
 {
 	int rc;
 
-	if (!m || (l && l->version != VMRES_DEVMGR_LISTENER_VERSION))
+	if (!m)
 		return VMRES_EINVAL;
+	if (l && l->version != VMRES_DEVMGR_LISTENER_VERSION)
+		return vmres__fail(VMRES_EINVAL,
+				   "struct vmres_devmgr_listener has version %u, not %u: set "
+				   "version = VMRES_DEVMGR_LISTENER_VERSION",
+				   (unsigned int)l->version,
+				   (unsigned int)VMRES_DEVMGR_LISTENER_VERSION);
 	pthread_mutex_lock(&m->lock);
 	rc = vmres__devmgr_set_listener_locked(m, instance, res_index, l, ctx);
 	pthread_mutex_unlock(&m->lock);
@@ -1193,6 +1211,12 @@ int vmres_devmgr_alloc(struct vmres_devmgr *m, const struct vmres_request *reqs,
 		return rc;
 	rc = vmres_sysalloc_alloc(m->sa, reqs, n_reqs, owner, out, out_cap, n_out, err);
 	pthread_mutex_unlock(&m->lock);
+	if (rc == VMRES_EFULL && reqs && out_cap < requested_resources(reqs, n_reqs))
+		vmres__fail(rc,
+			    "output array too small: out_cap is %zu, the requests yield %llu "
+			    "resources; pass an array of at least %llu",
+			    out_cap, (unsigned long long)requested_resources(reqs, n_reqs),
+			    (unsigned long long)requested_resources(reqs, n_reqs));
 	return rc;
 }
 
@@ -1472,12 +1496,15 @@ static inline __attribute__((always_inline)) int mmio(struct vmres_devmgr *m, ui
 						      uint32_t len, bool is_write, uint8_t *data,
 						      void *caller)
 {
+	int rc;
+
 	if (__builtin_expect(!m || !data, 0))
 		return VMRES_EINVAL;
 	if (__builtin_expect(len - 1 >= 8, 0))
 		return VMRES_EACCESS;
-	if (__builtin_expect(!vmres__rcu_registered(), 0))
-		return VMRES_ESTATE;
+	rc = vmres__rcu_reader();
+	if (rc)
+		return rc;
 	vmres__read_lock();
 	if (__builtin_expect(vmres__valid_size(len), 1))
 		access_one(m, vmres__rcu_load(m->state), MMIO, phys_addr, len, is_write, data,
@@ -1516,12 +1543,15 @@ static inline __attribute__((always_inline)) int pio(struct vmres_devmgr *m, uin
 						     bool is_write, uint8_t size, uint32_t count,
 						     uint8_t *data, void *caller)
 {
+	int rc;
+
 	if (__builtin_expect(!m || !data, 0))
 		return VMRES_EINVAL;
 	if (__builtin_expect(!vmres__valid_size(size) || count == 0, 0))
 		return VMRES_EACCESS;
-	if (__builtin_expect(!vmres__rcu_registered(), 0))
-		return VMRES_ESTATE;
+	rc = vmres__rcu_reader();
+	if (rc)
+		return rc;
 	vmres__read_lock();
 	if (__builtin_expect(count == 1, 1))
 		access_one(m, vmres__rcu_load(m->state), PIO, port, size, is_write, data, caller);

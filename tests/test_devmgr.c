@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit and differential tests of the device manager (include/vmres/devmgr.h). */
 #include <inttypes.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1220,7 +1221,7 @@ static void test_mmio_split_pieces_past_the_end_miss_instead_of_wrapping(void **
 	vmres_devmgr_free(m);
 }
 
-static void test_dispatch_on_unregistered_thread_is_estate(void **state)
+static void test_dispatch_on_unregistered_thread_registers_it(void **state)
 {
 	struct vmres_devmgr *m;
 	uint8_t data[8] = {0};
@@ -1229,12 +1230,120 @@ static void test_dispatch_on_unregistered_thread_is_estate(void **state)
 	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
 	assert_int_equal(vmres_devmgr_thread_unregister(), 0);
 	assert_int_equal(vmres_devmgr_thread_unregister(), VMRES_ESTATE);
-	assert_int_equal(vmres_devmgr_mmio(m, 0, 4, false, data), VMRES_ESTATE);
-	assert_int_equal(vmres_devmgr_pio(m, 0, false, 4, 1, data), VMRES_ESTATE);
-	assert_int_equal(data[0], 0);
+	assert_int_equal(vmres_devmgr_mmio(m, 0, 4, false, data), 0);
+	assert_int_equal(data[0], 0xff);
+	assert_int_equal(vmres_devmgr_thread_unregister(), 0);
+	assert_int_equal(vmres_devmgr_pio(m, 0, false, 4, 1, data), 0);
 	assert_int_equal(vmres_devmgr_thread_register(), 0);
-	assert_int_equal(vmres_devmgr_thread_register(), VMRES_ESTATE);
+	assert_int_equal(vmres_devmgr_thread_register(), 0);
 	vmres_devmgr_free(m);
+}
+
+struct vcpu_arg {
+	struct vmres_devmgr *m;
+	uint16_t port;
+	int rc;
+};
+
+/* A vCPU thread as a VMM writes it without any registration call. */
+static void *vcpu_without_registration(void *p)
+{
+	struct vcpu_arg *a = p;
+	uint8_t data[4] = {1, 2, 3, 4};
+
+	a->rc = vmres_devmgr_pio(a->m, a->port, true, 4, 1, data);
+	return NULL;
+}
+
+static void test_vcpu_threads_register_themselves_and_unregister_at_exit(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r = test_addr_res(VMRES_SPACE_PIO, 0x80, 4);
+	struct tdev d;
+	uint32_t id;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d, "dev", m);
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, &r, 1, &id), 0);
+	/* Threads that exit registered would leave liburcu's registry pointing at
+	 * their freed thread-local storage: grace periods (the updates below, and
+	 * the free) would then read it. */
+	for (uint16_t i = 0, base = 0x80; i < 64; i++, base ^= 0x80 ^ 0x90) {
+		struct vcpu_arg a = {m, base, -1};
+		pthread_t t;
+
+		assert_int_equal(pthread_create(&t, NULL, vcpu_without_registration, &a), 0);
+		assert_int_equal(pthread_join(t, NULL), 0);
+		assert_int_equal(a.rc, 0);
+		assert_int_equal(vmres_devmgr_move_range(m, id, 0, base ^ 0x80 ^ 0x90), 0);
+	}
+	assert_int_equal(d.writes, 64);
+	vmres_devmgr_free(m);
+}
+
+static void test_errors_detail_what_to_do(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	struct vmres_devmgr_register_opts o = VMRES_DEVMGR_REGISTER_OPTS_INIT, bad;
+	struct vmres_request q[2] = {
+		test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_FIRST_FIT, 0),
+		msi_rq(2),
+	};
+	struct vmres_resource out[3];
+	struct vmres_device dev = VMRES_DEVICE_INIT, raw;
+	char name[VMRES_DEVICE_NAME_MAX + 4];
+	uint32_t id = 0;
+	size_t n = 0;
+	char *before;
+
+	(void)state;
+	assert_int_equal(vmres_sysalloc_new_x86_64(&sa), 0);
+	assert_int_equal(vmres_devmgr_new(sa, &m), 0);
+	before = state_of(m);
+	dev.name = "nic0";
+	o.reqs = q;
+	o.n_reqs = 2;
+	/* output array too small: the size needed */
+	assert_int_equal(vmres_devmgr_register_ex(m, &dev, &o, &id, out, 2, &n, NULL), VMRES_EFULL);
+	assert_non_null(strstr(vmres_error_detail(VMRES_EFULL), "out_cap is 2"));
+	assert_non_null(strstr(vmres_error_detail(VMRES_EFULL), "at least 3"));
+	assert_int_equal(vmres_devmgr_alloc(m, q, 2, 7, out, 1, &n, NULL), VMRES_EFULL);
+	assert_non_null(strstr(vmres_error_detail(VMRES_EFULL), "at least 3"));
+	/* structs not set up with their _INIT macros */
+	memset(&raw, 0, sizeof(raw));
+	raw.name = "nic0";
+	assert_int_equal(vmres_devmgr_register_ex(m, &raw, &o, &id, out, 3, &n, NULL),
+			 VMRES_EINVAL);
+	assert_non_null(strstr(vmres_error_detail(VMRES_EINVAL), "VMRES_DEVICE_INIT"));
+	memset(&bad, 0, sizeof(bad));
+	assert_int_equal(vmres_devmgr_register_ex(m, &dev, &bad, &id, out, 3, &n, NULL),
+			 VMRES_EINVAL);
+	assert_non_null(
+		strstr(vmres_error_detail(VMRES_EINVAL), "VMRES_DEVMGR_REGISTER_OPTS_INIT"));
+	q[0].u.addr.req.version = 0;
+	assert_int_equal(vmres_devmgr_register_ex(m, &dev, &o, &id, out, 3, &n, NULL),
+			 VMRES_EINVAL);
+	assert_non_null(strstr(vmres_error_detail(VMRES_EINVAL), "VMRES_ADDR_REQ_INIT"));
+	q[0].u.addr.req.version = VMRES_ADDR_REQ_VERSION;
+	/* a name too long: the limit */
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	dev.name = name;
+	assert_int_equal(vmres_devmgr_register_ex(m, &dev, &o, &id, out, 3, &n, NULL),
+			 VMRES_EINVAL);
+	assert_non_null(strstr(vmres_error_detail(VMRES_EINVAL), "device name too long"));
+	assert_non_null(strstr(vmres_error_detail(VMRES_EINVAL), "maximum is 31"));
+	/* a detail answers only for its own code */
+	assert_string_equal(vmres_error_detail(VMRES_ENOSPC), vmres_strerror(VMRES_ENOSPC));
+	/* nothing changed */
+	assert_int_equal(id, 0);
+	assert_int_equal(n, 0);
+	assert_state(m, before);
+	free(before);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
 }
 
 /* ---- the caller's context ---- */
@@ -2569,7 +2678,9 @@ int main(void)
 		cmocka_unit_test(test_pio_in_out_and_rep_string),
 		cmocka_unit_test(test_mmio_sizes_and_split_lengths),
 		cmocka_unit_test(test_mmio_split_pieces_past_the_end_miss_instead_of_wrapping),
-		cmocka_unit_test(test_dispatch_on_unregistered_thread_is_estate),
+		cmocka_unit_test(test_dispatch_on_unregistered_thread_registers_it),
+		cmocka_unit_test(test_vcpu_threads_register_themselves_and_unregister_at_exit),
+		cmocka_unit_test(test_errors_detail_what_to_do),
 		cmocka_unit_test(test_kvm_exit_helper_reads_kvm_run),
 		cmocka_unit_test(test_ctx_entry_points_hand_the_caller_to_the_device),
 		cmocka_unit_test(test_ctx_device_without_read_reads_ones_and_drops_writes),

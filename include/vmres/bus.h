@@ -35,8 +35,9 @@
  * (a PC's ports: about 10 pages; at most 257).
  *
  * Thread-safety: lookups and dispatch take no lock and never wait; they may run on
- * any number of threads, each registered with vmres_bus_thread_register() (the
- * liburcu "memb" flavour, read side inlined into vmres). Insert and remove are
+ * any number of threads. A thread's first lookup registers it with liburcu (the
+ * "memb" flavour, read side inlined into vmres) and its exit unregisters it, so
+ * no registration call is needed. Insert and remove are
  * serialized by the bus's mutex and never wait for readers, so a device callback
  * may insert or remove ranges. A removed range may still be entered by accesses
  * that started before the removal; the device's release callback runs only after
@@ -80,18 +81,23 @@ struct vmres_bus_stats {
 };
 
 /**
- * vmres_bus_thread_register() - make the calling thread able to look up and
- * dispatch (on any bus or device manager). Call once per vCPU thread before its
- * first access, and vmres_bus_thread_unregister() before the thread exits.
- * Threads that only insert, remove or manage need not register.
- * @return 0; VMRES_ESTATE if the thread is already registered.
+ * vmres_bus_thread_register() - register the calling thread with liburcu for
+ * lookups and dispatch (on any bus or device manager) now rather than at its
+ * first lookup, which does it anyway. Optional: a thread registered either way
+ * is unregistered when it exits (a pthread key destructor), or earlier by
+ * vmres_bus_thread_unregister(). Registering a registered thread does nothing.
+ * @return 0; VMRES_ENOMEM if the thread's exit hook cannot be set up (the
+ *   thread stays unregistered).
  * Context: any thread; not from a device callback.
  */
 int vmres_bus_thread_register(void);
 
 /**
- * vmres_bus_thread_unregister() - undo vmres_bus_thread_register().
- * @return 0; VMRES_ESTATE if the thread is not registered.
+ * vmres_bus_thread_unregister() - unregister the calling thread from liburcu
+ * before it exits (optional: its exit does it). Its next lookup registers it
+ * again.
+ * @return 0; VMRES_ESTATE if the thread is not registered (vmres_error_detail()
+ *   says so).
  * Context: the registered thread, outside any access.
  */
 int vmres_bus_thread_unregister(void);
@@ -158,10 +164,11 @@ int vmres_bus_remove(struct vmres_bus *bus, uint64_t base);
  * @param out receives the range and the offset of @p addr in it, or dev == NULL
  *   (and the other fields meaningless) when no range holds @p addr. out->dev is
  *   only safe to use while the range cannot be removed.
- * @return 0 (hit or miss); VMRES_EINVAL for a NULL argument; VMRES_ESTATE if the
- *   thread is not registered (vmres_bus_thread_register()).
- * Context: registered thread; lock-free, never waits. O(1) through the bucket
- * table, O(log n) in a dense bucket; no branch on the data.
+ * @return 0 (hit or miss); VMRES_EINVAL for a NULL argument; VMRES_ENOMEM if the
+ *   thread is not registered yet and registering it fails
+ *   (vmres_bus_thread_register()).
+ * Context: any thread (its first lookup registers it); lock-free, never waits. O(1) through the
+ * bucket table, O(log n) in a dense bucket; no branch on the data.
  */
 int vmres_bus_resolve(struct vmres_bus *bus, uint64_t addr, struct vmres_bus_hit *out);
 
@@ -173,8 +180,8 @@ int vmres_bus_resolve(struct vmres_bus *bus, uint64_t addr, struct vmres_bus_hit
  * @param size 1, 2, 4 or 8.
  * @param value receives the value (bits above @p size bytes are 0).
  * @return 0 (hit or miss); VMRES_EINVAL for a NULL argument; VMRES_EACCESS for
- *   another size; VMRES_ESTATE if the thread is not registered.
- * Context: registered thread; lock-free, never waits; the device callback runs
+ *   another size; VMRES_ENOMEM as vmres_bus_resolve().
+ * Context: as vmres_bus_resolve(); lock-free, never waits; the device callback runs
  * on this thread.
  */
 int vmres_bus_read(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t *value);
@@ -187,7 +194,7 @@ int vmres_bus_read(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint
  * @param size 1, 2, 4 or 8.
  * @param value the value (bits above @p size bytes are ignored).
  * @return 0 (hit or miss); VMRES_EINVAL for a NULL @p bus; VMRES_EACCESS for
- *   another size; VMRES_ESTATE if the thread is not registered.
+ *   another size; VMRES_ENOMEM as vmres_bus_resolve().
  * Context: as vmres_bus_read().
  */
 int vmres_bus_write(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t value);

@@ -61,12 +61,29 @@ enum vmres_error {
 #define VMRES_ERRNO_MIN VMRES_EACCESS
 
 /**
- * vmres_strerror() - a short English description of an error code.
+ * vmres_strerror() - what an error code means and, where one usually helps,
+ * what to do about it, in one English sentence.
  * @param err 0 or a VMRES_E* code.
  * @return a static string; "unknown error" for a value that is not a code.
  * Context: thread-safe, never fails.
  */
 const char *vmres_strerror(int err);
+
+/**
+ * vmres_error_detail() - what went wrong in the calling thread's last failed
+ * call, with the numbers involved and what to do, e.g. "output array too small:
+ * out_cap is 2, the device has 3 resources; pass an array of at least 3".
+ * Calls record such a detail where a bare code would leave the caller guessing:
+ * an output array that is too small (need N), a struct not initialised with its
+ * _INIT macro, a name that is too long (max N) or not text, a thread that is not
+ * registered.
+ * @param err the code the call returned.
+ * @return a string owned by the calling thread, valid until its next vmres call:
+ *   the detail of the thread's most recent failure that recorded one, if that
+ *   failure returned @p err; else vmres_strerror(@p err).
+ * Context: any thread; reads only the calling thread's record.
+ */
+const char *vmres_error_detail(int err);
 
 /**
  * vmres_errname() - the symbolic name of an error code ("VMRES_ENOSPC").

@@ -28,9 +28,9 @@
  * range that was mapped before and after a change; dispatch never blocks and
  * never takes a lock that a writer holds; writers never wait for readers.
  *
- * What a vCPU thread must do: call vmres_devmgr_thread_register() once before its
- * first dispatch and vmres_devmgr_thread_unregister() before it exits (a thread
- * that is not registered gets VMRES_ESTATE from dispatch). Nothing else: with the
+ * What a vCPU thread must do: nothing. Its first dispatch registers it with
+ * liburcu and its exit unregisters it (vmres_devmgr_thread_register() and
+ * vmres_devmgr_thread_unregister() do either earlier, if a VMM prefers). With the
  * memb flavour a registered thread may block in KVM_RUN for as long as it likes
  * without holding up anyone. Threads that only register, update, query or dump
  * need not register (vmres registers them with liburcu for the length of the
@@ -142,15 +142,18 @@ typedef int (*vmres_devmgr_msi_fn)(void *ctx, uint32_t instance, unsigned int re
 				   uint32_t gsi, const struct vmres_msi_msg *msg);
 
 /**
- * vmres_devmgr_thread_register() - let the calling thread dispatch: once per vCPU
- * thread, before its first dispatch (same as vmres_bus_thread_register()).
- * @return 0; VMRES_ESTATE if the thread is already registered.
+ * vmres_devmgr_thread_register() - register the calling thread for dispatch now
+ * rather than at its first dispatch (optional; same as
+ * vmres_bus_thread_register(): registering twice does nothing, the thread's exit
+ * unregisters it).
+ * @return 0; VMRES_ENOMEM if the thread's exit hook cannot be set up.
  * Context: any thread; not from a device callback.
  */
 int vmres_devmgr_thread_register(void);
 
 /**
- * vmres_devmgr_thread_unregister() - before a registered thread exits.
+ * vmres_devmgr_thread_unregister() - unregister the calling thread before it
+ * exits (optional: its exit does it; its next dispatch registers it again).
  * @return 0; VMRES_ESTATE if the thread is not registered.
  * Context: the registered thread, outside any dispatch.
  */
@@ -870,9 +873,10 @@ int vmres_devmgr_stats(struct vmres_devmgr *m, struct vmres_devmgr_stats *out);
  * @param count kvm_run->io.count, >= 1.
  * @param data (uint8_t *)kvm_run + kvm_run->io.data_offset.
  * @return 0 (also for misses); VMRES_EINVAL for a NULL @p m or @p data;
- *   VMRES_EACCESS for another size or a count of 0; VMRES_ESTATE if the thread is
- *   not registered (vmres_devmgr_thread_register()).
- * Context: registered thread (a vCPU); lock-free, never blocks; the device
+ *   VMRES_EACCESS for another size or a count of 0; VMRES_ENOMEM if the thread's
+ *   first dispatch cannot register it (vmres_devmgr_thread_register()).
+ * Context: any thread (a vCPU; its first dispatch registers it); lock-free,
+ * never blocks; the device
  * callbacks run on this thread.
  */
 int vmres_devmgr_pio(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8_t size,

@@ -4,6 +4,7 @@
  * entries (allocations and free gaps) tile the window.
  */
 #include "addr_int.h"
+#include "../common_int.h"
 
 #include <stdlib.h>
 
@@ -359,8 +360,15 @@ int vmres_addr_alloc(struct vmres_addr *a, const struct vmres_addr_req *req, uin
 {
 	uint64_t mask, first, lo, hi;
 
-	if (!a || !req || !base_out || req->version != VMRES_ADDR_REQ_VERSION ||
-	    (unsigned int)req->policy > VMRES_ADDR_EXACT || req->min > req->max)
+	if (!a || !req || !base_out)
+		return VMRES_EINVAL;
+	if (req->version != VMRES_ADDR_REQ_VERSION)
+		return vmres__fail(VMRES_EINVAL,
+				   "struct vmres_addr_req has version %u, not %u: initialise it "
+				   "with VMRES_ADDR_REQ_INIT",
+				   (unsigned int)req->version,
+				   (unsigned int)VMRES_ADDR_REQ_VERSION);
+	if ((unsigned int)req->policy > VMRES_ADDR_EXACT || req->min > req->max)
 		return VMRES_EINVAL;
 	if (req->size == 0)
 		return VMRES_ESIZE;
