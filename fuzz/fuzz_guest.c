@@ -616,8 +616,11 @@ static void ecam_access(struct machine *mc, struct fuzz_in *in)
 		off = fuzz_u32(in) & ((ECAM_BUSES << 20) - 1); /* anywhere in the window */
 	memcpy(data, &v, sizeof(data));
 	FUZZ_CHECK(vmres_devmgr_mmio(mc->m, ECAM_BASE + off, size, sel & 4, data) == 0);
-	if (sel & 4 || slot < 1 || slot > mc->n_fn || off >> 12 != (uint64_t)slot << 3 ||
-	    size > 4 || (reg & 3) + size > 4)
+	/* the register and function the window decoded (bus 0, device slot, function 0) */
+	slot = (unsigned int)(off >> 15);
+	reg = (uint32_t)(off & 0xfff);
+	if (sel & 4 || slot < 1 || slot > mc->n_fn || (off >> 12 & 7) || size > 4 ||
+	    (reg & 3) + size > 4)
 		return;
 	FUZZ_CHECK(vmres_pci_func_config_read(mc->fn[slot - 1].f, reg, size, &direct) == 0);
 	FUZZ_CHECK(memcmp(data, &direct, size) == 0);
