@@ -231,10 +231,24 @@ static int setup_testdev(struct vmm_machine *m, uint32_t pci_id)
 	return vmm_testdev_start(m->testdev, msix, VMM_TESTDEV_MSIX_VECTORS);
 }
 
+/* The software CPU's kvmres backend: memory by uc_mem_map_ptr() on every
+ * vCPU's engine (vcpu_unicorn.c), notify regions by vmres's bus. */
+static int unicorn_mem_map(void *ctx, const struct vmres_kvmres_mem_map *mm)
+{
+	return vmm_unicorn_mem_map(ctx, mm->gpa, mm->size, mm->host, mm->readonly);
+}
+
+static int unicorn_mem_unmap(void *ctx, const struct vmres_kvmres_mem_map *mm)
+{
+	return vmm_unicorn_mem_unmap(ctx, mm->gpa, mm->size, mm->host, mm->readonly);
+}
+
 static int setup_kvmres(struct vmm_machine *m)
 {
-	static const struct vmres_kvmres_backend_ops bus_only = {
+	static const struct vmres_kvmres_backend_ops unicorn_ops = {
 		.version = VMRES_KVMRES_BACKEND_OPS_VERSION,
+		.mem_map = unicorn_mem_map,
+		.mem_unmap = unicorn_mem_unmap,
 	};
 	struct vmres_kvmres_opts o = VMRES_KVMRES_OPTS_INIT;
 	struct vmres_kvmres_backend *be = NULL;
@@ -243,7 +257,7 @@ static int setup_kvmres(struct vmm_machine *m)
 	if (m->vm.backend == &vmm_backend_kvm)
 		rc = vmres_kvmres_backend_kvm_new(vmm_kvm_vm_fd(&m->vm), NULL, &be);
 	else
-		rc = vmres_kvmres_backend_new(&bus_only, NULL, &be);
+		rc = vmres_kvmres_backend_new(&unicorn_ops, &m->vm, &be);
 	if (rc != 0)
 		return vmm_fail("kvmres backend", rc);
 	o.slot_first = KVMRES_SLOT_FIRST;
