@@ -109,6 +109,9 @@ struct vmm_testdev_counts {
 	uint32_t answered;			  /* wake-ups answered by an MSI-X vector */
 	uint32_t notify_leaks;			  /* notify writes that reached the handler */
 	uint32_t shm_note;			  /* the host buffer at VMM_TESTDEV_SHM_GUEST */
+	/* BAR3 accesses that reached the device (not the backend's mapping), by
+	 * vCPU: [0] at BAR3's firmware address, [1] after the guest moved it */
+	uint32_t shm_served[VMM_MAX_VCPUS][2];
 };
 void vmm_testdev_counts(struct vmm_testdev *t, struct vmm_testdev_counts *out);
 struct vmm_devstat *vmm_testdev_stat(struct vmm_testdev *t);

@@ -231,10 +231,24 @@ static int setup_testdev(struct vmm_machine *m, uint32_t pci_id)
 	return vmm_testdev_start(m->testdev, msix, VMM_TESTDEV_MSIX_VECTORS);
 }
 
+/* The software CPU's kvmres backend: memory by uc_mem_map_ptr() on every
+ * vCPU's engine (vcpu_unicorn.c), notify regions by vmres's bus. */
+static int unicorn_mem_map(void *ctx, const struct vmres_kvmres_mem_map *mm)
+{
+	return vmm_unicorn_mem_map(ctx, mm->gpa, mm->size, mm->host, mm->readonly);
+}
+
+static int unicorn_mem_unmap(void *ctx, const struct vmres_kvmres_mem_map *mm)
+{
+	return vmm_unicorn_mem_unmap(ctx, mm->gpa, mm->size, mm->host, mm->readonly);
+}
+
 static int setup_kvmres(struct vmm_machine *m)
 {
-	static const struct vmres_kvmres_backend_ops bus_only = {
+	static const struct vmres_kvmres_backend_ops unicorn_ops = {
 		.version = VMRES_KVMRES_BACKEND_OPS_VERSION,
+		.mem_map = unicorn_mem_map,
+		.mem_unmap = unicorn_mem_unmap,
 	};
 	struct vmres_kvmres_opts o = VMRES_KVMRES_OPTS_INIT;
 	struct vmres_kvmres_backend *be = NULL;
@@ -243,7 +257,7 @@ static int setup_kvmres(struct vmm_machine *m)
 	if (m->vm.backend == &vmm_backend_kvm)
 		rc = vmres_kvmres_backend_kvm_new(vmm_kvm_vm_fd(&m->vm), NULL, &be);
 	else
-		rc = vmres_kvmres_backend_new(&bus_only, NULL, &be);
+		rc = vmres_kvmres_backend_new(&unicorn_ops, &m->vm, &be);
 	if (rc != 0)
 		return vmm_fail("kvmres backend", rc);
 	o.slot_first = KVMRES_SLOT_FIRST;
@@ -496,8 +510,9 @@ char *vmm_machine_map(struct vmm_machine *m)
 			fprintf(f, "%s\n", line);
 	}
 	fprintf(f, "kvmres (%s): BAR-tied notify regions and memory\n",
-		m->vm.backend == &vmm_backend_kvm ? "KVM ioeventfds and memory slots"
-						  : "notify regions served by the bus");
+		m->vm.backend == &vmm_backend_kvm
+			? "KVM ioeventfds and memory slots"
+			: "notify regions served by the bus, memory by uc_mem_map_ptr");
 	for (line = strtok_r(kvmres, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		fprintf(f, "  %s\n", line);
 	if (fclose(f) != 0) {
@@ -557,6 +572,29 @@ void vmm_machine_print_exits(struct vmm_machine *m, FILE *f)
 	fflush(f);
 }
 
+/* Unicorn: BAR3's buffer must be in every vCPU's engine at @base, and the
+ * vCPU that moved it (0) must have applied its own changes right away. */
+static bool check_unicorn_mapping(struct vmm_machine *m, uint64_t base, FILE *f)
+{
+	struct vmm_unicorn_mem_stats st[VMM_MAX_VCPUS];
+	unsigned int n = m->vm.nr_vcpus, mapped = 0;
+
+	for (unsigned int cpu = 0; cpu < n; cpu++) {
+		if (vmm_unicorn_mem_stats(&m->vm, cpu, base, &st[cpu]) < 0)
+			return false;
+		mapped += st[cpu].mapped;
+	}
+	fprintf(f, "  BAR3 is mapped by uc_mem_map_ptr on %u of %u vCPUs at 0x%08" PRIx64 "\n",
+		mapped, n, base);
+	for (unsigned int cpu = 0; cpu < n; cpu++)
+		fprintf(f,
+			"    vcpu %u applied the mappings %" PRIu64
+			" times in its own BAR writes, %" PRIu64 " at a block start, %" PRIu64
+			" before a run\n",
+			cpu, st[cpu].own, st[cpu].at_block, st[cpu].at_start);
+	return mapped == n && st[0].own > 0;
+}
+
 int vmm_machine_check_testdev(struct vmm_machine *m, FILE *f)
 {
 	struct vmres_pci_func *fn = vmm_testdev_func(m->testdev);
@@ -594,10 +632,26 @@ int vmm_machine_check_testdev(struct vmm_machine *m, FILE *f)
 		followed ? "followed" : "did NOT follow", bar2.mapped_base);
 	fprintf(f, "  BAR3 at 0x%08" PRIx64 ": %s; host buffer +0x%x holds 0x%08" PRIx32 "%s\n",
 		bar3.mapped_base,
-		m->shm_slot ? "a memory slot (the guest's accesses do not exit)"
-			    : "no memory backend, served by the device",
+		!m->shm_slot ? "no memory backend, served by the device"
+		: kvm	     ? "a memory slot (the guest's accesses do not exit)"
+			     : "mapped by uc_mem_map_ptr (the guest's accesses do not exit)",
 		VMM_TESTDEV_SHM_GUEST, c.shm_note,
 		c.shm_note == VMM_TESTDEV_SHM_NOTE ? " (the guest's note)" : "");
+	if (m->shm_slot && !kvm)
+		ok &= check_unicorn_mapping(m, bar3.mapped_base, f);
+	fprintf(f, "  BAR3 accesses that reached the device (before the move, after):");
+	for (unsigned int cpu = 0; cpu < m->vm.nr_vcpus; cpu++)
+		fprintf(f, "%s vcpu %u %" PRIu32 ", %" PRIu32, cpu ? ";" : "", cpu,
+			c.shm_served[cpu][0], c.shm_served[cpu][1]);
+	fprintf(f, "\n");
+	/* vCPU 0 runs the scenario: it moved BAR3 and applied the move itself */
+	if (m->shm_slot) {
+		fprintf(f,
+			"  BAR3 accesses reaching the device after the move: %" PRIu32
+			" from vcpu 0, which moved it\n",
+			c.shm_served[0][1]);
+		ok &= c.shm_served[0][1] == 0;
+	}
 	ok &= c.answered == kicks && !c.notify_leaks && followed && info.regions == 2 &&
 	      info.memory == (m->shm_slot ? 1u : 0u) && c.shm_note == VMM_TESTDEV_SHM_NOTE;
 	fprintf(f, "vmres-demo: test device counters %s\n", ok ? "agree with the guest" : "WRONG");

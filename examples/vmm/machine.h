@@ -14,8 +14,8 @@
  *       testdev     BAR0 4 KiB (mmio32), BAR1 8 ports     MMIO, port I/O, config
  *                   (pio >= 0xc000), 1 MSI (gsi-msi),     space slot 1; BAR2's
  *                   BAR2 16 KiB (MSI-X, notify), BAR3     notify registers by
- *                   4 KiB (host memory), 2 MSI-X vectors  eventfd, BAR3 a memory
- *                                                         slot (KVM)
+ *                   4 KiB (host memory), 2 MSI-X vectors  eventfd, BAR3 host
+ *                                                         memory (both backends)
  *     lapic         0xfee00000 4 KiB (mmio32, in the      MMIO (software CPU only;
  *                   platform's lapic/msi reservation)     KVM's APIC is in-kernel)
  *
@@ -25,9 +25,11 @@
  *
  * The test device's BAR-tied resources are vmres_kvmres's: under KVM its KVM
  * backend (an ioeventfd per notify register, a memory slot for BAR3), on the
- * software CPU a backend with neither, so that vmres's bus signals the
- * eventfds and the device serves BAR3 from the same buffer. Either way they
- * follow the BARs when the guest moves them.
+ * software CPU a backend of the demo's own: no ioeventfds (vmres's bus
+ * signals the eventfds), BAR3 mapped with uc_mem_map_ptr() in every vCPU's
+ * engine (vmm_unicorn_mem_map()); until a vCPU has applied a move, the device
+ * serves BAR3 from the same buffer. Either way they follow the BARs when the
+ * guest moves them.
  */
 #ifndef VMM_MACHINE_H
 #define VMM_MACHINE_H

@@ -27,6 +27,11 @@
  * waits on the eventfds, counts the kicks and answers each wake-up of queue q
  * with MSI-X vector q (vmres_pci_func_fire(): pending while the guest masks it).
  *
+ * BAR3's accesses that do reach this file are counted by vCPU and by whether
+ * BAR3 was still at its firmware address: where the backend maps the buffer
+ * (a KVM memory slot, uc_mem_map_ptr() in the vCPU's engine) there are none;
+ * a Unicorn vCPU that has not applied a move yet still comes here.
+ *
  * Registers are 32 bits; narrower reads return the addressed bytes.
  */
 #include <errno.h>
@@ -58,7 +63,9 @@ struct vmm_testdev {
 	int stop_fd;		       /* wakes the notify thread to end it */
 	pthread_t thread;
 	bool thread_started;
-	uint8_t *shm; /* BAR3's host memory, one page */
+	uint8_t *shm;				       /* BAR3's host memory, one page */
+	uint64_t shm_home;			       /* BAR3's firmware address */
+	_Atomic uint32_t shm_served[VMM_MAX_VCPUS][2]; /* BAR3 accesses [cpu][moved] */
 	struct vmm_devstat stat;
 };
 
@@ -130,6 +137,7 @@ int vmm_testdev_new(const uint64_t bar[4], struct vmm_testdev **out)
 	if (shm == MAP_FAILED)
 		goto fail;
 	t->shm = shm;
+	t->shm_home = bar[3];
 	memcpy(t->shm, &(uint32_t){VMM_TESTDEV_SHM_MAGIC}, 4);
 	for (unsigned int q = 0; q < QUEUES; q++) {
 		t->notify_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -201,6 +209,9 @@ void vmm_testdev_counts(struct vmm_testdev *t, struct vmm_testdev_counts *out)
 	out->answered = atomic_load(&t->answered);
 	out->notify_leaks = atomic_load(&t->notify_leaks);
 	memcpy(&out->shm_note, t->shm + VMM_TESTDEV_SHM_GUEST, 4);
+	for (unsigned int c = 0; c < VMM_MAX_VCPUS; c++)
+		for (unsigned int moved = 0; moved < 2; moved++)
+			out->shm_served[c][moved] = atomic_load(&t->shm_served[c][moved]);
 }
 
 struct vmm_devstat *vmm_testdev_stat(struct vmm_testdev *t)
@@ -280,6 +291,15 @@ static uint32_t testdev_reg(struct vmm_testdev *t, unsigned int range, uint64_t 
 	return 0;
 }
 
+/* A BAR3 access the backend's mapping did not take: count it. */
+static void testdev_shm_served(struct vmm_testdev *t, uint64_t offset, uint64_t addr)
+{
+	unsigned int cpu = vmm_this_cpu < VMM_MAX_VCPUS ? vmm_this_cpu : 0;
+
+	atomic_fetch_add_explicit(&t->shm_served[cpu][addr - offset != t->shm_home], 1,
+				  memory_order_relaxed);
+}
+
 static uint64_t testdev_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
 			     unsigned int size)
 {
@@ -287,12 +307,12 @@ static uint64_t testdev_read(void *opaque, unsigned int range, uint64_t offset, 
 	uint64_t v = 0;
 	uint32_t reg;
 
-	(void)addr;
 	vmm_devstat_count(&t->stat, false);
 	if (vmres_pci_func_bar_read(t->func, range, offset, size, &v) == 0)
 		return v; /* MSI-X table or PBA */
 	if (range == VMM_TESTDEV_RES_BAR3) {
 		/* no memory slot (or not yet at this address): the same bytes */
+		testdev_shm_served(t, offset, addr);
 		if (offset + size <= VMM_TESTDEV_SHM_SIZE && size <= sizeof(v))
 			memcpy(&v, t->shm + offset, size);
 		return v;
@@ -308,11 +328,11 @@ static void testdev_write(void *opaque, unsigned int range, uint64_t offset, uin
 {
 	struct vmm_testdev *t = opaque;
 
-	(void)addr;
 	vmm_devstat_count(&t->stat, true);
 	if (vmres_pci_func_bar_write(t->func, range, offset, size, value) == 0)
 		return; /* MSI-X table (or the read-only PBA) */
 	if (range == VMM_TESTDEV_RES_BAR3) {
+		testdev_shm_served(t, offset, addr);
 		if (offset + size <= VMM_TESTDEV_SHM_SIZE && size <= sizeof(value))
 			memcpy(t->shm + offset, &value, size);
 		return;

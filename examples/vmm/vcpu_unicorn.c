@@ -40,6 +40,44 @@
  * at 0 as the CPU would, and so is the PIC's interrupt (vm->legacy_pending) when
  * vCPU 0 has IF=1 between two runs of the engine: firmware waits for it with
  * "sti; hlt", and Unicorn ends a run at every hlt.
+ *
+ * Memory behind a BAR (vmm_unicorn_mem_map(), vmres_kvmres's backend here):
+ * each engine may only be changed from its own thread, so a request (made by
+ * whichever thread moves the BAR, under vmres's writer lock) only updates a
+ * small shared table and its generation, under a mutex; each vCPU applies the
+ * table to its own engine at safe points: before uc_emu_start(), at the start
+ * of its next translation block (the request raises every vCPU's attention),
+ * and right away when the requesting thread is that vCPU in a port hook (the
+ * guest's own BAR write through conf1). Not inside an MMIO callback: the
+ * region being dispatched could be the one unmapped and freed.
+ *
+ * Unicorn hands an MMIO callback the offset into its region, and when a part
+ * of a region is unmapped it splits the region and renumbers the offsets of
+ * the upper part (a read at 0x30000 of a region at 0x10000 with a page carved
+ * out at 0x20000 came back as offset 0xf000, not 0x20000). So nothing relies
+ * on that: each vCPU keeps the list of MMIO regions it mapped, each with its
+ * own base address as user data, and the callbacks add it. Memory [a, b)
+ * inside region [s, e): unmap [s, e) whole (no split), map [s, a) and [b, e)
+ * as regions of their own, and [a, b) with uc_mem_map_ptr(); memory removed:
+ * unmap it and map the hole as MMIO again, merged with its neighbours.
+ *
+ *     before    |---------------- MMIO [s, e) ----------------|
+ *     after     |-- MMIO [s, a) --|== memory ==|-- MMIO [b, e) --|
+ *
+ * Unicorn 2.0 flushes the TLB page by page when it unmaps a region, about
+ * 110 ms for the 3 GiB above the demo's RAM (measured: each of the demo's
+ * BAR3 changes cost each vCPU that much). So no region crosses a multiple of
+ * 256 MiB (UC_MMIO_GRAIN): the space starts as one region per 256 MiB, a
+ * change unmaps at most the region around the BAR, and merging stops there.
+ *
+ * Until a vCPU has applied a change, its accesses at the new place reach the
+ * MMIO callback and vmres's bus, where the device serves the same buffer: a
+ * lazily applied mapping is still correct. Its accesses at the old place see
+ * the buffer instead of nothing until it applies (within the translation
+ * block it is in): the requester does not wait, as it holds vmres's writer
+ * lock that the other vCPU's dispatch may be waiting for. Read-only memory
+ * stays MMIO (the device serves reads, writes reach it, as under KVM).
+ * Unmapping a region costs Unicorn 2.0 a TLB flush per 4 KiB page of it.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -59,6 +97,31 @@
 #define GATE_INTR32  0xeu
 #define GATE_TRAP32  0xfu
 
+/* Bounds of the memory mappings: BAR-backed memory is a handful of BARs. */
+#define UC_MEM_MAPS 8
+#define UC_PAGE	    0x1000ull
+/* No MMIO region crosses a multiple of this: see the top of the file. */
+#define UC_MMIO_GRAIN (256ull << 20)
+/* The grains of the 4 GiB, and one more region for each memory mapping. */
+#define UC_MMIO_REGIONS ((0x100000000ull / UC_MMIO_GRAIN) + UC_MEM_MAPS + 2)
+
+/* One mapping of host memory: the shared table's entries and each vCPU's own. */
+struct uc_mem {
+	uint64_t gpa;
+	uint64_t size;
+	void *host;
+	bool readonly;
+};
+
+/* An MMIO region one engine has: the callbacks' user data, so that they know
+ * the base whatever Unicorn does with offsets. */
+struct uc_mmio_region {
+	struct uc_vcpu *vcpu;
+	uint64_t base;
+	uint64_t end; /* exclusive */
+	bool used;
+};
+
 struct uc_vcpu {
 	struct vmm *vm;
 	unsigned int index;
@@ -70,11 +133,27 @@ struct uc_vcpu {
 	uint64_t rom_writes;
 	pthread_t thread;
 	bool started;
+	/* Only this vCPU's thread touches these (and anyone once it stopped). */
+	struct uc_mmio_region mmio[UC_MMIO_REGIONS];
+	struct uc_mem mem[UC_MEM_MAPS]; /* memory this engine has mapped */
+	unsigned int nr_mem;
+	uint64_t mem_gen;     /* generation of the table applied */
+	unsigned int in_mmio; /* inside an MMIO callback: do not remap now */
+	struct vmm_unicorn_mem_stats mem_stats;
 };
 
 struct uc_vm {
 	struct uc_vcpu vcpu[VMM_MAX_VCPUS];
+	/* The memory mappings wanted: written by requests, read by every vCPU. */
+	pthread_mutex_t mem_lock;
+	struct uc_mem table[UC_MEM_MAPS];
+	unsigned int nr_table;
+	_Atomic uint64_t mem_gen; /* bumped under mem_lock at each change */
+	uint64_t mmio_top;	  /* the MMIO space is [ram_size, mmio_top) */
 };
+
+/* The vCPU the calling thread runs, NULL on other threads. */
+static _Thread_local struct uc_vcpu *uc_self;
 
 static int uc_probe(char *why, size_t len)
 {
@@ -109,24 +188,187 @@ static uint32_t hook_in(uc_engine *uc, uint32_t port, int size, void *user)
 
 static uint64_t mmio_read(uc_engine *uc, uint64_t offset, unsigned size, void *user)
 {
-	struct uc_vcpu *c = user;
+	struct uc_mmio_region *r = user;
+	struct uc_vcpu *c = r->vcpu;
 	uint8_t data[8] = {0};
 	uint64_t value;
 
 	(void)uc;
-	vmm_exit_mmio(c->vm, c->index, c->vm->ram_size + offset, data, size, false);
+	c->in_mmio++;
+	vmm_exit_mmio(c->vm, c->index, r->base + offset, data, size, false);
+	c->in_mmio--;
 	memcpy(&value, data, sizeof(value));
 	return value;
 }
 
 static void mmio_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value, void *user)
 {
-	struct uc_vcpu *c = user;
+	struct uc_mmio_region *r = user;
+	struct uc_vcpu *c = r->vcpu;
 	uint8_t data[8];
 
 	(void)uc;
 	memcpy(data, &value, sizeof(data));
-	vmm_exit_mmio(c->vm, c->index, c->vm->ram_size + offset, data, size, true);
+	c->in_mmio++;
+	vmm_exit_mmio(c->vm, c->index, r->base + offset, data, size, true);
+	c->in_mmio--;
+}
+
+/* Map [base, end) of this engine as an MMIO region of its own. */
+static uc_err mmio_region_map(struct uc_vcpu *c, uint64_t base, uint64_t end)
+{
+	struct uc_mmio_region *r = NULL;
+	uc_err err;
+
+	for (unsigned int i = 0; i < UC_MMIO_REGIONS && !r; i++)
+		if (!c->mmio[i].used)
+			r = &c->mmio[i];
+	if (!r)
+		return UC_ERR_NOMEM;
+	*r = (struct uc_mmio_region){.vcpu = c, .base = base, .end = end};
+	err = uc_mmio_map(c->uc, base, (size_t)(end - base), mmio_read, r, mmio_write, r);
+	r->used = err == UC_ERR_OK;
+	return err;
+}
+
+/* Map [base, end) as MMIO, one region per UC_MMIO_GRAIN it touches. */
+static uc_err mmio_map_range(struct uc_vcpu *c, uint64_t base, uint64_t end)
+{
+	uc_err err = UC_ERR_OK;
+
+	while (base < end && !err) {
+		uint64_t grain_end = (base / UC_MMIO_GRAIN + 1) * UC_MMIO_GRAIN;
+		uint64_t to = grain_end < end ? grain_end : end;
+
+		err = mmio_region_map(c, base, to);
+		base = to;
+	}
+	return err;
+}
+
+/* Unmap a region whole (never a part: see the top of the file). */
+static uc_err mmio_region_unmap(struct uc_vcpu *c, struct uc_mmio_region *r)
+{
+	uc_err err = uc_mem_unmap(c->uc, r->base, (size_t)(r->end - r->base));
+
+	if (!err)
+		r->used = false;
+	return err;
+}
+
+/* Host memory at [a, b): the MMIO regions there give way, what is left of
+ * them on either side is mapped again as regions of their own. */
+static uc_err engine_map_memory(struct uc_vcpu *c, const struct uc_mem *m)
+{
+	uint64_t a = m->gpa, b = m->gpa + m->size, s = a, e = b, covered = 0;
+	uc_err err = UC_ERR_OK;
+
+	for (unsigned int i = 0; i < UC_MMIO_REGIONS; i++) {
+		struct uc_mmio_region *r = &c->mmio[i];
+
+		if (r->used && r->base < b && r->end > a)
+			covered += (r->end < b ? r->end : b) - (r->base > a ? r->base : a);
+	}
+	if (covered != m->size)
+		return UC_ERR_MAP; /* not all MMIO here: RAM, ROM or memory */
+	for (unsigned int i = 0; i < UC_MMIO_REGIONS && !err; i++) {
+		struct uc_mmio_region *r = &c->mmio[i];
+
+		if (!r->used || r->base >= b || r->end <= a)
+			continue;
+		s = r->base < s ? r->base : s;
+		e = r->end > e ? r->end : e;
+		err = mmio_region_unmap(c, r);
+	}
+	if (!err && s < a)
+		err = mmio_map_range(c, s, a);
+	if (!err && b < e)
+		err = mmio_map_range(c, b, e);
+	if (!err)
+		err = uc_mem_map_ptr(c->uc, a, (size_t)m->size, UC_PROT_ALL, m->host);
+	return err;
+}
+
+/* Host memory at [a, b) goes: MMIO there again, with the regions that end at
+ * a and begin at b where they are in the same grain. */
+static uc_err engine_unmap_memory(struct uc_vcpu *c, const struct uc_mem *m)
+{
+	uint64_t a = m->gpa, b = m->gpa + m->size, s = a, e = b;
+	uc_err err = uc_mem_unmap(c->uc, a, (size_t)m->size);
+
+	for (unsigned int i = 0; i < UC_MMIO_REGIONS && !err; i++) {
+		struct uc_mmio_region *r = &c->mmio[i];
+
+		if (!r->used ||
+		    !((r->end == a && a % UC_MMIO_GRAIN) || (r->base == b && b % UC_MMIO_GRAIN)))
+			continue;
+		s = r->base < s ? r->base : s;
+		e = r->end > e ? r->end : e;
+		err = mmio_region_unmap(c, r);
+	}
+	return err ? err : mmio_map_range(c, s, e);
+}
+
+static bool uc_mem_same(const struct uc_mem *x, const struct uc_mem *y)
+{
+	return x->gpa == y->gpa && x->size == y->size && x->host == y->host &&
+	       x->readonly == y->readonly;
+}
+
+static bool uc_mem_in(const struct uc_mem *m, const struct uc_mem *set, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (uc_mem_same(m, &set[i]))
+			return true;
+	return false;
+}
+
+static int uc_fail(struct uc_vcpu *c, const char *what, uc_err err);
+
+/*
+ * Bring this engine in line with the shared table: what it has and the table
+ * lacks goes first (a move's new place may overlap its old one), then what
+ * is new. Read-only memory is left to the device (MMIO). Only from @c's own
+ * thread, never inside an MMIO callback. @when counts where it happened.
+ * 0, or -1 with the VM stopped (the engine is then half changed).
+ */
+static int apply_memory(struct uc_vcpu *c, uint64_t *when)
+{
+	struct uc_vm *u = c->vm->backend_priv;
+	struct uc_mem want[UC_MEM_MAPS];
+	unsigned int n = 0;
+	uint64_t gen;
+	uc_err err = UC_ERR_OK;
+
+	if (atomic_load_explicit(&u->mem_gen, memory_order_acquire) == c->mem_gen)
+		return 0;
+	pthread_mutex_lock(&u->mem_lock);
+	gen = atomic_load_explicit(&u->mem_gen, memory_order_relaxed);
+	for (unsigned int i = 0; i < u->nr_table; i++)
+		if (!u->table[i].readonly)
+			want[n++] = u->table[i];
+	pthread_mutex_unlock(&u->mem_lock);
+	for (unsigned int i = 0; i < c->nr_mem && !err;) {
+		if (uc_mem_in(&c->mem[i], want, n)) {
+			i++;
+			continue;
+		}
+		err = engine_unmap_memory(c, &c->mem[i]);
+		if (!err)
+			c->mem[i] = c->mem[--c->nr_mem];
+	}
+	for (unsigned int i = 0; i < n && !err; i++) {
+		if (uc_mem_in(&want[i], c->mem, c->nr_mem))
+			continue;
+		err = engine_map_memory(c, &want[i]);
+		if (!err)
+			c->mem[c->nr_mem++] = want[i];
+	}
+	if (err)
+		return uc_fail(c, "applying a memory mapping", err);
+	c->mem_gen = gen;
+	(*when)++;
+	return 0;
 }
 
 /* A store into the ROM: let it land in the copy, undo it at the next block. */
@@ -228,6 +470,8 @@ static void hook_block(uc_engine *uc, uint64_t address, uint32_t size, void *use
 		return;
 	/* Lower it before looking, so that a kick from now on raises it again. */
 	atomic_store_explicit(&c->attention, false, memory_order_seq_cst);
+	if (apply_memory(c, &c->mem_stats.at_block) < 0)
+		return; /* stopped */
 	if (atomic_load_explicit(&c->vm->stop, memory_order_acquire)) {
 		uc_emu_stop(uc);
 	} else if (vmm_lapic_pending(c->vm->lapic[c->index]) >= 0) {
@@ -289,8 +533,7 @@ static int uc_init_vcpu(struct vmm *vm, struct uc_vcpu *c)
 	err = uc_mem_map_ptr(c->uc, 0, vm->ram_size, UC_PROT_ALL, vm->ram);
 	if (err)
 		goto fail;
-	err = uc_mmio_map(c->uc, vm->ram_size, (size_t)(top - vm->ram_size), mmio_read, c,
-			  mmio_write, c);
+	err = mmio_map_range(c, vm->ram_size, top);
 	if (!err && vm->rom)
 		err = uc_init_firmware(vm, c);
 	if (err)
@@ -326,6 +569,8 @@ static int uc_init(struct vmm *vm)
 
 	if (!u)
 		return -1;
+	pthread_mutex_init(&u->mem_lock, NULL);
+	u->mmio_top = 0x100000000ull - (vm->rom ? vm->rom_size : 0);
 	vm->backend_priv = u;
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		u->vcpu[i].vm = vm;
@@ -433,8 +678,9 @@ static void *uc_vcpu_thread(void *arg)
 
 	if (vmm_vcpu_thread_enter(vm, c->index) < 0)
 		return NULL;
+	uc_self = c;
 	while (!atomic_load_explicit(&vm->stop, memory_order_acquire)) {
-		if (check_interrupts(c) < 0)
+		if (apply_memory(c, &c->mem_stats.at_start) < 0 || check_interrupts(c) < 0)
 			break;
 		err = uc_reg_read(c->uc, UC_X86_REG_EIP, &eip);
 		if (!err && vm->reset_vector) /* 16-bit mode: see the top of the file */
@@ -455,6 +701,7 @@ static void *uc_vcpu_thread(void *arg)
 		}
 		vm->stats[c->index].exits[VMM_EXIT_OTHER]++;
 	}
+	uc_self = NULL;
 	vmm_vcpu_thread_leave();
 	return NULL;
 }
@@ -503,8 +750,93 @@ static void uc_fini(struct vmm *vm)
 		vmm_lapic_free(vm->lapic[i]);
 		vm->lapic[i] = NULL;
 	}
+	pthread_mutex_destroy(&u->mem_lock);
 	free(u);
 	vm->backend_priv = NULL;
+}
+
+/* After a change of the table: the calling vCPU applies it now if it safely
+ * can, every vCPU (it too, otherwise) at its next translation block. */
+static void mem_changed(struct vmm *vm)
+{
+	struct uc_vcpu *self = uc_self;
+
+	if (self && self->vm == vm && !self->in_mmio)
+		apply_memory(self, &self->mem_stats.own);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		uc_kick(vm, i);
+}
+
+static bool mem_valid(struct vmm *vm, uint64_t gpa, uint64_t size, void *host)
+{
+	struct uc_vm *u = vm->backend_priv;
+
+	return host && size && gpa >= vm->ram_size && gpa <= u->mmio_top &&
+	       size <= u->mmio_top - gpa;
+}
+
+int vmm_unicorn_mem_map(struct vmm *vm, uint64_t gpa, uint64_t size, void *host, bool readonly)
+{
+	struct uc_vm *u = vm->backend_priv;
+	int rc = 0;
+
+	if (!u || !mem_valid(vm, gpa, size, host))
+		return VMRES_EINVAL;
+	if ((gpa | size) & (UC_PAGE - 1))
+		return VMRES_EMISALIGNED;
+	pthread_mutex_lock(&u->mem_lock);
+	for (unsigned int i = 0; i < u->nr_table && !rc; i++)
+		if (gpa < u->table[i].gpa + u->table[i].size && u->table[i].gpa < gpa + size)
+			rc = VMRES_EEXIST;
+	if (!rc && u->nr_table == UC_MEM_MAPS)
+		rc = VMRES_ENOSPC;
+	if (!rc) {
+		u->table[u->nr_table++] = (struct uc_mem){gpa, size, host, readonly};
+		atomic_fetch_add_explicit(&u->mem_gen, 1, memory_order_release);
+	}
+	pthread_mutex_unlock(&u->mem_lock);
+	if (!rc)
+		mem_changed(vm);
+	return rc;
+}
+
+int vmm_unicorn_mem_unmap(struct vmm *vm, uint64_t gpa, uint64_t size, void *host, bool readonly)
+{
+	struct uc_vm *u = vm->backend_priv;
+	struct uc_mem m = {gpa, size, host, readonly};
+	int rc = VMRES_ENOENT;
+
+	if (!u)
+		return VMRES_EINVAL;
+	pthread_mutex_lock(&u->mem_lock);
+	for (unsigned int i = 0; i < u->nr_table && rc; i++) {
+		if (!uc_mem_same(&u->table[i], &m))
+			continue;
+		u->table[i] = u->table[--u->nr_table];
+		atomic_fetch_add_explicit(&u->mem_gen, 1, memory_order_release);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&u->mem_lock);
+	if (!rc)
+		mem_changed(vm);
+	return rc;
+}
+
+int vmm_unicorn_mem_stats(struct vmm *vm, unsigned int cpu, uint64_t gpa,
+			  struct vmm_unicorn_mem_stats *out)
+{
+	struct uc_vm *u = vm->backend_priv;
+	struct uc_vcpu *c;
+
+	if (!u || vm->backend != &vmm_backend_unicorn || cpu >= vm->nr_vcpus)
+		return -1;
+	c = &u->vcpu[cpu];
+	*out = c->mem_stats;
+	out->mapped = false;
+	for (unsigned int i = 0; i < c->nr_mem; i++)
+		if (gpa >= c->mem[i].gpa && gpa - c->mem[i].gpa < c->mem[i].size)
+			out->mapped = true;
+	return 0;
 }
 
 const struct vmm_backend vmm_backend_unicorn = {

@@ -67,6 +67,30 @@ extern const struct vmm_backend vmm_backend_unicorn;
  * -1 before init(). */
 int vmm_kvm_vm_fd(struct vmm *vm);
 
+/* Unicorn backend: host memory in the guest-physical space (vmres_kvmres's
+ * mem_map and mem_unmap; see vcpu_unicorn.c). A request records the mapping
+ * in a table each vCPU applies to its own engine at its next safe point
+ * (right away if the caller is that vCPU in a port hook). [@gpa, @gpa + @size)
+ * must lie in the MMIO space above the RAM, on 4 KiB pages, and overlap no
+ * other mapping; @host stays valid until it is unmapped. Any thread, after
+ * init(). 0 or a negative VMRES_E* code: VMRES_EINVAL, VMRES_EMISALIGNED,
+ * VMRES_EEXIST (overlap), VMRES_ENOSPC (table full); unmap: VMRES_ENOENT
+ * unless exactly that mapping is there. */
+int vmm_unicorn_mem_map(struct vmm *vm, uint64_t gpa, uint64_t size, void *host, bool readonly);
+int vmm_unicorn_mem_unmap(struct vmm *vm, uint64_t gpa, uint64_t size, void *host, bool readonly);
+
+/* How one vCPU applied the table's changes, and whether its engine has host
+ * memory at a given address: after the run. */
+struct vmm_unicorn_mem_stats {
+	uint64_t own;	   /* right away, in the vCPU's own request */
+	uint64_t at_block; /* at the start of a translation block, after a kick */
+	uint64_t at_start; /* before uc_emu_start() */
+	bool mapped;	   /* memory at the address asked about */
+};
+/* 0, or -1 if @vm does not run on Unicorn or has no vCPU @cpu. */
+int vmm_unicorn_mem_stats(struct vmm *vm, unsigned int cpu, uint64_t gpa,
+			  struct vmm_unicorn_mem_stats *out);
+
 struct vmm {
 	const struct vmm_backend *backend;
 	void *backend_priv;
