@@ -3,7 +3,8 @@
  * libFuzzer target for the system allocator (sysalloc.h): the input picks the
  * x86_64 preset or a small custom set of pools, then a sequence of batches of
  * one to four requests of every kind (valid or not: unknown pool or kind,
- * wrong space, sizes, alignments, sub-windows, MSI blocks, specific numbers),
+ * wrong space, sizes, alignments, sub-windows, MSI blocks, specific numbers,
+ * shares of shared legacy lines: joins, new lines, the least-shared pick),
  * releases of live and arbitrary resources (right or wrong owner) and
  * release_owner. Each runs on vmres_sysalloc and on the model in
  * tests/model/sysalloc_model.h; return code, error index, the resources handed
@@ -78,7 +79,8 @@ static int load_alloc(void *ctx, const struct vmres_sysalloc_alloc_info *info)
 		sa_model_grow(p);
 		p->align[p->n_num++] = (struct sa_model_align){r->u.addr.base, r->u.addr.align};
 	} else {
-		sa_model_num_take(p, sa_model_key(r), info->owner);
+		sa_model_num_put(p, sa_model_key(r), info->owner,
+				 r->kind == VMRES_RES_IRQ && r->u.irq.shared);
 	}
 	return 0;
 }
@@ -200,6 +202,7 @@ static void pick_request(struct fuzz_in *in, const struct sa_model *m, struct vm
 	}
 	case VMRES_RES_IRQ:
 		q->u.irq.any = sel & 1;
+		q->u.irq.shared = sel & 2; /* a share of a shared line */
 		q->u.irq.gsi = (uint32_t)pick_value(in, p);
 		break;
 	case VMRES_RES_MSI:

@@ -53,7 +53,8 @@ enum section_kind {
 	SEC_PCI_FUNCS = 7,
 	SEC_IRQ = 8,
 	SEC_KVMRES = 9,
-	N_SECTIONS = 10, /* kinds are 1..9 */
+	SEC_SHARES = 10, /* REQUIRED, but only in a snapshot that holds a share */
+	N_SECTIONS = 11, /* kinds are 1..10 */
 };
 
 #define SEC_FLAG_REQUIRED	 1u
@@ -61,6 +62,7 @@ enum section_kind {
 #define DEVMGR_FLAG_ATTACHED	 1u
 #define DEVMGR_FLAG_FOLLOW_GUEST 2u
 #define RES_FLAG_MAPPED		 1u
+#define RES_FLAG_SHARED		 2u
 #define IRQ_FLAG_ENABLED	 1u
 #define IRQ_FLAG_MASKED		 2u
 #define IRQ_FLAG_PENDING	 4u
@@ -81,6 +83,7 @@ static const uint32_t rec_size[N_SECTIONS] = {
 	[SEC_PCI_FUNCS] = 8 + VMRES_PCI_FUNC_STATE_SIZE,
 	[SEC_IRQ] = 24,
 	[SEC_KVMRES] = 32,
+	[SEC_SHARES] = 48,
 };
 
 /* ---- little-endian access ---- */
@@ -166,7 +169,7 @@ static void put_name(uint8_t *p, const char *name, size_t size)
 }
 
 /* A section of records of @p size bytes, copied from @p recs; kinds 1..6
- * are REQUIRED, the others optional. */
+ * and SHARES are REQUIRED, the others optional. */
 static void put_table(struct obuf *b, enum section_kind kind, const struct obuf *recs,
 		      uint32_t size)
 {
@@ -175,7 +178,7 @@ static void put_table(struct obuf *b, enum section_kind kind, const struct obuf 
 	if (!h)
 		return;
 	put32(h, kind);
-	put32(h + 4, kind < N_REQUIRED ? SEC_FLAG_REQUIRED : 0);
+	put32(h + 4, kind < N_REQUIRED || kind == SEC_SHARES ? SEC_FLAG_REQUIRED : 0);
 	put64(h + 8, TABLE_HDR_SIZE + recs->len);
 	put32(h + 16, (uint32_t)(recs->len / size));
 	put32(h + 20, size);
@@ -198,9 +201,10 @@ struct save_pool {
 };
 
 struct save_ctx {
-	struct obuf pools, owners, allocs, devices, resources;
+	struct obuf pools, owners, allocs, devices, resources, shares;
 	struct save_pool *pool_names;
 	uint32_t n_pools, cap_pools, last_pool;
+	bool shared_res; /* a device holds a share of a shared line */
 };
 
 static int save_pool(void *ctx, const struct vmres_sysalloc_pool_info *p)
@@ -261,6 +265,18 @@ static int save_alloc(void *ctx, const struct vmres_sysalloc_alloc_info *a)
 	if (i == c->n_pools)
 		return VMRES_ECORRUPT;
 	c->last_pool = i;
+	if (res->kind == VMRES_RES_IRQ && res->u.irq.shared) {
+		/* A share: its own section, in the order the sysalloc visits
+		 * them (by line, each line's in the order they joined). */
+		r = obuf_grow(&c->shares, rec_size[SEC_SHARES]);
+		if (!r)
+			return VMRES_ENOMEM;
+		put32(r, i);
+		put32(r + 4, res->u.irq.gsi);
+		put64(r + 8, a->owner);
+		put_name(r + 16, a->label, VMRES_SYSALLOC_LABEL_MAX);
+		return 0;
+	}
 	r = obuf_grow(&c->allocs, rec_size[SEC_ALLOCS]);
 	if (!r)
 		return VMRES_ENOMEM;
@@ -289,17 +305,20 @@ static int save_alloc(void *ctx, const struct vmres_sysalloc_alloc_info *a)
 	return 0;
 }
 
-/* Restore refuses a resource that names no pool of its kind: refuse to save it. */
-static bool names_a_pool(const struct save_ctx *c, const struct vmres_resource *res)
+/* Restore refuses a resource that names no pool of its kind: refuse to save
+ * it, saying why (VMRES_EPOOL no such pool, VMRES_EKIND another kind or space). */
+static int names_a_pool(const struct save_ctx *c, const struct vmres_resource *res)
 {
 	if (!res->pool[0])
-		return true;
+		return 0;
 	for (uint32_t i = 0; i < c->n_pools; i++)
 		if (strncmp(c->pool_names[i].name, res->pool, VMRES_POOL_NAME_MAX) == 0)
 			return c->pool_names[i].kind == res->kind &&
-			       (res->kind != VMRES_RES_ADDR ||
-				c->pool_names[i].space == res->u.addr.space);
-	return false;
+					       (res->kind != VMRES_RES_ADDR ||
+						c->pool_names[i].space == res->u.addr.space)
+				       ? 0
+				       : VMRES_EKIND;
+	return VMRES_EPOOL;
 }
 
 static void save_resource(uint8_t *r, const struct vmres_resource *res, bool mapped)
@@ -316,6 +335,7 @@ static void save_resource(uint8_t *r, const struct vmres_resource *res, bool map
 		put64(r + 48, res->u.addr.align);
 		break;
 	case VMRES_RES_IRQ:
+		r[2] = res->u.irq.shared ? RES_FLAG_SHARED : 0;
 		put32(r + 4, res->u.irq.gsi);
 		break;
 	case VMRES_RES_MSI:
@@ -345,12 +365,15 @@ static int save_device(void *ctx, const struct vmres_devmgr_info *info,
 	put_name(d + 24, info->name, VMRES_DEVICE_NAME_MAX);
 	for (size_t i = 0; i < info->n_res; i++) {
 		uint8_t *r = obuf_grow(&c->resources, rec_size[SEC_RESOURCES]);
+		int rc = names_a_pool(c, &res[i]);
 
+		if (rc)
+			return rc;
 		if (!r)
 			return VMRES_ENOMEM;
-		if (!names_a_pool(c, &res[i]))
-			return VMRES_ECORRUPT;
 		save_resource(r, &res[i], mapped[i]);
+		if (res[i].kind == VMRES_RES_IRQ && res[i].u.irq.shared)
+			c->shared_res = true;
 	}
 	return 0;
 }
@@ -372,13 +395,8 @@ static void save_ctx_free(struct save_ctx *c)
 	free(c->allocs.p);
 	free(c->devices.p);
 	free(c->resources.p);
+	free(c->shares.p);
 	free(c->pool_names);
-}
-
-/* Map an iteration's result to save's codes (callbacks return VMRES_E* codes). */
-static int iter_rc(int rc)
-{
-	return rc == VMRES_ENOMEM || rc == VMRES_ECORRUPT || rc == 0 ? rc : VMRES_ECORRUPT;
 }
 
 struct pci_key {
@@ -586,13 +604,14 @@ int vmres_snapshot_save_ex(const struct vmres_sysalloc *sa, struct vmres_devmgr 
 		return VMRES_EINVAL;
 
 	memset(&c, 0, sizeof(c));
-	rc = iter_rc(vmres_sysalloc_foreach_pool(sa, save_pool, &c));
+	/* Every callback returns a VMRES_E* code, passed on as it is. */
+	rc = vmres_sysalloc_foreach_pool(sa, save_pool, &c);
 	if (!rc)
-		rc = iter_rc(vmres_sysalloc_foreach_owner(sa, save_owner, &c));
+		rc = vmres_sysalloc_foreach_owner(sa, save_owner, &c);
 	if (!rc)
-		rc = iter_rc(vmres_sysalloc_foreach_alloc(sa, save_alloc, &c));
+		rc = vmres_sysalloc_foreach_alloc(sa, save_alloc, &c);
 	if (!rc)
-		rc = iter_rc(vmres_devmgr_foreach(m, save_device, &c));
+		rc = vmres_devmgr_foreach(m, save_device, &c);
 	if (!rc)
 		rc = vmres_devmgr_next_id(m, &next_id);
 	if (!rc)
@@ -628,6 +647,9 @@ int vmres_snapshot_save_ex(const struct vmres_sysalloc *sa, struct vmres_devmgr 
 	put_section(&out, SEC_DEVMGR, &dm);
 	put_section(&out, SEC_DEVICES, &c.devices);
 	put_section(&out, SEC_RESOURCES, &c.resources);
+	/* Only with a share: a snapshot without one stays readable by 1.2. */
+	if (c.shares.len || c.shared_res)
+		put_section(&out, SEC_SHARES, &c.shares);
 	if (opts && opts->n_pci_funcs)
 		put_table(&out, SEC_PCI_FUNCS, &pci, pci_rsize);
 	if (opts && opts->irq)
@@ -707,6 +729,15 @@ struct m_alloc {
 	size_t off;
 };
 
+/* A SHARES record: one share of a shared line. */
+struct m_share {
+	uint32_t pool;
+	uint32_t gsi;
+	uint64_t owner;
+	char label[VMRES_SYSALLOC_LABEL_MAX];
+	size_t off;
+};
+
 struct m_device {
 	struct vmres_devmgr_info info;
 	size_t first_res; /* index of its first resource in model.res */
@@ -756,6 +787,8 @@ struct model {
 	size_t n_owners;
 	struct m_alloc *allocs;
 	size_t n_allocs;
+	struct m_share *shares; /* SHARES records, in order */
+	size_t n_shares;
 	uint32_t next_id;
 	bool attached;
 	size_t devmgr_off;
@@ -783,6 +816,7 @@ static void model_free(struct model *md)
 	free(md->pools_by_name);
 	free(md->owners);
 	free(md->allocs);
+	free(md->shares);
 	free(md->devs);
 	free(md->res);
 	free(md->mapped);
@@ -1147,6 +1181,73 @@ static int parse_allocs(struct model *md, struct vmres_snapshot_error *e)
 	return 0;
 }
 
+/* Is number @p n of pool @p pool in ALLOCS (exclusively held)? They are in
+ * (pool, base) order, one number each in a number pool. */
+static bool alloc_holds(const struct model *md, uint32_t pool, uint64_t n)
+{
+	size_t lo = 0, hi = md->n_allocs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct m_alloc *a = &md->allocs[mid];
+
+		if (a->pool == pool && a->base == n)
+			return true;
+		if (a->pool < pool || (a->pool == pool && a->base < n))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/*
+ * SHARES: each share of a shared line, lines in (pool, number) order, a line's
+ * shares in the order they joined. An owner may hold several shares of one
+ * line (two functions of one device), so two equal records are two shares;
+ * what cannot be is a share in a pool other than a legacy IRQ pool, outside
+ * its window, at a number ALLOCS holds exclusively, or a line whose shares are
+ * not together (a number before the previous record's).
+ */
+static int parse_shares(struct model *md, struct vmres_snapshot_error *e)
+{
+	size_t n, size, o;
+	int rc;
+
+	if (!md->sec_off[SEC_SHARES])
+		return 0; /* no share (and 1.0 to 1.2 have none) */
+	rc = table(md, SEC_SHARES, &n, &size, &o, e);
+	if (rc)
+		return rc;
+	md->shares = calloc(n + 1, sizeof(*md->shares));
+	if (!md->shares)
+		return fail(e, VMRES_ENOMEM, o);
+	for (size_t i = 0; i < n; i++, o += size) {
+		const uint8_t *r = md->in + o;
+		const struct m_share *prev = i ? &md->shares[i - 1] : NULL;
+		struct m_share *sh = &md->shares[i];
+		const struct m_pool *p;
+
+		sh->pool = get32(r);
+		sh->gsi = get32(r + 4);
+		sh->owner = get64(r + 8);
+		sh->off = o;
+		if (sh->pool >= md->n_pools || md->pools[sh->pool].kind != VMRES_RES_IRQ ||
+		    (prev && sh->pool < prev->pool))
+			return fail(e, VMRES_ECORRUPT, o);
+		p = &md->pools[sh->pool];
+		if (sh->gsi < p->base || sh->gsi > p->last ||
+		    (prev && prev->pool == sh->pool && sh->gsi < prev->gsi) ||
+		    alloc_holds(md, sh->pool, sh->gsi))
+			return fail(e, VMRES_ECORRUPT, o + 4);
+		if (!name_ok(r + 16, VMRES_SYSALLOC_LABEL_MAX, false))
+			return fail(e, VMRES_ECORRUPT, o + 16);
+		memcpy(sh->label, r + 16, VMRES_SYSALLOC_LABEL_MAX);
+		md->n_shares++;
+	}
+	return 0;
+}
+
 static int parse_devmgr(struct model *md, struct vmres_snapshot_error *e)
 {
 	size_t n, size, o;
@@ -1243,14 +1344,17 @@ static int parse_resource(const struct model *md, size_t o, struct vmres_resourc
 		if (!p || p->kind != res->kind || (p->kind == VMRES_RES_ADDR && p->space != r[1]))
 			return fail(e, VMRES_ECORRUPT, o + 8);
 	}
+	if ((r[2] & RES_FLAG_SHARED) && res->kind != VMRES_RES_IRQ)
+		return fail(e, VMRES_ECORRUPT, o + 2);
 	if (res->kind != VMRES_RES_ADDR) {
 		if (r[2] & RES_FLAG_MAPPED)
 			return fail(e, VMRES_ECORRUPT, o + 2);
-		if (res->kind == VMRES_RES_IRQ)
+		if (res->kind == VMRES_RES_IRQ) {
 			res->u.irq.gsi = get32(r + 4);
-		else if (res->kind == VMRES_RES_ID)
+			res->u.irq.shared = r[2] & RES_FLAG_SHARED;
+		} else if (res->kind == VMRES_RES_ID) {
 			res->u.id.id = get32(r + 4);
-		else {
+		} else {
 			res->u.msi.gsi = get32(r + 4);
 			res->u.msi.msg.addr_lo = get32(r + 56);
 			res->u.msi.msg.addr_hi = get32(r + 60);
@@ -1536,6 +1640,23 @@ static int build_sysalloc(const struct model *md, struct vmres_sysalloc *sa,
 		if (rc)
 			return fail(e, rc, a->off);
 	}
+	/* Each share joins its line (the first one makes it), in the saved order. */
+	for (size_t i = 0; i < md->n_shares; i++) {
+		const struct m_share *sh = &md->shares[i];
+		struct vmres_request q = {.kind = VMRES_RES_IRQ};
+		struct vmres_resource res;
+		size_t n;
+
+		memcpy(q.pool, md->pools[sh->pool].name, VMRES_POOL_NAME_MAX);
+		q.u.irq.gsi = sh->gsi;
+		q.u.irq.shared = true;
+		rc = vmres_sysalloc_alloc(sa, &q, 1, sh->owner, &res, 1, &n, NULL);
+		/* The share just made is the one set_label acts on: cannot fail. */
+		if (!rc && sh->label[0])
+			rc = vmres_sysalloc_set_label(sa, &res, sh->owner, sh->label);
+		if (rc)
+			return fail(e, rc, sh->off);
+	}
 	return 0;
 }
 
@@ -1722,6 +1843,8 @@ int vmres_snapshot_restore_ex(const void *buf, size_t len, vmres_snapshot_bind_f
 		rc = parse_owners(&md, &e);
 	if (!rc)
 		rc = parse_allocs(&md, &e);
+	if (!rc)
+		rc = parse_shares(&md, &e);
 	if (!rc)
 		rc = parse_devmgr(&md, &e);
 	if (!rc)

@@ -246,7 +246,7 @@ static void random_state(bool attached, struct vmres_sysalloc **sa_out, struct v
 	assert_int_equal(vmres_sysalloc_new_x86_64(&sa), 0);
 	assert_int_equal(vmres_devmgr_new(attached ? sa : NULL, &m), 0);
 	for (size_t i = 0; i < n_dev && n_ids < 64; i++) {
-		struct vmres_request q[6];
+		struct vmres_request q[7];
 		struct vmres_resource res[16];
 		uint64_t owner = 0x100 + i;
 		size_t nq = 0, n;
@@ -262,6 +262,10 @@ static void random_state(bool attached, struct vmres_sysalloc **sa_out, struct v
 			q[nq++] = rq_num(VMRES_RES_MSI, "gsi-msi", 1 + rnd() % 4);
 		if (rnd() % 4 == 0)
 			q[nq++] = rq_num(VMRES_RES_IRQ, "gsi-legacy", 1);
+		if (rnd() % 3 == 0) {
+			q[nq] = rq_num(VMRES_RES_IRQ, "gsi-legacy", 1);
+			q[nq++].u.irq.shared = true; /* PCI INTx */
+		}
 		if (rnd() % 3 == 0)
 			q[nq++] = rq_num(VMRES_RES_ID, "device-id", 1);
 		if (rnd() % 4 == 0)
@@ -652,30 +656,48 @@ static void test_save_refuses_a_manager_attached_elsewhere(void **state)
 	vmres_sysalloc_free(sa);
 }
 
-/* Format 1.1 has no record for a share of a shared line: save refuses until a
- * later format holds them, and saves again once the line is gone. */
-static void test_save_refuses_a_sysalloc_with_a_shared_line(void **state)
+enum { SHARES = 10 };
+
+/* Shares of shared lines are saved in their own REQUIRED section (a 1.2
+ * reader refuses it rather than misread a line as exclusive), which a
+ * snapshot without a share does not have. */
+static void test_shared_lines_round_trip_in_their_own_required_section(void **state)
 {
 	struct vmres_sysalloc *sa;
 	struct vmres_devmgr *m;
 	struct vmres_resource res[2];
 	struct vmres_request q = rq_num(VMRES_RES_IRQ, "gsi-legacy", 1);
-	void *buf = &rnd_state;
-	size_t len = 77;
+	uint8_t *buf;
+	size_t len, sec;
 
 	(void)state;
 	small_state(&sa, &m);
 	q.u.irq.shared = true;
 	assert_int_equal(alloc_for(sa, &q, 1, 20, res, 2), 1);
+	q.u.irq.any = false;
+	q.u.irq.gsi = res[0].u.irq.gsi;
 	assert_int_equal(alloc_for(sa, &q, 1, 21, res + 1, 1), 1);
 	assert_true(res[0].u.irq.shared);
-	assert_int_equal(vmres_snapshot_save(sa, m, &buf, &len), VMRES_ECORRUPT);
-	assert_ptr_equal(buf, &rnd_state);
-	assert_int_equal(len, 77);
+	assert_int_equal(vmres_sysalloc_set_label(sa, &res[1], 21, "intb"), 0);
+	register_dev(m, "intx-a", 20, VMRES_DEVMGR_NO_PARENT, res, 1);
+	save(sa, m, &buf, &len);
+	assert_int_equal(rd32(buf + 8) >> 16, 3); /* format 1.3 */
+	sec = section(buf, len, SHARES);
+	assert_int_equal(rd32(buf + sec + 4), 1); /* REQUIRED */
+	assert_int_equal(rd32(buf + sec + 16), 2);
+	assert_int_equal(rd64(buf + record(buf, len, SHARES, 1) + 8), 21);
+	assert_int_equal(buf[record(buf, len, RESOURCES, 8) + 2], 2); /* SHARED */
+	free(buf);
+	round_trip(sa, m);
+	/* Without a share, no such section: what 1.2 wrote but the minor. */
+	assert_int_equal(vmres_devmgr_unregister(m, 5), 0);
 	assert_int_equal(vmres_sysalloc_release_owner(sa, 20), 0);
 	assert_int_equal(vmres_sysalloc_release_owner(sa, 21), 0);
-	assert_int_equal(vmres_snapshot_save(sa, m, &buf, &len), 0);
+	save(sa, m, &buf, &len);
+	for (size_t pos = rd32(buf + 12); pos < len - 4; pos += 16 + (size_t)rd64(buf + pos + 8))
+		assert_int_not_equal(rd32(buf + pos), SHARES);
 	free(buf);
+	round_trip(sa, m);
 	vmres_devmgr_free(m);
 	vmres_sysalloc_free(sa);
 }
@@ -697,10 +719,10 @@ static void test_save_refuses_a_resource_naming_no_pool(void **state)
 	r.u.irq.gsi = 30;
 	register_dev(m, "odd", 0, 0, &r, 1);
 	assert_int_equal(vmres_devmgr_dump_str(m, &before), 0);
-	assert_int_equal(vmres_snapshot_save(sa, m, &buf, &len), VMRES_ECORRUPT);
+	assert_int_equal(vmres_snapshot_save(sa, m, &buf, &len), VMRES_EKIND);
 	snprintf(r.pool, sizeof(r.pool), "nowhere");
 	assert_int_equal(vmres_devmgr_update(m, 5, &r, 1), 0);
-	assert_int_equal(vmres_snapshot_save(sa, m, &buf, &len), VMRES_ECORRUPT);
+	assert_int_equal(vmres_snapshot_save(sa, m, &buf, &len), VMRES_EPOOL);
 	assert_ptr_equal(buf, &rnd_state);
 	assert_int_equal(len, 77);
 	/* A failed save changed nothing. */
@@ -2414,7 +2436,7 @@ static void test_msix_express_ecam_and_kvmres_machine_round_trips(void **state)
 	vm_new(&a);
 	vm_program_guest(&a);
 	vm_save(&a, &buf, &len);
-	assert_int_equal(rd32(buf + 8) >> 16, 2); /* format 1.2 */
+	assert_int_equal(rd32(buf + 8) >> 16, 3); /* format 1.3 */
 	memset(&b, 0, sizeof(b));
 	assert_int_equal(vm_restore(&b, buf, len, &e), 0);
 	assert_non_null(b.kvmres);
@@ -2585,6 +2607,349 @@ static void test_corrupted_msix_state_and_kvmres_records_are_refused_at_their_fi
 	vm_free(&a);
 }
 
+/* ---- shared legacy lines (format 1.3) ---- */
+
+/*
+ * A PC whose PCI devices share INTx lines: three devices on exclusive lines,
+ * 24 with a BAR and a share of the least-shared line (13 new lines, then 11
+ * joins), and one with two functions on line 9 (two shares of one owner).
+ * Each device's legacy lines are one interrupt group, made in id order, as a
+ * VMM makes them in its bind callback.
+ */
+enum { SM_EXCL = 3, SM_PCI = 24, SM_DEVS = SM_EXCL + SM_PCI + 1, SM_MULTI = SM_DEVS - 1 };
+
+struct shared_machine {
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	struct vmres_irq_mgr *irq;
+	struct deliveries dl;
+	struct vmres_irq_group *grp[SM_DEVS];
+	uint32_t id[SM_DEVS];
+};
+
+static void sm_name(int i, char name[32])
+{
+	if (i < SM_EXCL)
+		snprintf(name, 32, "legacy%d", i);
+	else if (i < SM_MULTI)
+		snprintf(name, 32, "pci%02d", i - SM_EXCL);
+	else
+		snprintf(name, 32, "multi");
+}
+
+/* The group of device @p i's legacy lines (its resources after the first). */
+static void sm_group(struct shared_machine *sm, int i, const struct vmres_resource *res, size_t n)
+{
+	size_t first = i < SM_EXCL || i == SM_MULTI ? 0 : 1;
+
+	assert_int_equal(vmres_irq_group_new(sm->irq, res + first, n - first, &sm->grp[i]), 0);
+	for (unsigned int k = 0; k < n - first; k++) {
+		struct vmres_irq_src *s;
+
+		assert_int_equal(vmres_irq_group_src(sm->grp[i], k, &s), 0);
+		assert_int_equal(vmres_irq_src_enable(s), 0);
+	}
+}
+
+static struct vmres_irq_src *sm_src(struct shared_machine *sm, int i, unsigned int k)
+{
+	struct vmres_irq_src *s;
+
+	assert_int_equal(vmres_irq_group_src(sm->grp[i], k, &s), 0);
+	return s;
+}
+
+static void shared_machine_new(struct shared_machine *sm)
+{
+	struct vmres_irq_backend *be;
+
+	memset(sm, 0, sizeof(*sm));
+	assert_int_equal(vmres_sysalloc_new_x86_64(&sm->sa), 0);
+	assert_int_equal(vmres_devmgr_new(sm->sa, &sm->m), 0);
+	assert_int_equal(vmres_irq_backend_callback_new(record_delivery, &sm->dl, &be), 0);
+	assert_int_equal(vmres_irq_mgr_new(be, &sm->irq), 0);
+	for (int i = 0; i < SM_DEVS; i++) {
+		struct vmres_request q[2];
+		struct vmres_resource res[2];
+		uint64_t owner = 0x500 + (uint64_t)i;
+		size_t nq = 2, n;
+		char name[32];
+
+		sm_name(i, name);
+		q[1] = rq_num(VMRES_RES_IRQ, "gsi-legacy", 1);
+		if (i < SM_EXCL) {
+			nq = 1;
+			q[0] = q[1];
+		} else if (i < SM_MULTI) {
+			q[0] = rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000);
+			q[1].u.irq.shared = true;
+		} else {
+			for (int k = 0; k < 2; k++) {
+				q[k] = rq_num(VMRES_RES_IRQ, "gsi-legacy", 1);
+				q[k].u.irq.shared = true;
+				q[k].u.irq.any = false;
+				q[k].u.irq.gsi = 9;
+			}
+		}
+		n = alloc_for(sm->sa, q, nq, owner, res, 2);
+		assert_int_equal(n, nq);
+		if (i % 4 == 1)
+			assert_int_equal(vmres_sysalloc_set_owner_name(sm->sa, owner, name), 0);
+		if (i % 5 == 2)
+			assert_int_equal(
+				vmres_sysalloc_set_label(sm->sa, &res[n - 1], owner, "intx"), 0);
+		sm->id[i] = register_dev(sm->m, name, owner, VMRES_DEVMGR_NO_PARENT, res, n);
+		sm_group(sm, i, res, n);
+	}
+	/* What the guest left: lines raised by shares, a pending masked share,
+	 * an exclusive line asserted. */
+	assert_int_equal(vmres_irq_src_trigger(sm_src(sm, SM_EXCL + 0, 0)), 0);	 /* line 9 */
+	assert_int_equal(vmres_irq_src_trigger(sm_src(sm, SM_EXCL + 13, 0)), 0); /* line 9 */
+	assert_int_equal(vmres_irq_src_trigger(sm_src(sm, SM_EXCL + 20, 0)), 0); /* line 18 */
+	assert_int_equal(vmres_irq_src_mask(sm_src(sm, SM_MULTI, 1)), 0);
+	assert_int_equal(vmres_irq_src_trigger(sm_src(sm, SM_MULTI, 1)), 0);
+	assert_int_equal(
+		vmres_irq_src_configure(sm_src(sm, 1, 0),
+					&(struct vmres_irq_config){.kind = VMRES_IRQ_LEGACY,
+								   .trigger = VMRES_IRQ_LEVEL}),
+		0);
+	assert_int_equal(vmres_irq_src_trigger(sm_src(sm, 1, 0)), 0);
+	sm->dl.n = 0;
+}
+
+static void shared_machine_free(struct shared_machine *sm)
+{
+	for (int i = 0; i < SM_DEVS; i++)
+		vmres_irq_group_free(sm->grp[i]);
+	vmres_irq_mgr_free(sm->irq);
+	vmres_devmgr_free(sm->m);
+	vmres_sysalloc_free(sm->sa);
+}
+
+static int bind_shared_machine(void *ctx, const struct vmres_devmgr_info *entry,
+			       const struct vmres_resource *res, const bool *mapped,
+			       struct vmres_device *dev)
+{
+	struct shared_machine *sm = ctx;
+	char name[32];
+
+	(void)mapped, (void)dev;
+	for (int i = 0; i < SM_DEVS; i++) {
+		sm_name(i, name);
+		if (strcmp(entry->name, name) == 0) {
+			sm->id[i] = entry->instance;
+			sm_group(sm, i, res, entry->n_res);
+		}
+	}
+	return 0;
+}
+
+static void assert_same_irq_state(struct vmres_irq_mgr *a, struct vmres_irq_mgr *b)
+{
+	struct vmres_irq_src_state sa[64], sb[64];
+	size_t na, nb;
+
+	memset(sa, 0, sizeof(sa));
+	memset(sb, 0, sizeof(sb));
+	assert_int_equal(vmres_irq_mgr_save_state(a, sa, 64, &na), 0);
+	assert_int_equal(vmres_irq_mgr_save_state(b, sb, 64, &nb), 0);
+	assert_int_equal(na, nb);
+	assert_memory_equal(sa, sb, na * sizeof(sa[0]));
+}
+
+struct sharer_list {
+	uint64_t owner[8];
+	char label[8][VMRES_SYSALLOC_LABEL_MAX];
+	size_t n;
+};
+
+static int list_sharer(void *ctx, const struct vmres_sysalloc_alloc_info *a)
+{
+	struct sharer_list *l = ctx;
+
+	assert_true(a->res.u.irq.shared);
+	assert_true(l->n < 8);
+	l->owner[l->n] = a->owner;
+	snprintf(l->label[l->n++], VMRES_SYSALLOC_LABEL_MAX, "%s", a->label ? a->label : "");
+	return 0;
+}
+
+static struct sharer_list sharers_of(const struct vmres_sysalloc *sa, uint32_t gsi)
+{
+	struct sharer_list l;
+
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(vmres_sysalloc_foreach_sharer(sa, "gsi-legacy", gsi, list_sharer, &l), 0);
+	return l;
+}
+
+/* The same releases on both machines leave the same state behind. */
+static void release_sharers(struct shared_machine *sm)
+{
+	struct vmres_resource r;
+
+	memset(&r, 0, sizeof(r));
+	r.kind = VMRES_RES_IRQ;
+	strcpy(r.pool, "gsi-legacy");
+	r.u.irq.gsi = 9;
+	/* One share of line 9, then one of the two of "multi", then the rest. */
+	assert_int_equal(vmres_sysalloc_release(sm->sa, &r, 0x500 + SM_EXCL + 13), 0);
+	assert_int_equal(vmres_sysalloc_release(sm->sa, &r, 0x500 + SM_EXCL + 13), VMRES_EOWNER);
+	assert_int_equal(vmres_sysalloc_release(sm->sa, &r, 0x500 + SM_MULTI), 0);
+	assert_int_equal(vmres_sysalloc_validate(sm->sa), 0);
+	assert_int_equal(vmres_sysalloc_release_owner(sm->sa, 0x500 + SM_MULTI), 0);
+	assert_int_equal(vmres_sysalloc_release_owner(sm->sa, 0x500 + SM_EXCL), 0);
+	assert_int_equal(vmres_sysalloc_validate(sm->sa), 0);
+	/* The line's number went back with its last share: exclusive again. */
+	assert_int_equal(vmres_sysalloc_reserve(sm->sa, "gsi-legacy", 9, 1, 0, 77, "pit", NULL), 0);
+	/* Both shares of the driving devices stop: the line is lowered once. */
+	assert_int_equal(vmres_irq_src_ack(sm_src(sm, SM_EXCL + 0, 0)), 0);
+	assert_int_equal(vmres_irq_src_ack(sm_src(sm, SM_EXCL + 13, 0)), 0);
+	assert_int_equal(vmres_irq_src_ack(sm_src(sm, SM_EXCL + 20, 0)), 0);
+}
+
+static void test_machine_with_shared_lines_restores_sharers_and_their_irq_state(void **state)
+{
+	struct vmres_snapshot_options o = VMRES_SNAPSHOT_OPTIONS_INIT;
+	struct shared_machine a, b;
+	struct vmres_snapshot_error e;
+	struct vmres_irq_backend *be;
+	struct sharer_list la, lb;
+	void *p = NULL;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	shared_machine_new(&a);
+	/* Line 9: pci00, pci13, then multi twice; 20: pci09 (labelled), pci22. */
+	la = sharers_of(a.sa, 9);
+	assert_int_equal(la.n, 4);
+	assert_int_equal(la.owner[0], 0x500 + SM_EXCL);
+	assert_int_equal(la.owner[1], 0x500 + SM_EXCL + 13);
+	assert_int_equal(la.owner[2], 0x500 + SM_MULTI);
+	assert_int_equal(la.owner[3], 0x500 + SM_MULTI);
+	o.irq = a.irq;
+	assert_int_equal(vmres_snapshot_save_ex(a.sa, a.m, &o, &p, &len), 0);
+	buf = p;
+	assert_int_equal(rd32(buf + section(buf, len, SHARES) + 16), SM_PCI + 2);
+
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(vmres_irq_backend_callback_new(record_delivery, &b.dl, &be), 0);
+	assert_int_equal(vmres_irq_mgr_new(be, &b.irq), 0);
+	o.irq = b.irq;
+	if (vmres_snapshot_restore_ex(buf, len, bind_shared_machine, &b, &o, &b.sa, &b.m, &e))
+		fail_msg("restore: %s at %zu", vmres_errname(e.code), e.offset);
+	assert_int_equal(vmres_sysalloc_validate(b.sa), 0);
+	assert_same_state(a.sa, a.m, b.sa, b.m);
+	assert_same_irq_state(a.irq, b.irq);
+	for (uint32_t gsi = 9; gsi <= 23; gsi++) {
+		if (gsi == 12 || gsi == 13)
+			continue; /* the platform's */
+		la = sharers_of(a.sa, gsi);
+		lb = sharers_of(b.sa, gsi);
+		assert_int_equal(la.n, lb.n);
+		assert_memory_equal(&la, &lb, sizeof(la));
+	}
+	assert_int_equal(sharers_of(b.sa, 20).n, 2);
+	assert_string_equal(sharers_of(b.sa, 20).label[0], "intx"); /* pci09's */
+	/* Loading delivered nothing; releasing and acking act alike on both. */
+	assert_int_equal(b.dl.n, 0);
+	release_sharers(&a);
+	release_sharers(&b);
+	assert_same_state(a.sa, a.m, b.sa, b.m);
+	assert_same_irq_state(a.irq, b.irq);
+	assert_int_equal(a.dl.n, b.dl.n);
+	assert_int_equal(a.dl.n, 2); /* lines 9 and 18 lowered, once each */
+	assert_memory_equal(a.dl.gsi, b.dl.gsi, 2 * sizeof(a.dl.gsi[0]));
+	assert_memory_equal(a.dl.sig, b.dl.sig, 2 * sizeof(a.dl.sig[0]));
+	free(buf);
+	shared_machine_free(&a);
+	shared_machine_free(&b);
+}
+
+/* Shares restore exactly as saved, or not at all: each impossible record is
+ * refused at its field, before anything is built. */
+static void test_corrupted_shared_records_are_refused_at_their_field(void **state)
+{
+	struct vmres_sysalloc *sa;
+	struct vmres_devmgr *m;
+	struct vmres_resource res[2];
+	struct vmres_request q = rq_num(VMRES_RES_IRQ, "gsi-legacy", 1);
+	uint8_t *buf, *bad;
+	size_t len, r0, r1, r2, sec, excl;
+	uint32_t msi_pool = 4, legacy_pool = 3; /* the x86-64 preset's order */
+
+	(void)state;
+	small_state(&sa, &m);
+	q.u.irq.shared = true;
+	for (uint64_t owner = 20; owner < 23; owner++)
+		assert_int_equal(alloc_for(sa, &q, 1, owner, res, 2), 1); /* lines 6, 7, 9 */
+	q.u.irq.any = false;
+	q.u.irq.gsi = res[0].u.irq.gsi;
+	assert_int_equal(alloc_for(sa, &q, 1, 20, res + 1, 1), 1); /* line 9 again */
+	save(sa, m, &buf, &len);
+	sec = section(buf, len, SHARES);
+	r0 = record(buf, len, SHARES, 0);
+	r1 = record(buf, len, SHARES, 1);
+	r2 = record(buf, len, SHARES, 2);
+	assert_int_equal(rd32(buf + r0), legacy_pool);
+	assert_int_equal(rd32(buf + r2 + 4), 9);
+	/* The number small_state's device holds exclusively (the lowest free: 5). */
+	excl = 5;
+	bad = malloc(len);
+	assert_non_null(bad);
+#define CORRUPT(edit, code, at)                                                                    \
+	do {                                                                                       \
+		memcpy(bad, buf, len);                                                             \
+		edit;                                                                              \
+		resign(bad, len);                                                                  \
+		restore_fails(bad, len, code, at);                                                 \
+	} while (0)
+	/* a share in an MSI pool, or in no pool */
+	CORRUPT(wr32(bad + r1, msi_pool), VMRES_ECORRUPT, r1);
+	CORRUPT(wr32(bad + r1, 99), VMRES_ECORRUPT, r1);
+	/* pools out of order */
+	CORRUPT(wr32(bad + r0, legacy_pool + 1), VMRES_ECORRUPT, r0);
+	/* outside its pool's window */
+	CORRUPT(wr32(bad + r2 + 4, 24), VMRES_ECORRUPT, r2 + 4);
+	/* a number held both shared and exclusively */
+	CORRUPT(wr32(bad + r0 + 4, (uint32_t)excl), VMRES_ECORRUPT, r0 + 4);
+	/* a line's shares apart (line 6 again after line 7) */
+	CORRUPT(wr32(bad + r2 + 4, 6), VMRES_ECORRUPT, r2 + 4);
+	/* a label that is not text */
+	CORRUPT(memset(bad + r1 + 16, 'x', 24), VMRES_ECORRUPT, r1 + 16);
+	CORRUPT(bad[r1 + 16] = 0x01, VMRES_ECORRUPT, r1 + 16);
+	/* records too short */
+	CORRUPT(wr32(bad + sec + 20, 40), VMRES_ECORRUPT, sec + 20);
+	/* a device's ADDR resource marked SHARED */
+	CORRUPT(bad[record(buf, len, RESOURCES, 0) + 2] |= 2, VMRES_ECORRUPT,
+		record(buf, len, RESOURCES, 0) + 2);
+	/* An unknown section kind in its place is one a reader must know. */
+	CORRUPT(wr32(bad + sec, 42), VMRES_EVERSION, sec);
+#undef CORRUPT
+	/* Two equal records are two shares of one owner (two functions of a
+	 * device): restored as such, not refused. */
+	memcpy(bad, buf, len);
+	memcpy(bad + r1, bad + r0, 48);
+	resign(bad, len);
+	{
+		struct vmres_sysalloc *sa2 = NULL;
+		struct vmres_devmgr *m2 = NULL;
+		struct vmres_snapshot_error e;
+		struct bind_ctx c = {{0, 0}, 0, 0};
+
+		assert_int_equal(vmres_snapshot_restore(bad, len, bind_fake, &c, &sa2, &m2, &e), 0);
+		assert_int_equal(sharers_of(sa2, rd32(buf + r0 + 4)).n, 2);
+		assert_int_equal(vmres_sysalloc_validate(sa2), 0);
+		vmres_devmgr_free(m2);
+		vmres_sysalloc_free(sa2);
+	}
+	free(bad);
+	free(buf);
+	vmres_devmgr_free(m);
+	vmres_sysalloc_free(sa);
+}
+
 /* A 1.1 image (the current writer's, minor set to 1 and the PCI_FUNCS
  * state_len zeroed, as 1.1 wrote it) restores as it did. */
 static void test_version_1_1_image_restores_unchanged(void **state)
@@ -2606,6 +2971,30 @@ static void test_version_1_1_image_restores_unchanged(void **state)
 		wr32(buf + r + 4, 0);
 	}
 	buf[10] = 1;
+	resign(buf, len);
+	memset(&b, 0, sizeof(b));
+	b.use_sources = true;
+	assert_int_equal(machine_restore(&b, buf, len, &e), 0);
+	assert_same_machine(&a, &b);
+	free(buf);
+	machine_free(&a);
+	machine_free(&b);
+}
+
+/* A 1.2 image (a state without shares, as the current writer writes it but
+ * for the minor) restores as it did. */
+static void test_version_1_2_image_restores_unchanged(void **state)
+{
+	struct machine a, b;
+	struct vmres_snapshot_error e;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	machine_new(&a);
+	program_guest(&a);
+	save_machine(&a, &buf, &len);
+	buf[10] = 2;
 	resign(buf, len);
 	memset(&b, 0, sizeof(b));
 	b.use_sources = true;
@@ -2651,7 +3040,7 @@ static void test_version_1_0_image_restores_unchanged(void **state)
 	save_machine(&a, &buf, &len);
 	save(a.sa, a.m, &plain, &plain_len);
 	len = as_v1_0(buf, len);
-	assert_int_equal(rd32(plain + 8) >> 16, 2); /* the plain save is 1.2 */
+	assert_int_equal(rd32(plain + 8) >> 16, 3); /* the plain save is 1.3 */
 	plain[10] = 0;
 	resign(plain, plain_len);
 	assert_int_equal(len, plain_len);
@@ -2730,7 +3119,10 @@ int main(void)
 		cmocka_unit_test(test_fd_round_trip),
 		cmocka_unit_test(test_save_refuses_a_manager_attached_elsewhere),
 		cmocka_unit_test(test_save_refuses_a_resource_naming_no_pool),
-		cmocka_unit_test(test_save_refuses_a_sysalloc_with_a_shared_line),
+		cmocka_unit_test(test_shared_lines_round_trip_in_their_own_required_section),
+		cmocka_unit_test(
+			test_machine_with_shared_lines_restores_sharers_and_their_irq_state),
+		cmocka_unit_test(test_corrupted_shared_records_are_refused_at_their_field),
 		cmocka_unit_test(test_every_truncation_is_reported_where_the_input_ends),
 		cmocka_unit_test(test_every_flipped_bit_is_caught),
 		cmocka_unit_test(test_semantic_corruptions_are_reported_at_their_field),
@@ -2749,6 +3141,7 @@ int main(void)
 		cmocka_unit_test(test_msix_express_ecam_and_kvmres_machine_round_trips),
 		cmocka_unit_test(
 			test_corrupted_msix_state_and_kvmres_records_are_refused_at_their_field),
+		cmocka_unit_test(test_version_1_2_image_restores_unchanged),
 		cmocka_unit_test(test_version_1_1_image_restores_unchanged),
 		cmocka_unit_test(test_bind_after_load_refuses_a_manager_that_disagrees),
 		cmocka_unit_test(test_incompatible_function_is_refused_and_nothing_changes),

@@ -1354,11 +1354,34 @@ static void test_foreach_replay_rebuilds_the_same_state(void **state)
 	char *a, *b;
 
 	assert_int_equal(vmres_sysalloc_new_x86_64(&sa), 0);
+	struct vmres_request share = rq_irq("gsi-legacy", false, 20);
+
+	share.u.irq.shared = true;
 	for (uint64_t owner = 1; owner <= 3; owner++)
 		alloc_ok(sa, q, 4, owner, out);
+	/* Shared lines: 20 joined by 3, 2, 1 (then 2 leaves), 21 twice by 1. */
+	for (uint64_t owner = 3; owner >= 1; owner--)
+		alloc_ok(sa, &share, 1, owner, out);
+	share.u.irq.gsi = 21;
+	alloc_ok(sa, &share, 1, 1, out);
+	assert_int_equal(vmres_sysalloc_set_label(sa, &out[0], 1, "intb"), 0);
+	alloc_ok(sa, &share, 1, 1, out);
 	assert_int_equal(vmres_sysalloc_release_owner(sa, 2), 0);
 	assert_int_equal(vmres_sysalloc_foreach_pool(sa, collect_pool, &c), 0);
 	assert_int_equal(vmres_sysalloc_foreach_alloc(sa, collect_alloc, &c), 0);
+	/* The shares come at their number, in the order they joined. */
+	size_t at = 0;
+
+	while (at < c.n &&
+	       (c.allocs[at].res.kind != VMRES_RES_IRQ || c.allocs[at].res.u.irq.gsi != 20))
+		at++;
+	assert_true(at + 4 <= c.n);
+	assert_true(c.allocs[at].res.u.irq.shared && c.allocs[at].owner == 3);
+	assert_true(c.allocs[at + 1].res.u.irq.shared && c.allocs[at + 1].owner == 1);
+	assert_int_equal(c.allocs[at + 2].res.u.irq.gsi, 21);
+	assert_string_equal(c.labels[at + 2], "intb");
+	assert_int_equal(c.allocs[at + 3].res.u.irq.gsi, 21);
+	assert_string_equal(c.labels[at + 3], "");
 	assert_int_equal(c.n_pools, 6);
 	assert_string_equal(c.pool_names[4], "gsi-msi");
 	assert_int_equal(c.pools[4].kind, VMRES_RES_MSI);
@@ -1394,6 +1417,7 @@ static void test_foreach_replay_rebuilds_the_same_state(void **state)
 			break;
 		case VMRES_RES_IRQ:
 			rq = rq_irq(r->pool, false, r->u.irq.gsi);
+			rq.u.irq.shared = r->u.irq.shared;
 			break;
 		case VMRES_RES_MSI:
 			rq = rq_msi(r->pool, 1, false, false, r->u.msi.gsi);
@@ -1426,7 +1450,7 @@ static void test_foreach_replay_rebuilds_the_same_state(void **state)
 	assert_int_equal(vmres_sysalloc_foreach_owner(sa, collect_owner, &o), 0);
 	assert_int_equal(o.n, 4); /* 1, 3, 77 (named, nothing held), platform */
 	assert_int_equal(o.owner[0], 1);
-	assert_int_equal(o.count[0], 4 + 3);
+	assert_int_equal(o.count[0], 4 + 3 + 3);
 	assert_null(o.name[0]);
 	assert_int_equal(o.owner[1], 3);
 	assert_int_equal(o.owner[2], 77);
@@ -2193,7 +2217,7 @@ static int count_all(void *ctx, const struct vmres_sysalloc_alloc_info *a)
 	return 0;
 }
 
-static void test_dumps_show_every_sharer_and_replay_iteration_refuses_them(void **state)
+static void test_dumps_and_iteration_show_every_sharer_in_join_order(void **state)
 {
 	(void)state;
 	struct vmres_sysalloc *sa = small_sa();
@@ -2253,10 +2277,11 @@ static void test_dumps_show_every_sharer_and_replay_iteration_refuses_them(void 
 	assert_int_equal(vmres_sysalloc_find(sa, "gsi", 16, &info), 0);
 	assert_int_equal(info.owner, 8);
 	assert_true(info.res.u.irq.shared);
-	/* Shares cannot be replayed as specific requests: refused, nothing visited. */
+	/* Iteration visits every share, as the dumps show them. */
 	n = 0;
-	assert_int_equal(vmres_sysalloc_foreach_alloc(sa, count_all, &n), VMRES_ENOTSUP);
-	assert_int_equal(n, 0);
+	assert_int_equal(vmres_sysalloc_foreach_alloc(sa, count_all, &n), 0);
+	assert_int_equal(n, 4);
+	n = 0;
 	assert_int_equal(vmres_sysalloc_foreach_owner_alloc(sa, 7, count_all, &n), 0);
 	assert_int_equal(n, 2);
 	/* foreach_sharer's own errors */
@@ -2270,7 +2295,6 @@ static void test_dumps_show_every_sharer_and_replay_iteration_refuses_them(void 
 	int k = 0;
 
 	assert_int_equal(vmres_sysalloc_foreach_sharer(sa, "gsi", 16, stop_at_third, &k), 42);
-	/* Without its shared lines, the sysalloc can be replayed again. */
 	for (uint64_t o = 7; o <= 9; o++)
 		assert_int_equal(vmres_sysalloc_release(sa, &r, o), 0);
 	n = 0;
@@ -2312,7 +2336,7 @@ int main(void)
 			test_shared_requests_put_twenty_devices_on_four_lines_least_shared_first),
 		cmocka_unit_test(test_a_shared_line_is_released_with_its_last_sharer),
 		cmocka_unit_test(test_exclusive_and_shared_requests_never_take_each_others_lines),
-		cmocka_unit_test(test_dumps_show_every_sharer_and_replay_iteration_refuses_them),
+		cmocka_unit_test(test_dumps_and_iteration_show_every_sharer_in_join_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

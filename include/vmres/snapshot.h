@@ -5,7 +5,8 @@
  * the device manager's table.
  *
  * A snapshot holds every pool of a system allocator (sysalloc.h, guest pools
- * included), every allocation with its owner, align and label, the owners'
+ * included), every allocation with its owner, align and label (every share of
+ * a shared legacy line too, in the order the sharers joined), the owners'
  * names, and the device manager's table (devmgr.h): instance ids, names,
  * owners, parents, resources, MSI messages, which ranges are mapped, and the
  * placement policy. With vmres_snapshot_save_ex() it also holds what the
@@ -81,7 +82,7 @@ extern "C" {
 /** Format major version this build writes; it reads exactly this major. */
 #define VMRES_SNAPSHOT_VERSION_MAJOR 1
 /** Format minor version this build writes; it reads every minor of its major. */
-#define VMRES_SNAPSHOT_VERSION_MINOR 2
+#define VMRES_SNAPSHOT_VERSION_MINOR 3
 
 /** Where and why restore failed. */
 struct vmres_snapshot_error {
@@ -214,15 +215,13 @@ struct vmres_snapshot_options {
  * @param len receives its length in bytes.
  * @return 0, or (@p buf and @p len untouched):
  *   VMRES_EINVAL  a NULL pointer, or @p m is attached to another sysalloc;
- *   VMRES_ECORRUPT an object failed its own consistency check while iterated,
- *                 or a device's resource names a pool that @p sa does not have
- *                 (or one of another kind or space): restore would refuse it;
- *                 also while @p sa holds a shared legacy line (sysalloc.h):
- *                 format 1.1 has no record for its shares, and
- *                 vmres_sysalloc_foreach_alloc() refuses them (VMRES_ENOTSUP,
- *                 reported here as VMRES_ECORRUPT) rather than save a state
- *                 that restore would rebuild wrongly;
+ *   VMRES_EPOOL   a device's resource names a pool that @p sa does not have,
+ *   VMRES_EKIND   or one of another kind (or space): restore would refuse it;
+ *   VMRES_ECORRUPT an object failed its own consistency check while iterated;
  *   VMRES_ENOMEM.
+ * Shares of shared legacy lines (sysalloc.h) are saved since format 1.3, in
+ * a section that a 1.2 or older reader refuses (VMRES_EVERSION) rather than
+ * misread; a snapshot without a share stays readable by them.
  * Context: see the header: writers of @p sa and @p m must be stopped.
  */
 int vmres_snapshot_save(const struct vmres_sysalloc *sa, struct vmres_devmgr *m, void **buf,
@@ -301,7 +300,9 @@ int vmres_snapshot_save_fd(const struct vmres_sysalloc *sa, struct vmres_devmgr 
  *                  pool window that is empty or overlaps another, an allocation
  *                  out of its pool or overlapping another, an unknown or younger
  *                  parent, overlapping mapped ranges, a resource naming no pool
- *                  of its kind (offset of the offending field or record);
+ *                  of its kind, a share of a shared line outside a legacy IRQ
+ *                  pool or at a number held exclusively, a line's shares not
+ *                  together (offset of the offending field or record);
  *   a code returned by @p bind (offset of the device record);
  *   VMRES_ENOMEM   (offset of the section or record being built).
  * Context: any thread; touches only what it creates.

@@ -512,17 +512,17 @@ int vmres_sysalloc_foreach_pool(const struct vmres_sysalloc *sa, vmres_sysalloc_
 
 /**
  * vmres_sysalloc_foreach_alloc() - visit every allocated resource: pools in the
- * order they were added, each in address or number order. Replaying each as an
- * exact (ADDR, with its align) or specific (IRQ, MSI count 1, ID) request with
- * its owner, then its label, rebuilds the same state in a sysalloc with the same
- * pools (this is what a snapshot does). Shares of a shared line cannot be
- * replayed that way, so while any pool holds a shared line this refuses, before
- * the first callback: the snapshot format of today cannot hold them
- * (vmres_snapshot_save() then fails; see snapshot.h). The dumps,
- * vmres_sysalloc_foreach_owner_alloc() and vmres_sysalloc_foreach_sharer() show
- * them.
+ * order they were added, each in address or number order; a shared line's
+ * shares (res.u.irq.shared set) one after another at its number, in the order
+ * they joined. Replaying each as an exact (ADDR, with its align) or specific
+ * (IRQ, MSI count 1, ID) request with its owner, then its label, rebuilds the
+ * same state in a sysalloc with the same pools (this is what a snapshot does):
+ * a share as a specific IRQ request with u.irq.shared, which makes the line at
+ * its first share and joins it at the others, in the same order.
+ * @param sa the allocator.
+ * @param fn called once per resource (once per share of a shared line).
+ * @param ctx its first argument.
  * @return 0; VMRES_EINVAL for NULL pointers; or the callback's non-zero value;
- *   VMRES_ENOTSUP if a pool holds a shared line (nothing visited);
  *   VMRES_ECORRUPT if a pool holds an allocation without a record (a bug that
  *   vmres_sysalloc_validate() reports too).
  * Context: read-only; O(n log n).

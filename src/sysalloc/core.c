@@ -56,7 +56,14 @@ static struct vmres__hnode *htab_find(const struct vmres__htab *t, uint32_t ns, 
 	return n;
 }
 
-/* Growing is an optimisation: if memory is short the chains just get longer. */
+/*
+ * Growing is an optimisation: if memory is short the chains just get longer.
+ * Each old chain is split in order (appended at its new chain's tail), so
+ * nodes of equal keys (an owner's shares of one line) stay most recent first
+ * and a lookup finds the same one before and after: the share that release
+ * and set_label act on must not depend on the table's history (a restored
+ * sysalloc has another one).
+ */
 static void htab_grow(struct vmres__htab *t)
 {
 	size_t nb = (t->mask + 1) * 2;
@@ -65,14 +72,18 @@ static void htab_grow(struct vmres__htab *t)
 	if (!b)
 		return;
 	for (size_t i = 0; i <= t->mask; i++) {
+		/* A chain of bucket i goes to buckets i and i + old count only. */
+		struct vmres__hnode **tail[2] = {&b[i], &b[i + t->mask + 1]};
 		struct vmres__hnode *n = t->buckets[i];
 
 		while (n) {
 			struct vmres__hnode *next = n->next;
 			size_t h = hash(n->ns, n->key, n->sub) & (nb - 1);
+			int which = h != i;
 
-			n->next = b[h];
-			b[h] = n;
+			n->next = NULL;
+			*tail[which] = n;
+			tail[which] = &n->next;
 			n = next;
 		}
 	}
@@ -139,7 +150,8 @@ struct vmres__line *vmres__sysalloc_line(const struct vmres__pool *p, uint64_t n
 	return (struct vmres__line *)htab_find(&p->lines, 0, number, 0);
 }
 
-/* The record of @p owner's share of @p line (the one it joined last). */
+/* The record of @p owner's share of @p line: the one it joined last (the
+ * table keeps equal keys most recent first, htab_grow() included). */
 static struct vmres__rec *sharer_rec(const struct vmres_sysalloc *sa, const struct vmres__pool *p,
 				     const struct vmres__line *line, uint64_t owner)
 {

@@ -104,12 +104,9 @@ int vmres_sysalloc_foreach_alloc(const struct vmres_sysalloc *sa, vmres_sysalloc
 {
 	if (!sa || !fn)
 		return VMRES_EINVAL;
-	/* Sharers cannot be replayed as specific requests (a snapshot would make
-	 * the first one exclusive and refuse the second): refuse before the first
-	 * callback rather than hand out a list that does not rebuild the state. */
-	for (uint32_t i = 0; i < sa->n_pools; i++)
-		if (sa->pools[i]->n_heap)
-			return VMRES_ENOTSUP;
+	/* A shared line's sharers come one after another at its number, in the
+	 * order they joined (as the dumps show them): replayed in that order as
+	 * shared requests for that number, they join in the same order. */
 	for (uint32_t i = 0; i < sa->n_pools; i++) {
 		int ret = vmres__sysalloc_foreach_in_pool(sa, sa->pools[i], fn, ctx);
 

@@ -3,7 +3,8 @@
  * A deliberately simple model of the system allocator (sysalloc.h) for
  * differential tests: per pool, the address model of addr_model.h (address
  * pools, plus each allocation's alignment) or a sorted array of (number, owner)
- * (number pools). A batch is applied request by request on a copy of the whole
+ * (number pools; a shared legacy line is one entry per sharer, marked shared,
+ * in the order they joined). A batch is applied request by request on a copy of the whole
  * model, which replaces the model only if every request succeeded: all or
  * nothing, as the contract says. Errors are the documented ones in the
  * library's order of checks. O(allocations) per call; for tests only.
@@ -22,6 +23,7 @@
 
 struct sa_model_num {
 	uint64_t n, owner;
+	bool shared; /* a share of a shared line */
 };
 
 struct sa_model_align {
@@ -138,14 +140,23 @@ static inline bool sa_model_num_taken(const struct sa_model_pool *p, uint64_t n)
 	return i < p->n_num && p->num[i].n == n;
 }
 
-static inline void sa_model_num_take(struct sa_model_pool *p, uint64_t n, uint64_t owner)
+/* A new entry for @p n after those already there (a share joins last). */
+static inline void sa_model_num_put(struct sa_model_pool *p, uint64_t n, uint64_t owner,
+				    bool shared)
 {
 	size_t i = sa_model_num_lower(p, n);
 
+	while (i < p->n_num && p->num[i].n == n)
+		i++;
 	sa_model_grow(p);
 	memmove(&p->num[i + 1], &p->num[i], (p->n_num - i) * sizeof(*p->num));
-	p->num[i] = (struct sa_model_num){n, owner};
+	p->num[i] = (struct sa_model_num){n, owner, shared};
 	p->n_num++;
+}
+
+static inline void sa_model_num_take(struct sa_model_pool *p, uint64_t n, uint64_t owner)
+{
+	sa_model_num_put(p, n, owner, false);
 }
 
 /* The lowest free number of the pool, or UINT64_MAX. */
@@ -153,8 +164,10 @@ static inline uint64_t sa_model_num_lowest(const struct sa_model_pool *p)
 {
 	uint64_t n = p->base;
 
-	for (size_t i = 0; i < p->n_num && p->num[i].n == n; i++)
-		n++;
+	/* A shared line has an entry per sharer: skip to its last one. */
+	for (size_t i = 0; i < p->n_num && p->num[i].n <= n; i++)
+		if (p->num[i].n == n)
+			n++;
 	return n <= p->last && n >= p->base ? n : UINT64_MAX;
 }
 
@@ -201,6 +214,52 @@ static inline void sa_model_res(const struct sa_model_pool *p, uint64_t key, uin
 static inline bool sa_model_in_pool(const struct sa_model_pool *p, uint64_t first, uint64_t count)
 {
 	return first >= p->base && first + count - 1 <= p->last;
+}
+
+/* The sharers of the shared line at entry @p i (its first). */
+static inline size_t sa_model_sharers(const struct sa_model_pool *p, size_t i)
+{
+	size_t k = i;
+
+	while (k < p->n_num && p->num[k].n == p->num[i].n)
+		k++;
+	return k - i;
+}
+
+/*
+ * A share of a legacy line: the lowest free number makes a new line (any),
+ * else the line with the fewest sharers, the lowest of those; specific: join
+ * the line at @p want, or make a free @p want a line. An exclusive number is
+ * never joined.
+ */
+static inline int sa_model_shared(struct sa_model_pool *p, bool any, uint64_t want,
+				  uint64_t owner, struct vmres_resource *out, size_t *n_out)
+{
+	uint64_t n = want;
+
+	if (!any && !sa_model_in_pool(p, want, 1))
+		return VMRES_ERANGE;
+	if (any) {
+		n = sa_model_num_lowest(p);
+		if (n == UINT64_MAX) {
+			size_t best = 0, fewest = SIZE_MAX;
+
+			for (size_t i = 0; i < p->n_num; i += sa_model_sharers(p, i))
+				if (p->num[i].shared && sa_model_sharers(p, i) < fewest) {
+					fewest = sa_model_sharers(p, i);
+					best = i;
+				}
+			if (fewest == SIZE_MAX)
+				return VMRES_ENOSPC;
+			n = p->num[best].n;
+		}
+	} else if (sa_model_num_taken(p, n) && !p->num[sa_model_num_lower(p, n)].shared) {
+		return VMRES_EOVERLAP;
+	}
+	sa_model_num_put(p, n, owner, true);
+	sa_model_res(p, n, 0, 0, &out[*n_out]);
+	out[(*n_out)++].u.irq.shared = true;
+	return 0;
 }
 
 /* One number (vmres_ids semantics: reserve a specific one or take the lowest). */
@@ -293,6 +352,8 @@ static inline int sa_model_alloc_one(struct sa_model *m, const struct vmres_requ
 		return 0;
 	}
 	case VMRES_RES_IRQ:
+		if (q->u.irq.shared)
+			return sa_model_shared(p, q->u.irq.any, q->u.irq.gsi, owner, out, n_out);
 		return sa_model_number(p, q->u.irq.any, q->u.irq.gsi, owner, out, n_out);
 	case VMRES_RES_MSI:
 		return sa_model_msi(p, q, owner, out, n_out);
@@ -367,6 +428,13 @@ static inline void sa_model_remove(struct sa_model_pool *p, uint64_t key)
 	p->n_num--;
 }
 
+/* Remove number entry @p i (a sharer leaves its line: the others keep their order). */
+static inline void sa_model_remove_at(struct sa_model_pool *p, size_t i)
+{
+	memmove(&p->num[i], &p->num[i + 1], (p->n_num - i - 1) * sizeof(*p->num));
+	p->n_num--;
+}
+
 static inline int sa_model_release(struct sa_model *m, const struct vmres_resource *r,
 				   uint64_t owner)
 {
@@ -389,6 +457,15 @@ static inline int sa_model_release(struct sa_model *m, const struct vmres_resour
 
 		if (i == p->n_num || p->num[i].n != key)
 			return VMRES_ENOENT;
+		if (p->num[i].shared) {
+			/* The owner's share that joined last, if it has one. */
+			for (size_t k = i + sa_model_sharers(p, i); k-- > i;)
+				if (p->num[k].owner == owner) {
+					sa_model_remove_at(p, k);
+					return 0;
+				}
+			return VMRES_EOWNER;
+		}
 		rec_owner = p->num[i].owner;
 	}
 	if (rec_owner != owner)
@@ -410,7 +487,7 @@ static inline void sa_model_release_owner(struct sa_model *m, uint64_t owner)
 		}
 		for (size_t j = p->n_num; j-- > 0;)
 			if (p->num[j].owner == owner)
-				sa_model_remove(p, p->num[j].n);
+				sa_model_remove_at(p, j);
 	}
 }
 
@@ -438,6 +515,8 @@ static inline bool sa_model_nth(const struct sa_model *m, size_t k,
 			out->owner = e->owner;
 		} else {
 			sa_model_res(p, p->num[k].n, 0, 0, &out->res);
+			if (p->kind == VMRES_RES_IRQ)
+				out->res.u.irq.shared = p->num[k].shared;
 			out->owner = p->num[k].owner;
 		}
 		return true;
