@@ -1022,10 +1022,17 @@ static int fw_once(const struct vmm_fw_opts *opts, uint64_t collide_base, bool q
 	if (!quiet) {
 		printf("=== SeaBIOS log (debugcon, port 0x%x) ===\n", DEBUGCON_PORT);
 		print_indented(log, "  | ");
-		printf("=== SeaBIOS stopped: %s ===\n", m->stopped_by  ? m->stopped_by
-							: m->vm.failed ? m->vm.failure
-							: timed_out    ? "time limit"
-								       : "the vCPU stopped");
+		if (m->stopped_by)
+			printf("=== SeaBIOS done: stopped as planned at \"%s\" (%s) ===\n",
+			       m->stopped_by,
+			       strcmp(m->stopped_by, stop_marks[0]) == 0
+				       ? "its PCI set-up is over; this machine has no VGA device"
+				       : "it reached the boot phase");
+		else
+			printf("=== SeaBIOS stopped early: %s ===\n", m->vm.failed ? m->vm.failure
+								      : timed_out
+									      ? "time limit"
+									      : "the vCPU stopped");
 	}
 	if (quiet) {
 		rc = 1;
