@@ -4,7 +4,7 @@
 #   make demo    build and run the demo (the main job)
 #   make demo-seabios  the demo VMM with SeaBIOS as its guest (installs seabios)
 #   make check   build and run every test: plain, ASan+UBSan, TSan (concurrent suite)
-#   make bench   build optimised and run the benchmark program
+#   make bench   build optimised, run the benchmarks BENCH_RUNS times (3), print a table
 #   make install / make uninstall   PREFIX (/usr/local) with Debian's multiarch
 #                libdir, then ldconfig; DESTDIR stages instead (no ldconfig)
 #   make install-check  install for real, build and run a consumer with plain
@@ -100,10 +100,13 @@ fuzz: check-deps build-fuzz/build.ninja
 			build-fuzz/corpus-$$name fuzz/corpus/$$name || exit 1; \
 	done
 
+# make bench: the benchmark program and the demo's guest-pio, BENCH_RUNS times in
+# turn, their raw lines, then a table against bench/targets (bench/WORKLOADS.md).
+BENCH_RUNS ?= 3
+
 bench: deps build-release/build.ninja
 	ninja -C build-release
-	./build-release/bench/vmres-bench
-	./build-release/examples/vmres-demo --bench guest-pio
+	BENCH_RUNS=$(BENCH_RUNS) bench/run.sh build-release
 
 # The optimised library (the one make bench measures), installed.
 install: deps build-release/build.ninja

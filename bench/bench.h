@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The benchmark program's shared helpers: the splitmix64 generator, the clock and
- * the output line of ../shared/bench/WORKLOADS.md. Each workload lives in one
+ * the output line of bench/WORKLOADS.md. Each workload lives in one
  * bench_<module>.c and is listed in main.c. */
 #ifndef VMRES_BENCH_H
 #define VMRES_BENCH_H

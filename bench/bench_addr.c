@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The address-space workloads of WORKLOADS.md: addr-fill, addr-churn, addr-last,
- * addr-exact. */
+/* The address-space workloads of bench/WORKLOADS.md: addr-fill, addr-churn,
+ * addr-last, addr-exact. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Bus workloads of WORKLOADS.md: bus-lookup (vmres_bus_resolve on a standalone
+/* Bus workloads of bench/WORKLOADS.md: bus-lookup (vmres_bus_resolve on a standalone
  * MMIO bus), bus-dispatch and bus-dispatch-mt (vmres_devmgr_mmio, the entry point
  * a KVM_EXIT_MMIO handler calls). */
 #include <inttypes.h>
@@ -188,7 +188,7 @@ out:
 
 /* bus-dispatch with devices that take the caller's context, through the entry
  * point that passes one (vmres_devmgr_mmio_ctx): what a VMM that hands its vCPU
- * to its devices pays. Not in WORKLOADS.md; the checksum is bus-dispatch's. */
+ * to its devices pays; the checksum is bus-dispatch's. */
 static uint64_t dispatch_run_ctx(struct vmres_devmgr *m, const uint64_t *addr, uint64_t n,
 				 void *caller)
 {

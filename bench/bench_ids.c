@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The ID workloads of WORKLOADS.md: id-fill and id-churn over [0, 2^20 - 1]. */
+/* The ID workloads of bench/WORKLOADS.md: id-fill and id-churn over [0, 2^20 - 1]. */
 #include <stdio.h>
 
 #include <vmres/ids.h>

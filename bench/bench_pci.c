@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * PCI workloads (not in WORKLOADS.md), each a guest access dispatched through
+ * PCI workloads (bench/WORKLOADS.md), each a guest access dispatched through
  * a device manager on the x86_64 preset, as a vCPU exit would be:
  *   pci-msix-write    n aligned dword writes of a masked MSI-X entry's data,
  *                     cycling over d vectors (the device's BAR handler forwards

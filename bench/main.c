@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* vmres-bench: runs the workloads of ../shared/bench/WORKLOADS.md.
+/* vmres-bench: runs the workloads that bench/WORKLOADS.md defines.
  *
- *   vmres-bench                 every workload at the sizes WORKLOADS.md gives
+ *   vmres-bench                 every workload at its default sizes (below)
  *   vmres-bench WORKLOAD [N [D]] one workload
  */
 #include <inttypes.h>
@@ -39,7 +39,8 @@ struct workload {
 	uint64_t d; /* 0: the workload has no d */
 };
 
-/* The default run, in WORKLOADS.md order; a name may appear at several sizes. */
+/* The default run; a name may appear at several sizes. bench/WORKLOADS.md
+ * defines each workload, bench/targets holds their targets. */
 static const struct workload workloads[] = {
 	/* addr-*, id-*: bench_addr.c, bench_ids.c (with the n = 10000 growth lines) */
 	{"addr-fill", bench_addr_fill, 100000, 0},
@@ -60,14 +61,14 @@ static const struct workload workloads[] = {
 	{"bus-dispatch", bench_bus_dispatch, 10000000, 4096},
 	{"bus-dispatch-mt", bench_bus_dispatch_mt, 10000000, 4096},
 	{"bus-refused-move", bench_bus_refused_move, 100000, 4096},
-	/* Not in WORKLOADS.md: bus-dispatch with devices that take the caller. */
+	/* bus-dispatch with devices that take the caller. */
 	{"bus-dispatch-ctx", bench_bus_dispatch_ctx, 10000000, 16},
 	{"bus-dispatch-ctx", bench_bus_dispatch_ctx, 10000000, 4096},
-	/* Not in WORKLOADS.md: a BAR move carrying 2 ioeventfds and a memory
-	 * slot through the fake KVM seam (bench_kvmres.c). */
+	/* A BAR move carrying 2 ioeventfds and a memory slot through the fake
+	 * KVM seam (bench_kvmres.c). */
 	{"kvmres-bar-move", bench_kvmres_bar_move, 100000, 16},
 	{"kvmres-bar-move", bench_kvmres_bar_move, 10000, 4096},
-	/* Not in WORKLOADS.md: pci-*, bench_pci.c */
+	/* pci-*: bench_pci.c */
 	{"pci-msix-write", bench_pci_msix_write, 10000000, 2048},
 	{"pci-msix-retarget", bench_pci_msix_retarget, 100000, 64},
 	{"pci-ecam-read", bench_pci_ecam_read, 10000000, 32},

@@ -13,7 +13,7 @@
  *       N vCPUs (default 2): vCPU 0 runs the scenario, the others read ports
  *       all along, so that dispatch runs on several threads while BARs move
  *   vmres-demo --bench guest-pio [N] [--backend=...]
- *       the guest-pio workload of WORKLOADS.md (vmres dispatch, then the
+ *       the guest-pio workload of bench/WORKLOADS.md (vmres dispatch, then the
  *       hard-coded loop), on the backend given or on every usable one
  *   vmres-demo --firmware=seabios [--bios=PATH] [--pci-copies=N] [--collide]
  *              [--until=boot] [--timeout=SECONDS] [--backend=...]
