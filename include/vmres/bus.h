@@ -23,8 +23,7 @@
  * spread out. A bucket table cuts the span of the ranges into at least 4n equal
  * buckets; where at most 2 ranges start in a bucket (ranges laid out with room
  * between them, as a VMM places devices), a lookup is a shift, one table load and
- * 2 compares, at any n (about 6 ns for vmres_bus_resolve() at 16 or 256 ranges
- * and 8 ns at 4096 on a 2.6 GHz EPYC, see docs/BENCHMARKS.md). An address in a
+ * 2 compares, at any n (measured figures: docs/BENCHMARKS.md). An address in a
  * bucket where more start (a cluster of small ranges) searches a B-tree of one
  * cache line (8 keys) per node over the starts: 4 levels for 4096 ranges. A bus
  * whose ranges all lie in the PIO space (every PIO bus) also has a direct table of

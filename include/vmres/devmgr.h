@@ -54,13 +54,12 @@
  * (vmres_devmgr_stats()) and are not errors.
  *
  * Cost: dispatch with no lock and no allocation, O(1) through the bus's bucket
- * table where devices are spread out and O(log d) in a cluster (bus.h;
- * vmres_devmgr_mmio() about 14 ns at 16 and 256 devices and 18 ns at 4096 on a
- * 2.6 GHz EPYC, device callback included; see docs/BENCHMARKS.md);
- * vmres_devmgr_pio() goes through a direct table
- * of the 65536 ports instead, O(1) (about 5.5 ns with a PC's few port devices);
- * every write is O(d) (copy on write: d pointers, plus the changed bus's ranges
- * and index, and for the PIO bus its port table; about 50 us at 4096 devices);
+ * table where devices are spread out and O(log d) in a cluster (bus.h);
+ * vmres_devmgr_pio() goes through a direct table of the 65536 ports instead,
+ * O(1); every write is O(d) (copy on write: d pointers, plus the changed bus's
+ * ranges and index, and for the PIO bus its port table), but a refused one
+ * O(log d + log n) (see "Guest-driven changes" below). Measured figures:
+ * docs/BENCHMARKS.md;
  * lookups by id or address O(log d); iteration and dumps O(d).
  * Memory: the table entry, a copy of the resources, and about 130 bytes per range;
  * the port table 512 bytes per 256-port page in use (a PC: about 5 KiB).

@@ -28,7 +28,7 @@
  * The largest lengths are upper bounds: a gap that grows raises them, one that
  * shrinks or goes leaves them alone. Keeping them exact meant, on a shrink of
  * the largest gap, reading every gap of its length class and every child's
- * length again (a third of a churn's time, see docs/BENCHMARKS.md). Only a
+ * length again (a third of a churn's time when it was measured). Only a
  * search by length (a size that is not a power of two aligned to itself, or a
  * sub-window) reads them, and one that finds no fit in a child it entered
  * tightens that child's bound to what the child holds (vmres__tree_tighten()),
