@@ -2582,18 +2582,25 @@ static void host_dev_write(void *opaque, unsigned int range, uint64_t offset, ui
 	(void)vmres_pci_host_conf1_write(opaque, (unsigned int)offset, size, (uint32_t)value);
 }
 
-int vmres_pci_host_device(struct vmres_pci_host *h, struct vmres_device *out)
+/* A host-side window as a vmres device (no release callback). */
+static int window_device(void *opaque, const char *name, vmres_device_read_fn read,
+			 vmres_device_write_fn write, struct vmres_device *out)
 {
 	struct vmres_device dev = VMRES_DEVICE_INIT;
 
-	if (!h || !out)
+	if (!opaque || !out)
 		return VMRES_EINVAL;
-	dev.name = "pci-conf1";
-	dev.opaque = h;
-	dev.read = host_dev_read;
-	dev.write = host_dev_write;
+	dev.name = name;
+	dev.opaque = opaque;
+	dev.read = read;
+	dev.write = write;
 	*out = dev;
 	return 0;
+}
+
+int vmres_pci_host_device(struct vmres_pci_host *h, struct vmres_device *out)
+{
+	return window_device(h, "pci-conf1", host_dev_read, host_dev_write, out);
 }
 
 /* ---- ECAM ---- */
@@ -2726,14 +2733,5 @@ static void ecam_dev_write(void *opaque, unsigned int range, uint64_t offset, ui
 
 int vmres_pci_ecam_device(struct vmres_pci_ecam *e, struct vmres_device *out)
 {
-	struct vmres_device dev = VMRES_DEVICE_INIT;
-
-	if (!e || !out)
-		return VMRES_EINVAL;
-	dev.name = "pci-ecam";
-	dev.opaque = e;
-	dev.read = ecam_dev_read;
-	dev.write = ecam_dev_write;
-	*out = dev;
-	return 0;
+	return window_device(e, "pci-ecam", ecam_dev_read, ecam_dev_write, out);
 }
