@@ -7,6 +7,7 @@
  */
 #include "bus_int.h"
 #include "common_int.h"
+#include "util/bits.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -656,7 +657,7 @@ int vmres_bus_insert(struct vmres_bus *bus, uint64_t base, uint64_t size,
 		return VMRES_EINVAL;
 	if (size == 0)
 		return VMRES_ESIZE;
-	if (base + (size - 1) < base)
+	if (vmres__range_wraps(base, size))
 		return VMRES_EOVERFLOW;
 	if (base + (size - 1) > bus->limit)
 		return VMRES_ERANGE;

@@ -40,6 +40,8 @@
 
 #include <vmres/device.h>
 
+#include "util/byteorder.h"
+
 /* ThreadSanitizer cannot see liburcu's grace periods (the library is not
  * instrumented and readers synchronize through sys_membarrier), so under TSan
  * the pointer is published with C11 release/acquire (the same instructions on
@@ -454,71 +456,5 @@ static inline void vmres__count_miss(struct vmres__miss_stats *st, uint64_t addr
 }
 
 void vmres__miss_sum(struct vmres__miss_stats *st, uint64_t *reads, uint64_t *writes);
-
-/* Low @p size (1, 2, 4 or 8) bytes of a guest buffer as a little-endian number, and back. */
-static inline uint64_t vmres__le_load(const uint8_t *p, unsigned int size)
-{
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	uint8_t b1;
-	uint16_t b2;
-	uint32_t b4;
-	uint64_t b8;
-
-	switch (size) {
-	case 1:
-		memcpy(&b1, p, 1);
-		return b1;
-	case 2:
-		memcpy(&b2, p, 2);
-		return b2;
-	case 4:
-		memcpy(&b4, p, 4);
-		return b4;
-	default:
-		memcpy(&b8, p, 8);
-		return b8;
-	}
-#else
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < size; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-#endif
-}
-
-static inline void vmres__le_store(uint8_t *p, unsigned int size, uint64_t v)
-{
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	uint8_t b1 = (uint8_t)v;
-	uint16_t b2 = (uint16_t)v;
-	uint32_t b4 = (uint32_t)v;
-
-	switch (size) {
-	case 1:
-		memcpy(p, &b1, 1);
-		break;
-	case 2:
-		memcpy(p, &b2, 2);
-		break;
-	case 4:
-		memcpy(p, &b4, 4);
-		break;
-	default:
-		memcpy(p, &v, 8);
-		break;
-	}
-#else
-	for (unsigned int i = 0; i < size; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-#endif
-}
-
-static inline bool vmres__valid_size(unsigned int size)
-{
-	return size == 1 || size == 2 || size == 4 || size == 8;
-}
-
-#define VMRES__ONES(size) ((size) >= 8 ? UINT64_MAX : ((uint64_t)1 << (8 * (size))) - 1)
 
 #endif /* VMRES_BUS_INT_H */
