@@ -140,7 +140,7 @@ int vmres_devmgr_foreach(struct vmres_devmgr *m, vmres_devmgr_fn fn, void *ctx)
  * each one's depth. Parents have lower ids than their children, so one pass over
  * the table in id order, inserting each child after its parent's subtree, works;
  * done with an explicit child list to stay O(d log d). */
-struct tree {
+struct dev_tree {
 	size_t *order;
 	unsigned int *depth;
 };
@@ -160,7 +160,7 @@ static size_t tree_find(const struct table_copy *t, uint32_t instance)
 	return lo;
 }
 
-static int tree_build(const struct table_copy *t, struct tree *tr)
+static int dev_tree_build(const struct table_copy *t, struct dev_tree *tr)
 {
 	size_t *first = malloc((t->n + 1) * sizeof(size_t));
 	size_t *next = malloc((t->n + 1) * sizeof(size_t));
@@ -239,7 +239,7 @@ static void print_res(FILE *f, const struct vmres_resource *r, bool mapped, unsi
 int vmres_devmgr_dump_str(struct vmres_devmgr *m, char **out)
 {
 	struct table_copy t;
-	struct tree tr;
+	struct dev_tree tr;
 	size_t len = 0;
 	char *buf = NULL;
 	FILE *f;
@@ -250,7 +250,7 @@ int vmres_devmgr_dump_str(struct vmres_devmgr *m, char **out)
 	rc = table_copy(m, &t);
 	if (rc)
 		return rc;
-	rc = tree_build(&t, &tr);
+	rc = dev_tree_build(&t, &tr);
 	if (rc) {
 		table_free(&t);
 		return rc;
@@ -400,7 +400,7 @@ int vmres_devmgr_dump_json(struct vmres_devmgr *m, char **out)
 	/* children[d]: the "children" array of the last device placed at depth d. */
 	json_t *root, *children[VMRES_DEVMGR_DUMP_DEPTH + 1];
 	struct table_copy t;
-	struct tree tr;
+	struct dev_tree tr;
 	char *text = NULL;
 	int rc;
 
@@ -409,7 +409,7 @@ int vmres_devmgr_dump_json(struct vmres_devmgr *m, char **out)
 	rc = table_copy(m, &t);
 	if (rc)
 		return rc;
-	rc = tree_build(&t, &tr);
+	rc = dev_tree_build(&t, &tr);
 	if (rc) {
 		table_free(&t);
 		return rc;
