@@ -7,6 +7,8 @@
  */
 #include "bus_int.h"
 #include "common_int.h"
+#include "miss_int.h"
+#include "util/bits.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -15,51 +17,9 @@
 
 #include <vmres/bus.h>
 
-#ifdef VMRES__TSAN
-char vmres__tsan_grace;
-#endif
-
 _Static_assert(VMRES__PIO_LAST == VMRES_BUS_PIO_LAST, "one PIO space");
 _Static_assert(sizeof(struct vmres__bus_snap) % 64 == 0, "the root node is 64-byte aligned");
 _Static_assert(VMRES__BUS_WINDOW <= VMRES__BUS_KEYS, "the leaves' padding covers a window");
-
-bool vmres__rcu_enter(void)
-{
-	if (vmres__rcu_registered())
-		return false;
-	urcu_memb_register_thread();
-	return true;
-}
-
-void vmres__rcu_leave(bool registered_here)
-{
-	if (registered_here)
-		urcu_memb_unregister_thread();
-}
-
-void vmres__rcu_drain(uint64_t *pending)
-{
-	bool here = vmres__rcu_enter();
-
-	while (__atomic_load_n(pending, __ATOMIC_ACQUIRE)) {
-#ifdef VMRES__TSAN
-		/* liburcu's rcu_barrier() hands a block it allocates to the call_rcu
-		 * thread, which frees it, through a queue TSan cannot see: wait by
-		 * polling instead, so that TSan users need no suppressions. */
-		nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 100000}, NULL);
-#else
-		urcu_memb_barrier();
-#endif
-	}
-	vmres__rcu_leave(here);
-	vmres__tsan_acquire();
-}
-
-void vmres__call_rcu(struct rcu_head *head, void (*fn)(struct rcu_head *head))
-{
-	vmres__tsan_release();
-	urcu_memb_call_rcu(head, fn);
-}
 
 /* ---- devices ---- */
 
@@ -135,30 +95,6 @@ void vmres__device_entry(struct vmres__bus_entry *e, const struct vmres_device *
 		e->read.plain = dev->read ? dev->read : read_ones;
 		e->write.plain = dev->write ? dev->write : write_drop;
 	}
-}
-
-_Thread_local uint32_t vmres__stripe_id;
-
-uint32_t vmres__stripe_take(void)
-{
-	static uint64_t next = 1;
-	uint64_t id = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED);
-
-	/* Never 0 (the "none yet" mark); past the own stripes, the shared one. */
-	vmres__stripe_id = id < VMRES__STAT_STRIPES ? (uint32_t)id : VMRES__STAT_STRIPES;
-	return vmres__stripe_id;
-}
-
-void vmres__miss_sum(struct vmres__miss_stats *st, uint64_t *reads, uint64_t *writes)
-{
-	uint64_t r = 0, w = 0;
-
-	for (size_t i = 0; i < VMRES__STAT_STRIPES; i++) {
-		r += __atomic_load_n(&st->stripe[i].reads, __ATOMIC_RELAXED);
-		w += __atomic_load_n(&st->stripe[i].writes, __ATOMIC_RELAXED);
-	}
-	*reads = r;
-	*writes = w;
 }
 
 /* ---- snapshots ---- */
@@ -483,35 +419,6 @@ struct bus_retire {
 	void *opaque;
 };
 
-/* A thread registered by vmres has a non-NULL value under this key, so that
- * its exit runs unregister_at_exit() (before its thread-local storage, and so
- * liburcu's reader record, goes away). */
-static pthread_key_t exit_key;
-static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
-static int exit_key_rc;
-
-static void unregister_at_exit(void *unused)
-{
-	(void)unused;
-	if (vmres__rcu_registered())
-		urcu_memb_unregister_thread();
-}
-
-static void exit_key_create(void)
-{
-	exit_key_rc = pthread_key_create(&exit_key, unregister_at_exit);
-}
-
-int vmres__rcu_register_thread(void)
-{
-	pthread_once(&exit_key_once, exit_key_create);
-	if (exit_key_rc || pthread_setspecific(exit_key, &exit_key))
-		return vmres__fail(VMRES_ENOMEM, "no room to register the thread with liburcu "
-						 "(pthread_key_create/pthread_setspecific failed)");
-	urcu_memb_register_thread();
-	return 0;
-}
-
 int vmres_bus_thread_register(void)
 {
 	return vmres__rcu_reader();
@@ -656,7 +563,7 @@ int vmres_bus_insert(struct vmres_bus *bus, uint64_t base, uint64_t size,
 		return VMRES_EINVAL;
 	if (size == 0)
 		return VMRES_ESIZE;
-	if (base + (size - 1) < base)
+	if (vmres__range_wraps(base, size))
 		return VMRES_EOVERFLOW;
 	if (base + (size - 1) > bus->limit)
 		return VMRES_ERANGE;

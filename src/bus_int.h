@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * What bus.c shares with devmgr.c: the immutable bus snapshot, its inlined lookup,
- * and the RCU glue (liburcu memb flavour, read side inlined through _LGPL_SOURCE).
+ * What bus.c shares with devmgr.c: the immutable bus snapshot and its inlined
+ * lookup. The RCU glue that publishes it is rcu_int.h, the miss counters
+ * miss_int.h, guest byte order util/byteorder.h.
  *
  * A snapshot is the sorted array of ranges plus a static B+ tree over their
  * starts (an "S+ tree"): the leaf level is the sorted starts themselves, padded
@@ -29,8 +30,7 @@
 #ifndef VMRES_BUS_INT_H
 #define VMRES_BUS_INT_H
 
-#define _LGPL_SOURCE
-#include <urcu/urcu-memb.h>
+#include "rcu_int.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -40,83 +40,7 @@
 
 #include <vmres/device.h>
 
-/* ThreadSanitizer cannot see liburcu's grace periods (the library is not
- * instrumented and readers synchronize through sys_membarrier), so under TSan
- * the pointer is published with C11 release/acquire (the same instructions on
- * x86) and every read-side exit "releases" a sync object that every deferred
- * free "acquires": exactly the ordering a grace period provides. */
-#if defined(__SANITIZE_THREAD__)
-#define VMRES__TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define VMRES__TSAN 1
-#endif
-#endif
-
-#ifdef VMRES__TSAN
-/* liburcu's inlined read side has benign races of its own (the grace-period
- * futex); under TSan call the uninstrumented library functions instead. */
-#undef urcu_memb_read_lock
-#undef urcu_memb_read_unlock
-extern void urcu_memb_read_lock(void);
-extern void urcu_memb_read_unlock(void);
-#include <sanitizer/tsan_interface.h>
-extern char vmres__tsan_grace;
-#define vmres__rcu_load(p)     __atomic_load_n(&(p), __ATOMIC_ACQUIRE)
-#define vmres__rcu_store(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELEASE)
-#define vmres__tsan_release()  __tsan_release(&vmres__tsan_grace)
-#define vmres__tsan_acquire()  __tsan_acquire(&vmres__tsan_grace)
-#else
-#define vmres__rcu_load(p)     rcu_dereference(p)
-#define vmres__rcu_store(p, v) rcu_assign_pointer(p, v)
-#define vmres__tsan_release()  ((void)0)
-#define vmres__tsan_acquire()  ((void)0)
-#endif
-
-static inline void vmres__read_lock(void)
-{
-	urcu_memb_read_lock();
-}
-
-static inline void vmres__read_unlock(void)
-{
-	vmres__tsan_release();
-	urcu_memb_read_unlock();
-}
-
-/* True when the calling thread is registered with liburcu (memb). */
-static inline bool vmres__rcu_registered(void)
-{
-	return URCU_TLS(urcu_memb_reader).registered;
-}
-
-/* Register the calling thread with liburcu for good and arrange that its exit
- * unregisters it (a pthread key destructor): 0, or VMRES_ENOMEM (nothing
- * changed). Out of line and cold: each thread runs it once. */
-int vmres__rcu_register_thread(void);
-
-/* A lookup's entry check: a thread's first lookup or dispatch registers it, so
- * that no VMM has to. Registered threads pay what they paid before for the
- * check itself: one thread-local load and a branch predicted taken. */
-static inline int vmres__rcu_reader(void)
-{
-	if (__builtin_expect(vmres__rcu_registered(), 1))
-		return 0;
-	return vmres__rcu_register_thread();
-}
-
-/* Writers and teardown may run on threads the VMM never registered (liburcu's
- * call_rcu and rcu_barrier use a read-side section internally): register such a
- * thread for the duration of the call. Returns true if it did. */
-bool vmres__rcu_enter(void);
-void vmres__rcu_leave(bool registered_here);
-
-/* Wait until *@p pending (deferred frees queued, decremented by each callback)
- * drops to 0: rcu_barrier() (the TSan build polls). Not from a callback. */
-void vmres__rcu_drain(uint64_t *pending);
-
-/* call_rcu with the TSan hand-over; callbacks start with vmres__tsan_acquire(). */
-void vmres__call_rcu(struct rcu_head *head, void (*fn)(struct rcu_head *head));
+#include "util/byteorder.h"
 
 /* A device's callbacks as an entry holds them: the plain pair, or the pair that
  * also takes the caller's context (struct vmres_device version 2). */
@@ -417,108 +341,5 @@ vmres__bus_find_pio(const struct vmres__bus_snap *s, uint16_t port, unsigned int
 		e = vmres__bus_pred(s, port);
 	return vmres__bus_inside(e, port, size, offset) ? e : NULL;
 }
-
-/* Miss counters, striped so that vCPU threads do not share a cache line. */
-#define VMRES__STAT_STRIPES 16
-struct vmres__miss_stripe {
-	uint64_t reads;
-	uint64_t writes;
-	uint64_t last_addr;
-} __attribute__((aligned(64)));
-
-struct vmres__miss_stats {
-	struct vmres__miss_stripe stripe[VMRES__STAT_STRIPES];
-};
-
-/* Each thread that counts a miss takes a stripe number the first time: numbers
- * 1 to 15 belong to one thread each (so its counters have one writer and need no
- * locked instruction), the threads after those share stripe 0 (atomic adds). */
-extern _Thread_local uint32_t vmres__stripe_id; /* 0: none taken yet */
-uint32_t vmres__stripe_take(void);
-
-static inline void vmres__count_miss(struct vmres__miss_stats *st, uint64_t addr, bool is_write)
-{
-	uint32_t id = vmres__stripe_id;
-	struct vmres__miss_stripe *s;
-	uint64_t *c;
-
-	if (__builtin_expect(id == 0, 0))
-		id = vmres__stripe_take();
-	s = &st->stripe[id < VMRES__STAT_STRIPES ? id : 0];
-	c = is_write ? &s->writes : &s->reads;
-	if (__builtin_expect(id < VMRES__STAT_STRIPES, 1))
-		__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
-	else
-		__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->last_addr, addr, __ATOMIC_RELAXED);
-}
-
-void vmres__miss_sum(struct vmres__miss_stats *st, uint64_t *reads, uint64_t *writes);
-
-/* Low @p size (1, 2, 4 or 8) bytes of a guest buffer as a little-endian number, and back. */
-static inline uint64_t vmres__le_load(const uint8_t *p, unsigned int size)
-{
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	uint8_t b1;
-	uint16_t b2;
-	uint32_t b4;
-	uint64_t b8;
-
-	switch (size) {
-	case 1:
-		memcpy(&b1, p, 1);
-		return b1;
-	case 2:
-		memcpy(&b2, p, 2);
-		return b2;
-	case 4:
-		memcpy(&b4, p, 4);
-		return b4;
-	default:
-		memcpy(&b8, p, 8);
-		return b8;
-	}
-#else
-	uint64_t v = 0;
-
-	for (unsigned int i = 0; i < size; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-#endif
-}
-
-static inline void vmres__le_store(uint8_t *p, unsigned int size, uint64_t v)
-{
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	uint8_t b1 = (uint8_t)v;
-	uint16_t b2 = (uint16_t)v;
-	uint32_t b4 = (uint32_t)v;
-
-	switch (size) {
-	case 1:
-		memcpy(p, &b1, 1);
-		break;
-	case 2:
-		memcpy(p, &b2, 2);
-		break;
-	case 4:
-		memcpy(p, &b4, 4);
-		break;
-	default:
-		memcpy(p, &v, 8);
-		break;
-	}
-#else
-	for (unsigned int i = 0; i < size; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-#endif
-}
-
-static inline bool vmres__valid_size(unsigned int size)
-{
-	return size == 1 || size == 2 || size == 4 || size == 8;
-}
-
-#define VMRES__ONES(size) ((size) >= 8 ? UINT64_MAX : ((uint64_t)1 << (8 * (size))) - 1)
 
 #endif /* VMRES_BUS_INT_H */

@@ -14,6 +14,7 @@
  */
 #include "common_int.h"
 #include "devmgr_int.h"
+#include "util/bits.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -263,7 +264,7 @@ static int check_addr(enum vmres_space space, uint64_t base, uint64_t size)
 		return VMRES_EINVAL;
 	if (size == 0)
 		return VMRES_ESIZE;
-	if (base + (size - 1) < base)
+	if (vmres__range_wraps(base, size))
 		return VMRES_EOVERFLOW;
 	if (space == VMRES_SPACE_PIO && base + (size - 1) > VMRES_BUS_PIO_LAST)
 		return VMRES_ERANGE;

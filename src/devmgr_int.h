@@ -13,6 +13,7 @@
 #define VMRES_DEVMGR_INT_H
 
 #include "bus_int.h"
+#include "miss_int.h"
 
 #include <pthread.h>
 #include <stdlib.h>

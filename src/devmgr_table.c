@@ -7,6 +7,8 @@
  */
 #include "common_int.h"
 #include "devmgr_int.h"
+#include "util/json.h"
+#include "util/restext.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -138,7 +140,7 @@ int vmres_devmgr_foreach(struct vmres_devmgr *m, vmres_devmgr_fn fn, void *ctx)
  * each one's depth. Parents have lower ids than their children, so one pass over
  * the table in id order, inserting each child after its parent's subtree, works;
  * done with an explicit child list to stay O(d log d). */
-struct tree {
+struct dev_tree {
 	size_t *order;
 	unsigned int *depth;
 };
@@ -158,7 +160,7 @@ static size_t tree_find(const struct table_copy *t, uint32_t instance)
 	return lo;
 }
 
-static int tree_build(const struct table_copy *t, struct tree *tr)
+static int dev_tree_build(const struct table_copy *t, struct dev_tree *tr)
 {
 	size_t *first = malloc((t->n + 1) * sizeof(size_t));
 	size_t *next = malloc((t->n + 1) * sizeof(size_t));
@@ -218,39 +220,26 @@ out:
 	return rc;
 }
 
+/* One resource of the dump: the number named "gsi", the pool after it. */
 static void print_res(FILE *f, const struct vmres_resource *r, bool mapped, unsigned int indent)
 {
-	fprintf(f, "%*s", (int)indent, "");
-	switch (r->kind) {
-	case VMRES_RES_ADDR:
-		fprintf(f, "%s [0x%" PRIx64 "-0x%" PRIx64 "]", vmres_space_name(r->u.addr.space),
-			r->u.addr.base, r->u.addr.base + (r->u.addr.size - 1));
-		if (r->u.addr.align > 1)
-			fprintf(f, " align 0x%" PRIx64, r->u.addr.align);
-		break;
-	case VMRES_RES_IRQ:
-		fprintf(f, "irq gsi %" PRIu32 "%s", r->u.irq.gsi, r->u.irq.shared ? " shared" : "");
-		break;
-	case VMRES_RES_MSI:
-		fprintf(f, "msi gsi %" PRIu32 " msg 0x%08" PRIx32 ":%08" PRIx32 "/0x%" PRIx32,
-			r->u.msi.gsi, r->u.msi.msg.addr_hi, r->u.msi.msg.addr_lo,
-			r->u.msi.msg.data);
-		break;
-	default:
-		fprintf(f, "id %" PRIu32, r->u.id.id);
-		break;
-	}
-	if (r->pool[0])
-		fprintf(f, " pool %s", r->pool);
+	char line[160];
+	struct vmres__text o = {line, sizeof(line), 0};
+	bool named = r->kind == VMRES_RES_IRQ || r->kind == VMRES_RES_MSI;
+	size_t pool = strnlen(r->pool, VMRES_POOL_NAME_MAX);
+
+	vmres__resource_text(&o, r, named ? "gsi" : NULL, 3);
+	if (pool)
+		vmres__text_put(&o, " pool %.*s", (int)pool, r->pool);
 	if (r->kind == VMRES_RES_ADDR && !mapped)
-		fprintf(f, " (unmapped)");
-	fputc('\n', f);
+		vmres__text_put(&o, " (unmapped)");
+	fprintf(f, "%*s%s\n", (int)indent, "", line);
 }
 
 int vmres_devmgr_dump_str(struct vmres_devmgr *m, char **out)
 {
 	struct table_copy t;
-	struct tree tr;
+	struct dev_tree tr;
 	size_t len = 0;
 	char *buf = NULL;
 	FILE *f;
@@ -261,7 +250,7 @@ int vmres_devmgr_dump_str(struct vmres_devmgr *m, char **out)
 	rc = table_copy(m, &t);
 	if (rc)
 		return rc;
-	rc = tree_build(&t, &tr);
+	rc = dev_tree_build(&t, &tr);
 	if (rc) {
 		table_free(&t);
 		return rc;
@@ -318,20 +307,8 @@ int vmres_devmgr_dump(struct vmres_devmgr *m, FILE *f)
 /* Every jansson call below is checked: a constructor returns NULL when out of
  * memory (or for a string that is not UTF-8, which register and restore refuse);
  * json_object_set_new() and json_array_append_new() take the value, and a NULL
- * value makes them fail, so a chain of set() calls frees everything it made. */
-static json_t *json_hex(uint64_t v)
-{
-	char buf[24];
-
-	snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
-	return json_string(buf);
-}
-
-static bool set(json_t *obj, const char *key, json_t *value)
-{
-	return value && json_object_set_new(obj, key, value) == 0;
-}
-
+ * value makes them fail, so a chain of vmres__json_set() calls (util/json.h) frees everything it
+ * made. */
 static bool append(json_t *list, json_t *value)
 {
 	return value && json_array_append_new(list, value) == 0;
@@ -341,9 +318,9 @@ static json_t *json_msg(const struct vmres_msi_msg *msg)
 {
 	json_t *o = json_object();
 
-	if (o && set(o, "addr_lo", json_integer(msg->addr_lo)) &&
-	    set(o, "addr_hi", json_integer(msg->addr_hi)) &&
-	    set(o, "data", json_integer(msg->data)))
+	if (o && vmres__json_set(o, "addr_lo", json_integer(msg->addr_lo)) &&
+	    vmres__json_set(o, "addr_hi", json_integer(msg->addr_hi)) &&
+	    vmres__json_set(o, "data", json_integer(msg->data)))
 		return o;
 	json_decref(o);
 	return NULL;
@@ -352,31 +329,34 @@ static json_t *json_msg(const struct vmres_msi_msg *msg)
 static json_t *json_res(const struct vmres_resource *r, bool mapped)
 {
 	json_t *o = json_object();
-	bool ok = o && set(o, "kind", json_string(vmres_res_kind_name(r->kind))) &&
-		  set(o, "pool", json_string(r->pool));
+	bool ok = o && vmres__json_set(o, "kind", json_string(vmres_res_kind_name(r->kind))) &&
+		  vmres__json_set(o, "pool", json_string(r->pool));
 
 	if (ok) {
 		switch (r->kind) {
 		case VMRES_RES_ADDR:
-			ok = set(o, "space", json_string(vmres_space_name(r->u.addr.space))) &&
-			     set(o, "base", json_hex(r->u.addr.base)) &&
-			     set(o, "last", json_hex(r->u.addr.base + (r->u.addr.size - 1))) &&
-			     set(o, "size", json_hex(r->u.addr.size)) &&
-			     set(o, "align", json_hex(r->u.addr.align)) &&
-			     set(o, "mapped", json_boolean(mapped));
+			ok = vmres__json_set(o, "space",
+					     json_string(vmres_space_name(r->u.addr.space))) &&
+			     vmres__json_set(o, "base", vmres__json_hex(r->u.addr.base)) &&
+			     vmres__json_set(
+				     o, "last",
+				     vmres__json_hex(r->u.addr.base + (r->u.addr.size - 1))) &&
+			     vmres__json_set(o, "size", vmres__json_hex(r->u.addr.size)) &&
+			     vmres__json_set(o, "align", vmres__json_hex(r->u.addr.align)) &&
+			     vmres__json_set(o, "mapped", json_boolean(mapped));
 			break;
 		case VMRES_RES_IRQ:
-			ok = set(o, "gsi", json_integer(r->u.irq.gsi));
+			ok = vmres__json_set(o, "gsi", json_integer(r->u.irq.gsi));
 			/* Only a share of a shared line has the key (unshared: as ever). */
 			if (ok && r->u.irq.shared)
-				ok = set(o, "shared", json_true());
+				ok = vmres__json_set(o, "shared", json_true());
 			break;
 		case VMRES_RES_MSI:
-			ok = set(o, "gsi", json_integer(r->u.msi.gsi)) &&
-			     set(o, "msg", json_msg(&r->u.msi.msg));
+			ok = vmres__json_set(o, "gsi", json_integer(r->u.msi.gsi)) &&
+			     vmres__json_set(o, "msg", json_msg(&r->u.msi.msg));
 			break;
 		default:
-			ok = set(o, "id", json_integer(r->u.id.id));
+			ok = vmres__json_set(o, "id", json_integer(r->u.id.id));
 			break;
 		}
 	}
@@ -395,18 +375,18 @@ static json_t *json_device(const struct table_copy *t, size_t i, bool with_paren
 	json_t *o = json_object(), *res = json_array();
 	bool ok = o && res;
 
-	ok = ok && set(o, "instance", json_integer(t->info[i].instance));
+	ok = ok && vmres__json_set(o, "instance", json_integer(t->info[i].instance));
 	if (with_parent)
-		ok = ok && set(o, "parent", json_integer(t->info[i].parent));
-	ok = ok && set(o, "name", json_string(t->info[i].name)) &&
-	     set(o, "owner", json_hex(t->info[i].owner));
+		ok = ok && vmres__json_set(o, "parent", json_integer(t->info[i].parent));
+	ok = ok && vmres__json_set(o, "name", json_string(t->info[i].name)) &&
+	     vmres__json_set(o, "owner", vmres__json_hex(t->info[i].owner));
 	for (size_t j = 0; ok && j < v->n_res; j++)
 		ok = append(res, json_res(&v->res[j], v->mapped[j]));
 	if (ok) {
-		ok = set(o, "resources", res);
+		ok = vmres__json_set(o, "resources", res);
 		res = NULL;
 	}
-	ok = ok && set(o, "children", json_array());
+	ok = ok && vmres__json_set(o, "children", json_array());
 	json_decref(res);
 	if (!ok) {
 		json_decref(o);
@@ -420,7 +400,7 @@ int vmres_devmgr_dump_json(struct vmres_devmgr *m, char **out)
 	/* children[d]: the "children" array of the last device placed at depth d. */
 	json_t *root, *children[VMRES_DEVMGR_DUMP_DEPTH + 1];
 	struct table_copy t;
-	struct tree tr;
+	struct dev_tree tr;
 	char *text = NULL;
 	int rc;
 
@@ -429,13 +409,13 @@ int vmres_devmgr_dump_json(struct vmres_devmgr *m, char **out)
 	rc = table_copy(m, &t);
 	if (rc)
 		return rc;
-	rc = tree_build(&t, &tr);
+	rc = dev_tree_build(&t, &tr);
 	if (rc) {
 		table_free(&t);
 		return rc;
 	}
 	root = json_object();
-	if (!root || !set(root, "devices", json_array()))
+	if (!root || !vmres__json_set(root, "devices", json_array()))
 		goto out;
 	/* In tree order, each device goes into the "children" of the device placed
 	 * last one level up (its parent, or for a device deeper than the cap its

@@ -37,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/msi.h"
+
 #define ST_ENABLED  0x01u
 #define ST_MASKED   0x02u
 #define ST_PENDING  0x04u
@@ -219,11 +221,6 @@ static void live_load(struct vmres_irq_src *s, struct vmres_msi_msg *m)
 		m->data = atomic_load_explicit(&s->live_data, memory_order_acquire);
 		q2 = atomic_load_explicit(&s->seq, memory_order_relaxed);
 	} while ((q1 & 1) || q1 != q2);
-}
-
-static bool msg_equal(const struct vmres_msi_msg *a, const struct vmres_msi_msg *b)
-{
-	return a->addr_lo == b->addr_lo && a->addr_hi == b->addr_hi && a->data == b->data;
 }
 
 /* ---- the record of routes ---------------------------------------------- */
@@ -502,7 +499,7 @@ static int configure_msi_locked(struct vmres_irq_src *s, const struct vmres_msi_
 	bool was_dirty = m->dirty;
 	int r;
 
-	if (msg_equal(&old, msg))
+	if (vmres__msi_msg_equal(&old, msg))
 		return 0;
 	s->msg = *msg;
 	m->dirty = true;
@@ -1103,7 +1100,7 @@ int vmres_irq_mgr_load_state(struct vmres_irq_mgr *m, const struct vmres_irq_src
 		struct vmres_irq_src *s = m->index[i];
 
 		old_msg[i] = s->msg;
-		if (s->kind == VMRES_IRQ_MSI && !msg_equal(&s->msg, &st[i].config.msg)) {
+		if (s->kind == VMRES_IRQ_MSI && !vmres__msi_msg_equal(&s->msg, &st[i].config.msg)) {
 			s->msg = st[i].config.msg;
 			m->dirty = true;
 		}

@@ -27,6 +27,9 @@
 #include <vmres/irq.h>
 
 #include "pci_int.h"
+#include "util/bits.h"
+#include "util/byteorder.h"
+#include "util/msi.h"
 
 #define HEADER_END     0x40u
 #define MAX_ADDED_CAPS 16
@@ -126,23 +129,6 @@ struct vmres_pci_func {
 	bool loaded; /* state loaded, not yet bound: bind must keep it */
 };
 
-/* ---- little-endian access to the stored bytes ---- */
-
-static uint32_t get_le(const uint8_t *p, unsigned int size)
-{
-	uint32_t v = 0;
-
-	for (unsigned int i = 0; i < size; i++)
-		v |= (uint32_t)p[i] << (8 * i);
-	return v;
-}
-
-static void put_le(uint8_t *p, unsigned int size, uint32_t v)
-{
-	for (unsigned int i = 0; i < size; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static uint32_t all_ones(unsigned int size)
 {
 	return size == 4 ? 0xffffffffu : (1u << (8 * size)) - 1;
@@ -150,24 +136,19 @@ static uint32_t all_ones(unsigned int size)
 
 static uint32_t cfg32(const struct vmres_pci_func *f, unsigned int off)
 {
-	return get_le(f->cfg + off, 4);
+	return (uint32_t)vmres__le_load(f->cfg + off, 4);
 }
 
 static uint16_t cfg16(const struct vmres_pci_func *f, unsigned int off)
 {
-	return (uint16_t)get_le(f->cfg + off, 2);
+	return (uint16_t)(uint32_t)vmres__le_load(f->cfg + off, 2);
 }
 
 static void set_reg(struct vmres_pci_func *f, unsigned int off, unsigned int size, uint32_t val,
 		    uint32_t wmask)
 {
-	put_le(f->cfg + off, size, val);
-	put_le(f->wmask + off, size, wmask);
-}
-
-static bool is_pow2(uint64_t x)
-{
-	return x && !(x & (x - 1));
+	vmres__le_store(f->cfg + off, size, val);
+	vmres__le_store(f->wmask + off, size, wmask);
 }
 
 /* An access within one dword of the (largest) space. */
@@ -242,9 +223,9 @@ static void bar_set_reg_addr(struct vmres_pci_func *f, unsigned int i, uint64_t 
 	struct bar *b = &f->bars[i];
 	uint64_t v = (addr & bar_addr_mask(b)) | bar_type_bits(b);
 
-	put_le(f->cfg + VMRES_PCI_BAR_OFFSET(i), 4, (uint32_t)v);
+	vmres__le_store(f->cfg + VMRES_PCI_BAR_OFFSET(i), 4, (uint32_t)v);
 	if (b->kind == VMRES_PCI_BAR_MEM64)
-		put_le(f->cfg + VMRES_PCI_BAR_OFFSET(i + 1), 4, (uint32_t)(v >> 32));
+		vmres__le_store(f->cfg + VMRES_PCI_BAR_OFFSET(i + 1), 4, (uint32_t)(v >> 32));
 	b->written[0] = (uint32_t)v;
 	b->written[1] = (uint32_t)(v >> 32);
 }
@@ -471,11 +452,6 @@ static struct vmres_msi_msg msi_vector_msg(const struct vmres_pci_msi_state *s, 
 	return msg;
 }
 
-static bool msg_equal(const struct vmres_msi_msg *a, const struct vmres_msi_msg *b)
-{
-	return a->addr_lo == b->addr_lo && a->addr_hi == b->addr_hi && a->data == b->data;
-}
-
 /*
  * Enable the sources of the enabled vectors, disable the others, follow the
  * mask bits. A vector being masked is masked before it is enabled, and one
@@ -520,7 +496,7 @@ static void msi_refresh_pending(struct vmres_pci_func *f)
 		if (!vmres_irq_src_get_state(m->srcs[v], &st) && st.pending)
 			bits |= 1u << v;
 	}
-	put_le(f->cfg + msi_mask_off(m) + 4, 4, bits);
+	vmres__le_store(f->cfg + msi_mask_off(m) + 4, 4, bits);
 }
 
 static void msi_written(struct vmres_pci_func *f)
@@ -537,7 +513,7 @@ static void msi_written(struct vmres_pci_func *f)
 			struct vmres_msi_msg msg = msi_vector_msg(&s, v);
 			int rc;
 
-			if (m->routed[v] && msg_equal(&m->routed_msg[v], &msg))
+			if (m->routed[v] && vmres__msi_msg_equal(&m->routed_msg[v], &msg))
 				continue;
 			rc = mapper_reroute(f, m->res_index + v, &msg);
 			tried = true;
@@ -591,7 +567,7 @@ static bool msix_vec_routed(const struct msix_vec *e)
 {
 	struct vmres_msi_msg msg = msix_msg(e);
 
-	return e->routed && msg_equal(&e->routed_msg, &msg);
+	return e->routed && vmres__msi_msg_equal(&e->routed_msg, &msg);
 }
 
 /*
@@ -921,8 +897,8 @@ static void cap_link(struct vmres_pci_func *f, unsigned int off, uint8_t id)
 	else
 		f->cfg[VMRES_PCI_CAP_PTR] = (uint8_t)off;
 	f->last_cap = off;
-	put_le(f->cfg + VMRES_PCI_STATUS, 2,
-	       cfg16(f, VMRES_PCI_STATUS) | VMRES_PCI_STATUS_CAP_LIST);
+	vmres__le_store(f->cfg + VMRES_PCI_STATUS, 2,
+			cfg16(f, VMRES_PCI_STATUS) | VMRES_PCI_STATUS_CAP_LIST);
 }
 
 /*
@@ -1066,7 +1042,7 @@ static int check_bar(const struct vmres_pci_bar *d, const struct vmres_pci_bar *
 	}
 	if (d->size < min)
 		return VMRES_ESIZE;
-	if (!is_pow2(d->size))
+	if (!vmres__is_pow2(d->size))
 		return VMRES_EALIGN;
 	if (d->size > max)
 		return VMRES_ERANGE;
@@ -1176,7 +1152,7 @@ static int check_config(const struct vmres_pci_func_config *cfg)
 		unsigned int off = msi->offset ? msi->offset : HEADER_END;
 		unsigned int len = msi_cap_len(msi);
 
-		if (!is_pow2(msi->vectors) || msi->vectors > VMRES_PCI_MSI_MAX_VECTORS)
+		if (!vmres__is_pow2(msi->vectors) || msi->vectors > VMRES_PCI_MSI_MAX_VECTORS)
 			return VMRES_EALIGN;
 		if ((off & 3u) || off < HEADER_END || off + len > VMRES_PCI_CONFIG_SIZE)
 			return VMRES_EINVAL;
@@ -1240,9 +1216,10 @@ static void init_bars(struct vmres_pci_func *f, const struct vmres_pci_func_conf
 		b->mapped_base = d->addr;
 		b->mapped = (cmd & decode_bit(b)) && d->addr != 0;
 		mask = bar_addr_mask(b);
-		put_le(f->wmask + VMRES_PCI_BAR_OFFSET(i), 4, (uint32_t)mask);
+		vmres__le_store(f->wmask + VMRES_PCI_BAR_OFFSET(i), 4, (uint32_t)mask);
 		if (b->kind == VMRES_PCI_BAR_MEM64)
-			put_le(f->wmask + VMRES_PCI_BAR_OFFSET(i + 1), 4, (uint32_t)(mask >> 32));
+			vmres__le_store(f->wmask + VMRES_PCI_BAR_OFFSET(i + 1), 4,
+					(uint32_t)(mask >> 32));
 		bar_set_reg_addr(f, i, d->addr);
 	}
 }
@@ -1354,7 +1331,7 @@ int vmres_pci_func_config_read(struct vmres_pci_func *f, unsigned int off, unsig
 	pthread_mutex_lock(&f->lock);
 	if (overlaps_msi(f, off, size))
 		msi_refresh_pending(f);
-	v = get_le(f->cfg + off, size);
+	v = (uint32_t)vmres__le_load(f->cfg + off, size);
 	if (f->ops && f->ops->config_read && touches_device_bytes(f, off, size))
 		f->ops->config_read(f->opaque, f, off, size, &v);
 	pthread_mutex_unlock(&f->lock);
@@ -1490,8 +1467,8 @@ int vmres_pci_func_add_ext_capability(struct vmres_pci_func *f, unsigned int off
 		own(f, off, 4);
 		set_reg(f, off, 4, cap_id | (uint32_t)version << 16, 0);
 		if (f->last_ext)
-			put_le(f->cfg + f->last_ext, 4,
-			       (cfg32(f, f->last_ext) & 0xfffffu) | (uint32_t)off << 20);
+			vmres__le_store(f->cfg + f->last_ext, 4,
+					(cfg32(f, f->last_ext) & 0xfffffu) | (uint32_t)off << 20);
 		f->last_ext = off;
 	}
 	pthread_mutex_unlock(&f->lock);
@@ -1580,7 +1557,7 @@ int vmres_pci_func_msi_set_pending(struct vmres_pci_func *f, unsigned int vector
 	off = msi_mask_off(&f->msi) + 4;
 	bits = cfg32(f, off);
 	bits = pending ? bits | (1u << vector) : bits & ~(1u << vector);
-	put_le(f->cfg + off, 4, bits);
+	vmres__le_store(f->cfg + off, 4, bits);
 	pthread_mutex_unlock(&f->lock);
 	return 0;
 }
@@ -1715,17 +1692,6 @@ _Static_assert(ST_XCFG + VMRES_PCIE_CONFIG_SIZE - VMRES_PCI_CONFIG_SIZE +
 #define ST_VEC_ROUTED	 0x1u
 #define ST_VEC_PENDING	 0x2u
 
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	put_le(p, 4, (uint32_t)v);
-	put_le(p + 4, 4, (uint32_t)(v >> 32));
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	return get_le(p, 4) | (uint64_t)get_le(p + 4, 4) << 32;
-}
-
 /* Bytes of the state of a function with @p space bytes of configuration
  * space, @p msix_vectors MSI-X vectors, and PCI Express or MSI-X at all. */
 static size_t st_size(bool v2, unsigned int space, unsigned int msix_vectors)
@@ -1752,32 +1718,32 @@ static void state_encode_x(const struct vmres_pci_func *f, uint8_t *s)
 	const struct msix *x = &f->msix;
 	uint8_t *p = s + ST_X;
 
-	put_le(s + 4, 4, (uint32_t)func_state_size(f));
-	put_le(p, 2, f->space);
-	put_le(p + 2, 2, f->express_off);
+	vmres__le_store(s + 4, 4, (uint32_t)func_state_size(f));
+	vmres__le_store(p, 2, f->space);
+	vmres__le_store(p + 2, 2, f->express_off);
 	memcpy(s + ST_XCFG, f->cfg + VMRES_PCI_CONFIG_SIZE, f->space - VMRES_PCI_CONFIG_SIZE);
 	if (!x->off)
 		return;
-	put_le(p + 4, 2, x->off);
-	put_le(p + 6, 2, x->vectors);
-	put_le(p + 8, 4, x->res_index);
+	vmres__le_store(p + 4, 2, x->off);
+	vmres__le_store(p + 6, 2, x->vectors);
+	vmres__le_store(p + 8, 4, x->res_index);
 	p[12] = (uint8_t)(cfg32(f, x->off + 4) & 7u); /* the BIRs */
 	p[13] = (uint8_t)(cfg32(f, x->off + 8) & 7u);
 	p[14] = (uint8_t)(((x->seen_ctrl & VMRES_PCI_MSIX_CTRL_ENABLE) ? ST_MSIX_SEEN_ON : 0) |
 			  ((x->seen_ctrl & VMRES_PCI_MSIX_CTRL_MASKALL) ? ST_MSIX_SEEN_ALL : 0));
-	put_le(p + 16, 4, (uint32_t)x->table_off);
-	put_le(p + 20, 4, (uint32_t)x->pba_off);
-	put_le(p + 24, 4, (uint32_t)x->last_error);
+	vmres__le_store(p + 16, 4, (uint32_t)x->table_off);
+	vmres__le_store(p + 20, 4, (uint32_t)x->pba_off);
+	vmres__le_store(p + 24, 4, (uint32_t)x->last_error);
 	for (unsigned int v = 0; v < x->vectors; v++) {
 		const struct msix_vec *e = &x->vec[v];
 		uint8_t *r = (uint8_t *)st_vec(f, s, v);
 
 		for (unsigned int w = 0; w < 4; w++)
-			put_le(r + 4 * w, 4, e->entry[w]);
+			vmres__le_store(r + 4 * w, 4, e->entry[w]);
 		if (e->routed) {
-			put_le(r + 16, 4, e->routed_msg.addr_lo);
-			put_le(r + 20, 4, e->routed_msg.addr_hi);
-			put_le(r + 24, 4, e->routed_msg.data);
+			vmres__le_store(r + 16, 4, e->routed_msg.addr_lo);
+			vmres__le_store(r + 20, 4, e->routed_msg.addr_hi);
+			vmres__le_store(r + 24, 4, e->routed_msg.data);
 		}
 		r[28] = (uint8_t)((e->routed ? ST_VEC_ROUTED : 0) |
 				  (msix_pending(x, v) ? ST_VEC_PENDING : 0));
@@ -1792,7 +1758,7 @@ static void state_encode(const struct vmres_pci_func *f, uint8_t *s)
 	bool v2 = f->msix.off || f->express_off;
 
 	memset(s, 0, func_state_size(f));
-	put_le(s, 4, v2 ? ST_VERSION_2 : ST_VERSION);
+	vmres__le_store(s, 4, v2 ? ST_VERSION_2 : ST_VERSION);
 	memcpy(s + ST_CFG, f->cfg, VMRES_PCI_CONFIG_SIZE);
 	if (v2)
 		state_encode_x(f, s);
@@ -1806,36 +1772,36 @@ static void state_encode(const struct vmres_pci_func *f, uint8_t *s)
 		r[1] = (uint8_t)((b->prefetchable ? ST_BAR_PREFETCH : 0) |
 				 (b->mapped ? ST_BAR_MAPPED : 0));
 		r[2] = (uint8_t)(b->pending_half + 1);
-		put_le(r + 4, 4, b->res_index);
-		put_le64(r + 8, b->size);
-		put_le64(r + 16, b->mapped_base);
-		put_le(r + 24, 4, b->written[0]);
-		put_le(r + 28, 4, b->written[1]);
-		put_le(r + 32, 4, (uint32_t)b->last_error);
-		put_le64(r + 40, b->refused);
+		vmres__le_store(r + 4, 4, b->res_index);
+		vmres__le_store64(r + 8, b->size);
+		vmres__le_store64(r + 16, b->mapped_base);
+		vmres__le_store(r + 24, 4, b->written[0]);
+		vmres__le_store(r + 28, 4, b->written[1]);
+		vmres__le_store(r + 32, 4, (uint32_t)b->last_error);
+		vmres__le_store64(r + 40, b->refused);
 	}
 	if (!m->off)
 		return;
-	put_le(s + ST_MSI, 2, m->off);
+	vmres__le_store(s + ST_MSI, 2, m->off);
 	s[ST_MSI + 2] = (uint8_t)log2u(m->vectors) + 1;
 	s[ST_MSI + 3] =
 		(uint8_t)((m->addr64 ? ST_MSI_ADDR64 : 0) | (m->maskable ? ST_MSI_MASKABLE : 0) |
 			  (m->seen_enabled ? ST_MSI_SEEN_ON : 0));
-	put_le(s + ST_MSI + 4, 4, m->res_index);
-	put_le(s + ST_MSI + 8, 4, (uint32_t)m->last_error);
-	put_le(s + ST_MSI + 12, 4, m->seen_vectors);
-	put_le(s + ST_MSI + 16, 4, m->seen_mask);
+	vmres__le_store(s + ST_MSI + 4, 4, m->res_index);
+	vmres__le_store(s + ST_MSI + 8, 4, (uint32_t)m->last_error);
+	vmres__le_store(s + ST_MSI + 12, 4, m->seen_vectors);
+	vmres__le_store(s + ST_MSI + 16, 4, m->seen_mask);
 	for (unsigned int v = 0; v < m->vectors; v++) {
 		uint8_t *r = s + ST_MSI_MSGS + 12 * v;
 
 		if (!m->routed[v])
 			continue;
 		routed |= 1u << v;
-		put_le(r, 4, m->routed_msg[v].addr_lo);
-		put_le(r + 4, 4, m->routed_msg[v].addr_hi);
-		put_le(r + 8, 4, m->routed_msg[v].data);
+		vmres__le_store(r, 4, m->routed_msg[v].addr_lo);
+		vmres__le_store(r + 4, 4, m->routed_msg[v].addr_hi);
+		vmres__le_store(r + 8, 4, m->routed_msg[v].data);
 	}
-	put_le(s + ST_MSI + 20, 4, routed);
+	vmres__le_store(s + ST_MSI + 20, 4, routed);
 }
 
 /* One saved BAR into @p b (of the scratch function @p t); its declaration is checked
@@ -1858,13 +1824,13 @@ static int state_decode_bar(struct vmres_pci_func *t, unsigned int i, const uint
 	b->prefetchable = r[1] & ST_BAR_PREFETCH;
 	b->mapped = r[1] & ST_BAR_MAPPED;
 	b->pending_half = (enum half)(r[2] - 1);
-	b->res_index = get_le(r + 4, 4);
-	b->size = get_le64(r + 8);
-	b->mapped_base = get_le64(r + 16);
-	b->written[0] = get_le(r + 24, 4);
-	b->written[1] = get_le(r + 28, 4);
-	b->last_error = (int)get_le(r + 32, 4);
-	b->refused = get_le64(r + 40);
+	b->res_index = (uint32_t)vmres__le_load(r + 4, 4);
+	b->size = vmres__le_load64(r + 8);
+	b->mapped_base = vmres__le_load64(r + 16);
+	b->written[0] = (uint32_t)vmres__le_load(r + 24, 4);
+	b->written[1] = (uint32_t)vmres__le_load(r + 28, 4);
+	b->last_error = (int)(uint32_t)vmres__le_load(r + 32, 4);
+	b->refused = vmres__le_load64(r + 40);
 	d = (struct vmres_pci_bar){b->kind, b->prefetchable, b->size, b->mapped_base, b->res_index};
 	if ((b->kind == VMRES_PCI_BAR_IO && b->prefetchable) ||
 	    (b->pending_half != HALF_NONE && b->kind != VMRES_PCI_BAR_MEM64) ||
@@ -1873,9 +1839,9 @@ static int state_decode_bar(struct vmres_pci_func *t, unsigned int i, const uint
 	/* What the register's writable bits hold is what the guest last wrote
 	 * there, and the type bits are the kind's. */
 	mask = bar_addr_mask(b);
-	put_le(t->wmask + VMRES_PCI_BAR_OFFSET(i), 4, (uint32_t)mask);
+	vmres__le_store(t->wmask + VMRES_PCI_BAR_OFFSET(i), 4, (uint32_t)mask);
 	if (b->kind == VMRES_PCI_BAR_MEM64)
-		put_le(t->wmask + VMRES_PCI_BAR_OFFSET(i + 1), 4, (uint32_t)(mask >> 32));
+		vmres__le_store(t->wmask + VMRES_PCI_BAR_OFFSET(i + 1), 4, (uint32_t)(mask >> 32));
 	if (((cfg32(t, VMRES_PCI_BAR_OFFSET(i)) ^ b->written[0]) & (uint32_t)mask) ||
 	    (cfg32(t, VMRES_PCI_BAR_OFFSET(i)) & ~(uint32_t)mask) != bar_type_bits(b))
 		return VMRES_ECORRUPT;
@@ -1896,7 +1862,7 @@ static int state_decode_msi(struct vmres_pci_func *t, const uint8_t *s)
 	struct msi *m = &t->msi;
 	const uint8_t *p = s + ST_MSI;
 	struct vmres_pci_msi d = {0};
-	uint32_t routed = get_le(p + 20, 4);
+	uint32_t routed = (uint32_t)vmres__le_load(p + 20, 4);
 
 	if (p[2] == 0) {
 		for (unsigned int i = 0; i < ST_END - ST_MSI; i++)
@@ -1906,20 +1872,20 @@ static int state_decode_msi(struct vmres_pci_func *t, const uint8_t *s)
 	}
 	if (p[2] > 6 || (p[3] & ~(ST_MSI_ADDR64 | ST_MSI_MASKABLE | ST_MSI_SEEN_ON)))
 		return VMRES_ECORRUPT;
-	m->off = get_le(p, 2);
+	m->off = (uint32_t)vmres__le_load(p, 2);
 	m->vectors = 1u << (p[2] - 1);
 	m->addr64 = p[3] & ST_MSI_ADDR64;
 	m->maskable = p[3] & ST_MSI_MASKABLE;
 	m->seen_enabled = p[3] & ST_MSI_SEEN_ON;
-	m->res_index = get_le(p + 4, 4);
-	m->last_error = (int)get_le(p + 8, 4);
-	m->seen_vectors = get_le(p + 12, 4);
-	m->seen_mask = get_le(p + 16, 4);
+	m->res_index = (uint32_t)vmres__le_load(p + 4, 4);
+	m->last_error = (int)(uint32_t)vmres__le_load(p + 8, 4);
+	m->seen_vectors = (uint32_t)vmres__le_load(p + 12, 4);
+	m->seen_mask = (uint32_t)vmres__le_load(p + 16, 4);
 	d = (struct vmres_pci_msi){m->vectors, m->addr64, m->maskable, m->off, m->res_index};
 	m->len = msi_cap_len(&d);
 	if ((m->off & 3u) || m->off < HEADER_END || m->off + m->len > VMRES_PCI_CONFIG_SIZE)
 		return VMRES_ECORRUPT;
-	if (!is_pow2(m->seen_vectors) || m->seen_vectors > m->vectors)
+	if (!vmres__is_pow2(m->seen_vectors) || m->seen_vectors > m->vectors)
 		return VMRES_ECORRUPT;
 	if (m->vectors < 32 && (routed >> m->vectors))
 		return VMRES_ECORRUPT;
@@ -1927,8 +1893,9 @@ static int state_decode_msi(struct vmres_pci_func *t, const uint8_t *s)
 		const uint8_t *r = s + ST_MSI_MSGS + 12 * v;
 
 		m->routed[v] = routed & (1u << v);
-		m->routed_msg[v] =
-			(struct vmres_msi_msg){get_le(r, 4), get_le(r + 4, 4), get_le(r + 8, 4)};
+		m->routed_msg[v] = (struct vmres_msi_msg){(uint32_t)vmres__le_load(r, 4),
+							  (uint32_t)vmres__le_load(r + 4, 4),
+							  (uint32_t)vmres__le_load(r + 8, 4)};
 		if (!m->routed[v] &&
 		    (m->routed_msg[v].addr_lo || m->routed_msg[v].addr_hi || m->routed_msg[v].data))
 			return VMRES_ECORRUPT;
@@ -1954,9 +1921,12 @@ static bool st_is_mem_bar(const struct vmres_pci_func *t, unsigned int slot)
 /* One MSI-X vector's record: the bits a guest can write, routed or not. */
 static int state_decode_vec(const uint8_t *r)
 {
-	struct vmres_msi_msg msg = {get_le(r + 16, 4), get_le(r + 20, 4), get_le(r + 24, 4)};
+	struct vmres_msi_msg msg = {(uint32_t)vmres__le_load(r + 16, 4),
+				    (uint32_t)vmres__le_load(r + 20, 4),
+				    (uint32_t)vmres__le_load(r + 24, 4)};
 
-	if ((get_le(r, 4) & 3u) || (get_le(r + 12, 4) & ~VMRES_PCI_MSIX_VECTOR_MASKED))
+	if (((uint32_t)vmres__le_load(r, 4) & 3u) ||
+	    ((uint32_t)vmres__le_load(r + 12, 4) & ~VMRES_PCI_MSIX_VECTOR_MASKED))
 		return VMRES_ECORRUPT;
 	if ((r[28] & ~(ST_VEC_ROUTED | ST_VEC_PENDING)) || !all_zero(r + 29, 3))
 		return VMRES_ECORRUPT;
@@ -1972,14 +1942,14 @@ static int state_decode_msix(struct vmres_pci_func *t, const uint8_t *p)
 	struct msix *x = &t->msix;
 	unsigned int tbar = p[12], pbar = p[13];
 
-	x->off = get_le(p + 4, 2);
+	x->off = (uint32_t)vmres__le_load(p + 4, 2);
 	if (!x->off)
 		return all_zero(p + 4, ST_X_SIZE - 4) ? 0 : VMRES_ECORRUPT;
-	x->vectors = get_le(p + 6, 2);
-	x->res_index = get_le(p + 8, 4);
-	x->table_off = get_le(p + 16, 4);
-	x->pba_off = get_le(p + 20, 4);
-	x->last_error = (int)get_le(p + 24, 4);
+	x->vectors = (uint32_t)vmres__le_load(p + 6, 2);
+	x->res_index = (uint32_t)vmres__le_load(p + 8, 4);
+	x->table_off = (uint32_t)vmres__le_load(p + 16, 4);
+	x->pba_off = (uint32_t)vmres__le_load(p + 20, 4);
+	x->last_error = (int)(uint32_t)vmres__le_load(p + 24, 4);
 	x->table_len = (uint64_t)x->vectors * VMRES_PCI_MSIX_ENTRY_SIZE;
 	x->pba_len = msix_pba_len(x->vectors);
 	x->seen_ctrl = (uint16_t)(((p[14] & ST_MSIX_SEEN_ON) ? VMRES_PCI_MSIX_CTRL_ENABLE : 0) |
@@ -1989,7 +1959,7 @@ static int state_decode_msix(struct vmres_pci_func *t, const uint8_t *p)
 		return VMRES_ECORRUPT;
 	if (!x->vectors || x->vectors > VMRES_PCI_MSIX_MAX_VECTORS || !st_is_mem_bar(t, tbar) ||
 	    !st_is_mem_bar(t, pbar) || (p[14] & ~(ST_MSIX_SEEN_ON | ST_MSIX_SEEN_ALL)) || p[15] ||
-	    get_le(p + 28, 4))
+	    (uint32_t)vmres__le_load(p + 28, 4))
 		return VMRES_ECORRUPT;
 	if ((x->table_off & 7u) || (x->pba_off & 7u) ||
 	    x->table_off + x->table_len > t->bars[tbar].size ||
@@ -2010,8 +1980,8 @@ static int state_decode_x(struct vmres_pci_func *t, const uint8_t *s, size_t len
 
 	if (len < ST_XCFG)
 		return VMRES_ECORRUPT;
-	t->space = get_le(p, 2);
-	t->express_off = get_le(p + 2, 2);
+	t->space = (uint32_t)vmres__le_load(p, 2);
+	t->express_off = (uint32_t)vmres__le_load(p + 2, 2);
 	if (t->space != VMRES_PCI_CONFIG_SIZE && t->space != VMRES_PCIE_CONFIG_SIZE)
 		return VMRES_ECORRUPT;
 	if (!t->express_off != (t->space == VMRES_PCI_CONFIG_SIZE) ||
@@ -2023,7 +1993,8 @@ static int state_decode_x(struct vmres_pci_func *t, const uint8_t *s, size_t len
 		return rc;
 	if (!t->msix.off && !t->express_off)
 		return VMRES_ECORRUPT; /* version 1 holds it */
-	if (get_le(s + 4, 4) != len || len != st_size(true, t->space, t->msix.vectors))
+	if ((uint32_t)vmres__le_load(s + 4, 4) != len ||
+	    len != st_size(true, t->space, t->msix.vectors))
 		return VMRES_ECORRUPT;
 	memcpy(t->cfg + VMRES_PCI_CONFIG_SIZE, s + ST_XCFG, t->space - VMRES_PCI_CONFIG_SIZE);
 	for (unsigned int v = 0; v < t->msix.vectors; v++) {
@@ -2044,15 +2015,15 @@ static int state_decode(struct vmres_pci_func *t, const uint8_t *s, size_t len)
 
 	if (len < 8)
 		return VMRES_ESIZE;
-	version = get_le(s, 4);
+	version = (uint32_t)vmres__le_load(s, 4);
 	if (version != ST_VERSION && version != ST_VERSION_2)
 		return VMRES_EVERSION;
 	if (version == ST_VERSION && len != VMRES_PCI_FUNC_STATE_SIZE)
 		return VMRES_ESIZE;
-	if (version == ST_VERSION && get_le(s + 4, 4))
+	if (version == ST_VERSION && (uint32_t)vmres__le_load(s + 4, 4))
 		return VMRES_ECORRUPT;
-	if (version == ST_VERSION_2 && get_le(s + 4, 4) != len)
-		return get_le(s + 4, 4) < ST_XCFG ? VMRES_ECORRUPT : VMRES_ESIZE;
+	if (version == ST_VERSION_2 && (uint32_t)vmres__le_load(s + 4, 4) != len)
+		return (uint32_t)vmres__le_load(s + 4, 4) < ST_XCFG ? VMRES_ECORRUPT : VMRES_ESIZE;
 	t->space = VMRES_PCI_CONFIG_SIZE;
 	memcpy(t->cfg, s + ST_CFG, VMRES_PCI_CONFIG_SIZE);
 	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
@@ -2118,7 +2089,9 @@ static bool msix_routed_msg(const struct vmres_pci_func *t, const uint8_t *s, un
 		return t->msix.vec[v].routed;
 	}
 	r = st_vec(t, s, v);
-	*msg = (struct vmres_msi_msg){get_le(r + 16, 4), get_le(r + 20, 4), get_le(r + 24, 4)};
+	*msg = (struct vmres_msi_msg){(uint32_t)vmres__le_load(r + 16, 4),
+				      (uint32_t)vmres__le_load(r + 20, 4),
+				      (uint32_t)vmres__le_load(r + 24, 4)};
 	return r[28] & ST_VEC_ROUTED;
 }
 
@@ -2142,11 +2115,12 @@ static bool state_agrees(const struct vmres_pci_func *t, const uint8_t *s,
 			return false;
 	}
 	for (unsigned int v = 0; m->off && v < m->vectors; v++)
-		if (m->routed[v] && !msg_equal(&res[m->res_index + v].u.msi.msg, &m->routed_msg[v]))
+		if (m->routed[v] &&
+		    !vmres__msi_msg_equal(&res[m->res_index + v].u.msi.msg, &m->routed_msg[v]))
 			return false;
 	for (unsigned int v = 0; t->msix.off && v < t->msix.vectors; v++)
 		if (msix_routed_msg(t, s, v, &msg) &&
-		    !msg_equal(&res[t->msix.res_index + v].u.msi.msg, &msg))
+		    !vmres__msi_msg_equal(&res[t->msix.res_index + v].u.msi.msg, &msg))
 			return false;
 	return true;
 }
@@ -2178,7 +2152,7 @@ static void state_apply(struct vmres_pci_func *f, const struct vmres_pci_func *t
 		const uint8_t *r = st_vec(t, s, v);
 
 		for (unsigned int w = 0; w < 4; w++)
-			e->entry[w] = get_le(r + 4 * w, 4);
+			e->entry[w] = (uint32_t)vmres__le_load(r + 4 * w, 4);
 		e->routed = msix_routed_msg(t, s, v, &e->routed_msg);
 		/* With sources, the pending bit is the source's (irq.h restores it). */
 		e->pending = r[28] & ST_VEC_PENDING;

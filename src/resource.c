@@ -7,9 +7,9 @@
  */
 #include <vmres/resource.h>
 
+#include "util/restext.h"
+
 #include <inttypes.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 static bool pool_equal(const char *a, const char *b)
@@ -75,34 +75,7 @@ bool vmres_request_equal(const struct vmres_request *a, const struct vmres_reque
 	return false;
 }
 
-/* snprintf that appends at *pos and keeps counting once the buffer is full. */
-struct out {
-	char *buf;
-	size_t len;
-	size_t pos;
-};
-
-static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	char *dst = NULL;
-	size_t room = 0;
-	int n;
-
-	if (o->buf && o->pos < o->len) {
-		dst = o->buf + o->pos;
-		room = o->len - o->pos;
-	}
-	va_start(ap, fmt);
-	n = vsnprintf(dst, room, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		o->pos += (size_t)n;
-}
-
-static int finish(struct out *o)
+static int finish(struct vmres__text *o)
 {
 	if (o->pos > INT32_MAX)
 		return VMRES_EINVAL;
@@ -111,35 +84,14 @@ static int finish(struct out *o)
 
 int vmres_resource_format(const struct vmres_resource *r, char *buf, size_t len)
 {
-	struct out o = {buf, len, 0};
+	struct vmres__text o = {buf, len, 0};
 
 	if (!r || (!buf && len))
 		return VMRES_EINVAL;
 	if (buf && len)
 		buf[0] = '\0';
-	switch (r->kind) {
-	case VMRES_RES_ADDR:
-		put(&o, "%s %.*s [0x%" PRIx64 "-0x%" PRIx64 "]", vmres_space_name(r->u.addr.space),
-		    pool_len(r->pool), r->pool, r->u.addr.base,
-		    r->u.addr.base + r->u.addr.size - 1);
-		if (r->u.addr.align > 1)
-			put(&o, " align 0x%" PRIx64, r->u.addr.align);
-		break;
-	case VMRES_RES_IRQ:
-		put(&o, "irq %.*s %" PRIu32 "%s", pool_len(r->pool), r->pool, r->u.irq.gsi,
-		    r->u.irq.shared ? " shared" : "");
-		break;
-	case VMRES_RES_MSI:
-		put(&o, "msi %.*s %" PRIu32 " msg 0x%08" PRIx32 ":%08" PRIx32 "/0x%" PRIx32,
-		    pool_len(r->pool), r->pool, r->u.msi.gsi, r->u.msi.msg.addr_hi,
-		    r->u.msi.msg.addr_lo, r->u.msi.msg.data);
-		break;
-	case VMRES_RES_ID:
-		put(&o, "id %.*s %" PRIu32, pool_len(r->pool), r->pool, r->u.id.id);
-		break;
-	default:
+	if (vmres__resource_text(&o, r, r->pool, pool_len(r->pool)))
 		return VMRES_EINVAL;
-	}
 	return finish(&o);
 }
 
@@ -156,22 +108,22 @@ static const char *policy_name(enum vmres_addr_policy p)
 	return "?";
 }
 
-static void put_addr_req(struct out *o, const struct vmres_addr_req *q)
+static void put_addr_req(struct vmres__text *o, const struct vmres_addr_req *q)
 {
-	put(o, " size 0x%" PRIx64, q->size);
+	vmres__text_put(o, " size 0x%" PRIx64, q->size);
 	if (q->align > 1)
-		put(o, " align 0x%" PRIx64, q->align);
+		vmres__text_put(o, " align 0x%" PRIx64, q->align);
 	if (q->policy == VMRES_ADDR_EXACT)
-		put(o, " at 0x%" PRIx64, q->addr);
+		vmres__text_put(o, " at 0x%" PRIx64, q->addr);
 	else
-		put(o, " %s", policy_name(q->policy));
+		vmres__text_put(o, " %s", policy_name(q->policy));
 	if (q->min != 0 || q->max != UINT64_MAX)
-		put(o, " in [0x%" PRIx64 "-0x%" PRIx64 "]", q->min, q->max);
+		vmres__text_put(o, " in [0x%" PRIx64 "-0x%" PRIx64 "]", q->min, q->max);
 }
 
 int vmres_request_format(const struct vmres_request *q, char *buf, size_t len)
 {
-	struct out o = {buf, len, 0};
+	struct vmres__text o = {buf, len, 0};
 	int plen;
 
 	if (!q || (!buf && len))
@@ -181,29 +133,30 @@ int vmres_request_format(const struct vmres_request *q, char *buf, size_t len)
 	plen = pool_len(q->pool);
 	switch (q->kind) {
 	case VMRES_RES_ADDR:
-		put(&o, "%s %.*s", vmres_space_name(q->u.addr.space), plen, q->pool);
+		vmres__text_put(&o, "%s %.*s", vmres_space_name(q->u.addr.space), plen, q->pool);
 		put_addr_req(&o, &q->u.addr.req);
 		break;
 	case VMRES_RES_IRQ:
 		if (q->u.irq.any)
-			put(&o, "irq %.*s any%s", plen, q->pool, q->u.irq.shared ? " shared" : "");
+			vmres__text_put(&o, "irq %.*s any%s", plen, q->pool,
+					q->u.irq.shared ? " shared" : "");
 		else
-			put(&o, "irq %.*s %" PRIu32 "%s", plen, q->pool, q->u.irq.gsi,
-			    q->u.irq.shared ? " shared" : "");
+			vmres__text_put(&o, "irq %.*s %" PRIu32 "%s", plen, q->pool, q->u.irq.gsi,
+					q->u.irq.shared ? " shared" : "");
 		break;
 	case VMRES_RES_MSI:
-		put(&o, "msi %.*s count %" PRIu32 "%s", plen, q->pool, q->u.msi.count,
-		    q->u.msi.contiguous ? " contiguous" : "");
+		vmres__text_put(&o, "msi %.*s count %" PRIu32 "%s", plen, q->pool, q->u.msi.count,
+				q->u.msi.contiguous ? " contiguous" : "");
 		if (q->u.msi.any)
-			put(&o, " any");
+			vmres__text_put(&o, " any");
 		else
-			put(&o, " from %" PRIu32, q->u.msi.gsi);
+			vmres__text_put(&o, " from %" PRIu32, q->u.msi.gsi);
 		break;
 	case VMRES_RES_ID:
 		if (q->u.id.any)
-			put(&o, "id %.*s any", plen, q->pool);
+			vmres__text_put(&o, "id %.*s any", plen, q->pool);
 		else
-			put(&o, "id %.*s %" PRIu32, plen, q->pool, q->u.id.id);
+			vmres__text_put(&o, "id %.*s %" PRIu32, plen, q->pool, q->u.id.id);
 		break;
 	default:
 		return VMRES_EINVAL;

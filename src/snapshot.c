@@ -17,6 +17,8 @@
 #include "common_int.h"
 #include "kvmres_int.h"
 #include "pci_int.h"
+#include "util/bits.h"
+#include "util/byteorder.h"
 
 #include <vmres/irq.h>
 #include <vmres/kvmres.h>
@@ -86,41 +88,6 @@ static const uint32_t rec_size[N_SECTIONS] = {
 	[SEC_SHARES] = 48,
 };
 
-/* ---- little-endian access ---- */
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
 /* ---- output buffer ---- */
 
 struct obuf {
@@ -177,11 +144,11 @@ static void put_table(struct obuf *b, enum section_kind kind, const struct obuf 
 
 	if (!h)
 		return;
-	put32(h, kind);
-	put32(h + 4, kind < N_REQUIRED || kind == SEC_SHARES ? SEC_FLAG_REQUIRED : 0);
-	put64(h + 8, TABLE_HDR_SIZE + recs->len);
-	put32(h + 16, (uint32_t)(recs->len / size));
-	put32(h + 20, size);
+	vmres__le_store32(h, kind);
+	vmres__le_store32(h + 4, kind < N_REQUIRED || kind == SEC_SHARES ? SEC_FLAG_REQUIRED : 0);
+	vmres__le_store64(h + 8, TABLE_HDR_SIZE + recs->len);
+	vmres__le_store32(h + 16, (uint32_t)(recs->len / size));
+	vmres__le_store32(h + 20, size);
 	if (recs->len)
 		memcpy(h + 24, recs->p, recs->len);
 }
@@ -230,8 +197,8 @@ static int save_pool(void *ctx, const struct vmres_sysalloc_pool_info *p)
 	r[24] = (uint8_t)p->kind;
 	r[25] = p->kind == VMRES_RES_ADDR ? (uint8_t)p->space : 0;
 	r[26] = p->guest ? POOL_FLAG_GUEST : 0;
-	put64(r + 32, p->base);
-	put64(r + 40, p->last);
+	vmres__le_store64(r + 32, p->base);
+	vmres__le_store64(r + 40, p->last);
 	return 0;
 }
 
@@ -246,7 +213,7 @@ static int save_owner(void *ctx, uint64_t owner, const char *name, uint64_t coun
 	r = obuf_grow(&c->owners, rec_size[SEC_OWNERS]);
 	if (!r)
 		return VMRES_ENOMEM;
-	put64(r, owner);
+	vmres__le_store64(r, owner);
 	put_name(r + 8, name, VMRES_SYSALLOC_LABEL_MAX);
 	return 0;
 }
@@ -271,36 +238,36 @@ static int save_alloc(void *ctx, const struct vmres_sysalloc_alloc_info *a)
 		r = obuf_grow(&c->shares, rec_size[SEC_SHARES]);
 		if (!r)
 			return VMRES_ENOMEM;
-		put32(r, i);
-		put32(r + 4, res->u.irq.gsi);
-		put64(r + 8, a->owner);
+		vmres__le_store32(r, i);
+		vmres__le_store32(r + 4, res->u.irq.gsi);
+		vmres__le_store64(r + 8, a->owner);
 		put_name(r + 16, a->label, VMRES_SYSALLOC_LABEL_MAX);
 		return 0;
 	}
 	r = obuf_grow(&c->allocs, rec_size[SEC_ALLOCS]);
 	if (!r)
 		return VMRES_ENOMEM;
-	put32(r, i);
+	vmres__le_store32(r, i);
 	switch (res->kind) {
 	case VMRES_RES_ADDR:
-		put64(r + 8, res->u.addr.base);
-		put64(r + 16, res->u.addr.size);
-		put64(r + 24, res->u.addr.align);
+		vmres__le_store64(r + 8, res->u.addr.base);
+		vmres__le_store64(r + 16, res->u.addr.size);
+		vmres__le_store64(r + 24, res->u.addr.align);
 		break;
 	case VMRES_RES_IRQ:
-		put64(r + 8, res->u.irq.gsi);
-		put64(r + 16, 1);
+		vmres__le_store64(r + 8, res->u.irq.gsi);
+		vmres__le_store64(r + 16, 1);
 		break;
 	case VMRES_RES_MSI:
-		put64(r + 8, res->u.msi.gsi);
-		put64(r + 16, 1);
+		vmres__le_store64(r + 8, res->u.msi.gsi);
+		vmres__le_store64(r + 16, 1);
 		break;
 	default:
-		put64(r + 8, res->u.id.id);
-		put64(r + 16, 1);
+		vmres__le_store64(r + 8, res->u.id.id);
+		vmres__le_store64(r + 16, 1);
 		break;
 	}
-	put64(r + 32, a->owner);
+	vmres__le_store64(r + 32, a->owner);
 	put_name(r + 40, a->label, VMRES_SYSALLOC_LABEL_MAX);
 	return 0;
 }
@@ -330,22 +297,22 @@ static void save_resource(uint8_t *r, const struct vmres_resource *res, bool map
 	case VMRES_RES_ADDR:
 		r[1] = (uint8_t)res->u.addr.space;
 		r[2] = mapped ? RES_FLAG_MAPPED : 0;
-		put64(r + 32, res->u.addr.base);
-		put64(r + 40, res->u.addr.size);
-		put64(r + 48, res->u.addr.align);
+		vmres__le_store64(r + 32, res->u.addr.base);
+		vmres__le_store64(r + 40, res->u.addr.size);
+		vmres__le_store64(r + 48, res->u.addr.align);
 		break;
 	case VMRES_RES_IRQ:
 		r[2] = res->u.irq.shared ? RES_FLAG_SHARED : 0;
-		put32(r + 4, res->u.irq.gsi);
+		vmres__le_store32(r + 4, res->u.irq.gsi);
 		break;
 	case VMRES_RES_MSI:
-		put32(r + 4, res->u.msi.gsi);
-		put32(r + 56, res->u.msi.msg.addr_lo);
-		put32(r + 60, res->u.msi.msg.addr_hi);
-		put32(r + 64, res->u.msi.msg.data);
+		vmres__le_store32(r + 4, res->u.msi.gsi);
+		vmres__le_store32(r + 56, res->u.msi.msg.addr_lo);
+		vmres__le_store32(r + 60, res->u.msi.msg.addr_hi);
+		vmres__le_store32(r + 64, res->u.msi.msg.data);
 		break;
 	default:
-		put32(r + 4, res->u.id.id);
+		vmres__le_store32(r + 4, res->u.id.id);
 		break;
 	}
 }
@@ -358,10 +325,10 @@ static int save_device(void *ctx, const struct vmres_devmgr_info *info,
 
 	if (!d)
 		return VMRES_ENOMEM;
-	put32(d, info->instance);
-	put32(d + 4, info->parent);
-	put64(d + 8, info->owner);
-	put32(d + 16, (uint32_t)info->n_res);
+	vmres__le_store32(d, info->instance);
+	vmres__le_store32(d + 4, info->parent);
+	vmres__le_store64(d + 8, info->owner);
+	vmres__le_store32(d + 16, (uint32_t)info->n_res);
 	put_name(d + 24, info->name, VMRES_DEVICE_NAME_MAX);
 	for (size_t i = 0; i < info->n_res; i++) {
 		uint8_t *r = obuf_grow(&c->resources, rec_size[SEC_RESOURCES]);
@@ -469,8 +436,8 @@ static int save_pci(struct vmres_devmgr *m, const struct vmres_snapshot_options 
 			rc = VMRES_ENOMEM;
 		if (rc)
 			break;
-		put32(r, keys[i].instance);
-		put32(r + 4, (uint32_t)keys[i].len);
+		vmres__le_store32(r, keys[i].instance);
+		vmres__le_store32(r + 4, (uint32_t)keys[i].len);
 		rc = vmres_pci_func_save_state(keys[i].f, r + 8, keys[i].len);
 		if (!rc)
 			rc = check_pci_entry(m, keys[i].instance, r + 8, keys[i].len);
@@ -503,16 +470,16 @@ static int save_irq(struct vmres_irq_mgr *irq, struct obuf *recs)
 			rc = VMRES_ENOMEM;
 			break;
 		}
-		put32(r, st[i].gsi);
+		vmres__le_store32(r, st[i].gsi);
 		r[4] = (uint8_t)st[i].config.kind;
 		r[5] = (uint8_t)st[i].config.trigger;
 		r[6] = (uint8_t)((st[i].enabled ? IRQ_FLAG_ENABLED : 0) |
 				 (st[i].masked ? IRQ_FLAG_MASKED : 0) |
 				 (st[i].pending ? IRQ_FLAG_PENDING : 0) |
 				 (st[i].asserted ? IRQ_FLAG_ASSERTED : 0));
-		put32(r + 8, st[i].config.msg.addr_lo);
-		put32(r + 12, st[i].config.msg.addr_hi);
-		put32(r + 16, st[i].config.msg.data);
+		vmres__le_store32(r + 8, st[i].config.msg.addr_lo);
+		vmres__le_store32(r + 12, st[i].config.msg.addr_hi);
+		vmres__le_store32(r + 16, st[i].config.msg.data);
 	}
 	free(st);
 	return rc;
@@ -524,13 +491,13 @@ static int save_notify(void *ctx, const struct vmres_kvmres_notify *n)
 
 	if (!r)
 		return VMRES_ENOMEM;
-	put32(r, n->instance);
-	put32(r + 4, n->res_index);
+	vmres__le_store32(r, n->instance);
+	vmres__le_store32(r + 4, n->res_index);
 	r[8] = KV_NOTIFY;
 	r[9] = n->match ? KV_FLAG_MATCH : 0;
 	r[10] = (uint8_t)n->len;
-	put64(r + 16, n->offset);
-	put64(r + 24, n->match ? n->data : 0);
+	vmres__le_store64(r + 16, n->offset);
+	vmres__le_store64(r + 24, n->match ? n->data : 0);
 	return 0;
 }
 
@@ -540,11 +507,11 @@ static int save_mem(void *ctx, const struct vmres__kvmres_mem *mem)
 
 	if (!r)
 		return VMRES_ENOMEM;
-	put32(r, mem->instance);
-	put32(r + 4, mem->res_index);
+	vmres__le_store32(r, mem->instance);
+	vmres__le_store32(r + 4, mem->res_index);
 	r[8] = KV_MEMORY;
 	r[9] = mem->readonly ? KV_FLAG_READONLY : 0;
-	put32(r + 12, mem->slot);
+	vmres__le_store32(r + 12, mem->slot);
 	return 0;
 }
 
@@ -629,17 +596,18 @@ int vmres_snapshot_save_ex(const struct vmres_sysalloc *sa, struct vmres_devmgr 
 
 	r = obuf_grow(&dm, rec_size[SEC_DEVMGR]);
 	if (r) {
-		put32(r, next_id);
-		put32(r + 4,
-		      (probe.sa ? DEVMGR_FLAG_ATTACHED : 0) |
-			      (policy == VMRES_DEVMGR_FOLLOW_GUEST ? DEVMGR_FLAG_FOLLOW_GUEST : 0));
+		vmres__le_store32(r, next_id);
+		vmres__le_store32(r + 4, (probe.sa ? DEVMGR_FLAG_ATTACHED : 0) |
+						 (policy == VMRES_DEVMGR_FOLLOW_GUEST
+							  ? DEVMGR_FLAG_FOLLOW_GUEST
+							  : 0));
 	}
 	h = obuf_grow(&out, HDR_SIZE);
 	if (h) {
 		memcpy(h, VMRES_SNAPSHOT_MAGIC, 8);
-		put16(h + HDR_MAJOR, VMRES_SNAPSHOT_VERSION_MAJOR);
-		put16(h + HDR_MAJOR + 2, VMRES_SNAPSHOT_VERSION_MINOR);
-		put32(h + HDR_HDRSIZE, HDR_SIZE);
+		vmres__le_store16(h + HDR_MAJOR, VMRES_SNAPSHOT_VERSION_MAJOR);
+		vmres__le_store16(h + HDR_MAJOR + 2, VMRES_SNAPSHOT_VERSION_MINOR);
+		vmres__le_store32(h + HDR_HDRSIZE, HDR_SIZE);
 	}
 	put_section(&out, SEC_POOLS, &c.pools);
 	put_section(&out, SEC_OWNERS, &c.owners);
@@ -660,8 +628,8 @@ int vmres_snapshot_save_ex(const struct vmres_sysalloc *sa, struct vmres_devmgr 
 	rc = VMRES_ENOMEM;
 	if (!r || dm.nomem)
 		goto out;
-	put64(out.p + HDR_TOTAL, out.len);
-	put32(r, (uint32_t)crc32_z(0, out.p, out.len - CRC_SIZE));
+	vmres__le_store64(out.p + HDR_TOTAL, out.len);
+	vmres__le_store32(r, (uint32_t)crc32_z(0, out.p, out.len - CRC_SIZE));
 	*buf = out.p;
 	*len = out.len;
 	out.p = NULL;
@@ -854,19 +822,19 @@ static int check_frame(struct model *md, struct vmres_snapshot_error *e)
 		return fail(e, VMRES_EMAGIC, 0);
 	if (len < HDR_MAJOR + 2)
 		return fail(e, VMRES_ETRUNC, len);
-	if (get16(in + HDR_MAJOR) != VMRES_SNAPSHOT_VERSION_MAJOR)
+	if (vmres__le_load16(in + HDR_MAJOR) != VMRES_SNAPSHOT_VERSION_MAJOR)
 		return fail(e, VMRES_EVERSION, HDR_MAJOR);
 	if (len < HDR_SIZE)
 		return fail(e, VMRES_ETRUNC, len);
-	total = get64(in + HDR_TOTAL);
+	total = vmres__le_load64(in + HDR_TOTAL);
 	if (total > len)
 		return fail(e, VMRES_ETRUNC, len);
 	if (total < len || total < HDR_SIZE + CRC_SIZE)
 		return fail(e, VMRES_ECORRUPT, HDR_TOTAL);
 	end = len - CRC_SIZE;
-	if (get32(in + end) != (uint32_t)crc32_z(0, in, end))
+	if (vmres__le_load32(in + end) != (uint32_t)crc32_z(0, in, end))
 		return fail(e, VMRES_ECHECKSUM, end);
-	hdr_size = get32(in + HDR_HDRSIZE);
+	hdr_size = vmres__le_load32(in + HDR_HDRSIZE);
 	if (hdr_size < HDR_SIZE || hdr_size > end)
 		return fail(e, VMRES_ECORRUPT, HDR_HDRSIZE);
 
@@ -876,9 +844,9 @@ static int check_frame(struct model *md, struct vmres_snapshot_error *e)
 
 		if (end - pos < SEC_HDR_SIZE)
 			return fail(e, VMRES_ETRUNC, pos);
-		kind = get32(in + pos);
-		flags = get32(in + pos + 4);
-		slen = get64(in + pos + 8);
+		kind = vmres__le_load32(in + pos);
+		flags = vmres__le_load32(in + pos + 4);
+		slen = vmres__le_load64(in + pos + 8);
 		if (slen > end - pos - SEC_HDR_SIZE)
 			return fail(e, VMRES_ETRUNC, pos);
 		if (kind > 0 && kind < N_SECTIONS) {
@@ -908,8 +876,8 @@ static int table(const struct model *md, enum section_kind kind, size_t *count, 
 
 	if (len < TABLE_HDR_SIZE)
 		return fail(e, VMRES_ETRUNC, off);
-	n = get32(md->in + off);
-	rsize = get32(md->in + off + 4);
+	n = vmres__le_load32(md->in + off);
+	rsize = vmres__le_load32(md->in + off + 4);
 	if (rsize < rec_size[kind])
 		return fail(e, VMRES_ECORRUPT, off + 4);
 	room = (len - TABLE_HDR_SIZE) / rsize;
@@ -1008,8 +976,8 @@ static int parse_pools(struct model *md, struct vmres_snapshot_error *e)
 		memcpy(p->name, r, VMRES_POOL_NAME_MAX);
 		p->kind = r[24];
 		p->space = r[25];
-		p->base = get64(r + 32);
-		p->last = get64(r + 40);
+		p->base = vmres__le_load64(r + 32);
+		p->last = vmres__le_load64(r + 40);
 		p->guest = r[26] & POOL_FLAG_GUEST;
 		p->off = o;
 		if ((r[26] & ~POOL_FLAG_GUEST) || (p->guest && p->kind != VMRES_RES_ADDR))
@@ -1083,7 +1051,7 @@ static int parse_owners(struct model *md, struct vmres_snapshot_error *e)
 	for (size_t i = 0; i < n; i++, o += size) {
 		struct m_owner *w = &md->owners[i];
 
-		w->owner = get64(md->in + o);
+		w->owner = vmres__le_load64(md->in + o);
 		w->off = o;
 		if (i > 0 && w->owner <= md->owners[i - 1].owner)
 			return fail(e, VMRES_ECORRUPT, o);
@@ -1126,7 +1094,7 @@ static int check_alloc(const struct model *md, const struct m_alloc *a, const st
 		return fail(e, VMRES_ECORRUPT, o);
 	p = &md->pools[a->pool];
 	if (p->kind == VMRES_RES_ADDR) {
-		if (a->size == 0 || a->base + (a->size - 1) < a->base)
+		if (a->size == 0 || vmres__range_wraps(a->base, a->size))
 			return fail(e, VMRES_ECORRUPT, o + 16);
 		if (a->base < p->base)
 			return fail(e, VMRES_ECORRUPT, o + 8);
@@ -1166,11 +1134,11 @@ static int parse_allocs(struct model *md, struct vmres_snapshot_error *e)
 		const uint8_t *r = md->in + o;
 		struct m_alloc *a = &md->allocs[i];
 
-		a->pool = get32(r);
-		a->base = get64(r + 8);
-		a->size = get64(r + 16);
-		a->align = get64(r + 24);
-		a->owner = get64(r + 32);
+		a->pool = vmres__le_load32(r);
+		a->base = vmres__le_load64(r + 8);
+		a->size = vmres__le_load64(r + 16);
+		a->align = vmres__le_load64(r + 24);
+		a->owner = vmres__le_load64(r + 32);
 		a->off = o;
 		rc = check_alloc(md, a, i ? &md->allocs[i - 1] : NULL, e);
 		if (rc)
@@ -1228,9 +1196,9 @@ static int parse_shares(struct model *md, struct vmres_snapshot_error *e)
 		struct m_share *sh = &md->shares[i];
 		const struct m_pool *p;
 
-		sh->pool = get32(r);
-		sh->gsi = get32(r + 4);
-		sh->owner = get64(r + 8);
+		sh->pool = vmres__le_load32(r);
+		sh->gsi = vmres__le_load32(r + 4);
+		sh->owner = vmres__le_load64(r + 8);
 		sh->off = o;
 		if (sh->pool >= md->n_pools || md->pools[sh->pool].kind != VMRES_RES_IRQ ||
 		    (prev && sh->pool < prev->pool))
@@ -1257,9 +1225,9 @@ static int parse_devmgr(struct model *md, struct vmres_snapshot_error *e)
 		return rc;
 	if (n != 1)
 		return fail(e, VMRES_ECORRUPT, md->sec_off[SEC_DEVMGR]);
-	md->next_id = get32(md->in + o);
-	md->attached = get32(md->in + o + 4) & DEVMGR_FLAG_ATTACHED;
-	md->follow_guest = get32(md->in + o + 4) & DEVMGR_FLAG_FOLLOW_GUEST;
+	md->next_id = vmres__le_load32(md->in + o);
+	md->attached = vmres__le_load32(md->in + o + 4) & DEVMGR_FLAG_ATTACHED;
+	md->follow_guest = vmres__le_load32(md->in + o + 4) & DEVMGR_FLAG_FOLLOW_GUEST;
 	md->devmgr_off = o;
 	return 0;
 }
@@ -1295,11 +1263,11 @@ static int parse_devices(struct model *md, struct vmres_snapshot_error *e)
 	for (size_t i = 0; i < n; i++, o += size) {
 		const uint8_t *r = md->in + o;
 		struct m_device *d = &md->devs[i];
-		uint32_t n_res = get32(r + 16);
+		uint32_t n_res = vmres__le_load32(r + 16);
 
-		d->info.instance = get32(r);
-		d->info.parent = get32(r + 4);
-		d->info.owner = get64(r + 8);
+		d->info.instance = vmres__le_load32(r);
+		d->info.parent = vmres__le_load32(r + 4);
+		d->info.owner = vmres__le_load64(r + 8);
 		d->off = o;
 		/* Ids only grow and a parent exists when its child registers, so the
 		 * table is in id order and every parent is an earlier record: this also
@@ -1350,26 +1318,26 @@ static int parse_resource(const struct model *md, size_t o, struct vmres_resourc
 		if (r[2] & RES_FLAG_MAPPED)
 			return fail(e, VMRES_ECORRUPT, o + 2);
 		if (res->kind == VMRES_RES_IRQ) {
-			res->u.irq.gsi = get32(r + 4);
+			res->u.irq.gsi = vmres__le_load32(r + 4);
 			res->u.irq.shared = r[2] & RES_FLAG_SHARED;
 		} else if (res->kind == VMRES_RES_ID) {
-			res->u.id.id = get32(r + 4);
+			res->u.id.id = vmres__le_load32(r + 4);
 		} else {
-			res->u.msi.gsi = get32(r + 4);
-			res->u.msi.msg.addr_lo = get32(r + 56);
-			res->u.msi.msg.addr_hi = get32(r + 60);
-			res->u.msi.msg.data = get32(r + 64);
+			res->u.msi.gsi = vmres__le_load32(r + 4);
+			res->u.msi.msg.addr_lo = vmres__le_load32(r + 56);
+			res->u.msi.msg.addr_hi = vmres__le_load32(r + 60);
+			res->u.msi.msg.data = vmres__le_load32(r + 64);
 		}
 		return 0;
 	}
 	if (r[1] != VMRES_SPACE_PIO && r[1] != VMRES_SPACE_MMIO)
 		return fail(e, VMRES_ECORRUPT, o + 1);
 	res->u.addr.space = r[1];
-	res->u.addr.base = get64(r + 32);
-	res->u.addr.size = get64(r + 40);
-	res->u.addr.align = get64(r + 48);
+	res->u.addr.base = vmres__le_load64(r + 32);
+	res->u.addr.size = vmres__le_load64(r + 40);
+	res->u.addr.align = vmres__le_load64(r + 48);
 	*mapped = r[2] & RES_FLAG_MAPPED;
-	if (res->u.addr.size == 0 || res->u.addr.base + (res->u.addr.size - 1) < res->u.addr.base)
+	if (res->u.addr.size == 0 || vmres__range_wraps(res->u.addr.base, res->u.addr.size))
 		return fail(e, VMRES_ECORRUPT, o + 40);
 	if (res->u.addr.space == VMRES_SPACE_PIO &&
 	    res->u.addr.base + (res->u.addr.size - 1) > 0xFFFF)
@@ -1444,10 +1412,11 @@ static int parse_pci(struct model *md, struct vmres_snapshot_error *e)
 		struct m_pci *p = &md->pci[i];
 		const struct m_device *d;
 
-		p->instance = get32(md->in + o);
+		p->instance = vmres__le_load32(md->in + o);
 		p->state = md->in + o + 8;
 		/* 1.1 wrote 0 there: its states are all of version 1. */
-		p->len = get32(md->in + o + 4) ? get32(md->in + o + 4) : VMRES_PCI_FUNC_STATE_SIZE;
+		p->len = vmres__le_load32(md->in + o + 4) ? vmres__le_load32(md->in + o + 4)
+							  : VMRES_PCI_FUNC_STATE_SIZE;
 		p->off = o;
 		d = device_by_id(md, p->instance);
 		if (!d || (i && p->instance <= md->pci[i - 1].instance))
@@ -1484,14 +1453,16 @@ static int parse_irq(struct model *md, struct vmres_snapshot_error *e)
 		struct vmres_irq_src_state *s = &md->irq[i];
 		const struct vmres_irq_src_state *prev = i ? &md->irq[i - 1] : NULL;
 
-		s->gsi = get32(r);
+		s->gsi = vmres__le_load32(r);
 		s->config.kind = r[4];
 		s->config.trigger = r[5];
 		s->enabled = r[6] & IRQ_FLAG_ENABLED;
 		s->masked = r[6] & IRQ_FLAG_MASKED;
 		s->pending = r[6] & IRQ_FLAG_PENDING;
 		s->asserted = r[6] & IRQ_FLAG_ASSERTED;
-		s->config.msg = (struct vmres_msi_msg){get32(r + 8), get32(r + 12), get32(r + 16)};
+		s->config.msg =
+			(struct vmres_msi_msg){vmres__le_load32(r + 8), vmres__le_load32(r + 12),
+					       vmres__le_load32(r + 16)};
 		/* By GSI; an MSI's GSI is its own. */
 		if (prev && (s->gsi < prev->gsi ||
 			     (s->gsi == prev->gsi && (s->config.kind == VMRES_IRQ_MSI ||
@@ -1526,17 +1497,17 @@ static int parse_kv_record(struct model *md, size_t i, size_t o, struct vmres_sn
 {
 	const uint8_t *r = md->in + o;
 	struct m_kv *k = &md->kv[i];
-	const struct m_device *d = device_by_id(md, get32(r));
+	const struct m_device *d = device_by_id(md, vmres__le_load32(r));
 	const struct vmres_resource *res;
 	uint32_t len = r[10];
 
 	k->off = o;
 	if (!d)
 		return fail(e, VMRES_ECORRUPT, o);
-	if (get32(r + 4) >= d->info.n_res ||
-	    md->res[d->first_res + get32(r + 4)].kind != VMRES_RES_ADDR)
+	if (vmres__le_load32(r + 4) >= d->info.n_res ||
+	    md->res[d->first_res + vmres__le_load32(r + 4)].kind != VMRES_RES_ADDR)
 		return fail(e, VMRES_ECORRUPT, o + 4);
-	res = &md->res[d->first_res + get32(r + 4)];
+	res = &md->res[d->first_res + vmres__le_load32(r + 4)];
 	if (r[8] != KV_NOTIFY && r[8] != KV_MEMORY)
 		return fail(e, VMRES_ECORRUPT, o + 8);
 	if (r[11])
@@ -1549,12 +1520,13 @@ static int parse_kv_record(struct model *md, size_t i, size_t o, struct vmres_sn
 			return fail(e, VMRES_ECORRUPT, o + 9);
 		if (len)
 			return fail(e, VMRES_ECORRUPT, o + 10);
-		if (get64(r + 16))
+		if (vmres__le_load64(r + 16))
 			return fail(e, VMRES_ECORRUPT, o + 16);
-		if (get64(r + 24))
+		if (vmres__le_load64(r + 24))
 			return fail(e, VMRES_ECORRUPT, o + 24);
-		k->mem = (struct vmres_snapshot_mem){get32(r), get32(r + 4), res->u.addr.size,
-						     r[9] & KV_FLAG_READONLY, get32(r + 12)};
+		k->mem = (struct vmres_snapshot_mem){vmres__le_load32(r), vmres__le_load32(r + 4),
+						     res->u.addr.size, r[9] & KV_FLAG_READONLY,
+						     vmres__le_load32(r + 12)};
 		for (size_t j = 0; j < i; j++)
 			if (md->kv[j].is_mem && ((md->kv[j].mem.instance == k->mem.instance &&
 						  md->kv[j].mem.res_index == k->mem.res_index) ||
@@ -1562,14 +1534,18 @@ static int parse_kv_record(struct model *md, size_t i, size_t o, struct vmres_sn
 				return fail(e, VMRES_ECORRUPT, o);
 		return 0;
 	}
-	k->n = (struct vmres_kvmres_notify){get32(r), get32(r + 4),	    get64(r + 16),
-					    len,      r[9] & KV_FLAG_MATCH, get64(r + 24),
+	k->n = (struct vmres_kvmres_notify){vmres__le_load32(r),
+					    vmres__le_load32(r + 4),
+					    vmres__le_load64(r + 16),
+					    len,
+					    r[9] & KV_FLAG_MATCH,
+					    vmres__le_load64(r + 24),
 					    -1};
 	if (r[9] & ~KV_FLAG_MATCH)
 		return fail(e, VMRES_ECORRUPT, o + 9);
 	if (len != 0 && len != 1 && len != 2 && len != 4 && len != 8)
 		return fail(e, VMRES_ECORRUPT, o + 10);
-	if (get32(r + 12))
+	if (vmres__le_load32(r + 12))
 		return fail(e, VMRES_ECORRUPT, o + 12);
 	if (k->n.match && !len)
 		return fail(e, VMRES_ECORRUPT, o + 9);

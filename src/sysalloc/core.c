@@ -12,6 +12,7 @@
  */
 #include "sysalloc_int.h"
 #include "../common_int.h"
+#include "../util/bits.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -733,7 +734,7 @@ static int alloc_addr(struct txn *t, struct vmres__pool *p, const struct vmres_r
 		/* Exactly what the guest or the VMM placed, outside every window. */
 		if (req.policy != VMRES_ADDR_EXACT)
 			return VMRES_EINVAL;
-		if (req.addr + (req.size - 1) < req.addr)
+		if (vmres__range_wraps(req.addr, req.size))
 			return VMRES_EOVERFLOW;
 		if (meets_windows(t->sa, p->space, req.addr, req.addr + (req.size - 1)))
 			return VMRES_ERANGE;
@@ -870,11 +871,6 @@ static int alloc_shared(struct txn *t, struct vmres__pool *p, bool any, uint32_t
 	return 0;
 }
 
-static bool is_pow2(uint32_t x)
-{
-	return x && !(x & (x - 1));
-}
-
 /* A block of count numbers taken from the ids allocator in one call. */
 static int alloc_msi_block(struct txn *t, struct vmres__pool *p, const struct vmres_request *q)
 {
@@ -914,7 +910,7 @@ static int alloc_msi(struct txn *t, struct vmres__pool *p, const struct vmres_re
 
 	if (count == 0)
 		return VMRES_ESIZE;
-	if (q->u.msi.contiguous && !is_pow2(count))
+	if (q->u.msi.contiguous && !vmres__is_pow2(count))
 		return VMRES_EALIGN;
 	if (!q->u.msi.any && !in_pool(p, q->u.msi.gsi, count))
 		return VMRES_ERANGE;

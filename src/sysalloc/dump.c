@@ -5,6 +5,7 @@
  */
 #include "sysalloc_int.h"
 #include "../common_int.h"
+#include "../util/json.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -123,23 +124,9 @@ struct json_ctx {
 	json_t *list;
 };
 
-static json_t *hex(uint64_t v)
-{
-	char buf[24];
-
-	snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
-	return json_string(buf);
-}
-
 static json_t *string_or_null(const char *s)
 {
 	return s ? json_string(s) : json_null();
-}
-
-/* json_object_set_new steals the value even when it fails; NULL values fail. */
-static bool set(json_t *obj, const char *key, json_t *value)
-{
-	return value && json_object_set_new(obj, key, value) == 0;
 }
 
 static int json_alloc(void *ctx, const struct vmres_sysalloc_alloc_info *a)
@@ -150,22 +137,24 @@ static int json_alloc(void *ctx, const struct vmres_sysalloc_alloc_info *a)
 	bool ok = o != NULL;
 
 	if (ok && r->kind == VMRES_RES_ADDR) {
-		ok = set(o, "base", hex(r->u.addr.base)) &&
-		     set(o, "last", hex(r->u.addr.base + r->u.addr.size - 1)) &&
-		     set(o, "size", hex(r->u.addr.size)) && set(o, "align", hex(r->u.addr.align));
+		ok = vmres__json_set(o, "base", vmres__json_hex(r->u.addr.base)) &&
+		     vmres__json_set(o, "last",
+				     vmres__json_hex(r->u.addr.base + r->u.addr.size - 1)) &&
+		     vmres__json_set(o, "size", vmres__json_hex(r->u.addr.size)) &&
+		     vmres__json_set(o, "align", vmres__json_hex(r->u.addr.align));
 	} else if (ok) {
 		uint32_t n = r->kind == VMRES_RES_IRQ	? r->u.irq.gsi
 			     : r->kind == VMRES_RES_MSI ? r->u.msi.gsi
 							: r->u.id.id;
 
-		ok = set(o, "number", json_integer(n));
+		ok = vmres__json_set(o, "number", json_integer(n));
 	}
-	ok = ok && set(o, "owner", hex(a->owner)) &&
-	     set(o, "owner_name", string_or_null(a->owner_name)) &&
-	     set(o, "label", string_or_null(a->label));
+	ok = ok && vmres__json_set(o, "owner", vmres__json_hex(a->owner)) &&
+	     vmres__json_set(o, "owner_name", string_or_null(a->owner_name)) &&
+	     vmres__json_set(o, "label", string_or_null(a->label));
 	/* Only a sharer's object has the key: unshared ones keep their format. */
 	if (ok && r->kind == VMRES_RES_IRQ && r->u.irq.shared)
-		ok = set(o, "shared", json_true());
+		ok = vmres__json_set(o, "shared", json_true());
 	if (!ok) {
 		json_decref(o);
 		return VMRES_ENOMEM;
@@ -181,14 +170,16 @@ static json_t *json_pool(const struct vmres_sysalloc *sa, const struct vmres__po
 	bool ok = o && c.list;
 
 	if (ok && p->kind == VMRES_RES_ADDR)
-		ok = set(o, "name", json_string(p->name)) && set(o, "kind", json_string("addr")) &&
-		     set(o, "space", json_string(vmres_space_name(p->space))) &&
-		     set(o, "base", hex(p->base)) && set(o, "last", hex(p->last));
+		ok = vmres__json_set(o, "name", json_string(p->name)) &&
+		     vmres__json_set(o, "kind", json_string("addr")) &&
+		     vmres__json_set(o, "space", json_string(vmres_space_name(p->space))) &&
+		     vmres__json_set(o, "base", vmres__json_hex(p->base)) &&
+		     vmres__json_set(o, "last", vmres__json_hex(p->last));
 	else if (ok)
-		ok = set(o, "name", json_string(p->name)) &&
-		     set(o, "kind", json_string(vmres_res_kind_name(p->kind))) &&
-		     set(o, "base", json_integer((json_int_t)p->base)) &&
-		     set(o, "last", json_integer((json_int_t)p->last));
+		ok = vmres__json_set(o, "name", json_string(p->name)) &&
+		     vmres__json_set(o, "kind", json_string(vmres_res_kind_name(p->kind))) &&
+		     vmres__json_set(o, "base", json_integer((json_int_t)p->base)) &&
+		     vmres__json_set(o, "last", json_integer((json_int_t)p->last));
 	if (ok)
 		ok = vmres__sysalloc_foreach_in_pool(sa, p, json_alloc, &c) == 0;
 	if (ok) {
