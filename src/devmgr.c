@@ -1527,6 +1527,12 @@ int vmres_devmgr_mmio_ctx(struct vmres_devmgr *m, uint64_t phys_addr, uint32_t l
 	return mmio(m, phys_addr, len, is_write, data, caller);
 }
 
+int vmres_devmgr_mmio_access(struct vmres_devmgr *m, uint64_t addr, uint8_t *data, uint32_t len,
+			     bool is_write, void *caller)
+{
+	return mmio(m, addr, len, is_write, data, caller);
+}
+
 /* rep ins/outs: count accesses to the same port; the table is read again for
  * each, so a device that moves itself is found at its new place. Out of line,
  * as mmio_split(). Inside a read-side section. */
@@ -1569,6 +1575,12 @@ int vmres_devmgr_pio(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8
 
 int vmres_devmgr_pio_ctx(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8_t size,
 			 uint32_t count, uint8_t *data, void *caller)
+{
+	return pio(m, port, is_write, size, count, data, caller);
+}
+
+int vmres_devmgr_pio_access(struct vmres_devmgr *m, uint16_t port, uint8_t *data, uint8_t size,
+			    uint32_t count, bool is_write, void *caller)
 {
 	return pio(m, port, is_write, size, count, data, caller);
 }
