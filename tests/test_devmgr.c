@@ -26,12 +26,7 @@
 
 static struct vmres_resource msi_res(uint32_t gsi)
 {
-	struct vmres_resource r;
-
-	memset(&r, 0, sizeof(r));
-	r.kind = VMRES_RES_MSI;
-	r.u.msi.gsi = gsi;
-	return r;
+	return VMRES_RESOURCE_MSI("", gsi);
 }
 
 static bool wait_released(struct tdev *d, int count)
@@ -584,14 +579,7 @@ static void assert_both(struct vmres_devmgr *m, struct vmres_sysalloc *sa, const
 
 static struct vmres_request msi_rq(uint32_t count)
 {
-	struct vmres_request q;
-
-	memset(&q, 0, sizeof(q));
-	q.kind = VMRES_RES_MSI;
-	strcpy(q.pool, "gsi-msi");
-	q.u.msi.count = count;
-	q.u.msi.any = true;
-	return q;
+	return VMRES_REQUEST_MSI("gsi-msi", count, false);
 }
 
 static void test_register_ex_allocates_requests_for_the_device_owner(void **state)
