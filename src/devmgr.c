@@ -608,6 +608,40 @@ int vmres_devmgr_unregister_release(struct vmres_devmgr *m, uint32_t instance)
 	return unregister(m, instance, true);
 }
 
+int vmres__devmgr_register_undo(struct vmres_devmgr *m, uint32_t instance, size_t first_allocated)
+{
+	struct dm_state *cur, *next;
+	struct dm_view *old;
+	size_t idx;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	cur = m->state;
+	idx = find_index(cur, instance);
+	rc = VMRES_EDEVICE;
+	if (idx == SIZE_MAX)
+		goto out;
+	rc = VMRES_EPARENT;
+	for (size_t i = idx + 1; i < cur->n; i++)
+		if (cur->views[i]->parent == instance)
+			goto out;
+	old = cur->views[idx];
+	rc = state_next(m, idx, old, NULL, ALL_SPACES, &next);
+	if (rc)
+		goto out;
+	/* Reverse order, as register_ex's own failure path: the sysalloc ends
+	 * as it was before the registration. */
+	for (size_t i = old->n_res; m->sa && i-- > first_allocated;)
+		(void)vmres_sysalloc_release(m->sa, &old->res[i], old->rec->dev.owner);
+	old->rec->dev.release = NULL; /* never the caller's: the add failed */
+	if (m->next_id == instance + 1)
+		m->next_id = instance;
+	publish(m, next, old, old->rec);
+out:
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
 /* Replace the view at @p idx by @p v (consumed; NULL: out of memory) and
  * publish; @p m->lock held. */
 static int replace_view(struct vmres_devmgr *m, size_t idx, struct dm_view *v)
