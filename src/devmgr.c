@@ -609,6 +609,40 @@ int vmres_devmgr_unregister_release(struct vmres_devmgr *m, uint32_t instance)
 	return unregister(m, instance, true);
 }
 
+int vmres__devmgr_register_undo(struct vmres_devmgr *m, uint32_t instance, size_t first_allocated)
+{
+	struct dm_state *cur, *next;
+	struct dm_view *old;
+	size_t idx;
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	cur = m->state;
+	idx = find_index(cur, instance);
+	rc = VMRES_EDEVICE;
+	if (idx == SIZE_MAX)
+		goto out;
+	rc = VMRES_EPARENT;
+	for (size_t i = idx + 1; i < cur->n; i++)
+		if (cur->views[i]->parent == instance)
+			goto out;
+	old = cur->views[idx];
+	rc = state_next(m, idx, old, NULL, ALL_SPACES, &next);
+	if (rc)
+		goto out;
+	/* Reverse order, as register_ex's own failure path: the sysalloc ends
+	 * as it was before the registration. */
+	for (size_t i = old->n_res; m->sa && i-- > first_allocated;)
+		(void)vmres_sysalloc_release(m->sa, &old->res[i], old->rec->dev.owner);
+	old->rec->dev.release = NULL; /* never the caller's: the add failed */
+	if (m->next_id == instance + 1)
+		m->next_id = instance;
+	publish(m, next, old, old->rec);
+out:
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
 /* Replace the view at @p idx by @p v (consumed; NULL: out of memory) and
  * publish; @p m->lock held. */
 static int replace_view(struct vmres_devmgr *m, size_t idx, struct dm_view *v)
@@ -1528,6 +1562,12 @@ int vmres_devmgr_mmio_ctx(struct vmres_devmgr *m, uint64_t phys_addr, uint32_t l
 	return mmio(m, phys_addr, len, is_write, data, caller);
 }
 
+int vmres_devmgr_mmio_access(struct vmres_devmgr *m, uint64_t addr, uint8_t *data, uint32_t len,
+			     bool is_write, void *caller)
+{
+	return mmio(m, addr, len, is_write, data, caller);
+}
+
 /* rep ins/outs: count accesses to the same port; the table is read again for
  * each, so a device that moves itself is found at its new place. Out of line,
  * as mmio_split(). Inside a read-side section. */
@@ -1570,6 +1610,12 @@ int vmres_devmgr_pio(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8
 
 int vmres_devmgr_pio_ctx(struct vmres_devmgr *m, uint16_t port, bool is_write, uint8_t size,
 			 uint32_t count, uint8_t *data, void *caller)
+{
+	return pio(m, port, is_write, size, count, data, caller);
+}
+
+int vmres_devmgr_pio_access(struct vmres_devmgr *m, uint16_t port, uint8_t *data, uint8_t size,
+			    uint32_t count, bool is_write, void *caller)
 {
 	return pio(m, port, is_write, size, count, data, caller);
 }

@@ -99,6 +99,18 @@ struct vmres__notify_tab *vmres__devmgr_swap_notify_locked(struct vmres_devmgr *
 							   unsigned int res_index,
 							   struct vmres__notify_tab *tab);
 
+/*
+ * For vmres_pci_device_add() (pci_device.c): take back a registration that a
+ * later step of the same call could not complete. Unregister @p instance
+ * without running its release callback (the caller still owns what the
+ * device points at), give back to the sysalloc, in reverse order, the
+ * resources from index @p first_allocated on (those vmres_devmgr_register_ex()
+ * allocated; the given ones stay the caller's), and give the instance id out
+ * again if no registration came after it. 0, VMRES_EDEVICE, VMRES_EPARENT,
+ * VMRES_ENOMEM (nothing changed).
+ */
+int vmres__devmgr_register_undo(struct vmres_devmgr *m, uint32_t instance, size_t first_allocated);
+
 /* The attached sysalloc (NULL: none); use it under the lock only. */
 struct vmres_sysalloc *vmres__devmgr_sysalloc(struct vmres_devmgr *m);
 

@@ -2286,6 +2286,29 @@ bool vmres__pci_func_bound(struct vmres_pci_func *f, struct vmres_devmgr *m, uin
 	return bound;
 }
 
+bool vmres__pci_func_has_mapper(struct vmres_pci_func *f)
+{
+	bool has;
+
+	pthread_mutex_lock(&f->lock);
+	has = f->mapper != NULL;
+	pthread_mutex_unlock(&f->lock);
+	return has;
+}
+
+void vmres__pci_func_unplug(struct vmres_pci_func *f)
+{
+	if (f->msi.off)
+		(void)vmres_pci_func_set_msi_sources(f, NULL, 0);
+	if (f->msix.off)
+		(void)vmres_pci_func_set_msix_sources(f, NULL, 0);
+	pthread_mutex_lock(&f->lock);
+	f->mapper = NULL;
+	f->mapper_ctx = NULL;
+	f->binding = (struct devmgr_binding){NULL, 0};
+	pthread_mutex_unlock(&f->lock);
+}
+
 int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32_t instance)
 {
 	struct vmres_devmgr_info info;
@@ -2445,6 +2468,31 @@ int vmres_pci_host_attach(struct vmres_pci_host *h, unsigned int slot, unsigned 
 		h->funcs[slot][fn] = f;
 	pthread_mutex_unlock(&h->lock);
 	return rc;
+}
+
+void vmres__pci_host_lock(struct vmres_pci_host *h)
+{
+	pthread_mutex_lock(&h->lock);
+}
+
+void vmres__pci_host_unlock(struct vmres_pci_host *h)
+{
+	pthread_mutex_unlock(&h->lock);
+}
+
+struct vmres_pci_func **vmres__pci_host_place(struct vmres_pci_host *h, unsigned int slot,
+					      unsigned int fn)
+{
+	return &h->funcs[slot][fn];
+}
+
+bool vmres__pci_host_holds(struct vmres_pci_host *h, const struct vmres_pci_func *f)
+{
+	for (unsigned int s = 0; s < VMRES_PCI_HOST_SLOTS; s++)
+		for (unsigned int i = 0; i < 8; i++)
+			if (h->funcs[s][i] == f)
+				return true;
+	return false;
 }
 
 int vmres_pci_host_detach(struct vmres_pci_host *h, unsigned int slot, unsigned int fn)

@@ -37,4 +37,29 @@ int vmres__pci_func_load_bound(struct vmres_pci_func *f, const void *state, size
 /* Is @p f bound to @p m (vmres_pci_func_bind())? Then *@p instance is its id. */
 bool vmres__pci_func_bound(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32_t *instance);
 
+/*
+ * For pci_device.c, which puts a function into a VM and takes it out in one
+ * call each. The host's mutex is taken before a function's and the device
+ * manager's (pci.h, lock order); with it held no configuration access of the
+ * host reaches any of its functions.
+ */
+void vmres__pci_host_lock(struct vmres_pci_host *h);
+void vmres__pci_host_unlock(struct vmres_pci_host *h);
+
+/* With the host's mutex held: the place (slot, fn), which holds its function
+ * or NULL; @p slot and @p fn must be in range. */
+struct vmres_pci_func **vmres__pci_host_place(struct vmres_pci_host *h, unsigned int slot,
+					      unsigned int fn);
+
+/* With the host's mutex held: is @p f at any place of the host? */
+bool vmres__pci_host_holds(struct vmres_pci_host *h, const struct vmres_pci_func *f);
+
+/* Has @p f a mapper (bound, or vmres_pci_func_set_mapper())? */
+bool vmres__pci_func_has_mapper(struct vmres_pci_func *f);
+
+/* Take @p f out of its VM: drop its mapper and binding, and stop driving its
+ * MSI and MSI-X sources (as vmres_pci_func_set_msi_sources() and
+ * _set_msix_sources() with none). Registers are kept. Cannot fail. */
+void vmres__pci_func_unplug(struct vmres_pci_func *f);
+
 #endif /* VMRES_PCI_INT_H */

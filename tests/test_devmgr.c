@@ -26,12 +26,7 @@
 
 static struct vmres_resource msi_res(uint32_t gsi)
 {
-	struct vmres_resource r;
-
-	memset(&r, 0, sizeof(r));
-	r.kind = VMRES_RES_MSI;
-	r.u.msi.gsi = gsi;
-	return r;
+	return VMRES_RESOURCE_MSI("", gsi);
 }
 
 static bool wait_released(struct tdev *d, int count)
@@ -584,14 +579,7 @@ static void assert_both(struct vmres_devmgr *m, struct vmres_sysalloc *sa, const
 
 static struct vmres_request msi_rq(uint32_t count)
 {
-	struct vmres_request q;
-
-	memset(&q, 0, sizeof(q));
-	q.kind = VMRES_RES_MSI;
-	strcpy(q.pool, "gsi-msi");
-	q.u.msi.count = count;
-	q.u.msi.any = true;
-	return q;
+	return VMRES_REQUEST_MSI("gsi-msi", count, false);
 }
 
 static void test_register_ex_allocates_requests_for_the_device_owner(void **state)
@@ -1427,6 +1415,51 @@ static void test_ctx_entry_points_hand_the_caller_to_the_device(void **state)
 	assert_int_equal(data[7], 0x88);
 	vmres_devmgr_free(m);
 	free(u);
+}
+
+static void test_access_entry_points_match_the_ctx_forms(void **state)
+{
+	struct vmres_devmgr *m;
+	struct vmres_resource r[2] = {test_addr_res(VMRES_SPACE_PIO, 0x80, 4),
+				      test_addr_res(VMRES_SPACE_MMIO, 0xd0000000, 0x100)};
+	struct tdev d;
+	int vcpu0, vcpu1;
+	uint8_t data[8] = {0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a};
+	uint8_t want[8] = {0};
+	uint32_t id;
+
+	(void)state;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	tdev_init(&d, "access", m);
+	tdev_use_caller(&d);
+	assert_int_equal(vmres_devmgr_register(m, &d.dev, 0, r, 2, &id), 0);
+
+	/* PIO: (m, port, data, size, count, is_write, caller) */
+	assert_int_equal(vmres_devmgr_pio_access(m, 0x81, data, 1, 1, true, &vcpu0), 0);
+	assert_ptr_equal(d.caller, &vcpu0);
+	assert_int_equal(d.writes, 1);
+	assert_int_equal(d.offset, 1);
+	assert_int_equal(vmres_devmgr_pio_access(m, 0x80, data, 2, 3, false, &vcpu1), 0);
+	assert_ptr_equal(d.caller, &vcpu1);
+	assert_int_equal(d.reads, 3);
+	/* MMIO: (m, addr, data, len, is_write, caller), the same bytes as _ctx */
+	assert_int_equal(vmres_devmgr_mmio_ctx(m, 0xd0000010, 4, false, want, &vcpu0), 0);
+	assert_int_equal(vmres_devmgr_mmio_access(m, 0xd0000010, data, 4, false, &vcpu0), 0);
+	assert_ptr_equal(d.caller, &vcpu0);
+	assert_memory_equal(data, want, 4);
+	assert_int_equal(vmres_devmgr_mmio_access(m, 0xd0000020, data, 7, true, NULL), 0);
+	assert_null(d.caller);
+	assert_int_equal(d.writes, 4); /* split 4 + 2 + 1 */
+	/* the same errors as the other forms */
+	assert_int_equal(vmres_devmgr_mmio_access(m, 0xd0000010, data, 0, false, NULL),
+			 VMRES_EACCESS);
+	assert_int_equal(vmres_devmgr_mmio_access(m, 0xd0000010, NULL, 4, false, NULL),
+			 VMRES_EINVAL);
+	assert_int_equal(vmres_devmgr_pio_access(m, 0x80, data, 3, 1, false, NULL), VMRES_EACCESS);
+	assert_int_equal(vmres_devmgr_pio_access(m, 0x80, data, 4, 0, false, NULL), VMRES_EACCESS);
+	assert_int_equal(vmres_devmgr_pio_access(NULL, 0x80, data, 4, 1, false, NULL),
+			 VMRES_EINVAL);
+	vmres_devmgr_free(m);
 }
 
 static void test_ctx_device_without_read_reads_ones_and_drops_writes(void **state)
@@ -2683,6 +2716,7 @@ int main(void)
 		cmocka_unit_test(test_errors_detail_what_to_do),
 		cmocka_unit_test(test_kvm_exit_helper_reads_kvm_run),
 		cmocka_unit_test(test_ctx_entry_points_hand_the_caller_to_the_device),
+		cmocka_unit_test(test_access_entry_points_match_the_ctx_forms),
 		cmocka_unit_test(test_ctx_device_without_read_reads_ones_and_drops_writes),
 		cmocka_unit_test(test_device_with_both_callback_styles_is_refused),
 		cmocka_unit_test(test_version_1_device_is_taken_without_reading_past_it),

@@ -28,13 +28,7 @@
 
 static struct vmres_resource irq_res(uint32_t gsi)
 {
-	struct vmres_resource r;
-
-	memset(&r, 0, sizeof(r));
-	r.kind = VMRES_RES_IRQ;
-	strcpy(r.pool, "gsi-legacy");
-	r.u.irq.gsi = gsi;
-	return r;
+	return VMRES_RESOURCE_IRQ("gsi-legacy", gsi);
 }
 
 static struct vmres_msi_msg msg_of(uint32_t k)
@@ -45,12 +39,8 @@ static struct vmres_msi_msg msg_of(uint32_t k)
 
 static struct vmres_resource msi_res(uint32_t gsi, uint32_t k)
 {
-	struct vmres_resource r;
+	struct vmres_resource r = VMRES_RESOURCE_MSI("gsi-msi", gsi);
 
-	memset(&r, 0, sizeof(r));
-	r.kind = VMRES_RES_MSI;
-	strcpy(r.pool, "gsi-msi");
-	r.u.msi.gsi = gsi;
 	r.u.msi.msg = msg_of(k);
 	return r;
 }

@@ -3399,6 +3399,250 @@ const char *__tsan_default_suppressions(void)
 	return "race:liburcu-memb.so\n";
 }
 
+/* ------------------------------------------------------------------------ */
+/* one call into the VM, one out: vmres_pci_device_add() / _remove()        */
+
+#define PLUG_SLOT 6u
+
+/* Config dword @p reg of bus 0, slot @p slot, function 0, as PIO exits. */
+static uint32_t slot_cfg_read(struct rig *r, unsigned int slot, unsigned int reg)
+{
+	uint32_t a = conf1_addr(0, slot, 0, reg), v = 0;
+	uint8_t buf[4];
+
+	memcpy(buf, &a, 4);
+	assert_int_equal(vmres_devmgr_pio_access(r->m, 0xcf8, buf, 4, 1, true, NULL), 0);
+	assert_int_equal(vmres_devmgr_pio_access(r->m, 0xcfc, buf, 4, 1, false, NULL), 0);
+	memcpy(&v, buf, 4);
+	return v;
+}
+
+static void slot_cfg_write(struct rig *r, unsigned int slot, unsigned int reg, uint32_t val)
+{
+	uint32_t a = conf1_addr(0, slot, 0, reg);
+	uint8_t buf[4];
+
+	memcpy(buf, &a, 4);
+	assert_int_equal(vmres_devmgr_pio_access(r->m, 0xcf8, buf, 4, 1, true, NULL), 0);
+	memcpy(buf, &val, 4);
+	assert_int_equal(vmres_devmgr_pio_access(r->m, 0xcfc, buf, 4, 1, true, NULL), 0);
+}
+
+static void count_release(void *opaque)
+{
+	atomic_fetch_add((atomic_int *)opaque, 1);
+}
+
+/* The requests test_config()'s BARs and MSI name, in res_index order. */
+static void plug_requests(struct vmres_request q[4])
+{
+	q[0] = VMRES_REQUEST_ADDR("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000);
+	q[1] = VMRES_REQUEST_ADDR("pio", VMRES_SPACE_PIO, 0x20, 0x20);
+	q[2] = VMRES_REQUEST_ADDR("mmio64", VMRES_SPACE_MMIO, 0x4000, 0x4000);
+	q[3] = VMRES_REQUEST_MSI("gsi-msi", 4, true);
+}
+
+static struct vmres_device plug_device(atomic_int *released)
+{
+	struct vmres_device dev = VMRES_DEVICE_INIT;
+
+	dev.name = "plugged";
+	dev.read = sig_read;
+	dev.owner = 0x300;
+	dev.release = count_release;
+	dev.opaque = released;
+	return dev;
+}
+
+struct dumps {
+	char *sysalloc, *devmgr;
+	uint32_t next_id;
+};
+
+static void take_dumps(struct rig *r, struct dumps *d)
+{
+	assert_int_equal(vmres_sysalloc_dump_str(r->sa, &d->sysalloc), 0);
+	assert_int_equal(vmres_devmgr_dump_str(r->m, &d->devmgr), 0);
+	assert_int_equal(vmres_devmgr_next_id(r->m, &d->next_id), 0);
+}
+
+static void assert_dumps_equal(struct rig *r, const struct dumps *before)
+{
+	struct dumps now;
+
+	take_dumps(r, &now);
+	assert_string_equal(now.sysalloc, before->sysalloc);
+	assert_string_equal(now.devmgr, before->devmgr);
+	assert_int_equal(now.next_id, before->next_id);
+	free(now.sysalloc);
+	free(now.devmgr);
+}
+
+static void test_device_add_then_remove_leaves_sysalloc_and_devmgr_as_before(void **state)
+{
+	struct rig *r = rig_new(0);
+	struct vmres_pci_func_config c = test_config();
+	struct vmres_pci_func *f = new_func(&c);
+	struct vmres_request q[4];
+	struct vmres_devmgr_register_opts o = VMRES_DEVMGR_REGISTER_OPTS_INIT;
+	atomic_int released = 0;
+	struct vmres_device dev = plug_device(&released);
+	struct vmres_resource res[N_RES];
+	struct vmres_devmgr_info info;
+	struct vmres_devmgr_stats st0, st1;
+	struct dumps before;
+	uint32_t id = 0;
+
+	(void)state;
+	plug_requests(q);
+	o.parent = r->host_id, o.reqs = q, o.n_reqs = 4;
+	take_dumps(r, &before);
+	assert_int_equal(slot_cfg_read(r, PLUG_SLOT, 0), 0xffffffffu);
+	for (int round = 0; round < 2; round++) { /* a removed function can come back */
+		assert_int_equal(
+			vmres_pci_device_add(r->host, PLUG_SLOT, 0, f, r->m, &dev, &o, &id), 0);
+		/* registered under the host, with what the requests allocated */
+		assert_int_equal(vmres_devmgr_get(r->m, id, &info, res, NULL, N_RES), 0);
+		assert_int_equal(info.parent, r->host_id);
+		assert_int_equal(info.n_res, N_RES);
+		assert_string_equal(res[RES_MMIO32].pool, "mmio32");
+		/* the guest sees it, its BAR at the resource, off the bus until enabled */
+		assert_int_equal(slot_cfg_read(r, PLUG_SLOT, 0), 0x10f01af4u);
+		assert_int_equal(slot_cfg_read(r, PLUG_SLOT, 0x10),
+				 (uint32_t)res[RES_MMIO32].u.addr.base);
+		assert_int_equal(guest_read(r, VMRES_SPACE_MMIO, res[RES_MMIO32].u.addr.base),
+				 0xffffffffu);
+		slot_cfg_write(r, PLUG_SLOT, VMRES_PCI_COMMAND, VMRES_PCI_COMMAND_MEMORY);
+		assert_int_equal(guest_read(r, VMRES_SPACE_MMIO, res[RES_MMIO32].u.addr.base),
+				 0x5100u + RES_MMIO32);
+
+		assert_int_equal(vmres_pci_device_remove(r->host, PLUG_SLOT, 0, r->m), 0);
+		/* nothing of it is left; guest accesses miss */
+		before.next_id = id + 1; /* ids are never reused */
+		assert_dumps_equal(r, &before);
+		assert_int_equal(slot_cfg_read(r, PLUG_SLOT, 0), 0xffffffffu);
+		assert_int_equal(vmres_devmgr_stats(r->m, &st0), 0);
+		assert_int_equal(guest_read(r, VMRES_SPACE_MMIO, res[RES_MMIO32].u.addr.base),
+				 0xffffffffu);
+		assert_int_equal(vmres_devmgr_stats(r->m, &st1), 0);
+		assert_int_equal(st1.mmio_miss_reads, st0.mmio_miss_reads + 1);
+		assert_int_equal(vmres_devmgr_get(r->m, id, NULL, NULL, NULL, 0), VMRES_EDEVICE);
+		/* the function is the caller's again: unbound and in no place */
+		assert_int_equal(vmres_pci_device_remove(r->host, PLUG_SLOT, 0, r->m),
+				 VMRES_ENOENT);
+		slot_cfg_write(r, PLUG_SLOT, VMRES_PCI_COMMAND, 0); /* a miss */
+		assert_int_equal(vmres_pci_func_config_write(f, VMRES_PCI_COMMAND, 2, 0), 0);
+	}
+	free(before.sysalloc);
+	free(before.devmgr);
+	rig_free(r);
+	assert_int_equal(atomic_load(&released), 2);
+	vmres_pci_func_free(f);
+}
+
+static void test_device_add_failures_leave_nothing_behind(void **state)
+{
+	struct rig *r = rig_new(0);
+	struct vmres_pci_func_config c = test_config();
+	struct vmres_pci_func *f = new_func(&c);
+	struct vmres_request q[4];
+	struct vmres_devmgr_register_opts o = VMRES_DEVMGR_REGISTER_OPTS_INIT;
+	atomic_int released = 0;
+	struct vmres_device dev = plug_device(&released);
+	struct dumps before;
+	uint32_t id = 77;
+
+	(void)state;
+	plug_requests(q);
+	o.parent = r->host_id, o.reqs = q, o.n_reqs = 4;
+	take_dumps(r, &before);
+	/* arguments */
+	assert_int_equal(vmres_pci_device_add(NULL, PLUG_SLOT, 0, f, r->m, &dev, &o, &id),
+			 VMRES_EINVAL);
+	assert_int_equal(vmres_pci_device_add(r->host, PLUG_SLOT, 0, NULL, r->m, &dev, &o, &id),
+			 VMRES_EINVAL);
+	assert_int_equal(vmres_pci_device_add(r->host, PLUG_SLOT, 0, f, r->m, &dev, &o, NULL),
+			 VMRES_EINVAL);
+	assert_int_equal(vmres_pci_device_add(r->host, 32, 0, f, r->m, &dev, &o, &id),
+			 VMRES_ERANGE);
+	assert_int_equal(vmres_pci_device_add(r->host, PLUG_SLOT, 8, f, r->m, &dev, &o, &id),
+			 VMRES_ERANGE);
+	/* a taken place; a function already in the VM */
+	assert_int_equal(vmres_pci_device_add(r->host, 0, 0, f, r->m, &dev, &o, &id), VMRES_EEXIST);
+	assert_int_equal(vmres_pci_device_add(r->host, PLUG_SLOT, 0, r->f, r->m, &dev, &o, &id),
+			 VMRES_ESTATE);
+	/* the registration refuses: a pool that does not exist */
+	q[3] = VMRES_REQUEST_MSI("no-such-pool", 4, true);
+	assert_int_equal(vmres_pci_device_add(r->host, PLUG_SLOT, 0, f, r->m, &dev, &o, &id),
+			 VMRES_EPOOL);
+	/* the binding refuses after the allocation: BAR 0 is 4 KiB, not 8 */
+	plug_requests(q);
+	q[0] = VMRES_REQUEST_ADDR("mmio32", VMRES_SPACE_MMIO, 0x2000, 0x2000);
+	assert_int_equal(vmres_pci_device_add(r->host, PLUG_SLOT, 0, f, r->m, &dev, &o, &id),
+			 VMRES_ESIZE);
+	/* the binding refuses: too few resources (no MSI) */
+	plug_requests(q);
+	o.n_reqs = 3;
+	assert_int_equal(vmres_pci_device_add(r->host, PLUG_SLOT, 0, f, r->m, &dev, &o, &id),
+			 VMRES_ENOENT);
+	/* nothing changed: tables, allocator, next id, place, out-parameter, and the
+	 * device's release was never called */
+	assert_dumps_equal(r, &before);
+	assert_int_equal(id, 77);
+	assert_int_equal(slot_cfg_read(r, PLUG_SLOT, 0), 0xffffffffu);
+	/* and the same call then succeeds, with the id it would have had */
+	o.n_reqs = 4;
+	assert_int_equal(vmres_pci_device_add(r->host, PLUG_SLOT, 0, f, r->m, &dev, &o, &id), 0);
+	assert_int_equal(id, before.next_id);
+	assert_int_equal(vmres_pci_device_remove(r->host, PLUG_SLOT, 0, r->m), 0);
+	free(before.sysalloc);
+	free(before.devmgr);
+	rig_free(r);
+	assert_int_equal(atomic_load(&released), 1);
+	vmres_pci_func_free(f);
+}
+
+static void test_device_remove_failures_change_nothing(void **state)
+{
+	struct rig *r = rig_new(0);
+	struct vmres_pci_func_config c = test_config();
+	struct vmres_pci_func *f = new_func(&c);
+	struct vmres_request q[4];
+	struct vmres_devmgr_register_opts o = VMRES_DEVMGR_REGISTER_OPTS_INIT;
+	atomic_int released = 0;
+	struct vmres_device dev = plug_device(&released);
+	struct vmres_device child = VMRES_DEVICE_INIT;
+	struct dumps before;
+	uint32_t id, child_id;
+
+	(void)state;
+	plug_requests(q);
+	o.parent = r->host_id, o.reqs = q, o.n_reqs = 4;
+	assert_int_equal(vmres_pci_device_add(r->host, PLUG_SLOT, 0, f, r->m, &dev, &o, &id), 0);
+	child.name = "child";
+	assert_int_equal(vmres_devmgr_register(r->m, &child, id, NULL, 0, &child_id), 0);
+	take_dumps(r, &before);
+	assert_int_equal(vmres_pci_device_remove(NULL, PLUG_SLOT, 0, r->m), VMRES_EINVAL);
+	assert_int_equal(vmres_pci_device_remove(r->host, PLUG_SLOT, 0, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_pci_device_remove(r->host, 32, 0, r->m), VMRES_ERANGE);
+	assert_int_equal(vmres_pci_device_remove(r->host, PLUG_SLOT, 1, r->m), VMRES_ENOENT);
+	/* the host bridge is in no device manager */
+	assert_int_equal(vmres_pci_device_remove(r->host, 0, 0, r->m), VMRES_ESTATE);
+	/* the device still has a child */
+	assert_int_equal(vmres_pci_device_remove(r->host, PLUG_SLOT, 0, r->m), VMRES_EPARENT);
+	assert_dumps_equal(r, &before);
+	assert_int_equal(slot_cfg_read(r, PLUG_SLOT, 0), 0x10f01af4u);
+	/* still bound: a BAR move reaches the manager */
+	assert_int_equal(vmres_pci_func_config_write(f, 0x10, 4, 0xc8000000u), 0);
+	assert_int_equal(slot_cfg_read(r, PLUG_SLOT, 0x10), 0xc8000000u);
+	assert_int_equal(vmres_devmgr_unregister(r->m, child_id), 0);
+	assert_int_equal(vmres_pci_device_remove(r->host, PLUG_SLOT, 0, r->m), 0);
+	free(before.sysalloc);
+	free(before.devmgr);
+	rig_free(r);
+	vmres_pci_func_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -3474,6 +3718,9 @@ int main(void)
 		cmocka_unit_test(test_ecam_beside_conf1_reaches_the_same_functions),
 		cmocka_unit_test(test_ecam_alone_on_the_aarch64_preset),
 		cmocka_unit_test(test_moves_race_with_dispatch_and_config_reads),
+		cmocka_unit_test(test_device_add_then_remove_leaves_sysalloc_and_devmgr_as_before),
+		cmocka_unit_test(test_device_add_failures_leave_nothing_behind),
+		cmocka_unit_test(test_device_remove_failures_change_nothing),
 	};
 	int rc;
 

@@ -395,6 +395,208 @@ static void test_kind_and_space_names(void **state)
 	assert_string_equal(vmres_space_name((enum vmres_space)7), "?");
 }
 
+/* ---- initialisers ---- */
+
+/* What every caller wrote before the macros: a memset and a pool-name copy. */
+static struct vmres_request hand_request(enum vmres_res_kind kind, const char *pool)
+{
+	struct vmres_request q;
+
+	memset(&q, 0, sizeof(q));
+	q.kind = kind;
+	snprintf(q.pool, sizeof(q.pool), "%s", pool);
+	return q;
+}
+
+static struct vmres_resource hand_resource(enum vmres_res_kind kind, const char *pool)
+{
+	struct vmres_resource r;
+
+	memset(&r, 0, sizeof(r));
+	r.kind = kind;
+	snprintf(r.pool, sizeof(r.pool), "%s", pool);
+	return r;
+}
+
+/* Every member compared, also those vmres_request_equal() skips (a gsi with
+ * any set), and every byte of the pool name; not padding. */
+static void assert_request_same(const struct vmres_request *a, const struct vmres_request *b)
+{
+	assert_int_equal(a->kind, b->kind);
+	assert_memory_equal(a->pool, b->pool, sizeof(a->pool));
+	switch (a->kind) {
+	case VMRES_RES_ADDR:
+		assert_int_equal(a->u.addr.space, b->u.addr.space);
+		assert_memory_equal(&a->u.addr.req, &b->u.addr.req, sizeof(a->u.addr.req));
+		break;
+	case VMRES_RES_IRQ:
+		assert_int_equal(a->u.irq.any, b->u.irq.any);
+		assert_int_equal(a->u.irq.gsi, b->u.irq.gsi);
+		assert_int_equal(a->u.irq.shared, b->u.irq.shared);
+		break;
+	case VMRES_RES_MSI:
+		assert_int_equal(a->u.msi.count, b->u.msi.count);
+		assert_int_equal(a->u.msi.contiguous, b->u.msi.contiguous);
+		assert_int_equal(a->u.msi.any, b->u.msi.any);
+		assert_int_equal(a->u.msi.gsi, b->u.msi.gsi);
+		break;
+	case VMRES_RES_ID:
+		assert_int_equal(a->u.id.any, b->u.id.any);
+		assert_int_equal(a->u.id.id, b->u.id.id);
+		break;
+	}
+	assert_true(vmres_request_equal(a, b));
+}
+
+static void assert_resource_same(const struct vmres_resource *a, const struct vmres_resource *b)
+{
+	assert_int_equal(a->kind, b->kind);
+	assert_memory_equal(a->pool, b->pool, sizeof(a->pool));
+	switch (a->kind) {
+	case VMRES_RES_ADDR:
+		assert_int_equal(a->u.addr.space, b->u.addr.space);
+		assert_int_equal(a->u.addr.base, b->u.addr.base);
+		assert_int_equal(a->u.addr.size, b->u.addr.size);
+		assert_int_equal(a->u.addr.align, b->u.addr.align);
+		break;
+	case VMRES_RES_IRQ:
+		assert_int_equal(a->u.irq.gsi, b->u.irq.gsi);
+		assert_int_equal(a->u.irq.shared, b->u.irq.shared);
+		break;
+	case VMRES_RES_MSI:
+		assert_int_equal(a->u.msi.gsi, b->u.msi.gsi);
+		assert_memory_equal(&a->u.msi.msg, &b->u.msi.msg, sizeof(a->u.msi.msg));
+		break;
+	case VMRES_RES_ID:
+		assert_int_equal(a->u.id.id, b->u.id.id);
+		break;
+	}
+	assert_true(vmres_resource_equal(a, b));
+}
+
+static void test_request_initialisers_equal_the_hand_built_requests(void **state)
+{
+	struct vmres_request hand, q;
+	struct vmres_addr_req def = VMRES_ADDR_REQ_INIT;
+
+	(void)state;
+	/* ADDR, first fit */
+	hand = hand_request(VMRES_RES_ADDR, "mmio32");
+	hand.u.addr.space = VMRES_SPACE_MMIO;
+	hand.u.addr.req = def;
+	hand.u.addr.req.size = 0x1000;
+	hand.u.addr.req.align = 0x1000;
+	q = VMRES_REQUEST_ADDR("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000);
+	assert_request_same(&q, &hand);
+	/* ADDR, exact */
+	hand = hand_request(VMRES_RES_ADDR, "pio");
+	hand.u.addr.space = VMRES_SPACE_PIO;
+	hand.u.addr.req = def;
+	hand.u.addr.req.policy = VMRES_ADDR_EXACT;
+	hand.u.addr.req.addr = 0x3f8;
+	hand.u.addr.req.size = 8;
+	q = VMRES_REQUEST_ADDR_EXACT("pio", VMRES_SPACE_PIO, 0x3f8, 8);
+	assert_request_same(&q, &hand);
+	/* IRQ: any, specific, a share of any line, a share of a given line */
+	hand = hand_request(VMRES_RES_IRQ, "gsi-legacy");
+	hand.u.irq.any = true;
+	q = VMRES_REQUEST_IRQ_ANY("gsi-legacy");
+	assert_request_same(&q, &hand);
+	hand = hand_request(VMRES_RES_IRQ, "gsi-legacy");
+	hand.u.irq.gsi = 4;
+	q = VMRES_REQUEST_IRQ("gsi-legacy", 4);
+	assert_request_same(&q, &hand);
+	hand = hand_request(VMRES_RES_IRQ, "gsi-legacy");
+	hand.u.irq.any = true;
+	hand.u.irq.shared = true;
+	q = VMRES_REQUEST_IRQ_SHARED("gsi-legacy");
+	assert_request_same(&q, &hand);
+	hand = hand_request(VMRES_RES_IRQ, "gsi-legacy");
+	hand.u.irq.gsi = 11;
+	hand.u.irq.shared = true;
+	q = VMRES_REQUEST_IRQ_SHARED_GSI("gsi-legacy", 11);
+	assert_request_same(&q, &hand);
+	/* MSI: any (block or not), from a given GSI */
+	hand = hand_request(VMRES_RES_MSI, "gsi-msi");
+	hand.u.msi.count = 4;
+	hand.u.msi.contiguous = true;
+	hand.u.msi.any = true;
+	q = VMRES_REQUEST_MSI("gsi-msi", 4, true);
+	assert_request_same(&q, &hand);
+	hand = hand_request(VMRES_RES_MSI, "gsi-msi");
+	hand.u.msi.count = 3;
+	hand.u.msi.any = true;
+	q = VMRES_REQUEST_MSI("gsi-msi", 3, false);
+	assert_request_same(&q, &hand);
+	hand = hand_request(VMRES_RES_MSI, "gsi-msi");
+	hand.u.msi.count = 2;
+	hand.u.msi.gsi = 40;
+	q = VMRES_REQUEST_MSI_AT("gsi-msi", 2, false, 40);
+	assert_request_same(&q, &hand);
+	/* ID: any, specific */
+	hand = hand_request(VMRES_RES_ID, "device-id");
+	hand.u.id.any = true;
+	q = VMRES_REQUEST_ID_ANY("device-id");
+	assert_request_same(&q, &hand);
+	hand = hand_request(VMRES_RES_ID, "device-id");
+	hand.u.id.id = 7;
+	q = VMRES_REQUEST_ID("device-id", 7);
+	assert_request_same(&q, &hand);
+}
+
+static void test_request_initialisers_fill_an_array(void **state)
+{
+	/* the README's use: an array initialiser in a function */
+	struct vmres_request req[3] = {
+		VMRES_REQUEST_ADDR("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000),
+		VMRES_REQUEST_MSI("gsi-msi", 2, false),
+		VMRES_REQUEST_IRQ_SHARED("gsi-legacy"),
+	};
+	char buf[128];
+
+	(void)state;
+	assert_int_equal(req[0].kind, VMRES_RES_ADDR);
+	assert_int_equal(req[0].u.addr.req.max, UINT64_MAX);
+	assert_int_equal(req[0].u.addr.req.version, VMRES_ADDR_REQ_VERSION);
+	assert_int_equal(req[1].u.msi.count, 2);
+	assert_true(req[2].u.irq.shared);
+	/* a pool name of the longest length fits with its NUL */
+	req[0] = VMRES_REQUEST_ID_ANY("abcdefghijklmnopqrstuvw");
+	assert_int_equal(strlen(req[0].pool), VMRES_POOL_NAME_MAX - 1);
+	assert_true(vmres_request_format(&req[1], buf, sizeof(buf)) > 0);
+}
+
+static void test_resource_initialisers_equal_the_hand_built_resources(void **state)
+{
+	struct vmres_resource hand, r;
+
+	(void)state;
+	hand = hand_resource(VMRES_RES_ADDR, "mmio32");
+	hand.u.addr.space = VMRES_SPACE_MMIO;
+	hand.u.addr.base = 0xfe000000;
+	hand.u.addr.size = 0x1000;
+	r = VMRES_RESOURCE_ADDR("mmio32", VMRES_SPACE_MMIO, 0xfe000000, 0x1000);
+	assert_resource_same(&r, &hand);
+	hand = hand_resource(VMRES_RES_ADDR, "");
+	hand.u.addr.space = VMRES_SPACE_PIO;
+	hand.u.addr.base = 0xcf8;
+	hand.u.addr.size = 8;
+	r = VMRES_RESOURCE_ADDR("", VMRES_SPACE_PIO, 0xcf8, 8);
+	assert_resource_same(&r, &hand);
+	hand = hand_resource(VMRES_RES_IRQ, "gsi-legacy");
+	hand.u.irq.gsi = 4;
+	r = VMRES_RESOURCE_IRQ("gsi-legacy", 4);
+	assert_resource_same(&r, &hand);
+	hand = hand_resource(VMRES_RES_MSI, "gsi-msi");
+	hand.u.msi.gsi = 24;
+	r = VMRES_RESOURCE_MSI("gsi-msi", 24);
+	assert_resource_same(&r, &hand);
+	hand = hand_resource(VMRES_RES_ID, "device-id");
+	hand.u.id.id = 9;
+	r = VMRES_RESOURCE_ID("device-id", 9);
+	assert_resource_same(&r, &hand);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +609,9 @@ int main(void)
 		cmocka_unit_test(test_format_truncates_like_snprintf),
 		cmocka_unit_test(test_format_rejects_null_and_unknown_kinds),
 		cmocka_unit_test(test_kind_and_space_names),
+		cmocka_unit_test(test_request_initialisers_equal_the_hand_built_requests),
+		cmocka_unit_test(test_request_initialisers_fill_an_array),
+		cmocka_unit_test(test_resource_initialisers_equal_the_hand_built_resources),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -934,6 +934,60 @@ int vmres_devmgr_pio_ctx(struct vmres_devmgr *m, uint16_t port, bool is_write, u
 int vmres_devmgr_mmio_ctx(struct vmres_devmgr *m, uint64_t phys_addr, uint32_t len, bool is_write,
 			  uint8_t *data, void *caller);
 
+/*
+ * The exit entry points in one argument order. vmres_devmgr_pio() and
+ * vmres_devmgr_mmio() (and their _ctx forms) stay as they are: they take
+ * their arguments in the order a KVM VMM reads them out of struct kvm_run,
+ * which differs between the two exits. The _access forms below take the same
+ * arguments in the same order for both spaces, the order of every other
+ * vmres call (the object, then where, then the data and how much of it, then
+ * the direction, then the caller's context last):
+ *
+ *     vmres_devmgr_pio_access (m, port, data, size, count, is_write, caller)
+ *     vmres_devmgr_mmio_access(m, addr, data, len,         is_write, caller)
+ *
+ * They behave exactly as the _ctx forms (the same inlined dispatch; a NULL
+ * caller is what the plain forms pass). New code may use either family.
+ */
+
+/**
+ * vmres_devmgr_pio_access() - vmres_devmgr_pio_ctx() with its arguments in
+ * the order shared with vmres_devmgr_mmio_access(): @p count accesses of
+ * @p size bytes to @p port, the i-th at @p data + i * @p size.
+ * @param m the manager.
+ * @param port the port.
+ * @param data the values written, or receives the values read.
+ * @param size bytes per access: 1, 2 or 4 (8 is accepted too).
+ * @param count accesses, >= 1 (more than 1 for rep ins/outs).
+ * @param is_write true for a write (OUT), false for a read (IN).
+ * @param caller handed to the device callbacks that take the caller's
+ *   context (device.h); may be NULL.
+ * @return 0 (also for misses); VMRES_EINVAL for a NULL @p m or @p data;
+ *   VMRES_EACCESS for another size or a count of 0; VMRES_ENOMEM if the
+ *   thread's first dispatch cannot register it.
+ * Context: as vmres_devmgr_pio(): any thread, lock-free, never blocks.
+ */
+int vmres_devmgr_pio_access(struct vmres_devmgr *m, uint16_t port, uint8_t *data, uint8_t size,
+			    uint32_t count, bool is_write, void *caller);
+
+/**
+ * vmres_devmgr_mmio_access() - vmres_devmgr_mmio_ctx() with its arguments in
+ * the order shared with vmres_devmgr_pio_access(): @p len bytes at @p addr
+ * (3, 5, 6 and 7 are split as vmres_devmgr_mmio() says).
+ * @param m the manager.
+ * @param addr the guest-physical address.
+ * @param data the value written, or receives the value read.
+ * @param len bytes, 1 to 8.
+ * @param is_write true for a write.
+ * @param caller as for vmres_devmgr_pio_access(); may be NULL.
+ * @return 0 (also for misses); VMRES_EINVAL for a NULL @p m or @p data;
+ *   VMRES_EACCESS for a length of 0 or above 8; VMRES_ENOMEM as for
+ *   vmres_devmgr_pio_access().
+ * Context: as vmres_devmgr_pio().
+ */
+int vmres_devmgr_mmio_access(struct vmres_devmgr *m, uint64_t addr, uint8_t *data, uint32_t len,
+			     bool is_write, void *caller);
+
 struct kvm_run;
 
 /**

@@ -129,6 +129,7 @@ extern "C" {
 #endif
 
 struct vmres_devmgr;
+struct vmres_devmgr_register_opts;
 struct vmres_irq_src;
 
 /** Opaque PCI function (type-0 configuration space). */
@@ -927,6 +928,114 @@ int vmres_pci_host_attach(struct vmres_pci_host *h, unsigned int slot, unsigned 
  * Context: any thread except the function's own callbacks; takes the host's mutex.
  */
 int vmres_pci_host_detach(struct vmres_pci_host *h, unsigned int slot, unsigned int fn);
+
+/*
+ * A PCI device into the VM and out of it, one call each. Without them a VMM
+ * makes the calls in order itself:
+ *
+ *     add:    vmres_devmgr_register_ex()  (allocate from the attached sysalloc)
+ *             vmres_pci_func_bind()       (BARs take the resources' bases)
+ *             vmres_pci_host_attach()     (the guest can see it)
+ *     remove: vmres_pci_host_detach()     (the guest cannot see it)
+ *             vmres_pci_func_set_msi_sources(f, NULL, 0), _set_msix_sources()
+ *             vmres_devmgr_unregister_release()  (off the buses, resources back)
+ *
+ * and undoes the earlier steps by hand when a later one fails. The two calls
+ * below do the same sequence all or nothing, under the host's mutex, so that
+ * no configuration access of the guest sees it half done.
+ *
+ * Who owns what: the function @p f stays the VMM's; add does not take it and
+ * remove does not free it (after remove it is unbound and detached: free it
+ * with vmres_pci_func_free() or add it again). The device @p dev is copied;
+ * its release callback runs after remove, once no dispatch is inside it (as
+ * for vmres_devmgr_unregister()), and never for a failed add. The interrupt
+ * sources are the VMM's too: after add it makes them from the device's MSI
+ * resources (vmres_devmgr_get() lists them; vmres_irq_group_new()) and hands
+ * them over with vmres_pci_func_set_msi_sources() or _set_msix_sources();
+ * remove stops the function driving them, and the VMM frees them after it.
+ * The device's resources that the attached sysalloc holds for @c dev->owner
+ * (what the requests allocated, and given ones allocated for that owner) go
+ * back to it on remove.
+ */
+
+/**
+ * vmres_pci_device_add() - put function @p f into the VM at bus 0, slot
+ * @p slot, function @p fn of host @p h: register @p dev with @p m
+ * (vmres_devmgr_register_ex() with @p opts: its parent, given resources and
+ * requests allocated for @c dev->owner from the manager's sysalloc), bind
+ * @p f to the new device (vmres_pci_func_bind(): the BAR registers take the
+ * resources' bases; with the function's command register at 0 the BARs stay
+ * off the bus, reserved, until the guest enables decoding), then attach it.
+ *
+ *     struct vmres_request reqs[2] = {
+ *             VMRES_REQUEST_ADDR("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000),
+ *             VMRES_REQUEST_MSI("gsi-msi", 1, false),
+ *     };   // BAR 0 is resource 0, the MSI vector resource 1
+ *     struct vmres_devmgr_register_opts o = VMRES_DEVMGR_REGISTER_OPTS_INIT;
+ *     o.parent = host_id, o.reqs = reqs, o.n_reqs = 2;
+ *     rc = vmres_pci_device_add(host, 1, 0, fn, m, &nic, &o, &id);
+ *
+ * @param h the host.
+ * @param slot 0 to 31.
+ * @param fn 0 to 7.
+ * @param f the function, in no VM (no mapper, on no place of @p h).
+ * @param m the device manager.
+ * @param dev the device (copied), as for vmres_devmgr_register_ex().
+ * @param opts its options, or NULL for VMRES_DEVMGR_REGISTER_OPTS_INIT's;
+ *   the BARs' and MSI's res_index count in the resources they give.
+ * @param instance receives the device's instance id.
+ * @return 0, or (nothing changed, nothing allocated; the instance id the
+ *   attempt took is given out again unless another device registered
+ *   meanwhile):
+ *   VMRES_EINVAL  a NULL @p h, @p f, @p m, @p dev or @p instance;
+ *   VMRES_ERANGE  @p slot above 31 or @p fn above 7;
+ *   VMRES_EEXIST  that place holds a function;
+ *   VMRES_ESTATE  @p f is on a place of @p h already, or has a mapper (bound
+ *                 or vmres_pci_func_set_mapper());
+ *   the codes of vmres_devmgr_register_ex() (EINVAL, EFULL, ESTATE, a
+ *   request's code, ESIZE, EOVERFLOW, ERANGE, EOVERLAP, EPARENT, ENOMEM);
+ *   the codes of vmres_pci_func_bind() (ENOENT, EKIND, ESIZE, EMISALIGNED,
+ *   ERANGE, ESTATE, ENOMEM, and vmres_devmgr_set_mapped()'s).
+ *   Should memory run out while a failed bind is undone, the device stays
+ *   registered, unbound and unattached (vmres_devmgr_unregister_release()
+ *   removes it).
+ * Context: any thread, also a device callback, but not a callback of this
+ *   host's functions or of its conf1 or ECAM device (they run under the
+ *   host's mutex); takes the host's mutex (configuration accesses of the
+ *   guest wait), then the function's and the manager's writer lock.
+ *   O(d + k log n), as vmres_devmgr_register_ex().
+ */
+int vmres_pci_device_add(struct vmres_pci_host *h, unsigned int slot, unsigned int fn,
+			 struct vmres_pci_func *f, struct vmres_devmgr *m,
+			 const struct vmres_device *dev,
+			 const struct vmres_devmgr_register_opts *opts, uint32_t *instance);
+
+/**
+ * vmres_pci_device_remove() - take the function at bus 0, slot @p slot,
+ * function @p fn of host @p h out of the VM: unregister its device from
+ * @p m and give its resources back to the attached sysalloc
+ * (vmres_devmgr_unregister_release(); vmres_devmgr_unregister() for a
+ * manager without one), detach it, stop it driving its MSI and MSI-X
+ * sources, and unbind it. Afterwards a guest access to its BARs or its
+ * configuration space misses (reads all ones, writes dropped).
+ * @param h the host.
+ * @param slot 0 to 31.
+ * @param fn 0 to 7.
+ * @param m the device manager the function is bound to.
+ * @return 0, or (nothing changed):
+ *   VMRES_EINVAL  a NULL @p h or @p m;
+ *   VMRES_ERANGE  @p slot above 31 or @p fn above 7;
+ *   VMRES_ENOENT  that place is empty;
+ *   VMRES_ESTATE  the function there is not bound to @p m;
+ *   VMRES_EDEVICE its device is not registered any more;
+ *   VMRES_EPARENT its device still has children;
+ *   VMRES_ENOMEM.
+ * Context: as vmres_pci_device_add(); a dispatch already inside the device
+ *   may still complete after this returns (its release callback waits for
+ *   it). O(d).
+ */
+int vmres_pci_device_remove(struct vmres_pci_host *h, unsigned int slot, unsigned int fn,
+			    struct vmres_devmgr *m);
 
 /**
  * vmres_pci_host_conf1_read() - a guest read of port 0xcf8 + @p port_off.

@@ -104,6 +104,124 @@ struct vmres_request {
 	} u;			     /**< kind-specific value */
 };
 
+/*
+ * Initialisers. Each macro is a compound literal of struct vmres_request or
+ * struct vmres_resource with every member set (the unnamed ones zero, the
+ * address request's from VMRES_ADDR_REQ_INIT), so a request needs neither a
+ * memset nor a copy of the pool name:
+ *
+ *     struct vmres_request req[2] = {
+ *             VMRES_REQUEST_ADDR("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000),
+ *             VMRES_REQUEST_MSI("gsi-msi", 2, false),
+ *     };
+ *     q = VMRES_REQUEST_IRQ_SHARED("gsi-legacy");   // assignment works too
+ *
+ * @p pool must be a string literal (or another char array initialiser) of at
+ * most VMRES_POOL_NAME_MAX - 1 characters; a pointer does not compile. They
+ * are expressions, usable in a function (at file scope, in a static
+ * initialiser, strict C11 does not accept a compound literal). Set any other
+ * member afterwards (e.g. q.u.addr.req.min for a sub-window).
+ */
+
+/** @cond */
+#define VMRES__ADDR_REQ(policy_, size_, align_, addr_)                                             \
+	{                                                                                          \
+		.version = VMRES_ADDR_REQ_VERSION, .policy = (policy_), .size = (size_),           \
+		.align = (align_), .addr = (addr_), .min = 0, .max = UINT64_MAX, .owner = 0        \
+	}
+/** @endcond */
+
+/** @p size bytes aligned to @p align (0: none) in @p space, first fit in @p pool. */
+#define VMRES_REQUEST_ADDR(pool_, space_, size_, align_)                                           \
+	((struct vmres_request){                                                                   \
+		.kind = VMRES_RES_ADDR,                                                            \
+		.pool = pool_,                                                                     \
+		.u.addr = {.space = (space_),                                                      \
+			   .req = VMRES__ADDR_REQ(VMRES_ADDR_FIRST_FIT, (size_), (align_), 0)}})
+
+/** @p size bytes exactly at @p base in @p space of @p pool (no alignment asked). */
+#define VMRES_REQUEST_ADDR_EXACT(pool_, space_, base_, size_)                                      \
+	((struct vmres_request){                                                                   \
+		.kind = VMRES_RES_ADDR,                                                            \
+		.pool = pool_,                                                                     \
+		.u.addr = {.space = (space_),                                                      \
+			   .req = VMRES__ADDR_REQ(VMRES_ADDR_EXACT, (size_), 0, (base_))}})
+
+/** The lowest free legacy interrupt (GSI) of @p pool, exclusive. */
+#define VMRES_REQUEST_IRQ_ANY(pool_)                                                               \
+	((struct vmres_request){.kind = VMRES_RES_IRQ,                                             \
+				.pool = pool_,                                                     \
+				.u.irq = {.any = true, .gsi = 0, .shared = false}})
+
+/** Legacy interrupt @p gsi of @p pool, exclusive. */
+#define VMRES_REQUEST_IRQ(pool_, gsi_)                                                             \
+	((struct vmres_request){.kind = VMRES_RES_IRQ,                                             \
+				.pool = pool_,                                                     \
+				.u.irq = {.any = false, .gsi = (gsi_), .shared = false}})
+
+/** A share of the least-shared line of @p pool (PCI INTx; sysalloc.h). */
+#define VMRES_REQUEST_IRQ_SHARED(pool_)                                                            \
+	((struct vmres_request){.kind = VMRES_RES_IRQ,                                             \
+				.pool = pool_,                                                     \
+				.u.irq = {.any = true, .gsi = 0, .shared = true}})
+
+/** A share of line @p gsi of @p pool (joins it, or starts it if free). */
+#define VMRES_REQUEST_IRQ_SHARED_GSI(pool_, gsi_)                                                  \
+	((struct vmres_request){.kind = VMRES_RES_IRQ,                                             \
+				.pool = pool_,                                                     \
+				.u.irq = {.any = false, .gsi = (gsi_), .shared = true}})
+
+/** @p count MSI vectors, the lowest free of @p pool; @p contiguous: one block aligned to
+ * @p count (a power of two, for multi-message MSI). Yields @p count resources. */
+#define VMRES_REQUEST_MSI(pool_, count_, contiguous_)                                              \
+	((struct vmres_request){                                                                   \
+		.kind = VMRES_RES_MSI,                                                             \
+		.pool = pool_,                                                                     \
+		.u.msi = {.count = (count_), .contiguous = (contiguous_), .any = true, .gsi = 0}})
+
+/** @p count MSI vectors of @p pool from @p gsi on (what firmware chose). */
+#define VMRES_REQUEST_MSI_AT(pool_, count_, contiguous_, gsi_)                                     \
+	((struct vmres_request){.kind = VMRES_RES_MSI,                                             \
+				.pool = pool_,                                                     \
+				.u.msi = {.count = (count_),                                       \
+					  .contiguous = (contiguous_),                             \
+					  .any = false,                                            \
+					  .gsi = (gsi_)}})
+
+/** The lowest free id of @p pool. */
+#define VMRES_REQUEST_ID_ANY(pool_)                                                                \
+	((struct vmres_request){                                                                   \
+		.kind = VMRES_RES_ID, .pool = pool_, .u.id = {.any = true, .id = 0}})
+
+/** Id @p id of @p pool. */
+#define VMRES_REQUEST_ID(pool_, id_)                                                               \
+	((struct vmres_request){                                                                   \
+		.kind = VMRES_RES_ID, .pool = pool_, .u.id = {.any = false, .id = (id_)}})
+
+/** An address range [@p base, @p base + @p size) in @p space, from @p pool ("" for none),
+ * no alignment recorded. */
+#define VMRES_RESOURCE_ADDR(pool_, space_, base_, size_)                                           \
+	((struct vmres_resource){                                                                  \
+		.kind = VMRES_RES_ADDR,                                                            \
+		.pool = pool_,                                                                     \
+		.u.addr = {.space = (space_), .base = (base_), .size = (size_), .align = 0}})
+
+/** Legacy interrupt @p gsi from @p pool ("" for none), exclusive. */
+#define VMRES_RESOURCE_IRQ(pool_, gsi_)                                                            \
+	((struct vmres_resource){                                                                  \
+		.kind = VMRES_RES_IRQ, .pool = pool_, .u.irq = {.gsi = (gsi_), .shared = false}})
+
+/** MSI vector on @p gsi from @p pool ("" for none), message not programmed (zero). */
+#define VMRES_RESOURCE_MSI(pool_, gsi_)                                                            \
+	((struct vmres_resource){                                                                  \
+		.kind = VMRES_RES_MSI,                                                             \
+		.pool = pool_,                                                                     \
+		.u.msi = {.gsi = (gsi_), .msg = {.addr_lo = 0, .addr_hi = 0, .data = 0}}})
+
+/** Id @p id from @p pool ("" for none). */
+#define VMRES_RESOURCE_ID(pool_, id_)                                                              \
+	((struct vmres_resource){.kind = VMRES_RES_ID, .pool = pool_, .u.id = {.id = (id_)}})
+
 /**
  * vmres_resource_equal() - are two resources the same value?
  * Compares kind, pool and the kind's fields (not padding).
