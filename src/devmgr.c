@@ -559,57 +559,13 @@ int vmres_devmgr_register(struct vmres_devmgr *m, const struct vmres_device *dev
 /* Give back each resource of @p v that the sysalloc holds for the device's
  * owner, exactly as the table has it; leave the others (a resource without a
  * pool, one the VMM released itself or never allocated). Cannot fail. */
-static void release_view(struct vmres_devmgr *m, const struct dm_view *v)
-{
-	for (size_t i = v->n_res; i-- > 0;)
-		if (v->res[i].pool[0])
-			(void)vmres_sysalloc_release(m->sa, &v->res[i], v->rec->dev.owner);
-}
-
-static int unregister(struct vmres_devmgr *m, uint32_t instance, bool release)
-{
-	struct dm_state *cur, *next;
-	struct dm_view *old;
-	size_t idx;
-	int rc;
-
-	if (!m)
-		return VMRES_EINVAL;
-	if (release && !m->sa)
-		return VMRES_ESTATE;
-	pthread_mutex_lock(&m->lock);
-	cur = m->state;
-	idx = find_index(cur, instance);
-	rc = VMRES_EDEVICE;
-	if (idx == SIZE_MAX)
-		goto out;
-	rc = VMRES_EPARENT;
-	for (size_t i = idx + 1; i < cur->n; i++)
-		if (cur->views[i]->parent == instance)
-			goto out;
-	old = cur->views[idx];
-	rc = state_next(m, idx, old, NULL, ALL_SPACES, &next);
-	if (rc == 0) {
-		if (release)
-			release_view(m, old);
-		publish(m, next, old, old->rec);
-	}
-out:
-	pthread_mutex_unlock(&m->lock);
-	return rc;
-}
-
-int vmres_devmgr_unregister(struct vmres_devmgr *m, uint32_t instance)
-{
-	return unregister(m, instance, false);
-}
-
-int vmres_devmgr_unregister_release(struct vmres_devmgr *m, uint32_t instance)
-{
-	return unregister(m, instance, true);
-}
-
-int vmres__devmgr_register_undo(struct vmres_devmgr *m, uint32_t instance, size_t first_allocated)
+/*
+ * Remove device @p instance, giving back to the sysalloc (if attached) its
+ * resources from index @p release_from on, in reverse order (SIZE_MAX: none).
+ * @p undo: the device is a failed add's, so its release callback never runs
+ * and its id is handed back if it is still the last one handed out.
+ */
+static int remove_device(struct vmres_devmgr *m, uint32_t instance, size_t release_from, bool undo)
 {
 	struct dm_state *cur, *next;
 	struct dm_view *old;
@@ -630,17 +586,41 @@ int vmres__devmgr_register_undo(struct vmres_devmgr *m, uint32_t instance, size_
 	rc = state_next(m, idx, old, NULL, ALL_SPACES, &next);
 	if (rc)
 		goto out;
-	/* Reverse order, as register_ex's own failure path: the sysalloc ends
-	 * as it was before the registration. */
-	for (size_t i = old->n_res; m->sa && i-- > first_allocated;)
-		(void)vmres_sysalloc_release(m->sa, &old->res[i], old->rec->dev.owner);
-	old->rec->dev.release = NULL; /* never the caller's: the add failed */
-	if (m->next_id == instance + 1)
-		m->next_id = instance;
+	for (size_t i = old->n_res; m->sa && release_from != SIZE_MAX && i-- > release_from;)
+		if (old->res[i].pool[0])
+			(void)vmres_sysalloc_release(m->sa, &old->res[i], old->rec->dev.owner);
+	if (undo) {
+		old->rec->dev.release = NULL; /* never the caller's: the add failed */
+		if (m->next_id == instance + 1)
+			m->next_id = instance;
+	}
 	publish(m, next, old, old->rec);
 out:
 	pthread_mutex_unlock(&m->lock);
 	return rc;
+}
+
+int vmres_devmgr_unregister(struct vmres_devmgr *m, uint32_t instance)
+{
+	if (!m)
+		return VMRES_EINVAL;
+	return remove_device(m, instance, SIZE_MAX, false);
+}
+
+int vmres_devmgr_unregister_release(struct vmres_devmgr *m, uint32_t instance)
+{
+	if (!m)
+		return VMRES_EINVAL;
+	if (!m->sa)
+		return VMRES_ESTATE;
+	return remove_device(m, instance, 0, false);
+}
+
+int vmres__devmgr_register_undo(struct vmres_devmgr *m, uint32_t instance, size_t first_allocated)
+{
+	/* Reverse order, as register_ex's own failure path: the sysalloc ends
+	 * as it was before the registration. */
+	return remove_device(m, instance, first_allocated, true);
 }
 
 /* Replace the view at @p idx by @p v (consumed; NULL: out of memory) and
