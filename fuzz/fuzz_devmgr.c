@@ -355,8 +355,15 @@ static void dispatch(struct fuzz_in *in, struct vmres_devmgr *dm, struct dm_mode
 			for (uint32_t piece = 4; piece; piece >>= 1) {
 				if (!(len & piece))
 					continue;
-				expect_access(m, VMRES_SPACE_MMIO, addr + done, piece, is_write,
-					      data + done, &seen);
+				if (addr + done < addr) {
+					/* past 2^64 - 1: the address space does not wrap, a miss */
+					m->miss[1][is_write]++;
+					for (uint32_t i = 0; !is_write && i < piece; i++)
+						FUZZ_CHECK(data[done + i] == 0xff);
+				} else {
+					expect_access(m, VMRES_SPACE_MMIO, addr + done, piece,
+						      is_write, data + done, &seen);
+				}
 				done += piece;
 			}
 		}
