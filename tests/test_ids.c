@@ -584,6 +584,112 @@ static void test_alloc_after_leaf_emptied(void **state)
 	vmres_ids_free(ids);
 }
 
+/*
+ * The in-order fast path (a cursor on the word that holds the lowest free
+ * number) at its edges, in a small range (leaf array) and a large one (leaves
+ * on demand): a release below the cursor, a release in its word, a specific
+ * reservation just ahead, blocks across it, a word emptied under it, the word
+ * that fills, and the end of the range inside a word.
+ */
+static void check_cursor_edges(uint32_t lo, uint32_t hi)
+{
+	struct vmres_ids *ids = make(lo, hi);
+	uint32_t id, first;
+
+	for (uint32_t k = 0; k < 10; k++) {
+		assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+		assert_int_equal(id, lo + k);
+	}
+	/* Release below the cursor, in its word: that number comes back first. */
+	assert_int_equal(vmres_ids_release(ids, lo + 3), 0);
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, lo + 3);
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, lo + 10);
+	/* Specific numbers just ahead: allocation skips them. */
+	assert_int_equal(vmres_ids_reserve(ids, lo + 11), 0);
+	assert_int_equal(vmres_ids_reserve(ids, lo + 13), 0);
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, lo + 12);
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, lo + 14);
+	/* A block reserved over the rest of the word and beyond. */
+	assert_int_equal(vmres_ids_reserve_block(ids, lo + 15, 100), 0);
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, lo + 115);
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	/* Release a block below the cursor, in an earlier word. */
+	assert_int_equal(vmres_ids_release_block(ids, lo + 20, 50), 0);
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, lo + 20);
+	/* An aligned block ahead of the cursor: later fills go around it. */
+	assert_int_equal(vmres_ids_alloc_block(ids, 64, &first), 0);
+	assert_true(first >= lo + 116 && first % 64 == 0);
+	for (uint32_t k = 21; k < 70; k++) {
+		assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+		assert_int_equal(id, lo + k);
+	}
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	/* Empty the word under the cursor and the whole range: nothing stale. */
+	while (vmres_ids_next(ids, lo, &id) == 0)
+		assert_int_equal(vmres_ids_release(ids, id), 0);
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, lo);
+	assert_int_equal(vmres_ids_release(ids, lo), 0);
+	assert_int_equal(vmres_ids_alloc_from(ids, lo + 1, &id), 0);
+	assert_int_equal(id, lo + 1);
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, lo);
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	vmres_ids_free(ids);
+}
+
+static void test_cursor_edges(void **state)
+{
+	(void)state;
+	check_cursor_edges(0, (1u << 20) - 1);
+	check_cursor_edges(5, 100000);
+	check_cursor_edges(0, UINT32_MAX);
+	check_cursor_edges(4095 - 70, UINT32_MAX - 7);
+}
+
+/* Filling in order up to hi, where hi ends inside a word: exactly hi - lo + 1
+ * numbers, then ENOSPC, and a release at the top is handed out again. */
+static void check_fill_to_end(uint32_t lo, uint32_t hi)
+{
+	struct vmres_ids *ids = make(lo, hi);
+	uint32_t id;
+
+	for (uint64_t k = lo; k <= hi; k++) {
+		assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+		assert_int_equal(id, (uint32_t)k);
+	}
+	assert_int_equal(vmres_ids_alloc(ids, &id), VMRES_ENOSPC);
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	assert_int_equal(vmres_ids_release(ids, hi), 0);
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, hi);
+	assert_int_equal(vmres_ids_alloc(ids, &id), VMRES_ENOSPC);
+	assert_int_equal(vmres_ids_release(ids, lo), 0);
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, lo);
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	vmres_ids_free(ids);
+}
+
+static void test_fill_to_end_of_range(void **state)
+{
+	(void)state;
+	check_fill_to_end(0, 99);
+	check_fill_to_end(3, 127);
+	check_fill_to_end(60, 64);
+	check_fill_to_end(7, 7);
+	check_fill_to_end(0, 8191 + 30);
+	check_fill_to_end(UINT32_MAX - 200, UINT32_MAX);
+	check_fill_to_end(UINT32_MAX - 5000, UINT32_MAX - 1);
+}
+
 /* ---- differential test against simple models ---- */
 
 /* The model (tests/model/ids_model.h): a byte per number for a small range, or
@@ -877,6 +983,8 @@ int main(void)
 		cmocka_unit_test(test_memory_is_lazy_over_full_range),
 		cmocka_unit_test(test_full_leaves_update_summaries),
 		cmocka_unit_test(test_alloc_after_leaf_emptied),
+		cmocka_unit_test(test_cursor_edges),
+		cmocka_unit_test(test_fill_to_end_of_range),
 		cmocka_unit_test(test_differential_small_range_byte_model),
 		cmocka_unit_test(test_differential_full_u32_interval_model),
 	};
