@@ -827,18 +827,30 @@ int vmres_pci_func_msix_set_pending(struct vmres_pci_func *f, unsigned int vecto
 	return 0;
 }
 
-int vmres_pci_func_set_msix_sources(struct vmres_pci_func *f, struct vmres_irq_src *const *srcs,
-				    unsigned int n)
+/* The arguments of set_msi_sources()/set_msix_sources() for a capability at
+ * @p cap_off (0: none) of @p vectors vectors: NULL (n = 0) or one source each. */
+static int check_sources(unsigned int cap_off, unsigned int vectors,
+			 struct vmres_irq_src *const *srcs, unsigned int n)
 {
-	if (!f || (n && !srcs))
+	if (n && !srcs)
 		return VMRES_EINVAL;
-	if (!f->msix.off)
+	if (!cap_off)
 		return VMRES_ENOENT;
-	if (n && n != f->msix.vectors)
+	if (n && n != vectors)
 		return VMRES_EINVAL;
 	for (unsigned int v = 0; v < n; v++)
 		if (!srcs[v])
 			return VMRES_EINVAL;
+	return 0;
+}
+
+int vmres_pci_func_set_msix_sources(struct vmres_pci_func *f, struct vmres_irq_src *const *srcs,
+				    unsigned int n)
+{
+	int rc = f ? check_sources(f->msix.off, f->msix.vectors, srcs, n) : VMRES_EINVAL;
+
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&f->lock);
 	for (unsigned int v = 0; v < f->msix.vectors; v++) {
 		f->msix.vec[v].src = n ? srcs[v] : NULL;
@@ -1519,16 +1531,10 @@ int vmres_pci_func_set_msi_sources(struct vmres_pci_func *f, struct vmres_irq_sr
 				   unsigned int n)
 {
 	struct vmres_pci_msi_state s;
+	int rc = f ? check_sources(f->msi.off, f->msi.vectors, srcs, n) : VMRES_EINVAL;
 
-	if (!f || (n && !srcs))
-		return VMRES_EINVAL;
-	if (!f->msi.off)
-		return VMRES_ENOENT;
-	if (n && n != f->msi.vectors)
-		return VMRES_EINVAL;
-	for (unsigned int v = 0; v < n; v++)
-		if (!srcs[v])
-			return VMRES_EINVAL;
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&f->lock);
 	memset(f->msi.srcs, 0, sizeof(f->msi.srcs));
 	for (unsigned int v = 0; v < n; v++)
