@@ -1120,38 +1120,27 @@ static void test_names_and_labels_that_are_not_text_are_refused(void **state)
 	vmres_sysalloc_free(sa);
 }
 
+/* json_failure_sweep()'s view of vmres_sysalloc_dump_json(). */
+static int dump_sysalloc_json(void *obj, char **out)
+{
+	const struct vmres_sysalloc *x = obj;
+
+	return vmres_sysalloc_dump_json(x, out);
+}
+
 static void test_json_dump_fails_cleanly_at_every_jansson_allocation(void **state)
 {
 	struct vmres_sysalloc *sa;
 	struct vmres_request q = rq_msi("gsi-msi", 2, false, true, 0);
 	struct vmres_resource out[OUT_CAP];
-	char *want, *got, sentinel;
+	char *want;
 
 	(void)state;
 	assert_int_equal(vmres_sysalloc_new_x86_64(&sa), 0);
 	assert_int_equal(alloc_ok(sa, &q, 1, 7, out), 2);
 	assert_int_equal(vmres_sysalloc_set_owner_name(sa, 7, "nic"), 0);
 	want = json_dump(sa);
-	json_set_alloc_funcs(failing_json_malloc, counting_json_free);
-	for (json_fail_at = 0;; json_fail_at++) {
-		int rc;
-
-		json_allocs = json_live = 0;
-		got = &sentinel;
-		rc = vmres_sysalloc_dump_json(sa, &got);
-		if (rc == 0) {
-			assert_string_equal(got, want);
-			free(got);
-		} else {
-			assert_int_equal(rc, VMRES_ENOMEM);
-			assert_ptr_equal(got, &sentinel);
-		}
-		assert_int_equal(json_live, 0);
-		if (json_allocs <= json_fail_at)
-			break; /* no allocation failed: every point was tried */
-	}
-	json_set_alloc_funcs(malloc, free);
-	assert_true(json_fail_at > 20);
+	assert_true(json_failure_sweep(dump_sysalloc_json, sa, want) > 20);
 	free(want);
 	vmres_sysalloc_free(sa);
 }
