@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <vmres/device.h>
 #include <vmres/irq.h>
@@ -29,6 +30,10 @@ struct vmm_devstat {
 	uint64_t writes;
 };
 
+/* The exit table: exits by kind and vCPU, accesses by device (those with any),
+ * and the accesses no device took. After the run. */
+void vmm_print_exits(struct vmm *vm, struct vmm_devstat *const *devs, size_t n_devs, FILE *f);
+
 static inline void vmm_devstat_count(struct vmm_devstat *s, bool is_write)
 {
 	uint64_t *c = is_write ? &s->writes : &s->reads;
@@ -40,6 +45,13 @@ static inline void vmm_devstat_count(struct vmm_devstat *s, bool is_write)
 struct vmm_uart;
 int vmm_uart_new(const char *name, struct vmm_uart **out);
 void vmm_uart_free(struct vmm_uart *u);
+/* Its interrupt: @fn(@ctx) is called (under the UART's lock, from the vCPU
+ * thread that caused it) at every rise of the line; set before the guest runs. */
+void vmm_uart_set_irq(struct vmm_uart *u, void (*fn)(void *ctx), void *ctx);
+/* Also hand what it prints to @fn(@ctx) (a line at a time, or 256 bytes), under
+ * the UART's lock, before it goes to stdout. */
+void vmm_uart_set_output(struct vmm_uart *u, void (*fn)(void *ctx, const char *text, size_t len),
+			 void *ctx);
 void vmm_uart_device(struct vmm_uart *u, struct vmres_device *dev);
 void vmm_uart_flush(struct vmm_uart *u);
 struct vmm_devstat *vmm_uart_stat(struct vmm_uart *u);
@@ -115,6 +127,40 @@ struct vmm_testdev_counts {
 };
 void vmm_testdev_counts(struct vmm_testdev *t, struct vmm_testdev_counts *out);
 struct vmm_devstat *vmm_testdev_stat(struct vmm_testdev *t);
+
+/* A virtio 1.x entropy device on PCI (virtio_rng.c): BAR0 16 KiB (common
+ * configuration, ISR, the notify register of its one queue, MSI-X table and
+ * PBA), two MSI-X vectors (configuration changes, the queue). Its resources,
+ * in this order. */
+#define VMM_VIRTIO_RNG_RES_BAR0	 0u
+#define VMM_VIRTIO_RNG_RES_MSIX	 1u /* + vector */
+#define VMM_VIRTIO_RNG_VECTORS	 2u
+#define VMM_VIRTIO_RNG_NRES	 (VMM_VIRTIO_RNG_RES_MSIX + VMM_VIRTIO_RNG_VECTORS)
+#define VMM_VIRTIO_RNG_BAR_SIZE	 0x4000u
+#define VMM_VIRTIO_RNG_NOTIFY	 0x2000u /* the queue's notify register in BAR0 */
+
+struct vmm_virtio_rng;
+/* @bar0: BAR0's address at reset (0: unassigned, for the guest to choose). The
+ * device reads and writes guest memory in vm->ram. */
+int vmm_virtio_rng_new(struct vmm *vm, uint64_t bar0, struct vmm_virtio_rng **out);
+void vmm_virtio_rng_free(struct vmm_virtio_rng *r);
+void vmm_virtio_rng_device(struct vmm_virtio_rng *r, struct vmres_device *dev);
+struct vmres_pci_func *vmm_virtio_rng_func(struct vmm_virtio_rng *r);
+/* The eventfd its queue's notify register signals (owned by the device). */
+int vmm_virtio_rng_notify_fd(struct vmm_virtio_rng *r);
+/* Hand its MSI-X vectors' sources to the PCI helper and start the device
+ * thread; once, before the guest runs. 0 or -1. */
+int vmm_virtio_rng_start(struct vmm_virtio_rng *r, struct vmres_irq_src *const *msix);
+/* End the device thread (before the sources or the device go). */
+void vmm_virtio_rng_stop(struct vmm_virtio_rng *r);
+struct vmm_virtio_rng_counts {
+	uint64_t bytes;	     /* random bytes written into the driver's buffers */
+	uint64_t buffers;    /* buffers returned in the used ring */
+	uint64_t kicks;	     /* notifications (eventfd counts) */
+	uint64_t interrupts; /* MSI-X messages sent */
+};
+void vmm_virtio_rng_counts(struct vmm_virtio_rng *r, struct vmm_virtio_rng_counts *out);
+struct vmm_devstat *vmm_virtio_rng_stat(struct vmm_virtio_rng *r);
 
 /*
  * Firmware mode (firmware.c): what SeaBIOS needs of a PC besides the PCI host.

@@ -50,6 +50,7 @@
 #include <vmres/pci.h>
 #include <vmres/sysalloc.h>
 
+#include "check.h"
 #include "devices.h"
 #include "firmware.h"
 #include "setup.h"
@@ -211,6 +212,7 @@ static int load_bios(struct fw_machine *m, const char *path)
 	m->vm.rom = m->rom;
 	m->vm.rom_size = m->rom_map;
 	m->vm.reset_vector = true;
+	m->vm.pit = true;
 	return 0;
 }
 
@@ -482,62 +484,6 @@ fail:
 
 /* ---- running ------------------------------------------------------------------ */
 
-struct watchdog {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool done;
-	bool fired;
-	double timeout_s;
-	struct vmm *vm;
-};
-
-static void *watchdog_thread(void *arg)
-{
-	struct watchdog *w = arg;
-	struct timespec until;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)w->timeout_s;
-	until.tv_nsec += (long)((w->timeout_s - (double)(time_t)w->timeout_s) * 1e9);
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&w->lock);
-	while (!w->done)
-		if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
-			break;
-	if (!w->done) {
-		w->fired = true;
-		vmm_request_stop(w->vm);
-	}
-	pthread_mutex_unlock(&w->lock);
-	return NULL;
-}
-
-/* Run until a stop mark, a failure or the timeout; true if the watchdog ended it. */
-static bool fw_run(struct vmm *vm, double timeout_s)
-{
-	struct watchdog w = {.timeout_s = timeout_s, .vm = vm};
-	pthread_t t;
-	bool started;
-
-	pthread_mutex_init(&w.lock, NULL);
-	pthread_cond_init(&w.cond, NULL);
-	started = pthread_create(&t, NULL, watchdog_thread, &w) == 0;
-	vm->backend->run(vm);
-	if (started) {
-		pthread_mutex_lock(&w.lock);
-		w.done = true;
-		pthread_cond_signal(&w.cond);
-		pthread_mutex_unlock(&w.lock);
-		pthread_join(t, NULL);
-	}
-	pthread_cond_destroy(&w.cond);
-	pthread_mutex_destroy(&w.lock);
-	return w.fired;
-}
-
 /* ---- can this KVM run real mode? ---------------------------------------------------- */
 
 /*
@@ -627,7 +573,7 @@ static int probe_real_mode(const struct vmm_backend *be, char *why, size_t len)
 	    vmres_devmgr_register(vm->devmgr, &dev, VMRES_DEVMGR_NO_PARENT, &res, 1, &id) != 0 ||
 	    be->init(vm) < 0)
 		goto out;
-	timed_out = fw_run(vm, PROBE_SECONDS);
+	timed_out = vmm_run_until(vm, PROBE_SECONDS);
 	if (p.done && !vm->failed)
 		rc = 0;
 	else if (vm->failed)
@@ -677,126 +623,42 @@ static size_t parse_log(const char *log, struct fw_mapped *out, size_t cap)
 
 struct check {
 	struct fw_machine *m;
-	unsigned int disagreements;
-	unsigned int agreed;
+	struct vmm_check c;
 	/* --collide: what became of the BAR SeaBIOS was not given */
 	bool collide_seen, collide_refused;
 };
-
-static void disagree(struct check *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void disagree(struct check *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	printf("  DISAGREE: ");
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	c->disagreements++;
-}
-
-struct pool_lookup {
-	enum vmres_space space;
-	uint64_t addr;
-	char pool[VMRES_POOL_NAME_MAX];
-	struct vmres_sysalloc_alloc_info info;
-	char owner_name[VMRES_SYSALLOC_LABEL_MAX];
-	int find_rc;
-};
-
-/* Under the device manager's writer lock: the pool that should hold @addr and
- * the allocation there. */
-static int lookup_pool(void *ctx, struct vmres_sysalloc *sa)
-{
-	struct pool_lookup *l = ctx;
-	int rc = vmres_sysalloc_find_pool(sa, l->space, l->addr, l->pool);
-
-	if (rc != 0) {
-		l->find_rc = rc;
-		return 0;
-	}
-	l->find_rc = vmres_sysalloc_find(sa, l->pool, l->addr, &l->info);
-	if (l->find_rc == 0 && l->info.owner_name)
-		snprintf(l->owner_name, sizeof(l->owner_name), "%s", l->info.owner_name);
-	return 0;
-}
 
 /* The vmres side of one BAR SeaBIOS says it mapped at @e->addr. */
 static void check_mapped_bar(struct check *c, const struct fw_pci *d, unsigned int bar,
 			     const struct fw_mapped *e)
 {
-	struct fw_machine *m = c->m;
 	const struct fw_bar *b = &d->spec->bars[bar];
-	struct vmres_pci_bar_state st;
-	struct vmres_resource res[VMRES_PCI_NUM_BARS];
-	bool mapped[VMRES_PCI_NUM_BARS];
-	struct vmres_devmgr_info info;
-	enum vmres_space space = b->kind == VMRES_PCI_BAR_IO ? VMRES_SPACE_PIO : VMRES_SPACE_MMIO;
-	struct pool_lookup l = {.space = space, .addr = e->addr};
-	uint32_t inst = 0, ridx = d->bar_res[bar];
-	unsigned int at = 0, before = c->disagreements;
-	uint64_t off = 0;
-	int rc;
+	struct vmm_bar_ref ref = {
+		.name = d->name,
+		.func = vmm_pcistub_func(d->stub),
+		.bar = bar,
+		.instance = d->instance,
+		.res_index = d->bar_res[bar],
+		.owner = d->owner,
+		.space = b->kind == VMRES_PCI_BAR_IO ? VMRES_SPACE_PIO : VMRES_SPACE_MMIO,
+	};
+	char pool[VMRES_POOL_NAME_MAX];
+	unsigned int before = c->c.disagreements;
 
 	if (strcmp(e->type, bar_kind_name(b)))
-		disagree(c, "%s bar %u: SeaBIOS says [%s], the device has a %s BAR", d->name, bar,
-			 e->type, bar_kind_name(b));
+		vmm_disagree(&c->c, "%s bar %u: SeaBIOS says [%s], the device has a %s BAR",
+			     d->name, bar, e->type, bar_kind_name(b));
 	if (e->size != b->size)
-		disagree(c,
-			 "%s bar %u: SeaBIOS says size 0x%" PRIx64 ", the BAR decodes 0x%" PRIx64,
-			 d->name, bar, e->size, b->size);
-	/* the BAR register and the helper's view */
-	rc = vmres_pci_func_bar_get(vmm_pcistub_func(d->stub), bar, &st);
-	if (rc != 0)
-		disagree(c, "%s bar %u: vmres_pci_func_bar_get: %s", d->name, bar,
-			 vmres_strerror(rc));
-	else if (st.reg_addr != e->addr || !st.mapped || st.mapped_base != e->addr)
-		disagree(c,
-			 "%s bar %u: SeaBIOS mapped it at 0x%" PRIx64
-			 "; the register holds 0x%" PRIx64 ", the range is %s at 0x%" PRIx64
-			 " (last error %s, %" PRIu64 " refused)",
-			 d->name, bar, e->addr, st.reg_addr, st.mapped ? "mapped" : "unmapped",
-			 st.mapped_base, st.last_error ? vmres_errname(st.last_error) : "none",
-			 st.refused);
-	/* the bus: first and last byte are this device's range */
-	for (int k = 0; k < 2; k++) {
-		uint64_t a = k ? e->addr + b->size - 1 : e->addr;
-
-		rc = vmres_devmgr_find(m->dm, space, a, &inst, &at, &off);
-		if (rc != 0 || inst != d->instance || at != ridx || off != a - e->addr) {
-			disagree(c, "%s bar %u: the %s bus at 0x%" PRIx64 " has %s", d->name, bar,
-				 space == VMRES_SPACE_PIO ? "pio" : "mmio", a,
-				 rc ? "nothing" : "another range");
-			break;
-		}
-	}
-	/* the device table */
-	rc = vmres_devmgr_get(m->dm, d->instance, &info, res, mapped, VMRES_PCI_NUM_BARS);
-	if (rc != 0 || ridx >= info.n_res || !mapped[ridx] || res[ridx].u.addr.base != e->addr ||
-	    res[ridx].u.addr.size != b->size)
-		disagree(c, "%s bar %u: the device table does not have it mapped at 0x%" PRIx64,
-			 d->name, bar, e->addr);
-	/* the pool */
-	vmres_devmgr_with_sysalloc(m->dm, lookup_pool, &l);
-	if (l.find_rc != 0)
-		disagree(c, "%s bar %u: no reservation at 0x%" PRIx64 " (%s)", d->name, bar,
-			 e->addr, vmres_errname(l.find_rc));
-	else if (l.info.owner != d->owner || l.info.res.u.addr.base != e->addr ||
-		 l.info.res.u.addr.size != b->size || strcmp(l.info.res.pool, l.pool) ||
-		 (rc == 0 && ridx < info.n_res && strcmp(res[ridx].pool, l.pool)))
-		disagree(c,
-			 "%s bar %u: pool %s holds [0x%" PRIx64 ", +0x%" PRIx64
-			 ") for %s at 0x%" PRIx64 " (resource pool \"%s\")",
-			 d->name, bar, l.pool, l.info.res.u.addr.base, l.info.res.u.addr.size,
-			 l.owner_name[0] ? l.owner_name : "another owner", e->addr,
-			 rc == 0 && ridx < info.n_res ? res[ridx].pool : "?");
-	if (c->disagreements == before) {
-		c->agreed++;
+		vmm_disagree(&c->c,
+			     "%s bar %u: SeaBIOS says size 0x%" PRIx64
+			     ", the BAR decodes 0x%" PRIx64,
+			     d->name, bar, e->size, b->size);
+	vmm_check_bar(&c->c, c->m->dm, &ref, e->addr, b->size, pool);
+	if (c->c.disagreements == before) {
+		c->c.agreed++;
 		printf("  ok  %02x.0 %-12s bar %u %-7s 0x%08" PRIx64 " +0x%-7" PRIx64
 		       " bus, device table, register, pool %s\n",
-		       d->slot, d->name, bar, e->type, e->addr, b->size, l.pool);
+		       d->slot, d->name, bar, e->type, e->addr, b->size, pool);
 	}
 }
 
@@ -806,14 +668,14 @@ static void check_collided_bar(struct check *c, const struct fw_pci *d, unsigned
 			       const struct fw_mapped *e)
 {
 	struct vmres_pci_bar_state st;
-	struct pool_lookup l = {.space = VMRES_SPACE_MMIO, .addr = e->addr};
+	struct vmm_pool_lookup l;
 	uint32_t inst = 0;
 
 	c->collide_seen = true;
 	printf("  EXPECTED DISAGREEMENT: %02x.0 %s bar %u: SeaBIOS mapped it at 0x%" PRIx64
 	       ", where vmres holds the collider\n",
 	       d->slot, d->name, bar, e->addr);
-	vmres_devmgr_with_sysalloc(c->m->dm, lookup_pool, &l);
+	vmm_lookup_pool(c->m->dm, VMRES_SPACE_MMIO, e->addr, &l);
 	if (vmres_pci_func_bar_get(vmm_pcistub_func(d->stub), bar, &st) != 0)
 		return;
 	printf("      vmres: move refused %" PRIu64 " time(s), last error %s; register 0x%" PRIx64
@@ -840,7 +702,7 @@ static void check_nothing_else(struct check *c, const struct fw_pci *d,
 	struct vmres_devmgr_info info;
 
 	if (vmres_devmgr_get(c->m->dm, d->instance, &info, res, mapped, VMRES_PCI_NUM_BARS) != 0) {
-		disagree(c, "%s: not in the device table", d->name);
+		vmm_disagree(&c->c, "%s: not in the device table", d->name);
 		return;
 	}
 	for (unsigned int bar = 0; bar < VMRES_PCI_NUM_BARS; bar++) {
@@ -848,7 +710,7 @@ static void check_nothing_else(struct check *c, const struct fw_pci *d,
 
 		if (r == NO_RES || reported[bar] || r >= info.n_res || !mapped[r])
 			continue;
-		disagree(c, "%s bar %u: mapped at 0x%" PRIx64 " but SeaBIOS did not map it",
+		vmm_disagree(&c->c, "%s bar %u: mapped at 0x%" PRIx64 " but SeaBIOS did not map it",
 			 d->name, bar, res[r].u.addr.base);
 	}
 }
@@ -874,14 +736,14 @@ static int fw_check(struct fw_machine *m, const struct fw_mapped *maps, size_t n
 				continue;
 			e->matched = true;
 			if (e->bar >= VMRES_PCI_NUM_BARS || d->bar_res[e->bar] == NO_RES) {
-				disagree(
-					&c,
+				vmm_disagree(
+					&c.c,
 					"%s: SeaBIOS mapped bar %u, which the device does not have",
 					d->name, e->bar);
 				continue;
 			}
 			if (reported[i][e->bar])
-				disagree(&c, "%s bar %u: SeaBIOS mapped it twice", d->name, e->bar);
+				vmm_disagree(&c.c, "%s bar %u: SeaBIOS mapped it twice", d->name, e->bar);
 			reported[i][e->bar] = true;
 			if (m->collide && e->addr < m->collide_base + m->collide_size &&
 			    m->collide_base < e->addr + e->size)
@@ -891,16 +753,16 @@ static int fw_check(struct fw_machine *m, const struct fw_mapped *maps, size_t n
 		}
 		for (unsigned int bar = 0; bar < VMRES_PCI_NUM_BARS; bar++)
 			if (d->bar_res[bar] != NO_RES && !reported[i][bar])
-				disagree(&c, "%s bar %u: SeaBIOS did not map it", d->name, bar);
+				vmm_disagree(&c.c, "%s bar %u: SeaBIOS did not map it", d->name, bar);
 		check_nothing_else(&c, d, reported[i]);
 	}
 	for (size_t k = 0; k < n; k++)
 		if (!seen[k].matched)
-			disagree(&c,
+			vmm_disagree(&c.c,
 				 "SeaBIOS mapped %02x:%02x.%x bar %u, which is no device of ours",
 				 seen[k].bus, seen[k].slot, seen[k].fn, seen[k].bar);
 	free(seen);
-	printf("  %u BARs agree, %u disagreement(s)\n", c.agreed, c.disagreements);
+	printf("  %u BARs agree, %u disagreement(s)\n", c.c.agreed, c.c.disagreements);
 	if (m->collide) {
 		if (!c.collide_seen) {
 			printf("  DISAGREE: SeaBIOS never chose the collider's range\n");
@@ -912,7 +774,7 @@ static int fw_check(struct fw_machine *m, const struct fw_mapped *maps, size_t n
 		}
 		printf("  collision: vmres refused the move; the device kept its BAR\n");
 	}
-	return c.disagreements ? 1 : 0;
+	return c.c.disagreements ? 1 : 0;
 }
 
 /* ---- output ------------------------------------------------------------------- */
@@ -1016,7 +878,7 @@ static int fw_once(const struct vmm_fw_opts *opts, uint64_t collide_base, bool q
 			       m->collide_base, m->collide_size);
 		fflush(stdout);
 	}
-	timed_out = fw_run(&m->vm, opts->timeout_s);
+	timed_out = vmm_run_until(&m->vm, opts->timeout_s);
 	log = vmm_debugcon_log(m->con);
 	n = parse_log(log, maps, MAX_MAPPED);
 	if (!quiet) {

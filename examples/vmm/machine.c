@@ -528,48 +528,12 @@ out:
 
 void vmm_machine_print_exits(struct vmm_machine *m, FILE *f)
 {
-	static const char *const kind_name[VMM_EXIT_KINDS] = {
-		"pio read", "pio write", "mmio read", "mmio write", "irq injected", "other",
-	};
 	struct vmm_devstat *devs[] = {
 		vmm_uart_stat(m->uart), vmm_ctl_stat(m->ctl),	      &m->conf1.stat,
 		&m->ecam_dev.stat,	vmm_testdev_stat(m->testdev), &m->lapic_window.stat,
 	};
-	struct vmres_devmgr_stats st = {0};
-	uint64_t all[VMM_MAX_VCPUS + 1] = {0};
-	unsigned int n = m->vm.nr_vcpus;
 
-	fprintf(f, "=== exits (%s) ===\n  %-14s", m->vm.backend->name, "kind");
-	for (unsigned int c = 0; c < n; c++)
-		fprintf(f, "   vcpu %-3u", c);
-	fprintf(f, " %10s\n", "total");
-	for (unsigned int k = 0; k < VMM_EXIT_KINDS; k++) {
-		uint64_t sum = 0;
-
-		for (unsigned int c = 0; c < n; c++)
-			sum += m->vm.stats[c].exits[k];
-		if (!sum)
-			continue;
-		fprintf(f, "  %-14s", kind_name[k]);
-		for (unsigned int c = 0; c < n; c++) {
-			fprintf(f, " %10" PRIu64, m->vm.stats[c].exits[k]);
-			all[c] += m->vm.stats[c].exits[k];
-		}
-		fprintf(f, " %10" PRIu64 "\n", sum);
-		all[n] += sum;
-	}
-	fprintf(f, "  %-14s", "total");
-	for (unsigned int c = 0; c <= n; c++)
-		fprintf(f, " %10" PRIu64, all[c]);
-	fprintf(f, "\n  %-14s %10s %10s\n", "device", "reads", "writes");
-	for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++)
-		if (devs[i]->name && (devs[i]->reads || devs[i]->writes))
-			fprintf(f, "  %-14s %10" PRIu64 " %10" PRIu64 "\n", devs[i]->name,
-				devs[i]->reads, devs[i]->writes);
-	vmres_devmgr_stats(m->dm, &st);
-	fprintf(f, "  %-14s %10" PRIu64 " %10" PRIu64 "\n", "(no device)",
-		st.pio_miss_reads + st.mmio_miss_reads, st.pio_miss_writes + st.mmio_miss_writes);
-	fflush(f);
+	vmm_print_exits(&m->vm, devs, sizeof(devs) / sizeof(devs[0]), f);
 }
 
 /* Unicorn: BAR3's buffer must be in every vCPU's engine at @base, and the

@@ -90,7 +90,9 @@ static void kick_handler(int sig)
 	(void)sig;
 }
 
-static int set_cpuid(struct kvm_vm *k, int vcpu_fd)
+/* What KVM supports, with vCPU @index's APIC ID where CPUID reports one (the
+ * in-kernel APIC's ID is the vCPU index). */
+static int set_cpuid(struct kvm_vm *k, int vcpu_fd, unsigned int index)
 {
 	const unsigned int max = 256;
 	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + max * sizeof(cpuid->entries[0]));
@@ -99,9 +101,19 @@ static int set_cpuid(struct kvm_vm *k, int vcpu_fd)
 	if (!cpuid)
 		return -1;
 	cpuid->nent = max;
-	if (ioctl(k->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) == 0 &&
-	    ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid) == 0)
+	if (ioctl(k->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) < 0)
+		goto out;
+	for (unsigned int i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		if (e->function == 1)
+			e->ebx = (e->ebx & 0x00ffffffu) | index << 24;
+		else if (e->function == 0xb || e->function == 0x1f)
+			e->edx = index;
+	}
+	if (ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid) == 0)
 		rc = 0;
+out:
 	free(cpuid);
 	return rc;
 }
@@ -137,6 +149,49 @@ static int set_boot_state(struct vmm *vm, int vcpu_fd)
 		return -1;
 	memset(&regs, 0, sizeof(regs));
 	regs.rip = vm->entry;
+	regs.rflags = 0x2;
+	return ioctl(vcpu_fd, KVM_SET_REGS, &regs);
+}
+
+/*
+ * The 64-bit boot protocol's entry state (vm->boot): long mode with the page
+ * tables and GDT the loader wrote, flat segments, interrupts off.
+ */
+static int set_boot64_state(struct vmm *vm, int vcpu_fd)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	struct kvm_segment code = {
+		.base = 0,
+		.limit = 0xffffffff,
+		.selector = vm->boot.cs,
+		.type = 0xb, /* execute/read, accessed */
+		.present = 1,
+		.s = 1,
+		.l = 1,
+		.g = 1,
+	};
+	struct kvm_segment data = code;
+
+	if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
+		return -1;
+	data.selector = vm->boot.ds;
+	data.type = 0x3; /* read/write, accessed */
+	data.l = 0;
+	data.db = 1;
+	sregs.cs = code;
+	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
+	sregs.gdt.base = vm->boot.gdt_base;
+	sregs.gdt.limit = vm->boot.gdt_limit;
+	sregs.cr3 = vm->boot.cr3;
+	sregs.cr4 = 1u << 5;				      /* PAE */
+	sregs.cr0 = 1u | 1u << 4 | 1u << 5 | 1u << 31;	      /* PE, ET, NE, PG */
+	sregs.efer = 1u << 8 | 1u << 10;		      /* LME, LMA */
+	if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
+		return -1;
+	memset(&regs, 0, sizeof(regs));
+	regs.rip = vm->boot.rip;
+	regs.rsi = vm->boot.rsi;
 	regs.rflags = 0x2;
 	return ioctl(vcpu_fd, KVM_SET_REGS, &regs);
 }
@@ -191,7 +246,7 @@ static int kvm_init(struct vmm *vm)
 		if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &rom) < 0)
 			goto fail;
 	}
-	if (vm->reset_vector) {
+	if (vm->pit) {
 		/* A PC's timer (ports 0x40-0x43, 0x61) on IRQ 0, in the kernel: firmware
 		 * waits for its ticks once it is past PCI set-up. */
 		struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
@@ -216,7 +271,15 @@ static int kvm_init(struct vmm *vm)
 		if (run == MAP_FAILED)
 			goto fail;
 		c->run = run;
-		if (set_cpuid(k, c->fd) < 0 || (!vm->reset_vector && set_boot_state(vm, c->fd) < 0))
+		if (set_cpuid(k, c->fd, i) < 0)
+			goto fail;
+		if (vm->boot64) {
+			/* vCPU 0 at the kernel's entry; the others wait for INIT/SIPI */
+			if (i == 0 && set_boot64_state(vm, c->fd) < 0)
+				goto fail;
+			continue;
+		}
+		if (!vm->reset_vector && set_boot_state(vm, c->fd) < 0)
 			goto fail;
 		/* With the in-kernel APIC, vCPUs other than 0 wait for INIT/SIPI; ours
 		 * start at the entry point like vCPU 0. */

@@ -104,6 +104,16 @@ struct vmm {
 	const uint8_t *rom;
 	size_t rom_size;
 	bool reset_vector;
+	/* Linux mode (x86boot.h): vCPU 0 starts in 64-bit mode with these registers,
+	 * as the kernel's 64-bit boot protocol asks; the others wait for the guest's
+	 * INIT/SIPI as on a PC (KVM backend only). */
+	bool boot64;
+	struct vmm_boot64 {
+		uint64_t rip, rsi, cr3, gdt_base;
+		uint16_t gdt_limit, cs, ds;
+	} boot;
+	/* A PC's timer (PIT, IRQ 0) in the kernel (KVM); firmware mode wants it too. */
+	bool pit;
 	unsigned int nr_vcpus;
 
 	struct vmres_devmgr *devmgr; /* every access goes here */
@@ -167,6 +177,10 @@ extern _Thread_local unsigned int vmm_this_cpu;
  * run) and leave() last. */
 int vmm_vcpu_thread_enter(struct vmm *vm, unsigned int cpu);
 void vmm_vcpu_thread_leave(void);
+
+/* Run the vCPUs (the backend's run()) until the run ends or @timeout_s seconds
+ * have passed, whichever comes first; true if the time limit ended it. */
+bool vmm_run_until(struct vmm *vm, double timeout_s);
 
 /* End the run: set vm->stop and kick every vCPU. Any thread. */
 void vmm_request_stop(struct vmm *vm);
