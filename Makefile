@@ -3,6 +3,8 @@
 #
 #   make demo    build and run the demo (the main job)
 #   make demo-seabios  the demo VMM with SeaBIOS as its guest (installs seabios)
+#   make demo-linux    Debian's Linux kernel as the guest, with a virtio device
+#                (installs the kernel, busybox-static and QEMU; nested where needed)
 #   make check   build and run every test: plain, ASan+UBSan, TSan (concurrent suite)
 #   make bench   build optimised, run the benchmarks BENCH_RUNS times (3), print a table
 #   make install / make uninstall   PREFIX (/usr/local) with Debian's multiarch
@@ -15,9 +17,12 @@
 # python3 runs meson and embeds the demo guest; binutils' objcopy flattens it.
 BUILD_PKGS := gcc binutils python3 meson ninja-build pkg-config libcmocka-dev \
 	liburcu-dev libjansson-dev zlib1g-dev libunicorn-dev
-CHECK_PKGS := $(BUILD_PKGS) seabios doxygen
+# demo-linux: Debian's kernel and busybox for the guest, QEMU to nest in where
+# the host's KVM cannot run Linux.
+LINUX_PKGS := linux-image-amd64 busybox-static qemu-system-x86 kmod
+CHECK_PKGS := $(BUILD_PKGS) seabios doxygen $(LINUX_PKGS)
 
-.PHONY: all deps check-deps demo demo-seabios check test asan tsan bench docs coverage fuzz clean \
+.PHONY: all deps check-deps demo demo-seabios demo-linux check test asan tsan bench docs coverage fuzz clean \
 	install uninstall install-check deb deb-check
 
 # Debian's pkg-config and loader search <prefix>/lib/<multiarch> (x86_64-linux-gnu),
@@ -58,6 +63,11 @@ demo-seabios: deps build/build.ninja
 	@tools/deps.sh seabios
 	ninja -C build
 	./build/examples/vmres-demo --firmware=seabios
+
+demo-linux: deps build/build.ninja
+	@tools/deps.sh $(LINUX_PKGS)
+	ninja -C build
+	tools/demo-linux.sh build
 
 test: deps build/build.ninja
 	ninja -C build

@@ -38,6 +38,9 @@ static int lookup_locked(void *ctx, struct vmres_sysalloc *sa)
 	l->find_rc = vmres_sysalloc_find(sa, l->pool, x->addr, &l->info);
 	if (l->find_rc == 0 && l->info.owner_name)
 		snprintf(l->owner_name, sizeof(l->owner_name), "%s", l->info.owner_name);
+	if (l->find_rc == 0 && l->info.label)
+		snprintf(l->label, sizeof(l->label), "%s", l->info.label);
+	l->info.owner_name = l->info.label = NULL; /* valid under the lock only */
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Checking vmres against what a guest says it mapped (the SeaBIOS and Linux
- * demos): disagreements are printed as they are found and counted.
+ * demos): disagreements are printed as they are found and counted. Also the
+ * run's exit table (vmm_print_exits(), devices.h).
  */
 #ifndef VMM_CHECK_H
 #define VMM_CHECK_H
@@ -27,6 +28,7 @@ struct vmm_pool_lookup {
 	char pool[VMRES_POOL_NAME_MAX];
 	struct vmres_sysalloc_alloc_info info;
 	char owner_name[VMRES_SYSALLOC_LABEL_MAX];
+	char label[VMRES_SYSALLOC_LABEL_MAX];
 	int find_rc; /* 0, or why there is no pool or allocation there */
 };
 void vmm_lookup_pool(struct vmres_devmgr *dm, enum vmres_space space, uint64_t addr,

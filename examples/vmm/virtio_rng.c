@@ -514,16 +514,41 @@ static void common_write(struct vmm_virtio_rng *r, unsigned int off, uint32_t v)
 	}
 }
 
-/* The register a (naturally aligned) access at @off of @size bytes falls in:
- * its offset, and the shift of the access's bytes in it. */
-static unsigned int reg_of(unsigned int off, unsigned int *shift)
-{
-	unsigned int base = off < CC_MSIX || off >= CC_Q_DESCLO ? off & ~3u
-			    : off == CC_STATUS || off == CC_CFGGEN ? off
-								   : off & ~1u;
+/* Each register of the common configuration: offset and width. */
+static const struct {
+	uint8_t off, width;
+} common_regs[] = {
+	{CC_DFSELECT, 4}, {CC_DF, 4},	   {CC_GFSELECT, 4},  {CC_GF, 4},	 {CC_MSIX, 2},
+	{CC_NUMQ, 2},	  {CC_STATUS, 1},  {CC_CFGGEN, 1},    {CC_Q_SELECT, 2},	 {CC_Q_SIZE, 2},
+	{CC_Q_MSIX, 2},	  {CC_Q_ENABLE, 2}, {CC_Q_NOFF, 2},   {CC_Q_DESCLO, 4},	 {CC_Q_DESCHI, 4},
+	{CC_Q_AVAILLO, 4}, {CC_Q_AVAILHI, 4}, {CC_Q_USEDLO, 4}, {CC_Q_USEDHI, 4},
+};
 
-	*shift = 8 * (off - base);
-	return base;
+/* A read of any bytes of the common configuration: from the registers' image. */
+static uint64_t common_bytes(struct vmm_virtio_rng *r, unsigned int off, unsigned int size)
+{
+	uint8_t img[COMMON_SIZE] = {0};
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < sizeof(common_regs) / sizeof(common_regs[0]); i++) {
+		uint32_t reg = common_read(r, common_regs[i].off);
+
+		for (unsigned int b = 0; b < common_regs[i].width; b++)
+			img[common_regs[i].off + b] = (uint8_t)(reg >> (8 * b));
+	}
+	for (unsigned int b = 0; b < size && off + b < COMMON_SIZE; b++)
+		v |= (uint64_t)img[off + b] << (8 * b);
+	return v;
+}
+
+/* The register a write of @size bytes at @off is, or -1 (a partial or
+ * straddling write, which drivers do not make). */
+static int common_reg_at(unsigned int off, unsigned int size)
+{
+	for (size_t i = 0; i < sizeof(common_regs) / sizeof(common_regs[0]); i++)
+		if (common_regs[i].off == off && common_regs[i].width == size)
+			return (int)off;
+	return -1;
 }
 
 static uint64_t rng_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
@@ -537,11 +562,8 @@ static uint64_t rng_read(void *opaque, unsigned int range, uint64_t offset, uint
 	if (vmres_pci_func_bar_read(r->func, range, offset, size, &v) == 0)
 		return v; /* MSI-X table or PBA */
 	pthread_mutex_lock(&r->lock);
-	if (offset < COMMON_SIZE && size <= 4) {
-		unsigned int shift, reg = reg_of((unsigned int)offset, &shift);
-
-		v = common_read(r, reg) >> shift;
-		v &= size == 4 ? 0xffffffffull : (1ull << (8 * size)) - 1;
+	if (offset < COMMON_SIZE) {
+		v = common_bytes(r, (unsigned int)offset, size);
 	} else if (offset == ISR_OFF) {
 		v = r->isr; /* reading clears it */
 		r->isr = 0;
@@ -564,15 +586,10 @@ static void rng_write(void *opaque, unsigned int range, uint64_t offset, uint64_
 		eventfd_write(r->notify_fd, 1);
 		return;
 	}
-	if (offset >= COMMON_SIZE || size > 4)
+	if (offset >= COMMON_SIZE || common_reg_at((unsigned int)offset, size) < 0)
 		return;
 	pthread_mutex_lock(&r->lock);
-	{
-		unsigned int shift, reg = reg_of((unsigned int)offset, &shift);
-
-		if (shift == 0) /* partial writes of a register are not used by drivers */
-			common_write(r, reg, (uint32_t)value);
-	}
+	common_write(r, (unsigned int)offset, (uint32_t)value);
 	pthread_mutex_unlock(&r->lock);
 }
 
