@@ -13,9 +13,13 @@
  *     other device's BAR0 address into the virtio device's BAR0 through the
  *     sysfs config file, turns decode on: the register must read back the
  *     old address (the VMM refused), and after rebinding the device works.
- *  4. A move: the same with a free address; then removes the device and
- *     rescans the bus. Linux reads the BAR as it is now, the driver binds
- *     again and 1 MiB more is read: notify and MSI-X followed the BAR.
+ *  4. A move: the same with a free address. Through /dev/mem the device's
+ *     registers and MSI-X table answer at the new address and nothing at the
+ *     old; a kick of its queue there reaches the VMM's device thread (which
+ *     counts kicks by where BAR0 is). Then it removes the device and rescans
+ *     the bus: Linux reads the BAR and, as for every BAR a rescan finds that
+ *     it has not claimed, assigns it again itself (its lowest free address:
+ *     where it first put it), the driver binds again and 1 MiB more is read.
  *  5. Prints its view again (the VMM checks this last one), then ends the run
  *     through the VMM's control port ("vmres.ctl=" on the command line) with
  *     status 0 if every check passed.
@@ -323,6 +327,24 @@ static uint32_t phys_read32(uint64_t addr)
 	return v;
 }
 
+/* A 16-bit write at physical address @addr through /dev/mem; false if the
+ * page cannot be mapped. */
+static bool phys_write16(uint64_t addr, uint16_t v)
+{
+	int fd = open("/dev/mem", O_RDWR | O_SYNC);
+	void *p;
+
+	if (fd < 0)
+		return false;
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)(addr & ~0xfffull));
+	close(fd);
+	if (p == MAP_FAILED)
+		return false;
+	*(volatile uint16_t *)((char *)p + (addr & 0xfff)) = v;
+	munmap(p, 4096);
+	return true;
+}
+
 /* Unbind, decode off, BAR0 := @addr, decode on; what BAR0 reads back. */
 static uint32_t guest_move(const char *bdf, uint32_t addr)
 {
@@ -404,6 +426,10 @@ int main(void)
 		      phys_read32(old + 0x10) == UINT32_MAX,
 	      "the device answers at 0x%x (common configuration, MSI-X table), nothing at 0x%" PRIx64,
 	      MOVE_TO, old);
+	/* queue 0's notify register at the new address: the VMM counts the kick
+	 * where BAR0 is (its ioeventfd followed the BAR) */
+	if (check(phys_write16(MOVE_TO + 0x2000, 0), "kicked queue 0 at 0x%x", MOVE_TO + 0x2000))
+		say("kick 0x%x", MOVE_TO);
 	snprintf(path, sizeof(path), PCI_DEVICES "/%s/remove", bdf);
 	write_file(path, "1");
 	snprintf(path, sizeof(path), PCI_DEVICES "/%s", bdf);

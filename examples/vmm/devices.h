@@ -153,11 +153,16 @@ int vmm_virtio_rng_notify_fd(struct vmm_virtio_rng *r);
 int vmm_virtio_rng_start(struct vmm_virtio_rng *r, struct vmres_irq_src *const *msix);
 /* End the device thread (before the sources or the device go). */
 void vmm_virtio_rng_stop(struct vmm_virtio_rng *r);
+#define VMM_VIRTIO_RNG_KICK_PLACES 4
 struct vmm_virtio_rng_counts {
 	uint64_t bytes;	     /* random bytes written into the driver's buffers */
 	uint64_t buffers;    /* buffers returned in the used ring */
 	uint64_t kicks;	     /* notifications (eventfd counts) */
 	uint64_t interrupts; /* MSI-X messages sent */
+	/* kicks_at[i] kicks taken while BAR0 was at kick_at[i] (the first
+	 * places; 0 kicks: unused) */
+	uint64_t kick_at[VMM_VIRTIO_RNG_KICK_PLACES];
+	uint64_t kicks_at[VMM_VIRTIO_RNG_KICK_PLACES];
 };
 void vmm_virtio_rng_counts(struct vmm_virtio_rng *r, struct vmm_virtio_rng_counts *out);
 struct vmm_devstat *vmm_virtio_rng_stat(struct vmm_virtio_rng *r);

@@ -652,6 +652,31 @@ static bool last_dump(const char *log, const char **begin, const char **end)
 	return e != NULL;
 }
 
+/* Each "vmres-guest: kick <addr>" (a kick at BAR0 + the notify offset after
+ * the guest moved BAR0 to addr) reached the device thread while BAR0 was
+ * there: the ioeventfd followed the BAR. */
+static void check_kicks(struct lx_check *k)
+{
+	struct vmm_virtio_rng_counts rc;
+
+	vmm_virtio_rng_counts(k->m->rng, &rc);
+	for (const char *p = strstr(k->m->log, "vmres-guest: kick "); p;
+	     p = strstr(p + 1, "vmres-guest: kick ")) {
+		uint64_t at = strtoull(p + strlen("vmres-guest: kick "), NULL, 0);
+		bool seen = false;
+
+		for (unsigned int i = 0; i < VMM_VIRTIO_RNG_KICK_PLACES; i++)
+			seen |= rc.kicks_at[i] && rc.kick_at[i] == at;
+		if (!seen) {
+			vmm_disagree(&k->c, "the guest kicked the queue at BAR0 0x%" PRIx64
+					    ", the device saw no kick there", at);
+			continue;
+		}
+		k->c.agreed++;
+		printf("  ok  kick with BAR0 at 0x%08" PRIx64 ": ioeventfd -> device thread\n", at);
+	}
+}
+
 static int lx_check(struct lx_machine *m)
 {
 	struct lx_check k = {.m = m};
@@ -689,6 +714,7 @@ static int lx_check(struct lx_machine *m)
 			 depth == 0)
 			check_range(&k, VMRES_SPACE_PIO, start, last, name);
 	}
+	check_kicks(&k);
 	/* both BARs are mapped in vmres: the guest must list them */
 	for (unsigned int i = 0; i < 2; i++)
 		if (!k.listed[i])
@@ -727,6 +753,9 @@ static void print_report(struct lx_machine *m, double run_s)
 	printf("  virtio-rng: %" PRIu64 " bytes in %" PRIu64 " buffers, %" PRIu64
 	       " kicks (ioeventfd), %" PRIu64 " MSI-X interrupts sent\n",
 	       rc.bytes, rc.buffers, rc.kicks, rc.interrupts);
+	for (unsigned int i = 0; i < VMM_VIRTIO_RNG_KICK_PLACES && rc.kicks_at[i]; i++)
+		printf("  virtio-rng kicks while BAR0 was at 0x%08" PRIx64 ": %" PRIu64 "\n",
+		       rc.kick_at[i], rc.kicks_at[i]);
 	printf("  uart0: %" PRIu64 " interrupts on IRQ 4\n", atomic_load(&m->uart_irqs));
 	if (vmres_pci_func_bar_get(vmm_virtio_rng_func(m->rng), 0, &st) == 0)
 		printf("  virtio-rng BAR0: register 0x%08" PRIx64 ", %s at 0x%08" PRIx64

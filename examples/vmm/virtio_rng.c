@@ -104,6 +104,9 @@ struct vmm_virtio_rng {
 	pthread_t thread;
 	bool thread_started;
 	_Atomic uint64_t bytes, buffers, kicks, interrupts;
+	/* kicks by where BAR0 was when the device thread took them */
+	uint64_t kick_at[VMM_VIRTIO_RNG_KICK_PLACES];
+	uint64_t kicks_at[VMM_VIRTIO_RNG_KICK_PLACES];
 	struct vmm_devstat stat;
 };
 
@@ -244,6 +247,26 @@ void vmm_virtio_rng_counts(struct vmm_virtio_rng *r, struct vmm_virtio_rng_count
 	out->buffers = atomic_load(&r->buffers);
 	out->kicks = atomic_load(&r->kicks);
 	out->interrupts = atomic_load(&r->interrupts);
+	pthread_mutex_lock(&r->lock);
+	memcpy(out->kick_at, r->kick_at, sizeof(out->kick_at));
+	memcpy(out->kicks_at, r->kicks_at, sizeof(out->kicks_at));
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Count @n kicks where BAR0 is now (the first places seen). Under the lock. */
+static void count_kick_place(struct vmm_virtio_rng *r, uint64_t n)
+{
+	struct vmres_pci_bar_state st;
+
+	if (vmres_pci_func_bar_get(r->func, 0, &st) != 0)
+		return;
+	for (unsigned int i = 0; i < VMM_VIRTIO_RNG_KICK_PLACES; i++) {
+		if (r->kicks_at[i] && r->kick_at[i] != st.mapped_base)
+			continue;
+		r->kick_at[i] = st.mapped_base;
+		r->kicks_at[i] += n;
+		return;
+	}
 }
 
 /* Guest memory [gpa, gpa + len) in the VMM, or NULL if it is not all RAM. */
@@ -369,6 +392,7 @@ static void *rng_thread(void *arg)
 			continue;
 		atomic_fetch_add_explicit(&r->kicks, n, memory_order_relaxed);
 		pthread_mutex_lock(&r->lock);
+		count_kick_place(r, n);
 		fire = process_queue(r);
 		vector = r->q.msix;
 		pthread_mutex_unlock(&r->lock);
