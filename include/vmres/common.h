@@ -122,12 +122,12 @@ static inline bool vmres_range_overlaps(struct vmres_range a, struct vmres_range
 }
 
 #define VMRES_VERSION_MAJOR 0 /**< major version: changes break the API or ABI */
-#define VMRES_VERSION_MINOR 1 /**< minor version: compatible additions */
+#define VMRES_VERSION_MINOR 2 /**< minor version: compatible additions */
 #define VMRES_VERSION_PATCH 0 /**< patch version: fixes only */
 
 /**
  * vmres_version() - the version of the library actually linked.
- * @return a static string such as "0.1.0".
+ * @return a static string such as "0.2.0".
  * Context: thread-safe.
  */
 const char *vmres_version(void);
