@@ -284,8 +284,8 @@ void vmres_addr_free(struct vmres_addr *a)
 {
 	if (!a)
 		return;
-	vmres__addr_pool_destroy(&a->t.leaves);
-	vmres__addr_pool_destroy(&a->t.inodes);
+	vmres__node_pool_destroy(&a->t.leaves);
+	vmres__node_pool_destroy(&a->t.inodes);
 	free(a);
 }
 
