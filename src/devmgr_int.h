@@ -129,7 +129,7 @@ struct dm_view {
 };
 
 struct dm_state {
-	struct vmres__bus_snap *bus[N_SPACES];
+	struct vmres__bus_map *bus[N_SPACES];
 	size_t n;
 	struct dm_view **views; /* sorted by instance */
 	/* Filled when the state is retired: */
@@ -151,7 +151,7 @@ struct vmres_devmgr {
 	unsigned int sa_flags; /* vmres_sysalloc_move_prepare() flags: the policy */
 	vmres_devmgr_msi_fn msi_fn;
 	void *msi_ctx;
-	struct vmres__snap_cache cache;
+	struct vmres__bus_map_cache cache;
 	struct vmres__miss_stats miss[N_SPACES];
 };
 

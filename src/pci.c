@@ -1637,7 +1637,7 @@ static size_t resources_needed(const struct vmres_pci_func *f)
 	return need;
 }
 
-static int check_resources(const struct vmres_pci_func *f, const struct vmres_resource *res)
+static int func_resources_fit(const struct vmres_pci_func *f, const struct vmres_resource *res)
 {
 	int rc;
 
@@ -2110,7 +2110,7 @@ static bool state_agrees(const struct vmres_pci_func *t, const uint8_t *s,
 	const struct msi *m = &t->msi;
 	struct vmres_msi_msg msg;
 
-	if (n < resources_needed(t) || check_resources(t, res))
+	if (n < resources_needed(t) || func_resources_fit(t, res))
 		return false;
 	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
 		const struct bar *b = &t->bars[i];
@@ -2338,7 +2338,7 @@ int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32
 	if (!rc && (info.n_res != n || n < resources_needed(f)))
 		rc = VMRES_ENOENT;
 	if (!rc)
-		rc = check_resources(f, res);
+		rc = func_resources_fit(f, res);
 	if (!rc && f->loaded) {
 		/* A loaded state says where the ranges are: the manager (restored
 		 * from the same snapshot) must agree, and nothing moves. */

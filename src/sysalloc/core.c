@@ -679,7 +679,7 @@ static void rec_release(struct vmres_sysalloc *sa, struct vmres__rec *r)
 	free(r);
 }
 
-static struct vmres__rec *rec_new(struct vmres__pool *p)
+static struct vmres__rec *alloc_rec_new(struct vmres__pool *p)
 {
 	struct vmres__rec *r = calloc(1, sizeof(*r));
 
@@ -740,7 +740,7 @@ static int alloc_addr(struct txn *t, struct vmres__pool *p, const struct vmres_r
 			return VMRES_ERANGE;
 	}
 	req.owner = t->owner->node.key;
-	r = rec_new(p);
+	r = alloc_rec_new(p);
 	if (!r)
 		return VMRES_ENOMEM;
 	ret = vmres_addr_alloc(p->addr, &req, &base);
@@ -768,7 +768,7 @@ static int alloc_number(struct txn *t, struct vmres__pool *p, bool any, uint32_t
 
 	if (!any && !in_pool(p, want, 1))
 		return VMRES_ERANGE;
-	r = rec_new(p);
+	r = alloc_rec_new(p);
 	if (!r)
 		return VMRES_ENOMEM;
 	ret = any ? vmres_ids_alloc(p->ids, &n) : vmres_ids_reserve(p->ids, want);
@@ -843,7 +843,7 @@ static int alloc_shared(struct txn *t, struct vmres__pool *p, bool any, uint32_t
 		return VMRES_ERANGE;
 	if (!any)
 		l = vmres__sysalloc_line(p, want);
-	r = rec_new(p);
+	r = alloc_rec_new(p);
 	if (!r)
 		return VMRES_ENOMEM;
 	if (!l) {
@@ -881,7 +881,7 @@ static int alloc_msi_block(struct txn *t, struct vmres__pool *p, const struct vm
 
 	/* Records first: once the block is taken nothing may fail. */
 	for (uint32_t i = 0; i < count; i++) {
-		r = rec_new(p);
+		r = alloc_rec_new(p);
 		if (!r) {
 			ret = VMRES_ENOMEM;
 			break;
@@ -1152,7 +1152,7 @@ int vmres_sysalloc_move_prepare(struct vmres_sysalloc *sa, const struct vmres_re
 		return ret;
 	if (!m.priv_held) {
 		/* A new record, and the owner it joins, are made now. */
-		rec = rec_new(dst);
+		rec = alloc_rec_new(dst);
 		m.priv_owner = rec ? owner_get(sa, owner) : NULL;
 		if (!m.priv_owner) {
 			free(rec);
