@@ -565,7 +565,7 @@ int vmres_bus_insert(struct vmres_bus *bus, uint64_t base, uint64_t size,
 		return VMRES_ESIZE;
 	if (vmres__range_wraps(base, size))
 		return VMRES_EOVERFLOW;
-	if (base + (size - 1) > bus->limit)
+	if (vmres__range_last(base, size) > bus->limit)
 		return VMRES_ERANGE;
 	e.start = base;
 	e.span = size - 1;

@@ -266,7 +266,7 @@ static int check_addr(enum vmres_space space, uint64_t base, uint64_t size)
 		return VMRES_ESIZE;
 	if (vmres__range_wraps(base, size))
 		return VMRES_EOVERFLOW;
-	if (space == VMRES_SPACE_PIO && base + (size - 1) > VMRES_BUS_PIO_LAST)
+	if (space == VMRES_SPACE_PIO && vmres__range_last(base, size) > VMRES_BUS_PIO_LAST)
 		return VMRES_ERANGE;
 	return 0;
 }
@@ -748,7 +748,7 @@ static int prepare_addr(struct vmres_devmgr *m, const struct dm_view *old, struc
 		return mapped ? 0 : VMRES_ESTATE;
 	}
 	if (mapped && bus_taken(m->state->bus[space_index(r->u.addr.space)], base,
-				base + (size - 1), old->rec, c->res_index))
+				vmres__range_last(base, size), old->rec, c->res_index))
 		return VMRES_EOVERLAP;
 	if (!use_sysalloc(m, r))
 		return 0;

@@ -16,6 +16,7 @@
 #include "common_int.h"
 #include "devmgr_int.h"
 #include "kvmres_int.h"
+#include "util/bits.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -245,11 +246,6 @@ static int placement_set(struct kvm_bar *b, uint64_t base, uint32_t slot, bool u
 
 /* ---- the listener ---- */
 
-static bool overlap(uint64_t a, uint64_t b, uint64_t size)
-{
-	return a < b ? b - a < size : a - b < size;
-}
-
 static int bar_prepare(void *ctx, uint32_t instance, unsigned int res_index,
 		       const struct vmres_devmgr_placement *from,
 		       const struct vmres_devmgr_placement *to)
@@ -267,7 +263,8 @@ static int bar_prepare(void *ctx, uint32_t instance, unsigned int res_index,
 		b->tx = rc ? TX_NONE : TX_UP;
 		return rc;
 	}
-	if (!to->mapped || overlap(from->base, to->base, b->size)) {
+	if (!to->mapped || vmres__ranges_overlap(from->base, vmres__range_last(from->base, b->size), to->base,
+							vmres__range_last(to->base, b->size))) {
 		/* Down first; for an overlapping move, up again at the new base with
 		 * the same slot number. */
 		rc = placement_set(b, from->base, b->slot, false);

@@ -1018,14 +1018,15 @@ static bool overlaps_msi(const struct vmres_pci_func *f, unsigned int off, unsig
 {
 	const struct msi *m = &f->msi;
 
-	return m->off && off < m->off + m->len && m->off < off + size;
+	return m->off && vmres__ranges_overlap(off, off + size - 1, m->off, m->off + m->len - 1u);
 }
 
 static bool overlaps_msix(const struct vmres_pci_func *f, unsigned int off, unsigned int size)
 {
 	const struct msix *x = &f->msix;
 
-	return x->off && off < x->off + VMRES_PCI_MSIX_CAP_SIZE && x->off < off + size;
+	return x->off && vmres__ranges_overlap(off, off + size - 1, x->off,
+					       x->off + VMRES_PCI_MSIX_CAP_SIZE - 1u);
 }
 
 /* ---- creation ---- */

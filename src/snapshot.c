@@ -1076,7 +1076,7 @@ static bool meets_a_window(const struct model *md, enum vmres_space space, uint6
 		const struct m_pool *p = &md->pools[i];
 
 		if (p->kind == VMRES_RES_ADDR && !p->guest && p->space == space &&
-		    base <= p->last && p->base <= last)
+		    vmres__ranges_overlap(base, last, p->base, p->last))
 			return true;
 	}
 	return false;
@@ -1098,11 +1098,11 @@ static int check_alloc(const struct model *md, const struct m_alloc *a, const st
 			return fail(e, VMRES_ECORRUPT, o + 16);
 		if (a->base < p->base)
 			return fail(e, VMRES_ECORRUPT, o + 8);
-		if (a->base + (a->size - 1) > p->last)
+		if (vmres__range_last(a->base, a->size) > p->last)
 			return fail(e, VMRES_ECORRUPT, o + 16);
 		if (!align_ok(a->base, a->align))
 			return fail(e, VMRES_ECORRUPT, o + 24);
-		if (p->guest && meets_a_window(md, p->space, a->base, a->base + (a->size - 1)))
+		if (p->guest && meets_a_window(md, p->space, a->base, vmres__range_last(a->base, a->size)))
 			return fail(e, VMRES_ECORRUPT, o + 8);
 	} else {
 		if (a->base < p->base || a->base > p->last)
@@ -1113,7 +1113,8 @@ static int check_alloc(const struct model *md, const struct m_alloc *a, const st
 			return fail(e, VMRES_ECORRUPT, o + 24);
 	}
 	/* In (pool, base) order, so an overlap is always with the previous record. */
-	if (prev && prev->pool == a->pool && prev->base + (prev->size - 1) >= a->base)
+	if (prev && prev->pool == a->pool &&
+	    vmres__range_last(prev->base, prev->size) >= a->base)
 		return fail(e, VMRES_ECORRUPT, o + 8);
 	if (!name_ok(md->in + o + 40, VMRES_SYSALLOC_LABEL_MAX, false))
 		return fail(e, VMRES_ECORRUPT, o + 40);
@@ -1340,7 +1341,7 @@ static int parse_resource(const struct model *md, size_t o, struct vmres_resourc
 	if (res->u.addr.size == 0 || vmres__range_wraps(res->u.addr.base, res->u.addr.size))
 		return fail(e, VMRES_ECORRUPT, o + 40);
 	if (res->u.addr.space == VMRES_SPACE_PIO &&
-	    res->u.addr.base + (res->u.addr.size - 1) > 0xFFFF)
+	    vmres__range_last(res->u.addr.base, res->u.addr.size) > 0xFFFF)
 		return fail(e, VMRES_ECORRUPT, o + 40);
 	return 0;
 }
@@ -1380,7 +1381,7 @@ static int parse_resources(struct model *md, struct vmres_snapshot_error *e)
 			if (md->mapped[i])
 				md->ranges[md->n_ranges++] =
 					(struct m_range){r->u.addr.space, r->u.addr.base,
-							 r->u.addr.base + (r->u.addr.size - 1),
+							 vmres__range_last(r->u.addr.base, r->u.addr.size),
 							 md->devs[d].info.instance, o};
 		}
 	}

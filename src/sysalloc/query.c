@@ -6,6 +6,7 @@
  * (vmres_addr_next, vmres_ids_next) and attaching the record found by hash.
  */
 #include "sysalloc_int.h"
+#include "../util/bits.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -197,7 +198,7 @@ int vmres_sysalloc_find_pool(const struct vmres_sysalloc *sa, enum vmres_space s
 		const struct vmres__pool *p = sa->pools[i];
 
 		if (p->kind == VMRES_RES_ADDR && !p->guest && p->space == space &&
-		    addr >= p->base && addr <= p->last) {
+		    vmres__range_within(addr, addr, p->base, p->last)) {
 			memcpy(name_out, p->name, VMRES_POOL_NAME_MAX);
 			return 0;
 		}
