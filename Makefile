@@ -3,7 +3,9 @@
 #
 #   make demo    build and run the demo (the main job)
 #   make demo-seabios  the demo VMM with SeaBIOS as its guest (installs seabios)
-#   make check   build and run every test: plain, ASan+UBSan, TSan (concurrent suite)
+#   make check   build and run every test: plain (gcc), plain (clang), ASan+UBSan,
+#                TSan (concurrent suite), then the API docs
+#   make check-clang  the plain suite built with clang (build-clang/)
 #   make bench   build optimised, run the benchmarks BENCH_RUNS times (3), print a table
 #   make install / make uninstall   PREFIX (/usr/local) with Debian's multiarch
 #                libdir, then ldconfig; DESTDIR stages instead (no ldconfig)
@@ -15,9 +17,9 @@
 # python3 runs meson and embeds the demo guest; binutils' objcopy flattens it.
 BUILD_PKGS := gcc binutils python3 meson ninja-build pkg-config libcmocka-dev \
 	liburcu-dev libjansson-dev zlib1g-dev libunicorn-dev
-CHECK_PKGS := $(BUILD_PKGS) seabios doxygen
+CHECK_PKGS := $(BUILD_PKGS) clang seabios doxygen
 
-.PHONY: all deps check-deps demo demo-seabios check test asan tsan bench docs coverage fuzz clean \
+.PHONY: all deps check-deps demo demo-seabios check test check-clang asan tsan bench docs coverage fuzz clean \
 	install uninstall install-check deb deb-check
 
 # Debian's pkg-config and loader search <prefix>/lib/<multiarch> (x86_64-linux-gnu),
@@ -44,6 +46,13 @@ build/build.ninja:
 build-asan/build.ninja:
 	$(SETUP) build-asan -Db_sanitize=address,undefined -Db_lundef=false
 
+# The plain build of what ships (the library, its tests, the benchmarks) with
+# clang, so that it compiles and passes with both compilers (warnings are errors
+# in both). The demo VMM in examples/ is built with gcc only.
+build-clang/build.ninja:
+	@tools/deps.sh clang
+	CC=clang $(SETUP) build-clang -Dexamples=false
+
 build-tsan/build.ninja:
 	$(SETUP) build-tsan -Db_sanitize=thread -Db_lundef=false
 
@@ -63,6 +72,10 @@ test: deps build/build.ninja
 	ninja -C build
 	meson test -C build --print-errorlogs
 
+check-clang: deps build-clang/build.ninja
+	ninja -C build-clang
+	meson test -C build-clang --print-errorlogs
+
 asan: deps build-asan/build.ninja
 	ninja -C build-asan
 	meson test -C build-asan --print-errorlogs
@@ -73,6 +86,7 @@ tsan: deps build-tsan/build.ninja
 
 check: check-deps
 	$(MAKE) --no-print-directory test
+	$(MAKE) --no-print-directory check-clang
 	$(MAKE) --no-print-directory asan
 	$(MAKE) --no-print-directory tsan
 	$(MAKE) --no-print-directory docs
@@ -161,4 +175,4 @@ coverage: deps build-cov/build.ninja
 	@tail -n 3 build-cov/coverage.txt
 
 clean:
-	rm -rf build build-asan build-tsan build-release build-cov build-docs build-fuzz build-deb
+	rm -rf build build-clang build-asan build-tsan build-release build-cov build-docs build-fuzz build-deb
