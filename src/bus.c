@@ -9,6 +9,7 @@
 #include "common_int.h"
 #include "miss_int.h"
 #include "util/bits.h"
+#include "util/search.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -534,19 +535,14 @@ static void bus_publish(struct vmres_bus *bus, struct vmres__bus_map *next, stru
 }
 
 /* Index of the first entry (1-based in s->entries) whose start is >= base. */
+static bool start_before(const void *entries, size_t i, const void *base)
+{
+	return ((const struct vmres__bus_entry *)entries)[i].start < *(const uint64_t *)base;
+}
+
 static uint32_t lower_bound(const struct vmres__bus_map *s, uint64_t base)
 {
-	uint32_t lo = 1, hi = s->n + 1;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (s->entries[mid].start < base)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return (uint32_t)vmres__lower_bound(s->entries, 1, (size_t)s->n + 1, &base, start_before);
 }
 
 int vmres_bus_insert(struct vmres_bus *bus, uint64_t base, uint64_t size,

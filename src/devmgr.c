@@ -1272,20 +1272,17 @@ int vmres_devmgr_release_owner(struct vmres_devmgr *m, uint64_t owner)
 
 /* ---- restore ---- */
 
+static bool entry_before(const void *e, size_t i, const void *instance)
+{
+	return ((const struct vmres_devmgr_entry *)e)[i].instance < *(const uint32_t *)instance;
+}
+
 /* Is @p parent the id of one of the first @p i entries (ascending ids)? */
 static bool earlier_entry(const struct vmres_devmgr_entry *e, size_t i, uint32_t parent)
 {
-	size_t lo = 0, hi = i;
+	size_t k = vmres__lower_bound(e, 0, i, &parent, entry_before);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (e[mid].instance < parent)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < i && e[lo].instance == parent;
+	return k < i && e[k].instance == parent;
 }
 
 static int check_entries(const struct vmres_devmgr_entry *e, size_t n, uint32_t next_id)
