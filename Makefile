@@ -5,7 +5,9 @@
 #   make demo-seabios  the demo VMM with SeaBIOS as its guest (installs seabios)
 #   make demo-linux    Debian's Linux kernel as the guest, with a virtio device
 #                (installs the kernel, busybox-static and QEMU; nested where needed)
-#   make check   build and run every test: plain, ASan+UBSan, TSan (concurrent suite)
+#   make check   build and run every test: plain (gcc), plain (clang), ASan+UBSan,
+#                TSan (concurrent suite), then the API docs
+#   make check-clang  the plain suite built with clang (build-clang/)
 #   make bench   build optimised, run the benchmarks BENCH_RUNS times (3), print a table
 #   make install / make uninstall   PREFIX (/usr/local) with Debian's multiarch
 #                libdir, then ldconfig; DESTDIR stages instead (no ldconfig)
@@ -20,9 +22,10 @@ BUILD_PKGS := gcc binutils python3 meson ninja-build pkg-config libcmocka-dev \
 # demo-linux: Debian's kernel and busybox for the guest, QEMU to nest in where
 # the host's KVM cannot run Linux.
 LINUX_PKGS := linux-image-amd64 busybox-static qemu-system-x86 kmod
-CHECK_PKGS := $(BUILD_PKGS) seabios doxygen $(LINUX_PKGS)
+CHECK_PKGS := $(BUILD_PKGS) clang seabios doxygen $(LINUX_PKGS)
 
-.PHONY: all deps check-deps demo demo-seabios demo-linux check test asan tsan bench docs coverage fuzz clean \
+.PHONY: all deps check-deps demo demo-seabios demo-linux check test check-clang asan tsan bench \
+	docs coverage fuzz clean \
 	install uninstall install-check deb deb-check
 
 # Debian's pkg-config and loader search <prefix>/lib/<multiarch> (x86_64-linux-gnu),
@@ -49,6 +52,13 @@ build/build.ninja:
 build-asan/build.ninja:
 	$(SETUP) build-asan -Db_sanitize=address,undefined -Db_lundef=false
 
+# The plain build of what ships (the library, its tests, the benchmarks) with
+# clang, so that it compiles and passes with both compilers (warnings are errors
+# in both). The demo VMM in examples/ is built with gcc only.
+build-clang/build.ninja:
+	@tools/deps.sh clang
+	CC=clang $(SETUP) build-clang -Dexamples=false
+
 build-tsan/build.ninja:
 	$(SETUP) build-tsan -Db_sanitize=thread -Db_lundef=false
 
@@ -73,6 +83,10 @@ test: deps build/build.ninja
 	ninja -C build
 	meson test -C build --print-errorlogs
 
+check-clang: deps build-clang/build.ninja
+	ninja -C build-clang
+	meson test -C build-clang --print-errorlogs
+
 asan: deps build-asan/build.ninja
 	ninja -C build-asan
 	meson test -C build-asan --print-errorlogs
@@ -83,6 +97,7 @@ tsan: deps build-tsan/build.ninja
 
 check: check-deps
 	$(MAKE) --no-print-directory test
+	$(MAKE) --no-print-directory check-clang
 	$(MAKE) --no-print-directory asan
 	$(MAKE) --no-print-directory tsan
 	$(MAKE) --no-print-directory docs
@@ -171,4 +186,4 @@ coverage: deps build-cov/build.ninja
 	@tail -n 3 build-cov/coverage.txt
 
 clean:
-	rm -rf build build-asan build-tsan build-release build-cov build-docs build-fuzz build-deb
+	rm -rf build build-clang build-asan build-tsan build-release build-cov build-docs build-fuzz build-deb

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Bus snapshots (see bus_int.h for the layout and the search) and the standalone
- * bus of bus.h: one RCU-published snapshot pointer, one writer mutex, copy on
- * write. Writers never wait for readers: whatever a new snapshot replaces (the
- * old snapshot, a removed device) is handed to call_rcu.
+ * Bus maps (see bus_int.h for the layout and the search) and the standalone
+ * bus of bus.h: one RCU-published map pointer, one writer mutex, copy on
+ * write. Writers never wait for readers: whatever a new map replaces (the
+ * old map, a removed device) is handed to call_rcu.
  */
 #include "bus_int.h"
 #include "common_int.h"
 #include "miss_int.h"
 #include "util/bits.h"
+#include "util/search.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,7 +19,7 @@
 #include <vmres/bus.h>
 
 _Static_assert(VMRES__PIO_LAST == VMRES_BUS_PIO_LAST, "one PIO space");
-_Static_assert(sizeof(struct vmres__bus_snap) % 64 == 0, "the root node is 64-byte aligned");
+_Static_assert(sizeof(struct vmres__bus_map) % 64 == 0, "the root node is 64-byte aligned");
 _Static_assert(VMRES__BUS_WINDOW <= VMRES__BUS_KEYS, "the leaves' padding covers a window");
 
 /* ---- devices ---- */
@@ -97,15 +98,15 @@ void vmres__device_entry(struct vmres__bus_entry *e, const struct vmres_device *
 	}
 }
 
-/* ---- snapshots ---- */
+/* ---- maps ---- */
 
-void vmres__snap_cache_init(struct vmres__snap_cache *c)
+void vmres__bus_map_cache_init(struct vmres__bus_map_cache *c)
 {
 	memset(c, 0, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
 }
 
-void vmres__snap_cache_destroy(struct vmres__snap_cache *c)
+void vmres__bus_map_cache_destroy(struct vmres__bus_map_cache *c)
 {
 	for (size_t i = 0; i < VMRES__CACHE_SLOTS; i++)
 		free(c->mem[i]);
@@ -113,7 +114,7 @@ void vmres__snap_cache_destroy(struct vmres__snap_cache *c)
 }
 
 /* A cached block of at least @p size bytes (not more than 4 times that), or NULL. */
-static void *cache_take(struct vmres__snap_cache *c, size_t size, size_t *got)
+static void *cache_take(struct vmres__bus_map_cache *c, size_t size, size_t *got)
 {
 	void *mem = NULL;
 
@@ -130,11 +131,11 @@ static void *cache_take(struct vmres__snap_cache *c, size_t size, size_t *got)
 	return mem;
 }
 
-int vmres__bus_snap_alloc(struct vmres__snap_cache *cache, size_t n, struct vmres__bus_snap **out)
+int vmres__bus_map_alloc(struct vmres__bus_map_cache *cache, size_t n, struct vmres__bus_map **out)
 {
 	size_t count[VMRES__BUS_MAX_LEVELS + 1], span[VMRES__BUS_MAX_LEVELS + 1];
 	size_t levels = 0, total = 0, leaves, size_keys, size_entries, size, off = 0;
-	struct vmres__bus_snap *s;
+	struct vmres__bus_map *s;
 	char *mem;
 
 	if (n >= UINT32_MAX / 16)
@@ -162,7 +163,7 @@ int vmres__bus_snap_alloc(struct vmres__snap_cache *cache, size_t n, struct vmre
 		mem = aligned_alloc(64, size);
 	if (!mem)
 		return VMRES_ENOMEM;
-	s = (struct vmres__bus_snap *)mem;
+	s = (struct vmres__bus_map *)mem;
 	memset(s, 0, sizeof(*s));
 	s->mem_size = size;
 	s->keys = vmres__bus_keys(s);
@@ -192,7 +193,7 @@ static void pio_fill(uint16_t *page, uint64_t lo, uint64_t hi, size_t v)
 
 /* Lay out the PIO table of @p s (see bus_int.h) into @p pages and s->pio_top, or
  * with @p pages NULL only count the pages. Returns the number of pages. */
-static size_t pio_layout(struct vmres__bus_snap *s, uint16_t *pages)
+static size_t pio_layout(struct vmres__bus_map *s, uint16_t *pages)
 {
 	const struct vmres__bus_entry *e = s->entries;
 	size_t n = s->n, j = 1, np = 1, prev = 0, prev_page = 0;
@@ -241,7 +242,7 @@ static size_t pio_layout(struct vmres__bus_snap *s, uint16_t *pages)
 
 /* Build the PIO table when every range lies in the PIO space and every entry
  * index fits 16 bits; without memory, go without (lookups use the tree). */
-static void pio_index(struct vmres__bus_snap *s)
+static void pio_index(struct vmres__bus_map *s)
 {
 	size_t n = s->n, np;
 	uint16_t *pages;
@@ -265,7 +266,7 @@ static const uint32_t buckets_none[1] = {VMRES__BUS_DENSE};
 
 /* Build the bucket table of @p s (see bus_int.h) from its sorted leaf keys; without
  * memory, go without (every lookup searches the tree). */
-static void bucket_index(struct vmres__bus_snap *s)
+static void bucket_index(struct vmres__bus_map *s)
 {
 	const uint64_t *st = s->leaves;
 	size_t n = s->n, count = 2, b = 0;
@@ -309,7 +310,7 @@ static void bucket_index(struct vmres__bus_snap *s)
 	s->rx = rx;
 }
 
-int vmres__bus_snap_index(struct vmres__bus_snap *s)
+int vmres__bus_map_index(struct vmres__bus_map *s)
 {
 	const struct vmres__bus_entry *e = s->entries + 1;
 	uint64_t *keys = (uint64_t *)s->keys;
@@ -342,26 +343,26 @@ int vmres__bus_snap_index(struct vmres__bus_snap *s)
 	return 0;
 }
 
-int vmres__bus_snap_build(struct vmres__snap_cache *cache, const struct vmres__bus_entry *sorted,
-			  size_t n, struct vmres__bus_snap **out)
+int vmres__bus_map_build(struct vmres__bus_map_cache *cache, const struct vmres__bus_entry *sorted,
+			  size_t n, struct vmres__bus_map **out)
 {
-	struct vmres__bus_snap *s;
-	int rc = vmres__bus_snap_alloc(cache, n, &s);
+	struct vmres__bus_map *s;
+	int rc = vmres__bus_map_alloc(cache, n, &s);
 
 	if (rc)
 		return rc;
 	if (n)
 		memcpy(&s->entries[1], sorted, n * sizeof(*sorted));
-	rc = vmres__bus_snap_index(s);
+	rc = vmres__bus_map_index(s);
 	if (rc) {
-		vmres__bus_snap_free(cache, s);
+		vmres__bus_map_free(cache, s);
 		return rc;
 	}
 	*out = s;
 	return 0;
 }
 
-void vmres__bus_snap_free(struct vmres__snap_cache *c, struct vmres__bus_snap *s)
+void vmres__bus_map_free(struct vmres__bus_map_cache *c, struct vmres__bus_map *s)
 {
 	void *mem, *drop = NULL;
 	size_t smallest = 0;
@@ -402,11 +403,11 @@ void vmres__bus_snap_free(struct vmres__snap_cache *c, struct vmres__bus_snap *s
 struct vmres_bus {
 	/* RCU-published; alone in its cache line, which every access reads and
 	 * only a publish writes. */
-	struct vmres__bus_snap *snap;
+	struct vmres__bus_map *map;
 	_Alignas(64) pthread_mutex_t lock; /* serializes writers */
 	uint64_t limit;			   /* last address of the space */
 	uint64_t pending;		   /* deferred frees not yet run (atomic) */
-	struct vmres__snap_cache cache;
+	struct vmres__bus_map_cache cache;
 	struct vmres__miss_stats miss;
 };
 
@@ -414,7 +415,7 @@ struct vmres_bus {
 struct bus_retire {
 	struct rcu_head rcu;
 	struct vmres_bus *bus;
-	struct vmres__bus_snap *old;
+	struct vmres__bus_map *old;
 	vmres_device_release_fn release;
 	void *opaque;
 };
@@ -445,10 +446,10 @@ int vmres_bus_new(enum vmres_space space, struct vmres_bus **out)
 	if (!bus)
 		return VMRES_ENOMEM;
 	memset(bus, 0, sizeof(*bus));
-	vmres__snap_cache_init(&bus->cache);
-	rc = vmres__bus_snap_build(NULL, NULL, 0, &bus->snap);
+	vmres__bus_map_cache_init(&bus->cache);
+	rc = vmres__bus_map_build(NULL, NULL, 0, &bus->map);
 	if (rc) {
-		vmres__snap_cache_destroy(&bus->cache);
+		vmres__bus_map_cache_destroy(&bus->cache);
 		free(bus);
 		return rc;
 	}
@@ -465,7 +466,7 @@ static void bus_retire_cb(struct rcu_head *head)
 
 	vmres__tsan_acquire();
 	bus = r->bus;
-	vmres__bus_snap_free(&bus->cache, r->old);
+	vmres__bus_map_free(&bus->cache, r->old);
 	if (r->release)
 		r->release(r->opaque);
 	free(r);
@@ -483,12 +484,12 @@ static int cmp_dev(const void *a, const void *b)
 void vmres_bus_free(struct vmres_bus *bus)
 {
 	const struct vmres_device **devs;
-	struct vmres__bus_snap *s;
+	struct vmres__bus_map *s;
 
 	if (!bus)
 		return;
 	vmres__rcu_drain(&bus->pending);
-	s = bus->snap;
+	s = bus->map;
 	devs = malloc((s->n + 1) * sizeof(*devs));
 	if (devs) {
 		for (uint32_t i = 0; i < s->n; i++)
@@ -510,50 +511,45 @@ void vmres_bus_free(struct vmres_bus *bus)
 				d->release(d->opaque);
 		}
 	}
-	vmres__bus_snap_free(NULL, s);
-	vmres__snap_cache_destroy(&bus->cache);
+	vmres__bus_map_free(NULL, s);
+	vmres__bus_map_cache_destroy(&bus->cache);
 	pthread_mutex_destroy(&bus->lock);
 	free(bus);
 }
 
-/* Publish @p next in place of the current snapshot; retire the old one (and
+/* Publish @p next in place of the current map; retire the old one (and
  * release @p gone's device) after a grace period. Called with the lock held. */
-static void bus_publish(struct vmres_bus *bus, struct vmres__bus_snap *next, struct bus_retire *r,
+static void bus_publish(struct vmres_bus *bus, struct vmres__bus_map *next, struct bus_retire *r,
 			const struct vmres_device *gone)
 {
 	bool here = vmres__rcu_enter();
 
 	r->bus = bus;
-	r->old = bus->snap;
+	r->old = bus->map;
 	r->release = gone ? gone->release : NULL;
 	r->opaque = gone ? gone->opaque : NULL;
 	__atomic_fetch_add(&bus->pending, 1, __ATOMIC_RELAXED);
-	vmres__rcu_store(bus->snap, next);
+	vmres__rcu_store(bus->map, next);
 	vmres__call_rcu(&r->rcu, bus_retire_cb);
 	vmres__rcu_leave(here);
 }
 
 /* Index of the first entry (1-based in s->entries) whose start is >= base. */
-static uint32_t lower_bound(const struct vmres__bus_snap *s, uint64_t base)
+static bool start_before(const void *entries, size_t i, const void *base)
 {
-	uint32_t lo = 1, hi = s->n + 1;
+	return ((const struct vmres__bus_entry *)entries)[i].start < *(const uint64_t *)base;
+}
 
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (s->entries[mid].start < base)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+static uint32_t lower_bound(const struct vmres__bus_map *s, uint64_t base)
+{
+	return (uint32_t)vmres__lower_bound(s->entries, 1, (size_t)s->n + 1, &base, start_before);
 }
 
 int vmres_bus_insert(struct vmres_bus *bus, uint64_t base, uint64_t size,
 		     const struct vmres_device *dev, unsigned int range)
 {
 	struct vmres__bus_entry *tmp, e = {0};
-	struct vmres__bus_snap *cur, *next;
+	struct vmres__bus_map *cur, *next;
 	struct vmres_device copy;
 	struct bus_retire *r;
 	uint32_t pos;
@@ -565,7 +561,7 @@ int vmres_bus_insert(struct vmres_bus *bus, uint64_t base, uint64_t size,
 		return VMRES_ESIZE;
 	if (vmres__range_wraps(base, size))
 		return VMRES_EOVERFLOW;
-	if (base + (size - 1) > bus->limit)
+	if (vmres__range_last(base, size) > bus->limit)
 		return VMRES_ERANGE;
 	e.start = base;
 	e.span = size - 1;
@@ -575,7 +571,7 @@ int vmres_bus_insert(struct vmres_bus *bus, uint64_t base, uint64_t size,
 	e.range = range;
 
 	pthread_mutex_lock(&bus->lock);
-	cur = bus->snap;
+	cur = bus->map;
 	pos = lower_bound(cur, base);
 	tmp = malloc((cur->n + 1) * sizeof(*tmp));
 	r = malloc(sizeof(*r));
@@ -584,7 +580,7 @@ int vmres_bus_insert(struct vmres_bus *bus, uint64_t base, uint64_t size,
 		memcpy(tmp, &cur->entries[1], (pos - 1) * sizeof(*tmp));
 		tmp[pos - 1] = e;
 		memcpy(&tmp[pos], &cur->entries[pos], (cur->n + 1 - pos) * sizeof(*tmp));
-		rc = vmres__bus_snap_build(&bus->cache, tmp, cur->n + 1, &next);
+		rc = vmres__bus_map_build(&bus->cache, tmp, cur->n + 1, &next);
 	}
 	if (rc == 0)
 		bus_publish(bus, next, r, NULL);
@@ -598,7 +594,7 @@ int vmres_bus_insert(struct vmres_bus *bus, uint64_t base, uint64_t size,
 int vmres_bus_remove(struct vmres_bus *bus, uint64_t base)
 {
 	struct vmres__bus_entry *tmp = NULL;
-	struct vmres__bus_snap *cur, *next;
+	struct vmres__bus_map *cur, *next;
 	const struct vmres_device *gone;
 	struct bus_retire *r = NULL;
 	uint32_t pos;
@@ -607,7 +603,7 @@ int vmres_bus_remove(struct vmres_bus *bus, uint64_t base)
 	if (!bus)
 		return VMRES_EINVAL;
 	pthread_mutex_lock(&bus->lock);
-	cur = bus->snap;
+	cur = bus->map;
 	pos = lower_bound(cur, base);
 	rc = VMRES_ENOENT;
 	if (pos <= cur->n && cur->entries[pos].start == base) {
@@ -618,7 +614,7 @@ int vmres_bus_remove(struct vmres_bus *bus, uint64_t base)
 			memcpy(tmp, &cur->entries[1], (pos - 1) * sizeof(*tmp));
 			memcpy(&tmp[pos - 1], &cur->entries[pos + 1],
 			       (cur->n - pos) * sizeof(*tmp));
-			rc = vmres__bus_snap_build(&bus->cache, tmp, cur->n - 1, &next);
+			rc = vmres__bus_map_build(&bus->cache, tmp, cur->n - 1, &next);
 		}
 	}
 	if (rc == 0) {
@@ -658,7 +654,7 @@ resolve_end(const struct vmres__bus_entry *e, uint64_t addr, struct vmres_bus_hi
 
 /* An address in a dense bucket: the tree. Out of line and reached by a tail call,
  * so that the common path needs no saved registers. */
-static __attribute__((noinline)) int resolve_tree(const struct vmres__bus_snap *s, uint64_t addr,
+static __attribute__((noinline)) int resolve_tree(const struct vmres__bus_map *s, uint64_t addr,
 						  struct vmres_bus_hit *out)
 {
 	return resolve_end(&s->entries[vmres__bus_tree_pred(s, addr)], addr, out);
@@ -666,7 +662,7 @@ static __attribute__((noinline)) int resolve_tree(const struct vmres__bus_snap *
 
 int vmres_bus_resolve(struct vmres_bus *bus, uint64_t addr, struct vmres_bus_hit *out)
 {
-	const struct vmres__bus_snap *s;
+	const struct vmres__bus_map *s;
 	size_t idx;
 	int rc;
 
@@ -676,7 +672,7 @@ int vmres_bus_resolve(struct vmres_bus *bus, uint64_t addr, struct vmres_bus_hit
 	if (rc)
 		return rc;
 	vmres__read_lock();
-	s = vmres__rcu_load(bus->snap);
+	s = vmres__rcu_load(bus->map);
 	/* vmres__bus_lookup()'s steps spelled out, so that the tree is a tail call:
 	 * a shared helper returning NULL for a dense bucket measured 0.2-0.3 ns
 	 * slower here. */
@@ -704,7 +700,7 @@ bus_read(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t *valu
 	if (rc)
 		return rc;
 	vmres__read_lock();
-	e = vmres__bus_lookup(vmres__rcu_load(bus->snap), addr);
+	e = vmres__bus_lookup(vmres__rcu_load(bus->map), addr);
 	if (vmres__bus_inside(e, addr, size, &off)) {
 		v = vmres__entry_read(e, caller, off, addr, size) & VMRES__ONES(size);
 	} else {
@@ -731,7 +727,7 @@ bus_write(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t valu
 	if (rc)
 		return rc;
 	vmres__read_lock();
-	e = vmres__bus_lookup(vmres__rcu_load(bus->snap), addr);
+	e = vmres__bus_lookup(vmres__rcu_load(bus->map), addr);
 	if (vmres__bus_inside(e, addr, size, &off))
 		vmres__entry_write(e, caller, off, addr, size, value & VMRES__ONES(size));
 	else
@@ -764,12 +760,12 @@ int vmres_bus_write_ctx(struct vmres_bus *bus, uint64_t addr, unsigned int size,
 
 int vmres_bus_ranges(struct vmres_bus *bus, struct vmres_bus_hit *out, size_t cap, size_t *n)
 {
-	const struct vmres__bus_snap *s;
+	const struct vmres__bus_map *s;
 
 	if (!bus || !n || (!out && cap))
 		return VMRES_EINVAL;
 	pthread_mutex_lock(&bus->lock);
-	s = bus->snap;
+	s = bus->map;
 	for (uint32_t i = 0; i < s->n && i < cap; i++) {
 		const struct vmres__bus_entry *e = &s->entries[i + 1];
 
@@ -793,7 +789,7 @@ int vmres_bus_stats(struct vmres_bus *bus, struct vmres_bus_stats *out)
 	if (!bus || !out)
 		return VMRES_EINVAL;
 	pthread_mutex_lock(&bus->lock);
-	out->ranges = bus->snap->n;
+	out->ranges = bus->map->n;
 	pthread_mutex_unlock(&bus->lock);
 	vmres__miss_sum(&bus->miss, &out->miss_reads, &out->miss_writes);
 	for (size_t i = 0; i < VMRES__STAT_STRIPES; i++) {

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * What bus.c shares with devmgr.c: the immutable bus snapshot and its inlined
+ * What bus.c shares with devmgr.c: the immutable bus map and its inlined
  * lookup. The RCU glue that publishes it is rcu_int.h, the miss counters
  * miss_int.h, guest byte order util/byteorder.h.
  *
- * A snapshot is the sorted array of ranges plus a static B+ tree over their
+ * A bus map is the sorted array of ranges plus a static B+ tree over their
  * starts (an "S+ tree"): the leaf level is the sorted starts themselves, padded
  * to whole nodes of 8 keys (one 64-byte cache line); each level above holds, per
  * node, the first start of its children 1..8 (a node has 9 children; child c of
@@ -133,10 +133,10 @@ vmres__entry_write(const struct vmres__bus_entry *e, void *caller, uint64_t off,
 
 /* Immutable once published: one block of [this header][keys][entries], 64-byte
  * aligned, so the root node is at a fixed offset from the header (the lookup
- * loads the snapshot pointer and then the root, not a keys pointer first).
+ * loads the map pointer and then the root, not a keys pointer first).
  * entries[0] is a sentinel (dev == NULL) that stands for "no range starts at or
  * below the address"; ranges are entries[1..n]. */
-struct vmres__bus_snap {
+struct vmres__bus_map {
 	/* The first cache line: everything a lookup reads besides the tables. */
 	_Alignas(64) uint64_t rx_origin; /* the first start (0 with no range) */
 	const uint32_t *rx;		 /* rx_count buckets, then the one past the end */
@@ -160,36 +160,36 @@ struct vmres__bus_snap {
 };
 
 /* The root node: right after the header (sizeof is a multiple of 64). */
-static inline const uint64_t *vmres__bus_keys(const struct vmres__bus_snap *s)
+static inline const uint64_t *vmres__bus_keys(const struct vmres__bus_map *s)
 {
 	return (const uint64_t *)(const void *)(s + 1);
 }
 
-/* Retired snapshot blocks kept for reuse, so that a writer neither faults in
+/* Retired map blocks kept for reuse, so that a writer neither faults in
  * fresh pages nor makes the allocator unmap them (which would interrupt every
  * vCPU with a TLB shootdown) each time a big bus changes. */
 #define VMRES__CACHE_SLOTS 4
-struct vmres__snap_cache {
+struct vmres__bus_map_cache {
 	pthread_mutex_t lock;
 	void *mem[VMRES__CACHE_SLOTS];
 	size_t size[VMRES__CACHE_SLOTS];
 };
 
-void vmres__snap_cache_init(struct vmres__snap_cache *c);
-void vmres__snap_cache_destroy(struct vmres__snap_cache *c);
+void vmres__bus_map_cache_init(struct vmres__bus_map_cache *c);
+void vmres__bus_map_cache_destroy(struct vmres__bus_map_cache *c);
 
-/* A snapshot of @p n ranges to be filled in: the caller writes entries[1..n]
- * sorted by start, then calls vmres__bus_snap_index() (or frees it). @p cache
+/* A map of @p n ranges to be filled in: the caller writes entries[1..n]
+ * sorted by start, then calls vmres__bus_map_index() (or frees it). @p cache
  * may be NULL (plain malloc). */
-int vmres__bus_snap_alloc(struct vmres__snap_cache *cache, size_t n, struct vmres__bus_snap **out);
+int vmres__bus_map_alloc(struct vmres__bus_map_cache *cache, size_t n, struct vmres__bus_map **out);
 /* Check the ranges are sorted and disjoint (VMRES_EINVAL, VMRES_EOVERLAP) and
  * build the index. */
-int vmres__bus_snap_index(struct vmres__bus_snap *s);
+int vmres__bus_map_index(struct vmres__bus_map *s);
 /* Both in one: @p n ranges copied from @p sorted. */
-int vmres__bus_snap_build(struct vmres__snap_cache *cache, const struct vmres__bus_entry *sorted,
-			  size_t n, struct vmres__bus_snap **out);
+int vmres__bus_map_build(struct vmres__bus_map_cache *cache, const struct vmres__bus_entry *sorted,
+			  size_t n, struct vmres__bus_map **out);
 /* Free, or keep in @p cache (may be NULL) for reuse. */
-void vmres__bus_snap_free(struct vmres__snap_cache *cache, struct vmres__bus_snap *s);
+void vmres__bus_map_free(struct vmres__bus_map_cache *cache, struct vmres__bus_map *s);
 
 /* The number of keys <= @p addr in a node, as two chains of 4 compares (the
  * compiler makes each a cmp/sbb chain). */
@@ -205,7 +205,7 @@ static inline size_t vmres__bus_node_count(const uint64_t *node, uint64_t addr)
 
 /* The descent for a known number of inner levels (a constant where inlined). */
 static inline __attribute__((always_inline)) size_t
-vmres__bus_descend(const struct vmres__bus_snap *s, uint64_t addr, uint32_t levels)
+vmres__bus_descend(const struct vmres__bus_map *s, uint64_t addr, uint32_t levels)
 {
 	const uint64_t *keys = vmres__bus_keys(s);
 	size_t k = vmres__bus_node_count(keys, addr);
@@ -223,7 +223,7 @@ vmres__bus_descend(const struct vmres__bus_snap *s, uint64_t addr, uint32_t leve
  * addr (0: none), for an address below UINT64_MAX. One predictable branch on the
  * tree's height: each case is unrolled. */
 static inline __attribute__((always_inline)) size_t
-vmres__bus_tree_pred(const struct vmres__bus_snap *s, uint64_t addr)
+vmres__bus_tree_pred(const struct vmres__bus_map *s, uint64_t addr)
 {
 	switch (s->levels) {
 	case 0:
@@ -246,7 +246,7 @@ vmres__bus_tree_pred(const struct vmres__bus_snap *s, uint64_t addr)
  * it): an address below the origin wraps to a huge bucket number, and no compare
  * is spent on it. */
 static inline __attribute__((always_inline)) bool
-vmres__bus_bucket_pred(const struct vmres__bus_snap *s, uint64_t addr, size_t *idx)
+vmres__bus_bucket_pred(const struct vmres__bus_map *s, uint64_t addr, size_t *idx)
 {
 	uint64_t b = (addr - s->rx_origin) >> s->rx_shift;
 	const uint64_t *k;
@@ -269,7 +269,7 @@ vmres__bus_bucket_pred(const struct vmres__bus_snap *s, uint64_t addr, size_t *i
 /* The index of the only range that can hold @p addr, as above, by the bucket
  * table or the tree. */
 static inline __attribute__((always_inline)) size_t
-vmres__bus_pred_index(const struct vmres__bus_snap *s, uint64_t addr)
+vmres__bus_pred_index(const struct vmres__bus_map *s, uint64_t addr)
 {
 	size_t idx;
 
@@ -280,7 +280,7 @@ vmres__bus_pred_index(const struct vmres__bus_snap *s, uint64_t addr)
 
 /* The only range that can hold @p addr (see vmres__bus_pred_index()). */
 static inline __attribute__((always_inline)) const struct vmres__bus_entry *
-vmres__bus_pred(const struct vmres__bus_snap *s, uint64_t addr)
+vmres__bus_pred(const struct vmres__bus_map *s, uint64_t addr)
 {
 	return &s->entries[vmres__bus_pred_index(s, addr)];
 }
@@ -300,7 +300,7 @@ vmres__bus_inside(const struct vmres__bus_entry *e, uint64_t addr, unsigned int 
 /* The range holding every byte of [addr, addr + size - 1], or NULL; *offset is set
  * on a hit. size is at least 1. */
 static inline __attribute__((always_inline)) const struct vmres__bus_entry *
-vmres__bus_find(const struct vmres__bus_snap *s, uint64_t addr, unsigned int size, uint64_t *offset)
+vmres__bus_find(const struct vmres__bus_map *s, uint64_t addr, unsigned int size, uint64_t *offset)
 {
 	const struct vmres__bus_entry *e = vmres__bus_pred(s, addr);
 
@@ -310,7 +310,7 @@ vmres__bus_find(const struct vmres__bus_snap *s, uint64_t addr, unsigned int siz
 /* The entry holding @p port (the sentinel when none) through the PIO table, which
  * must exist (s->pio_pages != NULL). Three dependent loads, no compare. */
 static inline __attribute__((always_inline)) const struct vmres__bus_entry *
-vmres__bus_pio_entry(const struct vmres__bus_snap *s, uint16_t port)
+vmres__bus_pio_entry(const struct vmres__bus_map *s, uint16_t port)
 {
 	size_t page = s->pio_top[port >> 8];
 
@@ -318,10 +318,10 @@ vmres__bus_pio_entry(const struct vmres__bus_snap *s, uint16_t port)
 }
 
 /* The entry for @p addr on any bus: the one holding it through the PIO table
- * when @p addr is a port and the snapshot has the table, else the last range
+ * when @p addr is a port and the map has the table, else the last range
  * starting at or below it (the sentinel when none). */
 static inline __attribute__((always_inline)) const struct vmres__bus_entry *
-vmres__bus_lookup(const struct vmres__bus_snap *s, uint64_t addr)
+vmres__bus_lookup(const struct vmres__bus_map *s, uint64_t addr)
 {
 	if (addr <= VMRES__PIO_LAST && s->pio_pages != NULL)
 		return vmres__bus_pio_entry(s, (uint16_t)addr);
@@ -330,7 +330,7 @@ vmres__bus_lookup(const struct vmres__bus_snap *s, uint64_t addr)
 
 /* vmres__bus_find() for a port: the table when there is one, else the tree. */
 static inline __attribute__((always_inline)) const struct vmres__bus_entry *
-vmres__bus_find_pio(const struct vmres__bus_snap *s, uint16_t port, unsigned int size,
+vmres__bus_find_pio(const struct vmres__bus_map *s, uint16_t port, unsigned int size,
 		    uint64_t *offset)
 {
 	const struct vmres__bus_entry *e;

@@ -2,11 +2,11 @@
 /*
  * The device manager. The whole table is one immutable struct dm_state (the
  * devices in instance-id order, each an immutable struct dm_view of its
- * resources, and the two bus snapshots), published through m->state with RCU.
+ * resources, and the two bus maps), published through m->state with RCU.
  * A writer, holding m->lock, builds the next state from the current one (sharing
- * every view and bus snapshot it does not change), publishes it with one pointer
+ * every view and bus map it does not change), publishes it with one pointer
  * store and retires the old state with call_rcu; the retired state records what
- * only it referenced (a replaced view, a changed bus snapshot, a removed device)
+ * only it referenced (a replaced view, a changed bus map, a removed device)
  * so that the callback frees exactly that, and releases the removed device.
  *
  * This file: the states, the writers and dispatch; devmgr_table.c has the
@@ -54,7 +54,7 @@ static void state_free(struct vmres_devmgr *m, struct dm_state *st, bool all)
 {
 	for (int s = 0; s < N_SPACES; s++)
 		if (all || st->free_bus[s])
-			vmres__bus_snap_free(all ? NULL : &m->cache, st->bus[s]);
+			vmres__bus_map_free(all ? NULL : &m->cache, st->bus[s]);
 	if (all)
 		for (size_t i = 0; i < st->n; i++)
 			view_free(st->views[i]);
@@ -123,20 +123,20 @@ static int cmp_entry(const void *a, const void *b)
 }
 
 /* The bus of @p space with @p rec's ranges (@p n_old of them in @p cur) replaced
- * by the mapped ranges of @p v, merged straight into the new snapshot. */
-static int bus_rebuild(struct vmres_devmgr *m, const struct vmres__bus_snap *cur,
+ * by the mapped ranges of @p v, merged straight into the new map. */
+static int bus_rebuild(struct vmres_devmgr *m, const struct vmres__bus_map *cur,
 		       const struct dm_rec *rec, size_t n_old, const struct dm_view *v, int space,
-		       struct vmres__bus_snap **out)
+		       struct vmres__bus_map **out)
 {
 	size_t n_new = view_ranges(v, space), n = 0, a = 1, b = 0;
 	struct vmres__bus_entry *mine, *all;
-	struct vmres__bus_snap *s;
+	struct vmres__bus_map *s;
 	int rc;
 
 	mine = malloc((n_new + 1) * sizeof(*mine));
 	if (!mine)
 		return VMRES_ENOMEM;
-	rc = vmres__bus_snap_alloc(&m->cache, cur->n - n_old + n_new, &s);
+	rc = vmres__bus_map_alloc(&m->cache, cur->n - n_old + n_new, &s);
 	if (rc) {
 		free(mine);
 		return rc;
@@ -165,9 +165,9 @@ static int bus_rebuild(struct vmres_devmgr *m, const struct vmres__bus_snap *cur
 			all[n++] = mine[b++];
 	}
 	free(mine);
-	rc = n == s->n && a > cur->n && b == n_new ? vmres__bus_snap_index(s) : VMRES_ECORRUPT;
+	rc = n == s->n && a > cur->n && b == n_new ? vmres__bus_map_index(s) : VMRES_ECORRUPT;
 	if (rc) {
-		vmres__bus_snap_free(&m->cache, s);
+		vmres__bus_map_free(&m->cache, s);
 		return rc;
 	}
 	*out = s;
@@ -218,7 +218,7 @@ static int state_next(struct vmres_devmgr *m, size_t idx, const struct dm_view *
 	if (rc) {
 		for (int s = 0; s < N_SPACES; s++)
 			if (st->bus[s] != cur->bus[s])
-				vmres__bus_snap_free(&m->cache, st->bus[s]);
+				vmres__bus_map_free(&m->cache, st->bus[s]);
 		free(st->views);
 		free(st);
 		return rc;
@@ -232,7 +232,7 @@ static void state_discard(struct vmres_devmgr *m, struct dm_state *st, struct dm
 {
 	for (int s = 0; s < N_SPACES; s++)
 		if (st->bus[s] != m->state->bus[s])
-			vmres__bus_snap_free(&m->cache, st->bus[s]);
+			vmres__bus_map_free(&m->cache, st->bus[s]);
 	free(st->views);
 	free(st);
 	view_free(v);
@@ -266,12 +266,12 @@ static int check_addr(enum vmres_space space, uint64_t base, uint64_t size)
 		return VMRES_ESIZE;
 	if (vmres__range_wraps(base, size))
 		return VMRES_EOVERFLOW;
-	if (space == VMRES_SPACE_PIO && base + (size - 1) > VMRES_BUS_PIO_LAST)
+	if (space == VMRES_SPACE_PIO && vmres__range_last(base, size) > VMRES_BUS_PIO_LAST)
 		return VMRES_ERANGE;
 	return 0;
 }
 
-static int check_resources(const struct vmres_resource *res, size_t n_res)
+static int check_resource_list(const struct vmres_resource *res, size_t n_res)
 {
 	if ((!res && n_res) || n_res > VMRES_DEVMGR_MAX_RES)
 		return VMRES_EINVAL;
@@ -323,13 +323,13 @@ int vmres_devmgr_new(struct vmres_sysalloc *sa, struct vmres_devmgr **out)
 	if (!m || !st)
 		goto nomem;
 	memset(m, 0, sizeof(*m));
-	if (vmres__bus_snap_build(NULL, NULL, 0, &st->bus[PIO]))
+	if (vmres__bus_map_build(NULL, NULL, 0, &st->bus[PIO]))
 		goto nomem;
-	if (vmres__bus_snap_build(NULL, NULL, 0, &st->bus[MMIO])) {
-		vmres__bus_snap_free(NULL, st->bus[PIO]);
+	if (vmres__bus_map_build(NULL, NULL, 0, &st->bus[MMIO])) {
+		vmres__bus_map_free(NULL, st->bus[PIO]);
 		goto nomem;
 	}
-	vmres__snap_cache_init(&m->cache);
+	vmres__bus_map_cache_init(&m->cache);
 	pthread_mutex_init(&m->lock, NULL);
 	m->sa = sa;
 	m->next_id = 1;
@@ -359,7 +359,7 @@ void vmres_devmgr_free(struct vmres_devmgr *m)
 		rec_free(rec);
 	}
 	state_free(m, st, true);
-	vmres__snap_cache_destroy(&m->cache);
+	vmres__bus_map_cache_destroy(&m->cache);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -376,7 +376,7 @@ static int check_device(const struct vmres_device *dev)
 }
 
 /* The record of a checked @p dev (instance not set), or NULL when out of memory. */
-static struct dm_rec *rec_new(const struct vmres_device *dev)
+static struct dm_rec *dm_rec_new(const struct vmres_device *dev)
 {
 	struct dm_rec *rec = calloc(1, sizeof(*rec));
 
@@ -435,7 +435,7 @@ static int check_register(const struct vmres_devmgr *m, const struct vmres_devic
 				   (unsigned int)VMRES_DEVMGR_REGISTER_OPTS_VERSION);
 	if ((!o->reqs && o->n_reqs) || (!o->mapped && o->n_mapped) || (!out && out_cap))
 		return VMRES_EINVAL;
-	rc = check_resources(o->res, o->n_res);
+	rc = check_resource_list(o->res, o->n_res);
 	if (rc)
 		return rc;
 	n = requested_resources(o->reqs, o->n_reqs);
@@ -490,7 +490,7 @@ int vmres_devmgr_register_ex(struct vmres_devmgr *m, const struct vmres_device *
 	rc = check_register(m, dev, o, instance, out, out_cap, &total);
 	if (rc)
 		return rc;
-	rec = rec_new(dev);
+	rec = dm_rec_new(dev);
 	all = rec ? resources_new(o, total, &mapped) : NULL;
 	if (!all) {
 		free(rec);
@@ -646,7 +646,7 @@ int vmres_devmgr_update(struct vmres_devmgr *m, uint32_t instance, const struct 
 
 	if (!m)
 		return VMRES_EINVAL;
-	rc = check_resources(res, n_res);
+	rc = check_resource_list(res, n_res);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&m->lock);
@@ -706,7 +706,7 @@ static bool use_sysalloc(const struct vmres_devmgr *m, const struct vmres_resour
  * before. (Below every start, the lookup may name a range above @p last.)
  * O(log d).
  */
-static bool bus_taken(const struct vmres__bus_snap *s, uint64_t base, uint64_t last,
+static bool bus_taken(const struct vmres__bus_map *s, uint64_t base, uint64_t last,
 		      const struct dm_rec *rec, unsigned int res)
 {
 	for (size_t i = vmres__bus_pred_index(s, last); i > 0; i--) {
@@ -748,7 +748,7 @@ static int prepare_addr(struct vmres_devmgr *m, const struct dm_view *old, struc
 		return mapped ? 0 : VMRES_ESTATE;
 	}
 	if (mapped && bus_taken(m->state->bus[space_index(r->u.addr.space)], base,
-				base + (size - 1), old->rec, c->res_index))
+				vmres__range_last(base, size), old->rec, c->res_index))
 		return VMRES_EOVERLAP;
 	if (!use_sysalloc(m, r))
 		return 0;
@@ -1272,20 +1272,17 @@ int vmres_devmgr_release_owner(struct vmres_devmgr *m, uint64_t owner)
 
 /* ---- restore ---- */
 
+static bool entry_before(const void *e, size_t i, const void *instance)
+{
+	return ((const struct vmres_devmgr_entry *)e)[i].instance < *(const uint32_t *)instance;
+}
+
 /* Is @p parent the id of one of the first @p i entries (ascending ids)? */
 static bool earlier_entry(const struct vmres_devmgr_entry *e, size_t i, uint32_t parent)
 {
-	size_t lo = 0, hi = i;
+	size_t k = vmres__lower_bound(e, 0, i, &parent, entry_before);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (e[mid].instance < parent)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < i && e[lo].instance == parent;
+	return k < i && e[k].instance == parent;
 }
 
 static int check_entries(const struct vmres_devmgr_entry *e, size_t n, uint32_t next_id)
@@ -1299,7 +1296,7 @@ static int check_entries(const struct vmres_devmgr_entry *e, size_t n, uint32_t 
 		if (check_device(x->dev) || x->instance == 0 ||
 		    (i && x->instance <= e[i - 1].instance) || (next_id && x->instance >= next_id))
 			return VMRES_EINVAL;
-		rc = check_resources(x->res, x->n_res);
+		rc = check_resource_list(x->res, x->n_res);
 		if (rc)
 			return rc;
 		if (x->parent != VMRES_DEVMGR_NO_PARENT && !earlier_entry(e, i, x->parent))
@@ -1310,15 +1307,15 @@ static int check_entries(const struct vmres_devmgr_entry *e, size_t n, uint32_t 
 
 /* The bus of @p space holding the mapped ranges of the @p n views. */
 static int bus_of_views(struct vmres_devmgr *m, struct dm_view *const *views, size_t n, int space,
-			struct vmres__bus_snap **out)
+			struct vmres__bus_map **out)
 {
-	struct vmres__bus_snap *s;
+	struct vmres__bus_map *s;
 	size_t k = 0;
 	int rc;
 
 	for (size_t i = 0; i < n; i++)
 		k += view_ranges(views[i], space);
-	rc = vmres__bus_snap_alloc(&m->cache, k, &s);
+	rc = vmres__bus_map_alloc(&m->cache, k, &s);
 	if (rc)
 		return rc;
 	k = 0;
@@ -1334,9 +1331,9 @@ static int bus_of_views(struct vmres_devmgr *m, struct dm_view *const *views, si
 		}
 	}
 	qsort(s->entries + 1, k, sizeof(*s->entries), cmp_entry);
-	rc = vmres__bus_snap_index(s); /* sorted: only VMRES_EOVERLAP can fail */
+	rc = vmres__bus_map_index(s); /* sorted: only VMRES_EOVERLAP can fail */
 	if (rc) {
-		vmres__bus_snap_free(&m->cache, s);
+		vmres__bus_map_free(&m->cache, s);
 		return rc;
 	}
 	*out = s;
@@ -1367,7 +1364,7 @@ int vmres_devmgr_restore(struct vmres_devmgr *m, const struct vmres_devmgr_entry
 	}
 	for (; built < n; built++) {
 		const struct vmres_devmgr_entry *x = &e[built];
-		struct dm_rec *rec = rec_new(x->dev);
+		struct dm_rec *rec = dm_rec_new(x->dev);
 		struct dm_view *v = NULL;
 
 		if (rec) {
@@ -1389,7 +1386,7 @@ int vmres_devmgr_restore(struct vmres_devmgr *m, const struct vmres_devmgr_entry
 		if (!rc) {
 			rc = bus_of_views(m, st->views, n, MMIO, &st->bus[MMIO]);
 			if (rc)
-				vmres__bus_snap_free(&m->cache, st->bus[PIO]);
+				vmres__bus_map_free(&m->cache, st->bus[PIO]);
 		}
 	}
 	if (rc) {

@@ -14,6 +14,7 @@
 
 #include "bus_int.h"
 #include "miss_int.h"
+#include "util/search.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -129,7 +130,7 @@ struct dm_view {
 };
 
 struct dm_state {
-	struct vmres__bus_snap *bus[N_SPACES];
+	struct vmres__bus_map *bus[N_SPACES];
 	size_t n;
 	struct dm_view **views; /* sorted by instance */
 	/* Filled when the state is retired: */
@@ -151,7 +152,7 @@ struct vmres_devmgr {
 	unsigned int sa_flags; /* vmres_sysalloc_move_prepare() flags: the policy */
 	vmres_devmgr_msi_fn msi_fn;
 	void *msi_ctx;
-	struct vmres__snap_cache cache;
+	struct vmres__bus_map_cache cache;
 	struct vmres__miss_stats miss[N_SPACES];
 };
 
@@ -167,19 +168,16 @@ static inline void view_free(struct dm_view *v)
 	free(v);
 }
 
+static inline bool view_before(const void *views, size_t i, const void *instance)
+{
+	return ((struct dm_view *const *)views)[i]->instance < *(const uint32_t *)instance;
+}
+
 /* Index of @p instance in @p st->views, or SIZE_MAX. */
 static inline size_t find_index(const struct dm_state *st, uint32_t instance)
 {
-	size_t lo = 0, hi = st->n;
+	size_t lo = vmres__lower_bound(st->views, 0, st->n, &instance, view_before);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (st->views[mid]->instance < instance)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	return lo < st->n && st->views[lo]->instance == instance ? lo : SIZE_MAX;
 }
 

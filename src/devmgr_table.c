@@ -145,19 +145,14 @@ struct dev_tree {
 	unsigned int *depth;
 };
 
+static bool info_before(const void *info, size_t i, const void *instance)
+{
+	return ((const struct vmres_devmgr_info *)info)[i].instance < *(const uint32_t *)instance;
+}
+
 static size_t tree_find(const struct table_copy *t, uint32_t instance)
 {
-	size_t lo = 0, hi = t->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (t->info[mid].instance < instance)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return vmres__lower_bound(t->info, 0, t->n, &instance, info_before);
 }
 
 static int dev_tree_build(const struct table_copy *t, struct dev_tree *tr)

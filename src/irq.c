@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "util/msi.h"
+#include "util/search.h"
 
 #define ST_ENABLED  0x01u
 #define ST_MASKED   0x02u
@@ -225,20 +226,15 @@ static void live_load(struct vmres_irq_src *s, struct vmres_msi_msg *m)
 
 /* ---- the record of routes ---------------------------------------------- */
 
+static bool gsi_before(const void *index, size_t i, const void *gsi)
+{
+	return ((struct vmres_irq_src *const *)index)[i]->gsi < *(const uint32_t *)gsi;
+}
+
 /* First index position whose source's GSI is >= gsi. */
 static size_t index_lower_bound(const struct vmres_irq_mgr *m, uint32_t gsi)
 {
-	size_t lo = 0, hi = m->nindex;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (m->index[mid]->gsi < gsi)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return vmres__lower_bound(m->index, 0, m->nindex, &gsi, gsi_before);
 }
 
 /* Some source on gsi, preferring an MSI (there is at most one then). */

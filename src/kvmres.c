@@ -8,7 +8,7 @@
  * it held. So a record never sees a guest-driven change half made, and this
  * file needs no lock of its own.
  *
- * The record of a resource (struct bar) holds its placement as last committed
+ * The record of a resource (struct kvm_bar) holds its placement as last committed
  * (base, mapped), its regions and its memory. A transaction in flight is
  * described by the listener's from/to placements plus bar->tx (which way
  * prepare went) and bar->new_slot; commit and abort finish from those.
@@ -16,6 +16,7 @@
 #include "common_int.h"
 #include "devmgr_int.h"
 #include "kvmres_int.h"
+#include "util/bits.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -40,9 +41,9 @@ enum tx {
 	TX_UP,	    /* map: the new placement only */
 };
 
-struct bar {
+struct kvm_bar {
 	struct vmres_kvmres *k;
-	struct bar *next;
+	struct kvm_bar *next;
 	uint32_t instance;
 	unsigned int res_index;
 	enum vmres_space space;
@@ -63,7 +64,7 @@ struct bar {
 struct vmres_kvmres {
 	struct vmres_devmgr *m;
 	struct vmres_kvmres_backend *be;
-	struct bar *bars; /* in the order they were added */
+	struct kvm_bar *bars; /* in the order they were added */
 	char slot_pool[VMRES_POOL_NAME_MAX];
 	uint64_t slot_owner;
 	struct vmres_ids *slots; /* without a pool; NULL: no numbers */
@@ -130,7 +131,7 @@ static int slot_take(struct vmres_kvmres *k, uint32_t *slot)
 
 static bool slot_in_use(const struct vmres_kvmres *k, uint32_t slot)
 {
-	for (const struct bar *b = k->bars; b; b = b->next)
+	for (const struct kvm_bar *b = k->bars; b; b = b->next)
 		if (b->has_mem && b->slot == slot)
 			return true;
 	return false;
@@ -173,7 +174,7 @@ static void slot_give(struct vmres_kvmres *k, uint32_t slot)
 
 /* ---- what one placement installs ---- */
 
-static struct vmres_kvmres_ioevent ioevent(const struct bar *b, const struct vmres_kvmres_notify *n,
+static struct vmres_kvmres_ioevent ioevent(const struct kvm_bar *b, const struct vmres_kvmres_notify *n,
 					   uint64_t base)
 {
 	return (struct vmres_kvmres_ioevent){.space = b->space,
@@ -184,7 +185,7 @@ static struct vmres_kvmres_ioevent ioevent(const struct bar *b, const struct vmr
 					     .fd = n->fd};
 }
 
-static struct vmres_kvmres_mem_map mem_map(const struct bar *b, uint32_t slot, uint64_t base)
+static struct vmres_kvmres_mem_map mem_map(const struct kvm_bar *b, uint32_t slot, uint64_t base)
 {
 	return (struct vmres_kvmres_mem_map){.slot = slot,
 					     .gpa = base,
@@ -193,7 +194,7 @@ static struct vmres_kvmres_mem_map mem_map(const struct bar *b, uint32_t slot, u
 					     .readonly = b->readonly};
 }
 
-static int notify_set(struct bar *b, const struct vmres_kvmres_notify *n, uint64_t base, bool up)
+static int notify_set(struct kvm_bar *b, const struct vmres_kvmres_notify *n, uint64_t base, bool up)
 {
 	const struct vmres_kvmres_backend *be = b->k->be;
 	struct vmres_kvmres_ioevent ev = ioevent(b, n, base);
@@ -203,7 +204,7 @@ static int notify_set(struct bar *b, const struct vmres_kvmres_notify *n, uint64
 	return up ? be->ops->notify_assign(be->ctx, &ev) : be->ops->notify_deassign(be->ctx, &ev);
 }
 
-static int mem_set(struct bar *b, uint32_t slot, uint64_t base, bool up)
+static int mem_set(struct kvm_bar *b, uint32_t slot, uint64_t base, bool up)
 {
 	const struct vmres_kvmres_backend *be = b->k->be;
 	struct vmres_kvmres_mem_map mm = mem_map(b, slot, base);
@@ -214,7 +215,7 @@ static int mem_set(struct bar *b, uint32_t slot, uint64_t base, bool up)
 }
 
 /* An undo step that must not fail: count it if it does. */
-static void undo(struct bar *b, int rc)
+static void undo(struct kvm_bar *b, int rc)
 {
 	if (rc)
 		b->k->undo_failures++;
@@ -224,7 +225,7 @@ static void undo(struct bar *b, int rc)
  * Put every region and the memory up (or take them down) at @p base, with
  * slot @p slot: all or nothing (a step that fails undoes the ones before it).
  */
-static int placement_set(struct bar *b, uint64_t base, uint32_t slot, bool up)
+static int placement_set(struct kvm_bar *b, uint64_t base, uint32_t slot, bool up)
 {
 	size_t i;
 	int rc = 0;
@@ -245,16 +246,11 @@ static int placement_set(struct bar *b, uint64_t base, uint32_t slot, bool up)
 
 /* ---- the listener ---- */
 
-static bool overlap(uint64_t a, uint64_t b, uint64_t size)
-{
-	return a < b ? b - a < size : a - b < size;
-}
-
 static int bar_prepare(void *ctx, uint32_t instance, unsigned int res_index,
 		       const struct vmres_devmgr_placement *from,
 		       const struct vmres_devmgr_placement *to)
 {
-	struct bar *b = ctx;
+	struct kvm_bar *b = ctx;
 	int rc;
 
 	(void)instance;
@@ -267,7 +263,8 @@ static int bar_prepare(void *ctx, uint32_t instance, unsigned int res_index,
 		b->tx = rc ? TX_NONE : TX_UP;
 		return rc;
 	}
-	if (!to->mapped || overlap(from->base, to->base, b->size)) {
+	if (!to->mapped || vmres__ranges_overlap(from->base, vmres__range_last(from->base, b->size), to->base,
+							vmres__range_last(to->base, b->size))) {
 		/* Down first; for an overlapping move, up again at the new base with
 		 * the same slot number. */
 		rc = placement_set(b, from->base, b->slot, false);
@@ -296,7 +293,7 @@ static void bar_commit(void *ctx, uint32_t instance, unsigned int res_index,
 		       const struct vmres_devmgr_placement *from,
 		       const struct vmres_devmgr_placement *to)
 {
-	struct bar *b = ctx;
+	struct kvm_bar *b = ctx;
 
 	(void)instance;
 	(void)res_index;
@@ -318,7 +315,7 @@ static void bar_abort(void *ctx, uint32_t instance, unsigned int res_index,
 		      const struct vmres_devmgr_placement *from,
 		      const struct vmres_devmgr_placement *to)
 {
-	struct bar *b = ctx;
+	struct kvm_bar *b = ctx;
 
 	(void)instance;
 	(void)res_index;
@@ -351,9 +348,9 @@ static const struct vmres_devmgr_listener listener = {
 
 /* ---- records ---- */
 
-static struct bar *bar_find(const struct vmres_kvmres *k, uint32_t instance, unsigned int res_index)
+static struct kvm_bar *bar_find(const struct vmres_kvmres *k, uint32_t instance, unsigned int res_index)
 {
-	for (struct bar *b = k->bars; b; b = b->next)
+	for (struct kvm_bar *b = k->bars; b; b = b->next)
 		if (b->instance == instance && b->res_index == res_index)
 			return b;
 	return NULL;
@@ -364,11 +361,11 @@ static struct bar *bar_find(const struct vmres_kvmres *k, uint32_t instance, uns
  * none; *@p made says whether it was, for bar_drop_if_empty() on failure.
  */
 static int bar_get(struct vmres_kvmres *k, uint32_t instance, unsigned int res_index,
-		   struct bar **out, bool *made)
+		   struct kvm_bar **out, bool *made)
 {
 	const struct vmres_devmgr_listener *l;
 	struct vmres_resource r;
-	struct bar *b, **p;
+	struct kvm_bar *b, **p;
 	bool mapped;
 	void *ctx;
 	int rc;
@@ -387,7 +384,7 @@ static int bar_get(struct vmres_kvmres *k, uint32_t instance, unsigned int res_i
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return VMRES_ENOMEM;
-	*b = (struct bar){.k = k,
+	*b = (struct kvm_bar){.k = k,
 			  .instance = instance,
 			  .res_index = res_index,
 			  .space = r.u.addr.space,
@@ -408,9 +405,9 @@ static int bar_get(struct vmres_kvmres *k, uint32_t instance, unsigned int res_i
 }
 
 /* Forget @p b if it serves nothing (and its device still has our listener). */
-static void bar_drop_if_empty(struct vmres_kvmres *k, struct bar *b)
+static void bar_drop_if_empty(struct vmres_kvmres *k, struct kvm_bar *b)
 {
-	struct bar **p;
+	struct kvm_bar **p;
 
 	if (b->n_regions || b->has_mem)
 		return;
@@ -511,7 +508,7 @@ static int notify_add_locked(struct vmres_devmgr *m, void *arg)
 	struct vmres_kvmres *k = c->k;
 	struct vmres_kvmres_notify n = *c->n, *regions;
 	struct vmres__notify_tab *tab;
-	struct bar *b;
+	struct kvm_bar *b;
 	bool made;
 	int rc;
 
@@ -566,7 +563,7 @@ static int notify_remove_locked(struct vmres_devmgr *m, void *arg)
 {
 	struct notify_call *c = arg;
 	struct vmres_kvmres *k = c->k;
-	struct bar *b = bar_find(k, c->n->instance, c->n->res_index);
+	struct kvm_bar *b = bar_find(k, c->n->instance, c->n->res_index);
 	struct vmres__notify_tab *tab;
 	size_t i = 0;
 	int rc;
@@ -627,7 +624,7 @@ static int mem_attach_locked(struct vmres_devmgr *m, void *arg)
 {
 	struct mem_call *c = arg;
 	struct vmres_kvmres *k = c->k;
-	struct bar *b;
+	struct kvm_bar *b;
 	uint32_t slot;
 	bool made;
 	int rc;
@@ -690,7 +687,7 @@ int vmres__kvmres_mem_attach_slot(struct vmres_kvmres *k, uint32_t instance, uns
 static int mem_detach_locked(struct vmres_devmgr *m, void *arg)
 {
 	struct mem_call *c = arg;
-	struct bar *b = bar_find(c->k, c->instance, c->res_index);
+	struct kvm_bar *b = bar_find(c->k, c->instance, c->res_index);
 	int rc;
 
 	(void)m;
@@ -763,7 +760,7 @@ static int free_locked(struct vmres_devmgr *m, void *arg)
 	struct vmres_kvmres *k = arg;
 
 	while (k->bars) {
-		struct bar *b = k->bars;
+		struct kvm_bar *b = k->bars;
 
 		if (b->mapped)
 			undo(b, placement_set(b, b->base, b->slot, false));
@@ -799,7 +796,7 @@ static int get_info_locked(struct vmres_devmgr *m, void *arg)
 	struct vmres_kvmres_info info = {0};
 
 	(void)m;
-	for (const struct bar *b = c->k->bars; b; b = b->next) {
+	for (const struct kvm_bar *b = c->k->bars; b; b = b->next) {
 		info.resources++;
 		info.regions += b->n_regions;
 		info.memory += b->has_mem;
@@ -829,7 +826,7 @@ static int describe_locked(struct vmres_devmgr *m, void *arg)
 	int rc = 0;
 
 	(void)m;
-	for (const struct bar *b = c->k->bars; b && !rc; b = b->next) {
+	for (const struct kvm_bar *b = c->k->bars; b && !rc; b = b->next) {
 		for (size_t i = 0; i < b->n_regions && !rc; i++)
 			rc = c->w->notify(c->w->ctx, &b->regions[i]);
 		if (!rc && b->has_mem) {
@@ -857,7 +854,7 @@ struct dump_call {
 	FILE *f;
 };
 
-static void dump_bar(FILE *f, const struct bar *b)
+static void dump_bar(FILE *f, const struct kvm_bar *b)
 {
 	fprintf(f, "dev %" PRIu32 " res %u %s 0x%" PRIx64 " size 0x%" PRIx64 " %s\n", b->instance,
 		b->res_index, b->space == VMRES_SPACE_PIO ? "pio" : "mmio", b->base, b->size,
@@ -880,7 +877,7 @@ static int dump_locked(struct vmres_devmgr *m, void *arg)
 	struct dump_call *c = arg;
 
 	(void)m;
-	for (const struct bar *b = c->k->bars; b; b = b->next)
+	for (const struct kvm_bar *b = c->k->bars; b; b = b->next)
 		dump_bar(c->f, b);
 	return 0;
 }

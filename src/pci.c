@@ -1018,14 +1018,15 @@ static bool overlaps_msi(const struct vmres_pci_func *f, unsigned int off, unsig
 {
 	const struct msi *m = &f->msi;
 
-	return m->off && off < m->off + m->len && m->off < off + size;
+	return m->off && vmres__ranges_overlap(off, off + size - 1, m->off, m->off + m->len - 1u);
 }
 
 static bool overlaps_msix(const struct vmres_pci_func *f, unsigned int off, unsigned int size)
 {
 	const struct msix *x = &f->msix;
 
-	return x->off && off < x->off + VMRES_PCI_MSIX_CAP_SIZE && x->off < off + size;
+	return x->off && vmres__ranges_overlap(off, off + size - 1, x->off,
+					       x->off + VMRES_PCI_MSIX_CAP_SIZE - 1u);
 }
 
 /* ---- creation ---- */
@@ -1637,7 +1638,7 @@ static size_t resources_needed(const struct vmres_pci_func *f)
 	return need;
 }
 
-static int check_resources(const struct vmres_pci_func *f, const struct vmres_resource *res)
+static int func_resources_fit(const struct vmres_pci_func *f, const struct vmres_resource *res)
 {
 	int rc;
 
@@ -2110,7 +2111,7 @@ static bool state_agrees(const struct vmres_pci_func *t, const uint8_t *s,
 	const struct msi *m = &t->msi;
 	struct vmres_msi_msg msg;
 
-	if (n < resources_needed(t) || check_resources(t, res))
+	if (n < resources_needed(t) || func_resources_fit(t, res))
 		return false;
 	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
 		const struct bar *b = &t->bars[i];
@@ -2338,7 +2339,7 @@ int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32
 	if (!rc && (info.n_res != n || n < resources_needed(f)))
 		rc = VMRES_ENOENT;
 	if (!rc)
-		rc = check_resources(f, res);
+		rc = func_resources_fit(f, res);
 	if (!rc && f->loaded) {
 		/* A loaded state says where the ranges are: the manager (restored
 		 * from the same snapshot) must agree, and nothing moves. */

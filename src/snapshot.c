@@ -19,6 +19,7 @@
 #include "pci_int.h"
 #include "util/bits.h"
 #include "util/byteorder.h"
+#include "util/search.h"
 
 #include <vmres/irq.h>
 #include <vmres/kvmres.h>
@@ -1020,21 +1021,17 @@ static int parse_pools(struct model *md, struct vmres_snapshot_error *e)
 	return rc;
 }
 
+static bool name_before(const void *keys, size_t i, const void *name)
+{
+	return strcmp(((const struct name_key *)keys)[i].name, name) < 0;
+}
+
 static const struct m_pool *pool_by_name(const struct model *md, const char *name)
 {
-	size_t lo = 0, hi = md->n_pools;
+	size_t i = vmres__lower_bound(md->pools_by_name, 0, md->n_pools, name, name_before);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(md->pools_by_name[mid].name, name);
-
-		if (c == 0)
-			return &md->pools[md->pools_by_name[mid].index];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	if (i < md->n_pools && strcmp(md->pools_by_name[i].name, name) == 0)
+		return &md->pools[md->pools_by_name[i].index];
 	return NULL;
 }
 
@@ -1076,7 +1073,7 @@ static bool meets_a_window(const struct model *md, enum vmres_space space, uint6
 		const struct m_pool *p = &md->pools[i];
 
 		if (p->kind == VMRES_RES_ADDR && !p->guest && p->space == space &&
-		    base <= p->last && p->base <= last)
+		    vmres__ranges_overlap(base, last, p->base, p->last))
 			return true;
 	}
 	return false;
@@ -1098,11 +1095,11 @@ static int check_alloc(const struct model *md, const struct m_alloc *a, const st
 			return fail(e, VMRES_ECORRUPT, o + 16);
 		if (a->base < p->base)
 			return fail(e, VMRES_ECORRUPT, o + 8);
-		if (a->base + (a->size - 1) > p->last)
+		if (vmres__range_last(a->base, a->size) > p->last)
 			return fail(e, VMRES_ECORRUPT, o + 16);
 		if (!align_ok(a->base, a->align))
 			return fail(e, VMRES_ECORRUPT, o + 24);
-		if (p->guest && meets_a_window(md, p->space, a->base, a->base + (a->size - 1)))
+		if (p->guest && meets_a_window(md, p->space, a->base, vmres__range_last(a->base, a->size)))
 			return fail(e, VMRES_ECORRUPT, o + 8);
 	} else {
 		if (a->base < p->base || a->base > p->last)
@@ -1113,7 +1110,8 @@ static int check_alloc(const struct model *md, const struct m_alloc *a, const st
 			return fail(e, VMRES_ECORRUPT, o + 24);
 	}
 	/* In (pool, base) order, so an overlap is always with the previous record. */
-	if (prev && prev->pool == a->pool && prev->base + (prev->size - 1) >= a->base)
+	if (prev && prev->pool == a->pool &&
+	    vmres__range_last(prev->base, prev->size) >= a->base)
 		return fail(e, VMRES_ECORRUPT, o + 8);
 	if (!name_ok(md->in + o + 40, VMRES_SYSALLOC_LABEL_MAX, false))
 		return fail(e, VMRES_ECORRUPT, o + 40);
@@ -1151,22 +1149,20 @@ static int parse_allocs(struct model *md, struct vmres_snapshot_error *e)
 
 /* Is number @p n of pool @p pool in ALLOCS (exclusively held)? They are in
  * (pool, base) order, one number each in a number pool. */
+static bool alloc_before(const void *allocs, size_t i, const void *key)
+{
+	const struct m_alloc *a = &((const struct m_alloc *)allocs)[i];
+	const struct m_alloc *k = key;
+
+	return a->pool < k->pool || (a->pool == k->pool && a->base < k->base);
+}
+
 static bool alloc_holds(const struct model *md, uint32_t pool, uint64_t n)
 {
-	size_t lo = 0, hi = md->n_allocs;
+	const struct m_alloc key = {.pool = pool, .base = n};
+	size_t i = vmres__lower_bound(md->allocs, 0, md->n_allocs, &key, alloc_before);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct m_alloc *a = &md->allocs[mid];
-
-		if (a->pool == pool && a->base == n)
-			return true;
-		if (a->pool < pool || (a->pool == pool && a->base < n))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
+	return i < md->n_allocs && md->allocs[i].pool == pool && md->allocs[i].base == n;
 }
 
 /*
@@ -1232,21 +1228,16 @@ static int parse_devmgr(struct model *md, struct vmres_snapshot_error *e)
 	return 0;
 }
 
+static bool device_before(const void *devs, size_t i, const void *instance)
+{
+	return ((const struct m_device *)devs)[i].info.instance < *(const uint32_t *)instance;
+}
+
 static const struct m_device *device_by_id(const struct model *md, uint32_t instance)
 {
-	size_t lo = 0, hi = md->n_devs;
+	size_t i = vmres__lower_bound(md->devs, 0, md->n_devs, &instance, device_before);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (md->devs[mid].info.instance == instance)
-			return &md->devs[mid];
-		if (md->devs[mid].info.instance < instance)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return i < md->n_devs && md->devs[i].info.instance == instance ? &md->devs[i] : NULL;
 }
 
 static int parse_devices(struct model *md, struct vmres_snapshot_error *e)
@@ -1340,7 +1331,7 @@ static int parse_resource(const struct model *md, size_t o, struct vmres_resourc
 	if (res->u.addr.size == 0 || vmres__range_wraps(res->u.addr.base, res->u.addr.size))
 		return fail(e, VMRES_ECORRUPT, o + 40);
 	if (res->u.addr.space == VMRES_SPACE_PIO &&
-	    res->u.addr.base + (res->u.addr.size - 1) > 0xFFFF)
+	    vmres__range_last(res->u.addr.base, res->u.addr.size) > 0xFFFF)
 		return fail(e, VMRES_ECORRUPT, o + 40);
 	return 0;
 }
@@ -1380,7 +1371,7 @@ static int parse_resources(struct model *md, struct vmres_snapshot_error *e)
 			if (md->mapped[i])
 				md->ranges[md->n_ranges++] =
 					(struct m_range){r->u.addr.space, r->u.addr.base,
-							 r->u.addr.base + (r->u.addr.size - 1),
+							 vmres__range_last(r->u.addr.base, r->u.addr.size),
 							 md->devs[d].info.instance, o};
 		}
 	}

@@ -10,6 +10,8 @@
 
 #include <vmres/common.h>
 
+#include "../src/util/bits.h"
+
 static void test_every_code_has_a_distinct_name_and_text(void **state)
 {
 	(void)state;
@@ -31,18 +33,24 @@ static void test_unknown_codes_are_reported_as_unknown(void **state)
 	assert_string_equal(vmres_errname(INT32_MIN), "VMRES_E?");
 }
 
-static void test_range_helpers_handle_the_top_of_the_space(void **state)
+static void test_range_helpers_at_the_edges_of_the_space(void **state)
 {
 	(void)state;
-	struct vmres_range all = {0, UINT64_MAX};
-	struct vmres_range top = {UINT64_MAX - 0xfff, UINT64_MAX};
-
-	assert_int_equal(vmres_range_size(all), 0); /* 2^64 */
-	assert_int_equal(vmres_range_size(top), 0x1000);
-	assert_true(vmres_range_contains(all, UINT64_MAX, UINT64_MAX));
-	assert_true(vmres_range_overlaps(all, top));
-	assert_false(vmres_range_overlaps((struct vmres_range){0, 0xfff}, top));
-	assert_false(vmres_range_contains(top, 5, 4));
+	/* The library's own helpers (src/util/bits.h), at the edges of the space. */
+	assert_false(vmres__range_wraps(UINT64_MAX - 0xfff, 0x1000));
+	assert_true(vmres__range_wraps(UINT64_MAX - 0xfff, 0x1001));
+	assert_false(vmres__range_wraps(1, UINT64_MAX));
+	assert_true(vmres__range_wraps(2, UINT64_MAX));
+	assert_int_equal(vmres__range_last(UINT64_MAX - 0xfff, 0x1000), UINT64_MAX);
+	assert_int_equal(vmres__range_last(0, UINT64_MAX), UINT64_MAX - 1);
+	assert_true(vmres__range_within(UINT64_MAX, UINT64_MAX, 0, UINT64_MAX));
+	assert_true(vmres__range_within(0x1000, 0x1fff, 0x1000, 0x1fff));
+	assert_false(vmres__range_within(0xfff, 0x1fff, 0x1000, 0x1fff));
+	assert_false(vmres__range_within(0x1000, 0x2000, 0x1000, 0x1fff));
+	assert_true(vmres__ranges_overlap(0, UINT64_MAX, UINT64_MAX - 0xfff, UINT64_MAX));
+	assert_true(vmres__ranges_overlap(0xfff, 0xfff, 0, 0xfff));
+	assert_false(vmres__ranges_overlap(0, 0xfff, 0x1000, UINT64_MAX));
+	assert_false(vmres__ranges_overlap(0x1000, UINT64_MAX, 0, 0xfff));
 }
 
 static void test_version_matches_the_header(void **state)
@@ -60,7 +68,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_code_has_a_distinct_name_and_text),
 		cmocka_unit_test(test_unknown_codes_are_reported_as_unknown),
-		cmocka_unit_test(test_range_helpers_handle_the_top_of_the_space),
+		cmocka_unit_test(test_range_helpers_at_the_edges_of_the_space),
 		cmocka_unit_test(test_version_matches_the_header),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

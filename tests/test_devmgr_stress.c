@@ -468,10 +468,11 @@ static void test_dispatch_during_register_move_unregister(void **state)
 		misses += rs[t].misses;
 		self_writes += rs[t].self_writes;
 	}
-	printf("devmgr_stress: %llu hits, %llu misses; %d registers, %d moves, %d refused, "
-	       "%d updates, %d unregisters, %d self-moves\n",
-	       (unsigned long long)hits, (unsigned long long)misses, ws.registers, ws.moves,
-	       ws.refused, ws.updates, ws.unregisters, self_moves);
+	printf("devmgr_stress: %llu hits, %llu misses, %llu self-writes; %d registers, %d moves, "
+	       "%d refused, %d updates, %d unregisters, %d self-moves\n",
+	       (unsigned long long)hits, (unsigned long long)misses,
+	       (unsigned long long)self_writes, ws.registers, ws.moves, ws.refused, ws.updates,
+	       ws.unregisters, self_moves);
 	vmres_devmgr_free(mgr);
 	for (int i = 0; i < n_hists; i++)
 		free(hists[i].log);

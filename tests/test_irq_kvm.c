@@ -319,10 +319,7 @@ static void test_legacy_line_reaches_the_ioapic_after_msi_routes_are_pushed(void
 {
 	struct vm *vm = *state;
 	struct vmres_irq_src *leg;
-	struct {
-		struct kvm_irq_routing r;
-		struct kvm_irq_routing_entry e[1];
-	} only_msi;
+	struct kvm_irq_routing *only_msi;
 
 	pic_mask_all(vm);
 	ioapic_route(vm, 5, 0x91, false);
@@ -333,13 +330,15 @@ static void test_legacy_line_reaches_the_ioapic_after_msi_routes_are_pushed(void
 	assert_true(wait_irr(vm, 0x91));
 	/* Control: a table without the irqchip routes silences the line. */
 	lapic_clear_irr(vm);
-	memset(&only_msi, 0, sizeof(only_msi));
-	only_msi.r.nr = 1;
-	only_msi.e[0].gsi = 24;
-	only_msi.e[0].type = KVM_IRQ_ROUTING_MSI;
-	only_msi.e[0].u.msi.address_lo = LAPIC_BASE;
-	only_msi.e[0].u.msi.data = 0x41;
-	assert_int_equal(ioctl(vm->fd, KVM_SET_GSI_ROUTING, &only_msi), 0);
+	only_msi = calloc(1, sizeof(*only_msi) + sizeof(only_msi->entries[0]));
+	assert_non_null(only_msi);
+	only_msi->nr = 1;
+	only_msi->entries[0].gsi = 24;
+	only_msi->entries[0].type = KVM_IRQ_ROUTING_MSI;
+	only_msi->entries[0].u.msi.address_lo = LAPIC_BASE;
+	only_msi->entries[0].u.msi.data = 0x41;
+	assert_int_equal(ioctl(vm->fd, KVM_SET_GSI_ROUTING, only_msi), 0);
+	free(only_msi);
 	assert_int_equal(vmres_irq_src_trigger(leg), 0);
 	assert_true(stays_clear(vm, 0x91));
 }

@@ -99,6 +99,21 @@ static struct vmres_pci_func *new_func(const struct vmres_pci_func_config *c)
 /* ------------------------------------------------------------------------ */
 /* the mapper model: ranges in windows, obstacles, alignment; nothing else   */
 
+/* An inclusive range [base, last]. */
+struct span {
+	uint64_t base, last;
+};
+
+static bool span_contains(struct span r, struct span x)
+{
+	return x.base >= r.base && x.last <= r.last;
+}
+
+static bool span_overlaps(struct span a, struct span b)
+{
+	return a.base <= b.last && b.base <= a.last;
+}
+
 struct model_range {
 	bool is_addr;
 	bool pio;
@@ -108,7 +123,7 @@ struct model_range {
 
 struct model {
 	struct model_range r[N_RES];
-	struct vmres_range obstacles[4]; /* other devices */
+	struct span obstacles[4]; /* other devices */
 	unsigned int n_obstacles;
 	unsigned int calls;
 	unsigned int reroutes;
@@ -118,16 +133,16 @@ struct model {
 	int fail_unmap;
 };
 
-static const struct vmres_range mmio_windows[] = {
+static const struct span mmio_windows[] = {
 	{0xc0000000u, 0xffffffffu},
 	{0x1000000000ull, 0x17ffffffffull},
 };
-static const struct vmres_range pio_window = {0x1000, 0xffff};
+static const struct span pio_window = {0x1000, 0xffff};
 
 static int model_check(const struct model *m, unsigned int res, uint64_t base)
 {
 	const struct model_range *r = &m->r[res];
-	struct vmres_range want = {base, base + r->size - 1};
+	struct span want = {base, base + r->size - 1};
 	bool inside = false;
 
 	if (r->align > 1 && (base & (r->align - 1)))
@@ -135,13 +150,13 @@ static int model_check(const struct model *m, unsigned int res, uint64_t base)
 	if (want.last < want.base)
 		return VMRES_ERANGE;
 	if (r->pio)
-		inside = vmres_range_contains(pio_window, want.base, want.last);
+		inside = span_contains(pio_window, want);
 	for (unsigned int i = 0; !r->pio && i < 2; i++)
-		inside |= vmres_range_contains(mmio_windows[i], want.base, want.last);
+		inside |= span_contains(mmio_windows[i], want);
 	if (!inside)
 		return VMRES_ERANGE;
 	for (unsigned int i = 0; i < m->n_obstacles; i++)
-		if (vmres_range_overlaps(m->obstacles[i], want))
+		if (span_overlaps(m->obstacles[i], want))
 			return VMRES_EOVERLAP;
 	for (unsigned int i = 0; i < N_RES; i++) {
 		const struct model_range *o = &m->r[i];
@@ -149,8 +164,7 @@ static int model_check(const struct model *m, unsigned int res, uint64_t base)
 		/* every range is reserved where it is, mapped or not */
 		if (i == res || !o->is_addr || !o->base || o->pio != r->pio)
 			continue;
-		if (vmres_range_overlaps((struct vmres_range){o->base, o->base + o->size - 1},
-					 want))
+		if (span_overlaps((struct span){o->base, o->base + o->size - 1}, want))
 			return VMRES_EOVERLAP;
 	}
 	return 0;
@@ -246,8 +260,8 @@ static void model_init(struct model *m, const struct vmres_pci_func_config *c)
 		bit = r->pio ? VMRES_PCI_COMMAND_IO : VMRES_PCI_COMMAND_MEMORY;
 		r->mapped = (c->command & bit) && b->addr;
 	}
-	m->obstacles[m->n_obstacles++] = (struct vmres_range){0xd0000000u, 0xd0ffffffu};
-	m->obstacles[m->n_obstacles++] = (struct vmres_range){0x2000, 0x20ff};
+	m->obstacles[m->n_obstacles++] = (struct span){0xd0000000u, 0xd0ffffffu};
+	m->obstacles[m->n_obstacles++] = (struct span){0x2000, 0x20ff};
 }
 
 /* Every BAR's state agrees with the model's range. */

@@ -93,41 +93,13 @@ const char *vmres_error_detail(int err);
  */
 const char *vmres_errname(int err);
 
-/**
- * An inclusive range [base, last] of a 64-bit space. Inclusive so that a range
- * may end at 0xFFFF_FFFF_FFFF_FFFF; its size (last - base + 1) is 2^64 only for
- * the whole space, which vmres_range_size() reports as 0.
- */
-struct vmres_range {
-	uint64_t base; /**< first address */
-	uint64_t last; /**< last address, inclusive; base <= last */
-};
-
-/** Size of @p r; 0 stands for 2^64 (the whole space). */
-static inline uint64_t vmres_range_size(struct vmres_range r)
-{
-	return r.last - r.base + 1;
-}
-
-/** True when @p r contains every address of [@p base, @p last]. */
-static inline bool vmres_range_contains(struct vmres_range r, uint64_t base, uint64_t last)
-{
-	return base >= r.base && last <= r.last && base <= last;
-}
-
-/** True when the two inclusive ranges share at least one address. */
-static inline bool vmres_range_overlaps(struct vmres_range a, struct vmres_range b)
-{
-	return a.base <= b.last && b.base <= a.last;
-}
-
 #define VMRES_VERSION_MAJOR 0 /**< major version: changes break the API or ABI */
-#define VMRES_VERSION_MINOR 1 /**< minor version: compatible additions */
+#define VMRES_VERSION_MINOR 2 /**< minor version: compatible additions */
 #define VMRES_VERSION_PATCH 0 /**< patch version: fixes only */
 
 /**
  * vmres_version() - the version of the library actually linked.
- * @return a static string such as "0.1.0".
+ * @return a static string such as "0.2.0".
  * Context: thread-safe.
  */
 const char *vmres_version(void);

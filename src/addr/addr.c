@@ -284,8 +284,8 @@ void vmres_addr_free(struct vmres_addr *a)
 {
 	if (!a)
 		return;
-	vmres__addr_pool_destroy(&a->t.leaves);
-	vmres__addr_pool_destroy(&a->t.inodes);
+	vmres__node_pool_destroy(&a->t.leaves);
+	vmres__node_pool_destroy(&a->t.inodes);
 	free(a);
 }
 
@@ -641,7 +641,7 @@ int vmres_addr_next(const struct vmres_addr *a, uint64_t from, struct vmres_addr
 }
 
 /* Call @fn for every entry that is (@gaps) or is not a gap, in address order. */
-static int visit(const struct vmres_addr *a, bool gaps, vmres_addr_visit_fn fn, void *ctx)
+static int visit_entries(const struct vmres_addr *a, bool gaps, vmres_addr_visit_fn fn, void *ctx)
 {
 	struct vmres_addr_entry e;
 
@@ -666,12 +666,12 @@ static int visit(const struct vmres_addr *a, bool gaps, vmres_addr_visit_fn fn, 
 
 int vmres_addr_foreach(const struct vmres_addr *a, vmres_addr_visit_fn fn, void *ctx)
 {
-	return visit(a, false, fn, ctx);
+	return visit_entries(a, false, fn, ctx);
 }
 
 int vmres_addr_foreach_gap(const struct vmres_addr *a, vmres_addr_visit_fn fn, void *ctx)
 {
-	return visit(a, true, fn, ctx);
+	return visit_entries(a, true, fn, ctx);
 }
 
 int vmres_addr_stats(const struct vmres_addr *a, struct vmres_addr_stats *out)

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Internals shared by the files of src/addr/ (never installed): the node layout
- * of the tree, small inline helpers, and the operations of pool.c and tree.c.
+ * of the tree, small inline helpers, and the operations of tree.c. Its nodes
+ * come from node_pool.h.
  * The design is described in tree.c. */
 #ifndef VMRES_ADDR_INT_H
 #define VMRES_ADDR_INT_H
 
 #include <vmres/addr.h>
+
+#include "node_pool.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -24,10 +27,7 @@
 _Static_assert(LEAF_CAP == 32 && NODE_CAP == 64, "node byte arrays must hold 32 or 64 bytes");
 /* 2^32 nodes with at least NODE_MIN children per level cannot be deeper. */
 #define MAX_DEPTH      20
-#define NIL	       UINT32_MAX
 #define FINGER_UNKNOWN UINT8_MAX
-/* A transparent huge page: large pools grow in steps of these. */
-#define HUGE_BYTES (2u << 20)
 
 /* ---- the tree: entries that tile the window, with summaries -------------- */
 
@@ -61,29 +61,14 @@ struct inode {
 	uint32_t count;
 };
 
-/* Nodes of one size in one array, addressed by 32-bit index: node i is at
- * base + i * node_size. A free node holds the index of the next free one in its
- * first four bytes. See pool.c. */
-struct pool {
-	char *base;	  /* a heap block, or past pool.c's SMALL_RESERVE reserved space */
-	size_t reserved;  /* bytes of the block or of address space at base */
-	size_t committed; /* bytes at base that may be used */
-	uint32_t cap;	  /* nodes that fit in the committed bytes */
-	uint32_t used;	  /* nodes ever handed out */
-	uint32_t free;
-	uint32_t live;
-	uint32_t node_size;
-	bool huge; /* asked for huge pages */
-};
-
 /* The B+tree's shape and node pools. */
 struct tree {
 	unsigned int height; /* internal levels above the leaves; 0: root is a leaf */
 	uint32_t root;
 	uint32_t first_leaf;
 	uint32_t last_leaf;
-	struct pool leaves;
-	struct pool inodes;
+	struct node_pool leaves;
+	struct node_pool inodes;
 };
 
 /* A root-to-leaf path: node[l] for l = 0..height (node[height] is the leaf) and
@@ -125,11 +110,6 @@ struct want {
 	uint8_t block;	   /* the least block_class() of a gap that fits */
 	bool bounded;	   /* [lo, hi] is narrower than the window */
 };
-
-static inline void *pool_at(const struct pool *pl, uint32_t i)
-{
-	return pl->base + (size_t)i * pl->node_size;
-}
 
 /* Typed, so that the node size is a constant. */
 #define NODE_AT(type, pl, i) ((type *)(void *)(pl).base + (i))
@@ -512,20 +492,6 @@ static inline uint32_t leaf_rank(const struct leaf *l, uint64_t x)
 	return rank24((const uint64_t *)(const void *)l->e, l->count, x);
 }
 
-/* pool.c */
-void vmres__addr_pool_init(struct pool *pl, uint32_t node_size);
-void vmres__addr_pool_destroy(struct pool *pl);
-int vmres__addr_pool_reserve_slow(struct pool *pl, uint32_t n);
-uint32_t vmres__addr_pool_take(struct pool *pl);
-void vmres__addr_pool_put(struct pool *pl, uint32_t i);
-
-/* Make sure that @n nodes can be taken without failing; inline, since it is on
- * every allocation's path and the nodes never handed out mostly suffice. */
-static inline int vmres__addr_pool_reserve(struct pool *pl, uint32_t n)
-{
-	return pl->cap - pl->used >= n ? 0 : vmres__addr_pool_reserve_slow(pl, n);
-}
-
 /* Make sure that a leaf split can take every node it may need (a leaf, and an
  * internal node per level plus a new root), so that an allocation never stops
  * half-way. */
@@ -533,8 +499,8 @@ static inline int vmres__tree_reserve(struct vmres_addr *a)
 {
 	struct tree *t = &a->t;
 
-	if (vmres__addr_pool_reserve(&t->leaves, 1) ||
-	    vmres__addr_pool_reserve(&t->inodes, t->height + 1))
+	if (vmres__node_pool_reserve(&t->leaves, 1) ||
+	    vmres__node_pool_reserve(&t->inodes, t->height + 1))
 		return VMRES_ENOMEM;
 	return 0;
 }

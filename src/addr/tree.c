@@ -47,7 +47,7 @@
 
 static uint32_t leaf_take(struct vmres_addr *a)
 {
-	uint32_t i = vmres__addr_pool_take(&a->t.leaves);
+	uint32_t i = vmres__node_pool_take(&a->t.leaves);
 	struct leaf *l = leaf_at(a, i);
 
 	l->count = 0;
@@ -60,7 +60,7 @@ static uint32_t leaf_take(struct vmres_addr *a)
 
 static uint32_t inode_take(struct vmres_addr *a)
 {
-	uint32_t i = vmres__addr_pool_take(&a->t.inodes);
+	uint32_t i = vmres__node_pool_take(&a->t.inodes);
 	struct inode *n = inode_at(a, i);
 
 	n->count = 0;
@@ -91,9 +91,9 @@ int vmres__tree_init(struct vmres_addr *a)
 {
 	struct leaf *l;
 
-	vmres__addr_pool_init(&a->t.leaves, sizeof(struct leaf));
-	vmres__addr_pool_init(&a->t.inodes, sizeof(struct inode));
-	if (vmres__addr_pool_reserve(&a->t.leaves, 1))
+	vmres__node_pool_init(&a->t.leaves, sizeof(struct leaf));
+	vmres__node_pool_init(&a->t.inodes, sizeof(struct inode));
+	if (vmres__node_pool_reserve(&a->t.leaves, 1))
 		return VMRES_ENOMEM;
 	a->t.height = 0;
 	a->t.root = leaf_take(a);
@@ -607,14 +607,14 @@ static bool join_children(struct vmres_addr *a, unsigned int level, uint32_t par
 				leaf_at(a, r->next)->prev = lidx;
 			else
 				a->t.last_leaf = lidx;
-			vmres__addr_pool_put(&a->t.leaves, ridx);
+			vmres__node_pool_put(&a->t.leaves, ridx);
 		}
 	} else {
 		struct inode *l = inode_at(a, lidx), *r = inode_at(a, ridx);
 
 		merged = share_nodes(l, l->count, r, r->count, &inode_ops);
 		if (merged)
-			vmres__addr_pool_put(&a->t.inodes, ridx);
+			vmres__node_pool_put(&a->t.inodes, ridx);
 	}
 	summary(a, level + 1, lidx, &pn->key[li], &b);
 	set_bound(pn, li, b);
@@ -655,7 +655,7 @@ static void rebalance(struct vmres_addr *a, struct path *p, unsigned int level)
 		a->shape++;
 		a->t.root = inode_at(a, old)->child[0];
 		a->t.height--;
-		vmres__addr_pool_put(&a->t.inodes, old);
+		vmres__node_pool_put(&a->t.inodes, old);
 	}
 }
 

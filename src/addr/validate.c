@@ -2,7 +2,7 @@
 /* vmres_addr_validate(): every invariant of the tree, checked from scratch. */
 #include "addr_int.h"
 
-struct check {
+struct tree_check {
 	uint32_t leaf;	    /* the next leaf expected in address order */
 	uint32_t prev_leaf; /* the leaf visited before it */
 	uint64_t cursor;    /* where the next entry must start */
@@ -35,7 +35,7 @@ static bool padded_from(const uint64_t *key, uint32_t from, uint32_t cap)
 
 /* Entry @i of @l: it starts where the one before ended, and its bytes say
  * what it is; two gaps never touch. */
-static bool check_entry(const struct vmres_addr *a, struct check *c, const struct leaf *l,
+static bool check_entry(const struct vmres_addr *a, struct tree_check *c, const struct leaf *l,
 			uint32_t i)
 {
 	const struct ent *e = &l->e[i];
@@ -60,7 +60,7 @@ static bool check_entry(const struct vmres_addr *a, struct check *c, const struc
 	return true;
 }
 
-static int check_node(const struct vmres_addr *a, struct check *c, unsigned int level,
+static int check_tree_node(const struct vmres_addr *a, struct tree_check *c, unsigned int level,
 		      uint32_t node, uint64_t *key, struct bound *truth)
 {
 	bool is_root = level == 0;
@@ -100,7 +100,7 @@ static int check_node(const struct vmres_addr *a, struct check *c, unsigned int 
 	for (uint32_t i = 0; i < n->count; i++) {
 		uint64_t k;
 		struct bound t;
-		int rc = check_node(a, c, level + 1, n->child[i], &k, &t);
+		int rc = check_tree_node(a, c, level + 1, n->child[i], &k, &t);
 
 		if (rc)
 			return rc;
@@ -149,7 +149,7 @@ static bool check_finger(const struct vmres_addr *a)
 
 int vmres_addr_validate(const struct vmres_addr *a)
 {
-	struct check c = {.leaf = NIL, .prev_leaf = NIL};
+	struct tree_check c = {.leaf = NIL, .prev_leaf = NIL};
 	struct bound truth;
 	uint64_t key;
 
@@ -158,7 +158,7 @@ int vmres_addr_validate(const struct vmres_addr *a)
 	c.leaf = a->t.first_leaf;
 	c.cursor = a->wbase;
 	if (a->wbase > a->wlast || a->t.height > MAX_DEPTH ||
-	    check_node(a, &c, 0, a->t.root, &key, &truth))
+	    check_tree_node(a, &c, 0, a->t.root, &key, &truth))
 		return VMRES_ECORRUPT;
 	/* The entries tile the window; the counts add up. */
 	if ((!c.end && c.cursor != a->wlast + 1) || c.leaf != NIL ||

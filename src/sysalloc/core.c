@@ -280,7 +280,8 @@ static bool clashes(const struct vmres__pool *p, const struct vmres__pool *q)
 		(p->kind == VMRES_RES_ADDR && q->kind == VMRES_RES_ADDR && p->space == q->space) ||
 		(gsi_kind(p->kind) && gsi_kind(q->kind));
 
-	return !p->guest && !q->guest && same_space && p->base <= q->last && q->base <= p->last;
+	return !p->guest && !q->guest && same_space &&
+	       vmres__ranges_overlap(p->base, p->last, q->base, q->last);
 }
 
 /* Does an allocation of @p a meet [base, last]? */
@@ -461,9 +462,14 @@ static int copy_alloc(void *ctx, const struct vmres_addr_entry *e)
 	return rb->ret;
 }
 
+/* The lowest and highest address of a tree's allocations. */
+struct bounds {
+	uint64_t base, last;
+};
+
 static int bounds_of(void *ctx, const struct vmres_addr_entry *e)
 {
-	struct vmres_range *r = ctx;
+	struct bounds *r = ctx;
 
 	if (r->base > e->base)
 		r->base = e->base;
@@ -475,7 +481,7 @@ static int bounds_of(void *ctx, const struct vmres_addr_entry *e)
 int vmres_sysalloc_resize_pool(struct vmres_sysalloc *sa, const char *name, uint64_t base,
 			       uint64_t last)
 {
-	struct vmres_range used = {UINT64_MAX, 0};
+	struct bounds used = {UINT64_MAX, 0};
 	struct rebuild rb = {NULL, 0};
 	struct vmres__pool *p;
 	int ret;
@@ -679,7 +685,7 @@ static void rec_release(struct vmres_sysalloc *sa, struct vmres__rec *r)
 	free(r);
 }
 
-static struct vmres__rec *rec_new(struct vmres__pool *p)
+static struct vmres__rec *alloc_rec_new(struct vmres__pool *p)
 {
 	struct vmres__rec *r = calloc(1, sizeof(*r));
 
@@ -713,7 +719,7 @@ static bool meets_windows(const struct vmres_sysalloc *sa, enum vmres_space spac
 		const struct vmres__pool *p = sa->pools[i];
 
 		if (p->kind == VMRES_RES_ADDR && !p->guest && p->space == space &&
-		    base <= p->last && p->base <= last)
+		    vmres__ranges_overlap(base, last, p->base, p->last))
 			return true;
 	}
 	return false;
@@ -736,11 +742,11 @@ static int alloc_addr(struct txn *t, struct vmres__pool *p, const struct vmres_r
 			return VMRES_EINVAL;
 		if (vmres__range_wraps(req.addr, req.size))
 			return VMRES_EOVERFLOW;
-		if (meets_windows(t->sa, p->space, req.addr, req.addr + (req.size - 1)))
+		if (meets_windows(t->sa, p->space, req.addr, vmres__range_last(req.addr, req.size)))
 			return VMRES_ERANGE;
 	}
 	req.owner = t->owner->node.key;
-	r = rec_new(p);
+	r = alloc_rec_new(p);
 	if (!r)
 		return VMRES_ENOMEM;
 	ret = vmres_addr_alloc(p->addr, &req, &base);
@@ -756,7 +762,7 @@ static int alloc_addr(struct txn *t, struct vmres__pool *p, const struct vmres_r
 
 static bool in_pool(const struct vmres__pool *p, uint64_t first, uint64_t count)
 {
-	return first >= p->base && first + count - 1 <= p->last;
+	return vmres__range_within(first, vmres__range_last(first, count), p->base, p->last);
 }
 
 /* One number: the lowest free one (any) or a specific one. */
@@ -768,7 +774,7 @@ static int alloc_number(struct txn *t, struct vmres__pool *p, bool any, uint32_t
 
 	if (!any && !in_pool(p, want, 1))
 		return VMRES_ERANGE;
-	r = rec_new(p);
+	r = alloc_rec_new(p);
 	if (!r)
 		return VMRES_ENOMEM;
 	ret = any ? vmres_ids_alloc(p->ids, &n) : vmres_ids_reserve(p->ids, want);
@@ -843,7 +849,7 @@ static int alloc_shared(struct txn *t, struct vmres__pool *p, bool any, uint32_t
 		return VMRES_ERANGE;
 	if (!any)
 		l = vmres__sysalloc_line(p, want);
-	r = rec_new(p);
+	r = alloc_rec_new(p);
 	if (!r)
 		return VMRES_ENOMEM;
 	if (!l) {
@@ -881,7 +887,7 @@ static int alloc_msi_block(struct txn *t, struct vmres__pool *p, const struct vm
 
 	/* Records first: once the block is taken nothing may fail. */
 	for (uint32_t i = 0; i < count; i++) {
-		r = rec_new(p);
+		r = alloc_rec_new(p);
 		if (!r) {
 			ret = VMRES_ENOMEM;
 			break;
@@ -1089,7 +1095,7 @@ struct vmres__pool *vmres__sysalloc_pool_holding(const struct vmres_sysalloc *sa
 		struct vmres__pool *p = sa->pools[i];
 
 		if (p->kind == VMRES_RES_ADDR && !p->guest && p->space == space &&
-		    base >= p->base && last <= p->last)
+		    vmres__range_within(base, last, p->base, p->last))
 			return p;
 	}
 	return NULL;
@@ -1119,9 +1125,9 @@ int vmres_sysalloc_move_prepare(struct vmres_sysalloc *sa, const struct vmres_re
 	size = r->u.addr.size;
 	if (size == 0)
 		return VMRES_ESIZE;
-	last = new_base + (size - 1);
-	if (last < new_base)
+	if (vmres__range_wraps(new_base, size))
 		return VMRES_EOVERFLOW;
+	last = vmres__range_last(new_base, size);
 	m.priv_held = find_owned(sa, r, owner, &rec) == 0;
 	align = m.priv_held ? rec->align : r->u.addr.align;
 	if (m.priv_held && new_base == rec->node.key) {
@@ -1152,7 +1158,7 @@ int vmres_sysalloc_move_prepare(struct vmres_sysalloc *sa, const struct vmres_re
 		return ret;
 	if (!m.priv_held) {
 		/* A new record, and the owner it joins, are made now. */
-		rec = rec_new(dst);
+		rec = alloc_rec_new(dst);
 		m.priv_owner = rec ? owner_get(sa, owner) : NULL;
 		if (!m.priv_owner) {
 			free(rec);

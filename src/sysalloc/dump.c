@@ -6,6 +6,7 @@
 #include "sysalloc_int.h"
 #include "../common_int.h"
 #include "../util/json.h"
+#include "../util/bits.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -52,7 +53,7 @@ static int text_alloc(void *ctx, const struct vmres_sysalloc_alloc_info *a)
 	switch (r->kind) {
 	case VMRES_RES_ADDR:
 		fprintf(c->f, "  %0*" PRIx64 "-%0*" PRIx64 " : ", c->width, r->u.addr.base,
-			c->width, r->u.addr.base + r->u.addr.size - 1);
+			c->width, vmres__range_last(r->u.addr.base, r->u.addr.size));
 		break;
 	case VMRES_RES_IRQ:
 		fprintf(c->f, "  %*" PRIu32 " : ", c->width, r->u.irq.gsi);
@@ -139,7 +140,7 @@ static int json_alloc(void *ctx, const struct vmres_sysalloc_alloc_info *a)
 	if (ok && r->kind == VMRES_RES_ADDR) {
 		ok = vmres__json_set(o, "base", vmres__json_hex(r->u.addr.base)) &&
 		     vmres__json_set(o, "last",
-				     vmres__json_hex(r->u.addr.base + r->u.addr.size - 1)) &&
+				     vmres__json_hex(vmres__range_last(r->u.addr.base, r->u.addr.size))) &&
 		     vmres__json_set(o, "size", vmres__json_hex(r->u.addr.size)) &&
 		     vmres__json_set(o, "align", vmres__json_hex(r->u.addr.align));
 	} else if (ok) {

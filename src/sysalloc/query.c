@@ -6,6 +6,7 @@
  * (vmres_addr_next, vmres_ids_next) and attaching the record found by hash.
  */
 #include "sysalloc_int.h"
+#include "../util/bits.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,7 @@ static int visit_sharers(const struct vmres__line *l, vmres_sysalloc_alloc_fn fn
 
 /* Call @p fn on the record of the allocation at @p key in pool @p p (on every
  * sharer's, for a shared line). */
-static int visit(const struct vmres_sysalloc *sa, const struct vmres__pool *p, uint64_t key,
+static int visit_pool(const struct vmres_sysalloc *sa, const struct vmres__pool *p, uint64_t key,
 		 vmres_sysalloc_alloc_fn fn, void *ctx)
 {
 	struct vmres_sysalloc_alloc_info info;
@@ -79,7 +80,7 @@ int vmres__sysalloc_foreach_in_pool(const struct vmres_sysalloc *sa, const struc
 		uint64_t from = p->base;
 
 		while (vmres_addr_next(p->addr, from, &e) == 0) {
-			ret = visit(sa, p, e.base, fn, ctx);
+			ret = visit_pool(sa, p, e.base, fn, ctx);
 			if (ret)
 				return ret;
 			if (e.last >= p->last)
@@ -90,7 +91,7 @@ int vmres__sysalloc_foreach_in_pool(const struct vmres_sysalloc *sa, const struc
 	}
 	for (uint32_t n, from = (uint32_t)p->base; vmres_ids_next(p->ids, from, &n) == 0;
 	     from = n + 1) {
-		ret = visit(sa, p, n, fn, ctx);
+		ret = visit_pool(sa, p, n, fn, ctx);
 		if (ret)
 			return ret;
 		if (n >= p->last)
@@ -197,7 +198,7 @@ int vmres_sysalloc_find_pool(const struct vmres_sysalloc *sa, enum vmres_space s
 		const struct vmres__pool *p = sa->pools[i];
 
 		if (p->kind == VMRES_RES_ADDR && !p->guest && p->space == space &&
-		    addr >= p->base && addr <= p->last) {
+		    vmres__range_within(addr, addr, p->base, p->last)) {
 			memcpy(name_out, p->name, VMRES_POOL_NAME_MAX);
 			return 0;
 		}
@@ -238,14 +239,14 @@ int vmres_sysalloc_find(const struct vmres_sysalloc *sa, const char *pool, uint6
 
 /* ---- validation ---- */
 
-struct check {
+struct pool_check {
 	const struct vmres__pool *pool;
 	uint64_t seen;
 };
 
 static int check_rec(void *ctx, const struct vmres_sysalloc_alloc_info *a)
 {
-	struct check *c = ctx;
+	struct pool_check *c = ctx;
 
 	(void)a;
 	c->seen++;
@@ -289,7 +290,7 @@ static int validate_lines(const struct vmres_sysalloc *sa, const struct vmres__p
 
 static int validate_pool(const struct vmres_sysalloc *sa, const struct vmres__pool *p)
 {
-	struct check c = {p, 0};
+	struct pool_check c = {p, 0};
 
 	if (p->kind == VMRES_RES_ADDR) {
 		struct vmres_addr_stats st;

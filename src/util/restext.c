@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "restext.h"
+#include "bits.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -46,7 +47,7 @@ int vmres__resource_text(struct vmres__text *o, const struct vmres_resource *r, 
 	switch (r->kind) {
 	case VMRES_RES_ADDR:
 		vmres__text_put(o, " [0x%" PRIx64 "-0x%" PRIx64 "]", r->u.addr.base,
-				r->u.addr.base + (r->u.addr.size - 1));
+				vmres__range_last(r->u.addr.base, r->u.addr.size));
 		if (r->u.addr.align > 1)
 			vmres__text_put(o, " align 0x%" PRIx64, r->u.addr.align);
 		break;

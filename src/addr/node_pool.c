@@ -18,13 +18,14 @@
  * against 0.35 us per 4 KiB of a huge page). A pool that only keeps room stays
  * in small pages.
  *
- * All growth happens in vmres__addr_pool_reserve(), before an operation changes
+ * All growth happens in vmres__node_pool_reserve(), before an operation changes
  * anything: a node pointer stays valid until the next reservation.
  */
-#include "addr_int.h"
+#include "node_pool.h"
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 /* A pool up to this size is a heap block; a larger one lives in reserved
@@ -32,14 +33,14 @@
 #define SMALL_RESERVE ((size_t)64 << 10)
 #define LARGE_RESERVE ((size_t)8 << 20)
 
-void vmres__addr_pool_init(struct pool *pl, uint32_t node_size)
+void vmres__node_pool_init(struct node_pool *pl, uint32_t node_size)
 {
 	memset(pl, 0, sizeof(*pl));
 	pl->free = NIL;
 	pl->node_size = node_size;
 }
 
-void vmres__addr_pool_destroy(struct pool *pl)
+void vmres__node_pool_destroy(struct node_pool *pl)
 {
 	if (pl->reserved <= SMALL_RESERVE)
 		free(pl->base);
@@ -71,7 +72,7 @@ static char *reserve_space(size_t bytes)
 
 /* True once the nodes in use fill half a heap block: from then on the pool asks
  * for huge pages. A pool that only keeps room stays in small pages. */
-static bool wants_huge(const struct pool *pl)
+static bool wants_huge(const struct node_pool *pl)
 {
 	return (size_t)pl->used * pl->node_size >= SMALL_RESERVE / 2;
 }
@@ -82,7 +83,7 @@ static bool wants_huge(const struct pool *pl)
  * copied (the kernel gives a huge page only to a 2 MiB range nothing has
  * touched); otherwise its pages move with mremap(). Changes nothing on failure.
  */
-static int move_array(struct pool *pl, size_t res, size_t bytes)
+static int move_array(struct node_pool *pl, size_t res, size_t bytes)
 {
 	bool huge = pl->huge || wants_huge(pl);
 	bool copy = pl->reserved <= SMALL_RESERVE || huge != pl->huge;
@@ -118,7 +119,7 @@ fail:
 }
 
 /* Make the first @bytes of the array usable. */
-static int commit(struct pool *pl, size_t bytes)
+static int commit(struct node_pool *pl, size_t bytes)
 {
 	if (bytes <= SMALL_RESERVE) {
 		char *p = realloc(pl->base, bytes);
@@ -148,7 +149,7 @@ static int commit(struct pool *pl, size_t bytes)
 }
 
 /* Make the array hold at least @total nodes (at least double what it holds). */
-static int grow_to(struct pool *pl, uint64_t total)
+static int grow_to(struct node_pool *pl, uint64_t total)
 {
 	size_t bytes;
 
@@ -165,35 +166,35 @@ static int grow_to(struct pool *pl, uint64_t total)
 	return commit(pl, bytes);
 }
 
-/* vmres__addr_pool_reserve() when the nodes never handed out are too few:
+/* vmres__node_pool_reserve() when the nodes never handed out are too few:
  * count the free list, then grow. */
-int vmres__addr_pool_reserve_slow(struct pool *pl, uint32_t n)
+int vmres__node_pool_reserve_slow(struct node_pool *pl, uint32_t n)
 {
 	uint32_t avail = pl->cap - pl->used;
 
 	for (uint32_t i = pl->free; i != NIL && avail < n; avail++)
-		memcpy(&i, pool_at(pl, i), sizeof(i));
+		memcpy(&i, node_pool_at(pl, i), sizeof(i));
 	if (avail >= n)
 		return 0;
 	return grow_to(pl, (uint64_t)pl->used + (n - avail));
 }
 
-/* Take a node; vmres__addr_pool_reserve() made sure there is one. */
-uint32_t vmres__addr_pool_take(struct pool *pl)
+/* Take a node; vmres__node_pool_reserve() made sure there is one. */
+uint32_t vmres__node_pool_take(struct node_pool *pl)
 {
 	uint32_t i = pl->free;
 
 	if (i != NIL)
-		memcpy(&pl->free, pool_at(pl, i), sizeof(pl->free));
+		memcpy(&pl->free, node_pool_at(pl, i), sizeof(pl->free));
 	else
 		i = pl->used++;
 	pl->live++;
 	return i;
 }
 
-void vmres__addr_pool_put(struct pool *pl, uint32_t i)
+void vmres__node_pool_put(struct node_pool *pl, uint32_t i)
 {
-	memcpy(pool_at(pl, i), &pl->free, sizeof(pl->free));
+	memcpy(node_pool_at(pl, i), &pl->free, sizeof(pl->free));
 	pl->free = i;
 	pl->live--;
 }
