@@ -611,6 +611,8 @@ static int deliver(struct uc_vcpu *c, int vector)
 		err = uc_reg_read(c->uc, UC_X86_REG_EFLAGS, &eflags);
 	if (!err)
 		err = uc_reg_read(c->uc, UC_X86_REG_ESP, &esp);
+	if (err)
+		return uc_fail(c, "reading the registers", err);
 	frame[0] = eip;
 	frame[1] = cs & 0xffff;
 	frame[2] = eflags;
