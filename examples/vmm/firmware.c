@@ -232,22 +232,6 @@ static int setup_memory(struct fw_machine *m)
 	return 0;
 }
 
-static int alloc_named(struct fw_machine *m, const struct vmres_request *q, size_t n,
-		       uint64_t owner, const char *owner_name, struct vmres_resource *out)
-{
-	struct vmres_sysalloc_error err = {0};
-	size_t got = 0;
-	int rc = vmres_sysalloc_alloc(m->sa, q, n, owner, out, n, &got, &err);
-
-	if (rc != 0) {
-		fprintf(stderr, "vmres-demo: allocating for %s: request %zu: %s\n", owner_name,
-			err.index, vmres_strerror(err.code));
-		return -1;
-	}
-	rc = vmres_sysalloc_set_owner_name(m->sa, owner, owner_name);
-	return rc ? vmm_fail("naming an owner", rc) : 0;
-}
-
 /* An exact port range; a platform reservation of exactly that range (the
  * preset's "rtc") is taken over by the device that implements it. */
 static int claim_ports(struct fw_machine *m, uint64_t base, uint64_t size, uint64_t owner,
@@ -257,7 +241,7 @@ static int claim_ports(struct fw_machine *m, uint64_t base, uint64_t size, uint6
 
 	if (vmm_exact_pio_request(m->sa, "pio", base, size, &q) < 0)
 		return -1;
-	return alloc_named(m, &q, 1, owner, owner_name, out);
+	return vmm_alloc(m->sa, &q, 1, owner, owner_name, NULL, out);
 }
 
 static void on_line(void *ctx, const char *line)
@@ -278,7 +262,6 @@ static int setup_platform(struct fw_machine *m, uint32_t *host_id)
 	struct vmres_device dev;
 	struct vmres_resource res;
 	uint32_t id;
-	int rc;
 
 	if (vmm_debugcon_new(false, on_line, m, &m->con) < 0 ||
 	    claim_ports(m, DEBUGCON_PORT, 1, OWNER_DEBUGCON, "debugcon", &res) < 0)
@@ -320,19 +303,8 @@ static int setup_platform(struct fw_machine *m, uint32_t *host_id)
 		m->vm.legacy_ctx = m->pic;
 	}
 
-	rc = vmres_pci_host_new(&m->pci);
-	if (rc != 0)
-		return vmm_fail("PCI host", rc);
-	m->conf1.host = m->pci;
-	m->conf1.stat.name = "pci-host";
-	if (claim_ports(m, VMRES_PCI_CONF1_PORT, VMRES_PCI_CONF1_SIZE, OWNER_PCI_HOST, "pci-host",
-			&res) < 0)
-		return -1;
-	vmm_conf1_device(&m->conf1, &dev);
-	dev.owner = OWNER_PCI_HOST;
-	if (vmm_register_device(m->dm, &dev, VMRES_DEVMGR_NO_PARENT, &res, 1, host_id) < 0)
-		return -1;
-	return vmm_add_host_bridge(m->dm, m->pci, *host_id, &m->bridge);
+	return vmm_add_pci_host(m->dm, m->sa, OWNER_PCI_HOST, &m->conf1, &m->pci, &m->bridge,
+				host_id);
 }
 
 /* One stub function at @slot: its BARs' resources from the preset's pools. */
@@ -377,7 +349,7 @@ static int add_pci_device(struct fw_machine *m, const struct fw_spec *spec, unsi
 		cfg.bars[i].res_index = n;
 		d->bar_res[i] = n++;
 	}
-	if (alloc_named(m, q, n, d->owner, d->name, res) < 0)
+	if (vmm_alloc(m->sa, q, n, d->owner, d->name, NULL, res) < 0)
 		return -1;
 	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++)
 		if (d->bar_res[i] != NO_RES)
@@ -413,7 +385,7 @@ static int reserve_collider(struct fw_machine *m, uint64_t base, uint64_t size)
 
 	q.u.addr.req.policy = VMRES_ADDR_EXACT;
 	q.u.addr.req.addr = base;
-	if (alloc_named(m, &q, 1, OWNER_COLLIDER, "collider", &res) < 0)
+	if (vmm_alloc(m->sa, &q, 1, OWNER_COLLIDER, "collider", NULL, &res) < 0)
 		return -1;
 	m->collide = true;
 	m->collide_base = base;

@@ -84,22 +84,6 @@ struct lx_machine {
 
 /* ---- building the machine ------------------------------------------------------- */
 
-static int alloc_named(struct lx_machine *m, const struct vmres_request *q, size_t n,
-		       uint64_t owner, const char *owner_name, struct vmres_resource *out)
-{
-	struct vmres_sysalloc_error err = {0};
-	size_t got = 0;
-	int rc = vmres_sysalloc_alloc(m->sa, q, n, owner, out, n, &got, &err);
-
-	if (rc != 0) {
-		fprintf(stderr, "vmres-demo: allocating for %s: request %zu: %s\n", owner_name,
-			err.index, vmres_strerror(err.code));
-		return -1;
-	}
-	rc = vmres_sysalloc_set_owner_name(m->sa, owner, owner_name);
-	return rc ? vmm_fail("naming an owner", rc) : 0;
-}
-
 struct e820_ctx {
 	struct lx_machine *m;
 	int rc;
@@ -210,7 +194,7 @@ static int setup_uart(struct lx_machine *m)
 	if (rc != 0)
 		return vmm_fail("releasing IRQ 4", rc);
 	q[1] = VMRES_REQUEST_IRQ("gsi-legacy", COM1_IRQ);
-	if (alloc_named(m, q, 2, OWNER_UART, "uart0", res) < 0)
+	if (vmm_alloc(m->sa, q, 2, OWNER_UART, "uart0", NULL, res) < 0)
 		return -1;
 	rc = vmres_irq_group_new(m->irq, &res[1], 1, &m->uart_irq);
 	if (rc == 0)
@@ -236,7 +220,7 @@ static int setup_cmos(struct lx_machine *m)
 
 	if (vmm_cmos_new(m->vm.ram_size, 0, m->vm.nr_vcpus, &m->cmos) < 0 ||
 	    vmm_exact_pio_request(m->sa, "pio", 0x70, 2, &q) < 0 ||
-	    alloc_named(m, &q, 1, OWNER_CMOS, "cmos", &res) < 0)
+	    vmm_alloc(m->sa, &q, 1, OWNER_CMOS, "cmos", NULL, &res) < 0)
 		return -1;
 	vmm_cmos_device(m->cmos, &dev);
 	dev.owner = OWNER_CMOS;
@@ -251,7 +235,7 @@ static int setup_ctl(struct lx_machine *m)
 	struct vmres_device dev;
 	uint32_t id;
 
-	if (vmm_ctl_new(&m->vm, &m->ctl) < 0 || alloc_named(m, &q, 1, OWNER_CTL, "ctl", &res) < 0)
+	if (vmm_ctl_new(&m->vm, &m->ctl) < 0 || vmm_alloc(m->sa, &q, 1, OWNER_CTL, "ctl", NULL, &res) < 0)
 		return -1;
 	m->ctl_port = (uint16_t)res.u.addr.base;
 	vmm_ctl_device(m->ctl, &dev);
@@ -269,7 +253,7 @@ static int setup_stub(struct lx_machine *m, uint32_t host_id)
 	struct vmres_device dev;
 	int rc;
 
-	if (alloc_named(m, &q, 1, OWNER_STUB, "stub", &res) < 0)
+	if (vmm_alloc(m->sa, &q, 1, OWNER_STUB, "stub", NULL, &res) < 0)
 		return -1;
 	cfg.vendor_id = 0x1af4;
 	cfg.device_id = 0x10f0; /* in Red Hat's range, no driver */
@@ -306,7 +290,7 @@ static int setup_rng(struct lx_machine *m, uint32_t host_id)
 	q[VMM_VIRTIO_RNG_RES_BAR0].u.addr.req.policy = VMRES_ADDR_LAST_FIT;
 	for (unsigned int v = 0; v < VMM_VIRTIO_RNG_VECTORS; v++)
 		q[VMM_VIRTIO_RNG_RES_MSIX + v] = VMRES_REQUEST_MSI("gsi-msi", 1, false);
-	if (alloc_named(m, q, VMM_VIRTIO_RNG_NRES, OWNER_RNG, "virtio-rng", res) < 0)
+	if (vmm_alloc(m->sa, q, VMM_VIRTIO_RNG_NRES, OWNER_RNG, "virtio-rng", NULL, res) < 0)
 		return -1;
 	if (vmm_virtio_rng_new(&m->vm, res[VMM_VIRTIO_RNG_RES_BAR0].u.addr.base, &m->rng) < 0)
 		return vmm_fail("virtio-rng", VMRES_ENOMEM);
@@ -359,9 +343,6 @@ static int setup_kvmres(struct lx_machine *m)
 static int setup_devices(struct lx_machine *m)
 {
 	struct vmres_irq_backend *be = NULL;
-	struct vmres_device dev;
-	struct vmres_resource res;
-	struct vmres_request q;
 	uint32_t host_id;
 	int rc = vmres_irq_backend_kvm_new(vmm_kvm_vm_fd(&m->vm), NULL, &be);
 
@@ -376,18 +357,8 @@ static int setup_devices(struct lx_machine *m)
 		return vmm_fail("MSI notifier", rc);
 	if (setup_uart(m) < 0 || setup_cmos(m) < 0)
 		return -1;
-	rc = vmres_pci_host_new(&m->pci);
-	if (rc != 0)
-		return vmm_fail("PCI host", rc);
-	m->conf1.host = m->pci;
-	m->conf1.stat.name = "pci-host";
-	if (vmm_exact_pio_request(m->sa, "pio", VMRES_PCI_CONF1_PORT, VMRES_PCI_CONF1_SIZE, &q) < 0 ||
-	    alloc_named(m, &q, 1, OWNER_PCI_HOST, "pci-host", &res) < 0)
-		return -1;
-	vmm_conf1_device(&m->conf1, &dev);
-	dev.owner = OWNER_PCI_HOST;
-	if (vmm_register_device(m->dm, &dev, VMRES_DEVMGR_NO_PARENT, &res, 1, &host_id) < 0 ||
-	    vmm_add_host_bridge(m->dm, m->pci, host_id, &m->bridge) < 0)
+	if (vmm_add_pci_host(m->dm, m->sa, OWNER_PCI_HOST, &m->conf1, &m->pci, &m->bridge,
+			     &host_id) < 0)
 		return -1;
 	if (setup_stub(m, host_id) < 0 || setup_rng(m, host_id) < 0)
 		return -1;

@@ -70,28 +70,6 @@ struct vmm_machine {
 	bool shm_slot; /* BAR3 is a memory slot (else the device serves it) */
 };
 
-/* Allocate and label a batch for @owner; 0 or -1. */
-static int alloc_batch(struct vmm_machine *m, const struct vmres_request *reqs, size_t n,
-		       uint64_t owner, const char *owner_name, const char *const labels[],
-		       struct vmres_resource *out)
-{
-	struct vmres_sysalloc_error err = {0};
-	size_t got = 0;
-	int rc;
-
-	rc = vmres_sysalloc_alloc(m->sa, reqs, n, owner, out, n, &got, &err);
-	if (rc != 0) {
-		fprintf(stderr, "vmres-demo: allocating for %s: request %zu: %s\n", owner_name,
-			err.index, vmres_strerror(err.code));
-		return -1;
-	}
-	rc = vmres_sysalloc_set_owner_name(m->sa, owner, owner_name);
-	for (size_t i = 0; i < got && rc == 0; i++)
-		if (labels[i])
-			rc = vmres_sysalloc_set_label(m->sa, &out[i], owner, labels[i]);
-	return rc ? vmm_fail("labelling", rc) : 0;
-}
-
 /* A fixed legacy range the x86_64 preset reserves for the platform (com1, conf1):
  * the device that implements it takes it over, so that the map names it. */
 static int claim_platform_range(struct vmm_machine *m, uint64_t base, uint64_t size, uint64_t owner,
@@ -103,7 +81,7 @@ static int claim_platform_range(struct vmm_machine *m, uint64_t base, uint64_t s
 
 	if (vmm_exact_pio_request(m->sa, PIO_POOL, base, size, &q) < 0)
 		return -1;
-	return alloc_batch(m, &q, 1, owner, owner_name, labels, out);
+	return vmm_alloc(m->sa, &q, 1, owner, owner_name, labels, out);
 }
 
 /* Callback backend (software CPU): an MSI is a write to the LAPIC it names. */
@@ -151,7 +129,7 @@ static int setup_ecam(struct vmm_machine *m, uint32_t pci_id)
 		return vmm_fail("ECAM window", rc);
 	if (vmm_exact_request(m->sa, MMIO_POOL, VMRES_SPACE_MMIO, ECAM_BASE,
 			      (uint64_t)ECAM_BUSES * VMRES_PCI_ECAM_BUS_SIZE, &q) < 0 ||
-	    alloc_batch(m, &q, 1, OWNER_PCI_ECAM, "pci-ecam", labels, &res) < 0)
+	    vmm_alloc(m->sa, &q, 1, OWNER_PCI_ECAM, "pci-ecam", labels, &res) < 0)
 		return -1;
 	m->ecam_dev.ecam = m->ecam;
 	m->ecam_dev.stat.name = "pci-ecam";
@@ -199,7 +177,7 @@ static int setup_testdev(struct vmm_machine *m, uint32_t pci_id)
 				 VMM_TESTDEV_SHM_SIZE, 0, UINT64_MAX);
 	for (unsigned int v = 0; v < VMM_TESTDEV_MSIX_VECTORS; v++)
 		q[VMM_TESTDEV_RES_MSIX + v] = msi_request(1);
-	if (alloc_batch(m, q, VMM_TESTDEV_NRES, OWNER_TESTDEV, "testdev", labels, res) < 0)
+	if (vmm_alloc(m->sa, q, VMM_TESTDEV_NRES, OWNER_TESTDEV, "testdev", labels, res) < 0)
 		return -1;
 	bar[0] = res[VMM_TESTDEV_RES_BAR0].u.addr.base;
 	bar[1] = res[VMM_TESTDEV_RES_BAR1].u.addr.base;
@@ -295,7 +273,6 @@ static int setup_devices(struct vmm_machine *m)
 	struct vmres_device dev;
 	struct vmres_resource res[1];
 	uint32_t id, pci_id;
-	int rc;
 
 	/* uart0 on COM1 */
 	if (vmm_uart_new("uart0", &m->uart) < 0 ||
@@ -313,7 +290,7 @@ static int setup_devices(struct vmm_machine *m)
 		const char *labels[1] = {"ctl"};
 
 		if (vmm_ctl_new(&m->vm, &m->ctl) < 0 ||
-		    alloc_batch(m, &q, 1, OWNER_CTL, "ctl", labels, res) < 0)
+		    vmm_alloc(m->sa, &q, 1, OWNER_CTL, "ctl", labels, res) < 0)
 			return -1;
 	}
 	m->ctl_port = (uint16_t)res[0].u.addr.base;
@@ -323,19 +300,8 @@ static int setup_devices(struct vmm_machine *m)
 		return -1;
 
 	/* PCI: conf1 ports, the host bridge at slot 0 */
-	rc = vmres_pci_host_new(&m->pci);
-	if (rc != 0)
-		return vmm_fail("PCI host", rc);
-	m->conf1.host = m->pci;
-	m->conf1.stat.name = "pci-host";
-	if (claim_platform_range(m, VMRES_PCI_CONF1_PORT, VMRES_PCI_CONF1_SIZE, OWNER_PCI_HOST,
-				 "pci-host", "pci conf1", &res[0]) < 0)
-		return -1;
-	vmm_conf1_device(&m->conf1, &dev);
-	dev.owner = OWNER_PCI_HOST;
-	if (vmm_register_device(m->dm, &dev, VMRES_DEVMGR_NO_PARENT, res, 1, &pci_id) < 0)
-		return -1;
-	if (vmm_add_host_bridge(m->dm, m->pci, pci_id, &m->bridge) < 0)
+	if (vmm_add_pci_host(m->dm, m->sa, OWNER_PCI_HOST, &m->conf1, &m->pci, &m->bridge,
+			     &pci_id) < 0)
 		return -1;
 
 	if (setup_ecam(m, pci_id) < 0 || setup_testdev(m, pci_id) < 0 || setup_kvmres(m) < 0)

@@ -18,6 +18,7 @@
 #include <vmres/pci.h>
 #include <vmres/sysalloc.h>
 
+#include "devices.h"
 #include "vmm.h"
 
 /* Report a failed vmres call; -1. */
@@ -77,6 +78,28 @@ static inline int vmm_exact_pio_request(struct vmres_sysalloc *sa, const char *p
 	return vmm_exact_request(sa, pool, VMRES_SPACE_PIO, base, size, q);
 }
 
+/* Satisfy @n requests for @owner, name the owner, and label each result i
+ * with @labels[i] if @labels and it are not NULL. */
+static inline int vmm_alloc(struct vmres_sysalloc *sa, const struct vmres_request *q, size_t n,
+			    uint64_t owner, const char *owner_name, const char *const *labels,
+			    struct vmres_resource *out)
+{
+	struct vmres_sysalloc_error err = {0};
+	size_t got = 0;
+	int rc = vmres_sysalloc_alloc(sa, q, n, owner, out, n, &got, &err);
+
+	if (rc != 0) {
+		fprintf(stderr, "vmres-demo: allocating for %s: request %zu: %s\n", owner_name,
+			err.index, vmres_strerror(err.code));
+		return -1;
+	}
+	rc = vmres_sysalloc_set_owner_name(sa, owner, owner_name);
+	for (size_t i = 0; labels && i < got && rc == 0; i++)
+		if (labels[i])
+			rc = vmres_sysalloc_set_label(sa, &out[i], owner, labels[i]);
+	return rc ? vmm_fail("naming an allocation", rc) : 0;
+}
+
 static inline int vmm_register_device(struct vmres_devmgr *dm, const struct vmres_device *dev,
 				      uint32_t parent, const struct vmres_resource *res, size_t n,
 				      uint32_t *instance)
@@ -102,6 +125,34 @@ static inline int vmm_add_host_bridge(struct vmres_devmgr *dm, struct vmres_pci_
 	dev = (struct vmres_device)VMRES_DEVICE_INIT;
 	dev.name = "i440fx";
 	return vmm_register_device(dm, &dev, host_id, NULL, 0, &id);
+}
+
+/* The PCI host (*@pci) behind the conf1 ports (@conf1, the preset's "pci conf1"
+ * range taken over by @owner) and its host bridge at slot 0 (*@bridge); the
+ * conf1 device's instance in *@host_id. The caller frees *@pci and *@bridge. */
+static inline int vmm_add_pci_host(struct vmres_devmgr *dm, struct vmres_sysalloc *sa,
+				   uint64_t owner, struct vmm_conf1 *conf1,
+				   struct vmres_pci_host **pci, struct vmres_pci_func **bridge,
+				   uint32_t *host_id)
+{
+	static const char *const labels[1] = {"pci conf1"};
+	struct vmres_request q;
+	struct vmres_resource res;
+	struct vmres_device dev;
+	int rc = vmres_pci_host_new(pci);
+
+	if (rc != 0)
+		return vmm_fail("PCI host", rc);
+	conf1->host = *pci;
+	conf1->stat.name = "pci-host";
+	if (vmm_exact_pio_request(sa, "pio", VMRES_PCI_CONF1_PORT, VMRES_PCI_CONF1_SIZE, &q) < 0 ||
+	    vmm_alloc(sa, &q, 1, owner, "pci-host", labels, &res) < 0)
+		return -1;
+	vmm_conf1_device(conf1, &dev);
+	dev.owner = owner;
+	if (vmm_register_device(dm, &dev, VMRES_DEVMGR_NO_PARENT, &res, 1, host_id) < 0)
+		return -1;
+	return vmm_add_host_bridge(dm, *pci, *host_id, bridge);
 }
 
 /* Teardown: the vCPU backend (if it was set up), then the guest RAM (if mapped). */

@@ -118,80 +118,55 @@ out:
 	return rc;
 }
 
-/* 32-bit protected mode, flat 4 GiB segments, paging off, at the entry point. */
-static int set_boot_state(struct vmm *vm, int vcpu_fd)
-{
-	struct kvm_sregs sregs;
-	struct kvm_regs regs;
-	struct kvm_segment code = {
-		.base = 0,
-		.limit = 0xffffffff,
-		.selector = 0x08,
-		.type = 0xb, /* execute/read, accessed */
-		.present = 1,
-		.dpl = 0,
-		.db = 1,
-		.s = 1,
-		.l = 0,
-		.g = 1,
-	};
-	struct kvm_segment data = code;
-
-	if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
-		return -1;
-	data.selector = 0x10;
-	data.type = 0x3; /* read/write, accessed */
-	sregs.cs = code;
-	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
-	sregs.cr0 |= 1;		  /* PE */
-	sregs.cr0 &= ~(1u << 31); /* PG */
-	if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
-		return -1;
-	memset(&regs, 0, sizeof(regs));
-	regs.rip = vm->entry;
-	regs.rflags = 0x2;
-	return ioctl(vcpu_fd, KVM_SET_REGS, &regs);
-}
-
 /*
- * The 64-bit boot protocol's entry state (vm->boot): long mode with the page
- * tables and GDT the loader wrote, flat segments, interrupts off.
+ * Where vCPU 0 (every vCPU of the demo guest) starts: flat 4 GiB segments,
+ * interrupts off, and either 32-bit protected mode without paging at
+ * vm->entry (the demo guest), or long mode as the kernel's 64-bit boot
+ * protocol asks (vm->boot64: the loader's page tables and GDT, its selectors,
+ * the zero page in rsi).
  */
-static int set_boot64_state(struct vmm *vm, int vcpu_fd)
+static int set_entry_state(struct vmm *vm, int vcpu_fd)
 {
+	const bool lm = vm->boot64;
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 	struct kvm_segment code = {
 		.base = 0,
 		.limit = 0xffffffff,
-		.selector = vm->boot.cs,
+		.selector = lm ? vm->boot.cs : 0x08,
 		.type = 0xb, /* execute/read, accessed */
 		.present = 1,
+		.db = !lm,
 		.s = 1,
-		.l = 1,
+		.l = lm,
 		.g = 1,
 	};
 	struct kvm_segment data = code;
 
 	if (ioctl(vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
 		return -1;
-	data.selector = vm->boot.ds;
+	data.selector = lm ? vm->boot.ds : 0x10;
 	data.type = 0x3; /* read/write, accessed */
-	data.l = 0;
 	data.db = 1;
+	data.l = 0;
 	sregs.cs = code;
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
-	sregs.gdt.base = vm->boot.gdt_base;
-	sregs.gdt.limit = vm->boot.gdt_limit;
-	sregs.cr3 = vm->boot.cr3;
-	sregs.cr4 = 1u << 5;				      /* PAE */
-	sregs.cr0 = 1u | 1u << 4 | 1u << 5 | 1u << 31;	      /* PE, ET, NE, PG */
-	sregs.efer = 1u << 8 | 1u << 10;		      /* LME, LMA */
+	if (lm) {
+		sregs.gdt.base = vm->boot.gdt_base;
+		sregs.gdt.limit = vm->boot.gdt_limit;
+		sregs.cr3 = vm->boot.cr3;
+		sregs.cr4 = 1u << 5;				/* PAE */
+		sregs.cr0 = 1u | 1u << 4 | 1u << 5 | 1u << 31; /* PE, ET, NE, PG */
+		sregs.efer = 1u << 8 | 1u << 10;		/* LME, LMA */
+	} else {
+		sregs.cr0 |= 1;		  /* PE */
+		sregs.cr0 &= ~(1u << 31); /* PG */
+	}
 	if (ioctl(vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
 		return -1;
 	memset(&regs, 0, sizeof(regs));
-	regs.rip = vm->boot.rip;
-	regs.rsi = vm->boot.rsi;
+	regs.rip = lm ? vm->boot.rip : vm->entry;
+	regs.rsi = lm ? vm->boot.rsi : 0;
 	regs.rflags = 0x2;
 	return ioctl(vcpu_fd, KVM_SET_REGS, &regs);
 }
@@ -275,11 +250,11 @@ static int kvm_init(struct vmm *vm)
 			goto fail;
 		if (vm->boot64) {
 			/* vCPU 0 at the kernel's entry; the others wait for INIT/SIPI */
-			if (i == 0 && set_boot64_state(vm, c->fd) < 0)
+			if (i == 0 && set_entry_state(vm, c->fd) < 0)
 				goto fail;
 			continue;
 		}
-		if (!vm->reset_vector && set_boot_state(vm, c->fd) < 0)
+		if (!vm->reset_vector && set_entry_state(vm, c->fd) < 0)
 			goto fail;
 		/* With the in-kernel APIC, vCPUs other than 0 wait for INIT/SIPI; ours
 		 * start at the entry point like vCPU 0. */
