@@ -110,9 +110,13 @@ FUZZ_SECONDS ?= 60
 
 # clang's sanitizer and libFuzzer runtimes are a separate package
 # (libclang-rt-<major>-dev); without it meson only says "can not compile programs".
+# llvm-<major> holds llvm-symbolizer, which the runtime calls to name the frames
+# of a crash's stack trace (addresses only without it, "invalid path to external
+# symbolizer"); clang only recommends it (via llvm-<major>-dev), and deps.sh
+# installs no recommends.
 build-fuzz/build.ninja:
 	@tools/deps.sh clang
-	@tools/deps.sh libclang-rt-$$(clang -dumpversion | cut -d. -f1)-dev
+	@v=$$(clang -dumpversion | cut -d. -f1) && tools/deps.sh libclang-rt-$$v-dev llvm-$$v
 	CC=clang $(SETUP) build-fuzz -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true \
 		-Dc_args=-fsanitize=fuzzer-no-link
 
