@@ -120,7 +120,7 @@ build-fuzz/build.ninja:
 	CC=clang $(SETUP) build-fuzz -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=true \
 		-Dc_args=-fsanitize=fuzzer-no-link
 
-fuzz: check-deps build-fuzz/build.ninja
+fuzz: deps build-fuzz/build.ninja
 	ninja -C build-fuzz $$(ninja -C build-fuzz -t targets all | grep -o '^fuzz/fuzz_[a-z0-9_]*:' | tr -d :)
 	@for f in build-fuzz/fuzz/fuzz_*; do \
 		[ -f "$$f" ] && [ -x "$$f" ] || continue; \

@@ -174,7 +174,7 @@ static void uart_output(void *ctx, const char *text, size_t len)
 	memcpy(m->log + m->log_len, text, len);
 	m->log_len += len;
 	m->log[m->log_len] = '\0';
-	if (!m->init_ns && strstr(m->log, "vmres-guest: init "))
+	if (!m->init_ns && memmem(text, len, "vmres-guest: init ", 18))
 		m->init_ns = vmm_now_ns();
 }
 
