@@ -43,6 +43,7 @@ void bench_report_end(void);
 typedef int (*bench_fn)(uint64_t n, uint64_t d);
 
 int bench_addr_fill(uint64_t n, uint64_t d);
+int bench_addr_fill_reserved(uint64_t n, uint64_t d);
 int bench_addr_churn(uint64_t n, uint64_t d);
 int bench_addr_last(uint64_t n, uint64_t d);
 int bench_addr_exact(uint64_t n, uint64_t d);

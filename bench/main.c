@@ -64,6 +64,7 @@ static const struct workload workloads[] = {
 	{"addr-churn", bench_addr_churn, 100000, 0},
 	{"addr-last", bench_addr_last, 100000, 0},
 	{"addr-exact", bench_addr_exact, 100000, 0},
+	{"addr-fill-reserved", bench_addr_fill_reserved, 100000, 0},
 	{"id-fill", bench_id_fill, 1048576, 0},
 	{"id-churn", bench_id_churn, 1048576, 0},
 	{"id-sparse", bench_id_sparse, 1048576, 0},

@@ -73,7 +73,8 @@ struct pool {
 	uint32_t free;
 	uint32_t live;
 	uint32_t node_size;
-	bool huge; /* asked for huge pages */
+	bool huge;  /* asked for huge pages */
+	bool sized; /* vmres_addr_reserve_capacity() made it large: huge pages */
 };
 
 /* The B+tree's shape and node pools. */
@@ -517,6 +518,8 @@ void vmres__addr_pool_init(struct pool *pl, uint32_t node_size);
 void vmres__addr_pool_destroy(struct pool *pl);
 int vmres__addr_pool_reserve_slow(struct pool *pl, uint32_t n);
 uint32_t vmres__addr_pool_take(struct pool *pl);
+int vmres__addr_pool_capacity(struct pool *pl, uint64_t total);
+size_t vmres__addr_pool_bytes(const struct pool *pl);
 void vmres__addr_pool_put(struct pool *pl, uint32_t i);
 
 /* Make sure that @n nodes can be taken without failing; inline, since it is on
