@@ -56,6 +56,7 @@ int bench_bus_dispatch(uint64_t n, uint64_t d);
 int bench_bus_dispatch_mt(uint64_t n, uint64_t d);
 int bench_bus_dispatch_ctx(uint64_t n, uint64_t d);
 int bench_bus_refused_move(uint64_t n, uint64_t d);
+int bench_devmgr_mem(uint64_t n, uint64_t d);
 int bench_kvmres_bar_move(uint64_t n, uint64_t d);
 int bench_pci_msix_write(uint64_t n, uint64_t d);
 int bench_pci_msix_retarget(uint64_t n, uint64_t d);
