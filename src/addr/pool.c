@@ -103,7 +103,8 @@ static int move_array(struct pool *pl, size_t res, size_t bytes)
 		(void)madvise(p, res, MADV_HUGEPAGE);
 #endif
 	if (copy) {
-		memcpy(p, pl->base, (size_t)pl->used * pl->node_size);
+		if (pl->used) /* (a pool sized before its first node has no array) */
+			memcpy(p, pl->base, (size_t)pl->used * pl->node_size);
 		if (pl->reserved <= SMALL_RESERVE)
 			free(pl->base);
 		else
