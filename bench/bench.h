@@ -30,22 +30,33 @@ double bench_now_ns(void);
 void bench_report(const char *name, uint64_t n, uint64_t d, const char *extra, double ns_per_op,
 		  uint64_t checksum);
 
+/* The same line with measurement fields after the checksum ("mem_bytes=<n>"):
+ * bench_report_begin(), bench_report_field() for each, bench_report_end(). */
+void bench_report_begin(const char *name, uint64_t n, uint64_t d, const char *extra,
+			double ns_per_op, uint64_t checksum);
+void bench_report_field(const char *key, uint64_t value);
+void bench_report_end(void);
+
 /* A workload: runs with n operations (and d devices where it has them), prints its
  * line(s) with bench_report() and returns 0, or prints a reason on stderr and
  * returns non-zero. */
 typedef int (*bench_fn)(uint64_t n, uint64_t d);
 
 int bench_addr_fill(uint64_t n, uint64_t d);
+int bench_addr_fill_reserved(uint64_t n, uint64_t d);
 int bench_addr_churn(uint64_t n, uint64_t d);
 int bench_addr_last(uint64_t n, uint64_t d);
 int bench_addr_exact(uint64_t n, uint64_t d);
 int bench_id_fill(uint64_t n, uint64_t d);
 int bench_id_churn(uint64_t n, uint64_t d);
+int bench_id_sparse(uint64_t n, uint64_t d);
+int bench_id_block(uint64_t n, uint64_t d);
 int bench_bus_lookup(uint64_t n, uint64_t d);
 int bench_bus_dispatch(uint64_t n, uint64_t d);
 int bench_bus_dispatch_mt(uint64_t n, uint64_t d);
 int bench_bus_dispatch_ctx(uint64_t n, uint64_t d);
 int bench_bus_refused_move(uint64_t n, uint64_t d);
+int bench_devmgr_mem(uint64_t n, uint64_t d);
 int bench_kvmres_bar_move(uint64_t n, uint64_t d);
 int bench_pci_msix_write(uint64_t n, uint64_t d);
 int bench_pci_msix_retarget(uint64_t n, uint64_t d);

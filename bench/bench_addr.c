@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The address-space workloads of bench/WORKLOADS.md: addr-fill, addr-churn,
- * addr-last, addr-exact. */
+ * addr-last, addr-exact, addr-fill-reserved. */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <vmres/addr.h>
 
@@ -63,35 +65,62 @@ static int fill(struct vmres_addr *a, uint64_t *s, uint64_t n, enum vmres_addr_p
 	return 0;
 }
 
-static int run_fill(const char *name, uint64_t n, enum vmres_addr_policy policy)
+/* Page faults of this process so far (getrusage). */
+static uint64_t minor_faults(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_minflt + (uint64_t)ru.ru_majflt : 0;
+}
+
+/* n fills; @hint: vmres_addr_reserve_capacity(n) first, untimed. Prints the
+ * allocator's bytes (vmres_addr_memory) after the fill. */
+static int run_fill(const char *name, uint64_t n, enum vmres_addr_policy policy, bool hint)
 {
 	struct vmres_addr *a;
-	uint64_t s = BENCH_SEED, sum = 0;
+	uint64_t s = BENCH_SEED, sum = 0, mem = 0, flt;
 	double t0, t1;
 	int rc;
 
 	if (new_space(&a))
 		return 1;
+	if (hint && (rc = vmres_addr_reserve_capacity(a, n))) {
+		fprintf(stderr, "bench: vmres_addr_reserve_capacity: %s\n", vmres_strerror(rc));
+		vmres_addr_free(a);
+		return 1;
+	}
+	flt = minor_faults();
 	t0 = bench_now_ns();
 	rc = fill(a, &s, n, policy, NULL, &sum);
 	t1 = bench_now_ns();
+	flt = minor_faults() - flt;
+	(void)vmres_addr_memory(a, &mem);
 	vmres_addr_free(a);
 	if (rc)
 		return 1;
-	bench_report(name, n, 0, NULL, (t1 - t0) / (double)n, sum);
+	bench_report_begin(name, n, 0, NULL, (t1 - t0) / (double)n, sum);
+	bench_report_field("mem_bytes", mem);
+	bench_report_field("faults", flt);
+	bench_report_end();
 	return 0;
 }
 
 int bench_addr_fill(uint64_t n, uint64_t d)
 {
 	(void)d;
-	return run_fill("addr-fill", n, VMRES_ADDR_FIRST_FIT);
+	return run_fill("addr-fill", n, VMRES_ADDR_FIRST_FIT, false);
+}
+
+int bench_addr_fill_reserved(uint64_t n, uint64_t d)
+{
+	(void)d;
+	return run_fill("addr-fill-reserved", n, VMRES_ADDR_FIRST_FIT, true);
 }
 
 int bench_addr_last(uint64_t n, uint64_t d)
 {
 	(void)d;
-	return run_fill("addr-last", n, VMRES_ADDR_LAST_FIT);
+	return run_fill("addr-last", n, VMRES_ADDR_LAST_FIT, false);
 }
 
 int bench_addr_churn(uint64_t n, uint64_t d)

@@ -20,16 +20,33 @@ double bench_now_ns(void)
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-void bench_report(const char *name, uint64_t n, uint64_t d, const char *extra, double ns_per_op,
-		  uint64_t checksum)
+void bench_report_begin(const char *name, uint64_t n, uint64_t d, const char *extra,
+			double ns_per_op, uint64_t checksum)
 {
 	printf("bench: %s n=%" PRIu64, name, n);
 	if (d)
 		printf(" d=%" PRIu64, d);
 	if (extra)
 		printf(" %s", extra);
-	printf(" ns_per_op=%.2f checksum=%016" PRIx64 "\n", ns_per_op, checksum);
+	printf(" ns_per_op=%.2f checksum=%016" PRIx64, ns_per_op, checksum);
+}
+
+void bench_report_field(const char *key, uint64_t value)
+{
+	printf(" %s=%" PRIu64, key, value);
+}
+
+void bench_report_end(void)
+{
+	printf("\n");
 	fflush(stdout);
+}
+
+void bench_report(const char *name, uint64_t n, uint64_t d, const char *extra, double ns_per_op,
+		  uint64_t checksum)
+{
+	bench_report_begin(name, n, d, extra, ns_per_op, checksum);
+	bench_report_end();
 }
 
 struct workload {
@@ -47,8 +64,11 @@ static const struct workload workloads[] = {
 	{"addr-churn", bench_addr_churn, 100000, 0},
 	{"addr-last", bench_addr_last, 100000, 0},
 	{"addr-exact", bench_addr_exact, 100000, 0},
+	{"addr-fill-reserved", bench_addr_fill_reserved, 100000, 0},
 	{"id-fill", bench_id_fill, 1048576, 0},
 	{"id-churn", bench_id_churn, 1048576, 0},
+	{"id-sparse", bench_id_sparse, 1048576, 0},
+	{"id-block", bench_id_block, 100000, 0},
 	{"addr-fill", bench_addr_fill, 10000, 0},
 	{"addr-churn", bench_addr_churn, 10000, 0},
 	{"addr-last", bench_addr_last, 10000, 0},
@@ -61,6 +81,7 @@ static const struct workload workloads[] = {
 	{"bus-dispatch", bench_bus_dispatch, 10000000, 4096},
 	{"bus-dispatch-mt", bench_bus_dispatch_mt, 10000000, 4096},
 	{"bus-refused-move", bench_bus_refused_move, 100000, 4096},
+	{"devmgr-mem", bench_devmgr_mem, 1000, 4096},
 	/* bus-dispatch with devices that take the caller. */
 	{"bus-dispatch-ctx", bench_bus_dispatch_ctx, 10000000, 16},
 	{"bus-dispatch-ctx", bench_bus_dispatch_ctx, 10000000, 4096},

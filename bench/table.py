@@ -4,8 +4,8 @@
 
     bench/table.py TARGETS [LINES...]     (LINES: files; standard input if none)
 
-Reads the "bench: <name> n=<n>[ d=<d>][ <extra>] ns_per_op=<x> checksum=<hex>"
-lines of vmres-bench and vmres-demo --bench (other lines are ignored). The k-th
+Reads the "bench: <name> n=<n>[ d=<d>][ <extra>] ns_per_op=<x> checksum=<hex>
+[<field>=<n> ...]" lines of vmres-bench and vmres-demo --bench (other lines are ignored). The k-th
 line of a workload belongs to run k. For each workload it prints the lowest
 and the median ns_per_op over the runs, its target from TARGETS (bench/targets,
 format described there and in bench/WORKLOADS.md), whether the target is met,
@@ -22,14 +22,24 @@ import sys
 
 
 def parse_line(line):
-    """(key, ns_per_op, checksum) of a result line, or None."""
+    """(key, ns_per_op, checksum, {field: value}) of a result line, or None.
+    Fields after the checksum ("mem_bytes=<n>") are measurements, not key."""
     words = line.split()
     if len(words) < 4 or words[0] != "bench:":
         return None
-    if not words[-2].startswith("ns_per_op=") or not words[-1].startswith("checksum="):
+    at = next((i for i, w in enumerate(words) if w.startswith("ns_per_op=")), None)
+    if at is None or at + 1 >= len(words) or not words[at + 1].startswith("checksum="):
         return None
-    key = " ".join(words[1:-2])
-    return key, float(words[-2].split("=", 1)[1]), words[-1].split("=", 1)[1]
+    fields = {}
+    for w in words[at + 2:]:
+        name, sep, value = w.partition("=")
+        try:
+            fields[name] = float(value) if sep else None
+        except ValueError:
+            return None
+    key = " ".join(words[1:at])
+    return (key, float(words[at].split("=", 1)[1]), words[at + 1].split("=", 1)[1],
+            fields)
 
 
 def parse_targets(path):
@@ -54,11 +64,14 @@ def parse_targets(path):
 
 
 def parse_target(path, number, text):
-    """("abs", bound, None) or ("ratio", factor, reference key)."""
+    """("abs", bound, None), ("ratio", factor, reference key) or ("field", bound,
+    field name) for "<field> N": the field after the checksum at most N."""
     words = text.split()
     try:
         if len(words) == 1:
             return ("abs", float(words[0]), None)
+        if len(words) == 2 and words[0].endswith("_bytes"):
+            return ("field", float(words[1]), words[0])
         if words[0].endswith("x"):
             return ("ratio", float(words[0][:-1]), " ".join(words[1:]))
     except ValueError:
@@ -93,9 +106,16 @@ def verdict(low, median, bound):
     return "lowest" if low <= bound else "no"
 
 
-def judge(key, runs, target, results):
+def judge(key, runs, target, results, fields):
     """(target text, met text) of one target for the key's runs."""
     kind, bound, ref = target
+    if kind == "field":
+        values = [f[ref] for f in fields.get(key, []) if f.get(ref) is not None]
+        text = f"{ref} <= {bound:.0f}"
+        if not values:
+            return text, "no data"
+        low, median = low_median(values)
+        return text, f"{verdict(low, median, bound)} ({median:.0f})"
     if kind == "abs":
         low, median = low_median(runs)
         return f"<= {bound:g}", verdict(low, median, bound)
@@ -125,17 +145,18 @@ def main(argv):
     if len(argv) < 2:
         sys.exit(__doc__)
     targets, checksums = parse_targets(argv[1])
-    results, sums, order = {}, {}, []
+    results, sums, fields, order = {}, {}, {}, []
     files = [open(p, encoding="utf-8") for p in argv[2:]] or [sys.stdin]
     for f in files:
         for line in f:
             parsed = parse_line(line)
             if not parsed:
                 continue
-            key, ns, checksum = parsed
+            key, ns, checksum, extra = parsed
             if key not in results:
                 order.append(key)
             results.setdefault(key, []).append(ns)
+            fields.setdefault(key, []).append(extra)
             sums.setdefault(key, []).append(checksum)
 
     header = ("workload", "size", "runs", "lowest", "median", "target", "met",
@@ -152,7 +173,7 @@ def main(argv):
         spread = f"{max(runs) / low:.2f}x" if low > 0 else "-"
         state, ok = checksum_state(key, sums[key], checksums)
         good = good and ok
-        judged = [judge(key, runs, t, results) for t in targets.get(key, [])]
+        judged = [judge(key, runs, t, results, fields) for t in targets.get(key, [])]
         target = "; ".join(t for t, _ in judged) or "-"
         met = "; ".join(m for _, m in judged) or "-"
         rows.append((name, size, str(len(runs)), fmt(low), fmt(median), target, met,

@@ -167,8 +167,11 @@ static inline const uint64_t *vmres__bus_keys(const struct vmres__bus_map *s)
 
 /* Retired map blocks kept for reuse, so that a writer neither faults in
  * fresh pages nor makes the allocator unmap them (which would interrupt every
- * vCPU with a TLB shootdown) each time a big bus changes. */
-#define VMRES__CACHE_SLOTS 4
+ * vCPU with a TLB shootdown) each time a big bus changes. Two: a writer's
+ * publish needs one while the previous copy waits for its grace period; each
+ * slot costs a bus copy (about 73 bytes per range, devmgr.h), and 4 slots
+ * measured no faster moves than 2 (bench devmgr-mem, kvmres-bar-move). */
+#define VMRES__CACHE_SLOTS 2
 struct vmres__bus_map_cache {
 	pthread_mutex_t lock;
 	void *mem[VMRES__CACHE_SLOTS];

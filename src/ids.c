@@ -11,11 +11,14 @@
  *   any  - bit i: child i has an allocated number (next allocated: follow any;
  *          an aligned block of whole children: an aligned run of zeros in any)
  * A NULL child is wholly free; nodes are created on a region's first allocation
- * and freed when a release empties them, so memory follows what is in use
- * (528 bytes per 4096 numbers touched, plus the path above). The exception is a
- * range spanning at most 512 leaves (about 2^21 numbers): its leaves live in
+ * and freed when a release empties them, so memory follows what is in use.
+ * A range spanning at most 512 leaves (about 2^21 numbers) keeps its leaves in
  * one array made up front (at most 264 KiB, about one bit per number of the
- * range), linked into the tree as above.
+ * range), linked into the tree as above. Larger ranges make their leaves on
+ * demand, and two more kinds of child keep memory in proportion to use there:
+ * a leaf with few numbers is a sparse leaf (a sorted array, struct sparse,
+ * tagged pointer), and a child wholly allocated by a block operation is a
+ * full marker (full_nodes[], shared and never written).
  * Numbers outside [lo, hi] are never set: every search starts at or above lo
  * and a result past hi means "none" because searches return the lowest
  * candidate.
@@ -28,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define ALL	   (~(uint64_t)0)
 #define NONE	   UINT64_MAX
@@ -42,11 +46,46 @@ struct node {
 	};
 };
 
+/*
+ * A sparse leaf: the allocated numbers of one 4096-number leaf as sorted 12-bit
+ * offsets, for ranges without the leaf array. A level-1 node's child pointer
+ * with bit 0 set points at one; it is never empty or full. It holds up to
+ * SPARSE_MAX numbers (capacity 4, 8, 16, 32) and turns into a bitmap leaf when
+ * one more is set.
+ */
+struct sparse {
+	uint16_t n;
+	uint16_t cap;
+	uint16_t off[];
+};
+
+#define SPARSE_MIN 4
+#define SPARSE_MAX 32
+
+/*
+ * Full markers: full_nodes[k] is a wholly allocated level-k node whose children
+ * are full_nodes[k - 1] (words all set at level 0), so that reads need no
+ * special case. A child pointer to one stands for a whole allocated subtree
+ * (an aligned block, in ranges without the leaf array) and costs no memory;
+ * they are never written: releasing part of one copies the path first.
+ */
+#define R4(x)  x, x, x, x
+#define R16(x) R4(x), R4(x), R4(x), R4(x)
+#define R64(x) R16(x), R16(x), R16(x), R16(x)
+
+static struct node full_nodes[MAX_LEVELS - 1] = {
+	{.full = ALL, .any = ALL, .word = {R64(ALL)}},
+	{.full = ALL, .any = ALL, .child = {R64(&full_nodes[0])}},
+	{.full = ALL, .any = ALL, .child = {R64(&full_nodes[1])}},
+	{.full = ALL, .any = ALL, .child = {R64(&full_nodes[2])}},
+};
+
 struct vmres_ids {
 	uint64_t lo;
 	uint64_t hi;
 	uint64_t used;
-	uint64_t nodes;	    /* nodes held, root included */
+	uint64_t nodes;	       /* nodes held, root included */
+	uint64_t sparse_bytes; /* bytes of the sparse leaves held */
 	uint64_t free_hint; /* every number in [lo, free_hint) is allocated */
 	int top;	    /* level of the root */
 	struct node *root;
@@ -80,6 +119,68 @@ struct vmres_ids {
 
 /* 2^21 numbers: at most 512 leaves, 264 KiB, about one bit per number. */
 #define SMALL_LEAVES 512
+
+static inline bool is_sparse(const struct node *p)
+{
+	return ((uintptr_t)p & 1) != 0;
+}
+
+static inline struct sparse *to_sparse(const struct node *p)
+{
+	return (struct sparse *)((uintptr_t)p & ~(uintptr_t)1);
+}
+
+static inline struct node *tag_sparse(struct sparse *s)
+{
+	return (struct node *)((uintptr_t)s | 1);
+}
+
+static inline bool is_full_node(const struct node *p, int level)
+{
+	return level < MAX_LEVELS - 1 && p == &full_nodes[level];
+}
+
+static inline size_t sparse_size(unsigned cap)
+{
+	return sizeof(struct sparse) + cap * sizeof(uint16_t);
+}
+
+/* Bit word @i of a sparse leaf. */
+static uint64_t sparse_word(const struct sparse *s, unsigned i)
+{
+	uint64_t w = 0;
+
+	for (unsigned k = 0; k < s->n && (s->off[k] >> 6) <= i; k++)
+		if ((s->off[k] >> 6) == i)
+			w |= (uint64_t)1 << (s->off[k] & 63);
+	return w;
+}
+
+/* Summary of the non-zero words of a sparse leaf. */
+static uint64_t sparse_any(const struct sparse *s)
+{
+	uint64_t any = 0;
+
+	for (unsigned k = 0; k < s->n; k++)
+		any |= (uint64_t)1 << (s->off[k] >> 6);
+	return any;
+}
+
+/* Word @i, and the summaries, of a node that may be a sparse leaf. */
+static inline uint64_t node_word(const struct node *n, unsigned i)
+{
+	return is_sparse(n) ? sparse_word(to_sparse(n), i) : n->word[i];
+}
+
+static inline uint64_t node_full(const struct node *n)
+{
+	return is_sparse(n) ? 0 : n->full;
+}
+
+static inline uint64_t node_any(const struct node *n)
+{
+	return is_sparse(n) ? sparse_any(to_sparse(n)) : n->any;
+}
 
 /* Children of a level-k node cover 2^(6 + 6k) numbers each. */
 static inline unsigned child_shift(int level)
@@ -122,20 +223,21 @@ static uint64_t find_first(const struct node *n, int level, uint64_t base, uint6
 		return want_free ? pos : NONE;
 	sh = child_shift(level);
 	i = (unsigned)((pos - base) >> sh);
-	summary = want_free ? ~n->full : n->any;
 	if (level == 0) {
-		uint64_t w = want_free ? ~n->word[i] : n->word[i];
+		uint64_t w = want_free ? ~node_word(n, i) : node_word(n, i);
 
 		w &= ALL << (pos & 63);
 		if (w)
 			return base + ((uint64_t)i << 6) + (unsigned)__builtin_ctzll(w);
+		summary = want_free ? ~node_full(n) : node_any(n);
 		later = summary & above(i);
 		if (!later)
 			return NONE;
 		j = (unsigned)__builtin_ctzll(later);
-		w = want_free ? ~n->word[j] : n->word[j];
+		w = want_free ? ~node_word(n, j) : node_word(n, j);
 		return base + ((uint64_t)j << 6) + (unsigned)__builtin_ctzll(w);
 	}
+	summary = want_free ? ~n->full : n->any;
 	if (summary & bit(i)) {
 		r = find_first(n->child[i], level - 1, base + ((uint64_t)i << sh), pos, want_free);
 		if (r != NONE)
@@ -172,7 +274,7 @@ static uint64_t lowest_free(const struct vmres_ids *ids, uint64_t pos)
 		unsigned i = child_index(pos, l);
 
 		if (l == 0) {
-			uint64_t w = ~n->word[i] & (ALL << (pos & 63));
+			uint64_t w = ~node_word(n, i) & (ALL << (pos & 63));
 
 			if (w)
 				return (pos & ~(uint64_t)63) + (unsigned)__builtin_ctzll(w);
@@ -187,7 +289,7 @@ static uint64_t lowest_free(const struct vmres_ids *ids, uint64_t pos)
 		l--;
 	}
 	for (;;) {
-		later = ~n->full & above(child_index(pos, l));
+		later = ~node_full(n) & above(child_index(pos, l));
 		if (later)
 			break;
 		if (l == ids->top)
@@ -202,10 +304,10 @@ static uint64_t lowest_free(const struct vmres_ids *ids, uint64_t pos)
 			return base;
 		n = n->child[j];
 		l--;
-		j = (unsigned)__builtin_ctzll(~n->full);
+		j = (unsigned)__builtin_ctzll(~node_full(n));
 		base += (uint64_t)j << child_shift(l);
 	}
-	return base + (unsigned)__builtin_ctzll(~n->word[j]);
+	return base + (unsigned)__builtin_ctzll(~node_word(n, j));
 }
 
 /* The level-@level node that holds @pos, or NULL where none exists (all free). */
@@ -216,13 +318,6 @@ static const struct node *node_at(const struct vmres_ids *ids, uint64_t pos, int
 	for (int l = ids->top; l > level && n; l--)
 		n = n->child[child_index(pos, l)];
 	return n;
-}
-
-/* The leaf for @pos: in a small range always (all zero if unlinked), else NULL
- * where none exists. */
-static inline const struct node *leaf_of(const struct vmres_ids *ids, uint64_t pos)
-{
-	return ids->leaves ? &ids->leaves[(pos >> 12) - ids->leaf0] : node_at(ids, pos, 0);
 }
 
 /* A zeroed node of @level for the region holding @pos; NULL if out of memory. */
@@ -251,9 +346,13 @@ static void node_put(struct vmres_ids *ids, struct node *n, int level)
 
 static bool is_set(const struct vmres_ids *ids, uint64_t pos)
 {
-	const struct node *leaf = leaf_of(ids, pos);
+	const struct node *leaf;
 
-	return leaf && (leaf->word[child_index(pos, 0)] & bit(pos & 63));
+	if (ids->leaves)
+		return ids->leaves[(pos >> 12) - ids->leaf0].word[child_index(pos, 0)] &
+		       bit(pos & 63);
+	leaf = node_at(ids, pos, 0);
+	return leaf && (node_word(leaf, child_index(pos, 0)) & bit(pos & 63));
 }
 
 /*
@@ -328,12 +427,94 @@ static inline bool leaf_clear(struct vmres_ids *ids, struct node *leaf, uint64_t
 	return true;
 }
 
+/* A sparse leaf of capacity @cap holding nothing; NULL if out of memory. */
+static struct sparse *sparse_new(struct vmres_ids *ids, unsigned cap)
+{
+	struct sparse *s = malloc(sparse_size(cap));
+
+	if (!s)
+		return NULL;
+	s->n = 0;
+	s->cap = (uint16_t)cap;
+	ids->sparse_bytes += sparse_size(cap);
+	return s;
+}
+
+static void sparse_put(struct vmres_ids *ids, struct sparse *s)
+{
+	ids->sparse_bytes -= sparse_size(s->cap);
+	free(s);
+}
+
+/* Index of the first offset >= @off in @s. */
+static unsigned sparse_find(const struct sparse *s, unsigned off)
+{
+	unsigned k = 0;
+
+	while (k < s->n && s->off[k] < off)
+		k++;
+	return k;
+}
+
+/* A bitmap leaf with the numbers of @s (or NULL if out of memory). */
+static struct node *sparse_to_bitmap(struct vmres_ids *ids, const struct sparse *s)
+{
+	struct node *leaf = calloc(1, sizeof(*leaf));
+
+	if (!leaf)
+		return NULL;
+	ids->nodes++;
+	for (unsigned k = 0; k < s->n; k++)
+		leaf->word[s->off[k] >> 6] |= bit(s->off[k] & 63);
+	leaf->any = sparse_any(s); /* at most SPARSE_MAX numbers: no word is full */
+	return leaf;
+}
+
+/*
+ * Set free number @pos in the sparse leaf that is child @slot of @parent: in
+ * place, in a larger copy, or past SPARSE_MAX in a bitmap leaf. The leaf stays
+ * neither empty nor full, so no summary changes.
+ */
+static int sparse_set(struct vmres_ids *ids, struct node *parent, unsigned slot, uint64_t pos)
+{
+	struct sparse *s = to_sparse(parent->child[slot]), *t;
+	unsigned off = (unsigned)(pos & 4095), k = sparse_find(s, off);
+
+	if (s->n < s->cap) {
+		memmove(&s->off[k + 1], &s->off[k], (s->n - k) * sizeof(s->off[0]));
+		s->off[k] = (uint16_t)off;
+		s->n++;
+	} else if (s->cap < SPARSE_MAX) {
+		t = sparse_new(ids, s->cap * 2u);
+		if (!t)
+			return VMRES_ENOMEM;
+		memcpy(t->off, s->off, k * sizeof(s->off[0]));
+		t->off[k] = (uint16_t)off;
+		memcpy(&t->off[k + 1], &s->off[k], (s->n - k) * sizeof(s->off[0]));
+		t->n = (uint16_t)(s->n + 1);
+		parent->child[slot] = tag_sparse(t);
+		sparse_put(ids, s);
+	} else {
+		struct node *leaf = sparse_to_bitmap(ids, s);
+		unsigned i = child_index(pos, 0);
+
+		if (!leaf)
+			return VMRES_ENOMEM;
+		leaf->word[i] |= bit(pos & 63);
+		leaf->any |= bit(i);
+		parent->child[slot] = leaf;
+		sparse_put(ids, s);
+	}
+	ids->used++;
+	return 0;
+}
+
 /* Mark one free number allocated, creating the nodes on its path. */
 static __attribute__((noinline)) int set_one(struct vmres_ids *ids, uint64_t pos)
 {
 	struct node *path[MAX_LEVELS];
 	struct node *n = ids->root;
-	int level = ids->top;
+	int level = ids->top, l0 = 0;
 	uint64_t old, new;
 	bool became_any, became_full;
 
@@ -346,13 +527,22 @@ static __attribute__((noinline)) int set_one(struct vmres_ids *ids, uint64_t pos
 		n = n->child[child_index(pos, level)];
 		level--;
 	}
+	if (level == 0 && is_sparse(n))
+		return sparse_set(ids, path[1], child_index(pos, 1), pos);
 	path[level] = n;
 	if (level > 0) {
-		/* Allocate the whole missing chain before linking any of it. */
+		/* Allocate the whole missing chain before linking any of it. Without
+		 * the leaf array, a new leaf starts sparse. */
 		struct node *fresh[MAX_LEVELS];
 
 		for (int l = level - 1; l >= 0; l--) {
-			fresh[l] = node_get(ids, l, pos);
+			if (l == 0 && !ids->leaves) {
+				struct sparse *sp = sparse_new(ids, SPARSE_MIN);
+
+				fresh[0] = sp ? tag_sparse(sp) : NULL;
+			} else {
+				fresh[l] = node_get(ids, l, pos);
+			}
 			if (!fresh[l]) {
 				for (int k = level - 1; k > l; k--)
 					node_put(ids, fresh[k], k);
@@ -366,12 +556,22 @@ static __attribute__((noinline)) int set_one(struct vmres_ids *ids, uint64_t pos
 	}
 
 	n = path[0];
-	old = n->word[child_index(pos, 0)];
-	new = old | bit(pos & 63);
-	n->word[child_index(pos, 0)] = new;
-	became_any = old == 0;
-	became_full = new == ALL;
-	for (int l = 0; l <= ids->top && (became_any || became_full); l++) {
+	if (is_sparse(n)) {
+		struct sparse *sp = to_sparse(n);
+
+		sp->off[0] = (uint16_t)(pos & 4095);
+		sp->n = 1;
+		became_any = true;
+		became_full = false;
+		l0 = 1;
+	} else {
+		old = n->word[child_index(pos, 0)];
+		new = old | bit(pos & 63);
+		n->word[child_index(pos, 0)] = new;
+		became_any = old == 0;
+		became_full = new == ALL;
+	}
+	for (int l = l0; l <= ids->top && (became_any || became_full); l++) {
 		uint64_t b = bit(child_index(pos, l));
 
 		n = path[l];
@@ -388,40 +588,97 @@ static __attribute__((noinline)) int set_one(struct vmres_ids *ids, uint64_t pos
 	return 0;
 }
 
+/* A copy of full_nodes[@level] (a real node, wholly allocated); NULL if out of
+ * memory. */
+static struct node *full_copy(struct vmres_ids *ids, int level)
+{
+	struct node *n = malloc(sizeof(*n));
+
+	if (!n)
+		return NULL;
+	memcpy(n, &full_nodes[level], sizeof(*n));
+	ids->nodes++;
+	return n;
+}
+
 /*
- * Mark one number free: VMRES_ENOENT if it is not allocated. A node left empty
- * is freed (never the root).
+ * Child @slot of @parent (level @level + 1) is a full marker: replace the
+ * markers on the way to @pos, from @level down to the leaf, with real full
+ * nodes, so that @pos can be cleared. Nothing changes if memory runs out.
  */
-static int clear_one(struct vmres_ids *ids, uint64_t pos)
+static int expand_full(struct vmres_ids *ids, struct node *parent, unsigned slot, int level,
+		       uint64_t pos)
+{
+	struct node *fresh[MAX_LEVELS];
+
+	for (int l = level; l >= 0; l--) {
+		fresh[l] = full_copy(ids, l);
+		if (!fresh[l]) {
+			for (int k = level; k > l; k--)
+				node_put(ids, fresh[k], k);
+			return VMRES_ENOMEM;
+		}
+	}
+	for (int l = level; l > 0; l--)
+		fresh[l]->child[child_index(pos, l)] = fresh[l - 1];
+	parent->child[slot] = fresh[level];
+	return 0;
+}
+
+/*
+ * Mark one number free (clear_one() below): VMRES_ENOENT if it is not allocated; VMRES_ENOMEM if it
+ * lies in a full marker that cannot be copied. A node left empty is freed
+ * (never the root).
+ */
+static __attribute__((noinline)) int clear_walk(struct vmres_ids *ids, uint64_t pos)
 {
 	struct node *path[MAX_LEVELS];
 	struct node *n = ids->root;
 	uint64_t old, new;
 	bool became_notfull, became_empty;
+	int l0 = 0;
 
-	if (ids->leaves) {
-		struct node *leaf = &ids->leaves[(pos >> 12) - ids->leaf0];
-
-		if (!(leaf->word[child_index(pos, 0)] & bit(pos & 63)))
-			return VMRES_ENOENT;
-		if (leaf_clear(ids, leaf, pos))
-			return 0;
-	}
 	for (int l = ids->top; l > 0; l--) {
+		unsigned i = child_index(pos, l);
+
 		path[l] = n;
-		n = n->child[child_index(pos, l)];
+		n = n->child[i];
 		if (!n)
 			return VMRES_ENOENT;
+		if (is_full_node(n, l - 1)) {
+			int rc = expand_full(ids, path[l], i, l - 1, pos);
+
+			if (rc)
+				return rc;
+			n = path[l]->child[i];
+		}
 	}
 	path[0] = n;
-	old = n->word[child_index(pos, 0)];
-	if (!(old & bit(pos & 63)))
-		return VMRES_ENOENT;
-	new = old & ~bit(pos & 63);
-	n->word[child_index(pos, 0)] = new;
-	became_notfull = old == ALL;
-	became_empty = new == 0;
-	for (int l = 0; l <= ids->top && (became_notfull || became_empty); l++) {
+	if (is_sparse(n)) {
+		struct sparse *sp = to_sparse(n);
+		unsigned off = (unsigned)(pos & 4095), k = sparse_find(sp, off);
+
+		if (k == sp->n || sp->off[k] != off)
+			return VMRES_ENOENT;
+		memmove(&sp->off[k], &sp->off[k + 1], (sp->n - k - 1) * sizeof(sp->off[0]));
+		sp->n--;
+		became_notfull = false;
+		became_empty = sp->n == 0;
+		if (became_empty) {
+			path[1]->child[child_index(pos, 1)] = NULL;
+			sparse_put(ids, sp);
+		}
+		l0 = 1;
+	} else {
+		old = n->word[child_index(pos, 0)];
+		if (!(old & bit(pos & 63)))
+			return VMRES_ENOENT;
+		new = old & ~bit(pos & 63);
+		n->word[child_index(pos, 0)] = new;
+		became_notfull = old == ALL;
+		became_empty = new == 0;
+	}
+	for (int l = l0; l <= ids->top && (became_notfull || became_empty); l++) {
 		uint64_t b = bit(child_index(pos, l));
 
 		n = path[l];
@@ -442,6 +699,20 @@ static int clear_one(struct vmres_ids *ids, uint64_t pos)
 	return 0;
 }
 
+/* clear_one(): in the leaf array at once where no summary above changes. */
+static inline int clear_one(struct vmres_ids *ids, uint64_t pos)
+{
+	if (ids->leaves) {
+		struct node *leaf = &ids->leaves[(pos >> 12) - ids->leaf0];
+
+		if (!(leaf->word[child_index(pos, 0)] & bit(pos & 63)))
+			return VMRES_ENOENT;
+		if (leaf_clear(ids, leaf, pos))
+			return 0;
+	}
+	return clear_walk(ids, pos);
+}
+
 /* The children [*i0, *i1] (each spanning 1 << @p sh ids) of the node at @p base that
  * [first, last] touches; first may lie before base. */
 static void child_span(unsigned sh, uint64_t base, uint64_t first, uint64_t last, unsigned *i0,
@@ -451,9 +722,37 @@ static void child_span(unsigned sh, uint64_t base, uint64_t first, uint64_t last
 	*i1 = (unsigned)((last - base) >> sh) > 63 ? 63 : (unsigned)((last - base) >> sh);
 }
 
-/* Create every missing node under n for [first, last]. */
+/* Free the subtree @n of @level (a full marker costs nothing). */
+static void drop_subtree(struct vmres_ids *ids, struct node *n, int level)
+{
+	if (is_full_node(n, level))
+		return;
+	if (is_sparse(n)) {
+		sparse_put(ids, to_sparse(n));
+		return;
+	}
+	if (level > 0)
+		for (unsigned i = 0; i < 64; i++)
+			if (n->child[i])
+				drop_subtree(ids, n->child[i], level - 1);
+	node_put(ids, n, level);
+}
+
+/* Whether child @cb (covering 1 << @sh numbers) lies wholly inside [first, last]. */
+static inline bool covers(uint64_t cb, unsigned sh, uint64_t first, uint64_t last)
+{
+	return first <= cb && cb + ((uint64_t)1 << sh) - 1 <= last;
+}
+
+/*
+ * Make the nodes under n that update_range() will write for [first, last]
+ * real bitmap nodes: create missing ones (@set; without the leaf array only
+ * where a child is partly covered, as a wholly covered one becomes a full
+ * marker), copy full markers that a clear covers partly, turn sparse leaves
+ * into bitmap leaves. What it does changes no number's state.
+ */
 static int ensure(struct vmres_ids *ids, struct node *n, int level, uint64_t base, uint64_t first,
-		  uint64_t last)
+		  uint64_t last, bool set)
 {
 	unsigned sh = child_shift(level);
 	unsigned i0, i1;
@@ -463,14 +762,34 @@ static int ensure(struct vmres_ids *ids, struct node *n, int level, uint64_t bas
 	child_span(sh, base, first, last, &i0, &i1);
 	for (unsigned i = i0; i <= i1; i++) {
 		uint64_t cb = base + ((uint64_t)i << sh);
+		struct node *c = n->child[i];
 		int rc;
 
-		if (!n->child[i]) {
-			n->child[i] = node_get(ids, level - 1, cb);
-			if (!n->child[i])
+		if (!ids->leaves && covers(cb, sh, first, last))
+			continue;
+		if (!c) {
+			c = node_get(ids, level - 1, cb);
+			if (!c)
 				return VMRES_ENOMEM;
+			n->child[i] = c;
+		} else if (is_full_node(c, level - 1)) {
+			c = full_copy(ids, level - 1);
+			if (!c)
+				return VMRES_ENOMEM;
+			n->child[i] = c;
+		} else if (is_sparse(c)) {
+			struct sparse *sp = to_sparse(c);
+
+			if (!set)
+				continue; /* update_range() clears it in place */
+
+			c = sparse_to_bitmap(ids, sp);
+			if (!c)
+				return VMRES_ENOMEM;
+			n->child[i] = c;
+			sparse_put(ids, sp);
 		}
-		rc = ensure(ids, n->child[i], level - 1, cb, first > cb ? first : cb, last);
+		rc = ensure(ids, c, level - 1, cb, first > cb ? first : cb, last, set);
 		if (rc)
 			return rc;
 	}
@@ -491,8 +810,8 @@ static void prune(struct vmres_ids *ids, struct node *n, int level, uint64_t bas
 		uint64_t cb = base + ((uint64_t)i << sh);
 		struct node *c = n->child[i];
 
-		if (!c)
-			continue;
+		if (!c || is_sparse(c) || is_full_node(c, level - 1))
+			continue; /* neither is ever empty */
 		prune(ids, c, level - 1, cb, first > cb ? first : cb, last);
 		if (!c->any) {
 			n->child[i] = NULL;
@@ -502,8 +821,10 @@ static void prune(struct vmres_ids *ids, struct node *n, int level, uint64_t bas
 }
 
 /*
- * Set (or clear) every number of [first, last] under n, whose nodes all exist,
+ * Set (or clear) every number of [first, last] under n, prepared by ensure(),
  * and refresh the summaries on the way back up. Clearing frees emptied nodes.
+ * Without the leaf array, a wholly covered child becomes a full marker (set) or
+ * is dropped (clear).
  */
 static void update_range(struct vmres_ids *ids, struct node *n, int level, uint64_t base,
 			 uint64_t first, uint64_t last, bool set)
@@ -527,6 +848,29 @@ static void update_range(struct vmres_ids *ids, struct node *n, int level, uint6
 			n->word[i] = set ? n->word[i] | mask : n->word[i] & ~mask;
 			is_full = n->word[i] == ALL;
 			has_any = n->word[i] != 0;
+		} else if (!ids->leaves && covers(cb, sh, first, last)) {
+			if (set) {
+				n->child[i] = &full_nodes[level - 1];
+			} else {
+				drop_subtree(ids, n->child[i], level - 1);
+				n->child[i] = NULL;
+			}
+			is_full = set;
+			has_any = set;
+		} else if (is_sparse(n->child[i])) {
+			/* Clearing part of a sparse leaf (ensure() made a set's bitmap). */
+			struct sparse *sp = to_sparse(n->child[i]);
+			unsigned k0 = sparse_find(sp, (unsigned)(cf & 4095));
+			unsigned k1 = sparse_find(sp, (unsigned)(cl & 4095) + 1);
+
+			memmove(&sp->off[k0], &sp->off[k1], (sp->n - k1) * sizeof(sp->off[0]));
+			sp->n = (uint16_t)(sp->n - (k1 - k0));
+			is_full = false;
+			has_any = sp->n != 0;
+			if (!has_any) {
+				n->child[i] = NULL;
+				sparse_put(ids, sp);
+			}
 		} else {
 			struct node *c = n->child[i];
 
@@ -578,8 +922,12 @@ int vmres_ids_new(uint32_t lo, uint32_t hi, struct vmres_ids **out)
 
 static void free_node(struct vmres_ids *ids, struct node *n, int level)
 {
-	if (level == 0 && ids->leaves)
+	if ((level == 0 && ids->leaves) || is_full_node(n, level))
 		return;
+	if (is_sparse(n)) {
+		free(to_sparse(n));
+		return;
+	}
 	if (level > 0)
 		for (unsigned i = 0; i < 64; i++)
 			if (n->child[i])
@@ -665,7 +1013,12 @@ static __attribute__((noinline)) int alloc_walk(struct vmres_ids *ids, uint64_t 
 		ids->free_hint = pos + 1;
 		ids->hint_leaf = (struct node *)node_at(ids, pos, 0);
 		ids->hint_leaf_base = pos & ~(uint64_t)4095;
-		cursor_set(ids, ids->hint_leaf, pos);
+		if (is_sparse(ids->hint_leaf)) {
+			ids->hint_leaf = NULL; /* the fast paths read bitmap leaves only */
+			ids->cursor_word = &ids->no_word;
+		} else {
+			cursor_set(ids, ids->hint_leaf, pos);
+		}
 	}
 	*out = (uint32_t)pos;
 	return 0;
@@ -781,7 +1134,7 @@ static uint64_t find_block(const struct vmres_ids *ids, uint64_t count)
 		if (level < 0) {
 			const struct node *leaf = node_at(ids, q, 0);
 
-			runs = ~(leaf ? leaf->word[child_index(q, 0)] : 0);
+			runs = ~(leaf ? node_word(leaf, child_index(q, 0)) : 0);
 			unit_base = q & ~(uint64_t)63;
 			from_bit = (unsigned)(q & 63);
 		} else {
@@ -789,7 +1142,7 @@ static uint64_t find_block(const struct vmres_ids *ids, uint64_t count)
 
 			if (!n)
 				return q;
-			runs = ~n->any;
+			runs = ~node_any(n);
 			unit_base = q & ~(((uint64_t)1 << (csh + 6)) - 1);
 			from_bit = child_index(q, level);
 		}
@@ -813,7 +1166,7 @@ static int set_range(struct vmres_ids *ids, uint64_t first, uint64_t count)
 
 	if (count == 1)
 		return set_one(ids, first);
-	rc = ensure(ids, ids->root, ids->top, 0, first, last);
+	rc = ensure(ids, ids->root, ids->top, 0, first, last, true);
 	if (rc) {
 		prune(ids, ids->root, ids->top, 0, first, last);
 		return rc;
@@ -898,6 +1251,9 @@ int vmres_ids_release_block(struct vmres_ids *ids, uint32_t first, uint32_t coun
 		return rc;
 	if (lowest_free(ids, first) <= last)
 		return VMRES_ENOENT;
+	rc = ensure(ids, ids->root, ids->top, 0, first, last, false);
+	if (rc)
+		return rc; /* what it prepared holds the same numbers */
 	update_range(ids, ids->root, ids->top, 0, first, last, false);
 	ids->used -= count;
 	if (first < ids->free_hint)
@@ -937,7 +1293,7 @@ int vmres_ids_stats(const struct vmres_ids *ids, struct vmres_ids_stats *out)
 	out->hi = (uint32_t)ids->hi;
 	out->used = ids->used;
 	out->free = ids->hi - ids->lo + 1 - ids->used;
-	out->mem_bytes = sizeof(*ids) + ids->nodes * sizeof(struct node);
+	out->mem_bytes = sizeof(*ids) + ids->nodes * sizeof(struct node) + ids->sparse_bytes;
 	if (ids->leaves)
 		out->mem_bytes += ids->n_leaves * sizeof(struct node);
 	return 0;
@@ -945,7 +1301,7 @@ int vmres_ids_stats(const struct vmres_ids *ids, struct vmres_ids_stats *out)
 
 /* Check n's summaries against its children; count its bits and nodes. */
 static int check_node(const struct vmres_ids *ids, const struct node *n, int level, uint64_t base,
-		      uint64_t *bits, uint64_t *nodes)
+		      uint64_t *bits, uint64_t *nodes, uint64_t *sparse_bytes)
 {
 	unsigned sh = child_shift(level);
 
@@ -969,13 +1325,33 @@ static int check_node(const struct vmres_ids *ids, const struct node *n, int lev
 		} else if (!n->child[i]) {
 			is_full = false;
 			has_any = false;
+		} else if (is_full_node(n->child[i], level - 1)) {
+			if (ids->leaves || cb < ids->lo || cb + ((uint64_t)1 << sh) - 1 > ids->hi)
+				return VMRES_ECORRUPT;
+			*bits += (uint64_t)1 << sh;
+			is_full = true;
+			has_any = true;
+		} else if (is_sparse(n->child[i])) {
+			const struct sparse *sp = to_sparse(n->child[i]);
+
+			if (level != 1 || ids->leaves || sp->n == 0 || sp->n > sp->cap ||
+			    sp->cap < SPARSE_MIN || sp->cap > SPARSE_MAX || (sp->cap & (sp->cap - 1)))
+				return VMRES_ECORRUPT;
+			for (unsigned k = 0; k < sp->n; k++)
+				if ((k > 0 && sp->off[k] <= sp->off[k - 1]) || sp->off[k] > 4095 ||
+				    cb + sp->off[k] < ids->lo || cb + sp->off[k] > ids->hi)
+					return VMRES_ECORRUPT;
+			*bits += sp->n;
+			*sparse_bytes += sparse_size(sp->cap);
+			is_full = false;
+			has_any = true;
 		} else {
 			const struct node *c = n->child[i];
 			int rc;
 
 			if (!c->any)
 				return VMRES_ECORRUPT; /* empty nodes are freed */
-			rc = check_node(ids, c, level - 1, cb, bits, nodes);
+			rc = check_node(ids, c, level - 1, cb, bits, nodes, sparse_bytes);
 			if (rc)
 				return rc;
 			is_full = c->full == ALL;
@@ -989,7 +1365,7 @@ static int check_node(const struct vmres_ids *ids, const struct node *n, int lev
 
 int vmres_ids_validate(const struct vmres_ids *ids)
 {
-	uint64_t bits = 0, nodes = 0;
+	uint64_t bits = 0, nodes = 0, sparse_bytes = 0;
 	int rc;
 
 	if (!ids)
@@ -997,10 +1373,10 @@ int vmres_ids_validate(const struct vmres_ids *ids)
 	if (ids->lo > ids->hi || ids->hi > UINT32_MAX || ids->top < 0 || ids->top >= MAX_LEVELS ||
 	    ((ids->hi >> (12 + 6 * ids->top)) != 0))
 		return VMRES_ECORRUPT;
-	rc = check_node(ids, ids->root, ids->top, 0, &bits, &nodes);
+	rc = check_node(ids, ids->root, ids->top, 0, &bits, &nodes, &sparse_bytes);
 	if (rc)
 		return rc;
-	if (bits != ids->used || nodes != ids->nodes)
+	if (bits != ids->used || nodes != ids->nodes || sparse_bytes != ids->sparse_bytes)
 		return VMRES_ECORRUPT;
 	for (uint64_t k = 0; ids->leaves && k < ids->n_leaves; k++) {
 		const struct node *leaf = &ids->leaves[k];

@@ -1362,6 +1362,102 @@ static void test_random_moves_match_release_then_reserve(void **state)
 	vmres_addr_free(b);
 }
 
+/*
+ * After vmres_addr_reserve_capacity(n), an allocator that never holds more than
+ * n allocations allocates no memory: vmres_addr_memory() stays the same through
+ * a random mix of first and last fits, exact reservations that leave a gap
+ * beside each, releases and moves (fixed seed, printed).
+ */
+static void test_reserve_capacity_means_no_growth(void **state)
+{
+	const uint64_t seed = 0xca9ac17e, wbase = 0x100000000ull;
+	const uint32_t n = 6000;
+	struct vmres_addr *a = new_addr(wbase, wbase + (1ull << 40) - 1);
+	struct vmres_addr_stats st;
+	uint64_t *held = calloc(n, sizeof(*held)), *sizes = calloc(n, sizeof(*sizes));
+	uint64_t rng = seed, mem0, mem, mem_empty;
+	uint32_t live = 0;
+
+	(void)state;
+	assert_non_null(held);
+	assert_non_null(sizes);
+	printf("addr: reserve_capacity %u ranges, seed %#llx\n", n, (unsigned long long)seed);
+	assert_int_equal(vmres_addr_reserve_capacity(NULL, 1), VMRES_EINVAL);
+	assert_int_equal(vmres_addr_memory(a, NULL), VMRES_EINVAL);
+	assert_int_equal(vmres_addr_memory(a, &mem_empty), 0);
+	assert_int_equal(vmres_addr_reserve_capacity(a, n), 0);
+	assert_int_equal(vmres_addr_memory(a, &mem0), 0);
+	printf("addr: %llu bytes empty, %llu reserved (%.0f per range)\n",
+	       (unsigned long long)mem_empty, (unsigned long long)mem0, (double)mem0 / n);
+	assert_true(mem0 > mem_empty);
+	assert_true(mem0 <= mem_empty + (uint64_t)n * VMRES_ADDR_BYTES_PER_ALLOC_MAX * 2 + (4u << 20));
+	/* A smaller hint does nothing. */
+	assert_int_equal(vmres_addr_reserve_capacity(a, n / 2), 0);
+	assert_int_equal(vmres_addr_memory(a, &mem), 0);
+	assert_int_equal(mem, mem0);
+	/* Worst case first: exact 4 KiB ranges with a 4 KiB gap beside each. */
+	for (uint32_t k = 0; k < n; k++) {
+		held[k] = wbase + 0x2000ull * k;
+		sizes[k] = 0x1000;
+		assert_int_equal(vmres_addr_reserve(a, held[k], sizes[k], k), 0);
+	}
+	live = n;
+	for (uint32_t step = 0; step < 8 * n; step++) {
+		uint32_t k = (uint32_t)(test_splitmix64(&rng) % n);
+		uint64_t r = test_splitmix64(&rng), size = 0x1000ull << (r % 8), base;
+
+		if (held[k] && r % 5 == 0) { /* move it to a free place, if it fits */
+			uint64_t to = wbase + ((test_splitmix64(&rng) % (1ull << 26)) << 12);
+			int rc = vmres_addr_move(a, held[k], sizes[k], to);
+
+			assert_true(rc == 0 || rc == VMRES_EOVERLAP || rc == VMRES_ERANGE);
+			if (rc == 0)
+				held[k] = to;
+		} else if (held[k]) {
+			assert_int_equal(vmres_addr_release(a, held[k], sizes[k], NULL), 0);
+			held[k] = 0;
+			live--;
+		} else {
+			int rc = alloc_with(a, r % 2 ? VMRES_ADDR_FIRST_FIT : VMRES_ADDR_LAST_FIT,
+					    size, size, 0, TOP, &base);
+
+			assert_int_equal(rc, 0);
+			held[k] = base;
+			sizes[k] = size;
+			live++;
+		}
+		assert_true(live <= n);
+		if (step % 1024 == 0) {
+			assert_int_equal(vmres_addr_validate(a), 0);
+			assert_int_equal(vmres_addr_memory(a, &mem), 0);
+			assert_int_equal(mem, mem0);
+		}
+	}
+	assert_int_equal(vmres_addr_stats(a, &st), 0);
+	assert_int_equal(st.count, live);
+	assert_int_equal(vmres_addr_memory(a, &mem), 0);
+	assert_int_equal(mem, mem0);
+	vmres_addr_free(a);
+	free(held);
+	free(sizes);
+}
+
+/* Without a hint, memory grows with use (and vmres_addr_memory() shows it). */
+static void test_memory_grows_without_hint(void **state)
+{
+	struct vmres_addr *a = new_addr(0, (1ull << 40) - 1);
+	uint64_t mem0, mem, base;
+
+	(void)state;
+	assert_int_equal(vmres_addr_memory(a, &mem0), 0);
+	for (uint32_t k = 0; k < 20000; k++)
+		assert_int_equal(alloc_with(a, VMRES_ADDR_FIRST_FIT, 0x1000, 0x1000, 0, TOP, &base), 0);
+	assert_int_equal(vmres_addr_memory(a, &mem), 0);
+	assert_true(mem > mem0 + 20000 * 24);
+	assert_true(mem < mem0 + 20000ull * VMRES_ADDR_BYTES_PER_ALLOC_MAX * 2 + (4u << 20));
+	vmres_addr_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1403,6 +1499,8 @@ int main(void)
 		cmocka_unit_test(test_runs_of_bar_fits_match_model),
 		cmocka_unit_test(test_move_keeps_owner_and_may_overlap_its_old_place),
 		cmocka_unit_test(test_random_moves_match_release_then_reserve),
+		cmocka_unit_test(test_reserve_capacity_means_no_growth),
+		cmocka_unit_test(test_memory_grows_without_hint),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

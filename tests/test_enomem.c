@@ -1085,6 +1085,7 @@ static void scenario_addr(struct ctx *c)
 
 	CALL(c, 0, &a, vmres_addr_new(0, (1ULL << 44) - 1, &a));
 	c->addr = a;
+	CALL(c, 0, NO_OUT, vmres_addr_reserve_capacity(c->addr, 40));
 	for (uint32_t i = 0; i < ADDR_OPS; i++) {
 		struct vmres_addr_req req = VMRES_ADDR_REQ_INIT;
 		uint64_t base;

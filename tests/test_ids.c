@@ -546,7 +546,13 @@ static void test_full_leaves_update_summaries(void **state)
 		}
 		assert_int_equal(vmres_ids_validate(ids), 0);
 		assert_int_equal(vmres_ids_stats(ids, &st), 0);
-		assert_memory_equal(&st, &st_full, sizeof(st));
+		assert_int_equal(st.used, st_full.used);
+		assert_int_equal(st.free, st_full.free);
+		/* On demand, the block's leaf is a full marker, not a bitmap leaf. */
+		if (k == 0)
+			assert_int_equal(st.mem_bytes, st_full.mem_bytes);
+		else
+			assert_true(st.mem_bytes < st_full.mem_bytes);
 		assert_int_equal(out, 77);
 		vmres_ids_free(ids);
 	}
@@ -956,11 +962,176 @@ static void test_differential_small_range_byte_model(void **state)
 	run_differential(0x7FFFF00Fu, 0x7FFFF00Fu + 8999u, true, 4000, 0x7777);
 }
 
+/* 1M random numbers over the whole u32 range: memory in proportion to use
+ * (sparse leaves), at most 64 bytes per number; releasing all gives it back. */
+static void test_sparse_random_ids_memory_bound(void **state)
+{
+	const uint64_t seed = 0x5a4e5e;
+	const uint32_t n = 1u << 20;
+	struct vmres_ids *ids = make(0, UINT32_MAX);
+	struct vmres_ids_stats st0, st;
+	uint32_t *drawn = malloc(n * sizeof(*drawn)), got = 0, id;
+
+	(void)state;
+	assert_non_null(drawn);
+	printf("ids: sparse random %u numbers, seed %#llx\n", n, (unsigned long long)seed);
+	rng_state = seed;
+	assert_int_equal(vmres_ids_stats(ids, &st0), 0);
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t x = (uint32_t)rnd();
+		int rc = vmres_ids_reserve(ids, x);
+
+		assert_true(rc == 0 || rc == VMRES_EOVERLAP);
+		if (rc == 0)
+			drawn[got++] = x;
+	}
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	assert_int_equal(st.used, got);
+	printf("ids: %u numbers held in %llu bytes (%.1f per number)\n", got,
+	       (unsigned long long)st.mem_bytes, (double)st.mem_bytes / got);
+	assert_true(st.mem_bytes <= 64ull << 20);
+	for (uint32_t k = 0; k < got; k += 97) {
+		assert_int_equal(vmres_ids_test(ids, drawn[k]), 1);
+		if (drawn[k] < UINT32_MAX && vmres_ids_test(ids, drawn[k] + 1) == 0)
+			assert_int_equal(vmres_ids_next(ids, drawn[k] + 1, &id) == 0 && id <= drawn[k], 0);
+	}
+	/* The lowest free is still found among sparse leaves. */
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(vmres_ids_test(ids, id), 1);
+	for (uint32_t x = 0; x < id; x++)
+		assert_int_equal(vmres_ids_test(ids, x), 1);
+	assert_int_equal(vmres_ids_release(ids, id), 0);
+	for (uint32_t k = 0; k < got; k++)
+		assert_int_equal(vmres_ids_release(ids, drawn[k]), 0);
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	assert_int_equal(st.used, 0);
+	assert_int_equal(st.mem_bytes, st0.mem_bytes);
+	free(drawn);
+	vmres_ids_free(ids);
+}
+
+/* One leaf's numbers at the range's edges, 0 and 2^32 - 1, from sparse to
+ * bitmap and back to nothing, in an order that mixes the two ends. */
+static void test_sparse_leaf_edges(void **state)
+{
+	struct vmres_ids *ids = make(0, UINT32_MAX);
+	struct vmres_ids_stats st0, st;
+	uint32_t id, out = 77;
+
+	(void)state;
+	assert_int_equal(vmres_ids_stats(ids, &st0), 0);
+	for (uint32_t k = 0; k < 40; k++) {
+		assert_int_equal(vmres_ids_reserve(ids, UINT32_MAX - 3 * k), 0);
+		assert_int_equal(vmres_ids_reserve(ids, 3 * k), 0);
+		assert_int_equal(vmres_ids_validate(ids), 0);
+	}
+	EXPECT_UNCHANGED(ids, vmres_ids_reserve(ids, UINT32_MAX), VMRES_EOVERLAP);
+	EXPECT_UNCHANGED(ids, vmres_ids_reserve(ids, 0), VMRES_EOVERLAP);
+	assert_int_equal(vmres_ids_test(ids, UINT32_MAX), 1);
+	assert_int_equal(vmres_ids_test(ids, UINT32_MAX - 1), 0);
+	assert_int_equal(vmres_ids_next(ids, UINT32_MAX - 2, &id), 0);
+	assert_int_equal(id, UINT32_MAX);
+	assert_int_equal(vmres_ids_next(ids, 1, &id), 0);
+	assert_int_equal(id, 3);
+	assert_int_equal(vmres_ids_alloc_from(ids, UINT32_MAX - 3, &id), 0);
+	assert_int_equal(id, UINT32_MAX - 2);
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, 1);
+	/* A 4-block at the top: UINT32_MAX - 3 is taken by k = 1. */
+	EXPECT_UNCHANGED(ids, vmres_ids_reserve_block(ids, UINT32_MAX - 3, 4), VMRES_EOVERLAP);
+	assert_int_equal(vmres_ids_release_block(ids, UINT32_MAX - 3, 1), 0);
+	assert_int_equal(vmres_ids_release_block(ids, UINT32_MAX - 2, 1), 0);
+	assert_int_equal(vmres_ids_reserve_block(ids, UINT32_MAX - 3, 3), 0);
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	assert_int_equal(vmres_ids_release_block(ids, UINT32_MAX - 3, 4), 0);
+	EXPECT_UNCHANGED(ids, vmres_ids_release_block(ids, UINT32_MAX - 3, 4), VMRES_ENOENT);
+	assert_int_equal(vmres_ids_release(ids, 1), 0);
+	for (uint32_t k = 0; k < 40; k++) {
+		if (k > 1)
+			assert_int_equal(vmres_ids_release(ids, UINT32_MAX - 3 * k), 0);
+		assert_int_equal(vmres_ids_release(ids, 3 * k), 0);
+		assert_int_equal(vmres_ids_validate(ids), 0);
+	}
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	assert_int_equal(st.used, 0);
+	assert_int_equal(st.mem_bytes, st0.mem_bytes);
+	assert_int_equal(out, 77);
+	vmres_ids_free(ids);
+}
+
+/* An aligned 2^31 block costs O(1) memory; releasing one number inside it
+ * makes only the path to that number; the rest stays allocated. */
+static void test_block_of_2_pow_31_memory(void **state)
+{
+	struct vmres_ids *ids = make(0, UINT32_MAX);
+	struct vmres_ids_stats st0, st;
+	uint32_t id, out = 77;
+
+	(void)state;
+	assert_int_equal(vmres_ids_stats(ids, &st0), 0);
+	assert_int_equal(vmres_ids_alloc_block(ids, 0x80000000u, &id), 0);
+	assert_int_equal(id, 0);
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	printf("ids: 2^31 block: %llu bytes, %llu empty\n", (unsigned long long)st.mem_bytes,
+	       (unsigned long long)st0.mem_bytes);
+	assert_true(st.mem_bytes - st0.mem_bytes <= 4096);
+	assert_int_equal(vmres_ids_alloc_block(ids, 0x40000000u, &id), 0);
+	assert_int_equal(id, 0x80000000u);
+	assert_int_equal(vmres_ids_reserve_block(ids, 0xC0000000u, 0x40000000u), 0);
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	assert_true(st.mem_bytes - st0.mem_bytes <= 4096);
+	assert_int_equal(st.free, 0);
+	/* (Everything is allocated: too many numbers for EXPECT_UNCHANGED.) */
+	assert_int_equal(vmres_ids_alloc(ids, &out), VMRES_ENOSPC);
+	assert_int_equal(vmres_ids_alloc_block(ids, 2, &out), VMRES_ENOSPC);
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	/* Release inside: 0x12345678, then the top number. */
+	assert_int_equal(vmres_ids_release(ids, 0x12345678u), 0);
+	assert_int_equal(vmres_ids_release(ids, UINT32_MAX), 0);
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	assert_true(st.mem_bytes - st0.mem_bytes <= 16 * 4096);
+	assert_int_equal(vmres_ids_test(ids, 0x12345677u), 1);
+	assert_int_equal(vmres_ids_test(ids, 0x12345678u), 0);
+	assert_int_equal(vmres_ids_test(ids, 0x12345679u), 1);
+	assert_int_equal(vmres_ids_test(ids, UINT32_MAX - 1), 1);
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, 0x12345678u);
+	assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+	assert_int_equal(id, UINT32_MAX);
+	/* Release a middle part that cuts markers at every level. */
+	assert_int_equal(vmres_ids_release_block(ids, 0x01234567u, 0x10000001u), 0);
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	assert_int_equal(vmres_ids_test(ids, 0x01234566u), 1);
+	assert_int_equal(vmres_ids_test(ids, 0x01234567u), 0);
+	assert_int_equal(vmres_ids_test(ids, 0x11234567u), 0);
+	assert_int_equal(vmres_ids_test(ids, 0x11234568u), 1);
+	assert_int_equal(vmres_ids_alloc_block(ids, 0x08000000u, &id), 0);
+	assert_int_equal(id, 0x08000000u);
+	assert_int_equal(vmres_ids_release_block(ids, 0, 0x80000000u), VMRES_ENOENT);
+	assert_int_equal(vmres_ids_reserve_block(ids, 0x01234567u, 0x08000000u - 0x01234567u), 0);
+	assert_int_equal(vmres_ids_reserve_block(ids, 0x10000000u, 0x01234568u), 0);
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	assert_int_equal(st.free, 0);
+	assert_int_equal(vmres_ids_release_block(ids, 0, 0x80000000u), 0);
+	assert_int_equal(vmres_ids_release_block(ids, 0x80000000u, 0x80000000u), 0);
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	assert_int_equal(vmres_ids_stats(ids, &st), 0);
+	assert_int_equal(st.used, 0);
+	assert_int_equal(st.mem_bytes, st0.mem_bytes);
+	assert_int_equal(out, 77);
+	vmres_ids_free(ids);
+}
+
 static void test_differential_full_u32_interval_model(void **state)
 {
 	(void)state;
 	run_differential(0, UINT32_MAX, false, 4000, 0xfeedbeef);
 	run_differential(77, UINT32_MAX - 5, false, 2000, 0xabcdef);
+	run_differential(0, UINT32_MAX, false, 8000, 0x5ba25e);
 }
 
 int main(void)
@@ -987,6 +1158,9 @@ int main(void)
 		cmocka_unit_test(test_fill_to_end_of_range),
 		cmocka_unit_test(test_differential_small_range_byte_model),
 		cmocka_unit_test(test_differential_full_u32_interval_model),
+		cmocka_unit_test(test_sparse_random_ids_memory_bound),
+		cmocka_unit_test(test_sparse_leaf_edges),
+		cmocka_unit_test(test_block_of_2_pow_31_memory),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

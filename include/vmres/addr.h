@@ -57,6 +57,10 @@ extern "C" {
  */
 #define VMRES_ADDR_BYTES_PER_ALLOC 84
 
+/** Worst-case memory per allocation, in bytes, that vmres_addr_reserve_capacity()
+ * sets aside (see VMRES_ADDR_BYTES_PER_ALLOC). */
+#define VMRES_ADDR_BYTES_PER_ALLOC_MAX 235
+
 /** Opaque allocator. */
 struct vmres_addr;
 
@@ -257,6 +261,33 @@ int vmres_addr_foreach_gap(const struct vmres_addr *a, vmres_addr_visit_fn fn, v
  * @return 0; VMRES_EINVAL for NULL pointers. Context: O(1); read-only.
  */
 int vmres_addr_stats(const struct vmres_addr *a, struct vmres_addr_stats *out);
+
+/**
+ * vmres_addr_reserve_capacity() - make room up front for @p n_ranges
+ * allocations, so that an allocator that never holds more allocates no memory
+ * and takes no page fault afterwards, whatever the order of its allocations,
+ * reservations, releases and moves.
+ *
+ * It sizes the node pools for the worst case (a gap beside every allocation,
+ * quarter-full nodes): about VMRES_ADDR_BYTES_PER_ALLOC_MAX bytes per range,
+ * committed and faulted in now (vmres_addr_memory() reports them; past 32 KiB
+ * of nodes the pool asks for transparent huge pages). Without it, the pools
+ * grow on demand, at least doubling each time, and the operations that first
+ * touch new memory take its page faults (whose cost depends on the host: a
+ * huge page must be zeroed, a VM's host may fault too). Capacity is kept until
+ * vmres_addr_free(); a smaller @p n_ranges than already reserved does nothing.
+ * @return 0; VMRES_EINVAL if @p a is NULL; VMRES_ENOMEM (the allocations are
+ *   unchanged; part of the room may have been made). Context: caller serializes.
+ */
+int vmres_addr_reserve_capacity(struct vmres_addr *a, uint64_t n_ranges);
+
+/**
+ * vmres_addr_memory() - bytes the allocator holds: its header and the node
+ * pools' committed bytes (free nodes kept for reuse included).
+ * @return 0 and *@p bytes_out; VMRES_EINVAL for NULL pointers. Context:
+ *   read-only, O(1).
+ */
+int vmres_addr_memory(const struct vmres_addr *a, uint64_t *bytes_out);
 
 /**
  * vmres_addr_validate() - check every internal invariant (debug aid for tests).

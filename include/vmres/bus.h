@@ -29,7 +29,8 @@
  * whose ranges all lie in the PIO space (every PIO bus) also has a direct table of
  * the 65536 ports, so an access to a port is three dependent loads and no search.
  * Insert and remove copy the array and rebuild the index, the bucket table (and
- * the port table): O(n), about 130 bytes per range at worst; the port table takes
+ * the port table): O(n), about 130 bytes per range at worst, and the bus keeps
+ * up to 2 retired copies (73 bytes per range each) for reuse; the port table takes
  * 512 bytes per 256-port page that holds a range boundary or lies inside a range
  * (a PC's ports: about 10 pages; at most 257).
  *

@@ -61,8 +61,17 @@
  * O(log d + log n) (see "Guest-driven changes" below). Measured figures:
  * docs/BENCHMARKS.md;
  * lookups by id or address O(log d); iteration and dumps O(d).
- * Memory: the table entry, a copy of the resources, and about 130 bytes per range;
- * the port table 512 bytes per 256-port page in use (a PC: about 5 KiB).
+ * Memory, every cache included:
+ * - per device: its table entry and a copy of its resources;
+ * - per mapped range, in its bus (PIO or MMIO): the published copy of the bus,
+ *   about 130 bytes at worst (a 64-byte entry, about 9 bytes of index keys, the
+ *   bucket table), plus up to 2 retired copies kept for reuse (the largest
+ *   ones the manager has retired, of either bus): 73 bytes per range of that
+ *   bus each (entry and keys; bucket tables are not kept);
+ * - the port table: 512 bytes per 256-port page in use (a PC: about 5 KiB).
+ * The bench line devmgr-mem measures the heap growth of d one-range MMIO
+ * devices after moves, all of the above included: about 540 bytes per device
+ * at d = 4096, of which 3 x 73 are bus copies (figures: docs/BENCHMARKS.md).
  */
 #ifndef VMRES_DEVMGR_H
 #define VMRES_DEVMGR_H

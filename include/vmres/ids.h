@@ -6,12 +6,25 @@
  * Used for legacy GSIs, MSI vectors (including aligned power-of-two blocks for
  * multi-message MSI) and unique device IDs. A bitmap with summary levels (a
  * 64-ary tree of bit words): the lowest free number in O(log64 range), a
- * specific number in O(1), an aligned block by searching summary words. Memory
- * is about one bit per managed number plus small overhead. A range of up to
- * about 2^21 numbers holds its whole bitmap (at most 264 KiB) from creation, which
- * keeps every operation one computed address; larger ranges allocate 4096-number
- * leaves on first use and free them when emptied, so a full u32 range costs
- * memory in proportion to the part in use.
+ * specific number in O(1), an aligned block by searching summary words.
+ *
+ * Memory (vmres_ids_stats() mem_bytes counts all of it; malloc adds its own
+ * per-block overhead, about 8 to 16 bytes):
+ * - A range of at most 2^21 numbers (512 leaves of 4096) holds its whole
+ *   bitmap from creation: 528 bytes per 4096 numbers of the range (at most
+ *   264 KiB), plus about 1.2 KiB, whatever is in use. Every operation is then
+ *   one computed address.
+ * - A larger range (up to the full u32 range) costs memory in proportion to
+ *   use: 528 bytes per interior node (one per 2^18 numbers touched, and a few
+ *   above), and per touched 4096-number leaf either a sparse leaf of
+ *   4 + 2 * capacity bytes (capacity 4, 8, 16 or 32 numbers, sorted) or, past
+ *   32 numbers, a 528-byte bitmap leaf. A leaf becomes a bitmap for good once
+ *   it held more than 32 numbers, until it is emptied. 1M random numbers of
+ *   the u32 range take about 16 bytes each (17 MB). An allocated block that
+ *   covers whole aligned leaves or subtrees (for example an aligned 2^31
+ *   block) is held as a "full" marker and costs no memory; releasing part of
+ *   it copies the markers on that number's path (up to 5 nodes, 2.6 KiB).
+ * Emptied nodes and leaves are freed.
  *
  * The allocator stores no owner per number (that would cost 64 bits each); the
  * system allocator keeps owners for what it hands out.
@@ -98,7 +111,10 @@ int vmres_ids_reserve_block(struct vmres_ids *ids, uint32_t first, uint32_t coun
 /**
  * vmres_ids_release() - free one allocated number.
  * @return 0; VMRES_EINVAL for NULL; VMRES_ERANGE outside [lo, hi]; VMRES_ENOENT if
- *   it is not allocated.
+ *   it is not allocated; VMRES_ENOMEM only in a range of more than 2^21
+ *   numbers, when the number lies in a block that covered whole 4096-number
+ *   leaves when it was allocated (held as a marker, see above) and the nodes
+ *   it stands for cannot be made.
  */
 int vmres_ids_release(struct vmres_ids *ids, uint32_t id);
 
@@ -106,7 +122,8 @@ int vmres_ids_release(struct vmres_ids *ids, uint32_t id);
  * vmres_ids_release_block() - free @p count numbers from @p first, all of which
  * must be allocated (otherwise nothing is freed).
  * @return 0; VMRES_EINVAL for NULL; VMRES_ESIZE for count 0; VMRES_ERANGE if the
- *   block leaves [lo, hi]; VMRES_ENOENT if any of them is free.
+ *   block leaves [lo, hi]; VMRES_ENOENT if any of them is free; VMRES_ENOMEM as
+ *   vmres_ids_release(), when the block cuts a marker's block.
  */
 int vmres_ids_release_block(struct vmres_ids *ids, uint32_t first, uint32_t count);
 

@@ -674,6 +674,39 @@ int vmres_addr_foreach_gap(const struct vmres_addr *a, vmres_addr_visit_fn fn, v
 	return visit_entries(a, true, fn, ctx);
 }
 
+/*
+ * Nodes for n allocations in the worst case: n allocations and n + 1 gaps, plus
+ * the entries a move holds for a moment, in leaves a quarter full (LEAF_MIN),
+ * with internal nodes a quarter full (NODE_MIN) above them, plus the nodes one
+ * operation sets aside before it starts (vmres__tree_reserve()).
+ */
+int vmres_addr_reserve_capacity(struct vmres_addr *a, uint64_t n_ranges)
+{
+	uint64_t leaves, inodes = 0;
+
+	if (!a)
+		return VMRES_EINVAL;
+	if (n_ranges > ((uint64_t)1 << 40))
+		return VMRES_ENOMEM;
+	leaves = (2 * n_ranges + 3 + LEAF_MIN - 1) / LEAF_MIN + 1;
+	for (uint64_t level = leaves; level > 1; level = (level + NODE_MIN - 1) / NODE_MIN)
+		inodes += (level + NODE_MIN - 1) / NODE_MIN;
+	inodes += MAX_DEPTH + 1;
+	if (vmres__node_pool_capacity(&a->t.leaves, leaves + 1) ||
+	    vmres__node_pool_capacity(&a->t.inodes, inodes))
+		return VMRES_ENOMEM;
+	return 0;
+}
+
+int vmres_addr_memory(const struct vmres_addr *a, uint64_t *bytes_out)
+{
+	if (!a || !bytes_out)
+		return VMRES_EINVAL;
+	*bytes_out = sizeof(*a) + vmres__node_pool_bytes(&a->t.leaves) +
+		     vmres__node_pool_bytes(&a->t.inodes);
+	return 0;
+}
+
 int vmres_addr_stats(const struct vmres_addr *a, struct vmres_addr_stats *out)
 {
 	uint64_t window = a ? a->wlast - a->wbase + 1 : 0; /* 0 stands for 2^64 */

@@ -19,7 +19,13 @@
  * in small pages.
  *
  * All growth happens in vmres__node_pool_reserve(), before an operation changes
- * anything: a node pointer stays valid until the next reservation.
+ * anything: a node pointer stays valid until the next reservation. Growth at
+ * least doubles the array (past the heap block, in whole 2 MiB steps) and
+ * leaves page faults to first use: faulting the new part in at once
+ * (MADV_POPULATE_WRITE) was measured slower, as it filled ranges with 4 KiB
+ * pages before they could get a huge one. vmres_addr_reserve_capacity()
+ * instead sizes the pools once, for the worst case, asks for huge pages if they
+ * are large enough, and faults them in there (vmres__node_pool_capacity()).
  */
 #include "node_pool.h"
 
@@ -74,7 +80,7 @@ static char *reserve_space(size_t bytes)
  * for huge pages. A pool that only keeps room stays in small pages. */
 static bool wants_huge(const struct node_pool *pl)
 {
-	return (size_t)pl->used * pl->node_size >= SMALL_RESERVE / 2;
+	return (size_t)pl->used * pl->node_size >= SMALL_RESERVE / 2 || pl->sized;
 }
 
 /*
@@ -98,7 +104,8 @@ static int move_array(struct node_pool *pl, size_t res, size_t bytes)
 		(void)madvise(p, res, MADV_HUGEPAGE);
 #endif
 	if (copy) {
-		memcpy(p, pl->base, (size_t)pl->used * pl->node_size);
+		if (pl->used) /* (a pool sized before its first node has no array) */
+			memcpy(p, pl->base, (size_t)pl->used * pl->node_size);
 		if (pl->reserved <= SMALL_RESERVE)
 			free(pl->base);
 		else
@@ -116,6 +123,20 @@ static int move_array(struct node_pool *pl, size_t res, size_t bytes)
 fail:
 	munmap(p, res);
 	return VMRES_ENOMEM;
+}
+
+/*
+ * Fault in @bytes at @p (never handed out nodes) now, so that the allocations
+ * that use them later take no page fault: a write to every 4 KiB (in a range
+ * that asked for huge pages, the first write to each 2 MiB faults in one).
+ */
+static void prefault(char *p, size_t bytes)
+{
+	if (!bytes)
+		return;
+	for (size_t off = 0; off < bytes; off += 4096)
+		((volatile char *)p)[off] = 0;
+	((volatile char *)p)[bytes - 1] = 0;
 }
 
 /* Make the first @bytes of the array usable. */
@@ -148,8 +169,9 @@ static int commit(struct node_pool *pl, size_t bytes)
 	return 0;
 }
 
-/* Make the array hold at least @total nodes (at least double what it holds). */
-static int grow_to(struct node_pool *pl, uint64_t total)
+/* Make the array hold at least @total nodes (at least double what it holds;
+ * @exact: just what it takes, in whole pages below a huge page). */
+static int grow_to(struct node_pool *pl, uint64_t total, bool exact)
 {
 	size_t bytes;
 
@@ -157,12 +179,12 @@ static int grow_to(struct node_pool *pl, uint64_t total)
 	if (total >= NIL)
 		return VMRES_ENOMEM;
 	bytes = (size_t)total * pl->node_size;
-	if (bytes < pl->committed * 2)
+	if (!exact && bytes < pl->committed * 2)
 		bytes = pl->committed * 2;
 	/* Past the heap block, whole huge pages: the kernel backs a 2 MiB range with
 	 * one only if all of it is in one mapping. */
 	if (bytes > SMALL_RESERVE)
-		bytes = round_up(bytes, HUGE_BYTES);
+		bytes = round_up(bytes, exact && bytes < HUGE_BYTES ? 4096 : HUGE_BYTES);
 	return commit(pl, bytes);
 }
 
@@ -176,7 +198,31 @@ int vmres__node_pool_reserve_slow(struct node_pool *pl, uint32_t n)
 		memcpy(&i, node_pool_at(pl, i), sizeof(i));
 	if (avail >= n)
 		return 0;
-	return grow_to(pl, (uint64_t)pl->used + (n - avail));
+	return grow_to(pl, (uint64_t)pl->used + (n - avail), false);
+}
+
+/* Make room for @total live nodes in all, committed and faulted in. */
+int vmres__node_pool_capacity(struct node_pool *pl, uint64_t total)
+{
+	if (total >= NIL)
+		return VMRES_ENOMEM;
+	size_t from;
+	int rc;
+
+	if (total <= pl->live || pl->cap - pl->live >= total - pl->live)
+		return 0; /* (nodes on the free list count as room) */
+	/* A pool sized for this much asks for huge pages from the start. */
+	pl->sized = total * pl->node_size >= SMALL_RESERVE / 2;
+	from = (size_t)pl->used * pl->node_size;
+	rc = grow_to(pl, total, true);
+	if (rc == 0)
+		prefault(pl->base + from, pl->committed - from);
+	return rc;
+}
+
+size_t vmres__node_pool_bytes(const struct node_pool *pl)
+{
+	return pl->reserved <= SMALL_RESERVE ? pl->reserved : pl->committed;
 }
 
 /* Take a node; vmres__node_pool_reserve() made sure there is one. */

@@ -27,7 +27,8 @@ struct node_pool {
 	uint32_t free;
 	uint32_t live;
 	uint32_t node_size;
-	bool huge; /* asked for huge pages */
+	bool huge;  /* asked for huge pages */
+	bool sized; /* vmres__node_pool_capacity() made it large: huge pages */
 };
 
 static inline void *node_pool_at(const struct node_pool *pl, uint32_t i)
@@ -43,6 +44,12 @@ void vmres__node_pool_destroy(struct node_pool *pl);
 int vmres__node_pool_reserve_slow(struct node_pool *pl, uint32_t n);
 /* Takes a node; vmres__node_pool_reserve() must have made sure there is one. */
 uint32_t vmres__node_pool_take(struct node_pool *pl);
+/* Room for @p total live nodes in all, committed and faulted in now (the
+ * capacity hint, vmres_addr_reserve_capacity()): 0, or VMRES_ENOMEM with
+ * nothing changed. */
+int vmres__node_pool_capacity(struct node_pool *pl, uint64_t total);
+/* Bytes the pool holds (its heap block, or its committed address space). */
+size_t vmres__node_pool_bytes(const struct node_pool *pl);
 /* Gives node @p i back to the free list. */
 void vmres__node_pool_put(struct node_pool *pl, uint32_t i);
 
