@@ -10,11 +10,11 @@
  *     vmres-guest: iomem <line of /proc/iomem>
  *     vmres-guest: ioports <line of /proc/ioports>
  *     vmres-guest: resource <bdf> <bar> <start> <end> <flags>
- * The last complete dump is the one checked.
+ *     vmres-guest: kick <addr>                 it kicked the queue with BAR0 at addr
+ * The last complete dump is the one checked, and every kick must have reached
+ * the device thread while BAR0 was at that address.
  */
-#include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,11 +84,6 @@ struct lx_machine {
 
 /* ---- building the machine ------------------------------------------------------- */
 
-struct e820_ctx {
-	struct lx_machine *m;
-	int rc;
-};
-
 static void add_e820(struct lx_machine *m, uint64_t addr, uint64_t size, uint32_t type)
 {
 	if (m->n_e820 < MAX_E820)
@@ -138,14 +133,15 @@ static int build_e820(struct lx_machine *m)
 	return rc ? vmm_fail("the preset's platform ranges", rc) : 0;
 }
 
-/* The preset reserves ISA IRQ 4 for COM1; the UART that implements it takes it. */
-static int release_platform_irq(void *ctx, const struct vmres_sysalloc_alloc_info *a)
+/* The preset's reservation of ISA IRQ 4 (COM1's), copied into @ctx. */
+static int find_platform_irq(void *ctx, const struct vmres_sysalloc_alloc_info *a)
 {
-	struct lx_machine *m = ctx;
+	struct vmres_resource *r = ctx;
 
-	if (a->res.kind == VMRES_RES_IRQ && a->res.u.irq.gsi == COM1_IRQ)
-		return vmres_sysalloc_release(m->sa, &a->res, VMRES_SYSALLOC_OWNER_PLATFORM);
-	return 0;
+	if (a->res.kind != VMRES_RES_IRQ || a->res.u.irq.gsi != COM1_IRQ)
+		return 0;
+	*r = a->res;
+	return 1; /* found: stop */
 }
 
 static void uart_irq(void *ctx)
@@ -189,8 +185,11 @@ static int setup_uart(struct lx_machine *m)
 	if (vmm_uart_new("uart0", &m->uart) < 0 ||
 	    vmm_exact_pio_request(m->sa, "pio", COM1_PORT, 8, &q[0]) < 0)
 		return -1;
+	/* the preset reserves IRQ 4 for COM1: the UART that implements it takes it */
 	rc = vmres_sysalloc_foreach_owner_alloc(m->sa, VMRES_SYSALLOC_OWNER_PLATFORM,
-						release_platform_irq, m);
+						find_platform_irq, &res[1]);
+	if (rc == 1)
+		rc = vmres_sysalloc_release(m->sa, &res[1], VMRES_SYSALLOC_OWNER_PLATFORM);
 	if (rc != 0)
 		return vmm_fail("releasing IRQ 4", rc);
 	q[1] = VMRES_REQUEST_IRQ("gsi-legacy", COM1_IRQ);
