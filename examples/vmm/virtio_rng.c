@@ -362,10 +362,11 @@ static bool process_queue(struct vmm_virtio_rng *r)
 	}
 	if (!any)
 		return false;
-	__atomic_store_n((uint16_t *)(used + 2), used_idx, __ATOMIC_RELEASE);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* the used index before the flags */
+	/* sequentially consistent: the used index is visible before the flags
+	 * are read, so a driver that clears NO_INTERRUPT meanwhile is seen */
+	__atomic_store_n((uint16_t *)(used + 2), used_idx, __ATOMIC_SEQ_CST);
 	r->isr |= 1;
-	return !(le16_at(avail) & VRING_AVAIL_F_NO_INTR);
+	return !(__atomic_load_n((uint16_t *)avail, __ATOMIC_SEQ_CST) & VRING_AVAIL_F_NO_INTR);
 }
 
 static void *rng_thread(void *arg)
