@@ -710,37 +710,38 @@ static void msix_table_write(struct vmres_pci_func *f, uint64_t rel, unsigned in
 		msix_report(f, true);
 }
 
-static int check_bar_access(struct vmres_pci_func *f, unsigned int size)
+/* The MSI-X part (> 0) an access to BAR resource @p res_index goes to, its
+ * offset in the part in *@p rel; or a VMRES_E* code. */
+static int bar_access_part(struct vmres_pci_func *f, unsigned int res_index, uint64_t offset,
+			   unsigned int size, uint64_t *rel)
 {
+	enum msix_part part;
+
 	if (!f)
 		return VMRES_EINVAL;
 	if (size != 1 && size != 2 && size != 4 && size != 8)
 		return VMRES_EACCESS;
-	return f->msix.off ? 0 : VMRES_ENOENT;
+	if (!f->msix.off)
+		return VMRES_ENOENT;
+	part = msix_part_of(&f->msix, res_index, offset, size, rel);
+	return part == MSIX_NONE ? VMRES_ENOENT : (int)part;
 }
 
 int vmres_pci_func_bar_read(struct vmres_pci_func *f, unsigned int res_index, uint64_t offset,
 			    unsigned int size, uint64_t *val)
 {
-	enum msix_part part;
 	uint64_t rel = 0, v = 0;
-	int rc;
+	int part = val ? bar_access_part(f, res_index, offset, size, &rel) : VMRES_EINVAL;
 
-	if (!val)
-		return VMRES_EINVAL;
-	rc = check_bar_access(f, size);
-	if (rc)
-		return rc;
-	part = msix_part_of(&f->msix, res_index, offset, size, &rel);
-	if (part == MSIX_NONE)
-		return VMRES_ENOENT;
+	if (part < 0)
+		return part;
 	if (part == MSIX_PARTIAL) {
-		*val = size == 8 ? UINT64_MAX : (1ull << (8 * size)) - 1;
+		*val = VMRES__ONES(size);
 		return 0;
 	}
 	pthread_mutex_lock(&f->lock);
 	for (unsigned int k = 0; k < size; k++)
-		v |= (uint64_t)msix_byte(&f->msix, part, rel + k) << (8 * k);
+		v |= (uint64_t)msix_byte(&f->msix, (enum msix_part)part, rel + k) << (8 * k);
 	pthread_mutex_unlock(&f->lock);
 	*val = v;
 	return 0;
@@ -749,16 +750,11 @@ int vmres_pci_func_bar_read(struct vmres_pci_func *f, unsigned int res_index, ui
 int vmres_pci_func_bar_write(struct vmres_pci_func *f, unsigned int res_index, uint64_t offset,
 			     unsigned int size, uint64_t val)
 {
-	enum msix_part part;
 	uint64_t rel = 0;
-	int rc;
+	int part = bar_access_part(f, res_index, offset, size, &rel);
 
-	rc = check_bar_access(f, size);
-	if (rc)
-		return rc;
-	part = msix_part_of(&f->msix, res_index, offset, size, &rel);
-	if (part == MSIX_NONE)
-		return VMRES_ENOENT;
+	if (part < 0)
+		return part;
 	if (part != MSIX_TABLE)
 		return 0; /* the PBA is read-only; a partial access is ignored */
 	pthread_mutex_lock(&f->lock);
