@@ -26,6 +26,7 @@
 #include <vmres/devmgr.h>
 #include <vmres/irq.h>
 
+#include "devmgr_int.h"
 #include "pci_int.h"
 #include "util/bits.h"
 #include "util/byteorder.h"
@@ -2312,11 +2313,74 @@ void vmres__pci_func_unplug(struct vmres_pci_func *f)
 	pthread_mutex_unlock(&f->lock);
 }
 
+/* A bind in two steps: bind_vet() checks the device's resources and says
+ * which ranges are mapped, bind_commit() cannot fail. f->lock held across. */
+struct bind {
+	struct vmres_pci_func *f;
+	uint64_t base[VMRES_PCI_NUM_BARS];
+	bool want[VMRES_PCI_NUM_BARS]; /* on the bus */
+};
+
+/* A vmres__devmgr_vet_fn: may the function take these resources? A range is
+ * mapped iff its BAR decodes and its base is not 0 (a loaded state instead
+ * says where the ranges are, and the entry must agree). */
+static int bind_vet(void *ctx, const struct vmres_resource *res, bool *mapped, size_t n)
+{
+	struct bind *bd = ctx;
+	struct vmres_pci_func *f = bd->f;
+	int rc;
+
+	if (n < resources_needed(f))
+		return VMRES_ENOENT;
+	rc = func_resources_fit(f, res);
+	if (rc)
+		return rc;
+	if (f->loaded)
+		return state_agrees(f, NULL, res, mapped, n) ? 0 : VMRES_ESTATE;
+	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
+		const struct bar *b = &f->bars[i];
+
+		if (b->kind == VMRES_PCI_BAR_NONE)
+			continue;
+		bd->base[i] = res[b->res_index].u.addr.base;
+		bd->want[i] = bar_decoding(f, b) && bd->base[i] != 0;
+		mapped[b->res_index] = bd->want[i];
+	}
+	return 0;
+}
+
+static void bind_commit(const struct bind *bd, struct vmres_devmgr *m, uint32_t instance)
+{
+	struct vmres_pci_func *f = bd->f;
+
+	if (!f->loaded) {
+		for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
+			struct bar *b = &f->bars[i];
+
+			if (b->kind == VMRES_PCI_BAR_NONE)
+				continue;
+			b->mapped_base = bd->base[i];
+			b->mapped = bd->want[i];
+			b->pending_half = HALF_NONE;
+			b->last_error = 0;
+			bar_set_reg_addr(f, i, b->mapped_base);
+		}
+		memset(f->msi.routed, 0, sizeof(f->msi.routed));
+		for (unsigned int v = 0; v < f->msix.vectors; v++)
+			f->msix.vec[v].routed = false;
+	}
+	f->loaded = false;
+	f->binding = (struct devmgr_binding){m, instance};
+	f->mapper = &devmgr_mapper;
+	f->mapper_ctx = &f->binding;
+}
+
 int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32_t instance)
 {
 	struct vmres_devmgr_info info;
 	struct vmres_resource *res = NULL;
-	bool *mapped = NULL, want[VMRES_PCI_NUM_BARS] = {0};
+	struct bind bd = {.f = f};
+	bool *mapped = NULL;
 	size_t n = 0;
 	int rc;
 
@@ -2332,59 +2396,36 @@ int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32
 	}
 	if (!rc)
 		rc = vmres_devmgr_get(m, instance, &info, res, mapped, n);
-	if (!rc && (info.n_res != n || n < resources_needed(f)))
+	if (!rc && info.n_res != n)
 		rc = VMRES_ENOENT;
 	if (!rc)
-		rc = func_resources_fit(f, res);
-	if (!rc && f->loaded) {
-		/* A loaded state says where the ranges are: the manager (restored
-		 * from the same snapshot) must agree, and nothing moves. */
-		if (!state_agrees(f, NULL, res, mapped, n))
-			rc = VMRES_ESTATE;
-		if (!rc) {
-			f->loaded = false;
-			f->binding = (struct devmgr_binding){m, instance};
-			f->mapper = &devmgr_mapper;
-			f->mapper_ctx = &f->binding;
-		}
-		goto out;
-	}
-	if (!rc) {
-		/* A range is mapped iff its decode bit is on and its base is not 0:
-		 * all of it in one change of the device manager, or nothing. */
-		for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
-			const struct bar *b = &f->bars[i];
-
-			if (b->kind == VMRES_PCI_BAR_NONE)
-				continue;
-			want[i] = bar_decoding(f, b) && res[b->res_index].u.addr.base != 0;
-			mapped[b->res_index] = want[i];
-		}
+		rc = bind_vet(&bd, res, mapped, n);
+	/* All the ranges in one change of the device manager, or nothing. */
+	if (!rc && !f->loaded)
 		rc = vmres_devmgr_set_mapped(m, instance, mapped, n);
-	}
-	if (!rc) {
-		for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
-			struct bar *b = &f->bars[i];
-
-			if (b->kind == VMRES_PCI_BAR_NONE)
-				continue;
-			b->mapped_base = res[b->res_index].u.addr.base;
-			b->mapped = want[i];
-			b->pending_half = HALF_NONE;
-			b->last_error = 0;
-			bar_set_reg_addr(f, i, b->mapped_base);
-		}
-		memset(f->msi.routed, 0, sizeof(f->msi.routed));
-		for (unsigned int v = 0; v < f->msix.vectors; v++)
-			f->msix.vec[v].routed = false;
-		f->binding = (struct devmgr_binding){m, instance};
-		f->mapper = &devmgr_mapper;
-		f->mapper_ctx = &f->binding;
-	}
-out:
+	if (!rc)
+		bind_commit(&bd, m, instance);
 	pthread_mutex_unlock(&f->lock);
 	free(res);
 	free(mapped);
+	return rc;
+}
+
+int vmres__pci_func_register_bound(struct vmres_pci_func *f, struct vmres_devmgr *m,
+				   const struct vmres_device *dev,
+				   const struct vmres_devmgr_register_opts *opts, uint32_t *instance)
+{
+	struct bind bd = {.f = f};
+	uint32_t id;
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	rc = vmres__devmgr_register_vetted(m, dev, opts, &id, bind_vet, &bd);
+	if (!rc) {
+		bind_commit(&bd, m, id);
+		*instance = id;
+	}
+	pthread_mutex_unlock(&f->lock);
 	return rc;
 }
 
