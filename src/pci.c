@@ -2601,7 +2601,7 @@ static int conf1_access(void *obj, uint64_t offset, unsigned int size, uint64_t 
 	struct vmres_pci_host *h = obj;
 	unsigned int port_off = (unsigned int)offset, reg;
 	struct vmres_pci_func *f;
-	uint32_t v = all_ones(size);
+	uint32_t v;
 	int rc;
 
 	if (!h)
@@ -2609,6 +2609,7 @@ static int conf1_access(void *obj, uint64_t offset, unsigned int size, uint64_t 
 	rc = check_port_access(offset, size);
 	if (rc)
 		return rc;
+	v = all_ones(size);
 	pthread_mutex_lock(&h->lock);
 	if (port_off == 0 && size == 4) {
 		if (is_write)
