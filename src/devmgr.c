@@ -472,10 +472,12 @@ static struct vmres_resource *resources_new(const struct vmres_devmgr_register_o
 	return all;
 }
 
-int vmres_devmgr_register_ex(struct vmres_devmgr *m, const struct vmres_device *dev,
-			     const struct vmres_devmgr_register_opts *opts, uint32_t *instance,
-			     struct vmres_resource *out, size_t out_cap, size_t *n_out,
-			     struct vmres_sysalloc_error *err)
+/* vmres_devmgr_register_ex(), with @p vet (if not NULL) asked under the writer
+ * lock before anything is published (vmres__devmgr_register_vetted()). */
+static int register_dev(struct vmres_devmgr *m, const struct vmres_device *dev,
+			const struct vmres_devmgr_register_opts *opts, uint32_t *instance,
+			struct vmres_resource *out, size_t out_cap, size_t *n_out,
+			struct vmres_sysalloc_error *err, vmres__devmgr_vet_fn vet, void *vet_ctx)
 {
 	static const struct vmres_devmgr_register_opts defaults = VMRES_DEVMGR_REGISTER_OPTS_INIT;
 	const struct vmres_devmgr_register_opts *o = opts ? opts : &defaults;
@@ -513,6 +515,8 @@ int vmres_devmgr_register_ex(struct vmres_devmgr *m, const struct vmres_device *
 		if (rc)
 			goto fail;
 	}
+	if (vet && (rc = vet(vet_ctx, all, mapped, total)) != 0)
+		goto fail;
 	for (size_t i = 0; i < total; i++) /* flags of other kinds: ignored */
 		mapped[i] = mapped[i] && all[i].kind == VMRES_RES_ADDR;
 	rec->instance = m->next_id;
@@ -545,6 +549,21 @@ fail:
 	return rc;
 }
 
+int vmres_devmgr_register_ex(struct vmres_devmgr *m, const struct vmres_device *dev,
+			     const struct vmres_devmgr_register_opts *opts, uint32_t *instance,
+			     struct vmres_resource *out, size_t out_cap, size_t *n_out,
+			     struct vmres_sysalloc_error *err)
+{
+	return register_dev(m, dev, opts, instance, out, out_cap, n_out, err, NULL, NULL);
+}
+
+int vmres__devmgr_register_vetted(struct vmres_devmgr *m, const struct vmres_device *dev,
+				  const struct vmres_devmgr_register_opts *opts,
+				  uint32_t *instance, vmres__devmgr_vet_fn vet, void *vet_ctx)
+{
+	return register_dev(m, dev, opts, instance, NULL, 0, NULL, NULL, vet, vet_ctx);
+}
+
 int vmres_devmgr_register(struct vmres_devmgr *m, const struct vmres_device *dev, uint32_t parent,
 			  const struct vmres_resource *res, size_t n_res, uint32_t *instance)
 {
@@ -556,16 +575,11 @@ int vmres_devmgr_register(struct vmres_devmgr *m, const struct vmres_device *dev
 	return vmres_devmgr_register_ex(m, dev, &o, instance, NULL, 0, NULL, NULL);
 }
 
-/* Give back each resource of @p v that the sysalloc holds for the device's
- * owner, exactly as the table has it; leave the others (a resource without a
- * pool, one the VMM released itself or never allocated). Cannot fail. */
 /*
  * Remove device @p instance, giving back to the sysalloc (if attached) its
  * resources from index @p release_from on, in reverse order (SIZE_MAX: none).
- * @p undo: the device is a failed add's, so its release callback never runs
- * and its id is handed back if it is still the last one handed out.
  */
-static int remove_device(struct vmres_devmgr *m, uint32_t instance, size_t release_from, bool undo)
+static int remove_device(struct vmres_devmgr *m, uint32_t instance, size_t release_from)
 {
 	struct dm_state *cur, *next;
 	struct dm_view *old;
@@ -589,11 +603,6 @@ static int remove_device(struct vmres_devmgr *m, uint32_t instance, size_t relea
 	for (size_t i = old->n_res; m->sa && release_from != SIZE_MAX && i-- > release_from;)
 		if (old->res[i].pool[0])
 			(void)vmres_sysalloc_release(m->sa, &old->res[i], old->rec->dev.owner);
-	if (undo) {
-		old->rec->dev.release = NULL; /* never the caller's: the add failed */
-		if (m->next_id == instance + 1)
-			m->next_id = instance;
-	}
 	publish(m, next, old, old->rec);
 out:
 	pthread_mutex_unlock(&m->lock);
@@ -604,7 +613,7 @@ int vmres_devmgr_unregister(struct vmres_devmgr *m, uint32_t instance)
 {
 	if (!m)
 		return VMRES_EINVAL;
-	return remove_device(m, instance, SIZE_MAX, false);
+	return remove_device(m, instance, SIZE_MAX);
 }
 
 int vmres_devmgr_unregister_release(struct vmres_devmgr *m, uint32_t instance)
@@ -613,14 +622,7 @@ int vmres_devmgr_unregister_release(struct vmres_devmgr *m, uint32_t instance)
 		return VMRES_EINVAL;
 	if (!m->sa)
 		return VMRES_ESTATE;
-	return remove_device(m, instance, 0, false);
-}
-
-int vmres__devmgr_register_undo(struct vmres_devmgr *m, uint32_t instance, size_t first_allocated)
-{
-	/* Reverse order, as register_ex's own failure path: the sysalloc ends
-	 * as it was before the registration. */
-	return remove_device(m, instance, first_allocated, true);
+	return remove_device(m, instance, 0);
 }
 
 /* Replace the view at @p idx by @p v (consumed; NULL: out of memory) and

@@ -101,16 +101,19 @@ struct vmres__notify_tab *vmres__devmgr_swap_notify_locked(struct vmres_devmgr *
 							   struct vmres__notify_tab *tab);
 
 /*
- * For vmres_pci_device_add() (pci_device.c): take back a registration that a
- * later step of the same call could not complete. Unregister @p instance
- * without running its release callback (the caller still owns what the
- * device points at), give back to the sysalloc, in reverse order, the
- * resources from index @p first_allocated on (those vmres_devmgr_register_ex()
- * allocated; the given ones stay the caller's), and give the instance id out
- * again if no registration came after it. 0, VMRES_EDEVICE, VMRES_EPARENT,
- * VMRES_ENOMEM (nothing changed).
+ * Asked by vmres__devmgr_register_vetted() under the writer lock, with the
+ * device's resources (the requests allocated) and their mapped flags, before
+ * anything is published: may change the flags of address ranges; nonzero
+ * refuses the registration, which then changes nothing.
  */
-int vmres__devmgr_register_undo(struct vmres_devmgr *m, uint32_t instance, size_t first_allocated);
+typedef int (*vmres__devmgr_vet_fn)(void *ctx, const struct vmres_resource *res, bool *mapped,
+				    size_t n);
+
+/* vmres_devmgr_register_ex() without out parameters, asking @p vet before it
+ * publishes: the same codes, and @p vet's. */
+int vmres__devmgr_register_vetted(struct vmres_devmgr *m, const struct vmres_device *dev,
+				  const struct vmres_devmgr_register_opts *opts,
+				  uint32_t *instance, vmres__devmgr_vet_fn vet, void *vet_ctx);
 
 /* The attached sysalloc (NULL: none); use it under the lock only. */
 struct vmres_sysalloc *vmres__devmgr_sysalloc(struct vmres_devmgr *m);

@@ -215,6 +215,39 @@ out:
 	return rc;
 }
 
+/* A copy of @p m's table and its tree order, for a dump. */
+struct dump_table {
+	struct table_copy t;
+	struct dev_tree tr;
+};
+
+static int dump_table_get(struct vmres_devmgr *m, struct dump_table *d)
+{
+	int rc = m ? table_copy(m, &d->t) : VMRES_EINVAL;
+
+	if (!rc && (rc = dev_tree_build(&d->t, &d->tr)) != 0)
+		table_free(&d->t);
+	return rc;
+}
+
+static void dump_table_free(struct dump_table *d)
+{
+	free(d->tr.order);
+	free(d->tr.depth);
+	table_free(&d->t);
+}
+
+/* The k-th device in tree order: its index, its depth as dumped (at most
+ * VMRES_DEVMGR_DUMP_DEPTH) and whether it is deeper (flattened). */
+static size_t dev_tree_at(const struct dev_tree *tr, size_t k, unsigned int *depth, bool *flat)
+{
+	size_t i = tr->order[k];
+
+	*flat = tr->depth[i] > VMRES_DEVMGR_DUMP_DEPTH;
+	*depth = *flat ? VMRES_DEVMGR_DUMP_DEPTH : tr->depth[i];
+	return i;
+}
+
 /* One resource of the dump: the number named "gsi", the pool after it. */
 static void print_res(FILE *f, const struct vmres_resource *r, bool mapped, unsigned int indent)
 {
@@ -233,38 +266,31 @@ static void print_res(FILE *f, const struct vmres_resource *r, bool mapped, unsi
 
 int vmres_devmgr_dump_str(struct vmres_devmgr *m, char **out)
 {
-	struct table_copy t;
-	struct dev_tree tr;
+	struct dump_table d;
+	const struct table_copy *t = &d.t;
 	size_t len = 0;
 	char *buf = NULL;
 	FILE *f;
-	int rc;
+	int rc = out ? dump_table_get(m, &d) : VMRES_EINVAL;
 
-	if (!m || !out)
-		return VMRES_EINVAL;
-	rc = table_copy(m, &t);
 	if (rc)
 		return rc;
-	rc = dev_tree_build(&t, &tr);
-	if (rc) {
-		table_free(&t);
-		return rc;
-	}
 	f = open_memstream(&buf, &len);
 	if (f) {
-		fprintf(f, "devices: %zu\n", t.n);
-		for (size_t k = 0; k < t.n; k++) {
-			size_t i = tr.order[k];
-			bool flat = tr.depth[i] > VMRES_DEVMGR_DUMP_DEPTH;
-			unsigned int ind = 2 * (flat ? VMRES_DEVMGR_DUMP_DEPTH : tr.depth[i]);
-			const struct dm_view *v = t.views[i];
+		fprintf(f, "devices: %zu\n", t->n);
+		for (size_t k = 0; k < t->n; k++) {
+			unsigned int depth;
+			bool flat;
+			size_t i = dev_tree_at(&d.tr, k, &depth, &flat);
+			unsigned int ind = 2 * depth;
+			const struct dm_view *v = t->views[i];
 
-			fprintf(f, "%*s[%" PRIu32 "] %s", (int)ind, "", t.info[i].instance,
-				t.info[i].name[0] ? t.info[i].name : "(unnamed)");
+			fprintf(f, "%*s[%" PRIu32 "] %s", (int)ind, "", t->info[i].instance,
+				t->info[i].name[0] ? t->info[i].name : "(unnamed)");
 			if (flat)
-				fprintf(f, " (parent %" PRIu32 ")", t.info[i].parent);
-			if (t.info[i].owner)
-				fprintf(f, " (owner 0x%" PRIx64 ")", t.info[i].owner);
+				fprintf(f, " (parent %" PRIu32 ")", t->info[i].parent);
+			if (t->info[i].owner)
+				fprintf(f, " (owner 0x%" PRIx64 ")", t->info[i].owner);
 			fputc('\n', f);
 			for (size_t j = 0; j < v->n_res; j++)
 				print_res(f, &v->res[j], v->mapped[j], ind + 2);
@@ -273,9 +299,7 @@ int vmres_devmgr_dump_str(struct vmres_devmgr *m, char **out)
 	} else {
 		rc = VMRES_ENOMEM;
 	}
-	free(tr.order);
-	free(tr.depth);
-	table_free(&t);
+	dump_table_free(&d);
 	if (rc) {
 		free(buf);
 		return rc;
@@ -394,32 +418,23 @@ int vmres_devmgr_dump_json(struct vmres_devmgr *m, char **out)
 {
 	/* children[d]: the "children" array of the last device placed at depth d. */
 	json_t *root, *children[VMRES_DEVMGR_DUMP_DEPTH + 1];
-	struct table_copy t;
-	struct dev_tree tr;
+	struct dump_table dt;
 	char *text = NULL;
-	int rc;
+	int rc = out ? dump_table_get(m, &dt) : VMRES_EINVAL;
 
-	if (!m || !out)
-		return VMRES_EINVAL;
-	rc = table_copy(m, &t);
 	if (rc)
 		return rc;
-	rc = dev_tree_build(&t, &tr);
-	if (rc) {
-		table_free(&t);
-		return rc;
-	}
 	root = json_object();
 	if (!root || !vmres__json_set(root, "devices", json_array()))
 		goto out;
 	/* In tree order, each device goes into the "children" of the device placed
 	 * last one level up (its parent, or for a device deeper than the cap its
 	 * ancestor there): parents come before children, children in id order. */
-	for (size_t k = 0; k < t.n; k++) {
-		size_t i = tr.order[k];
-		bool flat = tr.depth[i] > VMRES_DEVMGR_DUMP_DEPTH;
-		unsigned int d = flat ? VMRES_DEVMGR_DUMP_DEPTH : tr.depth[i];
-		json_t *node = json_device(&t, i, flat);
+	for (size_t k = 0; k < dt.t.n; k++) {
+		unsigned int d;
+		bool flat;
+		size_t i = dev_tree_at(&dt.tr, k, &d, &flat);
+		json_t *node = json_device(&dt.t, i, flat);
 		json_t *list = d ? children[d - 1] : json_object_get(root, "devices");
 
 		if (!node)
@@ -431,9 +446,7 @@ int vmres_devmgr_dump_json(struct vmres_devmgr *m, char **out)
 	text = vmres__json_dumps(root, JSON_INDENT(2));
 out:
 	json_decref(root);
-	free(tr.order);
-	free(tr.depth);
-	table_free(&t);
+	dump_table_free(&dt);
 	if (!text)
 		return VMRES_ENOMEM;
 	*out = text;

@@ -17,12 +17,12 @@
  */
 #include <vmres/irq.h>
 
+#include "util/kvm_sys.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
 
 #include <linux/kvm.h>
 
@@ -49,47 +49,6 @@ struct kvm_source {
 	uint32_t gsi;
 	int trigger_fd;
 	int resample_fd; /* -1 unless level-triggered */
-};
-
-/* ---- the real system calls --------------------------------------------- */
-
-static int real_ioctl(void *ctx, int fd, unsigned long request, void *arg)
-{
-	(void)ctx;
-	return ioctl(fd, request, arg);
-}
-
-static int real_eventfd(void *ctx, unsigned int initval, int flags)
-{
-	(void)ctx;
-	return eventfd(initval, flags);
-}
-
-static ssize_t real_read(void *ctx, int fd, void *buf, size_t len)
-{
-	(void)ctx;
-	return read(fd, buf, len);
-}
-
-static ssize_t real_write(void *ctx, int fd, const void *buf, size_t len)
-{
-	(void)ctx;
-	return write(fd, buf, len);
-}
-
-static int real_close(void *ctx, int fd)
-{
-	(void)ctx;
-	return close(fd);
-}
-
-static const struct vmres_irq_kvm_sys real_sys = {
-	.version = VMRES_IRQ_KVM_SYS_VERSION,
-	.ioctl = real_ioctl,
-	.eventfd = real_eventfd,
-	.read = real_read,
-	.write = real_write,
-	.close = real_close,
 };
 
 /* ---- sources ----------------------------------------------------------- */
@@ -304,11 +263,6 @@ static int kvm_commit(void *ctx, const struct vmres_irq_route *routes, size_t n)
 	return r;
 }
 
-static void kvm_destroy(void *ctx)
-{
-	free(ctx);
-}
-
 static const struct vmres_irq_backend_ops kvm_ops = {
 	.version = VMRES_IRQ_BACKEND_OPS_VERSION,
 	.attach = kvm_attach,
@@ -316,7 +270,7 @@ static const struct vmres_irq_backend_ops kvm_ops = {
 	.commit = kvm_commit,
 	.deliver = kvm_deliver,
 	.get_fd = kvm_get_fd,
-	.destroy = kvm_destroy,
+	.destroy = free, /* the context is one malloc'd block */
 };
 
 /* Does the VM have the in-kernel PIC and IOAPIC (KVM_CREATE_IRQCHIP)? */
@@ -357,7 +311,7 @@ int vmres_irq_backend_kvm_new(int vm_fd, const struct vmres_irq_kvm_sys *sys,
 	if (!kb)
 		return VMRES_ENOMEM;
 	kb->vm_fd = vm_fd;
-	kb->sys = sys ? *sys : real_sys;
+	kb->sys = sys ? *sys : vmres__kvm_real_sys;
 	r = probe_irqchip(kb);
 	if (r == 0)
 		r = vmres_irq_backend_new(&kvm_ops, kb, out);

@@ -13,10 +13,11 @@
 #include <vmres/irq.h>
 #include <vmres/kvmres.h>
 
+#include "util/kvm_sys.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
 #include <linux/kvm.h>
 
@@ -27,12 +28,6 @@ struct kvm_ctx {
 	int (*ioctl)(void *ctx, int fd, unsigned long request, void *arg);
 	void *sys_ctx;
 };
-
-static int real_ioctl(void *ctx, int fd, unsigned long request, void *arg)
-{
-	(void)ctx;
-	return ioctl(fd, request, arg);
-}
 
 static int kvm_ioeventfd(void *ctx, const struct vmres_kvmres_ioevent *ev, bool assign)
 {
@@ -92,18 +87,13 @@ static int kvm_mem_unmap(void *ctx, const struct vmres_kvmres_mem_map *mm)
 	return kvm_region(ctx, mm, false);
 }
 
-static void kvm_destroy(void *ctx)
-{
-	free(ctx);
-}
-
 static const struct vmres_kvmres_backend_ops kvm_ops = {
 	.version = VMRES_KVMRES_BACKEND_OPS_VERSION,
 	.notify_assign = kvm_notify_assign,
 	.notify_deassign = kvm_notify_deassign,
 	.mem_map = kvm_mem_map,
 	.mem_unmap = kvm_mem_unmap,
-	.destroy = kvm_destroy,
+	.destroy = free, /* the context is one malloc'd block */
 };
 
 int vmres_kvmres_backend_kvm_new(int vm_fd, const struct vmres_irq_kvm_sys *sys,
@@ -122,7 +112,7 @@ int vmres_kvmres_backend_kvm_new(int vm_fd, const struct vmres_irq_kvm_sys *sys,
 	if (!kc)
 		return VMRES_ENOMEM;
 	kc->vm_fd = vm_fd;
-	kc->ioctl = sys ? sys->ioctl : real_ioctl;
+	kc->ioctl = sys ? sys->ioctl : vmres__kvm_real_sys.ioctl;
 	kc->sys_ctx = sys ? sys->ctx : NULL;
 	rc = vmres_kvmres_backend_new(&kvm_ops, kc, out);
 	if (rc)

@@ -26,6 +26,7 @@
 #include <vmres/devmgr.h>
 #include <vmres/irq.h>
 
+#include "devmgr_int.h"
 #include "pci_int.h"
 #include "util/bits.h"
 #include "util/byteorder.h"
@@ -710,37 +711,38 @@ static void msix_table_write(struct vmres_pci_func *f, uint64_t rel, unsigned in
 		msix_report(f, true);
 }
 
-static int check_bar_access(struct vmres_pci_func *f, unsigned int size)
+/* The MSI-X part (> 0) an access to BAR resource @p res_index goes to, its
+ * offset in the part in *@p rel; or a VMRES_E* code. */
+static int bar_access_part(struct vmres_pci_func *f, unsigned int res_index, uint64_t offset,
+			   unsigned int size, uint64_t *rel)
 {
+	enum msix_part part;
+
 	if (!f)
 		return VMRES_EINVAL;
 	if (size != 1 && size != 2 && size != 4 && size != 8)
 		return VMRES_EACCESS;
-	return f->msix.off ? 0 : VMRES_ENOENT;
+	if (!f->msix.off)
+		return VMRES_ENOENT;
+	part = msix_part_of(&f->msix, res_index, offset, size, rel);
+	return part == MSIX_NONE ? VMRES_ENOENT : (int)part;
 }
 
 int vmres_pci_func_bar_read(struct vmres_pci_func *f, unsigned int res_index, uint64_t offset,
 			    unsigned int size, uint64_t *val)
 {
-	enum msix_part part;
 	uint64_t rel = 0, v = 0;
-	int rc;
+	int part = val ? bar_access_part(f, res_index, offset, size, &rel) : VMRES_EINVAL;
 
-	if (!val)
-		return VMRES_EINVAL;
-	rc = check_bar_access(f, size);
-	if (rc)
-		return rc;
-	part = msix_part_of(&f->msix, res_index, offset, size, &rel);
-	if (part == MSIX_NONE)
-		return VMRES_ENOENT;
+	if (part < 0)
+		return part;
 	if (part == MSIX_PARTIAL) {
-		*val = size == 8 ? UINT64_MAX : (1ull << (8 * size)) - 1;
+		*val = VMRES__ONES(size);
 		return 0;
 	}
 	pthread_mutex_lock(&f->lock);
 	for (unsigned int k = 0; k < size; k++)
-		v |= (uint64_t)msix_byte(&f->msix, part, rel + k) << (8 * k);
+		v |= (uint64_t)msix_byte(&f->msix, (enum msix_part)part, rel + k) << (8 * k);
 	pthread_mutex_unlock(&f->lock);
 	*val = v;
 	return 0;
@@ -749,16 +751,11 @@ int vmres_pci_func_bar_read(struct vmres_pci_func *f, unsigned int res_index, ui
 int vmres_pci_func_bar_write(struct vmres_pci_func *f, unsigned int res_index, uint64_t offset,
 			     unsigned int size, uint64_t val)
 {
-	enum msix_part part;
 	uint64_t rel = 0;
-	int rc;
+	int part = bar_access_part(f, res_index, offset, size, &rel);
 
-	rc = check_bar_access(f, size);
-	if (rc)
-		return rc;
-	part = msix_part_of(&f->msix, res_index, offset, size, &rel);
-	if (part == MSIX_NONE)
-		return VMRES_ENOENT;
+	if (part < 0)
+		return part;
 	if (part != MSIX_TABLE)
 		return 0; /* the PBA is read-only; a partial access is ignored */
 	pthread_mutex_lock(&f->lock);
@@ -2316,11 +2313,74 @@ void vmres__pci_func_unplug(struct vmres_pci_func *f)
 	pthread_mutex_unlock(&f->lock);
 }
 
+/* A bind in two steps: bind_vet() checks the device's resources and says
+ * which ranges are mapped, bind_commit() cannot fail. f->lock held across. */
+struct bind {
+	struct vmres_pci_func *f;
+	uint64_t base[VMRES_PCI_NUM_BARS];
+	bool want[VMRES_PCI_NUM_BARS]; /* on the bus */
+};
+
+/* A vmres__devmgr_vet_fn: may the function take these resources? A range is
+ * mapped iff its BAR decodes and its base is not 0 (a loaded state instead
+ * says where the ranges are, and the entry must agree). */
+static int bind_vet(void *ctx, const struct vmres_resource *res, bool *mapped, size_t n)
+{
+	struct bind *bd = ctx;
+	struct vmres_pci_func *f = bd->f;
+	int rc;
+
+	if (n < resources_needed(f))
+		return VMRES_ENOENT;
+	rc = func_resources_fit(f, res);
+	if (rc)
+		return rc;
+	if (f->loaded)
+		return state_agrees(f, NULL, res, mapped, n) ? 0 : VMRES_ESTATE;
+	for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
+		const struct bar *b = &f->bars[i];
+
+		if (b->kind == VMRES_PCI_BAR_NONE)
+			continue;
+		bd->base[i] = res[b->res_index].u.addr.base;
+		bd->want[i] = bar_decoding(f, b) && bd->base[i] != 0;
+		mapped[b->res_index] = bd->want[i];
+	}
+	return 0;
+}
+
+static void bind_commit(const struct bind *bd, struct vmres_devmgr *m, uint32_t instance)
+{
+	struct vmres_pci_func *f = bd->f;
+
+	if (!f->loaded) {
+		for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
+			struct bar *b = &f->bars[i];
+
+			if (b->kind == VMRES_PCI_BAR_NONE)
+				continue;
+			b->mapped_base = bd->base[i];
+			b->mapped = bd->want[i];
+			b->pending_half = HALF_NONE;
+			b->last_error = 0;
+			bar_set_reg_addr(f, i, b->mapped_base);
+		}
+		memset(f->msi.routed, 0, sizeof(f->msi.routed));
+		for (unsigned int v = 0; v < f->msix.vectors; v++)
+			f->msix.vec[v].routed = false;
+	}
+	f->loaded = false;
+	f->binding = (struct devmgr_binding){m, instance};
+	f->mapper = &devmgr_mapper;
+	f->mapper_ctx = &f->binding;
+}
+
 int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32_t instance)
 {
 	struct vmres_devmgr_info info;
 	struct vmres_resource *res = NULL;
-	bool *mapped = NULL, want[VMRES_PCI_NUM_BARS] = {0};
+	struct bind bd = {.f = f};
+	bool *mapped = NULL;
 	size_t n = 0;
 	int rc;
 
@@ -2336,59 +2396,36 @@ int vmres_pci_func_bind(struct vmres_pci_func *f, struct vmres_devmgr *m, uint32
 	}
 	if (!rc)
 		rc = vmres_devmgr_get(m, instance, &info, res, mapped, n);
-	if (!rc && (info.n_res != n || n < resources_needed(f)))
+	if (!rc && info.n_res != n)
 		rc = VMRES_ENOENT;
 	if (!rc)
-		rc = func_resources_fit(f, res);
-	if (!rc && f->loaded) {
-		/* A loaded state says where the ranges are: the manager (restored
-		 * from the same snapshot) must agree, and nothing moves. */
-		if (!state_agrees(f, NULL, res, mapped, n))
-			rc = VMRES_ESTATE;
-		if (!rc) {
-			f->loaded = false;
-			f->binding = (struct devmgr_binding){m, instance};
-			f->mapper = &devmgr_mapper;
-			f->mapper_ctx = &f->binding;
-		}
-		goto out;
-	}
-	if (!rc) {
-		/* A range is mapped iff its decode bit is on and its base is not 0:
-		 * all of it in one change of the device manager, or nothing. */
-		for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
-			const struct bar *b = &f->bars[i];
-
-			if (b->kind == VMRES_PCI_BAR_NONE)
-				continue;
-			want[i] = bar_decoding(f, b) && res[b->res_index].u.addr.base != 0;
-			mapped[b->res_index] = want[i];
-		}
+		rc = bind_vet(&bd, res, mapped, n);
+	/* All the ranges in one change of the device manager, or nothing. */
+	if (!rc && !f->loaded)
 		rc = vmres_devmgr_set_mapped(m, instance, mapped, n);
-	}
-	if (!rc) {
-		for (unsigned int i = 0; i < VMRES_PCI_NUM_BARS; i++) {
-			struct bar *b = &f->bars[i];
-
-			if (b->kind == VMRES_PCI_BAR_NONE)
-				continue;
-			b->mapped_base = res[b->res_index].u.addr.base;
-			b->mapped = want[i];
-			b->pending_half = HALF_NONE;
-			b->last_error = 0;
-			bar_set_reg_addr(f, i, b->mapped_base);
-		}
-		memset(f->msi.routed, 0, sizeof(f->msi.routed));
-		for (unsigned int v = 0; v < f->msix.vectors; v++)
-			f->msix.vec[v].routed = false;
-		f->binding = (struct devmgr_binding){m, instance};
-		f->mapper = &devmgr_mapper;
-		f->mapper_ctx = &f->binding;
-	}
-out:
+	if (!rc)
+		bind_commit(&bd, m, instance);
 	pthread_mutex_unlock(&f->lock);
 	free(res);
 	free(mapped);
+	return rc;
+}
+
+int vmres__pci_func_register_bound(struct vmres_pci_func *f, struct vmres_devmgr *m,
+				   const struct vmres_device *dev,
+				   const struct vmres_devmgr_register_opts *opts, uint32_t *instance)
+{
+	struct bind bd = {.f = f};
+	uint32_t id;
+	int rc;
+
+	pthread_mutex_lock(&f->lock);
+	rc = vmres__devmgr_register_vetted(m, dev, opts, &id, bind_vet, &bd);
+	if (!rc) {
+		bind_commit(&bd, m, id);
+		*instance = id;
+	}
+	pthread_mutex_unlock(&f->lock);
 	return rc;
 }
 
@@ -2428,7 +2465,23 @@ int vmres_pci_host_bridge_new(const struct vmres_pci_func_ops *ops, void *opaque
 #define CONF1_ADDR_MASK 0x80fffffcu /* enable, bus, device, function, dword register */
 #define CONF1_DATA	4u
 
+/*
+ * A host-side configuration window (the conf1 ports, an ECAM range), first
+ * member of its object: the device callbacks of either take the object as
+ * their opaque and go through @p access (a read into, or a write of, *val).
+ */
+struct window {
+	int (*access)(void *obj, uint64_t offset, unsigned int size, uint64_t *val,
+		      bool is_write);
+};
+
+static int conf1_access(void *obj, uint64_t offset, unsigned int size, uint64_t *val,
+			bool is_write);
+static int ecam_access(void *obj, uint64_t offset, unsigned int size, uint64_t *val,
+		       bool is_write);
+
 struct vmres_pci_host {
+	struct window win; /* first: the conf1 device's opaque */
 	pthread_mutex_t lock; /* the address latch, and attach/detach against accesses */
 	uint32_t address;
 	struct vmres_pci_func *funcs[VMRES_PCI_HOST_SLOTS][8];
@@ -2443,6 +2496,7 @@ int vmres_pci_host_new(struct vmres_pci_host **out)
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return VMRES_ENOMEM;
+	h->win.access = conf1_access;
 	if (init_lock(&h->lock, false)) {
 		free(h);
 		return VMRES_ENOMEM;
@@ -2519,7 +2573,7 @@ int vmres_pci_host_detach(struct vmres_pci_host *h, unsigned int slot, unsigned 
 	return rc;
 }
 
-static int check_port_access(unsigned int port_off, unsigned int size)
+static int check_port_access(uint64_t port_off, unsigned int size)
 {
 	if (port_off >= VMRES_PCI_CONF1_SIZE)
 		return VMRES_ERANGE;
@@ -2540,101 +2594,106 @@ static struct vmres_pci_func *conf1_target(const struct vmres_pci_host *h, unsig
 	return h->funcs[(a >> 11) & 0x1f][(a >> 8) & 0x7];
 }
 
-int vmres_pci_host_conf1_read(struct vmres_pci_host *h, unsigned int port_off, unsigned int size,
-			      uint32_t *val)
+/* A conf1 port access at @p offset: a read into *@p val, or a write of it. */
+static int conf1_access(void *obj, uint64_t offset, unsigned int size, uint64_t *val,
+			bool is_write)
 {
+	struct vmres_pci_host *h = obj;
+	unsigned int port_off = (unsigned int)offset, reg;
 	struct vmres_pci_func *f;
-	unsigned int reg;
 	uint32_t v;
 	int rc;
 
-	if (!h || !val)
+	if (!h)
 		return VMRES_EINVAL;
-	rc = check_port_access(port_off, size);
+	rc = check_port_access(offset, size);
 	if (rc)
 		return rc;
 	v = all_ones(size);
 	pthread_mutex_lock(&h->lock);
 	if (port_off == 0 && size == 4) {
-		v = h->address;
+		if (is_write)
+			h->address = (uint32_t)*val & CONF1_ADDR_MASK;
+		else
+			v = h->address;
 	} else if (port_off >= CONF1_DATA) {
 		f = conf1_target(h, port_off, &reg);
-		if (f && vmres_pci_func_config_read(f, reg, size, &v))
+		if (f && is_write)
+			(void)vmres_pci_func_config_write(f, reg, size, (uint32_t)*val);
+		else if (f && vmres_pci_func_config_read(f, reg, size, &v))
 			v = all_ones(size);
 	}
 	pthread_mutex_unlock(&h->lock);
-	*val = v;
+	if (!is_write)
+		*val = v;
 	return 0;
+}
+
+int vmres_pci_host_conf1_read(struct vmres_pci_host *h, unsigned int port_off, unsigned int size,
+			      uint32_t *val)
+{
+	uint64_t v;
+	int rc = val ? conf1_access(h, port_off, size, &v, false) : VMRES_EINVAL;
+
+	if (!rc)
+		*val = (uint32_t)v;
+	return rc;
 }
 
 int vmres_pci_host_conf1_write(struct vmres_pci_host *h, unsigned int port_off, unsigned int size,
 			       uint32_t val)
 {
-	struct vmres_pci_func *f;
-	unsigned int reg;
-	int rc;
+	uint64_t v = val;
 
-	if (!h)
-		return VMRES_EINVAL;
-	rc = check_port_access(port_off, size);
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&h->lock);
-	if (port_off == 0 && size == 4) {
-		h->address = val & CONF1_ADDR_MASK;
-	} else if (port_off >= CONF1_DATA) {
-		f = conf1_target(h, port_off, &reg);
-		if (f)
-			(void)vmres_pci_func_config_write(f, reg, size, val);
-	}
-	pthread_mutex_unlock(&h->lock);
-	return 0;
+	return conf1_access(h, port_off, size, &v, true);
 }
 
-static uint64_t host_dev_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
-			      unsigned int size)
+static uint64_t window_dev_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+				unsigned int size)
 {
-	uint32_t v;
+	const struct window *w = opaque;
+	uint64_t v = 0;
 
 	(void)range;
 	(void)addr;
-	if (vmres_pci_host_conf1_read(opaque, (unsigned int)offset, size, &v))
-		return UINT64_MAX;
-	return v;
+	return w->access(opaque, offset, size, &v, false) ? UINT64_MAX : v;
 }
 
-static void host_dev_write(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
-			   unsigned int size, uint64_t value)
+static void window_dev_write(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
+			     unsigned int size, uint64_t value)
 {
+	const struct window *w = opaque;
+
 	(void)range;
 	(void)addr;
-	(void)vmres_pci_host_conf1_write(opaque, (unsigned int)offset, size, (uint32_t)value);
+	(void)w->access(opaque, offset, size, &value, true);
 }
 
-/* A host-side window as a vmres device (no release callback). */
-static int window_device(void *opaque, const char *name, vmres_device_read_fn read,
-			 vmres_device_write_fn write, struct vmres_device *out)
+/* A host-side window (@p obj starts with its struct window) as a vmres
+ * device, without a release callback. */
+static int window_device(void *obj, const char *name, struct vmres_device *out)
 {
 	struct vmres_device dev = VMRES_DEVICE_INIT;
 
-	if (!opaque || !out)
+	if (!obj || !out)
 		return VMRES_EINVAL;
 	dev.name = name;
-	dev.opaque = opaque;
-	dev.read = read;
-	dev.write = write;
+	dev.opaque = obj;
+	dev.read = window_dev_read;
+	dev.write = window_dev_write;
 	*out = dev;
 	return 0;
 }
 
 int vmres_pci_host_device(struct vmres_pci_host *h, struct vmres_device *out)
 {
-	return window_device(h, "pci-conf1", host_dev_read, host_dev_write, out);
+	return window_device(h, "pci-conf1", out);
 }
 
 /* ---- ECAM ---- */
 
 struct vmres_pci_ecam {
+	struct window win; /* first: the ECAM device's opaque */
 	struct vmres_pci_host *host;
 	uint64_t size;
 };
@@ -2650,6 +2709,7 @@ int vmres_pci_ecam_new(struct vmres_pci_host *h, unsigned int n_buses, struct vm
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return VMRES_ENOMEM;
+	e->win.access = ecam_access;
 	e->host = h;
 	e->size = (uint64_t)n_buses * VMRES_PCI_ECAM_BUS_SIZE;
 	*out = e;
@@ -2678,29 +2738,26 @@ static struct vmres_pci_func *ecam_target(const struct vmres_pci_ecam *e, uint64
 	return e->host->funcs[(offset >> 15) & 0x1f][(offset >> 12) & 0x7];
 }
 
-/* A dword or smaller access within one dword. Host lock held. */
-static uint32_t ecam_read1(const struct vmres_pci_ecam *e, uint64_t offset, unsigned int size)
+/* A dword or smaller access within one dword, a read into *@p val or a
+ * write of it. Host lock held. */
+static void ecam_access1(const struct vmres_pci_ecam *e, uint64_t offset, unsigned int size,
+			 uint32_t *val, bool is_write)
 {
 	struct vmres_pci_func *f = ecam_target(e, offset);
-	uint32_t v;
+	unsigned int reg = (unsigned int)(offset & 0xfff);
 
-	if (!f || vmres_pci_func_config_read(f, (unsigned int)(offset & 0xfff), size, &v))
-		return all_ones(size);
-	return v;
+	if (f && is_write)
+		(void)vmres_pci_func_config_write(f, reg, size, *val);
+	else if (!is_write && (!f || vmres_pci_func_config_read(f, reg, size, val)))
+		*val = all_ones(size);
 }
 
-static void ecam_write1(const struct vmres_pci_ecam *e, uint64_t offset, unsigned int size,
-			uint32_t val)
+/* An ECAM access at @p offset: a read into *@p val, or a write of it. */
+static int ecam_access(void *obj, uint64_t offset, unsigned int size, uint64_t *val,
+		       bool is_write)
 {
-	struct vmres_pci_func *f = ecam_target(e, offset);
-
-	if (f)
-		(void)vmres_pci_func_config_write(f, (unsigned int)(offset & 0xfff), size, val);
-}
-
-int vmres_pci_ecam_read(struct vmres_pci_ecam *e, uint64_t offset, unsigned int size, uint64_t *val)
-{
-	uint64_t v;
+	struct vmres_pci_ecam *e = obj;
+	uint32_t lo, hi;
 	int rc;
 
 	if (!e || !val)
@@ -2708,59 +2765,37 @@ int vmres_pci_ecam_read(struct vmres_pci_ecam *e, uint64_t offset, unsigned int 
 	rc = ecam_check(e, offset, size);
 	if (rc)
 		return rc;
+	lo = (uint32_t)*val;
+	hi = (uint32_t)(*val >> 32);
 	pthread_mutex_lock(&e->host->lock);
-	if (size == 8 && !(offset & 7))
-		v = ecam_read1(e, offset, 4) | (uint64_t)ecam_read1(e, offset + 4, 4) << 32;
-	else if (size < 8 && (offset & 3) + size <= 4)
-		v = ecam_read1(e, offset, size);
-	else
-		v = size == 8 ? UINT64_MAX : all_ones(size);
+	if (size == 8 && !(offset & 7)) {
+		ecam_access1(e, offset, 4, &lo, is_write);
+		ecam_access1(e, offset + 4, 4, &hi, is_write);
+	} else if (size < 8 && (offset & 3) + size <= 4) {
+		ecam_access1(e, offset, size, &lo, is_write);
+		hi = 0;
+	} else {
+		/* Across a dword: reads as all ones, a write is dropped. */
+		lo = UINT32_MAX;
+		hi = UINT32_MAX;
+	}
 	pthread_mutex_unlock(&e->host->lock);
-	*val = v;
+	if (!is_write)
+		*val = ((uint64_t)hi << 32 | lo) & VMRES__ONES(size);
 	return 0;
+}
+
+int vmres_pci_ecam_read(struct vmres_pci_ecam *e, uint64_t offset, unsigned int size, uint64_t *val)
+{
+	return ecam_access(e, offset, size, val, false);
 }
 
 int vmres_pci_ecam_write(struct vmres_pci_ecam *e, uint64_t offset, unsigned int size, uint64_t val)
 {
-	int rc;
-
-	if (!e)
-		return VMRES_EINVAL;
-	rc = ecam_check(e, offset, size);
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&e->host->lock);
-	if (size == 8 && !(offset & 7)) {
-		ecam_write1(e, offset, 4, (uint32_t)val);
-		ecam_write1(e, offset + 4, 4, (uint32_t)(val >> 32));
-	} else if (size < 8 && (offset & 3) + size <= 4) {
-		ecam_write1(e, offset, size, (uint32_t)val);
-	}
-	pthread_mutex_unlock(&e->host->lock);
-	return 0;
-}
-
-static uint64_t ecam_dev_read(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
-			      unsigned int size)
-{
-	uint64_t v;
-
-	(void)range;
-	(void)addr;
-	if (vmres_pci_ecam_read(opaque, offset, size, &v))
-		return UINT64_MAX;
-	return v;
-}
-
-static void ecam_dev_write(void *opaque, unsigned int range, uint64_t offset, uint64_t addr,
-			   unsigned int size, uint64_t value)
-{
-	(void)range;
-	(void)addr;
-	(void)vmres_pci_ecam_write(opaque, offset, size, value);
+	return ecam_access(e, offset, size, &val, true);
 }
 
 int vmres_pci_ecam_device(struct vmres_pci_ecam *e, struct vmres_device *out)
 {
-	return window_device(e, "pci-ecam", ecam_dev_read, ecam_dev_write, out);
+	return window_device(e, "pci-ecam", out);
 }

@@ -34,16 +34,9 @@ int vmres_pci_device_add(struct vmres_pci_host *h, unsigned int slot, unsigned i
 	rc = VMRES_ESTATE;
 	if (vmres__pci_host_holds(h, f) || vmres__pci_func_has_mapper(f))
 		goto out;
-	rc = vmres_devmgr_register_ex(m, dev, opts, &id, NULL, 0, NULL, NULL);
+	rc = vmres__pci_func_register_bound(f, m, dev, opts, &id);
 	if (rc)
 		goto out;
-	rc = vmres_pci_func_bind(f, m, id);
-	if (rc) {
-		/* Only ENOMEM can stop the undo; the registration then stays
-		 * (documented in pci.h). */
-		(void)vmres__devmgr_register_undo(m, id, opts ? opts->n_res : 0);
-		goto out;
-	}
 	*place = f;
 	*instance = id;
 out:

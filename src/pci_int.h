@@ -57,6 +57,18 @@ bool vmres__pci_host_holds(struct vmres_pci_host *h, const struct vmres_pci_func
 /* Has @p f a mapper (bound, or vmres_pci_func_set_mapper())? */
 bool vmres__pci_func_has_mapper(struct vmres_pci_func *f);
 
+/*
+ * For vmres_pci_device_add(): register @p dev with @p m
+ * (vmres_devmgr_register_ex() with @p opts) and bind @p f to it
+ * (vmres_pci_func_bind()) as one step: the bind's checks run under the
+ * manager's writer lock before the device is published, with its ranges put
+ * on the bus as the bind would, so nothing is left to undo. The codes of
+ * both; on failure nothing changed.
+ */
+int vmres__pci_func_register_bound(struct vmres_pci_func *f, struct vmres_devmgr *m,
+				   const struct vmres_device *dev,
+				   const struct vmres_devmgr_register_opts *opts, uint32_t *instance);
+
 /* Take @p f out of its VM: drop its mapper and binding, and stop driving its
  * MSI and MSI-X sources (as vmres_pci_func_set_msi_sources() and
  * _set_msix_sources() with none). Registers are kept. Cannot fail. */

@@ -35,13 +35,93 @@
 
 /* ---- format constants (docs/SNAPSHOT.md) ---- */
 
+/*
+ * Record layouts, each declared once, as in docs/SNAPSHOT.md's tables: a
+ * struct lists a record's fields in file order as byte arrays, so offsetof()
+ * is a field's offset and sizeof its width, with no padding (every member has
+ * alignment 1). The structs are never instantiated: the writer stores, and the
+ * reader loads and reports errors, through F_GET(), F_PUT(), F_AT() and F_NAME()
+ * on a record's bytes, so a field cannot be written at one offset and read at
+ * another, and the record sizes below are these structs' sizes.
+ */
+struct rec_header {
+	uint8_t magic[8], major[2], minor[2], header_size[4], total_size[8], reserved[8];
+};
+
+struct rec_section {
+	uint8_t kind[4], flags[4], length[8];
+};
+
+/* The body of every section: a table of records. */
+struct rec_table {
+	uint8_t count[4], record_size[4];
+};
+
+struct rec_pool {
+	uint8_t name[VMRES_POOL_NAME_MAX], kind[1], space[1], flags[1], reserved[5], base[8],
+		last[8];
+};
+
+struct rec_owner {
+	uint8_t owner[8], name[VMRES_SYSALLOC_LABEL_MAX];
+};
+
+struct rec_alloc {
+	uint8_t pool[4], reserved[4], base[8], size[8], align[8], owner[8],
+		label[VMRES_SYSALLOC_LABEL_MAX];
+};
+
+struct rec_devmgr {
+	uint8_t next_id[4], flags[4], reserved[8];
+};
+
+struct rec_device {
+	uint8_t instance[4], parent[4], owner[8], n_res[4], reserved[4],
+		name[VMRES_DEVICE_NAME_MAX];
+};
+
+struct rec_resource {
+	uint8_t kind[1], space[1], flags[1], reserved[1], number[4], pool[VMRES_POOL_NAME_MAX],
+		base[8], size[8], align[8], msg_addr_lo[4], msg_addr_hi[4], msg_data[4],
+		reserved2[4];
+};
+
+/* Followed by the state: state_len bytes, then zeros to the record's end. */
+struct rec_pci_func {
+	uint8_t instance[4], state_len[4], state[];
+};
+
+struct rec_irq {
+	uint8_t gsi[4], kind[1], trigger[1], flags[1], reserved[1], msg_addr_lo[4],
+		msg_addr_hi[4], msg_data[4], reserved2[4];
+};
+
+struct rec_kvmres {
+	uint8_t instance[4], res_index[4], kind[1], flags[1], len[1], reserved[1], slot[4],
+		offset[8], data[8];
+};
+
+struct rec_share {
+	uint8_t pool[4], gsi[4], owner[8], label[VMRES_SYSALLOC_LABEL_MAX], reserved[8];
+};
+
+/* Offset and width of field @p f of record struct @p rec. */
+#define F_AT(rec, f)	offsetof(struct rec, f)
+#define F_WIDTH(rec, f) sizeof(((const struct rec *)NULL)->f)
+/* The width of an integer field: 1, 2, 4 or 8 bytes, else the build fails. */
+#define F_IS_INT(w)	((w) == 1 || (w) == 2 || (w) == 4 || (w) == 8)
+#define F_INT_WIDTH(rec, f) \
+	((unsigned int)F_WIDTH(rec, f) + 0 * sizeof(char[F_IS_INT(F_WIDTH(rec, f)) ? 1 : -1]))
+/* Integer field @p f of the record at @p p, loaded and stored. */
+#define F_GET(p, rec, f)    vmres__le_load((p) + F_AT(rec, f), F_INT_WIDTH(rec, f))
+#define F_PUT(p, rec, f, v) vmres__le_store((p) + F_AT(rec, f), F_INT_WIDTH(rec, f), (v))
+/* Name field @p f of the record at @p p, and its size (two arguments). */
+#define F_NAME(p, rec, f) ((p) + F_AT(rec, f)), F_WIDTH(rec, f)
+
 enum {
-	HDR_SIZE = 32,
-	HDR_MAJOR = 8,
-	HDR_HDRSIZE = 12,
-	HDR_TOTAL = 16,
-	SEC_HDR_SIZE = 16,
-	TABLE_HDR_SIZE = 8,
+	HDR_SIZE = sizeof(struct rec_header),
+	SEC_HDR_SIZE = sizeof(struct rec_section),
+	TABLE_HDR_SIZE = sizeof(struct rec_table),
 	CRC_SIZE = 4,
 };
 
@@ -77,17 +157,27 @@ enum section_kind {
 
 /* Record sizes of this minor version; a reader accepts larger records. */
 static const uint32_t rec_size[N_SECTIONS] = {
-	[SEC_POOLS] = 48,
-	[SEC_OWNERS] = 32,
-	[SEC_ALLOCS] = 64,
-	[SEC_DEVMGR] = 16,
-	[SEC_DEVICES] = 56,
-	[SEC_RESOURCES] = 72,
-	[SEC_PCI_FUNCS] = 8 + VMRES_PCI_FUNC_STATE_SIZE,
-	[SEC_IRQ] = 24,
-	[SEC_KVMRES] = 32,
-	[SEC_SHARES] = 48,
+	[SEC_POOLS] = sizeof(struct rec_pool),
+	[SEC_OWNERS] = sizeof(struct rec_owner),
+	[SEC_ALLOCS] = sizeof(struct rec_alloc),
+	[SEC_DEVMGR] = sizeof(struct rec_devmgr),
+	[SEC_DEVICES] = sizeof(struct rec_device),
+	[SEC_RESOURCES] = sizeof(struct rec_resource),
+	[SEC_PCI_FUNCS] = sizeof(struct rec_pci_func) + VMRES_PCI_FUNC_STATE_SIZE,
+	[SEC_IRQ] = sizeof(struct rec_irq),
+	[SEC_KVMRES] = sizeof(struct rec_kvmres),
+	[SEC_SHARES] = sizeof(struct rec_share),
 };
+
+/* The sizes docs/SNAPSHOT.md gives: the format's, never to change in version 1. */
+_Static_assert(HDR_SIZE == 32 && SEC_HDR_SIZE == 16 && TABLE_HDR_SIZE == 8,
+	       "snapshot frame layout changed");
+_Static_assert(sizeof(struct rec_pool) == 48 && sizeof(struct rec_owner) == 32 &&
+		       sizeof(struct rec_alloc) == 64 && sizeof(struct rec_devmgr) == 16 &&
+		       sizeof(struct rec_device) == 56 && sizeof(struct rec_resource) == 72 &&
+		       sizeof(struct rec_pci_func) == 8 && sizeof(struct rec_irq) == 24 &&
+		       sizeof(struct rec_kvmres) == 32 && sizeof(struct rec_share) == 48,
+	       "snapshot record layout changed");
 
 /* ---- output buffer ---- */
 
@@ -130,7 +220,7 @@ static uint8_t *obuf_grow(struct obuf *b, size_t n)
 }
 
 /* A name into a zeroed field of @p size bytes, NUL-terminated (truncated if longer). */
-static void put_name(uint8_t *p, const char *name, size_t size)
+static void put_name(uint8_t *p, size_t size, const char *name)
 {
 	if (name)
 		memcpy(p, name, strnlen(name, size - 1));
@@ -145,13 +235,15 @@ static void put_table(struct obuf *b, enum section_kind kind, const struct obuf 
 
 	if (!h)
 		return;
-	vmres__le_store32(h, kind);
-	vmres__le_store32(h + 4, kind < N_REQUIRED || kind == SEC_SHARES ? SEC_FLAG_REQUIRED : 0);
-	vmres__le_store64(h + 8, TABLE_HDR_SIZE + recs->len);
-	vmres__le_store32(h + 16, (uint32_t)(recs->len / size));
-	vmres__le_store32(h + 20, size);
+	F_PUT(h, rec_section, kind, kind);
+	F_PUT(h, rec_section, flags,
+	    kind < N_REQUIRED || kind == SEC_SHARES ? SEC_FLAG_REQUIRED : 0);
+	F_PUT(h, rec_section, length, TABLE_HDR_SIZE + recs->len);
+	h += SEC_HDR_SIZE;
+	F_PUT(h, rec_table, count, recs->len / size);
+	F_PUT(h, rec_table, record_size, size);
 	if (recs->len)
-		memcpy(h + 24, recs->p, recs->len);
+		memcpy(h + TABLE_HDR_SIZE, recs->p, recs->len);
 }
 
 /* A section of records of rec_size[kind] bytes. */
@@ -194,12 +286,12 @@ static int save_pool(void *ctx, const struct vmres_sysalloc_pool_info *p)
 	snprintf(c->pool_names[c->n_pools].name, VMRES_POOL_NAME_MAX, "%s", p->name);
 	c->pool_names[c->n_pools].kind = p->kind;
 	c->pool_names[c->n_pools++].space = p->space;
-	put_name(r, p->name, VMRES_POOL_NAME_MAX);
-	r[24] = (uint8_t)p->kind;
-	r[25] = p->kind == VMRES_RES_ADDR ? (uint8_t)p->space : 0;
-	r[26] = p->guest ? POOL_FLAG_GUEST : 0;
-	vmres__le_store64(r + 32, p->base);
-	vmres__le_store64(r + 40, p->last);
+	put_name(F_NAME(r, rec_pool, name), p->name);
+	F_PUT(r, rec_pool, kind, p->kind);
+	F_PUT(r, rec_pool, space, p->kind == VMRES_RES_ADDR ? p->space : 0);
+	F_PUT(r, rec_pool, flags, p->guest ? POOL_FLAG_GUEST : 0);
+	F_PUT(r, rec_pool, base, p->base);
+	F_PUT(r, rec_pool, last, p->last);
 	return 0;
 }
 
@@ -214,8 +306,8 @@ static int save_owner(void *ctx, uint64_t owner, const char *name, uint64_t coun
 	r = obuf_grow(&c->owners, rec_size[SEC_OWNERS]);
 	if (!r)
 		return VMRES_ENOMEM;
-	vmres__le_store64(r, owner);
-	put_name(r + 8, name, VMRES_SYSALLOC_LABEL_MAX);
+	F_PUT(r, rec_owner, owner, owner);
+	put_name(F_NAME(r, rec_owner, name), name);
 	return 0;
 }
 
@@ -239,37 +331,35 @@ static int save_alloc(void *ctx, const struct vmres_sysalloc_alloc_info *a)
 		r = obuf_grow(&c->shares, rec_size[SEC_SHARES]);
 		if (!r)
 			return VMRES_ENOMEM;
-		vmres__le_store32(r, i);
-		vmres__le_store32(r + 4, res->u.irq.gsi);
-		vmres__le_store64(r + 8, a->owner);
-		put_name(r + 16, a->label, VMRES_SYSALLOC_LABEL_MAX);
+		F_PUT(r, rec_share, pool, i);
+		F_PUT(r, rec_share, gsi, res->u.irq.gsi);
+		F_PUT(r, rec_share, owner, a->owner);
+		put_name(F_NAME(r, rec_share, label), a->label);
 		return 0;
 	}
 	r = obuf_grow(&c->allocs, rec_size[SEC_ALLOCS]);
 	if (!r)
 		return VMRES_ENOMEM;
-	vmres__le_store32(r, i);
+	F_PUT(r, rec_alloc, pool, i);
+	F_PUT(r, rec_alloc, size, 1);
 	switch (res->kind) {
 	case VMRES_RES_ADDR:
-		vmres__le_store64(r + 8, res->u.addr.base);
-		vmres__le_store64(r + 16, res->u.addr.size);
-		vmres__le_store64(r + 24, res->u.addr.align);
+		F_PUT(r, rec_alloc, base, res->u.addr.base);
+		F_PUT(r, rec_alloc, size, res->u.addr.size);
+		F_PUT(r, rec_alloc, align, res->u.addr.align);
 		break;
 	case VMRES_RES_IRQ:
-		vmres__le_store64(r + 8, res->u.irq.gsi);
-		vmres__le_store64(r + 16, 1);
+		F_PUT(r, rec_alloc, base, res->u.irq.gsi);
 		break;
 	case VMRES_RES_MSI:
-		vmres__le_store64(r + 8, res->u.msi.gsi);
-		vmres__le_store64(r + 16, 1);
+		F_PUT(r, rec_alloc, base, res->u.msi.gsi);
 		break;
 	default:
-		vmres__le_store64(r + 8, res->u.id.id);
-		vmres__le_store64(r + 16, 1);
+		F_PUT(r, rec_alloc, base, res->u.id.id);
 		break;
 	}
-	vmres__le_store64(r + 32, a->owner);
-	put_name(r + 40, a->label, VMRES_SYSALLOC_LABEL_MAX);
+	F_PUT(r, rec_alloc, owner, a->owner);
+	put_name(F_NAME(r, rec_alloc, label), a->label);
 	return 0;
 }
 
@@ -291,29 +381,28 @@ static int names_a_pool(const struct save_ctx *c, const struct vmres_resource *r
 
 static void save_resource(uint8_t *r, const struct vmres_resource *res, bool mapped)
 {
-	r[0] = (uint8_t)res->kind;
-	memcpy(r + 8, res->pool, VMRES_POOL_NAME_MAX);
-	r[8 + VMRES_POOL_NAME_MAX - 1] = 0;
+	F_PUT(r, rec_resource, kind, res->kind);
+	put_name(F_NAME(r, rec_resource, pool), res->pool);
 	switch (res->kind) {
 	case VMRES_RES_ADDR:
-		r[1] = (uint8_t)res->u.addr.space;
-		r[2] = mapped ? RES_FLAG_MAPPED : 0;
-		vmres__le_store64(r + 32, res->u.addr.base);
-		vmres__le_store64(r + 40, res->u.addr.size);
-		vmres__le_store64(r + 48, res->u.addr.align);
+		F_PUT(r, rec_resource, space, res->u.addr.space);
+		F_PUT(r, rec_resource, flags, mapped ? RES_FLAG_MAPPED : 0);
+		F_PUT(r, rec_resource, base, res->u.addr.base);
+		F_PUT(r, rec_resource, size, res->u.addr.size);
+		F_PUT(r, rec_resource, align, res->u.addr.align);
 		break;
 	case VMRES_RES_IRQ:
-		r[2] = res->u.irq.shared ? RES_FLAG_SHARED : 0;
-		vmres__le_store32(r + 4, res->u.irq.gsi);
+		F_PUT(r, rec_resource, flags, res->u.irq.shared ? RES_FLAG_SHARED : 0);
+		F_PUT(r, rec_resource, number, res->u.irq.gsi);
 		break;
 	case VMRES_RES_MSI:
-		vmres__le_store32(r + 4, res->u.msi.gsi);
-		vmres__le_store32(r + 56, res->u.msi.msg.addr_lo);
-		vmres__le_store32(r + 60, res->u.msi.msg.addr_hi);
-		vmres__le_store32(r + 64, res->u.msi.msg.data);
+		F_PUT(r, rec_resource, number, res->u.msi.gsi);
+		F_PUT(r, rec_resource, msg_addr_lo, res->u.msi.msg.addr_lo);
+		F_PUT(r, rec_resource, msg_addr_hi, res->u.msi.msg.addr_hi);
+		F_PUT(r, rec_resource, msg_data, res->u.msi.msg.data);
 		break;
 	default:
-		vmres__le_store32(r + 4, res->u.id.id);
+		F_PUT(r, rec_resource, number, res->u.id.id);
 		break;
 	}
 }
@@ -326,11 +415,11 @@ static int save_device(void *ctx, const struct vmres_devmgr_info *info,
 
 	if (!d)
 		return VMRES_ENOMEM;
-	vmres__le_store32(d, info->instance);
-	vmres__le_store32(d + 4, info->parent);
-	vmres__le_store64(d + 8, info->owner);
-	vmres__le_store32(d + 16, (uint32_t)info->n_res);
-	put_name(d + 24, info->name, VMRES_DEVICE_NAME_MAX);
+	F_PUT(d, rec_device, instance, info->instance);
+	F_PUT(d, rec_device, parent, info->parent);
+	F_PUT(d, rec_device, owner, info->owner);
+	F_PUT(d, rec_device, n_res, info->n_res);
+	put_name(F_NAME(d, rec_device, name), info->name);
 	for (size_t i = 0; i < info->n_res; i++) {
 		uint8_t *r = obuf_grow(&c->resources, rec_size[SEC_RESOURCES]);
 		int rc = names_a_pool(c, &res[i]);
@@ -425,11 +514,11 @@ static int save_pci(struct vmres_devmgr *m, const struct vmres_snapshot_options 
 		if (!rc && keys[i].len > max)
 			max = keys[i].len;
 	}
-	*rsize = (uint32_t)(8 + max);
+	*rsize = (uint32_t)(sizeof(struct rec_pci_func) + max);
 	if (!rc)
 		qsort(keys, o->n_pci_funcs, sizeof(*keys), cmp_pci_key);
 	for (size_t i = 0; !rc && i < o->n_pci_funcs; i++) {
-		uint8_t *r = obuf_grow(recs, *rsize);
+		uint8_t *r = obuf_grow(recs, *rsize), *state;
 
 		if (i && keys[i].instance == keys[i - 1].instance)
 			rc = VMRES_EINVAL;
@@ -437,11 +526,12 @@ static int save_pci(struct vmres_devmgr *m, const struct vmres_snapshot_options 
 			rc = VMRES_ENOMEM;
 		if (rc)
 			break;
-		vmres__le_store32(r, keys[i].instance);
-		vmres__le_store32(r + 4, (uint32_t)keys[i].len);
-		rc = vmres_pci_func_save_state(keys[i].f, r + 8, keys[i].len);
+		F_PUT(r, rec_pci_func, instance, keys[i].instance);
+		F_PUT(r, rec_pci_func, state_len, keys[i].len);
+		state = r + F_AT(rec_pci_func, state);
+		rc = vmres_pci_func_save_state(keys[i].f, state, keys[i].len);
 		if (!rc)
-			rc = check_pci_entry(m, keys[i].instance, r + 8, keys[i].len);
+			rc = check_pci_entry(m, keys[i].instance, state, keys[i].len);
 	}
 	free(keys);
 	return rc;
@@ -471,16 +561,16 @@ static int save_irq(struct vmres_irq_mgr *irq, struct obuf *recs)
 			rc = VMRES_ENOMEM;
 			break;
 		}
-		vmres__le_store32(r, st[i].gsi);
-		r[4] = (uint8_t)st[i].config.kind;
-		r[5] = (uint8_t)st[i].config.trigger;
-		r[6] = (uint8_t)((st[i].enabled ? IRQ_FLAG_ENABLED : 0) |
-				 (st[i].masked ? IRQ_FLAG_MASKED : 0) |
-				 (st[i].pending ? IRQ_FLAG_PENDING : 0) |
-				 (st[i].asserted ? IRQ_FLAG_ASSERTED : 0));
-		vmres__le_store32(r + 8, st[i].config.msg.addr_lo);
-		vmres__le_store32(r + 12, st[i].config.msg.addr_hi);
-		vmres__le_store32(r + 16, st[i].config.msg.data);
+		F_PUT(r, rec_irq, gsi, st[i].gsi);
+		F_PUT(r, rec_irq, kind, st[i].config.kind);
+		F_PUT(r, rec_irq, trigger, st[i].config.trigger);
+		F_PUT(r, rec_irq, flags,
+		    (st[i].enabled ? IRQ_FLAG_ENABLED : 0) | (st[i].masked ? IRQ_FLAG_MASKED : 0) |
+			    (st[i].pending ? IRQ_FLAG_PENDING : 0) |
+			    (st[i].asserted ? IRQ_FLAG_ASSERTED : 0));
+		F_PUT(r, rec_irq, msg_addr_lo, st[i].config.msg.addr_lo);
+		F_PUT(r, rec_irq, msg_addr_hi, st[i].config.msg.addr_hi);
+		F_PUT(r, rec_irq, msg_data, st[i].config.msg.data);
 	}
 	free(st);
 	return rc;
@@ -492,13 +582,13 @@ static int save_notify(void *ctx, const struct vmres_kvmres_notify *n)
 
 	if (!r)
 		return VMRES_ENOMEM;
-	vmres__le_store32(r, n->instance);
-	vmres__le_store32(r + 4, n->res_index);
-	r[8] = KV_NOTIFY;
-	r[9] = n->match ? KV_FLAG_MATCH : 0;
-	r[10] = (uint8_t)n->len;
-	vmres__le_store64(r + 16, n->offset);
-	vmres__le_store64(r + 24, n->match ? n->data : 0);
+	F_PUT(r, rec_kvmres, instance, n->instance);
+	F_PUT(r, rec_kvmres, res_index, n->res_index);
+	F_PUT(r, rec_kvmres, kind, KV_NOTIFY);
+	F_PUT(r, rec_kvmres, flags, n->match ? KV_FLAG_MATCH : 0);
+	F_PUT(r, rec_kvmres, len, n->len);
+	F_PUT(r, rec_kvmres, offset, n->offset);
+	F_PUT(r, rec_kvmres, data, n->match ? n->data : 0);
 	return 0;
 }
 
@@ -508,11 +598,11 @@ static int save_mem(void *ctx, const struct vmres__kvmres_mem *mem)
 
 	if (!r)
 		return VMRES_ENOMEM;
-	vmres__le_store32(r, mem->instance);
-	vmres__le_store32(r + 4, mem->res_index);
-	r[8] = KV_MEMORY;
-	r[9] = mem->readonly ? KV_FLAG_READONLY : 0;
-	vmres__le_store32(r + 12, mem->slot);
+	F_PUT(r, rec_kvmres, instance, mem->instance);
+	F_PUT(r, rec_kvmres, res_index, mem->res_index);
+	F_PUT(r, rec_kvmres, kind, KV_MEMORY);
+	F_PUT(r, rec_kvmres, flags, mem->readonly ? KV_FLAG_READONLY : 0);
+	F_PUT(r, rec_kvmres, slot, mem->slot);
 	return 0;
 }
 
@@ -597,18 +687,17 @@ int vmres_snapshot_save_ex(const struct vmres_sysalloc *sa, struct vmres_devmgr 
 
 	r = obuf_grow(&dm, rec_size[SEC_DEVMGR]);
 	if (r) {
-		vmres__le_store32(r, next_id);
-		vmres__le_store32(r + 4, (probe.sa ? DEVMGR_FLAG_ATTACHED : 0) |
-						 (policy == VMRES_DEVMGR_FOLLOW_GUEST
-							  ? DEVMGR_FLAG_FOLLOW_GUEST
-							  : 0));
+		F_PUT(r, rec_devmgr, next_id, next_id);
+		F_PUT(r, rec_devmgr, flags,
+		    (probe.sa ? DEVMGR_FLAG_ATTACHED : 0) |
+			    (policy == VMRES_DEVMGR_FOLLOW_GUEST ? DEVMGR_FLAG_FOLLOW_GUEST : 0));
 	}
 	h = obuf_grow(&out, HDR_SIZE);
 	if (h) {
-		memcpy(h, VMRES_SNAPSHOT_MAGIC, 8);
-		vmres__le_store16(h + HDR_MAJOR, VMRES_SNAPSHOT_VERSION_MAJOR);
-		vmres__le_store16(h + HDR_MAJOR + 2, VMRES_SNAPSHOT_VERSION_MINOR);
-		vmres__le_store32(h + HDR_HDRSIZE, HDR_SIZE);
+		memcpy(h + F_AT(rec_header, magic), VMRES_SNAPSHOT_MAGIC, F_WIDTH(rec_header, magic));
+		F_PUT(h, rec_header, major, VMRES_SNAPSHOT_VERSION_MAJOR);
+		F_PUT(h, rec_header, minor, VMRES_SNAPSHOT_VERSION_MINOR);
+		F_PUT(h, rec_header, header_size, HDR_SIZE);
 	}
 	put_section(&out, SEC_POOLS, &c.pools);
 	put_section(&out, SEC_OWNERS, &c.owners);
@@ -629,7 +718,7 @@ int vmres_snapshot_save_ex(const struct vmres_sysalloc *sa, struct vmres_devmgr 
 	rc = VMRES_ENOMEM;
 	if (!r || dm.nomem)
 		goto out;
-	vmres__le_store64(out.p + HDR_TOTAL, out.len);
+	F_PUT(out.p, rec_header, total_size, out.len);
 	vmres__le_store32(r, (uint32_t)crc32_z(0, out.p, out.len - CRC_SIZE));
 	*buf = out.p;
 	*len = out.len;
@@ -819,25 +908,27 @@ static int check_frame(struct model *md, struct vmres_snapshot_error *e)
 	uint64_t total;
 	uint32_t hdr_size;
 
-	if (memcmp(in, VMRES_SNAPSHOT_MAGIC, len < 8 ? len : 8) != 0)
-		return fail(e, VMRES_EMAGIC, 0);
-	if (len < HDR_MAJOR + 2)
+	size_t magic = F_WIDTH(rec_header, magic);
+
+	if (memcmp(in, VMRES_SNAPSHOT_MAGIC, len < magic ? len : magic) != 0)
+		return fail(e, VMRES_EMAGIC, F_AT(rec_header, magic));
+	if (len < F_AT(rec_header, major) + F_WIDTH(rec_header, major))
 		return fail(e, VMRES_ETRUNC, len);
-	if (vmres__le_load16(in + HDR_MAJOR) != VMRES_SNAPSHOT_VERSION_MAJOR)
-		return fail(e, VMRES_EVERSION, HDR_MAJOR);
+	if (F_GET(in, rec_header, major) != VMRES_SNAPSHOT_VERSION_MAJOR)
+		return fail(e, VMRES_EVERSION, F_AT(rec_header, major));
 	if (len < HDR_SIZE)
 		return fail(e, VMRES_ETRUNC, len);
-	total = vmres__le_load64(in + HDR_TOTAL);
+	total = F_GET(in, rec_header, total_size);
 	if (total > len)
 		return fail(e, VMRES_ETRUNC, len);
 	if (total < len || total < HDR_SIZE + CRC_SIZE)
-		return fail(e, VMRES_ECORRUPT, HDR_TOTAL);
+		return fail(e, VMRES_ECORRUPT, F_AT(rec_header, total_size));
 	end = len - CRC_SIZE;
 	if (vmres__le_load32(in + end) != (uint32_t)crc32_z(0, in, end))
 		return fail(e, VMRES_ECHECKSUM, end);
-	hdr_size = vmres__le_load32(in + HDR_HDRSIZE);
+	hdr_size = F_GET(in, rec_header, header_size);
 	if (hdr_size < HDR_SIZE || hdr_size > end)
-		return fail(e, VMRES_ECORRUPT, HDR_HDRSIZE);
+		return fail(e, VMRES_ECORRUPT, F_AT(rec_header, header_size));
 
 	for (pos = hdr_size; pos < end;) {
 		uint32_t kind, flags;
@@ -845,9 +936,9 @@ static int check_frame(struct model *md, struct vmres_snapshot_error *e)
 
 		if (end - pos < SEC_HDR_SIZE)
 			return fail(e, VMRES_ETRUNC, pos);
-		kind = vmres__le_load32(in + pos);
-		flags = vmres__le_load32(in + pos + 4);
-		slen = vmres__le_load64(in + pos + 8);
+		kind = F_GET(in + pos, rec_section, kind);
+		flags = F_GET(in + pos, rec_section, flags);
+		slen = F_GET(in + pos, rec_section, length);
 		if (slen > end - pos - SEC_HDR_SIZE)
 			return fail(e, VMRES_ETRUNC, pos);
 		if (kind > 0 && kind < N_SECTIONS) {
@@ -877,10 +968,10 @@ static int table(const struct model *md, enum section_kind kind, size_t *count, 
 
 	if (len < TABLE_HDR_SIZE)
 		return fail(e, VMRES_ETRUNC, off);
-	n = vmres__le_load32(md->in + off);
-	rsize = vmres__le_load32(md->in + off + 4);
+	n = F_GET(md->in + off, rec_table, count);
+	rsize = F_GET(md->in + off, rec_table, record_size);
 	if (rsize < rec_size[kind])
-		return fail(e, VMRES_ECORRUPT, off + 4);
+		return fail(e, VMRES_ECORRUPT, off + F_AT(rec_table, record_size));
 	room = (len - TABLE_HDR_SIZE) / rsize;
 	if (n > room)
 		return fail(e, VMRES_ETRUNC, off + TABLE_HDR_SIZE + (size_t)room * rsize);
@@ -963,37 +1054,39 @@ static int parse_pools(struct model *md, struct vmres_snapshot_error *e)
 	for (size_t i = 0; i < n && !rc; i++, o += size) {
 		const uint8_t *r = md->in + o;
 		struct m_pool *p = &md->pools[i];
+		uint64_t kind = F_GET(r, rec_pool, kind), space = F_GET(r, rec_pool, space),
+			 flags = F_GET(r, rec_pool, flags);
 
-		if (!name_ok(r, VMRES_POOL_NAME_MAX, true))
-			rc = fail(e, VMRES_ECORRUPT, o);
-		else if (r[24] < VMRES_RES_ADDR || r[24] > VMRES_RES_ID)
-			rc = fail(e, VMRES_ECORRUPT, o + 24);
-		else if (r[24] == VMRES_RES_ADDR
-				 ? r[25] != VMRES_SPACE_PIO && r[25] != VMRES_SPACE_MMIO
-				 : r[25] != 0)
-			rc = fail(e, VMRES_ECORRUPT, o + 25);
+		if (!name_ok(F_NAME(r, rec_pool, name), true))
+			rc = fail(e, VMRES_ECORRUPT, o + F_AT(rec_pool, name));
+		else if (kind < VMRES_RES_ADDR || kind > VMRES_RES_ID)
+			rc = fail(e, VMRES_ECORRUPT, o + F_AT(rec_pool, kind));
+		else if (kind == VMRES_RES_ADDR
+				 ? space != VMRES_SPACE_PIO && space != VMRES_SPACE_MMIO
+				 : space != 0)
+			rc = fail(e, VMRES_ECORRUPT, o + F_AT(rec_pool, space));
 		if (rc)
 			break;
-		memcpy(p->name, r, VMRES_POOL_NAME_MAX);
-		p->kind = r[24];
-		p->space = r[25];
-		p->base = vmres__le_load64(r + 32);
-		p->last = vmres__le_load64(r + 40);
-		p->guest = r[26] & POOL_FLAG_GUEST;
+		memcpy(p->name, F_NAME(r, rec_pool, name));
+		p->kind = kind;
+		p->space = space;
+		p->base = F_GET(r, rec_pool, base);
+		p->last = F_GET(r, rec_pool, last);
+		p->guest = flags & POOL_FLAG_GUEST;
 		p->off = o;
-		if ((r[26] & ~POOL_FLAG_GUEST) || (p->guest && p->kind != VMRES_RES_ADDR))
-			rc = fail(e, VMRES_ECORRUPT, o + 26);
+		if ((flags & ~POOL_FLAG_GUEST) || (p->guest && p->kind != VMRES_RES_ADDR))
+			rc = fail(e, VMRES_ECORRUPT, o + F_AT(rec_pool, flags));
 		else if (p->guest && (p->base != 0 || p->last != space_last(p->space)))
-			rc = fail(e, VMRES_ECORRUPT, o + 32);
+			rc = fail(e, VMRES_ECORRUPT, o + F_AT(rec_pool, base));
 		else if (p->guest && guest_pool_of(md, p->space) != p)
-			rc = fail(e, VMRES_ECORRUPT, o + 26);
+			rc = fail(e, VMRES_ECORRUPT, o + F_AT(rec_pool, flags));
 		else if (p->base > p->last)
-			rc = fail(e, VMRES_ECORRUPT, o + 32);
+			rc = fail(e, VMRES_ECORRUPT, o + F_AT(rec_pool, base));
 		else if (p->kind == VMRES_RES_ADDR && p->space == VMRES_SPACE_PIO &&
 			 p->last > 0xFFFF)
-			rc = fail(e, VMRES_ECORRUPT, o + 40);
+			rc = fail(e, VMRES_ECORRUPT, o + F_AT(rec_pool, last));
 		else if (p->kind != VMRES_RES_ADDR && p->last > UINT32_MAX)
-			rc = fail(e, VMRES_ECORRUPT, o + 40);
+			rc = fail(e, VMRES_ECORRUPT, o + F_AT(rec_pool, last));
 		md->pools_by_name[i] = (struct name_key){p->name, i};
 		windows[i] = (struct window_key){pool_class(p), p->base, p->last, o};
 		md->n_pools++;
@@ -1014,7 +1107,8 @@ static int parse_pools(struct model *md, struct vmres_snapshot_error *e)
 			const struct window_key *a = &windows[i - 1], *b = &windows[i];
 
 			if (a->class >= 0 && a->class == b->class && a->last >= b->base)
-				rc = fail(e, VMRES_ECORRUPT, later(a->off, b->off) + 32);
+				rc = fail(e, VMRES_ECORRUPT,
+					  later(a->off, b->off) + F_AT(rec_pool, base));
 		}
 	}
 	free(windows);
@@ -1046,15 +1140,16 @@ static int parse_owners(struct model *md, struct vmres_snapshot_error *e)
 	if (!md->owners)
 		return fail(e, VMRES_ENOMEM, o);
 	for (size_t i = 0; i < n; i++, o += size) {
+		const uint8_t *r = md->in + o;
 		struct m_owner *w = &md->owners[i];
 
-		w->owner = vmres__le_load64(md->in + o);
+		w->owner = F_GET(r, rec_owner, owner);
 		w->off = o;
 		if (i > 0 && w->owner <= md->owners[i - 1].owner)
-			return fail(e, VMRES_ECORRUPT, o);
-		if (!name_ok(md->in + o + 8, VMRES_SYSALLOC_LABEL_MAX, true))
-			return fail(e, VMRES_ECORRUPT, o + 8);
-		memcpy(w->name, md->in + o + 8, VMRES_SYSALLOC_LABEL_MAX);
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_owner, owner));
+		if (!name_ok(F_NAME(r, rec_owner, name), true))
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_owner, name));
+		memcpy(w->name, F_NAME(r, rec_owner, name));
 		md->n_owners++;
 	}
 	return 0;
@@ -1086,35 +1181,35 @@ static int check_alloc(const struct model *md, const struct m_alloc *a, const st
 	size_t o = a->off;
 
 	if (a->pool >= md->n_pools)
-		return fail(e, VMRES_ECORRUPT, o);
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_alloc, pool));
 	if (prev && a->pool < prev->pool)
-		return fail(e, VMRES_ECORRUPT, o);
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_alloc, pool));
 	p = &md->pools[a->pool];
 	if (p->kind == VMRES_RES_ADDR) {
 		if (a->size == 0 || vmres__range_wraps(a->base, a->size))
-			return fail(e, VMRES_ECORRUPT, o + 16);
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_alloc, size));
 		if (a->base < p->base)
-			return fail(e, VMRES_ECORRUPT, o + 8);
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_alloc, base));
 		if (vmres__range_last(a->base, a->size) > p->last)
-			return fail(e, VMRES_ECORRUPT, o + 16);
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_alloc, size));
 		if (!align_ok(a->base, a->align))
-			return fail(e, VMRES_ECORRUPT, o + 24);
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_alloc, align));
 		if (p->guest && meets_a_window(md, p->space, a->base, vmres__range_last(a->base, a->size)))
-			return fail(e, VMRES_ECORRUPT, o + 8);
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_alloc, base));
 	} else {
 		if (a->base < p->base || a->base > p->last)
-			return fail(e, VMRES_ECORRUPT, o + 8);
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_alloc, base));
 		if (a->size != 1)
-			return fail(e, VMRES_ECORRUPT, o + 16);
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_alloc, size));
 		if (a->align != 0)
-			return fail(e, VMRES_ECORRUPT, o + 24);
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_alloc, align));
 	}
 	/* In (pool, base) order, so an overlap is always with the previous record. */
 	if (prev && prev->pool == a->pool &&
 	    vmres__range_last(prev->base, prev->size) >= a->base)
-		return fail(e, VMRES_ECORRUPT, o + 8);
-	if (!name_ok(md->in + o + 40, VMRES_SYSALLOC_LABEL_MAX, false))
-		return fail(e, VMRES_ECORRUPT, o + 40);
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_alloc, base));
+	if (!name_ok(F_NAME(md->in + o, rec_alloc, label), false))
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_alloc, label));
 	return 0;
 }
 
@@ -1132,16 +1227,16 @@ static int parse_allocs(struct model *md, struct vmres_snapshot_error *e)
 		const uint8_t *r = md->in + o;
 		struct m_alloc *a = &md->allocs[i];
 
-		a->pool = vmres__le_load32(r);
-		a->base = vmres__le_load64(r + 8);
-		a->size = vmres__le_load64(r + 16);
-		a->align = vmres__le_load64(r + 24);
-		a->owner = vmres__le_load64(r + 32);
+		a->pool = F_GET(r, rec_alloc, pool);
+		a->base = F_GET(r, rec_alloc, base);
+		a->size = F_GET(r, rec_alloc, size);
+		a->align = F_GET(r, rec_alloc, align);
+		a->owner = F_GET(r, rec_alloc, owner);
 		a->off = o;
 		rc = check_alloc(md, a, i ? &md->allocs[i - 1] : NULL, e);
 		if (rc)
 			return rc;
-		memcpy(a->label, r + 40, VMRES_SYSALLOC_LABEL_MAX);
+		memcpy(a->label, F_NAME(r, rec_alloc, label));
 		md->n_allocs++;
 	}
 	return 0;
@@ -1192,21 +1287,21 @@ static int parse_shares(struct model *md, struct vmres_snapshot_error *e)
 		struct m_share *sh = &md->shares[i];
 		const struct m_pool *p;
 
-		sh->pool = vmres__le_load32(r);
-		sh->gsi = vmres__le_load32(r + 4);
-		sh->owner = vmres__le_load64(r + 8);
+		sh->pool = F_GET(r, rec_share, pool);
+		sh->gsi = F_GET(r, rec_share, gsi);
+		sh->owner = F_GET(r, rec_share, owner);
 		sh->off = o;
 		if (sh->pool >= md->n_pools || md->pools[sh->pool].kind != VMRES_RES_IRQ ||
 		    (prev && sh->pool < prev->pool))
-			return fail(e, VMRES_ECORRUPT, o);
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_share, pool));
 		p = &md->pools[sh->pool];
 		if (sh->gsi < p->base || sh->gsi > p->last ||
 		    (prev && prev->pool == sh->pool && sh->gsi < prev->gsi) ||
 		    alloc_holds(md, sh->pool, sh->gsi))
-			return fail(e, VMRES_ECORRUPT, o + 4);
-		if (!name_ok(r + 16, VMRES_SYSALLOC_LABEL_MAX, false))
-			return fail(e, VMRES_ECORRUPT, o + 16);
-		memcpy(sh->label, r + 16, VMRES_SYSALLOC_LABEL_MAX);
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_share, gsi));
+		if (!name_ok(F_NAME(r, rec_share, label), false))
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_share, label));
+		memcpy(sh->label, F_NAME(r, rec_share, label));
 		md->n_shares++;
 	}
 	return 0;
@@ -1221,9 +1316,9 @@ static int parse_devmgr(struct model *md, struct vmres_snapshot_error *e)
 		return rc;
 	if (n != 1)
 		return fail(e, VMRES_ECORRUPT, md->sec_off[SEC_DEVMGR]);
-	md->next_id = vmres__le_load32(md->in + o);
-	md->attached = vmres__le_load32(md->in + o + 4) & DEVMGR_FLAG_ATTACHED;
-	md->follow_guest = vmres__le_load32(md->in + o + 4) & DEVMGR_FLAG_FOLLOW_GUEST;
+	md->next_id = F_GET(md->in + o, rec_devmgr, next_id);
+	md->attached = F_GET(md->in + o, rec_devmgr, flags) & DEVMGR_FLAG_ATTACHED;
+	md->follow_guest = F_GET(md->in + o, rec_devmgr, flags) & DEVMGR_FLAG_FOLLOW_GUEST;
 	md->devmgr_off = o;
 	return 0;
 }
@@ -1254,27 +1349,27 @@ static int parse_devices(struct model *md, struct vmres_snapshot_error *e)
 	for (size_t i = 0; i < n; i++, o += size) {
 		const uint8_t *r = md->in + o;
 		struct m_device *d = &md->devs[i];
-		uint32_t n_res = vmres__le_load32(r + 16);
+		uint32_t n_res = F_GET(r, rec_device, n_res);
 
-		d->info.instance = vmres__le_load32(r);
-		d->info.parent = vmres__le_load32(r + 4);
-		d->info.owner = vmres__le_load64(r + 8);
+		d->info.instance = F_GET(r, rec_device, instance);
+		d->info.parent = F_GET(r, rec_device, parent);
+		d->info.owner = F_GET(r, rec_device, owner);
 		d->off = o;
 		/* Ids only grow and a parent exists when its child registers, so the
 		 * table is in id order and every parent is an earlier record: this also
 		 * rules out cycles. */
 		if (d->info.instance == 0 ||
 		    (i && d->info.instance <= md->devs[i - 1].info.instance))
-			return fail(e, VMRES_ECORRUPT, o);
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_device, instance));
 		if (md->next_id != 0 && d->info.instance >= md->next_id)
 			return fail(e, VMRES_ECORRUPT, md->devmgr_off);
 		if (d->info.parent != VMRES_DEVMGR_NO_PARENT && !device_by_id(md, d->info.parent))
-			return fail(e, VMRES_ECORRUPT, o + 4);
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_device, parent));
 		if (n_res > VMRES_DEVMGR_MAX_RES)
-			return fail(e, VMRES_ECORRUPT, o + 16);
-		if (!name_ok(r + 24, VMRES_DEVICE_NAME_MAX, false))
-			return fail(e, VMRES_ECORRUPT, o + 24);
-		memcpy(d->info.name, r + 24, VMRES_DEVICE_NAME_MAX);
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_device, n_res));
+		if (!name_ok(F_NAME(r, rec_device, name), false))
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_device, name));
+		memcpy(d->info.name, F_NAME(r, rec_device, name));
 		d->info.n_res = n_res;
 		d->first_res = (size_t)total_res;
 		total_res += n_res;
@@ -1289,50 +1384,52 @@ static int parse_resource(const struct model *md, size_t o, struct vmres_resourc
 {
 	const uint8_t *r = md->in + o;
 	const struct m_pool *p = NULL;
+	uint64_t kind = F_GET(r, rec_resource, kind), space = F_GET(r, rec_resource, space),
+		 flags = F_GET(r, rec_resource, flags);
 
 	memset(res, 0, sizeof(*res));
 	*mapped = false;
-	if (r[0] < VMRES_RES_ADDR || r[0] > VMRES_RES_ID)
-		return fail(e, VMRES_ECORRUPT, o);
-	res->kind = r[0];
-	if (!name_ok(r + 8, VMRES_POOL_NAME_MAX, false))
-		return fail(e, VMRES_ECORRUPT, o + 8);
-	memcpy(res->pool, r + 8, VMRES_POOL_NAME_MAX);
+	if (kind < VMRES_RES_ADDR || kind > VMRES_RES_ID)
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_resource, kind));
+	res->kind = kind;
+	if (!name_ok(F_NAME(r, rec_resource, pool), false))
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_resource, pool));
+	memcpy(res->pool, F_NAME(r, rec_resource, pool));
 	if (res->pool[0]) {
 		p = pool_by_name(md, res->pool);
-		if (!p || p->kind != res->kind || (p->kind == VMRES_RES_ADDR && p->space != r[1]))
-			return fail(e, VMRES_ECORRUPT, o + 8);
+		if (!p || p->kind != res->kind || (p->kind == VMRES_RES_ADDR && p->space != space))
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_resource, pool));
 	}
-	if ((r[2] & RES_FLAG_SHARED) && res->kind != VMRES_RES_IRQ)
-		return fail(e, VMRES_ECORRUPT, o + 2);
+	if ((flags & RES_FLAG_SHARED) && res->kind != VMRES_RES_IRQ)
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_resource, flags));
 	if (res->kind != VMRES_RES_ADDR) {
-		if (r[2] & RES_FLAG_MAPPED)
-			return fail(e, VMRES_ECORRUPT, o + 2);
+		if (flags & RES_FLAG_MAPPED)
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_resource, flags));
 		if (res->kind == VMRES_RES_IRQ) {
-			res->u.irq.gsi = vmres__le_load32(r + 4);
-			res->u.irq.shared = r[2] & RES_FLAG_SHARED;
+			res->u.irq.gsi = F_GET(r, rec_resource, number);
+			res->u.irq.shared = flags & RES_FLAG_SHARED;
 		} else if (res->kind == VMRES_RES_ID) {
-			res->u.id.id = vmres__le_load32(r + 4);
+			res->u.id.id = F_GET(r, rec_resource, number);
 		} else {
-			res->u.msi.gsi = vmres__le_load32(r + 4);
-			res->u.msi.msg.addr_lo = vmres__le_load32(r + 56);
-			res->u.msi.msg.addr_hi = vmres__le_load32(r + 60);
-			res->u.msi.msg.data = vmres__le_load32(r + 64);
+			res->u.msi.gsi = F_GET(r, rec_resource, number);
+			res->u.msi.msg.addr_lo = F_GET(r, rec_resource, msg_addr_lo);
+			res->u.msi.msg.addr_hi = F_GET(r, rec_resource, msg_addr_hi);
+			res->u.msi.msg.data = F_GET(r, rec_resource, msg_data);
 		}
 		return 0;
 	}
-	if (r[1] != VMRES_SPACE_PIO && r[1] != VMRES_SPACE_MMIO)
-		return fail(e, VMRES_ECORRUPT, o + 1);
-	res->u.addr.space = r[1];
-	res->u.addr.base = vmres__le_load64(r + 32);
-	res->u.addr.size = vmres__le_load64(r + 40);
-	res->u.addr.align = vmres__le_load64(r + 48);
-	*mapped = r[2] & RES_FLAG_MAPPED;
+	if (space != VMRES_SPACE_PIO && space != VMRES_SPACE_MMIO)
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_resource, space));
+	res->u.addr.space = space;
+	res->u.addr.base = F_GET(r, rec_resource, base);
+	res->u.addr.size = F_GET(r, rec_resource, size);
+	res->u.addr.align = F_GET(r, rec_resource, align);
+	*mapped = flags & RES_FLAG_MAPPED;
 	if (res->u.addr.size == 0 || vmres__range_wraps(res->u.addr.base, res->u.addr.size))
-		return fail(e, VMRES_ECORRUPT, o + 40);
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_resource, size));
 	if (res->u.addr.space == VMRES_SPACE_PIO &&
 	    vmres__range_last(res->u.addr.base, res->u.addr.size) > 0xFFFF)
-		return fail(e, VMRES_ECORRUPT, o + 40);
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_resource, size));
 	return 0;
 }
 
@@ -1381,7 +1478,8 @@ static int parse_resources(struct model *md, struct vmres_snapshot_error *e)
 		const struct m_range *a = &md->ranges[i - 1], *b = &md->ranges[i];
 
 		if (a->space == b->space && a->last >= b->base)
-			return fail(e, VMRES_ECORRUPT, later(a->off, b->off) + 32);
+			return fail(e, VMRES_ECORRUPT,
+				    later(a->off, b->off) + F_AT(rec_resource, base));
 	}
 	return 0;
 }
@@ -1400,26 +1498,28 @@ static int parse_pci(struct model *md, struct vmres_snapshot_error *e)
 	if (!md->pci)
 		return fail(e, VMRES_ENOMEM, o);
 	for (size_t i = 0; i < n; i++, o += size) {
+		const uint8_t *r = md->in + o;
 		struct m_pci *p = &md->pci[i];
 		const struct m_device *d;
 
-		p->instance = vmres__le_load32(md->in + o);
-		p->state = md->in + o + 8;
+		p->instance = F_GET(r, rec_pci_func, instance);
+		p->state = r + F_AT(rec_pci_func, state);
 		/* 1.1 wrote 0 there: its states are all of version 1. */
-		p->len = vmres__le_load32(md->in + o + 4) ? vmres__le_load32(md->in + o + 4)
-							  : VMRES_PCI_FUNC_STATE_SIZE;
+		p->len = F_GET(r, rec_pci_func, state_len);
+		if (!p->len)
+			p->len = VMRES_PCI_FUNC_STATE_SIZE;
 		p->off = o;
 		d = device_by_id(md, p->instance);
 		if (!d || (i && p->instance <= md->pci[i - 1].instance))
-			return fail(e, VMRES_ECORRUPT, o);
-		if (p->len > size - 8)
-			return fail(e, VMRES_ECORRUPT, o + 4);
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_pci_func, instance));
+		if (p->len > size - F_AT(rec_pci_func, state))
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_pci_func, state_len));
 		/* The state must agree with its device's entry: where each range is,
 		 * whether it is mapped, each routed message. */
 		rc = vmres__pci_state_check(p->state, p->len, md->res + d->first_res,
 					    md->mapped + d->first_res, d->info.n_res);
 		if (rc)
-			return fail(e, rc, o + 8);
+			return fail(e, rc, o + F_AT(rec_pci_func, state));
 		md->n_pci++;
 	}
 	return 0;
@@ -1444,30 +1544,33 @@ static int parse_irq(struct model *md, struct vmres_snapshot_error *e)
 		struct vmres_irq_src_state *s = &md->irq[i];
 		const struct vmres_irq_src_state *prev = i ? &md->irq[i - 1] : NULL;
 
-		s->gsi = vmres__le_load32(r);
-		s->config.kind = r[4];
-		s->config.trigger = r[5];
-		s->enabled = r[6] & IRQ_FLAG_ENABLED;
-		s->masked = r[6] & IRQ_FLAG_MASKED;
-		s->pending = r[6] & IRQ_FLAG_PENDING;
-		s->asserted = r[6] & IRQ_FLAG_ASSERTED;
-		s->config.msg =
-			(struct vmres_msi_msg){vmres__le_load32(r + 8), vmres__le_load32(r + 12),
-					       vmres__le_load32(r + 16)};
+		uint64_t kind = F_GET(r, rec_irq, kind), trigger = F_GET(r, rec_irq, trigger),
+			 flags = F_GET(r, rec_irq, flags);
+
+		s->gsi = F_GET(r, rec_irq, gsi);
+		s->config.kind = kind;
+		s->config.trigger = trigger;
+		s->enabled = flags & IRQ_FLAG_ENABLED;
+		s->masked = flags & IRQ_FLAG_MASKED;
+		s->pending = flags & IRQ_FLAG_PENDING;
+		s->asserted = flags & IRQ_FLAG_ASSERTED;
+		s->config.msg = (struct vmres_msi_msg){F_GET(r, rec_irq, msg_addr_lo),
+						       F_GET(r, rec_irq, msg_addr_hi),
+						       F_GET(r, rec_irq, msg_data)};
 		/* By GSI; an MSI's GSI is its own. */
 		if (prev && (s->gsi < prev->gsi ||
 			     (s->gsi == prev->gsi && (s->config.kind == VMRES_IRQ_MSI ||
 						      prev->config.kind == VMRES_IRQ_MSI))))
-			return fail(e, VMRES_ECORRUPT, o);
-		if (r[4] != VMRES_IRQ_LEGACY && r[4] != VMRES_IRQ_MSI)
-			return fail(e, VMRES_ECORRUPT, o + 4);
-		if (r[5] > VMRES_IRQ_LEVEL || (r[4] == VMRES_IRQ_MSI && r[5] != VMRES_IRQ_EDGE))
-			return fail(e, VMRES_ECORRUPT, o + 5);
-		if ((r[6] & ~0xfu) || (s->asserted && r[5] != VMRES_IRQ_LEVEL))
-			return fail(e, VMRES_ECORRUPT, o + 6);
-		if (r[4] == VMRES_IRQ_LEGACY &&
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_irq, gsi));
+		if (kind != VMRES_IRQ_LEGACY && kind != VMRES_IRQ_MSI)
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_irq, kind));
+		if (trigger > VMRES_IRQ_LEVEL || (kind == VMRES_IRQ_MSI && trigger != VMRES_IRQ_EDGE))
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_irq, trigger));
+		if ((flags & ~0xfu) || (s->asserted && trigger != VMRES_IRQ_LEVEL))
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_irq, flags));
+		if (kind == VMRES_IRQ_LEGACY &&
 		    (s->config.msg.addr_lo || s->config.msg.addr_hi || s->config.msg.data))
-			return fail(e, VMRES_ECORRUPT, o + 8);
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_irq, msg_addr_lo));
 		md->n_irq++;
 	}
 	return 0;
@@ -1488,36 +1591,37 @@ static int parse_kv_record(struct model *md, size_t i, size_t o, struct vmres_sn
 {
 	const uint8_t *r = md->in + o;
 	struct m_kv *k = &md->kv[i];
-	const struct m_device *d = device_by_id(md, vmres__le_load32(r));
+	uint32_t instance = F_GET(r, rec_kvmres, instance), index = F_GET(r, rec_kvmres, res_index);
+	const struct m_device *d = device_by_id(md, instance);
 	const struct vmres_resource *res;
-	uint32_t len = r[10];
+	uint64_t kind = F_GET(r, rec_kvmres, kind), flags = F_GET(r, rec_kvmres, flags);
+	uint32_t len = F_GET(r, rec_kvmres, len);
 
 	k->off = o;
 	if (!d)
-		return fail(e, VMRES_ECORRUPT, o);
-	if (vmres__le_load32(r + 4) >= d->info.n_res ||
-	    md->res[d->first_res + vmres__le_load32(r + 4)].kind != VMRES_RES_ADDR)
-		return fail(e, VMRES_ECORRUPT, o + 4);
-	res = &md->res[d->first_res + vmres__le_load32(r + 4)];
-	if (r[8] != KV_NOTIFY && r[8] != KV_MEMORY)
-		return fail(e, VMRES_ECORRUPT, o + 8);
-	if (r[11])
-		return fail(e, VMRES_ECORRUPT, o + 11);
-	k->is_mem = r[8] == KV_MEMORY;
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_kvmres, instance));
+	if (index >= d->info.n_res || md->res[d->first_res + index].kind != VMRES_RES_ADDR)
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_kvmres, res_index));
+	res = &md->res[d->first_res + index];
+	if (kind != KV_NOTIFY && kind != KV_MEMORY)
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_kvmres, kind));
+	if (F_GET(r, rec_kvmres, reserved))
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_kvmres, reserved));
+	k->is_mem = kind == KV_MEMORY;
 	if (k->is_mem) {
 		if (res->u.addr.space != VMRES_SPACE_MMIO)
-			return fail(e, VMRES_ECORRUPT, o + 8);
-		if (r[9] & ~KV_FLAG_READONLY)
-			return fail(e, VMRES_ECORRUPT, o + 9);
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_kvmres, kind));
+		if (flags & ~KV_FLAG_READONLY)
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_kvmres, flags));
 		if (len)
-			return fail(e, VMRES_ECORRUPT, o + 10);
-		if (vmres__le_load64(r + 16))
-			return fail(e, VMRES_ECORRUPT, o + 16);
-		if (vmres__le_load64(r + 24))
-			return fail(e, VMRES_ECORRUPT, o + 24);
-		k->mem = (struct vmres_snapshot_mem){vmres__le_load32(r), vmres__le_load32(r + 4),
-						     res->u.addr.size, r[9] & KV_FLAG_READONLY,
-						     vmres__le_load32(r + 12)};
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_kvmres, len));
+		if (F_GET(r, rec_kvmres, offset))
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_kvmres, offset));
+		if (F_GET(r, rec_kvmres, data))
+			return fail(e, VMRES_ECORRUPT, o + F_AT(rec_kvmres, data));
+		k->mem = (struct vmres_snapshot_mem){instance, index, res->u.addr.size,
+						     flags & KV_FLAG_READONLY,
+						     F_GET(r, rec_kvmres, slot)};
 		for (size_t j = 0; j < i; j++)
 			if (md->kv[j].is_mem && ((md->kv[j].mem.instance == k->mem.instance &&
 						  md->kv[j].mem.res_index == k->mem.res_index) ||
@@ -1525,25 +1629,25 @@ static int parse_kv_record(struct model *md, size_t i, size_t o, struct vmres_sn
 				return fail(e, VMRES_ECORRUPT, o);
 		return 0;
 	}
-	k->n = (struct vmres_kvmres_notify){vmres__le_load32(r),
-					    vmres__le_load32(r + 4),
-					    vmres__le_load64(r + 16),
+	k->n = (struct vmres_kvmres_notify){instance,
+					    index,
+					    F_GET(r, rec_kvmres, offset),
 					    len,
-					    r[9] & KV_FLAG_MATCH,
-					    vmres__le_load64(r + 24),
+					    flags & KV_FLAG_MATCH,
+					    F_GET(r, rec_kvmres, data),
 					    -1};
-	if (r[9] & ~KV_FLAG_MATCH)
-		return fail(e, VMRES_ECORRUPT, o + 9);
+	if (flags & ~KV_FLAG_MATCH)
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_kvmres, flags));
 	if (len != 0 && len != 1 && len != 2 && len != 4 && len != 8)
-		return fail(e, VMRES_ECORRUPT, o + 10);
-	if (vmres__le_load32(r + 12))
-		return fail(e, VMRES_ECORRUPT, o + 12);
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_kvmres, len));
+	if (F_GET(r, rec_kvmres, slot))
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_kvmres, slot));
 	if (k->n.match && !len)
-		return fail(e, VMRES_ECORRUPT, o + 9);
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_kvmres, flags));
 	if (k->n.offset >= res->u.addr.size || (len > 1 && res->u.addr.size - k->n.offset < len))
-		return fail(e, VMRES_ECORRUPT, o + 16);
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_kvmres, offset));
 	if ((!k->n.match && k->n.data) || (len < 8 && k->n.data >> (8 * len)))
-		return fail(e, VMRES_ECORRUPT, o + 24);
+		return fail(e, VMRES_ECORRUPT, o + F_AT(rec_kvmres, data));
 	for (size_t j = 0; j < i; j++)
 		if (!md->kv[j].is_mem && md->kv[j].n.instance == k->n.instance &&
 		    md->kv[j].n.res_index == k->n.res_index && kv_collide(&md->kv[j].n, &k->n))
@@ -1648,7 +1752,7 @@ static int find_pci_funcs(struct model *md, const struct vmres_snapshot_options 
 				return fail(e, VMRES_EINVAL, p->off);
 		rc = vmres__pci_func_check_state(p->f, p->state, p->len);
 		if (rc)
-			return fail(e, rc, p->off + 8);
+			return fail(e, rc, p->off + F_AT(rec_pci_func, state));
 	}
 	return 0;
 }
@@ -1771,7 +1875,7 @@ static int load_guest_state(const struct model *md, struct vmres_devmgr *m,
 		rc = vmres__pci_func_load_bound(md->pci[i].f, md->pci[i].state, md->pci[i].len, m,
 						md->pci[i].instance);
 		if (rc)
-			return fail(e, rc, md->pci[i].off + 8);
+			return fail(e, rc, md->pci[i].off + F_AT(rec_pci_func, state));
 	}
 	return 0;
 }

@@ -363,14 +363,6 @@ struct known_failure {
 #define KNOWN_PERSISTENT 2
 
 static const struct known_failure known_failures[] = {
-	/* pci_device.c: the registration is made, the bind fails with ENOMEM,
-	 * and undoing the registration needs memory too (a new device-manager
-	 * state without the device): the device stays registered, as pci.h
-	 * documents. A fix makes the undo unable to fail (its state built
-	 * before the bind, or a bind that allocates nothing after the
-	 * registration). */
-	{"pci-device", KNOWN_PERSISTENT, KNOWN_CHANGED, "vmres_pci_device_add(",
-	 "a failed bind's undo runs out of memory too: the device stays registered"},
 	{NULL, 0, 0, NULL, NULL},
 };
 

@@ -966,6 +966,9 @@ int vmres_pci_host_detach(struct vmres_pci_host *h, unsigned int slot, unsigned 
  * @p f to the new device (vmres_pci_func_bind(): the BAR registers take the
  * resources' bases; with the function's command register at 0 the BARs stay
  * off the bus, reserved, until the guest enables decoding), then attach it.
+ * The bind's checks run before the device is published, which it is with
+ * its ranges on the bus or off it as the bind wants them: no step is left
+ * that could fail after the registration.
  *
  *     struct vmres_request reqs[2] = {
  *             VMRES_REQUEST_ADDR("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000),
@@ -984,9 +987,7 @@ int vmres_pci_host_detach(struct vmres_pci_host *h, unsigned int slot, unsigned 
  * @param opts its options, or NULL for VMRES_DEVMGR_REGISTER_OPTS_INIT's;
  *   the BARs' and MSI's res_index count in the resources they give.
  * @param instance receives the device's instance id.
- * @return 0, or (nothing changed, nothing allocated; the instance id the
- *   attempt took is given out again unless another device registered
- *   meanwhile):
+ * @return 0, or (nothing changed, nothing allocated, no instance id taken):
  *   VMRES_EINVAL  a NULL @p h, @p f, @p m, @p dev or @p instance;
  *   VMRES_ERANGE  @p slot above 31 or @p fn above 7;
  *   VMRES_EEXIST  that place holds a function;
@@ -994,11 +995,8 @@ int vmres_pci_host_detach(struct vmres_pci_host *h, unsigned int slot, unsigned 
  *                 or vmres_pci_func_set_mapper());
  *   the codes of vmres_devmgr_register_ex() (EINVAL, EFULL, ESTATE, a
  *   request's code, ESIZE, EOVERFLOW, ERANGE, EOVERLAP, EPARENT, ENOMEM);
- *   the codes of vmres_pci_func_bind() (ENOENT, EKIND, ESIZE, EMISALIGNED,
- *   ERANGE, ESTATE, ENOMEM, and vmres_devmgr_set_mapped()'s).
- *   Should memory run out while a failed bind is undone, the device stays
- *   registered, unbound and unattached (vmres_devmgr_unregister_release()
- *   removes it).
+ *   the codes of vmres_pci_func_bind()'s checks (ENOENT, EKIND, ESIZE,
+ *   EMISALIGNED, ERANGE, ESTATE).
  * Context: any thread, also a device callback, but not a callback of this
  *   host's functions or of its conf1 or ECAM device (they run under the
  *   host's mutex); takes the host's mutex (configuration accesses of the

@@ -220,19 +220,32 @@ static inline uint64_t bytes_ge_mask64(const uint8_t *bytes, uint8_t t)
 	return (uint64_t)bytes_ge_mask(bytes, t) | (uint64_t)bytes_ge_mask(bytes + 32, t) << 32;
 }
 
+#ifdef __SSE2__
+/* Masks of the bytes of a 32-byte array whose index is below @n (n <= 32),
+ * its first 16 bytes in @lo, the others in @hi. */
+static inline void bytes_below(uint32_t n, __m128i *lo, __m128i *hi)
+{
+	const __m128i idx_lo = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	const __m128i idx_hi = _mm_add_epi8(idx_lo, _mm_set1_epi8(16));
+	__m128i vn = _mm_set1_epi8((char)n);
+
+	*lo = _mm_cmpgt_epi8(vn, idx_lo);
+	*hi = _mm_cmpgt_epi8(vn, idx_hi);
+}
+#endif
+
 /* Remove byte @pos of the 32-byte array @bytes, moving bytes pos + 1..31 down by
  * one; byte 31 becomes 0. */
 static inline void bytes_remove(uint8_t *bytes, uint32_t pos)
 {
 #ifdef __SSE2__
-	const __m128i idx_lo = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-	const __m128i idx_hi = _mm_add_epi8(idx_lo, _mm_set1_epi8(16));
-	__m128i vp = _mm_set1_epi8((char)pos);
 	__m128i lo = _mm_loadu_si128((const __m128i *)bytes);
 	__m128i hi = _mm_loadu_si128((const __m128i *)(bytes + 16));
 	__m128i down_lo = _mm_or_si128(_mm_srli_si128(lo, 1), _mm_slli_si128(hi, 15));
 	__m128i down_hi = _mm_srli_si128(hi, 1);
-	__m128i keep_lo = _mm_cmpgt_epi8(vp, idx_lo), keep_hi = _mm_cmpgt_epi8(vp, idx_hi);
+	__m128i keep_lo, keep_hi;
+
+	bytes_below(pos, &keep_lo, &keep_hi);
 
 	lo = _mm_or_si128(_mm_and_si128(keep_lo, lo), _mm_andnot_si128(keep_lo, down_lo));
 	hi = _mm_or_si128(_mm_and_si128(keep_hi, hi), _mm_andnot_si128(keep_hi, down_hi));
@@ -260,18 +273,13 @@ static inline uint8_t hmax_u8(__m128i m)
 static inline uint8_t max_byte(const uint8_t *bytes, uint32_t count)
 {
 #ifdef __SSE2__
-	const __m128i idx_lo = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-	const __m128i idx_hi = _mm_add_epi8(idx_lo, _mm_set1_epi8(16));
-	__m128i vc = _mm_set1_epi8((char)count);
 	__m128i lo = _mm_loadu_si128((const __m128i *)bytes);
 	__m128i hi = _mm_loadu_si128((const __m128i *)(bytes + 16));
-	__m128i m;
+	__m128i keep_lo, keep_hi;
 
 	/* Keep the bytes whose index is below count (all values are < 128). */
-	lo = _mm_and_si128(lo, _mm_cmpgt_epi8(vc, idx_lo));
-	hi = _mm_and_si128(hi, _mm_cmpgt_epi8(vc, idx_hi));
-	m = _mm_max_epu8(lo, hi);
-	return hmax_u8(m);
+	bytes_below(count, &keep_lo, &keep_hi);
+	return hmax_u8(_mm_max_epu8(_mm_and_si128(lo, keep_lo), _mm_and_si128(hi, keep_hi)));
 #else
 	uint8_t m = 0;
 

@@ -37,10 +37,13 @@ int vmres_sysalloc_foreach_pool(const struct vmres_sysalloc *sa, vmres_sysalloc_
 	return 0;
 }
 
-/* Call @p fn on each sharer of @p l, in the order they joined. */
-static int visit_sharers(const struct vmres__line *l, vmres_sysalloc_alloc_fn fn, void *ctx)
+/* Call @p fn on each record of the list from @p r: an owner's (@p by_owner,
+ * linked by o_next) or a shared line's sharers (by s_next, in the order they
+ * joined). */
+static int visit_list(const struct vmres__rec *r, bool by_owner, vmres_sysalloc_alloc_fn fn,
+		      void *ctx)
 {
-	for (const struct vmres__rec *r = l->first; r; r = r->s_next) {
+	for (; r; r = by_owner ? r->o_next : r->s_next) {
 		struct vmres_sysalloc_alloc_info info;
 		int ret;
 
@@ -62,7 +65,7 @@ static int visit_pool(const struct vmres_sysalloc *sa, const struct vmres__pool 
 	const struct vmres__line *l = p->n_heap ? vmres__sysalloc_line(p, key) : NULL;
 
 	if (l && !r)
-		return visit_sharers(l, fn, ctx);
+		return visit_list(l->first, false, fn, ctx);
 	if (!r || l)
 		return VMRES_ECORRUPT;
 	vmres__sysalloc_info(r, &info);
@@ -125,16 +128,7 @@ int vmres_sysalloc_foreach_owner_alloc(const struct vmres_sysalloc *sa, uint64_t
 	if (!sa || !fn)
 		return VMRES_EINVAL;
 	o = vmres__sysalloc_owner(sa, owner);
-	for (const struct vmres__rec *r = o ? o->head : NULL; r; r = r->o_next) {
-		struct vmres_sysalloc_alloc_info info;
-		int ret;
-
-		vmres__sysalloc_info(r, &info);
-		ret = fn(ctx, &info);
-		if (ret)
-			return ret;
-	}
-	return 0;
+	return visit_list(o ? o->head : NULL, true, fn, ctx);
 }
 
 int vmres_sysalloc_foreach_sharer(const struct vmres_sysalloc *sa, const char *pool, uint32_t gsi,
@@ -154,7 +148,7 @@ int vmres_sysalloc_foreach_sharer(const struct vmres_sysalloc *sa, const char *p
 	l = vmres__sysalloc_line(p, gsi);
 	if (!l)
 		return VMRES_ENOENT;
-	return visit_sharers(l, fn, ctx);
+	return visit_list(l->first, false, fn, ctx);
 }
 
 static int cmp_owner(const void *a, const void *b)
