@@ -34,6 +34,7 @@
 #include <vmres/ids.h>
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,6 +132,7 @@ struct vmres_ids {
 	 * its word, its leaf's full word, these words. */
 	uint64_t leaf_fbase;
 	uint64_t leaf_full[SMALL_FULL_WORDS];
+	uint64_t word_off; /* small_word(): leaf0 * sizeof(struct node) - offset of word[] */
 };
 
 static inline bool is_sparse(const struct node *p)
@@ -273,6 +275,17 @@ static uint64_t lowest(const struct vmres_ids *ids, uint64_t pos, bool want_free
 static inline struct node *small_leaf(const struct vmres_ids *ids, uint64_t pos)
 {
 	return &ids->leaves[(pos >> 12) - ids->leaf0];
+}
+
+/* The leaf-array bit word that holds @pos: &small_leaf(pos)->word[pos / 64 % 64]
+ * in fewer instructions, as leaf (pos >> 12) starts (pos >> 12) * sizeof(struct
+ * node) bytes in and its words are (pos >> 6) * 8 - (pos >> 12) * 512 bytes
+ * further; word_off folds in leaf0 and the words' offset in a node. */
+static inline uint64_t *small_word(const struct vmres_ids *ids, uint64_t pos)
+{
+	return (uint64_t *)((char *)ids->leaves + ((pos >> 6) * sizeof(uint64_t) +
+						   (pos >> 12) * (sizeof(struct node) - 512) -
+						   ids->word_off));
 }
 
 /*
@@ -472,8 +485,13 @@ static inline void small_sync(struct vmres_ids *ids, uint64_t pos)
 		ids->leaf_full[r >> 6] &= ~b;
 }
 
-/* Set free number @pos in @leaf, a leaf in the tree that is not empty. */
-static inline void leaf_set(struct vmres_ids *ids, struct node *leaf, uint64_t pos)
+/*
+ * Set free number @pos in @leaf, a leaf in the tree that is not empty: a
+ * leaf-array leaf (@small) or one of a larger range.
+ */
+static inline __attribute__((always_inline)) void leaf_set_in(struct vmres_ids *ids,
+							      struct node *leaf, uint64_t pos,
+							      bool small)
 {
 	unsigned i = child_index(pos, 0);
 	uint64_t old = leaf->word[i], new = old | bit(pos & 63);
@@ -485,12 +503,17 @@ static inline void leaf_set(struct vmres_ids *ids, struct node *leaf, uint64_t p
 	if (new == ALL) {
 		leaf->full |= bit(i);
 		if (leaf->full == ALL) {
-			if (ids->leaves)
+			if (small)
 				small_full(ids, pos, true);
 			else
 				mark_full_above(ids, pos, true);
 		}
 	}
+}
+
+static inline void leaf_set(struct vmres_ids *ids, struct node *leaf, uint64_t pos)
+{
+	leaf_set_in(ids, leaf, pos, ids->leaves != NULL);
 }
 
 /*
@@ -1016,6 +1039,7 @@ int vmres_ids_new(uint32_t lo, uint32_t hi, struct vmres_ids **out)
 	ids->free_hint = lo;
 	ids->cursor_word = &ids->no_word;
 	ids->leaf_fbase = ids->leaf0 & ~(uint64_t)63;
+	ids->word_off = ids->leaf0 * sizeof(struct node) - offsetof(struct node, word);
 	*out = ids;
 	return 0;
 }
@@ -1055,34 +1079,80 @@ static inline void cursor_set(struct vmres_ids *ids, struct node *leaf, uint64_t
 }
 
 /*
- * With the leaf array: allocate the lowest free number >= @start. Taking
- * it changes the leaf's summaries only when its word empties or fills, and
- * the tree above only when the leaf was empty (set_one() links it) or fills.
+ * With the leaf array: allocate @pos, the lowest free number >= the start of
+ * a search (none if past hi). Taking it changes the leaf's summaries only when
+ * its word empties or fills, leaf_full[] only when the leaf fills, and the
+ * tree only when the leaf was empty (set_one() links it).
  */
-static inline __attribute__((always_inline)) int small_alloc(struct vmres_ids *ids,
-							     uint64_t start, bool from_hint,
-							     uint32_t *out)
+static __attribute__((noinline)) int small_take_link(struct vmres_ids *ids, uint64_t pos,
+						     bool from_hint, uint32_t *out)
 {
-	uint64_t pos = small_lowest_free(ids, start);
+	int rc = set_one(ids, pos);
+
+	if (rc)
+		return rc;
+	if (from_hint) {
+		ids->free_hint = pos + 1;
+		cursor_set(ids, small_leaf(ids, pos), pos);
+	}
+	*out = (uint32_t)pos;
+	return 0;
+}
+
+static __attribute__((noinline)) int small_take(struct vmres_ids *ids, uint64_t pos,
+						bool from_hint, uint32_t *out)
+{
 	struct node *leaf;
 
 	if (pos > ids->hi)
 		return VMRES_ENOSPC;
 	leaf = small_leaf(ids, pos);
-	if (leaf->any) {
-		leaf_set(ids, leaf, pos);
-	} else {
-		int rc = set_one(ids, pos);
-
-		if (rc)
-			return rc;
-	}
+	if (!leaf->any)
+		return small_take_link(ids, pos, from_hint, out); /* not in the tree */
+	leaf_set_in(ids, leaf, pos, true);
 	if (from_hint) {
 		ids->free_hint = pos + 1;
 		cursor_set(ids, leaf, pos);
 	}
 	*out = (uint32_t)pos;
 	return 0;
+}
+
+/* With the leaf array: allocate the lowest free number >= @start (<= hi). */
+static inline int small_alloc(struct vmres_ids *ids, uint64_t start, bool from_hint,
+			      uint32_t *out)
+{
+	return small_take(ids, small_lowest_free(ids, start), from_hint, out);
+}
+
+/*
+ * With the leaf array: allocate the lowest free number, free_hint or above,
+ * when the cursor could not (alloc_next()). free_hint's word first: a hole
+ * just released is usually there; else small_take() from that word, or a
+ * search from the next word. Moves the cursor.
+ */
+static __attribute__((noinline)) int small_alloc_next(struct vmres_ids *ids, uint32_t *out)
+{
+	uint64_t pos = ids->free_hint, *wp, old, free;
+
+	if (pos > ids->hi)
+		return VMRES_ENOSPC;
+	wp = small_word(ids, pos);
+	old = *wp;
+	free = ~old & (ALL << (pos & 63));
+	if (!free)
+		return (pos | 63) < ids->hi ? small_alloc(ids, (pos | 63) + 1, true, out)
+					    : VMRES_ENOSPC;
+	pos = (pos & ~(uint64_t)63) + (unsigned)__builtin_ctzll(free);
+	if (old != 0 && (old | bit(pos & 63)) != ALL && pos <= ids->hi) {
+		*wp = old | bit(pos & 63);
+		ids->used++;
+		ids->free_hint = pos + 1;
+		cursor_set(ids, small_leaf(ids, pos), pos);
+		*out = (uint32_t)pos;
+		return 0;
+	}
+	return small_take(ids, pos, true, out);
 }
 
 /*
@@ -1202,6 +1272,8 @@ static inline __attribute__((always_inline)) int alloc_next(struct vmres_ids *id
 			}
 		}
 	}
+	if (ids->leaves)
+		return small_alloc_next(ids, out);
 	return alloc_lowest(ids, pos, true, out);
 }
 
@@ -1362,6 +1434,20 @@ int vmres_ids_release(struct vmres_ids *ids, uint32_t id)
 		return VMRES_EINVAL;
 	if (id - ids->lo > ids->hi - ids->lo)
 		return VMRES_ERANGE;
+	if (ids->leaves) {
+		/* The common case: the word neither empties nor was full. */
+		uint64_t *wp = small_word(ids, id), old = *wp, new = old & ~bit(id & 63);
+
+		if (old == new)
+			return VMRES_ENOENT;
+		if (new != 0 && old != ALL) {
+			*wp = new;
+			ids->used--;
+			if (id < ids->free_hint)
+				ids->free_hint = id;
+			return 0;
+		}
+	}
 	rc = clear_one(ids, id);
 	if (rc)
 		return rc;
@@ -1399,7 +1485,7 @@ int vmres_ids_test(const struct vmres_ids *ids, uint32_t id)
 	if (id - ids->lo > ids->hi - ids->lo) /* id < lo wraps to a large number */
 		return VMRES_ERANGE;
 	if (ids->leaves)
-		return (int)((small_leaf(ids, id)->word[child_index(id, 0)] >> (id & 63)) & 1);
+		return (int)((*small_word(ids, id) >> (id & 63)) & 1);
 	return is_set(ids, id) ? 1 : 0;
 }
 
