@@ -14,8 +14,12 @@
  * and freed when a release empties them, so memory follows what is in use.
  * A range spanning at most 512 leaves (about 2^21 numbers) keeps its leaves in
  * one array made up front (at most 264 KiB, about one bit per number of the
- * range), linked into the tree as above. Larger ranges make their leaves on
- * demand, and two more kinds of child keep memory in proportion to use there:
+ * range), linked into the tree as above; there the interior nodes keep no
+ * full bits: leaf_full[] (a bit per leaf) stands for them, so the lowest free
+ * number is the word, the leaf's full word, then at most 9 leaf_full words,
+ * and a leaf filling or ceasing to be full touches no node above it. Larger
+ * ranges make their leaves on demand, and two more kinds of child keep memory
+ * in proportion to use there:
  * a leaf with few numbers is a sparse leaf (a sorted array, struct sparse,
  * tagged pointer), and a child wholly allocated by a block operation is a
  * full marker (full_nodes[], shared and never written).
@@ -30,6 +34,7 @@
 #include <vmres/ids.h>
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +85,11 @@ static struct node full_nodes[MAX_LEVELS - 1] = {
 	{.full = ALL, .any = ALL, .child = {R64(&full_nodes[2])}},
 };
 
+/* 2^21 numbers: at most 512 leaves, 264 KiB, about one bit per number. */
+#define SMALL_LEAVES 512
+/* leaf_full[] words: 512 leaves from any leaf, 64-aligned, span 9 words. */
+#define SMALL_FULL_WORDS (SMALL_LEAVES / 64 + 1)
+
 struct vmres_ids {
 	uint64_t lo;
 	uint64_t hi;
@@ -115,10 +125,15 @@ struct vmres_ids {
 	struct node *leaves;
 	uint64_t leaf0;
 	uint64_t n_leaves;
+	/* With the leaf array: bit r of leaf_full (r = leaf number - leaf_fbase,
+	 * leaf_fbase = leaf0 rounded down to 64 leaves) is set when that leaf is
+	 * full, so word k is the "full" word of the level-1 node over those 64
+	 * leaves. The lowest free number is then found without walking the tree:
+	 * its word, its leaf's full word, these words. */
+	uint64_t leaf_fbase;
+	uint64_t leaf_full[SMALL_FULL_WORDS];
+	uint64_t word_off; /* small_word(): leaf0 * sizeof(struct node) - offset of word[] */
 };
-
-/* 2^21 numbers: at most 512 leaves, 264 KiB, about one bit per number. */
-#define SMALL_LEAVES 512
 
 static inline bool is_sparse(const struct node *p)
 {
@@ -256,6 +271,59 @@ static uint64_t lowest(const struct vmres_ids *ids, uint64_t pos, bool want_free
 	return find_first(ids->root, ids->top, 0, pos, want_free);
 }
 
+/* The leaf-array leaf that holds @pos. */
+static inline struct node *small_leaf(const struct vmres_ids *ids, uint64_t pos)
+{
+	return &ids->leaves[(pos >> 12) - ids->leaf0];
+}
+
+/* The leaf-array bit word that holds @pos: &small_leaf(pos)->word[pos / 64 % 64]
+ * in fewer instructions, as leaf (pos >> 12) starts (pos >> 12) * sizeof(struct
+ * node) bytes in and its words are (pos >> 6) * 8 - (pos >> 12) * 512 bytes
+ * further; word_off folds in leaf0 and the words' offset in a node. */
+static inline uint64_t *small_word(const struct vmres_ids *ids, uint64_t pos)
+{
+	return (uint64_t *)((char *)ids->leaves + ((pos >> 6) * sizeof(uint64_t) +
+						   (pos >> 12) * (sizeof(struct node) - 512) -
+						   ids->word_off));
+}
+
+/*
+ * With the leaf array: the lowest free number >= @pos (lo <= pos <= hi), or a
+ * number past hi if there is none. The word of pos, then its leaf's full word,
+ * then leaf_full[]: no tree walk. A leaf not in the tree is all zero, so its
+ * first number is free; leaves past the array hold only numbers past hi.
+ */
+static inline uint64_t small_lowest_free(const struct vmres_ids *ids, uint64_t pos)
+{
+	const struct node *leaf = small_leaf(ids, pos);
+	unsigned i = child_index(pos, 0), k;
+	uint64_t w = ~leaf->word[i] & (ALL << (pos & 63)), r, m;
+
+	if (w)
+		return (pos & ~(uint64_t)63) + (unsigned)__builtin_ctzll(w);
+	w = ~leaf->full & above(i);
+	if (w) {
+		i = (unsigned)__builtin_ctzll(w);
+		return (pos & ~(uint64_t)4095) + ((uint64_t)i << 6) +
+		       (unsigned)__builtin_ctzll(~leaf->word[i]);
+	}
+	r = (pos >> 12) - ids->leaf_fbase; /* this leaf's bit in leaf_full[] */
+	k = (unsigned)(r >> 6);
+	m = ~ids->leaf_full[k] & above((unsigned)(r & 63));
+	while (!m) {
+		if (++k == SMALL_FULL_WORDS)
+			return NONE;
+		m = ~ids->leaf_full[k];
+	}
+	r = ((uint64_t)k << 6) + (unsigned)__builtin_ctzll(m) + ids->leaf_fbase; /* leaf number */
+	if (r - ids->leaf0 >= ids->n_leaves)
+		return NONE;
+	leaf = &ids->leaves[r - ids->leaf0];
+	i = (unsigned)__builtin_ctzll(~leaf->full);
+	return (r << 12) + ((uint64_t)i << 6) + (unsigned)__builtin_ctzll(~leaf->word[i]);
+}
+
 /*
  * The lowest free number >= pos (pos <= hi), or NONE: find_first() for free
  * numbers without recursion, as allocation needs it most. Go down along pos
@@ -270,6 +338,8 @@ static uint64_t lowest_free(const struct vmres_ids *ids, uint64_t pos)
 	unsigned j;
 	uint64_t later, base;
 
+	if (ids->leaves)
+		return small_lowest_free(ids, pos);
 	for (;;) {
 		unsigned i = child_index(pos, l);
 
@@ -385,8 +455,43 @@ static __attribute__((noinline)) void mark_full_above(struct vmres_ids *ids, uin
 	}
 }
 
-/* Set free number @pos in @leaf, a leaf in the tree that is not empty. */
-static inline void leaf_set(struct vmres_ids *ids, struct node *leaf, uint64_t pos)
+/*
+ * With the leaf array, the leaf holding @pos filled up (@full) or stopped
+ * being full: its bit in leaf_full[]. Interior nodes keep no full bits there.
+ */
+static inline void small_full(struct vmres_ids *ids, uint64_t pos, bool full)
+{
+	uint64_t r = (pos >> 12) - ids->leaf_fbase, b = bit(r & 63);
+
+	if (full)
+		ids->leaf_full[r >> 6] |= b;
+	else
+		ids->leaf_full[r >> 6] &= ~b;
+}
+
+/* With the leaf array, set leaf_full[]'s bit for the leaf holding @pos from
+ * that leaf (after a change made by the general paths). */
+static inline void small_sync(struct vmres_ids *ids, uint64_t pos)
+{
+	uint64_t r, b;
+
+	if (!ids->leaves)
+		return;
+	r = (pos >> 12) - ids->leaf_fbase;
+	b = bit(r & 63);
+	if (small_leaf(ids, pos)->full == ALL)
+		ids->leaf_full[r >> 6] |= b;
+	else
+		ids->leaf_full[r >> 6] &= ~b;
+}
+
+/*
+ * Set free number @pos in @leaf, a leaf in the tree that is not empty: a
+ * leaf-array leaf (@small) or one of a larger range.
+ */
+static inline __attribute__((always_inline)) void leaf_set_in(struct vmres_ids *ids,
+							      struct node *leaf, uint64_t pos,
+							      bool small)
 {
 	unsigned i = child_index(pos, 0);
 	uint64_t old = leaf->word[i], new = old | bit(pos & 63);
@@ -397,9 +502,18 @@ static inline void leaf_set(struct vmres_ids *ids, struct node *leaf, uint64_t p
 		leaf->any |= bit(i);
 	if (new == ALL) {
 		leaf->full |= bit(i);
-		if (leaf->full == ALL)
-			mark_full_above(ids, pos, true);
+		if (leaf->full == ALL) {
+			if (small)
+				small_full(ids, pos, true);
+			else
+				mark_full_above(ids, pos, true);
+		}
 	}
+}
+
+static inline void leaf_set(struct vmres_ids *ids, struct node *leaf, uint64_t pos)
+{
+	leaf_set_in(ids, leaf, pos, ids->leaves != NULL);
 }
 
 /*
@@ -422,7 +536,7 @@ static inline bool leaf_clear(struct vmres_ids *ids, struct node *leaf, uint64_t
 
 		leaf->full &= ~bit(i);
 		if (was_full)
-			mark_full_above(ids, pos, false);
+			small_full(ids, pos, false); /* only leaf-array leaves come here */
 	}
 	return true;
 }
@@ -579,11 +693,14 @@ static __attribute__((noinline)) int set_one(struct vmres_ids *ids, uint64_t pos
 			became_any = n->any == 0;
 			n->any |= b;
 		}
-		if (became_full) {
+		if (became_full && l > 0 && ids->leaves) {
+			became_full = false; /* leaf_full[] (small_sync() below) */
+		} else if (became_full) {
 			n->full |= b;
 			became_full = n->full == ALL;
 		}
 	}
+	small_sync(ids, pos);
 	ids->used++;
 	return 0;
 }
@@ -695,6 +812,7 @@ static __attribute__((noinline)) int clear_walk(struct vmres_ids *ids, uint64_t 
 			}
 		}
 	}
+	small_sync(ids, pos);
 	ids->used--;
 	return 0;
 }
@@ -882,8 +1000,12 @@ static void update_range(struct vmres_ids *ids, struct node *n, int level, uint6
 				node_put(ids, c, level - 1);
 			}
 		}
+		if (level > 0 && ids->leaves)
+			is_full = false; /* leaf_full[] instead (small_sync()) */
 		n->full = is_full ? n->full | bit(i) : n->full & ~bit(i);
 		n->any = has_any ? n->any | bit(i) : n->any & ~bit(i);
+		if (level == 1)
+			small_sync(ids, cb);
 	}
 }
 
@@ -916,6 +1038,8 @@ int vmres_ids_new(uint32_t lo, uint32_t hi, struct vmres_ids **out)
 	ids->nodes = 1;
 	ids->free_hint = lo;
 	ids->cursor_word = &ids->no_word;
+	ids->leaf_fbase = ids->leaf0 & ~(uint64_t)63;
+	ids->word_off = ids->leaf0 * sizeof(struct node) - offsetof(struct node, word);
 	*out = ids;
 	return 0;
 }
@@ -955,8 +1079,85 @@ static inline void cursor_set(struct vmres_ids *ids, struct node *leaf, uint64_t
 }
 
 /*
+ * With the leaf array: allocate @pos, the lowest free number >= the start of
+ * a search (none if past hi). Taking it changes the leaf's summaries only when
+ * its word empties or fills, leaf_full[] only when the leaf fills, and the
+ * tree only when the leaf was empty (set_one() links it).
+ */
+static __attribute__((noinline)) int small_take_link(struct vmres_ids *ids, uint64_t pos,
+						     bool from_hint, uint32_t *out)
+{
+	int rc = set_one(ids, pos);
+
+	if (rc)
+		return rc;
+	if (from_hint) {
+		ids->free_hint = pos + 1;
+		cursor_set(ids, small_leaf(ids, pos), pos);
+	}
+	*out = (uint32_t)pos;
+	return 0;
+}
+
+static __attribute__((noinline)) int small_take(struct vmres_ids *ids, uint64_t pos,
+						bool from_hint, uint32_t *out)
+{
+	struct node *leaf;
+
+	if (pos > ids->hi)
+		return VMRES_ENOSPC;
+	leaf = small_leaf(ids, pos);
+	if (!leaf->any)
+		return small_take_link(ids, pos, from_hint, out); /* not in the tree */
+	leaf_set_in(ids, leaf, pos, true);
+	if (from_hint) {
+		ids->free_hint = pos + 1;
+		cursor_set(ids, leaf, pos);
+	}
+	*out = (uint32_t)pos;
+	return 0;
+}
+
+/* With the leaf array: allocate the lowest free number >= @start (<= hi). */
+static inline int small_alloc(struct vmres_ids *ids, uint64_t start, bool from_hint,
+			      uint32_t *out)
+{
+	return small_take(ids, small_lowest_free(ids, start), from_hint, out);
+}
+
+/*
+ * With the leaf array: allocate the lowest free number, free_hint or above,
+ * when the cursor could not (alloc_next()). free_hint's word first: a hole
+ * just released is usually there; else small_take() from that word, or a
+ * search from the next word. Moves the cursor.
+ */
+static __attribute__((noinline)) int small_alloc_next(struct vmres_ids *ids, uint32_t *out)
+{
+	uint64_t pos = ids->free_hint, *wp, old, free;
+
+	if (pos > ids->hi)
+		return VMRES_ENOSPC;
+	wp = small_word(ids, pos);
+	old = *wp;
+	free = ~old & (ALL << (pos & 63));
+	if (!free)
+		return (pos | 63) < ids->hi ? small_alloc(ids, (pos | 63) + 1, true, out)
+					    : VMRES_ENOSPC;
+	pos = (pos & ~(uint64_t)63) + (unsigned)__builtin_ctzll(free);
+	if (old != 0 && (old | bit(pos & 63)) != ALL && pos <= ids->hi) {
+		*wp = old | bit(pos & 63);
+		ids->used++;
+		ids->free_hint = pos + 1;
+		cursor_set(ids, small_leaf(ids, pos), pos);
+		*out = (uint32_t)pos;
+		return 0;
+	}
+	return small_take(ids, pos, true, out);
+}
+
+/*
  * Fast path of allocating the lowest free number from free_hint: look in the
- * leaf that holds it (in the leaf array, or the cached hint leaf).
+ * leaf that holds it (the cached hint leaf; ranges without the leaf array).
  * Returns the number, or NONE when the leaf has no free number at or after
  * start (the caller then walks the tree).
  */
@@ -967,9 +1168,7 @@ static inline __attribute__((always_inline)) uint64_t alloc_in_hint_leaf(struct 
 	unsigned i = child_index(start, 0);
 	uint64_t w, later, pos;
 
-	if (ids->leaves)
-		leaf = &ids->leaves[(start >> 12) - ids->leaf0];
-	else if (ids->hint_leaf && (start & ~(uint64_t)4095) == ids->hint_leaf_base)
+	if (ids->hint_leaf && (start & ~(uint64_t)4095) == ids->hint_leaf_base)
 		leaf = ids->hint_leaf;
 	if (!leaf)
 		return NONE;
@@ -1031,6 +1230,8 @@ static __attribute__((noinline)) int alloc_lowest(struct vmres_ids *ids, uint64_
 
 	if (start > ids->hi)
 		return VMRES_ENOSPC;
+	if (ids->leaves)
+		return small_alloc(ids, start, from_hint, out);
 	if (from_hint) {
 		pos = alloc_in_hint_leaf(ids, start);
 		if (pos != NONE) {
@@ -1071,6 +1272,8 @@ static inline __attribute__((always_inline)) int alloc_next(struct vmres_ids *id
 			}
 		}
 	}
+	if (ids->leaves)
+		return small_alloc_next(ids, out);
 	return alloc_lowest(ids, pos, true, out);
 }
 
@@ -1229,8 +1432,22 @@ int vmres_ids_release(struct vmres_ids *ids, uint32_t id)
 
 	if (!ids)
 		return VMRES_EINVAL;
-	if (id < ids->lo || id > ids->hi)
+	if (id - ids->lo > ids->hi - ids->lo)
 		return VMRES_ERANGE;
+	if (ids->leaves) {
+		/* The common case: the word neither empties nor was full. */
+		uint64_t *wp = small_word(ids, id), old = *wp, new = old & ~bit(id & 63);
+
+		if (old == new)
+			return VMRES_ENOENT;
+		if (new != 0 && old != ALL) {
+			*wp = new;
+			ids->used--;
+			if (id < ids->free_hint)
+				ids->free_hint = id;
+			return 0;
+		}
+	}
 	rc = clear_one(ids, id);
 	if (rc)
 		return rc;
@@ -1265,8 +1482,10 @@ int vmres_ids_test(const struct vmres_ids *ids, uint32_t id)
 {
 	if (!ids)
 		return VMRES_EINVAL;
-	if (id < ids->lo || id > ids->hi)
+	if (id - ids->lo > ids->hi - ids->lo) /* id < lo wraps to a large number */
 		return VMRES_ERANGE;
+	if (ids->leaves)
+		return (int)((*small_word(ids, id) >> (id & 63)) & 1);
 	return is_set(ids, id) ? 1 : 0;
 }
 
@@ -1297,6 +1516,18 @@ int vmres_ids_stats(const struct vmres_ids *ids, struct vmres_ids_stats *out)
 	if (ids->leaves)
 		out->mem_bytes += ids->n_leaves * sizeof(struct node);
 	return 0;
+}
+
+/* The lowest free number in the leaf array, word by word; NONE if none. */
+static uint64_t small_scan_free(const struct vmres_ids *ids)
+{
+	for (uint64_t pos = ids->lo; pos <= ids->hi; pos = (pos | 63) + 1) {
+		uint64_t w = ~small_leaf(ids, pos)->word[child_index(pos, 0)] & (ALL << (pos & 63));
+
+		if (w && (pos & ~(uint64_t)63) + (unsigned)__builtin_ctzll(w) <= ids->hi)
+			return (pos & ~(uint64_t)63) + (unsigned)__builtin_ctzll(w);
+	}
+	return NONE;
 }
 
 /* Check n's summaries against its children; count its bits and nodes. */
@@ -1357,6 +1588,8 @@ static int check_node(const struct vmres_ids *ids, const struct node *n, int lev
 			is_full = c->full == ALL;
 			has_any = true;
 		}
+		if (level > 0 && ids->leaves)
+			is_full = false; /* leaf_full[] holds it */
 		if (!!(n->full & bit(i)) != is_full || !!(n->any & bit(i)) != has_any)
 			return VMRES_ECORRUPT;
 	}
@@ -1365,7 +1598,7 @@ static int check_node(const struct vmres_ids *ids, const struct node *n, int lev
 
 int vmres_ids_validate(const struct vmres_ids *ids)
 {
-	uint64_t bits = 0, nodes = 0, sparse_bytes = 0;
+	uint64_t bits = 0, nodes = 0, sparse_bytes = 0, first_free, scanned;
 	int rc;
 
 	if (!ids)
@@ -1378,6 +1611,13 @@ int vmres_ids_validate(const struct vmres_ids *ids)
 		return rc;
 	if (bits != ids->used || nodes != ids->nodes || sparse_bytes != ids->sparse_bytes)
 		return VMRES_ECORRUPT;
+	for (uint64_t r = 0; ids->leaves && r < 64 * (uint64_t)SMALL_FULL_WORDS; r++) {
+		uint64_t k = r + ids->leaf_fbase - ids->leaf0; /* wraps below leaf0 */
+		bool full = k < ids->n_leaves && ids->leaves[k].full == ALL;
+
+		if (!!(ids->leaf_full[r >> 6] & bit(r & 63)) != full)
+			return VMRES_ECORRUPT;
+	}
 	for (uint64_t k = 0; ids->leaves && k < ids->n_leaves; k++) {
 		const struct node *leaf = &ids->leaves[k];
 		const struct node *linked = node_at(ids, (ids->leaf0 + k) << 12, 0);
@@ -1388,9 +1628,10 @@ int vmres_ids_validate(const struct vmres_ids *ids)
 			if (leaf->word[i] || leaf->full || leaf->any)
 				return VMRES_ECORRUPT; /* an unlinked leaf is all zero */
 	}
-	if (ids->free_hint < ids->lo || ids->free_hint > ids->hi + 1 ||
-	    lowest_free(ids, ids->lo) < ids->free_hint ||
-	    lowest_free(ids, ids->lo) != lowest(ids, ids->lo, true))
+	first_free = lowest_free(ids, ids->lo);
+	scanned = ids->leaves ? small_scan_free(ids) : lowest(ids, ids->lo, true);
+	if (ids->free_hint < ids->lo || ids->free_hint > ids->hi + 1 || first_free < ids->free_hint ||
+	    (first_free > ids->hi ? NONE : first_free) != (scanned > ids->hi ? NONE : scanned))
 		return VMRES_ECORRUPT;
 	return 0;
 }

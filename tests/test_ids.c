@@ -1134,6 +1134,73 @@ static void test_differential_full_u32_interval_model(void **state)
 	run_differential(0, UINT32_MAX, false, 8000, 0x5ba25e);
 }
 
+/* The id-churn pattern on leaf-array ranges that span several 64-leaf groups
+ * (leaf_full[] words, up to all 9), whole groups full after the fill: release
+ * at random, then test-then-toggle steps; every allocation is the lowest free
+ * number of a bitmap model. */
+static void check_small_churn(uint32_t lo, uint32_t hi, int steps, uint64_t seed)
+{
+	struct vmres_ids *ids = make(lo, hi);
+	uint64_t span = (uint64_t)hi - lo + 1, lowest = 0;
+	uint8_t *m = calloc(span, 1);
+	uint32_t id;
+
+	assert_non_null(m);
+	rng_state = seed;
+	for (uint64_t k = 0; k < span; k++) {
+		assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+		assert_int_equal(id, lo + k);
+		m[k] = 1;
+	}
+	assert_int_equal(vmres_ids_alloc(ids, &id), VMRES_ENOSPC);
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	lowest = span;
+	for (int s = 0; s < steps; s++) {
+		uint64_t x = rnd() % span;
+		int rc = vmres_ids_test(ids, (uint32_t)(lo + x));
+
+		assert_int_equal(rc, m[x]);
+		if (rc) {
+			assert_int_equal(vmres_ids_release(ids, (uint32_t)(lo + x)), 0);
+			m[x] = 0;
+			if (x < lowest)
+				lowest = x;
+		} else if (s & 1) {
+			while (lowest < span && m[lowest])
+				lowest++;
+			assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+			assert_int_equal(id, lo + lowest);
+			m[lowest] = 1;
+		}
+		if (s % 4096 == 0)
+			assert_int_equal(vmres_ids_validate(ids), 0);
+	}
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	/* Fill again: lowest first, then ENOSPC. */
+	for (;;) {
+		while (lowest < span && m[lowest])
+			lowest++;
+		if (lowest == span)
+			break;
+		assert_int_equal(vmres_ids_alloc(ids, &id), 0);
+		assert_int_equal(id, lo + lowest);
+		m[lowest] = 1;
+	}
+	assert_int_equal(vmres_ids_alloc(ids, &id), VMRES_ENOSPC);
+	assert_int_equal(vmres_ids_validate(ids), 0);
+	free(m);
+	vmres_ids_free(ids);
+}
+
+static void test_small_range_churn(void **state)
+{
+	(void)state;
+	check_small_churn(0, (1u << 20) - 1, 400000, 0xc4u);
+	check_small_churn(61 * 4096 + 7, 61 * 4096 + 7 + 300000, 200000, 0x5151u);
+	check_small_churn(UINT32_MAX - (1u << 21) + 1, UINT32_MAX, 200000, 0x77u);
+	check_small_churn(63 * 4096 + 1, 575 * 4096 - 2, 100000, 0x99u);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1161,6 +1228,7 @@ int main(void)
 		cmocka_unit_test(test_sparse_random_ids_memory_bound),
 		cmocka_unit_test(test_sparse_leaf_edges),
 		cmocka_unit_test(test_block_of_2_pow_31_memory),
+		cmocka_unit_test(test_small_range_churn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
