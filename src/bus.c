@@ -257,6 +257,17 @@ static void pio_index(struct vmres__bus_map *s)
 	s->pio_pages = pages;
 }
 
+/* Index of the first entry (1-based in s->entries) whose start is >= base. */
+static bool start_before(const void *entries, size_t i, const void *base)
+{
+	return ((const struct vmres__bus_entry *)entries)[i].start < *(const uint64_t *)base;
+}
+
+static uint32_t lower_bound(const struct vmres__bus_map *s, uint64_t base)
+{
+	return (uint32_t)vmres__lower_bound(s->entries, 1, (size_t)s->n + 1, &base, start_before);
+}
+
 /* The bucket tables of a bus without ranges, and of one whose table could not be
  * allocated (every address goes to the tree). */
 static const uint32_t buckets_empty[1] = {0};
@@ -264,57 +275,259 @@ static const uint32_t buckets_none[1] = {VMRES__BUS_DENSE};
 
 #define BUCKETS_MAX (1u << 20) /* 4 MiB of table at most */
 
-/* Build the bucket table of @p s (see bus_int.h) from its sorted leaf keys; without
- * memory, go without (every lookup searches the tree). */
-static void bucket_index(struct vmres__bus_map *s)
+/* The bucket table's geometry for @p n >= 1 sorted starts @p st: the number of
+ * buckets (a power of two, at least 4n, at most BUCKETS_MAX), and the smallest
+ * bucket size 2^shift for which the buckets, aligned to their size, cover every
+ * start; the origin is the first start rounded down to the bucket size. It
+ * depends on n, the first and the last start only, and the alignment makes a
+ * table shifted by whole buckets the same grid: so an edit that keeps n and the
+ * shift can derive the new table from the old one (bucket_edit()). Past the
+ * last bucket nothing starts. */
+static void bucket_geometry(const uint64_t *st, size_t n, uint64_t *origin, uint32_t *shift,
+			    size_t *count)
 {
-	const uint64_t *st = s->leaves;
-	size_t n = s->n, count = 2, b = 0;
-	uint32_t shift = 0, *rx;
-	uint64_t span;
+	size_t c = 2;
+	uint32_t sh = 0;
+
+	while (c < 4 * n && c < BUCKETS_MAX)
+		c *= 2;
+	/* At shift 63 the difference is at most 1: the loop ends there. */
+	while ((st[n - 1] >> sh) - (st[0] >> sh) >= c)
+		sh++;
+	*origin = (st[0] >> sh) << sh;
+	*shift = sh;
+	*count = c;
+}
+
+/* Is leaf @p i at or below the address @p key? */
+static bool leaf_at_or_below(const void *leaves, size_t i, const void *key)
+{
+	return ((const uint64_t *)leaves)[i] <= *(const uint64_t *)key;
+}
+
+/* The number of starts of @p s at or below @p addr. */
+static size_t starts_upto(const struct vmres__bus_map *s, uint64_t addr)
+{
+	return vmres__lower_bound(s->leaves, 0, s->n, &addr, leaf_at_or_below);
+}
+
+/* The number of buckets of @p s whose first address is below 2^64. Those past
+ * it are only reached by addresses below the origin, whose subtraction wraps
+ * around: they hold n, as the end word (the last range, which cannot hold
+ * such an address). */
+static size_t buckets_real(const struct vmres__bus_map *s)
+{
+	uint64_t last = (UINT64_MAX - s->rx_origin) >> s->rx_shift;
+
+	return last < s->rx_count ? (size_t)last + 1 : s->rx_count;
+}
+
+/* The word of bucket @p b of @p s's table, from its leaves: the number of
+ * starts at or below the bucket's first address (the predecessor's index), with
+ * VMRES__BUS_DENSE when more than VMRES__BUS_WINDOW others start inside it. */
+static uint32_t bucket_word(const struct vmres__bus_map *s, size_t b)
+{
+	if (b >= buckets_real(s))
+		return s->n;
+	uint64_t first = s->rx_origin + ((uint64_t)b << s->rx_shift);
+	size_t at = starts_upto(s, first);
+	size_t inside = starts_upto(s, first + ((UINT64_C(1) << s->rx_shift) - 1)) - at;
+
+	return (uint32_t)at | (inside > VMRES__BUS_WINDOW ? VMRES__BUS_DENSE : 0);
+}
+
+/* Set @p s's geometry for its leaves and allocate its table (without memory:
+ * the "no table" one, and false). */
+static bool bucket_alloc(struct vmres__bus_map *s, uint32_t **rx)
+{
+	size_t count;
 
 	s->rx_origin = 0;
 	s->rx_shift = 0;
 	s->rx_count = 0;
 	s->rx = buckets_empty;
-	if (n == 0)
-		return;
+	if (s->n == 0)
+		return false;
 	s->rx = buckets_none;
-	while (count < 4 * n && count < BUCKETS_MAX)
-		count *= 2;
-	span = st[n - 1] - st[0];
-	while ((span >> shift) >= count)
-		shift++;
-	rx = malloc((count + 1) * sizeof(*rx));
-	if (!rx)
+	bucket_geometry(s->leaves, s->n, &s->rx_origin, &s->rx_shift, &count);
+	*rx = malloc((count + 1) * sizeof(**rx));
+	if (!*rx)
+		return false;
+	s->rx_count = (uint32_t)count;
+	s->rx = *rx;
+	return true;
+}
+
+/* Build the bucket table of @p s (see bus_int.h) from its sorted leaf keys; without
+ * memory, go without (every lookup searches the tree). */
+static void bucket_index(struct vmres__bus_map *s)
+{
+	const uint64_t *st = s->leaves;
+	size_t n = s->n, b = 0;
+	uint64_t origin;
+	uint32_t shift, *rx;
+
+	if (!bucket_alloc(s, &rx))
 		return;
+	origin = s->rx_origin;
+	shift = s->rx_shift;
 	/* One group of keys per bucket that holds any; the empty buckets before a
 	 * group have the keys before it at or below their first address. */
 	for (size_t i = 0, j; i < n; i = j) {
-		size_t kb = (size_t)((st[i] - st[0]) >> shift);
-		size_t at_first = st[i] == st[0] + ((uint64_t)kb << shift);
+		size_t kb = (size_t)((st[i] - origin) >> shift);
+		size_t at_first = st[i] == origin + ((uint64_t)kb << shift);
 
-		for (j = i + 1; j < n && (size_t)((st[j] - st[0]) >> shift) == kb; j++)
+		for (j = i + 1; j < n && (size_t)((st[j] - origin) >> shift) == kb; j++)
 			;
 		for (; b < kb; b++)
 			rx[b] = (uint32_t)i;
-		rx[b++] = j - i - at_first > VMRES__BUS_WINDOW ? VMRES__BUS_DENSE
-							       : (uint32_t)(i + at_first);
+		rx[b++] = (uint32_t)(i + at_first) |
+			  (j - i - at_first > VMRES__BUS_WINDOW ? VMRES__BUS_DENSE : 0);
 	}
-	for (; b < count; b++)
+	for (; b <= s->rx_count; b++)
 		rx[b] = (uint32_t)n;
-	rx[count] = (uint32_t)n;
-	s->rx_origin = st[0];
-	s->rx_shift = shift;
-	s->rx_count = (uint32_t)count;
-	s->rx = rx;
+}
+
+/* The first bucket of @p s whose first address is at or above @p x (rx_count if
+ * none): where a start at @p x begins to count. */
+static size_t bucket_from(const struct vmres__bus_map *s, uint64_t x)
+{
+	uint64_t b;
+
+	if (x <= s->rx_origin)
+		return 0;
+	b = ((x - s->rx_origin - 1) >> s->rx_shift) + 1;
+	return b < s->rx_count ? (size_t)b : s->rx_count;
+}
+
+/* The bucket of @p s holding @p x, or SIZE_MAX outside the table. */
+static size_t bucket_of(const struct vmres__bus_map *s, uint64_t x)
+{
+	uint64_t b;
+
+	if (x < s->rx_origin)
+		return SIZE_MAX;
+	b = (x - s->rx_origin) >> s->rx_shift;
+	return b < s->rx_count ? (size_t)b : SIZE_MAX;
+}
+
+/* Words [@p b, @p end) of a table derived from @p cur's: cur's word for the
+ * same first address, @p off buckets further in cur (none below cur's table: 0
+ * starts at or below; past its end: all), plus @p delta. Tight loops that the
+ * compiler vectorizes. */
+static void bucket_shift(uint32_t *rx, const struct vmres__bus_map *cur, size_t b, size_t end,
+			 int64_t off, uint32_t delta)
+{
+	size_t below = off < 0 ? (size_t)-off : 0; /* buckets before this have none */
+	size_t past = (size_t)((int64_t)cur->rx_count + 1 - off); /* from here all */
+	const uint32_t *src = cur->rx;
+	size_t k = b;
+
+	for (; k < end && k < below; k++)
+		rx[k] = delta;
+	if (k < end && k < past) {
+		size_t stop = end < past ? end : past;
+		size_t skip = (size_t)((int64_t)k + off);
+
+		for (size_t i = 0; i < stop - k; i++)
+			rx[k + i] = src[skip + i] + delta;
+		k = stop;
+	}
+	for (; k < end; k++)
+		rx[k] = cur->n + delta;
+}
+
+/*
+ * The bucket table of @p s, the result of vmres__bus_map_edit() on @p cur, from
+ * cur's table when both have the same number of buckets and bucket size (a
+ * move keeps them; the origin may move by whole buckets): a bucket's word is
+ * the number of starts at or below its first address, so it changes by the
+ * number of added starts minus the dropped ones at or below that address
+ * (@p add, @p drop: sorted), plus its dense mark where a changed start lies
+ * inside it (recomputed from the leaves). The bulk is one add per word.
+ * False when the geometries differ (the caller builds the table afresh).
+ */
+static bool bucket_edit(struct vmres__bus_map *s, const struct vmres__bus_map *cur,
+			const uint64_t *drop, size_t nd, const uint64_t *add, size_t na)
+{
+	uint64_t origin, moved;
+	uint32_t shift, *rx;
+	size_t count, real, b = 0, ia = 0, id = 0;
+	int64_t delta_b; /* cur's bucket for s's bucket b is b + delta_b */
+	uint32_t delta = 0;
+
+	if (s->n == 0 || cur->rx_count == 0)
+		return false;
+	bucket_geometry(s->leaves, s->n, &origin, &shift, &count);
+	if (shift != cur->rx_shift || count != cur->rx_count)
+		return false;
+	moved = origin >= cur->rx_origin ? origin - cur->rx_origin : cur->rx_origin - origin;
+	if ((moved >> shift) >= count / 4) /* most of the table would be computed anew */
+		return false;
+	delta_b = origin >= cur->rx_origin ? (int64_t)(moved >> shift) : -(int64_t)(moved >> shift);
+	if (!bucket_alloc(s, &rx))
+		return true; /* no memory: the "no table" one, as a fresh build */
+	real = buckets_real(s);
+	while (b < real) {
+		size_t next = real;
+
+		while (ia < na && bucket_from(s, add[ia]) <= b) {
+			delta++;
+			ia++;
+		}
+		while (id < nd && bucket_from(s, drop[id]) <= b) {
+			delta--;
+			id++;
+		}
+		if (ia < na && bucket_from(s, add[ia]) < next)
+			next = bucket_from(s, add[ia]);
+		if (id < nd && bucket_from(s, drop[id]) < next)
+			next = bucket_from(s, drop[id]);
+		bucket_shift(rx, cur, b, next, delta_b, delta);
+		b = next;
+	}
+	for (; b <= count; b++)
+		rx[b] = (uint32_t)s->n;
+	for (size_t i = 0; i < na + nd; i++) {
+		size_t k = bucket_of(s, i < na ? add[i] : drop[i - na]);
+
+		if (k != SIZE_MAX)
+			rx[k] = bucket_word(s, k);
+	}
+	return true;
+}
+
+/* The inner levels of @p s's tree from its leaves (see bus_int.h): key j of
+ * node k is the first start under its child k * 9 + j + 1, the start at leaf
+ * position child * span * 8. Then the leaves' padding. */
+static void tree_index(struct vmres__bus_map *s)
+{
+	uint64_t *keys = (uint64_t *)s->keys;
+	const uint64_t *leaves = s->leaves;
+	size_t n = s->n, levels = s->levels, off;
+
+	off = s->level_off[levels];
+	for (size_t i = n; i < (s->level_count[levels] + 1) * VMRES__BUS_KEYS; i++)
+		keys[off + i] = UINT64_MAX;
+	for (size_t l = 0; l < levels; l++) {
+		size_t step = (size_t)s->level_span[l] * VMRES__BUS_KEYS;
+
+		off = s->level_off[l];
+		for (size_t k = 0; k < s->level_count[l]; k++)
+			for (size_t j = 0; j < VMRES__BUS_KEYS; j++) {
+				size_t first = (k * (VMRES__BUS_KEYS + 1) + j + 1) * step;
+
+				keys[off + k * VMRES__BUS_KEYS + j] =
+					first < n ? leaves[first] : UINT64_MAX;
+			}
+	}
 }
 
 int vmres__bus_map_index(struct vmres__bus_map *s)
 {
 	const struct vmres__bus_entry *e = s->entries + 1;
-	uint64_t *keys = (uint64_t *)s->keys;
-	size_t n = s->n, levels = s->levels, off;
+	uint64_t *leaves = (uint64_t *)s->leaves;
+	size_t n = s->n;
 
 	for (size_t i = 1; i < n; i++) {
 		if (e[i].start < e[i - 1].start)
@@ -322,24 +535,144 @@ int vmres__bus_map_index(struct vmres__bus_map *s)
 		if (e[i - 1].start + e[i - 1].span >= e[i].start)
 			return VMRES_EOVERLAP;
 	}
-	/* Key j of node k of an inner level is the first start under its child
-	 * k * 9 + j + 1, the start at leaf position child * span * 8. */
-	for (size_t l = 0; l < levels; l++) {
-		off = s->level_off[l];
-		for (size_t k = 0; k < s->level_count[l]; k++)
-			for (size_t j = 0; j < VMRES__BUS_KEYS; j++) {
-				size_t child = k * (VMRES__BUS_KEYS + 1) + j + 1;
-				size_t first = child * s->level_span[l] * VMRES__BUS_KEYS;
-
-				keys[off + k * VMRES__BUS_KEYS + j] =
-					first < n ? e[first].start : UINT64_MAX;
-			}
-	}
-	off = s->level_off[levels];
-	for (size_t i = 0; i < (s->level_count[levels] + 1) * VMRES__BUS_KEYS; i++)
-		keys[off + i] = i < n ? e[i].start : UINT64_MAX;
+	for (size_t i = 0; i < n; i++)
+		leaves[i] = e[i].start;
+	tree_index(s);
 	bucket_index(s);
 	pio_index(s);
+	return 0;
+}
+
+#ifdef VMRES_BUS_SELFCHECK
+/* Test builds: an edited map's bucket table is the one a fresh build makes. */
+static void bus_selfcheck(const struct vmres__bus_map *s)
+{
+	for (size_t b = 0; s->rx_count && b < s->rx_count; b++)
+		if (s->rx[b] != bucket_word(s, b))
+			abort();
+	if (s->rx_count && s->rx[s->rx_count] != s->n)
+		abort();
+	for (size_t i = 0; i < s->n; i++)
+		if (s->leaves[i] != s->entries[i + 1].start ||
+		    (i && s->entries[i].start + s->entries[i].span >= s->entries[i + 1].start))
+			abort();
+}
+#endif
+
+/* Does the range @p e, placed right after @p prev, keep the map sorted and
+ * disjoint? 0, VMRES_EINVAL (it starts before) or VMRES_EOVERLAP. */
+static int place_check(const struct vmres__bus_entry *prev, const struct vmres__bus_entry *e)
+{
+	if (e->start < prev->start)
+		return VMRES_EINVAL;
+	return prev->start + prev->span >= e->start ? VMRES_EOVERLAP : 0;
+}
+
+/* Append cur's ranges [@p from, @p to) (1-based) to @p s at @p *at, entries
+ * and leaves each with one copy. */
+static void copy_run(struct vmres__bus_map *s, const struct vmres__bus_map *cur, size_t from,
+		     size_t to, size_t *at)
+{
+	if (to <= from)
+		return;
+	memcpy(&s->entries[*at], &cur->entries[from], (to - from) * sizeof(s->entries[0]));
+	memcpy((uint64_t *)s->leaves + *at - 1, cur->leaves + from - 1,
+	       (to - from) * sizeof(uint64_t));
+	*at += to - from;
+}
+
+/*
+ * The merge of vmres__bus_map_edit(): cur's ranges in runs between the dropped
+ * positions and the added ranges' places (each before the first range of cur
+ * that starts at or above it), so the copying is a few memcpy calls. Only an
+ * added range can break the order: it is checked against what precedes and
+ * follows it.
+ */
+static int edit_merge(struct vmres__bus_map *s, const struct vmres__bus_map *cur,
+		      const uint32_t *drop, size_t nd, const struct vmres__bus_entry *add,
+		      size_t na)
+{
+	size_t pos = 1, at = 1, i = 0, j = 0;
+	bool after_add = false;
+	int rc;
+
+	while (i < nd || j < na) {
+		size_t ins = j < na ? lower_bound(cur, add[j].start) : SIZE_MAX;
+		size_t del = i < nd ? drop[i] : SIZE_MAX;
+		size_t ev = ins < del ? ins : del;
+
+		if (ev < pos || ev > (size_t)cur->n + 1 || (ev == del && del > cur->n))
+			return VMRES_ECORRUPT; /* drops not ascending, or out of range */
+		if (ev > pos) {
+			if (after_add &&
+			    (rc = place_check(&s->entries[at - 1], &cur->entries[pos])))
+				return rc;
+			copy_run(s, cur, pos, ev, &at);
+			pos = ev;
+			after_add = false;
+		}
+		if (ins <= del) {
+			if (at > s->n)
+				return VMRES_ECORRUPT;
+			if (at > 1 && (rc = place_check(&s->entries[at - 1], &add[j])))
+				return rc;
+			s->entries[at] = add[j++];
+			((uint64_t *)s->leaves)[at - 1] = s->entries[at].start;
+			at++;
+			after_add = true;
+		} else {
+			pos++;
+			i++;
+		}
+	}
+	if (pos <= cur->n && after_add &&
+	    (rc = place_check(&s->entries[at - 1], &cur->entries[pos])))
+		return rc;
+	if (at + (cur->n + 1 - pos) != (size_t)s->n + 1)
+		return VMRES_ECORRUPT;
+	copy_run(s, cur, pos, (size_t)cur->n + 1, &at);
+	return 0;
+}
+
+int vmres__bus_map_edit(struct vmres__bus_map_cache *cache, const struct vmres__bus_map *cur,
+			const uint32_t *drop, size_t nd, const struct vmres__bus_entry *add,
+			size_t na, struct vmres__bus_map **out)
+{
+	uint64_t keys_small[8] = {0}, *keys = keys_small;
+	struct vmres__bus_map *s;
+	int rc;
+
+	if (nd > cur->n)
+		return VMRES_ECORRUPT;
+	rc = vmres__bus_map_alloc(cache, cur->n - nd + na, &s);
+	if (rc)
+		return rc;
+	if (nd + na > 8 && !(keys = malloc((nd + na) * sizeof(*keys)))) {
+		vmres__bus_map_free(cache, s);
+		return VMRES_ENOMEM;
+	}
+	rc = edit_merge(s, cur, drop, nd, add, na);
+	if (rc == 0) {
+		/* The changed starts, each list sorted: added, then dropped. */
+		for (size_t i = 0; i < na; i++)
+			keys[i] = add[i].start;
+		for (size_t i = 0; i < nd; i++)
+			keys[na + i] = cur->entries[drop[i]].start;
+		tree_index(s);
+		if (!bucket_edit(s, cur, keys + na, nd, keys, na))
+			bucket_index(s);
+		pio_index(s);
+#ifdef VMRES_BUS_SELFCHECK
+		bus_selfcheck(s);
+#endif
+	}
+	if (keys != keys_small)
+		free(keys);
+	if (rc) {
+		vmres__bus_map_free(cache, s);
+		return rc;
+	}
+	*out = s;
 	return 0;
 }
 
@@ -534,25 +867,13 @@ static void bus_publish(struct vmres_bus *bus, struct vmres__bus_map *next, stru
 	vmres__rcu_leave(here);
 }
 
-/* Index of the first entry (1-based in s->entries) whose start is >= base. */
-static bool start_before(const void *entries, size_t i, const void *base)
-{
-	return ((const struct vmres__bus_entry *)entries)[i].start < *(const uint64_t *)base;
-}
-
-static uint32_t lower_bound(const struct vmres__bus_map *s, uint64_t base)
-{
-	return (uint32_t)vmres__lower_bound(s->entries, 1, (size_t)s->n + 1, &base, start_before);
-}
-
 int vmres_bus_insert(struct vmres_bus *bus, uint64_t base, uint64_t size,
 		     const struct vmres_device *dev, unsigned int range)
 {
-	struct vmres__bus_entry *tmp, e = {0};
-	struct vmres__bus_map *cur, *next;
+	struct vmres__bus_entry e = {0};
+	struct vmres__bus_map *next;
 	struct vmres_device copy;
 	struct bus_retire *r;
-	uint32_t pos;
 	int rc;
 
 	if (!bus || vmres__device_check(dev))
@@ -571,29 +892,18 @@ int vmres_bus_insert(struct vmres_bus *bus, uint64_t base, uint64_t size,
 	e.range = range;
 
 	pthread_mutex_lock(&bus->lock);
-	cur = bus->map;
-	pos = lower_bound(cur, base);
-	tmp = malloc((cur->n + 1) * sizeof(*tmp));
 	r = malloc(sizeof(*r));
-	rc = VMRES_ENOMEM;
-	if (tmp && r) {
-		memcpy(tmp, &cur->entries[1], (pos - 1) * sizeof(*tmp));
-		tmp[pos - 1] = e;
-		memcpy(&tmp[pos], &cur->entries[pos], (cur->n + 1 - pos) * sizeof(*tmp));
-		rc = vmres__bus_map_build(&bus->cache, tmp, cur->n + 1, &next);
-	}
+	rc = r ? vmres__bus_map_edit(&bus->cache, bus->map, NULL, 0, &e, 1, &next) : VMRES_ENOMEM;
 	if (rc == 0)
 		bus_publish(bus, next, r, NULL);
 	else
 		free(r);
 	pthread_mutex_unlock(&bus->lock);
-	free(tmp);
 	return rc;
 }
 
 int vmres_bus_remove(struct vmres_bus *bus, uint64_t base)
 {
-	struct vmres__bus_entry *tmp = NULL;
 	struct vmres__bus_map *cur, *next;
 	const struct vmres_device *gone;
 	struct bus_retire *r = NULL;
@@ -607,27 +917,21 @@ int vmres_bus_remove(struct vmres_bus *bus, uint64_t base)
 	pos = lower_bound(cur, base);
 	rc = VMRES_ENOENT;
 	if (pos <= cur->n && cur->entries[pos].start == base) {
-		tmp = malloc((cur->n + 1) * sizeof(*tmp));
 		r = malloc(sizeof(*r));
-		rc = VMRES_ENOMEM;
-		if (tmp && r) {
-			memcpy(tmp, &cur->entries[1], (pos - 1) * sizeof(*tmp));
-			memcpy(&tmp[pos - 1], &cur->entries[pos + 1],
-			       (cur->n - pos) * sizeof(*tmp));
-			rc = vmres__bus_map_build(&bus->cache, tmp, cur->n - 1, &next);
-		}
+		rc = r ? vmres__bus_map_edit(&bus->cache, cur, &pos, 1, NULL, 0, &next)
+		       : VMRES_ENOMEM;
 	}
 	if (rc == 0) {
+		/* The device is released with its last range. */
 		gone = cur->entries[pos].dev;
-		for (uint32_t i = 0; i + 1 < cur->n && gone; i++)
-			if (tmp[i].dev == gone)
+		for (uint32_t i = 1; i <= next->n && gone; i++)
+			if (next->entries[i].dev == gone)
 				gone = NULL;
 		bus_publish(bus, next, r, gone);
 	} else {
 		free(r);
 	}
 	pthread_mutex_unlock(&bus->lock);
-	free(tmp);
 	return rc;
 }
 

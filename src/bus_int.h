@@ -188,6 +188,19 @@ int vmres__bus_map_alloc(struct vmres__bus_map_cache *cache, size_t n, struct vm
 /* Check the ranges are sorted and disjoint (VMRES_EINVAL, VMRES_EOVERLAP) and
  * build the index. */
 int vmres__bus_map_index(struct vmres__bus_map *s);
+/*
+ * The map that follows @p cur with the ranges at positions @p drop[0..nd) of
+ * cur->entries (ascending, 1-based) removed and the @p na ranges @p add (sorted
+ * by start) inserted: VMRES_EOVERLAP or VMRES_EINVAL if an added range meets
+ * or precedes a neighbour, VMRES_ECORRUPT for bad positions, VMRES_ENOMEM. What
+ * a writer that changes a few ranges calls: the unchanged runs of entries and
+ * leaves are copied with memcpy, the bucket table is derived from cur's (one
+ * add per bucket) where the geometry allows, and only the small inner levels of
+ * the tree are recomputed; O(n) copying, no per-range work beyond that.
+ */
+int vmres__bus_map_edit(struct vmres__bus_map_cache *cache, const struct vmres__bus_map *cur,
+			const uint32_t *drop, size_t nd, const struct vmres__bus_entry *add,
+			size_t na, struct vmres__bus_map **out);
 /* Both in one: @p n ranges copied from @p sorted. */
 int vmres__bus_map_build(struct vmres__bus_map_cache *cache, const struct vmres__bus_entry *sorted,
 			  size_t n, struct vmres__bus_map **out);

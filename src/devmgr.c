@@ -122,56 +122,58 @@ static int cmp_entry(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
-/* The bus of @p space with @p rec's ranges (@p n_old of them in @p cur) replaced
- * by the mapped ranges of @p v, merged straight into the new map. */
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The bus of @p space with the mapped ranges of @p old_v (in @p cur; NULL: a new
+ * device) replaced by those of @p v (NULL: removed). The old ranges are found
+ * by address (O(log d) each), so the new map is cur's runs copied around them
+ * (vmres__bus_map_edit()). */
 static int bus_rebuild(struct vmres_devmgr *m, const struct vmres__bus_map *cur,
-		       const struct dm_rec *rec, size_t n_old, const struct dm_view *v, int space,
+		       const struct dm_view *old_v, const struct dm_view *v, int space,
 		       struct vmres__bus_map **out)
 {
-	size_t n_new = view_ranges(v, space), n = 0, a = 1, b = 0;
-	struct vmres__bus_entry *mine, *all;
-	struct vmres__bus_map *s;
-	int rc;
+	size_t n_old = view_ranges(old_v, space), n_new = view_ranges(v, space), a = 0, b = 0;
+	struct vmres__bus_entry *mine = malloc((n_new + 1) * sizeof(*mine));
+	uint32_t *drop = malloc((n_old + 1) * sizeof(*drop));
+	int rc = 0;
 
-	mine = malloc((n_new + 1) * sizeof(*mine));
-	if (!mine)
-		return VMRES_ENOMEM;
-	rc = vmres__bus_map_alloc(&m->cache, cur->n - n_old + n_new, &s);
-	if (rc) {
+	if (!mine || !drop) {
 		free(mine);
-		return rc;
+		free(drop);
+		return VMRES_ENOMEM;
+	}
+	for (size_t i = 0; old_v && i < old_v->n_res && rc == 0; i++) {
+		const struct vmres_resource *r = &old_v->res[i];
+		const struct vmres__bus_entry *e;
+		size_t pos;
+
+		if (!old_v->mapped[i] || space_index(r->u.addr.space) != space)
+			continue;
+		pos = vmres__bus_pred_index(cur, r->u.addr.base);
+		e = &cur->entries[pos];
+		/* The table and the bus disagree: never, but do not drop another. */
+		if (e->dev != &old_v->rec->dev || e->range != i || e->start != r->u.addr.base)
+			rc = VMRES_ECORRUPT;
+		drop[a++] = (uint32_t)pos;
 	}
 	for (size_t i = 0; v && i < v->n_res; i++) {
 		const struct vmres_resource *r = &v->res[i];
 
-		if (!v->mapped[i] || space_index(r->u.addr.space) != space)
-			continue;
-		mine[b++] = entry_of(rec, r, i);
+		if (v->mapped[i] && space_index(r->u.addr.space) == space)
+			mine[b++] = entry_of(v->rec, r, i);
 	}
-	qsort(mine, n_new, sizeof(*mine), cmp_entry);
-	/* Merge the old ranges of everyone else with the device's new ones. */
-	all = s->entries + 1;
-	b = 0;
-	while (a <= cur->n || b < n_new) {
-		if (a <= cur->n && cur->entries[a].dev == &rec->dev) {
-			a++;
-			continue;
-		}
-		if (n == s->n) /* the table and the bus disagree: never, but do not overrun */
-			break;
-		if (b >= n_new || (a <= cur->n && cur->entries[a].start < mine[b].start))
-			all[n++] = cur->entries[a++];
-		else
-			all[n++] = mine[b++];
-	}
+	qsort(drop, a, sizeof(*drop), cmp_u32);
+	qsort(mine, b, sizeof(*mine), cmp_entry);
+	if (rc == 0)
+		rc = vmres__bus_map_edit(&m->cache, cur, drop, a, mine, b, out);
 	free(mine);
-	rc = n == s->n && a > cur->n && b == n_new ? vmres__bus_map_index(s) : VMRES_ECORRUPT;
-	if (rc) {
-		vmres__bus_map_free(&m->cache, s);
-		return rc;
-	}
-	*out = s;
-	return 0;
+	free(drop);
+	return rc;
 }
 
 /*
@@ -185,7 +187,6 @@ static int state_next(struct vmres_devmgr *m, size_t idx, const struct dm_view *
 		      struct dm_view *v, unsigned int spaces, struct dm_state **out)
 {
 	const struct dm_state *cur = m->state;
-	const struct dm_rec *rec = v ? v->rec : old_v->rec;
 	size_t n = cur->n + (v && !old_v) - (!v);
 	struct dm_state *st = calloc(1, sizeof(*st));
 	int rc = 0;
@@ -211,7 +212,7 @@ static int state_next(struct vmres_devmgr *m, size_t idx, const struct dm_view *
 		st->bus[s] = cur->bus[s];
 		if (rc || !(spaces & (1u << s)) || (!view_ranges(old_v, s) && !view_ranges(v, s)))
 			continue;
-		rc = bus_rebuild(m, cur->bus[s], rec, view_ranges(old_v, s), v, s, &st->bus[s]);
+		rc = bus_rebuild(m, cur->bus[s], old_v, v, s, &st->bus[s]);
 		if (rc)
 			st->bus[s] = cur->bus[s];
 	}

@@ -529,6 +529,10 @@ static void *bus_writer(void *arg)
 		if (rc)
 			violation("bus writer: %s", vmres_errname(rc));
 		(*ops)++;
+		/* A change costs a few microseconds: without a pause, a writer that
+		 * gets the CPU first on a busy host can make all of them before the
+		 * readers run, and the test would check nothing. */
+		nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 20000}, NULL);
 	}
 	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
 	return NULL;
