@@ -989,23 +989,39 @@ int vmres_bus_resolve(struct vmres_bus *bus, uint64_t addr, struct vmres_bus_hit
 
 /* The reads and writes, inlined into the entry points with and without a
  * caller, so that neither pays a call for the other. */
+/* Look @p addr up in @p bus's current map under the read lock, which the
+ * caller drops: *@p e and *@p off when all @p size bytes lie in one range (*@p hit). */
 static inline __attribute__((always_inline)) int
-bus_read(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t *value, void *caller)
+bus_begin(struct vmres_bus *bus, uint64_t addr, unsigned int size,
+	  const struct vmres__bus_entry **e, uint64_t *off, bool *hit)
 {
-	const struct vmres__bus_entry *e;
-	uint64_t off, v;
 	int rc;
 
-	if (!bus || !value)
-		return VMRES_EINVAL;
 	if (!vmres__valid_size(size))
 		return VMRES_EACCESS;
 	rc = vmres__rcu_reader();
 	if (rc)
 		return rc;
 	vmres__read_lock();
-	e = vmres__bus_lookup(vmres__rcu_load(bus->map), addr);
-	if (vmres__bus_inside(e, addr, size, &off)) {
+	*e = vmres__bus_lookup(vmres__rcu_load(bus->map), addr);
+	*hit = vmres__bus_inside(*e, addr, size, off);
+	return 0;
+}
+
+static inline __attribute__((always_inline)) int
+bus_read(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t *value, void *caller)
+{
+	const struct vmres__bus_entry *e;
+	uint64_t off, v;
+	bool hit;
+	int rc;
+
+	if (!bus || !value)
+		return VMRES_EINVAL;
+	rc = bus_begin(bus, addr, size, &e, &off, &hit);
+	if (rc)
+		return rc;
+	if (hit) {
 		v = vmres__entry_read(e, caller, off, addr, size) & VMRES__ONES(size);
 	} else {
 		vmres__count_miss(&bus->miss, addr, false);
@@ -1021,18 +1037,15 @@ bus_write(struct vmres_bus *bus, uint64_t addr, unsigned int size, uint64_t valu
 {
 	const struct vmres__bus_entry *e;
 	uint64_t off;
+	bool hit;
 	int rc;
 
 	if (!bus)
 		return VMRES_EINVAL;
-	if (!vmres__valid_size(size))
-		return VMRES_EACCESS;
-	rc = vmres__rcu_reader();
+	rc = bus_begin(bus, addr, size, &e, &off, &hit);
 	if (rc)
 		return rc;
-	vmres__read_lock();
-	e = vmres__bus_lookup(vmres__rcu_load(bus->map), addr);
-	if (vmres__bus_inside(e, addr, size, &off))
+	if (hit)
 		vmres__entry_write(e, caller, off, addr, size, value & VMRES__ONES(size));
 	else
 		vmres__count_miss(&bus->miss, addr, true);
