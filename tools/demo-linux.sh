@@ -22,9 +22,9 @@ build=${1:-build}
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=$build/demo-linux
 demo=$build/examples/vmres-demo
-# The whole nested run takes about 70 s on an idle 2-core machine; the limit
-# leaves room for a busy one.
-timeout_s=${DEMO_LINUX_TIMEOUT:-300}
+# A nested run takes about 35 s on an idle 2-core machine and up to 90 s on a
+# busy one; the limit is per attempt (below).
+timeout_s=${DEMO_LINUX_TIMEOUT:-180}
 
 skip() {
 	echo "demo-linux: skipped: $*"
@@ -94,15 +94,30 @@ python3 "$src/tools/mkinitramfs.py" "$out/nested.cpio" \
 
 # QEMU's warnings (CPU features TCG leaves out) go to a file; the console to
 # stdout and the log, which says how vmres-demo ended.
-timeout "$timeout_s" qemu-system-x86_64 -nodefaults -display none -serial stdio \
-	-no-reboot -accel tcg,thread=multi -cpu EPYC,+svm,+npt -smp 2 -m 1536 \
-	-kernel "$kernel" -initrd "$out/nested.cpio" \
-	-append "console=ttyS0 quiet panic=-1 mitigations=off" </dev/null 2>"$out/qemu.err" |
-	tee "$out/nested.log" || true
-status=$(sed -n 's/^vmres-nested: vmres-demo exit status \([0-9]*\).*/\1/p' "$out/nested.log" | tail -n 1)
-if [ -z "$status" ]; then
-	echo "demo-linux: the first-level guest did not report within ${timeout_s} s"
-	grep -v "TCG doesn't support" "$out/qemu.err" || true
-	exit 1
-fi
-exit "$status"
+#
+# The emulated CPU's nested virtualization (SVM under TCG) is not flawless:
+# about one run in five, the inner guest stops with a triple fault and no
+# kernel message, or the whole first-level guest stalls. Such a run says
+# nothing about vmres, so it is run again, at most twice; a run that ends in
+# vmres-demo's own verdict (its checks, the guest's checks) is final.
+attempt=1
+while :; do
+	timeout "$timeout_s" qemu-system-x86_64 -nodefaults -display none -serial stdio \
+		-no-reboot -accel tcg,thread=multi -cpu EPYC,+svm,+npt -smp 2 -m 1536 \
+		-kernel "$kernel" -initrd "$out/nested.cpio" \
+		-append "console=ttyS0 quiet panic=-1 mitigations=off" </dev/null 2>"$out/qemu.err" |
+		tee "$out/nested.log" || true
+	status=$(sed -n 's/^vmres-nested: vmres-demo exit status \([0-9]*\).*/\1/p' "$out/nested.log" | tail -n 1)
+	if [ -z "$status" ]; then
+		why="the first-level guest did not report within ${timeout_s} s"
+		grep -v "TCG doesn't support" "$out/qemu.err" || true
+	elif [ "$status" != 0 ] && grep -q "guest shutdown (triple fault)" "$out/nested.log"; then
+		why="the inner guest stopped with a triple fault"
+	else
+		exit "$status"
+	fi
+	echo "demo-linux: attempt $attempt: $why"
+	[ "$attempt" -lt 3 ] || exit 1
+	attempt=$((attempt + 1))
+	echo "demo-linux: attempt $attempt (the nested CPU's fault, not vmres's: see tools/demo-linux.sh)"
+done

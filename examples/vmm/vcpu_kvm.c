@@ -293,7 +293,7 @@ static void *kvm_vcpu_thread(void *arg)
 	struct kvm_vcpu *c = arg;
 	struct vmm *vm = c->vm;
 	struct kvm_run *run = c->run;
-	char msg[96];
+	char msg[160];
 
 	if (vmm_vcpu_thread_enter(vm, c->index) < 0)
 		return NULL;
@@ -318,9 +318,20 @@ static void *kvm_vcpu_thread(void *arg)
 		case KVM_EXIT_INTR:
 			vm->stats[c->index].exits[VMM_EXIT_OTHER]++;
 			break;
-		case KVM_EXIT_SHUTDOWN:
-			vcpu_fail(c, "guest shutdown (triple fault)");
+		case KVM_EXIT_SHUTDOWN: {
+			struct kvm_regs regs = {0};
+			struct kvm_sregs sregs = {0};
+
+			ioctl(c->fd, KVM_GET_REGS, &regs);
+			ioctl(c->fd, KVM_GET_SREGS, &sregs);
+			snprintf(msg, sizeof(msg),
+				 "guest shutdown (triple fault) at rip 0x%llx rsp 0x%llx cr2 0x%llx "
+				 "cr3 0x%llx",
+				 (unsigned long long)regs.rip, (unsigned long long)regs.rsp,
+				 (unsigned long long)sregs.cr2, (unsigned long long)sregs.cr3);
+			vcpu_fail(c, msg);
 			break;
+		}
 		case KVM_EXIT_FAIL_ENTRY:
 			snprintf(msg, sizeof(msg), "entry failed, reason 0x%llx",
 				 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
