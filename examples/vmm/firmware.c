@@ -545,7 +545,7 @@ static int probe_real_mode(const struct vmm_backend *be, char *why, size_t len)
 	    vmres_devmgr_register(vm->devmgr, &dev, VMRES_DEVMGR_NO_PARENT, &res, 1, &id) != 0 ||
 	    be->init(vm) < 0)
 		goto out;
-	timed_out = vmm_run_until(vm, PROBE_SECONDS);
+	timed_out = vmm_run_until(vm, PROBE_SECONDS) != VMM_RUN_ENDED;
 	if (p.done && !vm->failed)
 		rc = 0;
 	else if (vm->failed)
@@ -850,7 +850,7 @@ static int fw_once(const struct vmm_fw_opts *opts, uint64_t collide_base, bool q
 			       m->collide_base, m->collide_size);
 		fflush(stdout);
 	}
-	timed_out = vmm_run_until(&m->vm, opts->timeout_s);
+	timed_out = vmm_run_until(&m->vm, opts->timeout_s) != VMM_RUN_ENDED;
 	log = vmm_debugcon_log(m->con);
 	n = parse_log(log, maps, MAX_MAPPED);
 	if (!quiet) {

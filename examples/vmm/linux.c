@@ -52,6 +52,7 @@ enum {
 #define COM1_IRQ      4u
 #define KVMRES_SLOT   2u /* memory slots from here on are vmres_kvmres's (none used) */
 #define MAX_E820      32u
+#define LX_STALL_S    30.0 /* no progress for this long ends the run */
 
 struct lx_machine {
 	struct vmm vm;
@@ -75,6 +76,7 @@ struct lx_machine {
 	struct vmm_e820 e820[MAX_E820];
 	size_t n_e820;
 	_Atomic uint64_t uart_irqs;
+	_Atomic uint64_t out_bytes; /* console bytes, for the progress watchdog */
 	/* the console, as printed; written under the UART's lock */
 	char *log;
 	size_t log_len, log_cap;
@@ -167,6 +169,7 @@ static void uart_output(void *ctx, const char *text, size_t len)
 		m->log = p;
 		m->log_cap = cap;
 	}
+	atomic_fetch_add_explicit(&m->out_bytes, len, memory_order_relaxed);
 	memcpy(m->log + m->log_len, text, len);
 	m->log_len += len;
 	m->log[m->log_len] = '\0';
@@ -734,12 +737,23 @@ static void print_report(struct lx_machine *m, double run_s)
 		       st.last_error ? vmres_errname(st.last_error) : "none");
 }
 
+/* The guest's progress: its console output and its kicks of the virtio queue
+ * (a 1 MiB read prints nothing for seconds, but kicks all along). */
+static uint64_t lx_progress(void *ctx)
+{
+	struct lx_machine *m = ctx;
+	struct vmm_virtio_rng_counts rc;
+
+	vmm_virtio_rng_counts(m->rng, &rc);
+	return atomic_load_explicit(&m->out_bytes, memory_order_relaxed) + rc.kicks;
+}
+
 int vmm_linux_main(const struct vmm_linux_opts *opts)
 {
 	struct lx_machine *m = NULL;
 	const char *why = kvm_unfit();
 	char probe_why[160];
-	bool timed_out;
+	enum vmm_run_end end;
 	double run_s;
 	int rc = 1;
 
@@ -754,21 +768,30 @@ int vmm_linux_main(const struct vmm_linux_opts *opts)
 	       opts->nr_vcpus, opts->ram_mib);
 	if (lx_new(opts, &m) < 0)
 		return 1;
+	m->vm.progress = lx_progress;
+	m->vm.progress_ctx = m;
+	m->vm.stall_s = LX_STALL_S;
 	m->start_ns = vmm_now_ns();
-	timed_out = vmm_run_until(&m->vm, opts->timeout_s);
+	end = vmm_run_until(&m->vm, opts->timeout_s);
 	run_s = (vmm_now_ns() - m->start_ns) / 1e9;
 	vmm_uart_flush(m->uart);
 	vmm_virtio_rng_stop(m->rng);
 	printf("\n");
-	if (timed_out)
+	if (end == VMM_RUN_TIMEOUT)
 		printf("vmres-demo: linux: stopped after %.0f s without the guest's end\n",
 		       opts->timeout_s);
+	else if (end == VMM_RUN_STALLED)
+		printf("vmres-demo: linux: stopped: the guest made no progress (console output, "
+		       "queue kicks) for %.0f s\n",
+		       LX_STALL_S);
 	else if (m->vm.failed)
 		printf("vmres-demo: linux: %s\n", m->vm.failure);
 	print_report(m, run_s);
-	if (lx_check(m) == 0 && !timed_out && !m->vm.failed && m->vm.guest_exited &&
+	if (lx_check(m) == 0 && end == VMM_RUN_ENDED && !m->vm.failed && m->vm.guest_exited &&
 	    m->vm.guest_status == 0)
 		rc = 0;
+	else if (end == VMM_RUN_STALLED || (m->vm.failed && strstr(m->vm.failure, "triple fault")))
+		rc = VMM_LINUX_STOPPED;
 	printf("vmres-demo: linux: the guest %s (status %u); %s\n",
 	       m->vm.guest_exited ? "ended its run" : "did not end its run", m->vm.guest_status,
 	       rc == 0 ? "success" : "FAILED");

@@ -49,8 +49,13 @@ struct vmm_linux_opts {
 	double timeout_s;	/* stop the guest after this long at the latest */
 };
 
+/* Exit status when the guest stopped on its own: a triple fault, or no
+ * progress (console output, queue kicks) for 30 s. */
+#define VMM_LINUX_STOPPED 3
+
 /* Boot and check: 0 if the guest reported success and vmres agrees with its
- * view, 1 if not, 77 if this host's KVM cannot run Linux (reason printed). */
+ * view, VMM_LINUX_STOPPED if the guest stopped on its own (above), 1 for any
+ * other failure, 77 if this host's KVM cannot run Linux (reason printed). */
 int vmm_linux_main(const struct vmm_linux_opts *opts);
 
 #endif

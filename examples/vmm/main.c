@@ -28,8 +28,9 @@
  *       an unmodified Linux kernel as the guest (linux.h), on KVM only: it
  *       assigns a virtio device's BAR, reads its random bytes, moves it; then
  *       the demo checks vmres against the guest's view; exit 0 if all is well,
- *       1 if not, 77 if this host's KVM cannot boot it (tools/demo-linux.sh
- *       then runs it in a nested KVM)
+ *       3 if the guest stopped on its own (triple fault, or no progress for
+ *       30 s), 1 for any other failure, 77 if this host's KVM cannot boot it
+ *       (tools/demo-linux.sh then runs it in a nested KVM)
  */
 #include <inttypes.h>
 #include <stdio.h>

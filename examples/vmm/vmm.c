@@ -54,36 +54,63 @@ struct watchdog {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool done;
-	bool fired;
+	enum vmm_run_end end;
 	double timeout_s;
 	struct vmm *vm;
 };
 
+static struct timespec after(double s)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += (time_t)s;
+	t.tv_nsec += (long)((s - (double)(time_t)s) * 1e9);
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
+/* Wakes every second to look at the guest's progress (vm->progress), if any. */
 static void *watchdog_thread(void *arg)
 {
 	struct watchdog *w = arg;
-	struct timespec until;
+	struct vmm *vm = w->vm;
+	const double start = vmm_now_ns();
+	double last_change = start;
+	uint64_t seen = vm->progress ? vm->progress(vm->progress_ctx) : 0;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (time_t)w->timeout_s;
-	until.tv_nsec += (long)((w->timeout_s - (double)(time_t)w->timeout_s) * 1e9);
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&w->lock);
-	while (!w->done)
-		if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
+	while (!w->done) {
+		struct timespec until = after(1.0);
+		double now;
+
+		pthread_cond_timedwait(&w->cond, &w->lock, &until);
+		if (w->done)
 			break;
-	if (!w->done) {
-		w->fired = true;
-		vmm_request_stop(w->vm);
+		now = vmm_now_ns();
+		if (vm->progress) {
+			uint64_t p = vm->progress(vm->progress_ctx);
+
+			if (p != seen)
+				seen = p, last_change = now;
+			else if (now - last_change >= vm->stall_s * 1e9)
+				w->end = VMM_RUN_STALLED;
+		}
+		if (now - start >= w->timeout_s * 1e9)
+			w->end = VMM_RUN_TIMEOUT;
+		if (w->end != VMM_RUN_ENDED) {
+			vmm_request_stop(vm);
+			break;
+		}
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
 
-bool vmm_run_until(struct vmm *vm, double timeout_s)
+enum vmm_run_end vmm_run_until(struct vmm *vm, double timeout_s)
 {
 	struct watchdog w = {.timeout_s = timeout_s, .vm = vm};
 	pthread_t t;
@@ -102,5 +129,5 @@ bool vmm_run_until(struct vmm *vm, double timeout_s)
 	}
 	pthread_cond_destroy(&w.cond);
 	pthread_mutex_destroy(&w.lock);
-	return w.fired;
+	return w.end;
 }

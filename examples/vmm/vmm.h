@@ -134,6 +134,13 @@ struct vmm {
 	/* Software CPU only: one local APIC per vCPU (NULL under KVM). */
 	struct vmm_lapic *lapic[VMM_MAX_VCPUS];
 
+	/* Optional: a count that grows while the guest makes progress (exits,
+	 * kicks, output), read by vmm_run_until()'s watchdog every second from
+	 * its own thread; no change for stall_s seconds ends the run. */
+	uint64_t (*progress)(void *ctx);
+	void *progress_ctx;
+	double stall_s;
+
 	atomic_bool stop;      /* the run is over */
 	bool guest_exited;     /* the guest wrote the exit port */
 	uint32_t guest_status; /* what it wrote */
@@ -178,9 +185,16 @@ extern _Thread_local unsigned int vmm_this_cpu;
 int vmm_vcpu_thread_enter(struct vmm *vm, unsigned int cpu);
 void vmm_vcpu_thread_leave(void);
 
-/* Run the vCPUs (the backend's run()) until the run ends or @timeout_s seconds
- * have passed, whichever comes first; true if the time limit ended it. */
-bool vmm_run_until(struct vmm *vm, double timeout_s);
+/* How vmm_run_until() ended. */
+enum vmm_run_end {
+	VMM_RUN_ENDED,	 /* the guest or a vCPU failure ended it */
+	VMM_RUN_TIMEOUT, /* the time limit */
+	VMM_RUN_STALLED, /* vm->progress did not change for vm->stall_s seconds */
+};
+
+/* Run the vCPUs (the backend's run()) until the run ends, @timeout_s seconds
+ * have passed, or (with vm->progress) the guest stalled, whichever comes first. */
+enum vmm_run_end vmm_run_until(struct vmm *vm, double timeout_s);
 
 /* End the run: set vm->stop and kick every vCPU. Any thread. */
 void vmm_request_stop(struct vmm *vm);
