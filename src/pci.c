@@ -103,6 +103,14 @@ struct devmgr_binding {
 	uint32_t instance;
 };
 
+/* The configuration-space ranges of the capabilities a device added. */
+struct cap_spans {
+	unsigned int n;
+	struct {
+		unsigned int off, len;
+	} at[MAX_ADDED_CAPS];
+};
+
 struct vmres_pci_func {
 	pthread_mutex_t lock; /* recursive: callbacks may call back in */
 	uint8_t cfg[VMRES_PCIE_CONFIG_SIZE];
@@ -113,15 +121,10 @@ struct vmres_pci_func {
 	struct msi msi;
 	struct msix msix;
 	unsigned int express_off; /* 0: conventional */
-	unsigned int n_ext, last_ext;
-	struct {
-		unsigned int off, len;
-	} ext[MAX_ADDED_CAPS];
+	unsigned int last_ext;
+	struct cap_spans ext;  /* extended capabilities the device added */
 	unsigned int last_cap; /* offset of the last capability in the list, 0 if none */
-	unsigned int n_added;
-	struct {
-		unsigned int off, len;
-	} added[MAX_ADDED_CAPS];
+	struct cap_spans added; /* capabilities the device added */
 	const struct vmres_pci_func_ops *ops;
 	void *opaque;
 	const struct vmres_pci_mapper *mapper;
@@ -1415,6 +1418,27 @@ int vmres_pci_func_define(struct vmres_pci_func *f, unsigned int off, unsigned i
 	return 0;
 }
 
+/* Record [@p off, +@p len) among @p spans: VMRES_EOVERLAP if it meets one of
+ * them or (with @p owned_too) a byte the library owns (MSI, MSI-X, PCI
+ * Express, another capability's header), VMRES_EFULL if @p spans is full.
+ * Under the function's lock. */
+static int cap_spans_add(struct vmres_pci_func *f, struct cap_spans *spans, unsigned int off,
+			 unsigned int len, bool owned_too)
+{
+	for (unsigned int i = 0; owned_too && i < len; i++)
+		if (f->library_owned[off + i])
+			return VMRES_EOVERLAP;
+	for (unsigned int i = 0; i < spans->n; i++)
+		if (vmres__ranges_overlap(off, off + len - 1, spans->at[i].off,
+					  spans->at[i].off + spans->at[i].len - 1))
+			return VMRES_EOVERLAP;
+	if (spans->n == MAX_ADDED_CAPS)
+		return VMRES_EFULL;
+	spans->at[spans->n].off = off;
+	spans->at[spans->n].len = len;
+	spans->n++;
+	return 0;
+}
 int vmres_pci_func_add_capability(struct vmres_pci_func *f, unsigned int off, uint8_t cap_id,
 				  unsigned int len)
 {
@@ -1427,20 +1451,9 @@ int vmres_pci_func_add_capability(struct vmres_pci_func *f, unsigned int off, ui
 	if (off < HEADER_END || off >= VMRES_PCI_CONFIG_SIZE || len > VMRES_PCI_CONFIG_SIZE - off)
 		return VMRES_ERANGE;
 	pthread_mutex_lock(&f->lock);
-	for (unsigned int i = 0; i < len; i++)
-		if (f->library_owned[off + i])
-			rc = VMRES_EOVERLAP; /* MSI, MSI-X, PCI Express, another's header */
-	for (unsigned int i = 0; !rc && i < f->n_added; i++)
-		if (off < f->added[i].off + f->added[i].len && f->added[i].off < off + len)
-			rc = VMRES_EOVERLAP;
-	if (!rc && f->n_added == MAX_ADDED_CAPS)
-		rc = VMRES_EFULL;
-	if (!rc) {
-		f->added[f->n_added].off = off;
-		f->added[f->n_added].len = len;
-		f->n_added++;
+	rc = cap_spans_add(f, &f->added, off, len, true);
+	if (!rc)
 		cap_link(f, off, cap_id);
-	}
 	pthread_mutex_unlock(&f->lock);
 	return rc;
 }
@@ -1460,20 +1473,12 @@ int vmres_pci_func_add_ext_capability(struct vmres_pci_func *f, unsigned int off
 	    len > VMRES_PCIE_CONFIG_SIZE - off)
 		return VMRES_ERANGE;
 	pthread_mutex_lock(&f->lock);
-	if (!f->n_ext && off != VMRES_PCIE_EXT_CAP_START)
+	if (!f->ext.n && off != VMRES_PCIE_EXT_CAP_START)
 		rc = VMRES_EINVAL; /* the list starts at 0x100 */
-	for (unsigned int i = 0; !rc && i < f->n_ext; i++)
-		if (off < f->ext[i].off + f->ext[i].len && f->ext[i].off < off + len)
-			rc = VMRES_EOVERLAP;
-	for (unsigned int i = 0; !rc && f->n_ext && i < len; i++)
-		if (f->library_owned[off + i])
-			rc = VMRES_EOVERLAP;
-	if (!rc && f->n_ext == MAX_ADDED_CAPS)
-		rc = VMRES_EFULL;
+	/* (the first one may hold 0x100, which the library owns until then) */
+	if (!rc)
+		rc = cap_spans_add(f, &f->ext, off, len, f->ext.n > 0);
 	if (!rc) {
-		f->ext[f->n_ext].off = off;
-		f->ext[f->n_ext].len = len;
-		f->n_ext++;
 		own(f, off, 4);
 		set_reg(f, off, 4, cap_id | (uint32_t)version << 16, 0);
 		if (f->last_ext)
