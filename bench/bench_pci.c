@@ -137,10 +137,18 @@ static uint32_t mmio_read32(struct vmres_devmgr *m, uint64_t addr)
 	return v;
 }
 
-static int msix_check_d(uint64_t d)
+/* The check of @p d, the thread's registration and the set-up both MSI-X
+ * workloads start with; 0, or -1 with nothing left to undo. */
+static int msix_begin(struct msix_bench *b, uint64_t d)
 {
 	if (d < 1 || d > VMRES_PCI_MSIX_MAX_VECTORS) {
 		fprintf(stderr, "pci bench: d must be 1..%u\n", VMRES_PCI_MSIX_MAX_VECTORS);
+		return -1;
+	}
+	if (vmres_devmgr_thread_register())
+		return -1;
+	if (msix_setup(b, (unsigned int)d)) {
+		vmres_devmgr_thread_unregister();
 		return -1;
 	}
 	return 0;
@@ -152,12 +160,8 @@ int bench_pci_msix_write(uint64_t n, uint64_t d)
 	uint64_t sum = 0;
 	double t0, t1;
 
-	if (msix_check_d(d) || vmres_devmgr_thread_register())
+	if (msix_begin(&b, d))
 		return -1;
-	if (msix_setup(&b, (unsigned int)d)) {
-		vmres_devmgr_thread_unregister();
-		return -1;
-	}
 	t0 = bench_now_ns();
 	for (uint64_t k = 0; k < n; k++)
 		mmio_write32(b.m, b.bar + MSIX_TABLE + 16 * (k % d) + 8, (uint32_t)k);
@@ -177,12 +181,8 @@ int bench_pci_msix_retarget(uint64_t n, uint64_t d)
 	uint64_t sum = 0;
 	double t0, t1;
 
-	if (msix_check_d(d) || vmres_devmgr_thread_register())
+	if (msix_begin(&b, d))
 		return -1;
-	if (msix_setup(&b, (unsigned int)d)) {
-		vmres_devmgr_thread_unregister();
-		return -1;
-	}
 	t0 = bench_now_ns();
 	for (uint64_t k = 0; k < n; k++) {
 		uint64_t e = b.bar + MSIX_TABLE + 16 * (k % d);
