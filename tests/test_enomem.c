@@ -1941,6 +1941,28 @@ static void pci_write(struct ctx *c, int i, unsigned int off, unsigned int size,
 	step_end(c, 0, 0);
 }
 
+/* PCI function @p i of the PCI scenarios (c->pci[i]): a 4 KiB, an I/O and a
+ * 64-bit BAR and 4 MSI vectors, and in @p q the requests for its resources. */
+static void pci_function(struct ctx *c, int i, struct vmres_request q[4])
+{
+	struct vmres_pci_func_config cfg = VMRES_PCI_FUNC_CONFIG_INIT;
+	struct vmres_pci_func *fn;
+
+	cfg.vendor_id = 0x1af4;
+	cfg.device_id = 0x1000 + (uint16_t)i;
+	cfg.bars[0] = (struct vmres_pci_bar){VMRES_PCI_BAR_MEM32, false, 0x1000, 0, 0};
+	cfg.bars[1] = (struct vmres_pci_bar){VMRES_PCI_BAR_IO, false, 0x40, 0, 1};
+	cfg.bars[2] = (struct vmres_pci_bar){VMRES_PCI_BAR_MEM64, true, 0x100000, 0, 2};
+	cfg.msi = (struct vmres_pci_msi){4, true, true, PCI_MSI_OFF, PCI_MSI_RES};
+	CALL(c, 0, &fn, vmres_pci_func_new(&cfg, &fn));
+	c->pci[i] = fn;
+	q[0] = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000, VMRES_ADDR_FIRST_FIT, 0);
+	q[1] = test_rq_addr("pio", VMRES_SPACE_PIO, 0x40, 0x40, VMRES_ADDR_FIRST_FIT, 0);
+	q[2] = test_rq_addr("mmio64", VMRES_SPACE_MMIO, 0x100000, 0x100000, VMRES_ADDR_FIRST_FIT,
+			    0);
+	q[3] = test_rq_num(VMRES_RES_MSI, "gsi-msi", 4, true);
+}
+
 static void scenario_pci(struct ctx *c)
 {
 	struct vmres_sysalloc *sa;
@@ -1952,25 +1974,10 @@ static void scenario_pci(struct ctx *c)
 	CALL(c, 0, &m, vmres_devmgr_new(c->sa, &m));
 	c->m = m;
 	for (int i = 0; i < PCI_FUNCS; i++) {
-		struct vmres_pci_func_config cfg = VMRES_PCI_FUNC_CONFIG_INIT;
-		struct vmres_pci_func *fn;
 		struct vmres_request q[4];
 		struct batch b;
 
-		cfg.vendor_id = 0x1af4;
-		cfg.device_id = 0x1000 + (uint16_t)i;
-		cfg.bars[0] = (struct vmres_pci_bar){VMRES_PCI_BAR_MEM32, false, 0x1000, 0, 0};
-		cfg.bars[1] = (struct vmres_pci_bar){VMRES_PCI_BAR_IO, false, 0x40, 0, 1};
-		cfg.bars[2] = (struct vmres_pci_bar){VMRES_PCI_BAR_MEM64, true, 0x100000, 0, 2};
-		cfg.msi = (struct vmres_pci_msi){4, true, true, PCI_MSI_OFF, PCI_MSI_RES};
-		CALL(c, 0, &fn, vmres_pci_func_new(&cfg, &fn));
-		c->pci[i] = fn;
-		q[0] = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000,
-				    VMRES_ADDR_FIRST_FIT, 0);
-		q[1] = test_rq_addr("pio", VMRES_SPACE_PIO, 0x40, 0x40, VMRES_ADDR_FIRST_FIT, 0);
-		q[2] = test_rq_addr("mmio64", VMRES_SPACE_MMIO, 0x100000, 0x100000,
-				    VMRES_ADDR_FIRST_FIT, 0);
-		q[3] = test_rq_num(VMRES_RES_MSI, "gsi-msi", 4, true);
+		pci_function(c, i, q);
 		CALL(c, 0, &b, vmres_sysalloc_alloc(c->sa, q, 4, 300 + i, b.res, 16, &b.n, NULL));
 		CALL(c, 0, NO_OUT, vmres_sysalloc_set_label(c->sa, &b.res[0], 300 + i, "bar0"));
 		tdev_init(&devs[i], "pci", NULL);
@@ -2041,31 +2048,16 @@ static void scenario_pci_device(struct ctx *c)
 	CALL(c, 0, &h, vmres_pci_host_new(&h));
 	c->host = h;
 	for (int i = 0; i < PCI_FUNCS; i++) {
-		struct vmres_pci_func_config cfg = VMRES_PCI_FUNC_CONFIG_INIT;
 		struct vmres_devmgr_register_opts o = VMRES_DEVMGR_REGISTER_OPTS_INIT;
-		struct vmres_pci_func *fn;
 		struct vmres_request q[4];
 
-		cfg.vendor_id = 0x1af4;
-		cfg.device_id = 0x1000 + (uint16_t)i;
-		cfg.bars[0] = (struct vmres_pci_bar){VMRES_PCI_BAR_MEM32, false, 0x1000, 0, 0};
-		cfg.bars[1] = (struct vmres_pci_bar){VMRES_PCI_BAR_IO, false, 0x40, 0, 1};
-		cfg.bars[2] = (struct vmres_pci_bar){VMRES_PCI_BAR_MEM64, true, 0x100000, 0, 2};
-		cfg.msi = (struct vmres_pci_msi){4, true, true, PCI_MSI_OFF, PCI_MSI_RES};
-		CALL(c, 0, &fn, vmres_pci_func_new(&cfg, &fn));
-		c->pci[i] = fn;
-		q[0] = test_rq_addr("mmio32", VMRES_SPACE_MMIO, 0x1000, 0x1000,
-				    VMRES_ADDR_FIRST_FIT, 0);
-		q[1] = test_rq_addr("pio", VMRES_SPACE_PIO, 0x40, 0x40, VMRES_ADDR_FIRST_FIT, 0);
-		q[2] = test_rq_addr("mmio64", VMRES_SPACE_MMIO, 0x100000, 0x100000,
-				    VMRES_ADDR_FIRST_FIT, 0);
-		q[3] = test_rq_num(VMRES_RES_MSI, "gsi-msi", 4, true);
+		pci_function(c, i, q);
 		o.reqs = q;
 		o.n_reqs = 4;
 		tdev_init(&devs[i], "pci", NULL);
 		devs[i].dev.owner = 300 + i;
 		CALL(c, 0, &c->pci_inst[i],
-		     vmres_pci_device_add(h, 1 + (unsigned int)i, 0, fn, c->m, &devs[i].dev, &o,
+		     vmres_pci_device_add(h, 1 + (unsigned int)i, 0, c->pci[i], c->m, &devs[i].dev, &o,
 					  &c->pci_inst[i]));
 		/* firmware: decode on, where the sysalloc put them */
 		PCI_WRITE(c, i, VMRES_PCI_COMMAND, 2,
