@@ -32,6 +32,8 @@
 
 #include <cmocka.h>
 
+#include "kvm_probe.h"
+
 #include <linux/kvm.h>
 
 #include <vmres/irq.h>
@@ -533,29 +535,9 @@ static void test_shared_line_is_raised_again_at_eoi_while_a_sharer_drives_it(voi
 /* Why KVM cannot be used here, or NULL if it can. */
 static const char *kvm_unusable(void)
 {
-	static char why[160];
-	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm;
-	const char *r = NULL;
+	static const long caps[] = {KVM_CAP_IRQFD_RESAMPLE, KVM_CAP_IRQ_ROUTING};
 
-	if (kvm < 0) {
-		snprintf(why, sizeof(why), "cannot open /dev/kvm: %s", strerror(errno));
-		return why;
-	}
-	vm = ioctl(kvm, KVM_CREATE_VM, 0);
-	if (vm < 0) {
-		snprintf(why, sizeof(why), "KVM_CREATE_VM failed: %s", strerror(errno));
-		r = why;
-	} else if (ioctl(vm, KVM_CREATE_IRQCHIP, 0) < 0) {
-		snprintf(why, sizeof(why), "KVM_CREATE_IRQCHIP failed: %s", strerror(errno));
-		r = why;
-	} else if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_IRQFD_RESAMPLE) <= 0 ||
-		   ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_IRQ_ROUTING) <= 0) {
-		r = "KVM lacks irqfd resampling or GSI routing";
-	}
-	if (vm >= 0)
-		close(vm);
-	close(kvm);
-	return r;
+	return test_kvm_unusable(true, caps, 2, "KVM lacks irqfd resampling or GSI routing");
 }
 
 /* ---- loaded state ------------------------------------------------------ */

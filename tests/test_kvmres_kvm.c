@@ -28,6 +28,8 @@
 
 #include <cmocka.h>
 
+#include "kvm_probe.h"
+
 #include <linux/kvm.h>
 
 #include <vmres/devmgr.h>
@@ -230,25 +232,9 @@ static void test_memory_bar_reads_the_host_buffer_at_its_new_address(void **stat
 
 static const char *kvm_unusable(void)
 {
-	static char why[160];
-	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm;
-	const char *r = NULL;
+	static const long caps[] = {KVM_CAP_IOEVENTFD};
 
-	if (kvm < 0) {
-		snprintf(why, sizeof(why), "cannot open /dev/kvm: %s", strerror(errno));
-		return why;
-	}
-	vm = ioctl(kvm, KVM_CREATE_VM, 0);
-	if (vm < 0) {
-		snprintf(why, sizeof(why), "KVM_CREATE_VM failed: %s", strerror(errno));
-		r = why;
-	} else if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD) <= 0) {
-		r = "KVM lacks ioeventfd";
-	}
-	if (vm >= 0)
-		close(vm);
-	close(kvm);
-	return r;
+	return test_kvm_unusable(false, caps, 1, "KVM lacks ioeventfd");
 }
 
 int main(void)
