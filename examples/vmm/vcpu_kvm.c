@@ -288,12 +288,27 @@ static void vcpu_fail(struct kvm_vcpu *c, const char *what)
 	vmm_request_stop(c->vm);
 }
 
+/* vcpu_fail() with where the guest was: rip, rsp, cr2 and cr3. */
+static void vcpu_fail_at(struct kvm_vcpu *c, const char *what)
+{
+	struct kvm_regs regs = {0};
+	struct kvm_sregs sregs = {0};
+	char msg[160];
+
+	ioctl(c->fd, KVM_GET_REGS, &regs);
+	ioctl(c->fd, KVM_GET_SREGS, &sregs);
+	snprintf(msg, sizeof(msg), "%s at rip 0x%llx rsp 0x%llx cr2 0x%llx cr3 0x%llx", what,
+		 (unsigned long long)regs.rip, (unsigned long long)regs.rsp,
+		 (unsigned long long)sregs.cr2, (unsigned long long)sregs.cr3);
+	vcpu_fail(c, msg);
+}
+
 static void *kvm_vcpu_thread(void *arg)
 {
 	struct kvm_vcpu *c = arg;
 	struct vmm *vm = c->vm;
 	struct kvm_run *run = c->run;
-	char msg[160];
+	char msg[96];
 
 	if (vmm_vcpu_thread_enter(vm, c->index) < 0)
 		return NULL;
@@ -318,34 +333,19 @@ static void *kvm_vcpu_thread(void *arg)
 		case KVM_EXIT_INTR:
 			vm->stats[c->index].exits[VMM_EXIT_OTHER]++;
 			break;
-		case KVM_EXIT_SHUTDOWN: {
-			struct kvm_regs regs = {0};
-			struct kvm_sregs sregs = {0};
-
-			ioctl(c->fd, KVM_GET_REGS, &regs);
-			ioctl(c->fd, KVM_GET_SREGS, &sregs);
-			snprintf(msg, sizeof(msg),
-				 "guest shutdown (triple fault) at rip 0x%llx rsp 0x%llx cr2 0x%llx "
-				 "cr3 0x%llx",
-				 (unsigned long long)regs.rip, (unsigned long long)regs.rsp,
-				 (unsigned long long)sregs.cr2, (unsigned long long)sregs.cr3);
-			vcpu_fail(c, msg);
+		case KVM_EXIT_SHUTDOWN:
+			vcpu_fail_at(c, "guest shutdown (triple fault)");
 			break;
-		}
 		case KVM_EXIT_FAIL_ENTRY:
 			snprintf(msg, sizeof(msg), "entry failed, reason 0x%llx",
 				 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 			vcpu_fail(c, msg);
 			break;
-		case KVM_EXIT_INTERNAL_ERROR: {
-			struct kvm_regs regs = {0};
-
-			ioctl(c->fd, KVM_GET_REGS, &regs);
-			snprintf(msg, sizeof(msg), "internal error, suberror %u at rip 0x%llx",
-				 run->internal.suberror, (unsigned long long)regs.rip);
-			vcpu_fail(c, msg);
+		case KVM_EXIT_INTERNAL_ERROR:
+			snprintf(msg, sizeof(msg), "internal error, suberror %u",
+				 run->internal.suberror);
+			vcpu_fail_at(c, msg);
 			break;
-		}
 		default:
 			snprintf(msg, sizeof(msg), "unexpected exit reason %u", run->exit_reason);
 			vcpu_fail(c, msg);
