@@ -695,6 +695,140 @@ int vmres__bus_map_build(struct vmres__bus_map_cache *cache, const struct vmres_
 	return 0;
 }
 
+/* ---- the device manager's buses: a base and a delta (bus_int.h) ---- */
+
+/* Is @p i (a base index) among the ascending @p drop[0..nd)? */
+static bool dropped(const uint32_t *drop, size_t nd, size_t i)
+{
+	for (size_t k = 0; k < nd; k++)
+		if (drop[k] == i)
+			return true;
+	return false;
+}
+
+/* vmres__bus_taken() on a delta given as arrays (of any length). */
+static bool taken(const struct vmres__bus_map *s, const uint32_t *drop, size_t nd,
+		  const struct vmres__bus_entry *add, size_t na, uint64_t first, uint64_t last,
+		  const struct vmres_device *dev, uint32_t range)
+{
+	for (size_t i = 0; i < na; i++)
+		if (add[i].start <= last && first <= add[i].start + add[i].span &&
+		    (add[i].dev != dev || add[i].range != range))
+			return true;
+	/* Only the base range that starts last at or below @p last can meet the
+	 * range, or, when that one is dropped or is the range itself, the ones
+	 * before it. Below every start, the lookup may name a range above @p last. */
+	for (size_t i = vmres__bus_pred_index(s, last); i > 0; i--) {
+		const struct vmres__bus_entry *e = &s->entries[i];
+
+		if (e->start > last || e->start + e->span < first)
+			return false;
+		if (!dropped(drop, nd, i) && (e->dev != dev || e->range != range))
+			return true;
+	}
+	return false;
+}
+
+bool vmres__bus_taken(const struct vmres__bus_map *s, const struct vmres__bus_delta *d,
+		      uint64_t first, uint64_t last, const struct vmres_device *dev,
+		      uint32_t range)
+{
+	return taken(s, d->drop, d->n_drop, d->add, d->n_add, first, last, dev, range);
+}
+
+static bool same_range(const struct vmres__bus_entry *a, const struct vmres__bus_entry *b)
+{
+	return a->start == b->start && a->dev == b->dev && a->range == b->range;
+}
+
+/* Take range @p x off the bus (@p s; @p drop, @p add): out of the added ones if
+ * it is there, else its base index joins the dropped ones (kept ascending). */
+static int change_drop(const struct vmres__bus_map *s, uint32_t *drop, size_t *nd,
+		       struct vmres__bus_entry *add, size_t *na, const struct vmres__bus_entry *x)
+{
+	size_t pos, k = 0;
+
+	for (size_t i = 0; i < *na; i++)
+		if (same_range(&add[i], x)) {
+			memmove(&add[i], &add[i + 1], (*na - i - 1) * sizeof(*add));
+			--*na;
+			return 0;
+		}
+	pos = vmres__bus_pred_index(s, x->start);
+	if (pos == 0 || pos > s->n || !same_range(&s->entries[pos], x) ||
+	    dropped(drop, *nd, pos))
+		return VMRES_ECORRUPT;
+	while (k < *nd && drop[k] < pos)
+		k++;
+	memmove(&drop[k + 1], &drop[k], (*nd - k) * sizeof(*drop));
+	drop[k] = (uint32_t)pos;
+	++*nd;
+	return 0;
+}
+
+/* Put range @p y on the bus: back into the base if it left it unchanged, else
+ * among the added ones (kept sorted by start). */
+static int change_add(const struct vmres__bus_map *s, uint32_t *drop, size_t *nd,
+		      struct vmres__bus_entry *add, size_t *na, const struct vmres__bus_entry *y)
+{
+	size_t k = 0;
+
+	if (taken(s, drop, *nd, add, *na, y->start, y->start + y->span, NULL, UINT32_MAX))
+		return VMRES_EOVERLAP;
+	for (size_t i = 0; i < *nd; i++)
+		if (!memcmp(&s->entries[drop[i]], y, sizeof(*y))) {
+			memmove(&drop[i], &drop[i + 1], (*nd - i - 1) * sizeof(*drop));
+			--*nd;
+			return 0;
+		}
+	while (k < *na && add[k].start < y->start)
+		k++;
+	memmove(&add[k + 1], &add[k], (*na - k) * sizeof(*add));
+	add[k] = *y;
+	++*na;
+	return 0;
+}
+
+int vmres__bus_change(struct vmres__bus_map_cache *cache, const struct vmres__bus_map *s,
+		      const struct vmres__bus_delta *d, const struct vmres__bus_entry *drop,
+		      size_t nd, const struct vmres__bus_entry *add, size_t na,
+		      struct vmres__bus_map **out_s, struct vmres__bus_delta *out_d)
+{
+	uint32_t *dp = malloc((d->n_drop + nd + 1) * sizeof(*dp));
+	struct vmres__bus_entry *ad = malloc((d->n_add + na + 1) * sizeof(*ad));
+	size_t ndp = d->n_drop, nad = d->n_add;
+	int rc = 0;
+
+	if (!dp || !ad) {
+		rc = VMRES_ENOMEM;
+		goto out;
+	}
+	memcpy(dp, d->drop, ndp * sizeof(*dp));
+	memcpy(ad, d->add, nad * sizeof(*ad));
+	for (size_t i = 0; i < nd && rc == 0; i++)
+		rc = change_drop(s, dp, &ndp, ad, &nad, &drop[i]);
+	for (size_t i = 0; i < na && rc == 0; i++)
+		rc = change_add(s, dp, &ndp, ad, &nad, &add[i]);
+	if (rc)
+		goto out;
+	if (ndp <= VMRES__BUS_DELTA_MAX && nad <= VMRES__BUS_DELTA_MAX) {
+		memset(out_d, 0, sizeof(*out_d));
+		out_d->n_drop = (uint32_t)ndp;
+		out_d->n_add = (uint32_t)nad;
+		memcpy(out_d->drop, dp, ndp * sizeof(*dp));
+		memcpy(out_d->add, ad, nad * sizeof(*ad));
+		*out_s = (struct vmres__bus_map *)s;
+	} else {
+		rc = vmres__bus_map_edit(cache, s, dp, ndp, ad, nad, out_s);
+		if (rc == 0)
+			memset(out_d, 0, sizeof(*out_d));
+	}
+out:
+	free(dp);
+	free(ad);
+	return rc;
+}
+
 void vmres__bus_map_free(struct vmres__bus_map_cache *c, struct vmres__bus_map *s)
 {
 	void *mem, *drop = NULL;

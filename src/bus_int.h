@@ -358,4 +358,92 @@ vmres__bus_find_pio(const struct vmres__bus_map *s, uint16_t port, unsigned int 
 	return vmres__bus_inside(e, port, size, offset) ? e : NULL;
 }
 
+/*
+ * A bus as the device manager publishes it: an immutable base map and a delta,
+ * the few changes made since the base was built. A change of a few ranges (a
+ * BAR move, a decode toggle) publishes a new delta and shares the base, so the
+ * writer copies a few hundred bytes instead of the map, and the readers keep
+ * the base in their caches: only the delta's lines are new to them. Once a
+ * change would take the delta past VMRES__BUS_DELTA_MAX added or dropped
+ * ranges, the writer merges it into a new base (vmres__bus_map_edit()) and
+ * starts an empty delta. A range that goes back to where it was in the base
+ * (the same entry, byte for byte) cancels out of the delta.
+ *
+ * Readers: an address in an added range is that range's; otherwise the base's
+ * answer, unless that is a dropped range (then the address is in no range:
+ * ranges are disjoint, so no other base range can hold it). An empty delta
+ * costs one load and a branch.
+ */
+#define VMRES__BUS_DELTA_MAX 4
+
+struct vmres__bus_delta {
+	uint32_t n_add;
+	uint32_t n_drop;
+	uint32_t drop[VMRES__BUS_DELTA_MAX];		   /* ascending indices in the base */
+	struct vmres__bus_entry add[VMRES__BUS_DELTA_MAX]; /* sorted by start, disjoint */
+};
+
+/* @p e, the base's entry for @p addr, as the delta @p d corrects it. */
+static inline __attribute__((always_inline)) const struct vmres__bus_entry *
+vmres__bus_delta_apply(const struct vmres__bus_map *s, const struct vmres__bus_delta *d,
+		       const struct vmres__bus_entry *e, uint64_t addr)
+{
+	for (uint32_t i = 0; i < d->n_add; i++)
+		if (addr - d->add[i].start <= d->add[i].span)
+			return &d->add[i];
+	for (uint32_t i = 0; i < d->n_drop; i++)
+		if (e == &s->entries[d->drop[i]])
+			return &s->entries[0];
+	return e;
+}
+
+/* vmres__bus_find() and vmres__bus_find_pio() on the bus (@p s, @p d). */
+static inline __attribute__((always_inline)) const struct vmres__bus_entry *
+vmres__bus_find_delta(const struct vmres__bus_map *s, const struct vmres__bus_delta *d,
+		      uint64_t addr, unsigned int size, uint64_t *offset)
+{
+	const struct vmres__bus_entry *e = vmres__bus_pred(s, addr);
+
+	if (__builtin_expect(d->n_add | d->n_drop, 0))
+		e = vmres__bus_delta_apply(s, d, e, addr);
+	return vmres__bus_inside(e, addr, size, offset) ? e : NULL;
+}
+
+static inline __attribute__((always_inline)) const struct vmres__bus_entry *
+vmres__bus_find_pio_delta(const struct vmres__bus_map *s, const struct vmres__bus_delta *d,
+			  uint16_t port, unsigned int size, uint64_t *offset)
+{
+	const struct vmres__bus_entry *e;
+
+	if (__builtin_expect(s->pio_pages != NULL, 1))
+		e = vmres__bus_pio_entry(s, port);
+	else
+		e = vmres__bus_pred(s, port);
+	if (__builtin_expect(d->n_add | d->n_drop, 0))
+		e = vmres__bus_delta_apply(s, d, e, port);
+	return vmres__bus_inside(e, port, size, offset) ? e : NULL;
+}
+
+/*
+ * Does [@p first, @p last] meet a range of the bus (@p s, @p d) other than
+ * range @p range of @p dev? O(log n + VMRES__BUS_DELTA_MAX).
+ */
+bool vmres__bus_taken(const struct vmres__bus_map *s, const struct vmres__bus_delta *d,
+		      uint64_t first, uint64_t last, const struct vmres_device *dev,
+		      uint32_t range);
+
+/*
+ * The bus that follows (@p s, @p d) when the ranges @p drop[0..nd) leave it
+ * (found by start, device and range: VMRES_ECORRUPT if one is not on the bus)
+ * and the @p na ranges @p add (any order) join it: VMRES_EOVERLAP if an added
+ * range meets another range, VMRES_ENOMEM. Either *@p out_s = @p s and
+ * *@p out_d a new delta, or, when the delta would grow past
+ * VMRES__BUS_DELTA_MAX, *@p out_s a new base (from @p cache) with an empty
+ * *@p out_d. Nothing changes on failure.
+ */
+int vmres__bus_change(struct vmres__bus_map_cache *cache, const struct vmres__bus_map *s,
+		      const struct vmres__bus_delta *d, const struct vmres__bus_entry *drop,
+		      size_t nd, const struct vmres__bus_entry *add, size_t na,
+		      struct vmres__bus_map **out_s, struct vmres__bus_delta *out_d);
+
 #endif /* VMRES_BUS_INT_H */

@@ -122,44 +122,27 @@ static int cmp_entry(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The bus of @p space with the mapped ranges of @p old_v (in @p cur; NULL: a new
- * device) replaced by those of @p v (NULL: removed). The old ranges are found
- * by address (O(log d) each), so the new map is cur's runs copied around them
- * (vmres__bus_map_edit()). */
-static int bus_rebuild(struct vmres_devmgr *m, const struct vmres__bus_map *cur,
-		       const struct dm_view *old_v, const struct dm_view *v, int space,
-		       struct vmres__bus_map **out)
+/* The bus of @p space (in @p st, from @p cur's) with the mapped ranges of
+ * @p old_v (NULL: a new device) replaced by those of @p v (NULL: removed): a
+ * new delta on cur's base, or a new base (vmres__bus_change()). */
+static int bus_rebuild(struct vmres_devmgr *m, const struct dm_state *cur, struct dm_state *st,
+		       const struct dm_view *old_v, const struct dm_view *v, int space)
 {
 	size_t n_old = view_ranges(old_v, space), n_new = view_ranges(v, space), a = 0, b = 0;
 	struct vmres__bus_entry *mine = malloc((n_new + 1) * sizeof(*mine));
-	uint32_t *drop = malloc((n_old + 1) * sizeof(*drop));
-	int rc = 0;
+	struct vmres__bus_entry *gone = malloc((n_old + 1) * sizeof(*gone));
+	int rc;
 
-	if (!mine || !drop) {
+	if (!mine || !gone) {
 		free(mine);
-		free(drop);
+		free(gone);
 		return VMRES_ENOMEM;
 	}
-	for (size_t i = 0; old_v && i < old_v->n_res && rc == 0; i++) {
+	for (size_t i = 0; old_v && i < old_v->n_res; i++) {
 		const struct vmres_resource *r = &old_v->res[i];
-		const struct vmres__bus_entry *e;
-		size_t pos;
 
-		if (!old_v->mapped[i] || space_index(r->u.addr.space) != space)
-			continue;
-		pos = vmres__bus_pred_index(cur, r->u.addr.base);
-		e = &cur->entries[pos];
-		/* The table and the bus disagree: never, but do not drop another. */
-		if (e->dev != &old_v->rec->dev || e->range != i || e->start != r->u.addr.base)
-			rc = VMRES_ECORRUPT;
-		drop[a++] = (uint32_t)pos;
+		if (old_v->mapped[i] && space_index(r->u.addr.space) == space)
+			gone[a++] = entry_of(old_v->rec, r, i);
 	}
 	for (size_t i = 0; v && i < v->n_res; i++) {
 		const struct vmres_resource *r = &v->res[i];
@@ -167,12 +150,10 @@ static int bus_rebuild(struct vmres_devmgr *m, const struct vmres__bus_map *cur,
 		if (v->mapped[i] && space_index(r->u.addr.space) == space)
 			mine[b++] = entry_of(v->rec, r, i);
 	}
-	qsort(drop, a, sizeof(*drop), cmp_u32);
-	qsort(mine, b, sizeof(*mine), cmp_entry);
-	if (rc == 0)
-		rc = vmres__bus_map_edit(&m->cache, cur, drop, a, mine, b, out);
+	rc = vmres__bus_change(&m->cache, cur->bus[space], &cur->delta[space], gone, a, mine, b,
+			       &st->bus[space], &st->delta[space]);
 	free(mine);
-	free(drop);
+	free(gone);
 	return rc;
 }
 
@@ -210,9 +191,10 @@ static int state_next(struct vmres_devmgr *m, size_t idx, const struct dm_view *
 	}
 	for (int s = 0; s < N_SPACES; s++) {
 		st->bus[s] = cur->bus[s];
+		st->delta[s] = cur->delta[s];
 		if (rc || !(spaces & (1u << s)) || (!view_ranges(old_v, s) && !view_ranges(v, s)))
 			continue;
-		rc = bus_rebuild(m, cur->bus[s], old_v, v, s, &st->bus[s]);
+		rc = bus_rebuild(m, cur, st, old_v, v, s);
 		if (rc)
 			st->bus[s] = cur->bus[s];
 	}
@@ -702,34 +684,13 @@ static bool use_sysalloc(const struct vmres_devmgr *m, const struct vmres_resour
 	return m->sa && r->pool[0];
 }
 
-/*
- * Does [base, last] meet a range mapped on @p s other than range @p res of
- * @p rec? The ranges are sorted and disjoint: only the one that starts last at
- * or below @p last can meet it, or, if that is the range itself, the one
- * before. (Below every start, the lookup may name a range above @p last.)
- * O(log d).
- */
-static bool bus_taken(const struct vmres__bus_map *s, uint64_t base, uint64_t last,
-		      const struct dm_rec *rec, unsigned int res)
-{
-	for (size_t i = vmres__bus_pred_index(s, last); i > 0; i--) {
-		const struct vmres__bus_entry *e = &s->entries[i];
-
-		if (e->start > last || e->start + e->span < base)
-			return false;
-		if (e->dev != &rec->dev || e->range != res)
-			return true;
-	}
-	return false;
-}
-
 /* The checks and the reservation step of a change of address resource @p r. */
 static int prepare_addr(struct vmres_devmgr *m, const struct dm_view *old, struct change *c)
 {
 	const struct vmres_resource *r = &old->res[c->res_index];
 	bool mapped = old->mapped[c->res_index];
 	uint64_t base = r->u.addr.base, size = r->u.addr.size;
-	int rc;
+	int rc, sp;
 
 	switch (c->op) {
 	case CHANGE_MOVE:
@@ -750,8 +711,9 @@ static int prepare_addr(struct vmres_devmgr *m, const struct dm_view *old, struc
 	default: /* CHANGE_UNMAP: the reservation stays; nothing to check */
 		return mapped ? 0 : VMRES_ESTATE;
 	}
-	if (mapped && bus_taken(m->state->bus[space_index(r->u.addr.space)], base,
-				vmres__range_last(base, size), old->rec, c->res_index))
+	sp = space_index(r->u.addr.space) == PIO ? PIO : MMIO;
+	if (mapped && vmres__bus_taken(m->state->bus[sp], &m->state->delta[sp], base,
+				       vmres__range_last(base, size), &old->rec->dev, c->res_index))
 		return VMRES_EOVERLAP;
 	if (!use_sysalloc(m, r))
 		return 0;
@@ -1460,9 +1422,10 @@ access_one(struct vmres_devmgr *m, const struct dm_state *st, int space, uint64_
 
 	/* space is a constant in each caller: ports go through the direct table. */
 	if (space == PIO)
-		e = vmres__bus_find_pio(st->bus[PIO], (uint16_t)addr, size, &off);
+		e = vmres__bus_find_pio_delta(st->bus[PIO], &st->delta[PIO], (uint16_t)addr, size,
+					      &off);
 	else
-		e = vmres__bus_find(st->bus[space], addr, size, &off);
+		e = vmres__bus_find_delta(st->bus[space], &st->delta[space], addr, size, &off);
 	if (__builtin_expect(e != NULL, 1)) {
 		if (is_write) {
 			uint64_t value = vmres__le_load(data, size);

@@ -133,7 +133,10 @@ struct dm_view {
 };
 
 struct dm_state {
+	/* Each bus is a base map and a delta (bus_int.h); a state that changes
+	 * only a delta shares the base with the state before it. */
 	struct vmres__bus_map *bus[N_SPACES];
+	struct vmres__bus_delta delta[N_SPACES];
 	size_t n;
 	struct dm_view **views; /* sorted by instance */
 	/* Filled when the state is retired: */
