@@ -2468,6 +2468,132 @@ static void assert_dump_has(struct vmres_sysalloc *sa, const char *line)
 	free(text);
 }
 
+/*
+ * Moves, unmaps and maps of one range at a time: the manager publishes each as
+ * a delta on a shared bus map and merges the delta into a new map when a fifth
+ * range is pending (bus_int.h). Ranges of 8 devices go back and forth between
+ * 24 slots of each space (back to where the map has them, onto a slot another
+ * range just left, away and back again), and after every step each slot answers
+ * as the model says: through the port table, the MMIO search and
+ * vmres_devmgr_find(), at its first and last bytes.
+ */
+#define DS_DEV	 8
+#define DS_SLOTS 24
+
+static uint64_t ds_base(int space, int slot)
+{
+	return space ? 0x100000 + (uint64_t)slot * 0x10000 : 0x100 + (uint64_t)slot * 0x10;
+}
+
+static uint64_t ds_size(int space)
+{
+	return space ? 0x1000 : 0x10;
+}
+
+/* The device whose range of @p space is mapped at @p slot, or -1. */
+static int ds_owner(int slot_of[][2], bool on[][2], int space, int slot)
+{
+	for (int j = 0; j < DS_DEV; j++)
+		if (on[j][space] && slot_of[j][space] == slot)
+			return j;
+	return -1;
+}
+
+static void ds_check(struct vmres_devmgr *m, int slot_of[][2], bool on[][2], const uint32_t *id)
+{
+	for (int sp = 0; sp < 2; sp++)
+		for (int s = 0; s < DS_SLOTS; s++) {
+			int j = ds_owner(slot_of, on, sp, s);
+			uint64_t at[2] = {ds_base(sp, s), ds_base(sp, s) + ds_size(sp) - 4};
+
+			for (int k = 0; k < 2; k++) {
+				uint32_t want = j < 0 ? UINT32_MAX
+						      : (uint32_t)(j + 1) << 24 | (uint32_t)sp << 16 |
+								(uint32_t)(at[k] - at[0]);
+				uint32_t got = 0, found = 0;
+				unsigned int idx = 0;
+				uint8_t buf[4];
+
+				if (sp == 0) {
+					assert_int_equal(vmres_devmgr_pio(m, (uint16_t)at[k], false,
+									  4, 1, buf),
+							 0);
+					memcpy(&got, buf, 4);
+				} else {
+					got = read_mmio(m, at[k], 4);
+				}
+				assert_int_equal(got, want);
+				assert_int_equal(vmres_devmgr_find(m, sp ? VMRES_SPACE_MMIO
+									 : VMRES_SPACE_PIO,
+								   at[k], &found, &idx, NULL),
+						 j < 0 ? VMRES_ENOENT : 0);
+				if (j >= 0) {
+					assert_int_equal(found, id[j]);
+					assert_int_equal(idx, sp);
+				}
+			}
+		}
+}
+
+static void test_small_changes_against_slot_model(void **state)
+{
+	struct vmres_device dev = VMRES_DEVICE_INIT;
+	struct vmres_devmgr *m;
+	int slot_of[DS_DEV][2];
+	bool on[DS_DEV][2];
+	uint32_t id[DS_DEV];
+	const int steps = 3000;
+	int refused = 0;
+
+	(void)state;
+	rng_state = 0x5eed0de17aULL;
+	printf("devmgr: small changes, %d steps, seed %#llx\n", steps,
+	       (unsigned long long)rng_state);
+	dev.read = md_read;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	for (int i = 0; i < DS_DEV; i++) {
+		struct vmres_resource res[2] = {
+			test_addr_res(VMRES_SPACE_PIO, ds_base(0, i), ds_size(0)),
+			test_addr_res(VMRES_SPACE_MMIO, ds_base(1, i), ds_size(1))};
+
+		dev.opaque = (void *)(uintptr_t)(i + 1);
+		assert_int_equal(vmres_devmgr_register(m, &dev, 0, res, 2, &id[i]), 0);
+		slot_of[i][0] = slot_of[i][1] = i;
+		on[i][0] = on[i][1] = true;
+	}
+	ds_check(m, slot_of, on, id);
+	for (int step = 0; step < steps; step++) {
+		int i = (int)(rnd() % DS_DEV), sp = (int)(rnd() % 2), op = (int)(rnd() % 5);
+		/* Mostly back to the device's own slot or a neighbour's: the cases
+		 * where a delta cancels out or reuses a slot just left. */
+		int s = (int)(rnd() % 3 ? rnd() % DS_DEV : rnd() % DS_SLOTS);
+		int other = ds_owner(slot_of, on, sp, s);
+		int want;
+
+		if (op < 3) {
+			want = on[i][sp] && other >= 0 && other != i ? VMRES_EOVERLAP : 0;
+			assert_int_equal(vmres_devmgr_move_range(m, id[i], (unsigned int)sp,
+								 ds_base(sp, s)),
+					 want);
+			if (!want)
+				slot_of[i][sp] = s;
+		} else if (on[i][sp]) {
+			want = 0;
+			assert_int_equal(vmres_devmgr_unmap_range(m, id[i], (unsigned int)sp), 0);
+			on[i][sp] = false;
+		} else {
+			want = ds_owner(slot_of, on, sp, slot_of[i][sp]) >= 0 ? VMRES_EOVERLAP : 0;
+			assert_int_equal(vmres_devmgr_map_range(m, id[i], (unsigned int)sp), want);
+			on[i][sp] = !want;
+		}
+		refused += want != 0;
+		ds_check(m, slot_of, on, id);
+	}
+	/* Both outcomes were exercised. */
+	assert_true(refused > steps / 20 && refused < steps / 2);
+	vmres_devmgr_free(m);
+}
+
 static void test_move_and_remap_keep_the_reservation_label(void **state)
 {
 	struct vmres_sysalloc *sa;
@@ -2683,6 +2809,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_listener_takes_part_in_each_change),
 		cmocka_unit_test(test_register_maps_address_resources),
+		cmocka_unit_test(test_small_changes_against_slot_model),
 		cmocka_unit_test(test_register_errors_change_nothing),
 		cmocka_unit_test(test_unregister_releases_after_grace_period),
 		cmocka_unit_test(test_unregister_refuses_parent_with_children),

@@ -20,9 +20,11 @@
  *     vCPU threads (any number)          writers (one at a time: writer mutex)
  *     dispatch: rcu_read_lock,           register / update / move / unregister:
  *       st = current snapshot              copy the table, change it, check it,
- *       search st's bus (B-tree, no        build the changed bus, publish it in
- *       branch on the data), call the      one pointer store, hand the old one
- *       device, rcu_read_unlock            (and removed devices) to call_rcu
+ *       search st's bus (B-tree, no        record the changed ranges in the
+ *       branch on the data; then the       bus's delta, or build a new bus,
+ *       delta of recent changes, if        publish it in one pointer store,
+ *       any), call the device,             hand the old one (and removed
+ *       rcu_read_unlock                    devices) to call_rcu
  *
  * So a vCPU sees the old table or the new one, never a mix and never a gap in a
  * range that was mapped before and after a change; dispatch never blocks and
@@ -56,10 +58,15 @@
  * Cost: dispatch with no lock and no allocation, O(1) through the bus's bucket
  * table where devices are spread out and O(log d) in a cluster (bus.h);
  * vmres_devmgr_pio() goes through a direct table of the 65536 ports instead,
- * O(1); every write is O(d) (copy on write: d pointers, plus the changed bus's
- * ranges and index, and for the PIO bus its port table), but a refused one
- * O(log d + log n) (see "Guest-driven changes" below). Measured figures:
- * docs/BENCHMARKS.md;
+ * O(1); every write is O(d) (copy on write: d pointers), but a refused one
+ * O(log d + log n) (see "Guest-driven changes" below). A bus is a base map plus
+ * a delta of up to 4 added and 4 dropped ranges: a write that changes a few
+ * ranges (a move, a map or unmap) only writes a new delta, and vCPUs keep
+ * the base in their caches; a range that goes back to its place in the base
+ * leaves the delta, and the write that would overflow it builds a new base
+ * (the bus's ranges and index, and for the PIO bus its port table). An empty
+ * delta costs dispatch one load and a branch; a full one, up to 8 compares.
+ * Measured figures: docs/BENCHMARKS.md;
  * lookups by id or address O(log d); iteration and dumps O(d).
  * Memory, every cache included:
  * - per device: its table entry and a copy of its resources;
@@ -68,7 +75,8 @@
  *   bucket table), plus up to 2 retired copies kept for reuse (the largest
  *   ones the manager has retired, of either bus): 73 bytes per range of that
  *   bus each (entry and keys; bucket tables are not kept);
- * - the port table: 512 bytes per 256-port page in use (a PC: about 5 KiB).
+ * - the port table: 512 bytes per 256-port page in use (a PC: about 5 KiB);
+ * - per snapshot: the two buses' deltas, about 600 bytes.
  * The bench line devmgr-mem measures the heap growth of d one-range MMIO
  * devices after moves, all of the above included: about 540 bytes per device
  * at d = 4096, of which 3 x 73 are bus copies (figures: docs/BENCHMARKS.md).
