@@ -54,6 +54,7 @@ int bench_id_block(uint64_t n, uint64_t d);
 int bench_bus_lookup(uint64_t n, uint64_t d);
 int bench_bus_dispatch(uint64_t n, uint64_t d);
 int bench_bus_dispatch_mt(uint64_t n, uint64_t d);
+int bench_bus_dispatch_mt_idle(uint64_t n, uint64_t d);
 int bench_bus_dispatch_ctx(uint64_t n, uint64_t d);
 int bench_bus_refused_move(uint64_t n, uint64_t d);
 int bench_devmgr_mem(uint64_t n, uint64_t d);

@@ -264,6 +264,7 @@ struct mt_mover {
 	struct vmres_devmgr *m;
 	pthread_barrier_t *start;
 	uint64_t d;
+	bool idle; /* wake up as often, move nothing */
 	int done; /* atomic */
 	uint64_t moves;
 	int rc;
@@ -280,7 +281,8 @@ static void *mt_move(void *arg)
 	vmres_devmgr_thread_register();
 	pthread_barrier_wait(mv->start);
 	while (!__atomic_load_n(&mv->done, __ATOMIC_ACQUIRE)) {
-		int rc = vmres_devmgr_move_range(mv->m, 1, 0, where[(mv->moves + 1) % 2]);
+		int rc = mv->idle ? 0
+				  : vmres_devmgr_move_range(mv->m, 1, 0, where[(mv->moves + 1) % 2]);
 
 		if (rc) {
 			mv->rc = rc;
@@ -293,7 +295,7 @@ static void *mt_move(void *arg)
 	return NULL;
 }
 
-int bench_bus_dispatch_mt(uint64_t n, uint64_t d)
+static int dispatch_mt(const char *name, uint64_t n, uint64_t d, bool idle)
 {
 	struct mt_reader readers[MT_READERS];
 	struct mt_mover mover;
@@ -305,7 +307,7 @@ int bench_bus_dispatch_mt(uint64_t n, uint64_t d)
 	int rc = 0;
 
 	if (d == 0 || !(m = dispatch_setup(d)) || !(addr = draw_addresses(n, d))) {
-		fprintf(stderr, "bench: bus-dispatch-mt setup failed\n");
+		fprintf(stderr, "bench: %s setup failed\n", name);
 		exit(1);
 	}
 	pthread_barrier_init(&start, NULL, MT_READERS + 1);
@@ -318,7 +320,7 @@ int bench_bus_dispatch_mt(uint64_t n, uint64_t d)
 		}
 		memcpy(readers[t].addr, addr, n * sizeof(*addr));
 	}
-	mover = (struct mt_mover){.m = m, .start = &start, .d = d};
+	mover = (struct mt_mover){.m = m, .start = &start, .d = d, .idle = idle};
 	for (int t = 0; t < MT_READERS; t++)
 		if (pthread_create(&readers[t].thread, NULL, mt_read, &readers[t])) {
 			fprintf(stderr, "bench: pthread_create failed\n");
@@ -341,14 +343,26 @@ int bench_bus_dispatch_mt(uint64_t n, uint64_t d)
 	rc |= mover.rc;
 	snprintf(extra, sizeof(extra), "t=%d", MT_READERS);
 	if (rc == 0)
-		bench_report("bus-dispatch-mt", n, d, extra, ns, sum);
+		bench_report(name, n, d, extra, ns, sum);
 	else
-		fprintf(stderr, "bench: bus-dispatch-mt failed: %s\n", vmres_strerror(rc));
-	fprintf(stderr, "vmres-bench: bus-dispatch-mt: the mover made %" PRIu64 " moves\n",
-		mover.moves);
+		fprintf(stderr, "bench: %s failed: %s\n", name, vmres_strerror(rc));
+	fprintf(stderr, "vmres-bench: %s: the mover %s %" PRIu64 " times\n", name,
+		idle ? "woke up" : "moved", mover.moves);
 	vmres_devmgr_free(m);
 	free(addr);
 	return rc ? 1 : 0;
+}
+
+int bench_bus_dispatch_mt(uint64_t n, uint64_t d)
+{
+	return dispatch_mt("bus-dispatch-mt", n, d, false);
+}
+
+/* The same three threads, but the third one only wakes up: what sharing the
+ * cores costs the readers, without any move. */
+int bench_bus_dispatch_mt_idle(uint64_t n, uint64_t d)
+{
+	return dispatch_mt("bus-dispatch-mt-idle", n, d, true);
 }
 
 /*

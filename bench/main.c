@@ -80,6 +80,7 @@ static const struct workload workloads[] = {
 	{"bus-dispatch", bench_bus_dispatch, 10000000, 256},
 	{"bus-dispatch", bench_bus_dispatch, 10000000, 4096},
 	{"bus-dispatch-mt", bench_bus_dispatch_mt, 10000000, 4096},
+	{"bus-dispatch-mt-idle", bench_bus_dispatch_mt_idle, 10000000, 4096},
 	{"bus-refused-move", bench_bus_refused_move, 100000, 4096},
 	{"devmgr-mem", bench_devmgr_mem, 1000, 4096},
 	/* bus-dispatch with devices that take the caller. */
