@@ -265,7 +265,7 @@ struct mt_mover {
 	pthread_barrier_t *start;
 	uint64_t d;
 	bool idle; /* wake up as often, move nothing */
-	int done; /* atomic */
+	int done;  /* atomic */
 	uint64_t moves;
 	int rc;
 };
@@ -281,8 +281,9 @@ static void *mt_move(void *arg)
 	vmres_devmgr_thread_register();
 	pthread_barrier_wait(mv->start);
 	while (!__atomic_load_n(&mv->done, __ATOMIC_ACQUIRE)) {
-		int rc = mv->idle ? 0
-				  : vmres_devmgr_move_range(mv->m, 1, 0, where[(mv->moves + 1) % 2]);
+		int rc = mv->idle
+				 ? 0
+				 : vmres_devmgr_move_range(mv->m, 1, 0, where[(mv->moves + 1) % 2]);
 
 		if (rc) {
 			mv->rc = rc;

@@ -730,8 +730,7 @@ static bool taken(const struct vmres__bus_map *s, const uint32_t *drop, size_t n
 }
 
 bool vmres__bus_taken(const struct vmres__bus_map *s, const struct vmres__bus_delta *d,
-		      uint64_t first, uint64_t last, const struct vmres_device *dev,
-		      uint32_t range)
+		      uint64_t first, uint64_t last, const struct vmres_device *dev, uint32_t range)
 {
 	return taken(s, d->drop, d->n_drop, d->add, d->n_add, first, last, dev, range);
 }
@@ -755,8 +754,7 @@ static int change_drop(const struct vmres__bus_map *s, uint32_t *drop, size_t *n
 			return 0;
 		}
 	pos = vmres__bus_pred_index(s, x->start);
-	if (pos == 0 || pos > s->n || !same_range(&s->entries[pos], x) ||
-	    dropped(drop, *nd, pos))
+	if (pos == 0 || pos > s->n || !same_range(&s->entries[pos], x) || dropped(drop, *nd, pos))
 		return VMRES_ECORRUPT;
 	while (k < *nd && drop[k] < pos)
 		k++;

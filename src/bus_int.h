@@ -313,16 +313,6 @@ vmres__bus_inside(const struct vmres__bus_entry *e, uint64_t addr, unsigned int 
 	return (off <= e->span) & (e->span - off >= (uint64_t)size - 1) & (e->dev != NULL);
 }
 
-/* The range holding every byte of [addr, addr + size - 1], or NULL; *offset is set
- * on a hit. size is at least 1. */
-static inline __attribute__((always_inline)) const struct vmres__bus_entry *
-vmres__bus_find(const struct vmres__bus_map *s, uint64_t addr, unsigned int size, uint64_t *offset)
-{
-	const struct vmres__bus_entry *e = vmres__bus_pred(s, addr);
-
-	return vmres__bus_inside(e, addr, size, offset) ? e : NULL;
-}
-
 /* The entry holding @p port (the sentinel when none) through the PIO table, which
  * must exist (s->pio_pages != NULL). Three dependent loads, no compare. */
 static inline __attribute__((always_inline)) const struct vmres__bus_entry *
@@ -342,20 +332,6 @@ vmres__bus_lookup(const struct vmres__bus_map *s, uint64_t addr)
 	if (addr <= VMRES__PIO_LAST && s->pio_pages != NULL)
 		return vmres__bus_pio_entry(s, (uint16_t)addr);
 	return vmres__bus_pred(s, addr);
-}
-
-/* vmres__bus_find() for a port: the table when there is one, else the tree. */
-static inline __attribute__((always_inline)) const struct vmres__bus_entry *
-vmres__bus_find_pio(const struct vmres__bus_map *s, uint16_t port, unsigned int size,
-		    uint64_t *offset)
-{
-	const struct vmres__bus_entry *e;
-
-	if (__builtin_expect(s->pio_pages != NULL, 1))
-		e = vmres__bus_pio_entry(s, port);
-	else
-		e = vmres__bus_pred(s, port);
-	return vmres__bus_inside(e, port, size, offset) ? e : NULL;
 }
 
 /*
@@ -397,10 +373,11 @@ vmres__bus_delta_apply(const struct vmres__bus_map *s, const struct vmres__bus_d
 	return e;
 }
 
-/* vmres__bus_find() and vmres__bus_find_pio() on the bus (@p s, @p d). */
+/* The range of the bus (@p s, @p d) holding every byte of [addr, addr + size -
+ * 1], or NULL; *offset is set on a hit. size is at least 1. */
 static inline __attribute__((always_inline)) const struct vmres__bus_entry *
-vmres__bus_find_delta(const struct vmres__bus_map *s, const struct vmres__bus_delta *d,
-		      uint64_t addr, unsigned int size, uint64_t *offset)
+vmres__bus_find(const struct vmres__bus_map *s, const struct vmres__bus_delta *d, uint64_t addr,
+		unsigned int size, uint64_t *offset)
 {
 	const struct vmres__bus_entry *e = vmres__bus_pred(s, addr);
 
@@ -409,9 +386,10 @@ vmres__bus_find_delta(const struct vmres__bus_map *s, const struct vmres__bus_de
 	return vmres__bus_inside(e, addr, size, offset) ? e : NULL;
 }
 
+/* The same for a port: through the PIO table when the base has one. */
 static inline __attribute__((always_inline)) const struct vmres__bus_entry *
-vmres__bus_find_pio_delta(const struct vmres__bus_map *s, const struct vmres__bus_delta *d,
-			  uint16_t port, unsigned int size, uint64_t *offset)
+vmres__bus_find_pio(const struct vmres__bus_map *s, const struct vmres__bus_delta *d, uint16_t port,
+		    unsigned int size, uint64_t *offset)
 {
 	const struct vmres__bus_entry *e;
 

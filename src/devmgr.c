@@ -1422,10 +1422,10 @@ access_one(struct vmres_devmgr *m, const struct dm_state *st, int space, uint64_
 
 	/* space is a constant in each caller: ports go through the direct table. */
 	if (space == PIO)
-		e = vmres__bus_find_pio_delta(st->bus[PIO], &st->delta[PIO], (uint16_t)addr, size,
+		e = vmres__bus_find_pio(st->bus[PIO], &st->delta[PIO], (uint16_t)addr, size,
 					      &off);
 	else
-		e = vmres__bus_find_delta(st->bus[space], &st->delta[space], addr, size, &off);
+		e = vmres__bus_find(st->bus[space], &st->delta[space], addr, size, &off);
 	if (__builtin_expect(e != NULL, 1)) {
 		if (is_write) {
 			uint64_t value = vmres__le_load(data, size);

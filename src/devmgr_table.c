@@ -62,7 +62,7 @@ int vmres_devmgr_find(struct vmres_devmgr *m, enum vmres_space space, uint64_t a
 	if (!m || !instance || s < 0)
 		return VMRES_EINVAL;
 	pthread_mutex_lock(&m->lock);
-	e = vmres__bus_find_delta(m->state->bus[s], &m->state->delta[s], addr, 1, &off);
+	e = vmres__bus_find(m->state->bus[s], &m->state->delta[s], addr, 1, &off);
 	if (e) {
 		*instance = caa_container_of(e->dev, struct dm_rec, dev)->instance;
 		if (res_index)

@@ -2499,40 +2499,45 @@ static int ds_owner(int slot_of[][2], bool on[][2], int space, int slot)
 	return -1;
 }
 
+/* A 4-byte read at @p addr of space @p sp (0: ports, 1: MMIO). */
+static uint32_t ds_read(struct vmres_devmgr *m, int sp, uint64_t addr)
+{
+	uint8_t buf[4];
+	uint32_t v;
+
+	if (sp == 1)
+		return read_mmio(m, addr, 4);
+	assert_int_equal(vmres_devmgr_pio(m, (uint16_t)addr, false, 4, 1, buf), 0);
+	memcpy(&v, buf, 4);
+	return v;
+}
+
 static void ds_check(struct vmres_devmgr *m, int slot_of[][2], bool on[][2], const uint32_t *id)
 {
-	for (int sp = 0; sp < 2; sp++)
+	for (int sp = 0; sp < 2; sp++) {
+		enum vmres_space space = sp ? VMRES_SPACE_MMIO : VMRES_SPACE_PIO;
+
 		for (int s = 0; s < DS_SLOTS; s++) {
 			int j = ds_owner(slot_of, on, sp, s);
-			uint64_t at[2] = {ds_base(sp, s), ds_base(sp, s) + ds_size(sp) - 4};
+			uint64_t first = ds_base(sp, s), last = first + ds_size(sp) - 4;
 
-			for (int k = 0; k < 2; k++) {
-				uint32_t want = j < 0 ? UINT32_MAX
-						      : (uint32_t)(j + 1) << 24 | (uint32_t)sp << 16 |
-								(uint32_t)(at[k] - at[0]);
-				uint32_t got = 0, found = 0;
+			for (uint64_t a = first; a <= last; a += last - first) {
+				/* md_read(): device, range and offset. */
+				uint32_t want = (uint32_t)(j + 1) << 24 | (uint32_t)sp << 16 |
+						(uint32_t)(a - first);
+				uint32_t found = 0;
 				unsigned int idx = 0;
-				uint8_t buf[4];
+				int rc = vmres_devmgr_find(m, space, a, &found, &idx, NULL);
 
-				if (sp == 0) {
-					assert_int_equal(vmres_devmgr_pio(m, (uint16_t)at[k], false,
-									  4, 1, buf),
-							 0);
-					memcpy(&got, buf, 4);
-				} else {
-					got = read_mmio(m, at[k], 4);
-				}
-				assert_int_equal(got, want);
-				assert_int_equal(vmres_devmgr_find(m, sp ? VMRES_SPACE_MMIO
-									 : VMRES_SPACE_PIO,
-								   at[k], &found, &idx, NULL),
-						 j < 0 ? VMRES_ENOENT : 0);
+				assert_int_equal(ds_read(m, sp, a), j < 0 ? UINT32_MAX : want);
+				assert_int_equal(rc, j < 0 ? VMRES_ENOENT : 0);
 				if (j >= 0) {
 					assert_int_equal(found, id[j]);
 					assert_int_equal(idx, sp);
 				}
 			}
 		}
+	}
 }
 
 static void test_small_changes_against_slot_model(void **state)
@@ -2572,9 +2577,9 @@ static void test_small_changes_against_slot_model(void **state)
 
 		if (op < 3) {
 			want = on[i][sp] && other >= 0 && other != i ? VMRES_EOVERLAP : 0;
-			assert_int_equal(vmres_devmgr_move_range(m, id[i], (unsigned int)sp,
-								 ds_base(sp, s)),
-					 want);
+			assert_int_equal(
+				vmres_devmgr_move_range(m, id[i], (unsigned int)sp, ds_base(sp, s)),
+				want);
 			if (!want)
 				slot_of[i][sp] = s;
 		} else if (on[i][sp]) {
