@@ -2046,6 +2046,20 @@ static void md_check(struct vmres_devmgr *m, const struct md *md)
 	}
 }
 
+/* A randomized test's start: seed the draws and print the seed, make @p dev
+ * answer with md_read(), and a manager without a sysalloc. */
+static struct vmres_devmgr *md_begin(const char *what, int steps, uint64_t seed,
+				     struct vmres_device *dev)
+{
+	struct vmres_devmgr *m;
+
+	rng_state = seed;
+	printf("devmgr: %s, %d steps, seed %#llx\n", what, steps, (unsigned long long)seed);
+	dev->read = md_read;
+	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	return m;
+}
+
 static void test_differential_against_table_model(void **state)
 {
 	struct vmres_devmgr *m;
@@ -2055,11 +2069,7 @@ static void test_differential_against_table_model(void **state)
 
 	(void)state;
 	memset(&md, 0, sizeof(md));
-	rng_state = 0xd3f1ce5ULL;
-	printf("devmgr: differential, %d steps, seed %#llx\n", steps,
-	       (unsigned long long)rng_state);
-	dev.read = md_read;
-	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	m = md_begin("differential", steps, 0xd3f1ce5ULL, &dev);
 	for (int step = 0; step < steps; step++) {
 		int op = (int)(rnd() % 8), k = (int)(rnd() % MD_MAX);
 		struct md_dev *d = &md.d[k];
@@ -2551,11 +2561,7 @@ static void test_small_changes_against_slot_model(void **state)
 	int refused = 0;
 
 	(void)state;
-	rng_state = 0x5eed0de17aULL;
-	printf("devmgr: small changes, %d steps, seed %#llx\n", steps,
-	       (unsigned long long)rng_state);
-	dev.read = md_read;
-	assert_int_equal(vmres_devmgr_new(NULL, &m), 0);
+	m = md_begin("small changes", steps, 0x5eed0de17aULL, &dev);
 	for (int i = 0; i < DS_DEV; i++) {
 		struct vmres_resource res[2] = {
 			test_addr_res(VMRES_SPACE_PIO, ds_base(0, i), ds_size(0)),
