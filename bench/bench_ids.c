@@ -28,6 +28,19 @@ static int fill(struct vmres_ids *ids, uint64_t n, uint64_t *sum)
 	return 0;
 }
 
+/* An allocator of [0, @p last] for workload @p name, or NULL (said on stderr). */
+static struct vmres_ids *new_ids(const char *name, uint32_t last)
+{
+	struct vmres_ids *ids;
+	int rc = vmres_ids_new(0, last, &ids);
+
+	if (rc) {
+		fprintf(stderr, "%s: %s\n", name, vmres_strerror(rc));
+		return NULL;
+	}
+	return ids;
+}
+
 int bench_id_fill(uint64_t n, uint64_t d)
 {
 	struct vmres_ids *ids;
@@ -36,11 +49,8 @@ int bench_id_fill(uint64_t n, uint64_t d)
 	int rc;
 
 	(void)d;
-	rc = vmres_ids_new(0, ID_SPACE - 1, &ids);
-	if (rc) {
-		fprintf(stderr, "id-fill: %s\n", vmres_strerror(rc));
+	if (!(ids = new_ids("id-fill", ID_SPACE - 1)))
 		return -1;
-	}
 	t0 = bench_now_ns();
 	rc = fill(ids, n, &sum);
 	t1 = bench_now_ns();
@@ -59,11 +69,8 @@ int bench_id_churn(uint64_t n, uint64_t d)
 	int rc;
 
 	(void)d;
-	rc = vmres_ids_new(0, ID_SPACE - 1, &ids);
-	if (rc) {
-		fprintf(stderr, "id-churn: %s\n", vmres_strerror(rc));
+	if (!(ids = new_ids("id-churn", ID_SPACE - 1)))
 		return -1;
-	}
 	/* Setup (untimed): the full state id-fill leaves, then free about half. */
 	if (fill(ids, ID_SPACE, &fill_sum))
 		goto fail;
@@ -139,11 +146,8 @@ int bench_id_sparse(uint64_t n, uint64_t d)
 	int rc;
 
 	(void)d;
-	rc = vmres_ids_new(0, UINT32_MAX, &ids);
-	if (rc) {
-		fprintf(stderr, "id-sparse: %s\n", vmres_strerror(rc));
+	if (!(ids = new_ids("id-sparse", UINT32_MAX)))
 		return -1;
-	}
 	t0 = bench_now_ns();
 	for (uint64_t k = 0; k < n; k++) {
 		uint32_t id = (uint32_t)bench_next(&seed);
@@ -193,14 +197,10 @@ int bench_id_block(uint64_t n, uint64_t d)
 	uint64_t sum = 0, untimed = 0, rss0 = rss_bytes(), mem, rss;
 	uint32_t a, b;
 	double t0, t1;
-	int rc;
 
 	(void)d;
-	rc = vmres_ids_new(0, UINT32_MAX, &ids);
-	if (rc) {
-		fprintf(stderr, "id-block: %s\n", vmres_strerror(rc));
+	if (!(ids = new_ids("id-block", UINT32_MAX)))
 		return -1;
-	}
 	/* Untimed: the two blocks once, for the memory they hold. */
 	if (two_blocks(ids, &a, &b, &untimed))
 		goto fail;
