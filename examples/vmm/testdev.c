@@ -58,11 +58,9 @@ struct vmm_testdev {
 	_Atomic uint32_t rings;
 	_Atomic uint32_t kicks[QUEUES];
 	_Atomic uint32_t answered;
-	_Atomic uint32_t notify_leaks; /* notify writes that reached the handler */
-	int notify_fd[QUEUES];	       /* eventfds of the notify regions */
-	int stop_fd;		       /* wakes the notify thread to end it */
-	pthread_t thread;
-	bool thread_started;
+	_Atomic uint32_t notify_leaks;		       /* notify writes that reached the handler */
+	int notify_fd[QUEUES];			       /* eventfds of the notify regions */
+	struct vmm_worker notifier;		       /* the notify thread */
 	uint8_t *shm;				       /* BAR3's host memory, one page */
 	uint64_t shm_home;			       /* BAR3's firmware address */
 	_Atomic uint32_t shm_served[VMM_MAX_VCPUS][2]; /* BAR3 accesses [cpu][moved] */
@@ -129,9 +127,10 @@ int vmm_testdev_new(const uint64_t bar[4], struct vmm_testdev **out)
 	if (!t)
 		return -1;
 	t->stat.name = "testdev";
-	t->stop_fd = -1;
 	for (unsigned int q = 0; q < QUEUES; q++)
 		t->notify_fd[q] = -1;
+	if (vmm_worker_init(&t->notifier) != 0)
+		goto fail;
 	shm = mmap(NULL, VMM_TESTDEV_SHM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 		   -1, 0);
 	if (shm == MAP_FAILED)
@@ -144,9 +143,6 @@ int vmm_testdev_new(const uint64_t bar[4], struct vmm_testdev **out)
 		if (t->notify_fd[q] < 0)
 			goto fail;
 	}
-	t->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (t->stop_fd < 0)
-		goto fail;
 	testdev_describe(t, bar, &cfg);
 	if (vmres_pci_func_new(&cfg, &t->func) != 0)
 		goto fail;
@@ -159,24 +155,19 @@ fail:
 
 void vmm_testdev_stop(struct vmm_testdev *t)
 {
-	if (!t || !t->thread_started)
-		return;
-	if (eventfd_write(t->stop_fd, 1) == 0)
-		pthread_join(t->thread, NULL);
-	t->thread_started = false;
+	if (t)
+		vmm_worker_stop(&t->notifier);
 }
 
 void vmm_testdev_free(struct vmm_testdev *t)
 {
 	if (!t)
 		return;
-	vmm_testdev_stop(t);
+	vmm_worker_free(&t->notifier);
 	vmres_pci_func_free(t->func);
 	for (unsigned int q = 0; q < QUEUES; q++)
 		if (t->notify_fd[q] >= 0)
 			close(t->notify_fd[q]);
-	if (t->stop_fd >= 0)
-		close(t->stop_fd);
 	if (t->shm)
 		munmap(t->shm, VMM_TESTDEV_SHM_SIZE);
 	free(t);
@@ -240,7 +231,7 @@ static void *testdev_notify_thread(void *arg)
 
 	for (unsigned int q = 0; q < QUEUES; q++)
 		pfd[q] = (struct pollfd){.fd = t->notify_fd[q], .events = POLLIN};
-	pfd[QUEUES] = (struct pollfd){.fd = t->stop_fd, .events = POLLIN};
+	pfd[QUEUES] = (struct pollfd){.fd = t->notifier.stop_fd, .events = POLLIN};
 	for (;;) {
 		if (poll(pfd, QUEUES + 1, -1) < 0) {
 			if (errno == EINTR)
@@ -265,12 +256,7 @@ int vmm_testdev_start(struct vmm_testdev *t, struct vmres_irq_src *const *msix, 
 
 	if (rc != 0)
 		return vmm_fail("test device MSI-X sources", rc);
-	if (pthread_create(&t->thread, NULL, testdev_notify_thread, t) != 0) {
-		fprintf(stderr, "vmres-demo: testdev: cannot start the notify thread\n");
-		return -1;
-	}
-	t->thread_started = true;
-	return 0;
+	return vmm_worker_start(&t->notifier, testdev_notify_thread, t, "testdev");
 }
 
 static uint32_t testdev_reg(struct vmm_testdev *t, unsigned int range, uint64_t reg)

@@ -100,9 +100,8 @@ struct vmm_virtio_rng {
 	uint8_t isr;
 	uint16_t queue_select;
 	struct vqueue q;
-	int notify_fd, stop_fd;
-	pthread_t thread;
-	bool thread_started;
+	int notify_fd;
+	struct vmm_worker worker; /* the device thread */
 	_Atomic uint64_t bytes, buffers, kicks, interrupts;
 	/* kicks by where BAR0 was when the device thread took them */
 	uint64_t kick_at[VMM_VIRTIO_RNG_KICK_PLACES];
@@ -162,9 +161,11 @@ int vmm_virtio_rng_new(struct vmm *vm, uint64_t bar0, struct vmm_virtio_rng **ou
 		return -1;
 	r->vm = vm;
 	r->stat.name = "virtio-rng";
-	r->notify_fd = r->stop_fd = -1;
+	r->notify_fd = -1;
 	pthread_mutex_init(&r->lock, NULL);
 	device_reset(r);
+	if (vmm_worker_init(&r->worker) != 0)
+		goto fail;
 	cfg.vendor_id = VIRTIO_VENDOR;
 	cfg.device_id = VIRTIO_DEV_ENTROPY;
 	cfg.revision = 1; /* modern */
@@ -184,8 +185,7 @@ int vmm_virtio_rng_new(struct vmm *vm, uint64_t bar0, struct vmm_virtio_rng **ou
 	cfg.ops = &rng_ops;
 	cfg.opaque = r;
 	r->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	r->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (r->notify_fd < 0 || r->stop_fd < 0 || vmres_pci_func_new(&cfg, &r->func) != 0)
+	if (r->notify_fd < 0 || vmres_pci_func_new(&cfg, &r->func) != 0)
 		goto fail;
 	rc = add_virtio_cap(r->func, 0x50, VIRTIO_CAP_COMMON, COMMON_OFF, COMMON_SIZE, false);
 	if (rc == 0)
@@ -205,23 +205,18 @@ fail:
 
 void vmm_virtio_rng_stop(struct vmm_virtio_rng *r)
 {
-	if (!r || !r->thread_started)
-		return;
-	if (eventfd_write(r->stop_fd, 1) == 0)
-		pthread_join(r->thread, NULL);
-	r->thread_started = false;
+	if (r)
+		vmm_worker_stop(&r->worker);
 }
 
 void vmm_virtio_rng_free(struct vmm_virtio_rng *r)
 {
 	if (!r)
 		return;
-	vmm_virtio_rng_stop(r);
+	vmm_worker_free(&r->worker);
 	vmres_pci_func_free(r->func);
 	if (r->notify_fd >= 0)
 		close(r->notify_fd);
-	if (r->stop_fd >= 0)
-		close(r->stop_fd);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -373,7 +368,7 @@ static void *rng_thread(void *arg)
 {
 	struct vmm_virtio_rng *r = arg;
 	struct pollfd pfd[2] = {{.fd = r->notify_fd, .events = POLLIN},
-				{.fd = r->stop_fd, .events = POLLIN}};
+				{.fd = r->worker.stop_fd, .events = POLLIN}};
 
 	for (;;) {
 		eventfd_t n;
@@ -414,12 +409,7 @@ int vmm_virtio_rng_start(struct vmm_virtio_rng *r, struct vmres_irq_src *const *
 
 	if (rc != 0)
 		return vmm_fail("virtio-rng MSI-X sources", rc);
-	if (pthread_create(&r->thread, NULL, rng_thread, r) != 0) {
-		fprintf(stderr, "vmres-demo: virtio-rng: cannot start its thread\n");
-		return -1;
-	}
-	r->thread_started = true;
-	return 0;
+	return vmm_worker_start(&r->worker, rng_thread, r, "virtio-rng");
 }
 
 static uint32_t common_read(struct vmm_virtio_rng *r, unsigned int off)

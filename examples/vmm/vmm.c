@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <vmres/devmgr.h>
 
@@ -130,4 +132,37 @@ enum vmm_run_end vmm_run_until(struct vmm *vm, double timeout_s)
 	pthread_cond_destroy(&w.cond);
 	pthread_mutex_destroy(&w.lock);
 	return w.end;
+}
+
+int vmm_worker_init(struct vmm_worker *w)
+{
+	w->started = false;
+	w->stop_fd = eventfd(0, EFD_CLOEXEC);
+	return w->stop_fd < 0 ? -1 : 0;
+}
+
+int vmm_worker_start(struct vmm_worker *w, void *(*fn)(void *), void *arg, const char *what)
+{
+	if (pthread_create(&w->thread, NULL, fn, arg) != 0) {
+		fprintf(stderr, "vmres-demo: %s: cannot start its thread\n", what);
+		return -1;
+	}
+	w->started = true;
+	return 0;
+}
+
+void vmm_worker_stop(struct vmm_worker *w)
+{
+	if (!w->started)
+		return;
+	if (eventfd_write(w->stop_fd, 1) == 0)
+		pthread_join(w->thread, NULL);
+	w->started = false;
+}
+
+void vmm_worker_free(struct vmm_worker *w)
+{
+	vmm_worker_stop(w);
+	if (w->stop_fd >= 0)
+		close(w->stop_fd);
 }

@@ -16,6 +16,7 @@
 #ifndef VMM_H
 #define VMM_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -201,5 +202,24 @@ void vmm_request_stop(struct vmm *vm);
 
 /* Monotonic clock in nanoseconds. */
 double vmm_now_ns(void);
+
+/* A device's I/O thread: it polls stop_fd beside its own eventfds and returns
+ * once stop_fd is readable. */
+struct vmm_worker {
+	int stop_fd; /* -1: none */
+	bool started;
+	pthread_t thread;
+};
+
+/* The stop eventfd, before anything else of the device can fail: 0, or -1
+ * (then stop_fd is -1, and vmm_worker_free() is still right). */
+int vmm_worker_init(struct vmm_worker *w);
+/* Run @p fn(@p arg) on the worker's thread: 0, or -1 (said on stderr, naming
+ * @p what). */
+int vmm_worker_start(struct vmm_worker *w, void *(*fn)(void *), void *arg, const char *what);
+/* End the thread if it runs and wait for it; again: nothing. */
+void vmm_worker_stop(struct vmm_worker *w);
+/* Stop, and close the eventfd. */
+void vmm_worker_free(struct vmm_worker *w);
 
 #endif
